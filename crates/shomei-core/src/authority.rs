@@ -1,0 +1,124 @@
+//! Who may do what to whom. Asked by every use case, on every request.
+
+use crate::{CertState, CompanyId, LoginId, Role, UserId};
+
+/// The user acting, as loaded from the database for this request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: UserId,
+    pub company_id: CompanyId,
+    pub login_id: LoginId,
+    pub name: String,
+    pub role: Role,
+}
+
+/// The user acted upon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub user_id: UserId,
+    pub company_id: CompanyId,
+    pub role: Role,
+}
+
+/// Why an operation is refused. Each has its own Japanese message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A 一般 user asked for a user-management operation.
+    #[error("the acting user has no authority for this operation")]
+    NoAuthority,
+    /// The target does not exist or belongs to another company. The two are
+    /// indistinguishable on purpose: tenants never learn of each other.
+    #[error("no such user in the acting user's company")]
+    NoSuchUser,
+    /// A 管理者 acting on a マスター user.
+    #[error("an admin user cannot act on the master user")]
+    MasterProtected,
+    /// The target's certificate is not in a revocable state.
+    #[error("the certificate is not revocable in state {0:?}")]
+    NotRevocable(CertState),
+}
+
+impl Refusal {
+    pub fn message_ja(self) -> &'static str {
+        match self {
+            Refusal::NoAuthority => {
+                "この操作を行う権限がありません。マスターユーザまたは管理者ユーザに依頼してください。"
+            }
+            Refusal::NoSuchUser => "指定された利用者は存在しません。",
+            Refusal::MasterProtected => "管理者ユーザはマスターユーザに対してこの操作を行うことはできません。",
+            Refusal::NotRevocable(_) => {
+                "選択された利用者の証明書は失効できません。証明書状態が「発行済」または「更新可」の利用者を選択してください。"
+            }
+        }
+    }
+}
+
+/// May `actor` use the user-management screens (利用者一覧 for revocation, …)?
+pub fn may_manage_users(actor: &Actor) -> Result<(), Refusal> {
+    if actor.role.manages_users() { Ok(()) } else { Err(Refusal::NoAuthority) }
+}
+
+/// May `actor` act on `target` as an administrator (revoke, stop, edit)?
+pub fn may_administer(actor: &Actor, target: &Target) -> Result<(), Refusal> {
+    may_manage_users(actor)?;
+    if actor.company_id != target.company_id {
+        return Err(Refusal::NoSuchUser);
+    }
+    if actor.role == Role::Admin && target.role == Role::Master {
+        return Err(Refusal::MasterProtected);
+    }
+    Ok(())
+}
+
+/// May `actor` revoke the certificate of `target`, now in `state`?
+pub fn may_revoke(actor: &Actor, target: &Target, state: CertState) -> Result<(), Refusal> {
+    may_administer(actor, target)?;
+    if !state.is_revocable() {
+        return Err(Refusal::NotRevocable(state));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(role: Role, company: i64) -> Actor {
+        Actor {
+            user_id: UserId(1),
+            company_id: CompanyId(company),
+            login_id: LoginId::parse("actor01").unwrap(),
+            name: "x".into(),
+            role,
+        }
+    }
+
+    fn target(role: Role, company: i64) -> Target {
+        Target { user_id: UserId(2), company_id: CompanyId(company), role }
+    }
+
+    #[test]
+    fn revocation_authority_table() {
+        use Role::*;
+        let cases: &[(Role, Role, i64, CertState, Result<(), Refusal>)] = &[
+            (Master, General, 1, CertState::Issued, Ok(())),
+            (Master, Admin, 1, CertState::Renewable, Ok(())),
+            (Master, Master, 1, CertState::Issued, Ok(())),
+            (Admin, General, 1, CertState::Issued, Ok(())),
+            (Admin, Admin, 1, CertState::Issued, Ok(())),
+            (Admin, Master, 1, CertState::Issued, Err(Refusal::MasterProtected)),
+            (General, General, 1, CertState::Issued, Err(Refusal::NoAuthority)),
+            (General, Master, 1, CertState::Issued, Err(Refusal::NoAuthority)),
+            (Master, General, 2, CertState::Issued, Err(Refusal::NoSuchUser)),
+            (Admin, General, 2, CertState::Issued, Err(Refusal::NoSuchUser)),
+            (General, General, 2, CertState::Issued, Err(Refusal::NoAuthority)),
+            (Master, General, 1, CertState::Unissued, Err(Refusal::NotRevocable(CertState::Unissued))),
+            (Admin, General, 1, CertState::Expired, Err(Refusal::NotRevocable(CertState::Expired))),
+            (Admin, General, 1, CertState::Revoked, Err(Refusal::NotRevocable(CertState::Revoked))),
+        ];
+        for (a, t, company, state, want) in cases {
+            let got = may_revoke(&actor(*a, 1), &target(*t, *company), *state);
+            assert_eq!(got, *want, "{a:?} -> {t:?} in company {company}, {state:?}");
+        }
+    }
+}

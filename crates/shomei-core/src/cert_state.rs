@@ -1,0 +1,157 @@
+//! 証明書状態: derived from the user's most recent certificate and the clock,
+//! never stored.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::Serial;
+
+/// RFC 5280 §5.3.1 reason codes we use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationReason {
+    Unspecified,
+    KeyCompromise,
+    AffiliationChanged,
+    Superseded,
+    CessationOfOperation,
+}
+
+impl RevocationReason {
+    pub fn code(self) -> u8 {
+        match self {
+            RevocationReason::Unspecified => 0,
+            RevocationReason::KeyCompromise => 1,
+            RevocationReason::AffiliationChanged => 3,
+            RevocationReason::Superseded => 4,
+            RevocationReason::CessationOfOperation => 5,
+        }
+    }
+
+    pub fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            0 => RevocationReason::Unspecified,
+            1 => RevocationReason::KeyCompromise,
+            3 => RevocationReason::AffiliationChanged,
+            4 => RevocationReason::Superseded,
+            5 => RevocationReason::CessationOfOperation,
+            _ => return None,
+        })
+    }
+}
+
+/// What the state derivation needs from a certificate record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertRecord {
+    pub serial: Serial,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// The five states of the guide's 証明書状態 column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CertState {
+    /// 未発行: no certificate was ever issued.
+    Unissued,
+    /// 発行済: valid, not yet in the renewal window.
+    Issued,
+    /// 更新可: valid and inside the renewal window.
+    Renewable,
+    /// 有効期限切れ
+    Expired,
+    /// 失効済
+    Revoked,
+}
+
+impl CertState {
+    /// Derives the state of the user's most recent certificate at `now`.
+    pub fn derive(
+        latest: Option<&CertRecord>,
+        now: OffsetDateTime,
+        renewal_window: Duration,
+    ) -> CertState {
+        let Some(c) = latest else {
+            return CertState::Unissued;
+        };
+        if c.revoked_at.is_some() {
+            CertState::Revoked
+        } else if now >= c.not_after {
+            CertState::Expired
+        } else if now >= c.not_after - renewal_window {
+            CertState::Renewable
+        } else {
+            CertState::Issued
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CertState::Unissued => "未発行",
+            CertState::Issued => "発行済",
+            CertState::Renewable => "更新可",
+            CertState::Expired => "有効期限切れ",
+            CertState::Revoked => "失効済",
+        }
+    }
+
+    /// Only a valid certificate can be revoked.
+    pub fn is_revocable(self) -> bool {
+        matches!(self, CertState::Issued | CertState::Renewable)
+    }
+
+    /// The 証明書有効期限 column shows the expiry only for a valid certificate.
+    pub fn shows_expiry(self) -> bool {
+        self.is_revocable()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn rec(not_after: OffsetDateTime, revoked: bool) -> CertRecord {
+        CertRecord {
+            serial: Serial::from_hex("01").unwrap(),
+            not_before: not_after - Duration::days(365),
+            not_after,
+            revoked_at: revoked.then_some(not_after - Duration::days(100)),
+        }
+    }
+
+    #[test]
+    fn states_follow_the_guide_table() {
+        let now = datetime!(2010-09-01 00:00 UTC);
+        let w = Duration::days(40);
+        assert_eq!(CertState::derive(None, now, w), CertState::Unissued);
+        let far = rec(now + Duration::days(300), false);
+        assert_eq!(CertState::derive(Some(&far), now, w), CertState::Issued);
+        let near = rec(now + Duration::days(39), false);
+        assert_eq!(CertState::derive(Some(&near), now, w), CertState::Renewable);
+        let edge = rec(now + Duration::days(40), false);
+        assert_eq!(CertState::derive(Some(&edge), now, w), CertState::Renewable);
+        let just_before = rec(now + Duration::days(40) + Duration::seconds(1), false);
+        assert_eq!(CertState::derive(Some(&just_before), now, w), CertState::Issued);
+        let expired = rec(now, false);
+        assert_eq!(CertState::derive(Some(&expired), now, w), CertState::Expired);
+        let revoked = rec(now + Duration::days(300), true);
+        assert_eq!(CertState::derive(Some(&revoked), now, w), CertState::Revoked);
+        // Revoked wins over expired: the record says what happened to it.
+        let revoked_expired = rec(now - Duration::days(1), true);
+        assert_eq!(CertState::derive(Some(&revoked_expired), now, w), CertState::Revoked);
+    }
+
+    #[test]
+    fn only_valid_certificates_are_revocable() {
+        use CertState::*;
+        for (s, want) in [(Unissued, false), (Issued, true), (Renewable, true), (Expired, false), (Revoked, false)] {
+            assert_eq!(s.is_revocable(), want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn labels_are_the_guide_labels() {
+        use CertState::*;
+        let labels: Vec<_> = [Unissued, Issued, Renewable, Expired, Revoked].map(|s| s.label()).into();
+        assert_eq!(labels, ["未発行", "発行済", "更新可", "有効期限切れ", "失効済"]);
+    }
+}

@@ -1,0 +1,47 @@
+//! User-facing problems that are not authority refusals, with their messages.
+
+/// A problem the user must be told about, in the screen's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// Wrong ID, wrong password, unknown ID, locked or stopped user: one message
+    /// for all, so that nobody learns whether a login ID exists.
+    #[error("login failed")]
+    LoginFailed,
+    #[error("the confirmation password is wrong")]
+    ConfirmPasswordWrong,
+    #[error("the confirmation password is stopped")]
+    ConfirmPasswordStopped,
+    #[error("no user selected")]
+    NothingSelected,
+    #[error("the operation was already carried out")]
+    AlreadyDone,
+    #[error("the session expired")]
+    SessionExpired,
+    #[error("the form is stale or forged")]
+    BadForm,
+    #[error("the certificate changed since it was shown")]
+    Changed,
+}
+
+impl Problem {
+    pub fn message_ja(self) -> &'static str {
+        match self {
+            Problem::LoginFailed => {
+                "ログインできませんでした。ログインIDとログインパスワードをご確認ください。連続して誤るとログインパスワードの利用が停止されます。停止の解除はマスターユーザまたは管理者ユーザにご依頼ください。"
+            }
+            Problem::ConfirmPasswordWrong => {
+                "確認パスワードが正しくありません。連続して誤ると確認用パスワードの利用が停止されます。"
+            }
+            Problem::ConfirmPasswordStopped => {
+                "確認用パスワードの利用が停止されているため、この操作は行えません。マスターユーザまたは管理者ユーザに停止の解除をご依頼ください。"
+            }
+            Problem::NothingSelected => "利用者を選択してください。",
+            Problem::AlreadyDone => "この操作は既に実行済みです。利用者一覧で現在の状態をご確認ください。",
+            Problem::SessionExpired => {
+                "一定時間操作がなかったため、ログアウトしました。再度ログインしてください。"
+            }
+            Problem::BadForm => "画面の有効期限が切れたか、不正な操作が行われました。もう一度操作してください。",
+            Problem::Changed => "対象の利用者の証明書状態が変更されています。利用者一覧から操作をやり直してください。",
+        }
+    }
+}

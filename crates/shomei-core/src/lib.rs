@@ -1,0 +1,19 @@
+//! Shomei's domain: the types and rules of the guide, pure.
+//!
+//! Nothing here does I/O, async, SQL, HTTP or cryptography. Every question the
+//! product asks ("what state is this certificate in?", "may this user revoke
+//! that one?", "is this user locked out?") is answered here, once.
+#![forbid(unsafe_code)]
+
+pub mod authority;
+pub mod cert_state;
+pub mod error;
+pub mod format;
+pub mod ids;
+pub mod lockout;
+
+pub use authority::{Actor, Refusal};
+pub use cert_state::{CertRecord, CertState, RevocationReason};
+pub use error::Problem;
+pub use ids::{CompanyId, LoginId, Role, Serial, Service, UserId};
+pub use lockout::{FailureOutcome, LockoutPolicy, LoginGate, SecurityCounters, ServiceState};

@@ -1,0 +1,226 @@
+//! The two failure counters of PRODUCT.md §5 and the service states they lead to.
+
+use time::{Duration, OffsetDateTime};
+
+/// Numbers and duration of the lockout rules. Configurable; defaults are the spec's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Consecutive login-password failures that start a temporary stop.
+    pub login_temp_lock_after: u32,
+    /// How long the temporary stop lasts.
+    pub login_temp_lock_for: Duration,
+    /// Consecutive login-password failures that stop login until unlocked.
+    pub login_stop_after: u32,
+    /// Consecutive confirmation-password failures that stop it until unlocked.
+    pub confirm_stop_after: u32,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        Self {
+            login_temp_lock_after: 3,
+            login_temp_lock_for: Duration::minutes(30),
+            login_stop_after: 6,
+            confirm_stop_after: 6,
+        }
+    }
+}
+
+/// A user's stored counters and flags. The service loads them, asks these
+/// methods what happens, and stores the result in the same transaction as the
+/// 操作履歴 row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecurityCounters {
+    pub login_failures: u32,
+    pub login_locked_until: Option<OffsetDateTime>,
+    pub login_stopped: bool,
+    pub confirm_failures: u32,
+    pub confirm_stopped: bool,
+    /// 利用停止 set by an administrator in 利用者停止・解除.
+    pub admin_stopped: bool,
+}
+
+/// Why a login attempt is refused before the password is even looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginGate {
+    Open,
+    AdminStopped,
+    PasswordStopped,
+    TemporarilyLocked { until: OffsetDateTime },
+}
+
+/// What a failure did to the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureOutcome {
+    Counted { failures: u32 },
+    TemporarilyLocked { until: OffsetDateTime },
+    Stopped,
+}
+
+/// The service states shown by 利用者停止・解除.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceState {
+    Available,
+    AdminStopped,
+    LoginTemporarilyLocked,
+    LoginStopped,
+    ConfirmStopped,
+}
+
+impl ServiceState {
+    pub fn label(self) -> &'static str {
+        match self {
+            ServiceState::Available => "利用可能",
+            ServiceState::AdminStopped => "利用停止",
+            ServiceState::LoginTemporarilyLocked => "ログインパスワード利用一時停止",
+            ServiceState::LoginStopped => "ログインパスワード利用停止",
+            ServiceState::ConfirmStopped => "確認用パスワード利用停止",
+        }
+    }
+}
+
+impl SecurityCounters {
+    pub fn login_gate(&self, now: OffsetDateTime) -> LoginGate {
+        if self.admin_stopped {
+            LoginGate::AdminStopped
+        } else if self.login_stopped {
+            LoginGate::PasswordStopped
+        } else if let Some(until) = self.login_locked_until.filter(|u| now < *u) {
+            LoginGate::TemporarilyLocked { until }
+        } else {
+            LoginGate::Open
+        }
+    }
+
+    pub fn on_login_failure(&mut self, now: OffsetDateTime, p: &LockoutPolicy) -> FailureOutcome {
+        self.login_failures = self.login_failures.saturating_add(1);
+        if self.login_failures >= p.login_stop_after {
+            self.login_stopped = true;
+            self.login_locked_until = None;
+            FailureOutcome::Stopped
+        } else if self.login_failures == p.login_temp_lock_after {
+            let until = now + p.login_temp_lock_for;
+            self.login_locked_until = Some(until);
+            FailureOutcome::TemporarilyLocked { until }
+        } else {
+            FailureOutcome::Counted { failures: self.login_failures }
+        }
+    }
+
+    pub fn on_login_success(&mut self) {
+        self.login_failures = 0;
+        self.login_locked_until = None;
+    }
+
+    /// May an operation that asks for the 確認用パスワード go ahead?
+    pub fn confirm_open(&self) -> bool {
+        !self.confirm_stopped
+    }
+
+    pub fn on_confirm_failure(&mut self, p: &LockoutPolicy) -> FailureOutcome {
+        self.confirm_failures = self.confirm_failures.saturating_add(1);
+        if self.confirm_failures >= p.confirm_stop_after {
+            self.confirm_stopped = true;
+            FailureOutcome::Stopped
+        } else {
+            FailureOutcome::Counted { failures: self.confirm_failures }
+        }
+    }
+
+    pub fn on_confirm_success(&mut self) {
+        self.confirm_failures = 0;
+    }
+
+    /// Every service state that applies now; `Available` when none does.
+    pub fn service_states(&self, now: OffsetDateTime) -> Vec<ServiceState> {
+        let mut v = Vec::new();
+        if self.admin_stopped {
+            v.push(ServiceState::AdminStopped);
+        }
+        if self.login_stopped {
+            v.push(ServiceState::LoginStopped);
+        } else if self.login_locked_until.is_some_and(|u| now < u) {
+            v.push(ServiceState::LoginTemporarilyLocked);
+        }
+        if self.confirm_stopped {
+            v.push(ServiceState::ConfirmStopped);
+        }
+        if v.is_empty() {
+            v.push(ServiceState::Available);
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn three_failures_lock_for_thirty_minutes_and_six_stop() {
+        let p = LockoutPolicy::default();
+        let t0 = datetime!(2026-01-01 09:00 UTC);
+        let mut c = SecurityCounters::default();
+        assert_eq!(c.on_login_failure(t0, &p), FailureOutcome::Counted { failures: 1 });
+        assert_eq!(c.on_login_failure(t0, &p), FailureOutcome::Counted { failures: 2 });
+        let until = t0 + Duration::minutes(30);
+        assert_eq!(c.on_login_failure(t0, &p), FailureOutcome::TemporarilyLocked { until });
+        assert_eq!(c.login_gate(t0 + Duration::minutes(29)), LoginGate::TemporarilyLocked { until });
+        assert_eq!(c.service_states(t0), vec![ServiceState::LoginTemporarilyLocked]);
+        let later = t0 + Duration::minutes(30);
+        assert_eq!(c.login_gate(later), LoginGate::Open);
+        c.on_login_failure(later, &p);
+        c.on_login_failure(later, &p);
+        assert_eq!(c.on_login_failure(later, &p), FailureOutcome::Stopped);
+        assert_eq!(c.login_gate(later + Duration::days(1)), LoginGate::PasswordStopped);
+        assert_eq!(c.service_states(later), vec![ServiceState::LoginStopped]);
+    }
+
+    #[test]
+    fn a_success_resets_its_own_counter_only() {
+        let p = LockoutPolicy::default();
+        let t0 = datetime!(2026-01-01 09:00 UTC);
+        let mut c = SecurityCounters::default();
+        c.on_login_failure(t0, &p);
+        c.on_login_failure(t0, &p);
+        c.on_confirm_failure(&p);
+        c.on_login_success();
+        assert_eq!(c.login_failures, 0);
+        assert_eq!(c.confirm_failures, 1);
+        c.on_confirm_success();
+        assert_eq!(c.confirm_failures, 0);
+    }
+
+    #[test]
+    fn six_confirmation_failures_stop_the_confirmation_password_but_not_login() {
+        let p = LockoutPolicy::default();
+        let now = datetime!(2026-01-01 09:00 UTC);
+        let mut c = SecurityCounters::default();
+        for i in 1..6 {
+            assert_eq!(c.on_confirm_failure(&p), FailureOutcome::Counted { failures: i });
+            assert!(c.confirm_open());
+        }
+        assert_eq!(c.on_confirm_failure(&p), FailureOutcome::Stopped);
+        assert!(!c.confirm_open());
+        assert_eq!(c.login_gate(now), LoginGate::Open);
+        assert_eq!(c.service_states(now), vec![ServiceState::ConfirmStopped]);
+    }
+
+    #[test]
+    fn numbers_are_configurable() {
+        let p = LockoutPolicy { login_temp_lock_after: 2, login_stop_after: 4, confirm_stop_after: 2, ..Default::default() };
+        let now = datetime!(2026-01-01 09:00 UTC);
+        let mut c = SecurityCounters::default();
+        c.on_login_failure(now, &p);
+        assert!(matches!(c.on_login_failure(now, &p), FailureOutcome::TemporarilyLocked { .. }));
+        c.on_confirm_failure(&p);
+        assert_eq!(c.on_confirm_failure(&p), FailureOutcome::Stopped);
+    }
+
+    #[test]
+    fn an_administrator_stop_closes_login_whatever_the_counters() {
+        let c = SecurityCounters { admin_stopped: true, ..Default::default() };
+        assert_eq!(c.login_gate(datetime!(2026-01-01 09:00 UTC)), LoginGate::AdminStopped);
+    }
+}

@@ -1,0 +1,354 @@
+//! Shomei's certificate authority: a root and an issuing CA, the client
+//! certificate profile, the server certificate for the portal, and the CRL.
+//!
+//! This crate knows keys, certificates and revocation lists; it knows nothing
+//! of users, companies or the database. What goes into a certificate is decided
+//! here, from our profile only, never from what a request asks for.
+#![forbid(unsafe_code)]
+
+mod der;
+mod files;
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
+    CustomExtension, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod,
+    KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType, SerialNumber,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use time::{Duration, OffsetDateTime};
+
+pub use rcgen::PublicKeyData;
+
+/// Errors of the CA. Messages are for operators' logs, in English.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("CA file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("CA file {path} is not valid: {reason}")]
+    BadFile { path: PathBuf, reason: String },
+    #[error("certificate generation failed: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error("system random generator failed")]
+    Random,
+}
+
+/// Where relying parties find revocation information; written into every
+/// certificate the issuing CA signs.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// The full CRL (DER), e.g. `https://localhost:8443/pki/crl`.
+    pub crl_url: String,
+    /// The OCSP responder, e.g. `https://localhost:8443/pki/ocsp`.
+    pub ocsp_url: String,
+}
+
+impl Endpoints {
+    /// The standard paths under the portal's public base URL.
+    pub fn under(base_url: &str) -> Self {
+        let base = base_url.trim_end_matches('/');
+        Self { crl_url: format!("{base}/pki/crl"), ocsp_url: format!("{base}/pki/ocsp") }
+    }
+}
+
+/// The subject of a client certificate: the login ID, and the company as O.
+#[derive(Debug, Clone)]
+pub struct ClientSubject<'a> {
+    pub login_id: &'a str,
+    pub company_name: &'a str,
+}
+
+/// A certificate just signed.
+#[derive(Debug, Clone)]
+pub struct IssuedCert {
+    /// Minimal big-endian serial bytes (positive, 16 octets of randomness).
+    pub serial: Vec<u8>,
+    pub der: Vec<u8>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+/// One entry of a CRL.
+#[derive(Debug, Clone)]
+pub struct RevokedEntry {
+    pub serial: Vec<u8>,
+    pub revoked_at: OffsetDateTime,
+    /// RFC 5280 reason code; `None` or 0 writes no reason extension.
+    pub reason: Option<u8>,
+}
+
+/// The two-tier CA, loaded from (or created in) its directory.
+pub struct Ca {
+    root_der: CertificateDer<'static>,
+    issuing_der: CertificateDer<'static>,
+    issuing: Issuer<'static, KeyPair>,
+    endpoints: Endpoints,
+    dir: PathBuf,
+}
+
+const ROOT_CERT: &str = "root-ca.crt";
+const ROOT_KEY: &str = "root-ca.key";
+const ISSUING_CERT: &str = "issuing-ca.crt";
+const ISSUING_KEY: &str = "issuing-ca.key";
+const SERVER_CERT: &str = "server.crt";
+const SERVER_KEY: &str = "server.key";
+
+impl Ca {
+    /// Loads the CA from `dir`, creating root and issuing CA (ECDSA P-256) on
+    /// first use. Private keys are written with mode 0600.
+    pub fn load_or_create(
+        dir: &Path,
+        bank_name: &str,
+        endpoints: Endpoints,
+        now: OffsetDateTime,
+    ) -> Result<Self, PkiError> {
+        files::ensure_dir(dir)?;
+        let root_cert = dir.join(ROOT_CERT);
+        if !root_cert.exists() {
+            Self::create(dir, bank_name, now)?;
+        }
+        let root_der = files::read_cert(&root_cert)?;
+        let issuing_der = files::read_cert(&dir.join(ISSUING_CERT))?;
+        let issuing_key = files::read_key(&dir.join(ISSUING_KEY))?;
+        let issuing = Issuer::from_ca_cert_der(&issuing_der, issuing_key).map_err(|e| {
+            PkiError::BadFile { path: dir.join(ISSUING_CERT), reason: e.to_string() }
+        })?;
+        Ok(Self { root_der, issuing_der, issuing, endpoints, dir: dir.to_owned() })
+    }
+
+    fn create(dir: &Path, bank_name: &str, now: OffsetDateTime) -> Result<(), PkiError> {
+        let root_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut root = ca_params(bank_name, &format!("{bank_name} Shomei Root CA"), now, 20)?;
+        root.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
+        let root_cert = root.self_signed(&root_key)?;
+        let root_issuer = Issuer::new(root, &root_key);
+
+        let issuing_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut issuing = ca_params(bank_name, &format!("{bank_name} Shomei Issuing CA 1"), now, 10)?;
+        issuing.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        issuing.use_authority_key_identifier_extension = true;
+        let issuing_cert = issuing.signed_by(&issuing_key, &root_issuer)?;
+
+        // Keys first: a CA certificate without its key on disk would be a
+        // half-created CA that the next start could not use.
+        files::write_private(&dir.join(ROOT_KEY), root_key.serialize_pem().as_bytes())?;
+        files::write_private(&dir.join(ISSUING_KEY), issuing_key.serialize_pem().as_bytes())?;
+        files::write_public(&dir.join(ISSUING_CERT), issuing_cert.pem().as_bytes())?;
+        files::write_public(&dir.join(ROOT_CERT), root_cert.pem().as_bytes())?;
+        Ok(())
+    }
+
+    /// Path of the root certificate that clients must trust.
+    pub fn root_cert_path(&self) -> PathBuf {
+        self.dir.join(ROOT_CERT)
+    }
+
+    pub fn root_der(&self) -> &CertificateDer<'static> {
+        &self.root_der
+    }
+
+    pub fn issuing_der(&self) -> &CertificateDer<'static> {
+        &self.issuing_der
+    }
+
+    pub fn root_pem(&self) -> String {
+        files::pem("CERTIFICATE", &self.root_der)
+    }
+
+    pub fn issuing_pem(&self) -> String {
+        files::pem("CERTIFICATE", &self.issuing_der)
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// Signs a client certificate for `public_key`. Everything in it comes
+    /// from this profile: CA:FALSE, digitalSignature, clientAuth, the login ID
+    /// as CN, our CRL distribution point and OCSP responder, a fresh random serial.
+    pub fn issue_client(
+        &self,
+        public_key: &impl PublicKeyData,
+        subject: &ClientSubject<'_>,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<IssuedCert, PkiError> {
+        let mut p = CertificateParams::default();
+        let serial = random_serial()?;
+        p.serial_number = Some(SerialNumber::from_slice(&serial));
+        p.not_before = truncate_to_seconds(not_before);
+        p.not_after = truncate_to_seconds(not_after);
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CountryName, "JP");
+        dn.push(DnType::OrganizationName, subject.company_name);
+        dn.push(DnType::CommonName, subject.login_id);
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        p.use_authority_key_identifier_extension = true;
+        p.key_identifier_method = KeyIdMethod::Sha256;
+        p.crl_distribution_points =
+            vec![CrlDistributionPoint { uris: vec![self.endpoints.crl_url.clone()] }];
+        p.custom_extensions = vec![der::authority_info_access_ocsp(&self.endpoints.ocsp_url)];
+        let cert = p.signed_by(public_key, &self.issuing)?;
+        Ok(IssuedCert {
+            serial,
+            der: cert.der().to_vec(),
+            not_before: p.not_before,
+            not_after: p.not_after,
+        })
+    }
+
+    /// The portal's TLS certificate chain and key, for `names` (DNS names or IP
+    /// addresses). Reused from disk while it is valid for another 30 days and
+    /// covers the same names; otherwise a new one is issued.
+    pub fn server_tls(
+        &self,
+        names: &[String],
+        now: OffsetDateTime,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
+        let cert_path = self.dir.join(SERVER_CERT);
+        let key_path = self.dir.join(SERVER_KEY);
+        let names_path = self.dir.join("server.names");
+        let wanted = names.join("\n");
+        let reusable = cert_path.exists()
+            && key_path.exists()
+            && std::fs::read_to_string(&names_path).ok().as_deref() == Some(wanted.as_str())
+            && files::read_cert(&cert_path)
+                .ok()
+                .and_then(|der| not_after_of(&der))
+                .is_some_and(|na| na > now + Duration::days(30));
+        if !reusable {
+            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+            let mut p = CertificateParams::default();
+            p.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
+            p.not_before = truncate_to_seconds(now - Duration::minutes(5));
+            p.not_after = truncate_to_seconds(now + Duration::days(365));
+            let mut dn = DistinguishedName::new();
+            dn.push(DnType::CommonName, names.first().cloned().unwrap_or_else(|| "localhost".into()));
+            p.distinguished_name = dn;
+            p.subject_alt_names = names
+                .iter()
+                .map(|n| match n.parse::<std::net::IpAddr>() {
+                    Ok(ip) => Ok(SanType::IpAddress(ip)),
+                    Err(_) => n.clone().try_into().map(SanType::DnsName),
+                })
+                .collect::<Result<_, _>>()?;
+            p.is_ca = IsCa::ExplicitNoCa;
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+            p.use_authority_key_identifier_extension = true;
+            let cert = p.signed_by(&key, &self.issuing)?;
+            files::write_private(&key_path, key.serialize_pem().as_bytes())?;
+            files::write_public(&cert_path, cert.pem().as_bytes())?;
+            files::write_public(&names_path, wanted.as_bytes())?;
+        }
+        let leaf = files::read_cert(&cert_path)?;
+        let key = files::read_key(&key_path)?;
+        let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        Ok((vec![leaf, self.issuing_der.clone()], key_der))
+    }
+
+    /// A full CRL signed by the issuing CA, with CRL number and AKI.
+    pub fn crl(
+        &self,
+        entries: &[RevokedEntry],
+        crl_number: u64,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<Vec<u8>, PkiError> {
+        let params = CertificateRevocationListParams {
+            this_update: truncate_to_seconds(this_update),
+            next_update: truncate_to_seconds(next_update),
+            crl_number: SerialNumber::from_slice(&minimal_be(crl_number)),
+            issuing_distribution_point: None,
+            revoked_certs: entries
+                .iter()
+                .map(|e| RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&e.serial),
+                    revocation_time: truncate_to_seconds(e.revoked_at),
+                    reason_code: e.reason.and_then(reason_from_code),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuing)?.der().to_vec())
+    }
+}
+
+/// PEM armour for `der` under `label` ("CERTIFICATE", "X509 CRL", …).
+pub fn to_pem(label: &str, der: &[u8]) -> String {
+    files::pem(label, der)
+}
+
+/// A fresh key pair generated on this machine, for certificates whose key the
+/// server itself holds (the demo data).
+pub fn generate_p256() -> Result<KeyPair, PkiError> {
+    Ok(KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?)
+}
+
+fn ca_params(org: &str, cn: &str, now: OffsetDateTime, years: i64) -> Result<CertificateParams, PkiError> {
+    let mut p = CertificateParams::default();
+    p.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
+    p.not_before = truncate_to_seconds(now - Duration::minutes(5));
+    p.not_after = truncate_to_seconds(now + Duration::days(365 * years));
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, "JP");
+    dn.push(DnType::OrganizationName, org);
+    dn.push(DnType::CommonName, cn);
+    p.distinguished_name = dn;
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.key_identifier_method = KeyIdMethod::Sha256;
+    Ok(p)
+}
+
+/// 16 random octets, made positive and without a leading zero octet so that
+/// the DER INTEGER is exactly these bytes.
+fn random_serial() -> Result<Vec<u8>, PkiError> {
+    let mut s = [0u8; 16];
+    rand::Rng::fill(&mut rand::rng(), &mut s[..]);
+    s[0] = (s[0] & 0x7f) | 0x40;
+    Ok(s.to_vec())
+}
+
+fn minimal_be(n: u64) -> Vec<u8> {
+    let b = n.to_be_bytes();
+    let first = b.iter().position(|x| *x != 0).unwrap_or(7);
+    let mut v = b[first..].to_vec();
+    if v[0] & 0x80 != 0 {
+        v.insert(0, 0);
+    }
+    v
+}
+
+fn truncate_to_seconds(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
+fn reason_from_code(c: u8) -> Option<RevocationReason> {
+    Some(match c {
+        1 => RevocationReason::KeyCompromise,
+        2 => RevocationReason::CaCompromise,
+        3 => RevocationReason::AffiliationChanged,
+        4 => RevocationReason::Superseded,
+        5 => RevocationReason::CessationOfOperation,
+        6 => RevocationReason::CertificateHold,
+        9 => RevocationReason::PrivilegeWithdrawn,
+        10 => RevocationReason::AaCompromise,
+        _ => return None,
+    })
+}
+
+fn not_after_of(der: &[u8]) -> Option<OffsetDateTime> {
+    let (_, c) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(c.validity().not_after.to_datetime())
+}
+
+/// The custom extension type, re-exported for tests that inspect certificates.
+pub type Extension = CustomExtension;
+
+#[cfg(test)]
+mod tests;

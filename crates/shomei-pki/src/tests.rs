@@ -1,0 +1,98 @@
+use std::os::unix::fs::PermissionsExt;
+
+use ::time::macros::datetime;
+use x509_parser::prelude::*;
+
+use super::*;
+
+fn ca(dir: &Path) -> Ca {
+    Ca::load_or_create(dir, "Test Bank", Endpoints::under("https://localhost:8443"), datetime!(2026-01-01 00:00 UTC)).unwrap()
+}
+
+#[test]
+fn creates_a_two_tier_ca_once_with_private_keys_0600() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = ca(tmp.path());
+    for key in [ROOT_KEY, ISSUING_KEY] {
+        let mode = std::fs::metadata(tmp.path().join(key)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{key}");
+    }
+    let b = ca(tmp.path());
+    assert_eq!(a.root_der(), b.root_der(), "a second start reuses the CA");
+    let (_, root) = parse_x509_certificate(a.root_der()).unwrap();
+    let (_, issuing) = parse_x509_certificate(a.issuing_der()).unwrap();
+    assert!(root.is_ca() && issuing.is_ca());
+    assert_eq!(issuing.issuer(), root.subject());
+    issuing.verify_signature(Some(root.public_key())).unwrap();
+}
+
+#[test]
+fn client_certificates_follow_our_profile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = ca(tmp.path());
+    let key = generate_p256().unwrap();
+    let nb = datetime!(2026-01-01 00:00:00.5 UTC);
+    let issued = a
+        .issue_client(&key, &ClientSubject { login_id: "hanakodt", company_name: "株式会社ほくぎん商事" }, nb, nb + Duration::days(365))
+        .unwrap();
+    assert_eq!(issued.serial.len(), 16);
+    assert!(issued.serial[0] & 0x80 == 0 && issued.serial[0] != 0);
+    let (_, c) = parse_x509_certificate(&issued.der).unwrap();
+    assert_eq!(c.raw_serial(), &issued.serial[..]);
+    let cn: Vec<_> = c.subject().iter_common_name().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(cn, ["hanakodt"]);
+    assert!(!c.is_ca());
+    let eku = c.extended_key_usage().unwrap().unwrap().value;
+    assert!(eku.client_auth && !eku.server_auth);
+    let ku = c.key_usage().unwrap().unwrap().value;
+    assert!(ku.digital_signature() && !ku.key_cert_sign());
+    let mut saw_cdp = false;
+    let mut saw_aia = false;
+    for ext in c.extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::CRLDistributionPoints(cdp) => {
+                saw_cdp = format!("{cdp:?}").contains("https://localhost:8443/pki/crl");
+            }
+            ParsedExtension::AuthorityInfoAccess(aia) => {
+                saw_aia = format!("{aia:?}").contains("https://localhost:8443/pki/ocsp");
+            }
+            _ => {}
+        }
+    }
+    assert!(saw_cdp && saw_aia);
+    let (_, issuing) = parse_x509_certificate(a.issuing_der()).unwrap();
+    c.verify_signature(Some(issuing.public_key())).unwrap();
+    assert_eq!(c.validity().not_before.to_datetime(), datetime!(2026-01-01 00:00 UTC));
+}
+
+#[test]
+fn crl_lists_serials_with_number_and_aki() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = ca(tmp.path());
+    let now = datetime!(2026-01-02 00:00 UTC);
+    let entries = vec![
+        RevokedEntry { serial: vec![0x41, 0x02, 0x03], revoked_at: now, reason: Some(5) },
+        RevokedEntry { serial: vec![0x7f; 16], revoked_at: now, reason: None },
+    ];
+    let der = a.crl(&entries, 300, now, now + Duration::days(1)).unwrap();
+    let (_, crl) = parse_x509_crl(&der).unwrap();
+    assert_eq!(crl.crl_number().map(|n| n.to_string()), Some("300".to_string()));
+    let serials: Vec<_> = crl.iter_revoked_certificates().map(|r| r.raw_serial().to_vec()).collect();
+    assert_eq!(serials, vec![vec![0x41, 0x02, 0x03], vec![0x7f; 16]]);
+    assert!(crl.extensions().iter().any(|e| matches!(e.parsed_extension(), ParsedExtension::AuthorityKeyIdentifier(_))));
+    let (_, issuing) = parse_x509_certificate(a.issuing_der()).unwrap();
+    crl.verify_signature(issuing.public_key()).unwrap();
+}
+
+#[test]
+fn the_server_certificate_is_reused_while_valid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = ca(tmp.path());
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let now = datetime!(2026-01-01 00:00 UTC);
+    let (c1, _) = a.server_tls(&names, now).unwrap();
+    let (c2, _) = a.server_tls(&names, now).unwrap();
+    assert_eq!(c1[0], c2[0]);
+    let (c3, _) = a.server_tls(&names, now + Duration::days(340)).unwrap();
+    assert_ne!(c1[0], c3[0], "renewed when it would expire within 30 days");
+}

@@ -1,0 +1,172 @@
+//! Shomei's use cases: one function per operation of the guide.
+//!
+//! Each use case loads what it needs, asks `shomei-core` what is allowed,
+//! calls the CA, and commits the change together with its 操作履歴 row in one
+//! transaction. Nothing here knows HTTP or HTML.
+#![forbid(unsafe_code)]
+
+mod clock;
+mod crl;
+mod demo;
+mod login;
+mod password;
+mod revoke;
+mod settings;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use shomei_core::{Actor, CertState, Refusal};
+use shomei_pki::{Ca, Endpoints};
+use shomei_store::{AuditEntry, CompanyRow, Store, UserRow};
+use time::OffsetDateTime;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use crl::CrlSnapshot;
+pub use demo::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DemoUser};
+pub use login::LoginOutcome;
+pub use revoke::{RevocationDone, RevocationTarget, RevokeError, SortKey, UserListRow};
+pub use settings::{HelpDesk, Settings};
+pub use shomei_store::AuditRow;
+
+/// Failures that are ours, not the user's: logged in English, shown as a
+/// generic Japanese system-error page.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] shomei_store::StoreError),
+    #[error(transparent)]
+    Pki(#[from] shomei_pki::PkiError),
+    #[error("data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("password hashing failed: {0}")]
+    Password(String),
+    #[error("background task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+pub type Result<T> = std::result::Result<T, ServiceError>;
+
+/// The two results written to 操作履歴.
+pub const OK: &str = "成功";
+pub const FAILED: &str = "失敗";
+
+/// The running system: store, CA, settings, clock, and the in-memory views
+/// of revocation (CRL bytes, the revoked-serial set).
+pub struct Shomei {
+    store: Store,
+    ca: Ca,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    crl: crl::CrlPublisher,
+    revoked: RwLock<HashSet<Vec<u8>>>,
+    dummy_hash: String,
+}
+
+/// The acting user with their company, loaded fresh for each request.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub actor: Actor,
+    pub company: CompanyRow,
+    pub user: UserRow,
+}
+
+impl Shomei {
+    /// Opens the data directory: database (migrated), CA (created on first
+    /// start), the CRL and the revocation set.
+    pub async fn open(data_dir: &Path, public_url: &str, settings: Settings, clock: Arc<dyn Clock>) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|source| ServiceError::DataDir { path: data_dir.to_owned(), source })?;
+        let store = Store::open(&data_dir.join("shomei.db")).await?;
+        let now = clock.now();
+        let ca = Ca::load_or_create(&data_dir.join("ca"), &settings.bank_name, Endpoints::under(public_url), now)?;
+        let dummy_hash = password::hash("shomei-timing-equaliser").await?;
+        let this = Self {
+            store,
+            ca,
+            settings,
+            clock,
+            crl: crl::CrlPublisher::default(),
+            revoked: RwLock::new(HashSet::new()),
+            dummy_hash,
+        };
+        this.reload_revocations().await?;
+        Ok(this)
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn ca(&self) -> &Ca {
+        &self.ca
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Is this serial revoked? Constant time in the number of revocations.
+    pub fn is_revoked(&self, serial: &[u8]) -> bool {
+        self.revoked.read().map(|s| s.contains(serial)).unwrap_or(true)
+    }
+
+    /// The current CRL.
+    pub fn crl(&self) -> Arc<CrlSnapshot> {
+        self.crl.current()
+    }
+
+    /// Loads the user behind a session. `None` when the user no longer exists
+    /// or was stopped by an administrator: the session must end.
+    pub async fn session(&self, user_id: shomei_core::UserId) -> Result<Option<Session>> {
+        let Some(user) = self.store.user(user_id).await? else { return Ok(None) };
+        if user.counters.admin_stopped {
+            return Ok(None);
+        }
+        let Some(company) = self.store.company(user.company_id).await? else { return Ok(None) };
+        Ok(Some(Session { actor: actor_of(&user), company, user }))
+    }
+
+    /// The state of a user's certificate now.
+    pub fn cert_state(&self, latest: Option<&shomei_core::CertRecord>) -> CertState {
+        CertState::derive(latest, self.now(), self.settings.renewal_window())
+    }
+
+    /// Records an operation that changed nothing (logout, timeout, a refusal).
+    pub async fn record(&self, actor: &Actor, operation: &str, target: &str, result: &str, detail: &str, client: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.audit(&AuditEntry {
+            at: self.now(),
+            company_id: Some(actor.company_id),
+            actor_user_id: Some(actor.user_id),
+            actor_login_id: actor.login_id.as_str(),
+            operation,
+            target_login_id: target,
+            result,
+            detail,
+            client_addr: client,
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a refusal of authority and hands it back.
+    async fn refuse(&self, actor: &Actor, operation: &str, target: &str, r: Refusal, client: &str) -> Result<Refusal> {
+        self.record(actor, operation, target, FAILED, r.message_ja(), client).await?;
+        Ok(r)
+    }
+
+    /// 操作履歴 of the actor's company, newest first.
+    pub async fn audit_log(&self, actor: &Actor, limit: i64) -> Result<Vec<AuditRow>> {
+        Ok(self.store.audit_for_company(actor.company_id, limit, 0).await?)
+    }
+}
+
+pub(crate) fn actor_of(u: &UserRow) -> Actor {
+    Actor { user_id: u.id, company_id: u.company_id, login_id: u.login_id.clone(), name: u.name.clone(), role: u.role }
+}

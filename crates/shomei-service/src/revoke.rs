@@ -1,0 +1,301 @@
+//! 証明書失効: the guide's BRSK018 → BRSK019 → BRSK020.
+
+use std::cmp::Ordering;
+
+use shomei_core::authority::{self, Target};
+use shomei_core::{Actor, CertState, FailureOutcome, LoginId, Problem, Refusal, RevocationReason, Role, Serial, ServiceState, UserId};
+use shomei_store::{AuditEntry, UserRow};
+use time::OffsetDateTime;
+
+use crate::{FAILED, OK, ServiceError, Shomei, password};
+
+pub const OP_REVOKE: &str = "証明書失効";
+
+/// A row of 利用者一覧 (BRSK018).
+#[derive(Debug, Clone)]
+pub struct UserListRow {
+    pub user_id: UserId,
+    pub login_id: LoginId,
+    pub name: String,
+    pub role: Role,
+    pub state: CertState,
+    /// Shown only while the certificate is valid.
+    pub expiry: Option<OffsetDateTime>,
+}
+
+/// 並び順 of BRSK018.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    LoginId,
+    Name,
+    Role,
+    State,
+    Expiry,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 5] = [SortKey::LoginId, SortKey::Name, SortKey::Role, SortKey::State, SortKey::Expiry];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::LoginId => "ログインID",
+            SortKey::Name => "利用者名",
+            SortKey::Role => "利用者区分",
+            SortKey::State => "証明書状態",
+            SortKey::Expiry => "証明書有効期限",
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            SortKey::LoginId => "login_id",
+            SortKey::Name => "name",
+            SortKey::Role => "role",
+            SortKey::State => "state",
+            SortKey::Expiry => "expiry",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == s)
+    }
+
+    fn compare(self, a: &UserListRow, b: &UserListRow) -> Ordering {
+        let primary = match self {
+            SortKey::LoginId => Ordering::Equal,
+            SortKey::Name => a.name.cmp(&b.name),
+            SortKey::Role => a.role.cmp(&b.role),
+            SortKey::State => a.state.cmp(&b.state),
+            // "-" (no expiry shown) sorts after every date.
+            SortKey::Expiry => match (a.expiry, b.expiry) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            },
+        };
+        primary.then_with(|| a.login_id.cmp(&b.login_id))
+    }
+}
+
+/// The user whose certificate BRSK019 is about to revoke.
+#[derive(Debug, Clone)]
+pub struct RevocationTarget {
+    pub user_id: UserId,
+    pub login_id: LoginId,
+    pub name: String,
+    pub state: CertState,
+    pub expiry: Option<OffsetDateTime>,
+    /// The certificate shown, so that 実行 revokes exactly it.
+    pub serial: Serial,
+}
+
+/// What BRSK020 shows.
+#[derive(Debug, Clone)]
+pub struct RevocationDone {
+    pub login_id: LoginId,
+    pub name: String,
+    pub state: CertState,
+    pub serial: Serial,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error(transparent)]
+    Refused(Refusal),
+    #[error(transparent)]
+    Problem(Problem),
+    #[error(transparent)]
+    Internal(#[from] ServiceError),
+}
+
+impl From<shomei_store::StoreError> for RevokeError {
+    fn from(e: shomei_store::StoreError) -> Self {
+        RevokeError::Internal(e.into())
+    }
+}
+
+fn target_of(u: &UserRow) -> Target {
+    Target { user_id: u.id, company_id: u.company_id, role: u.role }
+}
+
+impl Shomei {
+    /// 利用者一覧 of the actor's company, sorted. Only マスター and 管理者.
+    pub async fn revocation_list(&self, actor: &Actor, key: SortKey, ascending: bool, client: &str) -> Result<Vec<UserListRow>, RevokeError> {
+        if let Err(r) = authority::may_manage_users(actor) {
+            return Err(RevokeError::Refused(self.refuse(actor, OP_REVOKE, "", r, client).await?));
+        }
+        let now = self.now();
+        let mut rows: Vec<UserListRow> = self
+            .store
+            .users_with_latest_cert(actor.company_id)
+            .await?
+            .into_iter()
+            .map(|(u, c)| {
+                let state = CertState::derive(c.as_ref().map(|c| c.record()).as_ref(), now, self.settings.renewal_window());
+                UserListRow {
+                    user_id: u.id,
+                    login_id: u.login_id,
+                    name: u.name,
+                    role: u.role,
+                    expiry: c.filter(|_| state.shows_expiry()).map(|c| c.not_after),
+                    state,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            let o = key.compare(a, b);
+            if ascending { o } else { o.reverse() }
+        });
+        Ok(rows)
+    }
+
+    /// The 「失効 >」 step: is this selection a certificate the actor may revoke?
+    pub async fn revocation_target(&self, actor: &Actor, selected: Option<i64>, client: &str) -> Result<RevocationTarget, RevokeError> {
+        if let Err(r) = authority::may_manage_users(actor) {
+            return Err(RevokeError::Refused(self.refuse(actor, OP_REVOKE, "", r, client).await?));
+        }
+        let Some(selected) = selected else {
+            return Err(RevokeError::Problem(Problem::NothingSelected));
+        };
+        let user = self.store.user(UserId(selected)).await?;
+        let Some(user) = user.filter(|u| u.company_id == actor.company_id) else {
+            return Err(RevokeError::Refused(self.refuse(actor, OP_REVOKE, "", Refusal::NoSuchUser, client).await?));
+        };
+        let cert = self.store.latest_cert(user.id).await?;
+        let state = self.cert_state(cert.as_ref().map(|c| c.record()).as_ref());
+        if let Err(r) = authority::may_revoke(actor, &target_of(&user), state) {
+            return Err(RevokeError::Refused(self.refuse(actor, OP_REVOKE, user.login_id.as_str(), r, client).await?));
+        }
+        let Some(cert) = cert else {
+            return Err(RevokeError::Refused(Refusal::NotRevocable(state)));
+        };
+        Ok(RevocationTarget {
+            user_id: user.id,
+            login_id: user.login_id,
+            name: user.name,
+            state,
+            expiry: Some(cert.not_after),
+            serial: cert.serial,
+        })
+    }
+
+    /// 実行 on BRSK019: checks the actor's 確認用パスワード, then revokes the
+    /// certificate shown, records it, and publishes the revocation (revoked set
+    /// and CRL) before returning.
+    pub async fn revoke_certificate(
+        &self,
+        actor: &Actor,
+        target: UserId,
+        expected_serial: &Serial,
+        confirm_password: &str,
+        client: &str,
+    ) -> Result<RevocationDone, RevokeError> {
+        let now = self.now();
+        let Some(me) = self.store.user(actor.user_id).await? else {
+            return Err(RevokeError::Refused(Refusal::NoAuthority));
+        };
+        let password_ok = me.counters.confirm_open() && password::verify(&me.confirm_hash, confirm_password).await?;
+
+        let mut tx = self.store.begin().await?;
+        let Some(mut me) = tx.user(actor.user_id).await? else {
+            return Err(RevokeError::Refused(Refusal::NoAuthority));
+        };
+        let target_user = tx.user(target).await?.filter(|u| u.company_id == actor.company_id);
+        let target_login = target_user.as_ref().map(|u| u.login_id.to_string()).unwrap_or_default();
+        let entry = |result: &'static str, detail: &'static str, op: &'static str| AuditEntry {
+            at: now,
+            company_id: Some(actor.company_id),
+            actor_user_id: Some(actor.user_id),
+            actor_login_id: actor.login_id.as_str(),
+            operation: op,
+            target_login_id: "",
+            result,
+            detail,
+            client_addr: client,
+        };
+
+        if !me.counters.confirm_open() {
+            let mut e = entry(FAILED, "確認用パスワード利用停止中", OP_REVOKE);
+            e.target_login_id = &target_login;
+            tx.audit(&e).await?;
+            tx.commit().await?;
+            return Err(RevokeError::Problem(Problem::ConfirmPasswordStopped));
+        }
+        if !password_ok {
+            let outcome = me.counters.on_confirm_failure(&self.settings.lockout());
+            tx.save_counters(me.id, &me.counters).await?;
+            let mut e = entry(FAILED, "確認パスワード誤り", OP_REVOKE);
+            e.target_login_id = &target_login;
+            tx.audit(&e).await?;
+            if outcome == FailureOutcome::Stopped {
+                let mut e = entry(OK, "連続した確認用パスワード誤りによる", ServiceState::ConfirmStopped.label());
+                e.target_login_id = actor.login_id.as_str();
+                tx.audit(&e).await?;
+            }
+            tx.commit().await?;
+            return Err(RevokeError::Problem(if outcome == FailureOutcome::Stopped {
+                Problem::ConfirmPasswordStopped
+            } else {
+                Problem::ConfirmPasswordWrong
+            }));
+        }
+        if me.counters.confirm_failures != 0 {
+            me.counters.on_confirm_success();
+            tx.save_counters(me.id, &me.counters).await?;
+        }
+
+        // Authority and state, decided again inside the transaction.
+        let me_actor = crate::actor_of(&me);
+        let Some(target_user) = target_user else {
+            let mut e = entry(FAILED, Refusal::NoSuchUser.message_ja(), OP_REVOKE);
+            e.target_login_id = "";
+            tx.audit(&e).await?;
+            tx.commit().await?;
+            return Err(RevokeError::Refused(Refusal::NoSuchUser));
+        };
+        let cert = tx.latest_cert(target_user.id).await?;
+        let state = CertState::derive(cert.as_ref().map(|c| c.record()).as_ref(), now, self.settings.renewal_window());
+        let same_cert = cert.as_ref().is_some_and(|c| &c.serial == expected_serial);
+        let refusal = authority::may_revoke(&me_actor, &target_of(&target_user), state).err();
+        if refusal.is_some() || !same_cert {
+            let problem = if cert.as_ref().is_some_and(|c| &c.serial == expected_serial && c.revoked_at.is_some()) {
+                RevokeError::Problem(Problem::AlreadyDone)
+            } else if let Some(r) = refusal.filter(|r| !matches!(r, Refusal::NotRevocable(_))) {
+                RevokeError::Refused(r)
+            } else {
+                RevokeError::Problem(Problem::Changed)
+            };
+            let detail = match &problem {
+                RevokeError::Refused(r) => r.message_ja(),
+                RevokeError::Problem(p) => p.message_ja(),
+                RevokeError::Internal(_) => "",
+            };
+            let mut e = entry(FAILED, detail, OP_REVOKE);
+            e.target_login_id = &target_login;
+            tx.audit(&e).await?;
+            tx.commit().await?;
+            return Err(problem);
+        }
+        let reason = RevocationReason::CessationOfOperation;
+        if !tx.revoke_cert(expected_serial, now, reason.code()).await? {
+            return Err(RevokeError::Problem(Problem::AlreadyDone));
+        }
+        let detail = format!("シリアル番号 {expected_serial}");
+        let mut e = entry(OK, "", OP_REVOKE);
+        e.target_login_id = &target_login;
+        e.detail = &detail;
+        tx.audit(&e).await?;
+        tx.commit().await?;
+
+        self.mark_revoked(expected_serial.as_bytes());
+        if let Err(err) = self.publish_crl().await {
+            // The revocation is committed and in force for TLS; the CRL is
+            // rebuilt from the database on the next revocation or restart.
+            tracing::error!(error = %err, "CRL publication after revocation failed");
+        }
+        tracing::info!(serial = %expected_serial, target = %target_user.login_id, by = %actor.login_id, "certificate revoked");
+        Ok(RevocationDone { login_id: target_user.login_id, name: target_user.name, state: CertState::Revoked, serial: expected_serial.clone() })
+    }
+}

@@ -1,0 +1,117 @@
+//! Settings of the product: policy numbers and the help desks. Every default
+//! is the one PRODUCT.md gives; `shomei.example.toml` documents them.
+
+use serde::Deserialize;
+use shomei_core::{LockoutPolicy, Service};
+use time::{Duration, UtcOffset};
+
+/// A service's help-desk contact, shown in every page's footer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelpDesk {
+    pub name: String,
+    pub phone: String,
+    pub hours: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Shown in CA names and page headers.
+    pub bank_name: String,
+    pub cert_validity_days: i64,
+    pub renewal_window_days: i64,
+    pub login_temp_lock_after: u32,
+    pub login_temp_lock_minutes: i64,
+    pub login_stop_after: u32,
+    pub confirm_stop_after: u32,
+    pub session_idle_minutes: i64,
+    pub crl_next_update_hours: i64,
+    /// Offset used to show times on screens (JST).
+    pub display_utc_offset_hours: i8,
+    pub business_ib: HelpDesk,
+    pub hottokun_webjr: HelpDesk,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bank_name: "ほくぎんデモ銀行".into(),
+            cert_validity_days: 365,
+            renewal_window_days: 40,
+            login_temp_lock_after: 3,
+            login_temp_lock_minutes: 30,
+            login_stop_after: 6,
+            confirm_stop_after: 6,
+            session_idle_minutes: 10,
+            crl_next_update_hours: 24,
+            display_utc_offset_hours: 9,
+            business_ib: HelpDesk {
+                name: "[ビジネスIB] ほっとコールセンター".into(),
+                phone: "0120-000-001".into(),
+                hours: "平日 9:00~17:00（銀行休業日を除きます）".into(),
+                email: "business_ib@example.jp".into(),
+            },
+            hottokun_webjr: HelpDesk {
+                name: "[ほっと君WebJr.] ほっとコールセンター".into(),
+                phone: "0120-000-002".into(),
+                hours: "平日 9:00~17:00（銀行休業日を除きます）".into(),
+                email: "web_jr@example.jp".into(),
+            },
+        }
+    }
+}
+
+impl Settings {
+    pub fn lockout(&self) -> LockoutPolicy {
+        LockoutPolicy {
+            login_temp_lock_after: self.login_temp_lock_after,
+            login_temp_lock_for: Duration::minutes(self.login_temp_lock_minutes),
+            login_stop_after: self.login_stop_after,
+            confirm_stop_after: self.confirm_stop_after,
+        }
+    }
+
+    pub fn renewal_window(&self) -> Duration {
+        Duration::days(self.renewal_window_days)
+    }
+
+    pub fn cert_validity(&self) -> Duration {
+        Duration::days(self.cert_validity_days)
+    }
+
+    pub fn session_idle(&self) -> Duration {
+        Duration::minutes(self.session_idle_minutes)
+    }
+
+    pub fn display_offset(&self) -> UtcOffset {
+        UtcOffset::from_hms(self.display_utc_offset_hours, 0, 0).unwrap_or(UtcOffset::UTC)
+    }
+
+    pub fn help_desk(&self, s: Service) -> &HelpDesk {
+        match s {
+            Service::BusinessIb => &self.business_ib,
+            Service::HottokunWebJr => &self.hottokun_webjr,
+        }
+    }
+
+    /// Refuses settings that would make the rules meaningless.
+    pub fn validate(&self) -> Result<(), String> {
+        let checks = [
+            (self.cert_validity_days > 0, "cert_validity_days must be positive"),
+            (self.renewal_window_days >= 0 && self.renewal_window_days < self.cert_validity_days, "renewal_window_days must be between 0 and cert_validity_days"),
+            (self.login_temp_lock_after >= 1, "login_temp_lock_after must be at least 1"),
+            (self.login_stop_after >= self.login_temp_lock_after, "login_stop_after must be at least login_temp_lock_after"),
+            (self.confirm_stop_after >= 1, "confirm_stop_after must be at least 1"),
+            (self.login_temp_lock_minutes >= 1, "login_temp_lock_minutes must be at least 1"),
+            (self.session_idle_minutes >= 1, "session_idle_minutes must be at least 1"),
+            (self.crl_next_update_hours >= 1, "crl_next_update_hours must be at least 1"),
+            ((-12..=14).contains(&self.display_utc_offset_hours), "display_utc_offset_hours must be between -12 and 14"),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, msg)) => Err((*msg).to_string()),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! 操作履歴: one row per operation, success or failure, hash-chained per company.
+
+use aws_lc_rs::digest;
+use shomei_core::{CompanyId, UserId};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use time::OffsetDateTime;
+
+use crate::Result;
+
+/// What a use case records.
+#[derive(Debug, Clone)]
+pub struct AuditEntry<'a> {
+    pub at: OffsetDateTime,
+    pub company_id: Option<CompanyId>,
+    pub actor_user_id: Option<UserId>,
+    pub actor_login_id: &'a str,
+    pub operation: &'a str,
+    pub target_login_id: &'a str,
+    pub result: &'a str,
+    pub detail: &'a str,
+    pub client_addr: &'a str,
+}
+
+/// A stored row.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: OffsetDateTime,
+    pub company_id: Option<CompanyId>,
+    pub actor_login_id: String,
+    pub operation: String,
+    pub target_login_id: String,
+    pub result: String,
+    pub detail: String,
+    pub client_addr: String,
+}
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+struct Hashed<'a> {
+    chain: i64,
+    at: i64,
+    company_id: Option<i64>,
+    actor_user_id: Option<i64>,
+    actor_login_id: &'a str,
+    operation: &'a str,
+    target_login_id: &'a str,
+    result: &'a str,
+    detail: &'a str,
+    client_addr: &'a str,
+}
+
+/// SHA-256 over the previous hash and every field, unambiguously framed.
+fn row_hash(prev: &str, h: &Hashed<'_>) -> String {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    let mut field = |s: &str| {
+        ctx.update(&(s.len() as u64).to_be_bytes());
+        ctx.update(s.as_bytes());
+    };
+    field(prev);
+    field(&h.chain.to_string());
+    field(&h.at.to_string());
+    field(&h.company_id.map(|c| c.to_string()).unwrap_or_default());
+    field(&h.actor_user_id.map(|c| c.to_string()).unwrap_or_default());
+    field(h.actor_login_id);
+    field(h.operation);
+    field(h.target_login_id);
+    field(h.result);
+    field(h.detail);
+    field(h.client_addr);
+    hex::encode(ctx.finish().as_ref())
+}
+
+pub(crate) async fn append(c: &mut SqliteConnection, e: &AuditEntry<'_>) -> Result<()> {
+    let chain = e.company_id.map(|c| c.0).unwrap_or(0);
+    let prev: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE chain = ? ORDER BY id DESC LIMIT 1")
+        .bind(chain)
+        .fetch_optional(&mut *c)
+        .await?;
+    let prev = prev.unwrap_or_else(|| GENESIS.to_string());
+    let h = Hashed {
+        chain,
+        at: e.at.unix_timestamp(),
+        company_id: e.company_id.map(|c| c.0),
+        actor_user_id: e.actor_user_id.map(|u| u.0),
+        actor_login_id: e.actor_login_id,
+        operation: e.operation,
+        target_login_id: e.target_login_id,
+        result: e.result,
+        detail: e.detail,
+        client_addr: e.client_addr,
+    };
+    let hash = row_hash(&prev, &h);
+    sqlx::query(
+        "INSERT INTO audit_log (chain, at, company_id, actor_user_id, actor_login_id, operation, target_login_id, \
+         result, detail, client_addr, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(h.chain)
+    .bind(h.at)
+    .bind(h.company_id)
+    .bind(h.actor_user_id)
+    .bind(h.actor_login_id)
+    .bind(h.operation)
+    .bind(h.target_login_id)
+    .bind(h.result)
+    .bind(h.detail)
+    .bind(h.client_addr)
+    .bind(&prev)
+    .bind(&hash)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn for_company(pool: &SqlitePool, company: CompanyId, limit: i64, offset: i64) -> Result<Vec<AuditRow>> {
+    let rows = sqlx::query(
+        "SELECT id, at, company_id, actor_login_id, operation, target_login_id, result, detail, client_addr \
+         FROM audit_log WHERE company_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+    )
+    .bind(company.0)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditRow {
+                id: r.try_get("id")?,
+                at: OffsetDateTime::from_unix_timestamp(r.try_get("at")?).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                company_id: r.try_get::<Option<i64>, _>("company_id")?.map(CompanyId),
+                actor_login_id: r.try_get("actor_login_id")?,
+                operation: r.try_get("operation")?,
+                target_login_id: r.try_get("target_login_id")?,
+                result: r.try_get("result")?,
+                detail: r.try_get("detail")?,
+                client_addr: r.try_get("client_addr")?,
+            })
+        })
+        .collect()
+}
+
+/// Walks every chain in id order; returns the id of the first row whose stored
+/// previous hash or own hash does not match (an edited, deleted or reordered row).
+pub(crate) async fn verify_all(pool: &SqlitePool) -> Result<Option<i64>> {
+    let rows = sqlx::query(
+        "SELECT id, chain, at, company_id, actor_user_id, actor_login_id, operation, target_login_id, result, detail, \
+         client_addr, prev_hash, hash FROM audit_log ORDER BY chain, id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut expected_prev = GENESIS.to_string();
+    let mut current_chain = None;
+    for r in &rows {
+        let chain: i64 = r.try_get("chain")?;
+        if current_chain != Some(chain) {
+            current_chain = Some(chain);
+            expected_prev = GENESIS.to_string();
+        }
+        let (a, o, t, res, d, ca): (String, String, String, String, String, String) = (
+            r.try_get("actor_login_id")?,
+            r.try_get("operation")?,
+            r.try_get("target_login_id")?,
+            r.try_get("result")?,
+            r.try_get("detail")?,
+            r.try_get("client_addr")?,
+        );
+        let h = Hashed {
+            chain,
+            at: r.try_get("at")?,
+            company_id: r.try_get("company_id")?,
+            actor_user_id: r.try_get("actor_user_id")?,
+            actor_login_id: &a,
+            operation: &o,
+            target_login_id: &t,
+            result: &res,
+            detail: &d,
+            client_addr: &ca,
+        };
+        let prev: String = r.try_get("prev_hash")?;
+        let hash: String = r.try_get("hash")?;
+        if prev != expected_prev || row_hash(&prev, &h) != hash {
+            return Ok(Some(r.try_get("id")?));
+        }
+        expected_prev = hash;
+    }
+    Ok(None)
+}
+

@@ -1,0 +1,192 @@
+//! Shomei's storage: sqlx repositories over SQLite (WAL), the migrations, and
+//! the 操作履歴 with its hash chain.
+//!
+//! The store keeps what the service decided; it makes no decisions. Every
+//! change goes through a [`Tx`], whose `commit` writes the change and its
+//! 操作履歴 row together or not at all.
+#![forbid(unsafe_code)]
+
+mod audit;
+mod migrate;
+mod rows;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use shomei_core::{CompanyId, LoginId, SecurityCounters, Serial, UserId};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use time::OffsetDateTime;
+
+pub use audit::{AuditEntry, AuditRow};
+pub use rows::{CertRow, CompanyRow, NewCert, NewUser, RevokedRow, UserRow};
+
+/// Storage errors: for logs, never shown to customers as-is.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database holds an invalid value in {table}.{column}: {value}")]
+    Corrupt { table: &'static str, column: &'static str, value: String },
+    #[error("database schema version {found} is newer than this program ({supported})")]
+    TooNew { found: i64, supported: i64 },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Handle to the database: a pool of readers and one writer.
+///
+/// SQLite allows one writer at a time; funnelling writes through a single
+/// connection (and `BEGIN IMMEDIATE`) means a read-modify-write inside a
+/// transaction never races another one in this process, and another process
+/// (the operator CLI) waits for the lock instead of failing.
+#[derive(Clone)]
+pub struct Store {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+        migrate::run(&write).await?;
+        let read = SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
+        Ok(Self { read, write })
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(Tx { tx: self.write.begin_with("BEGIN IMMEDIATE").await? })
+    }
+
+    pub async fn user_by_login_id(&self, login_id: &LoginId) -> Result<Option<UserRow>> {
+        rows::user_by_login_id(&mut *self.read.acquire().await?, login_id).await
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<Option<UserRow>> {
+        rows::user_by_id(&mut *self.read.acquire().await?, id).await
+    }
+
+    pub async fn company(&self, id: CompanyId) -> Result<Option<CompanyRow>> {
+        rows::company(&mut *self.read.acquire().await?, id).await
+    }
+
+    pub async fn company_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM companies").fetch_one(&self.read).await?)
+    }
+
+    /// The company's users, each with their most recent certificate.
+    pub async fn users_with_latest_cert(&self, company: CompanyId) -> Result<Vec<(UserRow, Option<CertRow>)>> {
+        rows::users_with_latest_cert(&mut *self.read.acquire().await?, company).await
+    }
+
+    pub async fn latest_cert(&self, user: UserId) -> Result<Option<CertRow>> {
+        rows::latest_cert(&mut *self.read.acquire().await?, user).await
+    }
+
+    /// Every revoked certificate, oldest revocation first: the CRL's content.
+    pub async fn revoked(&self) -> Result<Vec<RevokedRow>> {
+        rows::revoked(&self.read).await
+    }
+
+    /// 操作履歴 of one company, newest first.
+    pub async fn audit_for_company(&self, company: CompanyId, limit: i64, offset: i64) -> Result<Vec<AuditRow>> {
+        audit::for_company(&self.read, company, limit, offset).await
+    }
+
+    /// Checks every chain; returns the id of the first row that breaks one.
+    pub async fn verify_audit(&self) -> Result<Option<i64>> {
+        audit::verify_all(&self.read).await
+    }
+}
+
+/// A write transaction. Dropped without `commit`, it rolls back.
+pub struct Tx {
+    tx: Transaction<'static, Sqlite>,
+}
+
+impl Tx {
+    fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+
+    pub async fn user(&mut self, id: UserId) -> Result<Option<UserRow>> {
+        rows::user_by_id(self.conn(), id).await
+    }
+
+    pub async fn user_by_login_id(&mut self, login_id: &LoginId) -> Result<Option<UserRow>> {
+        rows::user_by_login_id(self.conn(), login_id).await
+    }
+
+    pub async fn latest_cert(&mut self, user: UserId) -> Result<Option<CertRow>> {
+        rows::latest_cert(self.conn(), user).await
+    }
+
+    pub async fn insert_company(&mut self, name: &str, service: shomei_core::Service, now: OffsetDateTime) -> Result<CompanyId> {
+        rows::insert_company(self.conn(), name, service, now).await
+    }
+
+    pub async fn insert_user(&mut self, u: &NewUser<'_>, now: OffsetDateTime) -> Result<UserId> {
+        rows::insert_user(self.conn(), u, now).await
+    }
+
+    pub async fn insert_cert(&mut self, c: &NewCert<'_>) -> Result<i64> {
+        rows::insert_cert(self.conn(), c).await
+    }
+
+    pub async fn save_counters(&mut self, user: UserId, c: &SecurityCounters) -> Result<()> {
+        rows::save_counters(self.conn(), user, c).await
+    }
+
+    pub async fn set_last_login(&mut self, user: UserId, at: OffsetDateTime) -> Result<()> {
+        sqlx::query("UPDATE users SET last_login_at = ? WHERE id = ?")
+            .bind(at.unix_timestamp())
+            .bind(user.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the certificate revoked unless it already is. Returns whether this
+    /// call revoked it, so that a repeated submit revokes once.
+    pub async fn revoke_cert(&mut self, serial: &Serial, at: OffsetDateTime, reason: u8) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL",
+        )
+        .bind(at.unix_timestamp())
+        .bind(i64::from(reason))
+        .bind(serial.to_hex())
+        .execute(self.conn())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Takes the next CRL number.
+    pub async fn next_crl_number(&mut self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("UPDATE crl_state SET crl_number = crl_number + 1 WHERE id = 1 RETURNING crl_number")
+            .fetch_one(self.conn())
+            .await?;
+        Ok(n as u64)
+    }
+
+    /// Appends one 操作履歴 row, chained to the previous row of its company.
+    pub async fn audit(&mut self, e: &AuditEntry<'_>) -> Result<()> {
+        audit::append(self.conn(), e).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,60 @@
+//! Request guards that apply to every route: the CSRF check on every POST and
+//! the security headers on every response.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use shomei_core::Problem;
+
+use crate::AppState;
+use crate::pages::error_page;
+use crate::session::{same_secret, session_id};
+
+/// Largest form body accepted.
+const MAX_FORM: usize = 64 * 1024;
+
+/// Every state-changing request must carry the session's CSRF token in its
+/// form body. Checked here, once, for all routes.
+pub(crate) async fn csrf(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() == Method::GET || req.method() == Method::HEAD {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_FORM).await else {
+        return error_page(StatusCode::PAYLOAD_TOO_LARGE, Problem::BadForm.message_ja());
+    };
+    let sid = session_id(&parts.headers);
+    let session = sid.as_deref().and_then(|id| st.sessions.get(id));
+    let Some(session) = session else {
+        // No live session: it expired or never existed. Start over at login.
+        let to = if parts.uri.path() == "/login" { "/login?e=form" } else { "/login?e=expired" };
+        return Redirect::to(to).into_response();
+    };
+    let sent = form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
+    if !sent.is_some_and(|t| same_secret(&t, &session.csrf)) {
+        tracing::warn!(path = %parts.uri.path(), "CSRF token missing or wrong");
+        if parts.uri.path() == "/login" {
+            return Redirect::to("/login?e=form").into_response();
+        }
+        return error_page(StatusCode::FORBIDDEN, Problem::BadForm.message_ja());
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// Headers that keep pages out of frames, caches and other origins.
+pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.entry(k).or_insert(HeaderValue::from_static(v));
+    };
+    set(h, header::CONTENT_SECURITY_POLICY, "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    set(h, header::CACHE_CONTROL, "no-store");
+    res
+}

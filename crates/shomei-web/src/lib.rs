@@ -1,0 +1,59 @@
+//! Shomei's web layer: the portal's screens, sessions, CSRF, the TLS
+//! listener, and the PKI endpoints (CRL).
+//!
+//! A handler reads the request, calls one use case, renders one template.
+//! Decisions are made in `shomei-service` and `shomei-core`, never here.
+#![forbid(unsafe_code)]
+
+mod guard;
+mod pages;
+mod pki;
+mod screens;
+mod server;
+mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use shomei_service::Shomei;
+
+pub use server::{RunningServer, ServerOptions, StartError, bind, start, start_on};
+pub use pages::ClientAddr;
+pub use session::SESSION_COOKIE;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub svc: Arc<Shomei>,
+    pub sessions: Arc<session::Sessions>,
+}
+
+/// The portal's routes. Every POST passes the CSRF guard; every page gets the
+/// security headers.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::root))
+        .route("/login", get(pages::login_page).post(pages::login_submit))
+        .route("/logout", post(pages::logout))
+        .route("/cert-login", get(pages::cert_login))
+        .route("/cert-issue", get(pages::cert_issue))
+        .route("/top", get(pages::top))
+        .route("/menu/{item}", get(pages::menu_item))
+        .route("/bssk001", get(screens::bssk001))
+        .route("/bssk001/{item}", get(screens::bssk001_item))
+        .route("/brsk001", get(screens::brsk001))
+        .route("/brsk001/{item}", get(screens::brsk001_item))
+        .route("/brsk018", get(screens::brsk018).post(screens::brsk018_submit))
+        .route("/brsk019", get(screens::brsk019).post(screens::brsk019_submit))
+        .route("/brsk020", get(screens::brsk020))
+        .route("/static/shomei.css", get(pages::stylesheet))
+        .route("/pki/crl", get(pki::crl_der))
+        .route("/pki/crl.pem", get(pki::crl_pem))
+        .route("/pki/root-ca.crt", get(pki::root_cert))
+        .route("/pki/issuing-ca.crt", get(pki::issuing_cert))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::csrf))
+        .layer(axum::middleware::from_fn(guard::security_headers))
+        .with_state(state)
+}

@@ -1,0 +1,387 @@
+//! Shared page machinery (layout, extractors, error pages) and the pages
+//! outside 管理業務: ログイン, top, the global menu, ログアウト.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use shomei_core::format::jp_datetime;
+use shomei_core::{CertState, Problem, Service};
+use shomei_service::{HelpDesk, LoginOutcome, OK};
+
+use crate::AppState;
+use crate::session::{clear_cookie, cookie, session_id};
+
+/// The global menu, in the guide's order.
+pub(crate) const MENU: &[(&str, &str)] = &[
+    ("/menu/ikkatsu", "一括データ伝送サービス"),
+    ("/menu/file", "一般ファイル伝送"),
+    ("/menu/zandaka", "残高・明細照会"),
+    ("/menu/furikomi", "振込振替"),
+    ("/menu/payeasy", "税金各種料金ペイジー払込"),
+    ("/menu/shonin", "承認"),
+    ("/bssk001", "管理業務"),
+    ("/menu/other", "その他サービス"),
+];
+
+/// The peer address of the TLS connection, set by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+pub(crate) fn client_of(parts: &Parts) -> String {
+    parts.extensions.get::<ClientAddr>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// The client address as written to 操作履歴.
+pub(crate) struct Client(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Client(client_of(parts)))
+    }
+}
+
+pub(crate) struct UserBar {
+    pub company: String,
+    pub name: String,
+    pub role: &'static str,
+}
+
+/// What every screen shows around its content.
+pub(crate) struct Layout {
+    pub title: &'static str,
+    pub screen_id: &'static str,
+    pub bank: String,
+    pub service: String,
+    pub help: Vec<(&'static str, HelpDesk)>,
+    pub user: Option<UserBar>,
+    pub csrf: String,
+    pub menu: &'static [(&'static str, &'static str)],
+    pub menu_active: &'static str,
+}
+
+impl Layout {
+    /// A page before login: both services, both help desks.
+    pub(crate) fn public(st: &AppState, title: &'static str, csrf: String) -> Self {
+        let s = st.svc.settings();
+        Self {
+            title,
+            screen_id: "",
+            bank: s.bank_name.clone(),
+            service: format!("{} / {}", Service::BusinessIb.label(), Service::HottokunWebJr.label()),
+            help: [Service::BusinessIb, Service::HottokunWebJr].map(|sv| (sv.label(), s.help_desk(sv).clone())).into(),
+            user: None,
+            csrf,
+            menu: MENU,
+            menu_active: "",
+        }
+    }
+
+    /// A page of a logged-in user: their company's service and help desk.
+    pub(crate) fn user(st: &AppState, a: &Authed, title: &'static str, screen_id: &'static str, menu_active: &'static str) -> Self {
+        let s = st.svc.settings();
+        let service = a.s.company.service;
+        Self {
+            title,
+            screen_id,
+            bank: s.bank_name.clone(),
+            service: service.label().into(),
+            help: vec![(service.label(), s.help_desk(service).clone())],
+            user: Some(UserBar { company: a.s.company.name.clone(), name: a.s.user.name.clone(), role: a.s.user.role.label() }),
+            csrf: a.csrf.clone(),
+            menu: MENU,
+            menu_active,
+        }
+    }
+}
+
+pub(crate) fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "info.html")]
+pub(crate) struct InfoPage {
+    pub l: Layout,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+    pub paragraphs: Vec<String>,
+    pub back: Option<(&'static str, &'static str)>,
+}
+
+/// A plain error page for requests that cannot be tied to a user.
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>エラー</title>\
+         <link rel=\"stylesheet\" href=\"/static/shomei.css\"></head><body><main><div class=\"title-row\"><h1>エラー</h1></div>\
+         <div class=\"error\" role=\"alert\">{}</div><p><a class=\"button\" href=\"/login\">ログイン画面へ</a></p></main></body></html>",
+        escape(message)
+    );
+    (status, Html(html)).into_response()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// An error shown inside the user's layout (authority refusals and the like).
+pub(crate) fn user_error(st: &AppState, a: &Authed, status: StatusCode, message: &str) -> Response {
+    let page = InfoPage {
+        l: Layout::user(st, a, "エラー", "", ""),
+        error: Some(message.to_owned()),
+        notice: None,
+        paragraphs: vec![],
+        back: Some(("/bssk001", "管理業務へ")),
+    };
+    let mut r = render(&page);
+    *r.status_mut() = status;
+    r
+}
+
+pub(crate) fn system_error(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "request failed");
+    error_page(StatusCode::INTERNAL_SERVER_ERROR, "システムエラーが発生しました。しばらくしてから再度お試しください。")
+}
+
+/// A logged-in user's request: session found, not idle too long, user still
+/// allowed in. Anything else ends at the login page.
+pub(crate) struct Authed {
+    pub sid: String,
+    pub csrf: String,
+    pub s: shomei_service::Session,
+    pub client: String,
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        let to_login = || Redirect::to("/login").into_response();
+        let client = client_of(parts);
+        let sid = session_id(&parts.headers).ok_or_else(to_login)?;
+        let data = st.sessions.get(&sid).ok_or_else(to_login)?;
+        let user = data.user.ok_or_else(to_login)?;
+        let now = st.svc.now();
+        if now - data.last_seen > st.svc.settings().session_idle() {
+            st.sessions.remove(&sid);
+            if let Ok(Some(s)) = st.svc.session(user).await {
+                let _ = st.svc.record(&s.actor, "セッションタイムアウト", "", OK, "", &client).await;
+            }
+            return Err(Redirect::to("/login?e=expired").into_response());
+        }
+        let s = match st.svc.session(user).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                st.sessions.remove(&sid);
+                return Err(to_login());
+            }
+            Err(e) => return Err(system_error(e)),
+        };
+        st.sessions.update(&sid, |d| d.last_seen = now);
+        Ok(Authed { sid, csrf: data.csrf, s, client })
+    }
+}
+
+/// Form fields of a POST body. Never rejects: a missing or malformed field is
+/// simply absent, and the use case says what is wrong with that.
+pub(crate) struct Fields(pub HashMap<String, String>);
+
+impl Fields {
+    pub(crate) fn get(&self, k: &str) -> &str {
+        self.0.get(k).map(String::as_str).unwrap_or("")
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Fields {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Response> {
+        let bytes = axum::body::to_bytes(req.into_body(), 64 * 1024)
+            .await
+            .map_err(|_| error_page(StatusCode::PAYLOAD_TOO_LARGE, Problem::BadForm.message_ja()))?;
+        Ok(Fields(form_urlencoded::parse(&bytes).into_owned().collect()))
+    }
+}
+
+pub(crate) async fn root() -> Redirect {
+    Redirect::to("/login")
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    l: Layout,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+/// The anonymous session behind the login form (for its CSRF token), created
+/// if the browser has none.
+fn login_session(st: &AppState, parts: &axum::http::HeaderMap) -> (String, String, bool) {
+    if let Some(id) = session_id(parts) {
+        if let Some(s) = st.sessions.get(&id) {
+            return (id, s.csrf, s.user.is_some());
+        }
+    }
+    let (id, s) = st.sessions.create(None, st.svc.now());
+    (id, s.csrf, false)
+}
+
+fn login_response(st: &AppState, headers: &axum::http::HeaderMap, error: Option<String>, notice: Option<String>) -> Response {
+    let (id, csrf, _) = login_session(st, headers);
+    let page = LoginPage { l: Layout::public(st, "ログイン", csrf), error, notice };
+    let mut r = render(&page);
+    if let Ok(v) = cookie(&id).parse() {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct LoginQuery {
+    e: Option<String>,
+}
+
+pub(crate) async fn login_page(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>, headers: axum::http::HeaderMap) -> Response {
+    let q = LoginQuery { e: q.get("e").cloned() };
+    if let (_, _, true) = login_session(&st, &headers) {
+        return Redirect::to("/top").into_response();
+    }
+    let (error, notice) = match q.e.as_deref() {
+        Some("expired") => (Some(Problem::SessionExpired.message_ja().to_owned()), None),
+        Some("form") => (Some(Problem::BadForm.message_ja().to_owned()), None),
+        Some("out") => (None, Some("ログアウトしました。".to_owned())),
+        _ => (None, None),
+    };
+    login_response(&st, &headers, error, notice)
+}
+
+pub(crate) async fn login_submit(State(st): State<AppState>, Client(client): Client, headers: axum::http::HeaderMap, fields: Fields) -> Response {
+    match st.svc.login_password(fields.get("login_id"), fields.get("password"), &client).await {
+        Ok(LoginOutcome::LoggedIn(user)) => {
+            // A new session id at login; the anonymous one is dropped.
+            if let Some(old) = session_id(&headers) {
+                st.sessions.remove(&old);
+            }
+            let (id, _) = st.sessions.create(Some(user), st.svc.now());
+            let mut r = Redirect::to("/top").into_response();
+            if let Ok(v) = cookie(&id).parse() {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Ok(LoginOutcome::Refused(p)) => login_response(&st, &headers, Some(p.message_ja().to_owned()), None),
+        Err(e) => system_error(e),
+    }
+}
+
+pub(crate) async fn logout(State(st): State<AppState>, a: Authed) -> Response {
+    st.sessions.remove(&a.sid);
+    if let Err(e) = st.svc.record(&a.s.actor, "ログアウト", "", OK, "", &a.client).await {
+        return system_error(e);
+    }
+    let mut r = Redirect::to("/login?e=out").into_response();
+    if let Ok(v) = clear_cookie().parse() {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+fn preparing_public(st: &AppState, title: &'static str, text: &str) -> Response {
+    render(&InfoPage {
+        l: Layout::public(st, title, String::new()),
+        error: None,
+        notice: None,
+        paragraphs: vec!["準備中".into(), text.into()],
+        back: Some(("/login", "ログイン画面へ")),
+    })
+}
+
+/// 電子証明書方式のログイン: not available yet, and says so.
+pub(crate) async fn cert_login(State(st): State<AppState>) -> Response {
+    preparing_public(&st, "電子証明書方式ログイン", "電子証明書方式のログインは現在準備中です。ID・パスワード方式でログインしてください。")
+}
+
+/// 証明書取得認証: not available yet, and says so.
+pub(crate) async fn cert_issue(State(st): State<AppState>) -> Response {
+    preparing_public(&st, "証明書取得認証", "電子証明書の発行（証明書発行アプリ）は現在準備中です。")
+}
+
+#[derive(Template)]
+#[template(path = "top.html")]
+struct TopPage {
+    l: Layout,
+    error: Option<String>,
+    notice: Option<String>,
+    company: String,
+    name: String,
+    login_id: String,
+    role: &'static str,
+    last_login: String,
+    cert_state: &'static str,
+}
+
+pub(crate) async fn top(State(st): State<AppState>, a: Authed) -> Response {
+    let cert = match st.svc.store().latest_cert(a.s.user.id).await {
+        Ok(c) => c,
+        Err(e) => return system_error(e),
+    };
+    let state = st.svc.cert_state(cert.as_ref().map(|c| c.record()).as_ref());
+    let offset = st.svc.settings().display_offset();
+    let notice = match (state, &cert) {
+        (CertState::Renewable, Some(c)) => Some(format!(
+            "電子証明書の有効期限（{}）が近づいています。電子証明書発行アプリで証明書を更新してください。",
+            jp_datetime(c.not_after, offset)
+        )),
+        _ => None,
+    };
+    render(&TopPage {
+        l: Layout::user(&st, &a, "トップページ", "", ""),
+        error: None,
+        notice,
+        company: a.s.company.name.clone(),
+        name: a.s.user.name.clone(),
+        login_id: a.s.user.login_id.to_string(),
+        role: a.s.user.role.label(),
+        last_login: a.s.user.last_login_at.map(|t| jp_datetime(t, offset)).unwrap_or_else(|| "-".into()),
+        cert_state: state.label(),
+    })
+}
+
+/// Global-menu services that are not part of Shomei yet.
+pub(crate) async fn menu_item(State(st): State<AppState>, a: Authed, Path(item): Path<String>) -> Response {
+    let Some((_, label)) = MENU.iter().find(|(href, _)| href.strip_prefix("/menu/") == Some(item.as_str())) else {
+        return not_found().await;
+    };
+    render(&InfoPage {
+        l: Layout::user(&st, &a, label, "", label),
+        error: None,
+        notice: None,
+        paragraphs: vec!["準備中".into(), format!("「{label}」は現在準備中です。")],
+        back: Some(("/top", "トップページへ")),
+    })
+}
+
+pub(crate) async fn not_found() -> Response {
+    error_page(StatusCode::NOT_FOUND, "指定されたページは存在しません。")
+}
+
+pub(crate) async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../assets/shomei.css"),
+    )
+        .into_response()
+}

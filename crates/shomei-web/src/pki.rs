@@ -1,0 +1,48 @@
+//! Public PKI endpoints: the CRL (DER and PEM) and the CA certificates.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use time::format_description::well_known::Rfc2822;
+
+use crate::AppState;
+
+fn crl_response(st: &AppState, headers: &HeaderMap, content_type: &'static str, pem: bool) -> Response {
+    let crl = st.svc.crl();
+    let etag = if pem { format!("{}-pem\"", crl.etag.trim_end_matches('"')) } else { crl.etag.clone() };
+    let mut res = if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if pem {
+        let body = shomei_pki::to_pem("X509 CRL", &crl.der);
+        ([(header::CONTENT_TYPE, content_type)], body).into_response()
+    } else {
+        ([(header::CONTENT_TYPE, content_type)], crl.der.clone()).into_response()
+    };
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    let http_date = |t: time::OffsetDateTime| t.format(&Rfc2822).ok().and_then(|s| HeaderValue::from_str(&s.replace("+0000", "GMT")).ok());
+    if let Some(v) = http_date(crl.this_update) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    // Clients may cache, but must revalidate: a revocation is published at once.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, no-cache"));
+    res
+}
+
+pub(crate) async fn crl_der(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    crl_response(&st, &headers, "application/pkix-crl", false)
+}
+
+pub(crate) async fn crl_pem(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    crl_response(&st, &headers, "application/x-pem-file", true)
+}
+
+pub(crate) async fn root_cert(State(st): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/x-pem-file")], st.svc.ca().root_pem()).into_response()
+}
+
+pub(crate) async fn issuing_cert(State(st): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/x-pem-file")], st.svc.ca().issuing_pem()).into_response()
+}

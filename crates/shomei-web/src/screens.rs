@@ -1,0 +1,267 @@
+//! 管理業務: BSSK001, BRSK001 and the revocation flow BRSK018 → BRSK019 → BRSK020.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use shomei_core::format::jp_datetime;
+use shomei_core::{Problem, UserId};
+use shomei_service::{RevocationTarget, RevokeError, SortKey};
+
+use crate::AppState;
+use crate::pages::{Authed, Fields, InfoPage, Layout, render, system_error, user_error};
+use crate::session::{Pending, random_token};
+
+const ADMIN: &str = "管理業務";
+
+#[derive(Template)]
+#[template(path = "bssk001.html")]
+struct Bssk001 {
+    l: Layout,
+}
+
+pub(crate) async fn bssk001(State(st): State<AppState>, a: Authed) -> Response {
+    render(&Bssk001 { l: Layout::user(&st, &a, "管理業務 業務選択", "BSSK001", ADMIN) })
+}
+
+fn preparing(st: &AppState, a: &Authed, title: &'static str, back: (&'static str, &'static str)) -> Response {
+    render(&InfoPage {
+        l: Layout::user(st, a, title, "", ADMIN),
+        error: None,
+        notice: None,
+        paragraphs: vec!["準備中".into(), format!("「{title}」は現在準備中です。")],
+        back: Some(back),
+    })
+}
+
+/// 企業管理 and 操作履歴照会: later issues.
+pub(crate) async fn bssk001_item(State(st): State<AppState>, a: Authed, Path(item): Path<String>) -> Response {
+    let title = match item.as_str() {
+        "company" => "企業管理",
+        "history" => "操作履歴照会",
+        _ => return crate::pages::not_found().await,
+    };
+    preparing(&st, &a, title, ("/bssk001", "< 業務選択へ"))
+}
+
+#[derive(Template)]
+#[template(path = "brsk001.html")]
+struct Brsk001 {
+    l: Layout,
+    manages: bool,
+}
+
+pub(crate) async fn brsk001(State(st): State<AppState>, a: Authed) -> Response {
+    let manages = shomei_core::authority::may_manage_users(&a.s.actor).is_ok();
+    render(&Brsk001 { l: Layout::user(&st, &a, "利用者管理 作業内容選択", "BRSK001", ADMIN), manages })
+}
+
+/// The other BRSK001 items: later issues.
+pub(crate) async fn brsk001_item(State(st): State<AppState>, a: Authed, Path(item): Path<String>) -> Response {
+    let title = match item.as_str() {
+        "password" => "パスワード変更",
+        "profile" => "利用者情報の照会",
+        "users" => "利用者情報の管理",
+        "stop" => "利用者停止・解除",
+        _ => return crate::pages::not_found().await,
+    };
+    preparing(&st, &a, title, ("/brsk001", "< 利用者管理メニューへ"))
+}
+
+struct Row {
+    id: i64,
+    login_id: String,
+    name: String,
+    role: &'static str,
+    state: &'static str,
+    expiry: String,
+}
+
+#[derive(Template)]
+#[template(path = "brsk018.html")]
+struct Brsk018 {
+    l: Layout,
+    error: Option<String>,
+    notice: Option<String>,
+    sort_keys: Vec<(&'static str, &'static str)>,
+    sort: &'static str,
+    ascending: bool,
+    rows: Vec<Row>,
+    selected: Option<i64>,
+}
+
+fn refusal_response(st: &AppState, a: &Authed, e: RevokeError) -> Response {
+    match e {
+        RevokeError::Refused(r) => user_error(st, a, StatusCode::FORBIDDEN, r.message_ja()),
+        RevokeError::Problem(p) => user_error(st, a, StatusCode::BAD_REQUEST, p.message_ja()),
+        RevokeError::Internal(e) => system_error(e),
+    }
+}
+
+async fn user_list(st: &AppState, a: &Authed, sort: SortKey, ascending: bool, error: Option<String>, notice: Option<String>, selected: Option<i64>) -> Response {
+    let rows = match st.svc.revocation_list(&a.s.actor, sort, ascending, &a.client).await {
+        Ok(r) => r,
+        Err(e) => return refusal_response(st, a, e),
+    };
+    let offset = st.svc.settings().display_offset();
+    let rows = rows
+        .into_iter()
+        .map(|r| Row {
+            id: r.user_id.0,
+            login_id: r.login_id.to_string(),
+            name: r.name,
+            role: r.role.label(),
+            state: r.state.label(),
+            expiry: r.expiry.map(|t| jp_datetime(t, offset)).unwrap_or_else(|| "-".into()),
+        })
+        .collect();
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let mut res = render(&Brsk018 {
+        l: Layout::user(st, a, "利用者管理 利用者一覧", "BRSK018", ADMIN),
+        error,
+        notice,
+        sort_keys: SortKey::ALL.iter().map(|k| (k.code(), k.label())).collect(),
+        sort: sort.code(),
+        ascending,
+        rows,
+        selected,
+    });
+    *res.status_mut() = status;
+    res
+}
+
+/// BRSK018 利用者一覧, sorted by 並び順 (再表示 submits the query).
+pub(crate) async fn brsk018(State(st): State<AppState>, a: Authed, Query(q): Query<HashMap<String, String>>) -> Response {
+    let sort = q.get("sort").and_then(|s| SortKey::from_code(s)).unwrap_or_default();
+    let ascending = q.get("order").map(String::as_str) != Some("desc");
+    let notice = q.get("m").filter(|m| *m == "done").map(|_| Problem::AlreadyDone.message_ja().to_owned());
+    user_list(&st, &a, sort, ascending, None, notice, None).await
+}
+
+/// 「失効 >」: checks the selection and moves to BRSK019.
+pub(crate) async fn brsk018_submit(State(st): State<AppState>, a: Authed, f: Fields) -> Response {
+    let selected = f.get("user").parse::<i64>().ok();
+    match st.svc.revocation_target(&a.s.actor, selected, &a.client).await {
+        Ok(target) => {
+            let token = random_token();
+            st.sessions.update(&a.sid, |d| {
+                d.pending = Some(Pending { token, target });
+                d.done = None;
+            });
+            Redirect::to("/brsk019").into_response()
+        }
+        // A selection the actor may not act on, or one that is not revocable,
+        // is an error on this screen; nothing changes.
+        Err(RevokeError::Problem(p)) => user_list(&st, &a, SortKey::default(), true, Some(p.message_ja().into()), None, selected).await,
+        Err(RevokeError::Refused(r)) if a.s.actor.role.manages_users() => {
+            user_list(&st, &a, SortKey::default(), true, Some(r.message_ja().into()), None, selected).await
+        }
+        Err(e) => refusal_response(&st, &a, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "brsk019.html")]
+struct Brsk019 {
+    l: Layout,
+    error: Option<String>,
+    notice: Option<String>,
+    token: String,
+    login_id: String,
+    name: String,
+    state: &'static str,
+    expiry: String,
+}
+
+fn confirm_page(st: &AppState, a: &Authed, p: &Pending, error: Option<String>) -> Response {
+    let t: &RevocationTarget = &p.target;
+    let offset = st.svc.settings().display_offset();
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let mut res = render(&Brsk019 {
+        l: Layout::user(st, a, "利用者管理 証明書失効確認", "BRSK019", ADMIN),
+        error,
+        notice: None,
+        token: p.token.clone(),
+        login_id: t.login_id.to_string(),
+        name: t.name.clone(),
+        state: t.state.label(),
+        expiry: t.expiry.map(|e| jp_datetime(e, offset)).unwrap_or_else(|| "-".into()),
+    });
+    *res.status_mut() = status;
+    res
+}
+
+/// BRSK019 証明書失効確認.
+pub(crate) async fn brsk019(State(st): State<AppState>, a: Authed) -> Response {
+    if let Err(r) = shomei_core::authority::may_manage_users(&a.s.actor) {
+        return user_error(&st, &a, StatusCode::FORBIDDEN, r.message_ja());
+    }
+    match st.sessions.get(&a.sid).and_then(|d| d.pending) {
+        Some(p) => confirm_page(&st, &a, &p, None),
+        None => Redirect::to("/brsk018").into_response(),
+    }
+}
+
+/// 「< 戻る」 or 「実行 >」 on BRSK019.
+pub(crate) async fn brsk019_submit(State(st): State<AppState>, a: Authed, f: Fields) -> Response {
+    if f.get("action") == "back" {
+        st.sessions.update(&a.sid, |d| d.pending = None);
+        return Redirect::to("/brsk018").into_response();
+    }
+    // Taking the pending operation makes a second submit of this form find
+    // nothing: a double click or the back button revokes once.
+    let Some(p) = st.sessions.take_pending(&a.sid, f.get("token")) else {
+        if shomei_core::authority::may_manage_users(&a.s.actor).is_err() {
+            let r = st
+                .svc
+                .record(&a.s.actor, "証明書失効", "", shomei_service::FAILED, shomei_core::Refusal::NoAuthority.message_ja(), &a.client)
+                .await;
+            if let Err(e) = r {
+                return system_error(e);
+            }
+            return user_error(&st, &a, StatusCode::FORBIDDEN, shomei_core::Refusal::NoAuthority.message_ja());
+        }
+        return Redirect::to("/brsk018?m=done").into_response();
+    };
+    let t = &p.target;
+    match st.svc.revoke_certificate(&a.s.actor, UserId(t.user_id.0), &t.serial, f.get("confirm_password"), &a.client).await {
+        Ok(done) => {
+            st.sessions.update(&a.sid, |d| d.done = Some(done));
+            Redirect::to("/brsk020").into_response()
+        }
+        Err(RevokeError::Problem(pr @ (Problem::ConfirmPasswordWrong | Problem::ConfirmPasswordStopped))) => {
+            // Same confirmation again, with the error; the operation stays pending.
+            st.sessions.update(&a.sid, |d| d.pending = Some(p.clone()));
+            confirm_page(&st, &a, &p, Some(pr.message_ja().into()))
+        }
+        Err(RevokeError::Problem(pr)) => user_list(&st, &a, SortKey::default(), true, Some(pr.message_ja().into()), None, None).await,
+        Err(e) => refusal_response(&st, &a, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "brsk020.html")]
+struct Brsk020 {
+    l: Layout,
+    login_id: String,
+    name: String,
+    state: &'static str,
+}
+
+/// BRSK020 証明書失効結果.
+pub(crate) async fn brsk020(State(st): State<AppState>, a: Authed) -> Response {
+    if let Err(r) = shomei_core::authority::may_manage_users(&a.s.actor) {
+        return user_error(&st, &a, StatusCode::FORBIDDEN, r.message_ja());
+    }
+    match st.sessions.get(&a.sid).and_then(|d| d.done) {
+        Some(d) => render(&Brsk020 {
+            l: Layout::user(&st, &a, "利用者管理 証明書失効結果", "BRSK020", ADMIN),
+            login_id: d.login_id.to_string(),
+            name: d.name,
+            state: d.state.label(),
+        }),
+        None => Redirect::to("/brsk018").into_response(),
+    }
+}
