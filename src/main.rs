@@ -11,7 +11,11 @@ use shomei_core::LoginId;
 use shomei_service::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, Settings, Shomei, SystemClock};
 
 #[derive(Parser)]
-#[command(name = "shomei", version, about = "Shomei: business internet-banking portal with client-certificate login")]
+#[command(
+    name = "shomei",
+    version,
+    about = "Shomei: business internet-banking portal with client-certificate login"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -86,10 +90,16 @@ struct ConfigFile {
 }
 
 fn load_config(path: Option<&Path>) -> Result<ConfigFile> {
-    let Some(path) = path else { return Ok(ConfigFile::default()) };
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    let cfg: ConfigFile = toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
-    cfg.settings.validate().map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?;
+    let Some(path) = path else {
+        return Ok(ConfigFile::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let cfg: ConfigFile =
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
+    cfg.settings
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?;
     Ok(cfg)
 }
 
@@ -97,17 +107,33 @@ const DEFAULT_DATA_DIR: &str = "./shomei-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 
 fn data_dir(common: &Common, cfg: &ConfigFile) -> PathBuf {
-    common.data_dir.clone().or_else(|| cfg.data_dir.clone()).unwrap_or_else(|| DEFAULT_DATA_DIR.into())
+    common
+        .data_dir
+        .clone()
+        .or_else(|| cfg.data_dir.clone())
+        .unwrap_or_else(|| DEFAULT_DATA_DIR.into())
 }
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     let cli = Cli::parse();
     let r = match cli.command {
-        Command::Serve { common, demo, listen, public_url } => serve(common, demo, listen, public_url).await,
-        Command::Cert { command: CertCommand::Show { common, login_id } } => cert_show(common, &login_id).await,
-        Command::Audit { command: AuditCommand::Verify { common } } => audit_verify(common).await,
+        Command::Serve {
+            common,
+            demo,
+            listen,
+            public_url,
+        } => serve(common, demo, listen, public_url).await,
+        Command::Cert {
+            command: CertCommand::Show { common, login_id },
+        } => cert_show(common, &login_id).await,
+        Command::Audit {
+            command: AuditCommand::Verify { common },
+        } => audit_verify(common).await,
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");
@@ -117,24 +143,45 @@ async fn main() {
 
 async fn open(common: &Common, cfg: &ConfigFile, public_url: &str) -> Result<Shomei> {
     let dir = data_dir(common, cfg);
-    Shomei::open(&dir, public_url, cfg.settings.clone(), Arc::new(SystemClock))
-        .await
-        .with_context(|| format!("cannot open data directory {}", dir.display()))
+    Shomei::open(
+        &dir,
+        public_url,
+        cfg.settings.clone(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .with_context(|| format!("cannot open data directory {}", dir.display()))
 }
 
 /// Opens an existing data directory for an operator command; never creates one.
 async fn open_existing(common: &Common, cfg: &ConfigFile) -> Result<Shomei> {
     let dir = data_dir(common, cfg);
     if !dir.join("shomei.db").exists() {
-        bail!("no Shomei data in {} (start the server once, or pass --data-dir)", dir.display());
+        bail!(
+            "no Shomei data in {} (start the server once, or pass --data-dir)",
+            dir.display()
+        );
     }
-    let public_url = cfg.public_url.clone().unwrap_or_else(|| "https://localhost:8443".into());
-    Shomei::open(&dir, &public_url, cfg.settings.clone(), Arc::new(SystemClock))
-        .await
-        .with_context(|| format!("cannot open data directory {}", dir.display()))
+    let public_url = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| "https://localhost:8443".into());
+    Shomei::open(
+        &dir,
+        &public_url,
+        cfg.settings.clone(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .with_context(|| format!("cannot open data directory {}", dir.display()))
 }
 
-async fn serve(common: Common, demo: bool, listen: Option<SocketAddr>, public_url: Option<String>) -> Result<()> {
+async fn serve(
+    common: Common,
+    demo: bool,
+    listen: Option<SocketAddr>,
+    public_url: Option<String>,
+) -> Result<()> {
     let cfg = load_config(common.config.as_deref())?;
     let listen = match listen.or(cfg.listen) {
         Some(l) => l,
@@ -142,25 +189,63 @@ async fn serve(common: Common, demo: bool, listen: Option<SocketAddr>, public_ur
     };
     let listener = shomei_web::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() { "localhost".to_string() } else { addr.ip().to_string() };
-    let public_url = public_url.or(cfg.public_url.clone()).unwrap_or_else(|| format!("https://{host}:{}", addr.port()));
+    let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let public_url = public_url
+        .or(cfg.public_url.clone())
+        .unwrap_or_else(|| format!("https://{host}:{}", addr.port()));
     let public_host = public_url
         .strip_prefix("https://")
         .map(|r| r.split(['/', ':']).next().unwrap_or("").to_string())
         .filter(|h| !h.is_empty());
-    let Some(public_host) = public_host else { bail!("--public-url must start with https:// and name a host, got {public_url}") };
+    let Some(public_host) = public_host else {
+        bail!("--public-url must start with https:// and name a host, got {public_url}")
+    };
 
     let svc = Arc::new(open(&common, &cfg, &public_url).await?);
-    let demo_users = if demo { Some(svc.seed_demo().await?) } else { None };
-    let server = shomei_web::start_on(svc.clone(), listener, shomei_web::ServerOptions { listen: addr, extra_names: vec![public_host] }).await?;
+    let demo_users = if demo {
+        Some(svc.seed_demo().await?)
+    } else {
+        None
+    };
+    let server = shomei_web::start_on(
+        svc.clone(),
+        listener,
+        shomei_web::ServerOptions {
+            listen: addr,
+            extra_names: vec![public_host],
+        },
+    )
+    .await?;
 
-    println!("Shomei is running: {public_url}/login  (listening on {})", server.addr);
-    println!("Trust this root certificate in your browser or client: {}", svc.ca().root_cert_path().display());
+    println!(
+        "Shomei is running: {public_url}/login  (listening on {})",
+        server.addr
+    );
+    println!(
+        "Trust this root certificate in your browser or client: {}",
+        svc.ca().root_cert_path().display()
+    );
     if let Some(users) = demo_users {
-        println!("Demo users (login password {DEMO_LOGIN_PASSWORD}, confirmation password {DEMO_CONFIRM_PASSWORD}):");
-        println!("  {:<12} {:<14} {:<10} {:<8} {}", "login ID", "name", "role", "cert", "company");
+        println!(
+            "Demo users (login password {DEMO_LOGIN_PASSWORD}, confirmation password {DEMO_CONFIRM_PASSWORD}):"
+        );
+        println!(
+            "  {:<12} {:<14} {:<10} {:<8} company",
+            "login ID", "name", "role", "cert"
+        );
         for u in users {
-            println!("  {:<12} {:<14} {:<10} {:<8} {}", u.login_id, u.name, u.role.label(), u.cert, u.company);
+            println!(
+                "  {:<12} {:<14} {:<10} {:<8} {}",
+                u.login_id,
+                u.name,
+                u.role.label(),
+                u.cert,
+                u.company
+            );
         }
     }
     tokio::select! {
@@ -184,11 +269,22 @@ async fn terminate() {
 async fn cert_show(common: Common, login_id: &str) -> Result<()> {
     let cfg = load_config(common.config.as_deref())?;
     let svc = open_existing(&common, &cfg).await?;
-    let Some(id) = LoginId::parse(login_id) else { bail!("invalid login ID {login_id:?}: 6-12 letters and digits") };
-    let Some(user) = svc.store().user_by_login_id(&id).await? else { bail!("no user with login ID {login_id}") };
-    let Some(cert) = svc.store().latest_cert(user.id).await? else { bail!("user {login_id} has no certificate (未発行)") };
+    let Some(id) = LoginId::parse(login_id) else {
+        bail!("invalid login ID {login_id:?}: 6-12 letters and digits")
+    };
+    let Some(user) = svc.store().user_by_login_id(&id).await? else {
+        bail!("no user with login ID {login_id}")
+    };
+    let Some(cert) = svc.store().latest_cert(user.id).await? else {
+        bail!("user {login_id} has no certificate (未発行)")
+    };
     let state = svc.cert_state(Some(&cert.record()));
-    eprintln!("login ID {login_id}: serial {} state {} not after {}", cert.serial, state.label(), cert.not_after);
+    eprintln!(
+        "login ID {login_id}: serial {} state {} not after {}",
+        cert.serial,
+        state.label(),
+        cert.not_after
+    );
     print!("{}", shomei_pki::to_pem("CERTIFICATE", &cert.der));
     Ok(())
 }

@@ -1,1 +1,10 @@
+//! Integration tests: the real server (TLS, database, CA) on a free port,
+//! driven over HTTPS. One test binary for the whole crate (see STYLE.md).
 
+mod testkit;
+
+mod authority;
+mod lockout;
+mod portal;
+mod revocation;
+mod sessions;

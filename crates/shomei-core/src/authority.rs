@@ -45,7 +45,9 @@ impl Refusal {
                 "この操作を行う権限がありません。マスターユーザまたは管理者ユーザに依頼してください。"
             }
             Refusal::NoSuchUser => "指定された利用者は存在しません。",
-            Refusal::MasterProtected => "管理者ユーザはマスターユーザに対してこの操作を行うことはできません。",
+            Refusal::MasterProtected => {
+                "管理者ユーザはマスターユーザに対してこの操作を行うことはできません。"
+            }
             Refusal::NotRevocable(_) => {
                 "選択された利用者の証明書は失効できません。証明書状態が「発行済」または「更新可」の利用者を選択してください。"
             }
@@ -55,7 +57,11 @@ impl Refusal {
 
 /// May `actor` use the user-management screens (利用者一覧 for revocation, …)?
 pub fn may_manage_users(actor: &Actor) -> Result<(), Refusal> {
-    if actor.role.manages_users() { Ok(()) } else { Err(Refusal::NoAuthority) }
+    if actor.role.manages_users() {
+        Ok(())
+    } else {
+        Err(Refusal::NoAuthority)
+    }
 }
 
 /// May `actor` act on `target` as an administrator (revoke, stop, edit)?
@@ -94,27 +100,88 @@ mod tests {
     }
 
     fn target(role: Role, company: i64) -> Target {
-        Target { user_id: UserId(2), company_id: CompanyId(company), role }
+        Target {
+            user_id: UserId(2),
+            company_id: CompanyId(company),
+            role,
+        }
     }
+
+    /// (actor role, target role, target company, target state, expected).
+    type Case = (Role, Role, i64, CertState, Result<(), Refusal>);
 
     #[test]
     fn revocation_authority_table() {
         use Role::*;
-        let cases: &[(Role, Role, i64, CertState, Result<(), Refusal>)] = &[
+        let cases: &[Case] = &[
             (Master, General, 1, CertState::Issued, Ok(())),
             (Master, Admin, 1, CertState::Renewable, Ok(())),
             (Master, Master, 1, CertState::Issued, Ok(())),
             (Admin, General, 1, CertState::Issued, Ok(())),
             (Admin, Admin, 1, CertState::Issued, Ok(())),
-            (Admin, Master, 1, CertState::Issued, Err(Refusal::MasterProtected)),
-            (General, General, 1, CertState::Issued, Err(Refusal::NoAuthority)),
-            (General, Master, 1, CertState::Issued, Err(Refusal::NoAuthority)),
-            (Master, General, 2, CertState::Issued, Err(Refusal::NoSuchUser)),
-            (Admin, General, 2, CertState::Issued, Err(Refusal::NoSuchUser)),
-            (General, General, 2, CertState::Issued, Err(Refusal::NoAuthority)),
-            (Master, General, 1, CertState::Unissued, Err(Refusal::NotRevocable(CertState::Unissued))),
-            (Admin, General, 1, CertState::Expired, Err(Refusal::NotRevocable(CertState::Expired))),
-            (Admin, General, 1, CertState::Revoked, Err(Refusal::NotRevocable(CertState::Revoked))),
+            (
+                Admin,
+                Master,
+                1,
+                CertState::Issued,
+                Err(Refusal::MasterProtected),
+            ),
+            (
+                General,
+                General,
+                1,
+                CertState::Issued,
+                Err(Refusal::NoAuthority),
+            ),
+            (
+                General,
+                Master,
+                1,
+                CertState::Issued,
+                Err(Refusal::NoAuthority),
+            ),
+            (
+                Master,
+                General,
+                2,
+                CertState::Issued,
+                Err(Refusal::NoSuchUser),
+            ),
+            (
+                Admin,
+                General,
+                2,
+                CertState::Issued,
+                Err(Refusal::NoSuchUser),
+            ),
+            (
+                General,
+                General,
+                2,
+                CertState::Issued,
+                Err(Refusal::NoAuthority),
+            ),
+            (
+                Master,
+                General,
+                1,
+                CertState::Unissued,
+                Err(Refusal::NotRevocable(CertState::Unissued)),
+            ),
+            (
+                Admin,
+                General,
+                1,
+                CertState::Expired,
+                Err(Refusal::NotRevocable(CertState::Expired)),
+            ),
+            (
+                Admin,
+                General,
+                1,
+                CertState::Revoked,
+                Err(Refusal::NotRevocable(CertState::Revoked)),
+            ),
         ];
         for (a, t, company, state, want) in cases {
             let got = may_revoke(&actor(*a, 1), &target(*t, *company), *state);

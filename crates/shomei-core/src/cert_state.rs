@@ -130,20 +130,38 @@ mod tests {
         let edge = rec(now + Duration::days(40), false);
         assert_eq!(CertState::derive(Some(&edge), now, w), CertState::Renewable);
         let just_before = rec(now + Duration::days(40) + Duration::seconds(1), false);
-        assert_eq!(CertState::derive(Some(&just_before), now, w), CertState::Issued);
+        assert_eq!(
+            CertState::derive(Some(&just_before), now, w),
+            CertState::Issued
+        );
         let expired = rec(now, false);
-        assert_eq!(CertState::derive(Some(&expired), now, w), CertState::Expired);
+        assert_eq!(
+            CertState::derive(Some(&expired), now, w),
+            CertState::Expired
+        );
         let revoked = rec(now + Duration::days(300), true);
-        assert_eq!(CertState::derive(Some(&revoked), now, w), CertState::Revoked);
+        assert_eq!(
+            CertState::derive(Some(&revoked), now, w),
+            CertState::Revoked
+        );
         // Revoked wins over expired: the record says what happened to it.
         let revoked_expired = rec(now - Duration::days(1), true);
-        assert_eq!(CertState::derive(Some(&revoked_expired), now, w), CertState::Revoked);
+        assert_eq!(
+            CertState::derive(Some(&revoked_expired), now, w),
+            CertState::Revoked
+        );
     }
 
     #[test]
     fn only_valid_certificates_are_revocable() {
         use CertState::*;
-        for (s, want) in [(Unissued, false), (Issued, true), (Renewable, true), (Expired, false), (Revoked, false)] {
+        for (s, want) in [
+            (Unissued, false),
+            (Issued, true),
+            (Renewable, true),
+            (Expired, false),
+            (Revoked, false),
+        ] {
             assert_eq!(s.is_revocable(), want, "{s:?}");
         }
     }
@@ -151,7 +169,12 @@ mod tests {
     #[test]
     fn labels_are_the_guide_labels() {
         use CertState::*;
-        let labels: Vec<_> = [Unissued, Issued, Renewable, Expired, Revoked].map(|s| s.label()).into();
-        assert_eq!(labels, ["未発行", "発行済", "更新可", "有効期限切れ", "失効済"]);
+        let labels: Vec<_> = [Unissued, Issued, Renewable, Expired, Revoked]
+            .map(|s| s.label())
+            .into();
+        assert_eq!(
+            labels,
+            ["未発行", "発行済", "更新可", "有効期限切れ", "失効済"]
+        );
     }
 }

@@ -126,7 +126,7 @@ impl Serial {
     }
 
     pub fn from_hex(s: &str) -> Option<Self> {
-        if s.len() % 2 != 0 || s.is_empty() {
+        if !s.len().is_multiple_of(2) || s.is_empty() {
             return None;
         }
         let bytes: Option<Vec<u8>> = (0..s.len())
@@ -161,7 +161,15 @@ mod tests {
         for ok in ["hanakodt", "jirodt", "sachikodt", "ABC123xyz000"] {
             assert!(LoginId::parse(ok).is_some(), "{ok}");
         }
-        for bad in ["", "short", "toolongloginid1", "hanako dt", "はなこdt", "hanako-dt", "hanako'--"] {
+        for bad in [
+            "",
+            "short",
+            "toolongloginid1",
+            "hanako dt",
+            "はなこdt",
+            "hanako-dt",
+            "hanako'--",
+        ] {
             assert!(LoginId::parse(bad).is_none(), "{bad}");
         }
     }

@@ -103,7 +103,9 @@ impl SecurityCounters {
             self.login_locked_until = Some(until);
             FailureOutcome::TemporarilyLocked { until }
         } else {
-            FailureOutcome::Counted { failures: self.login_failures }
+            FailureOutcome::Counted {
+                failures: self.login_failures,
+            }
         }
     }
 
@@ -123,7 +125,9 @@ impl SecurityCounters {
             self.confirm_stopped = true;
             FailureOutcome::Stopped
         } else {
-            FailureOutcome::Counted { failures: self.confirm_failures }
+            FailureOutcome::Counted {
+                failures: self.confirm_failures,
+            }
         }
     }
 
@@ -162,18 +166,36 @@ mod tests {
         let p = LockoutPolicy::default();
         let t0 = datetime!(2026-01-01 09:00 UTC);
         let mut c = SecurityCounters::default();
-        assert_eq!(c.on_login_failure(t0, &p), FailureOutcome::Counted { failures: 1 });
-        assert_eq!(c.on_login_failure(t0, &p), FailureOutcome::Counted { failures: 2 });
+        assert_eq!(
+            c.on_login_failure(t0, &p),
+            FailureOutcome::Counted { failures: 1 }
+        );
+        assert_eq!(
+            c.on_login_failure(t0, &p),
+            FailureOutcome::Counted { failures: 2 }
+        );
         let until = t0 + Duration::minutes(30);
-        assert_eq!(c.on_login_failure(t0, &p), FailureOutcome::TemporarilyLocked { until });
-        assert_eq!(c.login_gate(t0 + Duration::minutes(29)), LoginGate::TemporarilyLocked { until });
-        assert_eq!(c.service_states(t0), vec![ServiceState::LoginTemporarilyLocked]);
+        assert_eq!(
+            c.on_login_failure(t0, &p),
+            FailureOutcome::TemporarilyLocked { until }
+        );
+        assert_eq!(
+            c.login_gate(t0 + Duration::minutes(29)),
+            LoginGate::TemporarilyLocked { until }
+        );
+        assert_eq!(
+            c.service_states(t0),
+            vec![ServiceState::LoginTemporarilyLocked]
+        );
         let later = t0 + Duration::minutes(30);
         assert_eq!(c.login_gate(later), LoginGate::Open);
         c.on_login_failure(later, &p);
         c.on_login_failure(later, &p);
         assert_eq!(c.on_login_failure(later, &p), FailureOutcome::Stopped);
-        assert_eq!(c.login_gate(later + Duration::days(1)), LoginGate::PasswordStopped);
+        assert_eq!(
+            c.login_gate(later + Duration::days(1)),
+            LoginGate::PasswordStopped
+        );
         assert_eq!(c.service_states(later), vec![ServiceState::LoginStopped]);
     }
 
@@ -198,7 +220,10 @@ mod tests {
         let now = datetime!(2026-01-01 09:00 UTC);
         let mut c = SecurityCounters::default();
         for i in 1..6 {
-            assert_eq!(c.on_confirm_failure(&p), FailureOutcome::Counted { failures: i });
+            assert_eq!(
+                c.on_confirm_failure(&p),
+                FailureOutcome::Counted { failures: i }
+            );
             assert!(c.confirm_open());
         }
         assert_eq!(c.on_confirm_failure(&p), FailureOutcome::Stopped);
@@ -209,18 +234,32 @@ mod tests {
 
     #[test]
     fn numbers_are_configurable() {
-        let p = LockoutPolicy { login_temp_lock_after: 2, login_stop_after: 4, confirm_stop_after: 2, ..Default::default() };
+        let p = LockoutPolicy {
+            login_temp_lock_after: 2,
+            login_stop_after: 4,
+            confirm_stop_after: 2,
+            ..Default::default()
+        };
         let now = datetime!(2026-01-01 09:00 UTC);
         let mut c = SecurityCounters::default();
         c.on_login_failure(now, &p);
-        assert!(matches!(c.on_login_failure(now, &p), FailureOutcome::TemporarilyLocked { .. }));
+        assert!(matches!(
+            c.on_login_failure(now, &p),
+            FailureOutcome::TemporarilyLocked { .. }
+        ));
         c.on_confirm_failure(&p);
         assert_eq!(c.on_confirm_failure(&p), FailureOutcome::Stopped);
     }
 
     #[test]
     fn an_administrator_stop_closes_login_whatever_the_counters() {
-        let c = SecurityCounters { admin_stopped: true, ..Default::default() };
-        assert_eq!(c.login_gate(datetime!(2026-01-01 09:00 UTC)), LoginGate::AdminStopped);
+        let c = SecurityCounters {
+            admin_stopped: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            c.login_gate(datetime!(2026-01-01 09:00 UTC)),
+            LoginGate::AdminStopped
+        );
     }
 }

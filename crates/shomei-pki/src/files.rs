@@ -12,14 +12,25 @@ use rustls::pki_types::pem::PemObject;
 use crate::PkiError;
 
 pub(crate) fn ensure_dir(dir: &Path) -> Result<(), PkiError> {
-    std::fs::create_dir_all(dir).map_err(|source| PkiError::Io { path: dir.to_owned(), source })
+    std::fs::create_dir_all(dir).map_err(|source| PkiError::Io {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 fn write_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
-    let io = |source| PkiError::Io { path: path.to_owned(), source };
+    let io = |source| PkiError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).map_err(io)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io)?;
     f.write_all(bytes).map_err(io)?;
     f.sync_all().map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
@@ -34,13 +45,21 @@ pub(crate) fn write_public(path: &Path, bytes: &[u8]) -> Result<(), PkiError> {
 }
 
 pub(crate) fn read_cert(path: &Path) -> Result<CertificateDer<'static>, PkiError> {
-    CertificateDer::from_pem_file(path)
-        .map_err(|e| PkiError::BadFile { path: path.to_owned(), reason: e.to_string() })
+    CertificateDer::from_pem_file(path).map_err(|e| PkiError::BadFile {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 pub(crate) fn read_key(path: &Path) -> Result<KeyPair, PkiError> {
-    let pem = std::fs::read_to_string(path).map_err(|source| PkiError::Io { path: path.to_owned(), source })?;
-    KeyPair::from_pem(&pem).map_err(|e| PkiError::BadFile { path: path.to_owned(), reason: e.to_string() })
+    let pem = std::fs::read_to_string(path).map_err(|source| PkiError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    KeyPair::from_pem(&pem).map_err(|e| PkiError::BadFile {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 pub(crate) fn pem(label: &str, der: &[u8]) -> String {

@@ -25,7 +25,10 @@ pub use rcgen::PublicKeyData;
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
     #[error("CA file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("CA file {path} is not valid: {reason}")]
     BadFile { path: PathBuf, reason: String },
     #[error("certificate generation failed: {0}")]
@@ -48,7 +51,10 @@ impl Endpoints {
     /// The standard paths under the portal's public base URL.
     pub fn under(base_url: &str) -> Self {
         let base = base_url.trim_end_matches('/');
-        Self { crl_url: format!("{base}/pki/crl"), ocsp_url: format!("{base}/pki/ocsp") }
+        Self {
+            crl_url: format!("{base}/pki/crl"),
+            ocsp_url: format!("{base}/pki/ocsp"),
+        }
     }
 }
 
@@ -111,10 +117,18 @@ impl Ca {
         let root_der = files::read_cert(&root_cert)?;
         let issuing_der = files::read_cert(&dir.join(ISSUING_CERT))?;
         let issuing_key = files::read_key(&dir.join(ISSUING_KEY))?;
-        let issuing = Issuer::from_ca_cert_der(&issuing_der, issuing_key).map_err(|e| {
-            PkiError::BadFile { path: dir.join(ISSUING_CERT), reason: e.to_string() }
-        })?;
-        Ok(Self { root_der, issuing_der, issuing, endpoints, dir: dir.to_owned() })
+        let issuing =
+            Issuer::from_ca_cert_der(&issuing_der, issuing_key).map_err(|e| PkiError::BadFile {
+                path: dir.join(ISSUING_CERT),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            root_der,
+            issuing_der,
+            issuing,
+            endpoints,
+            dir: dir.to_owned(),
+        })
     }
 
     fn create(dir: &Path, bank_name: &str, now: OffsetDateTime) -> Result<(), PkiError> {
@@ -125,7 +139,12 @@ impl Ca {
         let root_issuer = Issuer::new(root, &root_key);
 
         let issuing_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut issuing = ca_params(bank_name, &format!("{bank_name} Shomei Issuing CA 1"), now, 10)?;
+        let mut issuing = ca_params(
+            bank_name,
+            &format!("{bank_name} Shomei Issuing CA 1"),
+            now,
+            10,
+        )?;
         issuing.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         issuing.use_authority_key_identifier_extension = true;
         let issuing_cert = issuing.signed_by(&issuing_key, &root_issuer)?;
@@ -133,7 +152,10 @@ impl Ca {
         // Keys first: a CA certificate without its key on disk would be a
         // half-created CA that the next start could not use.
         files::write_private(&dir.join(ROOT_KEY), root_key.serialize_pem().as_bytes())?;
-        files::write_private(&dir.join(ISSUING_KEY), issuing_key.serialize_pem().as_bytes())?;
+        files::write_private(
+            &dir.join(ISSUING_KEY),
+            issuing_key.serialize_pem().as_bytes(),
+        )?;
         files::write_public(&dir.join(ISSUING_CERT), issuing_cert.pem().as_bytes())?;
         files::write_public(&dir.join(ROOT_CERT), root_cert.pem().as_bytes())?;
         Ok(())
@@ -189,8 +211,9 @@ impl Ca {
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         p.use_authority_key_identifier_extension = true;
         p.key_identifier_method = KeyIdMethod::Sha256;
-        p.crl_distribution_points =
-            vec![CrlDistributionPoint { uris: vec![self.endpoints.crl_url.clone()] }];
+        p.crl_distribution_points = vec![CrlDistributionPoint {
+            uris: vec![self.endpoints.crl_url.clone()],
+        }];
         p.custom_extensions = vec![der::authority_info_access_ocsp(&self.endpoints.ocsp_url)];
         let cert = p.signed_by(public_key, &self.issuing)?;
         Ok(IssuedCert {
@@ -227,7 +250,10 @@ impl Ca {
             p.not_before = truncate_to_seconds(now - Duration::minutes(5));
             p.not_after = truncate_to_seconds(now + Duration::days(365));
             let mut dn = DistinguishedName::new();
-            dn.push(DnType::CommonName, names.first().cloned().unwrap_or_else(|| "localhost".into()));
+            dn.push(
+                DnType::CommonName,
+                names.first().cloned().unwrap_or_else(|| "localhost".into()),
+            );
             p.distinguished_name = dn;
             p.subject_alt_names = names
                 .iter()
@@ -290,7 +316,12 @@ pub fn generate_p256() -> Result<KeyPair, PkiError> {
     Ok(KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?)
 }
 
-fn ca_params(org: &str, cn: &str, now: OffsetDateTime, years: i64) -> Result<CertificateParams, PkiError> {
+fn ca_params(
+    org: &str,
+    cn: &str,
+    now: OffsetDateTime,
+    years: i64,
+) -> Result<CertificateParams, PkiError> {
     let mut p = CertificateParams::default();
     p.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
     p.not_before = truncate_to_seconds(now - Duration::minutes(5));
@@ -300,7 +331,11 @@ fn ca_params(org: &str, cn: &str, now: OffsetDateTime, years: i64) -> Result<Cer
     dn.push(DnType::OrganizationName, org);
     dn.push(DnType::CommonName, cn);
     p.distinguished_name = dn;
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     p.key_identifier_method = KeyIdMethod::Sha256;
     Ok(p)
 }

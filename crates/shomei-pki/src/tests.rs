@@ -6,7 +6,13 @@ use x509_parser::prelude::*;
 use super::*;
 
 fn ca(dir: &Path) -> Ca {
-    Ca::load_or_create(dir, "Test Bank", Endpoints::under("https://localhost:8443"), datetime!(2026-01-01 00:00 UTC)).unwrap()
+    Ca::load_or_create(
+        dir,
+        "Test Bank",
+        Endpoints::under("https://localhost:8443"),
+        datetime!(2026-01-01 00:00 UTC),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -14,7 +20,11 @@ fn creates_a_two_tier_ca_once_with_private_keys_0600() {
     let tmp = tempfile::tempdir().unwrap();
     let a = ca(tmp.path());
     for key in [ROOT_KEY, ISSUING_KEY] {
-        let mode = std::fs::metadata(tmp.path().join(key)).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(tmp.path().join(key))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{key}");
     }
     let b = ca(tmp.path());
@@ -33,13 +43,25 @@ fn client_certificates_follow_our_profile() {
     let key = generate_p256().unwrap();
     let nb = datetime!(2026-01-01 00:00:00.5 UTC);
     let issued = a
-        .issue_client(&key, &ClientSubject { login_id: "hanakodt", company_name: "株式会社ほくぎん商事" }, nb, nb + Duration::days(365))
+        .issue_client(
+            &key,
+            &ClientSubject {
+                login_id: "hanakodt",
+                company_name: "株式会社ほくぎん商事",
+            },
+            nb,
+            nb + Duration::days(365),
+        )
         .unwrap();
     assert_eq!(issued.serial.len(), 16);
     assert!(issued.serial[0] & 0x80 == 0 && issued.serial[0] != 0);
     let (_, c) = parse_x509_certificate(&issued.der).unwrap();
     assert_eq!(c.raw_serial(), &issued.serial[..]);
-    let cn: Vec<_> = c.subject().iter_common_name().map(|a| a.as_str().unwrap()).collect();
+    let cn: Vec<_> = c
+        .subject()
+        .iter_common_name()
+        .map(|a| a.as_str().unwrap())
+        .collect();
     assert_eq!(cn, ["hanakodt"]);
     assert!(!c.is_ca());
     let eku = c.extended_key_usage().unwrap().unwrap().value;
@@ -62,7 +84,10 @@ fn client_certificates_follow_our_profile() {
     assert!(saw_cdp && saw_aia);
     let (_, issuing) = parse_x509_certificate(a.issuing_der()).unwrap();
     c.verify_signature(Some(issuing.public_key())).unwrap();
-    assert_eq!(c.validity().not_before.to_datetime(), datetime!(2026-01-01 00:00 UTC));
+    assert_eq!(
+        c.validity().not_before.to_datetime(),
+        datetime!(2026-01-01 00:00 UTC)
+    );
 }
 
 #[test]
@@ -71,15 +96,32 @@ fn crl_lists_serials_with_number_and_aki() {
     let a = ca(tmp.path());
     let now = datetime!(2026-01-02 00:00 UTC);
     let entries = vec![
-        RevokedEntry { serial: vec![0x41, 0x02, 0x03], revoked_at: now, reason: Some(5) },
-        RevokedEntry { serial: vec![0x7f; 16], revoked_at: now, reason: None },
+        RevokedEntry {
+            serial: vec![0x41, 0x02, 0x03],
+            revoked_at: now,
+            reason: Some(5),
+        },
+        RevokedEntry {
+            serial: vec![0x7f; 16],
+            revoked_at: now,
+            reason: None,
+        },
     ];
     let der = a.crl(&entries, 300, now, now + Duration::days(1)).unwrap();
     let (_, crl) = parse_x509_crl(&der).unwrap();
-    assert_eq!(crl.crl_number().map(|n| n.to_string()), Some("300".to_string()));
-    let serials: Vec<_> = crl.iter_revoked_certificates().map(|r| r.raw_serial().to_vec()).collect();
+    assert_eq!(
+        crl.crl_number().map(|n| n.to_string()),
+        Some("300".to_string())
+    );
+    let serials: Vec<_> = crl
+        .iter_revoked_certificates()
+        .map(|r| r.raw_serial().to_vec())
+        .collect();
     assert_eq!(serials, vec![vec![0x41, 0x02, 0x03], vec![0x7f; 16]]);
-    assert!(crl.extensions().iter().any(|e| matches!(e.parsed_extension(), ParsedExtension::AuthorityKeyIdentifier(_))));
+    assert!(crl.extensions().iter().any(|e| matches!(
+        e.parsed_extension(),
+        ParsedExtension::AuthorityKeyIdentifier(_)
+    )));
     let (_, issuing) = parse_x509_certificate(a.issuing_der()).unwrap();
     crl.verify_signature(issuing.public_key()).unwrap();
 }

@@ -73,16 +73,30 @@ impl Shomei {
             .revoked()
             .await?
             .into_iter()
-            .map(|r| RevokedEntry { serial: r.serial.as_bytes().to_vec(), revoked_at: r.revoked_at, reason: r.reason })
+            .map(|r| RevokedEntry {
+                serial: r.serial.as_bytes().to_vec(),
+                revoked_at: r.revoked_at,
+                reason: r.reason,
+            })
             .collect();
         let this_update = self.now();
         let next_update = this_update + Duration::hours(self.settings.crl_next_update_hours);
         let der = self.ca.crl(&entries, number, this_update, next_update)?;
-        let snap = CrlSnapshot { der, number, this_update, next_update, etag: format!("\"crl-{number}\"") };
+        let snap = CrlSnapshot {
+            der,
+            number,
+            this_update,
+            next_update,
+            etag: format!("\"crl-{number}\""),
+        };
         if let Ok(mut c) = self.crl.current.write() {
             *c = Arc::new(snap);
         }
-        tracing::info!(crl_number = number, entries = entries.len(), "CRL published");
+        tracing::info!(
+            crl_number = number,
+            entries = entries.len(),
+            "CRL published"
+        );
         Ok(())
     }
 

@@ -36,15 +36,54 @@ const COMPANY_A: &str = "株式会社ほくぎん商事";
 const COMPANY_B: &str = "有限会社ほっと物産";
 
 fn plan() -> Vec<(DemoUser, DemoCert)> {
-    let u = |company, login_id, name, role, cert| DemoUser { company, login_id, name, role, cert };
+    let u = |company, login_id, name, role, cert| DemoUser {
+        company,
+        login_id,
+        name,
+        role,
+        cert,
+    };
     vec![
-        (u(COMPANY_A, "hanakodt", "北銀 花子", Role::Admin, "発行済"), DemoCert::IssuedDaysAgo(30)),
-        (u(COMPANY_A, "ichirodt", "データ朗", Role::General, "有効期限切れ"), DemoCert::ExpiredDaysAgo(35)),
-        (u(COMPANY_A, "jirodt", "データ二郎", Role::Master, "未発行"), DemoCert::None),
-        (u(COMPANY_A, "sachikodt", "データ幸子", Role::General, "失効済"), DemoCert::RevokedDaysAgo(10)),
-        (u(COMPANY_A, "tarodt", "データ太郎", Role::Admin, "更新可"), DemoCert::ExpiresInDays(20)),
-        (u(COMPANY_B, "hottojr01", "北陸 一郎", Role::Master, "発行済"), DemoCert::IssuedDaysAgo(100)),
-        (u(COMPANY_B, "hottojr02", "北陸 二美", Role::General, "発行済"), DemoCert::IssuedDaysAgo(50)),
+        (
+            u(COMPANY_A, "hanakodt", "北銀 花子", Role::Admin, "発行済"),
+            DemoCert::IssuedDaysAgo(30),
+        ),
+        (
+            u(
+                COMPANY_A,
+                "ichirodt",
+                "データ朗",
+                Role::General,
+                "有効期限切れ",
+            ),
+            DemoCert::ExpiredDaysAgo(35),
+        ),
+        (
+            u(COMPANY_A, "jirodt", "データ二郎", Role::Master, "未発行"),
+            DemoCert::None,
+        ),
+        (
+            u(
+                COMPANY_A,
+                "sachikodt",
+                "データ幸子",
+                Role::General,
+                "失効済",
+            ),
+            DemoCert::RevokedDaysAgo(10),
+        ),
+        (
+            u(COMPANY_A, "tarodt", "データ太郎", Role::Admin, "更新可"),
+            DemoCert::ExpiresInDays(20),
+        ),
+        (
+            u(COMPANY_B, "hottojr01", "北陸 一郎", Role::Master, "発行済"),
+            DemoCert::IssuedDaysAgo(100),
+        ),
+        (
+            u(COMPANY_B, "hottojr02", "北陸 二美", Role::General, "発行済"),
+            DemoCert::IssuedDaysAgo(50),
+        ),
     ]
 }
 
@@ -61,18 +100,33 @@ impl Shomei {
         let validity = self.settings.cert_validity();
         let mut hashed = Vec::new();
         for _ in &plan {
-            hashed.push((password::hash(DEMO_LOGIN_PASSWORD).await?, password::hash(DEMO_CONFIRM_PASSWORD).await?));
+            hashed.push((
+                password::hash(DEMO_LOGIN_PASSWORD).await?,
+                password::hash(DEMO_CONFIRM_PASSWORD).await?,
+            ));
         }
         let mut tx = self.store.begin().await?;
-        let a = tx.insert_company(COMPANY_A, Service::BusinessIb, now).await?;
-        let b = tx.insert_company(COMPANY_B, Service::HottokunWebJr, now).await?;
+        let a = tx
+            .insert_company(COMPANY_A, Service::BusinessIb, now)
+            .await?;
+        let b = tx
+            .insert_company(COMPANY_B, Service::HottokunWebJr, now)
+            .await?;
         for ((u, cert), (lh, ch)) in plan.iter().zip(&hashed) {
             let company_id = if u.company == COMPANY_A { a } else { b };
             let login_id = LoginId::parse(u.login_id).expect("demo login IDs are valid");
             let email = format!("{}@example.jp", u.login_id);
             let user_id = tx
                 .insert_user(
-                    &NewUser { company_id, login_id: &login_id, name: u.name, role: u.role, email: &email, login_hash: lh, confirm_hash: ch },
+                    &NewUser {
+                        company_id,
+                        login_id: &login_id,
+                        name: u.name,
+                        role: u.role,
+                        email: &email,
+                        login_hash: lh,
+                        confirm_hash: ch,
+                    },
                     now,
                 )
                 .await?;
@@ -80,17 +134,35 @@ impl Shomei {
                 DemoCert::None => continue,
                 DemoCert::IssuedDaysAgo(d) => (now - Duration::days(*d), None),
                 DemoCert::ExpiredDaysAgo(d) => (now - Duration::days(*d) - validity, None),
-                DemoCert::RevokedDaysAgo(d) => (now - Duration::days(d + 50), Some(now - Duration::days(*d))),
+                DemoCert::RevokedDaysAgo(d) => {
+                    (now - Duration::days(d + 50), Some(now - Duration::days(*d)))
+                }
                 DemoCert::ExpiresInDays(d) => (now + Duration::days(*d) - validity, None),
             };
             // A real certificate from our CA; the demo key stays nowhere.
             let key = shomei_pki::generate_p256()?;
-            let issued = self.ca.issue_client(&key, &ClientSubject { login_id: u.login_id, company_name: u.company }, not_before, not_before + validity)?;
+            let issued = self.ca.issue_client(
+                &key,
+                &ClientSubject {
+                    login_id: u.login_id,
+                    company_name: u.company,
+                },
+                not_before,
+                not_before + validity,
+            )?;
             let serial = Serial::from_bytes(&issued.serial).expect("CA serials are valid");
-            tx.insert_cert(&NewCert { user_id, serial: &serial, not_before: issued.not_before, not_after: issued.not_after, der: &issued.der, issued_at: not_before })
-                .await?;
+            tx.insert_cert(&NewCert {
+                user_id,
+                serial: &serial,
+                not_before: issued.not_before,
+                not_after: issued.not_after,
+                der: &issued.der,
+                issued_at: not_before,
+            })
+            .await?;
             if let Some(at) = revoked {
-                tx.revoke_cert(&serial, at, RevocationReason::CessationOfOperation.code()).await?;
+                tx.revoke_cert(&serial, at, RevocationReason::CessationOfOperation.code())
+                    .await?;
             }
         }
         for company in [a, b] {

@@ -39,7 +39,10 @@ pub enum ServiceError {
     #[error(transparent)]
     Pki(#[from] shomei_pki::PkiError),
     #[error("data directory {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("password hashing failed: {0}")]
     Password(String),
     #[error("background task failed: {0}")]
@@ -75,11 +78,24 @@ pub struct Session {
 impl Shomei {
     /// Opens the data directory: database (migrated), CA (created on first
     /// start), the CRL and the revocation set.
-    pub async fn open(data_dir: &Path, public_url: &str, settings: Settings, clock: Arc<dyn Clock>) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|source| ServiceError::DataDir { path: data_dir.to_owned(), source })?;
+    pub async fn open(
+        data_dir: &Path,
+        public_url: &str,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|source| ServiceError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
         let store = Store::open(&data_dir.join("shomei.db")).await?;
         let now = clock.now();
-        let ca = Ca::load_or_create(&data_dir.join("ca"), &settings.bank_name, Endpoints::under(public_url), now)?;
+        let ca = Ca::load_or_create(
+            &data_dir.join("ca"),
+            &settings.bank_name,
+            Endpoints::under(public_url),
+            now,
+        )?;
         let dummy_hash = password::hash("shomei-timing-equaliser").await?;
         let this = Self {
             store,
@@ -112,7 +128,10 @@ impl Shomei {
 
     /// Is this serial revoked? Constant time in the number of revocations.
     pub fn is_revoked(&self, serial: &[u8]) -> bool {
-        self.revoked.read().map(|s| s.contains(serial)).unwrap_or(true)
+        self.revoked
+            .read()
+            .map(|s| s.contains(serial))
+            .unwrap_or(true)
     }
 
     /// The current CRL.
@@ -123,12 +142,20 @@ impl Shomei {
     /// Loads the user behind a session. `None` when the user no longer exists
     /// or was stopped by an administrator: the session must end.
     pub async fn session(&self, user_id: shomei_core::UserId) -> Result<Option<Session>> {
-        let Some(user) = self.store.user(user_id).await? else { return Ok(None) };
+        let Some(user) = self.store.user(user_id).await? else {
+            return Ok(None);
+        };
         if user.counters.admin_stopped {
             return Ok(None);
         }
-        let Some(company) = self.store.company(user.company_id).await? else { return Ok(None) };
-        Ok(Some(Session { actor: actor_of(&user), company, user }))
+        let Some(company) = self.store.company(user.company_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Session {
+            actor: actor_of(&user),
+            company,
+            user,
+        }))
     }
 
     /// The state of a user's certificate now.
@@ -137,7 +164,15 @@ impl Shomei {
     }
 
     /// Records an operation that changed nothing (logout, timeout, a refusal).
-    pub async fn record(&self, actor: &Actor, operation: &str, target: &str, result: &str, detail: &str, client: &str) -> Result<()> {
+    pub async fn record(
+        &self,
+        actor: &Actor,
+        operation: &str,
+        target: &str,
+        result: &str,
+        detail: &str,
+        client: &str,
+    ) -> Result<()> {
         let mut tx = self.store.begin().await?;
         tx.audit(&AuditEntry {
             at: self.now(),
@@ -156,17 +191,34 @@ impl Shomei {
     }
 
     /// Records a refusal of authority and hands it back.
-    async fn refuse(&self, actor: &Actor, operation: &str, target: &str, r: Refusal, client: &str) -> Result<Refusal> {
-        self.record(actor, operation, target, FAILED, r.message_ja(), client).await?;
+    async fn refuse(
+        &self,
+        actor: &Actor,
+        operation: &str,
+        target: &str,
+        r: Refusal,
+        client: &str,
+    ) -> Result<Refusal> {
+        self.record(actor, operation, target, FAILED, r.message_ja(), client)
+            .await?;
         Ok(r)
     }
 
     /// 操作履歴 of the actor's company, newest first.
     pub async fn audit_log(&self, actor: &Actor, limit: i64) -> Result<Vec<AuditRow>> {
-        Ok(self.store.audit_for_company(actor.company_id, limit, 0).await?)
+        Ok(self
+            .store
+            .audit_for_company(actor.company_id, limit, 0)
+            .await?)
     }
 }
 
 pub(crate) fn actor_of(u: &UserRow) -> Actor {
-    Actor { user_id: u.id, company_id: u.company_id, login_id: u.login_id.clone(), name: u.name.clone(), role: u.role }
+    Actor {
+        user_id: u.id,
+        company_id: u.company_id,
+        login_id: u.login_id.clone(),
+        name: u.name.clone(),
+        role: u.role,
+    }
 }

@@ -19,7 +19,12 @@ pub enum LoginOutcome {
 impl Shomei {
     /// Checks the login password, counts failures (locking as the policy says)
     /// and records the attempt in 操作履歴, all in one transaction.
-    pub async fn login_password(&self, login_id: &str, pw: &str, client: &str) -> Result<LoginOutcome> {
+    pub async fn login_password(
+        &self,
+        login_id: &str,
+        pw: &str,
+        client: &str,
+    ) -> Result<LoginOutcome> {
         let refused = Ok(LoginOutcome::Refused(Problem::LoginFailed));
         let typed: String = login_id.chars().take(32).collect();
         let user = match LoginId::parse(login_id) {
@@ -51,7 +56,9 @@ impl Shomei {
         let password_ok = password::verify(&user.login_hash, pw).await?;
         let mut tx = self.store.begin().await?;
         // Re-read inside the transaction: a parallel attempt may have counted.
-        let Some(mut fresh) = tx.user(user.id).await? else { return refused };
+        let Some(mut fresh) = tx.user(user.id).await? else {
+            return refused;
+        };
         let actor = actor_of(&fresh);
         let audit = |detail: &'static str, result: &'static str, op: &'static str| AuditEntry {
             at: now,
@@ -75,16 +82,22 @@ impl Shomei {
             return refused;
         }
         if !password_ok {
-            let outcome = fresh.counters.on_login_failure(now, &self.settings.lockout());
+            let outcome = fresh
+                .counters
+                .on_login_failure(now, &self.settings.lockout());
             tx.save_counters(fresh.id, &fresh.counters).await?;
-            tx.audit(&audit("ログインパスワード誤り", FAILED, OP_LOGIN)).await?;
+            tx.audit(&audit("ログインパスワード誤り", FAILED, OP_LOGIN))
+                .await?;
             let lock = match outcome {
-                FailureOutcome::TemporarilyLocked { .. } => Some(ServiceState::LoginTemporarilyLocked.label()),
+                FailureOutcome::TemporarilyLocked { .. } => {
+                    Some(ServiceState::LoginTemporarilyLocked.label())
+                }
                 FailureOutcome::Stopped => Some(ServiceState::LoginStopped.label()),
                 FailureOutcome::Counted { .. } => None,
             };
             if let Some(label) = lock {
-                tx.audit(&audit("連続したログインパスワード誤りによる", OK, label)).await?;
+                tx.audit(&audit("連続したログインパスワード誤りによる", OK, label))
+                    .await?;
             }
             tx.commit().await?;
             return refused;

@@ -1,7 +1,7 @@
 //! Argon2id hashing of login and confirmation passwords, off the async threads.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use crate::{Result, ServiceError};
 
@@ -10,7 +10,8 @@ pub(crate) async fn hash(password: &str) -> Result<String> {
     tokio::task::spawn_blocking(move || {
         let mut raw = [0u8; 16];
         rand::Rng::fill(&mut rand::rng(), &mut raw[..]);
-        let salt = SaltString::encode_b64(&raw).map_err(|e| ServiceError::Password(e.to_string()))?;
+        let salt =
+            SaltString::encode_b64(&raw).map_err(|e| ServiceError::Password(e.to_string()))?;
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -23,7 +24,11 @@ pub(crate) async fn hash(password: &str) -> Result<String> {
 pub(crate) async fn verify(stored: &str, password: &str) -> Result<bool> {
     let (stored, password) = (stored.to_owned(), password.to_owned());
     Ok(tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        PasswordHash::new(&stored).is_ok_and(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
     })
     .await?)
 }

@@ -3,7 +3,10 @@
 use std::cmp::Ordering;
 
 use shomei_core::authority::{self, Target};
-use shomei_core::{Actor, CertState, FailureOutcome, LoginId, Problem, Refusal, RevocationReason, Role, Serial, ServiceState, UserId};
+use shomei_core::{
+    Actor, CertState, FailureOutcome, LoginId, Problem, Refusal, RevocationReason, Role, Serial,
+    ServiceState, UserId,
+};
 use shomei_store::{AuditEntry, UserRow};
 use time::OffsetDateTime;
 
@@ -35,7 +38,13 @@ pub enum SortKey {
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 5] = [SortKey::LoginId, SortKey::Name, SortKey::Role, SortKey::State, SortKey::Expiry];
+    pub const ALL: [SortKey; 5] = [
+        SortKey::LoginId,
+        SortKey::Name,
+        SortKey::Role,
+        SortKey::State,
+        SortKey::Expiry,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -117,14 +126,26 @@ impl From<shomei_store::StoreError> for RevokeError {
 }
 
 fn target_of(u: &UserRow) -> Target {
-    Target { user_id: u.id, company_id: u.company_id, role: u.role }
+    Target {
+        user_id: u.id,
+        company_id: u.company_id,
+        role: u.role,
+    }
 }
 
 impl Shomei {
     /// 利用者一覧 of the actor's company, sorted. Only マスター and 管理者.
-    pub async fn revocation_list(&self, actor: &Actor, key: SortKey, ascending: bool, client: &str) -> Result<Vec<UserListRow>, RevokeError> {
+    pub async fn revocation_list(
+        &self,
+        actor: &Actor,
+        key: SortKey,
+        ascending: bool,
+        client: &str,
+    ) -> Result<Vec<UserListRow>, RevokeError> {
         if let Err(r) = authority::may_manage_users(actor) {
-            return Err(RevokeError::Refused(self.refuse(actor, OP_REVOKE, "", r, client).await?));
+            return Err(RevokeError::Refused(
+                self.refuse(actor, OP_REVOKE, "", r, client).await?,
+            ));
         }
         let now = self.now();
         let mut rows: Vec<UserListRow> = self
@@ -133,7 +154,11 @@ impl Shomei {
             .await?
             .into_iter()
             .map(|(u, c)| {
-                let state = CertState::derive(c.as_ref().map(|c| c.record()).as_ref(), now, self.settings.renewal_window());
+                let state = CertState::derive(
+                    c.as_ref().map(|c| c.record()).as_ref(),
+                    now,
+                    self.settings.renewal_window(),
+                );
                 UserListRow {
                     user_id: u.id,
                     login_id: u.login_id,
@@ -152,21 +177,34 @@ impl Shomei {
     }
 
     /// The 「失効 >」 step: is this selection a certificate the actor may revoke?
-    pub async fn revocation_target(&self, actor: &Actor, selected: Option<i64>, client: &str) -> Result<RevocationTarget, RevokeError> {
+    pub async fn revocation_target(
+        &self,
+        actor: &Actor,
+        selected: Option<i64>,
+        client: &str,
+    ) -> Result<RevocationTarget, RevokeError> {
         if let Err(r) = authority::may_manage_users(actor) {
-            return Err(RevokeError::Refused(self.refuse(actor, OP_REVOKE, "", r, client).await?));
+            return Err(RevokeError::Refused(
+                self.refuse(actor, OP_REVOKE, "", r, client).await?,
+            ));
         }
         let Some(selected) = selected else {
             return Err(RevokeError::Problem(Problem::NothingSelected));
         };
         let user = self.store.user(UserId(selected)).await?;
         let Some(user) = user.filter(|u| u.company_id == actor.company_id) else {
-            return Err(RevokeError::Refused(self.refuse(actor, OP_REVOKE, "", Refusal::NoSuchUser, client).await?));
+            return Err(RevokeError::Refused(
+                self.refuse(actor, OP_REVOKE, "", Refusal::NoSuchUser, client)
+                    .await?,
+            ));
         };
         let cert = self.store.latest_cert(user.id).await?;
         let state = self.cert_state(cert.as_ref().map(|c| c.record()).as_ref());
         if let Err(r) = authority::may_revoke(actor, &target_of(&user), state) {
-            return Err(RevokeError::Refused(self.refuse(actor, OP_REVOKE, user.login_id.as_str(), r, client).await?));
+            return Err(RevokeError::Refused(
+                self.refuse(actor, OP_REVOKE, user.login_id.as_str(), r, client)
+                    .await?,
+            ));
         }
         let Some(cert) = cert else {
             return Err(RevokeError::Refused(Refusal::NotRevocable(state)));
@@ -196,14 +234,21 @@ impl Shomei {
         let Some(me) = self.store.user(actor.user_id).await? else {
             return Err(RevokeError::Refused(Refusal::NoAuthority));
         };
-        let password_ok = me.counters.confirm_open() && password::verify(&me.confirm_hash, confirm_password).await?;
+        let password_ok = me.counters.confirm_open()
+            && password::verify(&me.confirm_hash, confirm_password).await?;
 
         let mut tx = self.store.begin().await?;
         let Some(mut me) = tx.user(actor.user_id).await? else {
             return Err(RevokeError::Refused(Refusal::NoAuthority));
         };
-        let target_user = tx.user(target).await?.filter(|u| u.company_id == actor.company_id);
-        let target_login = target_user.as_ref().map(|u| u.login_id.to_string()).unwrap_or_default();
+        let target_user = tx
+            .user(target)
+            .await?
+            .filter(|u| u.company_id == actor.company_id);
+        let target_login = target_user
+            .as_ref()
+            .map(|u| u.login_id.to_string())
+            .unwrap_or_default();
         let entry = |result: &'static str, detail: &'static str, op: &'static str| AuditEntry {
             at: now,
             company_id: Some(actor.company_id),
@@ -230,16 +275,22 @@ impl Shomei {
             e.target_login_id = &target_login;
             tx.audit(&e).await?;
             if outcome == FailureOutcome::Stopped {
-                let mut e = entry(OK, "連続した確認用パスワード誤りによる", ServiceState::ConfirmStopped.label());
+                let mut e = entry(
+                    OK,
+                    "連続した確認用パスワード誤りによる",
+                    ServiceState::ConfirmStopped.label(),
+                );
                 e.target_login_id = actor.login_id.as_str();
                 tx.audit(&e).await?;
             }
             tx.commit().await?;
-            return Err(RevokeError::Problem(if outcome == FailureOutcome::Stopped {
-                Problem::ConfirmPasswordStopped
-            } else {
-                Problem::ConfirmPasswordWrong
-            }));
+            return Err(RevokeError::Problem(
+                if outcome == FailureOutcome::Stopped {
+                    Problem::ConfirmPasswordStopped
+                } else {
+                    Problem::ConfirmPasswordWrong
+                },
+            ));
         }
         if me.counters.confirm_failures != 0 {
             me.counters.on_confirm_success();
@@ -256,11 +307,18 @@ impl Shomei {
             return Err(RevokeError::Refused(Refusal::NoSuchUser));
         };
         let cert = tx.latest_cert(target_user.id).await?;
-        let state = CertState::derive(cert.as_ref().map(|c| c.record()).as_ref(), now, self.settings.renewal_window());
+        let state = CertState::derive(
+            cert.as_ref().map(|c| c.record()).as_ref(),
+            now,
+            self.settings.renewal_window(),
+        );
         let same_cert = cert.as_ref().is_some_and(|c| &c.serial == expected_serial);
         let refusal = authority::may_revoke(&me_actor, &target_of(&target_user), state).err();
         if refusal.is_some() || !same_cert {
-            let problem = if cert.as_ref().is_some_and(|c| &c.serial == expected_serial && c.revoked_at.is_some()) {
+            let problem = if cert
+                .as_ref()
+                .is_some_and(|c| &c.serial == expected_serial && c.revoked_at.is_some())
+            {
                 RevokeError::Problem(Problem::AlreadyDone)
             } else if let Some(r) = refusal.filter(|r| !matches!(r, Refusal::NotRevocable(_))) {
                 RevokeError::Refused(r)
@@ -296,6 +354,11 @@ impl Shomei {
             tracing::error!(error = %err, "CRL publication after revocation failed");
         }
         tracing::info!(serial = %expected_serial, target = %target_user.login_id, by = %actor.login_id, "certificate revoked");
-        Ok(RevocationDone { login_id: target_user.login_id, name: target_user.name, state: CertState::Revoked, serial: expected_serial.clone() })
+        Ok(RevocationDone {
+            login_id: target_user.login_id,
+            name: target_user.name,
+            state: CertState::Revoked,
+            serial: expected_serial.clone(),
+        })
     }
 }

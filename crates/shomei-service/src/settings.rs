@@ -99,15 +99,42 @@ impl Settings {
     /// Refuses settings that would make the rules meaningless.
     pub fn validate(&self) -> Result<(), String> {
         let checks = [
-            (self.cert_validity_days > 0, "cert_validity_days must be positive"),
-            (self.renewal_window_days >= 0 && self.renewal_window_days < self.cert_validity_days, "renewal_window_days must be between 0 and cert_validity_days"),
-            (self.login_temp_lock_after >= 1, "login_temp_lock_after must be at least 1"),
-            (self.login_stop_after >= self.login_temp_lock_after, "login_stop_after must be at least login_temp_lock_after"),
-            (self.confirm_stop_after >= 1, "confirm_stop_after must be at least 1"),
-            (self.login_temp_lock_minutes >= 1, "login_temp_lock_minutes must be at least 1"),
-            (self.session_idle_minutes >= 1, "session_idle_minutes must be at least 1"),
-            (self.crl_next_update_hours >= 1, "crl_next_update_hours must be at least 1"),
-            ((-12..=14).contains(&self.display_utc_offset_hours), "display_utc_offset_hours must be between -12 and 14"),
+            (
+                self.cert_validity_days > 0,
+                "cert_validity_days must be positive",
+            ),
+            (
+                self.renewal_window_days >= 0 && self.renewal_window_days < self.cert_validity_days,
+                "renewal_window_days must be between 0 and cert_validity_days",
+            ),
+            (
+                self.login_temp_lock_after >= 1,
+                "login_temp_lock_after must be at least 1",
+            ),
+            (
+                self.login_stop_after >= self.login_temp_lock_after,
+                "login_stop_after must be at least login_temp_lock_after",
+            ),
+            (
+                self.confirm_stop_after >= 1,
+                "confirm_stop_after must be at least 1",
+            ),
+            (
+                self.login_temp_lock_minutes >= 1,
+                "login_temp_lock_minutes must be at least 1",
+            ),
+            (
+                self.session_idle_minutes >= 1,
+                "session_idle_minutes must be at least 1",
+            ),
+            (
+                self.crl_next_update_hours >= 1,
+                "crl_next_update_hours must be at least 1",
+            ),
+            (
+                (-12..=14).contains(&self.display_utc_offset_hours),
+                "display_utc_offset_hours must be between -12 and 14",
+            ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {
             Some((_, msg)) => Err((*msg).to_string()),

@@ -73,10 +73,11 @@ fn row_hash(prev: &str, h: &Hashed<'_>) -> String {
 
 pub(crate) async fn append(c: &mut SqliteConnection, e: &AuditEntry<'_>) -> Result<()> {
     let chain = e.company_id.map(|c| c.0).unwrap_or(0);
-    let prev: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE chain = ? ORDER BY id DESC LIMIT 1")
-        .bind(chain)
-        .fetch_optional(&mut *c)
-        .await?;
+    let prev: Option<String> =
+        sqlx::query_scalar("SELECT hash FROM audit_log WHERE chain = ? ORDER BY id DESC LIMIT 1")
+            .bind(chain)
+            .fetch_optional(&mut *c)
+            .await?;
     let prev = prev.unwrap_or_else(|| GENESIS.to_string());
     let h = Hashed {
         chain,
@@ -112,7 +113,12 @@ pub(crate) async fn append(c: &mut SqliteConnection, e: &AuditEntry<'_>) -> Resu
     Ok(())
 }
 
-pub(crate) async fn for_company(pool: &SqlitePool, company: CompanyId, limit: i64, offset: i64) -> Result<Vec<AuditRow>> {
+pub(crate) async fn for_company(
+    pool: &SqlitePool,
+    company: CompanyId,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<AuditRow>> {
     let rows = sqlx::query(
         "SELECT id, at, company_id, actor_login_id, operation, target_login_id, result, detail, client_addr \
          FROM audit_log WHERE company_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
@@ -126,7 +132,8 @@ pub(crate) async fn for_company(pool: &SqlitePool, company: CompanyId, limit: i6
         .map(|r| {
             Ok(AuditRow {
                 id: r.try_get("id")?,
-                at: OffsetDateTime::from_unix_timestamp(r.try_get("at")?).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                at: OffsetDateTime::from_unix_timestamp(r.try_get("at")?)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
                 company_id: r.try_get::<Option<i64>, _>("company_id")?.map(CompanyId),
                 actor_login_id: r.try_get("actor_login_id")?,
                 operation: r.try_get("operation")?,
@@ -185,4 +192,3 @@ pub(crate) async fn verify_all(pool: &SqlitePool) -> Result<Option<i64>> {
     }
     Ok(None)
 }
-

@@ -28,7 +28,11 @@ pub enum StoreError {
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("database holds an invalid value in {table}.{column}: {value}")]
-    Corrupt { table: &'static str, column: &'static str, value: String },
+    Corrupt {
+        table: &'static str,
+        column: &'static str,
+        value: String,
+    },
     #[error("database schema version {found} is newer than this program ({supported})")]
     TooNew { found: i64, supported: i64 },
 }
@@ -57,15 +61,23 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let write = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await?;
         migrate::run(&write).await?;
-        let read = SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts.read_only(true))
+            .await?;
         Ok(Self { read, write })
     }
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(Tx { tx: self.write.begin_with("BEGIN IMMEDIATE").await? })
+        Ok(Tx {
+            tx: self.write.begin_with("BEGIN IMMEDIATE").await?,
+        })
     }
 
     pub async fn user_by_login_id(&self, login_id: &LoginId) -> Result<Option<UserRow>> {
@@ -81,11 +93,16 @@ impl Store {
     }
 
     pub async fn company_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM companies").fetch_one(&self.read).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM companies")
+            .fetch_one(&self.read)
+            .await?)
     }
 
     /// The company's users, each with their most recent certificate.
-    pub async fn users_with_latest_cert(&self, company: CompanyId) -> Result<Vec<(UserRow, Option<CertRow>)>> {
+    pub async fn users_with_latest_cert(
+        &self,
+        company: CompanyId,
+    ) -> Result<Vec<(UserRow, Option<CertRow>)>> {
         rows::users_with_latest_cert(&mut *self.read.acquire().await?, company).await
     }
 
@@ -99,7 +116,12 @@ impl Store {
     }
 
     /// 操作履歴 of one company, newest first.
-    pub async fn audit_for_company(&self, company: CompanyId, limit: i64, offset: i64) -> Result<Vec<AuditRow>> {
+    pub async fn audit_for_company(
+        &self,
+        company: CompanyId,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<AuditRow>> {
         audit::for_company(&self.read, company, limit, offset).await
     }
 
@@ -135,7 +157,12 @@ impl Tx {
         rows::latest_cert(self.conn(), user).await
     }
 
-    pub async fn insert_company(&mut self, name: &str, service: shomei_core::Service, now: OffsetDateTime) -> Result<CompanyId> {
+    pub async fn insert_company(
+        &mut self,
+        name: &str,
+        service: shomei_core::Service,
+        now: OffsetDateTime,
+    ) -> Result<CompanyId> {
         rows::insert_company(self.conn(), name, service, now).await
     }
 
@@ -162,7 +189,12 @@ impl Tx {
 
     /// Marks the certificate revoked unless it already is. Returns whether this
     /// call revoked it, so that a repeated submit revokes once.
-    pub async fn revoke_cert(&mut self, serial: &Serial, at: OffsetDateTime, reason: u8) -> Result<bool> {
+    pub async fn revoke_cert(
+        &mut self,
+        serial: &Serial,
+        at: OffsetDateTime,
+        reason: u8,
+    ) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL",
         )
@@ -176,9 +208,11 @@ impl Tx {
 
     /// Takes the next CRL number.
     pub async fn next_crl_number(&mut self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("UPDATE crl_state SET crl_number = crl_number + 1 WHERE id = 1 RETURNING crl_number")
-            .fetch_one(self.conn())
-            .await?;
+        let n: i64 = sqlx::query_scalar(
+            "UPDATE crl_state SET crl_number = crl_number + 1 WHERE id = 1 RETURNING crl_number",
+        )
+        .fetch_one(self.conn())
+        .await?;
         Ok(n as u64)
     }
 

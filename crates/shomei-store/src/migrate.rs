@@ -8,15 +8,27 @@ const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<()> {
     let mut conn = pool.acquire().await?;
-    let current: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *conn).await?;
+    let current: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *conn)
+        .await?;
     let supported = MIGRATIONS.len() as i64;
     if current > supported {
-        return Err(StoreError::TooNew { found: current, supported });
+        return Err(StoreError::TooNew {
+            found: current,
+            supported,
+        });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {}", i + 1))).execute(&mut *tx).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "PRAGMA user_version = {}",
+            i + 1
+        )))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         tracing::info!(version = i + 1, "database schema migrated");
     }

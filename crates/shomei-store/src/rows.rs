@@ -1,6 +1,8 @@
 //! Rows and the queries that read and write them.
 
-use shomei_core::{CertRecord, CompanyId, LoginId, Role, SecurityCounters, Serial, Service, UserId};
+use shomei_core::{
+    CertRecord, CompanyId, LoginId, Role, SecurityCounters, Serial, Service, UserId,
+};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
@@ -79,10 +81,18 @@ pub struct NewCert<'a> {
 }
 
 fn ts(t: i64, table: &'static str, column: &'static str) -> Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp(t).map_err(|_| StoreError::Corrupt { table, column, value: t.to_string() })
+    OffsetDateTime::from_unix_timestamp(t).map_err(|_| StoreError::Corrupt {
+        table,
+        column,
+        value: t.to_string(),
+    })
 }
 
-fn opt_ts(t: Option<i64>, table: &'static str, column: &'static str) -> Result<Option<OffsetDateTime>> {
+fn opt_ts(
+    t: Option<i64>,
+    table: &'static str,
+    column: &'static str,
+) -> Result<Option<OffsetDateTime>> {
     t.map(|t| ts(t, table, column)).transpose()
 }
 
@@ -99,15 +109,27 @@ fn user(r: &SqliteRow) -> Result<UserRow> {
     Ok(UserRow {
         id: UserId(r.try_get("id")?),
         company_id: CompanyId(r.try_get("company_id")?),
-        login_id: LoginId::parse(&login_id).ok_or(StoreError::Corrupt { table: "users", column: "login_id", value: login_id.clone() })?,
+        login_id: LoginId::parse(&login_id).ok_or(StoreError::Corrupt {
+            table: "users",
+            column: "login_id",
+            value: login_id.clone(),
+        })?,
         name: r.try_get("name")?,
-        role: Role::from_code(&role).ok_or(StoreError::Corrupt { table: "users", column: "role", value: role.clone() })?,
+        role: Role::from_code(&role).ok_or(StoreError::Corrupt {
+            table: "users",
+            column: "role",
+            value: role.clone(),
+        })?,
         email: r.try_get("email")?,
         login_hash: r.try_get("login_hash")?,
         confirm_hash: r.try_get("confirm_hash")?,
         counters: SecurityCounters {
             login_failures: r.try_get::<i64, _>("login_failures")? as u32,
-            login_locked_until: opt_ts(r.try_get("login_locked_until")?, "users", "login_locked_until")?,
+            login_locked_until: opt_ts(
+                r.try_get("login_locked_until")?,
+                "users",
+                "login_locked_until",
+            )?,
             login_stopped: r.try_get("login_stopped")?,
             confirm_failures: r.try_get::<i64, _>("confirm_failures")? as u32,
             confirm_stopped: r.try_get("confirm_stopped")?,
@@ -125,7 +147,11 @@ fn cert(r: &SqliteRow) -> Result<Option<CertRow>> {
     Ok(Some(CertRow {
         id,
         user_id: UserId(r.try_get("c_user_id")?),
-        serial: Serial::from_hex(&serial).ok_or(StoreError::Corrupt { table: "certificates", column: "serial", value: serial.clone() })?,
+        serial: Serial::from_hex(&serial).ok_or(StoreError::Corrupt {
+            table: "certificates",
+            column: "serial",
+            value: serial.clone(),
+        })?,
         not_before: ts(r.try_get("c_not_before")?, "certificates", "not_before")?,
         not_after: ts(r.try_get("c_not_after")?, "certificates", "not_after")?,
         revoked_at: opt_ts(r.try_get("c_revoked_at")?, "certificates", "revoked_at")?,
@@ -134,44 +160,71 @@ fn cert(r: &SqliteRow) -> Result<Option<CertRow>> {
     }))
 }
 
-pub(crate) async fn user_by_login_id(c: &mut SqliteConnection, login_id: &LoginId) -> Result<Option<UserRow>> {
+pub(crate) async fn user_by_login_id(
+    c: &mut SqliteConnection,
+    login_id: &LoginId,
+) -> Result<Option<UserRow>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.login_id = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(login_id.as_str()).fetch_optional(c).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(login_id.as_str())
+        .fetch_optional(c)
+        .await?;
     row.as_ref().map(user).transpose()
 }
 
 pub(crate) async fn user_by_id(c: &mut SqliteConnection, id: UserId) -> Result<Option<UserRow>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_optional(c).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.0)
+        .fetch_optional(c)
+        .await?;
     row.as_ref().map(user).transpose()
 }
 
 pub(crate) async fn company(c: &mut SqliteConnection, id: CompanyId) -> Result<Option<CompanyRow>> {
-    let row = sqlx::query("SELECT id, name, service FROM companies WHERE id = ?").bind(id.0).fetch_optional(c).await?;
+    let row = sqlx::query("SELECT id, name, service FROM companies WHERE id = ?")
+        .bind(id.0)
+        .fetch_optional(c)
+        .await?;
     row.map(|r| {
         let service: String = r.try_get("service")?;
         Ok(CompanyRow {
             id: CompanyId(r.try_get("id")?),
             name: r.try_get("name")?,
-            service: Service::from_code(&service).ok_or(StoreError::Corrupt { table: "companies", column: "service", value: service.clone() })?,
+            service: Service::from_code(&service).ok_or(StoreError::Corrupt {
+                table: "companies",
+                column: "service",
+                value: service.clone(),
+            })?,
         })
     })
     .transpose()
 }
 
-pub(crate) async fn users_with_latest_cert(c: &mut SqliteConnection, company: CompanyId) -> Result<Vec<(UserRow, Option<CertRow>)>> {
+pub(crate) async fn users_with_latest_cert(
+    c: &mut SqliteConnection,
+    company: CompanyId,
+) -> Result<Vec<(UserRow, Option<CertRow>)>> {
     let sql = format!(
         "SELECT {USER_COLUMNS}, {CERT_COLUMNS} FROM users u \
          LEFT JOIN certificates c ON c.id = (SELECT MAX(id) FROM certificates WHERE user_id = u.id) \
          WHERE u.company_id = ? ORDER BY u.login_id"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(company.0).fetch_all(c).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(company.0)
+        .fetch_all(c)
+        .await?;
     rows.iter().map(|r| Ok((user(r)?, cert(r)?))).collect()
 }
 
 pub(crate) async fn latest_cert(c: &mut SqliteConnection, user: UserId) -> Result<Option<CertRow>> {
-    let sql = format!("SELECT {CERT_COLUMNS} FROM certificates c WHERE c.user_id = ? ORDER BY c.id DESC LIMIT 1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0).fetch_optional(c).await?;
+    let sql = format!(
+        "SELECT {CERT_COLUMNS} FROM certificates c WHERE c.user_id = ? ORDER BY c.id DESC LIMIT 1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(user.0)
+        .fetch_optional(c)
+        .await?;
     Ok(match row {
         Some(r) => cert(&r)?,
         None => None,
@@ -188,25 +241,42 @@ pub(crate) async fn revoked(pool: &SqlitePool) -> Result<Vec<RevokedRow>> {
         .map(|r| {
             let serial: String = r.try_get("serial")?;
             Ok(RevokedRow {
-                serial: Serial::from_hex(&serial).ok_or(StoreError::Corrupt { table: "certificates", column: "serial", value: serial.clone() })?,
+                serial: Serial::from_hex(&serial).ok_or(StoreError::Corrupt {
+                    table: "certificates",
+                    column: "serial",
+                    value: serial.clone(),
+                })?,
                 revoked_at: ts(r.try_get("revoked_at")?, "certificates", "revoked_at")?,
-                reason: r.try_get::<Option<i64>, _>("revocation_reason")?.map(|x| x as u8),
+                reason: r
+                    .try_get::<Option<i64>, _>("revocation_reason")?
+                    .map(|x| x as u8),
             })
         })
         .collect()
 }
 
-pub(crate) async fn insert_company(c: &mut SqliteConnection, name: &str, service: Service, now: OffsetDateTime) -> Result<CompanyId> {
-    let id: i64 = sqlx::query_scalar("INSERT INTO companies (name, service, created_at) VALUES (?, ?, ?) RETURNING id")
-        .bind(name)
-        .bind(service.code())
-        .bind(now.unix_timestamp())
-        .fetch_one(c)
-        .await?;
+pub(crate) async fn insert_company(
+    c: &mut SqliteConnection,
+    name: &str,
+    service: Service,
+    now: OffsetDateTime,
+) -> Result<CompanyId> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO companies (name, service, created_at) VALUES (?, ?, ?) RETURNING id",
+    )
+    .bind(name)
+    .bind(service.code())
+    .bind(now.unix_timestamp())
+    .fetch_one(c)
+    .await?;
     Ok(CompanyId(id))
 }
 
-pub(crate) async fn insert_user(c: &mut SqliteConnection, u: &NewUser<'_>, now: OffsetDateTime) -> Result<UserId> {
+pub(crate) async fn insert_user(
+    c: &mut SqliteConnection,
+    u: &NewUser<'_>,
+    now: OffsetDateTime,
+) -> Result<UserId> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO users (company_id, login_id, name, role, email, login_hash, confirm_hash, created_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -239,7 +309,11 @@ pub(crate) async fn insert_cert(c: &mut SqliteConnection, n: &NewCert<'_>) -> Re
     Ok(id)
 }
 
-pub(crate) async fn save_counters(c: &mut SqliteConnection, user: UserId, s: &SecurityCounters) -> Result<()> {
+pub(crate) async fn save_counters(
+    c: &mut SqliteConnection,
+    user: UserId,
+    s: &SecurityCounters,
+) -> Result<()> {
     sqlx::query(
         "UPDATE users SET login_failures = ?, login_locked_until = ?, login_stopped = ?, \
          confirm_failures = ?, confirm_stopped = ?, admin_stopped = ? WHERE id = ?",

@@ -28,7 +28,10 @@ async fn a_rolled_back_transaction_leaves_neither_change_nor_history() {
     let (_d, s) = store().await;
     let now = datetime!(2026-01-01 00:00 UTC);
     let mut tx = s.begin().await.unwrap();
-    let c = tx.insert_company("株式会社テスト", Service::BusinessIb, now).await.unwrap();
+    let c = tx
+        .insert_company("株式会社テスト", Service::BusinessIb, now)
+        .await
+        .unwrap();
     tx.audit(&entry(c, "企業登録")).await.unwrap();
     drop(tx);
     assert_eq!(s.company_count().await.unwrap(), 0);
@@ -40,15 +43,38 @@ async fn revoking_twice_revokes_once_and_login_ids_are_unique() {
     let (_d, s) = store().await;
     let now = datetime!(2026-01-01 00:00 UTC);
     let mut tx = s.begin().await.unwrap();
-    let c = tx.insert_company("株式会社テスト", Service::BusinessIb, now).await.unwrap();
+    let c = tx
+        .insert_company("株式会社テスト", Service::BusinessIb, now)
+        .await
+        .unwrap();
     let login = LoginId::parse("hanakodt").unwrap();
-    let nu = NewUser { company_id: c, login_id: &login, name: "北銀 花子", role: Role::Admin, email: "", login_hash: "x", confirm_hash: "y" };
+    let nu = NewUser {
+        company_id: c,
+        login_id: &login,
+        name: "北銀 花子",
+        role: Role::Admin,
+        email: "",
+        login_hash: "x",
+        confirm_hash: "y",
+    };
     let u = tx.insert_user(&nu, now).await.unwrap();
-    assert!(tx.insert_user(&nu, now).await.is_err(), "duplicate login ID refused");
+    assert!(
+        tx.insert_user(&nu, now).await.is_err(),
+        "duplicate login ID refused"
+    );
     tx.commit().await.unwrap();
     let mut tx = s.begin().await.unwrap();
     let serial = Serial::from_hex("4102").unwrap();
-    tx.insert_cert(&NewCert { user_id: u, serial: &serial, not_before: now, not_after: now, der: b"d", issued_at: now }).await.unwrap();
+    tx.insert_cert(&NewCert {
+        user_id: u,
+        serial: &serial,
+        not_before: now,
+        not_after: now,
+        der: b"d",
+        issued_at: now,
+    })
+    .await
+    .unwrap();
     assert!(tx.revoke_cert(&serial, now, 5).await.unwrap());
     assert!(!tx.revoke_cert(&serial, now, 5).await.unwrap());
     tx.commit().await.unwrap();
@@ -72,22 +98,51 @@ async fn the_audit_chain_detects_edits_deletions_and_reordering() {
     let (d, s) = store().await;
     let now = datetime!(2026-01-01 00:00 UTC);
     let mut tx = s.begin().await.unwrap();
-    let c = tx.insert_company("株式会社テスト", Service::BusinessIb, now).await.unwrap();
+    let c = tx
+        .insert_company("株式会社テスト", Service::BusinessIb, now)
+        .await
+        .unwrap();
     for op in ["ログイン", "証明書失効", "ログアウト", "ログイン"] {
         tx.audit(&entry(c, op)).await.unwrap();
     }
     tx.commit().await.unwrap();
     assert_eq!(s.verify_audit().await.unwrap(), None);
 
-    let raw = sqlx::SqlitePool::connect(&format!("sqlite:{}", d.path().join("shomei.db").display())).await.unwrap();
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM audit_log ORDER BY id").fetch_all(&raw).await.unwrap();
-    sqlx::query("UPDATE audit_log SET result = '失敗' WHERE id = ?").bind(ids[1]).execute(&raw).await.unwrap();
+    let raw =
+        sqlx::SqlitePool::connect(&format!("sqlite:{}", d.path().join("shomei.db").display()))
+            .await
+            .unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM audit_log ORDER BY id")
+        .fetch_all(&raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET result = '失敗' WHERE id = ?")
+        .bind(ids[1])
+        .execute(&raw)
+        .await
+        .unwrap();
     assert_eq!(s.verify_audit().await.unwrap(), Some(ids[1]), "edit");
-    sqlx::query("UPDATE audit_log SET result = '成功' WHERE id = ?").bind(ids[1]).execute(&raw).await.unwrap();
+    sqlx::query("UPDATE audit_log SET result = '成功' WHERE id = ?")
+        .bind(ids[1])
+        .execute(&raw)
+        .await
+        .unwrap();
     assert_eq!(s.verify_audit().await.unwrap(), None);
-    sqlx::query("UPDATE audit_log SET id = 1000 WHERE id = ?").bind(ids[0]).execute(&raw).await.unwrap();
+    sqlx::query("UPDATE audit_log SET id = 1000 WHERE id = ?")
+        .bind(ids[0])
+        .execute(&raw)
+        .await
+        .unwrap();
     assert_eq!(s.verify_audit().await.unwrap(), Some(ids[1]), "reorder");
-    sqlx::query("UPDATE audit_log SET id = ? WHERE id = 1000").bind(ids[0]).execute(&raw).await.unwrap();
-    sqlx::query("DELETE FROM audit_log WHERE id = ?").bind(ids[2]).execute(&raw).await.unwrap();
+    sqlx::query("UPDATE audit_log SET id = ? WHERE id = 1000")
+        .bind(ids[0])
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE id = ?")
+        .bind(ids[2])
+        .execute(&raw)
+        .await
+        .unwrap();
     assert_eq!(s.verify_audit().await.unwrap(), Some(ids[3]), "deletion");
 }

@@ -29,10 +29,16 @@ pub(crate) async fn csrf(State(st): State<AppState>, req: Request, next: Next) -
     let session = sid.as_deref().and_then(|id| st.sessions.get(id));
     let Some(session) = session else {
         // No live session: it expired or never existed. Start over at login.
-        let to = if parts.uri.path() == "/login" { "/login?e=form" } else { "/login?e=expired" };
+        let to = if parts.uri.path() == "/login" {
+            "/login?e=form"
+        } else {
+            "/login?e=expired"
+        };
         return Redirect::to(to).into_response();
     };
-    let sent = form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
+    let sent = form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.into_owned());
     if !sent.is_some_and(|t| same_secret(&t, &session.csrf)) {
         tracing::warn!(path = %parts.uri.path(), "CSRF token missing or wrong");
         if parts.uri.path() == "/login" {
@@ -40,7 +46,8 @@ pub(crate) async fn csrf(State(st): State<AppState>, req: Request, next: Next) -
         }
         return error_page(StatusCode::FORBIDDEN, Problem::BadForm.message_ja());
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// Headers that keep pages out of frames, caches and other origins.
@@ -50,7 +57,11 @@ pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
     let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
         h.entry(k).or_insert(HeaderValue::from_static(v));
     };
-    set(h, header::CONTENT_SECURITY_POLICY, "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'");
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    );
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::REFERRER_POLICY, "no-referrer");

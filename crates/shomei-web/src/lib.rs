@@ -18,8 +18,8 @@ use axum::Router;
 use axum::routing::{get, post};
 use shomei_service::Shomei;
 
-pub use server::{RunningServer, ServerOptions, StartError, bind, start, start_on};
 pub use pages::ClientAddr;
+pub use server::{RunningServer, ServerOptions, StartError, bind, start, start_on};
 pub use session::SESSION_COOKIE;
 
 /// Shared state of every handler.
@@ -44,8 +44,14 @@ pub fn router(state: AppState) -> Router {
         .route("/bssk001/{item}", get(screens::bssk001_item))
         .route("/brsk001", get(screens::brsk001))
         .route("/brsk001/{item}", get(screens::brsk001_item))
-        .route("/brsk018", get(screens::brsk018).post(screens::brsk018_submit))
-        .route("/brsk019", get(screens::brsk019).post(screens::brsk019_submit))
+        .route(
+            "/brsk018",
+            get(screens::brsk018).post(screens::brsk018_submit),
+        )
+        .route(
+            "/brsk019",
+            get(screens::brsk019).post(screens::brsk019_submit),
+        )
         .route("/brsk020", get(screens::brsk020))
         .route("/static/shomei.css", get(pages::stylesheet))
         .route("/pki/crl", get(pki::crl_der))
@@ -53,7 +59,10 @@ pub fn router(state: AppState) -> Router {
         .route("/pki/root-ca.crt", get(pki::root_cert))
         .route("/pki/issuing-ca.crt", get(pki::issuing_cert))
         .fallback(pages::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::csrf))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::csrf,
+        ))
         .layer(axum::middleware::from_fn(guard::security_headers))
         .with_state(state)
 }

@@ -33,7 +33,11 @@ pub(crate) const MENU: &[(&str, &str)] = &[
 pub struct ClientAddr(pub SocketAddr);
 
 pub(crate) fn client_of(parts: &Parts) -> String {
-    parts.extensions.get::<ClientAddr>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "-".into())
+    parts
+        .extensions
+        .get::<ClientAddr>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "-".into())
 }
 
 /// The client address as written to 操作履歴.
@@ -74,8 +78,14 @@ impl Layout {
             title,
             screen_id: "",
             bank: s.bank_name.clone(),
-            service: format!("{} / {}", Service::BusinessIb.label(), Service::HottokunWebJr.label()),
-            help: [Service::BusinessIb, Service::HottokunWebJr].map(|sv| (sv.label(), s.help_desk(sv).clone())).into(),
+            service: format!(
+                "{} / {}",
+                Service::BusinessIb.label(),
+                Service::HottokunWebJr.label()
+            ),
+            help: [Service::BusinessIb, Service::HottokunWebJr]
+                .map(|sv| (sv.label(), s.help_desk(sv).clone()))
+                .into(),
             user: None,
             csrf,
             menu: MENU,
@@ -84,7 +94,13 @@ impl Layout {
     }
 
     /// A page of a logged-in user: their company's service and help desk.
-    pub(crate) fn user(st: &AppState, a: &Authed, title: &'static str, screen_id: &'static str, menu_active: &'static str) -> Self {
+    pub(crate) fn user(
+        st: &AppState,
+        a: &Authed,
+        title: &'static str,
+        screen_id: &'static str,
+        menu_active: &'static str,
+    ) -> Self {
         let s = st.svc.settings();
         let service = a.s.company.service;
         Self {
@@ -93,7 +109,11 @@ impl Layout {
             bank: s.bank_name.clone(),
             service: service.label().into(),
             help: vec![(service.label(), s.help_desk(service).clone())],
-            user: Some(UserBar { company: a.s.company.name.clone(), name: a.s.user.name.clone(), role: a.s.user.role.label() }),
+            user: Some(UserBar {
+                company: a.s.company.name.clone(),
+                name: a.s.user.name.clone(),
+                role: a.s.user.role.label(),
+            }),
             csrf: a.csrf.clone(),
             menu: MENU,
             menu_active,
@@ -133,7 +153,11 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// An error shown inside the user's layout (authority refusals and the like).
@@ -152,7 +176,10 @@ pub(crate) fn user_error(st: &AppState, a: &Authed, status: StatusCode, message:
 
 pub(crate) fn system_error(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "request failed");
-    error_page(StatusCode::INTERNAL_SERVER_ERROR, "システムエラーが発生しました。しばらくしてから再度お試しください。")
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "システムエラーが発生しました。しばらくしてから再度お試しください。",
+    )
 }
 
 /// A logged-in user's request: session found, not idle too long, user still
@@ -177,7 +204,10 @@ impl FromRequestParts<AppState> for Authed {
         if now - data.last_seen > st.svc.settings().session_idle() {
             st.sessions.remove(&sid);
             if let Ok(Some(s)) = st.svc.session(user).await {
-                let _ = st.svc.record(&s.actor, "セッションタイムアウト", "", OK, "", &client).await;
+                let _ = st
+                    .svc
+                    .record(&s.actor, "セッションタイムアウト", "", OK, "", &client)
+                    .await;
             }
             return Err(Redirect::to("/login?e=expired").into_response());
         }
@@ -190,7 +220,12 @@ impl FromRequestParts<AppState> for Authed {
             Err(e) => return Err(system_error(e)),
         };
         st.sessions.update(&sid, |d| d.last_seen = now);
-        Ok(Authed { sid, csrf: data.csrf, s, client })
+        Ok(Authed {
+            sid,
+            csrf: data.csrf,
+            s,
+            client,
+        })
     }
 }
 
@@ -210,8 +245,12 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
     async fn from_request(req: Request, _: &S) -> Result<Self, Response> {
         let bytes = axum::body::to_bytes(req.into_body(), 64 * 1024)
             .await
-            .map_err(|_| error_page(StatusCode::PAYLOAD_TOO_LARGE, Problem::BadForm.message_ja()))?;
-        Ok(Fields(form_urlencoded::parse(&bytes).into_owned().collect()))
+            .map_err(|_| {
+                error_page(StatusCode::PAYLOAD_TOO_LARGE, Problem::BadForm.message_ja())
+            })?;
+        Ok(Fields(
+            form_urlencoded::parse(&bytes).into_owned().collect(),
+        ))
     }
 }
 
@@ -230,18 +269,26 @@ struct LoginPage {
 /// The anonymous session behind the login form (for its CSRF token), created
 /// if the browser has none.
 fn login_session(st: &AppState, parts: &axum::http::HeaderMap) -> (String, String, bool) {
-    if let Some(id) = session_id(parts) {
-        if let Some(s) = st.sessions.get(&id) {
-            return (id, s.csrf, s.user.is_some());
-        }
+    if let Some(id) = session_id(parts)
+        && let Some(s) = st.sessions.get(&id)
+    {
+        return (id, s.csrf, s.user.is_some());
     }
     let (id, s) = st.sessions.create(None, st.svc.now());
     (id, s.csrf, false)
 }
 
-fn login_response(st: &AppState, headers: &axum::http::HeaderMap, error: Option<String>, notice: Option<String>) -> Response {
-    let (id, csrf, _) = login_session(st, headers);
-    let page = LoginPage { l: Layout::public(st, "ログイン", csrf), error, notice };
+fn login_response(
+    st: &AppState,
+    (id, csrf): (String, String),
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
+    let page = LoginPage {
+        l: Layout::public(st, "ログイン", csrf),
+        error,
+        notice,
+    };
     let mut r = render(&page);
     if let Ok(v) = cookie(&id).parse() {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -254,9 +301,16 @@ pub(crate) struct LoginQuery {
     e: Option<String>,
 }
 
-pub(crate) async fn login_page(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>, headers: axum::http::HeaderMap) -> Response {
-    let q = LoginQuery { e: q.get("e").cloned() };
-    if let (_, _, true) = login_session(&st, &headers) {
+pub(crate) async fn login_page(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let q = LoginQuery {
+        e: q.get("e").cloned(),
+    };
+    let (id, csrf, logged_in) = login_session(&st, &headers);
+    if logged_in {
         return Redirect::to("/top").into_response();
     }
     let (error, notice) = match q.e.as_deref() {
@@ -265,11 +319,20 @@ pub(crate) async fn login_page(State(st): State<AppState>, Query(q): Query<HashM
         Some("out") => (None, Some("ログアウトしました。".to_owned())),
         _ => (None, None),
     };
-    login_response(&st, &headers, error, notice)
+    login_response(&st, (id, csrf), error, notice)
 }
 
-pub(crate) async fn login_submit(State(st): State<AppState>, Client(client): Client, headers: axum::http::HeaderMap, fields: Fields) -> Response {
-    match st.svc.login_password(fields.get("login_id"), fields.get("password"), &client).await {
+pub(crate) async fn login_submit(
+    State(st): State<AppState>,
+    Client(client): Client,
+    headers: axum::http::HeaderMap,
+    fields: Fields,
+) -> Response {
+    match st
+        .svc
+        .login_password(fields.get("login_id"), fields.get("password"), &client)
+        .await
+    {
         Ok(LoginOutcome::LoggedIn(user)) => {
             // A new session id at login; the anonymous one is dropped.
             if let Some(old) = session_id(&headers) {
@@ -282,14 +345,21 @@ pub(crate) async fn login_submit(State(st): State<AppState>, Client(client): Cli
             }
             r
         }
-        Ok(LoginOutcome::Refused(p)) => login_response(&st, &headers, Some(p.message_ja().to_owned()), None),
+        Ok(LoginOutcome::Refused(p)) => {
+            let (id, csrf, _) = login_session(&st, &headers);
+            login_response(&st, (id, csrf), Some(p.message_ja().to_owned()), None)
+        }
         Err(e) => system_error(e),
     }
 }
 
 pub(crate) async fn logout(State(st): State<AppState>, a: Authed) -> Response {
     st.sessions.remove(&a.sid);
-    if let Err(e) = st.svc.record(&a.s.actor, "ログアウト", "", OK, "", &a.client).await {
+    if let Err(e) = st
+        .svc
+        .record(&a.s.actor, "ログアウト", "", OK, "", &a.client)
+        .await
+    {
         return system_error(e);
     }
     let mut r = Redirect::to("/login?e=out").into_response();
@@ -311,12 +381,20 @@ fn preparing_public(st: &AppState, title: &'static str, text: &str) -> Response 
 
 /// 電子証明書方式のログイン: not available yet, and says so.
 pub(crate) async fn cert_login(State(st): State<AppState>) -> Response {
-    preparing_public(&st, "電子証明書方式ログイン", "電子証明書方式のログインは現在準備中です。ID・パスワード方式でログインしてください。")
+    preparing_public(
+        &st,
+        "電子証明書方式ログイン",
+        "電子証明書方式のログインは現在準備中です。ID・パスワード方式でログインしてください。",
+    )
 }
 
 /// 証明書取得認証: not available yet, and says so.
 pub(crate) async fn cert_issue(State(st): State<AppState>) -> Response {
-    preparing_public(&st, "証明書取得認証", "電子証明書の発行（証明書発行アプリ）は現在準備中です。")
+    preparing_public(
+        &st,
+        "証明書取得認証",
+        "電子証明書の発行（証明書発行アプリ）は現在準備中です。",
+    )
 }
 
 #[derive(Template)]
@@ -338,7 +416,9 @@ pub(crate) async fn top(State(st): State<AppState>, a: Authed) -> Response {
         Ok(c) => c,
         Err(e) => return system_error(e),
     };
-    let state = st.svc.cert_state(cert.as_ref().map(|c| c.record()).as_ref());
+    let state = st
+        .svc
+        .cert_state(cert.as_ref().map(|c| c.record()).as_ref());
     let offset = st.svc.settings().display_offset();
     let notice = match (state, &cert) {
         (CertState::Renewable, Some(c)) => Some(format!(
@@ -355,14 +435,26 @@ pub(crate) async fn top(State(st): State<AppState>, a: Authed) -> Response {
         name: a.s.user.name.clone(),
         login_id: a.s.user.login_id.to_string(),
         role: a.s.user.role.label(),
-        last_login: a.s.user.last_login_at.map(|t| jp_datetime(t, offset)).unwrap_or_else(|| "-".into()),
+        last_login: a
+            .s
+            .user
+            .last_login_at
+            .map(|t| jp_datetime(t, offset))
+            .unwrap_or_else(|| "-".into()),
         cert_state: state.label(),
     })
 }
 
 /// Global-menu services that are not part of Shomei yet.
-pub(crate) async fn menu_item(State(st): State<AppState>, a: Authed, Path(item): Path<String>) -> Response {
-    let Some((_, label)) = MENU.iter().find(|(href, _)| href.strip_prefix("/menu/") == Some(item.as_str())) else {
+pub(crate) async fn menu_item(
+    State(st): State<AppState>,
+    a: Authed,
+    Path(item): Path<String>,
+) -> Response {
+    let Some((_, label)) = MENU
+        .iter()
+        .find(|(href, _)| href.strip_prefix("/menu/") == Some(item.as_str()))
+    else {
         return not_found().await;
     };
     render(&InfoPage {
@@ -380,7 +472,10 @@ pub(crate) async fn not_found() -> Response {
 
 pub(crate) async fn stylesheet() -> Response {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
         include_str!("../assets/shomei.css"),
     )
         .into_response()

@@ -7,10 +7,23 @@ use time::format_description::well_known::Rfc2822;
 
 use crate::AppState;
 
-fn crl_response(st: &AppState, headers: &HeaderMap, content_type: &'static str, pem: bool) -> Response {
+fn crl_response(
+    st: &AppState,
+    headers: &HeaderMap,
+    content_type: &'static str,
+    pem: bool,
+) -> Response {
     let crl = st.svc.crl();
-    let etag = if pem { format!("{}-pem\"", crl.etag.trim_end_matches('"')) } else { crl.etag.clone() };
-    let mut res = if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+    let etag = if pem {
+        format!("{}-pem\"", crl.etag.trim_end_matches('"'))
+    } else {
+        crl.etag.clone()
+    };
+    let mut res = if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
         StatusCode::NOT_MODIFIED.into_response()
     } else if pem {
         let body = shomei_pki::to_pem("X509 CRL", &crl.der);
@@ -22,12 +35,19 @@ fn crl_response(st: &AppState, headers: &HeaderMap, content_type: &'static str, 
     if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);
     }
-    let http_date = |t: time::OffsetDateTime| t.format(&Rfc2822).ok().and_then(|s| HeaderValue::from_str(&s.replace("+0000", "GMT")).ok());
+    let http_date = |t: time::OffsetDateTime| {
+        t.format(&Rfc2822)
+            .ok()
+            .and_then(|s| HeaderValue::from_str(&s.replace("+0000", "GMT")).ok())
+    };
     if let Some(v) = http_date(crl.this_update) {
         h.insert(header::LAST_MODIFIED, v);
     }
     // Clients may cache, but must revalidate: a revocation is published at once.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, no-cache"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, no-cache"),
+    );
     res
 }
 
@@ -40,9 +60,17 @@ pub(crate) async fn crl_pem(State(st): State<AppState>, headers: HeaderMap) -> R
 }
 
 pub(crate) async fn root_cert(State(st): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "application/x-pem-file")], st.svc.ca().root_pem()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        st.svc.ca().root_pem(),
+    )
+        .into_response()
 }
 
 pub(crate) async fn issuing_cert(State(st): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "application/x-pem-file")], st.svc.ca().issuing_pem()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        st.svc.ca().issuing_pem(),
+    )
+        .into_response()
 }

@@ -23,10 +23,17 @@ struct Bssk001 {
 }
 
 pub(crate) async fn bssk001(State(st): State<AppState>, a: Authed) -> Response {
-    render(&Bssk001 { l: Layout::user(&st, &a, "管理業務 業務選択", "BSSK001", ADMIN) })
+    render(&Bssk001 {
+        l: Layout::user(&st, &a, "管理業務 業務選択", "BSSK001", ADMIN),
+    })
 }
 
-fn preparing(st: &AppState, a: &Authed, title: &'static str, back: (&'static str, &'static str)) -> Response {
+fn preparing(
+    st: &AppState,
+    a: &Authed,
+    title: &'static str,
+    back: (&'static str, &'static str),
+) -> Response {
     render(&InfoPage {
         l: Layout::user(st, a, title, "", ADMIN),
         error: None,
@@ -37,7 +44,11 @@ fn preparing(st: &AppState, a: &Authed, title: &'static str, back: (&'static str
 }
 
 /// 企業管理 and 操作履歴照会: later issues.
-pub(crate) async fn bssk001_item(State(st): State<AppState>, a: Authed, Path(item): Path<String>) -> Response {
+pub(crate) async fn bssk001_item(
+    State(st): State<AppState>,
+    a: Authed,
+    Path(item): Path<String>,
+) -> Response {
     let title = match item.as_str() {
         "company" => "企業管理",
         "history" => "操作履歴照会",
@@ -55,11 +66,18 @@ struct Brsk001 {
 
 pub(crate) async fn brsk001(State(st): State<AppState>, a: Authed) -> Response {
     let manages = shomei_core::authority::may_manage_users(&a.s.actor).is_ok();
-    render(&Brsk001 { l: Layout::user(&st, &a, "利用者管理 作業内容選択", "BRSK001", ADMIN), manages })
+    render(&Brsk001 {
+        l: Layout::user(&st, &a, "利用者管理 作業内容選択", "BRSK001", ADMIN),
+        manages,
+    })
 }
 
 /// The other BRSK001 items: later issues.
-pub(crate) async fn brsk001_item(State(st): State<AppState>, a: Authed, Path(item): Path<String>) -> Response {
+pub(crate) async fn brsk001_item(
+    State(st): State<AppState>,
+    a: Authed,
+    Path(item): Path<String>,
+) -> Response {
     let title = match item.as_str() {
         "password" => "パスワード変更",
         "profile" => "利用者情報の照会",
@@ -67,6 +85,11 @@ pub(crate) async fn brsk001_item(State(st): State<AppState>, a: Authed, Path(ite
         "stop" => "利用者停止・解除",
         _ => return crate::pages::not_found().await,
     };
+    if matches!(item.as_str(), "users" | "stop")
+        && let Err(r) = shomei_core::authority::may_manage_users(&a.s.actor)
+    {
+        return user_error(&st, &a, StatusCode::FORBIDDEN, r.message_ja());
+    }
     preparing(&st, &a, title, ("/brsk001", "< 利用者管理メニューへ"))
 }
 
@@ -100,8 +123,20 @@ fn refusal_response(st: &AppState, a: &Authed, e: RevokeError) -> Response {
     }
 }
 
-async fn user_list(st: &AppState, a: &Authed, sort: SortKey, ascending: bool, error: Option<String>, notice: Option<String>, selected: Option<i64>) -> Response {
-    let rows = match st.svc.revocation_list(&a.s.actor, sort, ascending, &a.client).await {
+async fn user_list(
+    st: &AppState,
+    a: &Authed,
+    sort: SortKey,
+    ascending: bool,
+    error: Option<String>,
+    notice: Option<String>,
+    selected: Option<i64>,
+) -> Response {
+    let rows = match st
+        .svc
+        .revocation_list(&a.s.actor, sort, ascending, &a.client)
+        .await
+    {
         Ok(r) => r,
         Err(e) => return refusal_response(st, a, e),
     };
@@ -114,10 +149,17 @@ async fn user_list(st: &AppState, a: &Authed, sort: SortKey, ascending: bool, er
             name: r.name,
             role: r.role.label(),
             state: r.state.label(),
-            expiry: r.expiry.map(|t| jp_datetime(t, offset)).unwrap_or_else(|| "-".into()),
+            expiry: r
+                .expiry
+                .map(|t| jp_datetime(t, offset))
+                .unwrap_or_else(|| "-".into()),
         })
         .collect();
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let mut res = render(&Brsk018 {
         l: Layout::user(st, a, "利用者管理 利用者一覧", "BRSK018", ADMIN),
         error,
@@ -133,17 +175,31 @@ async fn user_list(st: &AppState, a: &Authed, sort: SortKey, ascending: bool, er
 }
 
 /// BRSK018 利用者一覧, sorted by 並び順 (再表示 submits the query).
-pub(crate) async fn brsk018(State(st): State<AppState>, a: Authed, Query(q): Query<HashMap<String, String>>) -> Response {
-    let sort = q.get("sort").and_then(|s| SortKey::from_code(s)).unwrap_or_default();
+pub(crate) async fn brsk018(
+    State(st): State<AppState>,
+    a: Authed,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let sort = q
+        .get("sort")
+        .and_then(|s| SortKey::from_code(s))
+        .unwrap_or_default();
     let ascending = q.get("order").map(String::as_str) != Some("desc");
-    let notice = q.get("m").filter(|m| *m == "done").map(|_| Problem::AlreadyDone.message_ja().to_owned());
+    let notice = q
+        .get("m")
+        .filter(|m| *m == "done")
+        .map(|_| Problem::AlreadyDone.message_ja().to_owned());
     user_list(&st, &a, sort, ascending, None, notice, None).await
 }
 
 /// 「失効 >」: checks the selection and moves to BRSK019.
 pub(crate) async fn brsk018_submit(State(st): State<AppState>, a: Authed, f: Fields) -> Response {
     let selected = f.get("user").parse::<i64>().ok();
-    match st.svc.revocation_target(&a.s.actor, selected, &a.client).await {
+    match st
+        .svc
+        .revocation_target(&a.s.actor, selected, &a.client)
+        .await
+    {
         Ok(target) => {
             let token = random_token();
             st.sessions.update(&a.sid, |d| {
@@ -154,9 +210,29 @@ pub(crate) async fn brsk018_submit(State(st): State<AppState>, a: Authed, f: Fie
         }
         // A selection the actor may not act on, or one that is not revocable,
         // is an error on this screen; nothing changes.
-        Err(RevokeError::Problem(p)) => user_list(&st, &a, SortKey::default(), true, Some(p.message_ja().into()), None, selected).await,
+        Err(RevokeError::Problem(p)) => {
+            user_list(
+                &st,
+                &a,
+                SortKey::default(),
+                true,
+                Some(p.message_ja().into()),
+                None,
+                selected,
+            )
+            .await
+        }
         Err(RevokeError::Refused(r)) if a.s.actor.role.manages_users() => {
-            user_list(&st, &a, SortKey::default(), true, Some(r.message_ja().into()), None, selected).await
+            user_list(
+                &st,
+                &a,
+                SortKey::default(),
+                true,
+                Some(r.message_ja().into()),
+                None,
+                selected,
+            )
+            .await
         }
         Err(e) => refusal_response(&st, &a, e),
     }
@@ -178,7 +254,11 @@ struct Brsk019 {
 fn confirm_page(st: &AppState, a: &Authed, p: &Pending, error: Option<String>) -> Response {
     let t: &RevocationTarget = &p.target;
     let offset = st.svc.settings().display_offset();
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let mut res = render(&Brsk019 {
         l: Layout::user(st, a, "利用者管理 証明書失効確認", "BRSK019", ADMIN),
         error,
@@ -187,7 +267,10 @@ fn confirm_page(st: &AppState, a: &Authed, p: &Pending, error: Option<String>) -
         login_id: t.login_id.to_string(),
         name: t.name.clone(),
         state: t.state.label(),
-        expiry: t.expiry.map(|e| jp_datetime(e, offset)).unwrap_or_else(|| "-".into()),
+        expiry: t
+            .expiry
+            .map(|e| jp_datetime(e, offset))
+            .unwrap_or_else(|| "-".into()),
     });
     *res.status_mut() = status;
     res
@@ -216,27 +299,62 @@ pub(crate) async fn brsk019_submit(State(st): State<AppState>, a: Authed, f: Fie
         if shomei_core::authority::may_manage_users(&a.s.actor).is_err() {
             let r = st
                 .svc
-                .record(&a.s.actor, "証明書失効", "", shomei_service::FAILED, shomei_core::Refusal::NoAuthority.message_ja(), &a.client)
+                .record(
+                    &a.s.actor,
+                    "証明書失効",
+                    "",
+                    shomei_service::FAILED,
+                    shomei_core::Refusal::NoAuthority.message_ja(),
+                    &a.client,
+                )
                 .await;
             if let Err(e) = r {
                 return system_error(e);
             }
-            return user_error(&st, &a, StatusCode::FORBIDDEN, shomei_core::Refusal::NoAuthority.message_ja());
+            return user_error(
+                &st,
+                &a,
+                StatusCode::FORBIDDEN,
+                shomei_core::Refusal::NoAuthority.message_ja(),
+            );
         }
         return Redirect::to("/brsk018?m=done").into_response();
     };
     let t = &p.target;
-    match st.svc.revoke_certificate(&a.s.actor, UserId(t.user_id.0), &t.serial, f.get("confirm_password"), &a.client).await {
+    match st
+        .svc
+        .revoke_certificate(
+            &a.s.actor,
+            UserId(t.user_id.0),
+            &t.serial,
+            f.get("confirm_password"),
+            &a.client,
+        )
+        .await
+    {
         Ok(done) => {
             st.sessions.update(&a.sid, |d| d.done = Some(done));
             Redirect::to("/brsk020").into_response()
         }
-        Err(RevokeError::Problem(pr @ (Problem::ConfirmPasswordWrong | Problem::ConfirmPasswordStopped))) => {
+        Err(RevokeError::Problem(
+            pr @ (Problem::ConfirmPasswordWrong | Problem::ConfirmPasswordStopped),
+        )) => {
             // Same confirmation again, with the error; the operation stays pending.
             st.sessions.update(&a.sid, |d| d.pending = Some(p.clone()));
             confirm_page(&st, &a, &p, Some(pr.message_ja().into()))
         }
-        Err(RevokeError::Problem(pr)) => user_list(&st, &a, SortKey::default(), true, Some(pr.message_ja().into()), None, None).await,
+        Err(RevokeError::Problem(pr)) => {
+            user_list(
+                &st,
+                &a,
+                SortKey::default(),
+                true,
+                Some(pr.message_ja().into()),
+                None,
+                None,
+            )
+            .await
+        }
         Err(e) => refusal_response(&st, &a, e),
     }
 }

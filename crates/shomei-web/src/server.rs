@@ -51,19 +51,29 @@ impl RunningServer {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("TLS set-up failed: {0}")]
     Tls(String),
 }
 
 fn tls_config(svc: &Shomei, extra: &[String]) -> Result<rustls::ServerConfig, StartError> {
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     for n in extra {
         if !names.contains(n) {
             names.push(n.clone());
         }
     }
-    let (chain, key) = svc.ca().server_tls(&names, svc.now()).map_err(|e| StartError::Tls(e.to_string()))?;
+    let (chain, key) = svc
+        .ca()
+        .server_tls(&names, svc.now())
+        .map_err(|e| StartError::Tls(e.to_string()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -84,15 +94,27 @@ pub async fn start(svc: Arc<Shomei>, opts: ServerOptions) -> Result<RunningServe
 /// Binds the listening socket (separately, so the caller learns the port
 /// before the CA writes URLs into certificates).
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
 }
 
 /// Serves on an already bound listener.
-pub async fn start_on(svc: Arc<Shomei>, listener: TcpListener, opts: ServerOptions) -> Result<RunningServer, StartError> {
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: opts.listen, source })?;
+pub async fn start_on(
+    svc: Arc<Shomei>,
+    listener: TcpListener,
+    opts: ServerOptions,
+) -> Result<RunningServer, StartError> {
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: opts.listen,
+        source,
+    })?;
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(&svc, &opts.extra_names)?));
     let sessions = Arc::new(Sessions::default());
-    let state = AppState { svc: svc.clone(), sessions: sessions.clone() };
+    let state = AppState {
+        svc: svc.clone(),
+        sessions: sessions.clone(),
+    };
     let app = router(state.clone());
     let (stop, mut stopped) = watch::channel(false);
 
@@ -126,7 +148,12 @@ pub async fn start_on(svc: Arc<Shomei>, listener: TcpListener, opts: ServerOptio
         }
         upkeep.abort();
     });
-    Ok(RunningServer { addr, sessions, stop, task })
+    Ok(RunningServer {
+        addr,
+        sessions,
+        stop,
+        task,
+    })
 }
 
 /// Every 30 s: end idle sessions (writing their セッションタイムアウト rows)
@@ -137,9 +164,15 @@ async fn upkeep(st: AppState, mut stopped: watch::Receiver<bool>) {
             _ = stopped.changed() => return,
             _ = tokio::time::sleep(Duration::from_secs(30)) => {}
         }
-        for user in st.sessions.expire_idle(st.svc.now(), st.svc.settings().session_idle()) {
+        for user in st
+            .sessions
+            .expire_idle(st.svc.now(), st.svc.settings().session_idle())
+        {
             if let Ok(Some(s)) = st.svc.session(user).await {
-                let _ = st.svc.record(&s.actor, "セッションタイムアウト", "", OK, "", "").await;
+                let _ = st
+                    .svc
+                    .record(&s.actor, "セッションタイムアウト", "", OK, "", "")
+                    .await;
             }
         }
         if let Err(e) = st.svc.refresh_crl_if_due().await {

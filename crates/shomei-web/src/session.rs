@@ -44,7 +44,11 @@ pub(crate) fn random_token() -> String {
 
 /// Compares secrets without an early exit.
 pub(crate) fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 impl Sessions {
@@ -54,15 +58,28 @@ impl Sessions {
     }
 
     /// A new session; `user` is set at login (a fresh id: no fixation).
-    pub(crate) fn create(&self, user: Option<UserId>, now: OffsetDateTime) -> (String, SessionData) {
+    pub(crate) fn create(
+        &self,
+        user: Option<UserId>,
+        now: OffsetDateTime,
+    ) -> (String, SessionData) {
         let id = random_token();
-        let data = SessionData { csrf: random_token(), user, last_seen: now, pending: None, done: None };
+        let data = SessionData {
+            csrf: random_token(),
+            user,
+            last_seen: now,
+            pending: None,
+            done: None,
+        };
         self.with(|m| {
             if m.len() >= MAX_SESSIONS {
                 let idle: Vec<String> = {
                     let mut v: Vec<_> = m.iter().map(|(k, s)| (s.last_seen, k.clone())).collect();
                     v.sort();
-                    v.into_iter().take(MAX_SESSIONS / 10).map(|(_, k)| k).collect()
+                    v.into_iter()
+                        .take(MAX_SESSIONS / 10)
+                        .map(|(_, k)| k)
+                        .collect()
                 };
                 for k in idle {
                     m.remove(&k);
@@ -130,7 +147,6 @@ pub(crate) fn session_id(headers: &axum::http::HeaderMap) -> Option<String> {
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-
 impl Sessions {
     /// Removes sessions idle longer than `idle`; returns the users whose
     /// logged-in sessions ended, so their timeouts can be recorded.
@@ -139,10 +155,8 @@ impl Sessions {
             let mut ended = Vec::new();
             m.retain(|_, s| {
                 let keep = now - s.last_seen <= idle;
-                if !keep {
-                    if let Some(u) = s.user {
-                        ended.push(u);
-                    }
+                if !keep && let Some(u) = s.user {
+                    ended.push(u);
                 }
                 keep
             });

@@ -1,0 +1,330 @@
+//! 実行 revokes: record, state, CRL, and the tools relying parties use.
+
+use std::process::Command;
+
+use x509_parser::prelude::*;
+
+use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW};
+
+async fn crl(kit: &Kit) -> Vec<u8> {
+    kit.browser()
+        .client
+        .get(format!("{}/pki/crl", kit.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+fn crl_number(der: &[u8]) -> String {
+    let (_, c) = parse_x509_crl(der).unwrap();
+    c.crl_number().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn executing_revokes_the_certificate_and_publishes_it_in_the_crl() {
+    let kit = Kit::start().await;
+    let before = crl(&kit).await;
+    let b = kit.browser();
+    let confirm = b.to_brsk019(&kit, "hanakodt", "hanakodt").await;
+    assert_eq!(confirm.path(), "/brsk019");
+    for s in [
+        "<h1>利用者管理 証明書失効確認</h1>",
+        "BRSK019",
+        "証明書失効の対象利用者",
+        "hanakodt",
+        "北銀 花子",
+        "発行済",
+        "確認パスワード",
+        "&lt; 戻る",
+        "実行 &gt;",
+    ] {
+        assert!(confirm.has(s), "{s}");
+    }
+    let done = b
+        .post(
+            "/brsk019",
+            &[
+                ("action", "execute"),
+                ("token", &token(&confirm.body)),
+                ("confirm_password", CONFIRM_PW),
+            ],
+        )
+        .await;
+    assert_eq!(done.path(), "/brsk020");
+    for s in [
+        "<h1>利用者管理 証明書失効結果</h1>",
+        "BRSK020",
+        "証明書の失効結果",
+        "hanakodt",
+        "北銀 花子",
+        "失効済",
+        "ログインIDをメモに取るか",
+        "× 閉じる",
+    ] {
+        assert!(done.has(s), "{s}");
+    }
+
+    let id = shomei_core::UserId(kit.user_id("hanakodt").await);
+    let cert = kit.svc.store().latest_cert(id).await.unwrap().unwrap();
+    assert!(cert.revoked_at.is_some());
+    assert_eq!(
+        cert.reason,
+        Some(5),
+        "cessationOfOperation: the PC is being replaced"
+    );
+    assert!(kit.svc.is_revoked(cert.serial.as_bytes()));
+    let list = b.get("/brsk018").await;
+    let row = crate::portal::rows(&list.body)
+        .into_iter()
+        .find(|r| r.0 == "hanakodt")
+        .unwrap();
+    assert_eq!(row.2, "失効済", "{row:?}");
+
+    let after = crl(&kit).await;
+    assert!(
+        crl_number(&after).parse::<u64>().unwrap() > crl_number(&before).parse::<u64>().unwrap()
+    );
+    let (_, parsed) = parse_x509_crl(&after).unwrap();
+    assert!(
+        parsed
+            .iter_revoked_certificates()
+            .any(|r| r.raw_serial() == cert.serial.as_bytes())
+    );
+    assert!(parsed.extensions().iter().any(|e| matches!(
+        e.parsed_extension(),
+        ParsedExtension::AuthorityKeyIdentifier(_)
+    )));
+    let (_, issuing) = parse_x509_certificate(kit.svc.ca().issuing_der()).unwrap();
+    parsed.verify_signature(issuing.public_key()).unwrap();
+    assert_eq!(parsed.issuer(), issuing.subject());
+
+    // What openssl says, as a relying party would run it.
+    let dir = kit.dir.path();
+    std::fs::write(dir.join("crl.der"), &after).unwrap();
+    std::fs::write(
+        dir.join("user.pem"),
+        shomei_pki::to_pem("CERTIFICATE", &cert.der),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("chain.pem"),
+        kit.svc.ca().root_pem() + &kit.svc.ca().issuing_pem(),
+    )
+    .unwrap();
+    let text = openssl(
+        &["crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text"],
+        dir,
+    );
+    assert!(text.0, "openssl crl parses it");
+    assert!(
+        text.1
+            .to_uppercase()
+            .contains(&cert.serial.to_hex().to_uppercase()),
+        "openssl lists the serial:\n{}",
+        text.1
+    );
+    assert!(
+        text.1.contains("X509v3 CRL Number") && text.1.contains("X509v3 Authority Key Identifier")
+    );
+    openssl(
+        &["crl", "-inform", "DER", "-in", "crl.der", "-out", "crl.pem"],
+        dir,
+    );
+    let (ok, out) = openssl(
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "chain.pem",
+            "-CRLfile",
+            "crl.pem",
+            "user.pem",
+        ],
+        dir,
+    );
+    assert!(
+        !ok && out.contains("certificate revoked"),
+        "openssl verify refuses it:\n{out}"
+    );
+    // And a certificate that was not revoked still verifies against the same CRL.
+    let taro = kit
+        .svc
+        .store()
+        .latest_cert(shomei_core::UserId(kit.user_id("tarodt").await))
+        .await
+        .unwrap()
+        .unwrap();
+    std::fs::write(
+        dir.join("taro.pem"),
+        shomei_pki::to_pem("CERTIFICATE", &taro.der),
+    )
+    .unwrap();
+    let (ok, out) = openssl(
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "chain.pem",
+            "-CRLfile",
+            "crl.pem",
+            "taro.pem",
+        ],
+        dir,
+    );
+    assert!(ok, "an unrevoked certificate still verifies:\n{out}");
+
+    let h = kit.history().await;
+    assert!(
+        h.iter().any(|r| r == "hanakodt/証明書失効/成功/hanakodt"),
+        "{h:?}"
+    );
+    kit.stop().await;
+}
+
+fn openssl(args: &[&str], dir: &std::path::Path) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed (scripts/test installs it)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+pub fn token(body: &str) -> String {
+    let i = body.find("name=\"token\" value=\"").unwrap() + 20;
+    body[i..i + 64].to_string()
+}
+
+#[tokio::test]
+async fn a_repeated_submit_of_execute_revokes_once() {
+    let kit = Kit::start().await;
+    let b = kit.browser();
+    let confirm = b.to_brsk019(&kit, "tarodt", "hanakodt").await;
+    let t = token(&confirm.body);
+    let fields = [
+        ("action", "execute"),
+        ("token", t.as_str()),
+        ("confirm_password", CONFIRM_PW),
+    ];
+    let (first, second) = tokio::join!(b.post("/brsk019", &fields), b.post("/brsk019", &fields));
+    let paths = [first.path().to_string(), second.path().to_string()];
+    assert!(paths.contains(&"/brsk020".to_string()), "{paths:?}");
+    assert!(
+        paths.iter().any(|p| p.starts_with("/brsk018")),
+        "the second submit lands on the list: {paths:?}"
+    );
+    // The back button and 実行 again.
+    let again = b.post("/brsk019", &fields).await;
+    assert!(again.path().starts_with("/brsk018") && again.has("既に実行済み"));
+    let revocations = kit
+        .history()
+        .await
+        .iter()
+        .filter(|r| r.contains("/証明書失効/成功/"))
+        .count();
+    assert_eq!(revocations, 1);
+    assert!(kit.revoked("hanakodt").await);
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn pressing_revoke_without_a_revocable_selection_shows_an_error_and_changes_nothing() {
+    let kit = Kit::start().await;
+    let b = kit.browser();
+    b.login("hanakodt", LOGIN_PW).await;
+    let crl_before = crl_number(&crl(&kit).await);
+    let cases: &[(&str, Option<&str>, &str)] = &[
+        ("nobody selected", None, "利用者を選択してください。"),
+        (
+            "マスター by 管理者",
+            Some("jirodt"),
+            "マスターユーザに対して",
+        ),
+        ("有効期限切れ", Some("ichirodt"), "失効できません"),
+        ("失効済", Some("sachikodt"), "失効できません"),
+    ];
+    for (case, target, message) in cases {
+        b.get("/brsk018").await;
+        let id = match target {
+            Some(t) => kit.user_id(t).await.to_string(),
+            None => String::new(),
+        };
+        let fields: Vec<(&str, &str)> = if target.is_some() {
+            vec![("user", &id)]
+        } else {
+            vec![]
+        };
+        let p = b.post("/brsk018", &fields).await;
+        assert_eq!(p.status, 400, "{case}");
+        assert!(p.has("BRSK018"), "{case}: error shown on BRSK018");
+        assert!(
+            p.error().is_some_and(|e| e.contains(message)),
+            "{case}: {:?}",
+            p.error()
+        );
+    }
+    // 未発行: only the マスター may act on jirodt, and jirodt has no certificate.
+    let master = kit.browser();
+    master.login("jirodt", LOGIN_PW).await;
+    master.get("/brsk018").await;
+    let id = kit.user_id("jirodt").await.to_string();
+    let p = master.post("/brsk018", &[("user", &id)]).await;
+    assert_eq!(p.status, 400, "未発行");
+    assert!(
+        p.error().is_some_and(|e| e.contains("失効できません")),
+        "未発行: {:?}",
+        p.error()
+    );
+    for u in ["hanakodt", "ichirodt", "jirodt", "sachikodt", "tarodt"] {
+        assert_eq!(kit.revoked(u).await, u == "sachikodt", "{u}");
+    }
+    assert_eq!(crl_number(&crl(&kit).await), crl_before, "no new CRL");
+    // BRSK019 cannot be reached without a selection.
+    assert_eq!(b.get("/brsk019").await.path(), "/brsk018");
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn back_on_brsk019_returns_to_the_list_without_revoking() {
+    let kit = Kit::start().await;
+    let b = kit.browser();
+    b.to_brsk019(&kit, "hanakodt", "tarodt").await;
+    let p = b.post("/brsk019", &[("action", "back")]).await;
+    assert_eq!(p.path(), "/brsk018");
+    assert!(!kit.revoked("tarodt").await);
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn the_crl_is_served_with_cache_validators() {
+    let kit = Kit::start().await;
+    let c = kit.browser().client;
+    let r = c.get(format!("{}/pki/crl", kit.base)).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/pkix-crl");
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    assert!(r.headers().contains_key("last-modified"));
+    let again = c
+        .get(format!("{}/pki/crl", kit.base))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let pem = c
+        .get(format!("{}/pki/crl.pem", kit.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(pem.starts_with("-----BEGIN X509 CRL-----"));
+    kit.stop().await;
+}

@@ -1,0 +1,251 @@
+//! Server-side sessions: cookie attributes, a new id at login, the CSRF token
+//! on every POST, ログアウト and the idle timeout.
+
+use time::Duration;
+
+use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW};
+
+fn session_cookie(p: &crate::testkit::Page) -> Option<String> {
+    p.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-shomei="))
+        .map(str::to_owned)
+}
+
+fn cookie_id(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("__Host-shomei=")
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_httponly_strict_and_renewed_at_login() {
+    let kit = Kit::start().await;
+    let b = kit.browser();
+    let login_page = b.get("/login").await;
+    let before = session_cookie(&login_page)
+        .expect("the login page sets a session cookie for its CSRF token");
+    for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(before.contains(attr), "{attr} in {before}");
+    }
+    // Log in without following the redirect, to see the new cookie.
+    let client = reqwest::Client::builder()
+        .tls_certs_only([
+            reqwest::Certificate::from_pem(kit.svc.ca().root_pem().as_bytes()).unwrap(),
+        ])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let csrf = {
+        let i = login_page.body.find("name=\"csrf\" value=\"").unwrap() + 19;
+        login_page.body[i..i + 64].to_string()
+    };
+    let r = client
+        .post(format!("{}/login", kit.base))
+        .header("cookie", before.split(';').next().unwrap())
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("login_id", "hanakodt"),
+            ("password", LOGIN_PW),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let after = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-shomei="))
+        .expect("login sets a new session cookie")
+        .to_owned();
+    assert_ne!(
+        cookie_id(&before),
+        cookie_id(&after),
+        "a new session id at login"
+    );
+    // The pre-login id is dead: it does not carry the login.
+    let r = client
+        .get(format!("{}/top", kit.base))
+        .header("cookie", before.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/login")
+    );
+    let r = client
+        .get(format!("{}/top", kit.base))
+        .header("cookie", after.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn a_post_without_the_right_csrf_token_is_refused_and_changes_nothing() {
+    let kit = Kit::start().await;
+    let b = kit.browser();
+    let confirm = b.to_brsk019(&kit, "hanakodt", "tarodt").await;
+    let token = crate::revocation::token(&confirm.body);
+    let execute = [
+        ("action", "execute"),
+        ("token", token.as_str()),
+        ("confirm_password", CONFIRM_PW),
+    ];
+    let p = b.post_raw("/brsk019", &execute).await;
+    assert_eq!(p.status, 403, "no CSRF token");
+    assert!(p.has("不正な操作"));
+    let mut forged = vec![("csrf", "0".repeat(64))];
+    forged.extend(execute.iter().map(|(k, v)| (*k, v.to_string())));
+    let forged: Vec<(&str, &str)> = forged.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post_raw("/brsk019", &forged).await;
+    assert_eq!(p.status, 403, "a wrong CSRF token");
+    assert!(!kit.revoked("tarodt").await, "nothing was revoked");
+    // The page with the right token still works afterwards.
+    b.get("/brsk019").await;
+    let p = b.post("/brsk019", &execute).await;
+    assert_eq!(p.path(), "/brsk020");
+    assert!(kit.revoked("tarodt").await);
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_and_non_utf8_forms_get_a_clear_error() {
+    let kit = Kit::start().await;
+    let b = kit.browser();
+    b.login("hanakodt", LOGIN_PW).await;
+    b.get("/brsk018").await;
+    let big = "x".repeat(100 * 1024);
+    let p = b.post("/brsk018", &[("user", &big)]).await;
+    assert_eq!(p.status, 413);
+    assert!(p.has("もう一度操作してください"));
+    // Bytes that are not UTF-8, percent-encoded, in the login ID.
+    let login = kit.browser();
+    let page = login.get("/login").await;
+    let i = page.body.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = &page.body[i..i + 64];
+    let r = login
+        .client
+        .post(format!("{}/login", kit.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&login_id=%FF%FEabc&password=%C3%28"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("ログインできませんでした。"));
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_and_is_recorded() {
+    let kit = Kit::start().await;
+    let b = kit.browser();
+    b.login("hanakodt", LOGIN_PW).await;
+    let sessions = kit.sessions();
+    let top = b.get("/top").await;
+    assert!(top.has("ログアウト"));
+    let p = b.post("/logout", &[]).await;
+    assert_eq!(p.path(), "/login");
+    assert!(p.has("ログアウトしました。"));
+    assert!(
+        kit.sessions() <= sessions,
+        "the logged-in session is gone: {} before, {} after",
+        sessions,
+        kit.sessions()
+    );
+    let p = b.get("/brsk018").await;
+    assert_eq!(
+        p.path(),
+        "/login",
+        "after ログアウト the screens need a new login"
+    );
+    let history = kit.history().await;
+    assert!(
+        history
+            .iter()
+            .any(|h| h.starts_with("hanakodt/ログアウト/成功")),
+        "{history:?}"
+    );
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_session_times_out_and_the_timeout_is_recorded() {
+    let kit = Kit::start().await;
+    let b = kit.browser();
+    b.to_brsk019(&kit, "hanakodt", "tarodt").await;
+    kit.clock.advance(Duration::minutes(9));
+    assert_eq!(
+        b.get("/brsk019").await.path(),
+        "/brsk019",
+        "9 minutes idle is fine"
+    );
+    kit.clock.advance(Duration::minutes(11));
+    let p = b.get("/brsk019").await;
+    assert_eq!(p.path(), "/login");
+    assert!(p.has("一定時間操作がなかったため、ログアウトしました。"));
+    // A form left open past the timeout cannot revoke.
+    let p = b
+        .post(
+            "/brsk019",
+            &[
+                ("action", "execute"),
+                ("token", "x"),
+                ("confirm_password", CONFIRM_PW),
+            ],
+        )
+        .await;
+    assert_eq!(p.path(), "/login");
+    assert!(!kit.revoked("tarodt").await);
+    let history = kit.history().await;
+    assert!(
+        history
+            .iter()
+            .any(|h| h.starts_with("hanakodt/セッションタイムアウト/成功")),
+        "{history:?}"
+    );
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn the_idle_timeout_is_configurable() {
+    let settings = shomei_service::Settings {
+        session_idle_minutes: 2,
+        ..Default::default()
+    };
+    let kit = Kit::start_with(settings).await;
+    let b = kit.browser();
+    b.login("hanakodt", LOGIN_PW).await;
+    kit.clock.advance(Duration::minutes(3));
+    assert_eq!(b.get("/top").await.path(), "/login");
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers() {
+    let kit = Kit::start().await;
+    let b = kit.browser();
+    let p = b.get("/login").await;
+    for h in [
+        "content-security-policy",
+        "strict-transport-security",
+        "x-frame-options",
+        "x-content-type-options",
+    ] {
+        assert!(p.headers.contains_key(h), "{h}");
+    }
+    assert_eq!(p.headers.get("cache-control").unwrap(), "no-store");
+    kit.stop().await;
+}

@@ -1,0 +1,238 @@
+//! Starts the real portal on a free loopback port with a temporary data
+//! directory, the demo data and a clock the test can move; hands back an
+//! HTTPS client that behaves like a browser (cookies, forms with CSRF).
+
+use std::sync::{Arc, Mutex};
+
+use shomei_core::LoginId;
+use shomei_service::{ManualClock, Settings, Shomei};
+use shomei_web::{RunningServer, ServerOptions};
+
+pub const LOGIN_PW: &str = "Shomei#Demo1";
+pub const CONFIRM_PW: &str = "Shomei#Kakunin1";
+
+pub struct Kit {
+    pub base: String,
+    pub svc: Arc<Shomei>,
+    pub clock: Arc<ManualClock>,
+    pub dir: tempfile::TempDir,
+    server: Option<RunningServer>,
+}
+
+impl Kit {
+    pub async fn start() -> Kit {
+        Self::start_with(Settings::default()).await
+    }
+
+    pub async fn start_with(settings: Settings) -> Kit {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = shomei_web::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("https://localhost:{}", addr.port());
+        let clock = Arc::new(ManualClock::default());
+        let svc = Arc::new(
+            Shomei::open(dir.path(), &base, settings, clock.clone())
+                .await
+                .unwrap(),
+        );
+        svc.seed_demo().await.unwrap();
+        let server = shomei_web::start_on(
+            svc.clone(),
+            listener,
+            ServerOptions {
+                listen: addr,
+                extra_names: vec![],
+            },
+        )
+        .await
+        .unwrap();
+        Kit {
+            base,
+            svc,
+            clock,
+            dir,
+            server: Some(server),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+
+    pub fn sessions(&self) -> usize {
+        self.server.as_ref().map(|s| s.sessions.len()).unwrap_or(0)
+    }
+
+    pub fn browser(&self) -> Browser {
+        let root = reqwest::Certificate::from_pem(self.svc.ca().root_pem().as_bytes()).unwrap();
+        let client = reqwest::Client::builder()
+            .tls_certs_only([root])
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        Browser {
+            client,
+            base: self.base.clone(),
+            csrf: Mutex::new(String::new()),
+        }
+    }
+
+    /// The user's id in the database (for forged requests).
+    pub async fn user_id(&self, login_id: &str) -> i64 {
+        self.svc
+            .store()
+            .user_by_login_id(&LoginId::parse(login_id).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+            .0
+    }
+
+    /// Is the user's most recent certificate revoked?
+    pub async fn revoked(&self, login_id: &str) -> bool {
+        let id = shomei_core::UserId(self.user_id(login_id).await);
+        self.svc
+            .store()
+            .latest_cert(id)
+            .await
+            .unwrap()
+            .is_some_and(|c| c.revoked_at.is_some())
+    }
+
+    pub async fn counters(&self, login_id: &str) -> shomei_core::SecurityCounters {
+        self.svc
+            .store()
+            .user_by_login_id(&LoginId::parse(login_id).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .counters
+    }
+
+    /// 操作履歴 rows of the demo company, newest first, as "operation/result/target".
+    pub async fn history(&self) -> Vec<String> {
+        let rows = self
+            .svc
+            .store()
+            .audit_for_company(shomei_core::CompanyId(1), 1000, 0)
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| {
+                format!(
+                    "{}/{}/{}/{}",
+                    r.actor_login_id, r.operation, r.result, r.target_login_id
+                )
+            })
+            .collect()
+    }
+}
+
+/// An HTTPS client that keeps cookies and the last page's CSRF token.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub base: String,
+    csrf: Mutex<String>,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub url: String,
+    pub body: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Page {
+    pub fn has(&self, s: &str) -> bool {
+        self.body.contains(s)
+    }
+
+    pub fn path(&self) -> &str {
+        let after_scheme = self.url.split_once("://").map(|x| x.1).unwrap_or("");
+        let path = after_scheme
+            .find('/')
+            .map(|i| &after_scheme[i..])
+            .unwrap_or("/");
+        path.split('?').next().unwrap_or(path)
+    }
+
+    /// Text of the first `div.error`, if any.
+    pub fn error(&self) -> Option<String> {
+        let start = self.body.find("<div class=\"error\" role=\"alert\">")?;
+        let rest = &self.body[start + 32..];
+        Some(rest[..rest.find("</div>")?].to_string())
+    }
+}
+
+fn csrf_of(body: &str) -> Option<String> {
+    let i = body.find("name=\"csrf\" value=\"")? + 19;
+    Some(body[i..i + 64].to_string())
+}
+
+impl Browser {
+    async fn page(&self, r: reqwest::Response) -> Page {
+        let status = r.status().as_u16();
+        let url = r.url().to_string();
+        let headers = r.headers().clone();
+        let body = r.text().await.unwrap();
+        if let Some(t) = csrf_of(&body) {
+            *self.csrf.lock().unwrap() = t;
+        }
+        Page {
+            status,
+            url,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        self.page(r).await
+    }
+
+    /// Submits a form with the CSRF token of the last page seen.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf.lock().unwrap().clone();
+        let mut all: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    /// Submits exactly these fields (no CSRF token added).
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        self.page(r).await
+    }
+
+    pub async fn login(&self, login_id: &str, password: &str) -> Page {
+        self.get("/login").await;
+        self.post("/login", &[("login_id", login_id), ("password", password)])
+            .await
+    }
+
+    /// Logs in and opens BRSK019 for `target` (by login ID).
+    pub async fn to_brsk019(&self, kit: &Kit, actor: &str, target: &str) -> Page {
+        let p = self.login(actor, LOGIN_PW).await;
+        assert_eq!(p.path(), "/top", "{actor} logs in");
+        self.get("/brsk018").await;
+        let id = kit.user_id(target).await.to_string();
+        self.post("/brsk018", &[("user", &id)]).await
+    }
+}
