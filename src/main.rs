@@ -300,3 +300,33 @@ async fn audit_verify(common: Common) -> Result<()> {
         Some(id) => bail!("操作履歴 hash chain broken at row {id}: edited, deleted or reordered"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// shomei.example.toml documents the defaults: it must parse and say
+    /// exactly what the code does when nothing is configured.
+    #[test]
+    fn the_example_config_is_the_defaults() {
+        let cfg: ConfigFile = toml::from_str(include_str!("../shomei.example.toml")).unwrap();
+        assert_eq!(cfg.settings, Settings::default());
+        assert_eq!(cfg.data_dir, Some(PathBuf::from(DEFAULT_DATA_DIR)));
+        assert_eq!(cfg.listen, Some(DEFAULT_LISTEN.parse().unwrap()));
+        assert!(cfg.settings.validate().is_ok());
+    }
+
+    #[test]
+    fn a_config_with_unknown_keys_or_bad_numbers_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        for bad in [
+            "colour = 1",
+            "[settings]\nlogin_stop_after = 1",
+            "[settings]\nsession_idle_minutes = \"ten\"",
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(load_config(Some(&path)).is_err(), "{bad}");
+        }
+    }
+}

@@ -6,7 +6,7 @@ use shomei_core::{LockoutPolicy, Service};
 use time::{Duration, UtcOffset};
 
 /// A service's help-desk contact, shown in every page's footer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HelpDesk {
     pub name: String,
@@ -15,7 +15,7 @@ pub struct HelpDesk {
     pub email: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Shown in CA names and page headers.

@@ -1,0 +1,142 @@
+"""Fixtures of the end-to-end suite: the real release binary on a free port
+with a fresh data directory, and headless Debian Chromium that trusts the
+demo CA through its own NSS store (no certificate errors are ignored)."""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+BINARY = ROOT / "target" / "release" / "shomei"
+SCREENSHOTS = ROOT / "target" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+
+LOGIN_PW = "Shomei#Demo1"
+CONFIRM_PW = "Shomei#Kakunin1"
+
+
+class Server:
+    def __init__(self, proc, url, data_dir, output):
+        self.proc = proc
+        self.url = url  # https://localhost:PORT
+        self.data_dir = data_dir
+        self.output = output
+
+    @property
+    def root_ca(self):
+        return self.data_dir / "ca" / "root-ca.crt"
+
+    def cli(self, *args):
+        """Runs the shomei CLI against this server's data directory."""
+        out = subprocess.run(
+            [str(BINARY), *args, "--data-dir", str(self.data_dir)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return out.stdout
+
+    def curl(self, *args):
+        out = subprocess.run(
+            ["curl", "-sS", "--cacert", str(self.root_ca), *args],
+            capture_output=True,
+            timeout=60,
+        )
+        return out
+
+
+def start_server(tmp: Path) -> Server:
+    assert BINARY.exists(), "build first: cargo build --release"
+    data_dir = tmp / "data"
+    proc = subprocess.Popen(
+        [str(BINARY), "serve", "--demo", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "RUST_LOG": "info"},
+    )
+    output = []
+    found = threading.Event()
+    url = {}
+
+    def pump():
+        for line in proc.stdout:
+            output.append(line)
+            m = re.search(r"Shomei is running: (https://\S+)/login", line)
+            if m and not found.is_set():
+                url["u"] = m.group(1)
+                found.set()
+        found.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not found.wait(60) or "u" not in url:
+        proc.kill()
+        raise RuntimeError("server did not start:\n" + "".join(output))
+    return Server(proc, url["u"], data_dir, output)
+
+
+@pytest.fixture(scope="module")
+def server():
+    tmp = Path(tempfile.mkdtemp(prefix="shomei-e2e-"))
+    s = start_server(tmp)
+    yield s
+    s.proc.terminate()
+    try:
+        s.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        s.proc.kill()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    """Chromium with its own HOME whose NSS database trusts the demo root CA."""
+    home = Path(tempfile.mkdtemp(prefix="shomei-chromium-"))
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run(["certutil", "-d", f"sql:{nssdb}", "-N", "--empty-password"], check=True, capture_output=True)
+    subprocess.run(
+        ["certutil", "-d", f"sql:{nssdb}", "-A", "-t", "C,,", "-n", "Shomei demo root", "-i", str(server.root_ca)],
+        check=True,
+        capture_output=True,
+    )
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            env={**os.environ, "HOME": str(home)},
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield b
+        b.close()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def shot():
+    """Saves a full-page screenshot as target/screenshots/NN-name.png, numbered
+    in the order the suite takes them (the directory is emptied first)."""
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    counter = {"n": 0}
+
+    def take(page, name):
+        counter["n"] += 1
+        page.screenshot(path=str(SCREENSHOTS / f"{counter['n']:02d}-{name}.png"), full_page=True)
+
+    return take
