@@ -71,16 +71,22 @@ def start_server(tmp: Path) -> Server:
         for line in proc.stdout:
             output.append(line)
             m = re.search(r"Shomei is running: (https://\S+)/login", line)
-            if m and not found.is_set():
+            if m:
                 url["u"] = m.group(1)
+            m = re.search(r"Certificate login and EST renewal: (https://\S+)/cert-login", line)
+            if m:
+                url["cert"] = m.group(1)
+            if "u" in url and "cert" in url:
                 found.set()
         found.set()
 
     threading.Thread(target=pump, daemon=True).start()
-    if not found.wait(60) or "u" not in url:
+    if not found.wait(60) or "cert" not in url:
         proc.kill()
         raise RuntimeError("server did not start:\n" + "".join(output))
-    return Server(proc, url["u"], data_dir, output)
+    server = Server(proc, url["u"], data_dir, output)
+    server.cert_url = url["cert"]
+    return server
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,14 @@ enum Command {
         /// Base URL clients use; written into certificates (CRL, OCSP).
         #[arg(long, env = "SHOMEI_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Address of the certificate listener (client certificates required;
+        /// 電子証明書方式 login and EST renewal). Default: the portal's IP,
+        /// port 8444 (port 0 when the portal's port is 0).
+        #[arg(long, env = "SHOMEI_CERT_LISTEN")]
+        cert_listen: Option<SocketAddr>,
+        /// Base URL of the certificate listener as customers reach it.
+        #[arg(long, env = "SHOMEI_CERT_PUBLIC_URL")]
+        cert_public_url: Option<String>,
     },
     /// Certificate tasks of the bank operator.
     Cert {
@@ -86,6 +94,8 @@ struct ConfigFile {
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
     public_url: Option<String>,
+    cert_listen: Option<SocketAddr>,
+    cert_public_url: Option<String>,
     settings: Settings,
 }
 
@@ -105,6 +115,7 @@ fn load_config(path: Option<&Path>) -> Result<ConfigFile> {
 
 const DEFAULT_DATA_DIR: &str = "./shomei-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+const DEFAULT_CERT_PORT: u16 = 8444;
 
 fn data_dir(common: &Common, cfg: &ConfigFile) -> PathBuf {
     common
@@ -127,7 +138,19 @@ async fn main() {
             demo,
             listen,
             public_url,
-        } => serve(common, demo, listen, public_url).await,
+            cert_listen,
+            cert_public_url,
+        } => {
+            serve(
+                common,
+                demo,
+                listen,
+                public_url,
+                cert_listen,
+                cert_public_url,
+            )
+            .await
+        }
         Command::Cert {
             command: CertCommand::Show { common, login_id },
         } => cert_show(common, &login_id).await,
@@ -181,6 +204,8 @@ async fn serve(
     demo: bool,
     listen: Option<SocketAddr>,
     public_url: Option<String>,
+    cert_listen: Option<SocketAddr>,
+    cert_public_url: Option<String>,
 ) -> Result<()> {
     let cfg = load_config(common.config.as_deref())?;
     let listen = match listen.or(cfg.listen) {
@@ -189,6 +214,16 @@ async fn serve(
     };
     let listener = shomei_web::bind(listen).await?;
     let addr = listener.local_addr()?;
+    let cert_listen = cert_listen.or(cfg.cert_listen).unwrap_or_else(|| {
+        let port = if listen.port() == 0 {
+            0
+        } else {
+            DEFAULT_CERT_PORT
+        };
+        SocketAddr::new(listen.ip(), port)
+    });
+    let cert_listener = shomei_web::bind(cert_listen).await?;
+    let cert_addr = cert_listener.local_addr()?;
     let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
         "localhost".to_string()
     } else {
@@ -211,12 +246,17 @@ async fn serve(
     } else {
         None
     };
-    let server = shomei_web::start_on(
+    let cert_public_url = cert_public_url
+        .or(cfg.cert_public_url.clone())
+        .unwrap_or_else(|| format!("https://{public_host}:{}", cert_addr.port()));
+    let server = shomei_web::start_with(
         svc.clone(),
         listener,
+        Some(cert_listener),
         shomei_web::ServerOptions {
             listen: addr,
             extra_names: vec![public_host],
+            cert_public_url: Some(cert_public_url.clone()),
         },
     )
     .await?;
@@ -224,6 +264,9 @@ async fn serve(
     println!(
         "Shomei is running: {public_url}/login  (listening on {})",
         server.addr
+    );
+    println!(
+        "Certificate login and EST renewal: {cert_public_url}/cert-login  (listening on {cert_addr})"
     );
     println!(
         "Trust this root certificate in your browser or client: {}",

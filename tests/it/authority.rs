@@ -97,26 +97,6 @@ async fn another_companys_master_cannot_reach_this_companys_users_by_forging_an_
 }
 
 #[tokio::test]
-async fn an_admin_cannot_revoke_the_master_user() {
-    let kit = Kit::start().await;
-    let b = kit.browser();
-    b.login("hanakodt", LOGIN_PW).await;
-    b.get("/brsk018").await;
-    // jirodt (マスター) has no certificate in the demo; the refusal that comes
-    // first is the one about the master user.
-    let jirodt = kit.user_id("jirodt").await.to_string();
-    let p = b.post("/brsk018", &[("user", &jirodt)]).await;
-    assert_eq!(p.status, 400);
-    assert!(
-        p.error()
-            .is_some_and(|e| e.contains("マスターユーザ") || e.contains("失効できません")),
-        "{:?}",
-        p.error()
-    );
-    kit.stop().await;
-}
-
-#[tokio::test]
 async fn a_forged_or_malformed_user_id_is_an_error_on_brsk018() {
     let kit = Kit::start().await;
     let b = kit.browser();

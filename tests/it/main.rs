@@ -4,6 +4,7 @@
 mod testkit;
 
 mod authority;
+mod issuance;
 mod lockout;
 mod portal;
 mod revocation;

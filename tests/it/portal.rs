@@ -17,9 +17,25 @@ async fn the_login_page_has_both_columns_of_the_guide() {
     ] {
         assert!(p.has(label), "{label}");
     }
-    // The certificate method is not available yet and says so.
-    let c = b.get("/cert-login").await;
-    assert!(c.has("準備中"));
+    // The certificate method's 「ログイン」 leads to the certificate listener,
+    // where the TLS handshake asks for the certificate.
+    let no_redirect = reqwest::Client::builder()
+        .tls_certs_only([
+            reqwest::Certificate::from_pem(kit.svc.ca().root_pem().as_bytes()).unwrap(),
+        ])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirect
+        .get(format!("{}/cert-login", kit.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        format!("{}/cert-login", kit.cert_base)
+    );
     kit.stop().await;
 }
 

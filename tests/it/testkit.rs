@@ -13,6 +13,8 @@ pub const CONFIRM_PW: &str = "Shomei#Kakunin1";
 
 pub struct Kit {
     pub base: String,
+    /// The certificate listener (client certificates required).
+    pub cert_base: String,
     pub svc: Arc<Shomei>,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
@@ -38,18 +40,24 @@ impl Kit {
                 .unwrap(),
         );
         svc.seed_demo().await.unwrap();
-        let server = shomei_web::start_on(
-            svc.clone(),
-            listener,
-            ServerOptions {
-                listen: addr,
-                extra_names: vec![],
-            },
-        )
-        .await
-        .unwrap();
+        let cert_listener = shomei_web::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let cert_base = format!(
+            "https://localhost:{}",
+            cert_listener.local_addr().unwrap().port()
+        );
+        let opts = ServerOptions {
+            listen: addr,
+            extra_names: vec![],
+            cert_public_url: Some(cert_base.clone()),
+        };
+        let server = shomei_web::start_with(svc.clone(), listener, Some(cert_listener), opts)
+            .await
+            .unwrap();
         Kit {
             base,
+            cert_base,
             svc,
             clock,
             dir,
@@ -169,7 +177,7 @@ impl Page {
     }
 }
 
-fn csrf_of(body: &str) -> Option<String> {
+pub fn csrf_of(body: &str) -> Option<String> {
     let i = body.find("name=\"csrf\" value=\"")? + 19;
     Some(body[i..i + 64].to_string())
 }

@@ -6,8 +6,10 @@
 //! here, from our profile only, never from what a request asks for.
 #![forbid(unsafe_code)]
 
+pub mod csr;
 mod der;
 mod files;
+pub mod pkcs7;
 
 use std::path::{Path, PathBuf};
 
@@ -222,6 +224,19 @@ impl Ca {
             not_before: p.not_before,
             not_after: p.not_after,
         })
+    }
+
+    /// `issue_client` for a key given as SubjectPublicKeyInfo (DER), the form
+    /// it has in a checked CSR (`csr::check_csr`).
+    pub fn issue_client_spki(
+        &self,
+        spki_der: &[u8],
+        subject: &ClientSubject<'_>,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<IssuedCert, PkiError> {
+        let key = rcgen::SubjectPublicKeyInfo::from_der(spki_der)?;
+        self.issue_client(&key, subject, not_before, not_after)
     }
 
     /// The portal's TLS certificate chain and key, for `names` (DNS names or IP

@@ -8,6 +8,7 @@
 mod clock;
 mod crl;
 mod demo;
+mod enroll;
 mod login;
 mod password;
 mod revoke;
@@ -25,6 +26,7 @@ use time::OffsetDateTime;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crl::CrlSnapshot;
 pub use demo::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DemoUser};
+pub use enroll::{EnrollError, Issued};
 pub use login::LoginOutcome;
 pub use revoke::{RevocationDone, RevocationTarget, RevokeError, SortKey, UserListRow};
 pub use settings::{HelpDesk, Settings};
@@ -45,6 +47,8 @@ pub enum ServiceError {
     },
     #[error("password hashing failed: {0}")]
     Password(String),
+    #[error("internal invariant broken: {0}")]
+    Invariant(&'static str),
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }

@@ -1,7 +1,9 @@
-//! ログイン with login ID and login password.
+//! ログイン with login ID and login password, and the password check that
+//! enrollment (simpleenroll) and the certificate method share with it: one
+//! counter, one lockout, one refusal that never tells whether the ID exists.
 
-use shomei_core::{FailureOutcome, LoginGate, LoginId, Problem, ServiceState};
-use shomei_store::AuditEntry;
+use shomei_core::{FailureOutcome, LoginGate, LoginId, Problem, ServiceState, UserId};
+use shomei_store::{AuditEntry, Tx, UserRow};
 
 use crate::{FAILED, OK, Result, Shomei, actor_of, password};
 
@@ -10,10 +12,24 @@ pub const OP_LOGIN: &str = "ログイン";
 /// The result of a login attempt.
 #[derive(Debug)]
 pub enum LoginOutcome {
-    LoggedIn(shomei_core::UserId),
+    LoggedIn(UserId),
     /// One outcome for every failure, so the screen cannot reveal whether the
     /// login ID exists or why it failed.
     Refused(Problem),
+}
+
+/// The login password check, inside an open transaction that already holds
+/// its 操作履歴 rows for a refusal, or the reset counter for a success.
+pub(crate) enum PasswordCheck {
+    Passed(UserRow),
+    Refused,
+}
+
+/// What the 操作履歴 rows of a password check say.
+pub(crate) struct CheckedAs {
+    /// Operation written for a refusal (ログイン, 証明書発行, …).
+    pub op: &'static str,
+    pub client: String,
 }
 
 impl Shomei {
@@ -25,12 +41,54 @@ impl Shomei {
         pw: &str,
         client: &str,
     ) -> Result<LoginOutcome> {
-        let refused = Ok(LoginOutcome::Refused(Problem::LoginFailed));
+        let as_ = CheckedAs {
+            op: OP_LOGIN,
+            client: client.to_owned(),
+        };
+        let (mut tx, check) = self.check_login_password(login_id, pw, None, &as_).await?;
+        let user = match check {
+            PasswordCheck::Passed(u) => u,
+            PasswordCheck::Refused => {
+                tx.commit().await?;
+                return Ok(LoginOutcome::Refused(Problem::LoginFailed));
+            }
+        };
+        let now = self.now();
+        tx.set_last_login(user.id, now).await?;
+        let actor = actor_of(&user);
+        tx.audit(&AuditEntry {
+            at: now,
+            company_id: Some(actor.company_id),
+            actor_user_id: Some(actor.user_id),
+            actor_login_id: actor.login_id.as_str(),
+            operation: OP_LOGIN,
+            target_login_id: actor.login_id.as_str(),
+            result: OK,
+            detail: "ID・パスワード方式",
+            client_addr: client,
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(LoginOutcome::LoggedIn(user.id))
+    }
+
+    /// The shared password check. `only` restricts it to one user (the
+    /// certificate method knows who it is). Returns the transaction, to be
+    /// committed by the caller after adding its own rows.
+    pub(crate) async fn check_login_password(
+        &self,
+        login_id: &str,
+        pw: &str,
+        only: Option<UserId>,
+        as_: &CheckedAs,
+    ) -> Result<(Tx, PasswordCheck)> {
         let typed: String = login_id.chars().take(32).collect();
+        let client = as_.client.as_str();
         let user = match LoginId::parse(login_id) {
             Some(id) => self.store.user_by_login_id(&id).await?,
             None => None,
-        };
+        }
+        .filter(|u| only.is_none_or(|o| o == u.id));
         let Some(user) = user else {
             // Same work as for a real user, so timing does not tell either.
             password::verify(&self.dummy_hash, pw).await?;
@@ -40,15 +98,14 @@ impl Shomei {
                 company_id: None,
                 actor_user_id: None,
                 actor_login_id: &typed,
-                operation: OP_LOGIN,
+                operation: as_.op,
                 target_login_id: "",
                 result: FAILED,
                 detail: "ログインIDまたはログインパスワード誤り",
                 client_addr: client,
             })
             .await?;
-            tx.commit().await?;
-            return refused;
+            return Ok((tx, PasswordCheck::Refused));
         };
 
         let now = self.now();
@@ -57,7 +114,7 @@ impl Shomei {
         let mut tx = self.store.begin().await?;
         // Re-read inside the transaction: a parallel attempt may have counted.
         let Some(mut fresh) = tx.user(user.id).await? else {
-            return refused;
+            return Ok((tx, PasswordCheck::Refused));
         };
         let actor = actor_of(&fresh);
         let audit = |detail: &'static str, result: &'static str, op: &'static str| AuditEntry {
@@ -77,16 +134,15 @@ impl Shomei {
                 LoginGate::PasswordStopped => "ログインパスワード利用停止中",
                 _ => "ログインパスワード利用一時停止中",
             };
-            tx.audit(&audit(detail, FAILED, OP_LOGIN)).await?;
-            tx.commit().await?;
-            return refused;
+            tx.audit(&audit(detail, FAILED, as_.op)).await?;
+            return Ok((tx, PasswordCheck::Refused));
         }
         if !password_ok {
             let outcome = fresh
                 .counters
                 .on_login_failure(now, &self.settings.lockout());
             tx.save_counters(fresh.id, &fresh.counters).await?;
-            tx.audit(&audit("ログインパスワード誤り", FAILED, OP_LOGIN))
+            tx.audit(&audit("ログインパスワード誤り", FAILED, as_.op))
                 .await?;
             let lock = match outcome {
                 FailureOutcome::TemporarilyLocked { .. } => {
@@ -99,14 +155,12 @@ impl Shomei {
                 tx.audit(&audit("連続したログインパスワード誤りによる", OK, label))
                     .await?;
             }
-            tx.commit().await?;
-            return refused;
+            return Ok((tx, PasswordCheck::Refused));
         }
-        fresh.counters.on_login_success();
-        tx.save_counters(fresh.id, &fresh.counters).await?;
-        tx.set_last_login(fresh.id, now).await?;
-        tx.audit(&audit("ID・パスワード方式", OK, OP_LOGIN)).await?;
-        tx.commit().await?;
-        Ok(LoginOutcome::LoggedIn(fresh.id))
+        if fresh.counters.login_failures != 0 || fresh.counters.login_locked_until.is_some() {
+            fresh.counters.on_login_success();
+            tx.save_counters(fresh.id, &fresh.counters).await?;
+        }
+        Ok((tx, PasswordCheck::Passed(fresh)))
     }
 }

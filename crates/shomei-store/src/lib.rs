@@ -110,6 +110,11 @@ impl Store {
         rows::latest_cert(&mut *self.read.acquire().await?, user).await
     }
 
+    /// The certificate with this serial (serials are UNIQUE).
+    pub async fn cert_by_serial(&self, serial: &Serial) -> Result<Option<CertRow>> {
+        rows::cert_by_serial(&mut *self.read.acquire().await?, serial).await
+    }
+
     /// Every revoked certificate, oldest revocation first: the CRL's content.
     pub async fn revoked(&self) -> Result<Vec<RevokedRow>> {
         rows::revoked(&self.read).await
@@ -155,6 +160,14 @@ impl Tx {
 
     pub async fn latest_cert(&mut self, user: UserId) -> Result<Option<CertRow>> {
         rows::latest_cert(self.conn(), user).await
+    }
+
+    pub async fn cert_by_serial(&mut self, serial: &Serial) -> Result<Option<CertRow>> {
+        rows::cert_by_serial(self.conn(), serial).await
+    }
+
+    pub async fn company(&mut self, id: CompanyId) -> Result<Option<CompanyRow>> {
+        rows::company(self.conn(), id).await
     }
 
     pub async fn insert_company(

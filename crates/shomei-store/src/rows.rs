@@ -231,6 +231,21 @@ pub(crate) async fn latest_cert(c: &mut SqliteConnection, user: UserId) -> Resul
     })
 }
 
+pub(crate) async fn cert_by_serial(
+    c: &mut SqliteConnection,
+    serial: &Serial,
+) -> Result<Option<CertRow>> {
+    let sql = format!("SELECT {CERT_COLUMNS} FROM certificates c WHERE c.serial = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(serial.to_string())
+        .fetch_optional(c)
+        .await?;
+    Ok(match row {
+        Some(r) => cert(&r)?,
+        None => None,
+    })
+}
+
 pub(crate) async fn revoked(pool: &SqlitePool) -> Result<Vec<RevokedRow>> {
     let rows = sqlx::query(
         "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at, id",

@@ -18,7 +18,12 @@ const MAX_FORM: usize = 64 * 1024;
 /// Every state-changing request must carry the session's CSRF token in its
 /// form body. Checked here, once, for all routes.
 pub(crate) async fn csrf(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    if req.method() == Method::GET || req.method() == Method::HEAD {
+    // EST requests carry their own authentication (HTTP Basic or the TLS
+    // client certificate), never a session cookie: no CSRF token applies.
+    if req.method() == Method::GET
+        || req.method() == Method::HEAD
+        || req.uri().path().starts_with("/.well-known/est/")
+    {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();

@@ -5,6 +5,8 @@
 //! Decisions are made in `shomei-service` and `shomei-core`, never here.
 #![forbid(unsafe_code)]
 
+mod certauth;
+mod est;
 mod guard;
 mod pages;
 mod pki;
@@ -18,8 +20,9 @@ use axum::Router;
 use axum::routing::{get, post};
 use shomei_service::Shomei;
 
+pub use est::ClientCert;
 pub use pages::ClientAddr;
-pub use server::{RunningServer, ServerOptions, StartError, bind, start, start_on};
+pub use server::{RunningServer, ServerOptions, StartError, bind, start, start_on, start_with};
 pub use session::SESSION_COOKIE;
 
 /// Shared state of every handler.
@@ -27,6 +30,8 @@ pub use session::SESSION_COOKIE;
 pub struct AppState {
     pub svc: Arc<Shomei>,
     pub sessions: Arc<session::Sessions>,
+    /// Base URL of the certificate listener, when it runs.
+    pub cert_base: Option<String>,
 }
 
 /// The portal's routes. Every POST passes the CSRF guard; every page gets the
@@ -36,7 +41,6 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::root))
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/logout", post(pages::logout))
-        .route("/cert-login", get(pages::cert_login))
         .route("/cert-issue", get(pages::cert_issue))
         .route("/top", get(pages::top))
         .route("/menu/{item}", get(pages::menu_item))
@@ -54,6 +58,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/brsk020", get(screens::brsk020))
         .route("/static/shomei.css", get(pages::stylesheet))
+        .route(
+            "/cert-login",
+            get(pages::cert_login).post(pages::cert_login_submit),
+        )
+        .route("/.well-known/est/cacerts", get(est::cacerts))
+        .route("/.well-known/est/csrattrs", get(est::csrattrs))
+        .route("/.well-known/est/simpleenroll", post(est::simpleenroll))
+        .route("/.well-known/est/simplereenroll", post(est::simplereenroll))
+        .route("/pki/cert-status", get(est::cert_status))
         .route("/pki/crl", get(pki::crl_der))
         .route("/pki/crl.pem", get(pki::crl_pem))
         .route("/pki/root-ca.crt", get(pki::root_cert))

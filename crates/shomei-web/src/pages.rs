@@ -211,6 +211,19 @@ impl FromRequestParts<AppState> for Authed {
             }
             return Err(Redirect::to("/login?e=expired").into_response());
         }
+        if let Some(serial) = &data.cert_serial
+            && st.svc.is_revoked(serial.as_bytes())
+        {
+            st.sessions.remove(&sid);
+            if let Ok(Some(s)) = st.svc.session(user).await {
+                let detail = format!("電子証明書失効 シリアル番号 {serial}");
+                let _ = st
+                    .svc
+                    .record(&s.actor, "セッション終了", "", OK, &detail, &client)
+                    .await;
+            }
+            return Err(Redirect::to("/login?e=revoked").into_response());
+        }
         let s = match st.svc.session(user).await {
             Ok(Some(s)) => s,
             Ok(None) => {
@@ -317,6 +330,7 @@ pub(crate) async fn login_page(
         Some("expired") => (Some(Problem::SessionExpired.message_ja().to_owned()), None),
         Some("form") => (Some(Problem::BadForm.message_ja().to_owned()), None),
         Some("out") => (None, Some("ログアウトしました。".to_owned())),
+        Some("revoked") => (Some(CERT_REVOKED.to_owned()), None),
         _ => (None, None),
     };
     login_response(&st, (id, csrf), error, notice)
@@ -379,13 +393,102 @@ fn preparing_public(st: &AppState, title: &'static str, text: &str) -> Response 
     })
 }
 
-/// 電子証明書方式のログイン: not available yet, and says so.
-pub(crate) async fn cert_login(State(st): State<AppState>) -> Response {
-    preparing_public(
-        &st,
-        "電子証明書方式ログイン",
-        "電子証明書方式のログインは現在準備中です。ID・パスワード方式でログインしてください。",
-    )
+/// Shown when a certificate is revoked while it is in use.
+pub(crate) const CERT_REVOKED: &str =
+    "ご利用の電子証明書は失効しています。電子証明書を再発行してからログインしてください。";
+
+#[derive(Template)]
+#[template(path = "cert_login.html")]
+struct CertLoginPage {
+    l: Layout,
+    error: Option<String>,
+    notice: Option<String>,
+    login_id: String,
+    serial: String,
+}
+
+/// 電子証明書方式のログイン. On the portal listener it leads to the
+/// certificate listener; there, the certificate names the user and the login
+/// password is the second factor.
+pub(crate) async fn cert_login(
+    State(st): State<AppState>,
+    cert: Option<axum::Extension<crate::ClientCert>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let Some(axum::Extension(cert)) = cert else {
+        return match &st.cert_base {
+            Some(base) => Redirect::to(&format!("{base}/cert-login")).into_response(),
+            None => preparing_public(
+                &st,
+                "電子証明書方式ログイン",
+                "電子証明書方式のログインは、このサーバーでは提供されていません。ID・パスワード方式でログインしてください。",
+            ),
+        };
+    };
+    cert_login_page(&st, &headers, &cert, None)
+}
+
+fn cert_login_page(
+    st: &AppState,
+    headers: &axum::http::HeaderMap,
+    cert: &crate::ClientCert,
+    error: Option<String>,
+) -> Response {
+    let (id, csrf, logged_in) = login_session(st, headers);
+    if logged_in && error.is_none() {
+        return Redirect::to("/top").into_response();
+    }
+    let login_id = crate::certauth::login_id_hint(st, cert);
+    let page = CertLoginPage {
+        l: Layout::public(st, "電子証明書方式ログイン", csrf),
+        error,
+        notice: None,
+        login_id,
+        serial: cert.serial.to_string(),
+    };
+    let mut r = render(&page);
+    if let Ok(v) = cookie(&id).parse() {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+pub(crate) async fn cert_login_submit(
+    State(st): State<AppState>,
+    cert: Option<axum::Extension<crate::ClientCert>>,
+    Client(client): Client,
+    headers: axum::http::HeaderMap,
+    fields: Fields,
+) -> Response {
+    let Some(axum::Extension(cert)) = cert else {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "電子証明書が提示されていません。電子証明書方式の「ログイン」からやり直してください。",
+        );
+    };
+    match st
+        .svc
+        .login_certificate(&cert.serial, fields.get("password"), &client)
+        .await
+    {
+        Ok(LoginOutcome::LoggedIn(user)) => {
+            if let Some(old) = session_id(&headers) {
+                st.sessions.remove(&old);
+            }
+            let (id, _) = st.sessions.create(Some(user), st.svc.now());
+            st.sessions
+                .update(&id, |d| d.cert_serial = Some(cert.serial.clone()));
+            let mut r = Redirect::to("/top").into_response();
+            if let Ok(v) = cookie(&id).parse() {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Ok(LoginOutcome::Refused(p)) => {
+            cert_login_page(&st, &headers, &cert, Some(p.message_ja().to_owned()))
+        }
+        Err(e) => system_error(e),
+    }
 }
 
 /// 証明書取得認証: not available yet, and says so.
@@ -422,7 +525,7 @@ pub(crate) async fn top(State(st): State<AppState>, a: Authed) -> Response {
     let offset = st.svc.settings().display_offset();
     let notice = match (state, &cert) {
         (CertState::Renewable, Some(c)) => Some(format!(
-            "電子証明書の有効期限（{}）が近づいています。電子証明書発行アプリで証明書を更新してください。",
+            "電子証明書の有効期限（{}）が近づいています。証明書発行アプリで証明書を更新してください（shomei-cert renew）。",
             jp_datetime(c.not_after, offset)
         )),
         _ => None,

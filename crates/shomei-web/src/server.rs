@@ -26,11 +26,16 @@ pub struct ServerOptions {
     /// Extra names (DNS or IP) the server certificate must cover, besides
     /// localhost, 127.0.0.1 and ::1.
     pub extra_names: Vec<String>,
+    /// Base URL of the certificate listener as customers reach it (the
+    /// login page's 電子証明書方式 link). Default: https://localhost:PORT.
+    pub cert_public_url: Option<String>,
 }
 
 /// A started server. Dropping it does not stop it; call `shutdown`.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// The certificate listener, when started.
+    pub cert_addr: Option<SocketAddr>,
     pub sessions: Arc<Sessions>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -59,7 +64,12 @@ pub enum StartError {
     Tls(String),
 }
 
-fn tls_config(svc: &Shomei, extra: &[String]) -> Result<rustls::ServerConfig, StartError> {
+type Identity = (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+);
+
+fn server_identity(svc: &Shomei, extra: &[String]) -> Result<Identity, StartError> {
     let mut names = vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
@@ -70,10 +80,12 @@ fn tls_config(svc: &Shomei, extra: &[String]) -> Result<rustls::ServerConfig, St
             names.push(n.clone());
         }
     }
-    let (chain, key) = svc
-        .ca()
+    svc.ca()
         .server_tls(&names, svc.now())
-        .map_err(|e| StartError::Tls(e.to_string()))?;
+        .map_err(|e| StartError::Tls(e.to_string()))
+}
+
+fn tls_config((chain, key): Identity) -> Result<rustls::ServerConfig, StartError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -99,61 +111,156 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
         .map_err(|source| StartError::Bind { addr, source })
 }
 
-/// Serves on an already bound listener.
+/// Serves the portal on an already bound listener.
 pub async fn start_on(
     svc: Arc<Shomei>,
     listener: TcpListener,
     opts: ServerOptions,
 ) -> Result<RunningServer, StartError> {
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: opts.listen,
-        source,
-    })?;
-    let acceptor = TlsAcceptor::from(Arc::new(tls_config(&svc, &opts.extra_names)?));
+    start_with(svc, listener, None, opts).await
+}
+
+/// Serves the portal on `portal` and, if given, the certificate listener
+/// (client certificates required) on `cert`. Both share sessions and routes.
+pub async fn start_with(
+    svc: Arc<Shomei>,
+    portal: TcpListener,
+    cert: Option<TcpListener>,
+    opts: ServerOptions,
+) -> Result<RunningServer, StartError> {
+    let local = |l: &TcpListener| {
+        l.local_addr().map_err(|source| StartError::Bind {
+            addr: opts.listen,
+            source,
+        })
+    };
+    let addr = local(&portal)?;
+    let cert_addr = cert.as_ref().map(local).transpose()?;
+    let identity = server_identity(&svc, &opts.extra_names)?;
+    let portal_acceptor = TlsAcceptor::from(Arc::new(tls_config((
+        identity.0.clone(),
+        identity.1.clone_key(),
+    ))?));
+    let cert_acceptor = match cert_addr {
+        Some(_) => {
+            let (chain, key) = identity;
+            let cfg = crate::certauth::cert_tls_config(svc.clone(), chain, key)
+                .map_err(StartError::Tls)?;
+            Some(TlsAcceptor::from(Arc::new(cfg)))
+        }
+        None => None,
+    };
     let sessions = Arc::new(Sessions::default());
+    let cert_base = cert_addr.map(|a| {
+        opts.cert_public_url
+            .clone()
+            .unwrap_or_else(|| format!("https://localhost:{}", a.port()))
+    });
     let state = AppState {
         svc: svc.clone(),
         sessions: sessions.clone(),
+        cert_base,
     };
     let app = router(state.clone());
-    let (stop, mut stopped) = watch::channel(false);
+    let (stop, stopped) = watch::channel(false);
 
     let upkeep = tokio::spawn(upkeep(state, stop.subscribe()));
+    let mut loops = vec![tokio::spawn(accept_loop(
+        portal,
+        portal_acceptor,
+        app.clone(),
+        None,
+        stopped.clone(),
+    ))];
+    if let (Some(listener), Some(acceptor)) = (cert, cert_acceptor) {
+        loops.push(tokio::spawn(accept_loop(
+            listener,
+            acceptor,
+            app,
+            Some(svc),
+            stopped,
+        )));
+    }
     let task = tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stopped.changed() => break,
-                accepted = listener.accept() => {
-                    let Ok((tcp, peer)) = accepted else { continue };
-                    let acceptor = acceptor.clone();
-                    let app = app.clone();
-                    tokio::spawn(async move {
-                        let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
-                            return;
-                        };
-                        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                            req.extensions_mut().insert(ClientAddr(peer));
-                            app.clone().oneshot(req)
-                        });
-                        let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                            .http1_only()
-                            .serve_connection(TokioIo::new(tls), service)
-                            .await;
-                        if let Err(e) = conn {
-                            tracing::debug!(error = %e, %peer, "connection ended with an error");
-                        }
-                    });
-                }
-            }
+        for l in loops {
+            let _ = l.await;
         }
         upkeep.abort();
     });
     Ok(RunningServer {
         addr,
+        cert_addr,
         sessions,
         stop,
         task,
     })
+}
+
+/// Accepts TLS connections until stopped. With `client_certs` (the
+/// certificate listener), the verified certificate's serial goes to the
+/// handlers, and every request re-checks it against the revocation set: a
+/// keep-alive connection opened before a revocation gets no further.
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: axum::Router,
+    client_certs: Option<Arc<Shomei>>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((tcp, peer)) = accepted else { continue };
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                let svc = client_certs.clone();
+                tokio::spawn(async move {
+                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let cert = match &svc {
+                        Some(_) => {
+                            match tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| crate::certauth::client_cert(c)) {
+                                Some(c) => Some(c),
+                                None => return,
+                            }
+                        }
+                        None => None,
+                    };
+                    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                        req.extensions_mut().insert(ClientAddr(peer));
+                        let revoked = match (&svc, &cert) {
+                            (Some(svc), Some(c)) => svc.is_revoked(c.serial.as_bytes()),
+                            _ => false,
+                        };
+                        if let Some(c) = &cert {
+                            req.extensions_mut().insert(c.clone());
+                        }
+                        let app = app.clone();
+                        async move {
+                            if revoked {
+                                return Ok(crate::pages::error_page(axum::http::StatusCode::FORBIDDEN, crate::pages::CERT_REVOKED));
+                            }
+                            app.oneshot(req).await
+                        }
+                    });
+                    let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .http1_only()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                    if let Err(e) = conn {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
 }
 
 /// Every 30 s: end idle sessions (writing their セッションタイムアウト rows)

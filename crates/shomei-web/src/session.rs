@@ -29,6 +29,9 @@ pub(crate) struct SessionData {
     pub pending: Option<Pending>,
     /// BRSK020's content.
     pub done: Option<RevocationDone>,
+    /// The certificate a 電子証明書方式 session was opened with; its
+    /// revocation ends the session.
+    pub cert_serial: Option<shomei_core::Serial>,
 }
 
 #[derive(Default)]
@@ -70,6 +73,7 @@ impl Sessions {
             last_seen: now,
             pending: None,
             done: None,
+            cert_serial: None,
         };
         self.with(|m| {
             if m.len() >= MAX_SESSIONS {

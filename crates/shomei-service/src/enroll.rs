@@ -1,0 +1,325 @@
+//! Issuance: 証明書発行 (EST simpleenroll, login ID + login password) and
+//! 証明書更新 (simplereenroll, authenticated by the current certificate).
+//! The CSR only contributes its public key; everything else in the
+//! certificate is our profile.
+
+use shomei_core::{CertState, RevocationReason, Serial, UserId};
+use shomei_pki::ClientSubject;
+use shomei_pki::csr::{CsrError, check_csr};
+use shomei_store::{AuditEntry, NewCert, Tx, UserRow};
+
+use crate::login::{CheckedAs, PasswordCheck};
+use crate::{FAILED, OK, Result, ServiceError, Shomei, actor_of};
+
+pub const OP_ISSUE: &str = "証明書発行";
+pub const OP_RENEW: &str = "証明書更新";
+
+/// A certificate just issued.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub user_id: UserId,
+    pub login_id: String,
+    pub serial: Serial,
+    pub der: Vec<u8>,
+    pub not_after: time::OffsetDateTime,
+}
+
+/// Why an enrollment did not issue.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrollError {
+    /// Wrong ID or password, locked or stopped: one answer for all.
+    #[error("login ID or login password is wrong, or the login password is locked")]
+    Unauthorized,
+    #[error(
+        "a valid certificate has already been issued for this login ID: ask a master or administrator user to revoke it first (証明書失効), then issue again"
+    )]
+    AlreadyIssued,
+    #[error(
+        "the current certificate is in its renewal period (更新可): renew it with the certificate instead (shomei-cert renew)"
+    )]
+    UseRenewal,
+    #[error(
+        "the client certificate is not valid for renewal: it is revoked, expired, unknown or not the user's current one"
+    )]
+    NotRenewable,
+    #[error("{0}")]
+    BadCsr(#[from] CsrError),
+    #[error(transparent)]
+    Internal(#[from] ServiceError),
+}
+
+impl From<shomei_store::StoreError> for EnrollError {
+    fn from(e: shomei_store::StoreError) -> Self {
+        EnrollError::Internal(e.into())
+    }
+}
+
+impl From<shomei_pki::PkiError> for EnrollError {
+    fn from(e: shomei_pki::PkiError) -> Self {
+        EnrollError::Internal(e.into())
+    }
+}
+
+fn entry<'a>(
+    u: &'a UserRow,
+    op: &'a str,
+    result: &'a str,
+    detail: &'a str,
+    client: &'a str,
+    at: time::OffsetDateTime,
+) -> AuditEntry<'a> {
+    AuditEntry {
+        at,
+        company_id: Some(u.company_id),
+        actor_user_id: Some(u.id),
+        actor_login_id: u.login_id.as_str(),
+        operation: op,
+        target_login_id: u.login_id.as_str(),
+        result,
+        detail,
+        client_addr: client,
+    }
+}
+
+impl Shomei {
+    /// 証明書発行 with login ID and login password (simpleenroll). Allowed in
+    /// 未発行, 有効期限切れ and 失効済; a wrong password counts toward the
+    /// same lockout as ログイン.
+    pub async fn enroll(
+        &self,
+        login_id: &str,
+        pw: &str,
+        csr_der: &[u8],
+        client: &str,
+    ) -> std::result::Result<Issued, EnrollError> {
+        let as_ = CheckedAs {
+            op: OP_ISSUE,
+            client: client.to_owned(),
+        };
+        let (mut tx, check) = self.check_login_password(login_id, pw, None, &as_).await?;
+        let user = match check {
+            PasswordCheck::Passed(u) => u,
+            PasswordCheck::Refused => {
+                tx.commit().await?;
+                return Err(EnrollError::Unauthorized);
+            }
+        };
+        let now = self.now();
+        let csr = match check_csr(csr_der) {
+            Ok(c) => c,
+            Err(e) => {
+                let detail = e.to_string();
+                tx.audit(&entry(&user, OP_ISSUE, FAILED, &detail, client, now))
+                    .await?;
+                tx.commit().await?;
+                return Err(e.into());
+            }
+        };
+        let latest = tx.latest_cert(user.id).await?;
+        let state = CertState::derive(
+            latest.as_ref().map(|c| c.record()).as_ref(),
+            now,
+            self.settings.renewal_window(),
+        );
+        let refusal = match state {
+            CertState::Unissued | CertState::Expired | CertState::Revoked => None,
+            CertState::Issued => Some(EnrollError::AlreadyIssued),
+            CertState::Renewable => Some(EnrollError::UseRenewal),
+        };
+        if let Some(r) = refusal {
+            let detail = format!("証明書状態 {}", state.label());
+            tx.audit(&entry(&user, OP_ISSUE, FAILED, &detail, client, now))
+                .await?;
+            tx.commit().await?;
+            return Err(r);
+        }
+        let issued = self.issue_in(&mut tx, &user, &csr.spki, now).await?;
+        let detail = format!("シリアル番号 {} ({})", issued.serial, csr.kind.label());
+        tx.audit(&entry(&user, OP_ISSUE, OK, &detail, client, now))
+            .await?;
+        tx.commit().await?;
+        tracing::info!(serial = %issued.serial, login_id = %user.login_id, key = %csr.kind.label(), "certificate issued");
+        Ok(issued)
+    }
+
+    /// 証明書更新 (simplereenroll): the TLS layer verified `presented` (chain,
+    /// validity, not revoked); here it must also be the user's current
+    /// certificate. The new certificate is issued and the old one revoked as
+    /// superseded in one transaction.
+    pub async fn renew(
+        &self,
+        presented: &Serial,
+        csr_der: &[u8],
+        client: &str,
+    ) -> std::result::Result<Issued, EnrollError> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let Some(old) = tx.cert_by_serial(presented).await? else {
+            return Err(EnrollError::NotRenewable);
+        };
+        let Some(user) = tx.user(old.user_id).await? else {
+            return Err(EnrollError::NotRenewable);
+        };
+        let latest = tx.latest_cert(user.id).await?;
+        let current = latest.as_ref().is_some_and(|l| l.serial == old.serial);
+        let state = CertState::derive(Some(&old.record()), now, self.settings.renewal_window());
+        let usable = current
+            && matches!(state, CertState::Issued | CertState::Renewable)
+            && !self.is_revoked(presented.as_bytes());
+        if !usable || user.counters.admin_stopped {
+            let detail = format!("シリアル番号 {presented} 証明書状態 {}", state.label());
+            tx.audit(&entry(&user, OP_RENEW, FAILED, &detail, client, now))
+                .await?;
+            tx.commit().await?;
+            return Err(EnrollError::NotRenewable);
+        }
+        let csr = match check_csr(csr_der) {
+            Ok(c) => c,
+            Err(e) => {
+                let detail = e.to_string();
+                tx.audit(&entry(&user, OP_RENEW, FAILED, &detail, client, now))
+                    .await?;
+                tx.commit().await?;
+                return Err(e.into());
+            }
+        };
+        let issued = self.issue_in(&mut tx, &user, &csr.spki, now).await?;
+        tx.revoke_cert(presented, now, RevocationReason::Superseded.code())
+            .await?;
+        let detail = format!(
+            "シリアル番号 {} → {} ({})",
+            presented,
+            issued.serial,
+            csr.kind.label()
+        );
+        tx.audit(&entry(&user, OP_RENEW, OK, &detail, client, now))
+            .await?;
+        tx.commit().await?;
+        self.mark_revoked(presented.as_bytes());
+        if let Err(err) = self.publish_crl().await {
+            tracing::error!(error = %err, "CRL publication after renewal failed");
+        }
+        tracing::info!(old = %presented, new = %issued.serial, login_id = %user.login_id, "certificate renewed");
+        Ok(issued)
+    }
+
+    async fn issue_in(
+        &self,
+        tx: &mut Tx,
+        user: &UserRow,
+        spki: &[u8],
+        now: time::OffsetDateTime,
+    ) -> std::result::Result<Issued, EnrollError> {
+        let company = tx
+            .company(user.company_id)
+            .await?
+            .map(|c| c.name)
+            .unwrap_or_default();
+        let cert = self.ca.issue_client_spki(
+            spki,
+            &ClientSubject {
+                login_id: user.login_id.as_str(),
+                company_name: &company,
+            },
+            now,
+            now + self.settings.cert_validity(),
+        )?;
+        let serial = Serial::from_bytes(&cert.serial).ok_or(ServiceError::Invariant(
+            "issued serial is not a valid serial",
+        ))?;
+        tx.insert_cert(&NewCert {
+            user_id: user.id,
+            serial: &serial,
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+            der: &cert.der,
+            issued_at: now,
+        })
+        .await?;
+        Ok(Issued {
+            user_id: user.id,
+            login_id: user.login_id.to_string(),
+            serial,
+            der: cert.der,
+            not_after: cert.not_after,
+        })
+    }
+
+    /// The state of the certificate with this serial, as `shomei-cert show`
+    /// reports it; None if we never issued it.
+    pub async fn cert_state_of(&self, serial: &Serial) -> Result<Option<CertState>> {
+        let Some(c) = self.store.cert_by_serial(serial).await? else {
+            return Ok(None);
+        };
+        Ok(Some(CertState::derive(
+            Some(&c.record()),
+            self.now(),
+            self.settings.renewal_window(),
+        )))
+    }
+
+    /// The user a verified client certificate belongs to, if the certificate
+    /// is still good (not revoked, and the user not stopped).
+    pub async fn user_of_cert(&self, serial: &Serial) -> Result<Option<UserRow>> {
+        if self.is_revoked(serial.as_bytes()) {
+            return Ok(None);
+        }
+        let Some(c) = self.store.cert_by_serial(serial).await? else {
+            return Ok(None);
+        };
+        if c.revoked_at.is_some() {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .user(c.user_id)
+            .await?
+            .filter(|u| !u.counters.admin_stopped))
+    }
+
+    /// The certificate method's second factor: the login password of the
+    /// user the certificate names. Same counters and 操作履歴 as ログイン.
+    pub async fn login_certificate(
+        &self,
+        serial: &Serial,
+        pw: &str,
+        client: &str,
+    ) -> Result<crate::LoginOutcome> {
+        let Some(user) = self.user_of_cert(serial).await? else {
+            return Ok(crate::LoginOutcome::Refused(
+                shomei_core::Problem::LoginFailed,
+            ));
+        };
+        let as_ = CheckedAs {
+            op: crate::login::OP_LOGIN,
+            client: client.to_owned(),
+        };
+        let (mut tx, check) = self
+            .check_login_password(user.login_id.as_str(), pw, Some(user.id), &as_)
+            .await?;
+        let user = match check {
+            PasswordCheck::Passed(u) => u,
+            PasswordCheck::Refused => {
+                tx.commit().await?;
+                return Ok(crate::LoginOutcome::Refused(
+                    shomei_core::Problem::LoginFailed,
+                ));
+            }
+        };
+        let now = self.now();
+        tx.set_last_login(user.id, now).await?;
+        let detail = format!("電子証明書方式 シリアル番号 {serial}");
+        let actor = actor_of(&user);
+        tx.audit(&entry(
+            &user,
+            crate::login::OP_LOGIN,
+            OK,
+            &detail,
+            client,
+            now,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(crate::LoginOutcome::LoggedIn(actor.user_id))
+    }
+}
