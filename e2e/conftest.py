@@ -114,6 +114,13 @@ def browser(server):
         check=True,
         capture_output=True,
     )
+    # Playwright presents client certificates through its own Node TLS
+    # client, which trusts Node's CA list: add the demo root there too.
+    extra = home / "extra-ca.pem"
+    previous = os.environ.get("NODE_EXTRA_CA_CERTS")
+    bundle = Path(previous).read_text() if previous and Path(previous).is_file() else ""
+    extra.write_text(bundle + server.root_ca.read_text())
+    os.environ["NODE_EXTRA_CA_CERTS"] = str(extra)
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM,

@@ -58,6 +58,11 @@ impl Endpoints {
             ocsp_url: format!("{base}/pki/ocsp"),
         }
     }
+
+    /// The portal's public base URL these endpoints are under.
+    pub fn base_url(&self) -> &str {
+        self.crl_url.trim_end_matches("/pki/crl")
+    }
 }
 
 /// The subject of a client certificate: the login ID, and the company as O.

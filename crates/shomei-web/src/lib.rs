@@ -8,6 +8,7 @@
 mod certauth;
 mod est;
 mod guard;
+mod issue_page;
 mod pages;
 mod pki;
 mod screens;
@@ -41,7 +42,8 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::root))
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/logout", post(pages::logout))
-        .route("/cert-issue", get(pages::cert_issue))
+        .route("/cert-issue", get(issue_page::cert_issue))
+        .route("/cert-issue/app", get(issue_page::download))
         .route("/top", get(pages::top))
         .route("/menu/{item}", get(pages::menu_item))
         .route("/bssk001", get(screens::bssk001))

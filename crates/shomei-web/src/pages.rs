@@ -491,15 +491,6 @@ pub(crate) async fn cert_login_submit(
     }
 }
 
-/// 証明書取得認証: not available yet, and says so.
-pub(crate) async fn cert_issue(State(st): State<AppState>) -> Response {
-    preparing_public(
-        &st,
-        "証明書取得認証",
-        "電子証明書の発行（証明書発行アプリ）は現在準備中です。",
-    )
-}
-
 #[derive(Template)]
 #[template(path = "top.html")]
 struct TopPage {

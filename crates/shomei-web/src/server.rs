@@ -215,6 +215,7 @@ async fn accept_loop(
                 let acceptor = acceptor.clone();
                 let app = app.clone();
                 let svc = client_certs.clone();
+                let login = svc.as_ref().map(|s| format!("{}/login", s.ca().endpoints().base_url())).unwrap_or_default();
                 tokio::spawn(async move {
                     let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => tls,
@@ -234,6 +235,7 @@ async fn accept_loop(
                         None => None,
                     };
                     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                        let login = login.clone();
                         req.extensions_mut().insert(ClientAddr(peer));
                         let revoked = match (&svc, &cert) {
                             (Some(svc), Some(c)) => svc.is_revoked(c.serial.as_bytes()),
@@ -245,7 +247,10 @@ async fn accept_loop(
                         let app = app.clone();
                         async move {
                             if revoked {
-                                return Ok(crate::pages::error_page(axum::http::StatusCode::FORBIDDEN, crate::pages::CERT_REVOKED));
+                                // Back to the portal's login page (this listener
+                                // would refuse the certificate's next handshake).
+                                let to = format!("{login}?e=revoked");
+                                return Ok(axum::response::IntoResponse::into_response(axum::response::Redirect::to(&to)));
                             }
                             app.oneshot(req).await
                         }
