@@ -339,17 +339,7 @@ async fn the_certificate_method_logs_in_and_revocation_shuts_it_out_at_once() {
     // hanakodt (管理者) revokes jirodt's certificate in the portal.
     let admin = kit.browser();
     admin.to_brsk019(&kit, "hanakodt", "jirodt").await;
-    let token = crate::revocation::token(&admin.get("/brsk019").await.body);
-    let done = admin
-        .post(
-            "/brsk019",
-            &[
-                ("action", "execute"),
-                ("token", &token),
-                ("confirm_password", CONFIRM_PW),
-            ],
-        )
-        .await;
+    let done = admin.execute(CONFIRM_PW).await;
     assert_eq!(done.path(), "/brsk020");
 
     // The open keep-alive connection gets no further: back to the portal's login.

@@ -117,17 +117,7 @@ async fn a_wrong_confirmation_password_is_counted_and_six_stop_it_but_not_login(
     let p = b.to_brsk019(&kit, "hanakodt", "tarodt").await;
     assert_eq!(p.path(), "/brsk019");
     for i in 1..=5 {
-        let token = crate::revocation::token(&b.get("/brsk019").await.body);
-        let p = b
-            .post(
-                "/brsk019",
-                &[
-                    ("action", "execute"),
-                    ("token", &token),
-                    ("confirm_password", "wrong"),
-                ],
-            )
-            .await;
+        let p = b.execute("wrong").await;
         assert_eq!(p.path(), "/brsk019", "failure {i} stays on BRSK019");
         assert_eq!(p.status, 400);
         assert!(
@@ -142,17 +132,7 @@ async fn a_wrong_confirmation_password_is_counted_and_six_stop_it_but_not_login(
 
     // A success resets the counter... (checked on another user below); the
     // sixth failure stops the confirmation password.
-    let token = crate::revocation::token(&b.get("/brsk019").await.body);
-    let p = b
-        .post(
-            "/brsk019",
-            &[
-                ("action", "execute"),
-                ("token", &token),
-                ("confirm_password", "wrong"),
-            ],
-        )
-        .await;
+    let p = b.execute("wrong").await;
     assert!(
         p.error()
             .is_some_and(|e| e.contains("確認用パスワードの利用が停止されている")),
@@ -162,17 +142,7 @@ async fn a_wrong_confirmation_password_is_counted_and_six_stop_it_but_not_login(
     assert!(kit.counters("hanakodt").await.confirm_stopped);
 
     // Now even the right confirmation password is refused...
-    let token = crate::revocation::token(&b.get("/brsk019").await.body);
-    let p = b
-        .post(
-            "/brsk019",
-            &[
-                ("action", "execute"),
-                ("token", &token),
-                ("confirm_password", CONFIRM_PW),
-            ],
-        )
-        .await;
+    let p = b.execute(CONFIRM_PW).await;
     assert!(
         p.error()
             .is_some_and(|e| e.contains("確認用パスワードの利用が停止されている"))
@@ -207,29 +177,10 @@ async fn a_correct_confirmation_password_resets_its_counter() {
     let b = kit.browser();
     b.to_brsk019(&kit, "hanakodt", "tarodt").await;
     for _ in 0..2 {
-        let token = crate::revocation::token(&b.get("/brsk019").await.body);
-        b.post(
-            "/brsk019",
-            &[
-                ("action", "execute"),
-                ("token", &token),
-                ("confirm_password", "wrong"),
-            ],
-        )
-        .await;
+        b.execute("wrong").await;
     }
     assert_eq!(kit.counters("hanakodt").await.confirm_failures, 2);
-    let token = crate::revocation::token(&b.get("/brsk019").await.body);
-    let p = b
-        .post(
-            "/brsk019",
-            &[
-                ("action", "execute"),
-                ("token", &token),
-                ("confirm_password", CONFIRM_PW),
-            ],
-        )
-        .await;
+    let p = b.execute(CONFIRM_PW).await;
     assert_eq!(p.path(), "/brsk020");
     assert_eq!(kit.counters("hanakodt").await.confirm_failures, 0);
     kit.stop().await;

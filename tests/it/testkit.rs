@@ -235,6 +235,20 @@ impl Browser {
             .await
     }
 
+    /// 「実行 >」 on the BRSK019 now shown, with this 確認パスワード.
+    pub async fn execute(&self, confirm_password: &str) -> Page {
+        let token = crate::revocation::token(&self.get("/brsk019").await.body);
+        self.post(
+            "/brsk019",
+            &[
+                ("action", "execute"),
+                ("token", &token),
+                ("confirm_password", confirm_password),
+            ],
+        )
+        .await
+    }
+
     /// Logs in and opens BRSK019 for `target` (by login ID).
     pub async fn to_brsk019(&self, kit: &Kit, actor: &str, target: &str) -> Page {
         let p = self.login(actor, LOGIN_PW).await;

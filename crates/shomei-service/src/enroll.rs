@@ -9,7 +9,7 @@ use shomei_pki::csr::{CsrError, check_csr};
 use shomei_store::{AuditEntry, NewCert, Tx, UserRow};
 
 use crate::login::{CheckedAs, PasswordCheck};
-use crate::{FAILED, OK, Result, ServiceError, Shomei, actor_of};
+use crate::{FAILED, OK, Result, ServiceError, Shomei};
 
 pub const OP_ISSUE: &str = "証明書発行";
 pub const OP_RENEW: &str = "証明書更新";
@@ -290,36 +290,8 @@ impl Shomei {
                 shomei_core::Problem::LoginFailed,
             ));
         };
-        let as_ = CheckedAs {
-            op: crate::login::OP_LOGIN,
-            client: client.to_owned(),
-        };
-        let (mut tx, check) = self
-            .check_login_password(user.login_id.as_str(), pw, Some(user.id), &as_)
-            .await?;
-        let user = match check {
-            PasswordCheck::Passed(u) => u,
-            PasswordCheck::Refused => {
-                tx.commit().await?;
-                return Ok(crate::LoginOutcome::Refused(
-                    shomei_core::Problem::LoginFailed,
-                ));
-            }
-        };
-        let now = self.now();
-        tx.set_last_login(user.id, now).await?;
         let detail = format!("電子証明書方式 シリアル番号 {serial}");
-        let actor = actor_of(&user);
-        tx.audit(&entry(
-            &user,
-            crate::login::OP_LOGIN,
-            OK,
-            &detail,
-            client,
-            now,
-        ))
-        .await?;
-        tx.commit().await?;
-        Ok(crate::LoginOutcome::LoggedIn(actor.user_id))
+        self.login_with(user.login_id.as_str(), pw, Some(user.id), detail, client)
+            .await
     }
 }

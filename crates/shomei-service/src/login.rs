@@ -41,11 +41,25 @@ impl Shomei {
         pw: &str,
         client: &str,
     ) -> Result<LoginOutcome> {
+        self.login_with(login_id, pw, None, "ID・パスワード方式".into(), client)
+            .await
+    }
+
+    /// ログイン by the login password, optionally only for one user (the
+    /// certificate method), recording `detail` on success.
+    pub(crate) async fn login_with(
+        &self,
+        login_id: &str,
+        pw: &str,
+        only: Option<UserId>,
+        detail: String,
+        client: &str,
+    ) -> Result<LoginOutcome> {
         let as_ = CheckedAs {
             op: OP_LOGIN,
             client: client.to_owned(),
         };
-        let (mut tx, check) = self.check_login_password(login_id, pw, None, &as_).await?;
+        let (mut tx, check) = self.check_login_password(login_id, pw, only, &as_).await?;
         let user = match check {
             PasswordCheck::Passed(u) => u,
             PasswordCheck::Refused => {
@@ -64,7 +78,7 @@ impl Shomei {
             operation: OP_LOGIN,
             target_login_id: actor.login_id.as_str(),
             result: OK,
-            detail: "ID・パスワード方式",
+            detail: &detail,
             client_addr: client,
         })
         .await?;
