@@ -6,6 +6,7 @@ mod testkit;
 mod authority;
 mod issuance;
 mod lockout;
+mod ocsp;
 mod portal;
 mod revocation;
 mod sessions;

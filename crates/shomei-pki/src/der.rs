@@ -25,6 +25,49 @@ pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     out
 }
 
+/// One DER element read from the front of `input`.
+pub(crate) struct Element<'a> {
+    pub tag: u8,
+    pub content: &'a [u8],
+    /// The whole element: tag, length and content.
+    pub raw: &'a [u8],
+    pub rest: &'a [u8],
+}
+
+/// Reads one DER element (definite lengths up to 4 octets). `None` for
+/// anything malformed or truncated: input from outside never panics.
+pub(crate) fn read(input: &[u8]) -> Option<Element<'_>> {
+    let (&tag, after_tag) = input.split_first()?;
+    let (&first, after_len) = after_tag.split_first()?;
+    let (len, body) = if first < 0x80 {
+        (first as usize, after_len)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || after_len.len() < n {
+            return None;
+        }
+        let len = after_len[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        (len, &after_len[n..])
+    };
+    if body.len() < len {
+        return None;
+    }
+    let header = input.len() - body.len();
+    Some(Element {
+        tag,
+        content: &body[..len],
+        raw: &input[..header + len],
+        rest: &body[len..],
+    })
+}
+
+/// Reads an element that must have `tag`.
+pub(crate) fn expect(input: &[u8], tag: u8) -> Option<Element<'_>> {
+    read(input).filter(|e| e.tag == tag)
+}
+
 /// AuthorityInfoAccessSyntax with one OCSP access description (RFC 5280 §4.2.2.1).
 pub(crate) fn authority_info_access_ocsp(url: &str) -> CustomExtension {
     let method = tlv(0x06, OID_AD_OCSP);

@@ -9,6 +9,7 @@
 pub mod csr;
 mod der;
 mod files;
+pub mod ocsp;
 pub mod pkcs7;
 
 use std::path::{Path, PathBuf};
@@ -242,6 +243,57 @@ impl Ca {
     ) -> Result<IssuedCert, PkiError> {
         let key = rcgen::SubjectPublicKeyInfo::from_der(spki_der)?;
         self.issue_client(&key, subject, not_before, not_after)
+    }
+
+    /// The delegated OCSP responder of the issuing CA: id-kp-OCSPSigning
+    /// and id-pkix-ocsp-nocheck, its own P-256 key (mode 0600). Reused from
+    /// disk while valid for another 30 days.
+    pub fn ocsp_signer(&self, now: OffsetDateTime) -> Result<ocsp::OcspSigner, PkiError> {
+        let cert_path = self.dir.join("ocsp-signer.crt");
+        let key_path = self.dir.join("ocsp-signer.key");
+        let reusable = key_path.exists()
+            && files::read_cert(&cert_path)
+                .ok()
+                .and_then(|der| not_after_of(&der))
+                .is_some_and(|na| na > now + Duration::days(30));
+        if !reusable {
+            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+            let mut p = CertificateParams::default();
+            p.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
+            p.not_before = truncate_to_seconds(now - Duration::minutes(5));
+            p.not_after = truncate_to_seconds(now + Duration::days(365));
+            let mut dn = DistinguishedName::new();
+            dn.push(DnType::CommonName, "Shomei OCSP Responder");
+            p.distinguished_name = dn;
+            p.is_ca = IsCa::ExplicitNoCa;
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+            p.use_authority_key_identifier_extension = true;
+            // id-pkix-ocsp-nocheck (1.3.6.1.5.5.7.48.1.5), value NULL.
+            p.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5],
+                vec![0x05, 0x00],
+            )];
+            let cert = p.signed_by(&key, &self.issuing)?;
+            files::write_private(&key_path, key.serialize_pem().as_bytes())?;
+            files::write_public(&cert_path, cert.pem().as_bytes())?;
+        }
+        let cert = files::read_cert(&cert_path)?;
+        let key = files::read_key(&key_path)?;
+        ocsp::OcspSigner::new(cert.to_vec(), &key.serialize_der()).map_err(|reason| {
+            PkiError::BadFile {
+                path: key_path,
+                reason,
+            }
+        })
+    }
+
+    /// What a CertID must say to name our issuing CA.
+    pub fn ocsp_issuer(&self) -> Result<ocsp::IssuerHashes, PkiError> {
+        ocsp::IssuerHashes::of(&self.issuing_der).ok_or_else(|| PkiError::BadFile {
+            path: self.dir.join(ISSUING_CERT),
+            reason: "cannot read the issuing CA certificate".into(),
+        })
     }
 
     /// The portal's TLS certificate chain and key, for `names` (DNS names or IP

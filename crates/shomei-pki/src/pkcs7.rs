@@ -39,27 +39,9 @@ pub fn certs_only<C: AsRef<[u8]>>(certs: &[C]) -> Vec<u8> {
 #[error("not a PKCS#7 certs-only message: {0}")]
 pub struct Pkcs7Error(&'static str);
 
-/// One DER element: (tag, content, rest of the input).
 fn element(input: &[u8]) -> Result<(u8, &[u8], &[u8]), Pkcs7Error> {
-    let short = Pkcs7Error("truncated");
-    let (&tag, rest) = input.split_first().ok_or(Pkcs7Error("empty"))?;
-    let (&first, rest) = rest.split_first().ok_or(short)?;
-    let (len, rest) = if first < 0x80 {
-        (first as usize, rest)
-    } else {
-        let n = (first & 0x7f) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
-            return Err(Pkcs7Error("bad length"));
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return Err(Pkcs7Error("truncated"));
-    }
-    Ok((tag, &rest[..len], &rest[len..]))
+    let e = crate::der::read(input).ok_or(Pkcs7Error("truncated or bad length"))?;
+    Ok((e.tag, e.content, e.rest))
 }
 
 fn expect<'a>(

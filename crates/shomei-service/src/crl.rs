@@ -1,13 +1,13 @@
 //! The published CRL and the revoked-serial set, both rebuilt from the
 //! database at start and updated by the call that commits a revocation.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use shomei_pki::RevokedEntry;
 use time::{Duration, OffsetDateTime};
 
-use crate::{Result, Shomei};
+use crate::{Result, Revocation, Shomei};
 
 /// One generated CRL, served from memory.
 #[derive(Debug, Clone)]
@@ -49,17 +49,37 @@ impl Shomei {
     /// Rebuilds the revoked-serial set and the CRL from the database.
     pub(crate) async fn reload_revocations(&self) -> Result<()> {
         let rows = self.store.revoked().await?;
-        let set: HashSet<Vec<u8>> = rows.iter().map(|r| r.serial.as_bytes().to_vec()).collect();
+        let set: HashMap<Vec<u8>, Revocation> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.serial.as_bytes().to_vec(),
+                    Revocation {
+                        at: r.revoked_at,
+                        reason: r.reason,
+                    },
+                )
+            })
+            .collect();
         if let Ok(mut s) = self.revoked.write() {
             *s = set;
         }
         self.publish_crl().await
     }
 
-    pub(crate) fn mark_revoked(&self, serial: &[u8]) {
+    /// Puts a committed revocation in force in memory: TLS, sessions and
+    /// OCSP see it from the next lookup on.
+    pub(crate) fn mark_revoked(&self, serial: &[u8], at: time::OffsetDateTime, reason: u8) {
         if let Ok(mut s) = self.revoked.write() {
-            s.insert(serial.to_vec());
+            s.insert(
+                serial.to_vec(),
+                Revocation {
+                    at,
+                    reason: Some(reason),
+                },
+            );
         }
+        self.ocsp.forget(serial);
     }
 
     /// Generates and publishes a new full CRL with the next CRL number.

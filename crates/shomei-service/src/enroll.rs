@@ -195,7 +195,11 @@ impl Shomei {
         tx.audit(&entry(&user, OP_RENEW, OK, &detail, client, now))
             .await?;
         tx.commit().await?;
-        self.mark_revoked(presented.as_bytes());
+        self.mark_revoked(
+            presented.as_bytes(),
+            now,
+            RevocationReason::Superseded.code(),
+        );
         if let Err(err) = self.publish_crl().await {
             tracing::error!(error = %err, "CRL publication after renewal failed");
         }

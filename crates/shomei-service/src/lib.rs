@@ -10,11 +10,12 @@ mod crl;
 mod demo;
 mod enroll;
 mod login;
+mod ocsp;
 mod password;
 mod revoke;
 mod settings;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -67,8 +68,16 @@ pub struct Shomei {
     settings: Settings,
     clock: Arc<dyn Clock>,
     crl: crl::CrlPublisher,
-    revoked: RwLock<HashSet<Vec<u8>>>,
+    revoked: RwLock<HashMap<Vec<u8>, Revocation>>,
+    ocsp: ocsp::Responder,
     dummy_hash: String,
+}
+
+/// When and why a certificate was revoked, as the revocation set keeps it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Revocation {
+    pub at: OffsetDateTime,
+    pub reason: Option<u8>,
 }
 
 /// The acting user with their company, loaded fresh for each request.
@@ -101,13 +110,15 @@ impl Shomei {
             now,
         )?;
         let dummy_hash = password::hash("shomei-timing-equaliser").await?;
+        let ocsp = ocsp::Responder::new(ca.ocsp_signer(now)?, ca.ocsp_issuer()?);
         let this = Self {
             store,
             ca,
             settings,
             clock,
             crl: crl::CrlPublisher::default(),
-            revoked: RwLock::new(HashSet::new()),
+            revoked: RwLock::new(HashMap::new()),
+            ocsp,
             dummy_hash,
         };
         this.reload_revocations().await?;
@@ -134,7 +145,7 @@ impl Shomei {
     pub fn is_revoked(&self, serial: &[u8]) -> bool {
         self.revoked
             .read()
-            .map(|s| s.contains(serial))
+            .map(|s| s.contains_key(serial))
             .unwrap_or(true)
     }
 

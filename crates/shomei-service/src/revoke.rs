@@ -347,7 +347,7 @@ impl Shomei {
         tx.audit(&e).await?;
         tx.commit().await?;
 
-        self.mark_revoked(expected_serial.as_bytes());
+        self.mark_revoked(expected_serial.as_bytes(), now, reason.code());
         if let Err(err) = self.publish_crl().await {
             // The revocation is committed and in force for TLS; the CRL is
             // rebuilt from the database on the next revocation or restart.

@@ -19,10 +19,13 @@ const MAX_FORM: usize = 64 * 1024;
 /// form body. Checked here, once, for all routes.
 pub(crate) async fn csrf(State(st): State<AppState>, req: Request, next: Next) -> Response {
     // EST requests carry their own authentication (HTTP Basic or the TLS
-    // client certificate), never a session cookie: no CSRF token applies.
+    // client certificate) and OCSP needs none; neither uses the session
+    // cookie, so no CSRF token applies.
+    let path = req.uri().path();
     if req.method() == Method::GET
         || req.method() == Method::HEAD
-        || req.uri().path().starts_with("/.well-known/est/")
+        || path.starts_with("/.well-known/est/")
+        || path == "/pki/ocsp"
     {
         return next.run(req).await;
     }

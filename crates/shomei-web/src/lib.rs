@@ -69,6 +69,8 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/est/simpleenroll", post(est::simpleenroll))
         .route("/.well-known/est/simplereenroll", post(est::simplereenroll))
         .route("/pki/cert-status", get(est::cert_status))
+        .route("/pki/ocsp", post(pki::ocsp_post))
+        .route("/pki/ocsp/{*request}", get(pki::ocsp_get))
         .route("/pki/crl", get(pki::crl_der))
         .route("/pki/crl.pem", get(pki::crl_pem))
         .route("/pki/root-ca.crt", get(pki::root_cert))

@@ -74,3 +74,45 @@ pub(crate) async fn issuing_cert(State(st): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+fn ocsp_response(body: std::sync::Arc<Vec<u8>>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/ocsp-response"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body.as_ref().clone(),
+    )
+        .into_response()
+}
+
+/// OCSP over POST (RFC 6960 §A.1): the DER request is the body.
+pub(crate) async fn ocsp_post(State(st): State<AppState>, body: axum::body::Bytes) -> Response {
+    ocsp_response(st.svc.ocsp(&body).await)
+}
+
+/// OCSP over GET: the base64 DER request, URL-encoded, is the rest of the path.
+pub(crate) async fn ocsp_get(
+    State(st): State<AppState>,
+    axum::extract::Path(encoded): axum::extract::Path<String>,
+) -> Response {
+    use base64::Engine;
+    // Path extraction has already percent-decoded; tolerate the URL-safe
+    // alphabet and missing padding that some clients send.
+    let cleaned: String = encoded
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(cleaned.trim_end_matches('='))
+        .or_else(|_| {
+            base64::engine::general_purpose::STANDARD_NO_PAD.decode(cleaned.trim_end_matches('='))
+        })
+        .unwrap_or_default();
+    ocsp_response(st.svc.ocsp(&der).await)
+}

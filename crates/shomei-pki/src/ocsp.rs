@@ -1,0 +1,332 @@
+//! OCSP (RFC 6960): requests read and responses written by hand — both are
+//! small fixed structures — and signed by a delegated OCSP signing
+//! certificate (id-kp-OCSPSigning, id-pkix-ocsp-nocheck) of the issuing CA.
+
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+use time::OffsetDateTime;
+
+use crate::der::{expect, read, tlv};
+
+/// id-pkix-ocsp-basic
+const OID_OCSP_BASIC: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01];
+/// id-pkix-ocsp-nonce
+const OID_OCSP_NONCE: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02];
+/// id-sha1
+const OID_SHA1: &[u8] = &[0x2b, 0x0e, 0x03, 0x02, 0x1a];
+/// id-sha256
+const OID_SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
+/// ecdsa-with-SHA256, as a whole AlgorithmIdentifier.
+const ALG_ECDSA_SHA256: &[u8] = &[
+    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+];
+
+/// OCSPResponseStatus values we send without a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OcspError {
+    MalformedRequest = 1,
+    InternalError = 2,
+}
+
+/// The hash a CertID was made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertIdHash {
+    Sha1,
+    Sha256,
+}
+
+/// One CertID of a request.
+#[derive(Debug, Clone)]
+pub struct CertId {
+    pub hash: CertIdHash,
+    pub issuer_name_hash: Vec<u8>,
+    pub issuer_key_hash: Vec<u8>,
+    /// The serial's INTEGER content octets as sent.
+    pub serial: Vec<u8>,
+    /// The CertID as sent, echoed in the response.
+    pub raw: Vec<u8>,
+}
+
+/// A parsed OCSPRequest.
+#[derive(Debug, Clone)]
+pub struct OcspRequest {
+    pub ids: Vec<CertId>,
+    /// The nonce extension's extnValue content, echoed when present.
+    pub nonce: Option<Vec<u8>>,
+}
+
+/// At most this many CertIDs in one request.
+const MAX_IDS: usize = 64;
+
+/// Parses a DER OCSPRequest. Signed requests are accepted; the signature is
+/// not needed (every answer here is public).
+pub fn parse_request(der: &[u8]) -> Result<OcspRequest, OcspError> {
+    let bad = OcspError::MalformedRequest;
+    let req = expect(der, 0x30).ok_or(bad)?;
+    if !req.rest.is_empty() {
+        return Err(bad);
+    }
+    let tbs = expect(req.content, 0x30).ok_or(bad)?;
+    let mut cur = tbs.content;
+    let mut e = read(cur).ok_or(bad)?;
+    if e.tag == 0xa0 {
+        cur = e.rest; // version
+        e = read(cur).ok_or(bad)?;
+    }
+    if e.tag == 0xa1 {
+        cur = e.rest; // requestorName
+        e = read(cur).ok_or(bad)?;
+    }
+    if e.tag != 0x30 {
+        return Err(bad);
+    }
+    let mut ids = Vec::new();
+    let mut list = e.content;
+    while !list.is_empty() {
+        let request = expect(list, 0x30).ok_or(bad)?;
+        list = request.rest;
+        ids.push(parse_cert_id(request.content).ok_or(bad)?);
+        if ids.len() > MAX_IDS {
+            return Err(bad);
+        }
+    }
+    if ids.is_empty() {
+        return Err(bad);
+    }
+    let mut nonce = None;
+    if let Some(exts) = read(e.rest).filter(|x| x.tag == 0xa2) {
+        let seq = expect(exts.content, 0x30).ok_or(bad)?;
+        let mut rest = seq.content;
+        while !rest.is_empty() {
+            let ext = expect(rest, 0x30).ok_or(bad)?;
+            rest = ext.rest;
+            let oid = expect(ext.content, 0x06).ok_or(bad)?;
+            let mut after = oid.rest;
+            if let Some(critical) = read(after).filter(|x| x.tag == 0x01) {
+                after = critical.rest;
+            }
+            let value = expect(after, 0x04).ok_or(bad)?;
+            if oid.content == OID_OCSP_NONCE {
+                if value.content.len() > 128 {
+                    return Err(bad);
+                }
+                nonce = Some(value.content.to_vec());
+            }
+        }
+    }
+    Ok(OcspRequest { ids, nonce })
+}
+
+fn parse_cert_id(request: &[u8]) -> Option<CertId> {
+    let id = expect(request, 0x30)?;
+    let alg = expect(id.content, 0x30)?;
+    let oid = expect(alg.content, 0x06)?;
+    let hash = match oid.content {
+        OID_SHA1 => CertIdHash::Sha1,
+        OID_SHA256 => CertIdHash::Sha256,
+        _ => return None,
+    };
+    let name = expect(alg.rest, 0x04)?;
+    let key = expect(name.rest, 0x04)?;
+    let serial = expect(key.rest, 0x02)?;
+    if serial.content.is_empty() || serial.content.len() > 21 {
+        return None;
+    }
+    Some(CertId {
+        hash,
+        issuer_name_hash: name.content.to_vec(),
+        issuer_key_hash: key.content.to_vec(),
+        serial: serial.content.to_vec(),
+        raw: id.raw.to_vec(),
+    })
+}
+
+/// The issuer a CertID must name: the issuing CA's subject and key hashed
+/// both ways clients use.
+#[derive(Debug, Clone)]
+pub struct IssuerHashes {
+    sha1: (Vec<u8>, Vec<u8>),
+    sha256: (Vec<u8>, Vec<u8>),
+}
+
+impl IssuerHashes {
+    pub fn of(issuing_ca_der: &[u8]) -> Option<Self> {
+        let (_, cert) = x509_parser::parse_x509_certificate(issuing_ca_der).ok()?;
+        let name = cert.subject().as_raw();
+        let key = cert.public_key().subject_public_key.data.as_ref();
+        let h =
+            |alg: &'static digest::Algorithm, d: &[u8]| digest::digest(alg, d).as_ref().to_vec();
+        Some(Self {
+            sha1: (
+                h(&digest::SHA1_FOR_LEGACY_USE_ONLY, name),
+                h(&digest::SHA1_FOR_LEGACY_USE_ONLY, key),
+            ),
+            sha256: (h(&digest::SHA256, name), h(&digest::SHA256, key)),
+        })
+    }
+
+    pub fn matches(&self, id: &CertId) -> bool {
+        let (n, k) = match id.hash {
+            CertIdHash::Sha1 => &self.sha1,
+            CertIdHash::Sha256 => &self.sha256,
+        };
+        *n == id.issuer_name_hash && *k == id.issuer_key_hash
+    }
+}
+
+/// A certificate's status as we answer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertStatus {
+    Good,
+    Revoked {
+        at: OffsetDateTime,
+        reason: Option<u8>,
+    },
+    Unknown,
+}
+
+/// One answer of a response.
+pub struct SingleResponse<'a> {
+    pub id: &'a CertId,
+    pub status: CertStatus,
+    pub this_update: OffsetDateTime,
+    pub next_update: Option<OffsetDateTime>,
+}
+
+/// The delegated responder: its certificate and key.
+pub struct OcspSigner {
+    cert_der: Vec<u8>,
+    key: EcdsaKeyPair,
+    key_hash: Vec<u8>,
+    rng: SystemRandom,
+}
+
+fn generalized_time(t: OffsetDateTime) -> Vec<u8> {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let s = format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    tlv(0x18, s.as_bytes())
+}
+
+impl OcspSigner {
+    /// From the signer's certificate and PKCS#8 P-256 key.
+    pub fn new(cert_der: Vec<u8>, pkcs8_key: &[u8]) -> Result<Self, String> {
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8_key)
+            .map_err(|e| e.to_string())?;
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(&cert_der).map_err(|e| e.to_string())?;
+        let key_hash = digest::digest(
+            &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            cert.public_key().subject_public_key.data.as_ref(),
+        )
+        .as_ref()
+        .to_vec();
+        Ok(Self {
+            cert_der,
+            key,
+            key_hash,
+            rng: SystemRandom::new(),
+        })
+    }
+
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// A signed `successful` OCSPResponse.
+    pub fn respond(
+        &self,
+        answers: &[SingleResponse<'_>],
+        nonce: Option<&[u8]>,
+        produced_at: OffsetDateTime,
+    ) -> Result<Vec<u8>, OcspError> {
+        let mut singles = Vec::new();
+        for a in answers {
+            let status = match a.status {
+                CertStatus::Good => vec![0x80, 0x00],
+                CertStatus::Unknown => vec![0x82, 0x00],
+                CertStatus::Revoked { at, reason } => {
+                    let mut info = generalized_time(at);
+                    if let Some(r) = reason.filter(|r| *r != 0) {
+                        info.extend(tlv(0xa0, &tlv(0x0a, &[r])));
+                    }
+                    tlv(0xa1, &info)
+                }
+            };
+            let mut single = a.id.raw.clone();
+            single.extend(status);
+            single.extend(generalized_time(a.this_update));
+            if let Some(n) = a.next_update {
+                single.extend(tlv(0xa0, &generalized_time(n)));
+            }
+            singles.extend(tlv(0x30, &single));
+        }
+        let mut data = tlv(0xa2, &tlv(0x04, &self.key_hash)); // responderID byKey
+        data.extend(generalized_time(produced_at));
+        data.extend(tlv(0x30, &singles));
+        if let Some(n) = nonce {
+            let ext = tlv(0x30, &[tlv(0x06, OID_OCSP_NONCE), tlv(0x04, n)].concat());
+            data.extend(tlv(0xa1, &tlv(0x30, &ext)));
+        }
+        let tbs = tlv(0x30, &data);
+        let sig = self
+            .key
+            .sign(&self.rng, &tbs)
+            .map_err(|_| OcspError::InternalError)?;
+        let mut bitstring = vec![0u8];
+        bitstring.extend_from_slice(sig.as_ref());
+        let certs = tlv(0xa0, &tlv(0x30, &self.cert_der));
+        let basic = tlv(
+            0x30,
+            &[tbs, ALG_ECDSA_SHA256.to_vec(), tlv(0x03, &bitstring), certs].concat(),
+        );
+        let bytes = tlv(
+            0x30,
+            &[tlv(0x06, OID_OCSP_BASIC), tlv(0x04, &basic)].concat(),
+        );
+        Ok(tlv(0x30, &[tlv(0x0a, &[0]), tlv(0xa0, &bytes)].concat()))
+    }
+}
+
+/// An unsuccessful OCSPResponse (status only).
+pub fn error_response(e: OcspError) -> Vec<u8> {
+    tlv(0x30, &tlv(0x0a, &[e as u8]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        for bad in [
+            &b""[..],
+            b"\x30",
+            b"\x30\x03\x30\x01\x00",
+            b"\x30\x84\xff\xff\xff\xff",
+            b"\x30\x02\x30\x00",
+        ] {
+            assert_eq!(
+                parse_request(bad).unwrap_err(),
+                OcspError::MalformedRequest,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_responses_are_tiny() {
+        assert_eq!(
+            error_response(OcspError::MalformedRequest),
+            vec![0x30, 0x03, 0x0a, 0x01, 0x01]
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! The OCSP responder at the address in every certificate's AIA, checked
+//! with `openssl ocsp` as a relying party would: good, then revoked after
+//! 実行 in the portal, unknown for serials we never issued.
+
+use std::process::Command;
+
+use rcgen::PKCS_ECDSA_P256_SHA256;
+
+use crate::issuance::{key_and_csr, simpleenroll};
+use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW};
+
+fn openssl_ocsp(dir: &std::path::Path, url: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "ocsp",
+        "-issuer",
+        "issuing.pem",
+        "-CAfile",
+        "chain.pem",
+        "-url",
+        url,
+        "-resp_text",
+    ];
+    args.extend_from_slice(extra);
+    let out = Command::new("openssl")
+        .args(&args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "openssl ocsp failed: {text}");
+    text
+}
+
+// openssl blocks: the server needs threads of its own meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssl_ocsp_says_good_then_revoked_then_unknown_for_strangers() {
+    let kit = Kit::start().await;
+    let (_, csr) = key_and_csr(&PKCS_ECDSA_P256_SHA256);
+    let cert = simpleenroll(&kit, "jirodt", LOGIN_PW, &csr)
+        .await
+        .certs()
+        .remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = kit.svc.ca();
+    std::fs::write(d.join("issuing.pem"), ca.issuing_pem()).unwrap();
+    std::fs::write(d.join("chain.pem"), ca.root_pem() + &ca.issuing_pem()).unwrap();
+    std::fs::write(d.join("cert.pem"), shomei_pki::to_pem("CERTIFICATE", &cert)).unwrap();
+    let (_, parsed) = x509_parser::parse_x509_certificate(&cert).unwrap();
+    let aia = parsed
+        .iter_extensions()
+        .find_map(|e| match e.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::AuthorityInfoAccess(a) => {
+                Some(a.accessdescs.clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+    let url = match &aia[0].access_location {
+        x509_parser::extensions::GeneralName::URI(u) => u.to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(url, format!("{}/pki/ocsp", kit.base));
+
+    let good = openssl_ocsp(d, &url, &["-cert", "cert.pem"]);
+    assert!(good.contains("Response verify OK"), "{good}");
+    assert!(good.contains("cert.pem: good"), "{good}");
+    assert!(good.contains("OCSP Nonce"), "the nonce is echoed: {good}");
+
+    let admin = kit.browser();
+    admin.to_brsk019(&kit, "hanakodt", "jirodt").await;
+    assert_eq!(admin.execute(CONFIRM_PW).await.path(), "/brsk020");
+
+    let revoked = openssl_ocsp(d, &url, &["-cert", "cert.pem"]);
+    assert!(revoked.contains("cert.pem: revoked"), "{revoked}");
+    assert!(
+        revoked.contains("Reason: cessationOfOperation"),
+        "{revoked}"
+    );
+    assert!(revoked.contains("Response verify OK"), "{revoked}");
+
+    let unknown = openssl_ocsp(d, &url, &["-serial", "0x0123456789abcdef"]);
+    assert!(unknown.contains(": unknown"), "{unknown}");
+
+    // Without a nonce (the cacheable kind), before and after a revocation.
+    let (_, csr) = key_and_csr(&PKCS_ECDSA_P256_SHA256);
+    let cert2 = simpleenroll(&kit, "sachikodt", LOGIN_PW, &csr)
+        .await
+        .certs()
+        .remove(0);
+    std::fs::write(
+        d.join("cert2.pem"),
+        shomei_pki::to_pem("CERTIFICATE", &cert2),
+    )
+    .unwrap();
+    let first = openssl_ocsp(d, &url, &["-cert", "cert2.pem", "-no_nonce"]);
+    assert!(first.contains("cert2.pem: good"), "{first}");
+    admin.to_brsk019(&kit, "hanakodt", "sachikodt").await;
+    assert_eq!(admin.execute(CONFIRM_PW).await.path(), "/brsk020");
+    let after = openssl_ocsp(d, &url, &["-cert", "cert2.pem", "-no_nonce"]);
+    assert!(
+        after.contains("cert2.pem: revoked"),
+        "a cached good answer is dropped at revocation: {after}"
+    );
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_requests_get_malformed_request_over_post_and_get() {
+    let kit = Kit::start().await;
+    let root = reqwest::Certificate::from_pem(kit.svc.ca().root_pem().as_bytes()).unwrap();
+    let c = reqwest::Client::builder()
+        .tls_certs_only([root])
+        .build()
+        .unwrap();
+    for body in [
+        &b""[..],
+        b"not der",
+        &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff],
+        &[0x30; 5000],
+    ] {
+        let r = c
+            .post(format!("{}/pki/ocsp", kit.base))
+            .header("content-type", "application/ocsp-request")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["content-type"], "application/ocsp-response");
+        assert_eq!(
+            r.bytes().await.unwrap().as_ref(),
+            [0x30, 0x03, 0x0a, 0x01, 0x01],
+            "malformedRequest"
+        );
+    }
+    let r = c
+        .get(format!("{}/pki/ocsp/%%%not-base64", kit.base))
+        .send()
+        .await
+        .unwrap();
+    let b = r.bytes().await.unwrap();
+    assert_eq!(b.as_ref(), [0x30, 0x03, 0x0a, 0x01, 0x01]);
+    kit.stop().await;
+}
