@@ -54,6 +54,8 @@ class Server:
 
 
 def start_server(tmp: Path) -> Server:
+    """Starts `shomei serve --demo` on free ports with data under tmp/data
+    (reused if it exists: a restart)."""
     assert BINARY.exists(), "build first: cargo build --release"
     data_dir = tmp / "data"
     proc = subprocess.Popen(
