@@ -121,6 +121,18 @@ async fn simpleenroll_issues_our_profile_for_a_user_without_a_certificate() {
         "no names from the CSR"
     );
     assert_eq!(c.raw_serial().len(), 16, "a random 16-byte serial");
+    for (oid, what) in [
+        ("2.5.29.31", "CRL distribution point"),
+        ("2.5.29.46", "Freshest CRL (delta)"),
+        ("1.3.6.1.5.5.7.1.1", "OCSP in AIA"),
+        ("2.5.29.35", "AKI"),
+        ("2.5.29.14", "SKI"),
+    ] {
+        assert!(
+            c.extensions().iter().any(|e| e.oid.to_id_string() == oid),
+            "{what}"
+        );
+    }
     c.verify_signature(Some(
         parse_x509_certificate(kit.svc.ca().issuing_der())
             .unwrap()

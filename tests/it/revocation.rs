@@ -312,3 +312,77 @@ async fn the_crl_is_served_with_cache_validators() {
     assert!(pem.starts_with("-----BEGIN X509 CRL-----"));
     kit.stop().await;
 }
+
+#[tokio::test]
+async fn the_delta_crl_lists_what_was_revoked_since_the_full_crl_and_openssl_reads_it() {
+    let kit = Kit::start().await;
+    let b = kit.browser();
+    let empty = b
+        .client
+        .get(format!("{}/pki/delta-crl", kit.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let (_, parsed) = parse_x509_crl(&empty).unwrap();
+    assert_eq!(
+        parsed.iter_revoked_certificates().count(),
+        0,
+        "nothing revoked since the base"
+    );
+    b.to_brsk019(&kit, "hanakodt", "tarodt").await;
+    assert_eq!(b.execute(CONFIRM_PW).await.path(), "/brsk020");
+    let delta = b
+        .client
+        .get(format!("{}/pki/delta-crl", kit.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let (_, parsed) = parse_x509_crl(&delta).unwrap();
+    let id = shomei_core::UserId(kit.user_id("tarodt").await);
+    let serial = kit
+        .svc
+        .store()
+        .latest_cert(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .serial;
+    let listed: Vec<_> = parsed
+        .iter_revoked_certificates()
+        .map(|r| shomei_core::Serial::from_bytes(r.raw_serial()).unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        vec![serial],
+        "only the new revocation, not sachikodt's older one"
+    );
+    let indicator = parsed
+        .extensions()
+        .iter()
+        .find(|e| e.oid.to_id_string() == "2.5.29.27")
+        .unwrap();
+    assert!(indicator.critical, "Delta CRL Indicator is critical");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("delta.der"), &delta).unwrap();
+    let (ok, text) = openssl(
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            "delta.der",
+            "-noout",
+            "-text",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("Delta CRL Indicator"), "{text}");
+    kit.stop().await;
+}

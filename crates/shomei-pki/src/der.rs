@@ -77,6 +77,19 @@ pub(crate) fn authority_info_access_ocsp(url: &str) -> CustomExtension {
     CustomExtension::from_oid_content(OID_AIA, syntax)
 }
 
+/// id-ce-freshestCRL (2.5.29.46)
+const OID_FRESHEST_CRL: &[u64] = &[2, 5, 29, 46];
+
+/// FreshestCRL: where the delta CRLs are (RFC 5280 §4.2.1.15), same syntax
+/// as the CRL distribution points.
+pub(crate) fn freshest_crl(url: &str) -> CustomExtension {
+    let uri = tlv(0x86, url.as_bytes()); // [6] uniformResourceIdentifier
+    let full_name = tlv(0xa0, &uri); // [0] fullName (GeneralNames)
+    let dp_name = tlv(0xa0, &full_name); // [0] distributionPoint
+    let dp = tlv(0x30, &dp_name);
+    CustomExtension::from_oid_content(OID_FRESHEST_CRL, tlv(0x30, &dp))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

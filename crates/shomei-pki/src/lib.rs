@@ -6,6 +6,7 @@
 //! here, from our profile only, never from what a request asks for.
 #![forbid(unsafe_code)]
 
+pub mod crl;
 pub mod csr;
 mod der;
 mod files;
@@ -15,9 +16,9 @@ pub mod pkcs7;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
-    CustomExtension, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod,
-    KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SanType,
+    SerialNumber,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::{Duration, OffsetDateTime};
@@ -48,6 +49,8 @@ pub struct Endpoints {
     pub crl_url: String,
     /// The OCSP responder, e.g. `https://localhost:8443/pki/ocsp`.
     pub ocsp_url: String,
+    /// The delta CRL (Freshest CRL extension).
+    pub delta_crl_url: String,
 }
 
 impl Endpoints {
@@ -57,6 +60,7 @@ impl Endpoints {
         Self {
             crl_url: format!("{base}/pki/crl"),
             ocsp_url: format!("{base}/pki/ocsp"),
+            delta_crl_url: format!("{base}/pki/delta-crl"),
         }
     }
 
@@ -81,15 +85,6 @@ pub struct IssuedCert {
     pub der: Vec<u8>,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
-}
-
-/// One entry of a CRL.
-#[derive(Debug, Clone)]
-pub struct RevokedEntry {
-    pub serial: Vec<u8>,
-    pub revoked_at: OffsetDateTime,
-    /// RFC 5280 reason code; `None` or 0 writes no reason extension.
-    pub reason: Option<u8>,
 }
 
 /// The two-tier CA, loaded from (or created in) its directory.
@@ -222,7 +217,10 @@ impl Ca {
         p.crl_distribution_points = vec![CrlDistributionPoint {
             uris: vec![self.endpoints.crl_url.clone()],
         }];
-        p.custom_extensions = vec![der::authority_info_access_ocsp(&self.endpoints.ocsp_url)];
+        p.custom_extensions = vec![
+            der::authority_info_access_ocsp(&self.endpoints.ocsp_url),
+            der::freshest_crl(&self.endpoints.delta_crl_url),
+        ];
         let cert = p.signed_by(public_key, &self.issuing)?;
         Ok(IssuedCert {
             serial,
@@ -349,31 +347,15 @@ impl Ca {
         Ok((vec![leaf, self.issuing_der.clone()], key_der))
     }
 
-    /// A full CRL signed by the issuing CA, with CRL number and AKI.
-    pub fn crl(
-        &self,
-        entries: &[RevokedEntry],
-        crl_number: u64,
-        this_update: OffsetDateTime,
-        next_update: OffsetDateTime,
-    ) -> Result<Vec<u8>, PkiError> {
-        let params = CertificateRevocationListParams {
-            this_update: truncate_to_seconds(this_update),
-            next_update: truncate_to_seconds(next_update),
-            crl_number: SerialNumber::from_slice(&minimal_be(crl_number)),
-            issuing_distribution_point: None,
-            revoked_certs: entries
-                .iter()
-                .map(|e| RevokedCertParams {
-                    serial_number: SerialNumber::from_slice(&e.serial),
-                    revocation_time: truncate_to_seconds(e.revoked_at),
-                    reason_code: e.reason.and_then(reason_from_code),
-                    invalidity_date: None,
-                })
-                .collect(),
-            key_identifier_method: KeyIdMethod::Sha256,
-        };
-        Ok(params.signed_by(&self.issuing)?.der().to_vec())
+    /// The CRL signer of the issuing CA.
+    pub fn crl_signer(&self) -> Result<crl::CrlSigner, PkiError> {
+        let key = files::read_key(&self.dir.join(ISSUING_KEY))?;
+        crl::CrlSigner::new(&self.issuing_der, &key.serialize_der()).map_err(|reason| {
+            PkiError::BadFile {
+                path: self.dir.join(ISSUING_KEY),
+                reason,
+            }
+        })
     }
 }
 
@@ -421,32 +403,8 @@ fn random_serial() -> Result<Vec<u8>, PkiError> {
     Ok(s.to_vec())
 }
 
-fn minimal_be(n: u64) -> Vec<u8> {
-    let b = n.to_be_bytes();
-    let first = b.iter().position(|x| *x != 0).unwrap_or(7);
-    let mut v = b[first..].to_vec();
-    if v[0] & 0x80 != 0 {
-        v.insert(0, 0);
-    }
-    v
-}
-
 fn truncate_to_seconds(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(0).unwrap_or(t)
-}
-
-fn reason_from_code(c: u8) -> Option<RevocationReason> {
-    Some(match c {
-        1 => RevocationReason::KeyCompromise,
-        2 => RevocationReason::CaCompromise,
-        3 => RevocationReason::AffiliationChanged,
-        4 => RevocationReason::Superseded,
-        5 => RevocationReason::CessationOfOperation,
-        6 => RevocationReason::CertificateHold,
-        9 => RevocationReason::PrivilegeWithdrawn,
-        10 => RevocationReason::AaCompromise,
-        _ => return None,
-    })
 }
 
 fn not_after_of(der: &[u8]) -> Option<OffsetDateTime> {

@@ -91,39 +91,99 @@ fn client_certificates_follow_our_profile() {
 }
 
 #[test]
-fn crl_lists_serials_with_number_and_aki() {
+fn crl_lists_serials_with_number_reason_and_aki() {
     let tmp = tempfile::tempdir().unwrap();
     let a = ca(tmp.path());
     let now = datetime!(2026-01-02 00:00 UTC);
-    let entries = vec![
-        RevokedEntry {
-            serial: vec![0x41, 0x02, 0x03],
+    let serials = [vec![0x41, 0x02, 0x03], vec![0x7f; 16], vec![0xc0; 16]];
+    let entries = serials
+        .iter()
+        .enumerate()
+        .map(|(i, s)| crate::crl::CrlEntry {
+            serial: s,
             revoked_at: now,
-            reason: Some(5),
-        },
-        RevokedEntry {
-            serial: vec![0x7f; 16],
-            revoked_at: now,
-            reason: None,
-        },
-    ];
-    let der = a.crl(&entries, 300, now, now + Duration::days(1)).unwrap();
-    let (_, crl) = parse_x509_crl(&der).unwrap();
+            reason: [Some(5), None, Some(4)][i],
+        });
+    let signer = a.crl_signer().unwrap();
+    let der = signer
+        .sign(
+            entries,
+            300,
+            crate::crl::CrlKind::Full,
+            now,
+            now + Duration::days(1),
+        )
+        .unwrap();
+    let (rest, crl) = parse_x509_crl(&der).unwrap();
+    assert!(rest.is_empty());
     assert_eq!(
         crl.crl_number().map(|n| n.to_string()),
         Some("300".to_string())
     );
-    let serials: Vec<_> = crl
+    let got: Vec<_> = crl
         .iter_revoked_certificates()
-        .map(|r| r.raw_serial().to_vec())
+        .map(|r| (r.raw_serial().to_vec(), r.reason_code().map(|c| c.1.0)))
         .collect();
-    assert_eq!(serials, vec![vec![0x41, 0x02, 0x03], vec![0x7f; 16]]);
+    assert_eq!(
+        got,
+        vec![
+            (vec![0x41, 0x02, 0x03], Some(5)),
+            (vec![0x7f; 16], None),
+            (
+                vec![0x00].into_iter().chain(vec![0xc0; 16]).collect(),
+                Some(4)
+            ),
+        ]
+    );
     assert!(crl.extensions().iter().any(|e| matches!(
         e.parsed_extension(),
         ParsedExtension::AuthorityKeyIdentifier(_)
     )));
     let (_, issuing) = parse_x509_certificate(a.issuing_der()).unwrap();
     crl.verify_signature(issuing.public_key()).unwrap();
+    assert_eq!(crl.last_update().timestamp(), now.unix_timestamp());
+}
+
+#[test]
+fn an_empty_crl_and_a_delta_crl_are_well_formed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = ca(tmp.path());
+    let now = datetime!(2026-01-02 00:00 UTC);
+    let signer = a.crl_signer().unwrap();
+    let empty = signer
+        .sign(
+            std::iter::empty(),
+            1,
+            crate::crl::CrlKind::Full,
+            now,
+            now + Duration::days(1),
+        )
+        .unwrap();
+    let (_, crl) = parse_x509_crl(&empty).unwrap();
+    assert_eq!(crl.iter_revoked_certificates().count(), 0);
+    let s = [0x42u8; 16];
+    let one = std::iter::once(crate::crl::CrlEntry {
+        serial: &s,
+        revoked_at: now,
+        reason: Some(1),
+    });
+    let delta = signer
+        .sign(
+            one,
+            8,
+            crate::crl::CrlKind::Delta { base: 7 },
+            now,
+            now + Duration::hours(1),
+        )
+        .unwrap();
+    let (_, crl) = parse_x509_crl(&delta).unwrap();
+    let indicator = crl
+        .extensions()
+        .iter()
+        .find(|e| e.oid.to_id_string() == "2.5.29.27")
+        .unwrap();
+    assert!(indicator.critical);
+    assert_eq!(indicator.value, &[0x02, 0x01, 0x07], "base CRL number 7");
 }
 
 #[test]

@@ -1,18 +1,27 @@
-//! The published CRL and the revoked-serial set, both rebuilt from the
-//! database at start and updated by the call that commits a revocation.
+//! The revocation set and the published CRLs. The set (every revoked serial
+//! with its time and reason) is loaded from the database at start and updated
+//! by the call that commits a revocation; TLS, sessions and OCSP read it. The
+//! full CRL and the delta CRL are encoded from it in memory — never from a
+//! database scan — and regenerated after each revocation, several close
+//! revocations sharing one generation.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
-use shomei_pki::RevokedEntry;
+use shomei_pki::crl::{CrlEntry, CrlKind, CrlSigner};
 use time::{Duration, OffsetDateTime};
 
-use crate::{Result, Revocation, Shomei};
+use crate::{Result, Revocation, ServiceError, Shomei};
+
+/// The revoked serials of the issuing CA.
+pub(crate) type RevokedSet = Arc<RwLock<HashMap<Vec<u8>, Revocation>>>;
 
 /// One generated CRL, served from memory.
 #[derive(Debug, Clone)]
 pub struct CrlSnapshot {
-    pub der: Vec<u8>,
+    /// Shared with every response that sends it: no copy per request.
+    pub der: bytes::Bytes,
     pub number: u64,
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
@@ -20,17 +29,10 @@ pub struct CrlSnapshot {
     pub etag: String,
 }
 
-#[derive(Default)]
-pub(crate) struct CrlPublisher {
-    current: RwLock<Arc<CrlSnapshot>>,
-    /// Serialises generation so numbers and contents advance together.
-    generating: tokio::sync::Mutex<()>,
-}
-
 impl Default for CrlSnapshot {
     fn default() -> Self {
         Self {
-            der: Vec::new(),
+            der: bytes::Bytes::new(),
             number: 0,
             this_update: OffsetDateTime::UNIX_EPOCH,
             next_update: OffsetDateTime::UNIX_EPOCH,
@@ -39,14 +41,66 @@ impl Default for CrlSnapshot {
     }
 }
 
+/// The base of the delta CRLs: a full CRL, and what was revoked since.
+#[derive(Default)]
+struct Base {
+    number: u64,
+    since: Vec<(Vec<u8>, Revocation)>,
+}
+
+pub(crate) struct CrlPublisher {
+    signer: Arc<CrlSigner>,
+    current: RwLock<Arc<CrlSnapshot>>,
+    delta: RwLock<Arc<CrlSnapshot>>,
+    base: Mutex<Base>,
+    /// Serialises generation so numbers and contents advance together.
+    generating: tokio::sync::Mutex<()>,
+    /// Revocations marked / included in a published CRL (coalescing).
+    requested: AtomicU64,
+    published: AtomicU64,
+}
+
 impl CrlPublisher {
+    pub(crate) fn new(signer: CrlSigner) -> Self {
+        Self {
+            signer: Arc::new(signer),
+            current: RwLock::default(),
+            delta: RwLock::default(),
+            base: Mutex::default(),
+            generating: tokio::sync::Mutex::new(()),
+            requested: AtomicU64::new(0),
+            published: AtomicU64::new(0),
+        }
+    }
+
     pub(crate) fn current(&self) -> Arc<CrlSnapshot> {
         self.current.read().map(|c| c.clone()).unwrap_or_default()
     }
+
+    pub(crate) fn delta(&self) -> Arc<CrlSnapshot> {
+        self.delta.read().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+fn snapshot(
+    der: Vec<u8>,
+    number: u64,
+    this_update: OffsetDateTime,
+    next_update: OffsetDateTime,
+    tag: &str,
+) -> Arc<CrlSnapshot> {
+    Arc::new(CrlSnapshot {
+        der: der.into(),
+        number,
+        this_update,
+        next_update,
+        etag: format!("\"{tag}-{number}\""),
+    })
 }
 
 impl Shomei {
-    /// Rebuilds the revoked-serial set and the CRL from the database.
+    /// Rebuilds the revocation set from the database and publishes a new
+    /// full CRL, which becomes the base of the delta CRLs.
     pub(crate) async fn reload_revocations(&self) -> Result<()> {
         let rows = self.store.revoked().await?;
         let set: HashMap<Vec<u8>, Revocation> = rows
@@ -64,68 +118,115 @@ impl Shomei {
         if let Ok(mut s) = self.revoked.write() {
             *s = set;
         }
-        self.publish_crl().await
+        self.publish_crl_with(true).await
     }
 
     /// Puts a committed revocation in force in memory: TLS, sessions and
-    /// OCSP see it from the next lookup on.
-    pub(crate) fn mark_revoked(&self, serial: &[u8], at: time::OffsetDateTime, reason: u8) {
+    /// OCSP see it from the next lookup on; the next CRLs list it.
+    pub(crate) fn mark_revoked(&self, serial: &[u8], at: OffsetDateTime, reason: u8) {
+        let r = Revocation {
+            at,
+            reason: Some(reason),
+        };
         if let Ok(mut s) = self.revoked.write() {
-            s.insert(
-                serial.to_vec(),
-                Revocation {
-                    at,
-                    reason: Some(reason),
-                },
-            );
+            s.insert(serial.to_vec(), r);
         }
+        if let Ok(mut b) = self.crl.base.lock() {
+            b.since.push((serial.to_vec(), r));
+        }
+        self.crl.requested.fetch_add(1, Ordering::SeqCst);
         self.ocsp.forget(serial);
     }
 
-    /// Generates and publishes a new full CRL with the next CRL number.
+    /// Publishes new full and delta CRLs that include every revocation
+    /// marked so far. A caller that finds its revocation already published
+    /// by a generation that started after it returns at once.
     pub async fn publish_crl(&self) -> Result<()> {
+        self.publish_crl_with(false).await
+    }
+
+    async fn publish_crl_with(&self, new_base: bool) -> Result<()> {
+        let wanted = self.crl.requested.load(Ordering::SeqCst);
         let _guard = self.crl.generating.lock().await;
+        if !new_base
+            && self.crl.published.load(Ordering::SeqCst) >= wanted
+            && self.crl.current().number != 0
+        {
+            return Ok(());
+        }
+        let upto = self.crl.requested.load(Ordering::SeqCst);
         let mut tx = self.store.begin().await?;
         let number = tx.next_crl_number().await?;
         tx.commit().await?;
-        let entries: Vec<RevokedEntry> = self
-            .store
-            .revoked()
-            .await?
-            .into_iter()
-            .map(|r| RevokedEntry {
-                serial: r.serial.as_bytes().to_vec(),
-                revoked_at: r.revoked_at,
-                reason: r.reason,
-            })
-            .collect();
         let this_update = self.now();
         let next_update = this_update + Duration::hours(self.settings.crl_next_update_hours);
-        let der = self.ca.crl(&entries, number, this_update, next_update)?;
-        let snap = CrlSnapshot {
-            der,
-            number,
-            this_update,
-            next_update,
-            etag: format!("\"crl-{number}\""),
+        let signer = self.crl.signer.clone();
+        let revoked = self.revoked.clone();
+        let (full, entries) = tokio::task::spawn_blocking(move || {
+            let set = revoked
+                .read()
+                .map_err(|_| "revocation set lock poisoned".to_string())?;
+            let entries = set.iter().map(|(s, r)| CrlEntry {
+                serial: s,
+                revoked_at: r.at,
+                reason: r.reason,
+            });
+            let der = signer.sign(entries, number, CrlKind::Full, this_update, next_update)?;
+            Ok::<_, String>((der, set.len()))
+        })
+        .await?
+        .map_err(ServiceError::Crl)?;
+        let delta = {
+            let mut base = self
+                .crl
+                .base
+                .lock()
+                .map_err(|_| ServiceError::Crl("CRL base lock poisoned".into()))?;
+            if new_base || base.number == 0 {
+                *base = Base {
+                    number,
+                    since: Vec::new(),
+                };
+            }
+            let entries = base.since.iter().map(|(s, r)| CrlEntry {
+                serial: s,
+                revoked_at: r.at,
+                reason: r.reason,
+            });
+            self.crl
+                .signer
+                .sign(
+                    entries,
+                    number,
+                    CrlKind::Delta { base: base.number },
+                    this_update,
+                    next_update,
+                )
+                .map_err(ServiceError::Crl)?
         };
         if let Ok(mut c) = self.crl.current.write() {
-            *c = Arc::new(snap);
+            *c = snapshot(full, number, this_update, next_update, "crl");
         }
-        tracing::info!(
-            crl_number = number,
-            entries = entries.len(),
-            "CRL published"
-        );
+        if let Ok(mut d) = self.crl.delta.write() {
+            *d = snapshot(delta, number, this_update, next_update, "delta");
+        }
+        self.crl.published.store(upto, Ordering::SeqCst);
+        tracing::info!(crl_number = number, entries, "CRL published");
         Ok(())
     }
 
-    /// Publishes a fresh CRL once half of the current one's lifetime has passed.
+    /// Publishes a fresh full CRL (and a new delta base) once half of the
+    /// current one's lifetime has passed.
     pub async fn refresh_crl_if_due(&self) -> Result<()> {
         let c = self.crl();
         if self.now() >= c.this_update + (c.next_update - c.this_update) / 2 {
-            self.publish_crl().await?;
+            self.publish_crl_with(true).await?;
         }
         Ok(())
+    }
+
+    /// The current delta CRL (RFC 5280 §5.2.4): revocations since the base.
+    pub fn delta_crl(&self) -> Arc<CrlSnapshot> {
+        self.crl.delta()
     }
 }

@@ -15,9 +15,8 @@ mod password;
 mod revoke;
 mod settings;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use shomei_core::{Actor, CertState, Refusal};
 use shomei_pki::{Ca, Endpoints};
@@ -48,6 +47,8 @@ pub enum ServiceError {
     },
     #[error("password hashing failed: {0}")]
     Password(String),
+    #[error("CRL generation failed: {0}")]
+    Crl(String),
     #[error("internal invariant broken: {0}")]
     Invariant(&'static str),
     #[error("background task failed: {0}")]
@@ -68,7 +69,7 @@ pub struct Shomei {
     settings: Settings,
     clock: Arc<dyn Clock>,
     crl: crl::CrlPublisher,
-    revoked: RwLock<HashMap<Vec<u8>, Revocation>>,
+    revoked: crl::RevokedSet,
     ocsp: ocsp::Responder,
     dummy_hash: String,
 }
@@ -111,13 +112,14 @@ impl Shomei {
         )?;
         let dummy_hash = password::hash("shomei-timing-equaliser").await?;
         let ocsp = ocsp::Responder::new(ca.ocsp_signer(now)?, ca.ocsp_issuer()?);
+        let crl = crl::CrlPublisher::new(ca.crl_signer()?);
         let this = Self {
             store,
             ca,
             settings,
             clock,
-            crl: crl::CrlPublisher::default(),
-            revoked: RwLock::new(HashMap::new()),
+            crl,
+            revoked: Arc::default(),
             ocsp,
             dummy_hash,
         };

@@ -71,6 +71,8 @@ pub fn router(state: AppState) -> Router {
         .route("/pki/cert-status", get(est::cert_status))
         .route("/pki/ocsp", post(pki::ocsp_post))
         .route("/pki/ocsp/{*request}", get(pki::ocsp_get))
+        .route("/pki/delta-crl", get(pki::delta_crl_der))
+        .route("/pki/delta-crl.pem", get(pki::delta_crl_pem))
         .route("/pki/crl", get(pki::crl_der))
         .route("/pki/crl.pem", get(pki::crl_pem))
         .route("/pki/root-ca.crt", get(pki::root_cert))

@@ -8,12 +8,11 @@ use time::format_description::well_known::Rfc2822;
 use crate::AppState;
 
 fn crl_response(
-    st: &AppState,
+    crl: std::sync::Arc<shomei_service::CrlSnapshot>,
     headers: &HeaderMap,
     content_type: &'static str,
     pem: bool,
 ) -> Response {
-    let crl = st.svc.crl();
     let etag = if pem {
         format!("{}-pem\"", crl.etag.trim_end_matches('"'))
     } else {
@@ -52,11 +51,20 @@ fn crl_response(
 }
 
 pub(crate) async fn crl_der(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    crl_response(&st, &headers, "application/pkix-crl", false)
+    crl_response(st.svc.crl(), &headers, "application/pkix-crl", false)
 }
 
 pub(crate) async fn crl_pem(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    crl_response(&st, &headers, "application/x-pem-file", true)
+    crl_response(st.svc.crl(), &headers, "application/x-pem-file", true)
+}
+
+/// The delta CRL named by the Freshest CRL extension of our certificates.
+pub(crate) async fn delta_crl_der(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    crl_response(st.svc.delta_crl(), &headers, "application/pkix-crl", false)
+}
+
+pub(crate) async fn delta_crl_pem(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    crl_response(st.svc.delta_crl(), &headers, "application/x-pem-file", true)
 }
 
 pub(crate) async fn root_cert(State(st): State<AppState>) -> Response {
