@@ -277,16 +277,19 @@ async fn serve(
             "Demo users (login password {DEMO_LOGIN_PASSWORD}, confirmation password {DEMO_CONFIRM_PASSWORD}):"
         );
         println!(
-            "  {:<12} {:<14} {:<10} {:<8} company",
-            "login ID", "name", "role", "cert"
+            "  {}{}{}{}company",
+            pad("login ID", 12),
+            pad("name", 14),
+            pad("role", 16),
+            pad("cert", 14)
         );
         for u in users {
             println!(
-                "  {:<12} {:<14} {:<10} {:<8} {}",
-                u.login_id,
-                u.name,
-                u.role.label(),
-                u.cert,
+                "  {}{}{}{}{}",
+                pad(u.login_id, 12),
+                pad(u.name, 14),
+                pad(u.role.label(), 16),
+                pad(u.cert, 14),
                 u.company
             );
         }
@@ -298,6 +301,12 @@ async fn serve(
     println!("Shutting down.");
     server.shutdown().await;
     Ok(())
+}
+
+/// `s` padded to `width` terminal columns (full-width characters take two).
+fn pad(s: &str, width: usize) -> String {
+    let used: usize = s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum();
+    format!("{s}{}", " ".repeat(width.saturating_sub(used).max(1)))
 }
 
 async fn terminate() {
