@@ -386,3 +386,21 @@ async fn the_delta_crl_lists_what_was_revoked_since_the_full_crl_and_openssl_rea
     assert!(text.contains("Delta CRL Indicator"), "{text}");
     kit.stop().await;
 }
+
+#[tokio::test]
+async fn a_password_session_of_a_user_whose_certificate_is_revoked_goes_on() {
+    let kit = Kit::start().await;
+    let taro = kit.browser();
+    assert_eq!(taro.login("tarodt", LOGIN_PW).await.path(), "/top");
+    let admin = kit.browser();
+    admin.to_brsk019(&kit, "hanakodt", "tarodt").await;
+    assert_eq!(admin.execute(CONFIRM_PW).await.path(), "/brsk020");
+    let top = taro.get("/top").await;
+    assert_eq!(
+        top.path(),
+        "/top",
+        "ID・パスワード方式 sessions are not tied to a certificate"
+    );
+    assert!(top.has("失効済"));
+    kit.stop().await;
+}
