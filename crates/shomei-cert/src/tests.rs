@@ -1,0 +1,173 @@
+//! The app's file formats checked with the real tools: OpenSSL reads our
+//! PKCS#12 files, and every key type makes a request OpenSSL verifies.
+
+use std::process::Command;
+
+use super::*;
+
+fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn self_signed(key: &KeyPair) -> Vec<u8> {
+    let mut p = CertificateParams::new(vec![]).unwrap();
+    p.distinguished_name.push(DnType::CommonName, "taro01");
+    p.self_signed(key).unwrap().der().to_vec()
+}
+
+#[test]
+fn openssl_reads_our_pkcs12_and_the_key_matches_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = generate(KeyType::P256).unwrap();
+    let cert = self_signed(&key);
+    let ca = self_signed(&generate(KeyType::P256).unwrap());
+    // A low iteration count keeps the test fast; the format is the same.
+    let bytes = p12::write_with(
+        &key.serialize_der(),
+        &cert,
+        &[ca],
+        "Shomei taro01",
+        "pässword",
+        1000,
+    )
+    .unwrap();
+    std::fs::write(d.join("a.p12"), &bytes).unwrap();
+    let (ok, info) = openssl(
+        d,
+        &[
+            "pkcs12",
+            "-in",
+            "a.p12",
+            "-info",
+            "-noout",
+            "-passin",
+            "pass:pässword",
+        ],
+    );
+    assert!(ok, "{info}");
+    assert!(
+        info.contains("PBES2") && info.contains("AES-256-CBC"),
+        "{info}"
+    );
+    assert!(info.contains("sha256"), "MAC: {info}");
+    let (ok, out) = openssl(
+        d,
+        &[
+            "pkcs12",
+            "-in",
+            "a.p12",
+            "-nodes",
+            "-passin",
+            "pass:pässword",
+            "-out",
+            "all.pem",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (_, from_key) = openssl(d, &["pkey", "-in", "all.pem", "-pubout"]);
+    let (_, from_cert) = openssl(d, &["x509", "-in", "all.pem", "-noout", "-pubkey"]);
+    assert_eq!(from_key, from_cert);
+    let (ok, _) = openssl(
+        d,
+        &[
+            "pkcs12",
+            "-in",
+            "a.p12",
+            "-info",
+            "-noout",
+            "-passin",
+            "pass:wrong",
+        ],
+    );
+    assert!(!ok, "a wrong password is refused");
+
+    let back = p12::read(&bytes, "pässword").unwrap();
+    assert_eq!(back.key_pkcs8, key.serialize_der());
+    assert_eq!(back.cert, cert);
+    assert_eq!(back.chain.len(), 1);
+    assert!(matches!(
+        p12::read(&bytes, "wrong"),
+        Err(p12::P12Error::WrongPassword)
+    ));
+}
+
+#[test]
+fn we_read_what_openssl_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = generate(KeyType::P256).unwrap();
+    std::fs::write(d.join("k.pem"), key.serialize_pem()).unwrap();
+    std::fs::write(d.join("c.pem"), pem("CERTIFICATE", &self_signed(&key))).unwrap();
+    let (ok, out) = openssl(
+        d,
+        &[
+            "pkcs12", "-export", "-inkey", "k.pem", "-in", "c.pem", "-out", "o.p12", "-passout",
+            "pass:abc", "-certpbe", "NONE",
+        ],
+    );
+    assert!(ok, "{out}");
+    let back = p12::read(&std::fs::read(d.join("o.p12")).unwrap(), "abc").unwrap();
+    assert_eq!(back.key_pkcs8.len(), key.serialize_der().len());
+}
+
+#[test]
+fn every_key_type_makes_a_request_openssl_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    // RSA 4096 is slow to generate and adds nothing the others do not cover.
+    for kind in [
+        KeyType::P256,
+        KeyType::P384,
+        KeyType::Rsa2048,
+        KeyType::Rsa3072,
+    ] {
+        let key = generate(kind).unwrap();
+        let der = csr(&key, "taro01").unwrap();
+        std::fs::write(dir.path().join("r.der"), &der).unwrap();
+        let (ok, out) = openssl(
+            dir.path(),
+            &[
+                "req", "-inform", "DER", "-in", "r.der", "-verify", "-noout", "-subject",
+            ],
+        );
+        assert!(ok && out.contains("taro01"), "{kind:?}: {out}");
+    }
+}
+
+#[test]
+fn files_are_written_whole_and_never_over_an_existing_one_by_accident() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.p12");
+    write_atomic(&p, b"one").unwrap();
+    assert_eq!(std::fs::read(&p).unwrap(), b"one");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+    assert!(write_atomic(&dir.path().join("no/such/dir/x.p12"), b"x").is_err());
+}
+
+#[test]
+fn links_name_the_server() {
+    assert_eq!(
+        server_of_link("shomei-cert://issue?server=https%3A%2F%2Fh%3A8443").unwrap(),
+        "https://h:8443"
+    );
+    assert!(server_of_link("https://evil").is_err());
+    assert!(server_of_link("shomei-cert://issue?server=%zz").is_err());
+}
