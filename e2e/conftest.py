@@ -30,6 +30,10 @@ class Server:
         self.output = output
 
     @property
+    def binary_dir(self):
+        return BINARY.parent
+
+    @property
     def root_ca(self):
         return self.data_dir / "ca" / "root-ca.crt"
 
@@ -104,8 +108,41 @@ def server():
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def launch(pw, home):
+    """Debian's Chromium with `home` as HOME (its NSS database lives there)."""
+    return pw.chromium.launch(executable_path=CHROMIUM, env={**os.environ, "HOME": str(home)}, args=CHROMIUM_ARGS)
+
+
 @pytest.fixture(scope="module")
-def browser(server):
+def pw(server):
+    """Playwright, started per module: its Node side must trust this
+    module's demo root to present client certificates (Playwright's own
+    TLS client reads NODE_EXTRA_CA_CERTS at start)."""
+    tmp = Path(tempfile.mkdtemp(prefix="shomei-node-ca-"))
+    extra = tmp / "extra-ca.pem"
+    previous = os.environ.get("SHOMEI_E2E_SYSTEM_CA", os.environ.get("NODE_EXTRA_CA_CERTS"))
+    os.environ["SHOMEI_E2E_SYSTEM_CA"] = previous or ""
+    bundle = Path(previous).read_text() if previous and Path(previous).is_file() else ""
+    extra.write_text(bundle + server.root_ca.read_text())
+    os.environ["NODE_EXTRA_CA_CERTS"] = str(extra)
+    with sync_playwright() as p:
+        yield p
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser(server, pw):
     """Chromium with its own HOME whose NSS database trusts the demo root CA."""
     home = Path(tempfile.mkdtemp(prefix="shomei-chromium-"))
     nssdb = home / ".pki" / "nssdb"
@@ -116,29 +153,9 @@ def browser(server):
         check=True,
         capture_output=True,
     )
-    # Playwright presents client certificates through its own Node TLS
-    # client, which trusts Node's CA list: add the demo root there too.
-    extra = home / "extra-ca.pem"
-    previous = os.environ.get("NODE_EXTRA_CA_CERTS")
-    bundle = Path(previous).read_text() if previous and Path(previous).is_file() else ""
-    extra.write_text(bundle + server.root_ca.read_text())
-    os.environ["NODE_EXTRA_CA_CERTS"] = str(extra)
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            env={**os.environ, "HOME": str(home)},
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield b
-        b.close()
+    b = launch(pw, home)
+    yield b
+    b.close()
     shutil.rmtree(home, ignore_errors=True)
 
 

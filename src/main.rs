@@ -8,7 +8,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use shomei_core::LoginId;
-use shomei_service::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, Settings, Shomei, SystemClock};
+use shomei_service::{
+    DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, DemoUser, Settings, Shomei,
+    SystemClock,
+};
 
 #[derive(Parser)]
 #[command(
@@ -242,7 +245,9 @@ async fn serve(
 
     let svc = Arc::new(open(&common, &cfg, &public_url).await?);
     let demo_users = if demo {
-        Some(svc.seed_demo().await?)
+        let users = svc.seed_demo().await?;
+        write_demo_certs(&svc, &data_dir(&common, &cfg), &users)?;
+        Some(users)
     } else {
         None
     };
@@ -277,6 +282,10 @@ async fn serve(
             "Demo users (login password {DEMO_LOGIN_PASSWORD}, confirmation password {DEMO_CONFIRM_PASSWORD}):"
         );
         println!(
+            "Their certificates with keys (PKCS#12, password {DEMO_P12_PASSWORD}): {}",
+            data_dir(&common, &cfg).join("demo-certs").display()
+        );
+        println!(
             "  {}{}{}{}company",
             pad("login ID", 12),
             pad("name", 14),
@@ -300,6 +309,32 @@ async fn serve(
     }
     println!("Shutting down.");
     server.shutdown().await;
+    Ok(())
+}
+
+/// The demo users' certificates with their keys, as PKCS#12 files a
+/// browser or `shomei-cert renew` can use (first start only).
+fn write_demo_certs(svc: &Shomei, dir: &Path, users: &[DemoUser]) -> Result<()> {
+    let out = dir.join("demo-certs");
+    let ca = svc.ca();
+    let chain = [ca.issuing_der().to_vec(), ca.root_der().to_vec()];
+    for u in users {
+        let Some((key, cert)) = &u.key_and_cert else {
+            continue;
+        };
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("cannot create {}", out.display()))?;
+        let name = format!("Shomei {}", u.login_id);
+        let p12 = shomei_pki::pkcs12::write(key, cert, &chain, &name, DEMO_P12_PASSWORD)?;
+        let path = out.join(format!("{}.p12", u.login_id));
+        let mut opts = std::fs::OpenOptions::new();
+        std::os::unix::fs::OpenOptionsExt::mode(
+            opts.write(true).create(true).truncate(true),
+            0o600,
+        );
+        std::io::Write::write_all(&mut opts.open(&path)?, &p12)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(())
 }
 

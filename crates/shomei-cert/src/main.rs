@@ -7,7 +7,6 @@
 
 mod est;
 mod nss;
-mod p12;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -387,7 +386,7 @@ fn save(
         true,
     )?;
     let name = format!("Shomei {login_id}");
-    let p12 = p12::write(&key.serialize_der(), cert, chain, &name, &password)
+    let p12 = shomei_pki::pkcs12::write(&key.serialize_der(), cert, chain, &name, &password)
         .map_err(|e| Fail::Local(e.to_string()))?;
     let chain_pem: String = std::iter::once(cert)
         .chain(chain.iter().map(Vec::as_slice))
@@ -482,7 +481,7 @@ async fn issue(
     Ok(())
 }
 
-fn load_p12(path: &Path) -> Result<p12::Contents, Fail> {
+fn load_p12(path: &Path) -> Result<shomei_pki::pkcs12::Contents, Fail> {
     let bytes = std::fs::read(path)
         .map_err(|e| Fail::Local(format!("cannot read {}: {e}", path.display())))?;
     let password = secret(
@@ -490,7 +489,8 @@ fn load_p12(path: &Path) -> Result<p12::Contents, Fail> {
         "PKCS#12 ファイルのパスワード (password for the file): ",
         false,
     )?;
-    p12::read(&bytes, &password).map_err(|e| Fail::Local(format!("{}: {e}", path.display())))
+    shomei_pki::pkcs12::read(&bytes, &password)
+        .map_err(|e| Fail::Local(format!("{}: {e}", path.display())))
 }
 
 async fn renew(conn: Conn, path: PathBuf, import_nss: bool) -> Result<(), Fail> {

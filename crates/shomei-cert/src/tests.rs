@@ -31,7 +31,7 @@ fn openssl_reads_our_pkcs12_and_the_key_matches_the_certificate() {
     let cert = self_signed(&key);
     let ca = self_signed(&generate(KeyType::P256).unwrap());
     // A low iteration count keeps the test fast; the format is the same.
-    let bytes = p12::write_with(
+    let bytes = shomei_pki::pkcs12::write_with(
         &key.serialize_der(),
         &cert,
         &[ca],
@@ -90,13 +90,13 @@ fn openssl_reads_our_pkcs12_and_the_key_matches_the_certificate() {
     );
     assert!(!ok, "a wrong password is refused");
 
-    let back = p12::read(&bytes, "pässword").unwrap();
+    let back = shomei_pki::pkcs12::read(&bytes, "pässword").unwrap();
     assert_eq!(back.key_pkcs8, key.serialize_der());
     assert_eq!(back.cert, cert);
     assert_eq!(back.chain.len(), 1);
     assert!(matches!(
-        p12::read(&bytes, "wrong"),
-        Err(p12::P12Error::WrongPassword)
+        shomei_pki::pkcs12::read(&bytes, "wrong"),
+        Err(shomei_pki::pkcs12::P12Error::WrongPassword)
     ));
 }
 
@@ -115,7 +115,7 @@ fn we_read_what_openssl_writes() {
         ],
     );
     assert!(ok, "{out}");
-    let back = p12::read(&std::fs::read(d.join("o.p12")).unwrap(), "abc").unwrap();
+    let back = shomei_pki::pkcs12::read(&std::fs::read(d.join("o.p12")).unwrap(), "abc").unwrap();
     assert_eq!(back.key_pkcs8.len(), key.serialize_der().len());
 }
 

@@ -11,6 +11,7 @@ pub mod csr;
 mod der;
 mod files;
 pub mod ocsp;
+pub mod pkcs12;
 pub mod pkcs7;
 
 use std::path::{Path, PathBuf};

@@ -9,6 +9,8 @@ use crate::{OK, Result, Shomei, password};
 
 pub const DEMO_LOGIN_PASSWORD: &str = "Shomei#Demo1";
 pub const DEMO_CONFIRM_PASSWORD: &str = "Shomei#Kakunin1";
+/// Password of the demo users' PKCS#12 files (`demo-certs/` in the data directory).
+pub const DEMO_P12_PASSWORD: &str = "Shomei#P12demo";
 
 /// A demo user as printed at start-up.
 #[derive(Debug, Clone)]
@@ -18,6 +20,9 @@ pub struct DemoUser {
     pub name: &'static str,
     pub role: Role,
     pub cert: &'static str,
+    /// For a valid demo certificate created by this start: its key (PKCS#8)
+    /// and certificate, so the demo user's "PC" can be set up with it.
+    pub key_and_cert: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 enum DemoCert {
@@ -42,6 +47,7 @@ fn plan() -> Vec<(DemoUser, DemoCert)> {
         name,
         role,
         cert,
+        key_and_cert: None,
     };
     vec![
         (
@@ -92,7 +98,7 @@ impl Shomei {
     /// Returns the demo users either way, for the start-up banner.
     pub async fn seed_demo(&self) -> Result<Vec<DemoUser>> {
         let plan = plan();
-        let users = plan.iter().map(|(u, _)| u.clone()).collect();
+        let mut users: Vec<DemoUser> = plan.iter().map(|(u, _)| u.clone()).collect();
         if self.store.company_count().await? > 0 {
             return Ok(users);
         }
@@ -112,7 +118,7 @@ impl Shomei {
         let b = tx
             .insert_company(COMPANY_B, Service::HottokunWebJr, now)
             .await?;
-        for ((u, cert), (lh, ch)) in plan.iter().zip(&hashed) {
+        for (((u, cert), (lh, ch)), out) in plan.iter().zip(&hashed).zip(users.iter_mut()) {
             let company_id = if u.company == COMPANY_A { a } else { b };
             let login_id = LoginId::parse(u.login_id).expect("demo login IDs are valid");
             let email = format!("{}@example.jp", u.login_id);
@@ -139,7 +145,7 @@ impl Shomei {
                 }
                 DemoCert::ExpiresInDays(d) => (now + Duration::days(*d) - validity, None),
             };
-            // A real certificate from our CA; the demo key stays nowhere.
+            // A real certificate from our CA; its key goes back to the caller.
             let key = shomei_pki::generate_p256()?;
             let issued = self.ca.issue_client(
                 &key,
@@ -160,6 +166,12 @@ impl Shomei {
                 issued_at: not_before,
             })
             .await?;
+            if matches!(
+                cert,
+                DemoCert::IssuedDaysAgo(_) | DemoCert::ExpiresInDays(_)
+            ) {
+                out.key_and_cert = Some((key.serialize_der(), issued.der.clone()));
+            }
             if let Some(at) = revoked {
                 tx.revoke_cert(&serial, at, RevocationReason::CessationOfOperation.code())
                     .await?;

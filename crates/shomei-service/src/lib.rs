@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crl::CrlSnapshot;
-pub use demo::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DemoUser};
+pub use demo::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, DemoUser};
 pub use enroll::{EnrollError, Issued};
 pub use login::LoginOutcome;
 pub use revoke::{RevocationDone, RevocationTarget, RevokeError, SortKey, UserListRow};

@@ -184,7 +184,8 @@ pub fn write(
     )
 }
 
-pub(crate) fn write_with(
+/// `write` with another PBKDF2 iteration count (tests use fewer).
+pub fn write_with(
     key_pkcs8: &[u8],
     cert: &[u8],
     chain: &[Vec<u8>],

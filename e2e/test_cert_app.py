@@ -1,0 +1,130 @@
+"""The 証明書発行アプリ as a user gets it: downloaded from 証明書取得認証,
+unpacked, run with its shipped configuration; the certificate goes into the
+NSS database that Chromium reads, and Chromium logs in with it. tarodt (更新可)
+renews with the app; the old certificate is in the CRL as superseded."""
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import expect
+
+from conftest import LOGIN_PW, launch
+from test_issuance import run
+
+P12_PW = "Pkcs12#Secret"
+DEMO_P12_PW = "Shomei#P12demo"
+POLICY_DIR = Path("/etc/chromium/policies/managed")
+
+
+def app(cwd, *args, home, login_pw=LOGIN_PW, p12_pw=P12_PW):
+    env = {**os.environ, "HOME": str(home), "SHOMEI_LOGIN_PASSWORD": login_pw, "SHOMEI_P12_PASSWORD": p12_pw}
+    return subprocess.run([str(cwd / "shomei-cert"), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+
+
+def download_app(server, browser, shot, into):
+    page = browser.new_context(locale="ja-JP", accept_downloads=True).new_page()
+    page.goto(server.url + "/cert-issue")
+    shot(page, "cert-issue-download")
+    with page.expect_download() as d:
+        page.get_by_role("link", name="証明書発行アプリのダウンロード").click()
+    data = Path(d.value.path()).read_bytes()
+    page.context.close()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "shomei-cert"
+
+
+def test_the_downloaded_app_issues_into_nss_and_chromium_logs_in(server, pw, browser, shot, tmp_path):
+    appdir = download_app(server, browser, shot, tmp_path)
+    config = (appdir / "shomei-cert.toml").read_text()
+    assert f'server = "{server.url}"' in config and f'cert_server = "{server.cert_url}"' in config, config
+    home = tmp_path / "home"
+    home.mkdir()
+
+    done = app(appdir, "issue", "--login-id", "jirodt", "--import-nss", home=home)
+    assert done.returncode == 0, done.stderr
+    for s in ["[1/4] 個人認証", "[2/4] 証明書取得", "[3/4] 処理中", "[4/4] 取得完了", "CN=jirodt"]:
+        assert s in done.stdout, done.stdout
+    assert (appdir / "jirodt.p12").exists() and (appdir / "jirodt.p12.chain.pem").exists()
+    nss = run("certutil", "-L", "-d", f"sql:{home}/.pki/nssdb", cwd=tmp_path).stdout
+    assert "Shomei jirodt" in nss, nss
+
+    # Errors: one line, a distinct exit code, nothing written.
+    again = app(appdir, "issue", "--login-id", "jirodt", home=home)
+    assert again.returncode == 5 and "already exists" in again.stderr, again
+    issued = app(appdir, "issue", "--login-id", "hanakodt", "--out", "h.p12", home=home)
+    assert issued.returncode == 3 and "revoke it first" in issued.stderr, issued
+    assert len(issued.stderr.strip().splitlines()) == 1
+    wrong = app(appdir, "issue", "--login-id", "ichirodt", "--out", "i.p12", home=home, login_pw="wrong")
+    assert wrong.returncode == 3 and "wrong" in wrong.stderr, wrong
+    away = app(appdir, "issue", "--login-id", "ichirodt", "--out", "i.p12", "--server", "https://localhost:1", home=home)
+    assert away.returncode == 4, away
+    assert not (appdir / "h.p12").exists() and not (appdir / "i.p12").exists()
+    shown = app(appdir, "show", "--p12", "jirodt.p12", home=home)
+    assert shown.returncode == 0 and "発行済" in shown.stdout, shown
+
+    # Chromium with that NSS database; the certificate is picked by policy
+    # (as a bank's PC would be set up), or by Playwright when /etc is read-only.
+    policy = POLICY_DIR / "shomei-e2e.json"
+    try:
+        POLICY_DIR.mkdir(parents=True, exist_ok=True)
+        rule = json.dumps({"pattern": server.cert_url, "filter": {}})
+        policy.write_text(json.dumps({"AutoSelectCertificateForUrls": [rule]}))
+        by_policy = True
+    except OSError:
+        by_policy = False
+    try:
+        b = launch(pw, home)
+        options = {} if by_policy else {"client_certificates": [
+            {"origin": server.cert_url, "pfxPath": str(appdir / "jirodt.p12"), "passphrase": P12_PW}]}
+        page = b.new_context(locale="ja-JP", **options).new_page()
+        page.goto(server.url + "/login")
+        page.locator("section.cert").get_by_role("link", name="ログイン").click()
+        expect(page.locator("#cert-login-id")).to_have_text("jirodt")
+        shot(page, "cert-login-from-nss")
+        page.get_by_label("ログインパスワード").fill(LOGIN_PW)
+        page.get_by_role("button", name="ログイン").click()
+        expect(page).to_have_url(re.compile(r"/top$"))
+        shot(page, "top-by-nss-certificate")
+        b.close()
+    finally:
+        if by_policy:
+            policy.unlink(missing_ok=True)
+
+
+def test_tarodt_renews_with_the_app_and_the_old_certificate_is_superseded(server, tmp_path):
+    appdir = Path(tempfile.mkdtemp(prefix="shomei-app-"))
+    try:
+        shutil.copy(server.binary_dir / "shomei-cert", appdir / "shomei-cert")
+        p12 = appdir / "tarodt.p12"
+        shutil.copy(server.data_dir / "demo-certs" / "tarodt.p12", p12)
+        flags = ["--server", server.url, "--cert-server", server.cert_url, "--root-ca", str(server.root_ca)]
+        before = app(appdir, "show", "--p12", "tarodt.p12", *flags, home=tmp_path, p12_pw=DEMO_P12_PW)
+        assert before.returncode == 0 and "更新可" in before.stdout, before
+        old_serial = re.search(r"serial:\s+([0-9a-f]+)", before.stdout).group(1)
+
+        renewed = app(appdir, "renew", "--p12", "tarodt.p12", *flags, home=tmp_path, p12_pw=DEMO_P12_PW)
+        assert renewed.returncode == 0, renewed.stderr
+        after = app(appdir, "show", "--p12", "tarodt.p12", *flags, home=tmp_path, p12_pw=DEMO_P12_PW)
+        new_serial = re.search(r"serial:\s+([0-9a-f]+)", after.stdout).group(1)
+        assert new_serial != old_serial and "発行済" in after.stdout, after.stdout
+
+        assert server.curl("-o", str(tmp_path / "crl.der"), server.url + "/pki/crl").returncode == 0
+        crl = run("openssl", "crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text", cwd=tmp_path).stdout
+        block = crl.split(f"Serial Number: {old_serial.upper()}")
+        assert len(block) == 2, crl
+        assert "Superseded" in block[1].split("Serial Number:")[0]
+        # The old certificate cannot renew again.
+        shutil.copy(server.data_dir / "demo-certs" / "tarodt.p12", appdir / "old.p12")
+        stale = app(appdir, "renew", "--p12", "old.p12", *flags, home=tmp_path, p12_pw=DEMO_P12_PW)
+        assert stale.returncode == 4, stale
+    finally:
+        shutil.rmtree(appdir, ignore_errors=True)
