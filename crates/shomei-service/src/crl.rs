@@ -58,6 +58,9 @@ pub(crate) struct CrlPublisher {
     /// Revocations marked / included in a published CRL (coalescing).
     requested: AtomicU64,
     published: AtomicU64,
+    /// The highest CRL number taken inside a revocation's own transaction:
+    /// the next CRL can use it without a commit of its own.
+    reserved: AtomicU64,
 }
 
 impl CrlPublisher {
@@ -70,6 +73,7 @@ impl CrlPublisher {
             generating: tokio::sync::Mutex::new(()),
             requested: AtomicU64::new(0),
             published: AtomicU64::new(0),
+            reserved: AtomicU64::new(0),
         }
     }
 
@@ -121,6 +125,11 @@ impl Shomei {
         self.publish_crl_with(true).await
     }
 
+    /// Records a CRL number taken in a committed revocation transaction.
+    pub(crate) fn crl_number_reserved(&self, n: u64) {
+        self.crl.reserved.fetch_max(n, Ordering::SeqCst);
+    }
+
     /// Puts a committed revocation in force in memory: TLS, sessions and
     /// OCSP see it from the next lookup on; the next CRLs list it.
     pub(crate) fn mark_revoked(&self, serial: &[u8], at: OffsetDateTime, reason: u8) {
@@ -155,9 +164,15 @@ impl Shomei {
             return Ok(());
         }
         let upto = self.crl.requested.load(Ordering::SeqCst);
-        let mut tx = self.store.begin().await?;
-        let number = tx.next_crl_number().await?;
-        tx.commit().await?;
+        let reserved = self.crl.reserved.load(Ordering::SeqCst);
+        let number = if reserved > self.crl.current().number {
+            reserved
+        } else {
+            let mut tx = self.store.begin().await?;
+            let n = tx.next_crl_number().await?;
+            tx.commit().await?;
+            n
+        };
         let this_update = self.now();
         let next_update = this_update + Duration::hours(self.settings.crl_next_update_hours);
         let signer = self.crl.signer.clone();

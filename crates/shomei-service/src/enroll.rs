@@ -194,7 +194,9 @@ impl Shomei {
         );
         tx.audit(&entry(&user, OP_RENEW, OK, &detail, client, now))
             .await?;
+        let crl_number = tx.next_crl_number().await?;
         tx.commit().await?;
+        self.crl_number_reserved(crl_number);
         self.mark_revoked(
             presented.as_bytes(),
             now,

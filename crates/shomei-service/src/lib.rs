@@ -102,7 +102,7 @@ impl Shomei {
             path: data_dir.to_owned(),
             source,
         })?;
-        let store = Store::open(&data_dir.join("shomei.db")).await?;
+        let store = Store::open_with(&data_dir.join("shomei.db"), settings.durability()).await?;
         let now = clock.now();
         let ca = Ca::load_or_create(
             &data_dir.join("ca"),

@@ -345,8 +345,11 @@ impl Shomei {
         e.target_login_id = &target_login;
         e.detail = &detail;
         tx.audit(&e).await?;
+        // The number of the CRL that will list it, taken in the same commit.
+        let crl_number = tx.next_crl_number().await?;
         tx.commit().await?;
 
+        self.crl_number_reserved(crl_number);
         self.mark_revoked(expected_serial.as_bytes(), now, reason.code());
         if let Err(err) = self.publish_crl().await {
             // The revocation is committed and in force for TLS; the CRL is

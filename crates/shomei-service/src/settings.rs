@@ -28,6 +28,10 @@ pub struct Settings {
     pub confirm_stop_after: u32,
     pub session_idle_minutes: i64,
     pub crl_next_update_hours: i64,
+    /// "full" (default): every commit is flushed to disk before the answer;
+    /// "normal": written to the WAL, safe against a process crash but not a
+    /// power loss.
+    pub durability: String,
     /// Offset used to show times on screens (JST).
     pub display_utc_offset_hours: i8,
     pub business_ib: HelpDesk,
@@ -46,6 +50,7 @@ impl Default for Settings {
             confirm_stop_after: 6,
             session_idle_minutes: 10,
             crl_next_update_hours: 24,
+            durability: "full".into(),
             display_utc_offset_hours: 9,
             business_ib: HelpDesk {
                 name: "[ビジネスIB] ほっとコールセンター".into(),
@@ -79,6 +84,14 @@ impl Settings {
 
     pub fn cert_validity(&self) -> Duration {
         Duration::days(self.cert_validity_days)
+    }
+
+    pub fn durability(&self) -> shomei_store::Durability {
+        if self.durability == "normal" {
+            shomei_store::Durability::Normal
+        } else {
+            shomei_store::Durability::Full
+        }
     }
 
     pub fn session_idle(&self) -> Duration {
@@ -126,6 +139,10 @@ impl Settings {
             (
                 self.session_idle_minutes >= 1,
                 "session_idle_minutes must be at least 1",
+            ),
+            (
+                matches!(self.durability.as_str(), "full" | "normal"),
+                "durability must be \"full\" or \"normal\"",
             ),
             (
                 self.crl_next_update_hours >= 1,

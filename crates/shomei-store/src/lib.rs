@@ -51,14 +51,34 @@ pub struct Store {
     write: SqlitePool,
 }
 
+/// How far a commit has gone when it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Flushed to disk (fsync of the WAL): survives a power loss.
+    Full,
+    /// Written to the WAL: survives a crash of the process, not a power
+    /// loss of the machine (the last commits before it may be lost).
+    Normal,
+}
+
 impl Store {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Opens (creating if needed) the database file and brings its schema up
+    /// to date, with every commit flushed to disk (fsync) before it returns.
     pub async fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, Durability::Full).await
+    }
+
+    /// `open` with a chosen durability.
+    pub async fn open_with(path: &Path, durability: Durability) -> Result<Self> {
+        let sync = match durability {
+            Durability::Full => SqliteSynchronous::Full,
+            Durability::Normal => SqliteSynchronous::Normal,
+        };
         let opts = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(sync)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let write = SqlitePoolOptions::new()

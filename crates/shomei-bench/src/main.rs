@@ -1,0 +1,219 @@
+//! Load generator for the issuance benchmark (bench/issuance.sh).
+//!
+//! `shomei-bench renew ROOT_PEM HOST:PORT SECONDS KEY:CERT...` runs one
+//! chain per key/certificate pair: each step opens a new mutual-TLS
+//! connection with the current certificate, POSTs a renewal request
+//! (simplereenroll) and continues with the certificate it gets back — the
+//! server revokes the previous one, so every step is a full issuance.
+//! `shomei-bench cfssl HOST:PORT SECONDS CONNECTIONS CSR_PEM` posts the same
+//! kind of request to cfssl's /api/v1/cfssl/sign over keep-alive connections.
+//! Both print `ops seconds`.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+type Err = Box<dyn std::error::Error + Send + Sync>;
+
+/// Reads one HTTP/1.1 response with Content-Length; returns (status, body).
+async fn read_response<S: AsyncReadExt + Unpin>(
+    s: &mut S,
+    buf: &mut Vec<u8>,
+) -> Result<(u16, Vec<u8>), Err> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end])?.to_ascii_lowercase();
+            let status: u16 = head.split_whitespace().nth(1).ok_or("no status")?.parse()?;
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse())
+                .transpose()?
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let mut chunk = [0u8; 16384];
+                let n = s.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err("connection closed mid-body".into());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let body = buf[end + 4..end + 4 + len].to_vec();
+            buf.drain(..end + 4 + len);
+            return Ok((status, body));
+        }
+        let mut chunk = [0u8; 16384];
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Err("connection closed".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn renew_chain(
+    root: rustls::RootCertStore,
+    addr: String,
+    key_pem: Vec<u8>,
+    mut cert: Vec<u8>,
+    until: Instant,
+    done: Arc<AtomicU64>,
+) -> Result<(), Err> {
+    let key = rcgen::KeyPair::from_pem(std::str::from_utf8(&key_pem)?)?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "bench");
+    let csr = STANDARD.encode(params.serialize_request(&key)?.der());
+    let key_der = PrivateKeyDer::from_pem_slice(&key_pem)?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let host = ServerName::try_from("localhost")?;
+    while Instant::now() < until {
+        let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(root.clone())
+            .with_client_auth_cert(
+                vec![CertificateDer::from(cert.clone())],
+                key_der.clone_key(),
+            )?;
+        let tcp = TcpStream::connect(&addr).await?;
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(host.clone(), tcp)
+            .await?;
+        let req = format!(
+            "POST /.well-known/est/simplereenroll HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/pkcs10\r\nContent-Transfer-Encoding: base64\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{csr}",
+            csr.len()
+        );
+        tls.write_all(req.as_bytes()).await?;
+        let (status, body) = read_response(&mut tls, &mut Vec::new()).await?;
+        if status != 200 {
+            return Err(format!(
+                "renewal answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            )
+            .into());
+        }
+        let clean: Vec<u8> = body
+            .into_iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        let p7 = STANDARD.decode(clean)?;
+        cert = shomei_pki::pkcs7::parse_certs_only(&p7)?.remove(0);
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+async fn cfssl_conn(
+    addr: String,
+    body: String,
+    until: Instant,
+    done: Arc<AtomicU64>,
+) -> Result<(), Err> {
+    let mut s = TcpStream::connect(&addr).await?;
+    s.set_nodelay(true)?;
+    let req = format!(
+        "POST /api/v1/cfssl/sign HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut buf = Vec::new();
+    while Instant::now() < until {
+        s.write_all(req.as_bytes()).await?;
+        let (status, body) = read_response(&mut s, &mut buf).await?;
+        if status != 200 {
+            return Err(format!(
+                "cfssl answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            )
+            .into());
+        }
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+async fn run(args: Vec<String>) -> Result<(), Err> {
+    let mode = args.get(1).map(String::as_str).unwrap_or("");
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    match mode {
+        "renew" => {
+            let [_, _, root, addr, secs, chains @ ..] = args.as_slice() else {
+                return Err(
+                    "usage: shomei-bench renew ROOT_PEM HOST:PORT SECONDS KEY:CERT...".into(),
+                );
+            };
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(root)? {
+                roots.add(c?)?;
+            }
+            let until = start + Duration::from_secs(secs.parse()?);
+            for chain in chains {
+                let (k, c) = chain.split_once(':').ok_or("KEY:CERT")?;
+                let cert = CertificateDer::from_pem_file(c)?.to_vec();
+                tasks.push(tokio::spawn(renew_chain(
+                    roots.clone(),
+                    addr.clone(),
+                    std::fs::read(k)?,
+                    cert,
+                    until,
+                    done.clone(),
+                )));
+            }
+        }
+        "cfssl" => {
+            let [_, _, addr, secs, conns, csr] = args.as_slice() else {
+                return Err(
+                    "usage: shomei-bench cfssl HOST:PORT SECONDS CONNECTIONS CSR_PEM".into(),
+                );
+            };
+            let body = serde_json::json!({ "certificate_request": std::fs::read_to_string(csr)? })
+                .to_string();
+            let until = start + Duration::from_secs(secs.parse()?);
+            for _ in 0..conns.parse::<usize>()? {
+                tasks.push(tokio::spawn(cfssl_conn(
+                    addr.clone(),
+                    body.clone(),
+                    until,
+                    done.clone(),
+                )));
+            }
+        }
+        _ => return Err("usage: shomei-bench renew|cfssl …".into()),
+    }
+    for t in tasks {
+        t.await??;
+    }
+    println!(
+        "{} {:.3}",
+        done.load(Ordering::Relaxed),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build();
+    let result = match rt {
+        Ok(rt) => rt.block_on(run(std::env::args().collect())),
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shomei-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
