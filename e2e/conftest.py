@@ -57,6 +57,22 @@ class Server:
         return out
 
 
+def crl_text_listing(server, serial_hex, workdir, url=None, within=1.5):
+    """Downloads the CRL until it lists the serial (a revocation is in the
+    CRL within a second of 実行) and returns `openssl crl -text` of it."""
+    import time
+    deadline = time.monotonic() + within
+    while True:
+        got = server.curl("-o", str(workdir / "crl.der"), url or server.url + "/pki/crl")
+        assert got.returncode == 0, got
+        out = subprocess.run(["openssl", "crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text"],
+                             cwd=workdir, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        if f"Serial Number: {serial_hex.upper()}" in out.stdout or time.monotonic() > deadline:
+            return out.stdout
+        time.sleep(0.05)
+
+
 def start_server(tmp: Path) -> Server:
     """Starts `shomei serve --demo` on free ports with data under tmp/data
     (reused if it exists: a restart)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from conftest import LOGIN_PW, launch
+from conftest import LOGIN_PW, crl_text_listing, launch
 from test_issuance import run
 
 P12_PW = "Pkcs12#Secret"
@@ -117,8 +117,7 @@ def test_tarodt_renews_with_the_app_and_the_old_certificate_is_superseded(server
         new_serial = re.search(r"serial:\s+([0-9a-f]+)", after.stdout).group(1)
         assert new_serial != old_serial and "発行済" in after.stdout, after.stdout
 
-        assert server.curl("-o", str(tmp_path / "crl.der"), server.url + "/pki/crl").returncode == 0
-        crl = run("openssl", "crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text", cwd=tmp_path).stdout
+        crl = crl_text_listing(server, old_serial, tmp_path)
         block = crl.split(f"Serial Number: {old_serial.upper()}")
         assert len(block) == 2, crl
         assert "Superseded" in block[1].split("Serial Number:")[0]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from conftest import CONFIRM_PW, LOGIN_PW
+from conftest import CONFIRM_PW, LOGIN_PW, crl_text_listing
 
 LOGIN_FAILED = "ログインできませんでした。ログインIDとログインパスワードをご確認ください。"
 
@@ -140,12 +140,9 @@ def test_hanakodt_revokes_tarodt_through_the_guides_screens(server, browser, sho
     serial = re.search(r"^serial=([0-9A-F]+)$", text, re.M).group(1)
     crl_url = re.search(r"URI:(https://\S+/pki/crl)", text).group(1)
     assert crl_url.startswith(server.url), crl_url
-    got = server.curl("-o", str(tmp_path / "crl.der"), "-w", "%{http_code}", crl_url)
-    assert got.stdout.decode() == "200", got
-    crl = openssl("crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text", cwd=tmp_path)
-    assert crl.returncode == 0, crl.stderr
-    assert f"Serial Number: {serial}" in crl.stdout, crl.stdout
-    assert "X509v3 CRL Number" in crl.stdout and "X509v3 Authority Key Identifier" in crl.stdout
+    crl = crl_text_listing(server, serial, tmp_path, crl_url)
+    assert f"Serial Number: {serial}" in crl, crl
+    assert "X509v3 CRL Number" in crl and "X509v3 Authority Key Identifier" in crl
     assert openssl("crl", "-inform", "DER", "-in", "crl.der", "-out", "crl.pem", cwd=tmp_path).returncode == 0
     ca = server.data_dir / "ca"
     chain = tmp_path / "chain.pem"

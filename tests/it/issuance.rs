@@ -466,6 +466,7 @@ async fn simplereenroll_renews_with_the_certificate_and_supersedes_the_old_one()
         kit.svc.is_revoked(old_serial.as_bytes()),
         "the old certificate is superseded"
     );
+    kit.crl_caught_up().await;
     let crl = kit.svc.crl();
     let (_, parsed) = x509_parser::parse_x509_crl(&crl.der).unwrap();
     let entry = parsed

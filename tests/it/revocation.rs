@@ -84,6 +84,7 @@ async fn executing_revokes_the_certificate_and_publishes_it_in_the_crl() {
         .unwrap();
     assert_eq!(row.2, "失効済", "{row:?}");
 
+    kit.crl_caught_up().await;
     let after = crl(&kit).await;
     assert!(
         crl_number(&after).parse::<u64>().unwrap() > crl_number(&before).parse::<u64>().unwrap()
@@ -334,6 +335,7 @@ async fn the_delta_crl_lists_what_was_revoked_since_the_full_crl_and_openssl_rea
     );
     b.to_brsk019(&kit, "hanakodt", "tarodt").await;
     assert_eq!(b.execute(CONFIRM_PW).await.path(), "/brsk020");
+    kit.crl_caught_up().await;
     let delta = b
         .client
         .get(format!("{}/pki/delta-crl", kit.base))

@@ -258,3 +258,17 @@ impl Browser {
         self.post("/brsk018", &[("user", &id)]).await
     }
 }
+
+impl Kit {
+    /// Waits (at most 1 s, the promise) until every revocation so far is in the
+    /// published CRLs; they follow a revocation within the second.
+    pub async fn crl_caught_up(&self) {
+        for _ in 0..100 {
+            if self.svc.crl_up_to_date() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the CRL was not published within 1 s of a revocation");
+    }
+}

@@ -84,6 +84,7 @@ async fn renew_chain(
                 key_der.clone_key(),
             )?;
         let tcp = TcpStream::connect(&addr).await?;
+        tcp.set_nodelay(true)?;
         let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
             .connect(host.clone(), tcp)
             .await?;

@@ -61,7 +61,14 @@ pub(crate) struct CrlPublisher {
     /// The highest CRL number taken inside a revocation's own transaction:
     /// the next CRL can use it without a commit of its own.
     reserved: AtomicU64,
+    /// Wakes the publisher task after a revocation.
+    wake: tokio::sync::Notify,
 }
+
+/// How long the publisher waits after a revocation for others to join the
+/// same generation. Together with generation itself this stays well under
+/// the one second in which a revocation must be in the CRL.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl CrlPublisher {
     pub(crate) fn new(signer: CrlSigner) -> Self {
@@ -74,6 +81,7 @@ impl CrlPublisher {
             requested: AtomicU64::new(0),
             published: AtomicU64::new(0),
             reserved: AtomicU64::new(0),
+            wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -145,6 +153,27 @@ impl Shomei {
         }
         self.crl.requested.fetch_add(1, Ordering::SeqCst);
         self.ocsp.forget(serial);
+        self.crl.wake.notify_one();
+    }
+
+    /// Publishes the CRLs after revocations, coalescing those that come
+    /// close together. Runs for the life of the server; the revocation
+    /// itself never waits for it (TLS, sessions and OCSP read the set).
+    pub async fn run_crl_publisher(&self) {
+        loop {
+            self.crl.wake.notified().await;
+            tokio::time::sleep(COALESCE).await;
+            if let Err(e) = self.publish_crl().await {
+                tracing::error!(error = %e, "CRL publication failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                self.crl.wake.notify_one();
+            }
+        }
+    }
+
+    /// Has every revocation marked so far been published in the CRLs?
+    pub fn crl_up_to_date(&self) -> bool {
+        self.crl.published.load(Ordering::SeqCst) >= self.crl.requested.load(Ordering::SeqCst)
     }
 
     /// Publishes new full and delta CRLs that include every revocation

@@ -202,9 +202,6 @@ impl Shomei {
             now,
             RevocationReason::Superseded.code(),
         );
-        if let Err(err) = self.publish_crl().await {
-            tracing::error!(error = %err, "CRL publication after renewal failed");
-        }
         tracing::info!(old = %presented, new = %issued.serial, login_id = %user.login_id, "certificate renewed");
         Ok(issued)
     }

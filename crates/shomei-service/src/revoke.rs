@@ -220,8 +220,9 @@ impl Shomei {
     }
 
     /// 実行 on BRSK019: checks the actor's 確認用パスワード, then revokes the
-    /// certificate shown, records it, and publishes the revocation (revoked set
-    /// and CRL) before returning.
+    /// certificate shown, records it, and puts the revocation in force (the
+    /// revoked set: TLS, sessions, OCSP) before returning; the CRLs follow
+    /// within the second.
     pub async fn revoke_certificate(
         &self,
         actor: &Actor,
@@ -351,11 +352,6 @@ impl Shomei {
 
         self.crl_number_reserved(crl_number);
         self.mark_revoked(expected_serial.as_bytes(), now, reason.code());
-        if let Err(err) = self.publish_crl().await {
-            // The revocation is committed and in force for TLS; the CRL is
-            // rebuilt from the database on the next revocation or restart.
-            tracing::error!(error = %err, "CRL publication after revocation failed");
-        }
         tracing::info!(serial = %expected_serial, target = %target_user.login_id, by = %actor.login_id, "certificate revoked");
         Ok(RevocationDone {
             login_id: target_user.login_id,

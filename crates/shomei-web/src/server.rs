@@ -165,6 +165,10 @@ pub async fn start_with(
     let (stop, stopped) = watch::channel(false);
 
     let upkeep = tokio::spawn(upkeep(state, stop.subscribe()));
+    let publisher = {
+        let svc = svc.clone();
+        tokio::spawn(async move { svc.run_crl_publisher().await })
+    };
     let mut loops = vec![tokio::spawn(accept_loop(
         portal,
         portal_acceptor,
@@ -186,6 +190,7 @@ pub async fn start_with(
             let _ = l.await;
         }
         upkeep.abort();
+        publisher.abort();
     });
     Ok(RunningServer {
         addr,
@@ -212,6 +217,8 @@ async fn accept_loop(
             _ = stopped.changed() => break,
             accepted = listener.accept() => {
                 let Ok((tcp, peer)) = accepted else { continue };
+                // Small answers go out at once (no Nagle delay behind delayed ACKs).
+                let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let app = app.clone();
                 let svc = client_certs.clone();
