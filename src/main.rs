@@ -63,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         command: CertCommand,
     },
+    /// CRL tasks of the bank operator.
+    Crl {
+        #[command(subcommand)]
+        command: CrlCommand,
+    },
     /// 操作履歴 tasks.
     Audit {
         #[command(subcommand)]
@@ -78,6 +83,18 @@ enum CertCommand {
         common: Common,
         #[arg(long)]
         login_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CrlCommand {
+    /// Build the current full CRL from the database and write it (DER), e.g.
+    /// for an offline distribution point.
+    Export {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -160,6 +177,9 @@ async fn main() {
         Command::Audit {
             command: AuditCommand::Verify { common },
         } => audit_verify(common).await,
+        Command::Crl {
+            command: CrlCommand::Export { common, out },
+        } => crl_export(common, out).await,
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");
@@ -373,6 +393,20 @@ async fn cert_show(common: Common, login_id: &str) -> Result<()> {
         cert.not_after
     );
     print!("{}", shomei_pki::to_pem("CERTIFICATE", &cert.der));
+    Ok(())
+}
+
+async fn crl_export(common: Common, out: PathBuf) -> Result<()> {
+    let cfg = load_config(common.config.as_deref())?;
+    let svc = open_existing(&common, &cfg).await?;
+    let crl = svc.crl();
+    std::fs::write(&out, &crl.der).with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "CRL number {} written to {} ({} bytes)",
+        crl.number,
+        out.display(),
+        crl.der.len()
+    );
     Ok(())
 }
 

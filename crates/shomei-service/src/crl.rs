@@ -204,6 +204,7 @@ impl Shomei {
         };
         let this_update = self.now();
         let next_update = this_update + Duration::hours(self.settings.crl_next_update_hours);
+        let started = std::time::Instant::now();
         let signer = self.crl.signer.clone();
         let revoked = self.revoked.clone();
         let (full, entries) = tokio::task::spawn_blocking(move || {
@@ -255,7 +256,12 @@ impl Shomei {
             *d = snapshot(delta, number, this_update, next_update, "delta");
         }
         self.crl.published.store(upto, Ordering::SeqCst);
-        tracing::info!(crl_number = number, entries, "CRL published");
+        tracing::info!(
+            crl_number = number,
+            entries,
+            ms = started.elapsed().as_millis() as u64,
+            "CRL published"
+        );
         Ok(())
     }
 

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Bulk-inserts N revoked certificate records (no DER: they need not be
+signed) for a bench company's user into a Shomei database, fast, in one
+transaction. Usage: seed_revoked.py DB N [unrevoked M] [index.txt]
+With index.txt, also writes the same entries in `openssl ca`'s format."""
+
+import os
+import random
+import sqlite3
+import sys
+import time
+
+db, n = sys.argv[1], int(sys.argv[2])
+m = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+index = sys.argv[4] if len(sys.argv) > 4 else None
+c = sqlite3.connect(db)
+c.execute("PRAGMA journal_mode=WAL")
+c.execute("PRAGMA synchronous=OFF")
+now = int(time.time())
+cur = c.cursor()
+cur.execute("INSERT INTO companies(name, service, created_at) VALUES('ベンチ株式会社', 'business_ib', ?)", (now,))
+company = cur.lastrowid
+cols = [r[1] for r in c.execute("PRAGMA table_info(users)")]
+values = {
+    "company_id": company, "login_id": "benchuser", "name": "ベンチ", "role": "general",
+    "email": "bench@example.jp", "login_hash": "x", "confirm_hash": "x", "created_at": now,
+}
+present = [k for k in values if k in cols]
+cur.execute(f"INSERT INTO users({','.join(present)}) VALUES({','.join('?' for _ in present)})", [values[k] for k in present])
+user = cur.lastrowid
+rng = random.Random(5280)
+
+
+def serial():
+    b = bytearray(rng.getrandbits(8) for _ in range(16))
+    b[0] = (b[0] & 0x7F) | 0x40
+    return b.hex()
+
+
+rows = []
+out = open(index, "w") if index else None
+for i in range(n + m):
+    s = serial()
+    revoked = i < n
+    at = now - rng.randint(60, 86400 * 300)
+    reason = rng.choice([1, 4, 5])
+    rows.append((user, s, now - 86400 * 365, now + 86400 * 30, b"", now - 86400 * 365, at if revoked else None, reason if revoked else None))
+    if out and revoked:
+        t = time.strftime("%y%m%d%H%M%SZ", time.gmtime(at))
+        reason_name = {1: "keyCompromise", 4: "superseded", 5: "cessationOfOperation"}[reason]
+        out.write(f"R\t{time.strftime('%y%m%d%H%M%SZ', time.gmtime(now + 86400 * 30))}\t{t},{reason_name}\t{s.upper()}\tunknown\t/CN=bench{i}\n")
+    if len(rows) == 50000:
+        cur.executemany("INSERT INTO certificates(user_id, serial, not_before, not_after, der, issued_at, revoked_at, revocation_reason) VALUES(?,?,?,?,?,?,?,?)", rows)
+        rows.clear()
+if rows:
+    cur.executemany("INSERT INTO certificates(user_id, serial, not_before, not_after, der, issued_at, revoked_at, revocation_reason) VALUES(?,?,?,?,?,?,?,?)", rows)
+c.commit()
+c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+c.close()
+if out:
+    out.close()
