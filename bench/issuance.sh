@@ -36,7 +36,7 @@ for who in hanakodt tarodt hottojr01 hottojr02; do
 done
 
 before=$(cpu_ticks "$SHOMEI_PID")
-read -r s_ops s_secs < <(taskset -c 1 "$LOAD" renew "$D/ca/root-ca.crt" "127.0.0.1:${CERT##*:}" "$SECS" "${chains[@]}")
+read -r s_ops s_secs _ < <(taskset -c 1 "$LOAD" renew "$D/ca/root-ca.crt" "127.0.0.1:${CERT##*:}" "$SECS" "${chains[@]}")
 after=$(cpu_ticks "$SHOMEI_PID")
 s_ticks=$((after - before))
 
@@ -51,7 +51,7 @@ CFPID=$!
 PIDS+=("$CFPID")
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$CFPORT/" && break; sleep 0.1; done
 before=$(cpu_ticks "$CFPID")
-read -r c_ops c_secs < <(taskset -c 1 "$LOAD" cfssl "127.0.0.1:$CFPORT" "$SECS" 8 "$CF/csr.pem")
+read -r c_ops c_secs _ < <(taskset -c 1 "$LOAD" cfssl "127.0.0.1:$CFPORT" "$SECS" 8 "$CF/csr.pem")
 after=$(cpu_ticks "$CFPID")
 c_ticks=$((after - before))
 

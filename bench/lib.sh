@@ -7,10 +7,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHOMEI="$ROOT/target/release/shomei"
 BENCH_TMP="$(mktemp -d /tmp/shomei-bench.XXXXXX)"
 PIDS=()
+GROUPS_TO_KILL=() # process groups (started with setsid), killed whole
 cleanup() {
+    for g in "${GROUPS_TO_KILL[@]:-}"; do [ -n "$g" ] && kill -- "-$g" 2>/dev/null || true; done
     for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
     sleep 0.3
-    rm -rf "$BENCH_TMP"
+    [ -n "${KEEP:-}" ] || rm -rf "$BENCH_TMP"
 }
 trap cleanup EXIT
 
@@ -29,19 +31,20 @@ build_shomei() {
 }
 
 # start_shomei DIR CPU [serve args…]: starts the demo server pinned to a CPU; sets
-# SHOMEI_PID, PORTAL (URL), CERT (URL).
+# SHOMEI_PID, PORTAL (URL), CERT (URL), PKI (URL of the plain-HTTP listener).
 start_shomei() {
     local dir=$1 cpu=${2:-0}
     shift 2 || true
     taskset -c "$cpu" "$SHOMEI" serve --demo --data-dir "$dir" --listen 127.0.0.1:0 "$@" >"$dir.log" 2>&1 &
     SHOMEI_PID=$!
     PIDS+=("$SHOMEI_PID")
-    for _ in $(seq 1 600); do
-        if grep -q "Certificate login and EST renewal" "$dir.log" 2>/dev/null; then break; fi
+    for _ in $(seq 1 1200); do
+        if grep -q "CRL and OCSP" "$dir.log" 2>/dev/null; then break; fi
         sleep 0.1
     done
     PORTAL=$(grep -o 'https://localhost:[0-9]*/login' "$dir.log" | head -1 | sed 's#/login##')
     CERT=$(grep -o 'https://localhost:[0-9]*/cert-login' "$dir.log" | head -1 | sed 's#/cert-login##')
+    PKI=$(grep -o 'http://localhost:[0-9]*/pki/crl' "$dir.log" | head -1 | sed 's#/pki/crl##')
     [ -n "$CERT" ] || { cat "$dir.log"; echo "Shomei did not start" >&2; exit 1; }
 }
 

@@ -37,27 +37,7 @@ struct Common {
 #[derive(Subcommand)]
 enum Command {
     /// Run the portal over HTTPS.
-    Serve {
-        #[command(flatten)]
-        common: Common,
-        /// Create the guide's demo companies and users on first start.
-        #[arg(long)]
-        demo: bool,
-        /// Address to listen on (port 0 picks a free one).
-        #[arg(long, env = "SHOMEI_LISTEN")]
-        listen: Option<SocketAddr>,
-        /// Base URL clients use; written into certificates (CRL, OCSP).
-        #[arg(long, env = "SHOMEI_PUBLIC_URL")]
-        public_url: Option<String>,
-        /// Address of the certificate listener (client certificates required;
-        /// 電子証明書方式 login and EST renewal). Default: the portal's IP,
-        /// port 8444 (port 0 when the portal's port is 0).
-        #[arg(long, env = "SHOMEI_CERT_LISTEN")]
-        cert_listen: Option<SocketAddr>,
-        /// Base URL of the certificate listener as customers reach it.
-        #[arg(long, env = "SHOMEI_CERT_PUBLIC_URL")]
-        cert_public_url: Option<String>,
-    },
+    Serve(ServeArgs),
     /// Certificate tasks of the bank operator.
     Cert {
         #[command(subcommand)]
@@ -84,6 +64,38 @@ enum CertCommand {
         #[arg(long)]
         login_id: String,
     },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Create the guide's demo companies and users on first start.
+    #[arg(long)]
+    demo: bool,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, env = "SHOMEI_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Base URL customers use for the portal.
+    #[arg(long, env = "SHOMEI_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Address of the certificate listener (client certificates required;
+    /// 電子証明書方式 login and EST renewal). Default: the portal's IP,
+    /// port 8444 (port 0 when the portal's port is 0).
+    #[arg(long, env = "SHOMEI_CERT_LISTEN")]
+    cert_listen: Option<SocketAddr>,
+    /// Base URL of the certificate listener as customers reach it.
+    #[arg(long, env = "SHOMEI_CERT_PUBLIC_URL")]
+    cert_public_url: Option<String>,
+    /// Address of the plain-HTTP PKI listener (CRLs, OCSP; what relying
+    /// parties fetch). Default: the portal's IP, port 8080 (port 0 when the
+    /// portal's port is 0).
+    #[arg(long, env = "SHOMEI_PKI_LISTEN")]
+    pki_listen: Option<SocketAddr>,
+    /// Base URL of the PKI listener; written into every certificate (CRL
+    /// distribution point, Freshest CRL, OCSP). Default: http://HOST:PORT.
+    #[arg(long, env = "SHOMEI_PKI_PUBLIC_URL")]
+    pki_public_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -116,6 +128,8 @@ struct ConfigFile {
     public_url: Option<String>,
     cert_listen: Option<SocketAddr>,
     cert_public_url: Option<String>,
+    pki_listen: Option<SocketAddr>,
+    pki_public_url: Option<String>,
     settings: Settings,
 }
 
@@ -136,6 +150,7 @@ fn load_config(path: Option<&Path>) -> Result<ConfigFile> {
 const DEFAULT_DATA_DIR: &str = "./shomei-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 const DEFAULT_CERT_PORT: u16 = 8444;
+const DEFAULT_PKI_PORT: u16 = 8080;
 
 fn data_dir(common: &Common, cfg: &ConfigFile) -> PathBuf {
     common
@@ -153,24 +168,7 @@ async fn main() {
         .init();
     let cli = Cli::parse();
     let r = match cli.command {
-        Command::Serve {
-            common,
-            demo,
-            listen,
-            public_url,
-            cert_listen,
-            cert_public_url,
-        } => {
-            serve(
-                common,
-                demo,
-                listen,
-                public_url,
-                cert_listen,
-                cert_public_url,
-            )
-            .await
-        }
+        Command::Serve(args) => serve(args).await,
         Command::Cert {
             command: CertCommand::Show { common, login_id },
         } => cert_show(common, &login_id).await,
@@ -187,11 +185,17 @@ async fn main() {
     }
 }
 
-async fn open(common: &Common, cfg: &ConfigFile, public_url: &str) -> Result<Shomei> {
+async fn open(
+    common: &Common,
+    cfg: &ConfigFile,
+    public_url: &str,
+    pki_url: &str,
+) -> Result<Shomei> {
     let dir = data_dir(common, cfg);
-    Shomei::open(
+    Shomei::open_with_pki(
         &dir,
         public_url,
+        pki_url,
         cfg.settings.clone(),
         Arc::new(SystemClock),
     )
@@ -222,14 +226,17 @@ async fn open_existing(common: &Common, cfg: &ConfigFile) -> Result<Shomei> {
     .with_context(|| format!("cannot open data directory {}", dir.display()))
 }
 
-async fn serve(
-    common: Common,
-    demo: bool,
-    listen: Option<SocketAddr>,
-    public_url: Option<String>,
-    cert_listen: Option<SocketAddr>,
-    cert_public_url: Option<String>,
-) -> Result<()> {
+async fn serve(args: ServeArgs) -> Result<()> {
+    let ServeArgs {
+        common,
+        demo,
+        listen,
+        public_url,
+        cert_listen,
+        cert_public_url,
+        pki_listen,
+        pki_public_url,
+    } = args;
     let cfg = load_config(common.config.as_deref())?;
     let listen = match listen.or(cfg.listen) {
         Some(l) => l,
@@ -247,6 +254,16 @@ async fn serve(
     });
     let cert_listener = shomei_web::bind(cert_listen).await?;
     let cert_addr = cert_listener.local_addr()?;
+    let pki_listen = pki_listen.or(cfg.pki_listen).unwrap_or_else(|| {
+        let port = if listen.port() == 0 {
+            0
+        } else {
+            DEFAULT_PKI_PORT
+        };
+        SocketAddr::new(listen.ip(), port)
+    });
+    let pki_listener = shomei_web::bind(pki_listen).await?;
+    let pki_addr = pki_listener.local_addr()?;
     let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
         "localhost".to_string()
     } else {
@@ -263,7 +280,10 @@ async fn serve(
         bail!("--public-url must start with https:// and name a host, got {public_url}")
     };
 
-    let svc = Arc::new(open(&common, &cfg, &public_url).await?);
+    let pki_public_url = pki_public_url
+        .or(cfg.pki_public_url.clone())
+        .unwrap_or_else(|| format!("http://{public_host}:{}", pki_addr.port()));
+    let svc = Arc::new(open(&common, &cfg, &public_url, &pki_public_url).await?);
     let demo_users = if demo {
         let users = svc.seed_demo().await?;
         write_demo_certs(&svc, &data_dir(&common, &cfg), &users)?;
@@ -274,10 +294,13 @@ async fn serve(
     let cert_public_url = cert_public_url
         .or(cfg.cert_public_url.clone())
         .unwrap_or_else(|| format!("https://{public_host}:{}", cert_addr.port()));
-    let server = shomei_web::start_with(
+    let server = shomei_web::start_all(
         svc.clone(),
         listener,
-        Some(cert_listener),
+        shomei_web::Listeners {
+            cert: Some(cert_listener),
+            pki: Some(pki_listener),
+        },
         shomei_web::ServerOptions {
             listen: addr,
             extra_names: vec![public_host],
@@ -292,6 +315,9 @@ async fn serve(
     );
     println!(
         "Certificate login and EST renewal: {cert_public_url}/cert-login  (listening on {cert_addr})"
+    );
+    println!(
+        "CRL and OCSP (plain HTTP, written into certificates): {pki_public_url}/pki/crl  {pki_public_url}/pki/ocsp  (listening on {pki_addr})"
     );
     println!(
         "Trust this root certificate in your browser or client: {}",
@@ -398,14 +424,22 @@ async fn cert_show(common: Common, login_id: &str) -> Result<()> {
 
 async fn crl_export(common: Common, out: PathBuf) -> Result<()> {
     let cfg = load_config(common.config.as_deref())?;
-    let svc = open_existing(&common, &cfg).await?;
-    let crl = svc.crl();
-    std::fs::write(&out, &crl.der).with_context(|| format!("cannot write {}", out.display()))?;
+    let dir = data_dir(&common, &cfg);
+    if !dir.join("shomei.db").exists() {
+        bail!(
+            "no Shomei data in {} (start the server once, or pass --data-dir)",
+            dir.display()
+        );
+    }
+    let (number, der) =
+        shomei_service::export_crl(&dir, &cfg.settings, time::OffsetDateTime::now_utc())
+            .await
+            .with_context(|| format!("cannot build the CRL from {}", dir.display()))?;
+    std::fs::write(&out, &der).with_context(|| format!("cannot write {}", out.display()))?;
     println!(
-        "CRL number {} written to {} ({} bytes)",
-        crl.number,
+        "CRL number {number} written to {} ({} bytes)",
         out.display(),
-        crl.der.len()
+        der.len()
     );
     Ok(())
 }

@@ -7,7 +7,12 @@
 //! server revokes the previous one, so every step is a full issuance.
 //! `shomei-bench cfssl HOST:PORT SECONDS CONNECTIONS CSR_PEM` posts the same
 //! kind of request to cfssl's /api/v1/cfssl/sign over keep-alive connections.
-//! Both print `ops seconds`.
+//! `shomei-bench ocsp HOST:PORT/PATH SECONDS CONNECTIONS ISSUER_PEM SERIALS new|keep`
+//! posts OCSP requests for serials drawn at random from the file SERIALS
+//! (one hex serial a line), on a new connection per request (`new`, like
+//! `ab` without -k) or over keep-alive connections (`keep`); every answer
+//! must be a successful OCSP response.
+//! All print `ops seconds refused-connections`.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
@@ -140,9 +145,74 @@ async fn cfssl_conn(
     Ok(())
 }
 
+/// xorshift64*: cheap, deterministic random picks for the load loop.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+/// One OCSP client: `requests` are complete HTTP requests, one per serial.
+async fn ocsp_conn(
+    addr: String,
+    requests: Arc<Vec<Vec<u8>>>,
+    keep_alive: bool,
+    seed: u64,
+    until: Instant,
+    done: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
+) -> Result<(), Err> {
+    let mut rng = seed | 1;
+    let mut buf = Vec::new();
+    let mut conn: Option<TcpStream> = None;
+    while Instant::now() < until {
+        let req = &requests[(next_random(&mut rng) % requests.len() as u64) as usize];
+        let mut s = match conn.take() {
+            Some(s) => s,
+            None => match TcpStream::connect(&addr).await {
+                Ok(s) => {
+                    s.set_nodelay(true)?;
+                    buf.clear();
+                    s
+                }
+                // A responder that forks workers may refuse a connection
+                // now and then; count it, and give up only if it persists.
+                Err(e) => {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    if refused.load(Ordering::Relaxed) > 10_000 {
+                        return Err(e.into());
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                }
+            },
+        };
+        s.write_all(req).await?;
+        let (status, body) = read_response(&mut s, &mut buf).await?;
+        // OCSPResponse { responseStatus successful(0), responseBytes … }
+        let successful = body.len() > 10
+            && body[0] == 0x30
+            && body.windows(3).take(8).any(|w| w == [0x0a, 0x01, 0x00]);
+        if status != 200 || !successful {
+            return Err(format!(
+                "OCSP answered {status} with {} bytes that are not a successful response",
+                body.len()
+            )
+            .into());
+        }
+        done.fetch_add(1, Ordering::Relaxed);
+        if keep_alive {
+            conn = Some(s);
+        }
+    }
+    Ok(())
+}
+
 async fn run(args: Vec<String>) -> Result<(), Err> {
     let mode = args.get(1).map(String::as_str).unwrap_or("");
     let done = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
     match mode {
@@ -188,15 +258,70 @@ async fn run(args: Vec<String>) -> Result<(), Err> {
                 )));
             }
         }
-        _ => return Err("usage: shomei-bench renew|cfssl …".into()),
+        "ocsp" => {
+            let [_, _, target, secs, conns, issuer, serials, how] = args.as_slice() else {
+                return Err("usage: shomei-bench ocsp HOST:PORT/PATH SECONDS CONNECTIONS ISSUER_PEM SERIALS new|keep".into());
+            };
+            let keep_alive = match how.as_str() {
+                "new" => false,
+                "keep" => true,
+                _ => return Err("the last argument is new or keep".into()),
+            };
+            let (addr, path) = match target.split_once('/') {
+                Some((a, p)) => (a.to_string(), format!("/{p}")),
+                None => (target.clone(), "/".to_string()),
+            };
+            let issuer = CertificateDer::from_pem_file(issuer)?;
+            let hashes = shomei_pki::ocsp::IssuerHashes::of(&issuer)
+                .ok_or("cannot read the issuer certificate")?;
+            let connection = if keep_alive { "keep-alive" } else { "close" };
+            let mut requests = Vec::new();
+            for line in std::fs::read_to_string(serials)?.lines() {
+                let hex = line.trim();
+                if hex.is_empty() {
+                    continue;
+                }
+                let serial: Vec<u8> = (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| format!("not a hex serial: {hex}"))?;
+                let body = hashes.request(&serial);
+                let mut req = format!(
+                    "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/ocsp-request\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                req.extend_from_slice(&body);
+                requests.push(req);
+            }
+            if requests.is_empty() {
+                return Err("no serials".into());
+            }
+            let requests = Arc::new(requests);
+            let until = start + Duration::from_secs(secs.parse()?);
+            for i in 0..conns.parse::<u64>()? {
+                tasks.push(tokio::spawn(ocsp_conn(
+                    addr.clone(),
+                    requests.clone(),
+                    keep_alive,
+                    0x9e37_79b9_7f4a_7c15 ^ (i + 1),
+                    until,
+                    done.clone(),
+                    refused.clone(),
+                )));
+            }
+        }
+        _ => return Err("usage: shomei-bench renew|cfssl|ocsp …".into()),
     }
     for t in tasks {
         t.await??;
     }
     println!(
-        "{} {:.3}",
+        "{} {:.3} {}",
         done.load(Ordering::Relaxed),
-        start.elapsed().as_secs_f64()
+        start.elapsed().as_secs_f64(),
+        refused.load(Ordering::Relaxed)
     );
     Ok(())
 }

@@ -17,7 +17,7 @@ const ALG_ECDSA_SHA256: &[u8] = &[
 /// One revoked certificate.
 #[derive(Debug, Clone, Copy)]
 pub struct CrlEntry<'a> {
-    /// Serial, big-endian magnitude without leading zero octets.
+    /// Serial, big-endian magnitude (leading zero octets are dropped).
     pub serial: &'a [u8],
     pub revoked_at: OffsetDateTime,
     /// RFC 5280 CRLReason; `None` or 0 writes no reason extension.
@@ -135,36 +135,37 @@ impl CrlSigner {
         })
     }
 
-    /// A signed CRL over `entries` (any order).
+    /// A signed CRL over `entries` (any order). The iterator is walked
+    /// twice — once to size the CRL, once to write it — so the DER is
+    /// written straight into one buffer of its final size: the peak memory
+    /// of a generation is the CRL itself.
     pub fn sign<'a>(
         &self,
-        entries: impl ExactSizeIterator<Item = CrlEntry<'a>>,
+        entries: impl Iterator<Item = CrlEntry<'a>> + Clone,
         number: u64,
         kind: CrlKind,
         this_update: OffsetDateTime,
         next_update: OffsetDateTime,
     ) -> Result<Vec<u8>, String> {
-        // revokedCertificates, written entry by entry into one buffer.
-        let mut list = Vec::with_capacity(entries.len() * 52);
+        let exact: usize = entries.clone().map(|e| tlv_len(entry_len(&e))).sum();
+        let mut list = CrlList::with_capacity(exact);
         for e in entries {
-            let serial = integer(e.serial);
-            let mut time = Vec::with_capacity(17);
-            push_time(&mut time, e.revoked_at);
-            // Extensions { reasonCode }, only for a real reason.
-            let reason: Option<[u8; 14]> = e.reason.filter(|r| *r != 0).map(|r| {
-                [
-                    0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01, r,
-                ]
-            });
-            let len = serial.len() + time.len() + reason.map_or(0, |r| r.len());
-            list.push(0x30);
-            push_len(&mut list, len);
-            list.extend_from_slice(&serial);
-            list.extend_from_slice(&time);
-            if let Some(r) = reason {
-                list.extend_from_slice(&r);
-            }
+            list.push(&e);
         }
+        self.sign_list(list, number, kind, this_update, next_update)
+    }
+
+    /// Signs a CRL over entries already written into `list` (see
+    /// [`CrlList`]): the headers go into the room kept in front of the
+    /// entries, so the entries are never copied.
+    pub fn sign_list(
+        &self,
+        list: CrlList,
+        number: u64,
+        kind: CrlKind,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<Vec<u8>, String> {
         let mut exts = Vec::new();
         // AuthorityKeyIdentifier { [0] keyIdentifier }
         exts.extend(extension(
@@ -190,36 +191,148 @@ impl CrlSigner {
         push_time(&mut head, this_update);
         push_time(&mut head, next_update);
         let tail = tlv(0xa0, &tlv(0x30, &exts));
-        let list_len = if list.is_empty() {
+
+        let mut out = list.buf;
+        let list_content = out.len() - ROOM;
+        // Everything before the entries: TBS header, fields, list header.
+        let mut front = Vec::with_capacity(head.len() + 16);
+        let list_len = if list_content == 0 {
             0
         } else {
-            1 + len_of_len(list.len()) + list.len()
+            tlv_len(list_content)
         };
         let tbs_len = head.len() + list_len + tail.len();
-        let mut tbs = Vec::with_capacity(1 + len_of_len(tbs_len) + tbs_len);
-        tbs.push(0x30);
-        push_len(&mut tbs, tbs_len);
-        tbs.extend_from_slice(&head);
-        if !list.is_empty() {
-            tbs.push(0x30);
-            push_len(&mut tbs, list.len());
-            tbs.extend_from_slice(&list);
+        front.push(0x30);
+        push_len(&mut front, tbs_len);
+        front.extend_from_slice(&head);
+        if list_content != 0 {
+            front.push(0x30);
+            push_len(&mut front, list_content);
         }
-        drop(list);
-        tbs.extend_from_slice(&tail);
-        let sig = self.key.sign(&self.rng, &tbs).map_err(|e| e.to_string())?;
+        // The outer SEQUENCE header goes in front of that, once the
+        // signature's length is known; keep room for it.
+        let outer_room = 1 + 1 + 8;
+        let tbs_start = if front.len() + outer_room <= ROOM {
+            let at = ROOM - front.len();
+            out[at..ROOM].copy_from_slice(&front);
+            at
+        } else {
+            // An issuer name too long for the room: make room (one copy).
+            let grow = front.len() + outer_room - ROOM;
+            out.splice(0..0, std::iter::repeat_n(0, grow));
+            let at = ROOM + grow - front.len();
+            out[at..ROOM + grow].copy_from_slice(&front);
+            at
+        };
+        out.extend_from_slice(&tail);
+        let sig = self
+            .key
+            .sign(&self.rng, &out[tbs_start..])
+            .map_err(|e| e.to_string())?;
         let mut bits = Vec::with_capacity(sig.as_ref().len() + 1);
         bits.push(0);
         bits.extend_from_slice(sig.as_ref());
         let bits = tlv(0x03, &bits);
-        let body_len = tbs.len() + ALG_ECDSA_SHA256.len() + bits.len();
-        let mut out = Vec::with_capacity(1 + len_of_len(body_len) + body_len);
-        out.push(0x30);
-        push_len(&mut out, body_len);
-        out.extend_from_slice(&tbs);
+        let body_len = out.len() - tbs_start + ALG_ECDSA_SHA256.len() + bits.len();
         out.extend_from_slice(ALG_ECDSA_SHA256);
         out.extend_from_slice(&bits);
+        let mut header = vec![0x30];
+        push_len(&mut header, body_len);
+        let start = tbs_start - header.len();
+        out[start..tbs_start].copy_from_slice(&header);
+        out.drain(..start);
         Ok(out)
+    }
+}
+
+/// Room kept in front of the entries for the CRL's headers and fields.
+const ROOM: usize = 1024;
+
+/// The revokedCertificates of a CRL being written, entry by entry, into the
+/// buffer that becomes the CRL: a million entries stream from the database
+/// into it without another copy of them anywhere.
+pub struct CrlList {
+    buf: Vec<u8>,
+}
+
+impl Default for CrlList {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
+}
+
+impl CrlList {
+    /// `bytes`: the expected size of the entries (more is fine).
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut buf = Vec::with_capacity(ROOM + bytes + 256);
+        buf.resize(ROOM, 0);
+        Self { buf }
+    }
+
+    pub fn push(&mut self, e: &CrlEntry<'_>) {
+        write_entry(&mut self.buf, e);
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len() - ROOM
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Length of a whole TLV with `content` octets.
+fn tlv_len(content: usize) -> usize {
+    1 + len_of_len(content) + content
+}
+
+/// The serial's magnitude without leading zero octets (at least one octet).
+fn magnitude(serial: &[u8]) -> &[u8] {
+    match serial.iter().position(|b| *b != 0) {
+        Some(i) => &serial[i..],
+        None => &[0u8][..],
+    }
+}
+
+fn time_len(t: OffsetDateTime) -> usize {
+    if (1950..2050).contains(&t.to_offset(time::UtcOffset::UTC).year()) {
+        15
+    } else {
+        17
+    }
+}
+
+/// Extensions { reasonCode }, only for a real reason.
+fn reason_ext(reason: Option<u8>) -> Option<[u8; 14]> {
+    reason.filter(|r| *r != 0).map(|r| {
+        [
+            0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01, r,
+        ]
+    })
+}
+
+/// Content length of one revokedCertificates entry.
+fn entry_len(e: &CrlEntry<'_>) -> usize {
+    let m = magnitude(e.serial);
+    let serial = tlv_len(m.len() + usize::from(m[0] & 0x80 != 0));
+    serial + time_len(e.revoked_at) + reason_ext(e.reason).map_or(0, |r| r.len())
+}
+
+fn write_entry(out: &mut Vec<u8>, e: &CrlEntry<'_>) {
+    out.push(0x30);
+    push_len(out, entry_len(e));
+    let m = magnitude(e.serial);
+    let pad = m[0] & 0x80 != 0;
+    out.push(0x02);
+    push_len(out, m.len() + usize::from(pad));
+    if pad {
+        out.push(0);
+    }
+    out.extend_from_slice(m);
+    push_time(out, e.revoked_at);
+    if let Some(r) = reason_ext(e.reason) {
+        out.extend_from_slice(&r);
     }
 }
 

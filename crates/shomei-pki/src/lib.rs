@@ -52,22 +52,31 @@ pub struct Endpoints {
     pub ocsp_url: String,
     /// The delta CRL (Freshest CRL extension).
     pub delta_crl_url: String,
+    /// The portal's public base URL (not written into certificates).
+    portal_url: String,
 }
 
 impl Endpoints {
     /// The standard paths under the portal's public base URL.
     pub fn under(base_url: &str) -> Self {
-        let base = base_url.trim_end_matches('/');
+        Self::with_pki(base_url, base_url)
+    }
+
+    /// The portal at `portal_url`; CRLs and OCSP under `pki_url` (usually
+    /// the plain-HTTP PKI listener, e.g. `http://localhost:8080`).
+    pub fn with_pki(portal_url: &str, pki_url: &str) -> Self {
+        let base = pki_url.trim_end_matches('/');
         Self {
             crl_url: format!("{base}/pki/crl"),
             ocsp_url: format!("{base}/pki/ocsp"),
             delta_crl_url: format!("{base}/pki/delta-crl"),
+            portal_url: portal_url.trim_end_matches('/').to_owned(),
         }
     }
 
-    /// The portal's public base URL these endpoints are under.
+    /// The portal's public base URL.
     pub fn base_url(&self) -> &str {
-        self.crl_url.trim_end_matches("/pki/crl")
+        &self.portal_url
     }
 }
 
@@ -346,6 +355,19 @@ impl Ca {
         let key = files::read_key(&key_path)?;
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         Ok((vec![leaf, self.issuing_der.clone()], key_der))
+    }
+
+    /// The issuing CA's CRL signer straight from the CA files in `dir`,
+    /// without loading the rest of the CA (for offline CRL export).
+    pub fn crl_signer_in(dir: &Path) -> Result<crl::CrlSigner, PkiError> {
+        let issuing_der = files::read_cert(&dir.join(ISSUING_CERT))?;
+        let key = files::read_key(&dir.join(ISSUING_KEY))?;
+        crl::CrlSigner::new(&issuing_der, &key.serialize_der()).map_err(|reason| {
+            PkiError::BadFile {
+                path: dir.join(ISSUING_KEY),
+                reason,
+            }
+        })
     }
 
     /// The CRL signer of the issuing CA.

@@ -198,3 +198,86 @@ fn the_server_certificate_is_reused_while_valid() {
     let (c3, _) = a.server_tls(&names, now + Duration::days(340)).unwrap();
     assert_ne!(c1[0], c3[0], "renewed when it would expire within 30 days");
 }
+
+#[test]
+fn a_large_crl_with_every_entry_form_parses_and_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = ca(tmp.path());
+    let now = datetime!(2026-01-02 00:00 UTC);
+    let late = datetime!(2051-03-04 05:06:07 UTC);
+    // Serials of 1–20 octets, some with the high bit set, some with leading
+    // zero octets given; UTCTime and GeneralizedTime; with and without reason.
+    let serials: Vec<Vec<u8>> = (0..3000u32)
+        .map(|i| {
+            let len = 1 + (i % 20) as usize;
+            let mut s: Vec<u8> = (0..len)
+                .map(|k| (i as u8).wrapping_mul(31).wrapping_add(k as u8) | 1)
+                .collect();
+            if i % 7 == 0 {
+                s.insert(0, 0);
+            }
+            s
+        })
+        .collect();
+    let entries = serials
+        .iter()
+        .enumerate()
+        .map(|(i, s)| crate::crl::CrlEntry {
+            serial: s,
+            revoked_at: if i % 5 == 0 { late } else { now },
+            reason: [None, Some(1), Some(4), Some(0)][i % 4],
+        });
+    let signer = a.crl_signer().unwrap();
+    let der = signer
+        .sign(entries, 70_000, crate::crl::CrlKind::Full, now, late)
+        .unwrap();
+    let (rest, crl) = parse_x509_crl(&der).unwrap();
+    assert!(rest.is_empty());
+    let (_, issuing) = parse_x509_certificate(a.issuing_der()).unwrap();
+    crl.verify_signature(issuing.public_key()).unwrap();
+    let got: Vec<_> = crl.iter_revoked_certificates().collect();
+    assert_eq!(got.len(), serials.len());
+    for (i, (r, s)) in got.iter().zip(&serials).enumerate() {
+        let want = s
+            .iter()
+            .skip_while(|b| **b == 0)
+            .copied()
+            .collect::<Vec<_>>();
+        let raw = r.raw_serial();
+        let raw = if raw.len() > 1 && raw[0] == 0 {
+            &raw[1..]
+        } else {
+            raw
+        };
+        assert_eq!(raw, &want[..], "entry {i}");
+        let t = if i % 5 == 0 { late } else { now };
+        assert_eq!(
+            r.revocation_date.timestamp(),
+            t.unix_timestamp(),
+            "entry {i}"
+        );
+        let reason = [None, Some(1), Some(4), None][i % 4];
+        assert_eq!(r.reason_code().map(|c| c.1.0), reason, "entry {i}");
+    }
+}
+
+#[test]
+fn built_ocsp_requests_parse_and_name_our_issuer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = ca(tmp.path());
+    let issuer = crate::ocsp::IssuerHashes::of(a.issuing_der()).unwrap();
+    for serial in [vec![0x41, 0x02], vec![0xc0; 16], vec![0, 0, 7]] {
+        let req = crate::ocsp::parse_request(&issuer.request(&serial)).unwrap();
+        assert_eq!(req.ids.len(), 1);
+        assert!(issuer.matches(&req.ids[0]));
+        let want: Vec<u8> = serial.iter().copied().skip_while(|b| *b == 0).collect();
+        let got: Vec<u8> = req.ids[0]
+            .serial
+            .iter()
+            .copied()
+            .skip_while(|b| *b == 0)
+            .collect();
+        assert_eq!(got, want);
+        assert!(req.nonce.is_none());
+    }
+}

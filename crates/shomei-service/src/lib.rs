@@ -13,6 +13,7 @@ mod login;
 mod ocsp;
 mod password;
 mod revoke;
+mod revset;
 mod settings;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use shomei_store::{AuditEntry, CompanyRow, Store, UserRow};
 use time::OffsetDateTime;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use crl::CrlSnapshot;
+pub use crl::{CrlSnapshot, export_crl};
 pub use demo::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, DemoUser};
 pub use enroll::{EnrollError, Issued};
 pub use login::LoginOutcome;
@@ -98,6 +99,18 @@ impl Shomei {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
+        Self::open_with_pki(data_dir, public_url, public_url, settings, clock).await
+    }
+
+    /// As `open`, with the CRL and OCSP URLs written into certificates under
+    /// `pki_url` (the plain-HTTP PKI listener) rather than the portal.
+    pub async fn open_with_pki(
+        data_dir: &Path,
+        public_url: &str,
+        pki_url: &str,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|source| ServiceError::DataDir {
             path: data_dir.to_owned(),
             source,
@@ -107,7 +120,7 @@ impl Shomei {
         let ca = Ca::load_or_create(
             &data_dir.join("ca"),
             &settings.bank_name,
-            Endpoints::under(public_url),
+            Endpoints::with_pki(public_url, pki_url),
             now,
         )?;
         let dummy_hash = password::hash("shomei-timing-equaliser").await?;
@@ -147,7 +160,7 @@ impl Shomei {
     pub fn is_revoked(&self, serial: &[u8]) -> bool {
         self.revoked
             .read()
-            .map(|s| s.contains_key(serial))
+            .map(|s| s.contains(serial))
             .unwrap_or(true)
     }
 

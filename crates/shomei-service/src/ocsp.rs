@@ -130,7 +130,7 @@ impl Shomei {
             .revoked
             .read()
             .ok()
-            .and_then(|s| s.get(serial.as_bytes()).copied());
+            .and_then(|s| s.get(serial.as_bytes()));
         if let Some(r) = revoked {
             return Ok(CertStatus::Revoked {
                 at: r.at,

@@ -20,7 +20,7 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
 pub use audit::{AuditEntry, AuditRow};
-pub use rows::{CertRow, CompanyRow, NewCert, NewUser, RevokedRow, UserRow};
+pub use rows::{CertRow, CompanyRow, NewCert, NewUser, UserRow};
 
 /// Storage errors: for logs, never shown to customers as-is.
 #[derive(Debug, thiserror::Error)]
@@ -136,8 +136,16 @@ impl Store {
     }
 
     /// Every revoked certificate, oldest revocation first: the CRL's content.
-    pub async fn revoked(&self) -> Result<Vec<RevokedRow>> {
-        rows::revoked(&self.read).await
+    /// Calls `f(serial, revoked_at as Unix seconds, reason or 0)` with every
+    /// revoked certificate, in serial order; returns how many there
+    /// were. Fast at a million rows.
+    pub async fn for_each_revoked(&self, f: impl FnMut(&[u8], i64, u8)) -> Result<usize> {
+        rows::for_each_revoked(&self.read, f).await
+    }
+
+    /// How many certificates are revoked.
+    pub async fn revoked_count(&self) -> Result<usize> {
+        rows::revoked_count(&self.read).await
     }
 
     /// 操作履歴 of one company, newest first.

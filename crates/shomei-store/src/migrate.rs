@@ -4,7 +4,10 @@ use sqlx::SqlitePool;
 
 use crate::{Result, StoreError};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_revoked_covering_index.sql"),
+];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<()> {
     let mut conn = pool.acquire().await?;

@@ -78,9 +78,51 @@ async fn revoking_twice_revokes_once_and_login_ids_are_unique() {
     assert!(tx.revoke_cert(&serial, now, 5).await.unwrap());
     assert!(!tx.revoke_cert(&serial, now, 5).await.unwrap());
     tx.commit().await.unwrap();
-    let revoked = s.revoked().await.unwrap();
-    assert_eq!(revoked.len(), 1);
-    assert_eq!(revoked[0].reason, Some(5));
+    let mut revoked = Vec::new();
+    let n = s
+        .for_each_revoked(|serial, at, reason| revoked.push((serial.to_vec(), at, reason)))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(revoked, vec![(vec![0x41, 0x02], now.unix_timestamp(), 5)]);
+}
+
+#[tokio::test]
+async fn the_revocation_set_loads_every_row_across_chunks_and_halves() {
+    let (_d, s) = store().await;
+    // 2.5 chunks of revoked rows and some unrevoked ones, written directly.
+    let n = 250_003i64;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO companies(id, name, service, created_at) VALUES (1, 'c', 'business_ib', 0);
+         INSERT INTO users(id, company_id, login_id, name, role, email, login_hash, confirm_hash, created_at)
+             VALUES (1, 1, 'benchuser', 'b', 'general', '', 'x', 'x', 0);
+         WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {total})
+         INSERT INTO certificates(user_id, serial, not_before, not_after, der, issued_at, revoked_at, revocation_reason)
+         SELECT 1, printf('%032x', i * 7919 + 1048576), 0, 0, x'', 0,
+                CASE WHEN i <= {n} THEN 1700000000 + i END,
+                CASE WHEN i <= {n} THEN i % 3 END
+         FROM k;",
+        total = n + 1000
+    )))
+    .execute(&s.write)
+    .await
+    .unwrap();
+    let mut seen = std::collections::HashMap::new();
+    let total = s
+        .for_each_revoked(|serial, at, reason| {
+            assert!(
+                seen.insert(serial.to_vec(), (at, reason)).is_none(),
+                "twice"
+            );
+        })
+        .await
+        .unwrap();
+    assert_eq!(total, n as usize);
+    assert_eq!(seen.len(), n as usize);
+    for i in [1i64, 2, 100_000, 100_001, 125_002, 200_000, n] {
+        let serial = hex::decode(format!("{:032x}", i * 7919 + 1_048_576)).unwrap();
+        assert_eq!(seen[&serial], (1_700_000_000 + i, (i % 3) as u8), "row {i}");
+    }
 }
 
 #[tokio::test]

@@ -23,7 +23,10 @@ use shomei_service::Shomei;
 
 pub use est::ClientCert;
 pub use pages::ClientAddr;
-pub use server::{RunningServer, ServerOptions, StartError, bind, start, start_on, start_with};
+pub use server::{
+    Listeners, RunningServer, ServerOptions, StartError, bind, start, start_all, start_on,
+    start_with,
+};
 pub use session::SESSION_COOKIE;
 
 /// Shared state of every handler.
@@ -37,6 +40,24 @@ pub struct AppState {
 
 /// The portal's routes. Every POST passes the CSRF guard; every page gets the
 /// security headers.
+/// The revocation endpoints alone, for the plain-HTTP PKI listener: CRLs,
+/// OCSP and the CA certificates (RFC 5280 §4.2.1.13 and RFC 6960 expect
+/// them over HTTP, so that checking a certificate never needs TLS first).
+/// No sessions, no cookies, nothing that changes anything.
+pub fn pki_router(state: AppState) -> Router {
+    Router::new()
+        .route("/pki/ocsp", post(pki::ocsp_post))
+        .route("/pki/ocsp/{*request}", get(pki::ocsp_get))
+        .route("/pki/delta-crl", get(pki::delta_crl_der))
+        .route("/pki/delta-crl.pem", get(pki::delta_crl_pem))
+        .route("/pki/crl", get(pki::crl_der))
+        .route("/pki/crl.pem", get(pki::crl_pem))
+        .route("/pki/root-ca.crt", get(pki::root_cert))
+        .route("/pki/issuing-ca.crt", get(pki::issuing_cert))
+        .fallback(pki::not_found)
+        .with_state(state)
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::root))

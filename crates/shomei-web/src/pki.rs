@@ -124,3 +124,13 @@ pub(crate) async fn ocsp_get(
         .unwrap_or_default();
     ocsp_response(st.svc.ocsp(&der).await)
 }
+
+/// Anything else on the PKI listener.
+pub(crate) async fn not_found() -> Response {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "not found: this listener serves only /pki/crl, /pki/delta-crl, /pki/ocsp and the CA certificates\n",
+    )
+        .into_response()
+}

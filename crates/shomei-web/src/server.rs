@@ -36,6 +36,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The certificate listener, when started.
     pub cert_addr: Option<SocketAddr>,
+    /// The plain-HTTP PKI listener (CRL, OCSP), when started.
+    pub pki_addr: Option<SocketAddr>,
     pub sessions: Arc<Sessions>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -120,6 +122,15 @@ pub async fn start_on(
     start_with(svc, listener, None, opts).await
 }
 
+/// The listeners of a server besides the portal's.
+#[derive(Default)]
+pub struct Listeners {
+    /// The certificate listener (client certificates required).
+    pub cert: Option<TcpListener>,
+    /// The plain-HTTP PKI listener (CRLs, OCSP).
+    pub pki: Option<TcpListener>,
+}
+
 /// Serves the portal on `portal` and, if given, the certificate listener
 /// (client certificates required) on `cert`. Both share sessions and routes.
 pub async fn start_with(
@@ -128,6 +139,17 @@ pub async fn start_with(
     cert: Option<TcpListener>,
     opts: ServerOptions,
 ) -> Result<RunningServer, StartError> {
+    start_all(svc, portal, Listeners { cert, pki: None }, opts).await
+}
+
+/// Serves the portal on `portal` and the other listeners given.
+pub async fn start_all(
+    svc: Arc<Shomei>,
+    portal: TcpListener,
+    others: Listeners,
+    opts: ServerOptions,
+) -> Result<RunningServer, StartError> {
+    let Listeners { cert, pki } = others;
     let local = |l: &TcpListener| {
         l.local_addr().map_err(|source| StartError::Bind {
             addr: opts.listen,
@@ -136,6 +158,7 @@ pub async fn start_with(
     };
     let addr = local(&portal)?;
     let cert_addr = cert.as_ref().map(local).transpose()?;
+    let pki_addr = pki.as_ref().map(local).transpose()?;
     let identity = server_identity(&svc, &opts.extra_names)?;
     let portal_acceptor = TlsAcceptor::from(Arc::new(tls_config((
         identity.0.clone(),
@@ -162,6 +185,7 @@ pub async fn start_with(
         cert_base,
     };
     let app = router(state.clone());
+    let pki_app = crate::pki_router(state.clone());
     let (stop, stopped) = watch::channel(false);
 
     let upkeep = tokio::spawn(upkeep(state, stop.subscribe()));
@@ -176,6 +200,13 @@ pub async fn start_with(
         None,
         stopped.clone(),
     ))];
+    if let Some(listener) = pki {
+        loops.push(tokio::spawn(plain_accept_loop(
+            listener,
+            pki_app,
+            stopped.clone(),
+        )));
+    }
     if let (Some(listener), Some(acceptor)) = (cert, cert_acceptor) {
         loops.push(tokio::spawn(accept_loop(
             listener,
@@ -195,6 +226,7 @@ pub async fn start_with(
     Ok(RunningServer {
         addr,
         cert_addr,
+        pki_addr,
         sessions,
         stop,
         task,
@@ -268,6 +300,38 @@ async fn accept_loop(
                         .await;
                     if let Err(e) = conn {
                         tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Accepts plain-HTTP connections (the PKI listener) until stopped.
+async fn plain_accept_loop(
+    listener: TcpListener,
+    app: axum::Router,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((tcp, peer)) = accepted else { continue };
+                let _ = tcp.set_nodelay(true);
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                        req.extensions_mut().insert(ClientAddr(peer));
+                        app.clone().oneshot(req)
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .header_read_timeout(Duration::from_secs(10))
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
+                    if let Err(e) = conn {
+                        tracing::debug!(error = %e, %peer, "PKI connection ended with an error");
                     }
                 });
             }

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Revocation at a million revoked certificates, side by side with the
+# reference tools, in one run:
+#  1. server CPU per certificate-method TLS full handshake with 0, 10k, 100k
+#     and 1M revoked certificates in the database, beside nginx (one worker,
+#     ssl_crl holding the same entries); servers on core 0, load on core 1;
+#  2. revocation → enforced latency (portal 実行 returns → TLS refuses, OCSP
+#     says revoked, the CRL lists it), p50 and p99, with 1M revoked;
+#  3. CRL generation with 1M entries: `shomei crl export` beside
+#     `openssl ca -gencrl` on the same entries, time and peak RSS;
+#  4. OCSP responses/s for random issued serials, beside
+#     `openssl ocsp -index … -multi 2` on the same data.
+# The records are bulk-inserted (bench/seed_revoked.py); everything lives in
+# a temporary directory removed at the end. Loopback only, bounded loops.
+# Usage: bench/revocation.sh [seconds per load run] [s_time clients] [largest count]
+source "$(dirname "$0")/lib.sh"
+SECS=${1:-10}
+CLIENTS=${2:-4}
+MAX=${3:-1000000}
+need nginx:nginx-light openssl:openssl curl:curl python3:python3 /usr/bin/time:time
+build_shomei
+(cd "$ROOT" && cargo build --release --locked -q -p shomei-bench)
+LOAD="$ROOT/target/release/shomei-bench"
+HERE="$ROOT/bench"
+
+D="$BENCH_TMP/shomei"
+INDEX="$BENCH_TMP/index.txt"
+SERIALS="$BENCH_TMP/serials.txt"
+: >"$INDEX"
+echo "unique_subject = no" >"$INDEX.attr"
+: >"$SERIALS"
+start_shomei "$D" 0
+enroll "$D" sachikodt "$BENCH_TMP/client"
+
+stop_shomei() {
+    kill "$SHOMEI_PID"
+    wait "$SHOMEI_PID" 2>/dev/null || true
+}
+
+# nginx checks CRLs along the whole chain (CRL_CHECK_ALL): an empty CRL of
+# the root for the issuing CA, made once with openssl ca.
+ROOTCA="$BENCH_TMP/rootca"
+mkdir -p "$ROOTCA"
+: >"$ROOTCA/index.txt"
+echo 01 >"$ROOTCA/crlnumber"
+cat >"$ROOTCA/ca.cnf" <<CNF
+[ ca ]
+default_ca = root
+[ root ]
+database = $ROOTCA/index.txt
+crlnumber = $ROOTCA/crlnumber
+certificate = $D/ca/root-ca.crt
+private_key = $D/ca/root-ca.key
+default_md = sha256
+default_crl_days = 30
+CNF
+openssl ca -config "$ROOTCA/ca.cnf" -gencrl -out "$ROOTCA/crl.pem" 2>/dev/null
+
+NG="$BENCH_TMP/nginx"
+mkdir -p "$NG/logs"
+cat "$D/ca/server.crt" "$D/ca/issuing-ca.crt" >"$NG/fullchain.pem"
+cat "$D/ca/issuing-ca.crt" "$D/ca/root-ca.crt" >"$NG/clientca.pem"
+NGPORT=$((20000 + RANDOM % 20000))
+cat >"$NG/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $NG/nginx.pid;
+error_log $NG/logs/error.log crit;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:$NGPORT ssl;
+        ssl_protocols TLSv1.3;
+        ssl_certificate $NG/fullchain.pem;
+        ssl_certificate_key $D/ca/server.key;
+        ssl_client_certificate $NG/clientca.pem;
+        ssl_verify_client on;
+        ssl_verify_depth 2;
+        ssl_crl $NG/crl.pem;
+        ssl_session_cache off;
+        ssl_session_tickets off;
+        location / { return 200 "ok"; }
+    }
+}
+CONF
+
+# run_load HOSTPORT PID: prints "handshakes cpu_ms_per_handshake rate".
+run_load() {
+    local target=$1 pid=$2 before after total=0
+    before=$(cpu_ticks "$pid")
+    local outs=()
+    for i in $(seq 1 "$CLIENTS"); do
+        taskset -c 1 openssl s_time -connect "$target" -new -time "$SECS" \
+            -cert "$BENCH_TMP/client.crt" -key "$BENCH_TMP/client.key" -CAfile "$D/ca/root-ca.crt" \
+            >"$BENCH_TMP/st.$i" 2>&1 &
+        outs+=($!)
+    done
+    wait "${outs[@]}"
+    after=$(cpu_ticks "$pid")
+    for i in $(seq 1 "$CLIENTS"); do
+        n=$(grep -o '^[0-9]* connections in' "$BENCH_TMP/st.$i" | head -1 | awk '{print $1}')
+        total=$((total + ${n:-0}))
+    done
+    awk -v h="$total" -v t=$((after - before)) -v hz="$TICK" -v s="$SECS" \
+        'BEGIN { printf "%d %.3f %.0f\n", h, (h ? t * 1000 / hz / h : 0), h / s }'
+}
+
+elapsed_ms() { # since $1 (date +%s%N)
+    echo $((($(date +%s%N) - $1) / 1000000))
+}
+
+RESULTS="$BENCH_TMP/handshakes.txt"
+: >"$RESULTS"
+have=0
+for n in 0 10000 100000 1000000; do
+    [ "$n" -le "$MAX" ] || continue
+    if [ "$n" -gt "$have" ]; then
+        stop_shomei
+        # Revoked records, plus one unrevoked per ten for OCSP's "good" answers.
+        python3 "$HERE/seed_revoked.py" "$D/shomei.db" $((n - have)) $(((n - have) / 10)) "$INDEX" "$SERIALS"
+        have=$n
+        t0=$(date +%s%N)
+        start_shomei "$D" 0
+        startup=$(elapsed_ms "$t0")
+    else
+        startup="-"
+    fi
+    loaded=$(grep -o 'revocation set loaded.*' "$D.log" | tail -1 | grep -o 'ms[^0-9]*[0-9]*' | grep -o '[0-9]*$' || echo "?")
+    rss=$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$SHOMEI_PID/status")
+    # nginx gets the same entries as a CRL (ours; openssl ca's is slower to make).
+    "$SHOMEI" crl export --data-dir "$D" --out "$NG/crl.der" >/dev/null 2>&1
+    openssl crl -inform DER -in "$NG/crl.der" -out "$NG/crl.pem"
+    cat "$ROOTCA/crl.pem" >>"$NG/crl.pem"
+    taskset -c 0 nginx -p "$NG" -c "$NG/nginx.conf" &
+    NGINX_MASTER=$!
+    for _ in $(seq 1 100); do [ -s "$NG/nginx.pid" ] && pgrep -P "$(cat "$NG/nginx.pid")" >/dev/null && break; sleep 0.1; done
+    NGINX_WORKER=$(pgrep -P "$(cat "$NG/nginx.pid")" | head -1)
+    # Both accept the valid certificate before the load.
+    curl -sS --fail -o /dev/null --cacert "$D/ca/root-ca.crt" --cert "$BENCH_TMP/client.crt" --key "$BENCH_TMP/client.key" "$CERT/cert-login"
+    curl -sS --fail -o /dev/null --cacert "$D/ca/root-ca.crt" --cert "$BENCH_TMP/client.crt" --key "$BENCH_TMP/client.key" "https://localhost:$NGPORT/"
+    read -r s_n s_cpu s_rate < <(run_load "localhost:${CERT##*:}" "$SHOMEI_PID")
+    read -r n_n n_cpu n_rate < <(run_load "localhost:$NGPORT" "$NGINX_WORKER")
+    nginx_rss=$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$NGINX_WORKER/status")
+    kill "$NGINX_MASTER" 2>/dev/null || true
+    wait "$NGINX_MASTER" 2>/dev/null || true
+    rm -f "$NG/nginx.pid"
+    echo "$n $s_cpu $s_rate $n_cpu $n_rate $startup $loaded $rss $nginx_rss" >>"$RESULTS"
+    echo "  $n revoked done" >&2
+done
+
+# 2. Revocation → enforced latency, with everything above revoked.
+python3 "$HERE/revocation_latency.py" "$PORTAL" "$CERT" "$PKI" "$D/ca" "$BENCH_TMP/lat" 30 >"$BENCH_TMP/latency.txt"
+
+# 3. CRL generation: the same revoked entries, both tools, time and peak RSS.
+OCA="$BENCH_TMP/openssl-ca"
+mkdir -p "$OCA"
+echo 01 >"$OCA/crlnumber"
+grep '^R' "$INDEX" >"$OCA/index.txt" || true
+echo "unique_subject = no" >"$OCA/index.txt.attr"
+cat >"$OCA/ca.cnf" <<CNF
+[ ca ]
+default_ca = issuing
+[ issuing ]
+database = $OCA/index.txt
+crlnumber = $OCA/crlnumber
+certificate = $D/ca/issuing-ca.crt
+private_key = $D/ca/issuing-ca.key
+default_md = sha256
+default_crl_days = 1
+crl_extensions = crl_ext
+[ crl_ext ]
+authorityKeyIdentifier = keyid:always
+CNF
+/usr/bin/time -f "%e %M" -o "$BENCH_TMP/gen.shomei" "$SHOMEI" crl export --data-dir "$D" --out "$BENCH_TMP/shomei-crl.der" >/dev/null 2>&1
+/usr/bin/time -f "%e %M" -o "$BENCH_TMP/gen.openssl" openssl ca -config "$OCA/ca.cnf" -gencrl -out "$BENCH_TMP/openssl-crl.pem" 2>/dev/null
+s_entries=$(openssl crl -inform DER -in "$BENCH_TMP/shomei-crl.der" -noout -text | grep -c 'Serial Number' || true)
+o_entries=$(openssl crl -in "$BENCH_TMP/openssl-crl.pem" -noout -text | grep -c 'Serial Number' || true)
+read -r gs_t gs_kb <"$BENCH_TMP/gen.shomei"
+read -r go_t go_kb <"$BENCH_TMP/gen.openssl"
+
+# 4. OCSP: the same serials (revoked and not), random picks; Shomei's PKI
+# listener beside openssl ocsp's responder on the same index.
+shuf -n 20000 "$SERIALS" >"$BENCH_TMP/ocsp-serials.txt"
+OPORT=$((20000 + RANDOM % 20000))
+# openssl ocsp -multi stops accepting once its standard input is at EOF:
+# give it a FIFO this shell holds open.
+mkfifo "$BENCH_TMP/ocspd.in"
+exec 9<>"$BENCH_TMP/ocspd.in"
+setsid openssl ocsp -index "$INDEX" -port "$OPORT" -rsigner "$D/ca/ocsp-signer.crt" -rkey "$D/ca/ocsp-signer.key" \
+    -CA "$D/ca/issuing-ca.crt" -multi 2 -nmin 60 <"$BENCH_TMP/ocspd.in" >"$BENCH_TMP/ocspd.log" 2>&1 &
+OCSPD=$!
+# Its workers outlive a killed parent: stop the whole group at the end.
+GROUPS_TO_KILL+=("$OCSPD")
+# (No probe request: a malformed one makes its worker give up.)
+for _ in $(seq 1 100); do
+    if ss -ltn | grep -q ":$OPORT "; then break; fi
+    sleep 0.2
+done
+ocsp_run() { # TARGET new|keep PIDS… ; prints "responses cpu_us_per_response rate refused"
+    local target=$1 how=$2
+    shift 2
+    local before=0 after=0 p
+    for p in "$@"; do before=$((before + $(cpu_ticks "$p"))); done
+    read -r ops secs refused < <("$LOAD" ocsp "$target" "$SECS" 32 "$D/ca/issuing-ca.crt" "$BENCH_TMP/ocsp-serials.txt" "$how")
+    for p in "$@"; do after=$((after + $(cpu_ticks "$p" 2>/dev/null || echo 0))); done
+    awk -v n="$ops" -v s="$secs" -v t=$((after - before)) -v hz="$TICK" -v r="$refused" \
+        'BEGIN { printf "%d %.1f %.0f %d\n", n, (n ? t * 1e6 / hz / n : 0), n / s, r }'
+}
+ocspd_pids() { echo "$OCSPD" $(pgrep -P "$OCSPD" || true); }
+read -r so_n so_cpu so_rate so_ref < <(ocsp_run "127.0.0.1:${PKI##*:}/pki/ocsp" new "$SHOMEI_PID")
+read -r sk_n sk_cpu sk_rate sk_ref < <(ocsp_run "127.0.0.1:${PKI##*:}/pki/ocsp" keep "$SHOMEI_PID")
+read -r oo_n oo_cpu oo_rate oo_ref < <(ocsp_run "127.0.0.1:$OPORT/" new $(ocspd_pids))
+
+echo
+echo "1. Certificate-method TLS 1.3 full handshakes (P-256 client certificate), ${SECS}s, $CLIENTS s_time clients on core 1, server on core 0"
+printf '%10s | %14s %10s %10s %10s %9s | %14s %10s %9s\n' "revoked" "Shomei CPU/hs" "hs/s" "start ms" "set ms" "RSS MB" "nginx CPU/hs" "hs/s" "RSS MB"
+base=""
+nginx0=""
+while read -r n s_cpu s_rate n_cpu n_rate startup loaded rss nrss; do
+    printf '%10s | %11s ms %10s %10s %10s %9s | %11s ms %10s %9s\n' "$n" "$s_cpu" "$s_rate" "$startup" "$loaded" "$rss" "$n_cpu" "$n_rate" "$nrss"
+    [ -n "$base" ] || base=$s_cpu
+    [ -n "$nginx0" ] || nginx0=$n_cpu
+    last=$s_cpu
+    last_n=$n
+done <"$RESULTS"
+awk -v a="$last" -v b="$base" -v c="$nginx0" -v n="$last_n" 'BEGIN {
+    printf "Shomei at %s / Shomei at 0: %.2f (target <= 1.10); Shomei at %s / nginx at 0: %.2f (target <= 0.50)\n", n, a / b, n, a / c }'
+echo
+echo "2. Revocation → enforced, with $have revoked (from portal 実行 returned)"
+cat "$BENCH_TMP/latency.txt"
+echo
+echo "3. CRL generation, $have entries"
+printf '%-36s %10s %12s %10s\n' "tool" "seconds" "peak RSS MB" "entries"
+printf '%-36s %10s %12d %10s\n' "shomei crl export" "$gs_t" $((gs_kb / 1024)) "$s_entries"
+printf '%-36s %10s %12d %10s\n' "openssl ca -gencrl" "$go_t" $((go_kb / 1024)) "$o_entries"
+awk -v st="$gs_t" -v ot="$go_t" -v sm="$gs_kb" -v om="$go_kb" 'BEGIN {
+    printf "openssl / Shomei time: %.1f x (target >= 5); Shomei / openssl memory: %.2f (target <= 0.25)\n", ot / st, sm / om }'
+echo
+echo "4. OCSP, random picks among 20,000 issued serials (revoked and good), 32 connections, ${SECS}s; servers and load share both cores"
+printf '%-46s %10s %12s %16s %9s\n' "responder" "responses" "responses/s" "server CPU/resp" "refused"
+printf '%-46s %10s %12s %13s us %9s\n' "Shomei PKI listener, new connection each" "$so_n" "$so_rate" "$so_cpu" "$so_ref"
+printf '%-46s %10s %12s %13s us %9s\n' "Shomei PKI listener, keep-alive" "$sk_n" "$sk_rate" "$sk_cpu" "$sk_ref"
+printf '%-46s %10s %12s %13s us %9s\n' "openssl ocsp -multi 2, new connection each" "$oo_n" "$oo_rate" "$oo_cpu" "$oo_ref"
