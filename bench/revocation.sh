@@ -126,8 +126,7 @@ for n in 0 10000 100000 1000000; do
     else
         startup="-"
     fi
-    loaded=$(grep -o 'revocation set loaded.*' "$D.log" | tail -1 | grep -o 'ms[^0-9]*[0-9]*' | grep -o '[0-9]*$' || echo "?")
-    rss=$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$SHOMEI_PID/status")
+    loaded=$(grep -o 'revocation set loaded.*' "$D.log" | tail -1 | grep -o 'ms=[0-9]*' | grep -o '[0-9]*$' || echo "?")
     # nginx gets the same entries as a CRL (ours; openssl ca's is slower to make).
     "$SHOMEI" crl export --data-dir "$D" --out "$NG/crl.der" >/dev/null 2>&1
     openssl crl -inform DER -in "$NG/crl.der" -out "$NG/crl.pem"
@@ -141,6 +140,7 @@ for n in 0 10000 100000 1000000; do
     curl -sS --fail -o /dev/null --cacert "$D/ca/root-ca.crt" --cert "$BENCH_TMP/client.crt" --key "$BENCH_TMP/client.key" "https://localhost:$NGPORT/"
     read -r s_n s_cpu s_rate < <(run_load "localhost:${CERT##*:}" "$SHOMEI_PID")
     read -r n_n n_cpu n_rate < <(run_load "localhost:$NGPORT" "$NGINX_WORKER")
+    rss=$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$SHOMEI_PID/status")
     nginx_rss=$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$NGINX_WORKER/status")
     kill "$NGINX_MASTER" 2>/dev/null || true
     wait "$NGINX_MASTER" 2>/dev/null || true
@@ -187,10 +187,11 @@ OPORT=$((20000 + RANDOM % 20000))
 # give it a FIFO this shell holds open.
 mkfifo "$BENCH_TMP/ocspd.in"
 exec 9<>"$BENCH_TMP/ocspd.in"
-setsid openssl ocsp -index "$INDEX" -port "$OPORT" -rsigner "$D/ca/ocsp-signer.crt" -rkey "$D/ca/ocsp-signer.key" \
+openssl ocsp -index "$INDEX" -port "$OPORT" -rsigner "$D/ca/ocsp-signer.crt" -rkey "$D/ca/ocsp-signer.key" \
     -CA "$D/ca/issuing-ca.crt" -multi 2 -nmin 60 <"$BENCH_TMP/ocspd.in" >"$BENCH_TMP/ocspd.log" 2>&1 &
 OCSPD=$!
-# Its workers outlive a killed parent: stop the whole group at the end.
+# With -multi it leads its own process group (and fails if it already leads
+# a session, so no setsid): stop the whole group, workers too, at the end.
 GROUPS_TO_KILL+=("$OCSPD")
 # (No probe request: a malformed one makes its worker give up.)
 for _ in $(seq 1 100); do

@@ -406,3 +406,126 @@ async fn a_password_session_of_a_user_whose_certificate_is_revoked_goes_on() {
     assert!(top.has("失効済"));
     kit.stop().await;
 }
+
+/// The bank operator's `shomei cert revoke` runs in another process on the
+/// same data directory: the running server puts it in force from the
+/// revocation log (TLS, sessions, OCSP at once; the CRL with the reason and
+/// the invalidity date within the second); refusals change nothing.
+#[tokio::test]
+async fn an_operator_revocation_from_another_process_takes_effect_in_the_running_server() {
+    use shomei_core::{LoginId, RevocationReason, UserId};
+    use shomei_service::{Clock, OperatorRevokeError, Settings, Shomei};
+
+    let kit = Kit::start().await;
+    let hanako = LoginId::parse("hanakodt").unwrap();
+    let serial = kit
+        .svc
+        .store()
+        .latest_cert(UserId(kit.user_id("hanakodt").await))
+        .await
+        .unwrap()
+        .unwrap()
+        .serial;
+    assert!(!kit.svc.is_revoked(serial.as_bytes()));
+
+    // A second instance on the same data directory, as the CLI opens it.
+    let operator = Shomei::open(
+        kit.dir.path(),
+        &kit.base,
+        Settings::default(),
+        kit.clock.clone(),
+    )
+    .await
+    .unwrap();
+    let future = kit.clock.now() + ::time::Duration::hours(1);
+    assert!(matches!(
+        operator
+            .revoke_by_operator(
+                &hanako,
+                RevocationReason::KeyCompromise,
+                Some(future),
+                "yamada"
+            )
+            .await,
+        Err(OperatorRevokeError::InvalidityInFuture)
+    ));
+    assert!(matches!(
+        operator
+            .revoke_by_operator(
+                &LoginId::parse("nobody99").unwrap(),
+                RevocationReason::KeyCompromise,
+                None,
+                "yamada"
+            )
+            .await,
+        Err(OperatorRevokeError::NoSuchUser(_))
+    ));
+    assert!(!kit.revoked("hanakodt").await, "refusals change nothing");
+
+    let invalid_since = kit.clock.now() - ::time::Duration::days(2);
+    let done = operator
+        .revoke_by_operator(
+            &hanako,
+            RevocationReason::KeyCompromise,
+            Some(invalid_since),
+            "yamada",
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.serial, serial);
+    assert!(kit.revoked("hanakodt").await);
+    assert!(
+        kit.history()
+            .await
+            .contains(&"銀行:yamada/証明書失効/成功/hanakodt".to_string())
+    );
+
+    // The running server learns it from the log within a second.
+    let mut in_force = false;
+    for _ in 0..100 {
+        if kit.svc.is_revoked(serial.as_bytes()) {
+            in_force = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(in_force, "not in force in the running server within 1 s");
+    kit.crl_caught_up().await;
+    let der = crl(&kit).await;
+    let (_, c) = parse_x509_crl(&der).unwrap();
+    let entry = c
+        .iter_revoked_certificates()
+        .find(|r| {
+            let raw = r.raw_serial();
+            let raw = if raw.len() > 1 && raw[0] == 0 {
+                &raw[1..]
+            } else {
+                raw
+            };
+            raw == serial.as_bytes()
+        })
+        .expect("the CRL lists the operator's revocation");
+    assert_eq!(entry.reason_code().map(|r| r.1.0), Some(1));
+    let invalidity = entry
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::InvalidityDate(t) => Some(t.timestamp()),
+            _ => None,
+        });
+    assert_eq!(invalidity, Some(invalid_since.unix_timestamp()));
+
+    // Again: nothing in force to revoke, and a 失敗 row.
+    assert!(matches!(
+        operator
+            .revoke_by_operator(&hanako, RevocationReason::KeyCompromise, None, "yamada")
+            .await,
+        Err(OperatorRevokeError::NotInForce { .. })
+    ));
+    assert!(
+        kit.history()
+            .await
+            .contains(&"銀行:yamada/証明書失効/失敗/hanakodt".to_string())
+    );
+    kit.stop().await;
+}

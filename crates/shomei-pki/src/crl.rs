@@ -22,6 +22,8 @@ pub struct CrlEntry<'a> {
     pub revoked_at: OffsetDateTime,
     /// RFC 5280 CRLReason; `None` or 0 writes no reason extension.
     pub reason: Option<u8>,
+    /// RFC 5280 §5.3.2 invalidity date, when known.
+    pub invalidity: Option<OffsetDateTime>,
 }
 
 /// What kind of CRL to write.
@@ -303,20 +305,54 @@ fn time_len(t: OffsetDateTime) -> usize {
     }
 }
 
-/// Extensions { reasonCode }, only for a real reason.
-fn reason_ext(reason: Option<u8>) -> Option<[u8; 14]> {
+/// Extension { reasonCode }, only for a real reason.
+fn reason_ext(reason: Option<u8>) -> Option<[u8; 12]> {
     reason.filter(|r| *r != 0).map(|r| {
         [
-            0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01, r,
+            0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01, r,
         ]
     })
+}
+
+/// Extension { invalidityDate GeneralizedTime }.
+fn invalidity_ext(t: Option<OffsetDateTime>) -> Option<[u8; 26]> {
+    let t = t?;
+    let mut time = Vec::with_capacity(17);
+    // GeneralizedTime always (RFC 5280 §5.3.2), whatever the year.
+    let t = t.to_offset(time::UtcOffset::UTC);
+    time.extend_from_slice(&[0x18, 15]);
+    let year = t.year().clamp(0, 9999) as u32;
+    for v in [
+        year / 100,
+        year % 100,
+        u8::from(t.month()) as u32,
+        t.day() as u32,
+        t.hour() as u32,
+        t.minute() as u32,
+        t.second() as u32,
+    ] {
+        time.push(b'0' + (v / 10 % 10) as u8);
+        time.push(b'0' + (v % 10) as u8);
+    }
+    time.push(b'Z');
+    let mut out = [0u8; 26];
+    out[..9].copy_from_slice(&[0x30, 0x18, 0x06, 0x03, 0x55, 0x1d, 0x18, 0x04, 0x11]);
+    out[9..].copy_from_slice(&time);
+    Some(out)
+}
+
+/// Content length of an entry's crlEntryExtensions SEQUENCE (0: none).
+fn entry_exts_len(e: &CrlEntry<'_>) -> usize {
+    reason_ext(e.reason).map_or(0, |r| r.len())
+        + invalidity_ext(e.invalidity).map_or(0, |r| r.len())
 }
 
 /// Content length of one revokedCertificates entry.
 fn entry_len(e: &CrlEntry<'_>) -> usize {
     let m = magnitude(e.serial);
     let serial = tlv_len(m.len() + usize::from(m[0] & 0x80 != 0));
-    serial + time_len(e.revoked_at) + reason_ext(e.reason).map_or(0, |r| r.len())
+    let exts = entry_exts_len(e);
+    serial + time_len(e.revoked_at) + if exts == 0 { 0 } else { tlv_len(exts) }
 }
 
 fn write_entry(out: &mut Vec<u8>, e: &CrlEntry<'_>) {
@@ -331,8 +367,16 @@ fn write_entry(out: &mut Vec<u8>, e: &CrlEntry<'_>) {
     }
     out.extend_from_slice(m);
     push_time(out, e.revoked_at);
-    if let Some(r) = reason_ext(e.reason) {
-        out.extend_from_slice(&r);
+    let exts = entry_exts_len(e);
+    if exts != 0 {
+        out.push(0x30);
+        push_len(out, exts);
+        if let Some(r) = reason_ext(e.reason) {
+            out.extend_from_slice(&r);
+        }
+        if let Some(i) = invalidity_ext(e.invalidity) {
+            out.extend_from_slice(&i);
+        }
     }
 }
 

@@ -103,6 +103,7 @@ fn crl_lists_serials_with_number_reason_and_aki() {
             serial: s,
             revoked_at: now,
             reason: [Some(5), None, Some(4)][i],
+            invalidity: None,
         });
     let signer = a.crl_signer().unwrap();
     let der = signer
@@ -166,6 +167,7 @@ fn an_empty_crl_and_a_delta_crl_are_well_formed() {
         serial: &s,
         revoked_at: now,
         reason: Some(1),
+        invalidity: Some(datetime!(2025-12-31 23:59:58 UTC)),
     });
     let delta = signer
         .sign(
@@ -258,6 +260,15 @@ fn a_large_crl_with_every_entry_form_parses_and_verifies() {
         );
         let reason = [None, Some(1), Some(4), None][i % 4];
         assert_eq!(r.reason_code().map(|c| c.1.0), reason, "entry {i}");
+        let invalidity = r
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::InvalidityDate(t) => Some(t.timestamp()),
+                _ => None,
+            });
+        let want = (i % 3 == 0).then_some((now - Duration::days(i as i64)).unix_timestamp());
+        assert_eq!(invalidity, want, "entry {i}");
     }
 }
 

@@ -63,6 +63,8 @@ pub(crate) struct CrlPublisher {
     reserved: AtomicU64,
     /// Wakes the publisher task after a revocation.
     wake: tokio::sync::Notify,
+    /// The last revocation log entry this process has put in force.
+    log_seen: std::sync::atomic::AtomicI64,
 }
 
 /// How long the publisher waits after a revocation for others to join the
@@ -82,6 +84,7 @@ impl CrlPublisher {
             published: AtomicU64::new(0),
             reserved: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
+            log_seen: std::sync::atomic::AtomicI64::new(0),
         }
     }
 
@@ -115,11 +118,17 @@ impl Shomei {
     /// full CRL, which becomes the base of the delta CRLs.
     pub(crate) async fn reload_revocations(&self) -> Result<()> {
         let started = std::time::Instant::now();
+        // The log head first: a revocation committed while the set loads is
+        // then picked up (again, harmlessly) by the watch.
+        let head = self.store.revocation_log_head().await?;
         let mut set = RevocationSet::with_capacity(self.store.revoked_count().await?);
         let n = self
             .store
             .for_each_revoked(|serial, at, reason| set.insert_raw(serial, at, reason))
             .await?;
+        for (serial, at) in self.store.invalidity_dates().await? {
+            set.set_invalidity(serial.as_bytes(), at);
+        }
         tracing::info!(
             revoked = n,
             ms = started.elapsed().as_millis() as u64,
@@ -128,6 +137,7 @@ impl Shomei {
         if let Ok(mut s) = self.revoked.write() {
             *s = set;
         }
+        self.crl.log_seen.fetch_max(head, Ordering::SeqCst);
         self.publish_crl_with(true).await
     }
 
@@ -139,10 +149,17 @@ impl Shomei {
     /// Puts a committed revocation in force in memory: TLS, sessions and
     /// OCSP see it from the next lookup on; the next CRLs list it.
     pub(crate) fn mark_revoked(&self, serial: &[u8], at: OffsetDateTime, reason: u8) {
-        let r = Revocation {
-            at,
-            reason: Some(reason),
-        };
+        self.mark_revoked_with(
+            serial,
+            Revocation {
+                at,
+                reason: Some(reason),
+                invalidity: None,
+            },
+        );
+    }
+
+    pub(crate) fn mark_revoked_with(&self, serial: &[u8], r: Revocation) {
         if let Ok(mut s) = self.revoked.write() {
             s.insert(serial, r);
         }
@@ -152,6 +169,40 @@ impl Shomei {
         self.crl.requested.fetch_add(1, Ordering::SeqCst);
         self.ocsp.forget(serial);
         self.crl.wake.notify_one();
+    }
+
+    /// Puts in force the revocations committed by other processes (the
+    /// operator's `shomei cert revoke`): every 250 ms, the revocation log
+    /// after the last entry seen. Runs for the life of the server.
+    pub async fn run_revocation_watch(&self) {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            if let Err(e) = self.apply_revocation_log().await {
+                tracing::error!(error = %e, "reading the revocation log failed; retrying");
+            }
+        }
+    }
+
+    /// One pass of the watch; returns how many revocations it put in force.
+    pub async fn apply_revocation_log(&self) -> Result<usize> {
+        let seen = self.crl.log_seen.load(Ordering::SeqCst);
+        let mut applied = 0;
+        for r in self.store.revocations_after(seen).await? {
+            if !self.is_revoked(r.serial.as_bytes()) {
+                self.mark_revoked_with(
+                    r.serial.as_bytes(),
+                    Revocation {
+                        at: r.revoked_at,
+                        reason: r.reason,
+                        invalidity: r.invalidity,
+                    },
+                );
+                tracing::info!(serial = %r.serial, "revocation committed by another process now in force");
+                applied += 1;
+            }
+            self.crl.log_seen.fetch_max(r.log_id, Ordering::SeqCst);
+        }
+        Ok(applied)
     }
 
     /// Publishes the CRLs after revocations, coalescing those that come
@@ -219,6 +270,7 @@ impl Shomei {
                     serial: c.serial(),
                     revoked_at: r.at,
                     reason: r.reason,
+                    invalidity: r.invalidity,
                 }
             });
             let der = signer.sign(entries, number, CrlKind::Full, this_update, next_update)?;
@@ -242,6 +294,7 @@ impl Shomei {
                 serial: s,
                 revoked_at: r.at,
                 reason: r.reason,
+                invalidity: r.invalidity,
             });
             self.crl
                 .signer
@@ -308,6 +361,7 @@ pub async fn export_crl(
                     serial,
                     revoked_at,
                     reason: Some(reason),
+                    invalidity: None,
                 }),
                 Err(_) => bad = Some(at),
             },

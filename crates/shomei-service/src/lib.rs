@@ -29,7 +29,10 @@ pub use crl::{CrlSnapshot, export_crl};
 pub use demo::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, DemoUser};
 pub use enroll::{EnrollError, Issued};
 pub use login::LoginOutcome;
-pub use revoke::{RevocationDone, RevocationTarget, RevokeError, SortKey, UserListRow};
+pub use revoke::{
+    OperatorRevocation, OperatorRevokeError, RevocationDone, RevocationTarget, RevokeError,
+    SortKey, UserListRow,
+};
 pub use settings::{HelpDesk, Settings};
 pub use shomei_store::AuditRow;
 
@@ -80,6 +83,8 @@ pub struct Shomei {
 pub(crate) struct Revocation {
     pub at: OffsetDateTime,
     pub reason: Option<u8>,
+    /// RFC 5280 §5.3.2, when the operator gave one.
+    pub invalidity: Option<OffsetDateTime>,
 }
 
 /// The acting user with their company, loaded fresh for each request.

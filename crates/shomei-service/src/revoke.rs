@@ -361,3 +361,130 @@ impl Shomei {
         })
     }
 }
+
+/// Why the bank operator's revocation was refused (English: CLI and logs).
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorRevokeError {
+    #[error("no user with login ID {0}")]
+    NoSuchUser(String),
+    #[error("{login_id} has no certificate in force (state {state})")]
+    NotInForce {
+        login_id: String,
+        state: &'static str,
+    },
+    #[error("the invalidity date must not be after the revocation time")]
+    InvalidityInFuture,
+    #[error(transparent)]
+    Internal(#[from] ServiceError),
+}
+
+impl From<shomei_store::StoreError> for OperatorRevokeError {
+    fn from(e: shomei_store::StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// What the operator's revocation did.
+#[derive(Debug, Clone)]
+pub struct OperatorRevocation {
+    pub login_id: LoginId,
+    pub company: String,
+    pub serial: Serial,
+    pub at: OffsetDateTime,
+}
+
+impl Shomei {
+    /// Revocation on a phone request (the bank operator's `shomei cert
+    /// revoke`): the user's certificate in force (発行済 or 更新可) is revoked
+    /// with the reason given and, for a compromised key, the invalidity
+    /// date; the change and its 操作履歴 row commit together, a refusal is
+    /// recorded too. A server running in another process puts it in force
+    /// from its revocation log within a moment; in this process at once.
+    pub async fn revoke_by_operator(
+        &self,
+        login_id: &LoginId,
+        reason: RevocationReason,
+        invalidity: Option<OffsetDateTime>,
+        operator: &str,
+    ) -> Result<OperatorRevocation, OperatorRevokeError> {
+        let now = self.now();
+        if invalidity.is_some_and(|t| t > now) {
+            return Err(OperatorRevokeError::InvalidityInFuture);
+        }
+        let actor = format!("銀行:{operator}");
+        let mut tx = self.store.begin().await?;
+        let Some(user) = tx.user_by_login_id(login_id).await? else {
+            return Err(OperatorRevokeError::NoSuchUser(login_id.to_string()));
+        };
+        let company = tx.company(user.company_id).await?;
+        let cert = tx.latest_cert(user.id).await?;
+        let state = CertState::derive(
+            cert.as_ref().map(|c| c.record()).as_ref(),
+            now,
+            self.settings.renewal_window(),
+        );
+        let mut e = AuditEntry {
+            at: now,
+            company_id: Some(user.company_id),
+            actor_user_id: None,
+            actor_login_id: &actor,
+            operation: OP_REVOKE,
+            target_login_id: login_id.as_str(),
+            result: FAILED,
+            detail: "",
+            client_addr: "operator-cli",
+        };
+        let cert = match cert {
+            Some(c) if matches!(state, CertState::Issued | CertState::Renewable) => c,
+            _ => {
+                let detail = format!(
+                    "電話受付による失効: 証明書が有効ではありません（{}）",
+                    state.label()
+                );
+                e.detail = &detail;
+                tx.audit(&e).await?;
+                tx.commit().await?;
+                return Err(OperatorRevokeError::NotInForce {
+                    login_id: login_id.to_string(),
+                    state: state.label(),
+                });
+            }
+        };
+        if !tx
+            .revoke_cert_with(&cert.serial, now, reason.code(), invalidity)
+            .await?
+        {
+            return Err(OperatorRevokeError::NotInForce {
+                login_id: login_id.to_string(),
+                state: CertState::Revoked.label(),
+            });
+        }
+        let detail = format!(
+            "電話受付による失効: シリアル番号 {}（理由 {}）",
+            cert.serial,
+            reason.code()
+        );
+        e.result = OK;
+        e.detail = &detail;
+        tx.audit(&e).await?;
+        let crl_number = tx.next_crl_number().await?;
+        tx.commit().await?;
+
+        self.crl_number_reserved(crl_number);
+        self.mark_revoked_with(
+            cert.serial.as_bytes(),
+            crate::Revocation {
+                at: now,
+                reason: Some(reason.code()).filter(|c| *c != 0),
+                invalidity,
+            },
+        );
+        tracing::info!(serial = %cert.serial, target = %login_id, by = %actor, "certificate revoked by the bank operator");
+        Ok(OperatorRevocation {
+            login_id: login_id.clone(),
+            company: company.map(|c| c.name).unwrap_or_default(),
+            serial: cert.serial,
+            at: now,
+        })
+    }
+}

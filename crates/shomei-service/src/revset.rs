@@ -14,7 +14,13 @@ use crate::Revocation;
 pub(crate) struct RevocationSet {
     short: HashMap<u128, Packed>,
     long: HashMap<Vec<u8>, Packed>,
+    /// Invalidity dates (Unix seconds) of the few entries that have one,
+    /// by serial magnitude.
+    invalid_since: HashMap<Vec<u8>, i64>,
 }
+
+/// No invalidity date, in `Copied`.
+const NO_DATE: i64 = i64::MIN;
 
 /// Revocation time (Unix seconds) and reason in one word: `at << 8 | reason`,
 /// reason 0 meaning none given.
@@ -26,12 +32,15 @@ impl Packed {
         Self(r.at.unix_timestamp() << 8 | i64::from(r.reason.unwrap_or(0)))
     }
 
-    fn get(self) -> Revocation {
+    fn get(self, invalidity: i64) -> Revocation {
         let reason = (self.0 & 0xff) as u8;
         Revocation {
             at: OffsetDateTime::from_unix_timestamp(self.0 >> 8)
                 .unwrap_or(OffsetDateTime::UNIX_EPOCH),
             reason: (reason != 0).then_some(reason),
+            invalidity: (invalidity != NO_DATE)
+                .then(|| OffsetDateTime::from_unix_timestamp(invalidity).ok())
+                .flatten(),
         }
     }
 }
@@ -55,6 +64,7 @@ fn short_key(m: &[u8]) -> Option<u128> {
 pub(crate) struct Copied {
     serial: [u8; 20],
     packed: Packed,
+    invalidity: i64,
 }
 
 impl Copied {
@@ -63,7 +73,7 @@ impl Copied {
     }
 
     pub(crate) fn revocation(&self) -> Revocation {
-        self.packed.get()
+        self.packed.get(self.invalidity)
     }
 }
 
@@ -72,6 +82,7 @@ impl RevocationSet {
         Self {
             short: HashMap::with_capacity(n),
             long: HashMap::new(),
+            invalid_since: HashMap::new(),
         }
     }
 
@@ -81,6 +92,9 @@ impl RevocationSet {
 
     pub(crate) fn insert(&mut self, serial: &[u8], r: Revocation) {
         let m = magnitude(serial);
+        if let Some(t) = r.invalidity {
+            self.invalid_since.insert(m.to_vec(), t.unix_timestamp());
+        }
         match short_key(m) {
             Some(k) => {
                 self.short.insert(k, Packed::new(r));
@@ -105,13 +119,26 @@ impl RevocationSet {
         }
     }
 
+    /// Records an invalidity date for a serial (loaded beside the set).
+    pub(crate) fn set_invalidity(&mut self, serial: &[u8], at: OffsetDateTime) {
+        self.invalid_since
+            .insert(magnitude(serial).to_vec(), at.unix_timestamp());
+    }
+
+    fn invalidity_of(&self, m: &[u8]) -> i64 {
+        if self.invalid_since.is_empty() {
+            return NO_DATE;
+        }
+        self.invalid_since.get(m).copied().unwrap_or(NO_DATE)
+    }
+
     pub(crate) fn get(&self, serial: &[u8]) -> Option<Revocation> {
         let m = magnitude(serial);
         match short_key(m) {
             Some(k) => self.short.get(&k),
             None => self.long.get(m),
         }
-        .map(|p| p.get())
+        .map(|p| p.get(self.invalidity_of(m)))
     }
 
     pub(crate) fn contains(&self, serial: &[u8]) -> bool {
@@ -129,12 +156,21 @@ impl RevocationSet {
         out.extend(self.short.iter().map(|(k, p)| {
             let mut serial = [0u8; 20];
             serial[4..].copy_from_slice(&k.to_be_bytes());
-            Copied { serial, packed: *p }
+            let invalidity = self.invalidity_of(magnitude(&serial));
+            Copied {
+                serial,
+                packed: *p,
+                invalidity,
+            }
         }));
         out.extend(self.long.iter().map(|(k, p)| {
             let mut serial = [0u8; 20];
             serial[20 - k.len()..].copy_from_slice(k);
-            Copied { serial, packed: *p }
+            Copied {
+                serial,
+                packed: *p,
+                invalidity: self.invalidity_of(k),
+            }
         }));
         out
     }
@@ -148,6 +184,7 @@ mod tests {
         Revocation {
             at: OffsetDateTime::from_unix_timestamp(at).unwrap(),
             reason,
+            invalidity: None,
         }
     }
 
@@ -169,6 +206,17 @@ mod tests {
         assert_eq!(r.at.unix_timestamp(), 1_800_000_000);
         assert_eq!(r.reason, Some(4));
         assert_eq!(s.get(&long).unwrap().reason, None);
+        assert_eq!(s.get(&long).unwrap().invalidity, None);
+        s.set_invalidity(&[0, 5], OffsetDateTime::from_unix_timestamp(77).unwrap());
+        assert_eq!(
+            s.get(&[5]).unwrap().invalidity.unwrap().unix_timestamp(),
+            77
+        );
+        assert!(s.copy_out().iter().any(|c| {
+            c.revocation()
+                .invalidity
+                .is_some_and(|t| t.unix_timestamp() == 77)
+        }));
         let mut copied: Vec<(Vec<u8>, i64)> = s
             .copy_out()
             .iter()

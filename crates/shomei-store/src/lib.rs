@@ -20,7 +20,7 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
 pub use audit::{AuditEntry, AuditRow};
-pub use rows::{CertRow, CompanyRow, NewCert, NewUser, UserRow};
+pub use rows::{CertRow, CompanyRow, LoggedRevocation, NewCert, NewUser, UserRow};
 
 /// Storage errors: for logs, never shown to customers as-is.
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +148,21 @@ impl Store {
         rows::revoked_count(&self.read).await
     }
 
+    /// The revoked certificates that carry an invalidity date (few).
+    pub async fn invalidity_dates(&self) -> Result<Vec<(Serial, OffsetDateTime)>> {
+        rows::invalidity_dates(&self.read).await
+    }
+
+    /// The newest entry of the revocation log (0 when empty).
+    pub async fn revocation_log_head(&self) -> Result<i64> {
+        rows::revocation_log_head(&self.read).await
+    }
+
+    /// Revocations logged after `after`, oldest first, with the log id.
+    pub async fn revocations_after(&self, after: i64) -> Result<Vec<LoggedRevocation>> {
+        rows::revocations_after(&self.read, after).await
+    }
+
     /// 操作履歴 of one company, newest first.
     pub async fn audit_for_company(
         &self,
@@ -236,15 +251,36 @@ impl Tx {
         at: OffsetDateTime,
         reason: u8,
     ) -> Result<bool> {
+        self.revoke_cert_with(serial, at, reason, None).await
+    }
+
+    /// As `revoke_cert`, with the invalidity date (RFC 5280 §5.3.2) when
+    /// the key is known to have been compromised earlier. Logs the
+    /// revocation for servers running in other processes.
+    pub async fn revoke_cert_with(
+        &mut self,
+        serial: &Serial,
+        at: OffsetDateTime,
+        reason: u8,
+        invalidity: Option<OffsetDateTime>,
+    ) -> Result<bool> {
         let r = sqlx::query(
-            "UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL",
+            "UPDATE certificates SET revoked_at = ?, revocation_reason = ?, invalidity_date = ? WHERE serial = ? AND revoked_at IS NULL",
         )
         .bind(at.unix_timestamp())
         .bind(i64::from(reason))
+        .bind(invalidity.map(|t| t.unix_timestamp()))
         .bind(serial.to_hex())
         .execute(self.conn())
         .await?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO revocation_log (serial) VALUES (?)")
+            .bind(serial.to_hex())
+            .execute(self.conn())
+            .await?;
+        Ok(true)
     }
 
     /// Takes the next CRL number.

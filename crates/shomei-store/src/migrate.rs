@@ -6,7 +6,7 @@ use crate::{Result, StoreError};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
-    include_str!("../migrations/sqlite/0002_revoked_covering_index.sql"),
+    include_str!("../migrations/sqlite/0002_revocation_at_scale.sql"),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<()> {

@@ -368,6 +368,70 @@ async fn revoked_range(
     Ok(total)
 }
 
+/// A revocation as the log gives it to other processes.
+#[derive(Debug, Clone)]
+pub struct LoggedRevocation {
+    pub log_id: i64,
+    pub serial: Serial,
+    pub revoked_at: OffsetDateTime,
+    pub reason: Option<u8>,
+    pub invalidity: Option<OffsetDateTime>,
+}
+
+pub(crate) async fn invalidity_dates(pool: &SqlitePool) -> Result<Vec<(Serial, OffsetDateTime)>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT serial, invalidity_date FROM certificates WHERE invalidity_date IS NOT NULL AND revoked_at IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(s, t)| {
+            Ok((
+                Serial::from_hex(&s).ok_or_else(|| corrupt_revoked(&s))?,
+                ts(t, "certificates", "invalidity_date")?,
+            ))
+        })
+        .collect()
+}
+
+pub(crate) async fn revocation_log_head(pool: &SqlitePool) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT ifnull(max(id), 0) FROM revocation_log")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+pub(crate) async fn revocations_after(
+    pool: &SqlitePool,
+    after: i64,
+) -> Result<Vec<LoggedRevocation>> {
+    /// log id, serial, revoked_at, reason, invalidity_date
+    type Logged = (i64, String, Option<i64>, Option<i64>, Option<i64>);
+    let rows: Vec<Logged> = sqlx::query_as(
+        "SELECT l.id, l.serial, c.revoked_at, c.revocation_reason, c.invalidity_date \
+         FROM revocation_log l JOIN certificates c ON c.serial = l.serial \
+         WHERE l.id > ? ORDER BY l.id LIMIT 10000",
+    )
+    .bind(after)
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (log_id, serial, at, reason, invalidity) in rows {
+        let Some(at) = at else { continue };
+        out.push(LoggedRevocation {
+            log_id,
+            serial: Serial::from_hex(&serial).ok_or_else(|| corrupt_revoked(&serial))?,
+            revoked_at: ts(at, "certificates", "revoked_at")?,
+            reason: reason.map(|r| r as u8).filter(|r| *r != 0),
+            invalidity: invalidity
+                .map(|t| ts(t, "certificates", "invalidity_date"))
+                .transpose()?,
+        });
+    }
+    Ok(out)
+}
+
 /// How many certificates are revoked (to size the revocation set).
 pub(crate) async fn revoked_count(pool: &SqlitePool) -> Result<usize> {
     let n: i64 =

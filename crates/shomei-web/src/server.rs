@@ -193,6 +193,10 @@ pub async fn start_all(
         let svc = svc.clone();
         tokio::spawn(async move { svc.run_crl_publisher().await })
     };
+    let watch = {
+        let svc = svc.clone();
+        tokio::spawn(async move { svc.run_revocation_watch().await })
+    };
     let mut loops = vec![tokio::spawn(accept_loop(
         portal,
         portal_acceptor,
@@ -222,6 +226,7 @@ pub async fn start_all(
         }
         upkeep.abort();
         publisher.abort();
+        watch.abort();
     });
     Ok(RunningServer {
         addr,

@@ -1,0 +1,18 @@
+-- The revocation set is loaded at every start: a covering index lets SQLite
+-- read serial, time and reason from the index alone, in serial order,
+-- without touching the (wide) certificate rows.
+DROP INDEX certificates_revoked;
+CREATE INDEX certificates_revoked ON certificates(serial, revoked_at, revocation_reason)
+    WHERE revoked_at IS NOT NULL;
+
+-- When the key is known or suspected to have been compromised (RFC 5280
+-- §5.3.2), when the bank operator gives one; listed in the CRL entry.
+ALTER TABLE certificates ADD COLUMN invalidity_date INTEGER;
+
+-- Every revocation in commit order. A running server reads the rows after
+-- the last one it has seen, so a revocation committed by another process
+-- (the operator's `shomei cert revoke`) takes effect in it within a moment.
+CREATE TABLE revocation_log (
+    id      INTEGER PRIMARY KEY,
+    serial  TEXT    NOT NULL
+);
