@@ -16,56 +16,15 @@ enroll "$D" sachikodt "$BENCH_TMP/client"
 
 # nginx with the same server certificate, CA and client certificate.
 NG="$BENCH_TMP/nginx"
-mkdir -p "$NG/logs"
-cat "$D/ca/server.crt" "$D/ca/issuing-ca.crt" >"$NG/fullchain.pem"
-cat "$D/ca/issuing-ca.crt" "$D/ca/root-ca.crt" >"$NG/clientca.pem"
 NGPORT=$((20000 + RANDOM % 20000))
-cat >"$NG/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $NG/nginx.pid;
-error_log $NG/logs/error.log crit;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    server {
-        listen 127.0.0.1:$NGPORT ssl;
-        ssl_protocols TLSv1.3;
-        ssl_certificate $NG/fullchain.pem;
-        ssl_certificate_key $D/ca/server.key;
-        ssl_client_certificate $NG/clientca.pem;
-        ssl_verify_client on;
-        ssl_verify_depth 2;
-        ssl_session_cache off;
-        ssl_session_tickets off;
-        location / { return 200 "ok"; }
-    }
-}
-CONF
+nginx_conf "$NG" "$D" "$NGPORT"
 taskset -c 0 nginx -p "$NG" -c "$NG/nginx.conf" &
 PIDS+=($!)
 sleep 0.5
 NGINX_WORKER=$(pgrep -P "$(cat "$NG/nginx.pid")" | head -1)
 
-# run_load HOSTPORT PID: prints "handshakes cpu_ms_per_handshake rate".
-run_load() {
-    local target=$1 pid=$2 before after total=0
-    before=$(cpu_ticks "$pid")
-    local outs=()
-    for i in $(seq 1 "$CLIENTS"); do
-        taskset -c 1 openssl s_time -connect "$target" -new -time "$SECS" \
-            -cert "$BENCH_TMP/client.crt" -key "$BENCH_TMP/client.key" -CAfile "$D/ca/root-ca.crt" \
-            >"$BENCH_TMP/st.$i" 2>&1 &
-        outs+=($!)
-    done
-    wait "${outs[@]}"
-    after=$(cpu_ticks "$pid")
-    for i in $(seq 1 "$CLIENTS"); do
-        n=$(grep -o '^[0-9]* connections in' "$BENCH_TMP/st.$i" | head -1 | awk '{print $1}')
-        total=$((total + ${n:-0}))
-    done
-    awk -v h="$total" -v t=$((after - before)) -v hz="$TICK" -v s="$SECS" \
-        'BEGIN { printf "%d %.3f %.0f\n", h, (h ? t * 1000 / hz / h : 0), h / s }'
+run_load() { # HOST:PORT PID
+    s_time_load "$1" "$2" "$SECS" "$CLIENTS" "$BENCH_TMP/client.crt" "$BENCH_TMP/client.key" "$D/ca/root-ca.crt"
 }
 
 # A handshake must really present the certificate and be accepted.

@@ -65,3 +65,59 @@ cpu_ticks() {
     awk '{print $14 + $15}' "/proc/$1/stat"
 }
 TICK=$(getconf CLK_TCK)
+
+# nginx_conf DIR DATA PORT [EXTRA]: nginx.conf in DIR for one worker serving
+# TLS 1.3 on PORT with DATA's server certificate, requiring client
+# certificates from DATA's CA (no session cache, no tickets), EXTRA lines in
+# the server block. Writes DIR/fullchain.pem and DIR/clientca.pem too.
+nginx_conf() {
+    local dir=$1 data=$2 port=$3 extra=${4:-}
+    mkdir -p "$dir/logs"
+    cat "$data/ca/server.crt" "$data/ca/issuing-ca.crt" >"$dir/fullchain.pem"
+    cat "$data/ca/issuing-ca.crt" "$data/ca/root-ca.crt" >"$dir/clientca.pem"
+    cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log crit;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:$port ssl;
+        ssl_protocols TLSv1.3;
+        ssl_certificate $dir/fullchain.pem;
+        ssl_certificate_key $data/ca/server.key;
+        ssl_client_certificate $dir/clientca.pem;
+        ssl_verify_client on;
+        ssl_verify_depth 2;
+        ssl_session_cache off;
+        ssl_session_tickets off;
+        $extra
+        location / { return 200 "ok"; }
+    }
+}
+CONF
+}
+
+# s_time_load HOST:PORT PID SECS CLIENTS CERT KEY ROOT: full handshakes with
+# a client certificate from CLIENTS `openssl s_time -new` on core 1; prints
+# "handshakes server_cpu_ms_per_handshake handshakes_per_second".
+s_time_load() {
+    local target=$1 pid=$2 secs=$3 clients=$4 cert=$5 key=$6 root=$7 before after total=0 n
+    before=$(cpu_ticks "$pid")
+    local outs=()
+    for i in $(seq 1 "$clients"); do
+        taskset -c 1 openssl s_time -connect "$target" -new -time "$secs" \
+            -cert "$cert" -key "$key" -CAfile "$root" >"$BENCH_TMP/st.$i" 2>&1 &
+        outs+=($!)
+    done
+    wait "${outs[@]}"
+    after=$(cpu_ticks "$pid")
+    for i in $(seq 1 "$clients"); do
+        n=$(grep -o '^[0-9]* connections in' "$BENCH_TMP/st.$i" | head -1 | awk '{print $1}')
+        total=$((total + ${n:-0}))
+    done
+    awk -v h="$total" -v t=$((after - before)) -v hz="$TICK" -v s="$secs" \
+        'BEGIN { printf "%d %.3f %.0f\n", h, (h ? t * 1000 / hz / h : 0), h / s }'
+}

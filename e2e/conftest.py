@@ -48,6 +48,15 @@ class Server:
         )
         return out.stdout
 
+    def cli_result(self, *args):
+        """As `cli`, for a command expected to fail: the whole result."""
+        return subprocess.run(
+            [str(BINARY), *args, "--data-dir", str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
     def curl(self, *args):
         out = subprocess.run(
             ["curl", "-sS", "--cacert", str(self.root_ca), *args],
@@ -98,16 +107,20 @@ def start_server(tmp: Path) -> Server:
             m = re.search(r"Certificate login and EST renewal: (https://\S+)/cert-login", line)
             if m:
                 url["cert"] = m.group(1)
-            if "u" in url and "cert" in url:
+            m = re.search(r"CRL and OCSP \(plain HTTP, written into certificates\): (http://\S+)/pki/crl", line)
+            if m:
+                url["pki"] = m.group(1)
+            if "u" in url and "cert" in url and "pki" in url:
                 found.set()
         found.set()
 
     threading.Thread(target=pump, daemon=True).start()
-    if not found.wait(60) or "cert" not in url:
+    if not found.wait(60) or "pki" not in url:
         proc.kill()
         raise RuntimeError("server did not start:\n" + "".join(output))
     server = Server(proc, url["u"], data_dir, output)
     server.cert_url = url["cert"]
+    server.pki_url = url["pki"]
     return server
 
 

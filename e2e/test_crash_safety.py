@@ -60,7 +60,7 @@ def test_a_revocation_survives_sigkill():
         ca = server.data_dir / "ca"
         (work / "chain.pem").write_text((ca / "root-ca.crt").read_text() + (ca / "issuing-ca.crt").read_text())
         ocsp = run("openssl", "ocsp", "-issuer", str(ca / "issuing-ca.crt"), "-CAfile", "chain.pem",
-                   "-cert", "jirodt.crt", "-url", server.url + "/pki/ocsp", cwd=work)
+                   "-cert", "jirodt.crt", "-url", server.pki_url + "/pki/ocsp", cwd=work)
         assert "jirodt.crt: revoked" in ocsp.stdout, ocsp.stdout + ocsp.stderr
     finally:
         server.proc.kill()

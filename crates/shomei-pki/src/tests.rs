@@ -228,6 +228,7 @@ fn a_large_crl_with_every_entry_form_parses_and_verifies() {
             serial: s,
             revoked_at: if i % 5 == 0 { late } else { now },
             reason: [None, Some(1), Some(4), Some(0)][i % 4],
+            invalidity: (i % 3 == 0).then_some(now - Duration::days(i as i64)),
         });
     let signer = a.crl_signer().unwrap();
     let der = signer

@@ -45,6 +45,11 @@ pub struct AppState {
 /// them over HTTP, so that checking a certificate never needs TLS first).
 /// No sessions, no cookies, nothing that changes anything.
 pub fn pki_router(state: AppState) -> Router {
+    pki_routes().fallback(pki::not_found).with_state(state)
+}
+
+/// CRLs, OCSP and the CA certificates: on the PKI listener and the portal.
+fn pki_routes() -> Router<AppState> {
     Router::new()
         .route("/pki/ocsp", post(pki::ocsp_post))
         .route("/pki/ocsp/{*request}", get(pki::ocsp_get))
@@ -54,8 +59,6 @@ pub fn pki_router(state: AppState) -> Router {
         .route("/pki/crl.pem", get(pki::crl_pem))
         .route("/pki/root-ca.crt", get(pki::root_cert))
         .route("/pki/issuing-ca.crt", get(pki::issuing_cert))
-        .fallback(pki::not_found)
-        .with_state(state)
 }
 
 pub fn router(state: AppState) -> Router {
@@ -90,14 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/est/simpleenroll", post(est::simpleenroll))
         .route("/.well-known/est/simplereenroll", post(est::simplereenroll))
         .route("/pki/cert-status", get(est::cert_status))
-        .route("/pki/ocsp", post(pki::ocsp_post))
-        .route("/pki/ocsp/{*request}", get(pki::ocsp_get))
-        .route("/pki/delta-crl", get(pki::delta_crl_der))
-        .route("/pki/delta-crl.pem", get(pki::delta_crl_pem))
-        .route("/pki/crl", get(pki::crl_der))
-        .route("/pki/crl.pem", get(pki::crl_pem))
-        .route("/pki/root-ca.crt", get(pki::root_cert))
-        .route("/pki/issuing-ca.crt", get(pki::issuing_cert))
+        .merge(pki_routes())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

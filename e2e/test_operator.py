@@ -1,0 +1,64 @@
+"""The bank operator revokes on a phone request with the real CLI, in its
+own process, while the server runs: the server refuses the certificate
+within a second, OCSP on the plain-HTTP PKI listener says revoked, and the
+CRL there lists it with the reason and the invalidity date."""
+
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from conftest import start_server
+from test_issuance import run
+
+P12_PW = "Shomei#P12demo"
+
+
+def test_the_operators_revocation_takes_effect_in_the_running_server():
+    tmp = Path(tempfile.mkdtemp(prefix="shomei-operator-"))
+    server = start_server(tmp)
+    try:
+        work = tmp / "work"
+        work.mkdir()
+        p12 = server.data_dir / "demo-certs" / "hottojr01.p12"
+        run("openssl", "pkcs12", "-in", str(p12), "-passin", f"pass:{P12_PW}", "-nodes", "-out", "hottojr01.pem",
+            cwd=work)
+        login = lambda: server.curl("--cert", str(work / "hottojr01.pem"), server.cert_url + "/cert-login")
+        assert login().returncode == 0, "the demo certificate logs in before"
+
+        out = server.cli("cert", "revoke", "--login-id", "hottojr01", "--reason", "key-compromise",
+                         "--invalidity-date", "2026-01-02T03:04:05+09:00", "--operator", "yamada")
+        assert "revoked: hottojr01" in out, out
+
+        deadline = time.monotonic() + 1.0
+        while login().returncode == 0:
+            assert time.monotonic() < deadline, "still accepted 1 s after the operator's revocation"
+            time.sleep(0.02)
+
+        ca = server.data_dir / "ca"
+        (work / "chain.pem").write_text((ca / "root-ca.crt").read_text() + (ca / "issuing-ca.crt").read_text())
+        ocsp = run("openssl", "ocsp", "-issuer", str(ca / "issuing-ca.crt"), "-CAfile", "chain.pem",
+                   "-cert", "hottojr01.pem", "-url", server.pki_url + "/pki/ocsp", cwd=work)
+        assert "hottojr01.pem: revoked" in ocsp.stdout, ocsp.stdout + ocsp.stderr
+        assert "Key Compromise" in ocsp.stdout or "keyCompromise" in ocsp.stdout, ocsp.stdout
+
+        serial = re.search(r"serial=([0-9A-F]+)",
+                           run("openssl", "x509", "-in", "hottojr01.pem", "-noout", "-serial", cwd=work).stdout).group(1)
+        deadline = time.monotonic() + 1.5
+        while True:
+            assert server.curl("-o", str(work / "crl.der"), server.pki_url + "/pki/crl").returncode == 0
+            crl = run("openssl", "crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text", cwd=work).stdout
+            if f"Serial Number: {serial}" in crl or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        entry = crl.split(f"Serial Number: {serial}")[1].split("Serial Number:")[0]
+        assert "Key Compromise" in entry, entry
+        assert "Invalidity Date" in entry and "Jan  1 18:04:05 2026 GMT" in entry, entry
+
+        again = server.cli_result("cert", "revoke", "--login-id", "hottojr01", "--reason", "key-compromise")
+        assert again.returncode != 0 and "no certificate in force" in again.stderr, again
+    finally:
+        server.proc.terminate()
+        server.proc.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
