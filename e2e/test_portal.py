@@ -128,6 +128,22 @@ def test_hanakodt_revokes_tarodt_through_the_guides_screens(server, browser, sho
     expect(row(page, "tarodt").locator("td").nth(4)).to_have_text("失効済")
     shot(page, "BRSK018-after-revocation")
 
+    # 操作履歴照会 (BSSK011) from BSSK001 shows the revocation, newest first,
+    # and narrows to it by 操作.
+    page.goto(server.url + "/bssk001")
+    page.get_by_role("link", name="操作履歴照会").click()
+    screen(page, "管理業務 操作履歴照会", "BSSK011")
+    first = page.locator("#history tbody tr").first
+    expect(first).to_contain_text("証明書失効")
+    expect(first).to_contain_text("tarodt")
+    shot(page, "BSSK011")
+    page.get_by_label("操作", exact=True).select_option("証明書失効")
+    page.get_by_label("結果").select_option("成功")
+    page.get_by_role("button", name="照会").click()
+    screen(page, "管理業務 操作履歴照会", "BSSK011")
+    expect(page.locator("#history tbody tr")).to_have_count(1)
+    shot(page, "BSSK011-filtered")
+
     page.get_by_role("button", name="ログアウト").click()
     expect(page.get_by_text("ログアウトしました。")).to_be_visible()
     shot(page, "logged-out")

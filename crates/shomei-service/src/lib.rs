@@ -9,6 +9,7 @@ mod clock;
 mod crl;
 mod demo;
 mod enroll;
+mod history;
 mod login;
 mod ocsp;
 mod password;
@@ -28,6 +29,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use crl::{CrlSnapshot, export_crl};
 pub use demo::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, DemoUser};
 pub use enroll::{EnrollError, Issued};
+pub use history::{HISTORY_CSV_MAX, HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
 pub use login::LoginOutcome;
 pub use revoke::{
     OperatorRevocation, OperatorRevokeError, RevocationDone, RevocationTarget, RevokeError,

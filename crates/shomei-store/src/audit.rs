@@ -113,6 +113,88 @@ pub(crate) async fn append(c: &mut SqliteConnection, e: &AuditEntry<'_>) -> Resu
     Ok(())
 }
 
+/// 操作履歴照会's conditions: one company, optionally narrowed.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only rows this user did (a 一般 user sees only their own).
+    pub actor_user_id: Option<UserId>,
+    pub actor_login_id: Option<String>,
+    pub operation: Option<String>,
+    pub result: Option<String>,
+    /// From this time on (inclusive).
+    pub from: Option<OffsetDateTime>,
+    /// Before this time (exclusive).
+    pub until: Option<OffsetDateTime>,
+}
+
+/// The conditions of `AuditFilter`, as SQL with parameters ?1–?7.
+macro_rules! audit_where {
+    () => {
+        "company_id = ?1 AND (?2 IS NULL OR actor_user_id = ?2) \
+         AND (?3 IS NULL OR actor_login_id = ?3) AND (?4 IS NULL OR operation = ?4) \
+         AND (?5 IS NULL OR result = ?5) AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7)"
+    };
+}
+
+/// One page of a company's 操作履歴, newest first, and how many rows match.
+pub(crate) async fn search(
+    pool: &SqlitePool,
+    company: CompanyId,
+    f: &AuditFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<AuditRow>, i64)> {
+    let bind = |q: &'static str| {
+        sqlx::query(q)
+            .bind(company.0)
+            .bind(f.actor_user_id.map(|u| u.0))
+            .bind(f.actor_login_id.clone())
+            .bind(f.operation.clone())
+            .bind(f.result.clone())
+            .bind(f.from.map(|t| t.unix_timestamp()))
+            .bind(f.until.map(|t| t.unix_timestamp()))
+    };
+    let count_sql = concat!("SELECT count(*) FROM audit_log WHERE ", audit_where!());
+    let page_sql = concat!(
+        "SELECT id, at, company_id, actor_login_id, operation, target_login_id, result, detail, client_addr \
+         FROM audit_log WHERE ",
+        audit_where!(),
+        " ORDER BY id DESC LIMIT ?8 OFFSET ?9"
+    );
+    let total: i64 = bind(count_sql).fetch_one(pool).await?.try_get(0)?;
+    let rows = bind(page_sql)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await?;
+    Ok((rows.iter().map(row).collect::<Result<_>>()?, total))
+}
+
+/// The operations a company's 操作履歴 holds (for the filter's choices).
+pub(crate) async fn operations(pool: &SqlitePool, company: CompanyId) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT operation FROM audit_log WHERE company_id = ? ORDER BY operation",
+    )
+    .bind(company.0)
+    .fetch_all(pool)
+    .await?)
+}
+
+fn row(r: &sqlx::sqlite::SqliteRow) -> Result<AuditRow> {
+    Ok(AuditRow {
+        id: r.try_get("id")?,
+        at: OffsetDateTime::from_unix_timestamp(r.try_get("at")?)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        company_id: r.try_get::<Option<i64>, _>("company_id")?.map(CompanyId),
+        actor_login_id: r.try_get("actor_login_id")?,
+        operation: r.try_get("operation")?,
+        target_login_id: r.try_get("target_login_id")?,
+        result: r.try_get("result")?,
+        detail: r.try_get("detail")?,
+        client_addr: r.try_get("client_addr")?,
+    })
+}
+
 pub(crate) async fn for_company(
     pool: &SqlitePool,
     company: CompanyId,
@@ -128,22 +210,7 @@ pub(crate) async fn for_company(
     .bind(offset)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(AuditRow {
-                id: r.try_get("id")?,
-                at: OffsetDateTime::from_unix_timestamp(r.try_get("at")?)
-                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                company_id: r.try_get::<Option<i64>, _>("company_id")?.map(CompanyId),
-                actor_login_id: r.try_get("actor_login_id")?,
-                operation: r.try_get("operation")?,
-                target_login_id: r.try_get("target_login_id")?,
-                result: r.try_get("result")?,
-                detail: r.try_get("detail")?,
-                client_addr: r.try_get("client_addr")?,
-            })
-        })
-        .collect()
+    rows.iter().map(row).collect()
 }
 
 /// Walks every chain in id order; returns the id of the first row whose stored

@@ -19,7 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
-pub use audit::{AuditEntry, AuditRow};
+pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use rows::{CertRow, CompanyRow, LoggedRevocation, NewCert, NewUser, UserRow};
 
 /// Storage errors: for logs, never shown to customers as-is.
@@ -171,6 +171,23 @@ impl Store {
         offset: i64,
     ) -> Result<Vec<AuditRow>> {
         audit::for_company(&self.read, company, limit, offset).await
+    }
+
+    /// 操作履歴照会: a page of the company's rows matching `f`, newest first,
+    /// and how many match in all.
+    pub async fn audit_search(
+        &self,
+        company: CompanyId,
+        f: &AuditFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<AuditRow>, i64)> {
+        audit::search(&self.read, company, f, limit, offset).await
+    }
+
+    /// The operations recorded for a company.
+    pub async fn audit_operations(&self, company: CompanyId) -> Result<Vec<String>> {
+        audit::operations(&self.read, company).await
     }
 
     /// Checks every chain; returns the id of the first row that breaks one.

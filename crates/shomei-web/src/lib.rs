@@ -8,6 +8,7 @@
 mod certauth;
 mod est;
 mod guard;
+mod history;
 mod issue_page;
 mod pages;
 mod pki;
@@ -72,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         .route("/menu/{item}", get(pages::menu_item))
         .route("/bssk001", get(screens::bssk001))
         .route("/bssk001/{item}", get(screens::bssk001_item))
+        .route("/bssk011", get(history::bssk011))
+        .route("/bssk011/csv", get(history::bssk011_csv))
         .route("/brsk001", get(screens::brsk001))
         .route("/brsk001/{item}", get(screens::brsk001_item))
         .route(

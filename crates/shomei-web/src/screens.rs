@@ -43,7 +43,7 @@ fn preparing(
     })
 }
 
-/// 企業管理 and 操作履歴照会: later issues.
+/// 企業管理: a later issue (操作履歴照会 is BSSK011).
 pub(crate) async fn bssk001_item(
     State(st): State<AppState>,
     a: Authed,
@@ -51,7 +51,7 @@ pub(crate) async fn bssk001_item(
 ) -> Response {
     let title = match item.as_str() {
         "company" => "企業管理",
-        "history" => "操作履歴照会",
+        "history" => return axum::response::Redirect::to("/bssk011").into_response(),
         _ => return crate::pages::not_found().await,
     };
     preparing(&st, &a, title, ("/bssk001", "< 業務選択へ"))
