@@ -144,6 +144,14 @@ def test_hanakodt_revokes_tarodt_through_the_guides_screens(server, browser, sho
     expect(page.locator("#history tbody tr")).to_have_count(1)
     shot(page, "BSSK011-filtered")
 
+    # 利用者情報の照会 (BRSK005): her own information.
+    page.goto(server.url + "/brsk001")
+    page.get_by_role("link", name="利用者情報の照会").click()
+    screen(page, "利用者管理 利用者情報照会", "BRSK005")
+    expect(page.locator("#profile")).to_contain_text("hanakodt")
+    expect(page.locator("#profile")).to_contain_text("管理者ユーザ")
+    shot(page, "BRSK005")
+
     page.get_by_role("button", name="ログアウト").click()
     expect(page.get_by_text("ログアウトしました。")).to_be_visible()
     shot(page, "logged-out")

@@ -9,5 +9,6 @@ mod issuance;
 mod lockout;
 mod ocsp;
 mod portal;
+mod profile;
 mod revocation;
 mod sessions;

@@ -80,7 +80,7 @@ pub(crate) async fn brsk001_item(
 ) -> Response {
     let title = match item.as_str() {
         "password" => "パスワード変更",
-        "profile" => "利用者情報の照会",
+        "profile" => return axum::response::Redirect::to("/brsk005").into_response(),
         "users" => "利用者情報の管理",
         "stop" => "利用者停止・解除",
         _ => return crate::pages::not_found().await,
@@ -91,6 +91,79 @@ pub(crate) async fn brsk001_item(
         return user_error(&st, &a, StatusCode::FORBIDDEN, r.message_ja());
     }
     preparing(&st, &a, title, ("/brsk001", "< 利用者管理メニューへ"))
+}
+
+#[derive(Template)]
+#[template(path = "brsk005.html")]
+struct Brsk005 {
+    l: Layout,
+    login_id: String,
+    name: String,
+    role: &'static str,
+    email: String,
+    authorities: Vec<&'static str>,
+    service_state: String,
+    cert_state: &'static str,
+    cert_expiry: String,
+    last_login: String,
+}
+
+/// 利用者情報の照会 (BRSK005): the user's own information, loaded fresh.
+pub(crate) async fn brsk005(State(st): State<AppState>, a: Authed) -> Response {
+    let u = &a.s.user;
+    let latest = match st.svc.store().latest_cert(u.id).await {
+        Ok(c) => c,
+        Err(e) => return system_error(e),
+    };
+    let now = st.svc.now();
+    let state = st
+        .svc
+        .cert_state(latest.as_ref().map(|c| c.record()).as_ref());
+    let offset = st.svc.settings().display_offset();
+    let in_force = matches!(
+        state,
+        shomei_core::CertState::Issued | shomei_core::CertState::Renewable
+    );
+    let mut authorities = vec!["自身の情報の変更・照会", "操作履歴照会（自身の操作）"];
+    if u.role.manages_users() {
+        authorities = vec![
+            "自身の情報の変更・照会",
+            "利用者情報の管理",
+            "利用者停止・解除",
+            "証明書失効",
+            "操作履歴照会（企業の全操作）",
+        ];
+    }
+    if u.role == shomei_core::Role::Master {
+        authorities.push("企業情報の変更");
+    }
+    let states = u.counters.service_states(now);
+    render(&Brsk005 {
+        l: Layout::user(&st, &a, "利用者管理 利用者情報照会", "BRSK005", ADMIN),
+        login_id: u.login_id.to_string(),
+        name: u.name.clone(),
+        role: u.role.label(),
+        email: if u.email.is_empty() {
+            "（未登録）".into()
+        } else {
+            u.email.clone()
+        },
+        authorities,
+        service_state: states
+            .iter()
+            .map(|s| s.label())
+            .collect::<Vec<_>>()
+            .join("、"),
+        cert_state: state.label(),
+        cert_expiry: latest
+            .filter(|_| in_force)
+            .map(|c| jp_datetime(c.not_after, offset))
+            .unwrap_or_else(|| "－".into()),
+        last_login: u
+            .last_login_at
+            .map(|t| jp_datetime(t, offset))
+            .unwrap_or_else(|| "－".into()),
+    })
 }
 
 struct Row {
