@@ -3,6 +3,7 @@ own process, while the server runs: the server refuses the certificate
 within a second, OCSP on the plain-HTTP PKI listener says revoked, and the
 CRL there lists it with the reason and the invalidity date."""
 
+import json
 import re
 import shutil
 import tempfile
@@ -58,6 +59,17 @@ def test_the_operators_revocation_takes_effect_in_the_running_server():
 
         again = server.cli_result("cert", "revoke", "--login-id", "hottojr01", "--reason", "key-compromise")
         assert again.returncode != 0 and "no certificate in force" in again.stderr, again
+
+        # The operator's other scriptable commands see it: companies, 操作履歴.
+        companies = [json.loads(line) for line in server.cli("company", "list", "--json").splitlines()]
+        hotto = next(c for c in companies if c["service"] == "hottokun_webjr")
+        assert hotto["users"] == 2, companies
+        rows = [json.loads(line) for line in
+                server.cli("audit", "export", "--json", "--company-id", str(hotto["id"])).splitlines()]
+        assert any(r["actor"] == "銀行:yamada" and r["operation"] == "証明書失効" and r["result"] == "成功"
+                   and r["target"] == "hottojr01" for r in rows), rows
+        assert all(r["company_id"] == hotto["id"] for r in rows)
+        assert "ok" in server.cli("audit", "verify").lower()
     finally:
         server.proc.terminate()
         server.proc.wait(timeout=30)

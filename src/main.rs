@@ -48,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: CrlCommand,
     },
+    /// Company tasks of the bank operator.
+    Company {
+        #[command(subcommand)]
+        command: CompanyCommand,
+    },
     /// 操作履歴 tasks.
     Audit {
         #[command(subcommand)]
@@ -136,6 +141,30 @@ enum AuditCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Write the 操作履歴 (oldest first) as CSV, or JSON lines with --json.
+    Export {
+        #[command(flatten)]
+        common: Common,
+        /// Only this company's rows (see `shomei company list`).
+        #[arg(long)]
+        company_id: Option<i64>,
+        /// Default: standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CompanyCommand {
+    /// The companies, with their service and number of users.
+    List {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The configuration file.
@@ -217,6 +246,18 @@ async fn main() {
         Command::Crl {
             command: CrlCommand::Export { common, out },
         } => crl_export(common, out).await,
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    common,
+                    company_id,
+                    out,
+                    json,
+                },
+        } => audit_export(common, company_id, out, json).await,
+        Command::Company {
+            command: CompanyCommand::List { common, json },
+        } => company_list(common, json).await,
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");
@@ -510,6 +551,142 @@ async fn cert_revoke(
     Ok(())
 }
 
+/// Opens the database of an existing data directory, and nothing else (no
+/// CA, no revocation set): for read-only operator commands.
+async fn open_store(common: &Common) -> Result<shomei_store::Store> {
+    let cfg = load_config(common.config.as_deref())?;
+    let dir = data_dir(common, &cfg);
+    if !dir.join("shomei.db").exists() {
+        bail!(
+            "no Shomei data in {} (start the server once, or pass --data-dir)",
+            dir.display()
+        );
+    }
+    shomei_store::Store::open_with(&dir.join("shomei.db"), cfg.settings.durability())
+        .await
+        .with_context(|| format!("cannot open the database in {}", dir.display()))
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+async fn company_list(common: Common, json: bool) -> Result<()> {
+    let store = open_store(&common).await?;
+    let companies = store.companies().await?;
+    if json {
+        for c in &companies {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "id": c.id.0,
+                    "name": c.name,
+                    "service": c.service.code(),
+                    "users": c.users,
+                    "created_at": rfc3339(c.created_at),
+                })
+            );
+        }
+        return Ok(());
+    }
+    println!(
+        "{}{}{}{}created",
+        pad("id", 6),
+        pad("company", 28),
+        pad("service", 18),
+        pad("users", 7)
+    );
+    for c in &companies {
+        println!(
+            "{}{}{}{}{}",
+            pad(&c.id.0.to_string(), 6),
+            pad(&c.name, 28),
+            pad(c.service.label(), 18),
+            pad(&c.users.to_string(), 7),
+            rfc3339(c.created_at)
+        );
+    }
+    Ok(())
+}
+
+/// One CSV field, quoted when it must be.
+fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_owned()
+    }
+}
+
+async fn audit_export(
+    common: Common,
+    company_id: Option<i64>,
+    out: Option<PathBuf>,
+    json: bool,
+) -> Result<()> {
+    use std::io::Write;
+    let store = open_store(&common).await?;
+    let mut w: Box<dyn Write> = match &out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut failed = None;
+    if !json {
+        writeln!(
+            w,
+            "id,at,company_id,actor,operation,target,result,detail,client"
+        )?;
+    }
+    let n = store
+        .audit_for_each(company_id.map(shomei_core::CompanyId), |r| {
+            if failed.is_some() {
+                return;
+            }
+            let line = if json {
+                serde_json::json!({
+                    "id": r.id,
+                    "at": rfc3339(r.at),
+                    "company_id": r.company_id.map(|c| c.0),
+                    "actor": r.actor_login_id,
+                    "operation": r.operation,
+                    "target": r.target_login_id,
+                    "result": r.result,
+                    "detail": r.detail,
+                    "client": r.client_addr,
+                })
+                .to_string()
+            } else {
+                [
+                    r.id.to_string(),
+                    rfc3339(r.at),
+                    r.company_id.map(|c| c.0.to_string()).unwrap_or_default(),
+                    csv_field(&r.actor_login_id),
+                    csv_field(&r.operation),
+                    csv_field(&r.target_login_id),
+                    csv_field(&r.result),
+                    csv_field(&r.detail),
+                    csv_field(&r.client_addr),
+                ]
+                .join(",")
+            };
+            if let Err(e) = writeln!(w, "{line}") {
+                failed = Some(e);
+            }
+        })
+        .await?;
+    if let Some(e) = failed {
+        return Err(e).context("cannot write the export");
+    }
+    w.flush().context("cannot write the export")?;
+    if let Some(p) = out {
+        eprintln!("{n} rows written to {}", p.display());
+    }
+    Ok(())
+}
+
 async fn crl_export(common: Common, out: PathBuf) -> Result<()> {
     let cfg = load_config(common.config.as_deref())?;
     let dir = data_dir(&common, &cfg);
@@ -533,9 +710,8 @@ async fn crl_export(common: Common, out: PathBuf) -> Result<()> {
 }
 
 async fn audit_verify(common: Common) -> Result<()> {
-    let cfg = load_config(common.config.as_deref())?;
-    let svc = open_existing(&common, &cfg).await?;
-    match svc.store().verify_audit().await? {
+    let store = open_store(&common).await?;
+    match store.verify_audit().await? {
         None => {
             println!("操作履歴 hash chain: OK");
             Ok(())

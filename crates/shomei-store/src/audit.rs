@@ -170,6 +170,35 @@ pub(crate) async fn search(
     Ok((rows.iter().map(row).collect::<Result<_>>()?, total))
 }
 
+/// Every row (of one company, or all), oldest first, in pages by id.
+pub(crate) async fn for_each(
+    pool: &SqlitePool,
+    company: Option<CompanyId>,
+    mut f: impl FnMut(&AuditRow),
+) -> Result<usize> {
+    let mut after = 0i64;
+    let mut n = 0usize;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, at, company_id, actor_login_id, operation, target_login_id, result, detail, client_addr \
+             FROM audit_log WHERE id > ?1 AND (?2 IS NULL OR company_id = ?2) ORDER BY id LIMIT 10000",
+        )
+        .bind(after)
+        .bind(company.map(|c| c.0))
+        .fetch_all(pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(n);
+        }
+        for r in &rows {
+            let r = row(r)?;
+            after = r.id;
+            n += 1;
+            f(&r);
+        }
+    }
+}
+
 /// The operations a company's 操作履歴 holds (for the filter's choices).
 pub(crate) async fn operations(pool: &SqlitePool, company: CompanyId) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(

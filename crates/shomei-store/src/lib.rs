@@ -20,7 +20,7 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
-pub use rows::{CertRow, CompanyRow, LoggedRevocation, NewCert, NewUser, UserRow};
+pub use rows::{CertRow, CompanyRow, CompanySummary, LoggedRevocation, NewCert, NewUser, UserRow};
 
 /// Storage errors: for logs, never shown to customers as-is.
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +183,20 @@ impl Store {
         offset: i64,
     ) -> Result<(Vec<AuditRow>, i64)> {
         audit::search(&self.read, company, f, limit, offset).await
+    }
+
+    /// Every 操作履歴 row of one company (or all), oldest first.
+    pub async fn audit_for_each(
+        &self,
+        company: Option<CompanyId>,
+        f: impl FnMut(&AuditRow),
+    ) -> Result<usize> {
+        audit::for_each(&self.read, company, f).await
+    }
+
+    /// Every company with its number of users.
+    pub async fn companies(&self) -> Result<Vec<CompanySummary>> {
+        rows::companies(&self.read).await
     }
 
     /// The operations recorded for a company.

@@ -194,6 +194,41 @@ pub(crate) async fn company(c: &mut SqliteConnection, id: CompanyId) -> Result<O
     .transpose()
 }
 
+/// A company with how many users it has (the operator's `company list`).
+#[derive(Debug, Clone)]
+pub struct CompanySummary {
+    pub id: CompanyId,
+    pub name: String,
+    pub service: Service,
+    pub users: i64,
+    pub created_at: OffsetDateTime,
+}
+
+pub(crate) async fn companies(pool: &SqlitePool) -> Result<Vec<CompanySummary>> {
+    let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT c.id, c.name, c.service, c.created_at, \
+                (SELECT count(*) FROM users u WHERE u.company_id = c.id) \
+         FROM companies c ORDER BY c.id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(id, name, service, created_at, users)| {
+            Ok(CompanySummary {
+                id: CompanyId(id),
+                name,
+                service: Service::from_code(&service).ok_or(StoreError::Corrupt {
+                    table: "companies",
+                    column: "service",
+                    value: service.clone(),
+                })?,
+                users,
+                created_at: ts(created_at, "companies", "created_at")?,
+            })
+        })
+        .collect()
+}
+
 pub(crate) async fn users_with_latest_cert(
     c: &mut SqliteConnection,
     company: CompanyId,
