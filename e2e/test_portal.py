@@ -152,6 +152,19 @@ def test_hanakodt_revokes_tarodt_through_the_guides_screens(server, browser, sho
     expect(page.locator("#profile")).to_contain_text("管理者ユーザ")
     shot(page, "BRSK005")
 
+    # パスワード変更 (BRSK002): the rules are shown; a refusal says why.
+    page.goto(server.url + "/brsk001")
+    page.get_by_role("link", name="パスワード変更").click()
+    screen(page, "利用者管理 パスワード変更", "BRSK002")
+    expect(page.locator("#rules")).to_contain_text("8文字以上32文字以内")
+    page.get_by_label("現在のパスワード").fill(LOGIN_PW)
+    page.get_by_label("新しいパスワード", exact=True).fill("onlyletters")
+    page.get_by_label("新しいパスワード（確認用）").fill("onlyletters")
+    page.get_by_role("button", name="変更 >").click()
+    screen(page, "利用者管理 パスワード変更", "BRSK002")
+    expect(page.get_by_role("alert")).to_contain_text("英字と数字")
+    shot(page, "BRSK002-refused")
+
     page.get_by_role("button", name="ログアウト").click()
     expect(page.get_by_text("ログアウトしました。")).to_be_visible()
     shot(page, "logged-out")

@@ -13,6 +13,7 @@ mod history;
 mod login;
 mod ocsp;
 mod password;
+mod password_change;
 mod revoke;
 mod revset;
 mod settings;
@@ -31,6 +32,7 @@ pub use demo::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, De
 pub use enroll::{EnrollError, Issued};
 pub use history::{HISTORY_CSV_MAX, HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
 pub use login::LoginOutcome;
+pub use password_change::{OP_PASSWORD_CHANGE, PasswordChangeError, PasswordKind};
 pub use revoke::{
     OperatorRevocation, OperatorRevokeError, RevocationDone, RevocationTarget, RevokeError,
     SortKey, UserListRow,

@@ -34,6 +34,9 @@ pub struct Settings {
     pub durability: String,
     /// Offset used to show times on screens (JST).
     pub display_utc_offset_hours: i8,
+    /// Lengths allowed for new login and confirmation passwords.
+    pub password_min_length: usize,
+    pub password_max_length: usize,
     pub business_ib: HelpDesk,
     pub hottokun_webjr: HelpDesk,
 }
@@ -52,6 +55,8 @@ impl Default for Settings {
             crl_next_update_hours: 24,
             durability: "full".into(),
             display_utc_offset_hours: 9,
+            password_min_length: 8,
+            password_max_length: 32,
             business_ib: HelpDesk {
                 name: "[ビジネスIB] ほっとコールセンター".into(),
                 phone: "0120-000-001".into(),
@@ -91,6 +96,13 @@ impl Settings {
             shomei_store::Durability::Normal
         } else {
             shomei_store::Durability::Full
+        }
+    }
+
+    pub fn password_policy(&self) -> shomei_core::PasswordPolicy {
+        shomei_core::PasswordPolicy {
+            min_len: self.password_min_length,
+            max_len: self.password_max_length,
         }
     }
 
@@ -151,6 +163,12 @@ impl Settings {
             (
                 (-12..=14).contains(&self.display_utc_offset_hours),
                 "display_utc_offset_hours must be between -12 and 14",
+            ),
+            (
+                self.password_min_length >= 4
+                    && self.password_min_length <= self.password_max_length
+                    && self.password_max_length <= 128,
+                "password_min_length must be at least 4 and at most password_max_length (at most 128)",
             ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {

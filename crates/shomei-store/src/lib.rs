@@ -265,6 +265,27 @@ impl Tx {
         rows::save_counters(self.conn(), user, c).await
     }
 
+    /// Replaces the login password's hash (`confirm`: the confirmation
+    /// password's).
+    pub async fn set_password_hash(
+        &mut self,
+        user: UserId,
+        confirm: bool,
+        hash: &str,
+    ) -> Result<()> {
+        let sql = if confirm {
+            "UPDATE users SET confirm_hash = ? WHERE id = ?"
+        } else {
+            "UPDATE users SET login_hash = ? WHERE id = ?"
+        };
+        sqlx::query(sql)
+            .bind(hash)
+            .bind(user.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
     pub async fn set_last_login(&mut self, user: UserId, at: OffsetDateTime) -> Result<()> {
         sqlx::query("UPDATE users SET last_login_at = ? WHERE id = ?")
             .bind(at.unix_timestamp())

@@ -76,6 +76,10 @@ pub fn router(state: AppState) -> Router {
         .route("/bssk011", get(history::bssk011))
         .route("/bssk011/csv", get(history::bssk011_csv))
         .route("/brsk001", get(screens::brsk001))
+        .route(
+            "/brsk002",
+            get(screens::brsk002).post(screens::brsk002_submit),
+        )
         .route("/brsk005", get(screens::brsk005))
         .route("/brsk001/{item}", get(screens::brsk001_item))
         .route(

@@ -79,7 +79,7 @@ pub(crate) async fn brsk001_item(
     Path(item): Path<String>,
 ) -> Response {
     let title = match item.as_str() {
-        "password" => "パスワード変更",
+        "password" => return axum::response::Redirect::to("/brsk002").into_response(),
         "profile" => return axum::response::Redirect::to("/brsk005").into_response(),
         "users" => "利用者情報の管理",
         "stop" => "利用者停止・解除",
@@ -91,6 +91,80 @@ pub(crate) async fn brsk001_item(
         return user_error(&st, &a, StatusCode::FORBIDDEN, r.message_ja());
     }
     preparing(&st, &a, title, ("/brsk001", "< 利用者管理メニューへ"))
+}
+
+#[derive(Template)]
+#[template(path = "brsk002.html")]
+struct Brsk002 {
+    l: Layout,
+    error: Option<String>,
+    notice: Option<String>,
+    kind: &'static str,
+    rules: Vec<String>,
+}
+
+fn brsk002_page(st: &AppState, a: &Authed, kind: &'static str, error: Option<String>) -> Response {
+    render(&Brsk002 {
+        l: Layout::user(st, a, "利用者管理 パスワード変更", "BRSK002", ADMIN),
+        error,
+        notice: None,
+        kind,
+        rules: st.svc.settings().password_policy().rules_ja(),
+    })
+}
+
+/// パスワード変更 (BRSK002): the form, with the policy's rules.
+pub(crate) async fn brsk002(State(st): State<AppState>, a: Authed) -> Response {
+    brsk002_page(&st, &a, "login", None)
+}
+
+/// 「変更 >」: changes the password, then BRSK003; an error stays on BRSK002.
+pub(crate) async fn brsk002_submit(State(st): State<AppState>, a: Authed, f: Fields) -> Response {
+    let kind = match f.get("kind") {
+        "login" => shomei_service::PasswordKind::Login,
+        "confirm" => shomei_service::PasswordKind::Confirm,
+        _ => {
+            return brsk002_page(
+                &st,
+                &a,
+                "login",
+                Some("変更するパスワードの種類を選択してください。".into()),
+            );
+        }
+    };
+    let code = if kind == shomei_service::PasswordKind::Login {
+        "login"
+    } else {
+        "confirm"
+    };
+    match st
+        .svc
+        .change_password(
+            &a.s.actor,
+            kind,
+            f.get("current"),
+            f.get("new"),
+            f.get("again"),
+            &a.client,
+        )
+        .await
+    {
+        Ok(()) => render(&Brsk003 {
+            l: Layout::user(&st, &a, "利用者管理 パスワード変更結果", "BRSK003", ADMIN),
+            kind: kind.label(),
+        }),
+        Err(shomei_service::PasswordChangeError::Refused(m)) => {
+            brsk002_page(&st, &a, code, Some(m))
+        }
+        Err(shomei_service::PasswordChangeError::Internal(e)) => system_error(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "brsk003.html")]
+struct Brsk003 {
+    l: Layout,
+    kind: &'static str,
 }
 
 #[derive(Template)]
