@@ -165,6 +165,24 @@ def test_hanakodt_revokes_tarodt_through_the_guides_screens(server, browser, sho
     expect(page.get_by_role("alert")).to_contain_text("英字と数字")
     shot(page, "BRSK002-refused")
 
+    # 利用者停止・解除 (BRSK021 → BRSK022 → BRSK023): stop sachikodt, then
+    # make her available again.
+    for state, name in (("利用停止", "stopped"), ("利用可能", "available")):
+        page.goto(server.url + "/brsk001")
+        page.get_by_role("link", name="利用者停止・解除").click()
+        screen(page, "利用者管理 利用者停止・解除", "BRSK021")
+        page.get_by_label("sachikodt", exact=True).check()
+        page.get_by_label("変更後のサービス状態").select_option(state)
+        shot(page, f"BRSK021-{name}")
+        page.get_by_role("button", name="次へ >").click()
+        screen(page, "利用者管理 利用者停止・解除確認", "BRSK022")
+        shot(page, f"BRSK022-{name}")
+        page.get_by_label("確認パスワード").fill(CONFIRM_PW)
+        page.get_by_role("button", name="実行 >").click()
+        screen(page, "利用者管理 利用者停止・解除結果", "BRSK023")
+        expect(page.locator("#changed")).to_contain_text(state)
+        shot(page, f"BRSK023-{name}")
+
     page.get_by_role("button", name="ログアウト").click()
     expect(page.get_by_text("ログアウトしました。")).to_be_visible()
     shot(page, "logged-out")

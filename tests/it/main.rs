@@ -13,3 +13,4 @@ mod portal;
 mod profile;
 mod revocation;
 mod sessions;
+mod stop;

@@ -17,13 +17,14 @@ mod password_change;
 mod revoke;
 mod revset;
 mod settings;
+mod stop;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use shomei_core::{Actor, CertState, Refusal};
 use shomei_pki::{Ca, Endpoints};
-use shomei_store::{AuditEntry, CompanyRow, Store, UserRow};
+use shomei_store::{AuditEntry, CompanyRow, Store};
 use time::OffsetDateTime;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -38,7 +39,8 @@ pub use revoke::{
     SortKey, UserListRow,
 };
 pub use settings::{HelpDesk, Settings};
-pub use shomei_store::AuditRow;
+pub use shomei_store::{AuditRow, UserRow};
+pub use stop::{OP_SERVICE_STATE, ServiceChange, ServiceStateRow, StopError};
 
 /// Failures that are ours, not the user's: logged in English, shown as a
 /// generic Japanese system-error page.

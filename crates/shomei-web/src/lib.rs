@@ -15,6 +15,7 @@ mod pki;
 mod screens;
 mod server;
 mod session;
+mod stop;
 
 use std::sync::Arc;
 
@@ -81,6 +82,8 @@ pub fn router(state: AppState) -> Router {
             get(screens::brsk002).post(screens::brsk002_submit),
         )
         .route("/brsk005", get(screens::brsk005))
+        .route("/brsk021", get(stop::brsk021).post(stop::brsk021_submit))
+        .route("/brsk022", post(stop::brsk022_submit))
         .route("/brsk001/{item}", get(screens::brsk001_item))
         .route(
             "/brsk018",

@@ -82,7 +82,7 @@ pub(crate) async fn brsk001_item(
         "password" => return axum::response::Redirect::to("/brsk002").into_response(),
         "profile" => return axum::response::Redirect::to("/brsk005").into_response(),
         "users" => "利用者情報の管理",
-        "stop" => "利用者停止・解除",
+        "stop" => return axum::response::Redirect::to("/brsk021").into_response(),
         _ => return crate::pages::not_found().await,
     };
     if matches!(item.as_str(), "users" | "stop")

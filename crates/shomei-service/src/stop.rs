@@ -1,0 +1,322 @@
+//! 利用者停止・解除 (BRSK021 → BRSK022 → BRSK023): an administrator stops
+//! company users or makes them available again (which also clears their
+//! password locks), confirmed with the administrator's 確認用パスワード. All
+//! the users change together or none does; each change writes its 操作履歴
+//! row in the same transaction. A 管理者 cannot change a マスター user; a
+//! マスター user's password locks are released by the bank; nobody changes
+//! their own state here.
+
+use shomei_core::authority::{self, Target};
+use shomei_core::{Actor, FailureOutcome, LoginId, Role, ServiceState, UserId};
+use shomei_store::{AuditEntry, UserRow};
+
+use crate::{FAILED, OK, ServiceError, Shomei, password};
+
+pub const OP_SERVICE_STATE: &str = "利用者停止・解除";
+
+/// 変更後のサービス状態.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceChange {
+    /// 利用可能: stop and password locks cleared.
+    Available,
+    /// 利用停止 by an administrator.
+    Stopped,
+}
+
+impl ServiceChange {
+    pub fn label(self) -> &'static str {
+        match self {
+            ServiceChange::Available => ServiceState::Available.label(),
+            ServiceChange::Stopped => ServiceState::AdminStopped.label(),
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            ServiceChange::Available => "available",
+            ServiceChange::Stopped => "stopped",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        match s {
+            "available" => Some(ServiceChange::Available),
+            "stopped" => Some(ServiceChange::Stopped),
+            _ => None,
+        }
+    }
+}
+
+/// A row of the service-state list.
+#[derive(Debug, Clone)]
+pub struct ServiceStateRow {
+    pub user_id: UserId,
+    pub login_id: LoginId,
+    pub name: String,
+    pub role: Role,
+    pub states: Vec<ServiceState>,
+    /// Whether the acting user may change this user.
+    pub changeable: bool,
+}
+
+/// Why nothing changed: a message for the screen.
+#[derive(Debug, thiserror::Error)]
+pub enum StopError {
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Internal(#[from] ServiceError),
+}
+
+impl From<shomei_store::StoreError> for StopError {
+    fn from(e: shomei_store::StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// Why `actor` may not change `target` to `change`, if so.
+fn refusal(actor: &Actor, target: &UserRow, change: ServiceChange) -> Option<String> {
+    if target.id == actor.user_id {
+        return Some("ご自身のサービス状態は変更できません。".into());
+    }
+    let t = Target {
+        user_id: target.id,
+        company_id: target.company_id,
+        role: target.role,
+    };
+    if let Err(r) = authority::may_administer(actor, &t) {
+        return Some(r.message_ja().to_owned());
+    }
+    let locked = target.counters.login_stopped
+        || target.counters.login_locked_until.is_some()
+        || target.counters.confirm_stopped;
+    if target.role == Role::Master && change == ServiceChange::Available && locked {
+        return Some(format!(
+            "マスターユーザ（{}）のパスワードの利用停止は、銀行へご連絡の上で解除してください。",
+            target.login_id
+        ));
+    }
+    None
+}
+
+impl Shomei {
+    /// The company's users with their service states, for 利用者停止・解除.
+    pub async fn service_state_list(
+        &self,
+        actor: &Actor,
+    ) -> Result<Vec<ServiceStateRow>, StopError> {
+        if let Err(r) = authority::may_manage_users(actor) {
+            return Err(StopError::Refused(r.message_ja().to_owned()));
+        }
+        let now = self.now();
+        let users = self.store.users_with_latest_cert(actor.company_id).await?;
+        Ok(users
+            .into_iter()
+            .map(|(u, _)| ServiceStateRow {
+                changeable: u.id != actor.user_id
+                    && authority::may_administer(
+                        actor,
+                        &Target {
+                            user_id: u.id,
+                            company_id: u.company_id,
+                            role: u.role,
+                        },
+                    )
+                    .is_ok(),
+                user_id: u.id,
+                states: u.counters.service_states(now),
+                login_id: u.login_id,
+                name: u.name,
+                role: u.role,
+            })
+            .collect())
+    }
+
+    /// Checks a selection before the confirmation screen: the users, or why not.
+    pub async fn service_change_targets(
+        &self,
+        actor: &Actor,
+        targets: &[UserId],
+        change: ServiceChange,
+    ) -> Result<Vec<UserRow>, StopError> {
+        if let Err(r) = authority::may_manage_users(actor) {
+            return Err(StopError::Refused(r.message_ja().to_owned()));
+        }
+        if targets.is_empty() {
+            return Err(StopError::Refused("利用者を選択してください。".into()));
+        }
+        let mut users = Vec::with_capacity(targets.len());
+        for id in targets {
+            let Some(u) = self
+                .store
+                .user(*id)
+                .await?
+                .filter(|u| u.company_id == actor.company_id)
+            else {
+                return Err(StopError::Refused(
+                    authority::Refusal::NoSuchUser.message_ja().to_owned(),
+                ));
+            };
+            if let Some(r) = refusal(actor, &u, change) {
+                return Err(StopError::Refused(r));
+            }
+            users.push(u);
+        }
+        Ok(users)
+    }
+
+    /// 実行: checks the 確認用パスワード and changes every selected user.
+    pub async fn change_service_state(
+        &self,
+        actor: &Actor,
+        targets: &[UserId],
+        change: ServiceChange,
+        confirm_password: &str,
+        client: &str,
+    ) -> Result<Vec<UserRow>, StopError> {
+        let now = self.now();
+        let Some(me) = self.store.user(actor.user_id).await? else {
+            return Err(StopError::Refused(
+                authority::Refusal::NoAuthority.message_ja().to_owned(),
+            ));
+        };
+        let password_ok = me.counters.confirm_open()
+            && password::verify(&me.confirm_hash, confirm_password).await?;
+        let mut tx = self.store.begin().await?;
+        let Some(mut me) = tx.user(actor.user_id).await? else {
+            return Err(StopError::Refused(
+                authority::Refusal::NoAuthority.message_ja().to_owned(),
+            ));
+        };
+        let audit = |result: &'static str,
+                     operation: &'static str,
+                     target: String,
+                     detail: String| { (result, operation, target, detail) };
+        let mut rows = Vec::new();
+        let mut changed = Vec::new();
+        let outcome: Result<(), String> = if authority::may_manage_users(actor).is_err() {
+            rows.push(audit(
+                FAILED,
+                OP_SERVICE_STATE,
+                String::new(),
+                "権限なし".into(),
+            ));
+            Err(authority::Refusal::NoAuthority.message_ja().to_owned())
+        } else if !me.counters.confirm_open() {
+            rows.push(audit(
+                FAILED,
+                OP_SERVICE_STATE,
+                String::new(),
+                "確認用パスワード利用停止中".into(),
+            ));
+            Err(shomei_core::Problem::ConfirmPasswordStopped
+                .message_ja()
+                .to_owned())
+        } else if !password_ok {
+            let outcome = me.counters.on_confirm_failure(&self.settings.lockout());
+            tx.save_counters(me.id, &me.counters).await?;
+            rows.push(audit(
+                FAILED,
+                OP_SERVICE_STATE,
+                String::new(),
+                "確認パスワード誤り".into(),
+            ));
+            if outcome == FailureOutcome::Stopped {
+                rows.push(audit(
+                    OK,
+                    ServiceState::ConfirmStopped.label(),
+                    actor.login_id.to_string(),
+                    "連続した確認用パスワード誤りによる".into(),
+                ));
+                Err(shomei_core::Problem::ConfirmPasswordStopped
+                    .message_ja()
+                    .to_owned())
+            } else {
+                Err(shomei_core::Problem::ConfirmPasswordWrong
+                    .message_ja()
+                    .to_owned())
+            }
+        } else if targets.is_empty() {
+            Err("利用者を選択してください。".into())
+        } else {
+            if me.counters.confirm_failures != 0 {
+                me.counters.on_confirm_success();
+                tx.save_counters(me.id, &me.counters).await?;
+            }
+            let mut problem = None;
+            for id in targets {
+                let Some(mut u) = tx
+                    .user(*id)
+                    .await?
+                    .filter(|u| u.company_id == actor.company_id)
+                else {
+                    problem = Some(authority::Refusal::NoSuchUser.message_ja().to_owned());
+                    break;
+                };
+                if let Some(r) = refusal(actor, &u, change) {
+                    problem = Some(r);
+                    break;
+                }
+                match change {
+                    ServiceChange::Stopped => u.counters.admin_stopped = true,
+                    ServiceChange::Available => {
+                        u.counters.admin_stopped = false;
+                        u.counters.login_failures = 0;
+                        u.counters.login_locked_until = None;
+                        u.counters.login_stopped = false;
+                        u.counters.confirm_failures = 0;
+                        u.counters.confirm_stopped = false;
+                    }
+                }
+                tx.save_counters(u.id, &u.counters).await?;
+                rows.push(audit(
+                    OK,
+                    OP_SERVICE_STATE,
+                    u.login_id.to_string(),
+                    format!("変更後のサービス状態: {}", change.label()),
+                ));
+                changed.push(u);
+            }
+            match problem {
+                Some(p) => {
+                    // Nothing changes: the transaction is dropped, then the
+                    // refusal alone is recorded.
+                    drop(tx);
+                    let mut tx = self.store.begin().await?;
+                    tx.audit(&AuditEntry {
+                        at: now,
+                        company_id: Some(actor.company_id),
+                        actor_user_id: Some(actor.user_id),
+                        actor_login_id: actor.login_id.as_str(),
+                        operation: OP_SERVICE_STATE,
+                        target_login_id: "",
+                        result: FAILED,
+                        detail: &p,
+                        client_addr: client,
+                    })
+                    .await?;
+                    tx.commit().await?;
+                    return Err(StopError::Refused(p));
+                }
+                None => Ok(()),
+            }
+        };
+        for (result, operation, target, detail) in &rows {
+            tx.audit(&AuditEntry {
+                at: now,
+                company_id: Some(actor.company_id),
+                actor_user_id: Some(actor.user_id),
+                actor_login_id: actor.login_id.as_str(),
+                operation,
+                target_login_id: target,
+                result,
+                detail,
+                client_addr: client,
+            })
+            .await?;
+        }
+        tx.commit().await?;
+        outcome.map_err(StopError::Refused)?;
+        Ok(changed)
+    }
+}

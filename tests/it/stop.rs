@@ -1,0 +1,182 @@
+//! 利用者停止・解除 (BRSK021 → BRSK022 → BRSK023): who may change whom, the
+//! 確認パスワード, all-or-nothing, and what a stopped user can no longer do.
+
+use crate::testkit::{Browser, CONFIRM_PW, Kit, LOGIN_PW};
+
+async fn select(b: &Browser, kit: &Kit, users: &[&str], state: &str) -> crate::testkit::Page {
+    b.get("/brsk021").await;
+    let mut ids = Vec::new();
+    for u in users {
+        ids.push(kit.user_id(u).await.to_string());
+    }
+    let mut fields: Vec<(&str, &str)> = ids.iter().map(|i| ("user", i.as_str())).collect();
+    fields.push(("state", state));
+    b.post("/brsk021", &fields).await
+}
+
+async fn execute(
+    b: &Browser,
+    kit: &Kit,
+    users: &[&str],
+    state: &str,
+    pw: &str,
+) -> crate::testkit::Page {
+    let mut ids = Vec::new();
+    for u in users {
+        ids.push(kit.user_id(u).await.to_string());
+    }
+    let mut fields: Vec<(&str, &str)> = ids.iter().map(|i| ("user", i.as_str())).collect();
+    fields.push(("state", state));
+    fields.push(("confirm_password", pw));
+    b.post("/brsk022", &fields).await
+}
+
+#[tokio::test]
+async fn an_administrator_stops_and_releases_users_of_the_company() {
+    let kit = Kit::start().await;
+    let victim = kit.browser();
+    assert_eq!(victim.login("ichirodt", LOGIN_PW).await.path(), "/top");
+
+    let b = kit.browser();
+    b.login("hanakodt", LOGIN_PW).await;
+    let list = b.get("/brsk021").await;
+    for s in [
+        "<h1>利用者管理 利用者停止・解除</h1>",
+        "BRSK021",
+        "id=\"s-ichirodt\"",
+        "id=\"s-tarodt\"",
+    ] {
+        assert!(list.has(s), "{s}");
+    }
+    assert!(
+        !list.has("id=\"s-jirodt\""),
+        "a 管理者 cannot select the マスター"
+    );
+    assert!(!list.has("id=\"s-hanakodt\""), "nor herself");
+
+    let none = select(&b, &kit, &[], "stopped").await;
+    assert!(none.error().unwrap().contains("利用者を選択してください"));
+    let no_state = select(&b, &kit, &["ichirodt"], "").await;
+    assert!(no_state.error().unwrap().contains("変更後のサービス状態"));
+    // A forged selection of the マスター, with an allowed user: nothing at all.
+    let forged = select(&b, &kit, &["ichirodt", "jirodt"], "stopped").await;
+    assert!(forged.error().is_some());
+    let forged = execute(&b, &kit, &["ichirodt", "jirodt"], "stopped", CONFIRM_PW).await;
+    assert!(forged.error().is_some(), "{}", forged.body);
+    assert!(
+        !kit.counters("ichirodt").await.admin_stopped,
+        "all or nothing"
+    );
+    // Another company's user.
+    let other = kit.user_id("hottojr02").await.to_string();
+    b.get("/brsk021").await;
+    let p = b
+        .post(
+            "/brsk022",
+            &[
+                ("user", other.as_str()),
+                ("state", "stopped"),
+                ("confirm_password", CONFIRM_PW),
+            ],
+        )
+        .await;
+    assert!(p.error().is_some());
+    assert!(!kit.counters("hottojr02").await.admin_stopped);
+
+    let confirm = select(&b, &kit, &["ichirodt", "sachikodt"], "stopped").await;
+    assert!(
+        confirm.has("BRSK022") && confirm.has("ichirodt") && confirm.has("sachikodt"),
+        "{}",
+        confirm.body
+    );
+    let wrong = execute(
+        &b,
+        &kit,
+        &["ichirodt", "sachikodt"],
+        "stopped",
+        "Wrong#1234",
+    )
+    .await;
+    assert!(wrong.has("BRSK022") && wrong.error().is_some());
+    assert!(!kit.counters("ichirodt").await.admin_stopped);
+    assert_eq!(kit.counters("hanakodt").await.confirm_failures, 1);
+
+    let done = execute(&b, &kit, &["ichirodt", "sachikodt"], "stopped", CONFIRM_PW).await;
+    assert!(
+        done.has("BRSK023") && done.has("サービス状態を変更しました。"),
+        "{}",
+        done.body
+    );
+    assert!(
+        kit.counters("ichirodt").await.admin_stopped
+            && kit.counters("sachikodt").await.admin_stopped
+    );
+    assert_eq!(kit.counters("hanakodt").await.confirm_failures, 0);
+    assert!(
+        kit.history()
+            .await
+            .contains(&"hanakodt/利用者停止・解除/成功/ichirodt".to_string())
+    );
+
+    // The stopped user's session ends; she cannot log in again.
+    assert_eq!(victim.get("/bssk001").await.path(), "/login");
+    assert!(
+        kit.browser()
+            .login("ichirodt", LOGIN_PW)
+            .await
+            .error()
+            .is_some()
+    );
+
+    // 利用可能 again, which also clears password locks.
+    for _ in 0..3 {
+        kit.browser().login("sachikodt", "Wrong#1234").await;
+    }
+    let done = execute(
+        &b,
+        &kit,
+        &["ichirodt", "sachikodt"],
+        "available",
+        CONFIRM_PW,
+    )
+    .await;
+    assert!(done.has("BRSK023"), "{}", done.body);
+    let c = kit.counters("sachikodt").await;
+    assert!(!c.admin_stopped && c.login_failures == 0 && c.login_locked_until.is_none());
+    assert_eq!(
+        kit.browser().login("ichirodt", LOGIN_PW).await.path(),
+        "/top"
+    );
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn a_general_user_is_refused_and_the_master_may_stop_an_administrator() {
+    let kit = Kit::start().await;
+    let g = kit.browser();
+    g.login("ichirodt", LOGIN_PW).await;
+    let p = g.get("/brsk021").await;
+    assert_eq!(p.status, 403);
+    let id = kit.user_id("tarodt").await.to_string();
+    let p = g
+        .post(
+            "/brsk022",
+            &[
+                ("user", id.as_str()),
+                ("state", "stopped"),
+                ("confirm_password", CONFIRM_PW),
+            ],
+        )
+        .await;
+    assert!(p.error().is_some());
+    assert!(!kit.counters("tarodt").await.admin_stopped);
+
+    let m = kit.browser();
+    m.login("jirodt", LOGIN_PW).await;
+    let list = m.get("/brsk021").await;
+    assert!(list.has("id=\"s-hanakodt\""));
+    let done = execute(&m, &kit, &["hanakodt"], "stopped", CONFIRM_PW).await;
+    assert!(done.has("BRSK023"), "{}", done.body);
+    assert!(kit.counters("hanakodt").await.admin_stopped);
+    kit.stop().await;
+}
