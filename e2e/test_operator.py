@@ -70,6 +70,24 @@ def test_the_operators_revocation_takes_effect_in_the_running_server():
                    and r["target"] == "hottojr01" for r in rows), rows
         assert all(r["company_id"] == hotto["id"] for r in rows)
         assert "ok" in server.cli("audit", "verify").lower()
+
+        # A new company and its マスター, whose temporary passwords must be
+        # changed before anything else.
+        company = json.loads(server.cli("company", "create", "--name", "株式会社テスト商会",
+                                        "--service", "business-ib", "--operator", "yamada", "--json"))
+        temp = json.loads(server.cli("user", "create-master", "--company-id", str(company["id"]),
+                                     "--login-id", "testmst01", "--name", "試験 太郎", "--json"))
+        shown = json.loads(server.cli("company", "show", "--id", str(company["id"]), "--json"))
+        assert [u["login_id"] for u in shown["users"]] == ["testmst01"], shown
+        jar = str(work / "jar")
+        c = lambda *a: server.curl("-b", jar, "-c", jar, "-L", *a).stdout.decode()
+        body = c(server.url + "/login")
+        csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', body).group(1)
+        c("--data-urlencode", f"csrf={csrf}", "--data-urlencode", "login_id=testmst01",
+          "--data-urlencode", f"password={temp['login_password']}", server.url + "/login")
+        landed = server.curl("-b", jar, "-c", jar, "-L", "-o", "/dev/null", "-w", "%{url_effective}",
+                             server.url + "/bssk001").stdout.decode()
+        assert landed.endswith("/brsk002"), landed
     finally:
         server.proc.terminate()
         server.proc.wait(timeout=30)

@@ -53,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         command: CompanyCommand,
     },
+    /// User tasks of the bank operator.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// 操作履歴 tasks.
     Audit {
         #[command(subcommand)]
@@ -165,6 +170,101 @@ enum CompanyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Register a company contracted to a service.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        name: String,
+        /// business-ib (ビジネスIB) or hottokun-webjr (ほっと君WebJr.).
+        #[arg(long)]
+        service: String,
+        #[command(flatten)]
+        op: Operator,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A company and its users.
+    Show {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a company's contracted service.
+    SetService {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        service: String,
+        #[command(flatten)]
+        op: Operator,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Register a company's マスター user; prints temporary passwords that
+    /// must be changed at the first login.
+    CreateMaster {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        company_id: i64,
+        #[arg(long)]
+        login_id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        #[command(flatten)]
+        op: Operator,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release a user's password locks and stop (e.g. a locked-out マスター).
+    Unlock {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        login_id: String,
+        #[command(flatten)]
+        op: Operator,
+    },
+    /// New temporary login and confirmation passwords, to be changed at the
+    /// next login.
+    ResetPassword {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        login_id: String,
+        #[command(flatten)]
+        op: Operator,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Who takes the request, for 操作履歴.
+#[derive(clap::Args)]
+struct Operator {
+    /// Who takes the request (written to 操作履歴). Default: $USER.
+    #[arg(long)]
+    operator: Option<String>,
+}
+
+impl Operator {
+    fn name(&self) -> String {
+        self.operator
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .filter(|o| !o.trim().is_empty())
+            .unwrap_or_else(|| "operator".into())
+    }
 }
 
 /// The configuration file.
@@ -258,6 +358,8 @@ async fn main() {
         Command::Company {
             command: CompanyCommand::List { common, json },
         } => company_list(common, json).await,
+        Command::Company { command } => company_task(command).await,
+        Command::User { command } => user_task(command).await,
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");
@@ -608,6 +710,194 @@ async fn company_list(common: Common, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn service_of(s: &str) -> Result<shomei_core::Service> {
+    match s {
+        "business-ib" | "business_ib" => Ok(shomei_core::Service::BusinessIb),
+        "hottokun-webjr" | "hottokun_webjr" => Ok(shomei_core::Service::HottokunWebJr),
+        other => bail!("unknown service {other:?}: use business-ib or hottokun-webjr"),
+    }
+}
+
+fn login_id_of(s: &str) -> Result<LoginId> {
+    LoginId::parse(s)
+        .ok_or_else(|| anyhow::anyhow!("invalid login ID {s:?}: 6-12 letters and digits"))
+}
+
+async fn company_task(command: CompanyCommand) -> Result<()> {
+    match command {
+        CompanyCommand::List { common, json } => company_list(common, json).await,
+        CompanyCommand::Create {
+            common,
+            name,
+            service,
+            op,
+            json,
+        } => {
+            let service = service_of(&service)?;
+            let cfg = load_config(common.config.as_deref())?;
+            let svc = open_existing(&common, &cfg).await?;
+            let id = svc
+                .operator_create_company(&name, service, &op.name())
+                .await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "id": id.0, "name": name.trim(), "service": service.code() })
+                );
+            } else {
+                println!(
+                    "company {} created: {} ({})",
+                    id.0,
+                    name.trim(),
+                    service.label()
+                );
+            }
+            Ok(())
+        }
+        CompanyCommand::Show { common, id, json } => {
+            let cfg = load_config(common.config.as_deref())?;
+            let svc = open_existing(&common, &cfg).await?;
+            let (c, users) = svc.operator_company(shomei_core::CompanyId(id)).await?;
+            let now = svc.now();
+            let state = |u: &shomei_service::UserRow| {
+                u.counters
+                    .service_states(now)
+                    .iter()
+                    .map(|s| s.label())
+                    .collect::<Vec<_>>()
+                    .join("、")
+            };
+            if json {
+                let users: Vec<_> = users
+                    .iter()
+                    .map(|u| {
+                        serde_json::json!({
+                            "login_id": u.login_id.as_str(),
+                            "name": u.name,
+                            "role": u.role.code(),
+                            "email": u.email,
+                            "state": state(u),
+                        })
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "id": c.id.0, "name": c.name, "service": c.service.code(),
+                        "created_at": rfc3339(c.created_at), "users": users,
+                    })
+                );
+                return Ok(());
+            }
+            println!(
+                "company {}: {} ({}), created {}",
+                c.id.0,
+                c.name,
+                c.service.label(),
+                rfc3339(c.created_at)
+            );
+            println!(
+                "  {}{}{}state",
+                pad("login ID", 14),
+                pad("name", 16),
+                pad("role", 16)
+            );
+            for u in &users {
+                println!(
+                    "  {}{}{}{}",
+                    pad(u.login_id.as_str(), 14),
+                    pad(&u.name, 16),
+                    pad(u.role.label(), 16),
+                    state(u)
+                );
+            }
+            Ok(())
+        }
+        CompanyCommand::SetService {
+            common,
+            id,
+            service,
+            op,
+        } => {
+            let service = service_of(&service)?;
+            let cfg = load_config(common.config.as_deref())?;
+            let svc = open_existing(&common, &cfg).await?;
+            svc.operator_set_service(shomei_core::CompanyId(id), service, &op.name())
+                .await?;
+            println!("company {id} now contracts {}", service.label());
+            Ok(())
+        }
+    }
+}
+
+fn print_passwords(login_id: &str, t: &shomei_service::TemporaryPasswords, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "login_id": login_id, "login_password": t.login, "confirm_password": t.confirm })
+        );
+    } else {
+        println!(
+            "{login_id}: temporary login password {}  confirmation password {}",
+            t.login, t.confirm
+        );
+        println!("(both must be changed at the first login)");
+    }
+}
+
+async fn user_task(command: UserCommand) -> Result<()> {
+    match command {
+        UserCommand::CreateMaster {
+            common,
+            company_id,
+            login_id,
+            name,
+            email,
+            op,
+            json,
+        } => {
+            let cfg = load_config(common.config.as_deref())?;
+            let svc = open_existing(&common, &cfg).await?;
+            let t = svc
+                .operator_create_master(
+                    shomei_core::CompanyId(company_id),
+                    &login_id,
+                    &name,
+                    &email,
+                    &op.name(),
+                )
+                .await?;
+            print_passwords(&login_id, &t, json);
+            Ok(())
+        }
+        UserCommand::Unlock {
+            common,
+            login_id,
+            op,
+        } => {
+            let id = login_id_of(&login_id)?;
+            let cfg = load_config(common.config.as_deref())?;
+            let svc = open_existing(&common, &cfg).await?;
+            svc.operator_unlock(&id, &op.name()).await?;
+            println!("{login_id}: locks released");
+            Ok(())
+        }
+        UserCommand::ResetPassword {
+            common,
+            login_id,
+            op,
+            json,
+        } => {
+            let id = login_id_of(&login_id)?;
+            let cfg = load_config(common.config.as_deref())?;
+            let svc = open_existing(&common, &cfg).await?;
+            let t = svc.operator_reset_passwords(&id, &op.name()).await?;
+            print_passwords(&login_id, &t, json);
+            Ok(())
+        }
+    }
 }
 
 /// One CSV field, quoted when it must be.

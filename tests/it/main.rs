@@ -8,6 +8,7 @@ mod history;
 mod issuance;
 mod lockout;
 mod ocsp;
+mod operator;
 mod password;
 mod portal;
 mod profile;

@@ -12,6 +12,7 @@ mod enroll;
 mod history;
 mod login;
 mod ocsp;
+mod operator;
 mod password;
 mod password_change;
 mod revoke;
@@ -33,6 +34,7 @@ pub use demo::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, De
 pub use enroll::{EnrollError, Issued};
 pub use history::{HISTORY_CSV_MAX, HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
 pub use login::LoginOutcome;
+pub use operator::{OperatorError, TemporaryPasswords};
 pub use password_change::{OP_PASSWORD_CHANGE, PasswordChangeError, PasswordKind};
 pub use revoke::{
     OperatorRevocation, OperatorRevokeError, RevocationDone, RevocationTarget, RevokeError,

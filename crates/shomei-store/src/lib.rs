@@ -274,9 +274,9 @@ impl Tx {
         hash: &str,
     ) -> Result<()> {
         let sql = if confirm {
-            "UPDATE users SET confirm_hash = ? WHERE id = ?"
+            "UPDATE users SET confirm_hash = ?, must_change = must_change & ~2 WHERE id = ?"
         } else {
-            "UPDATE users SET login_hash = ? WHERE id = ?"
+            "UPDATE users SET login_hash = ?, must_change = must_change & ~1 WHERE id = ?"
         };
         sqlx::query(sql)
             .bind(hash)
@@ -284,6 +284,41 @@ impl Tx {
             .execute(self.conn())
             .await?;
         Ok(())
+    }
+
+    /// Sets both password hashes (the bank's reset) and whether they must
+    /// be changed at the next login.
+    pub async fn reset_passwords(
+        &mut self,
+        user: UserId,
+        login_hash: &str,
+        confirm_hash: &str,
+        must_change: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE users SET login_hash = ?, confirm_hash = ?, must_change = ? WHERE id = ?",
+        )
+        .bind(login_hash)
+        .bind(confirm_hash)
+        .bind(if must_change { 3i64 } else { 0 })
+        .bind(user.0)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Changes a company's contracted service.
+    pub async fn set_company_service(
+        &mut self,
+        company: CompanyId,
+        service: shomei_core::Service,
+    ) -> Result<bool> {
+        let r = sqlx::query("UPDATE companies SET service = ? WHERE id = ?")
+            .bind(service.code())
+            .bind(company.0)
+            .execute(self.conn())
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     pub async fn set_last_login(&mut self, user: UserId, at: OffsetDateTime) -> Result<()> {

@@ -28,6 +28,9 @@ pub struct UserRow {
     pub confirm_hash: String,
     pub counters: SecurityCounters,
     pub last_login_at: Option<OffsetDateTime>,
+    /// Set by the bank (new user, reset): change at the next login.
+    pub must_change_login: bool,
+    pub must_change_confirm: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -91,7 +94,7 @@ fn opt_ts(
 
 const USER_COLUMNS: &str = "u.id, u.company_id, u.login_id, u.name, u.role, u.email, u.login_hash, u.confirm_hash, \
      u.login_failures, u.login_locked_until, u.login_stopped, u.confirm_failures, u.confirm_stopped, \
-     u.admin_stopped, u.last_login_at";
+     u.admin_stopped, u.last_login_at, u.must_change";
 
 const CERT_COLUMNS: &str = "c.id AS c_id, c.user_id AS c_user_id, c.serial AS c_serial, c.not_before AS c_not_before, \
      c.not_after AS c_not_after, c.revoked_at AS c_revoked_at, c.revocation_reason AS c_reason, c.der AS c_der";
@@ -129,6 +132,8 @@ fn user(r: &SqliteRow) -> Result<UserRow> {
             admin_stopped: r.try_get("admin_stopped")?,
         },
         last_login_at: opt_ts(r.try_get("last_login_at")?, "users", "last_login_at")?,
+        must_change_login: r.try_get::<i64, _>("must_change")? & 1 != 0,
+        must_change_confirm: r.try_get::<i64, _>("must_change")? & 2 != 0,
     })
 }
 

@@ -233,6 +233,13 @@ impl FromRequestParts<AppState> for Authed {
             Err(e) => return Err(system_error(e)),
         };
         st.sessions.update(&sid, |d| d.last_seen = now);
+        // Passwords the bank set must be changed before anything else.
+        let path = parts.uri.path();
+        if (s.user.must_change_login || s.user.must_change_confirm)
+            && !matches!(path, "/brsk002" | "/logout")
+        {
+            return Err(Redirect::to("/brsk002").into_response());
+        }
         Ok(Authed {
             sid,
             csrf: data.csrf,

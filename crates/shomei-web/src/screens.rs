@@ -104,10 +104,30 @@ struct Brsk002 {
 }
 
 fn brsk002_page(st: &AppState, a: &Authed, kind: &'static str, error: Option<String>) -> Response {
+    let u = &a.s.user;
+    let pending: Vec<&str> = [
+        (u.must_change_login, "ログインパスワード"),
+        (u.must_change_confirm, "確認用パスワード"),
+    ]
+    .iter()
+    .filter(|(m, _)| *m)
+    .map(|(_, l)| *l)
+    .collect();
+    let notice = (!pending.is_empty()).then(|| {
+        format!(
+            "銀行が設定した仮のパスワードです。ご利用の前に{}を変更してください。",
+            pending.join("と")
+        )
+    });
+    let kind = if !u.must_change_login && u.must_change_confirm {
+        "confirm"
+    } else {
+        kind
+    };
     render(&Brsk002 {
         l: Layout::user(st, a, "利用者管理 パスワード変更", "BRSK002", ADMIN),
         error,
-        notice: None,
+        notice,
         kind,
         rules: st.svc.settings().password_policy().rules_ja(),
     })

@@ -1,0 +1,284 @@
+//! The bank operator's tasks (the `shomei` CLI on the server): companies,
+//! their マスター users, unlocking and resetting passwords. Each writes its
+//! 操作履歴 row, by 銀行:<operator>, in the same transaction as the change.
+
+use shomei_core::{CompanyId, LoginId, Role, Service};
+use shomei_store::{AuditEntry, CompanySummary, NewUser};
+
+use crate::{OK, ServiceError, Shomei, password};
+
+/// Why the operator's command did nothing (English: CLI and logs).
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("no user with login ID {0}")]
+    NoSuchUser(String),
+    #[error("no company with id {0}")]
+    NoSuchCompany(i64),
+    #[error("login ID {0} is already taken (login IDs are unique across the bank)")]
+    LoginIdTaken(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Internal(#[from] ServiceError),
+}
+
+impl From<shomei_store::StoreError> for OperatorError {
+    fn from(e: shomei_store::StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// Temporary passwords handed to a user by the bank; both must be changed
+/// at the first login.
+#[derive(Debug, Clone)]
+pub struct TemporaryPasswords {
+    pub login: String,
+    pub confirm: String,
+}
+
+/// 12 letters and digits, both present (the default policy accepts it).
+fn temporary_password() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    loop {
+        let p: String = (0..12)
+            .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+            .collect();
+        if p.chars().any(|c| c.is_ascii_digit()) && p.chars().any(|c| c.is_ascii_alphabetic()) {
+            return p;
+        }
+    }
+}
+
+impl Shomei {
+    fn operator_entry<'a>(
+        &self,
+        actor: &'a str,
+        company: CompanyId,
+        operation: &'a str,
+        target: &'a str,
+        detail: &'a str,
+    ) -> AuditEntry<'a> {
+        AuditEntry {
+            at: self.now(),
+            company_id: Some(company),
+            actor_user_id: None,
+            actor_login_id: actor,
+            operation,
+            target_login_id: target,
+            result: OK,
+            detail,
+            client_addr: "operator-cli",
+        }
+    }
+
+    /// `shomei company create`.
+    pub async fn operator_create_company(
+        &self,
+        name: &str,
+        service: Service,
+        operator: &str,
+    ) -> Result<CompanyId, OperatorError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
+            return Err(OperatorError::Invalid(
+                "the company name must be 1-60 characters without control characters".into(),
+            ));
+        }
+        let actor = format!("銀行:{operator}");
+        let mut tx = self.store.begin().await?;
+        let id = tx.insert_company(name, service, self.now()).await?;
+        let detail = format!("{name}（{}）", service.label());
+        tx.audit(&self.operator_entry(&actor, id, "企業登録", "", &detail))
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// `shomei company set-service`.
+    pub async fn operator_set_service(
+        &self,
+        company: CompanyId,
+        service: Service,
+        operator: &str,
+    ) -> Result<(), OperatorError> {
+        let actor = format!("銀行:{operator}");
+        let mut tx = self.store.begin().await?;
+        if !tx.set_company_service(company, service).await? {
+            return Err(OperatorError::NoSuchCompany(company.0));
+        }
+        let detail = format!("契約サービス: {}", service.label());
+        tx.audit(&self.operator_entry(&actor, company, "契約サービス変更", "", &detail))
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `shomei company show`: the company and its users.
+    pub async fn operator_company(
+        &self,
+        company: CompanyId,
+    ) -> Result<(CompanySummary, Vec<shomei_store::UserRow>), OperatorError> {
+        let Some(c) = self
+            .store
+            .companies()
+            .await?
+            .into_iter()
+            .find(|c| c.id == company)
+        else {
+            return Err(OperatorError::NoSuchCompany(company.0));
+        };
+        let users = self
+            .store
+            .users_with_latest_cert(company)
+            .await?
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect();
+        Ok((c, users))
+    }
+
+    /// `shomei user create-master`: a マスター user with temporary passwords.
+    pub async fn operator_create_master(
+        &self,
+        company: CompanyId,
+        login_id: &str,
+        name: &str,
+        email: &str,
+        operator: &str,
+    ) -> Result<TemporaryPasswords, OperatorError> {
+        let Some(login) = LoginId::parse(login_id) else {
+            return Err(OperatorError::Invalid(format!(
+                "invalid login ID {login_id:?}: 6-12 half-width letters and digits"
+            )));
+        };
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 40 || name.chars().any(char::is_control) {
+            return Err(OperatorError::Invalid(
+                "the user name must be 1-40 characters without control characters".into(),
+            ));
+        }
+        if email.len() > 254 || (!email.is_empty() && !email.contains('@')) {
+            return Err(OperatorError::Invalid(format!(
+                "invalid e-mail address {email:?}"
+            )));
+        }
+        let temp = TemporaryPasswords {
+            login: temporary_password(),
+            confirm: temporary_password(),
+        };
+        let login_hash = password::hash(&temp.login).await?;
+        let confirm_hash = password::hash(&temp.confirm).await?;
+        let actor = format!("銀行:{operator}");
+        let mut tx = self.store.begin().await?;
+        if tx.company(company).await?.is_none() {
+            return Err(OperatorError::NoSuchCompany(company.0));
+        }
+        if tx.user_by_login_id(&login).await?.is_some() {
+            return Err(OperatorError::LoginIdTaken(login_id.into()));
+        }
+        let id = tx
+            .insert_user(
+                &NewUser {
+                    company_id: company,
+                    login_id: &login,
+                    name,
+                    role: Role::Master,
+                    email,
+                    login_hash: &login_hash,
+                    confirm_hash: &confirm_hash,
+                },
+                self.now(),
+            )
+            .await?;
+        tx.reset_passwords(id, &login_hash, &confirm_hash, true)
+            .await?;
+        tx.audit(&self.operator_entry(
+            &actor,
+            company,
+            "利用者登録",
+            login.as_str(),
+            "マスターユーザ",
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(temp)
+    }
+
+    /// `shomei user unlock`: releases the password locks and the stop (a
+    /// マスター who locked themselves out phones the bank).
+    pub async fn operator_unlock(
+        &self,
+        login_id: &LoginId,
+        operator: &str,
+    ) -> Result<(), OperatorError> {
+        let actor = format!("銀行:{operator}");
+        let mut tx = self.store.begin().await?;
+        let Some(mut u) = tx.user_by_login_id(login_id).await? else {
+            return Err(OperatorError::NoSuchUser(login_id.to_string()));
+        };
+        let before: Vec<&str> = u
+            .counters
+            .service_states(self.now())
+            .iter()
+            .map(|s| s.label())
+            .collect();
+        u.counters.login_failures = 0;
+        u.counters.login_locked_until = None;
+        u.counters.login_stopped = false;
+        u.counters.confirm_failures = 0;
+        u.counters.confirm_stopped = false;
+        u.counters.admin_stopped = false;
+        tx.save_counters(u.id, &u.counters).await?;
+        let detail = format!("解除前: {}", before.join("、"));
+        tx.audit(&self.operator_entry(
+            &actor,
+            u.company_id,
+            "ロック解除",
+            login_id.as_str(),
+            &detail,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `shomei user reset-password`: new temporary login and confirmation
+    /// passwords, to be changed at the next login; locks released.
+    pub async fn operator_reset_passwords(
+        &self,
+        login_id: &LoginId,
+        operator: &str,
+    ) -> Result<TemporaryPasswords, OperatorError> {
+        let temp = TemporaryPasswords {
+            login: temporary_password(),
+            confirm: temporary_password(),
+        };
+        let login_hash = password::hash(&temp.login).await?;
+        let confirm_hash = password::hash(&temp.confirm).await?;
+        let actor = format!("銀行:{operator}");
+        let mut tx = self.store.begin().await?;
+        let Some(mut u) = tx.user_by_login_id(login_id).await? else {
+            return Err(OperatorError::NoSuchUser(login_id.to_string()));
+        };
+        tx.reset_passwords(u.id, &login_hash, &confirm_hash, true)
+            .await?;
+        u.counters.login_failures = 0;
+        u.counters.login_locked_until = None;
+        u.counters.login_stopped = false;
+        u.counters.confirm_failures = 0;
+        u.counters.confirm_stopped = false;
+        tx.save_counters(u.id, &u.counters).await?;
+        tx.audit(&self.operator_entry(
+            &actor,
+            u.company_id,
+            "パスワード初期化",
+            login_id.as_str(),
+            "ログインパスワード・確認用パスワード",
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(temp)
+    }
+}
