@@ -183,6 +183,14 @@ def test_hanakodt_revokes_tarodt_through_the_guides_screens(server, browser, sho
         expect(page.locator("#changed")).to_contain_text(state)
         shot(page, f"BRSK023-{name}")
 
+    # 企業管理 (BSSK002): a 管理者 sees the company; only the マスター edits.
+    page.goto(server.url + "/bssk001")
+    page.get_by_role("link", name="企業管理").click()
+    screen(page, "管理業務 企業管理", "BSSK002")
+    expect(page.locator("#company")).to_contain_text("株式会社ほくぎん商事")
+    expect(page.locator("#edit")).to_have_count(0)
+    shot(page, "BSSK002")
+
     page.get_by_role("button", name="ログアウト").click()
     expect(page.get_by_text("ログアウトしました。")).to_be_visible()
     shot(page, "logged-out")

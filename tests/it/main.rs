@@ -4,6 +4,7 @@
 mod testkit;
 
 mod authority;
+mod company;
 mod history;
 mod issuance;
 mod lockout;

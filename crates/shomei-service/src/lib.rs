@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod clock;
+mod company;
 mod crl;
 mod demo;
 mod enroll;
@@ -29,6 +30,7 @@ use shomei_store::{AuditEntry, CompanyRow, Store};
 use time::OffsetDateTime;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use company::{CompanyError, OP_COMPANY_CONTACT, check_contact};
 pub use crl::{CrlSnapshot, export_crl};
 pub use demo::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, DemoUser};
 pub use enroll::{EnrollError, Issued};
@@ -41,7 +43,7 @@ pub use revoke::{
     SortKey, UserListRow,
 };
 pub use settings::{HelpDesk, Settings};
-pub use shomei_store::{AuditRow, UserRow};
+pub use shomei_store::{AuditRow, CompanyContact, UserRow};
 pub use stop::{OP_SERVICE_STATE, ServiceChange, ServiceStateRow, StopError};
 
 /// Failures that are ours, not the user's: logged in English, shown as a

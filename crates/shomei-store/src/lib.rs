@@ -51,6 +51,14 @@ pub struct Store {
     write: SqlitePool,
 }
 
+/// A company's contact person (企業管理).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompanyContact {
+    pub name: String,
+    pub phone: String,
+    pub email: String,
+}
+
 /// How far a commit has gone when it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
@@ -194,6 +202,18 @@ impl Store {
         audit::for_each(&self.read, company, f).await
     }
 
+    /// A company's contact (企業管理).
+    pub async fn company_contact(&self, company: CompanyId) -> Result<CompanyContact> {
+        let (name, phone, email): (String, String, String) = sqlx::query_as(
+            "SELECT contact_name, contact_phone, contact_email FROM companies WHERE id = ?",
+        )
+        .bind(company.0)
+        .fetch_optional(&self.read)
+        .await?
+        .unwrap_or_default();
+        Ok(CompanyContact { name, phone, email })
+    }
+
     /// Every company with its number of users.
     pub async fn companies(&self) -> Result<Vec<CompanySummary>> {
         rows::companies(&self.read).await
@@ -302,6 +322,24 @@ impl Tx {
         .bind(confirm_hash)
         .bind(if must_change { 3i64 } else { 0 })
         .bind(user.0)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a company's contact.
+    pub async fn set_company_contact(
+        &mut self,
+        company: CompanyId,
+        c: &CompanyContact,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE companies SET contact_name = ?, contact_phone = ?, contact_email = ? WHERE id = ?",
+        )
+        .bind(&c.name)
+        .bind(&c.phone)
+        .bind(&c.email)
+        .bind(company.0)
         .execute(self.conn())
         .await?;
         Ok(())

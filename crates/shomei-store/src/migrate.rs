@@ -7,7 +7,7 @@ use crate::{Result, StoreError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_revocation_at_scale.sql"),
-    include_str!("../migrations/sqlite/0003_must_change.sql"),
+    include_str!("../migrations/sqlite/0003_operator_and_contacts.sql"),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<()> {

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod certauth;
+mod company;
 mod est;
 mod guard;
 mod history;
@@ -74,6 +75,11 @@ pub fn router(state: AppState) -> Router {
         .route("/menu/{item}", get(pages::menu_item))
         .route("/bssk001", get(screens::bssk001))
         .route("/bssk001/{item}", get(screens::bssk001_item))
+        .route("/bssk002", get(company::bssk002))
+        .route(
+            "/bssk003",
+            get(company::bssk003).post(company::bssk003_submit),
+        )
         .route("/bssk011", get(history::bssk011))
         .route("/bssk011/csv", get(history::bssk011_csv))
         .route("/brsk001", get(screens::brsk001))

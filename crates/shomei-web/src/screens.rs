@@ -43,18 +43,14 @@ fn preparing(
     })
 }
 
-/// 企業管理: a later issue (操作履歴照会 is BSSK011).
-pub(crate) async fn bssk001_item(
-    State(st): State<AppState>,
-    a: Authed,
-    Path(item): Path<String>,
-) -> Response {
-    let title = match item.as_str() {
-        "company" => "企業管理",
-        "history" => return axum::response::Redirect::to("/bssk011").into_response(),
+/// The old paths of BSSK001's items: 企業管理 is BSSK002, 操作履歴照会 BSSK011.
+pub(crate) async fn bssk001_item(_a: Authed, Path(item): Path<String>) -> Response {
+    let to = match item.as_str() {
+        "company" => "/bssk002",
+        "history" => "/bssk011",
         _ => return crate::pages::not_found().await,
     };
-    preparing(&st, &a, title, ("/bssk001", "< 業務選択へ"))
+    axum::response::Redirect::to(to).into_response()
 }
 
 #[derive(Template)]

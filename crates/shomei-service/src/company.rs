@@ -1,0 +1,161 @@
+//! 企業管理 (BSSK002 → BSSK003 → BSSK004): the company's information; its
+//! マスター user keeps the contact up to date, confirmed with the
+//! 確認用パスワード. The change and its 操作履歴 row commit together.
+
+use shomei_core::{Actor, FailureOutcome, Problem, Role, ServiceState};
+use shomei_store::{AuditEntry, CompanyContact};
+
+use crate::{FAILED, OK, ServiceError, Shomei, password};
+
+pub const OP_COMPANY_CONTACT: &str = "企業情報変更";
+
+/// Why nothing changed: a message for the screen.
+#[derive(Debug, thiserror::Error)]
+pub enum CompanyError {
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Internal(#[from] ServiceError),
+}
+
+impl From<shomei_store::StoreError> for CompanyError {
+    fn from(e: shomei_store::StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// Checks the contact's fields; the message names the first bad one.
+pub fn check_contact(c: &CompanyContact) -> Result<(), String> {
+    let plain = |s: &str| !s.chars().any(char::is_control);
+    if c.name.trim().is_empty() || c.name.chars().count() > 40 || !plain(&c.name) {
+        return Err("担当者名は1文字以上40文字以内で入力してください。".into());
+    }
+    let digits = c.phone.chars().filter(char::is_ascii_digit).count();
+    if !(10..=13).contains(&digits)
+        || c.phone.len() > 20
+        || !c.phone.chars().all(|ch| ch.is_ascii_digit() || ch == '-')
+    {
+        return Err("電話番号は半角数字とハイフンで入力してください（例: 0120-000-001）。".into());
+    }
+    let at = c.email.find('@');
+    if c.email.len() > 254
+        || !c.email.is_ascii()
+        || !plain(&c.email)
+        || c.email.contains(' ')
+        || at.is_none_or(|i| i == 0 || !c.email[i + 1..].contains('.'))
+    {
+        return Err("メールアドレスを正しく入力してください。".into());
+    }
+    Ok(())
+}
+
+impl Shomei {
+    /// 実行 on BSSK003: the マスター user replaces the company's contact.
+    pub async fn update_company_contact(
+        &self,
+        actor: &Actor,
+        contact: &CompanyContact,
+        confirm_password: &str,
+        client: &str,
+    ) -> Result<(), CompanyError> {
+        if actor.role != Role::Master {
+            return Err(CompanyError::Refused(
+                "企業情報の変更はマスターユーザのみ行うことができます。".into(),
+            ));
+        }
+        let contact = CompanyContact {
+            name: contact.name.trim().to_owned(),
+            phone: contact.phone.trim().to_owned(),
+            email: contact.email.trim().to_owned(),
+        };
+        check_contact(&contact).map_err(CompanyError::Refused)?;
+        let now = self.now();
+        let Some(me) = self.store.user(actor.user_id).await? else {
+            return Err(CompanyError::Refused(
+                shomei_core::Refusal::NoAuthority.message_ja().into(),
+            ));
+        };
+        let password_ok = me.counters.confirm_open()
+            && password::verify(&me.confirm_hash, confirm_password).await?;
+        let mut tx = self.store.begin().await?;
+        let Some(mut me) = tx.user(actor.user_id).await? else {
+            return Err(CompanyError::Refused(
+                shomei_core::Refusal::NoAuthority.message_ja().into(),
+            ));
+        };
+        let entry =
+            |result: &'static str, operation: &'static str, detail: &'static str| AuditEntry {
+                at: now,
+                company_id: Some(actor.company_id),
+                actor_user_id: Some(actor.user_id),
+                actor_login_id: actor.login_id.as_str(),
+                operation,
+                target_login_id: "",
+                result,
+                detail,
+                client_addr: client,
+            };
+        let outcome = if !me.counters.confirm_open() {
+            tx.audit(&entry(
+                FAILED,
+                OP_COMPANY_CONTACT,
+                "確認用パスワード利用停止中",
+            ))
+            .await?;
+            Err(Problem::ConfirmPasswordStopped)
+        } else if !password_ok {
+            let o = me.counters.on_confirm_failure(&self.settings.lockout());
+            tx.save_counters(me.id, &me.counters).await?;
+            tx.audit(&entry(FAILED, OP_COMPANY_CONTACT, "確認パスワード誤り"))
+                .await?;
+            if o == FailureOutcome::Stopped {
+                let mut e = entry(
+                    OK,
+                    ServiceState::ConfirmStopped.label(),
+                    "連続した確認用パスワード誤りによる",
+                );
+                e.target_login_id = actor.login_id.as_str();
+                tx.audit(&e).await?;
+                Err(Problem::ConfirmPasswordStopped)
+            } else {
+                Err(Problem::ConfirmPasswordWrong)
+            }
+        } else {
+            if me.counters.confirm_failures != 0 {
+                me.counters.on_confirm_success();
+                tx.save_counters(me.id, &me.counters).await?;
+            }
+            tx.set_company_contact(actor.company_id, &contact).await?;
+            tx.audit(&entry(OK, OP_COMPANY_CONTACT, "連絡先")).await?;
+            Ok(())
+        };
+        tx.commit().await?;
+        outcome.map_err(|p| CompanyError::Refused(p.message_ja().into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contacts_are_checked_field_by_field() {
+        let ok = CompanyContact {
+            name: "総務部 北銀".into(),
+            phone: "076-000-0000".into(),
+            email: "soumu@example.jp".into(),
+        };
+        assert_eq!(check_contact(&ok), Ok(()));
+        let with = |f: &dyn Fn(&mut CompanyContact)| {
+            let mut c = ok.clone();
+            f(&mut c);
+            check_contact(&c).unwrap_err()
+        };
+        assert!(with(&|c| c.name = " ".into()).contains("担当者名"));
+        assert!(with(&|c| c.name = "あ".repeat(41)).contains("担当者名"));
+        assert!(with(&|c| c.phone = "０７６".into()).contains("電話番号"));
+        assert!(with(&|c| c.phone = "12345".into()).contains("電話番号"));
+        assert!(with(&|c| c.email = "no-at.example.jp".into()).contains("メールアドレス"));
+        assert!(with(&|c| c.email = "a@b".into()).contains("メールアドレス"));
+    }
+}

@@ -1,0 +1,122 @@
+//! 企業管理: BSSK002 (company information) → BSSK003 (the マスター edits the
+//! contact, 確認パスワード, 実行) → BSSK004 (result).
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use shomei_core::Role;
+use shomei_service::{CompanyContact, CompanyError};
+
+use crate::AppState;
+use crate::pages::{Authed, Fields, Layout, render, system_error, user_error};
+
+const ADMIN: &str = "管理業務";
+const MASTER_ONLY: &str = "企業情報の変更はマスターユーザのみ行うことができます。";
+
+#[derive(Template)]
+#[template(path = "bssk002.html")]
+struct Bssk002 {
+    l: Layout,
+    error: Option<String>,
+    notice: Option<String>,
+    name: String,
+    service: &'static str,
+    users: i64,
+    contact_name: String,
+    contact_phone: String,
+    contact_email: String,
+    master: bool,
+}
+
+#[derive(Template)]
+#[template(path = "bssk003.html")]
+struct Bssk003 {
+    l: Layout,
+    error: Option<String>,
+    notice: Option<String>,
+    contact_name: String,
+    contact_phone: String,
+    contact_email: String,
+}
+
+#[derive(Template)]
+#[template(path = "bssk004.html")]
+struct Bssk004 {
+    l: Layout,
+}
+
+fn or_dash(s: String) -> String {
+    if s.is_empty() {
+        "（未登録）".into()
+    } else {
+        s
+    }
+}
+
+pub(crate) async fn bssk002(State(st): State<AppState>, a: Authed) -> Response {
+    let company = a.s.company.id;
+    let contact = match st.svc.store().company_contact(company).await {
+        Ok(c) => c,
+        Err(e) => return system_error(e),
+    };
+    let users = match st.svc.store().users_with_latest_cert(company).await {
+        Ok(u) => u.len() as i64,
+        Err(e) => return system_error(e),
+    };
+    render(&Bssk002 {
+        l: Layout::user(&st, &a, "管理業務 企業管理", "BSSK002", ADMIN),
+        error: None,
+        notice: None,
+        name: a.s.company.name.clone(),
+        service: a.s.company.service.label(),
+        users,
+        contact_name: or_dash(contact.name),
+        contact_phone: or_dash(contact.phone),
+        contact_email: or_dash(contact.email),
+        master: a.s.user.role == Role::Master,
+    })
+}
+
+fn edit_page(st: &AppState, a: &Authed, c: CompanyContact, error: Option<String>) -> Response {
+    render(&Bssk003 {
+        l: Layout::user(st, a, "管理業務 企業情報変更", "BSSK003", ADMIN),
+        error,
+        notice: None,
+        contact_name: c.name,
+        contact_phone: c.phone,
+        contact_email: c.email,
+    })
+}
+
+pub(crate) async fn bssk003(State(st): State<AppState>, a: Authed) -> Response {
+    if a.s.user.role != Role::Master {
+        return user_error(&st, &a, StatusCode::FORBIDDEN, MASTER_ONLY);
+    }
+    match st.svc.store().company_contact(a.s.company.id).await {
+        Ok(c) => edit_page(&st, &a, c, None),
+        Err(e) => system_error(e),
+    }
+}
+
+pub(crate) async fn bssk003_submit(State(st): State<AppState>, a: Authed, f: Fields) -> Response {
+    if a.s.user.role != Role::Master {
+        return user_error(&st, &a, StatusCode::FORBIDDEN, MASTER_ONLY);
+    }
+    let contact = CompanyContact {
+        name: f.get("contact_name").to_owned(),
+        phone: f.get("contact_phone").to_owned(),
+        email: f.get("contact_email").to_owned(),
+    };
+    match st
+        .svc
+        .update_company_contact(&a.s.actor, &contact, f.get("confirm_password"), &a.client)
+        .await
+    {
+        Ok(()) => render(&Bssk004 {
+            l: Layout::user(&st, &a, "管理業務 企業情報変更結果", "BSSK004", ADMIN),
+        }),
+        Err(CompanyError::Refused(m)) => edit_page(&st, &a, contact, Some(m)),
+        Err(CompanyError::Internal(e)) => system_error(e),
+    }
+}
