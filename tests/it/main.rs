@@ -16,3 +16,4 @@ mod profile;
 mod revocation;
 mod sessions;
 mod stop;
+mod users;

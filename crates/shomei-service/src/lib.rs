@@ -20,6 +20,7 @@ mod revoke;
 mod revset;
 mod settings;
 mod stop;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub use revoke::{
 pub use settings::{HelpDesk, Settings};
 pub use shomei_store::{AuditRow, CompanyContact, UserRow};
 pub use stop::{OP_SERVICE_STATE, ServiceChange, ServiceStateRow, StopError};
+pub use users::{OP_USER_CREATE, OP_USER_DELETE, OP_USER_UPDATE, UserAdminError, UserForm};
 
 /// Failures that are ours, not the user's: logged in English, shown as a
 /// generic Japanese system-error page.

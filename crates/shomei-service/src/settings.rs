@@ -37,6 +37,9 @@ pub struct Settings {
     /// Lengths allowed for new login and confirmation passwords.
     pub password_min_length: usize,
     pub password_max_length: usize,
+    /// Users a company may have, by contracted service.
+    pub business_ib_max_users: i64,
+    pub hottokun_webjr_max_users: i64,
     pub business_ib: HelpDesk,
     pub hottokun_webjr: HelpDesk,
 }
@@ -57,6 +60,8 @@ impl Default for Settings {
             display_utc_offset_hours: 9,
             password_min_length: 8,
             password_max_length: 32,
+            business_ib_max_users: 100,
+            hottokun_webjr_max_users: 10,
             business_ib: HelpDesk {
                 name: "[ビジネスIB] ほっとコールセンター".into(),
                 phone: "0120-000-001".into(),
@@ -103,6 +108,14 @@ impl Settings {
         shomei_core::PasswordPolicy {
             min_len: self.password_min_length,
             max_len: self.password_max_length,
+        }
+    }
+
+    /// The most users a company of this service may have.
+    pub fn max_users(&self, s: Service) -> i64 {
+        match s {
+            Service::BusinessIb => self.business_ib_max_users,
+            Service::HottokunWebJr => self.hottokun_webjr_max_users,
         }
     }
 
@@ -169,6 +182,10 @@ impl Settings {
                     && self.password_min_length <= self.password_max_length
                     && self.password_max_length <= 128,
                 "password_min_length must be at least 4 and at most password_max_length (at most 128)",
+            ),
+            (
+                self.business_ib_max_users >= 1 && self.hottokun_webjr_max_users >= 1,
+                "business_ib_max_users and hottokun_webjr_max_users must be at least 1",
             ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {

@@ -345,6 +345,53 @@ impl Tx {
         Ok(())
     }
 
+    /// Is the login ID taken, by any user ever (deleted ones too)?
+    pub async fn login_id_taken(&mut self, login_id: &LoginId) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE login_id = ?")
+            .bind(login_id.as_str())
+            .fetch_one(self.conn())
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// How many (not deleted) users a company has, and how many マスター.
+    pub async fn user_counts(&mut self, company: CompanyId) -> Result<(i64, i64)> {
+        Ok(sqlx::query_as(
+            "SELECT count(*), ifnull(sum(role = 'master'), 0) FROM users WHERE company_id = ? AND deleted_at IS NULL",
+        )
+        .bind(company.0)
+        .fetch_one(self.conn())
+        .await?)
+    }
+
+    /// Name, 利用者区分 and e-mail of a user.
+    pub async fn update_user(
+        &mut self,
+        user: UserId,
+        name: &str,
+        role: shomei_core::Role,
+        email: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE users SET name = ?, role = ?, email = ? WHERE id = ?")
+            .bind(name)
+            .bind(role.code())
+            .bind(email)
+            .bind(user.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a user (kept as a row: certificates and login ID stay).
+    pub async fn delete_user(&mut self, user: UserId, at: OffsetDateTime) -> Result<()> {
+        sqlx::query("UPDATE users SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+            .bind(at.unix_timestamp())
+            .bind(user.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Changes a company's contracted service.
     pub async fn set_company_service(
         &mut self,

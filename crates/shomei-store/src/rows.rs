@@ -162,7 +162,8 @@ pub(crate) async fn user_by_login_id(
     c: &mut SqliteConnection,
     login_id: &LoginId,
 ) -> Result<Option<UserRow>> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.login_id = ?");
+    let sql =
+        format!("SELECT {USER_COLUMNS} FROM users u WHERE u.login_id = ? AND u.deleted_at IS NULL");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(login_id.as_str())
         .fetch_optional(c)
@@ -171,7 +172,7 @@ pub(crate) async fn user_by_login_id(
 }
 
 pub(crate) async fn user_by_id(c: &mut SqliteConnection, id: UserId) -> Result<Option<UserRow>> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?");
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ? AND u.deleted_at IS NULL");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.0)
         .fetch_optional(c)
@@ -212,7 +213,7 @@ pub struct CompanySummary {
 pub(crate) async fn companies(pool: &SqlitePool) -> Result<Vec<CompanySummary>> {
     let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
         "SELECT c.id, c.name, c.service, c.created_at, \
-                (SELECT count(*) FROM users u WHERE u.company_id = c.id) \
+                (SELECT count(*) FROM users u WHERE u.company_id = c.id AND u.deleted_at IS NULL) \
          FROM companies c ORDER BY c.id",
     )
     .fetch_all(pool)
@@ -241,7 +242,7 @@ pub(crate) async fn users_with_latest_cert(
     let sql = format!(
         "SELECT {USER_COLUMNS}, {CERT_COLUMNS} FROM users u \
          LEFT JOIN certificates c ON c.id = (SELECT MAX(id) FROM certificates WHERE user_id = u.id) \
-         WHERE u.company_id = ? ORDER BY u.login_id"
+         WHERE u.company_id = ? AND u.deleted_at IS NULL ORDER BY u.login_id"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(company.0)

@@ -17,6 +17,7 @@ mod screens;
 mod server;
 mod session;
 mod stop;
+mod users;
 
 use std::sync::Arc;
 
@@ -88,6 +89,10 @@ pub fn router(state: AppState) -> Router {
             get(screens::brsk002).post(screens::brsk002_submit),
         )
         .route("/brsk005", get(screens::brsk005))
+        .route("/brsk011", get(users::brsk011))
+        .route("/brsk012", get(users::brsk012).post(users::brsk012_submit))
+        .route("/brsk014", get(users::brsk014).post(users::brsk014_submit))
+        .route("/brsk015", get(users::brsk015).post(users::brsk015_submit))
         .route("/brsk021", get(stop::brsk021).post(stop::brsk021_submit))
         .route("/brsk022", post(stop::brsk022_submit))
         .route("/brsk001/{item}", get(screens::brsk001_item))

@@ -11,7 +11,7 @@ use shomei_core::{Problem, UserId};
 use shomei_service::{RevocationTarget, RevokeError, SortKey};
 
 use crate::AppState;
-use crate::pages::{Authed, Fields, InfoPage, Layout, render, system_error, user_error};
+use crate::pages::{Authed, Fields, Layout, render, system_error, user_error};
 use crate::session::{Pending, random_token};
 
 const ADMIN: &str = "管理業務";
@@ -25,21 +25,6 @@ struct Bssk001 {
 pub(crate) async fn bssk001(State(st): State<AppState>, a: Authed) -> Response {
     render(&Bssk001 {
         l: Layout::user(&st, &a, "管理業務 業務選択", "BSSK001", ADMIN),
-    })
-}
-
-fn preparing(
-    st: &AppState,
-    a: &Authed,
-    title: &'static str,
-    back: (&'static str, &'static str),
-) -> Response {
-    render(&InfoPage {
-        l: Layout::user(st, a, title, "", ADMIN),
-        error: None,
-        notice: None,
-        paragraphs: vec!["準備中".into(), format!("「{title}」は現在準備中です。")],
-        back: Some(back),
     })
 }
 
@@ -68,25 +53,16 @@ pub(crate) async fn brsk001(State(st): State<AppState>, a: Authed) -> Response {
     })
 }
 
-/// The other BRSK001 items: later issues.
-pub(crate) async fn brsk001_item(
-    State(st): State<AppState>,
-    a: Authed,
-    Path(item): Path<String>,
-) -> Response {
-    let title = match item.as_str() {
-        "password" => return axum::response::Redirect::to("/brsk002").into_response(),
-        "profile" => return axum::response::Redirect::to("/brsk005").into_response(),
-        "users" => "利用者情報の管理",
-        "stop" => return axum::response::Redirect::to("/brsk021").into_response(),
+/// The old paths of BRSK001's items, now screens of their own.
+pub(crate) async fn brsk001_item(_a: Authed, Path(item): Path<String>) -> Response {
+    let to = match item.as_str() {
+        "password" => "/brsk002",
+        "profile" => "/brsk005",
+        "users" => "/brsk011",
+        "stop" => "/brsk021",
         _ => return crate::pages::not_found().await,
     };
-    if matches!(item.as_str(), "users" | "stop")
-        && let Err(r) = shomei_core::authority::may_manage_users(&a.s.actor)
-    {
-        return user_error(&st, &a, StatusCode::FORBIDDEN, r.message_ja());
-    }
-    preparing(&st, &a, title, ("/brsk001", "< 利用者管理メニューへ"))
+    axum::response::Redirect::to(to).into_response()
 }
 
 #[derive(Template)]

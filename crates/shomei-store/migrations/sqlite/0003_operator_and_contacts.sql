@@ -7,3 +7,8 @@ ALTER TABLE users ADD COLUMN must_change INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE companies ADD COLUMN contact_name TEXT NOT NULL DEFAULT '';
 ALTER TABLE companies ADD COLUMN contact_phone TEXT NOT NULL DEFAULT '';
 ALTER TABLE companies ADD COLUMN contact_email TEXT NOT NULL DEFAULT '';
+
+-- 利用者情報の管理: a deleted user disappears from every list and can no
+-- longer log in, but the row stays: its certificates stay in the CRL and
+-- its login ID stays taken (login IDs are unique across the bank).
+ALTER TABLE users ADD COLUMN deleted_at INTEGER;

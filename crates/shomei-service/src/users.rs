@@ -1,0 +1,490 @@
+//! 利用者情報の管理 (BRSK011 list → BRSK012 登録 / BRSK014 変更 / BRSK015
+//! 削除 → BRSK013 result): マスター and 管理者 users manage the company's
+//! users. A 管理者 cannot create, edit or delete a マスター user; the portal
+//! never creates a マスター (the bank does) and nobody deletes the last one;
+//! nobody deletes themselves. Login IDs are unique across the bank. A new
+//! user gets the initial passwords the administrator sets and must change
+//! both at the first login. Deleting a user revokes their certificate.
+//! Every change and its 操作履歴 row commit together, confirmed with the
+//! administrator's 確認用パスワード.
+
+use shomei_core::authority::{self, Target};
+use shomei_core::{
+    Actor, CertState, FailureOutcome, LoginId, Problem, RevocationReason, Role, ServiceState,
+    UserId,
+};
+use shomei_store::{AuditEntry, NewUser, Tx, UserRow};
+
+use crate::{FAILED, OK, ServiceError, Shomei, password};
+
+pub const OP_USER_CREATE: &str = "利用者登録";
+pub const OP_USER_UPDATE: &str = "利用者変更";
+pub const OP_USER_DELETE: &str = "利用者削除";
+
+/// Why nothing changed: a message for the screen.
+#[derive(Debug, thiserror::Error)]
+pub enum UserAdminError {
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Internal(#[from] ServiceError),
+}
+
+impl From<shomei_store::StoreError> for UserAdminError {
+    fn from(e: shomei_store::StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+fn refused(m: impl Into<String>) -> UserAdminError {
+    UserAdminError::Refused(m.into())
+}
+
+/// What the administrator enters for a user.
+#[derive(Debug, Clone, Default)]
+pub struct UserForm {
+    pub login_id: String,
+    pub name: String,
+    /// "admin" or "general" (the portal never makes a マスター).
+    pub role: String,
+    pub email: String,
+    /// Initial passwords (登録 only).
+    pub login_password: String,
+    pub confirm_password: String,
+}
+
+/// Checks the fields every form has.
+fn check_fields(f: &UserForm, current_role: Option<Role>) -> Result<Role, String> {
+    let name = f.name.trim();
+    if name.is_empty() || name.chars().count() > 40 || name.chars().any(char::is_control) {
+        return Err("利用者名は1文字以上40文字以内で入力してください。".into());
+    }
+    let role = match (f.role.as_str(), current_role) {
+        ("admin", _) => Role::Admin,
+        ("general", _) => Role::General,
+        ("master", Some(Role::Master)) => Role::Master,
+        _ => return Err("利用者区分を選択してください。".into()),
+    };
+    let e = f.email.trim();
+    let at = e.find('@');
+    if e.len() > 254
+        || !e.is_ascii()
+        || e.contains(char::is_whitespace)
+        || at.is_none_or(|i| i == 0 || !e[i + 1..].contains('.'))
+    {
+        return Err("メールアドレスを正しく入力してください。".into());
+    }
+    Ok(role)
+}
+
+impl Shomei {
+    /// The company's users for 利用者情報の管理, with their certificate state.
+    pub async fn user_admin_list(
+        &self,
+        actor: &Actor,
+    ) -> Result<Vec<(UserRow, CertState)>, UserAdminError> {
+        authority::may_manage_users(actor).map_err(|r| refused(r.message_ja()))?;
+        Ok(self
+            .store
+            .users_with_latest_cert(actor.company_id)
+            .await?
+            .into_iter()
+            .map(|(u, c)| {
+                let state = self.cert_state(c.as_ref().map(|c| c.record()).as_ref());
+                (u, state)
+            })
+            .collect())
+    }
+
+    /// A user of the actor's company whom the actor may administer.
+    pub async fn user_to_administer(
+        &self,
+        actor: &Actor,
+        target: UserId,
+    ) -> Result<UserRow, UserAdminError> {
+        authority::may_manage_users(actor).map_err(|r| refused(r.message_ja()))?;
+        let Some(u) = self
+            .store
+            .user(target)
+            .await?
+            .filter(|u| u.company_id == actor.company_id)
+        else {
+            return Err(refused(authority::Refusal::NoSuchUser.message_ja()));
+        };
+        authority::may_administer(actor, &target_of(&u)).map_err(|r| refused(r.message_ja()))?;
+        Ok(u)
+    }
+
+    /// Checks the actor's 確認用パスワード inside `tx`: counts a failure (and
+    /// the stop it causes) with its 操作履歴 rows, resets on success.
+    async fn confirm_in(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        password_ok: bool,
+        operation: &'static str,
+        target: &str,
+        client: &str,
+    ) -> Result<Result<(), Problem>, UserAdminError> {
+        let now = self.now();
+        let Some(mut me) = tx.user(actor.user_id).await? else {
+            return Err(refused(authority::Refusal::NoAuthority.message_ja()));
+        };
+        let entry = |result: &'static str,
+                     operation: &'static str,
+                     target: &'static str,
+                     detail: &'static str| AuditEntry {
+            at: now,
+            company_id: Some(actor.company_id),
+            actor_user_id: Some(actor.user_id),
+            actor_login_id: actor.login_id.as_str(),
+            operation,
+            target_login_id: target,
+            result,
+            detail,
+            client_addr: client,
+        };
+        if !me.counters.confirm_open() {
+            let mut e = entry(FAILED, operation, "", "確認用パスワード利用停止中");
+            e.target_login_id = target;
+            tx.audit(&e).await?;
+            return Ok(Err(Problem::ConfirmPasswordStopped));
+        }
+        if !password_ok {
+            let o = me.counters.on_confirm_failure(&self.settings.lockout());
+            tx.save_counters(me.id, &me.counters).await?;
+            let mut e = entry(FAILED, operation, "", "確認パスワード誤り");
+            e.target_login_id = target;
+            tx.audit(&e).await?;
+            if o == FailureOutcome::Stopped {
+                let mut e = entry(
+                    OK,
+                    ServiceState::ConfirmStopped.label(),
+                    "",
+                    "連続した確認用パスワード誤りによる",
+                );
+                e.target_login_id = actor.login_id.as_str();
+                tx.audit(&e).await?;
+                return Ok(Err(Problem::ConfirmPasswordStopped));
+            }
+            return Ok(Err(Problem::ConfirmPasswordWrong));
+        }
+        if me.counters.confirm_failures != 0 {
+            me.counters.on_confirm_success();
+            tx.save_counters(me.id, &me.counters).await?;
+        }
+        Ok(Ok(()))
+    }
+
+    async fn actor_password_ok(
+        &self,
+        actor: &Actor,
+        confirm_password: &str,
+    ) -> Result<bool, UserAdminError> {
+        let Some(me) = self.store.user(actor.user_id).await? else {
+            return Err(refused(authority::Refusal::NoAuthority.message_ja()));
+        };
+        Ok(me.counters.confirm_open()
+            && password::verify(&me.confirm_hash, confirm_password).await?)
+    }
+
+    fn audit_ok<'a>(
+        &self,
+        actor: &'a Actor,
+        operation: &'a str,
+        target: &'a str,
+        detail: &'a str,
+        client: &'a str,
+    ) -> AuditEntry<'a> {
+        AuditEntry {
+            at: self.now(),
+            company_id: Some(actor.company_id),
+            actor_user_id: Some(actor.user_id),
+            actor_login_id: actor.login_id.as_str(),
+            operation,
+            target_login_id: target,
+            result: OK,
+            detail,
+            client_addr: client,
+        }
+    }
+
+    /// 利用者登録.
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        f: &UserForm,
+        actor_confirm_password: &str,
+        client: &str,
+    ) -> Result<LoginId, UserAdminError> {
+        authority::may_manage_users(actor).map_err(|r| refused(r.message_ja()))?;
+        let Some(login_id) = LoginId::parse(f.login_id.trim()) else {
+            return Err(refused(
+                "ログインIDは6文字以上12文字以内の半角英数字で入力してください。",
+            ));
+        };
+        let role = check_fields(f, None).map_err(refused)?;
+        let policy = self.settings.password_policy();
+        policy
+            .check(&f.login_password, login_id.as_str())
+            .map_err(|v| refused(format!("ログインパスワード: {}", v.message_ja())))?;
+        policy
+            .check(&f.confirm_password, login_id.as_str())
+            .map_err(|v| refused(format!("確認用パスワード: {}", v.message_ja())))?;
+        if f.login_password == f.confirm_password {
+            return Err(refused(
+                "ログインパスワードと確認用パスワードには異なるパスワードを設定してください。",
+            ));
+        }
+        let password_ok = self
+            .actor_password_ok(actor, actor_confirm_password)
+            .await?;
+        let login_hash = password::hash(&f.login_password).await?;
+        let confirm_hash = password::hash(&f.confirm_password).await?;
+
+        let mut tx = self.store.begin().await?;
+        if let Err(p) = self
+            .confirm_in(
+                &mut tx,
+                actor,
+                password_ok,
+                OP_USER_CREATE,
+                login_id.as_str(),
+                client,
+            )
+            .await?
+        {
+            tx.commit().await?;
+            return Err(refused(p.message_ja()));
+        }
+        let Some(company) = tx.company(actor.company_id).await? else {
+            return Err(refused(authority::Refusal::NoAuthority.message_ja()));
+        };
+        let (users, _) = tx.user_counts(actor.company_id).await?;
+        let max = self.settings.max_users(company.service);
+        let problem = if tx.login_id_taken(&login_id).await? {
+            Some(
+                "このログインIDは既に使用されています。別のログインIDを入力してください。"
+                    .to_string(),
+            )
+        } else if users >= max {
+            Some(format!(
+                "{}で登録できる利用者は{max}人までです。",
+                company.service.label()
+            ))
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            let mut e = self.audit_ok(actor, OP_USER_CREATE, login_id.as_str(), &p, client);
+            e.result = FAILED;
+            tx.audit(&e).await?;
+            tx.commit().await?;
+            return Err(refused(p));
+        }
+        let email = f.email.trim();
+        let id = tx
+            .insert_user(
+                &NewUser {
+                    company_id: actor.company_id,
+                    login_id: &login_id,
+                    name: f.name.trim(),
+                    role,
+                    email,
+                    login_hash: &login_hash,
+                    confirm_hash: &confirm_hash,
+                },
+                self.now(),
+            )
+            .await?;
+        tx.reset_passwords(id, &login_hash, &confirm_hash, true)
+            .await?;
+        tx.audit(&self.audit_ok(
+            actor,
+            OP_USER_CREATE,
+            login_id.as_str(),
+            role.label(),
+            client,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(login_id)
+    }
+
+    /// 利用者変更: name, 利用者区分, e-mail.
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        target: UserId,
+        f: &UserForm,
+        actor_confirm_password: &str,
+        client: &str,
+    ) -> Result<LoginId, UserAdminError> {
+        let current = self.user_to_administer(actor, target).await?;
+        let role = check_fields(f, Some(current.role)).map_err(refused)?;
+        if current.role == Role::Master && role != Role::Master {
+            return Err(refused("マスターユーザの利用者区分は変更できません。"));
+        }
+        if target == actor.user_id && role != current.role {
+            return Err(refused("ご自身の利用者区分は変更できません。"));
+        }
+        let password_ok = self
+            .actor_password_ok(actor, actor_confirm_password)
+            .await?;
+        let mut tx = self.store.begin().await?;
+        if let Err(p) = self
+            .confirm_in(
+                &mut tx,
+                actor,
+                password_ok,
+                OP_USER_UPDATE,
+                current.login_id.as_str(),
+                client,
+            )
+            .await?
+        {
+            tx.commit().await?;
+            return Err(refused(p.message_ja()));
+        }
+        // Decided again inside the transaction.
+        let Some(u) = tx
+            .user(target)
+            .await?
+            .filter(|u| u.company_id == actor.company_id)
+        else {
+            return Err(refused(authority::Refusal::NoSuchUser.message_ja()));
+        };
+        authority::may_administer(actor, &target_of(&u)).map_err(|r| refused(r.message_ja()))?;
+        tx.update_user(u.id, f.name.trim(), role, f.email.trim())
+            .await?;
+        let detail = format!("利用者名・利用者区分（{}）・メールアドレス", role.label());
+        tx.audit(&self.audit_ok(actor, OP_USER_UPDATE, u.login_id.as_str(), &detail, client))
+            .await?;
+        tx.commit().await?;
+        Ok(u.login_id)
+    }
+
+    /// 利用者削除: the user and their certificate in force (revoked).
+    pub async fn delete_user(
+        &self,
+        actor: &Actor,
+        target: UserId,
+        actor_confirm_password: &str,
+        client: &str,
+    ) -> Result<LoginId, UserAdminError> {
+        let current = self.user_to_administer(actor, target).await?;
+        if target == actor.user_id {
+            return Err(refused("ご自身を削除することはできません。"));
+        }
+        let password_ok = self
+            .actor_password_ok(actor, actor_confirm_password)
+            .await?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        if let Err(p) = self
+            .confirm_in(
+                &mut tx,
+                actor,
+                password_ok,
+                OP_USER_DELETE,
+                current.login_id.as_str(),
+                client,
+            )
+            .await?
+        {
+            tx.commit().await?;
+            return Err(refused(p.message_ja()));
+        }
+        let Some(u) = tx
+            .user(target)
+            .await?
+            .filter(|u| u.company_id == actor.company_id)
+        else {
+            return Err(refused(authority::Refusal::NoSuchUser.message_ja()));
+        };
+        authority::may_administer(actor, &target_of(&u)).map_err(|r| refused(r.message_ja()))?;
+        if u.role == Role::Master {
+            let (_, masters) = tx.user_counts(actor.company_id).await?;
+            if masters <= 1 {
+                let p = "マスターユーザは削除できません（企業に1人必要です）。";
+                let mut e = self.audit_ok(actor, OP_USER_DELETE, u.login_id.as_str(), p, client);
+                e.result = FAILED;
+                tx.audit(&e).await?;
+                tx.commit().await?;
+                return Err(refused(p));
+            }
+        }
+        let cert = tx.latest_cert(u.id).await?;
+        let in_force = cert.as_ref().is_some_and(|c| {
+            matches!(
+                CertState::derive(Some(&c.record()), now, self.settings.renewal_window()),
+                CertState::Issued | CertState::Renewable
+            )
+        });
+        let reason = RevocationReason::AffiliationChanged;
+        let mut revoked = None;
+        if in_force
+            && let Some(c) = &cert
+            && tx.revoke_cert(&c.serial, now, reason.code()).await?
+        {
+            revoked = Some(c.serial.clone());
+        }
+        tx.delete_user(u.id, now).await?;
+        let detail = match &revoked {
+            Some(s) => format!("証明書失効 シリアル番号 {s}"),
+            None => String::new(),
+        };
+        tx.audit(&self.audit_ok(actor, OP_USER_DELETE, u.login_id.as_str(), &detail, client))
+            .await?;
+        let crl_number = if revoked.is_some() {
+            Some(tx.next_crl_number().await?)
+        } else {
+            None
+        };
+        tx.commit().await?;
+        if let (Some(serial), Some(n)) = (revoked, crl_number) {
+            self.crl_number_reserved(n);
+            self.mark_revoked(serial.as_bytes(), now, reason.code());
+        }
+        Ok(u.login_id)
+    }
+}
+
+fn target_of(u: &UserRow) -> Target {
+    Target {
+        user_id: u.id,
+        company_id: u.company_id,
+        role: u.role,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_are_checked_field_by_field() {
+        let ok = UserForm {
+            login_id: "newuser01".into(),
+            name: "新規 一郎".into(),
+            role: "general".into(),
+            email: "new@example.jp".into(),
+            ..Default::default()
+        };
+        assert_eq!(check_fields(&ok, None), Ok(Role::General));
+        let with = |f: &dyn Fn(&mut UserForm)| {
+            let mut x = ok.clone();
+            f(&mut x);
+            check_fields(&x, None).unwrap_err()
+        };
+        assert!(with(&|x| x.name = String::new()).contains("利用者名"));
+        assert!(
+            with(&|x| x.role = "master".into()).contains("利用者区分"),
+            "the portal never makes a マスター"
+        );
+        assert!(with(&|x| x.email = "x".into()).contains("メールアドレス"));
+        let mut m = ok.clone();
+        m.role = "master".into();
+        assert_eq!(check_fields(&m, Some(Role::Master)), Ok(Role::Master));
+    }
+}

@@ -1,0 +1,214 @@
+//! 利用者情報の管理 (BRSK011 → BRSK012 / BRSK014 / BRSK015 → BRSK013):
+//! create, edit, delete, with every refusal the rules name.
+
+use crate::testkit::{Browser, CONFIRM_PW, Kit, LOGIN_PW};
+
+async fn create(b: &Browser, login_id: &str, role: &str, pw: &str) -> crate::testkit::Page {
+    b.get("/brsk012").await;
+    b.post(
+        "/brsk012",
+        &[
+            ("login_id", login_id),
+            ("name", "新規 一郎"),
+            ("role", role),
+            ("email", "new@example.jp"),
+            ("login_password", "Shoki#Pass1"),
+            ("confirm_password_new", "Shoki#Kaku2"),
+            ("confirm_password", pw),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_administrator_creates_edits_and_deletes_users() {
+    let kit = Kit::start().await;
+    let b = kit.browser();
+    b.login("hanakodt", LOGIN_PW).await;
+    let list = b.get("/brsk011").await;
+    for s in [
+        "<h1>利用者管理 利用者一覧</h1>",
+        "BRSK011",
+        "id=\"edit-tarodt\"",
+        "id=\"new\"",
+    ] {
+        assert!(list.has(s), "{s}");
+    }
+    assert!(
+        !list.has("id=\"edit-jirodt\"") && !list.has("id=\"delete-hanakodt\""),
+        "not the マスター, not herself"
+    );
+
+    // Bad input: a message, nothing created.
+    for (login_id, role, message) in [
+        ("ab", "general", "ログインID"),
+        ("ｎｅｗｕｓｅｒ", "general", "ログインID"),
+        ("tarodt", "general", "既に使用されています"),
+        ("hottojr01", "general", "既に使用されています"),
+        ("newuser01", "master", "利用者区分"),
+    ] {
+        let p = create(&b, login_id, role, CONFIRM_PW).await;
+        let e = p.error().unwrap_or_default();
+        assert!(e.contains(message), "{login_id}: {e}");
+    }
+    let wrong = create(&b, "newuser01", "general", "Wrong#1234").await;
+    assert!(wrong.error().is_some());
+    assert!(
+        kit.svc
+            .store()
+            .user_by_login_id(&shomei_core::LoginId::parse("newuser01").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let done = create(&b, "newuser01", "general", CONFIRM_PW).await;
+    assert!(
+        done.has("BRSK013") && done.has("newuser01"),
+        "{}",
+        done.body
+    );
+    let n = kit.browser();
+    n.login("newuser01", "Shoki#Pass1").await;
+    assert_eq!(
+        n.get("/bssk001").await.path(),
+        "/brsk002",
+        "the new user changes the initial passwords first"
+    );
+
+    // Edit: 一般 → 管理者.
+    let id = kit.user_id("newuser01").await.to_string();
+    let form = b.get(&format!("/brsk014?user={id}")).await;
+    assert!(form.has("BRSK014") && form.has("newuser01"));
+    let p = b
+        .post(
+            "/brsk014",
+            &[
+                ("user", id.as_str()),
+                ("name", "新規 一郎"),
+                ("role", "admin"),
+                ("email", "new@example.jp"),
+                ("confirm_password", CONFIRM_PW),
+            ],
+        )
+        .await;
+    assert!(p.has("BRSK013"), "{}", p.body);
+    assert_eq!(
+        kit.svc
+            .store()
+            .user(shomei_core::UserId(id.parse().unwrap()))
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        shomei_core::Role::Admin
+    );
+
+    // Forged: the マスター, another company's user.
+    for who in ["jirodt", "hottojr01"] {
+        let other = kit.user_id(who).await.to_string();
+        assert_eq!(
+            b.get(&format!("/brsk014?user={other}")).await.status,
+            403,
+            "{who}"
+        );
+        let p = b
+            .post(
+                "/brsk015",
+                &[("user", other.as_str()), ("confirm_password", CONFIRM_PW)],
+            )
+            .await;
+        assert_eq!(p.status, 403, "{who}");
+    }
+    assert!(
+        kit.svc
+            .store()
+            .user_by_login_id(&shomei_core::LoginId::parse("jirodt").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Delete tarodt: the user goes, the certificate is revoked at once.
+    let taro = kit.user_id("tarodt").await;
+    let serial = kit
+        .svc
+        .store()
+        .latest_cert(shomei_core::UserId(taro))
+        .await
+        .unwrap()
+        .unwrap()
+        .serial;
+    let confirm = b.get(&format!("/brsk015?user={taro}")).await;
+    assert!(confirm.has("BRSK015") && confirm.has("tarodt"));
+    let t = taro.to_string();
+    let p = b
+        .post(
+            "/brsk015",
+            &[("user", t.as_str()), ("confirm_password", CONFIRM_PW)],
+        )
+        .await;
+    assert!(
+        p.has("BRSK013") && p.has("電子証明書は失効しました"),
+        "{}",
+        p.body
+    );
+    assert!(kit.svc.is_revoked(serial.as_bytes()));
+    assert!(
+        kit.browser()
+            .login("tarodt", LOGIN_PW)
+            .await
+            .error()
+            .is_some()
+    );
+    assert!(!b.get("/brsk011").await.has(">tarodt<"));
+    kit.crl_caught_up().await;
+    let history = kit.history().await;
+    for row in [
+        "hanakodt/利用者登録/成功/newuser01",
+        "hanakodt/利用者変更/成功/newuser01",
+        "hanakodt/利用者削除/成功/tarodt",
+    ] {
+        assert!(history.contains(&row.to_string()), "{row}");
+    }
+    // A deleted user's login ID stays taken.
+    assert!(
+        create(&b, "tarodt", "general", CONFIRM_PW)
+            .await
+            .error()
+            .unwrap()
+            .contains("既に使用されています")
+    );
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn the_master_cannot_be_deleted_and_general_users_are_refused() {
+    let kit = Kit::start().await;
+    let m = kit.browser();
+    m.login("jirodt", LOGIN_PW).await;
+    let me = kit.user_id("jirodt").await.to_string();
+    let p = m
+        .post(
+            "/brsk015",
+            &[("user", me.as_str()), ("confirm_password", CONFIRM_PW)],
+        )
+        .await;
+    assert!(p.error().is_some() || p.status == 403);
+    assert!(
+        kit.svc
+            .store()
+            .user_by_login_id(&shomei_core::LoginId::parse("jirodt").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let g = kit.browser();
+    g.login("ichirodt", LOGIN_PW).await;
+    assert_eq!(g.get("/brsk011").await.status, 403);
+    assert_eq!(g.get("/brsk012").await.status, 403);
+    let p = create(&g, "newuser02", "general", CONFIRM_PW).await;
+    assert_eq!(p.status, 403, "{}", p.body);
+    kit.stop().await;
+}
