@@ -212,3 +212,44 @@ async fn the_master_cannot_be_deleted_and_general_users_are_refused() {
     assert_eq!(p.status, 403, "{}", p.body);
     kit.stop().await;
 }
+
+/// A company of many users: BRSK018 pages its 利用者一覧, keeping the sort.
+#[tokio::test]
+async fn the_user_list_pages_a_large_company() {
+    let kit = Kit::start().await;
+    let mut tx = kit.svc.store().begin().await.unwrap();
+    for i in 0..120 {
+        let login = shomei_core::LoginId::parse(&format!("many{i:04}")).unwrap();
+        tx.insert_user(
+            &shomei_store::NewUser {
+                company_id: shomei_core::CompanyId(1),
+                login_id: &login,
+                name: "多数",
+                role: shomei_core::Role::General,
+                email: "",
+                login_hash: "x",
+                confirm_hash: "x",
+            },
+            kit.svc.now(),
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let b = kit.browser();
+    b.login("hanakodt", LOGIN_PW).await;
+    let p = b.get("/brsk018").await;
+    assert!(
+        p.has("125人中 1 / 2ページ") && p.has("id=\"next\""),
+        "{}",
+        p.body
+    );
+    assert_eq!(p.body.matches("name=\"user\"").count(), 100);
+    let p2 = b.get("/brsk018?sort=login_id&order=asc&page=2").await;
+    assert_eq!(p2.body.matches("name=\"user\"").count(), 25);
+    assert!(
+        p2.has("id=\"prev\"") && p2.has("tarodt"),
+        "the last logins by ID sort last"
+    );
+    kit.stop().await;
+}

@@ -8,6 +8,33 @@ use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::{Result, Session, Shomei};
 
+/// Every operation the product records, for the filter's choices (a fixed
+/// list: reading the distinct values of a million rows would cost more than
+/// the page itself).
+pub const AUDIT_OPERATIONS: &[&str] = &[
+    "ログイン",
+    "ログアウト",
+    "セッションタイムアウト",
+    "セッション終了",
+    "証明書発行",
+    "証明書更新",
+    "証明書失効",
+    "パスワード変更",
+    "利用者登録",
+    "利用者変更",
+    "利用者削除",
+    "利用者停止・解除",
+    "企業情報変更",
+    "ログインパスワード利用一時停止",
+    "ログインパスワード利用停止",
+    "確認用パスワード利用停止",
+    "企業登録",
+    "契約サービス変更",
+    "ロック解除",
+    "パスワード初期化",
+    "デモデータ作成",
+];
+
 /// Rows a page.
 pub const HISTORY_PAGE_SIZE: i64 = 50;
 /// Rows a CSV download at the most (the newest).
@@ -60,16 +87,17 @@ impl Shomei {
     /// shows the last one.
     pub async fn history(&self, s: &Session, q: &HistoryQuery) -> Result<HistoryPage> {
         let f = self.history_filter(s, q);
-        let (_, total) = self.store.audit_search(s.company.id, &f, 0, 0).await?;
+        let total = self.store.audit_count(s.company.id, &f).await?;
         let pages = ((total + HISTORY_PAGE_SIZE - 1) / HISTORY_PAGE_SIZE).max(1);
         let page = q.page.clamp(1, pages);
-        let (rows, total) = self
+        let rows = self
             .store
-            .audit_search(
+            .audit_page(
                 s.company.id,
                 &f,
                 HISTORY_PAGE_SIZE,
                 (page - 1) * HISTORY_PAGE_SIZE,
+                total,
             )
             .await?;
         Ok(HistoryPage {
@@ -77,7 +105,7 @@ impl Shomei {
             total,
             page,
             pages,
-            operations: self.store.audit_operations(s.company.id).await?,
+            operations: AUDIT_OPERATIONS.iter().map(|o| (*o).to_owned()).collect(),
             own_only: f.actor_user_id.is_some(),
         })
     }
@@ -85,10 +113,34 @@ impl Shomei {
     /// Every row of the conditions (the newest `HISTORY_CSV_MAX`), for CSV.
     pub async fn history_rows(&self, s: &Session, q: &HistoryQuery) -> Result<Vec<AuditRow>> {
         let f = self.history_filter(s, q);
+        let total = self.store.audit_count(s.company.id, &f).await?;
         Ok(self
             .store
-            .audit_search(s.company.id, &f, HISTORY_CSV_MAX, 0)
-            .await?
-            .0)
+            .audit_page(s.company.id, &f, HISTORY_CSV_MAX.min(total), 0, total)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_recorded_operation_can_be_chosen() {
+        for op in [
+            crate::login::OP_LOGIN,
+            crate::enroll::OP_ISSUE,
+            crate::enroll::OP_RENEW,
+            crate::revoke::OP_REVOKE,
+            crate::password_change::OP_PASSWORD_CHANGE,
+            crate::users::OP_USER_CREATE,
+            crate::users::OP_USER_UPDATE,
+            crate::users::OP_USER_DELETE,
+            crate::stop::OP_SERVICE_STATE,
+            crate::company::OP_COMPANY_CONTACT,
+            shomei_core::ServiceState::LoginTemporarilyLocked.label(),
+            shomei_core::ServiceState::LoginStopped.label(),
+            shomei_core::ServiceState::ConfirmStopped.label(),
+        ] {
+            assert!(super::AUDIT_OPERATIONS.contains(&op), "{op}");
+        }
     }
 }

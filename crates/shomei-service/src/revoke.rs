@@ -150,21 +150,17 @@ impl Shomei {
         let now = self.now();
         let mut rows: Vec<UserListRow> = self
             .store
-            .users_with_latest_cert(actor.company_id)
+            .user_summaries(actor.company_id)
             .await?
             .into_iter()
-            .map(|(u, c)| {
-                let state = CertState::derive(
-                    c.as_ref().map(|c| c.record()).as_ref(),
-                    now,
-                    self.settings.renewal_window(),
-                );
+            .map(|u| {
+                let state = CertState::derive(u.cert.as_ref(), now, self.settings.renewal_window());
                 UserListRow {
                     user_id: u.id,
                     login_id: u.login_id,
                     name: u.name,
                     role: u.role,
-                    expiry: c.filter(|_| state.shows_expiry()).map(|c| c.not_after),
+                    expiry: u.cert.filter(|_| state.shows_expiry()).map(|c| c.not_after),
                     state,
                 }
             })

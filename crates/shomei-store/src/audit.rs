@@ -108,6 +108,12 @@ pub(crate) async fn append(c: &mut SqliteConnection, e: &AuditEntry<'_>) -> Resu
     .bind(h.client_addr)
     .bind(&prev)
     .bind(&hash)
+    .execute(&mut *c)
+    .await?;
+    sqlx::query(
+        "INSERT INTO audit_counts (chain, n) VALUES (?, 1) ON CONFLICT(chain) DO UPDATE SET n = n + 1",
+    )
+    .bind(h.chain)
     .execute(c)
     .await?;
     Ok(())
@@ -127,47 +133,117 @@ pub struct AuditFilter {
     pub until: Option<OffsetDateTime>,
 }
 
-/// The conditions of `AuditFilter`, as SQL with parameters ?1–?7.
-macro_rules! audit_where {
-    () => {
-        "company_id = ?1 AND (?2 IS NULL OR actor_user_id = ?2) \
-         AND (?3 IS NULL OR actor_login_id = ?3) AND (?4 IS NULL OR operation = ?4) \
-         AND (?5 IS NULL OR result = ?5) AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7)"
-    };
+impl AuditFilter {
+    fn is_empty(&self) -> bool {
+        self.actor_user_id.is_none()
+            && self.actor_login_id.is_none()
+            && self.operation.is_none()
+            && self.result.is_none()
+            && self.from.is_none()
+            && self.until.is_none()
+    }
+
+    /// The WHERE clause naming only the conditions given (so that SQLite
+    /// picks the index that fits them), and its values in order.
+    fn clause(&self, company: CompanyId) -> (String, Vec<Value>) {
+        let mut sql = String::from("company_id = ?");
+        let mut values = vec![Value::Int(company.0)];
+        let mut add = |cond: &str, v: Value| {
+            sql.push_str(" AND ");
+            sql.push_str(cond);
+            values.push(v);
+        };
+        if let Some(u) = self.actor_user_id {
+            add("actor_user_id = ?", Value::Int(u.0));
+        }
+        if let Some(a) = &self.actor_login_id {
+            add("actor_login_id = ?", Value::Text(a.clone()));
+        }
+        if let Some(o) = &self.operation {
+            add("operation = ?", Value::Text(o.clone()));
+        }
+        if let Some(r) = &self.result {
+            add("result = ?", Value::Text(r.clone()));
+        }
+        if let Some(t) = self.from {
+            add("at >= ?", Value::Int(t.unix_timestamp()));
+        }
+        if let Some(t) = self.until {
+            add("at < ?", Value::Int(t.unix_timestamp()));
+        }
+        (sql, values)
+    }
 }
 
-/// One page of a company's 操作履歴, newest first, and how many rows match.
-pub(crate) async fn search(
+enum Value {
+    Int(i64),
+    Text(String),
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    values: &'q [Value],
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    for v in values {
+        q = match v {
+            Value::Int(i) => q.bind(*i),
+            Value::Text(t) => q.bind(t.as_str()),
+        };
+    }
+    q
+}
+
+/// How many of a company's 操作履歴 rows match: from the per-company count
+/// when nothing narrows it, else through the index that fits the filter.
+pub(crate) async fn count(pool: &SqlitePool, company: CompanyId, f: &AuditFilter) -> Result<i64> {
+    if f.is_empty() {
+        let n: Option<i64> = sqlx::query_scalar("SELECT n FROM audit_counts WHERE chain = ?")
+            .bind(company.0)
+            .fetch_optional(pool)
+            .await?;
+        return Ok(n.unwrap_or(0));
+    }
+    let (clause, values) = f.clause(company);
+    let sql = format!("SELECT count(*) FROM audit_log WHERE {clause}");
+    let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &values)
+        .fetch_one(pool)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// One page of a company's 操作履歴, newest first: `limit` rows after the
+/// newest `offset`, of `total` matching rows. Pages in the older half are
+/// read from the oldest end, so the last page costs what the first does.
+pub(crate) async fn page(
     pool: &SqlitePool,
     company: CompanyId,
     f: &AuditFilter,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<AuditRow>, i64)> {
-    let bind = |q: &'static str| {
-        sqlx::query(q)
-            .bind(company.0)
-            .bind(f.actor_user_id.map(|u| u.0))
-            .bind(f.actor_login_id.clone())
-            .bind(f.operation.clone())
-            .bind(f.result.clone())
-            .bind(f.from.map(|t| t.unix_timestamp()))
-            .bind(f.until.map(|t| t.unix_timestamp()))
+    total: i64,
+) -> Result<Vec<AuditRow>> {
+    let (clause, mut values) = f.clause(company);
+    let columns = "id, at, company_id, actor_login_id, operation, target_login_id, result, detail, client_addr";
+    let from_oldest = offset > total / 2;
+    let (order, limit, offset) = if from_oldest {
+        let limit = limit.min(total - offset).max(0);
+        ("ASC", limit, (total - offset - limit).max(0))
+    } else {
+        ("DESC", limit, offset)
     };
-    let count_sql = concat!("SELECT count(*) FROM audit_log WHERE ", audit_where!());
-    let page_sql = concat!(
-        "SELECT id, at, company_id, actor_login_id, operation, target_login_id, result, detail, client_addr \
-         FROM audit_log WHERE ",
-        audit_where!(),
-        " ORDER BY id DESC LIMIT ?8 OFFSET ?9"
+    values.push(Value::Int(limit));
+    values.push(Value::Int(offset));
+    let sql = format!(
+        "SELECT {columns} FROM audit_log WHERE {clause} ORDER BY id {order} LIMIT ? OFFSET ?"
     );
-    let total: i64 = bind(count_sql).fetch_one(pool).await?.try_get(0)?;
-    let rows = bind(page_sql)
-        .bind(limit)
-        .bind(offset)
+    let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &values)
         .fetch_all(pool)
         .await?;
-    Ok((rows.iter().map(row).collect::<Result<_>>()?, total))
+    let mut rows = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+    if from_oldest {
+        rows.reverse();
+    }
+    Ok(rows)
 }
 
 /// Every row (of one company, or all), oldest first, in pages by id.
@@ -197,16 +273,6 @@ pub(crate) async fn for_each(
             f(&r);
         }
     }
-}
-
-/// The operations a company's 操作履歴 holds (for the filter's choices).
-pub(crate) async fn operations(pool: &SqlitePool, company: CompanyId) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT DISTINCT operation FROM audit_log WHERE company_id = ? ORDER BY operation",
-    )
-    .bind(company.0)
-    .fetch_all(pool)
-    .await?)
 }
 
 fn row(r: &sqlx::sqlite::SqliteRow) -> Result<AuditRow> {

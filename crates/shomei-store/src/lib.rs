@@ -20,7 +20,9 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
-pub use rows::{CertRow, CompanyRow, CompanySummary, LoggedRevocation, NewCert, NewUser, UserRow};
+pub use rows::{
+    CertRow, CompanyRow, CompanySummary, LoggedRevocation, NewCert, NewUser, UserRow, UserSummary,
+};
 
 /// Storage errors: for logs, never shown to customers as-is.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +129,11 @@ impl Store {
     }
 
     /// The company's users, each with their most recent certificate.
+    /// The company's users with their latest certificate's record, lean.
+    pub async fn user_summaries(&self, company: CompanyId) -> Result<Vec<UserSummary>> {
+        rows::user_summaries(&self.read, company).await
+    }
+
     pub async fn users_with_latest_cert(
         &self,
         company: CompanyId,
@@ -181,16 +188,22 @@ impl Store {
         audit::for_company(&self.read, company, limit, offset).await
     }
 
-    /// 操作履歴照会: a page of the company's rows matching `f`, newest first,
-    /// and how many match in all.
-    pub async fn audit_search(
+    /// 操作履歴照会: how many of the company's rows match `f`.
+    pub async fn audit_count(&self, company: CompanyId, f: &AuditFilter) -> Result<i64> {
+        audit::count(&self.read, company, f).await
+    }
+
+    /// 操作履歴照会: a page of the company's rows matching `f`, newest
+    /// first; `total` is what `audit_count` said.
+    pub async fn audit_page(
         &self,
         company: CompanyId,
         f: &AuditFilter,
         limit: i64,
         offset: i64,
-    ) -> Result<(Vec<AuditRow>, i64)> {
-        audit::search(&self.read, company, f, limit, offset).await
+        total: i64,
+    ) -> Result<Vec<AuditRow>> {
+        audit::page(&self.read, company, f, limit, offset, total).await
     }
 
     /// Every 操作履歴 row of one company (or all), oldest first.
@@ -217,11 +230,6 @@ impl Store {
     /// Every company with its number of users.
     pub async fn companies(&self) -> Result<Vec<CompanySummary>> {
         rows::companies(&self.read).await
-    }
-
-    /// The operations recorded for a company.
-    pub async fn audit_operations(&self, company: CompanyId) -> Result<Vec<String>> {
-        audit::operations(&self.read, company).await
     }
 
     /// Checks every chain; returns the id of the first row that breaks one.

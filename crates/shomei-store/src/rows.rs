@@ -235,6 +235,69 @@ pub(crate) async fn companies(pool: &SqlitePool) -> Result<Vec<CompanySummary>> 
         .collect()
 }
 
+/// A company user as lists show them: who, and their latest certificate's
+/// record — without hashes, counters or certificate bodies, so that a
+/// company of ten thousand users lists quickly.
+#[derive(Debug, Clone)]
+pub struct UserSummary {
+    pub id: UserId,
+    pub login_id: LoginId,
+    pub name: String,
+    pub role: Role,
+    pub cert: Option<CertRecord>,
+}
+
+pub(crate) async fn user_summaries(
+    pool: &SqlitePool,
+    company: CompanyId,
+) -> Result<Vec<UserSummary>> {
+    type Raw = (
+        i64,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    );
+    let rows: Vec<Raw> = sqlx::query_as(
+        "SELECT u.id, u.login_id, u.name, u.role, c.serial, c.not_before, c.not_after, c.revoked_at \
+         FROM users u LEFT JOIN certificates c ON c.id = (SELECT MAX(id) FROM certificates WHERE user_id = u.id) \
+         WHERE u.company_id = ? AND u.deleted_at IS NULL ORDER BY u.login_id",
+    )
+    .bind(company.0)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(id, login_id, name, role, serial, nb, na, revoked)| {
+            let corrupt = |column: &'static str, value: String| StoreError::Corrupt {
+                table: "users",
+                column,
+                value,
+            };
+            let cert = match (serial, nb, na) {
+                (Some(serial), Some(nb), Some(na)) => Some(CertRecord {
+                    serial: Serial::from_hex(&serial)
+                        .ok_or_else(|| corrupt("serial", serial.clone()))?,
+                    not_before: ts(nb, "certificates", "not_before")?,
+                    not_after: ts(na, "certificates", "not_after")?,
+                    revoked_at: opt_ts(revoked, "certificates", "revoked_at")?,
+                }),
+                _ => None,
+            };
+            Ok(UserSummary {
+                id: UserId(id),
+                login_id: LoginId::parse(&login_id)
+                    .ok_or_else(|| corrupt("login_id", login_id.clone()))?,
+                name,
+                role: Role::from_code(&role).ok_or_else(|| corrupt("role", role.clone()))?,
+                cert,
+            })
+        })
+        .collect()
+}
+
 pub(crate) async fn users_with_latest_cert(
     c: &mut SqliteConnection,
     company: CompanyId,

@@ -252,7 +252,14 @@ struct Brsk018 {
     ascending: bool,
     rows: Vec<Row>,
     selected: Option<i64>,
+    /// Paging: a company may have thousands of users.
+    page: usize,
+    pages: usize,
+    total: usize,
 }
+
+/// Rows a page of BRSK018.
+const USERS_PER_PAGE: usize = 100;
 
 fn refusal_response(st: &AppState, a: &Authed, e: RevokeError) -> Response {
     match e {
@@ -262,15 +269,36 @@ fn refusal_response(st: &AppState, a: &Authed, e: RevokeError) -> Response {
     }
 }
 
+/// How BRSK018 lists: 並び順, ascending or not, and the page.
+struct ListView {
+    sort: SortKey,
+    ascending: bool,
+    page: usize,
+}
+
+impl Default for ListView {
+    fn default() -> Self {
+        Self {
+            sort: SortKey::default(),
+            ascending: true,
+            page: 1,
+        }
+    }
+}
+
 async fn user_list(
     st: &AppState,
     a: &Authed,
-    sort: SortKey,
-    ascending: bool,
+    view: ListView,
     error: Option<String>,
     notice: Option<String>,
     selected: Option<i64>,
 ) -> Response {
+    let ListView {
+        sort,
+        ascending,
+        page,
+    } = view;
     let rows = match st
         .svc
         .revocation_list(&a.s.actor, sort, ascending, &a.client)
@@ -280,8 +308,13 @@ async fn user_list(
         Err(e) => return refusal_response(st, a, e),
     };
     let offset = st.svc.settings().display_offset();
+    let total = rows.len();
+    let pages = total.div_ceil(USERS_PER_PAGE).max(1);
+    let page = page.clamp(1, pages);
     let rows = rows
         .into_iter()
+        .skip((page - 1) * USERS_PER_PAGE)
+        .take(USERS_PER_PAGE)
         .map(|r| Row {
             id: r.user_id.0,
             login_id: r.login_id.to_string(),
@@ -308,6 +341,9 @@ async fn user_list(
         ascending,
         rows,
         selected,
+        page,
+        pages,
+        total,
     });
     *res.status_mut() = status;
     res
@@ -328,7 +364,13 @@ pub(crate) async fn brsk018(
         .get("m")
         .filter(|m| *m == "done")
         .map(|_| Problem::AlreadyDone.message_ja().to_owned());
-    user_list(&st, &a, sort, ascending, None, notice, None).await
+    let page = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let view = ListView {
+        sort,
+        ascending,
+        page,
+    };
+    user_list(&st, &a, view, None, notice, None).await
 }
 
 /// 「失効 >」: checks the selection and moves to BRSK019.
@@ -353,8 +395,7 @@ pub(crate) async fn brsk018_submit(State(st): State<AppState>, a: Authed, f: Fie
             user_list(
                 &st,
                 &a,
-                SortKey::default(),
-                true,
+                ListView::default(),
                 Some(p.message_ja().into()),
                 None,
                 selected,
@@ -365,8 +406,7 @@ pub(crate) async fn brsk018_submit(State(st): State<AppState>, a: Authed, f: Fie
             user_list(
                 &st,
                 &a,
-                SortKey::default(),
-                true,
+                ListView::default(),
                 Some(r.message_ja().into()),
                 None,
                 selected,
@@ -486,8 +526,7 @@ pub(crate) async fn brsk019_submit(State(st): State<AppState>, a: Authed, f: Fie
             user_list(
                 &st,
                 &a,
-                SortKey::default(),
-                true,
+                ListView::default(),
                 Some(pr.message_ja().into()),
                 None,
                 None,
