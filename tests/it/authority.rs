@@ -116,3 +116,168 @@ async fn a_forged_or_malformed_user_id_is_an_error_on_brsk018() {
     }
     kit.stop().await;
 }
+
+/// The authority matrix over HTTP against the real server, for every
+/// operation of 管理業務: マスター / 管理者 / 一般 of this company, each on a
+/// user of their own company and on one of another company. "allowed"
+/// means the screen or the next step came; "refused" a 403 or an error
+/// message, and nothing changed (checked after the table).
+#[tokio::test]
+async fn the_authority_matrix_over_http() {
+    let kit = Kit::start().await;
+    // Targets: a 一般 user of this company, and one of the other company.
+    let own = kit.user_id("sachikodt").await.to_string();
+    let other = kit.user_id("hottojr02").await.to_string();
+    let revocable_own = kit.user_id("tarodt").await.to_string();
+    let revocable_other = kit.user_id("hottojr01").await.to_string();
+
+    #[derive(Clone, Copy)]
+    enum Op {
+        Get(&'static str),
+        /// GET with ?user=<target>.
+        GetUser(&'static str),
+        /// POST with the target in "user" (and these fields).
+        PostUser(&'static str, &'static [(&'static str, &'static str)]),
+    }
+    use Op::*;
+    // (operation, target is the revocable user?, [マスター, 管理者, 一般] on own, same on other)
+    let table: &[(&str, Op, bool, [bool; 3], [bool; 3])] = &[
+        (
+            "BRSK018 list",
+            Get("/brsk018"),
+            false,
+            [true, true, false],
+            [true, true, false],
+        ),
+        (
+            "証明書失効 select",
+            PostUser("/brsk018", &[]),
+            true,
+            [true, true, false],
+            [false, false, false],
+        ),
+        (
+            "利用者停止・解除 list",
+            Get("/brsk021"),
+            false,
+            [true, true, false],
+            [true, true, false],
+        ),
+        (
+            "利用者停止・解除 select",
+            PostUser("/brsk021", &[("state", "stopped")]),
+            false,
+            [true, true, false],
+            [false, false, false],
+        ),
+        (
+            "利用者一覧",
+            Get("/brsk011"),
+            false,
+            [true, true, false],
+            [true, true, false],
+        ),
+        (
+            "利用者変更 form",
+            GetUser("/brsk014"),
+            false,
+            [true, true, false],
+            [false, false, false],
+        ),
+        (
+            "利用者削除確認",
+            GetUser("/brsk015"),
+            false,
+            [true, true, false],
+            [false, false, false],
+        ),
+        (
+            "利用者登録 form",
+            Get("/brsk012"),
+            false,
+            [true, true, false],
+            [true, true, false],
+        ),
+        (
+            "企業情報変更 form",
+            Get("/bssk003"),
+            false,
+            [true, false, false],
+            [true, false, false],
+        ),
+        (
+            "企業管理",
+            Get("/bssk002"),
+            false,
+            [true, true, true],
+            [true, true, true],
+        ),
+        (
+            "操作履歴照会",
+            Get("/bssk011"),
+            false,
+            [true, true, true],
+            [true, true, true],
+        ),
+        (
+            "パスワード変更",
+            Get("/brsk002"),
+            false,
+            [true, true, true],
+            [true, true, true],
+        ),
+        (
+            "利用者情報照会",
+            Get("/brsk005"),
+            false,
+            [true, true, true],
+            [true, true, true],
+        ),
+    ];
+    let actors = ["jirodt", "hanakodt", "ichirodt"];
+    let mut failures = Vec::new();
+    for (i, actor) in actors.iter().enumerate() {
+        let b = kit.browser();
+        assert_eq!(b.login(actor, LOGIN_PW).await.path(), "/top");
+        for (name, op, revocable, own_expect, other_expect) in table {
+            for (target_is_own, expect) in [(true, own_expect[i]), (false, other_expect[i])] {
+                let target = match (revocable, target_is_own) {
+                    (true, true) => &revocable_own,
+                    (true, false) => &revocable_other,
+                    (false, true) => &own,
+                    (false, false) => &other,
+                };
+                let page = match op {
+                    Get(path) => b.get(path).await,
+                    GetUser(path) => b.get(&format!("{path}?user={target}")).await,
+                    PostUser(path, extra) => {
+                        // The form first, for its CSRF token.
+                        b.get(path).await;
+                        let mut fields: Vec<(&str, &str)> = vec![("user", target.as_str())];
+                        fields.extend_from_slice(extra);
+                        b.post(path, &fields).await
+                    }
+                };
+                let allowed = page.status == 200 && page.error().is_none();
+                if allowed != expect {
+                    failures.push(format!(
+                        "{actor} {name} on {} user: expected {}, got {} {:?}",
+                        if target_is_own {
+                            "own"
+                        } else {
+                            "other company's"
+                        },
+                        if expect { "allowed" } else { "refused" },
+                        page.status,
+                        page.error()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Nothing changed for the other company's users.
+    assert!(!kit.counters("hottojr02").await.admin_stopped);
+    assert!(!kit.revoked("hottojr01").await);
+    kit.stop().await;
+}
