@@ -140,8 +140,10 @@ async fn the_authority_matrix_over_http() {
         PostUser(&'static str, &'static [(&'static str, &'static str)]),
     }
     use Op::*;
-    // (operation, target is the revocable user?, [マスター, 管理者, 一般] on own, same on other)
-    let table: &[(&str, Op, bool, [bool; 3], [bool; 3])] = &[
+    /// (operation, target is the revocable user?, [マスター, 管理者, 一般] on
+    /// own, same on other)
+    type Case = (&'static str, Op, bool, [bool; 3], [bool; 3]);
+    let table: &[Case] = &[
         (
             "BRSK018 list",
             Get("/brsk018"),
