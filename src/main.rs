@@ -117,7 +117,7 @@ struct ServeArgs {
     #[arg(long, env = "SHOMEI_CERT_PUBLIC_URL")]
     cert_public_url: Option<String>,
     /// Address of the plain-HTTP PKI listener (CRLs, OCSP; what relying
-    /// parties fetch). Default: the portal's IP, port 8080 (port 0 when the
+    /// parties fetch). Default: the portal's IP, port 8480 (port 0 when the
     /// portal's port is 0).
     #[arg(long, env = "SHOMEI_PKI_LISTEN")]
     pki_listen: Option<SocketAddr>,
@@ -298,7 +298,7 @@ fn load_config(path: Option<&Path>) -> Result<ConfigFile> {
 const DEFAULT_DATA_DIR: &str = "./shomei-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 const DEFAULT_CERT_PORT: u16 = 8444;
-const DEFAULT_PKI_PORT: u16 = 8080;
+const DEFAULT_PKI_PORT: u16 = 8480;
 
 fn data_dir(common: &Common, cfg: &ConfigFile) -> PathBuf {
     common

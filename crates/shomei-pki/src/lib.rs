@@ -63,7 +63,7 @@ impl Endpoints {
     }
 
     /// The portal at `portal_url`; CRLs and OCSP under `pki_url` (usually
-    /// the plain-HTTP PKI listener, e.g. `http://localhost:8080`).
+    /// the plain-HTTP PKI listener, e.g. `http://localhost:8480`).
     pub fn with_pki(portal_url: &str, pki_url: &str) -> Self {
         let base = pki_url.trim_end_matches('/');
         Self {
