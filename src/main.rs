@@ -653,6 +653,12 @@ async fn cert_revoke(
     Ok(())
 }
 
+/// The service on an existing data directory, for an operator command.
+async fn open_cli(common: &Common) -> Result<Shomei> {
+    let cfg = load_config(common.config.as_deref())?;
+    open_existing(common, &cfg).await
+}
+
 /// Opens the database of an existing data directory, and nothing else (no
 /// CA, no revocation set): for read-only operator commands.
 async fn open_store(common: &Common) -> Result<shomei_store::Store> {
@@ -736,8 +742,7 @@ async fn company_task(command: CompanyCommand) -> Result<()> {
             json,
         } => {
             let service = service_of(&service)?;
-            let cfg = load_config(common.config.as_deref())?;
-            let svc = open_existing(&common, &cfg).await?;
+            let svc = open_cli(&common).await?;
             let id = svc
                 .operator_create_company(&name, service, &op.name())
                 .await?;
@@ -757,8 +762,7 @@ async fn company_task(command: CompanyCommand) -> Result<()> {
             Ok(())
         }
         CompanyCommand::Show { common, id, json } => {
-            let cfg = load_config(common.config.as_deref())?;
-            let svc = open_existing(&common, &cfg).await?;
+            let svc = open_cli(&common).await?;
             let (c, users) = svc.operator_company(shomei_core::CompanyId(id)).await?;
             let now = svc.now();
             let state = |u: &shomei_service::UserRow| {
@@ -822,8 +826,7 @@ async fn company_task(command: CompanyCommand) -> Result<()> {
             op,
         } => {
             let service = service_of(&service)?;
-            let cfg = load_config(common.config.as_deref())?;
-            let svc = open_existing(&common, &cfg).await?;
+            let svc = open_cli(&common).await?;
             svc.operator_set_service(shomei_core::CompanyId(id), service, &op.name())
                 .await?;
             println!("company {id} now contracts {}", service.label());
@@ -858,8 +861,7 @@ async fn user_task(command: UserCommand) -> Result<()> {
             op,
             json,
         } => {
-            let cfg = load_config(common.config.as_deref())?;
-            let svc = open_existing(&common, &cfg).await?;
+            let svc = open_cli(&common).await?;
             let t = svc
                 .operator_create_master(
                     shomei_core::CompanyId(company_id),
@@ -878,8 +880,7 @@ async fn user_task(command: UserCommand) -> Result<()> {
             op,
         } => {
             let id = login_id_of(&login_id)?;
-            let cfg = load_config(common.config.as_deref())?;
-            let svc = open_existing(&common, &cfg).await?;
+            let svc = open_cli(&common).await?;
             svc.operator_unlock(&id, &op.name()).await?;
             println!("{login_id}: locks released");
             Ok(())
@@ -891,8 +892,7 @@ async fn user_task(command: UserCommand) -> Result<()> {
             json,
         } => {
             let id = login_id_of(&login_id)?;
-            let cfg = load_config(common.config.as_deref())?;
-            let svc = open_existing(&common, &cfg).await?;
+            let svc = open_cli(&common).await?;
             let t = svc.operator_reset_passwords(&id, &op.name()).await?;
             print_passwords(&login_id, &t, json);
             Ok(())

@@ -80,6 +80,16 @@ impl ServiceState {
 }
 
 impl SecurityCounters {
+    /// Releases every lock and stop: the state 利用可能.
+    pub fn release_all(&mut self) {
+        self.login_failures = 0;
+        self.login_locked_until = None;
+        self.login_stopped = false;
+        self.confirm_failures = 0;
+        self.confirm_stopped = false;
+        self.admin_stopped = false;
+    }
+
     pub fn login_gate(&self, now: OffsetDateTime) -> LoginGate {
         if self.admin_stopped {
             LoginGate::AdminStopped

@@ -224,12 +224,7 @@ impl Shomei {
             .iter()
             .map(|s| s.label())
             .collect();
-        u.counters.login_failures = 0;
-        u.counters.login_locked_until = None;
-        u.counters.login_stopped = false;
-        u.counters.confirm_failures = 0;
-        u.counters.confirm_stopped = false;
-        u.counters.admin_stopped = false;
+        u.counters.release_all();
         tx.save_counters(u.id, &u.counters).await?;
         let detail = format!("解除前: {}", before.join("、"));
         tx.audit(&self.operator_entry(

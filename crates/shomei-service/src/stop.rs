@@ -259,14 +259,7 @@ impl Shomei {
                 }
                 match change {
                     ServiceChange::Stopped => u.counters.admin_stopped = true,
-                    ServiceChange::Available => {
-                        u.counters.admin_stopped = false;
-                        u.counters.login_failures = 0;
-                        u.counters.login_locked_until = None;
-                        u.counters.login_stopped = false;
-                        u.counters.confirm_failures = 0;
-                        u.counters.confirm_stopped = false;
-                    }
+                    ServiceChange::Available => u.counters.release_all(),
                 }
                 tx.save_counters(u.id, &u.counters).await?;
                 rows.push(audit(

@@ -176,6 +176,44 @@ impl Shomei {
         Ok(Ok(()))
     }
 
+    /// Begins the transaction of a change to `target`: the 確認用パスワード
+    /// (a failure is recorded and committed, then refused), then the target
+    /// and the authority decided again inside the transaction.
+    async fn begin_confirmed(
+        &self,
+        actor: &Actor,
+        target: UserId,
+        password_ok: bool,
+        operation: &'static str,
+        current: &UserRow,
+        client: &str,
+    ) -> Result<(Tx, UserRow), UserAdminError> {
+        let mut tx = self.store.begin().await?;
+        if let Err(p) = self
+            .confirm_in(
+                &mut tx,
+                actor,
+                password_ok,
+                operation,
+                current.login_id.as_str(),
+                client,
+            )
+            .await?
+        {
+            tx.commit().await?;
+            return Err(refused(p.message_ja()));
+        }
+        let Some(u) = tx
+            .user(target)
+            .await?
+            .filter(|u| u.company_id == actor.company_id)
+        else {
+            return Err(refused(authority::Refusal::NoSuchUser.message_ja()));
+        };
+        authority::may_administer(actor, &target_of(&u)).map_err(|r| refused(r.message_ja()))?;
+        Ok((tx, u))
+    }
+
     async fn actor_password_ok(
         &self,
         actor: &Actor,
@@ -331,30 +369,9 @@ impl Shomei {
         let password_ok = self
             .actor_password_ok(actor, actor_confirm_password)
             .await?;
-        let mut tx = self.store.begin().await?;
-        if let Err(p) = self
-            .confirm_in(
-                &mut tx,
-                actor,
-                password_ok,
-                OP_USER_UPDATE,
-                current.login_id.as_str(),
-                client,
-            )
-            .await?
-        {
-            tx.commit().await?;
-            return Err(refused(p.message_ja()));
-        }
-        // Decided again inside the transaction.
-        let Some(u) = tx
-            .user(target)
-            .await?
-            .filter(|u| u.company_id == actor.company_id)
-        else {
-            return Err(refused(authority::Refusal::NoSuchUser.message_ja()));
-        };
-        authority::may_administer(actor, &target_of(&u)).map_err(|r| refused(r.message_ja()))?;
+        let (mut tx, u) = self
+            .begin_confirmed(actor, target, password_ok, OP_USER_UPDATE, &current, client)
+            .await?;
         tx.update_user(u.id, f.name.trim(), role, f.email.trim())
             .await?;
         let detail = format!("利用者名・利用者区分（{}）・メールアドレス", role.label());
@@ -380,29 +397,9 @@ impl Shomei {
             .actor_password_ok(actor, actor_confirm_password)
             .await?;
         let now = self.now();
-        let mut tx = self.store.begin().await?;
-        if let Err(p) = self
-            .confirm_in(
-                &mut tx,
-                actor,
-                password_ok,
-                OP_USER_DELETE,
-                current.login_id.as_str(),
-                client,
-            )
-            .await?
-        {
-            tx.commit().await?;
-            return Err(refused(p.message_ja()));
-        }
-        let Some(u) = tx
-            .user(target)
-            .await?
-            .filter(|u| u.company_id == actor.company_id)
-        else {
-            return Err(refused(authority::Refusal::NoSuchUser.message_ja()));
-        };
-        authority::may_administer(actor, &target_of(&u)).map_err(|r| refused(r.message_ja()))?;
+        let (mut tx, u) = self
+            .begin_confirmed(actor, target, password_ok, OP_USER_DELETE, &current, client)
+            .await?;
         if u.role == Role::Master {
             let (_, masters) = tx.user_counts(actor.company_id).await?;
             if masters <= 1 {
