@@ -12,6 +12,7 @@ mod demo;
 mod enroll;
 mod history;
 mod login;
+mod notices;
 mod ocsp;
 mod operator;
 mod password;
@@ -88,6 +89,8 @@ pub struct Shomei {
     revoked: crl::RevokedSet,
     ocsp: ocsp::Responder,
     dummy_hash: String,
+    /// Where notices are written as .eml files.
+    outbox: PathBuf,
 }
 
 /// When and why a certificate was revoked, as the revocation set keeps it.
@@ -152,6 +155,7 @@ impl Shomei {
             revoked: Arc::default(),
             ocsp,
             dummy_hash,
+            outbox: data_dir.join("outbox"),
         };
         this.reload_revocations().await?;
         Ok(this)

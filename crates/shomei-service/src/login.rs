@@ -168,6 +168,15 @@ impl Shomei {
             if let Some(label) = lock {
                 tx.audit(&audit("連続したログインパスワード誤りによる", OK, label))
                     .await?;
+                self.queue_lock_notices(
+                    &mut tx,
+                    fresh.company_id,
+                    &fresh.login_id,
+                    fresh.id,
+                    label,
+                    now,
+                )
+                .await?;
             }
             return Ok((tx, PasswordCheck::Refused));
         }

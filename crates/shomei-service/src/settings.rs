@@ -40,6 +40,8 @@ pub struct Settings {
     /// Users a company may have, by contracted service.
     pub business_ib_max_users: i64,
     pub hottokun_webjr_max_users: i64,
+    /// Sender of notices (From:).
+    pub mail_from: String,
     pub business_ib: HelpDesk,
     pub hottokun_webjr: HelpDesk,
 }
@@ -62,6 +64,7 @@ impl Default for Settings {
             password_max_length: 32,
             business_ib_max_users: 100,
             hottokun_webjr_max_users: 10,
+            mail_from: "no-reply@example.jp".into(),
             business_ib: HelpDesk {
                 name: "[ビジネスIB] ほっとコールセンター".into(),
                 phone: "0120-000-001".into(),

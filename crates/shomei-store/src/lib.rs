@@ -61,6 +61,26 @@ pub struct CompanyContact {
     pub email: String,
 }
 
+/// A notice waiting to be sent, with its addressee.
+#[derive(Debug, Clone)]
+pub struct PendingNotice {
+    pub id: i64,
+    pub email: String,
+    pub login_id: String,
+    pub name: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// A user whose certificate in force expires soon (for notices).
+#[derive(Debug, Clone)]
+pub struct ExpiringCert {
+    pub user_id: UserId,
+    pub serial: String,
+    pub not_after: OffsetDateTime,
+}
+
 /// How far a commit has gone when it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
@@ -225,6 +245,71 @@ impl Store {
         .await?
         .unwrap_or_default();
         Ok(CompanyContact { name, phone, email })
+    }
+
+    /// Users (not deleted, with an e-mail address) whose latest certificate
+    /// is in force and expires before `until`.
+    pub async fn expiring_certs(
+        &self,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<ExpiringCert>> {
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT u.id, c.serial, c.not_after FROM users u \
+             JOIN certificates c ON c.id = (SELECT MAX(id) FROM certificates WHERE user_id = u.id) \
+             WHERE u.deleted_at IS NULL AND u.email != '' AND c.revoked_at IS NULL \
+               AND c.not_after > ? AND c.not_after <= ?",
+        )
+        .bind(now.unix_timestamp())
+        .bind(until.unix_timestamp())
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, serial, na)| {
+                Some(ExpiringCert {
+                    user_id: UserId(id),
+                    serial,
+                    not_after: OffsetDateTime::from_unix_timestamp(na).ok()?,
+                })
+            })
+            .collect())
+    }
+
+    /// Notices not yet sent, oldest first.
+    pub async fn pending_notices(&self, limit: i64) -> Result<Vec<PendingNotice>> {
+        let rows: Vec<(i64, String, String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT n.id, u.email, u.login_id, u.name, n.subject, n.body, n.created_at \
+             FROM notices n JOIN users u ON u.id = n.user_id WHERE n.sent_at IS NULL ORDER BY n.id LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, email, login_id, name, subject, body, at)| PendingNotice {
+                    id,
+                    email,
+                    login_id,
+                    name,
+                    subject,
+                    body,
+                    created_at: OffsetDateTime::from_unix_timestamp(at)
+                        .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                },
+            )
+            .collect())
+    }
+
+    /// Claims a notice for sending; false if another server already did.
+    pub async fn claim_notice(&self, id: i64, at: OffsetDateTime) -> Result<bool> {
+        let r = sqlx::query("UPDATE notices SET sent_at = ? WHERE id = ? AND sent_at IS NULL")
+            .bind(at.unix_timestamp())
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     /// Every company with its number of users.
@@ -398,6 +483,43 @@ impl Tx {
             .execute(self.conn())
             .await?;
         Ok(())
+    }
+
+    /// The マスター and 管理者 users of a company who have an e-mail address.
+    pub async fn company_admins(&mut self, company: CompanyId) -> Result<Vec<UserId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM users WHERE company_id = ? AND role IN ('master', 'admin') \
+             AND deleted_at IS NULL AND email != '' ORDER BY id",
+        )
+        .bind(company.0)
+        .fetch_all(self.conn())
+        .await?;
+        Ok(ids.into_iter().map(UserId).collect())
+    }
+
+    /// Records a notice unless the same (user, kind, key) exists; true if new.
+    pub async fn add_notice(
+        &mut self,
+        user: UserId,
+        kind: &str,
+        key: &str,
+        subject: &str,
+        body: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO notices (user_id, kind, key, subject, body, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (user_id, kind, key) DO NOTHING",
+        )
+        .bind(user.0)
+        .bind(kind)
+        .bind(key)
+        .bind(subject)
+        .bind(body)
+        .bind(at.unix_timestamp())
+        .execute(self.conn())
+        .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     /// Changes a company's contracted service.

@@ -344,8 +344,8 @@ async fn plain_accept_loop(
     }
 }
 
-/// Every 30 s: end idle sessions (writing their セッションタイムアウト rows)
-/// and refresh the CRL before it goes stale.
+/// Every 30 s: end idle sessions (writing their セッションタイムアウト rows),
+/// refresh the CRL before it goes stale, and send the notices due.
 async fn upkeep(st: AppState, mut stopped: watch::Receiver<bool>) {
     loop {
         tokio::select! {
@@ -365,6 +365,14 @@ async fn upkeep(st: AppState, mut stopped: watch::Receiver<bool>) {
         }
         if let Err(e) = st.svc.refresh_crl_if_due().await {
             tracing::error!(error = %e, "CRL refresh failed");
+        }
+        // Notices that came due (更新可, 10 days before expiry), and those
+        // queued by other use cases (locks): written to the outbox.
+        if let Err(e) = st.svc.queue_renewal_notices().await {
+            tracing::error!(error = %e, "queueing notices failed");
+        }
+        if let Err(e) = st.svc.send_notices().await {
+            tracing::error!(error = %e, "sending notices failed");
         }
     }
 }

@@ -1,0 +1,183 @@
+//! Notices by e-mail: a certificate entering 更新可 (and again 10 days before
+//! expiry), and a user of the company locked (to its マスター and 管理者
+//! users). Each notice is a row, unique per user, kind and key, claimed
+//! before it is sent: sent once, across restarts and several servers on one
+//! database. Mail is written as RFC 5322 `.eml` files to the outbox folder of
+//! the data directory (SMTP delivery is not built).
+
+use std::path::Path;
+
+use base64::Engine;
+use shomei_core::format::jp_datetime;
+use shomei_core::{CompanyId, LoginId, UserId};
+use shomei_store::{PendingNotice, Tx};
+use time::{Duration, OffsetDateTime};
+
+use crate::{Result, ServiceError, Shomei};
+
+const KIND_RENEWAL: &str = "renewal";
+const KIND_RENEWAL_10: &str = "renewal-10days";
+const KIND_LOCK: &str = "lock";
+
+/// RFC 2047 encoded word for a header with non-ASCII text.
+fn encoded(s: &str) -> String {
+    if s.is_ascii() {
+        s.to_owned()
+    } else {
+        format!(
+            "=?UTF-8?B?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+        )
+    }
+}
+
+/// The message as an RFC 5322 document (UTF-8 text, base64 body).
+fn eml(n: &PendingNotice, from: &str, bank: &str, now: OffsetDateTime) -> String {
+    let date = now
+        .format(&time::format_description::well_known::Rfc2822)
+        .unwrap_or_default();
+    let body = base64::engine::general_purpose::STANDARD.encode(n.body.as_bytes());
+    let mut wrapped = String::new();
+    for chunk in body.as_bytes().chunks(76) {
+        wrapped.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        wrapped.push_str("\r\n");
+    }
+    format!(
+        "From: {} <{from}>\r\nTo: {} <{}>\r\nSubject: {}\r\nDate: {date}\r\nMessage-ID: <notice-{}@shomei>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{wrapped}",
+        encoded(bank),
+        encoded(&n.name),
+        n.email,
+        encoded(&n.subject),
+        n.id,
+    )
+}
+
+impl Shomei {
+    /// Queues the renewal notices that are due: 更新可 (the renewal window)
+    /// and 10 days before expiry. Returns how many new notices.
+    pub async fn queue_renewal_notices(&self) -> Result<usize> {
+        let now = self.now();
+        let window = self.settings.renewal_window();
+        let offset = self.settings.display_offset();
+        let due = self.store.expiring_certs(now, now + window).await?;
+        let mut tx = self.store.begin().await?;
+        let mut added = 0;
+        for c in due {
+            let Some(u) = tx.user(c.user_id).await? else {
+                continue;
+            };
+            let ten = c.not_after - now <= Duration::days(10);
+            let kind = if ten { KIND_RENEWAL_10 } else { KIND_RENEWAL };
+            let subject = format!("【{}】電子証明書の更新のお知らせ", self.settings.bank_name);
+            let body = format!(
+                "{} 様\n\nご利用中の電子証明書（ログインID: {}）の有効期限は {} です。\n\
+                 有効期限の{}日前から証明書を更新できます。電子証明書方式でログインすると更新の手順をご案内します。\n\
+                 証明書発行アプリをお使いの場合は「shomei-cert renew」で更新できます。\n\n{}\n",
+                u.name,
+                u.login_id,
+                jp_datetime(c.not_after, offset),
+                window.whole_days(),
+                self.settings.bank_name
+            );
+            if tx
+                .add_notice(u.id, kind, &c.serial, &subject, &body, now)
+                .await?
+            {
+                added += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// In a login failure's transaction: tells the company's マスター and
+    /// 管理者 users that `login_id` is now `state`.
+    pub(crate) async fn queue_lock_notices(
+        &self,
+        tx: &mut Tx,
+        company: CompanyId,
+        login_id: &LoginId,
+        locked: UserId,
+        state: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let offset = self.settings.display_offset();
+        let subject = format!("【{}】利用者のロックのお知らせ", self.settings.bank_name);
+        let body = format!(
+            "管理者各位\n\n利用者（ログインID: {login_id}）が {} に「{state}」となりました。\n\
+             管理業務 → 利用者管理 →「利用者停止・解除」から解除できます（マスターユーザの場合は銀行へご連絡ください）。\n\n{}\n",
+            jp_datetime(now, offset),
+            self.settings.bank_name
+        );
+        let key = format!("{login_id}:{}", now.unix_timestamp());
+        for admin in tx.company_admins(company).await? {
+            if admin != locked {
+                tx.add_notice(admin, KIND_LOCK, &key, &subject, &body, now)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends (writes to the outbox) the notices not yet sent; returns how many.
+    pub async fn send_notices(&self) -> Result<usize> {
+        let now = self.now();
+        let mut sent = 0;
+        for n in self.store.pending_notices(500).await? {
+            if !self.store.claim_notice(n.id, now).await? {
+                continue;
+            }
+            let text = eml(&n, &self.settings.mail_from, &self.settings.bank_name, now);
+            write_outbox(&self.outbox, &n, &text)?;
+            tracing::info!(to = %n.login_id, subject = %n.subject, "notice written to the outbox");
+            sent += 1;
+        }
+        Ok(sent)
+    }
+}
+
+fn write_outbox(dir: &Path, n: &PendingNotice, text: &str) -> Result<()> {
+    let io = |source| ServiceError::DataDir {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let name = format!("{}-{}.eml", n.created_at.unix_timestamp(), n.id);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, dir.join(name)).map_err(io)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_rfc5322_with_encoded_japanese() {
+        let n = PendingNotice {
+            id: 7,
+            email: "taro@example.jp".into(),
+            login_id: "tarodt".into(),
+            name: "データ太郎".into(),
+            subject: "電子証明書の更新のお知らせ".into(),
+            body: "本文".into(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let m = eml(
+            &n,
+            "no-reply@example.jp",
+            "ほくぎんデモ銀行",
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        assert!(m.contains("\r\nTo: =?UTF-8?B?"));
+        assert!(m.contains("<taro@example.jp>\r\n"));
+        assert!(m.contains("Subject: =?UTF-8?B?"));
+        assert!(m.contains("Message-ID: <notice-7@shomei>"));
+        let body = m.split("\r\n\r\n").nth(1).unwrap().replace("\r\n", "");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
+        assert_eq!(String::from_utf8(decoded).unwrap(), "本文");
+    }
+}
