@@ -82,13 +82,13 @@ def crl_text_listing(server, serial_hex, workdir, url=None, within=1.5):
         time.sleep(0.05)
 
 
-def start_server(tmp: Path) -> Server:
+def start_server(tmp: Path, *extra) -> Server:
     """Starts `shomei serve --demo` on free ports with data under tmp/data
     (reused if it exists: a restart)."""
     assert BINARY.exists(), "build first: cargo build --release"
     data_dir = tmp / "data"
     proc = subprocess.Popen(
-        [str(BINARY), "serve", "--demo", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0"],
+        [str(BINARY), "serve", "--demo", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

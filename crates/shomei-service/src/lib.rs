@@ -66,6 +66,8 @@ pub enum ServiceError {
     Password(String),
     #[error("CRL generation failed: {0}")]
     Crl(String),
+    #[error("mail: {0}")]
+    Mail(String),
     #[error("internal invariant broken: {0}")]
     Invariant(&'static str),
     #[error("background task failed: {0}")]

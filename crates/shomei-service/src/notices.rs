@@ -2,8 +2,10 @@
 //! expiry), and a user of the company locked (to its マスター and 管理者
 //! users). Each notice is a row, unique per user, kind and key, claimed
 //! before it is sent: sent once, across restarts and several servers on one
-//! database. Mail is written as RFC 5322 `.eml` files to the outbox folder of
-//! the data directory (SMTP delivery is not built).
+//! database. Mail goes over SMTP with STARTTLS required when `smtp_host` is
+//! set (lettre), else it is written as RFC 5322 `.eml` files to the outbox
+//! folder of the data directory. A notice whose sending fails is released
+//! and tried again at the next round.
 
 use std::path::Path;
 
@@ -119,21 +121,91 @@ impl Shomei {
         Ok(())
     }
 
-    /// Sends (writes to the outbox) the notices not yet sent; returns how many.
+    /// Sends the notices not yet sent (SMTP, or the outbox); returns how many.
     pub async fn send_notices(&self) -> Result<usize> {
         let now = self.now();
+        let smtp = if self.settings.smtp_host.is_empty() {
+            None
+        } else {
+            Some(smtp_transport(&self.settings)?)
+        };
         let mut sent = 0;
         for n in self.store.pending_notices(500).await? {
             if !self.store.claim_notice(n.id, now).await? {
                 continue;
             }
-            let text = eml(&n, &self.settings.mail_from, &self.settings.bank_name, now);
-            write_outbox(&self.outbox, &n, &text)?;
-            tracing::info!(to = %n.login_id, subject = %n.subject, "notice written to the outbox");
+            match &smtp {
+                None => {
+                    let text = eml(&n, &self.settings.mail_from, &self.settings.bank_name, now);
+                    write_outbox(&self.outbox, &n, &text)?;
+                    tracing::info!(to = %n.login_id, subject = %n.subject, "notice written to the outbox");
+                }
+                Some(t) => {
+                    use lettre::AsyncTransport;
+                    let result = match message(&n, &self.settings) {
+                        Ok(m) => t.send(m).await.map(|_| ()).map_err(|e| e.to_string()),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = result {
+                        // Released: the next round tries again.
+                        self.store.release_notice(n.id).await?;
+                        tracing::error!(to = %n.login_id, error = %e, "notice not sent over SMTP; will retry");
+                        continue;
+                    }
+                    tracing::info!(to = %n.login_id, subject = %n.subject, "notice sent over SMTP");
+                }
+            }
             sent += 1;
         }
         Ok(sent)
     }
+}
+
+type Smtp = lettre::AsyncSmtpTransport<lettre::Tokio1Executor>;
+
+/// The SMTP transport: STARTTLS required (nothing goes out in the clear),
+/// the public roots plus `smtp_ca_file`, credentials when configured.
+fn smtp_transport(s: &crate::Settings) -> Result<Smtp> {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    let fail = |e: String| ServiceError::Mail(e);
+    let mut tls = TlsParameters::builder(s.smtp_host.clone());
+    if !s.smtp_ca_file.is_empty() {
+        let pem = std::fs::read(&s.smtp_ca_file)
+            .map_err(|e| fail(format!("cannot read smtp_ca_file {}: {e}", s.smtp_ca_file)))?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| fail(format!("smtp_ca_file: {e}")))?;
+        tls = tls.add_root_certificate(cert);
+    }
+    let tls = tls.build_rustls().map_err(|e| fail(e.to_string()))?;
+    let mut b = Smtp::builder_dangerous(s.smtp_host.clone())
+        .port(s.smtp_port)
+        .tls(Tls::Required(tls));
+    if !s.smtp_username.is_empty() {
+        b = b.credentials(lettre::transport::smtp::authentication::Credentials::new(
+            s.smtp_username.clone(),
+            s.smtp_password.clone(),
+        ));
+    }
+    Ok(b.build())
+}
+
+fn message(n: &PendingNotice, s: &crate::Settings) -> std::result::Result<lettre::Message, String> {
+    let from = format!("{} <{}>", s.bank_name, s.mail_from)
+        .parse()
+        .map_err(|e| format!("mail_from: {e}"))?;
+    let to = lettre::message::Mailbox::new(
+        Some(n.name.clone()),
+        n.email
+            .parse()
+            .map_err(|e| format!("address of {}: {e}", n.login_id))?,
+    );
+    lettre::Message::builder()
+        .from(from)
+        .to(to)
+        .subject(n.subject.clone())
+        .message_id(Some(format!("<notice-{}@shomei>", n.id)))
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(n.body.clone())
+        .map_err(|e| e.to_string())
 }
 
 fn write_outbox(dir: &Path, n: &PendingNotice, text: &str) -> Result<()> {

@@ -42,6 +42,17 @@ pub struct Settings {
     pub hottokun_webjr_max_users: i64,
     /// Sender of notices (From:).
     pub mail_from: String,
+    /// SMTP server for notices; empty: notices are written to outbox/.
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_username: String,
+    pub smtp_password: String,
+    /// An extra root certificate (PEM file) to trust for the SMTP server's
+    /// TLS, besides the public ones.
+    pub smtp_ca_file: String,
+    /// Seconds between the server's upkeep rounds (idle sessions, CRL
+    /// refresh, notices).
+    pub upkeep_interval_seconds: u64,
     pub business_ib: HelpDesk,
     pub hottokun_webjr: HelpDesk,
 }
@@ -65,6 +76,12 @@ impl Default for Settings {
             business_ib_max_users: 100,
             hottokun_webjr_max_users: 10,
             mail_from: "no-reply@example.jp".into(),
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+            smtp_ca_file: String::new(),
+            upkeep_interval_seconds: 30,
             business_ib: HelpDesk {
                 name: "[ビジネスIB] ほっとコールセンター".into(),
                 phone: "0120-000-001".into(),
@@ -185,6 +202,14 @@ impl Settings {
                     && self.password_min_length <= self.password_max_length
                     && self.password_max_length <= 128,
                 "password_min_length must be at least 4 and at most password_max_length (at most 128)",
+            ),
+            (
+                (1..=3600).contains(&self.upkeep_interval_seconds),
+                "upkeep_interval_seconds must be between 1 and 3600",
+            ),
+            (
+                self.mail_from.contains('@') && !self.mail_from.contains(char::is_whitespace),
+                "mail_from must be an e-mail address",
             ),
             (
                 self.business_ib_max_users >= 1 && self.hottokun_webjr_max_users >= 1,

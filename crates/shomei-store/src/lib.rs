@@ -302,6 +302,15 @@ impl Store {
             .collect())
     }
 
+    /// Gives a claimed notice back (its sending failed).
+    pub async fn release_notice(&self, id: i64) -> Result<()> {
+        sqlx::query("UPDATE notices SET sent_at = NULL WHERE id = ?")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     /// Claims a notice for sending; false if another server already did.
     pub async fn claim_notice(&self, id: i64, at: OffsetDateTime) -> Result<bool> {
         let r = sqlx::query("UPDATE notices SET sent_at = ? WHERE id = ? AND sent_at IS NULL")

@@ -350,7 +350,7 @@ async fn upkeep(st: AppState, mut stopped: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = stopped.changed() => return,
-            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(st.svc.settings().upkeep_interval_seconds)) => {}
         }
         for user in st
             .sessions
