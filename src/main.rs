@@ -585,7 +585,7 @@ async fn cert_show(common: Common, login_id: &str) -> Result<()> {
     let cfg = load_config(common.config.as_deref())?;
     let svc = open_existing(&common, &cfg).await?;
     let Some(id) = LoginId::parse(login_id) else {
-        bail!("invalid login ID {login_id:?}: 6-12 letters and digits")
+        bail!("invalid login ID {login_id:?}: half-width letters and digits only")
     };
     let Some(user) = svc.store().user_by_login_id(&id).await? else {
         bail!("no user with login ID {login_id}")
@@ -629,7 +629,7 @@ async fn cert_revoke(
         })
         .transpose()?;
     let Some(id) = LoginId::parse(login_id) else {
-        bail!("invalid login ID {login_id:?}: 6-12 letters and digits")
+        bail!("invalid login ID {login_id:?}: half-width letters and digits only")
     };
     let operator = operator
         .or_else(|| std::env::var("USER").ok())
@@ -727,8 +727,9 @@ fn service_of(s: &str) -> Result<shomei_core::Service> {
 }
 
 fn login_id_of(s: &str) -> Result<LoginId> {
-    LoginId::parse(s)
-        .ok_or_else(|| anyhow::anyhow!("invalid login ID {s:?}: 6-12 letters and digits"))
+    LoginId::parse(s).ok_or_else(|| {
+        anyhow::anyhow!("invalid login ID {s:?}: half-width letters and digits only")
+    })
 }
 
 async fn company_task(command: CompanyCommand) -> Result<()> {

@@ -253,3 +253,31 @@ async fn the_user_list_pages_a_large_company() {
     );
     kit.stop().await;
 }
+
+/// The login ID length is the bank's setting (6–12 by default).
+#[tokio::test]
+async fn new_login_ids_follow_the_configured_length() {
+    let settings = shomei_service::Settings {
+        login_id_min_length: 4,
+        login_id_max_length: 16,
+        ..Default::default()
+    };
+    let kit = Kit::start_with(settings).await;
+    let b = kit.browser();
+    b.login("hanakodt", LOGIN_PW).await;
+    assert!(b.get("/brsk012").await.has("4〜16文字の半角英数字"));
+    let short = create(&b, "abc", "general", CONFIRM_PW).await;
+    assert!(short.error().unwrap().contains("4文字以上16文字以内"));
+    let ok = create(&b, "abcd", "general", CONFIRM_PW).await;
+    assert!(ok.has("BRSK013"), "{}", ok.body);
+    let long = create(&b, "abcdefghijklmnop", "general", CONFIRM_PW).await;
+    assert!(long.has("BRSK013"), "{}", long.body);
+    let too_long = create(&b, "abcdefghijklmnopq", "general", CONFIRM_PW).await;
+    assert!(too_long.error().unwrap().contains("4文字以上16文字以内"));
+    // Such a user logs in like any other (and changes the initial passwords first).
+    assert_eq!(
+        kit.browser().login("abcd", "Shoki#Pass1").await.path(),
+        "/brsk002"
+    );
+    kit.stop().await;
+}

@@ -17,14 +17,24 @@ pub struct UserId(pub i64);
 pub struct LoginId(String);
 
 impl LoginId {
+    /// The bank's policy for new login IDs by default (a setting); IDs
+    /// already issued are read whatever the policy is now.
     pub const MIN_LEN: usize = 6;
     pub const MAX_LEN: usize = 12;
+    /// What any login ID may be at most, whatever the policy.
+    pub const LIMIT: usize = 32;
 
-    /// Accepts 6–12 ASCII letters and digits.
+    /// Accepts 1–32 ASCII letters and digits: the form of every login ID.
+    /// New IDs must also fit the configured length (`fits`).
     pub fn parse(s: &str) -> Option<Self> {
-        let ok = (Self::MIN_LEN..=Self::MAX_LEN).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric());
+        let ok =
+            (1..=Self::LIMIT).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
         ok.then(|| Self(s.to_owned()))
+    }
+
+    /// Does this ID fit a policy of `min`–`max` characters?
+    pub fn fits(&self, min: usize, max: usize) -> bool {
+        (min..=max).contains(&self.0.len())
     }
 
     pub fn as_str(&self) -> &str {
@@ -159,12 +169,21 @@ mod tests {
     #[test]
     fn login_id_accepts_the_guide_ids_and_refuses_the_rest() {
         for ok in ["hanakodt", "jirodt", "sachikodt", "ABC123xyz000"] {
-            assert!(LoginId::parse(ok).is_some(), "{ok}");
+            let id = LoginId::parse(ok).unwrap();
+            assert!(id.fits(LoginId::MIN_LEN, LoginId::MAX_LEN), "{ok}");
+        }
+        // The form is fine, the default length is not.
+        for (id, fits) in [
+            ("short", false),
+            ("toolongloginid1", false),
+            ("sixsix", true),
+        ] {
+            let id = LoginId::parse(id).unwrap();
+            assert_eq!(id.fits(LoginId::MIN_LEN, LoginId::MAX_LEN), fits);
         }
         for bad in [
             "",
-            "short",
-            "toolongloginid1",
+            "abcdefghijklmnopqrstuvwxyz0123456",
             "hanako dt",
             "はなこdt",
             "hanako-dt",

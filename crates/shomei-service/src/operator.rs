@@ -148,9 +148,13 @@ impl Shomei {
         email: &str,
         operator: &str,
     ) -> Result<TemporaryPasswords, OperatorError> {
-        let Some(login) = LoginId::parse(login_id) else {
+        let (min, max) = (
+            self.settings.login_id_min_length,
+            self.settings.login_id_max_length,
+        );
+        let Some(login) = LoginId::parse(login_id).filter(|id| id.fits(min, max)) else {
             return Err(OperatorError::Invalid(format!(
-                "invalid login ID {login_id:?}: 6-12 half-width letters and digits"
+                "invalid login ID {login_id:?}: {min}-{max} half-width letters and digits"
             )));
         };
         let name = name.trim();

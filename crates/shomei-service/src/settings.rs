@@ -34,6 +34,9 @@ pub struct Settings {
     pub durability: String,
     /// Offset used to show times on screens (JST).
     pub display_utc_offset_hours: i8,
+    /// Lengths allowed for new login IDs (half-width letters and digits).
+    pub login_id_min_length: usize,
+    pub login_id_max_length: usize,
     /// Lengths allowed for new login and confirmation passwords.
     pub password_min_length: usize,
     pub password_max_length: usize,
@@ -71,6 +74,8 @@ impl Default for Settings {
             crl_next_update_hours: 24,
             durability: "full".into(),
             display_utc_offset_hours: 9,
+            login_id_min_length: 6,
+            login_id_max_length: 12,
             password_min_length: 8,
             password_max_length: 32,
             business_ib_max_users: 100,
@@ -122,6 +127,14 @@ impl Settings {
         } else {
             shomei_store::Durability::Full
         }
+    }
+
+    /// The message for a login ID that does not fit the policy.
+    pub fn login_id_rule_ja(&self) -> String {
+        format!(
+            "ログインIDは{}文字以上{}文字以内の半角英数字で入力してください。",
+            self.login_id_min_length, self.login_id_max_length
+        )
     }
 
     pub fn password_policy(&self) -> shomei_core::PasswordPolicy {
@@ -202,6 +215,12 @@ impl Settings {
                     && self.password_min_length <= self.password_max_length
                     && self.password_max_length <= 128,
                 "password_min_length must be at least 4 and at most password_max_length (at most 128)",
+            ),
+            (
+                self.login_id_min_length >= 1
+                    && self.login_id_min_length <= self.login_id_max_length
+                    && self.login_id_max_length <= shomei_core::LoginId::LIMIT,
+                "login_id_min_length must be at least 1 and at most login_id_max_length (at most 32)",
             ),
             (
                 (1..=3600).contains(&self.upkeep_interval_seconds),

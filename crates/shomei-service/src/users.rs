@@ -256,10 +256,13 @@ impl Shomei {
         client: &str,
     ) -> Result<LoginId, UserAdminError> {
         authority::may_manage_users(actor).map_err(|r| refused(r.message_ja()))?;
-        let Some(login_id) = LoginId::parse(f.login_id.trim()) else {
-            return Err(refused(
-                "ログインIDは6文字以上12文字以内の半角英数字で入力してください。",
-            ));
+        let Some(login_id) = LoginId::parse(f.login_id.trim()).filter(|id| {
+            id.fits(
+                self.settings.login_id_min_length,
+                self.settings.login_id_max_length,
+            )
+        }) else {
+            return Err(refused(self.settings.login_id_rule_ja()));
         };
         let role = check_fields(f, None).map_err(refused)?;
         let policy = self.settings.password_policy();

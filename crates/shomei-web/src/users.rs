@@ -49,6 +49,8 @@ struct Brsk012 {
     role: String,
     email: String,
     rules: Vec<String>,
+    id_min: usize,
+    id_max: usize,
 }
 
 #[derive(Template)]
@@ -142,6 +144,8 @@ fn form_page(
         },
         email: f.email.clone(),
         rules: st.svc.settings().password_policy().rules_ja(),
+        id_min: st.svc.settings().login_id_min_length,
+        id_max: st.svc.settings().login_id_max_length,
     })
 }
 
