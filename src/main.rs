@@ -408,6 +408,12 @@ async fn open_existing(common: &Common, cfg: &ConfigFile) -> Result<Shomei> {
     .with_context(|| format!("cannot open data directory {}", dir.display()))
 }
 
+/// A listener's default address: the portal's IP with `port`, or port 0
+/// (a free one) when the portal's port is 0.
+fn beside(portal: SocketAddr, port: u16) -> SocketAddr {
+    SocketAddr::new(portal.ip(), if portal.port() == 0 { 0 } else { port })
+}
+
 async fn serve(args: ServeArgs) -> Result<()> {
     let ServeArgs {
         common,
@@ -426,24 +432,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let listener = shomei_web::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let cert_listen = cert_listen.or(cfg.cert_listen).unwrap_or_else(|| {
-        let port = if listen.port() == 0 {
-            0
-        } else {
-            DEFAULT_CERT_PORT
-        };
-        SocketAddr::new(listen.ip(), port)
-    });
+    let cert_listen = cert_listen
+        .or(cfg.cert_listen)
+        .unwrap_or_else(|| beside(listen, DEFAULT_CERT_PORT));
     let cert_listener = shomei_web::bind(cert_listen).await?;
     let cert_addr = cert_listener.local_addr()?;
-    let pki_listen = pki_listen.or(cfg.pki_listen).unwrap_or_else(|| {
-        let port = if listen.port() == 0 {
-            0
-        } else {
-            DEFAULT_PKI_PORT
-        };
-        SocketAddr::new(listen.ip(), port)
-    });
+    let pki_listen = pki_listen
+        .or(cfg.pki_listen)
+        .unwrap_or_else(|| beside(listen, DEFAULT_PKI_PORT));
     let pki_listener = shomei_web::bind(pki_listen).await?;
     let pki_addr = pki_listener.local_addr()?;
     let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {

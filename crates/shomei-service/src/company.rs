@@ -5,24 +5,12 @@
 use shomei_core::{Actor, FailureOutcome, Problem, Role, ServiceState};
 use shomei_store::{AuditEntry, CompanyContact};
 
-use crate::{FAILED, OK, ServiceError, Shomei, password};
+use crate::{FAILED, OK, Shomei, password};
 
 pub const OP_COMPANY_CONTACT: &str = "企業情報変更";
 
 /// Why nothing changed: a message for the screen.
-#[derive(Debug, thiserror::Error)]
-pub enum CompanyError {
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Internal(#[from] ServiceError),
-}
-
-impl From<shomei_store::StoreError> for CompanyError {
-    fn from(e: shomei_store::StoreError) -> Self {
-        Self::Internal(e.into())
-    }
-}
+pub type CompanyError = crate::ActionError;
 
 /// Checks the contact's fields; the message names the first bad one.
 pub fn check_contact(c: &CompanyContact) -> Result<(), String> {

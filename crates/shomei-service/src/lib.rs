@@ -76,6 +76,22 @@ pub enum ServiceError {
 
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
+/// How a change asked for on a screen ends when it does not happen: refused
+/// with a message for the screen (Japanese), or our own trouble.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Internal(#[from] ServiceError),
+}
+
+impl From<shomei_store::StoreError> for ActionError {
+    fn from(e: shomei_store::StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
 /// The two results written to 操作履歴.
 pub const OK: &str = "成功";
 pub const FAILED: &str = "失敗";

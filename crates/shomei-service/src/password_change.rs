@@ -26,20 +26,8 @@ impl PasswordKind {
     }
 }
 
-/// Why the change was refused: a message for the screen.
-#[derive(Debug, thiserror::Error)]
-pub enum PasswordChangeError {
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Internal(#[from] ServiceError),
-}
-
-impl From<shomei_store::StoreError> for PasswordChangeError {
-    fn from(e: shomei_store::StoreError) -> Self {
-        Self::Internal(e.into())
-    }
-}
+/// Why nothing changed: a message for the screen.
+pub type PasswordChangeError = crate::ActionError;
 
 impl Shomei {
     /// Changes the acting user's own password of `kind`.

@@ -10,7 +10,7 @@ use shomei_core::authority::{self, Target};
 use shomei_core::{Actor, FailureOutcome, LoginId, Role, ServiceState, UserId};
 use shomei_store::{AuditEntry, UserRow};
 
-use crate::{FAILED, OK, ServiceError, Shomei, password};
+use crate::{FAILED, OK, Shomei, password};
 
 pub const OP_SERVICE_STATE: &str = "利用者停止・解除";
 
@@ -60,19 +60,7 @@ pub struct ServiceStateRow {
 }
 
 /// Why nothing changed: a message for the screen.
-#[derive(Debug, thiserror::Error)]
-pub enum StopError {
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Internal(#[from] ServiceError),
-}
-
-impl From<shomei_store::StoreError> for StopError {
-    fn from(e: shomei_store::StoreError) -> Self {
-        Self::Internal(e.into())
-    }
-}
+pub type StopError = crate::ActionError;
 
 /// Why `actor` may not change `target` to `change`, if so.
 fn refusal(actor: &Actor, target: &UserRow, change: ServiceChange) -> Option<String> {

@@ -15,26 +15,14 @@ use shomei_core::{
 };
 use shomei_store::{AuditEntry, NewUser, Tx, UserRow};
 
-use crate::{FAILED, OK, ServiceError, Shomei, password};
+use crate::{FAILED, OK, Shomei, password};
 
 pub const OP_USER_CREATE: &str = "利用者登録";
 pub const OP_USER_UPDATE: &str = "利用者変更";
 pub const OP_USER_DELETE: &str = "利用者削除";
 
 /// Why nothing changed: a message for the screen.
-#[derive(Debug, thiserror::Error)]
-pub enum UserAdminError {
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Internal(#[from] ServiceError),
-}
-
-impl From<shomei_store::StoreError> for UserAdminError {
-    fn from(e: shomei_store::StoreError) -> Self {
-        Self::Internal(e.into())
-    }
-}
+pub type UserAdminError = crate::ActionError;
 
 fn refused(m: impl Into<String>) -> UserAdminError {
     UserAdminError::Refused(m.into())

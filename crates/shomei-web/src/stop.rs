@@ -86,6 +86,29 @@ fn selection(body: &[u8]) -> Result<Selection, String> {
     Ok(Selection { users, state })
 }
 
+/// The selection and the state after the change, or BRSK021 again with
+/// what is wrong.
+async fn selection_and_change(
+    st: &AppState,
+    a: &Authed,
+    body: &[u8],
+) -> Result<(Selection, ServiceChange), Response> {
+    let sel = match selection(body) {
+        Ok(s) => s,
+        Err(m) => return Err(list(st, a, Some(m), None).await),
+    };
+    match ServiceChange::from_code(&sel.state) {
+        Some(change) => Ok((sel, change)),
+        None => Err(list(
+            st,
+            a,
+            Some("変更後のサービス状態を選択してください。".into()),
+            Some(&sel),
+        )
+        .await),
+    }
+}
+
 fn states_of(st: &AppState, u: &UserRow) -> String {
     u.counters
         .service_states(st.svc.now())
@@ -151,18 +174,9 @@ pub(crate) async fn brsk021_submit(
     a: Authed,
     body: axum::body::Bytes,
 ) -> Response {
-    let sel = match selection(&body) {
-        Ok(s) => s,
-        Err(m) => return list(&st, &a, Some(m), None).await,
-    };
-    let Some(change) = ServiceChange::from_code(&sel.state) else {
-        return list(
-            &st,
-            &a,
-            Some("変更後のサービス状態を選択してください。".into()),
-            Some(&sel),
-        )
-        .await;
+    let (sel, change) = match selection_and_change(&st, &a, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     match st
         .svc
@@ -198,18 +212,9 @@ pub(crate) async fn brsk022_submit(
     a: Authed,
     body: axum::body::Bytes,
 ) -> Response {
-    let sel = match selection(&body) {
-        Ok(s) => s,
-        Err(m) => return list(&st, &a, Some(m), None).await,
-    };
-    let Some(change) = ServiceChange::from_code(&sel.state) else {
-        return list(
-            &st,
-            &a,
-            Some("変更後のサービス状態を選択してください。".into()),
-            Some(&sel),
-        )
-        .await;
+    let (sel, change) = match selection_and_change(&st, &a, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let confirm_password = form_urlencoded::parse(&body)
         .find(|(k, _)| k == "confirm_password")

@@ -183,8 +183,25 @@ pub(crate) async fn brsk012_submit(State(st): State<AppState>, a: Authed, f: Fie
     }
 }
 
-fn target_of(q: &HashMap<String, String>) -> Option<UserId> {
-    q.get("user").and_then(|u| u.parse().ok()).map(UserId)
+/// The user named by `?user=`, if the actor may administer them; else the
+/// error page (400 without a user, 403 for one the actor may not touch).
+async fn administered(
+    st: &AppState,
+    a: &Authed,
+    q: &HashMap<String, String>,
+) -> Result<shomei_service::UserRow, Response> {
+    let Some(target) = q.get("user").and_then(|u| u.parse().ok()).map(UserId) else {
+        return Err(user_error(
+            st,
+            a,
+            StatusCode::BAD_REQUEST,
+            "利用者を選択してください。",
+        ));
+    };
+    st.svc
+        .user_to_administer(&a.s.actor, target)
+        .await
+        .map_err(|e| refused(st, a, e))
 }
 
 pub(crate) async fn brsk014(
@@ -192,15 +209,7 @@ pub(crate) async fn brsk014(
     a: Authed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(target) = target_of(&q) else {
-        return user_error(
-            &st,
-            &a,
-            StatusCode::BAD_REQUEST,
-            "利用者を選択してください。",
-        );
-    };
-    match st.svc.user_to_administer(&a.s.actor, target).await {
+    match administered(&st, &a, &q).await {
         Ok(u) => form_page(
             &st,
             &a,
@@ -214,7 +223,7 @@ pub(crate) async fn brsk014(
             },
             None,
         ),
-        Err(e) => refused(&st, &a, e),
+        Err(r) => r,
     }
 }
 
@@ -275,17 +284,9 @@ pub(crate) async fn brsk015(
     a: Authed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(target) = target_of(&q) else {
-        return user_error(
-            &st,
-            &a,
-            StatusCode::BAD_REQUEST,
-            "利用者を選択してください。",
-        );
-    };
-    match st.svc.user_to_administer(&a.s.actor, target).await {
+    match administered(&st, &a, &q).await {
         Ok(u) => delete_page(&st, &a, &u, None),
-        Err(e) => refused(&st, &a, e),
+        Err(r) => r,
     }
 }
 
