@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Revocation → enforced latency, measured as a bank's customer sees it.
 
-Each round: jirodt enrolls a new certificate over EST (so it is 発行済 and
+Each round: ichirodt (一般) enrolls a new certificate over EST (so it is 発行済 and
 the certificate listener accepts it); hanakodt revokes it in the portal
 (BRSK018 → BRSK019 → 実行); from the moment 実行's answer is back, three
 probes poll until each sees the revocation: a TLS handshake with the
@@ -137,11 +137,11 @@ crl = CrlPoller()
 crl.lists(b"\1")
 results = {"TLS refuses": [], "OCSP says revoked": [], "CRL lists it": []}
 for i in range(rounds):
-    cert, key, serial = enroll("jirodt", os.path.join(work, f"r{i}"))
+    cert, key, serial = enroll("ichirodt", os.path.join(work, f"r{i}"))
     request = open(os.path.join(work, f"r{i}.ocsp"), "rb").read()
     if not tls_accepted(cert, key) or ocsp_revoked(request, serial) or crl.lists(serial):
         raise SystemExit("a fresh certificate is not in force before its revocation")
-    revoke("jirodt")
+    revoke("ichirodt")
     t0 = time.monotonic()
     probes = {"TLS refuses": lambda: not tls_accepted(cert, key),
               "OCSP says revoked": lambda: ocsp_revoked(request, serial),

@@ -16,11 +16,11 @@ def form_csrf(body):
     return re.search(r'name="csrf" value="([0-9a-f]{64})"', body).group(1)
 
 
-def revoke_with_curl(server, jar, target):
-    """hanakodt's BSSK001 → BRSK020 walk, as plain HTTP requests."""
+def revoke_with_curl(server, jar, actor, target):
+    """`actor`'s BSSK001 → BRSK020 walk, as plain HTTP requests."""
     c = lambda *a: server.curl("-b", jar, "-c", jar, "-L", *a).stdout.decode()
     body = c(server.url + "/login")
-    c("--data-urlencode", f"csrf={form_csrf(body)}", "--data-urlencode", "login_id=hanakodt",
+    c("--data-urlencode", f"csrf={form_csrf(body)}", "--data-urlencode", f"login_id={actor}",
       "--data-urlencode", f"password={LOGIN_PW}", server.url + "/login")
     body = c(server.url + "/brsk018")
     user = re.search(r'value="(\d+)" id="u-' + target + '"', body).group(1)
@@ -41,7 +41,7 @@ def test_a_revocation_survives_sigkill():
         assert status == "200"
         assert server.curl("--cert", str(work / "jirodt.crt"), "--key", str(work / "jirodt.key"),
                            server.cert_url + "/cert-login").returncode == 0
-        done = revoke_with_curl(server, str(work / "jar"), "jirodt")
+        done = revoke_with_curl(server, str(work / "jar"), "jirodt", "jirodt")
         assert "BRSK020" in done and "失効済" in done
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait(10)

@@ -36,11 +36,12 @@ def enroll_with_openssl_and_curl(server, tmp, login_id, name):
     return status, (tmp / f"{name}.crt").read_text()
 
 
-def revoke(browser, server, target, shot=None):
+def revoke(browser, server, actor, target, shot=None):
+    """`actor` revokes `target`'s certificate: login, BRSK018 → BRSK019 → 実行."""
     ctx = browser.new_context(locale="ja-JP")
     page = ctx.new_page()
     page.goto(server.url + "/login")
-    page.get_by_label("ログインID").fill("hanakodt")
+    page.get_by_label("ログインID").fill(actor)
     page.get_by_label("ログインパスワード").fill(LOGIN_PW)
     page.locator("section.idpw").get_by_role("button", name="ログイン").click()
     page.goto(server.url + "/brsk018")
@@ -91,8 +92,9 @@ def test_certificate_login_revocation_and_reissue(server, browser, shot, tmp_pat
     expect(page.get_by_text("データ二郎 様").first).to_be_visible()
     shot(page, "top-by-certificate")
 
-    # hanakodt (管理者) revokes it in the portal; the session ends at once.
-    revoke(browser, server, "jirodt", shot)
+    # jirodt (マスター) revokes his own certificate in the portal from another
+    # browser, as the guide tells a マスター replacing a PC; the session ends at once.
+    revoke(browser, server, "jirodt", "jirodt", shot)
     page.goto(server.cert_url + "/top")
     expect(page).to_have_url(re.compile(re.escape(server.url) + r"/login\?e=revoked$"))
     expect(page.get_by_role("alert")).to_contain_text("失効しています")

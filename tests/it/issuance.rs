@@ -348,9 +348,10 @@ async fn the_certificate_method_logs_in_and_revocation_shuts_it_out_at_once() {
         "{h:?}"
     );
 
-    // hanakodt (管理者) revokes jirodt's certificate in the portal.
+    // jirodt (マスター) revokes his own certificate in the portal, from
+    // another browser: the guide's way for a マスター replacing a PC.
     let admin = kit.browser();
-    admin.to_brsk019(&kit, "hanakodt", "jirodt").await;
+    admin.to_brsk019(&kit, "jirodt", "jirodt").await;
     let done = admin.execute(CONFIRM_PW).await;
     assert_eq!(done.path(), "/brsk020");
 

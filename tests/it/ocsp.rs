@@ -69,7 +69,7 @@ async fn openssl_ocsp_says_good_then_revoked_then_unknown_for_strangers() {
     assert!(good.contains("OCSP Nonce"), "the nonce is echoed: {good}");
 
     let admin = kit.browser();
-    admin.to_brsk019(&kit, "hanakodt", "jirodt").await;
+    admin.to_brsk019(&kit, "jirodt", "jirodt").await;
     assert_eq!(admin.execute(CONFIRM_PW).await.path(), "/brsk020");
 
     let revoked = openssl_ocsp(d, &url, &["-cert", "cert.pem"]);

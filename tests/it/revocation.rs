@@ -243,7 +243,11 @@ async fn pressing_revoke_without_a_revocable_selection_shows_an_error_and_change
     let crl_before = crl_number(&crl(&kit).await);
     let cases: &[(&str, Option<&str>, &str)] = &[
         ("nobody selected", None, "利用者を選択してください。"),
-        ("未発行", Some("jirodt"), "失効できません"),
+        (
+            "マスター",
+            Some("jirodt"),
+            "管理者ユーザはマスターユーザに対してこの操作を行うことはできません。",
+        ),
         ("有効期限切れ", Some("ichirodt"), "失効できません"),
         ("失効済", Some("sachikodt"), "失効できません"),
     ];
@@ -270,9 +274,21 @@ async fn pressing_revoke_without_a_revocable_selection_shows_an_error_and_change
     for u in ["hanakodt", "ichirodt", "jirodt", "sachikodt", "tarodt"] {
         assert_eq!(kit.revoked(u).await, u == "sachikodt", "{u}");
     }
-    assert_eq!(crl_number(&crl(&kit).await), crl_before, "no new CRL");
     // BRSK019 cannot be reached without a selection.
     assert_eq!(b.get("/brsk019").await.path(), "/brsk018");
+    // jirodt (マスター) selecting his own certificate, 未発行.
+    let m = kit.browser();
+    let p = m.to_brsk019(&kit, "jirodt", "jirodt").await;
+    assert_eq!(p.status, 400, "未発行");
+    assert!(
+        p.error().is_some_and(|e| e.contains("失効できません")),
+        "未発行: {:?}",
+        p.error()
+    );
+    for u in ["hanakodt", "ichirodt", "jirodt", "sachikodt", "tarodt"] {
+        assert_eq!(kit.revoked(u).await, u == "sachikodt", "{u}");
+    }
+    assert_eq!(crl_number(&crl(&kit).await), crl_before, "no new CRL");
     kit.stop().await;
 }
 
