@@ -96,6 +96,35 @@ async fn openssl_ocsp_says_good_then_revoked_then_unknown_for_strangers() {
     .unwrap();
     let first = openssl_ocsp(d, &url, &["-cert", "cert2.pem", "-no_nonce"]);
     assert!(first.contains("cert2.pem: good"), "{first}");
+    // The same serial asked with a SHA-256 CertID gets an answer naming that
+    // CertID, not the cached SHA-1 one (openssl matches them up).
+    let sha256 = openssl_ocsp(d, &url, &["-sha256", "-cert", "cert2.pem", "-no_nonce"]);
+    assert!(
+        sha256.contains("Response verify OK") && sha256.contains("cert2.pem: good"),
+        "{sha256}"
+    );
+    // ...and named under another issuer (the root), the serial is unknown.
+    std::fs::write(d.join("root.pem"), ca.root_pem()).unwrap();
+    let serial2 = {
+        let (_, c) = x509_parser::parse_x509_certificate(&cert2).unwrap();
+        format!("0x{}", c.raw_serial_as_string().replace(':', ""))
+    };
+    let foreign = Command::new("openssl")
+        .args([
+            "ocsp",
+            "-issuer",
+            "root.pem",
+            "-no_nonce",
+            "-noverify",
+            "-url",
+            &url,
+        ])
+        .args(["-serial", &serial2])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let foreign = String::from_utf8_lossy(&foreign.stdout).to_string();
+    assert!(foreign.contains(": unknown"), "{foreign}");
     admin.to_brsk019(&kit, "hanakodt", "sachikodt").await;
     assert_eq!(admin.execute(CONFIRM_PW).await.path(), "/brsk020");
     let after = openssl_ocsp(d, &url, &["-cert", "cert2.pem", "-no_nonce"]);
@@ -103,6 +132,8 @@ async fn openssl_ocsp_says_good_then_revoked_then_unknown_for_strangers() {
         after.contains("cert2.pem: revoked"),
         "a cached good answer is dropped at revocation: {after}"
     );
+    let after = openssl_ocsp(d, &url, &["-sha256", "-cert", "cert2.pem", "-no_nonce"]);
+    assert!(after.contains("cert2.pem: revoked"), "{after}");
     kit.stop().await;
 }
 

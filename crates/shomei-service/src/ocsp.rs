@@ -1,7 +1,8 @@
 //! The OCSP responder (RFC 6960): the status of a serial from the in-memory
 //! revocation set, and for serials not revoked, from the database (good if
 //! we issued it, unknown if not). Signed responses for single requests
-//! without a nonce are cached per serial and dropped when it is revoked.
+//! without a nonce are cached per serial and CertID, and dropped when the
+//! serial is revoked.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,13 +22,25 @@ const CACHE_FOR: Duration = Duration::minutes(10);
 /// Cached responses beyond this are dropped wholesale (bounded memory).
 const MAX_CACHED: usize = 200_000;
 
-/// A signed response and until when it may be served again.
-type Cached = (Arc<Vec<u8>>, OffsetDateTime);
+/// A signed response, the CertID it answers as the client sent it (the
+/// response echoes it, so a client asking with another hash algorithm or
+/// another encoding needs its own), and until when it may be served again.
+struct Cached {
+    cert_id: Vec<u8>,
+    response: Arc<Vec<u8>>,
+    until: OffsetDateTime,
+}
+
+/// CertID spellings kept per serial (SHA-1 and SHA-256, with and without
+/// NULL parameters); more only from a client playing games, and then the
+/// serial's entries start over.
+const SPELLINGS_PER_SERIAL: usize = 4;
 
 pub(crate) struct Responder {
     signer: OcspSigner,
     issuer: IssuerHashes,
-    cache: Mutex<HashMap<Vec<u8>, Cached>>,
+    /// Keyed by serial, so that a revocation drops every spelling at once.
+    cache: Mutex<HashMap<Vec<u8>, Vec<Cached>>>,
 }
 
 impl Responder {
@@ -45,19 +58,29 @@ impl Responder {
         }
     }
 
-    fn cached(&self, serial: &[u8], now: OffsetDateTime) -> Option<Arc<Vec<u8>>> {
+    fn cached(&self, serial: &[u8], cert_id: &[u8], now: OffsetDateTime) -> Option<Arc<Vec<u8>>> {
         let c = self.cache.lock().ok()?;
-        c.get(serial)
-            .filter(|(_, until)| *until > now)
-            .map(|(r, _)| r.clone())
+        c.get(serial)?
+            .iter()
+            .find(|e| e.cert_id == cert_id && e.until > now)
+            .map(|e| e.response.clone())
     }
 
-    fn remember(&self, serial: &[u8], response: Arc<Vec<u8>>, now: OffsetDateTime) {
+    fn remember(&self, serial: &[u8], cert_id: &[u8], response: Arc<Vec<u8>>, now: OffsetDateTime) {
         if let Ok(mut c) = self.cache.lock() {
             if c.len() >= MAX_CACHED {
                 c.clear();
             }
-            c.insert(serial.to_vec(), (response, now + CACHE_FOR));
+            let entries = c.entry(serial.to_vec()).or_default();
+            entries.retain(|e| e.cert_id != cert_id && e.until > now);
+            if entries.len() >= SPELLINGS_PER_SERIAL {
+                entries.clear();
+            }
+            entries.push(Cached {
+                cert_id: cert_id.to_vec(),
+                response,
+                until: now + CACHE_FOR,
+            });
         }
     }
 }
@@ -71,11 +94,14 @@ impl Shomei {
             Ok(r) => r,
             Err(e) => return Arc::new(error_response(e)),
         };
-        let cacheable = req.ids.len() == 1 && req.nonce.is_none();
+        // Only a single request without a nonce, about a certificate of ours.
+        let cacheable =
+            req.ids.len() == 1 && req.nonce.is_none() && self.ocsp.issuer.matches(&req.ids[0]);
         let key = Serial::from_bytes(&req.ids[0].serial)
             .map(|s| s.as_bytes().to_vec())
             .unwrap_or_default();
-        if cacheable && let Some(r) = self.ocsp.cached(&key, now) {
+        let cert_id = &req.ids[0].raw;
+        if cacheable && let Some(r) = self.ocsp.cached(&key, cert_id, now) {
             return r;
         }
         let mut statuses = Vec::with_capacity(req.ids.len());
@@ -107,7 +133,7 @@ impl Shomei {
         // Cache only answers that a revocation cannot have raced: the
         // status was read after any revocation already in the set.
         if cacheable && !matches!(answers[0].status, CertStatus::Unknown) {
-            self.ocsp.remember(&key, response.clone(), now);
+            self.ocsp.remember(&key, cert_id, response.clone(), now);
             if self.is_revoked(&key) && matches!(answers[0].status, CertStatus::Good) {
                 self.ocsp.forget(&key);
             }
