@@ -398,7 +398,7 @@ async fn open_existing(common: &Common, cfg: &ConfigFile) -> Result<Shomei> {
         .public_url
         .clone()
         .unwrap_or_else(|| "https://localhost:8443".into());
-    Shomei::open(
+    Shomei::open_for_operator(
         &dir,
         &public_url,
         cfg.settings.clone(),

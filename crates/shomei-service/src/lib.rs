@@ -149,6 +149,32 @@ impl Shomei {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
+        let this = Self::open_unloaded(data_dir, public_url, pki_url, settings, clock).await?;
+        this.reload_revocations().await?;
+        Ok(this)
+    }
+
+    /// As `open`, for an operator command that changes something and exits
+    /// (`shomei cert revoke`, `shomei user …`, `shomei company …`): the
+    /// revocation set is not loaded and no CRL is published. Such a process
+    /// never answers TLS, OCSP or CRL requests; what it revokes reaches the
+    /// running server through the revocation log.
+    pub async fn open_for_operator(
+        data_dir: &Path,
+        public_url: &str,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        Self::open_unloaded(data_dir, public_url, public_url, settings, clock).await
+    }
+
+    async fn open_unloaded(
+        data_dir: &Path,
+        public_url: &str,
+        pki_url: &str,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|source| ServiceError::DataDir {
             path: data_dir.to_owned(),
             source,
@@ -164,7 +190,7 @@ impl Shomei {
         let dummy_hash = password::hash("shomei-timing-equaliser").await?;
         let ocsp = ocsp::Responder::new(ca.ocsp_signer(now)?, ca.ocsp_issuer()?);
         let crl = crl::CrlPublisher::new(ca.crl_signer()?);
-        let this = Self {
+        Ok(Self {
             store,
             ca,
             settings,
@@ -174,9 +200,7 @@ impl Shomei {
             ocsp,
             dummy_hash,
             outbox: data_dir.join("outbox"),
-        };
-        this.reload_revocations().await?;
-        Ok(this)
+        })
     }
 
     pub fn settings(&self) -> &Settings {
