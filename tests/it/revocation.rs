@@ -445,7 +445,7 @@ async fn an_operator_revocation_from_another_process_takes_effect_in_the_running
     assert!(!kit.svc.is_revoked(serial.as_bytes()));
 
     // A second instance on the same data directory, as the CLI opens it.
-    let operator = Shomei::open(
+    let operator = Shomei::open_for_operator(
         kit.dir.path(),
         &kit.base,
         Settings::default(),
@@ -497,15 +497,10 @@ async fn an_operator_revocation_from_another_process_takes_effect_in_the_running
     );
 
     // The running server learns it from the log within a second.
-    let mut in_force = false;
-    for _ in 0..100 {
-        if kit.svc.is_revoked(serial.as_bytes()) {
-            in_force = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(in_force, "not in force in the running server within 1 s");
+    assert!(
+        in_force_within_a_second(&kit.svc, &serial).await,
+        "not in force in the running server within 1 s"
+    );
     kit.crl_caught_up().await;
     let der = crl(&kit).await;
     let (_, c) = parse_x509_crl(&der).unwrap();
@@ -544,4 +539,116 @@ async fn an_operator_revocation_from_another_process_takes_effect_in_the_running
             .contains(&"銀行:yamada/証明書失効/失敗/hanakodt".to_string())
     );
     kit.stop().await;
+}
+
+/// The revocation log is pruned an hour after the fact; a server that
+/// stalled past the pruning notices the gap and reloads the whole set, so it
+/// misses nothing; ids keep growing after a prune.
+#[tokio::test]
+async fn the_revocation_log_is_pruned_and_a_server_that_missed_entries_reloads() {
+    use shomei_core::{LoginId, RevocationReason, UserId};
+    use shomei_service::{Settings, Shomei};
+
+    let kit = Kit::start().await;
+    let serial_of = |who: &'static str| {
+        let kit = &kit;
+        async move {
+            kit.svc
+                .store()
+                .latest_cert(UserId(kit.user_id(who).await))
+                .await
+                .unwrap()
+                .unwrap()
+                .serial
+        }
+    };
+    let (hanako, taro) = (serial_of("hanakodt").await, serial_of("tarodt").await);
+    // A second server on the same data, stalled: it loads the set and then
+    // reads the log no more until told to.
+    let stalled = Shomei::open(
+        kit.dir.path(),
+        &kit.base,
+        Settings::default(),
+        kit.clock.clone(),
+    )
+    .await
+    .unwrap();
+    let operator = Shomei::open_for_operator(
+        kit.dir.path(),
+        &kit.base,
+        Settings::default(),
+        kit.clock.clone(),
+    )
+    .await
+    .unwrap();
+    for who in ["hanakodt", "tarodt"] {
+        operator
+            .revoke_by_operator(
+                &LoginId::parse(who).unwrap(),
+                RevocationReason::KeyCompromise,
+                None,
+                "yamada",
+            )
+            .await
+            .unwrap();
+    }
+    let head = kit.svc.store().revocation_log_head().await.unwrap();
+    // Only the demo's old revocation (sachikodt, days ago) goes; this hour's stay.
+    kit.svc.prune_revocation_log().await.unwrap();
+    assert_eq!(
+        kit.svc.store().revocation_log_tail().await.unwrap(),
+        head - 1
+    );
+    kit.clock.advance(::time::Duration::minutes(61));
+    assert!(kit.svc.prune_revocation_log().await.unwrap() >= 1);
+    assert_eq!(
+        kit.svc.store().revocation_log_tail().await.unwrap(),
+        head,
+        "the newest entry stays"
+    );
+    assert!(!stalled.is_revoked(hanako.as_bytes()));
+    stalled.apply_revocation_log().await.unwrap();
+    assert!(
+        stalled.is_revoked(hanako.as_bytes()) && stalled.is_revoked(taro.as_bytes()),
+        "the pruned entry's revocation is in force after the reload"
+    );
+    // The running server has both (from the log, or by a reload if the
+    // prune beat its next read), and later entries still reach it.
+    for serial in [&hanako, &taro] {
+        assert!(in_force_within_a_second(&kit.svc, serial).await);
+    }
+    let hotto = serial_of("hottojr01").await;
+    operator
+        .revoke_by_operator(
+            &LoginId::parse("hottojr01").unwrap(),
+            RevocationReason::AffiliationChanged,
+            None,
+            "yamada",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        kit.svc.store().revocation_log_head().await.unwrap(),
+        head + 1,
+        "no id is used twice"
+    );
+    assert!(
+        in_force_within_a_second(&kit.svc, &hotto).await,
+        "a revocation after the prune reaches the running server"
+    );
+    kit.stop().await;
+}
+
+/// Polls the revocation set of `svc` for `serial`, at most a second.
+async fn in_force_within_a_second(
+    svc: &shomei_service::Shomei,
+    serial: &shomei_core::Serial,
+) -> bool {
+    for _ in 0..100 {
+        if svc.is_revoked(serial.as_bytes()) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
 }

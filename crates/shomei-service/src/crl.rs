@@ -71,6 +71,9 @@ pub(crate) struct CrlPublisher {
 /// same generation. Together with generation itself this stays well under
 /// the one second in which a revocation must be in the CRL.
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
+/// How long the revocation log keeps an entry: far beyond the 250 ms in
+/// which every running server reads it.
+const LOG_KEPT: time::Duration = time::Duration::hours(1);
 
 impl CrlPublisher {
     pub(crate) fn new(signer: CrlSigner) -> Self {
@@ -186,6 +189,17 @@ impl Shomei {
     /// One pass of the watch; returns how many revocations it put in force.
     pub async fn apply_revocation_log(&self) -> Result<usize> {
         let seen = self.crl.log_seen.load(Ordering::SeqCst);
+        if self.store.revocation_log_tail().await? > seen + 1 {
+            // Entries this server never saw were pruned (it was stalled for
+            // longer than the log keeps them): read the whole set again.
+            // Anything committed meanwhile is in the log after the new head.
+            tracing::warn!(
+                seen,
+                "revocation log pruned past this server; reloading the revocation set"
+            );
+            self.reload_revocations().await?;
+            return Ok(0);
+        }
         let mut applied = 0;
         for r in self.store.revocations_after(seen).await? {
             if !self.is_revoked(r.serial.as_bytes()) {
@@ -203,6 +217,16 @@ impl Shomei {
             self.crl.log_seen.fetch_max(r.log_id, Ordering::SeqCst);
         }
         Ok(applied)
+    }
+
+    /// Drops revocation log entries older than `LOG_KEPT` (upkeep). Every
+    /// running server reads the log every 250 ms, and one that starts loads
+    /// the whole set from the certificates, so old entries serve nobody.
+    pub async fn prune_revocation_log(&self) -> Result<u64> {
+        Ok(self
+            .store
+            .prune_revocation_log(self.now() - LOG_KEPT)
+            .await?)
     }
 
     /// Publishes the CRLs after revocations, coalescing those that come

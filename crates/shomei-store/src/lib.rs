@@ -174,7 +174,7 @@ impl Store {
     /// Calls `f(serial, revoked_at as Unix seconds, reason or 0)` with every
     /// revoked certificate, in serial order; returns how many there
     /// were. Fast at a million rows.
-    pub async fn for_each_revoked(&self, f: impl FnMut(&[u8], i64, u8)) -> Result<usize> {
+    pub async fn for_each_revoked(&self, f: impl FnMut(&[u8], i64, u8) + Send) -> Result<usize> {
         rows::for_each_revoked(&self.read, f).await
     }
 
@@ -191,6 +191,33 @@ impl Store {
     /// The newest entry of the revocation log (0 when empty).
     pub async fn revocation_log_head(&self) -> Result<i64> {
         rows::revocation_log_head(&self.read).await
+    }
+
+    /// The oldest entry still in the revocation log (0 when empty). A server
+    /// that has seen less than the entry before it missed pruned entries.
+    pub async fn revocation_log_tail(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT ifnull(min(id), 0) FROM revocation_log")
+                .fetch_one(&self.read)
+                .await?,
+        )
+    }
+
+    /// Drops the revocation log's entries for revocations made before
+    /// `before`, except the newest entry (it keeps the ids growing, so an
+    /// id is never used twice). Returns how many went.
+    pub async fn prune_revocation_log(&self, before: OffsetDateTime) -> Result<u64> {
+        let r = sqlx::query(
+            "DELETE FROM revocation_log \
+             WHERE id < (SELECT max(id) FROM revocation_log) \
+               AND id <= (SELECT ifnull(max(l.id), 0) FROM revocation_log l \
+                          JOIN certificates c ON c.serial = l.serial \
+                          WHERE c.revoked_at < ?)",
+        )
+        .bind(before.unix_timestamp())
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected())
     }
 
     /// Revocations logged after `after`, oldest first, with the log id.

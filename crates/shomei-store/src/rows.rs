@@ -417,10 +417,12 @@ const SERIAL_MAX: &str = "~";
 /// never by offset.
 pub(crate) async fn for_each_revoked(
     pool: &SqlitePool,
-    f: impl FnMut(&[u8], i64, u8),
+    f: impl FnMut(&[u8], i64, u8) + Send,
 ) -> Result<usize> {
     let n = revoked_count(pool).await?;
-    let f = std::cell::RefCell::new(f);
+    // A mutex, not a RefCell, so that a reload can run in a spawned task; it
+    // is never contended (see below).
+    let f = std::sync::Mutex::new(f);
     if n <= 2 * REVOKED_CHUNK as usize {
         return revoked_range(pool, String::new(), SERIAL_MAX, &f).await;
     }
@@ -442,7 +444,7 @@ async fn revoked_range(
     pool: &SqlitePool,
     after: String,
     upto: &str,
-    f: &std::cell::RefCell<impl FnMut(&[u8], i64, u8)>,
+    f: &std::sync::Mutex<impl FnMut(&[u8], i64, u8) + Send>,
 ) -> Result<usize> {
     let mut total = 0usize;
     let mut current = revoked_chunk(pool, &after, upto).await?;
@@ -452,7 +454,7 @@ async fn revoked_range(
         // Synchronous from start to end: the borrow of `f` never spans an
         // await, so the other half's parse cannot overlap it.
         let parse = async {
-            let mut f = f.borrow_mut();
+            let mut f = f.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             for item in text.split(';') {
                 let (serial, at, reason) = parse_revoked(item, &mut buf)?;
                 f(serial, at, reason);

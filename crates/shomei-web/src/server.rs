@@ -345,7 +345,8 @@ async fn plain_accept_loop(
 }
 
 /// Every 30 s: end idle sessions (writing their セッションタイムアウト rows),
-/// refresh the CRL before it goes stale, and send the notices due.
+/// refresh the CRL before it goes stale, send the notices due, and prune
+/// the revocation log.
 async fn upkeep(st: AppState, mut stopped: watch::Receiver<bool>) {
     loop {
         tokio::select! {
@@ -373,6 +374,9 @@ async fn upkeep(st: AppState, mut stopped: watch::Receiver<bool>) {
         }
         if let Err(e) = st.svc.send_notices().await {
             tracing::error!(error = %e, "sending notices failed");
+        }
+        if let Err(e) = st.svc.prune_revocation_log().await {
+            tracing::error!(error = %e, "pruning the revocation log failed");
         }
     }
 }
