@@ -100,6 +100,13 @@ def test_hanakodt_revokes_tarodt_through_the_guides_screens(server, browser, sho
     expect(page.get_by_role("alert")).to_contain_text("選択された利用者の証明書は失効できません。")
     shot(page, "BRSK018-not-revocable")
 
+    # A 管理者 cannot revoke the マスター's certificate (the マスター revokes their own).
+    page.get_by_label("jirodt", exact=True).check()
+    page.get_by_role("button", name="失効 >").click()
+    screen(page, "利用者管理 利用者一覧", "BRSK018")
+    expect(page.get_by_role("alert")).to_have_text("管理者ユーザはマスターユーザに対してこの操作を行うことはできません。")
+    shot(page, "BRSK018-master-protected")
+
     page.get_by_label("tarodt", exact=True).check()
     page.get_by_role("button", name="失効 >").click()
     screen(page, "利用者管理 証明書失効確認", "BRSK019")
