@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SanType,
-    SerialNumber,
+    DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    SanType, SerialNumber,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::{Duration, OffsetDateTime};
@@ -215,7 +215,7 @@ impl Ca {
         p.not_before = truncate_to_seconds(not_before);
         p.not_after = truncate_to_seconds(not_after);
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CountryName, "JP");
+        dn.push(DnType::CountryName, country_jp());
         dn.push(DnType::OrganizationName, subject.company_name);
         dn.push(DnType::CommonName, subject.login_id);
         p.distinguished_name = dn;
@@ -387,6 +387,13 @@ pub fn to_pem(label: &str, der: &[u8]) -> String {
     files::pem(label, der)
 }
 
+/// countryName "JP" as RFC 5280 requires it: a PrintableString (rcgen's
+/// default string type is UTF8String, which strict relying parties and
+/// pkilint reject for this attribute).
+fn country_jp() -> DnValue {
+    DnValue::PrintableString("JP".try_into().expect("JP is printable"))
+}
+
 /// A fresh key pair generated on this machine, for certificates whose key the
 /// server itself holds (the demo data).
 pub fn generate_p256() -> Result<KeyPair, PkiError> {
@@ -404,7 +411,7 @@ fn ca_params(
     p.not_before = truncate_to_seconds(now - Duration::minutes(5));
     p.not_after = truncate_to_seconds(now + Duration::days(365 * years));
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CountryName, "JP");
+    dn.push(DnType::CountryName, country_jp());
     dn.push(DnType::OrganizationName, org);
     dn.push(DnType::CommonName, cn);
     p.distinguished_name = dn;

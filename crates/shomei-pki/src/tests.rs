@@ -63,6 +63,17 @@ fn client_certificates_follow_our_profile() {
         .map(|a| a.as_str().unwrap())
         .collect();
     assert_eq!(cn, ["hanakodt"]);
+    // countryName is a PrintableString (RFC 5280), in the subject and in the
+    // issuer, whose bytes are the issuing CA's subject.
+    let (_, issuing) = parse_x509_certificate(a.issuing_der()).unwrap();
+    for name in [c.subject(), c.issuer(), issuing.subject()] {
+        let country: Vec<_> = name.iter_country().map(|a| a.attr_value().tag()).collect();
+        assert_eq!(
+            country,
+            [x509_parser::der_parser::asn1_rs::Tag::PrintableString]
+        );
+    }
+    assert_eq!(c.issuer().as_raw(), issuing.subject().as_raw());
     assert!(!c.is_ca());
     let eku = c.extended_key_usage().unwrap().unwrap().value;
     assert!(eku.client_auth && !eku.server_auth);
@@ -82,7 +93,6 @@ fn client_certificates_follow_our_profile() {
         }
     }
     assert!(saw_cdp && saw_aia);
-    let (_, issuing) = parse_x509_certificate(a.issuing_der()).unwrap();
     c.verify_signature(Some(issuing.public_key())).unwrap();
     assert_eq!(
         c.validity().not_before.to_datetime(),
