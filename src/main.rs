@@ -125,6 +125,11 @@ struct ServeArgs {
     /// distribution point, Freshest CRL, OCSP). Default: http://HOST:PORT.
     #[arg(long, env = "SHOMEI_PKI_PUBLIC_URL")]
     pki_public_url: Option<String>,
+    /// Address of the metrics listener (plain HTTP, GET /metrics in
+    /// Prometheus text format). Default: 127.0.0.1:9464, loopback only
+    /// whatever the portal binds (port 0 when the portal's port is 0).
+    #[arg(long, env = "SHOMEI_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -278,6 +283,7 @@ struct ConfigFile {
     cert_public_url: Option<String>,
     pki_listen: Option<SocketAddr>,
     pki_public_url: Option<String>,
+    metrics_listen: Option<SocketAddr>,
     settings: Settings,
 }
 
@@ -298,6 +304,7 @@ fn load_config(path: Option<&Path>) -> Result<ConfigFile> {
 const DEFAULT_DATA_DIR: &str = "./shomei-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 const DEFAULT_CERT_PORT: u16 = 8444;
+const DEFAULT_METRICS_PORT: u16 = 9464;
 const DEFAULT_PKI_PORT: u16 = 8480;
 
 fn data_dir(common: &Common, cfg: &ConfigFile) -> PathBuf {
@@ -424,6 +431,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         cert_public_url,
         pki_listen,
         pki_public_url,
+        metrics_listen,
     } = args;
     let cfg = load_config(common.config.as_deref())?;
     let listen = match listen.or(cfg.listen) {
@@ -442,6 +450,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .unwrap_or_else(|| beside(listen, DEFAULT_PKI_PORT));
     let pki_listener = shomei_web::bind(pki_listen).await?;
     let pki_addr = pki_listener.local_addr()?;
+    let metrics_listen = metrics_listen.or(cfg.metrics_listen).unwrap_or_else(|| {
+        beside(
+            SocketAddr::from(([127, 0, 0, 1], listen.port())),
+            DEFAULT_METRICS_PORT,
+        )
+    });
+    let metrics_listener = shomei_web::bind(metrics_listen).await?;
+    let metrics_addr = metrics_listener.local_addr()?;
     let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
         "localhost".to_string()
     } else {
@@ -478,6 +494,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         shomei_web::Listeners {
             cert: Some(cert_listener),
             pki: Some(pki_listener),
+            metrics: Some(metrics_listener),
         },
         shomei_web::ServerOptions {
             listen: addr,
@@ -497,6 +514,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     println!(
         "CRL and OCSP (plain HTTP, written into certificates): {pki_public_url}/pki/crl  {pki_public_url}/pki/ocsp  (listening on {pki_addr})"
     );
+    println!("Metrics (Prometheus): http://{metrics_addr}/metrics");
     println!(
         "Trust this root certificate in your browser or client: {}",
         svc.ca().root_cert_path().display()

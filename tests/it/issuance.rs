@@ -40,7 +40,7 @@ impl EstAnswer {
     }
 }
 
-fn client(kit: &Kit, identity: Option<reqwest::Identity>) -> reqwest::Client {
+pub fn client(kit: &Kit, identity: Option<reqwest::Identity>) -> reqwest::Client {
     let root = reqwest::Certificate::from_pem(kit.svc.ca().root_pem().as_bytes()).unwrap();
     let mut b = reqwest::Client::builder()
         .tls_certs_only([root])
@@ -302,7 +302,7 @@ async fn cacerts_and_csrattrs_follow_rfc7030() {
 }
 
 /// Enrolls `who` and returns the certificate with its key.
-async fn enrolled(kit: &Kit, who: &str) -> (Vec<u8>, KeyPair) {
+pub async fn enrolled(kit: &Kit, who: &str) -> (Vec<u8>, KeyPair) {
     let (key, csr) = key_and_csr(&PKCS_ECDSA_P256_SHA256);
     let certs = simpleenroll(kit, who, LOGIN_PW, &csr).await.certs();
     (certs[0].clone(), key)

@@ -8,6 +8,7 @@ mod company;
 mod history;
 mod issuance;
 mod lockout;
+mod metrics;
 mod notices;
 mod ocsp;
 mod operator;

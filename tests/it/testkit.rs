@@ -15,6 +15,8 @@ pub struct Kit {
     pub base: String,
     /// The certificate listener (client certificates required).
     pub cert_base: String,
+    /// The metrics listener (plain HTTP).
+    pub metrics_base: String,
     pub svc: Arc<Shomei>,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
@@ -52,12 +54,26 @@ impl Kit {
             extra_names: vec![],
             cert_public_url: Some(cert_base.clone()),
         };
-        let server = shomei_web::start_with(svc.clone(), listener, Some(cert_listener), opts)
+        let metrics_listener = shomei_web::bind("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
+        let metrics_base = format!("http://{}", metrics_listener.local_addr().unwrap());
+        let server = shomei_web::start_all(
+            svc.clone(),
+            listener,
+            shomei_web::Listeners {
+                cert: Some(cert_listener),
+                metrics: Some(metrics_listener),
+                ..Default::default()
+            },
+            opts,
+        )
+        .await
+        .unwrap();
         Kit {
             base,
             cert_base,
+            metrics_base,
             svc,
             clock,
             dir,

@@ -171,6 +171,7 @@ impl Shomei {
         }
         self.crl.requested.fetch_add(1, Ordering::SeqCst);
         self.ocsp.forget(serial);
+        self.metrics().revocation_in_force();
         self.crl.wake.notify_one();
     }
 
@@ -338,6 +339,12 @@ impl Shomei {
             *d = snapshot(delta, number, this_update, next_update, "delta");
         }
         self.crl.published.store(upto, Ordering::SeqCst);
+        self.metrics().crl_published(
+            number,
+            entries,
+            self.crl.current().der.len(),
+            started.elapsed(),
+        );
         tracing::info!(
             crl_number = number,
             entries,

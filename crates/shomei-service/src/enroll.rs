@@ -92,6 +92,18 @@ impl Shomei {
         csr_der: &[u8],
         client: &str,
     ) -> std::result::Result<Issued, EnrollError> {
+        let r = self.enroll_once(login_id, pw, csr_der, client).await;
+        self.count_issuance(&r, false);
+        r
+    }
+
+    async fn enroll_once(
+        &self,
+        login_id: &str,
+        pw: &str,
+        csr_der: &[u8],
+        client: &str,
+    ) -> std::result::Result<Issued, EnrollError> {
         let as_ = CheckedAs {
             op: OP_ISSUE,
             client: client.to_owned(),
@@ -147,6 +159,25 @@ impl Shomei {
     /// certificate. The new certificate is issued and the old one revoked as
     /// superseded in one transaction.
     pub async fn renew(
+        &self,
+        presented: &Serial,
+        csr_der: &[u8],
+        client: &str,
+    ) -> std::result::Result<Issued, EnrollError> {
+        let r = self.renew_once(presented, csr_der, client).await;
+        self.count_issuance(&r, true);
+        r
+    }
+
+    fn count_issuance(&self, r: &std::result::Result<Issued, EnrollError>, renewal: bool) {
+        match r {
+            Ok(_) => self.metrics().issued(renewal),
+            Err(EnrollError::Internal(_)) => {}
+            Err(_) => self.metrics().issuance_refused(),
+        }
+    }
+
+    async fn renew_once(
         &self,
         presented: &Serial,
         csr_der: &[u8],
@@ -288,13 +319,17 @@ impl Shomei {
         pw: &str,
         client: &str,
     ) -> Result<crate::LoginOutcome> {
-        let Some(user) = self.user_of_cert(serial).await? else {
-            return Ok(crate::LoginOutcome::Refused(
+        let r = match self.user_of_cert(serial).await? {
+            None => Ok(crate::LoginOutcome::Refused(
                 shomei_core::Problem::LoginFailed,
-            ));
+            )),
+            Some(user) => {
+                let detail = format!("電子証明書方式 シリアル番号 {serial}");
+                self.login_with(user.login_id.as_str(), pw, Some(user.id), detail, client)
+                    .await
+            }
         };
-        let detail = format!("電子証明書方式 シリアル番号 {serial}");
-        self.login_with(user.login_id.as_str(), pw, Some(user.id), detail, client)
-            .await
+        self.count_login(&r, crate::metrics::LoginMethod::Certificate);
+        r
     }
 }

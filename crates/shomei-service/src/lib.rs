@@ -12,6 +12,7 @@ mod demo;
 mod enroll;
 mod history;
 mod login;
+mod metrics;
 mod notices;
 mod ocsp;
 mod operator;
@@ -38,6 +39,7 @@ pub use demo::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, De
 pub use enroll::{EnrollError, Issued};
 pub use history::{HISTORY_CSV_MAX, HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
 pub use login::LoginOutcome;
+pub use metrics::{Listener, Metrics};
 pub use operator::{OperatorError, TemporaryPasswords};
 pub use password_change::{OP_PASSWORD_CHANGE, PasswordChangeError, PasswordKind};
 pub use revoke::{
@@ -109,6 +111,8 @@ pub struct Shomei {
     dummy_hash: String,
     /// Where notices are written as .eml files.
     outbox: PathBuf,
+    metrics: metrics::Metrics,
+    started_unix: i64,
 }
 
 /// When and why a certificate was revoked, as the revocation set keeps it.
@@ -199,6 +203,8 @@ impl Shomei {
             revoked: Arc::default(),
             ocsp,
             dummy_hash,
+            metrics: metrics::Metrics::default(),
+            started_unix: OffsetDateTime::now_utc().unix_timestamp(),
             outbox: data_dir.join("outbox"),
         })
     }
@@ -225,6 +231,24 @@ impl Shomei {
             .read()
             .map(|s| s.contains(serial))
             .unwrap_or(true)
+    }
+
+    /// The operators' counters (handshakes, logins, issuance, revocation,
+    /// OCSP, CRLs, request latency).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The metrics in Prometheus text format; `sessions` is the number of
+    /// open portal sessions (kept by the web layer).
+    pub fn metrics_text(&self, sessions: usize) -> String {
+        let revoked = self.revoked.read().map(|s| s.len()).unwrap_or(0);
+        self.metrics.render(&metrics::Gauges {
+            revoked,
+            sessions,
+            resident_bytes: metrics::resident_bytes(),
+            started_unix: self.started_unix,
+        })
     }
 
     /// The current CRL.

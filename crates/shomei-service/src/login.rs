@@ -41,8 +41,22 @@ impl Shomei {
         pw: &str,
         client: &str,
     ) -> Result<LoginOutcome> {
-        self.login_with(login_id, pw, None, "ID・パスワード方式".into(), client)
-            .await
+        let r = self
+            .login_with(login_id, pw, None, "ID・パスワード方式".into(), client)
+            .await;
+        self.count_login(&r, crate::metrics::LoginMethod::Password);
+        r
+    }
+
+    pub(crate) fn count_login(
+        &self,
+        r: &Result<LoginOutcome>,
+        method: crate::metrics::LoginMethod,
+    ) {
+        if let Ok(outcome) = r {
+            let ok = matches!(outcome, LoginOutcome::LoggedIn(_));
+            self.metrics().login(method, ok);
+        }
     }
 
     /// ログイン by the login password, optionally only for one user (the

@@ -28,6 +28,7 @@ const MAX_CACHED: usize = 200_000;
 struct Cached {
     cert_id: Vec<u8>,
     response: Arc<Vec<u8>>,
+    status: CertStatus,
     until: OffsetDateTime,
 }
 
@@ -58,15 +59,26 @@ impl Responder {
         }
     }
 
-    fn cached(&self, serial: &[u8], cert_id: &[u8], now: OffsetDateTime) -> Option<Arc<Vec<u8>>> {
+    fn cached(
+        &self,
+        serial: &[u8],
+        cert_id: &[u8],
+        now: OffsetDateTime,
+    ) -> Option<(Arc<Vec<u8>>, CertStatus)> {
         let c = self.cache.lock().ok()?;
         c.get(serial)?
             .iter()
             .find(|e| e.cert_id == cert_id && e.until > now)
-            .map(|e| e.response.clone())
+            .map(|e| (e.response.clone(), e.status))
     }
 
-    fn remember(&self, serial: &[u8], cert_id: &[u8], response: Arc<Vec<u8>>, now: OffsetDateTime) {
+    fn remember(
+        &self,
+        serial: &[u8],
+        cert_id: &[u8],
+        (response, status): (Arc<Vec<u8>>, CertStatus),
+        now: OffsetDateTime,
+    ) {
         if let Ok(mut c) = self.cache.lock() {
             if c.len() >= MAX_CACHED {
                 c.clear();
@@ -79,6 +91,7 @@ impl Responder {
             entries.push(Cached {
                 cert_id: cert_id.to_vec(),
                 response,
+                status,
                 until: now + CACHE_FOR,
             });
         }
@@ -92,7 +105,10 @@ impl Shomei {
         let now = self.now();
         let req = match parse_request(request) {
             Ok(r) => r,
-            Err(e) => return Arc::new(error_response(e)),
+            Err(e) => {
+                self.metrics().ocsp_answer(None);
+                return Arc::new(error_response(e));
+            }
         };
         // Only a single request without a nonce, about a certificate of ours.
         let cacheable =
@@ -101,7 +117,9 @@ impl Shomei {
             .map(|s| s.as_bytes().to_vec())
             .unwrap_or_default();
         let cert_id = &req.ids[0].raw;
-        if cacheable && let Some(r) = self.ocsp.cached(&key, cert_id, now) {
+        if cacheable && let Some((r, status)) = self.ocsp.cached(&key, cert_id, now) {
+            self.metrics().ocsp_cache_hit();
+            self.metrics().ocsp_answer(Some(&status));
             return r;
         }
         let mut statuses = Vec::with_capacity(req.ids.len());
@@ -109,8 +127,10 @@ impl Shomei {
             statuses.push(self.ocsp_status(id, now).await);
         }
         let Ok(statuses) = statuses.into_iter().collect::<Result<Vec<_>, _>>() else {
+            self.metrics().ocsp_answer(None);
             return Arc::new(error_response(OcspError::InternalError));
         };
+        self.metrics().ocsp_answer(statuses.first());
         let answers: Vec<SingleResponse<'_>> = req
             .ids
             .iter()
@@ -133,7 +153,8 @@ impl Shomei {
         // Cache only answers that a revocation cannot have raced: the
         // status was read after any revocation already in the set.
         if cacheable && !matches!(answers[0].status, CertStatus::Unknown) {
-            self.ocsp.remember(&key, cert_id, response.clone(), now);
+            self.ocsp
+                .remember(&key, cert_id, (response.clone(), answers[0].status), now);
             if self.is_revoked(&key) && matches!(answers[0].status, CertStatus::Good) {
                 self.ocsp.forget(&key);
             }

@@ -66,6 +66,7 @@ impl ClientCertVerifier for RevocationAware {
         let serial = serial_of(end_entity)
             .ok_or(Error::InvalidCertificate(CertificateError::BadEncoding))?;
         if self.svc.is_revoked(serial.as_bytes()) {
+            self.svc.metrics().revoked_certificate_refused();
             tracing::info!(serial = %serial, "revoked client certificate refused");
             return Err(Error::InvalidCertificate(CertificateError::Revoked));
         }

@@ -52,6 +52,28 @@ pub fn pki_router(state: AppState) -> Router {
     pki_routes().fallback(pki::not_found).with_state(state)
 }
 
+/// The metrics listener: `GET /metrics` in Prometheus text format, nothing
+/// else. Bind it to an address only the monitoring can reach (the default is
+/// loopback).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .fallback(pki::not_found)
+        .with_state(state)
+}
+
+async fn metrics_text(
+    axum::extract::State(st): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.svc.metrics_text(st.sessions.len()),
+    )
+}
+
 /// CRLs, OCSP and the CA certificates: on the PKI listener and the portal.
 fn pki_routes() -> Router<AppState> {
     Router::new()

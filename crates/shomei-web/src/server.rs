@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use shomei_service::{OK, Shomei};
+use shomei_service::{Listener, OK, Shomei};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -16,7 +16,7 @@ use tower::ServiceExt;
 
 use crate::pages::ClientAddr;
 use crate::session::Sessions;
-use crate::{AppState, router};
+use crate::{AppState, metrics_router, router};
 
 /// How to run the portal.
 #[derive(Debug, Clone)]
@@ -38,6 +38,8 @@ pub struct RunningServer {
     pub cert_addr: Option<SocketAddr>,
     /// The plain-HTTP PKI listener (CRL, OCSP), when started.
     pub pki_addr: Option<SocketAddr>,
+    /// The metrics listener, when started.
+    pub metrics_addr: Option<SocketAddr>,
     pub sessions: Arc<Sessions>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -129,6 +131,8 @@ pub struct Listeners {
     pub cert: Option<TcpListener>,
     /// The plain-HTTP PKI listener (CRLs, OCSP).
     pub pki: Option<TcpListener>,
+    /// The plain-HTTP metrics listener (GET /metrics, Prometheus text).
+    pub metrics: Option<TcpListener>,
 }
 
 /// Serves the portal on `portal` and, if given, the certificate listener
@@ -139,7 +143,16 @@ pub async fn start_with(
     cert: Option<TcpListener>,
     opts: ServerOptions,
 ) -> Result<RunningServer, StartError> {
-    start_all(svc, portal, Listeners { cert, pki: None }, opts).await
+    start_all(
+        svc,
+        portal,
+        Listeners {
+            cert,
+            ..Listeners::default()
+        },
+        opts,
+    )
+    .await
 }
 
 /// Serves the portal on `portal` and the other listeners given.
@@ -149,7 +162,7 @@ pub async fn start_all(
     others: Listeners,
     opts: ServerOptions,
 ) -> Result<RunningServer, StartError> {
-    let Listeners { cert, pki } = others;
+    let Listeners { cert, pki, metrics } = others;
     let local = |l: &TcpListener| {
         l.local_addr().map_err(|source| StartError::Bind {
             addr: opts.listen,
@@ -159,6 +172,7 @@ pub async fn start_all(
     let addr = local(&portal)?;
     let cert_addr = cert.as_ref().map(local).transpose()?;
     let pki_addr = pki.as_ref().map(local).transpose()?;
+    let metrics_addr = metrics.as_ref().map(local).transpose()?;
     let identity = server_identity(&svc, &opts.extra_names)?;
     let portal_acceptor = TlsAcceptor::from(Arc::new(tls_config((
         identity.0.clone(),
@@ -186,6 +200,7 @@ pub async fn start_all(
     };
     let app = router(state.clone());
     let pki_app = crate::pki_router(state.clone());
+    let metrics_app = metrics_router(state.clone());
     let (stop, stopped) = watch::channel(false);
 
     let upkeep = tokio::spawn(upkeep(state, stop.subscribe()));
@@ -201,13 +216,23 @@ pub async fn start_all(
         portal,
         portal_acceptor,
         app.clone(),
-        None,
+        svc.clone(),
+        Listener::Portal,
         stopped.clone(),
     ))];
     if let Some(listener) = pki {
         loops.push(tokio::spawn(plain_accept_loop(
             listener,
             pki_app,
+            Some(svc.clone()),
+            stopped.clone(),
+        )));
+    }
+    if let Some(listener) = metrics {
+        loops.push(tokio::spawn(plain_accept_loop(
+            listener,
+            metrics_app,
+            None,
             stopped.clone(),
         )));
     }
@@ -216,7 +241,8 @@ pub async fn start_all(
             listener,
             acceptor,
             app,
-            Some(svc),
+            svc,
+            Listener::Cert,
             stopped,
         )));
     }
@@ -232,6 +258,7 @@ pub async fn start_all(
         addr,
         cert_addr,
         pki_addr,
+        metrics_addr,
         sessions,
         stop,
         task,
@@ -246,9 +273,13 @@ async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     app: axum::Router,
-    client_certs: Option<Arc<Shomei>>,
+    svc: Arc<Shomei>,
+    kind: Listener,
     mut stopped: watch::Receiver<bool>,
 ) {
+    // Only the certificate listener asks for (and re-checks) client certificates.
+    let client_certs = (kind == Listener::Cert).then(|| svc.clone());
+    let svc_all = svc;
     loop {
         tokio::select! {
             _ = stopped.changed() => break,
@@ -259,16 +290,22 @@ async fn accept_loop(
                 let acceptor = acceptor.clone();
                 let app = app.clone();
                 let svc = client_certs.clone();
+                let metrics_svc = svc_all.clone();
                 let login = svc.as_ref().map(|s| format!("{}/login", s.ca().endpoints().base_url())).unwrap_or_default();
                 tokio::spawn(async move {
                     let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(e)) => {
+                            metrics_svc.metrics().handshake(kind, false);
                             tracing::debug!(error = %e, %peer, "TLS handshake failed");
                             return;
                         }
-                        Err(_) => return,
+                        Err(_) => {
+                            metrics_svc.metrics().handshake(kind, false);
+                            return;
+                        }
                     };
+                    metrics_svc.metrics().handshake(kind, true);
                     let cert = match &svc {
                         Some(_) => {
                             match tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| crate::certauth::client_cert(c)) {
@@ -289,6 +326,7 @@ async fn accept_loop(
                             req.extensions_mut().insert(c.clone());
                         }
                         let app = app.clone();
+                        let metrics_svc = metrics_svc.clone();
                         async move {
                             if revoked {
                                 // Back to the portal's login page (this listener
@@ -296,7 +334,10 @@ async fn accept_loop(
                                 let to = format!("{login}?e=revoked");
                                 return Ok(axum::response::IntoResponse::into_response(axum::response::Redirect::to(&to)));
                             }
-                            app.oneshot(req).await
+                            let started = std::time::Instant::now();
+                            let r = app.oneshot(req).await;
+                            metrics_svc.metrics().request(kind, started.elapsed());
+                            r
                         }
                     });
                     let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
@@ -312,10 +353,12 @@ async fn accept_loop(
     }
 }
 
-/// Accepts plain-HTTP connections (the PKI listener) until stopped.
+/// Accepts plain-HTTP connections (the PKI and metrics listeners) until
+/// stopped; requests are timed for the metrics when `timed` is given.
 async fn plain_accept_loop(
     listener: TcpListener,
     app: axum::Router,
+    timed: Option<Arc<Shomei>>,
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
@@ -325,10 +368,20 @@ async fn plain_accept_loop(
                 let Ok((tcp, peer)) = accepted else { continue };
                 let _ = tcp.set_nodelay(true);
                 let app = app.clone();
+                let timed = timed.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                         req.extensions_mut().insert(ClientAddr(peer));
-                        app.clone().oneshot(req)
+                        let app = app.clone();
+                        let timed = timed.clone();
+                        async move {
+                            let started = std::time::Instant::now();
+                            let r = app.oneshot(req).await;
+                            if let Some(svc) = timed {
+                                svc.metrics().request(Listener::Pki, started.elapsed());
+                            }
+                            r
+                        }
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .header_read_timeout(Duration::from_secs(10))

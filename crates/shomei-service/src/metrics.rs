@@ -1,0 +1,469 @@
+//! Counters for operators, served as Prometheus text on the metrics
+//! listener: TLS handshakes, logins, issuances, revocations, OCSP, CRLs and
+//! request latency per listener. Plain atomics: recording one costs a few
+//! nanoseconds and never takes a lock.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use shomei_pki::ocsp::CertStatus;
+
+/// The server's listeners, as metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Portal,
+    Cert,
+    Pki,
+}
+
+impl Listener {
+    const ALL: [Listener; 3] = [Listener::Portal, Listener::Cert, Listener::Pki];
+
+    fn label(self) -> &'static str {
+        match self {
+            Listener::Portal => "portal",
+            Listener::Cert => "cert",
+            Listener::Pki => "pki",
+        }
+    }
+}
+
+/// Upper bounds of the request-latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+#[derive(Default)]
+struct Histogram {
+    /// Cumulative only when rendered; each observation lands in one slot
+    /// (the last slot is +Inf).
+    slots: [AtomicU64; BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        let i = BUCKETS
+            .iter()
+            .position(|b| s <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.slots[i].fetch_add(1, Relaxed);
+        self.sum_micros
+            .fetch_add(d.as_micros().min(u128::from(u64::MAX)) as u64, Relaxed);
+    }
+}
+
+/// What a login attempt was made with.
+#[derive(Debug, Clone, Copy)]
+pub enum LoginMethod {
+    Password,
+    Certificate,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    handshakes_ok: [AtomicU64; 3],
+    handshakes_failed: [AtomicU64; 3],
+    revoked_refused: AtomicU64,
+    requests: [Histogram; 3],
+    /// [password ok, password refused, certificate ok, certificate refused]
+    logins: [AtomicU64; 4],
+    issued_enroll: AtomicU64,
+    issued_renew: AtomicU64,
+    issuance_refused: AtomicU64,
+    revocations: AtomicU64,
+    /// [good, revoked, unknown, malformed or failed]
+    ocsp: [AtomicU64; 4],
+    ocsp_cache_hits: AtomicU64,
+    crl_generations: AtomicU64,
+    crl_number: AtomicU64,
+    crl_entries: AtomicU64,
+    crl_bytes: AtomicU64,
+    crl_last_micros: AtomicU64,
+}
+
+impl Metrics {
+    pub fn handshake(&self, l: Listener, ok: bool) {
+        let i = l as usize;
+        if ok {
+            self.handshakes_ok[i].fetch_add(1, Relaxed);
+        } else {
+            self.handshakes_failed[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A client certificate refused because it is revoked.
+    pub fn revoked_certificate_refused(&self) {
+        self.revoked_refused.fetch_add(1, Relaxed);
+    }
+
+    /// A request answered on `l`, taking `d` until the response head.
+    pub fn request(&self, l: Listener, d: Duration) {
+        self.requests[l as usize].observe(d);
+    }
+
+    pub(crate) fn login(&self, method: LoginMethod, ok: bool) {
+        let i = match method {
+            LoginMethod::Password => 0,
+            LoginMethod::Certificate => 2,
+        } + usize::from(!ok);
+        self.logins[i].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn issued(&self, renewal: bool) {
+        if renewal {
+            self.issued_renew.fetch_add(1, Relaxed);
+        } else {
+            self.issued_enroll.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub(crate) fn issuance_refused(&self) {
+        self.issuance_refused.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn revocation_in_force(&self) {
+        self.revocations.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn ocsp_answer(&self, status: Option<&CertStatus>) {
+        let i = match status {
+            Some(CertStatus::Good) => 0,
+            Some(CertStatus::Revoked { .. }) => 1,
+            Some(CertStatus::Unknown) => 2,
+            None => 3,
+        };
+        self.ocsp[i].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn ocsp_cache_hit(&self) {
+        self.ocsp_cache_hits.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn crl_published(&self, number: u64, entries: usize, bytes: usize, took: Duration) {
+        self.crl_generations.fetch_add(1, Relaxed);
+        self.crl_number.store(number, Relaxed);
+        self.crl_entries.store(entries as u64, Relaxed);
+        self.crl_bytes.store(bytes as u64, Relaxed);
+        self.crl_last_micros
+            .store(took.as_micros().min(u128::from(u64::MAX)) as u64, Relaxed);
+    }
+
+    /// The Prometheus text exposition (format 0.0.4) of every counter, with
+    /// the gauges the caller knows (revocation set size, sessions, memory).
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let mut o = String::with_capacity(8 * 1024);
+        let get = |a: &AtomicU64| a.load(Relaxed);
+
+        head(
+            &mut o,
+            "shomei_tls_handshakes_total",
+            "counter",
+            "TLS handshakes by listener and result.",
+        );
+        for l in [Listener::Portal, Listener::Cert] {
+            let i = l as usize;
+            let _ = writeln!(
+                o,
+                "shomei_tls_handshakes_total{{listener=\"{}\",result=\"ok\"}} {}",
+                l.label(),
+                get(&self.handshakes_ok[i])
+            );
+            let _ = writeln!(
+                o,
+                "shomei_tls_handshakes_total{{listener=\"{}\",result=\"failed\"}} {}",
+                l.label(),
+                get(&self.handshakes_failed[i])
+            );
+        }
+        head(
+            &mut o,
+            "shomei_revoked_certificates_refused_total",
+            "counter",
+            "Client certificates refused in the handshake because they are revoked.",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_revoked_certificates_refused_total {}",
+            get(&self.revoked_refused)
+        );
+
+        head(
+            &mut o,
+            "shomei_logins_total",
+            "counter",
+            "Login attempts by method and result.",
+        );
+        for (i, (method, result)) in [
+            ("password", "ok"),
+            ("password", "refused"),
+            ("certificate", "ok"),
+            ("certificate", "refused"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let _ = writeln!(
+                o,
+                "shomei_logins_total{{method=\"{method}\",result=\"{result}\"}} {}",
+                get(&self.logins[i])
+            );
+        }
+
+        head(
+            &mut o,
+            "shomei_certificates_issued_total",
+            "counter",
+            "Certificates issued, by EST operation.",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_certificates_issued_total{{operation=\"simpleenroll\"}} {}",
+            get(&self.issued_enroll)
+        );
+        let _ = writeln!(
+            o,
+            "shomei_certificates_issued_total{{operation=\"simplereenroll\"}} {}",
+            get(&self.issued_renew)
+        );
+        head(
+            &mut o,
+            "shomei_issuance_refused_total",
+            "counter",
+            "Issuance requests refused (authentication, state or CSR).",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_issuance_refused_total {}",
+            get(&self.issuance_refused)
+        );
+
+        head(
+            &mut o,
+            "shomei_revocations_total",
+            "counter",
+            "Revocations put in force in this server (its own and other processes').",
+        );
+        let _ = writeln!(o, "shomei_revocations_total {}", get(&self.revocations));
+        head(
+            &mut o,
+            "shomei_revoked_certificates",
+            "gauge",
+            "Serials in the in-memory revocation set.",
+        );
+        let _ = writeln!(o, "shomei_revoked_certificates {}", gauges.revoked);
+
+        head(
+            &mut o,
+            "shomei_ocsp_responses_total",
+            "counter",
+            "OCSP responses by the status of the first certificate asked about.",
+        );
+        for (i, status) in ["good", "revoked", "unknown", "error"].iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "shomei_ocsp_responses_total{{status=\"{status}\"}} {}",
+                get(&self.ocsp[i])
+            );
+        }
+        head(
+            &mut o,
+            "shomei_ocsp_cache_hits_total",
+            "counter",
+            "OCSP responses served from the response cache.",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_ocsp_cache_hits_total {}",
+            get(&self.ocsp_cache_hits)
+        );
+
+        head(
+            &mut o,
+            "shomei_crl_generations_total",
+            "counter",
+            "Full CRLs (with their delta) generated and published.",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_crl_generations_total {}",
+            get(&self.crl_generations)
+        );
+        head(
+            &mut o,
+            "shomei_crl_number",
+            "gauge",
+            "CRL number of the published CRL.",
+        );
+        let _ = writeln!(o, "shomei_crl_number {}", get(&self.crl_number));
+        head(
+            &mut o,
+            "shomei_crl_entries",
+            "gauge",
+            "Entries in the published full CRL.",
+        );
+        let _ = writeln!(o, "shomei_crl_entries {}", get(&self.crl_entries));
+        head(
+            &mut o,
+            "shomei_crl_bytes",
+            "gauge",
+            "Size of the published full CRL in bytes.",
+        );
+        let _ = writeln!(o, "shomei_crl_bytes {}", get(&self.crl_bytes));
+        head(
+            &mut o,
+            "shomei_crl_generation_seconds",
+            "gauge",
+            "How long the last CRL generation took.",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_crl_generation_seconds {}",
+            get(&self.crl_last_micros) as f64 / 1e6
+        );
+
+        head(
+            &mut o,
+            "shomei_http_request_duration_seconds",
+            "histogram",
+            "Time to the response head, by listener.",
+        );
+        for l in Listener::ALL {
+            let h = &self.requests[l as usize];
+            let mut cumulative = 0;
+            for (i, b) in BUCKETS.iter().enumerate() {
+                cumulative += get(&h.slots[i]);
+                let _ = writeln!(
+                    o,
+                    "shomei_http_request_duration_seconds_bucket{{listener=\"{}\",le=\"{b}\"}} {cumulative}",
+                    l.label()
+                );
+            }
+            cumulative += get(&h.slots[BUCKETS.len()]);
+            let _ = writeln!(
+                o,
+                "shomei_http_request_duration_seconds_bucket{{listener=\"{}\",le=\"+Inf\"}} {cumulative}",
+                l.label()
+            );
+            let _ = writeln!(
+                o,
+                "shomei_http_request_duration_seconds_sum{{listener=\"{}\"}} {}",
+                l.label(),
+                get(&h.sum_micros) as f64 / 1e6
+            );
+            let _ = writeln!(
+                o,
+                "shomei_http_request_duration_seconds_count{{listener=\"{}\"}} {cumulative}",
+                l.label()
+            );
+        }
+
+        head(&mut o, "shomei_sessions", "gauge", "Open portal sessions.");
+        let _ = writeln!(o, "shomei_sessions {}", gauges.sessions);
+        if let Some(rss) = gauges.resident_bytes {
+            head(
+                &mut o,
+                "process_resident_memory_bytes",
+                "gauge",
+                "Resident memory size in bytes.",
+            );
+            let _ = writeln!(o, "process_resident_memory_bytes {rss}");
+        }
+        head(
+            &mut o,
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since the Unix epoch in seconds.",
+        );
+        let _ = writeln!(o, "process_start_time_seconds {}", gauges.started_unix);
+        o
+    }
+}
+
+/// Values read at render time rather than counted.
+pub struct Gauges {
+    pub revoked: usize,
+    pub sessions: usize,
+    pub resident_bytes: Option<u64>,
+    pub started_unix: i64,
+}
+
+fn head(o: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(o, "# HELP {name} {help}");
+    let _ = writeln!(o, "# TYPE {name} {kind}");
+}
+
+/// This process's resident memory (Linux: /proc/self/statm), if known.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gauges() -> Gauges {
+        Gauges {
+            revoked: 7,
+            sessions: 2,
+            resident_bytes: Some(4096),
+            started_unix: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn renders_counters_and_a_cumulative_histogram() {
+        let m = Metrics::default();
+        m.handshake(Listener::Cert, true);
+        m.handshake(Listener::Cert, false);
+        m.revoked_certificate_refused();
+        m.login(LoginMethod::Certificate, false);
+        m.issued(true);
+        m.ocsp_answer(Some(&CertStatus::Good));
+        m.ocsp_answer(None);
+        m.request(Listener::Portal, Duration::from_micros(300));
+        m.request(Listener::Portal, Duration::from_millis(3));
+        m.request(Listener::Portal, Duration::from_secs(9));
+        m.crl_published(42, 1000, 49_000, Duration::from_millis(5));
+        let text = m.render(&gauges());
+        for line in [
+            "shomei_tls_handshakes_total{listener=\"cert\",result=\"ok\"} 1",
+            "shomei_tls_handshakes_total{listener=\"cert\",result=\"failed\"} 1",
+            "shomei_revoked_certificates_refused_total 1",
+            "shomei_logins_total{method=\"certificate\",result=\"refused\"} 1",
+            "shomei_certificates_issued_total{operation=\"simplereenroll\"} 1",
+            "shomei_ocsp_responses_total{status=\"good\"} 1",
+            "shomei_ocsp_responses_total{status=\"error\"} 1",
+            "shomei_http_request_duration_seconds_bucket{listener=\"portal\",le=\"0.0005\"} 1",
+            "shomei_http_request_duration_seconds_bucket{listener=\"portal\",le=\"0.005\"} 2",
+            "shomei_http_request_duration_seconds_bucket{listener=\"portal\",le=\"2.5\"} 2",
+            "shomei_http_request_duration_seconds_bucket{listener=\"portal\",le=\"+Inf\"} 3",
+            "shomei_http_request_duration_seconds_count{listener=\"portal\"} 3",
+            "shomei_crl_number 42",
+            "shomei_revoked_certificates 7",
+            "shomei_sessions 2",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        // Every sample line belongs to a declared metric.
+        for l in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = l.split(['{', ' ']).next().unwrap();
+            let base = name
+                .trim_end_matches("_bucket")
+                .trim_end_matches("_sum")
+                .trim_end_matches("_count");
+            assert!(
+                text.contains(&format!("# TYPE {name} "))
+                    || text.contains(&format!("# TYPE {base} ")),
+                "{name} has no TYPE line"
+            );
+        }
+    }
+}
