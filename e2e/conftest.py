@@ -23,11 +23,14 @@ CONFIRM_PW = "Shomei#Kakunin1"
 
 
 class Server:
-    def __init__(self, proc, url, data_dir, output):
+    def __init__(self, proc, url, data_dir, output, config=None, env=None):
         self.proc = proc
         self.url = url  # https://localhost:PORT
         self.data_dir = data_dir
         self.output = output
+        # The CLI runs with the server's configuration file and environment.
+        self.cli_extra = ["--config", str(config)] if config else []
+        self.env = env
 
     @property
     def binary_dir(self):
@@ -40,21 +43,23 @@ class Server:
     def cli(self, *args):
         """Runs the shomei CLI against this server's data directory."""
         out = subprocess.run(
-            [str(BINARY), *args, "--data-dir", str(self.data_dir)],
+            [str(BINARY), *args, "--data-dir", str(self.data_dir), *self.cli_extra],
             check=True,
             capture_output=True,
             text=True,
             timeout=60,
+            env=self.env,
         )
         return out.stdout
 
     def cli_result(self, *args):
         """As `cli`, for a command expected to fail: the whole result."""
         return subprocess.run(
-            [str(BINARY), *args, "--data-dir", str(self.data_dir)],
+            [str(BINARY), *args, "--data-dir", str(self.data_dir), *self.cli_extra],
             capture_output=True,
             text=True,
             timeout=60,
+            env=self.env,
         )
 
     def curl(self, *args):
@@ -82,17 +87,21 @@ def crl_text_listing(server, serial_hex, workdir, url=None, within=1.5):
         time.sleep(0.05)
 
 
-def start_server(tmp: Path, *extra) -> Server:
+def start_server(tmp: Path, *extra, config=None, env=None) -> Server:
     """Starts `shomei serve --demo` on free ports with data under tmp/data
-    (reused if it exists: a restart)."""
+    (reused if it exists: a restart), with a configuration file and extra
+    environment variables if given."""
     assert BINARY.exists(), "build first: cargo build --release"
     data_dir = tmp / "data"
+    env = {**os.environ, "RUST_LOG": "info", **(env or {})}
+    config_args = ["--config", str(config)] if config else []
     proc = subprocess.Popen(
-        [str(BINARY), "serve", "--demo", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0", *extra],
+        [str(BINARY), "serve", "--demo", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0",
+         *config_args, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "RUST_LOG": "info"},
+        env=env,
     )
     output = []
     found = threading.Event()
@@ -118,7 +127,7 @@ def start_server(tmp: Path, *extra) -> Server:
     if not found.wait(60) or "pki" not in url:
         proc.kill()
         raise RuntimeError("server did not start:\n" + "".join(output))
-    server = Server(proc, url["u"], data_dir, output)
+    server = Server(proc, url["u"], data_dir, output, config=config, env=env)
     server.cert_url = url["cert"]
     server.pki_url = url["pki"]
     return server

@@ -515,6 +515,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         "CRL and OCSP (plain HTTP, written into certificates): {pki_public_url}/pki/crl  {pki_public_url}/pki/ocsp  (listening on {pki_addr})"
     );
     println!("Metrics (Prometheus): http://{metrics_addr}/metrics");
+    println!("Issuing CA key: {}", svc.ca().describe_issuing_key());
     println!(
         "Trust this root certificate in your browser or client: {}",
         svc.ca().root_cert_path().display()

@@ -3,10 +3,9 @@
 //! million entries cost a fraction of a second and about their own size in
 //! memory. Full CRLs and delta CRLs (§5.2.4) share the encoder.
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use time::OffsetDateTime;
 
+use crate::CaKey;
 use crate::der::tlv;
 
 /// ecdsa-with-SHA256, as a whole AlgorithmIdentifier.
@@ -38,10 +37,9 @@ pub enum CrlKind {
 
 /// The issuing CA's CRL signer.
 pub struct CrlSigner {
-    key: EcdsaKeyPair,
+    key: CaKey,
     issuer_name: Vec<u8>,
     key_id: Vec<u8>,
-    rng: SystemRandom,
 }
 
 /// Writes `len` as a DER length.
@@ -114,10 +112,8 @@ fn extension(oid: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
 }
 
 impl CrlSigner {
-    /// From the issuing CA's certificate and PKCS#8 P-256 key.
-    pub fn new(issuing_ca_der: &[u8], pkcs8_key: &[u8]) -> Result<Self, String> {
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8_key)
-            .map_err(|e| e.to_string())?;
+    /// From the issuing CA's certificate and its P-256 key (a file's or the HSM's).
+    pub fn new(issuing_ca_der: &[u8], key: CaKey) -> Result<Self, String> {
         let (_, cert) =
             x509_parser::parse_x509_certificate(issuing_ca_der).map_err(|e| e.to_string())?;
         let key_id = cert
@@ -133,7 +129,6 @@ impl CrlSigner {
             key,
             issuer_name: cert.subject().as_raw().to_vec(),
             key_id,
-            rng: SystemRandom::new(),
         })
     }
 
@@ -227,13 +222,10 @@ impl CrlSigner {
             at
         };
         out.extend_from_slice(&tail);
-        let sig = self
-            .key
-            .sign(&self.rng, &out[tbs_start..])
-            .map_err(|e| e.to_string())?;
-        let mut bits = Vec::with_capacity(sig.as_ref().len() + 1);
+        let sig = self.key.sign_der(&out[tbs_start..])?;
+        let mut bits = Vec::with_capacity(sig.len() + 1);
         bits.push(0);
-        bits.extend_from_slice(sig.as_ref());
+        bits.extend_from_slice(&sig);
         let bits = tlv(0x03, &bits);
         let body_len = out.len() - tbs_start + ALG_ECDSA_SHA256.len() + bits.len();
         out.extend_from_slice(ALG_ECDSA_SHA256);

@@ -10,11 +10,13 @@ pub mod crl;
 pub mod csr;
 mod der;
 mod files;
+pub mod hsm;
 pub mod ocsp;
 pub mod pkcs12;
 pub mod pkcs7;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName,
@@ -24,6 +26,7 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::{Duration, OffsetDateTime};
 
+pub use hsm::{HsmKey, Pkcs11Config};
 pub use rcgen::PublicKeyData;
 
 /// Errors of the CA. Messages are for operators' logs, in English.
@@ -40,6 +43,8 @@ pub enum PkiError {
     Rcgen(#[from] rcgen::Error),
     #[error("system random generator failed")]
     Random,
+    #[error("{0}")]
+    Hsm(String),
 }
 
 /// Where relying parties find revocation information; written into every
@@ -101,7 +106,9 @@ pub struct IssuedCert {
 pub struct Ca {
     root_der: CertificateDer<'static>,
     issuing_der: CertificateDer<'static>,
-    issuing: Issuer<'static, KeyPair>,
+    issuing: Issuer<'static, CaKey>,
+    /// The issuing CA's key again, for the CRL signer.
+    key: CaKey,
     endpoints: Endpoints,
     dir: PathBuf,
 }
@@ -122,16 +129,29 @@ impl Ca {
         endpoints: Endpoints,
         now: OffsetDateTime,
     ) -> Result<Self, PkiError> {
+        Self::load_or_create_with(dir, bank_name, endpoints, now, None)
+    }
+
+    /// As `load_or_create`, with the issuing CA's key in a PKCS#11 token
+    /// when `hsm` is given: generated there (sensitive, non-extractable) on
+    /// first use, never written to disk.
+    pub fn load_or_create_with(
+        dir: &Path,
+        bank_name: &str,
+        endpoints: Endpoints,
+        now: OffsetDateTime,
+        hsm: Option<&Pkcs11Config>,
+    ) -> Result<Self, PkiError> {
         files::ensure_dir(dir)?;
         let root_cert = dir.join(ROOT_CERT);
         if !root_cert.exists() {
-            Self::create(dir, bank_name, now)?;
+            Self::create(dir, bank_name, now, hsm)?;
         }
         let root_der = files::read_cert(&root_cert)?;
         let issuing_der = files::read_cert(&dir.join(ISSUING_CERT))?;
-        let issuing_key = files::read_key(&dir.join(ISSUING_KEY))?;
+        let key = issuing_key(dir, &issuing_der, hsm)?;
         let issuing =
-            Issuer::from_ca_cert_der(&issuing_der, issuing_key).map_err(|e| PkiError::BadFile {
+            Issuer::from_ca_cert_der(&issuing_der, key.clone()).map_err(|e| PkiError::BadFile {
                 path: dir.join(ISSUING_CERT),
                 reason: e.to_string(),
             })?;
@@ -139,19 +159,30 @@ impl Ca {
             root_der,
             issuing_der,
             issuing,
+            key,
             endpoints,
             dir: dir.to_owned(),
         })
     }
 
-    fn create(dir: &Path, bank_name: &str, now: OffsetDateTime) -> Result<(), PkiError> {
+    fn create(
+        dir: &Path,
+        bank_name: &str,
+        now: OffsetDateTime,
+        hsm: Option<&Pkcs11Config>,
+    ) -> Result<(), PkiError> {
         let root_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut root = ca_params(bank_name, &format!("{bank_name} Shomei Root CA"), now, 20)?;
         root.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
         let root_cert = root.self_signed(&root_key)?;
         let root_issuer = Issuer::new(root, &root_key);
 
-        let issuing_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let issuing_key = match hsm {
+            Some(cfg) => CaKey::Hsm(Arc::new(HsmKey::generate(cfg).map_err(PkiError::Hsm)?)),
+            None => CaKey::File(Arc::new(KeyPair::generate_for(
+                &rcgen::PKCS_ECDSA_P256_SHA256,
+            )?)),
+        };
         let mut issuing = ca_params(
             bank_name,
             &format!("{bank_name} Shomei Issuing CA 1"),
@@ -165,10 +196,9 @@ impl Ca {
         // Keys first: a CA certificate without its key on disk would be a
         // half-created CA that the next start could not use.
         files::write_private(&dir.join(ROOT_KEY), root_key.serialize_pem().as_bytes())?;
-        files::write_private(
-            &dir.join(ISSUING_KEY),
-            issuing_key.serialize_pem().as_bytes(),
-        )?;
+        if let CaKey::File(k) = &issuing_key {
+            files::write_private(&dir.join(ISSUING_KEY), k.serialize_pem().as_bytes())?;
+        }
         files::write_public(&dir.join(ISSUING_CERT), issuing_cert.pem().as_bytes())?;
         files::write_public(&dir.join(ROOT_CERT), root_cert.pem().as_bytes())?;
         Ok(())
@@ -359,27 +389,133 @@ impl Ca {
 
     /// The issuing CA's CRL signer straight from the CA files in `dir`,
     /// without loading the rest of the CA (for offline CRL export).
-    pub fn crl_signer_in(dir: &Path) -> Result<crl::CrlSigner, PkiError> {
+    pub fn crl_signer_in(
+        dir: &Path,
+        hsm: Option<&Pkcs11Config>,
+    ) -> Result<crl::CrlSigner, PkiError> {
         let issuing_der = files::read_cert(&dir.join(ISSUING_CERT))?;
-        let key = files::read_key(&dir.join(ISSUING_KEY))?;
-        crl::CrlSigner::new(&issuing_der, &key.serialize_der()).map_err(|reason| {
-            PkiError::BadFile {
-                path: dir.join(ISSUING_KEY),
-                reason,
-            }
+        let key = issuing_key(dir, &issuing_der, hsm)?;
+        crl::CrlSigner::new(&issuing_der, key).map_err(|reason| PkiError::BadFile {
+            path: dir.join(ISSUING_CERT),
+            reason,
         })
     }
 
     /// The CRL signer of the issuing CA.
     pub fn crl_signer(&self) -> Result<crl::CrlSigner, PkiError> {
-        let key = files::read_key(&self.dir.join(ISSUING_KEY))?;
-        crl::CrlSigner::new(&self.issuing_der, &key.serialize_der()).map_err(|reason| {
+        crl::CrlSigner::new(&self.issuing_der, self.key.clone()).map_err(|reason| {
             PkiError::BadFile {
-                path: self.dir.join(ISSUING_KEY),
+                path: self.dir.join(ISSUING_CERT),
                 reason,
             }
         })
     }
+
+    /// Where the issuing CA's key is: a file, or a token.
+    pub fn issuing_key(&self) -> &CaKey {
+        &self.key
+    }
+
+    /// `issuing_key().describe(…)` for this CA's directory.
+    pub fn describe_issuing_key(&self) -> String {
+        self.key.describe(&self.dir)
+    }
+}
+
+/// The issuing CA's private key: a PEM file beside the certificate, or a
+/// key in a PKCS#11 token. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum CaKey {
+    File(Arc<KeyPair>),
+    Hsm(Arc<HsmKey>),
+}
+
+impl CaKey {
+    /// Where the key is, for the operator: the file, or the token and
+    /// whether the key is locked in it (sensitive, never extractable).
+    pub fn describe(&self, dir: &Path) -> String {
+        match self {
+            CaKey::File(_) => format!("file {}", dir.join(ISSUING_KEY).display()),
+            CaKey::Hsm(k) => match k.is_locked_in() {
+                Ok(true) => format!("{} (sensitive, never extractable)", k.describe()),
+                Ok(false) => format!("{} (WARNING: the key is extractable)", k.describe()),
+                Err(e) => format!("{} ({e})", k.describe()),
+            },
+        }
+    }
+
+    /// ECDSA P-256 with SHA-256 over `msg`: the DER signature.
+    pub fn sign_der(&self, msg: &[u8]) -> Result<Vec<u8>, String> {
+        match self {
+            CaKey::File(k) => rcgen::SigningKey::sign(k.as_ref(), msg).map_err(|e| e.to_string()),
+            CaKey::Hsm(k) => k.sign_der(msg),
+        }
+    }
+}
+
+impl PublicKeyData for CaKey {
+    fn der_bytes(&self) -> &[u8] {
+        match self {
+            CaKey::File(k) => k.der_bytes(),
+            CaKey::Hsm(k) => k.der_bytes(),
+        }
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            CaKey::File(k) => PublicKeyData::algorithm(k.as_ref()),
+            CaKey::Hsm(k) => k.algorithm(),
+        }
+    }
+}
+
+impl rcgen::SigningKey for CaKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        match self {
+            CaKey::File(k) => k.sign(msg),
+            CaKey::Hsm(k) => k.sign(msg),
+        }
+    }
+}
+
+/// The issuing CA's key for the certificate `issuing_der`: the key file if
+/// there is one, else the token's key, which must match the certificate.
+fn issuing_key(
+    dir: &Path,
+    issuing_der: &[u8],
+    hsm: Option<&Pkcs11Config>,
+) -> Result<CaKey, PkiError> {
+    let file = dir.join(ISSUING_KEY);
+    let key = match (file.exists(), hsm) {
+        (true, None) => return Ok(CaKey::File(Arc::new(files::read_key(&file)?))),
+        (true, Some(_)) => {
+            return Err(PkiError::Hsm(format!(
+                "the issuing CA's key is the file {}, but a PKCS#11 token is configured; \
+                 this CA was created without the token (moving a key into a token is not supported)",
+                file.display()
+            )));
+        }
+        (false, None) => {
+            return Err(PkiError::Hsm(format!(
+                "no issuing CA key: {} does not exist and no PKCS#11 token is configured \
+                 (this CA keeps its key in a token: set the pkcs11_* settings)",
+                file.display()
+            )));
+        }
+        (false, Some(cfg)) => HsmKey::open(cfg).map_err(PkiError::Hsm)?,
+    };
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(issuing_der).map_err(|e| PkiError::BadFile {
+            path: dir.join(ISSUING_CERT),
+            reason: e.to_string(),
+        })?;
+    if cert.public_key().subject_public_key.data.as_ref() != key.der_bytes() {
+        return Err(PkiError::Hsm(format!(
+            "the token's key {:?} is not the issuing CA certificate's key",
+            hsm.map(|c| c.key_label.as_str()).unwrap_or_default()
+        )));
+    }
+    Ok(CaKey::Hsm(Arc::new(key)))
 }
 
 /// PEM armour for `der` under `label` ("CERTIFICATE", "X509 CRL", …).

@@ -381,7 +381,8 @@ pub async fn export_crl(
 ) -> Result<(u64, Vec<u8>)> {
     let store =
         shomei_store::Store::open_with(&data_dir.join("shomei.db"), settings.durability()).await?;
-    let signer = shomei_pki::Ca::crl_signer_in(&data_dir.join("ca"))?;
+    let hsm = settings.pkcs11().map_err(ServiceError::Settings)?;
+    let signer = shomei_pki::Ca::crl_signer_in(&data_dir.join("ca"), hsm.as_ref())?;
     let expected = store.revoked_count().await?;
     let mut list = shomei_pki::crl::CrlList::with_capacity(expected * 52);
     let mut bad = None;

@@ -70,6 +70,8 @@ pub enum ServiceError {
     Crl(String),
     #[error("mail: {0}")]
     Mail(String),
+    #[error("settings: {0}")]
+    Settings(String),
     #[error("internal invariant broken: {0}")]
     Invariant(&'static str),
     #[error("background task failed: {0}")]
@@ -185,11 +187,13 @@ impl Shomei {
         })?;
         let store = Store::open_with(&data_dir.join("shomei.db"), settings.durability()).await?;
         let now = clock.now();
-        let ca = Ca::load_or_create(
+        let hsm = settings.pkcs11().map_err(ServiceError::Settings)?;
+        let ca = Ca::load_or_create_with(
             &data_dir.join("ca"),
             &settings.bank_name,
             Endpoints::with_pki(public_url, pki_url),
             now,
+            hsm.as_ref(),
         )?;
         let dummy_hash = password::hash("shomei-timing-equaliser").await?;
         let ocsp = ocsp::Responder::new(ca.ocsp_signer(now)?, ca.ocsp_issuer()?);

@@ -56,6 +56,18 @@ pub struct Settings {
     /// Seconds between the server's upkeep rounds (idle sessions, CRL
     /// refresh, notices).
     pub upkeep_interval_seconds: u64,
+    /// The issuing CA's key in a PKCS#11 token (an HSM): the module (shared
+    /// library). Empty: the key is a file in ca/ (mode 0600). Set it before
+    /// the CA is created; the key is then generated in the token and never
+    /// leaves it.
+    pub pkcs11_module: String,
+    /// The token's label.
+    pub pkcs11_token_label: String,
+    /// The key's label in the token.
+    pub pkcs11_key_label: String,
+    /// A file holding the token's user PIN; empty: the environment variable
+    /// SHOMEI_PKCS11_PIN.
+    pub pkcs11_pin_file: String,
     pub business_ib: HelpDesk,
     pub hottokun_webjr: HelpDesk,
 }
@@ -87,6 +99,10 @@ impl Default for Settings {
             smtp_password: String::new(),
             smtp_ca_file: String::new(),
             upkeep_interval_seconds: 30,
+            pkcs11_module: String::new(),
+            pkcs11_token_label: String::new(),
+            pkcs11_key_label: "shomei-issuing-ca".into(),
+            pkcs11_pin_file: String::new(),
             business_ib: HelpDesk {
                 name: "[ビジネスIB] ほっとコールセンター".into(),
                 phone: "0120-000-001".into(),
@@ -167,6 +183,32 @@ impl Settings {
         }
     }
 
+    /// Where the issuing CA's key is when it is in a PKCS#11 token, with
+    /// the PIN read from `pkcs11_pin_file` or SHOMEI_PKCS11_PIN; `None`
+    /// when the key is a file.
+    pub fn pkcs11(&self) -> Result<Option<shomei_pki::Pkcs11Config>, String> {
+        if self.pkcs11_module.is_empty() {
+            return Ok(None);
+        }
+        let pin = if self.pkcs11_pin_file.is_empty() {
+            std::env::var("SHOMEI_PKCS11_PIN").map_err(|_| {
+                "pkcs11_module is set but there is no PIN: set pkcs11_pin_file or SHOMEI_PKCS11_PIN"
+                    .to_string()
+            })?
+        } else {
+            std::fs::read_to_string(&self.pkcs11_pin_file)
+                .map_err(|e| format!("cannot read pkcs11_pin_file {}: {e}", self.pkcs11_pin_file))?
+                .trim_end_matches(['\r', '\n'])
+                .to_string()
+        };
+        Ok(Some(shomei_pki::Pkcs11Config {
+            module: self.pkcs11_module.clone().into(),
+            token_label: self.pkcs11_token_label.clone(),
+            key_label: self.pkcs11_key_label.clone(),
+            pin,
+        }))
+    }
+
     /// Refuses settings that would make the rules meaningless.
     pub fn validate(&self) -> Result<(), String> {
         let checks = [
@@ -233,6 +275,11 @@ impl Settings {
             (
                 self.business_ib_max_users >= 1 && self.hottokun_webjr_max_users >= 1,
                 "business_ib_max_users and hottokun_webjr_max_users must be at least 1",
+            ),
+            (
+                self.pkcs11_module.is_empty()
+                    || (!self.pkcs11_token_label.is_empty() && !self.pkcs11_key_label.is_empty()),
+                "pkcs11_module needs pkcs11_token_label and pkcs11_key_label",
             ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {
