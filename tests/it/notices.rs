@@ -35,14 +35,7 @@ async fn renewal_and_lock_notices_are_sent_once() {
     // Again, and after a restart (a second instance on the same data): nothing new.
     assert_eq!(kit.svc.queue_renewal_notices().await.unwrap(), 0);
     assert_eq!(kit.svc.send_notices().await.unwrap(), 0);
-    let other = shomei_service::Shomei::open(
-        kit.dir.path(),
-        &kit.base,
-        shomei_service::Settings::default(),
-        kit.clock.clone(),
-    )
-    .await
-    .unwrap();
+    let other = kit.another_server().await;
     assert_eq!(other.queue_renewal_notices().await.unwrap(), 0);
     assert_eq!(other.send_notices().await.unwrap(), 0);
 

@@ -204,14 +204,7 @@ async fn brsk018_shows_the_guides_users_states_and_dates_and_sorts_by_every_colu
 async fn a_second_start_reuses_the_ca_and_the_data() {
     let kit = Kit::start().await;
     let root = kit.svc.ca().root_pem();
-    let again = shomei_service::Shomei::open(
-        kit.dir.path(),
-        &kit.base,
-        Default::default(),
-        kit.clock.clone(),
-    )
-    .await
-    .unwrap();
+    let again = kit.another_server().await;
     assert_eq!(again.ca().root_pem(), root);
     again.seed_demo().await.unwrap();
     assert_eq!(

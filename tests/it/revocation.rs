@@ -429,30 +429,16 @@ async fn a_password_session_of_a_user_whose_certificate_is_revoked_goes_on() {
 /// the invalidity date within the second); refusals change nothing.
 #[tokio::test]
 async fn an_operator_revocation_from_another_process_takes_effect_in_the_running_server() {
-    use shomei_core::{LoginId, RevocationReason, UserId};
-    use shomei_service::{Clock, OperatorRevokeError, Settings, Shomei};
+    use shomei_core::{LoginId, RevocationReason};
+    use shomei_service::{Clock, OperatorRevokeError};
 
     let kit = Kit::start().await;
     let hanako = LoginId::parse("hanakodt").unwrap();
-    let serial = kit
-        .svc
-        .store()
-        .latest_cert(UserId(kit.user_id("hanakodt").await))
-        .await
-        .unwrap()
-        .unwrap()
-        .serial;
+    let serial = kit.serial_of("hanakodt").await;
     assert!(!kit.svc.is_revoked(serial.as_bytes()));
 
     // A second instance on the same data directory, as the CLI opens it.
-    let operator = Shomei::open_for_operator(
-        kit.dir.path(),
-        &kit.base,
-        Settings::default(),
-        kit.clock.clone(),
-    )
-    .await
-    .unwrap();
+    let operator = kit.operator().await;
     let future = kit.clock.now() + ::time::Duration::hours(1);
     assert!(matches!(
         operator
@@ -546,41 +532,17 @@ async fn an_operator_revocation_from_another_process_takes_effect_in_the_running
 /// misses nothing; ids keep growing after a prune.
 #[tokio::test]
 async fn the_revocation_log_is_pruned_and_a_server_that_missed_entries_reloads() {
-    use shomei_core::{LoginId, RevocationReason, UserId};
-    use shomei_service::{Settings, Shomei};
+    use shomei_core::{LoginId, RevocationReason};
 
     let kit = Kit::start().await;
-    let serial_of = |who: &'static str| {
-        let kit = &kit;
-        async move {
-            kit.svc
-                .store()
-                .latest_cert(UserId(kit.user_id(who).await))
-                .await
-                .unwrap()
-                .unwrap()
-                .serial
-        }
-    };
-    let (hanako, taro) = (serial_of("hanakodt").await, serial_of("tarodt").await);
+    let (hanako, taro) = (
+        kit.serial_of("hanakodt").await,
+        kit.serial_of("tarodt").await,
+    );
     // A second server on the same data, stalled: it loads the set and then
     // reads the log no more until told to.
-    let stalled = Shomei::open(
-        kit.dir.path(),
-        &kit.base,
-        Settings::default(),
-        kit.clock.clone(),
-    )
-    .await
-    .unwrap();
-    let operator = Shomei::open_for_operator(
-        kit.dir.path(),
-        &kit.base,
-        Settings::default(),
-        kit.clock.clone(),
-    )
-    .await
-    .unwrap();
+    let stalled = kit.another_server().await;
+    let operator = kit.operator().await;
     for who in ["hanakodt", "tarodt"] {
         operator
             .revoke_by_operator(
@@ -617,7 +579,7 @@ async fn the_revocation_log_is_pruned_and_a_server_that_missed_entries_reloads()
     for serial in [&hanako, &taro] {
         assert!(in_force_within_a_second(&kit.svc, serial).await);
     }
-    let hotto = serial_of("hottojr01").await;
+    let hotto = kit.serial_of("hottojr01").await;
     operator
         .revoke_by_operator(
             &LoginId::parse("hottojr01").unwrap(),

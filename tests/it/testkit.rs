@@ -106,6 +106,42 @@ impl Kit {
     }
 
     /// The user's id in the database (for forged requests).
+    /// Another server on this kit's data directory (a restart, or a second
+    /// node), sharing its clock; it serves nothing but can be called.
+    pub async fn another_server(&self) -> Shomei {
+        Shomei::open(
+            self.dir.path(),
+            &self.base,
+            Settings::default(),
+            self.clock.clone(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// The service as the operator's CLI opens it on this kit's data.
+    pub async fn operator(&self) -> Shomei {
+        Shomei::open_for_operator(
+            self.dir.path(),
+            &self.base,
+            Settings::default(),
+            self.clock.clone(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// The serial of `login_id`'s latest certificate.
+    pub async fn serial_of(&self, login_id: &str) -> shomei_core::Serial {
+        self.svc
+            .store()
+            .latest_cert(shomei_core::UserId(self.user_id(login_id).await))
+            .await
+            .unwrap()
+            .unwrap()
+            .serial
+    }
+
     pub async fn user_id(&self, login_id: &str) -> i64 {
         self.svc
             .store()
