@@ -47,13 +47,13 @@ const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x0
 
 /// A P-256 private key in a token, with its public point.
 pub struct HsmKey {
-    /// One session, used by one signature at a time.
-    session: Mutex<Session>,
-    key: ObjectHandle,
+    /// One session, used by one signature at a time, and the key's handle
+    /// in it (handles are per session: a new session finds the key again).
+    session: Mutex<(Session, ObjectHandle)>,
     /// The uncompressed public point (0x04 ‖ X ‖ Y).
     public: Vec<u8>,
-    token_label: String,
-    key_label: String,
+    /// To log in again when the token drops the session.
+    cfg: Pkcs11Config,
 }
 
 impl std::fmt::Debug for HsmKey {
@@ -109,42 +109,47 @@ fn bare_point(ec_point: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Logs in and finds the key pair labelled `key_label`: the session, the
+/// private key's handle and the public point.
+fn find_key(cfg: &Pkcs11Config) -> Result<(Session, ObjectHandle, Vec<u8>), String> {
+    let session = session(cfg)?;
+    let label = Attribute::Label(cfg.key_label.as_bytes().to_vec());
+    let private = session
+        .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), label.clone()])
+        .map_err(|e| err("finding the key", e))?;
+    let public = session
+        .find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY), label])
+        .map_err(|e| err("finding the public key", e))?;
+    let (Some(key), Some(public)) = (private.first(), public.first()) else {
+        return Err(format!(
+            "PKCS#11: no key pair labelled {:?} in token {:?}",
+            cfg.key_label, cfg.token_label
+        ));
+    };
+    if private.len() > 1 {
+        return Err(format!(
+            "PKCS#11: {} private keys are labelled {:?}; the label must be unique",
+            private.len(),
+            cfg.key_label
+        ));
+    }
+    let point = session
+        .get_attributes(*public, &[AttributeType::EcPoint])
+        .map_err(|e| err("reading the public key", e))?;
+    let Some(Attribute::EcPoint(point)) = point.into_iter().next() else {
+        return Err("PKCS#11: the public key has no EC point (not an EC key?)".into());
+    };
+    Ok((session, *key, bare_point(&point)))
+}
+
 impl HsmKey {
     /// The key labelled `key_label`, which must exist.
     pub fn open(cfg: &Pkcs11Config) -> Result<Self, String> {
-        let session = session(cfg)?;
-        let label = Attribute::Label(cfg.key_label.as_bytes().to_vec());
-        let private = session
-            .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), label.clone()])
-            .map_err(|e| err("finding the key", e))?;
-        let public = session
-            .find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY), label])
-            .map_err(|e| err("finding the public key", e))?;
-        let (Some(key), Some(public)) = (private.first(), public.first()) else {
-            return Err(format!(
-                "PKCS#11: no key pair labelled {:?} in token {:?}",
-                cfg.key_label, cfg.token_label
-            ));
-        };
-        if private.len() > 1 {
-            return Err(format!(
-                "PKCS#11: {} private keys are labelled {:?}; the label must be unique",
-                private.len(),
-                cfg.key_label
-            ));
-        }
-        let point = session
-            .get_attributes(*public, &[AttributeType::EcPoint])
-            .map_err(|e| err("reading the public key", e))?;
-        let Some(Attribute::EcPoint(point)) = point.into_iter().next() else {
-            return Err("PKCS#11: the public key has no EC point (not an EC key?)".into());
-        };
+        let (session, key, public) = find_key(cfg)?;
         Ok(Self {
-            key: *key,
-            public: bare_point(&point),
-            session: Mutex::new(session),
-            token_label: cfg.token_label.clone(),
-            key_label: cfg.key_label.clone(),
+            session: Mutex::new((session, key)),
+            public,
+            cfg: cfg.clone(),
         })
     }
 
@@ -197,19 +202,20 @@ impl HsmKey {
     pub fn describe(&self) -> String {
         format!(
             "key {:?} in PKCS#11 token {:?}",
-            self.key_label, self.token_label
+            self.cfg.key_label, self.cfg.token_label
         )
     }
 
     /// Is the private key marked sensitive and never extractable?
     pub fn is_locked_in(&self) -> Result<bool, String> {
-        let session = self
+        let guard = self
             .session
             .lock()
             .map_err(|_| "PKCS#11 session lock poisoned".to_string())?;
+        let (session, key) = &*guard;
         let attrs = session
             .get_attributes(
-                self.key,
+                *key,
                 &[AttributeType::Sensitive, AttributeType::NeverExtractable],
             )
             .map_err(|e| err("reading key attributes", e))?;
@@ -225,13 +231,32 @@ impl HsmKey {
     pub fn sign_der(&self, msg: &[u8]) -> Result<Vec<u8>, String> {
         let hash = digest(&SHA256, msg);
         let raw = {
-            let session = self
+            let mut guard = self
                 .session
                 .lock()
                 .map_err(|_| "PKCS#11 session lock poisoned".to_string())?;
-            session
-                .sign(&Mechanism::Ecdsa, self.key, hash.as_ref())
-                .map_err(|e| err("signing", e))?
+            let first = guard.0.sign(&Mechanism::Ecdsa, guard.1, hash.as_ref());
+            match first {
+                Ok(raw) => raw,
+                Err(e) => {
+                    // The token may have dropped the session (an HSM
+                    // restarted, a network HSM reconnected): log in again,
+                    // find the same key, and try once more.
+                    tracing::warn!(error = %e, "PKCS#11 signing failed; opening a new session");
+                    let (session, key, public) = find_key(&self.cfg)?;
+                    if public != self.public {
+                        return Err(format!(
+                            "PKCS#11: the key labelled {:?} is no longer the issuing CA's key",
+                            self.cfg.key_label
+                        ));
+                    }
+                    *guard = (session, key);
+                    guard
+                        .0
+                        .sign(&Mechanism::Ecdsa, guard.1, hash.as_ref())
+                        .map_err(|e| err("signing", e))?
+                }
+            }
         };
         if raw.len() != 64 {
             return Err(format!(
