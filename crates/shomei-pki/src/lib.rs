@@ -109,6 +109,8 @@ pub struct Ca {
     issuing: Issuer<'static, CaKey>,
     /// The issuing CA's key again, for the CRL signer.
     key: CaKey,
+    /// No certificate it signs outlives it.
+    issuing_not_after: OffsetDateTime,
     endpoints: Endpoints,
     dir: PathBuf,
 }
@@ -155,11 +157,16 @@ impl Ca {
                 path: dir.join(ISSUING_CERT),
                 reason: e.to_string(),
             })?;
+        let issuing_not_after = not_after_of(&issuing_der).ok_or_else(|| PkiError::BadFile {
+            path: dir.join(ISSUING_CERT),
+            reason: "cannot read its validity".into(),
+        })?;
         Ok(Self {
             root_der,
             issuing_der,
             issuing,
             key,
+            issuing_not_after,
             endpoints,
             dir: dir.to_owned(),
         })
@@ -243,7 +250,7 @@ impl Ca {
         let serial = random_serial()?;
         p.serial_number = Some(SerialNumber::from_slice(&serial));
         p.not_before = truncate_to_seconds(not_before);
-        p.not_after = truncate_to_seconds(not_after);
+        p.not_after = self.clamp(not_after);
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CountryName, country_jp());
         dn.push(DnType::OrganizationName, subject.company_name);
@@ -299,7 +306,7 @@ impl Ca {
             let mut p = CertificateParams::default();
             p.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
             p.not_before = truncate_to_seconds(now - Duration::minutes(5));
-            p.not_after = truncate_to_seconds(now + Duration::days(365));
+            p.not_after = self.clamp(now + Duration::days(365));
             let mut dn = DistinguishedName::new();
             dn.push(DnType::CommonName, "Shomei OCSP Responder");
             p.distinguished_name = dn;
@@ -358,7 +365,7 @@ impl Ca {
             let mut p = CertificateParams::default();
             p.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
             p.not_before = truncate_to_seconds(now - Duration::minutes(5));
-            p.not_after = truncate_to_seconds(now + Duration::days(365));
+            p.not_after = self.clamp(now + Duration::days(365));
             let mut dn = DistinguishedName::new();
             dn.push(
                 DnType::CommonName,
@@ -409,6 +416,17 @@ impl Ca {
                 reason,
             }
         })
+    }
+
+    /// When the issuing CA's certificate expires: no certificate it signs
+    /// is valid longer (a client certificate issued in its last year is
+    /// shortened, and the operator is warned at start).
+    pub fn issuing_not_after(&self) -> OffsetDateTime {
+        self.issuing_not_after
+    }
+
+    fn clamp(&self, not_after: OffsetDateTime) -> OffsetDateTime {
+        truncate_to_seconds(not_after.min(self.issuing_not_after))
     }
 
     /// Where the issuing CA's key is: a file, or a token.

@@ -303,3 +303,26 @@ fn built_ocsp_requests_parse_and_name_our_issuer() {
         assert!(req.nonce.is_none());
     }
 }
+
+#[test]
+fn no_certificate_outlives_the_issuing_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = ca(tmp.path());
+    let key = generate_p256().unwrap();
+    let nb = datetime!(2035-06-01 00:00 UTC);
+    let issued = a
+        .issue_client(
+            &key,
+            &ClientSubject {
+                login_id: "hanakodt",
+                company_name: "x",
+            },
+            nb,
+            nb + Duration::days(365),
+        )
+        .unwrap();
+    assert_eq!(issued.not_after, a.issuing_not_after());
+    let (_, c) = parse_x509_certificate(&issued.der).unwrap();
+    assert_eq!(c.validity().not_after.to_datetime(), a.issuing_not_after());
+    assert!(a.issuing_not_after() < nb + Duration::days(365));
+}

@@ -195,6 +195,12 @@ impl Shomei {
             now,
             hsm.as_ref(),
         )?;
+        if ca.issuing_not_after() < now + settings.cert_validity() {
+            tracing::warn!(
+                expires = %ca.issuing_not_after(),
+                "the issuing CA expires before a certificate issued now would: such certificates end with it; plan a new issuing CA"
+            );
+        }
         let dummy_hash = password::hash("shomei-timing-equaliser").await?;
         let ocsp = ocsp::Responder::new(ca.ocsp_signer(now)?, ca.ocsp_issuer()?);
         let crl = crl::CrlPublisher::new(ca.crl_signer()?);
@@ -252,6 +258,7 @@ impl Shomei {
             sessions,
             resident_bytes: metrics::resident_bytes(),
             started_unix: self.started_unix,
+            issuing_ca_not_after: self.ca.issuing_not_after().unix_timestamp(),
         })
     }
 

@@ -373,6 +373,17 @@ impl Metrics {
         }
         head(
             &mut o,
+            "shomei_issuing_ca_not_after_seconds",
+            "gauge",
+            "When the issuing CA certificate expires (Unix time); certificates never outlive it.",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_issuing_ca_not_after_seconds {}",
+            gauges.issuing_ca_not_after
+        );
+        head(
+            &mut o,
             "process_start_time_seconds",
             "gauge",
             "Start time of the process since the Unix epoch in seconds.",
@@ -388,6 +399,7 @@ pub struct Gauges {
     pub sessions: usize,
     pub resident_bytes: Option<u64>,
     pub started_unix: i64,
+    pub issuing_ca_not_after: i64,
 }
 
 fn head(o: &mut String, name: &str, kind: &str, help: &str) {
@@ -412,6 +424,7 @@ mod tests {
             sessions: 2,
             resident_bytes: Some(4096),
             started_unix: 1_700_000_000,
+            issuing_ca_not_after: 2_000_000_000,
         }
     }
 
@@ -446,6 +459,7 @@ mod tests {
             "shomei_crl_number 42",
             "shomei_revoked_certificates 7",
             "shomei_sessions 2",
+            "shomei_issuing_ca_not_after_seconds 2000000000",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
