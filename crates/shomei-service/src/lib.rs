@@ -181,10 +181,18 @@ impl Shomei {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|source| ServiceError::DataDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
+        if !data_dir.exists() {
+            // A new data directory is the service's alone.
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(data_dir)
+                .map_err(|source| ServiceError::DataDir {
+                    path: data_dir.to_owned(),
+                    source,
+                })?;
+        }
         let store = Store::open_with(&data_dir.join("shomei.db"), settings.durability()).await?;
         let now = clock.now();
         let hsm = settings.pkcs11().map_err(ServiceError::Settings)?;

@@ -100,6 +100,27 @@ impl Store {
 
     /// `open` with a chosen durability.
     pub async fn open_with(path: &Path, durability: Durability) -> Result<Self> {
+        // A new database is created readable by its owner only (it holds
+        // password hashes and personal data); SQLite gives its -wal and
+        // -shm files the same mode.
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(sqlx::Error::Io)?;
+        } else if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                    "the database is readable by other users; chmod 600 it (and its -wal and -shm files)"
+                );
+            }
+        }
         let sync = match durability {
             Durability::Full => SqliteSynchronous::Full,
             Durability::Normal => SqliteSynchronous::Normal,
@@ -121,6 +142,69 @@ impl Store {
             .connect_with(opts.read_only(true))
             .await?;
         Ok(Self { read, write })
+    }
+
+    /// Writes a consistent copy of the whole database to `path` (a new
+    /// file) while the server keeps serving: SQLite's `VACUUM INTO` reads
+    /// one snapshot, so every change is in the copy with its 操作履歴 row or
+    /// neither is.
+    pub async fn backup_into(&self, path: &Path) -> Result<()> {
+        let target = path.to_str().ok_or_else(|| StoreError::Corrupt {
+            table: "-",
+            column: "-",
+            value: format!("backup path is not UTF-8: {}", path.display()),
+        })?;
+        {
+            // Owner-only from the start, as the database it copies.
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(sqlx::Error::Io)?;
+        }
+        sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&self.read)
+            .await?;
+        Ok(())
+    }
+
+    /// Closes every connection (the last one checkpoints the WAL into the
+    /// database file and removes it).
+    pub async fn close(self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    /// `PRAGMA integrity_check`: `None` when the database is sound, else
+    /// SQLite's first complaint.
+    pub async fn integrity_problem(&self) -> Result<Option<String>> {
+        let first: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&self.read)
+            .await?;
+        Ok((first != "ok").then_some(first))
+    }
+
+    /// Rows in each table a backup should be checked by.
+    pub async fn table_counts(&self) -> Result<Vec<(&'static str, i64)>> {
+        let mut out = Vec::new();
+        for (table, sql) in [
+            ("companies", "SELECT count(*) FROM companies"),
+            ("users", "SELECT count(*) FROM users"),
+            ("certificates", "SELECT count(*) FROM certificates"),
+            (
+                "revoked certificates",
+                "SELECT count(*) FROM certificates WHERE revoked_at IS NOT NULL",
+            ),
+            ("audit_log", "SELECT count(*) FROM audit_log"),
+            ("notices", "SELECT count(*) FROM notices"),
+        ] {
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.read).await?;
+            out.push((table, n));
+        }
+        Ok(out)
     }
 
     /// Starts a write transaction.
