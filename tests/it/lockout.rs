@@ -185,3 +185,71 @@ async fn a_correct_confirmation_password_resets_its_counter() {
     assert_eq!(kit.counters("hanakodt").await.confirm_failures, 0);
     kit.stop().await;
 }
+
+/// Password spraying: failures from one address, spread over login IDs that
+/// each stay under their own lockout, shut that address out for a window —
+/// without checking passwords or counting against the users — and every
+/// attempt is in 操作履歴.
+#[tokio::test]
+async fn an_address_failing_too_often_is_refused_for_a_while() {
+    let settings = shomei_service::Settings {
+        address_failure_limit: 5,
+        address_window_minutes: 10,
+        ..Default::default()
+    };
+    let kit = Kit::start_with(settings).await;
+    let b = kit.browser();
+    for who in ["nobody01", "nobody02", "ichirodt", "tarodt", "hanakodt"] {
+        let p = b.login(who, "Spray#2026").await;
+        assert!(
+            p.error()
+                .is_some_and(|e| e.contains("ログインできませんでした")),
+            "{who}: {:?}",
+            p.error()
+        );
+    }
+    // The right password now gets the address message, and counts nothing.
+    let before = kit.counters("jirodt").await;
+    let p = b.login("jirodt", LOGIN_PW).await;
+    assert_eq!(p.path(), "/login");
+    assert!(
+        p.error()
+            .is_some_and(|e| e.contains("接続元からのログインの失敗が続いた")),
+        "{:?}",
+        p.error()
+    );
+    assert_eq!(kit.counters("jirodt").await, before);
+    assert_eq!(kit.counters("hanakodt").await.login_failures, 1);
+    // Enrollment from there too.
+    let (_, csr) = crate::issuance::key_and_csr(&rcgen::PKCS_ECDSA_P256_SHA256);
+    assert_eq!(
+        crate::issuance::simpleenroll(&kit, "jirodt", LOGIN_PW, &csr)
+            .await
+            .status,
+        401
+    );
+    let mut rows = Vec::new();
+    kit.svc
+        .store()
+        .audit_for_each(None, |r| {
+            if r.company_id.is_none() {
+                rows.push(format!("{}/{}/{}", r.actor_login_id, r.operation, r.detail));
+            }
+        })
+        .await
+        .unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r
+                == "/ログイン/接続元からの失敗が10分間に5回に達したため、10分間受け付けを停止"),
+        "{rows:?}"
+    );
+    assert!(rows.contains(&"jirodt/ログイン/接続元からの失敗が多いため受け付け停止中".to_string()));
+    assert!(
+        rows.contains(&"jirodt/証明書発行/接続元からの失敗が多いため受け付け停止中".to_string())
+    );
+    // The window over, the address is welcome again.
+    kit.clock.advance(Duration::minutes(10));
+    assert_eq!(b.login("jirodt", LOGIN_PW).await.path(), "/top");
+    kit.stop().await;
+}

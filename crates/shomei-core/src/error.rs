@@ -7,6 +7,9 @@ pub enum Problem {
     /// for all, so that nobody learns whether a login ID exists.
     #[error("login failed")]
     LoginFailed,
+    /// Too many failed logins from the client's address lately.
+    #[error("too many failed logins from this address")]
+    AddressThrottled,
     #[error("the confirmation password is wrong")]
     ConfirmPasswordWrong,
     #[error("the confirmation password is stopped")]
@@ -28,6 +31,9 @@ impl Problem {
         match self {
             Problem::LoginFailed => {
                 "ログインできませんでした。ログインIDとログインパスワードをご確認ください。連続して誤るとログインパスワードの利用が停止されます。停止の解除はマスターユーザまたは管理者ユーザにご依頼ください。"
+            }
+            Problem::AddressThrottled => {
+                "ご利用の接続元からのログインの失敗が続いたため、しばらくの間ログインできません。時間をおいて再度お試しください。"
             }
             Problem::ConfirmPasswordWrong => {
                 "確認パスワードが正しくありません。連続して誤ると確認用パスワードの利用が停止されます。"

@@ -115,6 +115,10 @@ impl Shomei {
                 tx.commit().await?;
                 return Err(EnrollError::Unauthorized);
             }
+            PasswordCheck::Throttled => {
+                tx.commit().await?;
+                return Err(EnrollError::Unauthorized);
+            }
         };
         let now = self.now();
         let csr = match check_csr(csr_der) {

@@ -22,6 +22,7 @@ mod revoke;
 mod revset;
 mod settings;
 mod stop;
+mod throttle;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -110,6 +111,8 @@ pub struct Shomei {
     crl: crl::CrlPublisher,
     revoked: crl::RevokedSet,
     ocsp: ocsp::Responder,
+    /// Failed logins per client address (password spraying).
+    throttle: throttle::AddressThrottle,
     dummy_hash: String,
     /// Where notices are written as .eml files.
     outbox: PathBuf,
@@ -220,6 +223,7 @@ impl Shomei {
             crl,
             revoked: Arc::default(),
             ocsp,
+            throttle: throttle::AddressThrottle::default(),
             dummy_hash,
             metrics: metrics::Metrics::default(),
             started_unix: OffsetDateTime::now_utc().unix_timestamp(),

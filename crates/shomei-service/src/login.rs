@@ -23,6 +23,8 @@ pub enum LoginOutcome {
 pub(crate) enum PasswordCheck {
     Passed(UserRow),
     Refused,
+    /// The client's address is refused for now (no password was checked).
+    Throttled,
 }
 
 /// What the 操作履歴 rows of a password check say.
@@ -80,6 +82,10 @@ impl Shomei {
                 tx.commit().await?;
                 return Ok(LoginOutcome::Refused(Problem::LoginFailed));
             }
+            PasswordCheck::Throttled => {
+                tx.commit().await?;
+                return Ok(LoginOutcome::Refused(Problem::AddressThrottled));
+            }
         };
         let now = self.now();
         tx.set_last_login(user.id, now).await?;
@@ -102,8 +108,70 @@ impl Shomei {
 
     /// The shared password check. `only` restricts it to one user (the
     /// certificate method knows who it is). Returns the transaction, to be
-    /// committed by the caller after adding its own rows.
+    /// committed by the caller after adding its own rows. An address with
+    /// too many recent failures is refused before any password is checked;
+    /// the failure that reaches the limit writes one 操作履歴 row saying so.
     pub(crate) async fn check_login_password(
+        &self,
+        login_id: &str,
+        pw: &str,
+        only: Option<UserId>,
+        as_: &CheckedAs,
+    ) -> Result<(Tx, PasswordCheck)> {
+        let client = as_.client.as_str();
+        let now = self.now();
+        if self.throttle.blocked(client, now) {
+            // Every attempt is in 操作履歴, this one too (bank-wide: no
+            // password was checked, so no user is named as its actor).
+            self.metrics().login_throttled();
+            let typed: String = login_id.chars().take(32).collect();
+            let mut tx = self.store.begin().await?;
+            tx.audit(&AuditEntry {
+                at: now,
+                company_id: None,
+                actor_user_id: None,
+                actor_login_id: &typed,
+                operation: as_.op,
+                target_login_id: "",
+                result: FAILED,
+                detail: "接続元からの失敗が多いため受け付け停止中",
+                client_addr: client,
+            })
+            .await?;
+            return Ok((tx, PasswordCheck::Throttled));
+        }
+        let (mut tx, check) = self.check_password_of(login_id, pw, only, as_).await?;
+        if matches!(check, PasswordCheck::Refused) {
+            let window = time::Duration::minutes(self.settings.address_window_minutes);
+            let limit = self.settings.address_failure_limit;
+            if let Some(n) = self.throttle.failure(client, now, limit, window) {
+                tracing::warn!(
+                    client,
+                    failures = n,
+                    "login failures from one address: refusing it for a while"
+                );
+                let detail = format!(
+                    "接続元からの失敗が{}分間に{n}回に達したため、{}分間受け付けを停止",
+                    self.settings.address_window_minutes, self.settings.address_window_minutes
+                );
+                tx.audit(&AuditEntry {
+                    at: now,
+                    company_id: None,
+                    actor_user_id: None,
+                    actor_login_id: "",
+                    operation: as_.op,
+                    target_login_id: "",
+                    result: FAILED,
+                    detail: &detail,
+                    client_addr: client,
+                })
+                .await?;
+            }
+        }
+        Ok((tx, check))
+    }
+
+    async fn check_password_of(
         &self,
         login_id: &str,
         pw: &str,

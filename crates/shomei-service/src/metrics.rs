@@ -73,6 +73,7 @@ pub struct Metrics {
     issued_enroll: AtomicU64,
     issued_renew: AtomicU64,
     issuance_refused: AtomicU64,
+    logins_throttled: AtomicU64,
     revocations: AtomicU64,
     /// [good, revoked, unknown, malformed or failed]
     ocsp: [AtomicU64; 4],
@@ -110,6 +111,10 @@ impl Metrics {
             LoginMethod::Certificate => 2,
         } + usize::from(!ok);
         self.logins[i].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn login_throttled(&self) {
+        self.logins_throttled.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn issued(&self, renewal: bool) {
@@ -211,6 +216,17 @@ impl Metrics {
                 get(&self.logins[i])
             );
         }
+        head(
+            &mut o,
+            "shomei_address_throttled_total",
+            "counter",
+            "Login and enrollment attempts refused because their address failed too often lately.",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_address_throttled_total {}",
+            get(&self.logins_throttled)
+        );
 
         head(
             &mut o,

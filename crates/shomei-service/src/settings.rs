@@ -26,6 +26,11 @@ pub struct Settings {
     pub login_temp_lock_minutes: i64,
     pub login_stop_after: u32,
     pub confirm_stop_after: u32,
+    /// Failed logins (and enrollments) from one client address within
+    /// `address_window_minutes` after which that address is refused for the
+    /// rest of the window; 0 turns this off. Against password spraying.
+    pub address_failure_limit: u32,
+    pub address_window_minutes: i64,
     pub session_idle_minutes: i64,
     pub crl_next_update_hours: i64,
     /// "full" (default): every commit is flushed to disk before the answer;
@@ -82,6 +87,8 @@ impl Default for Settings {
             login_temp_lock_minutes: 30,
             login_stop_after: 6,
             confirm_stop_after: 6,
+            address_failure_limit: 50,
+            address_window_minutes: 10,
             session_idle_minutes: 10,
             crl_next_update_hours: 24,
             durability: "full".into(),
@@ -231,6 +238,10 @@ impl Settings {
             (
                 self.confirm_stop_after >= 1,
                 "confirm_stop_after must be at least 1",
+            ),
+            (
+                self.address_window_minutes >= 1,
+                "address_window_minutes must be at least 1",
             ),
             (
                 self.login_temp_lock_minutes >= 1,
