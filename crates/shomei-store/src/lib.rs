@@ -53,6 +53,17 @@ pub struct Store {
     write: SqlitePool,
 }
 
+/// A logged-in session handed from a stopping server to the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandedSession {
+    /// SHA-256 (hex) of the session id: the id itself is never stored.
+    pub id_hash: String,
+    pub user_id: UserId,
+    pub csrf: String,
+    pub cert_serial: Option<Serial>,
+    pub last_seen: OffsetDateTime,
+}
+
 /// A company's contact person (企業管理).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompanyContact {
@@ -203,6 +214,68 @@ impl Store {
         ] {
             let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.read).await?;
             out.push((table, n));
+        }
+        Ok(out)
+    }
+
+    /// Leaves the logged-in sessions of a stopping server for the next one
+    /// (replacing any left before).
+    pub async fn hand_over_sessions(&self, sessions: &[HandedSession]) -> Result<()> {
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
+        for s in sessions {
+            sqlx::query(
+                "INSERT OR REPLACE INTO session_handover (id_hash, user_id, csrf, cert_serial, last_seen) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&s.id_hash)
+            .bind(s.user_id.0)
+            .bind(&s.csrf)
+            .bind(s.cert_serial.as_ref().map(|c| c.to_hex()))
+            .bind(s.last_seen.unix_timestamp())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes (reads and deletes, in one transaction) the sessions a
+    /// stopped server left.
+    pub async fn take_handed_sessions(&self) -> Result<Vec<HandedSession>> {
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
+        type Row = (String, i64, String, Option<String>, i64);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id_hash, user_id, csrf, cert_serial, last_seen FROM session_handover",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM session_handover")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id_hash, user_id, csrf, serial, last_seen) in rows {
+            let cert_serial = match serial {
+                Some(hex) => Some(Serial::from_hex(&hex).ok_or_else(|| StoreError::Corrupt {
+                    table: "session_handover",
+                    column: "cert_serial",
+                    value: hex.clone(),
+                })?),
+                None => None,
+            };
+            out.push(HandedSession {
+                id_hash,
+                user_id: UserId(user_id),
+                csrf,
+                cert_serial,
+                last_seen: OffsetDateTime::from_unix_timestamp(last_seen).map_err(|_| {
+                    StoreError::Corrupt {
+                        table: "session_handover",
+                        column: "last_seen",
+                        value: last_seen.to_string(),
+                    }
+                })?,
+            });
         }
         Ok(out)
     }

@@ -188,3 +188,52 @@ async fn the_audit_chain_detects_edits_deletions_and_reordering() {
         .unwrap();
     assert_eq!(s.verify_audit().await.unwrap(), Some(ids[3]), "deletion");
 }
+
+#[tokio::test]
+async fn handed_over_sessions_are_taken_once() {
+    let (_d, s) = store().await;
+    let now = datetime!(2026-01-01 00:00 UTC);
+    let mut tx = s.begin().await.unwrap();
+    let c = tx
+        .insert_company("株式会社テスト", Service::BusinessIb, now)
+        .await
+        .unwrap();
+    let id = LoginId::parse("hanakodt").unwrap();
+    let u = tx
+        .insert_user(
+            &NewUser {
+                company_id: c,
+                login_id: &id,
+                name: "北銀 花子",
+                role: Role::Admin,
+                email: "",
+                login_hash: "x",
+                confirm_hash: "y",
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let handed = vec![
+        HandedSession {
+            id_hash: "a".repeat(64),
+            user_id: u,
+            csrf: "c1".into(),
+            cert_serial: None,
+            last_seen: now,
+        },
+        HandedSession {
+            id_hash: "b".repeat(64),
+            user_id: u,
+            csrf: "c2".into(),
+            cert_serial: Serial::from_hex("7bf0e4933451f71549b2bdd4c03a9cc1"),
+            last_seen: now,
+        },
+    ];
+    s.hand_over_sessions(&handed).await.unwrap();
+    let mut taken = s.take_handed_sessions().await.unwrap();
+    taken.sort_by(|a, b| a.id_hash.cmp(&b.id_hash));
+    assert_eq!(taken, handed);
+    assert!(s.take_handed_sessions().await.unwrap().is_empty());
+}

@@ -188,6 +188,11 @@ pub async fn start_all(
         None => None,
     };
     let sessions = Arc::new(Sessions::default());
+    // Logged-in sessions a graceful stop left: a planned restart logs nobody out.
+    match svc.take_handed_sessions().await {
+        Ok(handed) => sessions.take_over(handed),
+        Err(e) => tracing::error!(error = %e, "cannot take over the sessions of the last stop"),
+    }
     let cert_base = cert_addr.map(|a| {
         opts.cert_public_url
             .clone()
@@ -212,6 +217,7 @@ pub async fn start_all(
         let svc = svc.clone();
         tokio::spawn(async move { svc.run_revocation_watch().await })
     };
+    let svc_for_handover = svc.clone();
     let mut loops = vec![tokio::spawn(accept_loop(
         portal,
         portal_acceptor,
@@ -246,6 +252,7 @@ pub async fn start_all(
             stopped,
         )));
     }
+    let handover = (svc_for_handover, sessions.clone());
     let task = tokio::spawn(async move {
         for l in loops {
             let _ = l.await;
@@ -253,6 +260,10 @@ pub async fn start_all(
         upkeep.abort();
         publisher.abort();
         watch.abort();
+        let (svc, sessions) = handover;
+        if let Err(e) = svc.hand_over_sessions(&sessions.hand_over()).await {
+            tracing::error!(error = %e, "cannot hand the sessions over to the next start");
+        }
     });
     Ok(RunningServer {
         addr,

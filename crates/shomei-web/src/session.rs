@@ -34,9 +34,18 @@ pub(crate) struct SessionData {
     pub cert_serial: Option<shomei_core::Serial>,
 }
 
+/// Sessions by the SHA-256 (hex) of their id: the map, and what a graceful
+/// stop hands over to the next start, never hold an id a cookie could use.
 #[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, SessionData>>,
+}
+
+fn key(id: &str) -> String {
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        id.as_bytes(),
+    ))
 }
 
 pub(crate) fn random_token() -> String {
@@ -89,31 +98,68 @@ impl Sessions {
                     m.remove(&k);
                 }
             }
-            m.insert(id.clone(), data.clone());
+            m.insert(key(&id), data.clone());
         });
         (id, data)
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<SessionData> {
-        self.with(|m| m.get(id).cloned())
+        self.with(|m| m.get(&key(id)).cloned())
     }
 
     pub(crate) fn update<R>(&self, id: &str, f: impl FnOnce(&mut SessionData) -> R) -> Option<R> {
-        self.with(|m| m.get_mut(id).map(f))
+        self.with(|m| m.get_mut(&key(id)).map(f))
     }
 
     pub(crate) fn remove(&self, id: &str) -> Option<SessionData> {
-        self.with(|m| m.remove(id))
+        self.with(|m| m.remove(&key(id)))
     }
 
     /// Takes the pending revocation if `token` matches it: a second submit
     /// of the same form finds nothing.
     pub(crate) fn take_pending(&self, id: &str, token: &str) -> Option<Pending> {
         self.with(|m| {
-            let s = m.get_mut(id)?;
+            let s = m.get_mut(&key(id))?;
             match &s.pending {
                 Some(p) if same_secret(&p.token, token) => s.pending.take(),
                 _ => None,
+            }
+        })
+    }
+
+    /// The logged-in sessions, for the next start (screens in progress,
+    /// such as a pending revocation, are not carried over).
+    pub fn hand_over(&self) -> Vec<shomei_service::HandedSession> {
+        self.with(|m| {
+            m.iter()
+                .filter_map(|(k, s)| {
+                    Some(shomei_service::HandedSession {
+                        id_hash: k.clone(),
+                        user_id: s.user?,
+                        csrf: s.csrf.clone(),
+                        cert_serial: s.cert_serial.clone(),
+                        last_seen: s.last_seen,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Takes over sessions handed over by the last stop.
+    pub fn take_over(&self, handed: Vec<shomei_service::HandedSession>) {
+        self.with(|m| {
+            for h in handed {
+                m.insert(
+                    h.id_hash,
+                    SessionData {
+                        csrf: h.csrf,
+                        user: Some(h.user_id),
+                        last_seen: h.last_seen,
+                        pending: None,
+                        done: None,
+                        cert_serial: h.cert_serial,
+                    },
+                );
             }
         })
     }
