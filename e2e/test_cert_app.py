@@ -100,6 +100,32 @@ def test_the_downloaded_app_issues_into_nss_and_chromium_logs_in(server, pw, bro
             policy.unlink(missing_ok=True)
 
 
+def test_the_legacy_form_for_old_windows(server, tmp_path):
+    """--legacy-p12: the key under PBE-SHA1-3DES and a SHA-1 MAC, as Windows
+    before 10 1709 and Server 2016 import; OpenSSL reads it, key and
+    certificate match, and the app reads it back."""
+    appdir = Path(tempfile.mkdtemp(prefix="shomei-app-"))
+    try:
+        shutil.copy(server.binary_dir / "shomei-cert", appdir / "shomei-cert")
+        flags = ["--server", server.url, "--cert-server", server.cert_url, "--root-ca", str(server.root_ca)]
+        done = app(appdir, "issue", "--login-id", "ichirodt", "--legacy-p12", "--out", "ichiro.p12", *flags,
+                   home=tmp_path)
+        assert done.returncode == 0, done.stderr
+        info = run("openssl", "pkcs12", "-in", "ichiro.p12", "-info", "-noout", "-passin", f"pass:{P12_PW}",
+                   cwd=appdir)
+        assert "pbeWithSHA1And3-KeyTripleDES-CBC" in info.stdout + info.stderr
+        assert "MAC: sha1" in info.stdout + info.stderr
+        run("openssl", "pkcs12", "-in", "ichiro.p12", "-nodes", "-passin", f"pass:{P12_PW}", "-out", "i.pem",
+            cwd=appdir)
+        from_key = run("openssl", "pkey", "-in", "i.pem", "-pubout", cwd=appdir).stdout
+        from_cert = run("openssl", "x509", "-in", "i.pem", "-noout", "-pubkey", cwd=appdir).stdout
+        assert from_key == from_cert
+        shown = app(appdir, "show", "--p12", "ichiro.p12", *flags, home=tmp_path)
+        assert shown.returncode == 0 and "CN=ichirodt" in shown.stdout and "発行済" in shown.stdout, shown
+    finally:
+        shutil.rmtree(appdir, ignore_errors=True)
+
+
 def test_tarodt_renews_with_the_app_and_the_old_certificate_is_superseded(server, tmp_path):
     appdir = Path(tempfile.mkdtemp(prefix="shomei-app-"))
     try:

@@ -68,7 +68,8 @@ enum Cmd {
         /// Where to write the PKCS#12 file (default: LOGIN_ID.p12).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// PBE-SHA1-3DES for old keychains (not available in this version).
+        /// The older PKCS#12 form (key under PBE-SHA1-3DES, SHA-1 MAC) that
+        /// Windows before 10 version 1709 and Windows Server 2016 need.
         #[arg(long)]
         legacy_p12: bool,
         /// Import into the NSS database Chromium and Firefox read (~/.pki/nssdb).
@@ -370,6 +371,14 @@ fn chain_path(p12: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// How `save` writes: the PKCS#12 form, and whether to import into NSS
+/// (trusting `root_pem`).
+struct SaveAs<'a> {
+    legacy: bool,
+    import_nss: bool,
+    root_pem: &'a [u8],
+}
+
 /// Packs key, certificate and chain, writes both files, imports if asked.
 fn save(
     out: &Path,
@@ -377,16 +386,25 @@ fn save(
     cert: &[u8],
     chain: &[Vec<u8>],
     login_id: &str,
-    import_nss: bool,
-    root_pem: &[u8],
+    how: SaveAs<'_>,
 ) -> Result<(), Fail> {
+    let SaveAs {
+        legacy,
+        import_nss,
+        root_pem,
+    } = how;
     let password = secret(
         "SHOMEI_P12_PASSWORD",
         "PKCS#12 ファイルのパスワード (password for the file): ",
         true,
     )?;
     let name = format!("Shomei {login_id}");
-    let p12 = shomei_pki::pkcs12::write(&key.serialize_der(), cert, chain, &name, &password)
+    let write = if legacy {
+        shomei_pki::pkcs12::write_legacy
+    } else {
+        shomei_pki::pkcs12::write
+    };
+    let p12 = write(&key.serialize_der(), cert, chain, &name, &password)
         .map_err(|e| Fail::Local(e.to_string()))?;
     let chain_pem: String = std::iter::once(cert)
         .chain(chain.iter().map(Vec::as_slice))
@@ -413,9 +431,6 @@ async fn issue(
     import_nss: bool,
     force: bool,
 ) -> Result<(), Fail> {
-    if legacy {
-        return Err(Fail::Usage("--legacy-p12 (PBE-SHA1-3DES) is not available in this version; the default file works with current browsers, OpenSSL 3, NSS, macOS and Windows 10+".into()));
-    }
     let t = target(&conn)?;
     step(1, "個人認証 (login ID and login password)");
     let login_id = match login_id {
@@ -466,8 +481,11 @@ async fn issue(
         &cert,
         &chain,
         &login_id,
-        import_nss,
-        &t.root_pem,
+        SaveAs {
+            legacy,
+            import_nss,
+            root_pem: &t.root_pem,
+        },
     )?;
     step(4, "取得完了 (done)");
     println!("      subject:  {}", i.subject);
@@ -516,7 +534,19 @@ async fn renew(conn: Conn, path: PathBuf, import_nss: bool) -> Result<(), Fail> 
         ));
     }
     let chain = est::Est::new(&t.root_pem, None)?.cacerts(&t.server).await?;
-    save(&path, &key, &cert, &chain, &i.cn, import_nss, &t.root_pem)?;
+    // The renewed file keeps the form of the one it replaces.
+    save(
+        &path,
+        &key,
+        &cert,
+        &chain,
+        &i.cn,
+        SaveAs {
+            legacy: current.legacy,
+            import_nss,
+            root_pem: &t.root_pem,
+        },
+    )?;
     step(
         4,
         "取得完了 (done; the previous certificate is revoked by the bank)",

@@ -92,6 +92,7 @@ fn openssl_reads_our_pkcs12_and_the_key_matches_the_certificate() {
 
     let back = shomei_pki::pkcs12::read(&bytes, "pässword").unwrap();
     assert_eq!(back.key_pkcs8, key.serialize_der());
+    assert!(!back.legacy);
     assert_eq!(back.cert, cert);
     assert_eq!(back.chain.len(), 1);
     assert!(matches!(
@@ -112,6 +113,93 @@ fn we_read_what_openssl_writes() {
         &[
             "pkcs12", "-export", "-inkey", "k.pem", "-in", "c.pem", "-out", "o.p12", "-passout",
             "pass:abc", "-certpbe", "NONE",
+        ],
+    );
+    assert!(ok, "{out}");
+    let back = shomei_pki::pkcs12::read(&std::fs::read(d.join("o.p12")).unwrap(), "abc").unwrap();
+    assert_eq!(back.key_pkcs8.len(), key.serialize_der().len());
+}
+
+/// The legacy form (--legacy-p12) for Windows before 10 1709 and Server
+/// 2016: OpenSSL 3 reads it as PBE-SHA1-3DES with a SHA-1 MAC, and we read
+/// back what OpenSSL writes in that form.
+#[test]
+fn the_legacy_form_is_what_openssl_calls_3des_with_a_sha1_mac_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = generate(KeyType::P256).unwrap();
+    let cert = self_signed(&key);
+    let bytes = shomei_pki::pkcs12::write_legacy(
+        &key.serialize_der(),
+        &cert,
+        &[],
+        "Shomei taro01",
+        "pässword",
+    )
+    .unwrap();
+    std::fs::write(d.join("l.p12"), &bytes).unwrap();
+    let (ok, info) = openssl(
+        d,
+        &[
+            "pkcs12",
+            "-in",
+            "l.p12",
+            "-info",
+            "-noout",
+            "-passin",
+            "pass:pässword",
+        ],
+    );
+    assert!(ok, "{info}");
+    assert!(info.contains("pbeWithSHA1And3-KeyTripleDES-CBC"), "{info}");
+    assert!(info.contains("MAC: sha1"), "{info}");
+    let (ok, out) = openssl(
+        d,
+        &[
+            "pkcs12",
+            "-in",
+            "l.p12",
+            "-nodes",
+            "-passin",
+            "pass:pässword",
+            "-out",
+            "l.pem",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (_, from_key) = openssl(d, &["pkey", "-in", "l.pem", "-pubout"]);
+    let (_, from_cert) = openssl(d, &["x509", "-in", "l.pem", "-noout", "-pubkey"]);
+    assert_eq!(from_key, from_cert);
+    let back = shomei_pki::pkcs12::read(&bytes, "pässword").unwrap();
+    assert_eq!(back.key_pkcs8, key.serialize_der());
+    assert!(back.legacy, "a renewal keeps the form");
+    assert!(matches!(
+        shomei_pki::pkcs12::read(&bytes, "wrong"),
+        Err(shomei_pki::pkcs12::P12Error::WrongPassword)
+    ));
+
+    // OpenSSL's own 3DES + SHA-1 file (certificates unencrypted, as ours).
+    std::fs::write(d.join("k.pem"), key.serialize_pem()).unwrap();
+    std::fs::write(d.join("c.pem"), pem("CERTIFICATE", &cert)).unwrap();
+    let (ok, out) = openssl(
+        d,
+        &[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "k.pem",
+            "-in",
+            "c.pem",
+            "-out",
+            "o.p12",
+            "-passout",
+            "pass:abc",
+            "-certpbe",
+            "NONE",
+            "-keypbe",
+            "PBE-SHA1-3DES",
+            "-macalg",
+            "sha1",
         ],
     );
     assert!(ok, "{out}");

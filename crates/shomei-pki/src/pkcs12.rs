@@ -3,6 +3,11 @@
 //! AES-256-CBC), the certificate and the CA chain in certificate bags, and an
 //! HMAC-SHA256 integrity MAC keyed by the PKCS#12 KDF — what OpenSSL 3 writes
 //! by default, readable by OpenSSL, NSS (pk12util) and current browsers.
+//!
+//! `write_legacy` writes the older form that Windows before 10 (1709) and
+//! Windows Server 2016 need: the key under pbeWithSHAAnd3-KeyTripleDES-CBC
+//! and an HMAC-SHA1 MAC, both keyed by the PKCS#12 KDF with SHA-1. `read`
+//! takes both.
 
 use aws_lc_rs::cipher::{
     AES_256, DecryptionContext, PaddedBlockDecryptingKey, PaddedBlockEncryptingKey,
@@ -31,6 +36,11 @@ const OID_PBKDF2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0c
 const OID_HMAC_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x09];
 const OID_AES256_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a];
 const OID_SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
+const OID_SHA1: &[u8] = &[0x2b, 0x0e, 0x03, 0x02, 0x1a];
+/// pbeWithSHAAnd3-KeyTripleDES-CBC (RFC 7292 Appendix C).
+const OID_PBE_SHA1_3DES: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x03];
+/// Iterations of the legacy form's KDF (what OpenSSL's -legacy writes).
+const LEGACY_ITERATIONS: u32 = 2048;
 
 /// Why a PKCS#12 file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -98,8 +108,16 @@ fn bmp(password: &str) -> Vec<u8> {
     out
 }
 
-/// RFC 7292 Appendix B.2 key derivation with SHA-256 (u = 32, v = 64).
-fn pkcs12_kdf(password: &str, salt: &[u8], id: u8, iterations: u32, out_len: usize) -> Vec<u8> {
+/// RFC 7292 Appendix B.2 with `hash` (SHA-256, or SHA-1 for the legacy
+/// form; both have v = 64).
+fn pkcs12_kdf_with(
+    hash: &'static digest::Algorithm,
+    password: &str,
+    salt: &[u8],
+    id: u8,
+    iterations: u32,
+    out_len: usize,
+) -> Vec<u8> {
     const V: usize = 64;
     let fill = |src: &[u8]| -> Vec<u8> {
         if src.is_empty() {
@@ -112,11 +130,11 @@ fn pkcs12_kdf(password: &str, salt: &[u8], id: u8, iterations: u32, out_len: usi
     let mut i: Vec<u8> = [fill(salt), fill(&bmp(password))].concat();
     let mut out = Vec::with_capacity(out_len);
     while out.len() < out_len {
-        let mut a = digest::digest(&digest::SHA256, &[d.as_slice(), i.as_slice()].concat())
+        let mut a = digest::digest(hash, &[d.as_slice(), i.as_slice()].concat())
             .as_ref()
             .to_vec();
         for _ in 1..iterations {
-            a = digest::digest(&digest::SHA256, &a).as_ref().to_vec();
+            a = digest::digest(hash, &a).as_ref().to_vec();
         }
         out.extend_from_slice(&a);
         let b: Vec<u8> = a.iter().copied().cycle().take(V).collect();
@@ -228,6 +246,75 @@ pub fn write_with(
     let enc = seq(&[&oid(OID_AES256_CBC), &tlv(0x04, iv)]);
     let alg = seq(&[&oid(OID_PBES2), &seq(&[&kdf, &enc])]);
     let epki = seq(&[&alg, &tlv(0x04, &encrypted)]);
+    assemble(
+        &epki,
+        cert,
+        chain,
+        friendly_name,
+        &local_key_id,
+        password,
+        Mac::Sha256,
+        &rng,
+    )
+}
+
+/// The legacy form (see the module's documentation): the same bags, the
+/// key under PBE-SHA1-3DES, an HMAC-SHA1 MAC.
+pub fn write_legacy(
+    key_pkcs8: &[u8],
+    cert: &[u8],
+    chain: &[Vec<u8>],
+    friendly_name: &str,
+    password: &str,
+) -> Result<Vec<u8>, P12Error> {
+    let rng = SystemRandom::new();
+    let local_key_id = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, cert)
+        .as_ref()
+        .to_vec();
+    let salt: [u8; 8] = random(&rng)?;
+    let sha1 = &digest::SHA1_FOR_LEGACY_USE_ONLY;
+    let key = pkcs12_kdf_with(sha1, password, &salt, 1, LEGACY_ITERATIONS, 24);
+    let iv = pkcs12_kdf_with(sha1, password, &salt, 2, LEGACY_ITERATIONS, 8);
+    let encrypted = tdes_cbc_encrypt(&key, &iv, key_pkcs8);
+    let alg = seq(&[
+        &oid(OID_PBE_SHA1_3DES),
+        &seq(&[&tlv(0x04, &salt), &int(LEGACY_ITERATIONS)]),
+    ]);
+    let epki = seq(&[&alg, &tlv(0x04, &encrypted)]);
+    assemble(
+        &epki,
+        cert,
+        chain,
+        friendly_name,
+        &local_key_id,
+        password,
+        Mac::Sha1,
+        &rng,
+    )
+}
+
+/// The integrity MAC of a PKCS#12 file.
+#[derive(Clone, Copy)]
+enum Mac {
+    Sha256,
+    Sha1,
+}
+
+/// The PFX around an encrypted key (`epki`): the certificate bags, the key
+/// bag, and the MAC over them.
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    epki: &[u8],
+    cert: &[u8],
+    chain: &[Vec<u8>],
+    friendly_name: &str,
+    local_key_id: &[u8],
+    password: &str,
+    mac: Mac,
+    rng: &SystemRandom,
+) -> Result<Vec<u8>, P12Error> {
+    let epki = epki.to_vec();
+    let local_key_id = local_key_id.to_vec();
     let key_bag = seq(&[
         &oid(OID_KEY_BAG),
         &tlv(0xa0, &epki),
@@ -243,15 +330,31 @@ pub fn write_with(
         &data_content_info(&tlv(0x30, &key_bag)),
     ]);
 
-    // Integrity: HMAC-SHA256 over the AuthenticatedSafe, keyed by the KDF.
-    let mac_salt: [u8; 16] = random(&rng)?;
-    let mac_key = pkcs12_kdf(password, &mac_salt, 3, MAC_ITERATIONS, 32);
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &mac_key), &auth_safe);
+    // Integrity: an HMAC over the AuthenticatedSafe, keyed by the KDF.
+    let mac_salt: [u8; 16] = random(rng)?;
+    let (hash, hmac_alg, hash_oid, len, iterations) = match mac {
+        Mac::Sha256 => (
+            &digest::SHA256,
+            hmac::HMAC_SHA256,
+            OID_SHA256,
+            32,
+            MAC_ITERATIONS,
+        ),
+        Mac::Sha1 => (
+            &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+            OID_SHA1,
+            20,
+            LEGACY_ITERATIONS,
+        ),
+    };
+    let mac_key = pkcs12_kdf_with(hash, password, &mac_salt, 3, iterations, len);
+    let tag = hmac::sign(&hmac::Key::new(hmac_alg, &mac_key), &auth_safe);
     let digest_info = seq(&[
-        &seq(&[&oid(OID_SHA256), &[0x05, 0x00]]),
+        &seq(&[&oid(hash_oid), &[0x05, 0x00]]),
         &tlv(0x04, tag.as_ref()),
     ]);
-    let mac_data = seq(&[&digest_info, &tlv(0x04, &mac_salt), &int(MAC_ITERATIONS)]);
+    let mac_data = seq(&[&digest_info, &tlv(0x04, &mac_salt), &int(iterations)]);
     Ok(seq(&[&int(3), &data_content_info(&auth_safe), &mac_data]))
 }
 
@@ -261,6 +364,8 @@ pub struct Contents {
     /// The certificate the key belongs to, then the others.
     pub cert: Vec<u8>,
     pub chain: Vec<Vec<u8>>,
+    /// The key was in the legacy form (PBE-SHA1-3DES).
+    pub legacy: bool,
 }
 
 /// A minimal DER reader: (tag, content, whole element, rest).
@@ -317,9 +422,19 @@ pub fn read(der: &[u8], password: &str) -> Result<Contents, P12Error> {
     let (digest_info, rest) = want(mac_data, 0x30)?;
     let (alg, rest2) = want(digest_info, 0x30)?;
     let (alg_oid, _) = want(alg, 0x06)?;
-    if alg_oid != OID_SHA256 {
-        return Err(P12Error::Unsupported("MAC is not HMAC-SHA256"));
-    }
+    let (hash, hmac_alg, len) = if alg_oid == OID_SHA256 {
+        (&digest::SHA256, hmac::HMAC_SHA256, 32)
+    } else if alg_oid == OID_SHA1 {
+        (
+            &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+            20,
+        )
+    } else {
+        return Err(P12Error::Unsupported(
+            "MAC is neither HMAC-SHA256 nor HMAC-SHA1",
+        ));
+    };
     let (mac, _) = want(rest2, 0x04)?;
     let (mac_salt, rest) = want(rest, 0x04)?;
     let iterations = match el(rest) {
@@ -329,11 +444,12 @@ pub fn read(der: &[u8], password: &str) -> Result<Contents, P12Error> {
     if iterations == 0 || iterations > 10_000_000 {
         return Err(P12Error::Unsupported("unreasonable MAC iteration count"));
     }
-    let mac_key = pkcs12_kdf(password, mac_salt, 3, iterations, 32);
-    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, &mac_key), auth_safe, mac)
+    let mac_key = pkcs12_kdf_with(hash, password, mac_salt, 3, iterations, len);
+    hmac::verify(&hmac::Key::new(hmac_alg, &mac_key), auth_safe, mac)
         .map_err(|_| P12Error::WrongPassword)?;
 
     let mut key = None;
+    let mut legacy = false;
     let mut certs: Vec<(Vec<u8>, bool)> = Vec::new();
     let (mut infos, _) = want(auth_safe, 0x30)?;
     while !infos.is_empty() {
@@ -364,6 +480,9 @@ pub fn read(der: &[u8], password: &str) -> Result<Contents, P12Error> {
                         .any(|w| w == OID_LOCAL_KEY_ID);
                 certs.push((cert.to_vec(), has_key_id));
             } else if bag_oid == OID_KEY_BAG {
+                legacy = value
+                    .windows(OID_PBE_SHA1_3DES.len())
+                    .any(|w| w == OID_PBE_SHA1_3DES);
                 key = Some(decrypt_key(value, password)?);
             }
         }
@@ -378,6 +497,7 @@ pub fn read(der: &[u8], password: &str) -> Result<Contents, P12Error> {
         key_pkcs8,
         cert,
         chain: certs.into_iter().map(|c| c.0).collect(),
+        legacy,
     })
 }
 
@@ -389,6 +509,9 @@ fn decrypt_key(epki: &[u8], password: &str) -> Result<Vec<u8>, P12Error> {
     let (alg, rest) = want(epki, 0x30)?;
     let (encrypted, _) = want(rest, 0x04)?;
     let (alg_oid, params) = want(alg, 0x06)?;
+    if alg_oid == OID_PBE_SHA1_3DES {
+        return decrypt_legacy_key(params, encrypted, password);
+    }
     if alg_oid != OID_PBES2 {
         return Err(unsupported);
     }
@@ -442,4 +565,67 @@ fn decrypt_key(epki: &[u8], password: &str) -> Result<Vec<u8>, P12Error> {
         .decrypt(&mut buf, DecryptionContext::Iv128(iv16.into()))
         .map_err(|_| P12Error::WrongPassword)?;
     Ok(plain.to_vec())
+}
+
+/// The legacy form's key: pbeWithSHAAnd3-KeyTripleDES-CBC.
+fn decrypt_legacy_key(
+    params: &[u8],
+    encrypted: &[u8],
+    password: &str,
+) -> Result<Vec<u8>, P12Error> {
+    let (params, _) = want(params, 0x30)?;
+    let (salt, rest) = want(params, 0x04)?;
+    let (iter, _) = want(rest, 0x02)?;
+    let iterations = uint(iter);
+    if iterations == 0 || iterations > 10_000_000 {
+        return Err(P12Error::Unsupported("unreasonable iteration count"));
+    }
+    let sha1 = &digest::SHA1_FOR_LEGACY_USE_ONLY;
+    let key = pkcs12_kdf_with(sha1, password, salt, 1, iterations, 24);
+    let iv = pkcs12_kdf_with(sha1, password, salt, 2, iterations, 8);
+    tdes_cbc_decrypt(&key, &iv, encrypted).ok_or(P12Error::WrongPassword)
+}
+
+/// 3DES (EDE, three keys) in CBC mode with PKCS#7 padding.
+fn tdes_cbc_encrypt(key: &[u8], iv: &[u8], plain: &[u8]) -> Vec<u8> {
+    use des::cipher::{BlockEncrypt, KeyInit};
+    let cipher = des::TdesEde3::new_from_slice(key).expect("a 24-byte key");
+    let pad = 8 - plain.len() % 8;
+    let mut data = plain.to_vec();
+    data.extend(std::iter::repeat_n(pad as u8, pad));
+    let mut prev: [u8; 8] = iv.try_into().expect("an 8-byte IV");
+    for block in data.chunks_mut(8) {
+        for (b, p) in block.iter_mut().zip(prev) {
+            *b ^= p;
+        }
+        cipher.encrypt_block(block.into());
+        prev.copy_from_slice(block);
+    }
+    data
+}
+
+/// The inverse of `tdes_cbc_encrypt`; `None` when the padding is wrong
+/// (a wrong password, almost always).
+fn tdes_cbc_decrypt(key: &[u8], iv: &[u8], encrypted: &[u8]) -> Option<Vec<u8>> {
+    use des::cipher::{BlockDecrypt, KeyInit};
+    if encrypted.is_empty() || !encrypted.len().is_multiple_of(8) {
+        return None;
+    }
+    let cipher = des::TdesEde3::new_from_slice(key).ok()?;
+    let mut data = encrypted.to_vec();
+    let mut prev: [u8; 8] = iv.try_into().ok()?;
+    for block in data.chunks_mut(8) {
+        let this: [u8; 8] = (&*block).try_into().ok()?;
+        cipher.decrypt_block(block.into());
+        for (b, p) in block.iter_mut().zip(prev) {
+            *b ^= p;
+        }
+        prev = this;
+    }
+    let pad = *data.last()? as usize;
+    if pad == 0 || pad > 8 || !data[data.len() - pad..].iter().all(|b| *b as usize == pad) {
+        return None;
+    }
+    data.truncate(data.len() - pad);
+    Some(data)
 }
