@@ -213,10 +213,6 @@ pub fn write_with(
 ) -> Result<Vec<u8>, P12Error> {
     let rng = SystemRandom::new();
     let crypto = |e: aws_lc_rs::error::Unspecified| P12Error::Crypto(e.to_string());
-    let local_key_id = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, cert)
-        .as_ref()
-        .to_vec();
-
     // The key: PBES2 = PBKDF2-HMAC-SHA256 + AES-256-CBC.
     let salt: [u8; 16] = random(&rng)?;
     let iterations_nz =
@@ -251,7 +247,6 @@ pub fn write_with(
         cert,
         chain,
         friendly_name,
-        &local_key_id,
         password,
         Mac::Sha256,
         &rng,
@@ -268,9 +263,6 @@ pub fn write_legacy(
     password: &str,
 ) -> Result<Vec<u8>, P12Error> {
     let rng = SystemRandom::new();
-    let local_key_id = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, cert)
-        .as_ref()
-        .to_vec();
     let salt: [u8; 8] = random(&rng)?;
     let sha1 = &digest::SHA1_FOR_LEGACY_USE_ONLY;
     let key = pkcs12_kdf_with(sha1, password, &salt, 1, LEGACY_ITERATIONS, 24);
@@ -281,16 +273,7 @@ pub fn write_legacy(
         &seq(&[&tlv(0x04, &salt), &int(LEGACY_ITERATIONS)]),
     ]);
     let epki = seq(&[&alg, &tlv(0x04, &encrypted)]);
-    assemble(
-        &epki,
-        cert,
-        chain,
-        friendly_name,
-        &local_key_id,
-        password,
-        Mac::Sha1,
-        &rng,
-    )
+    assemble(&epki, cert, chain, friendly_name, password, Mac::Sha1, &rng)
 }
 
 /// The integrity MAC of a PKCS#12 file.
@@ -302,22 +285,21 @@ enum Mac {
 
 /// The PFX around an encrypted key (`epki`): the certificate bags, the key
 /// bag, and the MAC over them.
-#[allow(clippy::too_many_arguments)]
 fn assemble(
     epki: &[u8],
     cert: &[u8],
     chain: &[Vec<u8>],
     friendly_name: &str,
-    local_key_id: &[u8],
     password: &str,
     mac: Mac,
     rng: &SystemRandom,
 ) -> Result<Vec<u8>, P12Error> {
-    let epki = epki.to_vec();
-    let local_key_id = local_key_id.to_vec();
+    let local_key_id = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, cert)
+        .as_ref()
+        .to_vec();
     let key_bag = seq(&[
         &oid(OID_KEY_BAG),
-        &tlv(0xa0, &epki),
+        &tlv(0xa0, epki),
         &attributes(Some(&local_key_id), Some(friendly_name)),
     ]);
 

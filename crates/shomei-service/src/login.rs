@@ -126,17 +126,13 @@ impl Shomei {
             self.metrics().login_throttled();
             let typed: String = login_id.chars().take(32).collect();
             let mut tx = self.store.begin().await?;
-            tx.audit(&AuditEntry {
-                at: now,
-                company_id: None,
-                actor_user_id: None,
-                actor_login_id: &typed,
-                operation: as_.op,
-                target_login_id: "",
-                result: FAILED,
-                detail: "接続元からの失敗が多いため受け付け停止中",
-                client_addr: client,
-            })
+            bank_wide_failure(
+                &mut tx,
+                as_,
+                &typed,
+                "接続元からの失敗が多いため受け付け停止中",
+                now,
+            )
             .await?;
             return Ok((tx, PasswordCheck::Throttled));
         }
@@ -154,18 +150,7 @@ impl Shomei {
                     "接続元からの失敗が{}分間に{n}回に達したため、{}分間受け付けを停止",
                     self.settings.address_window_minutes, self.settings.address_window_minutes
                 );
-                tx.audit(&AuditEntry {
-                    at: now,
-                    company_id: None,
-                    actor_user_id: None,
-                    actor_login_id: "",
-                    operation: as_.op,
-                    target_login_id: "",
-                    result: FAILED,
-                    detail: &detail,
-                    client_addr: client,
-                })
-                .await?;
+                bank_wide_failure(&mut tx, as_, "", &detail, now).await?;
             }
         }
         Ok((tx, check))
@@ -189,17 +174,13 @@ impl Shomei {
             // Same work as for a real user, so timing does not tell either.
             password::verify(&self.dummy_hash, pw).await?;
             let mut tx = self.store.begin().await?;
-            tx.audit(&AuditEntry {
-                at: self.now(),
-                company_id: None,
-                actor_user_id: None,
-                actor_login_id: &typed,
-                operation: as_.op,
-                target_login_id: "",
-                result: FAILED,
-                detail: "ログインIDまたはログインパスワード誤り",
-                client_addr: client,
-            })
+            bank_wide_failure(
+                &mut tx,
+                as_,
+                &typed,
+                "ログインIDまたはログインパスワード誤り",
+                self.now(),
+            )
             .await?;
             return Ok((tx, PasswordCheck::Refused));
         };
@@ -268,4 +249,28 @@ impl Shomei {
         }
         Ok((tx, PasswordCheck::Passed(fresh)))
     }
+}
+
+/// A refused attempt that names no user of any company (an unknown login
+/// ID, a refused address): a 操作履歴 row for the bank only.
+async fn bank_wide_failure(
+    tx: &mut Tx,
+    as_: &CheckedAs,
+    typed_login_id: &str,
+    detail: &str,
+    now: time::OffsetDateTime,
+) -> Result<()> {
+    tx.audit(&AuditEntry {
+        at: now,
+        company_id: None,
+        actor_user_id: None,
+        actor_login_id: typed_login_id,
+        operation: as_.op,
+        target_login_id: "",
+        result: FAILED,
+        detail,
+        client_addr: &as_.client,
+    })
+    .await?;
+    Ok(())
 }

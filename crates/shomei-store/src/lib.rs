@@ -53,6 +53,19 @@ pub struct Store {
     write: SqlitePool,
 }
 
+/// Creates the empty file `path` readable by its owner only (SQLite takes
+/// an empty file as a new database).
+fn create_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(sqlx::Error::Io)?;
+    Ok(())
+}
+
 /// A logged-in session handed from a stopping server to the next one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandedSession {
@@ -115,13 +128,7 @@ impl Store {
         // password hashes and personal data); SQLite gives its -wal and
         // -shm files the same mode.
         if !path.exists() {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(sqlx::Error::Io)?;
+            create_private(path)?;
         } else if let Ok(meta) = std::fs::metadata(path) {
             use std::os::unix::fs::PermissionsExt;
             if meta.permissions().mode() & 0o077 != 0 {
@@ -165,16 +172,8 @@ impl Store {
             column: "-",
             value: format!("backup path is not UTF-8: {}", path.display()),
         })?;
-        {
-            // Owner-only from the start, as the database it copies.
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(sqlx::Error::Io)?;
-        }
+        // Owner-only from the start, as the database it copies.
+        create_private(path)?;
         sqlx::query("VACUUM INTO ?")
             .bind(target)
             .execute(&self.read)
