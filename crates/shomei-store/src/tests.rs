@@ -23,6 +23,19 @@ fn entry<'a>(company: CompanyId, op: &'a str) -> AuditEntry<'a> {
     }
 }
 
+/// A 管理者 user of company `c` (password hashes are placeholders).
+fn hanako<'a>(c: CompanyId, login: &'a LoginId) -> NewUser<'a> {
+    NewUser {
+        company_id: c,
+        login_id: login,
+        name: "北銀 花子",
+        role: Role::Admin,
+        email: "",
+        login_hash: "x",
+        confirm_hash: "y",
+    }
+}
+
 #[tokio::test]
 async fn a_rolled_back_transaction_leaves_neither_change_nor_history() {
     let (_d, s) = store().await;
@@ -48,15 +61,7 @@ async fn revoking_twice_revokes_once_and_login_ids_are_unique() {
         .await
         .unwrap();
     let login = LoginId::parse("hanakodt").unwrap();
-    let nu = NewUser {
-        company_id: c,
-        login_id: &login,
-        name: "北銀 花子",
-        role: Role::Admin,
-        email: "",
-        login_hash: "x",
-        confirm_hash: "y",
-    };
+    let nu = hanako(c, &login);
     let u = tx.insert_user(&nu, now).await.unwrap();
     assert!(
         tx.insert_user(&nu, now).await.is_err(),
@@ -199,21 +204,7 @@ async fn handed_over_sessions_are_taken_once() {
         .await
         .unwrap();
     let id = LoginId::parse("hanakodt").unwrap();
-    let u = tx
-        .insert_user(
-            &NewUser {
-                company_id: c,
-                login_id: &id,
-                name: "北銀 花子",
-                role: Role::Admin,
-                email: "",
-                login_hash: "x",
-                confirm_hash: "y",
-            },
-            now,
-        )
-        .await
-        .unwrap();
+    let u = tx.insert_user(&hanako(c, &id), now).await.unwrap();
     tx.commit().await.unwrap();
     let handed = vec![
         HandedSession {
