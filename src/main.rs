@@ -446,6 +446,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         pki_public_url,
         metrics_listen,
     } = args;
+    shomei_web::raise_open_files_limit();
     let cfg = load_config(common.config.as_deref())?;
     let listen = match listen.or(cfg.listen) {
         Some(l) => l,

@@ -3,6 +3,7 @@
 
 mod testkit;
 
+mod attack;
 mod authority;
 mod company;
 mod history;

@@ -28,11 +28,23 @@ async fn the_session_cookie_is_secure_httponly_strict_and_renewed_at_login() {
     let kit = Kit::start().await;
     let b = kit.browser();
     let login_page = b.get("/login").await;
-    let before = session_cookie(&login_page)
-        .expect("the login page sets a session cookie for its CSRF token");
+    // The login page keeps no session: its CSRF token is bound to a signed
+    // form cookie instead, so anonymous visitors hold no server state.
+    assert_eq!(session_cookie(&login_page), None);
+    let form = login_page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-shomei-form="))
+        .expect("the login page sets its form cookie")
+        .to_owned();
     for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
-        assert!(before.contains(attr), "{attr} in {before}");
+        assert!(form.contains(attr), "{attr} in {form}");
     }
+    // A session id planted before login (fixation) is not the one after.
+    let planted = format!("__Host-shomei={}", "ab".repeat(32));
+    let before = planted.clone();
     // Log in without following the redirect, to see the new cookie.
     let client = reqwest::Client::builder()
         .tls_certs_only([
@@ -47,7 +59,10 @@ async fn the_session_cookie_is_secure_httponly_strict_and_renewed_at_login() {
     };
     let r = client
         .post(format!("{}/login", kit.base))
-        .header("cookie", before.split(';').next().unwrap())
+        .header(
+            "cookie",
+            format!("{planted}; {}", form.split(';').next().unwrap()),
+        )
         .form(&[
             ("csrf", csrf.as_str()),
             ("login_id", "hanakodt"),

@@ -12,6 +12,8 @@
 //! (one hex serial a line), on a new connection per request (`new`, like
 //! `ab` without -k) or over keep-alive connections (`keep`); every answer
 //! must be a successful OCSP response.
+//! `shomei-bench argon2 SECONDS THREADS` hashes with the server's Argon2id
+//! parameters on THREADS threads (the raw rate for bench/attack.sh).
 //! All print `ops seconds refused-connections`.
 #![forbid(unsafe_code)]
 
@@ -312,7 +314,40 @@ async fn run(args: Vec<String>) -> Result<(), Err> {
                 )));
             }
         }
-        _ => return Err("usage: shomei-bench renew|cfssl|ocsp …".into()),
+        "argon2" => {
+            // The raw rate the server's hashing pool is compared with: the
+            // same Argon2id parameters (19 MiB, t=2, p=1), one thread each,
+            // memory reused as the server's workers do.
+            let secs: u64 = args.get(2).ok_or("seconds")?.parse()?;
+            let threads: u64 = args.get(3).ok_or("threads")?.parse()?;
+            let until = start + Duration::from_secs(secs);
+            for t in 0..threads {
+                let done = done.clone();
+                tasks.push(tokio::task::spawn_blocking(move || {
+                    let params = argon2::Params::default();
+                    let a = argon2::Argon2::new(
+                        argon2::Algorithm::Argon2id,
+                        argon2::Version::V0x13,
+                        params.clone(),
+                    );
+                    let mut blocks = vec![argon2::Block::default(); params.block_count()];
+                    let salt = [t as u8; 16];
+                    let mut out = [0u8; 32];
+                    while Instant::now() < until {
+                        a.hash_password_into_with_memory(
+                            b"Shomei#Demo1",
+                            &salt,
+                            &mut out,
+                            &mut blocks,
+                        )
+                        .map_err(|e| e.to_string())?;
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok::<(), Err>(())
+                }));
+            }
+        }
+        _ => return Err("usage: shomei-bench renew|cfssl|ocsp|argon2 …".into()),
     }
     for t in tasks {
         t.await??;

@@ -24,7 +24,17 @@ pub enum Problem {
     BadForm,
     #[error("the certificate changed since it was shown")]
     Changed,
+    /// As many checks of this password are in flight as the lockout still
+    /// allows: refused without checking.
+    #[error("too many checks of this password at once")]
+    TooManyAtOnce,
+    /// Every password-hashing worker and queue place is taken.
+    #[error("the server is busy")]
+    Busy,
 }
+
+/// The busy page's message (HTTP 503 with Retry-After).
+pub const BUSY_MESSAGE: &str = "ただいま混雑しています。しばらくしてから再度お試しください。";
 
 impl Problem {
     pub fn message_ja(self) -> &'static str {
@@ -54,6 +64,10 @@ impl Problem {
             Problem::Changed => {
                 "対象の利用者の証明書状態が変更されています。利用者一覧から操作をやり直してください。"
             }
+            Problem::TooManyAtOnce => {
+                "同じパスワードの照合が同時に多数行われたため、受け付けできませんでした。しばらくしてから再度お試しください。"
+            }
+            Problem::Busy => BUSY_MESSAGE,
         }
     }
 }

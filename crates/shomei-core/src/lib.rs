@@ -15,7 +15,7 @@ pub mod password_policy;
 
 pub use authority::{Actor, Refusal};
 pub use cert_state::{CertRecord, CertState, RevocationReason};
-pub use error::Problem;
+pub use error::{BUSY_MESSAGE, Problem};
 pub use ids::{CompanyId, LoginId, Role, Serial, Service, UserId};
 pub use lockout::{FailureOutcome, LockoutPolicy, LoginGate, SecurityCounters, ServiceState};
 pub use password_policy::{PasswordPolicy, PolicyViolation};

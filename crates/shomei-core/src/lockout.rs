@@ -124,6 +124,30 @@ impl SecurityCounters {
         self.login_locked_until = None;
     }
 
+    /// How many login-password checks may still be made before the next
+    /// lock closes (0 while a gate is closed). Checks in flight count
+    /// against this, so that however many attempts arrive at once, no more
+    /// passwords are checked than the lockout allows.
+    pub fn login_checks_left(&self, now: OffsetDateTime, p: &LockoutPolicy) -> u32 {
+        if self.login_gate(now) != LoginGate::Open {
+            return 0;
+        }
+        let next = if self.login_failures < p.login_temp_lock_after {
+            p.login_temp_lock_after.min(p.login_stop_after)
+        } else {
+            p.login_stop_after
+        };
+        next.saturating_sub(self.login_failures)
+    }
+
+    /// As `login_checks_left`, for the 確認用パスワード.
+    pub fn confirm_checks_left(&self, p: &LockoutPolicy) -> u32 {
+        if self.confirm_stopped {
+            return 0;
+        }
+        p.confirm_stop_after.saturating_sub(self.confirm_failures)
+    }
+
     /// May an operation that asks for the 確認用パスワード go ahead?
     pub fn confirm_open(&self) -> bool {
         !self.confirm_stopped
@@ -240,6 +264,39 @@ mod tests {
         assert!(!c.confirm_open());
         assert_eq!(c.login_gate(now), LoginGate::Open);
         assert_eq!(c.service_states(now), vec![ServiceState::ConfirmStopped]);
+    }
+
+    #[test]
+    fn checks_left_count_down_to_each_lock_and_are_zero_while_closed() {
+        let p = LockoutPolicy::default();
+        let t0 = datetime!(2026-01-01 09:00 UTC);
+        let mut c = SecurityCounters::default();
+        assert_eq!(c.login_checks_left(t0, &p), 3);
+        c.on_login_failure(t0, &p);
+        assert_eq!(c.login_checks_left(t0, &p), 2);
+        c.on_login_failure(t0, &p);
+        c.on_login_failure(t0, &p);
+        assert_eq!(c.login_checks_left(t0, &p), 0, "temporarily locked");
+        let later = t0 + Duration::minutes(30);
+        assert_eq!(
+            c.login_checks_left(later, &p),
+            3,
+            "three more until the stop"
+        );
+        for _ in 0..3 {
+            c.on_login_failure(later, &p);
+        }
+        assert_eq!(c.login_checks_left(later + Duration::days(9), &p), 0);
+        assert_eq!(c.confirm_checks_left(&p), 6);
+        c.on_confirm_failure(&p);
+        assert_eq!(c.confirm_checks_left(&p), 5);
+        c.confirm_stopped = true;
+        assert_eq!(c.confirm_checks_left(&p), 0);
+        let admin = SecurityCounters {
+            admin_stopped: true,
+            ..Default::default()
+        };
+        assert_eq!(admin.login_checks_left(t0, &p), 0);
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! マスター user keeps the contact up to date, confirmed with the
 //! 確認用パスワード. The change and its 操作履歴 row commit together.
 
-use shomei_core::{Actor, FailureOutcome, Problem, Role, ServiceState};
+use shomei_core::{Actor, Role};
 use shomei_store::{AuditEntry, CompanyContact};
 
-use crate::{FAILED, OK, Shomei, password};
+use crate::check::Context;
+use crate::{OK, Shomei};
 
 pub const OP_COMPANY_CONTACT: &str = "企業情報変更";
 
@@ -58,67 +59,30 @@ impl Shomei {
         };
         check_contact(&contact).map_err(CompanyError::Refused)?;
         let now = self.now();
-        let Some(me) = self.store.user(actor.user_id).await? else {
-            return Err(CompanyError::Refused(
-                shomei_core::Refusal::NoAuthority.message_ja().into(),
-            ));
+        let ctx = Context {
+            op: OP_COMPANY_CONTACT,
+            target: "",
+            client,
         };
-        let password_ok = me.counters.confirm_open()
-            && password::verify(&me.confirm_hash, confirm_password).await?;
-        let mut tx = self.store.begin().await?;
-        let Some(mut me) = tx.user(actor.user_id).await? else {
-            return Err(CompanyError::Refused(
-                shomei_core::Refusal::NoAuthority.message_ja().into(),
-            ));
-        };
-        let entry =
-            |result: &'static str, operation: &'static str, detail: &'static str| AuditEntry {
-                at: now,
-                company_id: Some(actor.company_id),
-                actor_user_id: Some(actor.user_id),
-                actor_login_id: actor.login_id.as_str(),
-                operation,
-                target_login_id: "",
-                result,
-                detail,
-                client_addr: client,
-            };
-        let outcome = if !me.counters.confirm_open() {
-            tx.audit(&entry(
-                FAILED,
-                OP_COMPANY_CONTACT,
-                "確認用パスワード利用停止中",
-            ))
-            .await?;
-            Err(Problem::ConfirmPasswordStopped)
-        } else if !password_ok {
-            let o = me.counters.on_confirm_failure(&self.settings.lockout());
-            tx.save_counters(me.id, &me.counters).await?;
-            tx.audit(&entry(FAILED, OP_COMPANY_CONTACT, "確認パスワード誤り"))
-                .await?;
-            if o == FailureOutcome::Stopped {
-                let mut e = entry(
-                    OK,
-                    ServiceState::ConfirmStopped.label(),
-                    "連続した確認用パスワード誤りによる",
-                );
-                e.target_login_id = actor.login_id.as_str();
-                tx.audit(&e).await?;
-                Err(Problem::ConfirmPasswordStopped)
-            } else {
-                Err(Problem::ConfirmPasswordWrong)
-            }
-        } else {
-            if me.counters.confirm_failures != 0 {
-                me.counters.on_confirm_success();
-                tx.save_counters(me.id, &me.counters).await?;
-            }
-            tx.set_company_contact(actor.company_id, &contact).await?;
-            tx.audit(&entry(OK, OP_COMPANY_CONTACT, "連絡先")).await?;
-            Ok(())
-        };
+        let (mut tx, _confirmed) = self
+            .confirm(actor, confirm_password, ctx)
+            .await?
+            .map_err(|r| CompanyError::Refused(r.confirm_problem().message_ja().into()))?;
+        tx.set_company_contact(actor.company_id, &contact).await?;
+        tx.audit(&AuditEntry {
+            at: now,
+            company_id: Some(actor.company_id),
+            actor_user_id: Some(actor.user_id),
+            actor_login_id: actor.login_id.as_str(),
+            operation: OP_COMPANY_CONTACT,
+            target_login_id: "",
+            result: OK,
+            detail: "連絡先",
+            client_addr: client,
+        })
+        .await?;
         tx.commit().await?;
-        outcome.map_err(|p| CompanyError::Refused(p.message_ja().into()))
+        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@ use shomei_pki::ClientSubject;
 use shomei_store::{AuditEntry, NewCert, NewUser};
 use time::Duration;
 
-use crate::{OK, Result, Shomei, password};
+use crate::{OK, Result, Shomei};
 
 pub const DEMO_LOGIN_PASSWORD: &str = "Shomei#Demo1";
 pub const DEMO_CONFIRM_PASSWORD: &str = "Shomei#Kakunin1";
@@ -107,8 +107,8 @@ impl Shomei {
         let mut hashed = Vec::new();
         for _ in &plan {
             hashed.push((
-                password::hash(DEMO_LOGIN_PASSWORD).await?,
-                password::hash(DEMO_CONFIRM_PASSWORD).await?,
+                self.hasher.hash(DEMO_LOGIN_PASSWORD).await?,
+                self.hasher.hash(DEMO_CONFIRM_PASSWORD).await?,
             ));
         }
         let mut tx = self.store.begin().await?;

@@ -5,6 +5,7 @@
 //! transaction. Nothing here knows HTTP or HTML.
 #![forbid(unsafe_code)]
 
+mod check;
 mod clock;
 mod company;
 mod crl;
@@ -40,7 +41,7 @@ pub use demo::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, De
 pub use enroll::{EnrollError, Issued};
 pub use history::{HISTORY_CSV_MAX, HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
 pub use login::LoginOutcome;
-pub use metrics::{Listener, Metrics};
+pub use metrics::{ConnRefusal, Listener, Metrics};
 pub use operator::{OperatorError, TemporaryPasswords};
 pub use password_change::{OP_PASSWORD_CHANGE, PasswordChangeError, PasswordKind};
 pub use revoke::{
@@ -73,6 +74,9 @@ pub enum ServiceError {
     Mail(String),
     #[error("settings: {0}")]
     Settings(String),
+    /// Every password-hashing place is taken: try again shortly (HTTP 503).
+    #[error("server busy: every password-hashing place is taken")]
+    Busy,
     #[error("internal invariant broken: {0}")]
     Invariant(&'static str),
     #[error("background task failed: {0}")]
@@ -111,8 +115,10 @@ pub struct Shomei {
     crl: crl::CrlPublisher,
     revoked: crl::RevokedSet,
     ocsp: ocsp::Responder,
-    /// Failed logins per client address (password spraying).
-    throttle: throttle::AddressThrottle,
+    /// The bounded pool every password check runs on.
+    hasher: password::Hasher,
+    /// The hash an unknown login ID is checked against (same parameters as
+    /// every user's), so that timing does not tell whether an ID exists.
     dummy_hash: String,
     /// Where notices are written as .eml files.
     outbox: PathBuf,
@@ -127,6 +133,15 @@ pub(crate) struct Revocation {
     pub reason: Option<u8>,
     /// RFC 5280 §5.3.2, when the operator gave one.
     pub invalidity: Option<OffsetDateTime>,
+}
+
+/// Why a logged-in session ended.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionEnd<'a> {
+    /// Idle longer than `session_idle_minutes`.
+    Timeout,
+    /// Opened with a certificate that is now revoked.
+    CertificateRevoked(&'a shomei_core::Serial),
 }
 
 /// The acting user with their company, loaded fresh for each request.
@@ -212,7 +227,8 @@ impl Shomei {
                 "the issuing CA expires before a certificate issued now would: such certificates end with it; plan a new issuing CA"
             );
         }
-        let dummy_hash = password::hash("shomei-timing-equaliser").await?;
+        let hasher = password::Hasher::new(settings.hash_workers, settings.hash_queue);
+        let dummy_hash = hasher.hash("shomei-timing-equaliser").await?;
         let ocsp = ocsp::Responder::new(ca.ocsp_signer(now)?, ca.ocsp_issuer()?);
         let crl = crl::CrlPublisher::new(ca.crl_signer()?);
         Ok(Self {
@@ -223,7 +239,7 @@ impl Shomei {
             crl,
             revoked: Arc::default(),
             ocsp,
-            throttle: throttle::AddressThrottle::default(),
+            hasher,
             dummy_hash,
             metrics: metrics::Metrics::default(),
             started_unix: OffsetDateTime::now_utc().unix_timestamp(),
@@ -265,7 +281,9 @@ impl Shomei {
     /// open portal sessions (kept by the web layer).
     pub fn metrics_text(&self, sessions: usize) -> String {
         let revoked = self.revoked.read().map(|s| s.len()).unwrap_or(0);
+        let h = self.hasher.figures();
         self.metrics.render(&metrics::Gauges {
+            hashing: (h.workers, h.capacity, h.in_use, h.done),
             revoked,
             sessions,
             resident_bytes: metrics::resident_bytes(),
@@ -352,6 +370,49 @@ impl Shomei {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// ログアウト: the session's end, in 操作履歴.
+    pub async fn logout(&self, actor: &Actor, client: &str) -> Result<()> {
+        self.record(actor, "ログアウト", "", OK, "", client).await
+    }
+
+    /// A logged-in session that ended other than by ログアウト, in 操作履歴
+    /// (nothing when the user is gone or stopped).
+    pub async fn session_ended(
+        &self,
+        user: shomei_core::UserId,
+        why: SessionEnd<'_>,
+        client: &str,
+    ) -> Result<()> {
+        let Some(s) = self.session(user).await? else {
+            return Ok(());
+        };
+        match why {
+            SessionEnd::Timeout => {
+                self.record(&s.actor, "セッションタイムアウト", "", OK, "", client)
+                    .await
+            }
+            SessionEnd::CertificateRevoked(serial) => {
+                let detail = format!("電子証明書失効 シリアル番号 {serial}");
+                self.record(&s.actor, "セッション終了", "", OK, &detail, client)
+                    .await
+            }
+        }
+    }
+
+    /// May the actor use 証明書失効 at all? A refusal is recorded.
+    pub async fn may_revoke_at_all(
+        &self,
+        actor: &Actor,
+        client: &str,
+    ) -> Result<std::result::Result<(), Refusal>> {
+        match shomei_core::authority::may_manage_users(actor) {
+            Ok(()) => Ok(Ok(())),
+            Err(r) => Ok(Err(self
+                .refuse(actor, revoke::OP_REVOKE, "", r, client)
+                .await?)),
+        }
     }
 
     /// Records a refusal of authority and hands it back.

@@ -2,10 +2,12 @@
 //! enrollment (simpleenroll) and the certificate method share with it: one
 //! counter, one lockout, one refusal that never tells whether the ID exists.
 
-use shomei_core::{FailureOutcome, LoginGate, LoginId, Problem, ServiceState, UserId};
+use shomei_core::{LoginId, Problem, UserId};
 use shomei_store::{AuditEntry, Tx, UserRow};
 
-use crate::{FAILED, OK, Result, Shomei, actor_of, password};
+use crate::check::Context;
+use crate::throttle::{self, AddressLimit, Start};
+use crate::{FAILED, OK, PasswordKind, Result, ServiceError, Shomei, actor_of};
 
 pub const OP_LOGIN: &str = "ログイン";
 
@@ -106,11 +108,17 @@ impl Shomei {
         Ok(LoginOutcome::LoggedIn(user.id))
     }
 
-    /// The shared password check. `only` restricts it to one user (the
+    /// The shared password check (login, the certificate method's second
+    /// factor, simpleenroll). `only` restricts it to one user (the
     /// certificate method knows who it is). Returns the transaction, to be
-    /// committed by the caller after adding its own rows. An address with
-    /// too many recent failures is refused before any password is checked;
-    /// the failure that reaches the limit writes one 操作履歴 row saying so.
+    /// committed by the caller after adding its own rows.
+    ///
+    /// In the order that keeps the work bounded: a place on the hashing pool
+    /// (else `Busy`, nothing written); one transaction that counts the
+    /// attempt against the client's address and claims a check of the user's
+    /// password (refusing, without hashing, what the limits no longer allow);
+    /// the hash; one transaction that records the result. An unknown login
+    /// ID does the same work against a dummy hash, so timing does not tell.
     pub(crate) async fn check_login_password(
         &self,
         login_id: &str,
@@ -119,135 +127,229 @@ impl Shomei {
         as_: &CheckedAs,
     ) -> Result<(Tx, PasswordCheck)> {
         let client = as_.client.as_str();
+        let typed: String = login_id.chars().take(32).collect();
+        let place = match self.place() {
+            Ok(p) => p,
+            Err(ServiceError::Busy) => {
+                self.metrics().password_busy();
+                self.address_refused(as_, &typed, "混雑のため受け付けず")
+                    .await?;
+                return Err(ServiceError::Busy);
+            }
+            Err(e) => return Err(e),
+        };
+        let ctx = Context {
+            op: as_.op,
+            target: "",
+            client,
+        };
+
+        // 1. Claim.
         let now = self.now();
-        if self.throttle.blocked(client, now) {
-            // Every attempt is in 操作履歴, this one too (bank-wide: no
-            // password was checked, so no user is named as its actor).
+        let mut tx = self.store.begin().await?;
+        if !self.address_start(&mut tx, as_, &typed, now).await? {
             self.metrics().login_throttled();
-            let typed: String = login_id.chars().take(32).collect();
-            let mut tx = self.store.begin().await?;
-            bank_wide_failure(
-                &mut tx,
-                as_,
-                &typed,
-                "接続元からの失敗が多いため受け付け停止中",
-                now,
-            )
-            .await?;
             return Ok((tx, PasswordCheck::Throttled));
         }
-        let (mut tx, check) = self.check_password_of(login_id, pw, only, as_).await?;
-        if matches!(check, PasswordCheck::Refused) {
-            let window = time::Duration::minutes(self.settings.address_window_minutes);
-            let limit = self.settings.address_failure_limit;
-            if let Some(n) = self.throttle.failure(client, now, limit, window) {
-                tracing::warn!(
-                    client,
-                    failures = n,
-                    "login failures from one address: refusing it for a while"
-                );
-                let detail = format!(
-                    "接続元からの失敗が{}分間に{n}回に達したため、{}分間受け付けを停止",
-                    self.settings.address_window_minutes, self.settings.address_window_minutes
-                );
-                bank_wide_failure(&mut tx, as_, "", &detail, now).await?;
-            }
-        }
-        Ok((tx, check))
-    }
-
-    async fn check_password_of(
-        &self,
-        login_id: &str,
-        pw: &str,
-        only: Option<UserId>,
-        as_: &CheckedAs,
-    ) -> Result<(Tx, PasswordCheck)> {
-        let typed: String = login_id.chars().take(32).collect();
-        let client = as_.client.as_str();
         let user = match LoginId::parse(login_id) {
-            Some(id) => self.store.user_by_login_id(&id).await?,
+            Some(id) => tx.user_by_login_id(&id).await?,
             None => None,
         }
         .filter(|u| only.is_none_or(|o| o == u.id));
-        let Some(user) = user else {
-            // Same work as for a real user, so timing does not tell either.
-            password::verify(&self.dummy_hash, pw).await?;
-            let mut tx = self.store.begin().await?;
+        let mut place = Some(place);
+        let claim = match (&user, place.take()) {
+            (None, p) => {
+                place = p;
+                None
+            }
+            (Some(u), Some(place)) => {
+                let ctx = Context {
+                    target: u.login_id.as_str(),
+                    ..ctx
+                };
+                match self
+                    .claim_in(&mut tx, place, u, PasswordKind::Login, ctx, now)
+                    .await?
+                {
+                    Ok(c) => Some(c),
+                    Err(_) => {
+                        self.address_finish(&mut tx, as_, false, now).await?;
+                        return Ok((tx, PasswordCheck::Refused));
+                    }
+                }
+            }
+            (Some(_), None) => return Err(ServiceError::Invariant("no place for the check")),
+        };
+        tx.commit().await?;
+
+        // 2. Hash (an unknown ID against the dummy, for the same work).
+        let ok = match &claim {
+            Some(c) => self.verify_claimed(c, pw).await?,
+            None => {
+                let place = place.ok_or(ServiceError::Invariant("no place for the check"))?;
+                self.hasher.verify(&place, &self.dummy_hash, pw).await?;
+                false
+            }
+        };
+
+        // 3. Settle.
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let Some(claim) = claim else {
             bank_wide_failure(
                 &mut tx,
                 as_,
                 &typed,
                 "ログインIDまたはログインパスワード誤り",
-                self.now(),
+                now,
             )
             .await?;
+            self.address_finish(&mut tx, as_, false, now).await?;
             return Ok((tx, PasswordCheck::Refused));
         };
+        let target = user
+            .as_ref()
+            .map(|u| u.login_id.to_string())
+            .unwrap_or_default();
+        let ctx = Context {
+            target: &target,
+            ..ctx
+        };
+        let settled = self.settle_in(&mut tx, &claim, ok, ctx, now).await?;
+        drop(claim);
+        self.address_finish(&mut tx, as_, settled.is_ok(), now)
+            .await?;
+        Ok(match settled {
+            Ok(u) => (tx, PasswordCheck::Passed(u)),
+            Err(_) => (tx, PasswordCheck::Refused),
+        })
+    }
 
-        let now = self.now();
-        let gate = user.counters.login_gate(now);
-        let password_ok = password::verify(&user.login_hash, pw).await?;
-        let mut tx = self.store.begin().await?;
-        // Re-read inside the transaction: a parallel attempt may have counted.
-        let Some(mut fresh) = tx.user(user.id).await? else {
-            return Ok((tx, PasswordCheck::Refused));
-        };
-        let actor = actor_of(&fresh);
-        let audit = |detail: &'static str, result: &'static str, op: &'static str| AuditEntry {
-            at: now,
-            company_id: Some(actor.company_id),
-            actor_user_id: Some(actor.user_id),
-            actor_login_id: actor.login_id.as_str(),
-            operation: op,
-            target_login_id: actor.login_id.as_str(),
-            result,
-            detail,
-            client_addr: client,
-        };
-        if gate != LoginGate::Open {
-            let detail = match gate {
-                LoginGate::AdminStopped => "利用停止中",
-                LoginGate::PasswordStopped => "ログインパスワード利用停止中",
-                _ => "ログインパスワード利用一時停止中",
-            };
-            tx.audit(&audit(detail, FAILED, as_.op)).await?;
-            return Ok((tx, PasswordCheck::Refused));
+    /// The address limit as the settings give it.
+    fn address_limit(&self) -> AddressLimit {
+        AddressLimit {
+            limit: self.settings.address_failure_limit,
+            window: time::Duration::minutes(self.settings.address_window_minutes),
         }
-        if !password_ok {
-            let outcome = fresh
-                .counters
-                .on_login_failure(now, &self.settings.lockout());
-            tx.save_counters(fresh.id, &fresh.counters).await?;
-            tx.audit(&audit("ログインパスワード誤り", FAILED, as_.op))
-                .await?;
-            let lock = match outcome {
-                FailureOutcome::TemporarilyLocked { .. } => {
-                    Some(ServiceState::LoginTemporarilyLocked.label())
-                }
-                FailureOutcome::Stopped => Some(ServiceState::LoginStopped.label()),
-                FailureOutcome::Counted { .. } => None,
-            };
-            if let Some(label) = lock {
-                tx.audit(&audit("連続したログインパスワード誤りによる", OK, label))
-                    .await?;
-                self.queue_lock_notices(
-                    &mut tx,
-                    fresh.company_id,
-                    &fresh.login_id,
-                    fresh.id,
-                    label,
-                    now,
-                )
-                .await?;
+    }
+
+    /// Counts an attempt from the client's address as it starts; `false`:
+    /// refused (its coalesced 操作履歴 row written when one is due).
+    async fn address_start(
+        &self,
+        tx: &mut Tx,
+        as_: &CheckedAs,
+        typed: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<bool> {
+        let client = as_.client.as_str();
+        if client.is_empty() {
+            return Ok(true);
+        }
+        let row = tx.address_attempts(client).await?;
+        let (start, row) = self.address_limit().start(row, now);
+        if start == Start::Refused {
+            let (due, row) = self.address_limit().refuse(Some(row), now);
+            tx.save_address_attempts(client, &row).await?;
+            if let Some(due) = due {
+                let detail = refusal_detail("接続元からの失敗が多いため受け付け停止中", due);
+                bank_wide_failure(tx, as_, typed, &detail, now).await?;
             }
-            return Ok((tx, PasswordCheck::Refused));
+            return Ok(false);
         }
-        if fresh.counters.login_failures != 0 || fresh.counters.login_locked_until.is_some() {
-            fresh.counters.on_login_success();
-            tx.save_counters(fresh.id, &fresh.counters).await?;
+        tx.save_address_attempts(client, &row).await?;
+        Ok(true)
+    }
+
+    /// Ends a counted attempt from the client's address; the failure that
+    /// fills the window writes the one row that says the address is refused.
+    async fn address_finish(
+        &self,
+        tx: &mut Tx,
+        as_: &CheckedAs,
+        ok: bool,
+        now: time::OffsetDateTime,
+    ) -> Result<()> {
+        let client = as_.client.as_str();
+        if client.is_empty() {
+            return Ok(());
         }
-        Ok((tx, PasswordCheck::Passed(fresh)))
+        let row = tx.address_attempts(client).await?;
+        let (blocked, row) = self.address_limit().finish(row, ok, now);
+        tx.save_address_attempts(client, &row).await?;
+        if blocked {
+            let minutes = self.settings.address_window_minutes;
+            tracing::warn!(
+                client,
+                failures = row.attempts,
+                "login failures from one address: refusing it for a while"
+            );
+            let detail = format!(
+                "接続元からの失敗が{minutes}分間に{}回に達したため、{minutes}分間受け付けを停止",
+                row.attempts
+            );
+            bank_wide_failure(tx, as_, "", &detail, now).await?;
+        }
+        Ok(())
+    }
+
+    /// A refusal that checked nothing and counted nothing (the server is
+    /// busy): coalesced per address like the address's own refusals.
+    async fn address_refused(&self, as_: &CheckedAs, typed: &str, why: &str) -> Result<()> {
+        let client = as_.client.as_str();
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let due = if client.is_empty() {
+            Some(throttle::RefusalRow { refused: 1 })
+        } else {
+            let row = tx.address_attempts(client).await?;
+            let (due, row) = self.address_limit().refuse(row, now);
+            tx.save_address_attempts(client, &row).await?;
+            due
+        };
+        if let Some(due) = due {
+            bank_wide_failure(&mut tx, as_, typed, &refusal_detail(why, due), now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes the refusals counted but not yet written, for addresses whose
+    /// last such row is a minute old (the upkeep).
+    pub async fn record_address_refusals(&self) -> Result<usize> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let due = tx
+            .addresses_with_unrecorded(now - throttle::REFUSAL_ROW_EVERY, 1000)
+            .await?;
+        let as_ = |client: &str| CheckedAs {
+            op: OP_LOGIN,
+            client: client.to_owned(),
+        };
+        let n = due.len();
+        for (addr, mut row) in due {
+            if let Some(d) = throttle::due(&mut row, now) {
+                let detail = format!(
+                    "接続元からの受け付けを停止中（前回の記録以降 {} 件）",
+                    d.refused
+                );
+                bank_wide_failure(&mut tx, &as_(&addr), "", &detail, now).await?;
+            }
+            tx.save_address_attempts(&addr, &row).await?;
+        }
+        let window = time::Duration::minutes(self.settings.address_window_minutes);
+        tx.commit().await?;
+        self.store.prune_attempts(now - window, now).await?;
+        Ok(n)
+    }
+}
+
+/// The detail of a coalesced refusal row.
+fn refusal_detail(why: &str, due: throttle::RefusalRow) -> String {
+    if due.refused == 1 {
+        why.to_owned()
+    } else {
+        format!("{why}（前回の記録以降 {} 件）", due.refused)
     }
 }
 

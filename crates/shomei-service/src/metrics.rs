@@ -15,16 +15,50 @@ pub enum Listener {
     Portal,
     Cert,
     Pki,
+    Metrics,
 }
 
 impl Listener {
-    const ALL: [Listener; 3] = [Listener::Portal, Listener::Cert, Listener::Pki];
+    const ALL: [Listener; 4] = [
+        Listener::Portal,
+        Listener::Cert,
+        Listener::Pki,
+        Listener::Metrics,
+    ];
 
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Listener::Portal => "portal",
             Listener::Cert => "cert",
             Listener::Pki => "pki",
+            Listener::Metrics => "metrics",
+        }
+    }
+}
+
+/// Why a connection was closed before it was served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnRefusal {
+    /// The listener holds as many connections as it may.
+    ListenerFull,
+    /// The client's address holds as many as one address may.
+    AddressFull,
+    /// No TLS handshake finished in time.
+    HandshakeTimeout,
+}
+
+impl ConnRefusal {
+    const ALL: [ConnRefusal; 3] = [
+        ConnRefusal::ListenerFull,
+        ConnRefusal::AddressFull,
+        ConnRefusal::HandshakeTimeout,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            ConnRefusal::ListenerFull => "listener_full",
+            ConnRefusal::AddressFull => "address_full",
+            ConnRefusal::HandshakeTimeout => "handshake_timeout",
         }
     }
 }
@@ -64,10 +98,16 @@ pub enum LoginMethod {
 
 #[derive(Default)]
 pub struct Metrics {
-    handshakes_ok: [AtomicU64; 3],
-    handshakes_failed: [AtomicU64; 3],
+    handshakes_ok: [AtomicU64; 4],
+    handshakes_failed: [AtomicU64; 4],
     revoked_refused: AtomicU64,
-    requests: [Histogram; 3],
+    requests: [Histogram; 4],
+    connections_open: [AtomicU64; 4],
+    /// By listener, then by `ConnRefusal`.
+    connections_refused: [[AtomicU64; 3]; 4],
+    accept_errors: [AtomicU64; 4],
+    password_busy: AtomicU64,
+    password_claim_refused: AtomicU64,
     /// [password ok, password refused, certificate ok, certificate refused]
     logins: [AtomicU64; 4],
     issued_enroll: AtomicU64,
@@ -111,6 +151,36 @@ impl Metrics {
             LoginMethod::Certificate => 2,
         } + usize::from(!ok);
         self.logins[i].fetch_add(1, Relaxed);
+    }
+
+    /// A connection accepted on `l` (`opened`) or closed.
+    pub fn connection(&self, l: Listener, opened: bool) {
+        let c = &self.connections_open[l as usize];
+        if opened {
+            c.fetch_add(1, Relaxed);
+        } else {
+            let _ = c.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+        }
+    }
+
+    pub fn connection_refused(&self, l: Listener, why: ConnRefusal) {
+        self.connections_refused[l as usize][why as usize].fetch_add(1, Relaxed);
+    }
+
+    /// `accept` failed on `l` (EMFILE and friends); the loop backs off.
+    pub fn accept_error(&self, l: Listener) {
+        self.accept_errors[l as usize].fetch_add(1, Relaxed);
+    }
+
+    /// A password check refused at once: every hashing place was taken.
+    pub(crate) fn password_busy(&self) {
+        self.password_busy.fetch_add(1, Relaxed);
+    }
+
+    /// A password check refused without hashing: as many were in flight as
+    /// the lockout still allows.
+    pub(crate) fn password_claim_refused(&self) {
+        self.password_claim_refused.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn login_throttled(&self) {
@@ -376,6 +446,106 @@ impl Metrics {
             );
         }
 
+        head(
+            &mut o,
+            "shomei_connections_open",
+            "gauge",
+            "Connections open now, by listener.",
+        );
+        for l in Listener::ALL {
+            let _ = writeln!(
+                o,
+                "shomei_connections_open{{listener=\"{}\"}} {}",
+                l.label(),
+                get(&self.connections_open[l as usize])
+            );
+        }
+        head(
+            &mut o,
+            "shomei_connections_refused_total",
+            "counter",
+            "Connections closed before being served: listener or address cap reached, TLS handshake too slow.",
+        );
+        for l in Listener::ALL {
+            for r in ConnRefusal::ALL {
+                let _ = writeln!(
+                    o,
+                    "shomei_connections_refused_total{{listener=\"{}\",reason=\"{}\"}} {}",
+                    l.label(),
+                    r.label(),
+                    get(&self.connections_refused[l as usize][r as usize])
+                );
+            }
+        }
+        head(
+            &mut o,
+            "shomei_accept_errors_total",
+            "counter",
+            "Failed accepts (such as too many open files); each backs the listener off briefly.",
+        );
+        for l in Listener::ALL {
+            let _ = writeln!(
+                o,
+                "shomei_accept_errors_total{{listener=\"{}\"}} {}",
+                l.label(),
+                get(&self.accept_errors[l as usize])
+            );
+        }
+        head(
+            &mut o,
+            "shomei_password_hashing_workers",
+            "gauge",
+            "Password-hashing workers (each with its own Argon2 memory).",
+        );
+        let _ = writeln!(o, "shomei_password_hashing_workers {}", gauges.hashing.0);
+        head(
+            &mut o,
+            "shomei_password_hashing_places",
+            "gauge",
+            "Places for password checks: workers plus queue.",
+        );
+        let _ = writeln!(o, "shomei_password_hashing_places {}", gauges.hashing.1);
+        head(
+            &mut o,
+            "shomei_password_hashing_places_in_use",
+            "gauge",
+            "Password checks running or queued now.",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_password_hashing_places_in_use {}",
+            gauges.hashing.2
+        );
+        head(
+            &mut o,
+            "shomei_password_hashes_total",
+            "counter",
+            "Argon2 computations made (password checks, unknown-ID dummies, new hashes).",
+        );
+        let _ = writeln!(o, "shomei_password_hashes_total {}", gauges.hashing.3);
+        head(
+            &mut o,
+            "shomei_password_checks_busy_total",
+            "counter",
+            "Password checks refused at once (503) because every hashing place was taken.",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_password_checks_busy_total {}",
+            get(&self.password_busy)
+        );
+        head(
+            &mut o,
+            "shomei_password_checks_refused_at_once_total",
+            "counter",
+            "Password checks refused without hashing: as many were in flight for that user as the lockout still allows.",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_password_checks_refused_at_once_total {}",
+            get(&self.password_claim_refused)
+        );
+
         head(&mut o, "shomei_sessions", "gauge", "Open portal sessions.");
         let _ = writeln!(o, "shomei_sessions {}", gauges.sessions);
         if let Some(rss) = gauges.resident_bytes {
@@ -411,6 +581,8 @@ impl Metrics {
 
 /// Values read at render time rather than counted.
 pub struct Gauges {
+    /// Password hashing: workers, places, places in use, hashes computed.
+    pub hashing: (usize, usize, usize, u64),
     pub revoked: usize,
     pub sessions: usize,
     pub resident_bytes: Option<u64>,
@@ -436,6 +608,7 @@ mod tests {
 
     fn gauges() -> Gauges {
         Gauges {
+            hashing: (2, 34, 1, 5),
             revoked: 7,
             sessions: 2,
             resident_bytes: Some(4096),

@@ -5,7 +5,7 @@
 use shomei_core::{CompanyId, LoginId, Role, Service};
 use shomei_store::{AuditEntry, CompanySummary, NewUser};
 
-use crate::{OK, ServiceError, Shomei, password};
+use crate::{OK, ServiceError, Shomei};
 
 /// Why the operator's command did nothing (English: CLI and logs).
 #[derive(Debug, thiserror::Error)]
@@ -172,8 +172,8 @@ impl Shomei {
             login: temporary_password(),
             confirm: temporary_password(),
         };
-        let login_hash = password::hash(&temp.login).await?;
-        let confirm_hash = password::hash(&temp.confirm).await?;
+        let login_hash = self.hasher.hash(&temp.login).await?;
+        let confirm_hash = self.hasher.hash(&temp.confirm).await?;
         let actor = format!("銀行:{operator}");
         let mut tx = self.store.begin().await?;
         if tx.company(company).await?.is_none() {
@@ -254,8 +254,8 @@ impl Shomei {
             login: temporary_password(),
             confirm: temporary_password(),
         };
-        let login_hash = password::hash(&temp.login).await?;
-        let confirm_hash = password::hash(&temp.confirm).await?;
+        let login_hash = self.hasher.hash(&temp.login).await?;
+        let confirm_hash = self.hasher.hash(&temp.confirm).await?;
         let actor = format!("銀行:{operator}");
         let mut tx = self.store.begin().await?;
         let Some(mut u) = tx.user_by_login_id(login_id).await? else {

@@ -3,10 +3,36 @@
 //! current password counts toward that password's lockout, like any other
 //! failure; the change and its 操作履歴 row commit together.
 
-use shomei_core::{Actor, FailureOutcome, ServiceState};
+use shomei_core::{Actor, Problem};
 use shomei_store::AuditEntry;
 
-use crate::{FAILED, OK, ServiceError, Shomei, password};
+use crate::check::{Confirmed, Context, OwnRefusal};
+use crate::{FAILED, OK, ServiceError, Shomei};
+
+/// A 操作履歴 row whose detail is built at run time.
+struct Row<'a> {
+    base: AuditEntry<'a>,
+    detail: String,
+}
+
+trait WithDetail<'a> {
+    fn with_detail(self, detail: String) -> Row<'a>;
+}
+
+impl<'a> WithDetail<'a> for AuditEntry<'a> {
+    fn with_detail(self, detail: String) -> Row<'a> {
+        Row { base: self, detail }
+    }
+}
+
+impl Row<'_> {
+    fn entry(&self) -> AuditEntry<'_> {
+        AuditEntry {
+            detail: &self.detail,
+            ..self.base
+        }
+    }
+}
 
 pub const OP_PASSWORD_CHANGE: &str = "パスワード変更";
 
@@ -47,18 +73,27 @@ impl Shomei {
                 "利用者情報が見つかりません。".into(),
             ));
         };
-        let current_hash = if confirm {
-            &me.confirm_hash
-        } else {
-            &me.login_hash
-        };
         let other_hash = if confirm {
             &me.login_hash
         } else {
             &me.confirm_hash
         };
-        // Decided before the transaction (Argon2 takes its time), the
-        // counters again inside it.
+        let row = |result: &'static str, detail: String| {
+            AuditEntry {
+                at: now,
+                company_id: Some(actor.company_id),
+                actor_user_id: Some(actor.user_id),
+                actor_login_id: actor.login_id.as_str(),
+                operation: OP_PASSWORD_CHANGE,
+                target_login_id: actor.login_id.as_str(),
+                result,
+                detail: "",
+                client_addr: client,
+            }
+            .with_detail(detail)
+        };
+        // What the form alone shows wrong is refused before any password is
+        // checked.
         let problem = if current.is_empty() {
             Some(format!("現在の{}を入力してください。", kind.label()))
         } else if new != again {
@@ -72,101 +107,67 @@ impl Shomei {
         } else {
             None
         };
-        let current_ok = problem.is_none() && password::verify(current_hash, current).await?;
-        let problem = problem.or_else(|| {
-            (current_ok && new == current)
-                .then(|| "現在と同じパスワードは設定できません。".to_owned())
-        });
-        let same_as_other =
-            problem.is_none() && current_ok && password::verify(other_hash, new).await?;
-        let new_hash = if problem.is_none() && current_ok && !same_as_other {
-            Some(password::hash(new).await?)
+        if let Some(p) = problem {
+            let mut tx = self.store.begin().await?;
+            tx.audit(&row(FAILED, format!("{}: {p}", kind.label())).entry())
+                .await?;
+            tx.commit().await?;
+            return Err(PasswordChangeError::Refused(p));
+        }
+
+        let ctx = Context {
+            op: OP_PASSWORD_CHANGE,
+            target: actor.login_id.as_str(),
+            client,
+        };
+        let refusal = |r: OwnRefusal| {
+            PasswordChangeError::Refused(match (r, kind) {
+                (OwnRefusal::TooManyAtOnce, _) => Problem::TooManyAtOnce.message_ja().into(),
+                (OwnRefusal::Closed, PasswordKind::Confirm) => "確認用パスワードが利用停止となっているため、変更できません。マスターユーザまたは管理者ユーザにご連絡ください。".into(),
+                (OwnRefusal::Closed, PasswordKind::Login) => "ログインパスワードの利用が停止されているため、変更できません。マスターユーザまたは管理者ユーザにご連絡ください。".into(),
+                (OwnRefusal::Wrong { .. }, _) => format!("現在の{}が正しくありません。", kind.label()),
+            })
+        };
+        let claim = self.claim_own(actor, kind, ctx).await?.map_err(refusal)?;
+        let current_ok = self.verify_claimed(&claim, current).await?;
+        // The new password's own checks and hash, on the claim's place.
+        let problem = if !current_ok {
+            None
+        } else if new == current {
+            Some("現在と同じパスワードは設定できません。".to_owned())
+        } else if self.hasher.verify(&claim.place, other_hash, new).await? {
+            Some(
+                "ログインパスワードと確認用パスワードには異なるパスワードを設定してください。"
+                    .to_owned(),
+            )
         } else {
             None
         };
-
-        let mut tx = self.store.begin().await?;
-        let Some(mut me) = tx.user(actor.user_id).await? else {
-            return Err(PasswordChangeError::Refused(
-                "利用者情報が見つかりません。".into(),
-            ));
-        };
-        let entry = |result: &'static str, detail: String| (result, detail);
-        let mut rows: Vec<(&'static str, String)> = Vec::new();
-        let outcome: Result<(), String> = if confirm && !me.counters.confirm_open() {
-            rows.push(entry(
-                FAILED,
-                format!("{}: 確認用パスワード利用停止中", kind.label()),
-            ));
-            Err("確認用パスワードが利用停止となっているため、変更できません。マスターユーザまたは管理者ユーザにご連絡ください。".into())
-        } else if let Some(p) = problem {
-            rows.push(entry(FAILED, format!("{}: {p}", kind.label())));
-            Err(p)
-        } else if !current_ok {
-            let stopped = if confirm {
-                me.counters.on_confirm_failure(&self.settings.lockout()) == FailureOutcome::Stopped
-            } else {
-                matches!(
-                    me.counters.on_login_failure(now, &self.settings.lockout()),
-                    FailureOutcome::Stopped | FailureOutcome::TemporarilyLocked { .. }
-                )
-            };
-            tx.save_counters(me.id, &me.counters).await?;
-            rows.push(entry(FAILED, format!("現在の{}誤り", kind.label())));
-            if stopped {
-                let state = if confirm {
-                    ServiceState::ConfirmStopped
-                } else if me.counters.login_stopped {
-                    ServiceState::LoginStopped
-                } else {
-                    ServiceState::LoginTemporarilyLocked
-                };
-                rows.push(entry(OK, state.label().to_owned()));
-            }
-            Err(format!("現在の{}が正しくありません。", kind.label()))
-        } else if same_as_other {
-            let p = "ログインパスワードと確認用パスワードには異なるパスワードを設定してください。"
-                .to_owned();
-            rows.push(entry(FAILED, format!("{}: {p}", kind.label())));
-            Err(p)
-        } else if let Some(hash) = &new_hash {
-            tx.set_password_hash(me.id, confirm, hash).await?;
-            if confirm {
-                me.counters.on_confirm_success();
-            } else {
-                me.counters.on_login_success();
-            }
-            tx.save_counters(me.id, &me.counters).await?;
-            rows.push(entry(OK, kind.label().to_owned()));
-            Ok(())
+        let new_hash = if current_ok && problem.is_none() {
+            Some(self.hasher.hash_in(&claim.place, new).await?)
         } else {
-            return Err(ServiceError::Invariant("password change without a hash").into());
+            None
         };
-        for (i, (result, detail)) in rows.iter().enumerate() {
-            let operation = if i == 0 {
-                OP_PASSWORD_CHANGE
-            } else {
-                // The lock that this failure caused.
-                detail.as_str()
-            };
-            tx.audit(&AuditEntry {
-                at: now,
-                company_id: Some(actor.company_id),
-                actor_user_id: Some(actor.user_id),
-                actor_login_id: actor.login_id.as_str(),
-                operation,
-                target_login_id: actor.login_id.as_str(),
-                result,
-                detail: if i == 0 {
-                    detail
-                } else {
-                    "連続したパスワード誤りによる"
-                },
-                client_addr: client,
-            })
-            .await?;
-        }
+        let (mut tx, Confirmed { me }) = self
+            .settle_own(claim, current_ok, ctx)
+            .await?
+            .map_err(refusal)?;
+        let outcome = match (problem, new_hash) {
+            (Some(p), _) => {
+                tx.audit(&row(FAILED, format!("{}: {p}", kind.label())).entry())
+                    .await?;
+                Err(PasswordChangeError::Refused(p))
+            }
+            (None, Some(hash)) => {
+                tx.set_password_hash(me.id, confirm, &hash).await?;
+                tx.audit(&row(OK, kind.label().to_owned()).entry()).await?;
+                Ok(())
+            }
+            (None, None) => {
+                return Err(ServiceError::Invariant("password change without a hash").into());
+            }
+        };
         tx.commit().await?;
-        outcome.map_err(PasswordChangeError::Refused)
+        outcome
     }
 }

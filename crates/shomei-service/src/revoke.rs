@@ -4,13 +4,13 @@ use std::cmp::Ordering;
 
 use shomei_core::authority::{self, Target};
 use shomei_core::{
-    Actor, CertState, FailureOutcome, LoginId, Problem, Refusal, RevocationReason, Role, Serial,
-    ServiceState, UserId,
+    Actor, CertState, LoginId, Problem, Refusal, RevocationReason, Role, Serial, UserId,
 };
 use shomei_store::{AuditEntry, UserRow};
 use time::OffsetDateTime;
 
-use crate::{FAILED, OK, ServiceError, Shomei, password};
+use crate::check::{Confirmed, Context};
+use crate::{FAILED, OK, ServiceError, Shomei};
 
 pub const OP_REVOKE: &str = "証明書失効";
 
@@ -228,24 +228,26 @@ impl Shomei {
         client: &str,
     ) -> Result<RevocationDone, RevokeError> {
         let now = self.now();
-        let Some(me) = self.store.user(actor.user_id).await? else {
-            return Err(RevokeError::Refused(Refusal::NoAuthority));
+        let target_login = self
+            .store
+            .user(target)
+            .await?
+            .filter(|u| u.company_id == actor.company_id)
+            .map(|u| u.login_id.to_string())
+            .unwrap_or_default();
+        let ctx = Context {
+            op: OP_REVOKE,
+            target: &target_login,
+            client,
         };
-        let password_ok = me.counters.confirm_open()
-            && password::verify(&me.confirm_hash, confirm_password).await?;
-
-        let mut tx = self.store.begin().await?;
-        let Some(mut me) = tx.user(actor.user_id).await? else {
-            return Err(RevokeError::Refused(Refusal::NoAuthority));
-        };
+        let (mut tx, Confirmed { me }) = self
+            .confirm(actor, confirm_password, ctx)
+            .await?
+            .map_err(|r| RevokeError::Problem(r.confirm_problem()))?;
         let target_user = tx
             .user(target)
             .await?
             .filter(|u| u.company_id == actor.company_id);
-        let target_login = target_user
-            .as_ref()
-            .map(|u| u.login_id.to_string())
-            .unwrap_or_default();
         let entry = |result: &'static str, detail: &'static str, op: &'static str| AuditEntry {
             at: now,
             company_id: Some(actor.company_id),
@@ -257,42 +259,6 @@ impl Shomei {
             detail,
             client_addr: client,
         };
-
-        if !me.counters.confirm_open() {
-            let mut e = entry(FAILED, "確認用パスワード利用停止中", OP_REVOKE);
-            e.target_login_id = &target_login;
-            tx.audit(&e).await?;
-            tx.commit().await?;
-            return Err(RevokeError::Problem(Problem::ConfirmPasswordStopped));
-        }
-        if !password_ok {
-            let outcome = me.counters.on_confirm_failure(&self.settings.lockout());
-            tx.save_counters(me.id, &me.counters).await?;
-            let mut e = entry(FAILED, "確認パスワード誤り", OP_REVOKE);
-            e.target_login_id = &target_login;
-            tx.audit(&e).await?;
-            if outcome == FailureOutcome::Stopped {
-                let mut e = entry(
-                    OK,
-                    "連続した確認用パスワード誤りによる",
-                    ServiceState::ConfirmStopped.label(),
-                );
-                e.target_login_id = actor.login_id.as_str();
-                tx.audit(&e).await?;
-            }
-            tx.commit().await?;
-            return Err(RevokeError::Problem(
-                if outcome == FailureOutcome::Stopped {
-                    Problem::ConfirmPasswordStopped
-                } else {
-                    Problem::ConfirmPasswordWrong
-                },
-            ));
-        }
-        if me.counters.confirm_failures != 0 {
-            me.counters.on_confirm_success();
-            tx.save_counters(me.id, &me.counters).await?;
-        }
 
         // Authority and state, decided again inside the transaction.
         let me_actor = crate::actor_of(&me);

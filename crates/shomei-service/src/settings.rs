@@ -31,6 +31,29 @@ pub struct Settings {
     /// rest of the window; 0 turns this off. Against password spraying.
     pub address_failure_limit: u32,
     pub address_window_minutes: i64,
+    /// Password-hashing workers (Argon2id, 19 MiB each, reused); 0: one per
+    /// core. With `hash_queue`, the most password checks under way at once;
+    /// beyond that a login is answered 「ただいま混雑しています」 (503).
+    pub hash_workers: usize,
+    pub hash_queue: usize,
+    /// How long a claimed password check holds its place in the lockout
+    /// count if its server dies before recording the result.
+    pub password_claim_seconds: i64,
+    /// Logged-in portal sessions at most, and per user; a user's oldest
+    /// session ends when they open one more. Anonymous visitors hold none.
+    pub max_sessions: usize,
+    pub max_sessions_per_user: usize,
+    /// Minutes the login form stays valid (its CSRF token is signed, so the
+    /// login page keeps no state per visitor).
+    pub login_form_minutes: i64,
+    /// Listener limits: TLS handshake, request header and idle keep-alive
+    /// timeouts (seconds); connections at most per listener and per client
+    /// address.
+    pub tls_handshake_timeout_seconds: u64,
+    pub header_timeout_seconds: u64,
+    pub idle_timeout_seconds: u64,
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
     pub session_idle_minutes: i64,
     pub crl_next_update_hours: i64,
     /// "full" (default): every commit is flushed to disk before the answer;
@@ -89,6 +112,17 @@ impl Default for Settings {
             confirm_stop_after: 6,
             address_failure_limit: 50,
             address_window_minutes: 10,
+            hash_workers: 0,
+            hash_queue: 64,
+            password_claim_seconds: 120,
+            max_sessions: 100_000,
+            max_sessions_per_user: 10,
+            login_form_minutes: 60,
+            tls_handshake_timeout_seconds: 10,
+            header_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            max_connections: 10_000,
+            max_connections_per_address: 256,
             session_idle_minutes: 10,
             crl_next_update_hours: 24,
             durability: "full".into(),
@@ -258,6 +292,32 @@ impl Settings {
             (
                 self.crl_next_update_hours >= 1,
                 "crl_next_update_hours must be at least 1",
+            ),
+            (
+                self.hash_workers <= 256 && self.hash_queue <= 100_000,
+                "hash_workers must be at most 256 and hash_queue at most 100000",
+            ),
+            (
+                self.password_claim_seconds >= 10,
+                "password_claim_seconds must be at least 10",
+            ),
+            (
+                self.max_sessions >= 1 && self.max_sessions_per_user >= 1,
+                "max_sessions and max_sessions_per_user must be at least 1",
+            ),
+            (
+                self.login_form_minutes >= 1,
+                "login_form_minutes must be at least 1",
+            ),
+            (
+                self.tls_handshake_timeout_seconds >= 1
+                    && self.header_timeout_seconds >= 1
+                    && self.idle_timeout_seconds >= 1,
+                "tls_handshake_timeout_seconds, header_timeout_seconds and idle_timeout_seconds must be at least 1",
+            ),
+            (
+                self.max_connections >= 1 && self.max_connections_per_address >= 1,
+                "max_connections and max_connections_per_address must be at least 1",
             ),
             (
                 (-12..=14).contains(&self.display_utc_offset_hours),

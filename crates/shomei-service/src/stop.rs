@@ -7,10 +7,11 @@
 //! their own state here.
 
 use shomei_core::authority::{self, Target};
-use shomei_core::{Actor, FailureOutcome, LoginId, Role, ServiceState, UserId};
+use shomei_core::{Actor, LoginId, Role, ServiceState, UserId};
 use shomei_store::{AuditEntry, UserRow};
 
-use crate::{FAILED, OK, Shomei, password};
+use crate::check::Context;
+use crate::{FAILED, OK, Shomei};
 
 pub const OP_SERVICE_STATE: &str = "利用者停止・解除";
 
@@ -163,74 +164,35 @@ impl Shomei {
         client: &str,
     ) -> Result<Vec<UserRow>, StopError> {
         let now = self.now();
-        let Some(me) = self.store.user(actor.user_id).await? else {
-            return Err(StopError::Refused(
-                authority::Refusal::NoAuthority.message_ja().to_owned(),
-            ));
-        };
-        let password_ok = me.counters.confirm_open()
-            && password::verify(&me.confirm_hash, confirm_password).await?;
-        let mut tx = self.store.begin().await?;
-        let Some(mut me) = tx.user(actor.user_id).await? else {
-            return Err(StopError::Refused(
-                authority::Refusal::NoAuthority.message_ja().to_owned(),
-            ));
-        };
         let audit = |result: &'static str,
                      operation: &'static str,
                      target: String,
                      detail: String| { (result, operation, target, detail) };
+        if authority::may_manage_users(actor).is_err() {
+            self.record(actor, OP_SERVICE_STATE, "", FAILED, "権限なし", client)
+                .await?;
+            return Err(StopError::Refused(
+                authority::Refusal::NoAuthority.message_ja().to_owned(),
+            ));
+        }
+        let ctx = Context {
+            op: OP_SERVICE_STATE,
+            target: "",
+            client,
+        };
+        let (mut tx, _confirmed) = match self.confirm(actor, confirm_password, ctx).await? {
+            Ok(c) => c,
+            Err(r) => {
+                return Err(StopError::Refused(
+                    r.confirm_problem().message_ja().to_owned(),
+                ));
+            }
+        };
         let mut rows = Vec::new();
         let mut changed = Vec::new();
-        let outcome: Result<(), String> = if authority::may_manage_users(actor).is_err() {
-            rows.push(audit(
-                FAILED,
-                OP_SERVICE_STATE,
-                String::new(),
-                "権限なし".into(),
-            ));
-            Err(authority::Refusal::NoAuthority.message_ja().to_owned())
-        } else if !me.counters.confirm_open() {
-            rows.push(audit(
-                FAILED,
-                OP_SERVICE_STATE,
-                String::new(),
-                "確認用パスワード利用停止中".into(),
-            ));
-            Err(shomei_core::Problem::ConfirmPasswordStopped
-                .message_ja()
-                .to_owned())
-        } else if !password_ok {
-            let outcome = me.counters.on_confirm_failure(&self.settings.lockout());
-            tx.save_counters(me.id, &me.counters).await?;
-            rows.push(audit(
-                FAILED,
-                OP_SERVICE_STATE,
-                String::new(),
-                "確認パスワード誤り".into(),
-            ));
-            if outcome == FailureOutcome::Stopped {
-                rows.push(audit(
-                    OK,
-                    ServiceState::ConfirmStopped.label(),
-                    actor.login_id.to_string(),
-                    "連続した確認用パスワード誤りによる".into(),
-                ));
-                Err(shomei_core::Problem::ConfirmPasswordStopped
-                    .message_ja()
-                    .to_owned())
-            } else {
-                Err(shomei_core::Problem::ConfirmPasswordWrong
-                    .message_ja()
-                    .to_owned())
-            }
-        } else if targets.is_empty() {
+        let outcome: Result<(), String> = if targets.is_empty() {
             Err("利用者を選択してください。".into())
         } else {
-            if me.counters.confirm_failures != 0 {
-                me.counters.on_confirm_success();
-                tx.save_counters(me.id, &me.counters).await?;
-            }
             let mut problem = None;
             for id in targets {
                 let Some(mut u) = tx

@@ -1,81 +1,150 @@
-//! Failed logins counted per client address, against password spraying (one
-//! password tried on many login IDs stays under every user's lockout). Once
-//! an address has failed `limit` times within a window, its login and
-//! enrollment attempts are refused for the rest of the window without
-//! checking any password — so they cost no Argon2 work and count against no
-//! user. Successes do not reset the count (an attacker could interleave
-//! logins of their own account).
+//! Login and enrollment attempts counted per client address, against
+//! password spraying (one password tried on many login IDs stays under every
+//! user's lockout).
+//!
+//! An attempt counts when it starts, before any password is checked, in the
+//! database row of its address (so a burst of any size, on any number of
+//! servers, gets at most `limit` checks); a success gives its place back, so
+//! only failures and attempts still in flight fill the window. Once the
+//! failures reach the limit the address is refused for the rest of the
+//! window without checking any password. Successes never reset the count (an
+//! attacker could interleave logins of their own account).
+//!
+//! The decisions are pure functions of the stored row; the login use case
+//! loads and saves it inside its transactions.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
+use shomei_store::AddressAttempts;
 use time::{Duration, OffsetDateTime};
 
-/// Addresses tracked at most; beyond this, entries whose window is over go.
-const MAX_ADDRESSES: usize = 100_000;
-
-struct Entry {
-    window_start: OffsetDateTime,
-    failures: u32,
-    blocked_until: Option<OffsetDateTime>,
+/// The address-limit numbers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AddressLimit {
+    /// 0: off.
+    pub limit: u32,
+    pub window: Duration,
 }
 
-#[derive(Default)]
-pub(crate) struct AddressThrottle {
-    map: Mutex<HashMap<String, Entry>>,
+/// What happens to an attempt from an address when it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// Counted; go on and check the password.
+    Counted,
+    /// Refused without a check: blocked, or the window is full of attempts.
+    Refused,
 }
 
-impl AddressThrottle {
-    /// Is `addr` refused now?
-    pub(crate) fn blocked(&self, addr: &str, now: OffsetDateTime) -> bool {
-        if addr.is_empty() {
-            return false;
+/// A refusal to be written to 操作履歴 now, with how many refusals it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RefusalRow {
+    pub refused: u32,
+}
+
+/// Refusals from one address are written at most this often (one row with
+/// the number refused since), so that refusing is no way to flood 操作履歴.
+pub(crate) const REFUSAL_ROW_EVERY: Duration = Duration::minutes(1);
+
+fn fresh(now: OffsetDateTime) -> AddressAttempts {
+    AddressAttempts {
+        window_start: now,
+        attempts: 0,
+        blocked_until: None,
+        refused_unrecorded: 0,
+        last_row_at: None,
+    }
+}
+
+impl AddressLimit {
+    /// The row as it stands at `now`: a window that is over (and no block
+    /// running) starts again, keeping what is still to be recorded.
+    fn current(&self, row: Option<AddressAttempts>, now: OffsetDateTime) -> AddressAttempts {
+        match row {
+            Some(r)
+                if now < r.window_start + self.window
+                    || r.blocked_until.is_some_and(|u| now < u) =>
+            {
+                r
+            }
+            Some(r) => AddressAttempts {
+                refused_unrecorded: r.refused_unrecorded,
+                last_row_at: r.last_row_at,
+                ..fresh(now)
+            },
+            None => fresh(now),
         }
-        let Ok(m) = self.map.lock() else {
-            return false;
-        };
-        m.get(addr)
-            .and_then(|e| e.blocked_until)
-            .is_some_and(|until| now < until)
     }
 
-    /// Counts a failure from `addr`; `Some(failures)` when this one starts
-    /// a block (`limit` 0: never).
-    pub(crate) fn failure(
+    /// Starts an attempt from the address whose row is `row`.
+    pub(crate) fn start(
         &self,
-        addr: &str,
+        row: Option<AddressAttempts>,
         now: OffsetDateTime,
-        limit: u32,
-        window: Duration,
-    ) -> Option<u32> {
-        if addr.is_empty() || limit == 0 {
-            return None;
+    ) -> (Start, AddressAttempts) {
+        let mut r = self.current(row, now);
+        if self.limit == 0 {
+            return (Start::Counted, r);
         }
-        let mut m = self.map.lock().ok()?;
-        if m.len() >= MAX_ADDRESSES {
-            m.retain(|_, e| {
-                now < e.window_start + window || e.blocked_until.is_some_and(|u| now < u)
-            });
+        let blocked = r.blocked_until.is_some_and(|u| now < u);
+        if blocked || r.attempts >= self.limit {
+            return (Start::Refused, r);
         }
-        let e = m.entry(addr.to_owned()).or_insert(Entry {
-            window_start: now,
-            failures: 0,
-            blocked_until: None,
-        });
-        if now >= e.window_start + window && e.blocked_until.is_none_or(|u| now >= u) {
-            *e = Entry {
-                window_start: now,
-                failures: 0,
-                blocked_until: None,
-            };
-        }
-        e.failures += 1;
-        if e.failures == limit {
-            e.blocked_until = Some(now + window);
-            return Some(e.failures);
-        }
-        None
+        r.attempts += 1;
+        (Start::Counted, r)
     }
+
+    /// Ends a counted attempt: a success gives its place back; a failure
+    /// that fills the window starts a block (`true`: write the row saying so).
+    pub(crate) fn finish(
+        &self,
+        row: Option<AddressAttempts>,
+        ok: bool,
+        now: OffsetDateTime,
+    ) -> (bool, AddressAttempts) {
+        let mut r = self.current(row, now);
+        if self.limit == 0 {
+            return (false, r);
+        }
+        if ok {
+            r.attempts = r.attempts.saturating_sub(1);
+            return (false, r);
+        }
+        if r.attempts >= self.limit && r.blocked_until.is_none_or(|u| now >= u) {
+            r.blocked_until = Some(now + self.window);
+            return (true, r);
+        }
+        (false, r)
+    }
+}
+
+impl AddressLimit {
+    /// Counts a refusal from the address (nothing checked, no attempt
+    /// counted); `Some` when its 操作履歴 row is due now.
+    pub(crate) fn refuse(
+        &self,
+        row: Option<AddressAttempts>,
+        now: OffsetDateTime,
+    ) -> (Option<RefusalRow>, AddressAttempts) {
+        let mut r = self.current(row, now);
+        (refused(&mut r, now), r)
+    }
+}
+
+/// Counts a refusal; `Some` when a row is due now.
+pub(crate) fn refused(r: &mut AddressAttempts, now: OffsetDateTime) -> Option<RefusalRow> {
+    r.refused_unrecorded = r.refused_unrecorded.saturating_add(1);
+    due(r, now)
+}
+
+/// The row due for the refusals counted so far, if the last one is old enough.
+pub(crate) fn due(r: &mut AddressAttempts, now: OffsetDateTime) -> Option<RefusalRow> {
+    if r.refused_unrecorded == 0 || r.last_row_at.is_some_and(|t| now - t < REFUSAL_ROW_EVERY) {
+        return None;
+    }
+    let row = RefusalRow {
+        refused: r.refused_unrecorded,
+    };
+    r.refused_unrecorded = 0;
+    r.last_row_at = Some(now);
+    Some(row)
 }
 
 #[cfg(test)]
@@ -83,37 +152,86 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
+    const T0: OffsetDateTime = datetime!(2026-11-25 09:00 UTC);
+
+    fn limit(n: u32) -> AddressLimit {
+        AddressLimit {
+            limit: n,
+            window: Duration::minutes(10),
+        }
+    }
+
     #[test]
-    fn an_address_is_blocked_at_the_limit_for_a_window_then_starts_over() {
-        let t = AddressThrottle::default();
-        let w = Duration::minutes(10);
-        let t0 = datetime!(2026-11-25 09:00 UTC);
-        for i in 1..5 {
-            assert_eq!(t.failure("192.0.2.1", t0, 5, w), None, "failure {i}");
+    fn attempts_count_when_they_start_so_a_burst_gets_at_most_the_limit() {
+        let l = limit(5);
+        let mut row = None;
+        let mut counted = 0;
+        for _ in 0..300 {
+            let (s, r) = l.start(row, T0);
+            if s == Start::Counted {
+                counted += 1;
+            }
+            row = Some(r);
         }
-        assert!(!t.blocked("192.0.2.1", t0));
-        assert_eq!(t.failure("192.0.2.1", t0, 5, w), Some(5));
-        assert!(t.blocked("192.0.2.1", t0 + Duration::minutes(9)));
-        assert!(!t.blocked("192.0.2.2", t0), "another address is not");
-        assert!(
-            !t.blocked("192.0.2.1", t0 + w),
-            "the block ends with its window"
-        );
+        assert_eq!(counted, 5, "nothing finished yet: five in flight fill it");
+    }
+
+    #[test]
+    fn failures_that_fill_the_window_block_it_and_successes_give_their_place_back() {
+        let l = limit(3);
+        let (_, r) = l.start(None, T0);
+        let (block, r) = l.finish(Some(r), true, T0);
+        assert!(!block);
+        assert_eq!(r.attempts, 0, "a success takes no place");
+        let mut row = Some(r);
+        let mut blocks = 0;
+        for _ in 0..3 {
+            let (s, r) = l.start(row, T0);
+            assert_eq!(s, Start::Counted);
+            let (b, r) = l.finish(Some(r), false, T0);
+            blocks += usize::from(b);
+            row = Some(r);
+        }
+        assert_eq!(blocks, 1, "exactly one block starts");
+        let r = row.unwrap();
+        assert_eq!(r.blocked_until, Some(T0 + Duration::minutes(10)));
+        let (s, r) = l.start(Some(r), T0 + Duration::minutes(9));
+        assert_eq!(s, Start::Refused);
+        let (s, r) = l.start(Some(r), T0 + Duration::minutes(10));
         assert_eq!(
-            t.failure("192.0.2.1", t0 + w, 5, w),
-            None,
-            "counting starts over"
+            s,
+            Start::Counted,
+            "the window is over: counting starts again"
         );
-        // Old failures leave the count when their window is over.
-        for _ in 1..5 {
-            t.failure("192.0.2.3", t0, 5, w);
+        assert_eq!(r.attempts, 1);
+        assert_eq!(r.blocked_until, None);
+    }
+
+    #[test]
+    fn off_never_refuses() {
+        let l = limit(0);
+        let mut row = None;
+        for _ in 0..100 {
+            let (s, r) = l.start(row, T0);
+            assert_eq!(s, Start::Counted);
+            let (b, r) = l.finish(Some(r), false, T0);
+            assert!(!b);
+            row = Some(r);
         }
-        assert_eq!(t.failure("192.0.2.3", t0 + w, 5, w), None);
-        // Off, and unknown addresses, never block.
-        for _ in 0..10 {
-            assert_eq!(t.failure("192.0.2.4", t0, 0, w), None);
-            assert_eq!(t.failure("", t0, 1, w), None);
+    }
+
+    #[test]
+    fn refusals_are_written_once_a_minute_with_their_number() {
+        let mut r = fresh(T0);
+        assert_eq!(refused(&mut r, T0), Some(RefusalRow { refused: 1 }));
+        for _ in 0..99 {
+            assert_eq!(refused(&mut r, T0 + Duration::seconds(30)), None);
         }
-        assert!(!t.blocked("", t0));
+        assert_eq!(due(&mut r, T0 + Duration::seconds(59)), None);
+        assert_eq!(
+            due(&mut r, T0 + Duration::seconds(60)),
+            Some(RefusalRow { refused: 99 })
+        );
+        assert_eq!(due(&mut r, T0 + Duration::hours(1)), None, "nothing left");
     }
 }

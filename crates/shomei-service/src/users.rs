@@ -9,13 +9,11 @@
 //! administrator's 確認用パスワード.
 
 use shomei_core::authority::{self, Target};
-use shomei_core::{
-    Actor, CertState, FailureOutcome, LoginId, Problem, RevocationReason, Role, ServiceState,
-    UserId,
-};
+use shomei_core::{Actor, CertState, LoginId, RevocationReason, Role, UserId};
 use shomei_store::{AuditEntry, NewUser, Tx, UserRow};
 
-use crate::{FAILED, OK, Shomei, password};
+use crate::check::Context;
+use crate::{FAILED, OK, Shomei};
 
 pub const OP_USER_CREATE: &str = "利用者登録";
 pub const OP_USER_UPDATE: &str = "利用者変更";
@@ -103,67 +101,6 @@ impl Shomei {
         Ok(u)
     }
 
-    /// Checks the actor's 確認用パスワード inside `tx`: counts a failure (and
-    /// the stop it causes) with its 操作履歴 rows, resets on success.
-    async fn confirm_in(
-        &self,
-        tx: &mut Tx,
-        actor: &Actor,
-        password_ok: bool,
-        operation: &'static str,
-        target: &str,
-        client: &str,
-    ) -> Result<Result<(), Problem>, UserAdminError> {
-        let now = self.now();
-        let Some(mut me) = tx.user(actor.user_id).await? else {
-            return Err(refused(authority::Refusal::NoAuthority.message_ja()));
-        };
-        let entry = |result: &'static str,
-                     operation: &'static str,
-                     target: &'static str,
-                     detail: &'static str| AuditEntry {
-            at: now,
-            company_id: Some(actor.company_id),
-            actor_user_id: Some(actor.user_id),
-            actor_login_id: actor.login_id.as_str(),
-            operation,
-            target_login_id: target,
-            result,
-            detail,
-            client_addr: client,
-        };
-        if !me.counters.confirm_open() {
-            let mut e = entry(FAILED, operation, "", "確認用パスワード利用停止中");
-            e.target_login_id = target;
-            tx.audit(&e).await?;
-            return Ok(Err(Problem::ConfirmPasswordStopped));
-        }
-        if !password_ok {
-            let o = me.counters.on_confirm_failure(&self.settings.lockout());
-            tx.save_counters(me.id, &me.counters).await?;
-            let mut e = entry(FAILED, operation, "", "確認パスワード誤り");
-            e.target_login_id = target;
-            tx.audit(&e).await?;
-            if o == FailureOutcome::Stopped {
-                let mut e = entry(
-                    OK,
-                    ServiceState::ConfirmStopped.label(),
-                    "",
-                    "連続した確認用パスワード誤りによる",
-                );
-                e.target_login_id = actor.login_id.as_str();
-                tx.audit(&e).await?;
-                return Ok(Err(Problem::ConfirmPasswordStopped));
-            }
-            return Ok(Err(Problem::ConfirmPasswordWrong));
-        }
-        if me.counters.confirm_failures != 0 {
-            me.counters.on_confirm_success();
-            tx.save_counters(me.id, &me.counters).await?;
-        }
-        Ok(Ok(()))
-    }
-
     /// Begins the transaction of a change to `target`: the 確認用パスワード
     /// (a failure is recorded and committed, then refused), then the target
     /// and the authority decided again inside the transaction.
@@ -171,26 +108,20 @@ impl Shomei {
         &self,
         actor: &Actor,
         target: UserId,
-        password_ok: bool,
+        confirm_password: &str,
         operation: &'static str,
         current: &UserRow,
         client: &str,
     ) -> Result<(Tx, UserRow), UserAdminError> {
-        let mut tx = self.store.begin().await?;
-        if let Err(p) = self
-            .confirm_in(
-                &mut tx,
-                actor,
-                password_ok,
-                operation,
-                current.login_id.as_str(),
-                client,
-            )
+        let ctx = Context {
+            op: operation,
+            target: current.login_id.as_str(),
+            client,
+        };
+        let (mut tx, _confirmed) = self
+            .confirm(actor, confirm_password, ctx)
             .await?
-        {
-            tx.commit().await?;
-            return Err(refused(p.message_ja()));
-        }
+            .map_err(|r| refused(r.confirm_problem().message_ja()))?;
         let Some(u) = tx
             .user(target)
             .await?
@@ -200,18 +131,6 @@ impl Shomei {
         };
         authority::may_administer(actor, &target_of(&u)).map_err(|r| refused(r.message_ja()))?;
         Ok((tx, u))
-    }
-
-    async fn actor_password_ok(
-        &self,
-        actor: &Actor,
-        confirm_password: &str,
-    ) -> Result<bool, UserAdminError> {
-        let Some(me) = self.store.user(actor.user_id).await? else {
-            return Err(refused(authority::Refusal::NoAuthority.message_ja()));
-        };
-        Ok(me.counters.confirm_open()
-            && password::verify(&me.confirm_hash, confirm_password).await?)
     }
 
     fn audit_ok<'a>(
@@ -265,27 +184,17 @@ impl Shomei {
                 "ログインパスワードと確認用パスワードには異なるパスワードを設定してください。",
             ));
         }
-        let password_ok = self
-            .actor_password_ok(actor, actor_confirm_password)
-            .await?;
-        let login_hash = password::hash(&f.login_password).await?;
-        let confirm_hash = password::hash(&f.confirm_password).await?;
-
-        let mut tx = self.store.begin().await?;
-        if let Err(p) = self
-            .confirm_in(
-                &mut tx,
-                actor,
-                password_ok,
-                OP_USER_CREATE,
-                login_id.as_str(),
-                client,
-            )
+        let login_hash = self.hasher.hash(&f.login_password).await?;
+        let confirm_hash = self.hasher.hash(&f.confirm_password).await?;
+        let ctx = Context {
+            op: OP_USER_CREATE,
+            target: login_id.as_str(),
+            client,
+        };
+        let (mut tx, _confirmed) = self
+            .confirm(actor, actor_confirm_password, ctx)
             .await?
-        {
-            tx.commit().await?;
-            return Err(refused(p.message_ja()));
-        }
+            .map_err(|r| refused(r.confirm_problem().message_ja()))?;
         let Some(company) = tx.company(actor.company_id).await? else {
             return Err(refused(authority::Refusal::NoAuthority.message_ja()));
         };
@@ -357,11 +266,15 @@ impl Shomei {
         if target == actor.user_id && role != current.role {
             return Err(refused("ご自身の利用者区分は変更できません。"));
         }
-        let password_ok = self
-            .actor_password_ok(actor, actor_confirm_password)
-            .await?;
         let (mut tx, u) = self
-            .begin_confirmed(actor, target, password_ok, OP_USER_UPDATE, &current, client)
+            .begin_confirmed(
+                actor,
+                target,
+                actor_confirm_password,
+                OP_USER_UPDATE,
+                &current,
+                client,
+            )
             .await?;
         tx.update_user(u.id, f.name.trim(), role, f.email.trim())
             .await?;
@@ -384,12 +297,16 @@ impl Shomei {
         if target == actor.user_id {
             return Err(refused("ご自身を削除することはできません。"));
         }
-        let password_ok = self
-            .actor_password_ok(actor, actor_confirm_password)
-            .await?;
         let now = self.now();
         let (mut tx, u) = self
-            .begin_confirmed(actor, target, password_ok, OP_USER_DELETE, &current, client)
+            .begin_confirmed(
+                actor,
+                target,
+                actor_confirm_password,
+                OP_USER_DELETE,
+                &current,
+                client,
+            )
             .await?;
         if u.role == Role::Master {
             let (_, masters) = tx.user_counts(actor.company_id).await?;

@@ -6,6 +6,7 @@
 //! 操作履歴 row together or not at all.
 #![forbid(unsafe_code)]
 
+mod attempts;
 mod audit;
 mod migrate;
 mod rows;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
+pub use attempts::{AddressAttempts, ClaimKind};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use rows::{
     CertRow, CompanyRow, CompanySummary, LoggedRevocation, NewCert, NewUser, UserRow, UserSummary,
@@ -513,6 +515,28 @@ impl Store {
     pub async fn verify_audit(&self) -> Result<Option<i64>> {
         audit::verify_all(&self.read).await
     }
+
+    /// The secret `name` shared by every server on this database, created
+    /// from `fresh` if none has it yet.
+    pub async fn shared_secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>> {
+        let mut tx = self.begin().await?;
+        let v = attempts::secret(tx.conn(), name, fresh).await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
+    /// Forgets address windows that began before `window_start_before` and
+    /// are over, and lapsed claims.
+    pub async fn prune_attempts(
+        &self,
+        window_start_before: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let n = attempts::prune(tx.conn(), window_start_before, now).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
 }
 
 /// A write transaction. Dropped without `commit`, it rolls back.
@@ -527,6 +551,46 @@ impl Tx {
 
     pub async fn commit(self) -> Result<()> {
         Ok(self.tx.commit().await?)
+    }
+
+    /// Claims on `user`'s password of `kind` still live at `now`.
+    pub async fn live_claims(
+        &mut self,
+        user: UserId,
+        kind: ClaimKind,
+        now: OffsetDateTime,
+    ) -> Result<u32> {
+        attempts::live_claims(self.conn(), user, kind, now).await
+    }
+
+    pub async fn insert_claim(
+        &mut self,
+        user: UserId,
+        kind: ClaimKind,
+        expires_at: OffsetDateTime,
+    ) -> Result<i64> {
+        attempts::insert_claim(self.conn(), user, kind, expires_at).await
+    }
+
+    pub async fn delete_claim(&mut self, id: i64) -> Result<()> {
+        attempts::delete_claim(self.conn(), id).await
+    }
+
+    pub async fn address_attempts(&mut self, addr: &str) -> Result<Option<AddressAttempts>> {
+        attempts::address(self.conn(), addr).await
+    }
+
+    pub async fn save_address_attempts(&mut self, addr: &str, a: &AddressAttempts) -> Result<()> {
+        attempts::save_address(self.conn(), addr, a).await
+    }
+
+    /// Addresses whose refusals wait to be written, last written before `before`.
+    pub async fn addresses_with_unrecorded(
+        &mut self,
+        before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<(String, AddressAttempts)>> {
+        attempts::addresses_with_unrecorded(self.conn(), before, limit).await
     }
 
     pub async fn user(&mut self, id: UserId) -> Result<Option<UserRow>> {

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_operator_and_contacts.sql"),
     include_str!("../migrations/sqlite/0004_notices.sql"),
     include_str!("../migrations/sqlite/0005_session_handover.sql"),
+    include_str!("../migrations/sqlite/0006_attempts.sql"),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<()> {

@@ -121,6 +121,19 @@ fn issued_response(r: Result<shomei_service::Issued, EnrollError>) -> Response {
             e @ (EnrollError::AlreadyIssued | EnrollError::UseRenewal | EnrollError::NotRenewable),
         ) => text_error(StatusCode::FORBIDDEN, &e.to_string()),
         Err(e @ EnrollError::BadCsr(_)) => text_error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(EnrollError::Internal(shomei_service::ServiceError::Busy)) => {
+            // RFC 7030 §4.2.3: 503 with Retry-After for a server that cannot
+            // take the request now.
+            let mut r = text_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server busy; please try again later",
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(crate::pages::RETRY_AFTER_SECONDS),
+            );
+            r
+        }
         Err(EnrollError::Internal(e)) => {
             tracing::error!(error = %e, "enrollment failed");
             text_error(

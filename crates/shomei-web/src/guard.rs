@@ -33,25 +33,30 @@ pub(crate) async fn csrf(State(st): State<AppState>, req: Request, next: Next) -
     let Ok(bytes) = to_bytes(body, MAX_FORM).await else {
         return error_page(StatusCode::PAYLOAD_TOO_LARGE, Problem::BadForm.message_ja());
     };
+    let sent = || {
+        form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned())
+    };
+    // The login forms carry a signed token: no session before login.
+    if matches!(parts.uri.path(), "/login" | "/cert-login") {
+        let now = time::OffsetDateTime::now_utc();
+        if !st.form.accepts(&parts.headers, sent().as_deref(), now) {
+            tracing::debug!(path = %parts.uri.path(), "login form token missing, stale or wrong");
+            return Redirect::to("/login?e=form").into_response();
+        }
+        return next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await;
+    }
     let sid = session_id(&parts.headers);
     let session = sid.as_deref().and_then(|id| st.sessions.get(id));
     let Some(session) = session else {
         // No live session: it expired or never existed. Start over at login.
-        let to = if parts.uri.path() == "/login" {
-            "/login?e=form"
-        } else {
-            "/login?e=expired"
-        };
-        return Redirect::to(to).into_response();
+        return Redirect::to("/login?e=expired").into_response();
     };
-    let sent = form_urlencoded::parse(&bytes)
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.into_owned());
-    if !sent.is_some_and(|t| same_secret(&t, &session.csrf)) {
+    if !sent().is_some_and(|t| same_secret(&t, &session.csrf)) {
         tracing::warn!(path = %parts.uri.path(), "CSRF token missing or wrong");
-        if parts.uri.path() == "/login" {
-            return Redirect::to("/login?e=form").into_response();
-        }
         return error_page(StatusCode::FORBIDDEN, Problem::BadForm.message_ja());
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))

@@ -11,6 +11,7 @@ mod est;
 mod guard;
 mod history;
 mod issue_page;
+mod limits;
 mod pages;
 mod pki;
 mod screens;
@@ -26,18 +27,28 @@ use axum::routing::{get, post};
 use shomei_service::Shomei;
 
 pub use est::ClientCert;
+pub use limits::raise_open_files_limit;
 pub use pages::ClientAddr;
 pub use server::{
     Listeners, RunningServer, ServerOptions, StartError, bind, start, start_all, start_on,
     start_with,
 };
-pub use session::SESSION_COOKIE;
+pub use session::{FORM_COOKIE, SESSION_COOKIE};
+
+impl AppState {
+    /// How long a login form stays valid.
+    pub(crate) fn form_lifetime(&self) -> time::Duration {
+        time::Duration::minutes(self.svc.settings().login_form_minutes)
+    }
+}
 
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub svc: Arc<Shomei>,
     pub sessions: Arc<session::Sessions>,
+    /// Signs the login forms' tokens (anonymous visitors hold no session).
+    pub(crate) form: Arc<session::LoginForm>,
     /// Base URL of the certificate listener, when it runs.
     pub cert_base: Option<String>,
 }

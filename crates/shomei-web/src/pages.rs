@@ -11,10 +11,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use shomei_core::format::jp_datetime;
 use shomei_core::{CertState, Problem, Service};
-use shomei_service::{HelpDesk, LoginOutcome, OK};
+use shomei_service::{HelpDesk, LoginOutcome, SessionEnd};
 
 use crate::AppState;
-use crate::session::{clear_cookie, cookie, session_id};
+use crate::session::{clear_cookie, cookie, form_cookie, session_id};
+use time::OffsetDateTime;
 
 /// The global menu, in the guide's order.
 pub(crate) const MENU: &[(&str, &str)] = &[
@@ -174,12 +175,33 @@ pub(crate) fn user_error(st: &AppState, a: &Authed, status: StatusCode, message:
     r
 }
 
-pub(crate) fn system_error(e: impl std::fmt::Display) -> Response {
+/// Our own trouble as a page: 503 「ただいま混雑しています」 with
+/// Retry-After when the password checks are all taken, else the system error.
+pub(crate) fn system_error<E: std::fmt::Display + 'static>(e: E) -> Response {
+    let any: &dyn std::any::Any = &e;
+    if matches!(
+        any.downcast_ref::<shomei_service::ServiceError>(),
+        Some(shomei_service::ServiceError::Busy)
+    ) {
+        return busy_page();
+    }
     tracing::error!(error = %e, "request failed");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
         "システムエラーが発生しました。しばらくしてから再度お試しください。",
     )
+}
+
+/// Seconds a busy client is asked to wait.
+pub(crate) const RETRY_AFTER_SECONDS: &str = "5";
+
+pub(crate) fn busy_page() -> Response {
+    let mut r = error_page(StatusCode::SERVICE_UNAVAILABLE, shomei_core::BUSY_MESSAGE);
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+    r
 }
 
 /// A logged-in user's request: session found, not idle too long, user still
@@ -199,29 +221,24 @@ impl FromRequestParts<AppState> for Authed {
         let client = client_of(parts);
         let sid = session_id(&parts.headers).ok_or_else(to_login)?;
         let data = st.sessions.get(&sid).ok_or_else(to_login)?;
-        let user = data.user.ok_or_else(to_login)?;
+        let user = data.user;
         let now = st.svc.now();
         if now - data.last_seen > st.svc.settings().session_idle() {
             st.sessions.remove(&sid);
-            if let Ok(Some(s)) = st.svc.session(user).await {
-                let _ = st
-                    .svc
-                    .record(&s.actor, "セッションタイムアウト", "", OK, "", &client)
-                    .await;
-            }
+            let _ = st
+                .svc
+                .session_ended(user, SessionEnd::Timeout, &client)
+                .await;
             return Err(Redirect::to("/login?e=expired").into_response());
         }
         if let Some(serial) = &data.cert_serial
             && st.svc.is_revoked(serial.as_bytes())
         {
             st.sessions.remove(&sid);
-            if let Ok(Some(s)) = st.svc.session(user).await {
-                let detail = format!("電子証明書失効 シリアル番号 {serial}");
-                let _ = st
-                    .svc
-                    .record(&s.actor, "セッション終了", "", OK, &detail, &client)
-                    .await;
-            }
+            let _ = st
+                .svc
+                .session_ended(user, SessionEnd::CertificateRevoked(serial), &client)
+                .await;
             return Err(Redirect::to("/login?e=revoked").into_response());
         }
         let s = match st.svc.session(user).await {
@@ -286,30 +303,70 @@ struct LoginPage {
     notice: Option<String>,
 }
 
-/// The anonymous session behind the login form (for its CSRF token), created
-/// if the browser has none.
-fn login_session(st: &AppState, parts: &axum::http::HeaderMap) -> (String, String, bool) {
-    if let Some(id) = session_id(parts)
-        && let Some(s) = st.sessions.get(&id)
-    {
-        return (id, s.csrf, s.user.is_some());
+/// Is the browser logged in already (a live session)?
+fn logged_in(st: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    session_id(headers).is_some_and(|id| st.sessions.get(&id).is_some())
+}
+
+/// The login form's token for this browser: its cookie when still young
+/// enough to be filled in, else a fresh one (`Some`: to be set). No state is
+/// kept on the server.
+fn login_form(st: &AppState, headers: &axum::http::HeaderMap) -> (String, Option<String>) {
+    let now = OffsetDateTime::now_utc();
+    let young = st.form.valid_cookie(headers, now - st.form_lifetime() / 2);
+    match young {
+        Some(v) => (st.form.token(&v), None),
+        None => {
+            let v = st.form.issue(now);
+            (st.form.token(&v), Some(v))
+        }
     }
-    let (id, s) = st.sessions.create(None, st.svc.now());
-    (id, s.csrf, false)
+}
+
+/// Renders a login form, setting its cookie when it is new.
+fn with_form_cookie(st: &AppState, mut r: Response, cookie: Option<String>) -> Response {
+    if let Some(v) = cookie
+        && let Ok(v) = form_cookie(&v, st.form_lifetime()).parse()
+    {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
 }
 
 fn login_response(
     st: &AppState,
-    (id, csrf): (String, String),
+    headers: &axum::http::HeaderMap,
     error: Option<String>,
     notice: Option<String>,
 ) -> Response {
+    let (csrf, cookie) = login_form(st, headers);
     let page = LoginPage {
         l: Layout::public(st, "ログイン", csrf),
         error,
         notice,
     };
-    let mut r = render(&page);
+    with_form_cookie(st, render(&page), cookie)
+}
+
+/// Opens a logged-in session (dropping the browser's old one) and goes to
+/// the top page; refused as busy when every session place is taken.
+fn open_session(
+    st: &AppState,
+    headers: &axum::http::HeaderMap,
+    user: shomei_core::UserId,
+    cert_serial: Option<shomei_core::Serial>,
+) -> Response {
+    if let Some(old) = session_id(headers) {
+        st.sessions.remove(&old);
+    }
+    let Ok((id, _)) = st.sessions.create(user, st.svc.now()) else {
+        tracing::warn!("every logged-in session place is taken: login refused as busy");
+        return busy_page();
+    };
+    if cert_serial.is_some() {
+        st.sessions.update(&id, |d| d.cert_serial = cert_serial);
+    }
+    let mut r = Redirect::to("/top").into_response();
     if let Ok(v) = cookie(&id).parse() {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -329,8 +386,7 @@ pub(crate) async fn login_page(
     let q = LoginQuery {
         e: q.get("e").cloned(),
     };
-    let (id, csrf, logged_in) = login_session(&st, &headers);
-    if logged_in {
+    if logged_in(&st, &headers) {
         return Redirect::to("/top").into_response();
     }
     let (error, notice) = match q.e.as_deref() {
@@ -340,7 +396,7 @@ pub(crate) async fn login_page(
         Some("revoked") => (Some(CERT_REVOKED.to_owned()), None),
         _ => (None, None),
     };
-    login_response(&st, (id, csrf), error, notice)
+    login_response(&st, &headers, error, notice)
 }
 
 pub(crate) async fn login_submit(
@@ -354,21 +410,9 @@ pub(crate) async fn login_submit(
         .login_password(fields.get("login_id"), fields.get("password"), &client)
         .await
     {
-        Ok(LoginOutcome::LoggedIn(user)) => {
-            // A new session id at login; the anonymous one is dropped.
-            if let Some(old) = session_id(&headers) {
-                st.sessions.remove(&old);
-            }
-            let (id, _) = st.sessions.create(Some(user), st.svc.now());
-            let mut r = Redirect::to("/top").into_response();
-            if let Ok(v) = cookie(&id).parse() {
-                r.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            r
-        }
+        Ok(LoginOutcome::LoggedIn(user)) => open_session(&st, &headers, user, None),
         Ok(LoginOutcome::Refused(p)) => {
-            let (id, csrf, _) = login_session(&st, &headers);
-            login_response(&st, (id, csrf), Some(p.message_ja().to_owned()), None)
+            login_response(&st, &headers, Some(p.message_ja().to_owned()), None)
         }
         Err(e) => system_error(e),
     }
@@ -376,11 +420,7 @@ pub(crate) async fn login_submit(
 
 pub(crate) async fn logout(State(st): State<AppState>, a: Authed) -> Response {
     st.sessions.remove(&a.sid);
-    if let Err(e) = st
-        .svc
-        .record(&a.s.actor, "ログアウト", "", OK, "", &a.client)
-        .await
-    {
+    if let Err(e) = st.svc.logout(&a.s.actor, &a.client).await {
         return system_error(e);
     }
     let mut r = Redirect::to("/login?e=out").into_response();
@@ -441,10 +481,10 @@ fn cert_login_page(
     cert: &crate::ClientCert,
     error: Option<String>,
 ) -> Response {
-    let (id, csrf, logged_in) = login_session(st, headers);
-    if logged_in && error.is_none() {
+    if logged_in(st, headers) && error.is_none() {
         return Redirect::to("/top").into_response();
     }
+    let (csrf, form) = login_form(st, headers);
     let login_id = crate::certauth::login_id_hint(st, cert);
     let page = CertLoginPage {
         l: Layout::public(st, "電子証明書方式ログイン", csrf),
@@ -453,11 +493,7 @@ fn cert_login_page(
         login_id,
         serial: cert.serial.to_string(),
     };
-    let mut r = render(&page);
-    if let Ok(v) = cookie(&id).parse() {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    r
+    with_form_cookie(st, render(&page), form)
 }
 
 pub(crate) async fn cert_login_submit(
@@ -479,17 +515,7 @@ pub(crate) async fn cert_login_submit(
         .await
     {
         Ok(LoginOutcome::LoggedIn(user)) => {
-            if let Some(old) = session_id(&headers) {
-                st.sessions.remove(&old);
-            }
-            let (id, _) = st.sessions.create(Some(user), st.svc.now());
-            st.sessions
-                .update(&id, |d| d.cert_serial = Some(cert.serial.clone()));
-            let mut r = Redirect::to("/top").into_response();
-            if let Ok(v) = cookie(&id).parse() {
-                r.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            r
+            open_session(&st, &headers, user, Some(cert.serial.clone()))
         }
         Ok(LoginOutcome::Refused(p)) => {
             cert_login_page(&st, &headers, &cert, Some(p.message_ja().to_owned()))

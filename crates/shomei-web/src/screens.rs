@@ -475,19 +475,9 @@ pub(crate) async fn brsk019_submit(State(st): State<AppState>, a: Authed, f: Fie
     // Taking the pending operation makes a second submit of this form find
     // nothing: a double click or the back button revokes once.
     let Some(p) = st.sessions.take_pending(&a.sid, f.get("token")) else {
-        if shomei_core::authority::may_manage_users(&a.s.actor).is_err() {
-            let r = st
-                .svc
-                .record(
-                    &a.s.actor,
-                    "証明書失効",
-                    "",
-                    shomei_service::FAILED,
-                    shomei_core::Refusal::NoAuthority.message_ja(),
-                    &a.client,
-                )
-                .await;
-            if let Err(e) = r {
+        let allowed = st.svc.may_revoke_at_all(&a.s.actor, &a.client).await;
+        if !matches!(allowed, Ok(Ok(()))) {
+            if let Err(e) = allowed {
                 return system_error(e);
             }
             return user_error(

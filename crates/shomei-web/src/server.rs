@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use shomei_service::{Listener, OK, Shomei};
+use hyper_util::rt::TokioIo;
+use shomei_service::{Listener, Shomei};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::limits::{self, Gate, Limits, Watched};
 use crate::pages::ClientAddr;
 use crate::session::Sessions;
 use crate::{AppState, metrics_router, router};
@@ -187,7 +188,22 @@ pub async fn start_all(
         }
         None => None,
     };
-    let sessions = Arc::new(Sessions::default());
+    let sessions = Arc::new(Sessions::new(
+        svc.settings().max_sessions,
+        svc.settings().max_sessions_per_user,
+    ));
+    let form_secret = {
+        let mut fresh = [0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut fresh[..]);
+        svc.store()
+            .shared_secret("login-form-key", &fresh)
+            .await
+            .map_err(|e| StartError::Tls(format!("login form key: {e}")))?
+    };
+    let form = Arc::new(crate::session::LoginForm::new(
+        &form_secret,
+        time::Duration::minutes(svc.settings().login_form_minutes),
+    ));
     // Logged-in sessions a graceful stop left: a planned restart logs nobody out.
     match svc.take_handed_sessions().await {
         Ok(handed) => sessions.take_over(handed),
@@ -201,6 +217,7 @@ pub async fn start_all(
     let state = AppState {
         svc: svc.clone(),
         sessions: sessions.clone(),
+        form,
         cert_base,
     };
     let app = router(state.clone());
@@ -230,7 +247,8 @@ pub async fn start_all(
         loops.push(tokio::spawn(plain_accept_loop(
             listener,
             pki_app,
-            Some(svc.clone()),
+            svc.clone(),
+            Listener::Pki,
             stopped.clone(),
         )));
     }
@@ -238,7 +256,8 @@ pub async fn start_all(
         loops.push(tokio::spawn(plain_accept_loop(
             listener,
             metrics_app,
-            None,
+            svc.clone(),
+            Listener::Metrics,
             stopped.clone(),
         )));
     }
@@ -276,10 +295,12 @@ pub async fn start_all(
     })
 }
 
-/// Accepts TLS connections until stopped. With `client_certs` (the
-/// certificate listener), the verified certificate's serial goes to the
-/// handlers, and every request re-checks it against the revocation set: a
-/// keep-alive connection opened before a revocation gets no further.
+/// Accepts TLS connections until stopped, within the listener's limits
+/// (connections in all and per address, handshake, header and idle
+/// timeouts). With `client_certs` (the certificate listener), the verified
+/// certificate's serial goes to the handlers, and every request re-checks it
+/// against the revocation set: a keep-alive connection opened before a
+/// revocation gets no further.
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
@@ -290,121 +311,151 @@ async fn accept_loop(
 ) {
     // Only the certificate listener asks for (and re-checks) client certificates.
     let client_certs = (kind == Listener::Cert).then(|| svc.clone());
+    let gate = Gate::new(kind, Limits::from_settings(svc.settings()), svc.clone());
     let svc_all = svc;
+    let mut backoff = Duration::ZERO;
     loop {
-        tokio::select! {
+        let accepted = tokio::select! {
             _ = stopped.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((tcp, peer)) = accepted else { continue };
-                // Small answers go out at once (no Nagle delay behind delayed ACKs).
-                let _ = tcp.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let app = app.clone();
-                let svc = client_certs.clone();
-                let metrics_svc = svc_all.clone();
-                let login = svc.as_ref().map(|s| format!("{}/login", s.ca().endpoints().base_url())).unwrap_or_default();
-                tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            metrics_svc.metrics().handshake(kind, false);
-                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            metrics_svc.metrics().handshake(kind, false);
-                            return;
-                        }
-                    };
-                    metrics_svc.metrics().handshake(kind, true);
-                    let cert = match &svc {
-                        Some(_) => {
-                            match tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| crate::certauth::client_cert(c)) {
-                                Some(c) => Some(c),
-                                None => return,
-                            }
-                        }
-                        None => None,
-                    };
-                    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                        let login = login.clone();
-                        req.extensions_mut().insert(ClientAddr(peer));
-                        let revoked = match (&svc, &cert) {
-                            (Some(svc), Some(c)) => svc.is_revoked(c.serial.as_bytes()),
-                            _ => false,
-                        };
-                        if let Some(c) = &cert {
-                            req.extensions_mut().insert(c.clone());
-                        }
-                        let app = app.clone();
-                        let metrics_svc = metrics_svc.clone();
-                        async move {
-                            if revoked {
-                                // Back to the portal's login page (this listener
-                                // would refuse the certificate's next handshake).
-                                let to = format!("{login}?e=revoked");
-                                return Ok(axum::response::IntoResponse::into_response(axum::response::Redirect::to(&to)));
-                            }
-                            let started = std::time::Instant::now();
-                            let r = app.oneshot(req).await;
-                            metrics_svc.metrics().request(kind, started.elapsed());
-                            r
-                        }
-                    });
-                    let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .http1_only()
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
-                    if let Err(e) = conn {
-                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+            a = limits::accept(&listener, &gate, &mut backoff) => a,
+        };
+        let Some((tcp, peer)) = accepted else {
+            continue;
+        };
+        let Ok(admitted) = gate.admit(peer) else {
+            // Closed at once: the cap is what keeps the rest served.
+            drop(tcp);
+            continue;
+        };
+        // Small answers go out at once (no Nagle delay behind delayed ACKs).
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let svc = client_certs.clone();
+        let metrics_svc = svc_all.clone();
+        let gate = gate.clone();
+        let login = svc
+            .as_ref()
+            .map(|s| format!("{}/login", s.ca().endpoints().base_url()))
+            .unwrap_or_default();
+        tokio::spawn(async move {
+            let _admitted = admitted;
+            let limits = gate.limits();
+            let (tcp, idle) = Watched::new(tcp);
+            let tls = match tokio::time::timeout(limits.handshake, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    metrics_svc.metrics().handshake(kind, false);
+                    tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    metrics_svc.metrics().handshake(kind, false);
+                    gate.handshake_timed_out();
+                    return;
+                }
+            };
+            metrics_svc.metrics().handshake(kind, true);
+            let cert = match &svc {
+                Some(_) => {
+                    match tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(|c| crate::certauth::client_cert(c))
+                    {
+                        Some(c) => Some(c),
+                        None => return,
                     }
-                });
-            }
-        }
+                }
+                None => None,
+            };
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                let login = login.clone();
+                req.extensions_mut().insert(ClientAddr(peer));
+                let revoked = match (&svc, &cert) {
+                    (Some(svc), Some(c)) => svc.is_revoked(c.serial.as_bytes()),
+                    _ => false,
+                };
+                if let Some(c) = &cert {
+                    req.extensions_mut().insert(c.clone());
+                }
+                let app = app.clone();
+                let metrics_svc = metrics_svc.clone();
+                async move {
+                    if revoked {
+                        // Back to the portal's login page (this listener
+                        // would refuse the certificate's next handshake).
+                        let to = format!("{login}?e=revoked");
+                        return Ok(axum::response::IntoResponse::into_response(
+                            axum::response::Redirect::to(&to),
+                        ));
+                    }
+                    let started = std::time::Instant::now();
+                    let r = app.oneshot(req).await;
+                    metrics_svc.metrics().request(kind, started.elapsed());
+                    r
+                }
+            });
+            let conn = http1(limits).serve_connection(TokioIo::new(tls), service);
+            limits::until_idle(conn, &idle, limits.idle).await;
+        });
     }
 }
 
+/// HTTP/1.1 with the listener's header timeout.
+fn http1(limits: Limits) -> hyper::server::conn::http1::Builder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.header_read_timeout(limits.header)
+        .timer(hyper_util::rt::TokioTimer::new());
+    b
+}
+
 /// Accepts plain-HTTP connections (the PKI and metrics listeners) until
-/// stopped; requests are timed for the metrics when `timed` is given.
+/// stopped, within the listener's limits; requests are timed for the metrics.
 async fn plain_accept_loop(
     listener: TcpListener,
     app: axum::Router,
-    timed: Option<Arc<Shomei>>,
+    svc: Arc<Shomei>,
+    kind: Listener,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let gate = Gate::new(kind, Limits::from_settings(svc.settings()), svc.clone());
+    let mut backoff = Duration::ZERO;
     loop {
-        tokio::select! {
+        let accepted = tokio::select! {
             _ = stopped.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((tcp, peer)) = accepted else { continue };
-                let _ = tcp.set_nodelay(true);
+            a = limits::accept(&listener, &gate, &mut backoff) => a,
+        };
+        let Some((tcp, peer)) = accepted else {
+            continue;
+        };
+        let Ok(admitted) = gate.admit(peer) else {
+            drop(tcp);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let app = app.clone();
+        let svc = svc.clone();
+        let limits = gate.limits();
+        tokio::spawn(async move {
+            let _admitted = admitted;
+            let (tcp, idle) = Watched::new(tcp);
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(ClientAddr(peer));
                 let app = app.clone();
-                let timed = timed.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                        req.extensions_mut().insert(ClientAddr(peer));
-                        let app = app.clone();
-                        let timed = timed.clone();
-                        async move {
-                            let started = std::time::Instant::now();
-                            let r = app.oneshot(req).await;
-                            if let Some(svc) = timed {
-                                svc.metrics().request(Listener::Pki, started.elapsed());
-                            }
-                            r
-                        }
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .header_read_timeout(Duration::from_secs(10))
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .await;
-                    if let Err(e) = conn {
-                        tracing::debug!(error = %e, %peer, "PKI connection ended with an error");
-                    }
-                });
-            }
-        }
+                let svc = svc.clone();
+                async move {
+                    let started = std::time::Instant::now();
+                    let r = app.oneshot(req).await;
+                    svc.metrics().request(kind, started.elapsed());
+                    r
+                }
+            });
+            let conn = http1(limits).serve_connection(TokioIo::new(tcp), service);
+            limits::until_idle(conn, &idle, limits.idle).await;
+        });
     }
 }
 
@@ -421,12 +472,10 @@ async fn upkeep(st: AppState, mut stopped: watch::Receiver<bool>) {
             .sessions
             .expire_idle(st.svc.now(), st.svc.settings().session_idle())
         {
-            if let Ok(Some(s)) = st.svc.session(user).await {
-                let _ = st
-                    .svc
-                    .record(&s.actor, "セッションタイムアウト", "", OK, "", "")
-                    .await;
-            }
+            let _ = st
+                .svc
+                .session_ended(user, shomei_service::SessionEnd::Timeout, "")
+                .await;
         }
         if let Err(e) = st.svc.refresh_crl_if_due().await {
             tracing::error!(error = %e, "CRL refresh failed");
@@ -438,6 +487,10 @@ async fn upkeep(st: AppState, mut stopped: watch::Receiver<bool>) {
         }
         if let Err(e) = st.svc.send_notices().await {
             tracing::error!(error = %e, "sending notices failed");
+        }
+        // Address refusals counted but not yet written, as one row each.
+        if let Err(e) = st.svc.record_address_refusals().await {
+            tracing::error!(error = %e, "recording address refusals failed");
         }
         if let Err(e) = st.svc.prune_revocation_log().await {
             tracing::error!(error = %e, "pruning the revocation log failed");

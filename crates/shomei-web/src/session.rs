@@ -1,6 +1,12 @@
-//! Server-side sessions: a random id in a `__Host-` cookie (Secure, HttpOnly,
-//! SameSite=Strict), a CSRF token, the idle clock, and the state of the
-//! revocation flow between its screens.
+//! Server-side sessions of logged-in users: a random id in a `__Host-`
+//! cookie (Secure, HttpOnly, SameSite=Strict), a CSRF token, the idle clock,
+//! and the state of the revocation flow between its screens.
+//!
+//! Anonymous visitors hold no state here: the login forms carry a signed
+//! token instead ([`LoginForm`]), so no flood of visitors can push a
+//! logged-in session out. The logged-in sessions are bounded in all and per
+//! user; at the bound a login is refused as busy, and nobody else's session
+//! ends for it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,8 +17,8 @@ use time::OffsetDateTime;
 
 pub const SESSION_COOKIE: &str = "__Host-shomei";
 
-/// Anonymous sessions (login page) beyond this many are pruned oldest-first.
-const MAX_SESSIONS: usize = 100_000;
+/// The cookie that carries a login form's signed token.
+pub const FORM_COOKIE: &str = "__Host-shomei-form";
 
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
@@ -23,7 +29,7 @@ pub(crate) struct Pending {
 #[derive(Debug, Clone)]
 pub(crate) struct SessionData {
     pub csrf: String,
-    pub user: Option<UserId>,
+    pub user: UserId,
     pub last_seen: OffsetDateTime,
     /// BRSK019 waiting for 実行.
     pub pending: Option<Pending>,
@@ -36,10 +42,15 @@ pub(crate) struct SessionData {
 
 /// Sessions by the SHA-256 (hex) of their id: the map, and what a graceful
 /// stop hands over to the next start, never hold an id a cookie could use.
-#[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, SessionData>>,
+    max: usize,
+    per_user: usize,
 }
+
+/// Every logged-in session place is taken (`max_sessions`).
+#[derive(Debug)]
+pub(crate) struct SessionsFull;
 
 fn key(id: &str) -> String {
     hex::encode(aws_lc_rs::digest::digest(
@@ -64,17 +75,29 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
 }
 
 impl Sessions {
+    /// At most `max` sessions, `per_user` of them per user.
+    pub fn new(max: usize, per_user: usize) -> Self {
+        Self {
+            map: Mutex::default(),
+            max: max.max(1),
+            per_user: per_user.max(1),
+        }
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, SessionData>) -> R) -> R {
         let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut m)
     }
 
-    /// A new session; `user` is set at login (a fresh id: no fixation).
+    /// A new session at login (a fresh id: no fixation). A user's oldest
+    /// session ends when they open one more than `per_user` (or one more at
+    /// the bound of all); when all places are taken by others the login is
+    /// refused, never someone else's session ended.
     pub(crate) fn create(
         &self,
-        user: Option<UserId>,
+        user: UserId,
         now: OffsetDateTime,
-    ) -> (String, SessionData) {
+    ) -> Result<(String, SessionData), SessionsFull> {
         let id = random_token();
         let data = SessionData {
             csrf: random_token(),
@@ -85,22 +108,29 @@ impl Sessions {
             cert_serial: None,
         };
         self.with(|m| {
-            if m.len() >= MAX_SESSIONS {
-                let idle: Vec<String> = {
-                    let mut v: Vec<_> = m.iter().map(|(k, s)| (s.last_seen, k.clone())).collect();
-                    v.sort();
-                    v.into_iter()
-                        .take(MAX_SESSIONS / 10)
-                        .map(|(_, k)| k)
-                        .collect()
-                };
-                for k in idle {
-                    m.remove(&k);
-                }
+            let mut own: Vec<(OffsetDateTime, String)> = m
+                .iter()
+                .filter(|(_, s)| s.user == user)
+                .map(|(k, s)| (s.last_seen, k.clone()))
+                .collect();
+            own.sort();
+            // Over their own bound, or at the bound of all with a session of
+            // their own: the user's oldest session makes room.
+            let surplus = if own.len() >= self.per_user {
+                own.len() + 1 - self.per_user
+            } else {
+                usize::from(m.len() >= self.max && !own.is_empty())
+            };
+            for (_, k) in own.iter().take(surplus) {
+                m.remove(k);
+            }
+            if m.len() >= self.max {
+                return Err(SessionsFull);
             }
             m.insert(key(&id), data.clone());
-        });
-        (id, data)
+            Ok(())
+        })?;
+        Ok((id, data))
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<SessionData> {
@@ -132,14 +162,12 @@ impl Sessions {
     pub fn hand_over(&self) -> Vec<shomei_service::HandedSession> {
         self.with(|m| {
             m.iter()
-                .filter_map(|(k, s)| {
-                    Some(shomei_service::HandedSession {
-                        id_hash: k.clone(),
-                        user_id: s.user?,
-                        csrf: s.csrf.clone(),
-                        cert_serial: s.cert_serial.clone(),
-                        last_seen: s.last_seen,
-                    })
+                .map(|(k, s)| shomei_service::HandedSession {
+                    id_hash: k.clone(),
+                    user_id: s.user,
+                    csrf: s.csrf.clone(),
+                    cert_serial: s.cert_serial.clone(),
+                    last_seen: s.last_seen,
                 })
                 .collect()
         })
@@ -153,7 +181,7 @@ impl Sessions {
                     h.id_hash,
                     SessionData {
                         csrf: h.csrf,
-                        user: Some(h.user_id),
+                        user: h.user_id,
                         last_seen: h.last_seen,
                         pending: None,
                         done: None,
@@ -184,17 +212,102 @@ pub(crate) fn clear_cookie() -> String {
     format!("{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
-/// The session id in a request's `Cookie` headers, if any.
-pub(crate) fn session_id(headers: &axum::http::HeaderMap) -> Option<String> {
+fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
+}
+
+/// The session id in a request's `Cookie` headers, if any.
+pub(crate) fn session_id(headers: &axum::http::HeaderMap) -> Option<String> {
+    cookie_value(headers, SESSION_COOKIE)
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The login forms' CSRF protection without server state: the browser gets
+/// a cookie `issued.nonce.mac` (HMAC-SHA256 under a key every server on the
+/// database shares) and the form carries a token derived from it. A POST is
+/// accepted when the cookie's MAC holds, it is younger than the form's
+/// lifetime, and the form's token matches the cookie.
+pub(crate) struct LoginForm {
+    key: aws_lc_rs::hmac::Key,
+    lifetime: time::Duration,
+}
+
+impl LoginForm {
+    pub(crate) fn new(secret: &[u8], lifetime: time::Duration) -> Self {
+        Self {
+            key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret),
+            lifetime,
+        }
+    }
+
+    fn mac(&self, what: &str, data: &str) -> String {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.key);
+        ctx.update(what.as_bytes());
+        ctx.update(b"|");
+        ctx.update(data.as_bytes());
+        hex::encode(ctx.sign().as_ref())
+    }
+
+    /// A fresh cookie value for a login form shown at `now` (wall clock).
+    pub(crate) fn issue(&self, now: OffsetDateTime) -> String {
+        let mut nonce = [0u8; 16];
+        rand::Rng::fill(&mut rand::rng(), &mut nonce[..]);
+        let body = format!("{}.{}", now.unix_timestamp(), hex::encode(nonce));
+        let mac = self.mac("form", &body);
+        format!("{body}.{mac}")
+    }
+
+    /// The cookie value in `headers` if it is ours and still valid at `now`.
+    pub(crate) fn valid_cookie(
+        &self,
+        headers: &axum::http::HeaderMap,
+        now: OffsetDateTime,
+    ) -> Option<String> {
+        let v = cookie_value(headers, FORM_COOKIE)?;
+        if v.len() > 200 {
+            return None;
+        }
+        let (body, mac) = v.rsplit_once('.')?;
+        if !same_secret(mac, &self.mac("form", body)) {
+            return None;
+        }
+        let issued: i64 = body.split_once('.')?.0.parse().ok()?;
+        let age = now.unix_timestamp() - issued;
+        (age >= -60 && age <= self.lifetime.whole_seconds()).then_some(v)
+    }
+
+    /// The token the form carries for the cookie `value`.
+    pub(crate) fn token(&self, value: &str) -> String {
+        self.mac("csrf", value)
+    }
+
+    /// Does the POST's token match a valid cookie?
+    pub(crate) fn accepts(
+        &self,
+        headers: &axum::http::HeaderMap,
+        sent: Option<&str>,
+        now: OffsetDateTime,
+    ) -> bool {
+        match (self.valid_cookie(headers, now), sent) {
+            (Some(v), Some(t)) => same_secret(t, &self.token(&v)),
+            _ => false,
+        }
+    }
+}
+
+/// The `Set-Cookie` value of a login form's cookie (it lives as long as the form).
+pub(crate) fn form_cookie(value: &str, lifetime: time::Duration) -> String {
+    format!(
+        "{FORM_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        lifetime.whole_seconds()
+    )
 }
 
 impl Sessions {
@@ -205,8 +318,8 @@ impl Sessions {
             let mut ended = Vec::new();
             m.retain(|_, s| {
                 let keep = now - s.last_seen <= idle;
-                if !keep && let Some(u) = s.user {
-                    ended.push(u);
+                if !keep {
+                    ended.push(s.user);
                 }
                 keep
             });

@@ -1,0 +1,557 @@
+//! Holding under attack, with small numbers: floods of anonymous requests
+//! evict no session, concurrent guesses get no more checks than the lockout
+//! allows (login, 確認用パスワード, EST), a burst from one address gets at
+//! most its limit checked, the hashing pool answers busy beyond its queue,
+//! and every listener caps its connections and closes slow ones.
+
+use std::net::IpAddr;
+use std::time::Duration as StdDuration;
+
+use shomei_core::CompanyId;
+use shomei_service::Settings;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinSet;
+
+use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW};
+
+/// A series' value in the metrics text.
+async fn metric(kit: &Kit, series: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", kit.metrics_base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+/// The company's 操作履歴 rows as `actor/operation/result/detail`.
+async fn rows(kit: &Kit, company: i64) -> Vec<String> {
+    kit.svc
+        .store()
+        .audit_for_company(CompanyId(company), 10_000, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}/{}/{}",
+                r.actor_login_id, r.operation, r.result, r.detail
+            )
+        })
+        .collect()
+}
+
+fn count(rows: &[String], needle: &str) -> usize {
+    rows.iter().filter(|r| r.contains(needle)).count()
+}
+
+/// Settings with the address limit off, so that only the rule under test acts.
+fn no_address_limit() -> Settings {
+    Settings {
+        address_failure_limit: 0,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_flood_of_anonymous_requests_ends_no_session_and_no_pending_screen() {
+    let kit = Kit::start_with(Settings {
+        max_sessions: 2,
+        ..no_address_limit()
+    })
+    .await;
+    let admin = kit.browser();
+    let p = admin.to_brsk019(&kit, "hanakodt", "tarodt").await;
+    assert!(p.has("BRSK019"), "the revocation is pending");
+    // 600 cookieless visitors, 16 at a time: far more than the session pool.
+    let mut flood = JoinSet::new();
+    for _ in 0..16 {
+        let b = kit.browser();
+        flood.spawn(async move {
+            for _ in 0..(600 / 16) {
+                let r = b
+                    .client
+                    .get(format!("{}/login", b.base))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+            }
+        });
+    }
+    while let Some(r) = flood.join_next().await {
+        r.unwrap();
+    }
+    assert_eq!(kit.sessions(), 1, "visitors hold no session");
+    // The pending BRSK019 is still there and completes.
+    let done = admin.execute(CONFIRM_PW).await;
+    assert!(done.has("BRSK020"), "{}", done.body);
+    assert!(kit.revoked("tarodt").await);
+    // And a visitor logs in as ever.
+    let other = kit.browser();
+    assert_eq!(other.login("hottojr01", LOGIN_PW).await.path(), "/top");
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn at_the_session_bound_a_new_login_is_busy_and_nobody_else_is_logged_out() {
+    let kit = Kit::start_with(Settings {
+        max_sessions: 2,
+        max_sessions_per_user: 2,
+        ..no_address_limit()
+    })
+    .await;
+    let a = kit.browser();
+    let b = kit.browser();
+    assert_eq!(a.login("hanakodt", LOGIN_PW).await.path(), "/top");
+    assert_eq!(b.login("tarodt", LOGIN_PW).await.path(), "/top");
+    let c = kit.browser();
+    let p = c.login("hottojr01", LOGIN_PW).await;
+    assert_eq!(p.status, 503);
+    assert!(p.has("ただいま混雑しています。しばらくしてから再度お試しください。"));
+    // Both sessions carry on.
+    assert_eq!(a.get("/top").await.path(), "/top");
+    assert_eq!(b.get("/top").await.path(), "/top");
+    // At the bound, one more login of a user who has a session replaces
+    // their own oldest only.
+    let a2 = kit.browser();
+    assert_eq!(a2.login("hanakodt", LOGIN_PW).await.path(), "/top");
+    assert_eq!(kit.sessions(), 2);
+    assert_eq!(b.get("/top").await.path(), "/top", "tarodt is untouched");
+    assert_eq!(a2.get("/top").await.path(), "/top");
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn forty_concurrent_guesses_get_at_most_three_checks_and_one_lock() {
+    let kit = Kit::start_with(Settings {
+        login_temp_lock_after: 3,
+        login_stop_after: 6,
+        hash_workers: 2,
+        hash_queue: 64,
+        ..no_address_limit()
+    })
+    .await;
+    // Every browser has its login form before the burst.
+    let mut browsers = Vec::new();
+    for i in 0..40 {
+        let b = kit.browser();
+        b.get("/login").await;
+        browsers.push((i, b));
+    }
+    let hashes_before = metric(&kit, "shomei_password_hashes_total").await;
+    let mut burst = JoinSet::new();
+    for (i, b) in browsers {
+        // The right password is the 20th of 40.
+        let pw = if i == 19 { LOGIN_PW } else { "Wrong#Guess1" };
+        burst.spawn(async move {
+            let p = b
+                .post("/login", &[("login_id", "jirodt"), ("password", pw)])
+                .await;
+            (i, p.path() == "/top")
+        });
+    }
+    let mut logged_in = Vec::new();
+    while let Some(r) = burst.join_next().await {
+        let (i, ok) = r.unwrap();
+        if ok {
+            logged_in.push(i);
+        }
+    }
+    let checks = metric(&kit, "shomei_password_hashes_total").await - hashes_before;
+    assert!(
+        checks <= 3.0,
+        "{checks} passwords checked; the lockout allows 3"
+    );
+    let h = rows(&kit, 1).await;
+    let wrong = count(&h, "jirodt/ログイン/失敗/ログインパスワード誤り");
+    let locks = count(&h, "jirodt/ログインパスワード利用一時停止/成功/");
+    assert!(logged_in.iter().all(|i| *i == 19), "{logged_in:?}");
+    if logged_in.is_empty() {
+        assert_eq!(wrong, 3, "{h:#?}");
+        assert_eq!(locks, 1, "exactly one lock row");
+        assert!(kit.counters("jirodt").await.login_locked_until.is_some());
+    } else {
+        // The right one was checked among the three: fewer than three
+        // failures, so no lock, and its success reset the count.
+        assert!(wrong <= 2, "{h:#?}");
+        assert_eq!(locks, 0);
+        assert_eq!(kit.counters("jirodt").await.login_failures, 0);
+    }
+    assert_eq!(
+        count(
+            &h,
+            "jirodt/ログイン/失敗/同時に照合中の試行が上限に達したため照合せず"
+        ) + count(&h, "jirodt/ログイン/失敗/ログインパスワード利用一時停止中")
+            + wrong
+            + logged_in.len(),
+        40,
+        "every attempt has its row: {h:#?}"
+    );
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_wrong_confirmation_passwords_get_at_most_the_limit_and_one_stop() {
+    let kit = Kit::start_with(Settings {
+        confirm_stop_after: 3,
+        ..no_address_limit()
+    })
+    .await;
+    let id = kit.user_id("jirodt").await;
+    let me = kit
+        .svc
+        .session(shomei_core::UserId(id))
+        .await
+        .unwrap()
+        .unwrap()
+        .actor;
+    let contact = shomei_service::CompanyContact {
+        name: "総務部 北銀".into(),
+        phone: "076-000-0000".into(),
+        email: "soumu@example.jp".into(),
+    };
+    let hashes_before = metric(&kit, "shomei_password_hashes_total").await;
+    let mut burst = JoinSet::new();
+    for _ in 0..20 {
+        let (svc, me, contact) = (kit.svc.clone(), me.clone(), contact.clone());
+        burst.spawn(async move {
+            svc.update_company_contact(&me, &contact, "Wrong#Kakunin1", "192.0.2.7")
+                .await
+                .unwrap_err()
+                .to_string()
+        });
+    }
+    let mut messages = Vec::new();
+    while let Some(r) = burst.join_next().await {
+        messages.push(r.unwrap());
+    }
+    let checks = metric(&kit, "shomei_password_hashes_total").await - hashes_before;
+    assert_eq!(checks, 3.0, "three checks, however many at once");
+    let h = rows(&kit, 1).await;
+    assert_eq!(
+        count(&h, "jirodt/企業情報変更/失敗/確認用パスワード誤り"),
+        3
+    );
+    assert_eq!(
+        count(&h, "jirodt/確認用パスワード利用停止/成功/"),
+        1,
+        "{h:#?}"
+    );
+    assert!(kit.counters("jirodt").await.confirm_stopped);
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.contains("確認パスワードが正しくありません")
+                || m.contains("確認用パスワードの利用が停止されている")
+                || m.contains("同時に多数行われた")),
+        "{messages:?}"
+    );
+    // Stopped, even the right password changes nothing now.
+    let r = kit
+        .svc
+        .update_company_contact(&me, &contact, CONFIRM_PW, "192.0.2.7")
+        .await
+        .unwrap_err();
+    assert!(
+        r.to_string()
+            .contains("確認用パスワードの利用が停止されている")
+    );
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_enrollments_with_a_wrong_password_get_at_most_three_checks() {
+    let kit = Kit::start_with(Settings {
+        login_temp_lock_after: 3,
+        ..no_address_limit()
+    })
+    .await;
+    let (_, csr) = crate::issuance::key_and_csr(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let hashes_before = metric(&kit, "shomei_password_hashes_total").await;
+    let mut burst = JoinSet::new();
+    for _ in 0..20 {
+        let (base, root, csr) = (kit.base.clone(), kit.svc.ca().root_pem(), csr.clone());
+        burst.spawn(async move {
+            let root = reqwest::Certificate::from_pem(root.as_bytes()).unwrap();
+            let client = reqwest::Client::builder()
+                .tls_certs_only([root])
+                .build()
+                .unwrap();
+            use base64::Engine as _;
+            client
+                .post(format!("{base}/.well-known/est/simpleenroll"))
+                .basic_auth("jirodt", Some("Wrong#Guess1"))
+                .header("Content-Type", "application/pkcs10")
+                .body(base64::engine::general_purpose::STANDARD.encode(&csr))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    while let Some(r) = burst.join_next().await {
+        assert_eq!(r.unwrap(), 401);
+    }
+    let checks = metric(&kit, "shomei_password_hashes_total").await - hashes_before;
+    assert_eq!(checks, 3.0);
+    let h = rows(&kit, 1).await;
+    assert_eq!(
+        count(&h, "jirodt/証明書発行/失敗/ログインパスワード誤り"),
+        3
+    );
+    assert_eq!(count(&h, "jirodt/ログインパスワード利用一時停止/成功/"), 1);
+    // The positive control: a correct enrollment works for another user.
+    let ok = crate::issuance::simpleenroll(&kit, "ichirodt", LOGIN_PW, &csr).await;
+    assert_eq!(ok.status, 200);
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_from_one_address_gets_at_most_its_limit_checked() {
+    let kit = Kit::start_with(Settings {
+        address_failure_limit: 5,
+        ..Default::default()
+    })
+    .await;
+    let mut browsers = Vec::new();
+    for _ in 0..60 {
+        let b = kit.browser();
+        b.get("/login").await;
+        browsers.push(b);
+    }
+    let hashes_before = metric(&kit, "shomei_password_hashes_total").await;
+    let mut burst = JoinSet::new();
+    for (i, b) in browsers.into_iter().enumerate() {
+        burst.spawn(async move {
+            let id = format!("spray{i:03}");
+            b.post("/login", &[("login_id", &id), ("password", "Spray#2026")])
+                .await
+                .error()
+                .unwrap_or_default()
+        });
+    }
+    let mut throttled = 0;
+    while let Some(r) = burst.join_next().await {
+        let e = r.unwrap();
+        if e.contains("接続元からのログインの失敗が続いた") {
+            throttled += 1;
+        } else {
+            assert!(e.contains("ログインできませんでした"), "{e}");
+        }
+    }
+    let checks = metric(&kit, "shomei_password_hashes_total").await - hashes_before;
+    assert!(checks <= 5.0, "{checks} checks; the address limit is 5");
+    assert!(throttled >= 55, "{throttled} refused");
+    // Refusals are not a way to flood 操作履歴: one row, then a count.
+    let bank = {
+        let mut v = Vec::new();
+        kit.svc
+            .store()
+            .audit_for_each(None, |r| {
+                if r.company_id.is_none() {
+                    v.push(r.detail.clone());
+                }
+            })
+            .await
+            .unwrap();
+        v
+    };
+    assert_eq!(
+        count(&bank, "接続元からの失敗が多いため受け付け停止中"),
+        1,
+        "{bank:#?}"
+    );
+    assert!(count(&bank, "ログインIDまたはログインパスワード誤り") <= 5);
+    // The positive control: another address logs in at once.
+    let other = browser_from(&kit, "127.0.0.2".parse().unwrap());
+    assert_eq!(other.login("tarodt", LOGIN_PW).await.path(), "/top");
+    kit.stop().await;
+}
+
+/// A browser whose connections come from `local` (another loopback address).
+fn browser_from(kit: &Kit, local: IpAddr) -> crate::testkit::Browser {
+    let mut b = kit.browser();
+    let root = reqwest::Certificate::from_pem(kit.svc.ca().root_pem().as_bytes()).unwrap();
+    b.client = reqwest::Client::builder()
+        .tls_certs_only([root])
+        .cookie_store(true)
+        .local_address(local)
+        .build()
+        .unwrap();
+    b
+}
+
+#[tokio::test]
+async fn beyond_the_hashing_queue_logins_and_enrollments_are_answered_busy() {
+    let kit = Kit::start_with(Settings {
+        hash_workers: 1,
+        hash_queue: 1,
+        ..no_address_limit()
+    })
+    .await;
+    let mut browsers = Vec::new();
+    for _ in 0..30 {
+        let b = kit.browser();
+        b.get("/login").await;
+        browsers.push(b);
+    }
+    let mut burst = JoinSet::new();
+    for b in browsers {
+        burst.spawn(async move {
+            let p = b
+                .post("/login", &[("login_id", "tarodt"), ("password", LOGIN_PW)])
+                .await;
+            (p.path() == "/top", p)
+        });
+    }
+    let (mut ok, mut busy) = (0, 0);
+    while let Some(r) = burst.join_next().await {
+        let (logged_in, p) = r.unwrap();
+        if logged_in {
+            ok += 1;
+        } else {
+            assert_eq!(p.status, 503, "{}", p.body);
+            assert_eq!(p.headers["retry-after"], "5");
+            assert!(p.has("ただいま混雑しています。しばらくしてから再度お試しください。"));
+            busy += 1;
+        }
+    }
+    assert!(ok >= 1, "the pool serves what it can");
+    assert!(busy >= 1, "30 at once on two places: some are busy");
+    assert!(metric(&kit, "shomei_password_checks_busy_total").await >= 1.0);
+    assert_eq!(metric(&kit, "shomei_password_hashing_places").await, 2.0);
+    // Busy refusals count against nobody.
+    assert_eq!(kit.counters("tarodt").await.login_failures, 0);
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_login_id_costs_one_hash_like_a_known_one() {
+    let kit = Kit::start_with(no_address_limit()).await;
+    let b = kit.browser();
+    let before = metric(&kit, "shomei_password_hashes_total").await;
+    b.login("nosuchuser1", "Wrong#Guess1").await;
+    let unknown = metric(&kit, "shomei_password_hashes_total").await - before;
+    b.login("ichirodt", "Wrong#Guess1").await;
+    let known = metric(&kit, "shomei_password_hashes_total").await - before - unknown;
+    assert_eq!((unknown, known), (1.0, 1.0));
+    kit.stop().await;
+}
+
+/// Reads until the server closes the connection (with a generous ceiling);
+/// what it sent before closing.
+async fn until_closed(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(StdDuration::from_secs(60), read)
+        .await
+        .expect("the server never closed the connection");
+    got
+}
+
+fn addr_of(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .unwrap()
+        .replace("localhost", "127.0.0.1")
+}
+
+#[tokio::test]
+async fn half_sent_headers_and_silent_handshakes_are_closed_and_others_served() {
+    let kit = Kit::start_with(Settings {
+        header_timeout_seconds: 1,
+        tls_handshake_timeout_seconds: 1,
+        ..Default::default()
+    })
+    .await;
+    // Half a request header on the metrics listener (plain HTTP).
+    let mut slow = tokio::net::TcpStream::connect(addr_of(&kit.metrics_base))
+        .await
+        .unwrap();
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The positive control, meanwhile: a whole request is answered.
+    assert!(metric(&kit, "shomei_sessions").await >= 0.0);
+    let answered = until_closed(&mut slow).await;
+    let text = String::from_utf8_lossy(&answered);
+    assert!(
+        answered.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "closed without serving it: {text}"
+    );
+    // A TCP connection that never starts TLS on the portal is closed too.
+    let mut silent = tokio::net::TcpStream::connect(addr_of(&kit.base))
+        .await
+        .unwrap();
+    assert!(until_closed(&mut silent).await.is_empty());
+    assert!(
+        metric(
+            &kit,
+            "shomei_connections_refused_total{listener=\"portal\",reason=\"handshake_timeout\"}"
+        )
+        .await
+            >= 1.0
+    );
+    assert_eq!(kit.browser().get("/login").await.status, 200);
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn one_address_holding_its_cap_of_connections_leaves_others_served() {
+    let kit = Kit::start_with(Settings {
+        max_connections_per_address: 3,
+        ..Default::default()
+    })
+    .await;
+    let portal = addr_of(&kit.base);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tokio::net::TcpStream::connect(&portal).await.unwrap());
+    }
+    // Wait until the server counts all three as open.
+    for _ in 0..600 {
+        if metric(&kit, "shomei_connections_open{listener=\"portal\"}").await >= 3.0 {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    // The fourth from the same address is closed at once, unserved …
+    let mut fourth = tokio::net::TcpStream::connect(&portal).await.unwrap();
+    assert!(until_closed(&mut fourth).await.is_empty());
+    assert!(
+        metric(
+            &kit,
+            "shomei_connections_refused_total{listener=\"portal\",reason=\"address_full\"}"
+        )
+        .await
+            >= 1.0
+    );
+    // … while another address logs in.
+    let other = browser_from(&kit, "127.0.0.2".parse().unwrap());
+    assert_eq!(other.login("tarodt", LOGIN_PW).await.path(), "/top");
+    // Once the idle ones go, the first address is served again.
+    drop(held);
+    let mut served = false;
+    for _ in 0..600 {
+        if metric(&kit, "shomei_connections_open{listener=\"portal\"}").await < 3.0 {
+            served = kit.browser().get("/login").await.status == 200;
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    assert!(served);
+    kit.stop().await;
+}
