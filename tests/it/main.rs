@@ -16,6 +16,7 @@ mod operator;
 mod password;
 mod portal;
 mod profile;
+mod readiness;
 mod revocation;
 mod sessions;
 mod stop;

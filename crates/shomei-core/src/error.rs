@@ -31,6 +31,9 @@ pub enum Problem {
     /// Every password-hashing worker and queue place is taken.
     #[error("the server is busy")]
     Busy,
+    /// The server cannot confirm its revocation view is current.
+    #[error("the revocation view is not current")]
+    ViewStale,
 }
 
 /// The busy page's message (HTTP 503 with Retry-After).
@@ -68,6 +71,9 @@ impl Problem {
                 "同じパスワードの照合が同時に多数行われたため、受け付けできませんでした。しばらくしてから再度お試しください。"
             }
             Problem::Busy => BUSY_MESSAGE,
+            Problem::ViewStale => {
+                "現在、電子証明書の失効情報を確認できないため、電子証明書方式のログインを受け付けられません。しばらくしてから再度お試しいただくか、ID・パスワード方式でログインしてください。"
+            }
         }
     }
 }

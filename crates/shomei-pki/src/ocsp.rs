@@ -27,6 +27,9 @@ const ALG_ECDSA_SHA256: &[u8] = &[
 pub enum OcspError {
     MalformedRequest = 1,
     InternalError = 2,
+    /// RFC 6960 §2.3: the responder cannot answer now (our revocation view
+    /// is not known to be current); try again later.
+    TryLater = 3,
 }
 
 /// The hash a CertID was made with.

@@ -141,6 +141,7 @@ impl Shomei {
             *s = set;
         }
         self.crl.log_seen.fetch_max(head, Ordering::SeqCst);
+        self.view.confirm();
         self.publish_crl_with(true).await
     }
 
@@ -179,10 +180,16 @@ impl Shomei {
     /// operator's `shomei cert revoke`): every 250 ms, the revocation log
     /// after the last entry seen. Runs for the life of the server.
     pub async fn run_revocation_watch(&self) {
+        self.view.confirm();
+        self.view.watching();
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-            if let Err(e) = self.apply_revocation_log().await {
-                tracing::error!(error = %e, "reading the revocation log failed; retrying");
+            match self.apply_revocation_log().await {
+                // Every revocation committed before this read is in force.
+                Ok(_) => self.view.confirm(),
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the revocation log failed; retrying")
+                }
             }
         }
     }

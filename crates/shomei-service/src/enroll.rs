@@ -168,6 +168,7 @@ impl Shomei {
         csr_der: &[u8],
         client: &str,
     ) -> std::result::Result<Issued, EnrollError> {
+        self.require_current_view()?;
         let r = self.renew_once(presented, csr_der, client).await;
         self.count_issuance(&r, true);
         r
@@ -323,6 +324,17 @@ impl Shomei {
         pw: &str,
         client: &str,
     ) -> Result<crate::LoginOutcome> {
+        if self.require_current_view().is_err() {
+            self.count_login(
+                &Ok(crate::LoginOutcome::Refused(
+                    shomei_core::Problem::ViewStale,
+                )),
+                crate::metrics::LoginMethod::Certificate,
+            );
+            return Ok(crate::LoginOutcome::Refused(
+                shomei_core::Problem::ViewStale,
+            ));
+        }
         let r = match self.user_of_cert(serial).await? {
             None => Ok(crate::LoginOutcome::Refused(
                 shomei_core::Problem::LoginFailed,

@@ -25,6 +25,7 @@ mod settings;
 mod stop;
 mod throttle;
 mod users;
+mod view;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,6 +78,10 @@ pub enum ServiceError {
     /// Every password-hashing place is taken: try again shortly (HTTP 503).
     #[error("server busy: every password-hashing place is taken")]
     Busy,
+    /// The revocation view is not known to be current: answer nothing that
+    /// depends on it (HTTP 503).
+    #[error("revocation view not current: {0}")]
+    ViewStale(String),
     #[error("internal invariant broken: {0}")]
     Invariant(&'static str),
     #[error("background task failed: {0}")]
@@ -124,6 +129,8 @@ pub struct Shomei {
     outbox: PathBuf,
     metrics: metrics::Metrics,
     started_unix: i64,
+    /// When the revocation view was last confirmed current.
+    view: view::RevocationView,
 }
 
 /// When and why a certificate was revoked, as the revocation set keeps it.
@@ -243,6 +250,7 @@ impl Shomei {
             dummy_hash,
             metrics: metrics::Metrics::default(),
             started_unix: OffsetDateTime::now_utc().unix_timestamp(),
+            view: view::RevocationView::default(),
             outbox: data_dir.join("outbox"),
         })
     }

@@ -102,6 +102,11 @@ impl Shomei {
     /// Answers a DER OCSPRequest with a DER OCSPResponse. Never fails: a
     /// malformed request gets `malformedRequest`, our own trouble `internalError`.
     pub async fn ocsp(&self, request: &[u8]) -> Arc<Vec<u8>> {
+        if self.revocation_view_problem().is_some() {
+            // Fail closed: no answer at all rather than a stale `good`.
+            self.metrics().ocsp_answer(None);
+            return Arc::new(error_response(OcspError::TryLater));
+        }
         let now = self.now();
         let req = match parse_request(request) {
             Ok(r) => r,

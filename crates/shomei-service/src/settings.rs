@@ -54,6 +54,10 @@ pub struct Settings {
     pub idle_timeout_seconds: u64,
     pub max_connections: usize,
     pub max_connections_per_address: usize,
+    /// A server that cannot confirm its revocation view is current within
+    /// this many seconds refuses certificate-method logins and renewals,
+    /// answers OCSP tryLater and fails /readyz, until it can again.
+    pub revocation_view_max_lag_seconds: u64,
     pub session_idle_minutes: i64,
     pub crl_next_update_hours: i64,
     /// "full" (default): every commit is flushed to disk before the answer;
@@ -123,6 +127,7 @@ impl Default for Settings {
             idle_timeout_seconds: 60,
             max_connections: 10_000,
             max_connections_per_address: 256,
+            revocation_view_max_lag_seconds: 5,
             session_idle_minutes: 10,
             crl_next_update_hours: 24,
             durability: "full".into(),
@@ -314,6 +319,10 @@ impl Settings {
                     && self.header_timeout_seconds >= 1
                     && self.idle_timeout_seconds >= 1,
                 "tls_handshake_timeout_seconds, header_timeout_seconds and idle_timeout_seconds must be at least 1",
+            ),
+            (
+                self.revocation_view_max_lag_seconds >= 1,
+                "revocation_view_max_lag_seconds must be at least 1",
             ),
             (
                 self.max_connections >= 1 && self.max_connections_per_address >= 1,

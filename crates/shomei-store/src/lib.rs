@@ -516,6 +516,12 @@ impl Store {
         audit::verify_all(&self.read).await
     }
 
+    /// Is the database reachable (a trivial read)?
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
     /// The secret `name` shared by every server on this database, created
     /// from `fresh` if none has it yet.
     pub async fn shared_secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>> {

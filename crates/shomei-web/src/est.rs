@@ -121,7 +121,9 @@ fn issued_response(r: Result<shomei_service::Issued, EnrollError>) -> Response {
             e @ (EnrollError::AlreadyIssued | EnrollError::UseRenewal | EnrollError::NotRenewable),
         ) => text_error(StatusCode::FORBIDDEN, &e.to_string()),
         Err(e @ EnrollError::BadCsr(_)) => text_error(StatusCode::BAD_REQUEST, &e.to_string()),
-        Err(EnrollError::Internal(shomei_service::ServiceError::Busy)) => {
+        Err(EnrollError::Internal(
+            shomei_service::ServiceError::Busy | shomei_service::ServiceError::ViewStale(_),
+        )) => {
             // RFC 7030 §4.2.3: 503 with Retry-After for a server that cannot
             // take the request now.
             let mut r = text_error(

@@ -69,8 +69,32 @@ pub fn pki_router(state: AppState) -> Router {
 pub fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .fallback(pki::not_found)
         .with_state(state)
+}
+
+/// `GET /healthz`: the process answers (for a load balancer's liveness check).
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`: 200 when the database is reachable and the revocation
+/// view is current, else 503 with the reason — take this node out of the
+/// pool until it recovers (it does by itself).
+async fn readyz(
+    axum::extract::State(st): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match st.svc.readiness().await {
+        Ok(()) => "ready\n".into_response(),
+        Err(why) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics_text(
@@ -101,6 +125,8 @@ fn pki_routes() -> Router<AppState> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::root))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/logout", post(pages::logout))
         .route("/cert-issue", get(issue_page::cert_issue))

@@ -179,11 +179,20 @@ pub(crate) fn user_error(st: &AppState, a: &Authed, status: StatusCode, message:
 /// Retry-After when the password checks are all taken, else the system error.
 pub(crate) fn system_error<E: std::fmt::Display + 'static>(e: E) -> Response {
     let any: &dyn std::any::Any = &e;
-    if matches!(
-        any.downcast_ref::<shomei_service::ServiceError>(),
-        Some(shomei_service::ServiceError::Busy)
-    ) {
-        return busy_page();
+    match any.downcast_ref::<shomei_service::ServiceError>() {
+        Some(shomei_service::ServiceError::Busy) => return busy_page(),
+        Some(shomei_service::ServiceError::ViewStale(_)) => {
+            let mut r = error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                shomei_core::Problem::ViewStale.message_ja(),
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+            return r;
+        }
+        _ => {}
     }
     tracing::error!(error = %e, "request failed");
     error_page(

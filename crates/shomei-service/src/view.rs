@@ -1,0 +1,113 @@
+//! Is this server's revocation view current? The watch confirms it each
+//! time it reads the revocation log; a server that cannot confirm it within
+//! `revocation_view_max_lag_seconds` (its database unreachable, the watch
+//! stuck) fails closed: new certificate-method logins and renewals are
+//! refused, OCSP answers `tryLater`, `/readyz` fails. It recovers by itself
+//! at the watch's next successful read.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::{Result, ServiceError, Shomei};
+
+pub(crate) struct RevocationView {
+    base: Instant,
+    /// Milliseconds after `base` of the last confirmation.
+    confirmed: AtomicU64,
+    /// Only a server whose watch runs enforces freshness (an operator
+    /// command serves nothing).
+    watched: AtomicBool,
+}
+
+impl Default for RevocationView {
+    fn default() -> Self {
+        Self {
+            base: Instant::now(),
+            confirmed: AtomicU64::new(0),
+            watched: AtomicBool::new(false),
+        }
+    }
+}
+
+impl RevocationView {
+    pub(crate) fn confirm(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.confirmed.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    pub(crate) fn watching(&self) {
+        self.watched.store(true, Ordering::Relaxed);
+    }
+
+    /// Time since the last confirmation.
+    pub(crate) fn lag(&self) -> Duration {
+        let last = Duration::from_millis(self.confirmed.load(Ordering::Relaxed));
+        self.base.elapsed().saturating_sub(last)
+    }
+
+    /// Why the view is not current, if it is not (`max`: the bound).
+    pub(crate) fn problem(&self, max: Duration) -> Option<String> {
+        let lag = self.lag();
+        (self.watched.load(Ordering::Relaxed) && lag > max).then(|| {
+            format!(
+                "revocation view last confirmed {:.1} s ago (bound {} s): the revocation log cannot be read",
+                lag.as_secs_f64(),
+                max.as_secs()
+            )
+        })
+    }
+}
+
+impl Shomei {
+    fn view_bound(&self) -> Duration {
+        Duration::from_secs(self.settings.revocation_view_max_lag_seconds)
+    }
+
+    /// `None` when the revocation view is current, else why not (English,
+    /// for `/readyz` and the logs).
+    pub fn revocation_view_problem(&self) -> Option<String> {
+        self.view.problem(self.view_bound())
+    }
+
+    /// Fails with `ViewStale` unless the revocation view is current.
+    pub(crate) fn require_current_view(&self) -> Result<()> {
+        match self.revocation_view_problem() {
+            None => Ok(()),
+            Some(why) => {
+                tracing::warn!(%why, "refusing what depends on the revocation view");
+                Err(ServiceError::ViewStale(why))
+            }
+        }
+    }
+
+    /// Is the server ready for a load balancer: database reachable and the
+    /// revocation view current? `Err` says why not.
+    pub async fn readiness(&self) -> std::result::Result<(), String> {
+        if let Err(e) = self.store.ping().await {
+            return Err(format!("database unreachable: {e}"));
+        }
+        match self.revocation_view_problem() {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watched_view_goes_stale_past_its_bound_and_recovers_when_confirmed() {
+        let v = RevocationView::default();
+        v.confirm();
+        assert_eq!(v.problem(Duration::ZERO), None, "not watched: never stale");
+        v.watching();
+        std::thread::sleep(Duration::from_millis(20));
+        let why = v.problem(Duration::from_millis(5)).expect("stale");
+        assert!(why.contains("cannot be read"), "{why}");
+        assert_eq!(v.problem(Duration::from_secs(60)), None);
+        v.confirm();
+        assert_eq!(v.problem(Duration::from_millis(5)), None, "confirmed again");
+    }
+}
