@@ -85,7 +85,7 @@ async fn a_flood_of_anonymous_requests_ends_no_session_and_no_pending_screen() {
     while let Some(r) = flood.join_next().await {
         r.unwrap();
     }
-    assert_eq!(kit.sessions(), 1, "visitors hold no session");
+    assert_eq!(kit.sessions().await, 1, "visitors hold no session");
     // The pending BRSK019 is still there and completes.
     let done = admin.execute(CONFIRM_PW).await;
     assert!(done.has("BRSK020"), "{}", done.body);
@@ -119,7 +119,7 @@ async fn at_the_session_bound_a_new_login_is_busy_and_nobody_else_is_logged_out(
     // their own oldest only.
     let a2 = kit.browser();
     assert_eq!(a2.login("hanakodt", LOGIN_PW).await.path(), "/top");
-    assert_eq!(kit.sessions(), 2);
+    assert_eq!(kit.sessions().await, 2);
     assert_eq!(b.get("/top").await.path(), "/top", "tarodt is untouched");
     assert_eq!(a2.get("/top").await.path(), "/top");
     kit.stop().await;

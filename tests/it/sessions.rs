@@ -168,17 +168,17 @@ async fn logout_ends_the_session_and_is_recorded() {
     let kit = Kit::start().await;
     let b = kit.browser();
     b.login("hanakodt", LOGIN_PW).await;
-    let sessions = kit.sessions();
+    let sessions = kit.sessions().await;
     let top = b.get("/top").await;
     assert!(top.has("ログアウト"));
     let p = b.post("/logout", &[]).await;
     assert_eq!(p.path(), "/login");
     assert!(p.has("ログアウトしました。"));
     assert!(
-        kit.sessions() <= sessions,
+        kit.sessions().await <= sessions,
         "the logged-in session is gone: {} before, {} after",
         sessions,
-        kit.sessions()
+        kit.sessions().await
     );
     let p = b.get("/brsk018").await;
     assert_eq!(
@@ -262,5 +262,47 @@ async fn pages_carry_security_headers() {
         assert!(p.headers.contains_key(h), "{h}");
     }
     assert_eq!(p.headers.get("cache-control").unwrap(), "no-store");
+    kit.stop().await;
+}
+
+/// Sessions live in the database: a second server on it serves the same
+/// session (no stickiness), a BRSK019 started on one server completes on
+/// the other, and a ログアウト on one is a ログアウト on both.
+#[tokio::test]
+async fn any_server_on_the_database_serves_any_session() {
+    let kit = Kit::start().await;
+    let b_svc = std::sync::Arc::new(kit.another_server().await);
+    let listener = shomei_web::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let b_addr = listener.local_addr().unwrap();
+    let b = shomei_web::start_on(
+        b_svc,
+        listener,
+        shomei_web::ServerOptions {
+            listen: b_addr,
+            extra_names: vec![],
+            cert_public_url: None,
+        },
+    )
+    .await
+    .unwrap();
+    let b_base = format!("https://localhost:{}", b_addr.port());
+
+    let mut browser = kit.browser();
+    let confirm = browser.to_brsk019(&kit, "hanakodt", "tarodt").await;
+    assert!(confirm.has("BRSK019"), "pending on A");
+    // The same browser now reaches server B (a load balancer's choice).
+    browser.base = b_base.clone();
+    let on_b = browser.get("/brsk019").await;
+    assert!(on_b.has("BRSK019") && on_b.has("tarodt"), "{}", on_b.body);
+    let done = browser.execute(CONFIRM_PW).await;
+    assert!(done.has("BRSK020"), "completed on B: {}", done.body);
+    assert!(kit.revoked("tarodt").await);
+    // ログアウト on B ends the session on A too.
+    browser.post("/logout", &[]).await;
+    browser.base = kit.base.clone();
+    assert_eq!(browser.get("/top").await.path(), "/login");
+    b.shutdown().await;
     kit.stop().await;
 }

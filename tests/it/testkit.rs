@@ -87,8 +87,9 @@ impl Kit {
         }
     }
 
-    pub fn sessions(&self) -> usize {
-        self.server.as_ref().map(|s| s.sessions.len()).unwrap_or(0)
+    /// Logged-in sessions in the database.
+    pub async fn sessions(&self) -> usize {
+        self.svc.store().session_count().await.unwrap() as usize
     }
 
     pub fn browser(&self) -> Browser {

@@ -93,6 +93,19 @@ impl CertState {
         }
     }
 
+    /// The state a label names (as written by `label`).
+    pub fn from_label(s: &str) -> Option<Self> {
+        [
+            CertState::Unissued,
+            CertState::Issued,
+            CertState::Renewable,
+            CertState::Expired,
+            CertState::Revoked,
+        ]
+        .into_iter()
+        .find(|c| c.label() == s)
+    }
+
     /// Only a valid certificate can be revoked.
     pub fn is_revocable(self) -> bool {
         matches!(self, CertState::Issued | CertState::Renewable)

@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use shomei_core::{Actor, CertState, Refusal};
 use shomei_pki::{Ca, Endpoints};
-use shomei_store::{AuditEntry, CompanyRow, Store};
+use shomei_store::{AuditEntry, CompanyRow};
 use time::OffsetDateTime;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -50,7 +50,9 @@ pub use revoke::{
     SortKey, UserListRow,
 };
 pub use settings::{HelpDesk, Settings};
-pub use shomei_store::{AuditRow, CompanyContact, HandedSession, UserRow};
+pub use shomei_store::{
+    AuditRow, CompanyContact, DoneRow, PendingRow, SessionRow, Store, StoreError, UserRow,
+};
 pub use stop::{OP_SERVICE_STATE, ServiceChange, ServiceStateRow, StopError};
 pub use users::{OP_USER_CREATE, OP_USER_DELETE, OP_USER_UPDATE, UserAdminError, UserForm};
 
@@ -298,30 +300,6 @@ impl Shomei {
             started_unix: self.started_unix,
             issuing_ca_not_after: self.ca.issuing_not_after().unix_timestamp(),
         })
-    }
-
-    /// Leaves the logged-in sessions of this stopping server for the next
-    /// one on this data directory (a planned restart logs nobody out).
-    pub async fn hand_over_sessions(&self, sessions: &[HandedSession]) -> Result<()> {
-        self.store.hand_over_sessions(sessions).await?;
-        tracing::info!(
-            sessions = sessions.len(),
-            "sessions handed over to the next start"
-        );
-        Ok(())
-    }
-
-    /// The sessions a gracefully stopped server left (taken: a second start
-    /// finds none).
-    pub async fn take_handed_sessions(&self) -> Result<Vec<HandedSession>> {
-        let taken = self.store.take_handed_sessions().await?;
-        if !taken.is_empty() {
-            tracing::info!(
-                sessions = taken.len(),
-                "sessions taken over from the last stop"
-            );
-        }
-        Ok(taken)
     }
 
     /// The current CRL.

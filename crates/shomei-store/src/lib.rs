@@ -10,6 +10,7 @@ mod attempts;
 mod audit;
 mod migrate;
 mod rows;
+mod sessions;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -25,6 +26,7 @@ pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use rows::{
     CertRow, CompanyRow, CompanySummary, LoggedRevocation, NewCert, NewUser, UserRow, UserSummary,
 };
+pub use sessions::{DoneRow, PendingRow, SessionRow};
 
 /// Storage errors: for logs, never shown to customers as-is.
 #[derive(Debug, thiserror::Error)]
@@ -66,17 +68,6 @@ fn create_private(path: &Path) -> Result<()> {
         .open(path)
         .map_err(sqlx::Error::Io)?;
     Ok(())
-}
-
-/// A logged-in session handed from a stopping server to the next one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandedSession {
-    /// SHA-256 (hex) of the session id: the id itself is never stored.
-    pub id_hash: String,
-    pub user_id: UserId,
-    pub csrf: String,
-    pub cert_serial: Option<Serial>,
-    pub last_seen: OffsetDateTime,
 }
 
 /// A company's contact person (企業管理).
@@ -219,66 +210,100 @@ impl Store {
         Ok(out)
     }
 
-    /// Leaves the logged-in sessions of a stopping server for the next one
-    /// (replacing any left before).
-    pub async fn hand_over_sessions(&self, sessions: &[HandedSession]) -> Result<()> {
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
-        for s in sessions {
-            sqlx::query(
-                "INSERT OR REPLACE INTO session_handover (id_hash, user_id, csrf, cert_serial, last_seen) \
-                 VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(&s.id_hash)
-            .bind(s.user_id.0)
-            .bind(&s.csrf)
-            .bind(s.cert_serial.as_ref().map(|c| c.to_hex()))
-            .bind(s.last_seen.unix_timestamp())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+    /// The session whose id hashes to `id_hash`.
+    pub async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>> {
+        sessions::get(&self.read, id_hash).await
     }
 
-    /// Takes (reads and deletes, in one transaction) the sessions a
-    /// stopped server left.
-    pub async fn take_handed_sessions(&self) -> Result<Vec<HandedSession>> {
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
-        type Row = (String, i64, String, Option<String>, i64);
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id_hash, user_id, csrf, cert_serial, last_seen FROM session_handover",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM session_handover")
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (id_hash, user_id, csrf, serial, last_seen) in rows {
-            let cert_serial = match serial {
-                Some(hex) => Some(Serial::from_hex(&hex).ok_or_else(|| StoreError::Corrupt {
-                    table: "session_handover",
-                    column: "cert_serial",
-                    value: hex.clone(),
-                })?),
-                None => None,
-            };
-            out.push(HandedSession {
-                id_hash,
-                user_id: UserId(user_id),
-                csrf,
-                cert_serial,
-                last_seen: OffsetDateTime::from_unix_timestamp(last_seen).map_err(|_| {
-                    StoreError::Corrupt {
-                        table: "session_handover",
-                        column: "last_seen",
-                        value: last_seen.to_string(),
-                    }
-                })?,
-            });
+    /// Logged-in sessions in all.
+    pub async fn session_count(&self) -> Result<i64> {
+        sessions::count(&self.read).await
+    }
+
+    /// Adds a session in one transaction: the user's oldest sessions make
+    /// room when they hold `per_user` already, or one when all `max` places
+    /// are taken and they hold any; `false` (nothing written) when all
+    /// places are taken by others.
+    pub async fn create_session(
+        &self,
+        s: &SessionRow,
+        per_user: usize,
+        max: usize,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let c = tx.conn();
+        let own = sessions::of_user(c, s.user_id).await?;
+        let all = usize::try_from(sessions::count_in(c).await?).unwrap_or(usize::MAX);
+        let surplus = if own.len() >= per_user {
+            own.len() + 1 - per_user
+        } else {
+            usize::from(all >= max && !own.is_empty())
+        };
+        for id in own.iter().take(surplus) {
+            sessions::delete(c, id).await?;
         }
-        Ok(out)
+        if all - surplus.min(all) >= max {
+            return Ok(false);
+        }
+        sessions::insert(c, s).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let gone = sessions::delete(tx.conn(), id_hash).await?;
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    /// Moves the session's idle clock to `at` (never back).
+    pub async fn touch_session(&self, id_hash: &str, at: OffsetDateTime) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sessions::touch(tx.conn(), id_hash, at).await?;
+        tx.commit().await
+    }
+
+    /// Sets (or clears) the pending BRSK019; setting it clears BRSK020's content.
+    pub async fn set_session_pending(&self, id_hash: &str, p: Option<&PendingRow>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sessions::set_pending(tx.conn(), id_hash, p).await?;
+        tx.commit().await
+    }
+
+    /// Takes the pending BRSK019 if `matches` accepts its token, in one
+    /// transaction: of two submits of the same form, one finds it.
+    pub async fn take_session_pending(
+        &self,
+        id_hash: &str,
+        matches: impl FnOnce(&str) -> bool,
+    ) -> Result<Option<PendingRow>> {
+        let mut tx = self.begin().await?;
+        let c = tx.conn();
+        let Some(p) = sessions::get_in(c, id_hash).await?.and_then(|s| s.pending) else {
+            return Ok(None);
+        };
+        if !matches(&p.token) {
+            return Ok(None);
+        }
+        sessions::set_pending(c, id_hash, None).await?;
+        tx.commit().await?;
+        Ok(Some(p))
+    }
+
+    pub async fn set_session_done(&self, id_hash: &str, d: Option<&DoneRow>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sessions::set_done(tx.conn(), id_hash, d).await?;
+        tx.commit().await
+    }
+
+    /// Ends the sessions idle since before `before`; the users whose
+    /// sessions ended.
+    pub async fn expire_sessions(&self, before: OffsetDateTime) -> Result<Vec<UserId>> {
+        let mut tx = self.begin().await?;
+        let users = sessions::expire(tx.conn(), before).await?;
+        tx.commit().await?;
+        Ok(users)
     }
 
     /// Starts a write transaction.

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_notices.sql"),
     include_str!("../migrations/sqlite/0005_session_handover.sql"),
     include_str!("../migrations/sqlite/0006_attempts.sql"),
+    include_str!("../migrations/sqlite/0007_sessions.sql"),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<()> {

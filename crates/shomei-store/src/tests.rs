@@ -195,36 +195,104 @@ async fn the_audit_chain_detects_edits_deletions_and_reordering() {
 }
 
 #[tokio::test]
-async fn handed_over_sessions_are_taken_once() {
+async fn sessions_are_bounded_per_user_and_in_all_and_a_pending_screen_is_taken_once() {
     let (_d, s) = store().await;
     let now = datetime!(2026-01-01 00:00 UTC);
     let mut tx = s.begin().await.unwrap();
     let c = tx
-        .insert_company("株式会社テスト", Service::BusinessIb, now)
+        .insert_company("株式会社ほくぎん商事", Service::BusinessIb, now)
         .await
         .unwrap();
-    let id = LoginId::parse("hanakodt").unwrap();
-    let u = tx.insert_user(&hanako(c, &id), now).await.unwrap();
+    let (a, b) = (
+        LoginId::parse("hanakodt").unwrap(),
+        LoginId::parse("tarodt").unwrap(),
+    );
+    let ua = tx.insert_user(&hanako(c, &a), now).await.unwrap();
+    let ub = tx.insert_user(&hanako(c, &b), now).await.unwrap();
     tx.commit().await.unwrap();
-    let handed = vec![
-        HandedSession {
-            id_hash: "a".repeat(64),
-            user_id: u,
-            csrf: "c1".into(),
-            cert_serial: None,
-            last_seen: now,
-        },
-        HandedSession {
-            id_hash: "b".repeat(64),
-            user_id: u,
-            csrf: "c2".into(),
-            cert_serial: Serial::from_hex("7bf0e4933451f71549b2bdd4c03a9cc1"),
-            last_seen: now,
-        },
-    ];
-    s.hand_over_sessions(&handed).await.unwrap();
-    let mut taken = s.take_handed_sessions().await.unwrap();
-    taken.sort_by(|a, b| a.id_hash.cmp(&b.id_hash));
-    assert_eq!(taken, handed);
-    assert!(s.take_handed_sessions().await.unwrap().is_empty());
+    let session = |id: &str, user: UserId, secs: i64| SessionRow {
+        id_hash: id.into(),
+        user_id: user,
+        csrf: "c".into(),
+        cert_serial: None,
+        last_seen: now + time::Duration::seconds(secs),
+        pending: None,
+        done: None,
+    };
+    assert!(s.create_session(&session("a1", ua, 1), 2, 3).await.unwrap());
+    assert!(s.create_session(&session("a2", ua, 2), 2, 3).await.unwrap());
+    // A third of hanakodt's makes room by ending her oldest only.
+    assert!(s.create_session(&session("a3", ua, 3), 2, 3).await.unwrap());
+    assert!(s.session("a1").await.unwrap().is_none());
+    assert!(s.create_session(&session("b1", ub, 4), 2, 3).await.unwrap());
+    assert_eq!(s.session_count().await.unwrap(), 3);
+    // All places taken: one who holds a session makes room with their own
+    // oldest; nobody else's ends.
+    assert!(s.create_session(&session("b2", ub, 5), 2, 3).await.unwrap());
+    assert!(s.session("b1").await.unwrap().is_none());
+    assert_eq!(s.session_count().await.unwrap(), 3);
+
+    let p = PendingRow {
+        token: "t".into(),
+        user_id: 9,
+        login_id: "ichirodt".into(),
+        name: "データ朗".into(),
+        state: "発行済".into(),
+        expiry: Some(1),
+        serial: "0a".into(),
+    };
+    s.set_session_pending("a2", Some(&p)).await.unwrap();
+    assert_eq!(
+        s.session("a2").await.unwrap().unwrap().pending,
+        Some(p.clone())
+    );
+    assert_eq!(
+        s.take_session_pending("a2", |t| t == "wrong")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.take_session_pending("a2", |t| t == "t").await.unwrap(),
+        Some(p)
+    );
+    assert_eq!(
+        s.take_session_pending("a2", |t| t == "t").await.unwrap(),
+        None,
+        "once"
+    );
+    let d = DoneRow {
+        login_id: "ichirodt".into(),
+        name: "データ朗".into(),
+        state: "失効済".into(),
+        serial: "0a".into(),
+    };
+    s.set_session_done("a2", Some(&d)).await.unwrap();
+    assert_eq!(s.session("a2").await.unwrap().unwrap().done, Some(d));
+
+    s.touch_session("a2", now + time::Duration::seconds(100))
+        .await
+        .unwrap();
+    let mut ended = s
+        .expire_sessions(now + time::Duration::seconds(50))
+        .await
+        .unwrap();
+    ended.sort();
+    assert_eq!(ended, vec![ua, ub], "a3 and b2 were idle; a2 was touched");
+    // A user who is deleted takes their sessions along.
+    let mut tx = s.begin().await.unwrap();
+    let c3 = tx
+        .insert_company("有限会社ほっと物産", Service::HottokunWebJr, now)
+        .await
+        .unwrap();
+    let x = LoginId::parse("hottojr01").unwrap();
+    let ux = tx.insert_user(&hanako(c3, &x), now).await.unwrap();
+    tx.commit().await.unwrap();
+    // A third user while a3's place is free again.
+    assert!(
+        s.create_session(&session("x1", ux, 200), 2, 3)
+            .await
+            .unwrap()
+    );
+    assert!(s.session("a2").await.unwrap().is_some());
 }

@@ -50,7 +50,13 @@ pub(crate) async fn csrf(State(st): State<AppState>, req: Request, next: Next) -
             .await;
     }
     let sid = session_id(&parts.headers);
-    let session = sid.as_deref().and_then(|id| st.sessions.get(id));
+    let session = match sid {
+        Some(id) => match st.sessions.get(&id).await {
+            Ok(s) => s,
+            Err(e) => return crate::pages::system_error(e),
+        },
+        None => None,
+    };
     let Some(session) = session else {
         // No live session: it expired or never existed. Start over at login.
         return Redirect::to("/login?e=expired").into_response();

@@ -105,7 +105,7 @@ async fn metrics_text(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        st.svc.metrics_text(st.sessions.len()),
+        st.svc.metrics_text(st.sessions.len().await),
     )
 }
 

@@ -14,7 +14,7 @@ use shomei_core::{CertState, Problem, Service};
 use shomei_service::{HelpDesk, LoginOutcome, SessionEnd};
 
 use crate::AppState;
-use crate::session::{clear_cookie, cookie, form_cookie, session_id};
+use crate::session::{CreateError, clear_cookie, cookie, form_cookie, session_id};
 use time::OffsetDateTime;
 
 /// The global menu, in the guide's order.
@@ -229,11 +229,16 @@ impl FromRequestParts<AppState> for Authed {
         let to_login = || Redirect::to("/login").into_response();
         let client = client_of(parts);
         let sid = session_id(&parts.headers).ok_or_else(to_login)?;
-        let data = st.sessions.get(&sid).ok_or_else(to_login)?;
+        let data = st
+            .sessions
+            .get(&sid)
+            .await
+            .map_err(system_error)?
+            .ok_or_else(to_login)?;
         let user = data.user;
         let now = st.svc.now();
         if now - data.last_seen > st.svc.settings().session_idle() {
-            st.sessions.remove(&sid);
+            st.sessions.remove(&sid).await.map_err(system_error)?;
             let _ = st
                 .svc
                 .session_ended(user, SessionEnd::Timeout, &client)
@@ -243,7 +248,7 @@ impl FromRequestParts<AppState> for Authed {
         if let Some(serial) = &data.cert_serial
             && st.svc.is_revoked(serial.as_bytes())
         {
-            st.sessions.remove(&sid);
+            st.sessions.remove(&sid).await.map_err(system_error)?;
             let _ = st
                 .svc
                 .session_ended(user, SessionEnd::CertificateRevoked(serial), &client)
@@ -253,12 +258,15 @@ impl FromRequestParts<AppState> for Authed {
         let s = match st.svc.session(user).await {
             Ok(Some(s)) => s,
             Ok(None) => {
-                st.sessions.remove(&sid);
+                st.sessions.remove(&sid).await.map_err(system_error)?;
                 return Err(to_login());
             }
             Err(e) => return Err(system_error(e)),
         };
-        st.sessions.update(&sid, |d| d.last_seen = now);
+        st.sessions
+            .touch(&sid, data.last_seen, now)
+            .await
+            .map_err(system_error)?;
         // Passwords the bank set must be changed before anything else.
         let path = parts.uri.path();
         if (s.user.must_change_login || s.user.must_change_confirm)
@@ -313,8 +321,11 @@ struct LoginPage {
 }
 
 /// Is the browser logged in already (a live session)?
-fn logged_in(st: &AppState, headers: &axum::http::HeaderMap) -> bool {
-    session_id(headers).is_some_and(|id| st.sessions.get(&id).is_some())
+async fn logged_in(st: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    match session_id(headers) {
+        Some(id) => matches!(st.sessions.get(&id).await, Ok(Some(_))),
+        None => false,
+    }
 }
 
 /// The login form's token for this browser: its cookie when still young
@@ -359,22 +370,25 @@ fn login_response(
 
 /// Opens a logged-in session (dropping the browser's old one) and goes to
 /// the top page; refused as busy when every session place is taken.
-fn open_session(
+async fn open_session(
     st: &AppState,
     headers: &axum::http::HeaderMap,
     user: shomei_core::UserId,
     cert_serial: Option<shomei_core::Serial>,
 ) -> Response {
-    if let Some(old) = session_id(headers) {
-        st.sessions.remove(&old);
+    if let Some(old) = session_id(headers)
+        && let Err(e) = st.sessions.remove(&old).await
+    {
+        return system_error(e);
     }
-    let Ok((id, _)) = st.sessions.create(user, st.svc.now()) else {
-        tracing::warn!("every logged-in session place is taken: login refused as busy");
-        return busy_page();
+    let id = match st.sessions.create(user, st.svc.now(), cert_serial).await {
+        Ok((id, _)) => id,
+        Err(CreateError::Full) => {
+            tracing::warn!("every logged-in session place is taken: login refused as busy");
+            return busy_page();
+        }
+        Err(CreateError::Store(e)) => return system_error(e),
     };
-    if cert_serial.is_some() {
-        st.sessions.update(&id, |d| d.cert_serial = cert_serial);
-    }
     let mut r = Redirect::to("/top").into_response();
     if let Ok(v) = cookie(&id).parse() {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -395,7 +409,7 @@ pub(crate) async fn login_page(
     let q = LoginQuery {
         e: q.get("e").cloned(),
     };
-    if logged_in(&st, &headers) {
+    if logged_in(&st, &headers).await {
         return Redirect::to("/top").into_response();
     }
     let (error, notice) = match q.e.as_deref() {
@@ -419,7 +433,7 @@ pub(crate) async fn login_submit(
         .login_password(fields.get("login_id"), fields.get("password"), &client)
         .await
     {
-        Ok(LoginOutcome::LoggedIn(user)) => open_session(&st, &headers, user, None),
+        Ok(LoginOutcome::LoggedIn(user)) => open_session(&st, &headers, user, None).await,
         Ok(LoginOutcome::Refused(p)) => {
             login_response(&st, &headers, Some(p.message_ja().to_owned()), None)
         }
@@ -428,7 +442,9 @@ pub(crate) async fn login_submit(
 }
 
 pub(crate) async fn logout(State(st): State<AppState>, a: Authed) -> Response {
-    st.sessions.remove(&a.sid);
+    if let Err(e) = st.sessions.remove(&a.sid).await {
+        return system_error(e);
+    }
     if let Err(e) = st.svc.logout(&a.s.actor, &a.client).await {
         return system_error(e);
     }
@@ -481,16 +497,16 @@ pub(crate) async fn cert_login(
             ),
         };
     };
-    cert_login_page(&st, &headers, &cert, None)
+    cert_login_page(&st, &headers, &cert, None).await
 }
 
-fn cert_login_page(
+async fn cert_login_page(
     st: &AppState,
     headers: &axum::http::HeaderMap,
     cert: &crate::ClientCert,
     error: Option<String>,
 ) -> Response {
-    if logged_in(st, headers) && error.is_none() {
+    if error.is_none() && logged_in(st, headers).await {
         return Redirect::to("/top").into_response();
     }
     let (csrf, form) = login_form(st, headers);
@@ -524,10 +540,10 @@ pub(crate) async fn cert_login_submit(
         .await
     {
         Ok(LoginOutcome::LoggedIn(user)) => {
-            open_session(&st, &headers, user, Some(cert.serial.clone()))
+            open_session(&st, &headers, user, Some(cert.serial.clone())).await
         }
         Ok(LoginOutcome::Refused(p)) => {
-            cert_login_page(&st, &headers, &cert, Some(p.message_ja().to_owned()))
+            cert_login_page(&st, &headers, &cert, Some(p.message_ja().to_owned())).await
         }
         Err(e) => system_error(e),
     }

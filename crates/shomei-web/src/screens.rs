@@ -383,10 +383,13 @@ pub(crate) async fn brsk018_submit(State(st): State<AppState>, a: Authed, f: Fie
     {
         Ok(target) => {
             let token = random_token();
-            st.sessions.update(&a.sid, |d| {
-                d.pending = Some(Pending { token, target });
-                d.done = None;
-            });
+            if let Err(e) = st
+                .sessions
+                .set_pending(&a.sid, Some(&Pending { token, target }))
+                .await
+            {
+                return system_error(e);
+            }
             Redirect::to("/brsk019").into_response()
         }
         // A selection the actor may not act on, or one that is not revocable,
@@ -460,7 +463,11 @@ pub(crate) async fn brsk019(State(st): State<AppState>, a: Authed) -> Response {
     if let Err(r) = shomei_core::authority::may_manage_users(&a.s.actor) {
         return user_error(&st, &a, StatusCode::FORBIDDEN, r.message_ja());
     }
-    match st.sessions.get(&a.sid).and_then(|d| d.pending) {
+    let pending = match st.sessions.get(&a.sid).await {
+        Ok(d) => d.and_then(|d| d.pending),
+        Err(e) => return system_error(e),
+    };
+    match pending {
         Some(p) => confirm_page(&st, &a, &p, None),
         None => Redirect::to("/brsk018").into_response(),
     }
@@ -469,12 +476,18 @@ pub(crate) async fn brsk019(State(st): State<AppState>, a: Authed) -> Response {
 /// 「< 戻る」 or 「実行 >」 on BRSK019.
 pub(crate) async fn brsk019_submit(State(st): State<AppState>, a: Authed, f: Fields) -> Response {
     if f.get("action") == "back" {
-        st.sessions.update(&a.sid, |d| d.pending = None);
+        if let Err(e) = st.sessions.set_pending(&a.sid, None).await {
+            return system_error(e);
+        }
         return Redirect::to("/brsk018").into_response();
     }
     // Taking the pending operation makes a second submit of this form find
     // nothing: a double click or the back button revokes once.
-    let Some(p) = st.sessions.take_pending(&a.sid, f.get("token")) else {
+    let taken = match st.sessions.take_pending(&a.sid, f.get("token")).await {
+        Ok(p) => p,
+        Err(e) => return system_error(e),
+    };
+    let Some(p) = taken else {
         let allowed = st.svc.may_revoke_at_all(&a.s.actor, &a.client).await;
         if !matches!(allowed, Ok(Ok(()))) {
             if let Err(e) = allowed {
@@ -502,14 +515,18 @@ pub(crate) async fn brsk019_submit(State(st): State<AppState>, a: Authed, f: Fie
         .await
     {
         Ok(done) => {
-            st.sessions.update(&a.sid, |d| d.done = Some(done));
+            if let Err(e) = st.sessions.set_done(&a.sid, &done).await {
+                return system_error(e);
+            }
             Redirect::to("/brsk020").into_response()
         }
         Err(RevokeError::Problem(
             pr @ (Problem::ConfirmPasswordWrong | Problem::ConfirmPasswordStopped),
         )) => {
             // Same confirmation again, with the error; the operation stays pending.
-            st.sessions.update(&a.sid, |d| d.pending = Some(p.clone()));
+            if let Err(e) = st.sessions.set_pending(&a.sid, Some(&p)).await {
+                return system_error(e);
+            }
             confirm_page(&st, &a, &p, Some(pr.message_ja().into()))
         }
         Err(RevokeError::Problem(pr)) => {
@@ -541,7 +558,11 @@ pub(crate) async fn brsk020(State(st): State<AppState>, a: Authed) -> Response {
     if let Err(r) = shomei_core::authority::may_manage_users(&a.s.actor) {
         return user_error(&st, &a, StatusCode::FORBIDDEN, r.message_ja());
     }
-    match st.sessions.get(&a.sid).and_then(|d| d.done) {
+    let done = match st.sessions.get(&a.sid).await {
+        Ok(d) => d.and_then(|d| d.done),
+        Err(e) => return system_error(e),
+    };
+    match done {
         Some(d) => render(&Brsk020 {
             l: Layout::user(&st, &a, "利用者管理 証明書失効結果", "BRSK020", ADMIN),
             login_id: d.login_id.to_string(),

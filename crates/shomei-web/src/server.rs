@@ -189,6 +189,7 @@ pub async fn start_all(
         None => None,
     };
     let sessions = Arc::new(Sessions::new(
+        svc.store().clone(),
         svc.settings().max_sessions,
         svc.settings().max_sessions_per_user,
     ));
@@ -204,11 +205,6 @@ pub async fn start_all(
         &form_secret,
         time::Duration::minutes(svc.settings().login_form_minutes),
     ));
-    // Logged-in sessions a graceful stop left: a planned restart logs nobody out.
-    match svc.take_handed_sessions().await {
-        Ok(handed) => sessions.take_over(handed),
-        Err(e) => tracing::error!(error = %e, "cannot take over the sessions of the last stop"),
-    }
     let cert_base = cert_addr.map(|a| {
         opts.cert_public_url
             .clone()
@@ -234,7 +230,6 @@ pub async fn start_all(
         let svc = svc.clone();
         tokio::spawn(async move { svc.run_revocation_watch().await })
     };
-    let svc_for_handover = svc.clone();
     let mut loops = vec![tokio::spawn(accept_loop(
         portal,
         portal_acceptor,
@@ -271,7 +266,6 @@ pub async fn start_all(
             stopped,
         )));
     }
-    let handover = (svc_for_handover, sessions.clone());
     let task = tokio::spawn(async move {
         for l in loops {
             let _ = l.await;
@@ -279,10 +273,6 @@ pub async fn start_all(
         upkeep.abort();
         publisher.abort();
         watch.abort();
-        let (svc, sessions) = handover;
-        if let Err(e) = svc.hand_over_sessions(&sessions.hand_over()).await {
-            tracing::error!(error = %e, "cannot hand the sessions over to the next start");
-        }
     });
     Ok(RunningServer {
         addr,
@@ -468,10 +458,15 @@ async fn upkeep(st: AppState, mut stopped: watch::Receiver<bool>) {
             _ = stopped.changed() => return,
             _ = tokio::time::sleep(Duration::from_secs(st.svc.settings().upkeep_interval_seconds)) => {}
         }
-        for user in st
+        let ended = st
             .sessions
             .expire_idle(st.svc.now(), st.svc.settings().session_idle())
-        {
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "ending idle sessions failed");
+                Vec::new()
+            });
+        for user in ended {
             let _ = st
                 .svc
                 .session_ended(user, shomei_service::SessionEnd::Timeout, "")

@@ -8,10 +8,8 @@
 //! user; at the bound a login is refused as busy, and nobody else's session
 //! ends for it.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use shomei_core::UserId;
+use shomei_core::{CertState, LoginId, Serial, UserId};
+use shomei_service::{DoneRow, PendingRow, SessionRow, Store, StoreError};
 use shomei_service::{RevocationDone, RevocationTarget};
 use time::OffsetDateTime;
 
@@ -37,20 +35,28 @@ pub(crate) struct SessionData {
     pub done: Option<RevocationDone>,
     /// The certificate a 電子証明書方式 session was opened with; its
     /// revocation ends the session.
-    pub cert_serial: Option<shomei_core::Serial>,
+    pub cert_serial: Option<Serial>,
 }
 
-/// Sessions by the SHA-256 (hex) of their id: the map, and what a graceful
-/// stop hands over to the next start, never hold an id a cookie could use.
+/// The logged-in sessions, kept in the database by the SHA-256 (hex) of
+/// their ids (so any server on it serves any request, and a copy of the
+/// database opens no session).
 pub struct Sessions {
-    map: Mutex<HashMap<String, SessionData>>,
+    store: Store,
     max: usize,
     per_user: usize,
 }
 
 /// Every logged-in session place is taken (`max_sessions`).
 #[derive(Debug)]
-pub(crate) struct SessionsFull;
+pub(crate) enum CreateError {
+    Full,
+    Store(StoreError),
+}
+
+/// The idle clock is written at most this often per session (it counts in
+/// minutes; a write per request would only load the database).
+const TOUCH_EVERY: time::Duration = time::Duration::seconds(15);
 
 fn key(id: &str) -> String {
     hex::encode(aws_lc_rs::digest::digest(
@@ -74,131 +80,168 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
             == 0
 }
 
+fn pending_row(p: &Pending) -> PendingRow {
+    let t = &p.target;
+    PendingRow {
+        token: p.token.clone(),
+        user_id: t.user_id.0,
+        login_id: t.login_id.to_string(),
+        name: t.name.clone(),
+        state: t.state.label().to_owned(),
+        expiry: t.expiry.map(|e| e.unix_timestamp()),
+        serial: t.serial.to_hex(),
+    }
+}
+
+fn pending_of(r: PendingRow) -> Option<Pending> {
+    Some(Pending {
+        token: r.token,
+        target: RevocationTarget {
+            user_id: UserId(r.user_id),
+            login_id: LoginId::parse(&r.login_id)?,
+            name: r.name,
+            state: CertState::from_label(&r.state)?,
+            expiry: match r.expiry {
+                Some(e) => Some(OffsetDateTime::from_unix_timestamp(e).ok()?),
+                None => None,
+            },
+            serial: Serial::from_hex(&r.serial)?,
+        },
+    })
+}
+
+fn done_of(r: DoneRow) -> Option<RevocationDone> {
+    Some(RevocationDone {
+        login_id: LoginId::parse(&r.login_id)?,
+        name: r.name,
+        state: CertState::from_label(&r.state)?,
+        serial: Serial::from_hex(&r.serial)?,
+    })
+}
+
+fn data_of(r: SessionRow) -> SessionData {
+    SessionData {
+        csrf: r.csrf,
+        user: r.user_id,
+        last_seen: r.last_seen,
+        pending: r.pending.and_then(pending_of),
+        done: r.done.and_then(done_of),
+        cert_serial: r.cert_serial.as_deref().and_then(Serial::from_hex),
+    }
+}
+
 impl Sessions {
     /// At most `max` sessions, `per_user` of them per user.
-    pub fn new(max: usize, per_user: usize) -> Self {
+    pub fn new(store: Store, max: usize, per_user: usize) -> Self {
         Self {
-            map: Mutex::default(),
+            store,
             max: max.max(1),
             per_user: per_user.max(1),
         }
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, SessionData>) -> R) -> R {
-        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut m)
     }
 
     /// A new session at login (a fresh id: no fixation). A user's oldest
     /// session ends when they open one more than `per_user` (or one more at
     /// the bound of all); when all places are taken by others the login is
     /// refused, never someone else's session ended.
-    pub(crate) fn create(
+    pub(crate) async fn create(
         &self,
         user: UserId,
         now: OffsetDateTime,
-    ) -> Result<(String, SessionData), SessionsFull> {
+        cert_serial: Option<Serial>,
+    ) -> Result<(String, SessionData), CreateError> {
         let id = random_token();
-        let data = SessionData {
+        let row = SessionRow {
+            id_hash: key(&id),
+            user_id: user,
             csrf: random_token(),
-            user,
+            cert_serial: cert_serial.as_ref().map(Serial::to_hex),
             last_seen: now,
             pending: None,
             done: None,
-            cert_serial: None,
         };
-        self.with(|m| {
-            let mut own: Vec<(OffsetDateTime, String)> = m
-                .iter()
-                .filter(|(_, s)| s.user == user)
-                .map(|(k, s)| (s.last_seen, k.clone()))
-                .collect();
-            own.sort();
-            // Over their own bound, or at the bound of all with a session of
-            // their own: the user's oldest session makes room.
-            let surplus = if own.len() >= self.per_user {
-                own.len() + 1 - self.per_user
-            } else {
-                usize::from(m.len() >= self.max && !own.is_empty())
-            };
-            for (_, k) in own.iter().take(surplus) {
-                m.remove(k);
-            }
-            if m.len() >= self.max {
-                return Err(SessionsFull);
-            }
-            m.insert(key(&id), data.clone());
-            Ok(())
-        })?;
-        Ok((id, data))
+        match self
+            .store
+            .create_session(&row, self.per_user, self.max)
+            .await
+        {
+            Ok(true) => Ok((id, data_of(row))),
+            Ok(false) => Err(CreateError::Full),
+            Err(e) => Err(CreateError::Store(e)),
+        }
     }
 
-    pub(crate) fn get(&self, id: &str) -> Option<SessionData> {
-        self.with(|m| m.get(&key(id)).cloned())
+    pub(crate) async fn get(&self, id: &str) -> Result<Option<SessionData>, StoreError> {
+        Ok(self.store.session(&key(id)).await?.map(data_of))
     }
 
-    pub(crate) fn update<R>(&self, id: &str, f: impl FnOnce(&mut SessionData) -> R) -> Option<R> {
-        self.with(|m| m.get_mut(&key(id)).map(f))
+    /// Moves the idle clock of a session last seen at `seen` to `now`.
+    pub(crate) async fn touch(
+        &self,
+        id: &str,
+        seen: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if now - seen < TOUCH_EVERY {
+            return Ok(());
+        }
+        self.store.touch_session(&key(id), now).await
     }
 
-    pub(crate) fn remove(&self, id: &str) -> Option<SessionData> {
-        self.with(|m| m.remove(&key(id)))
+    pub(crate) async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        self.store.delete_session(&key(id)).await.map(|_| ())
+    }
+
+    /// Sets (or clears) the pending BRSK019.
+    pub(crate) async fn set_pending(
+        &self,
+        id: &str,
+        p: Option<&Pending>,
+    ) -> Result<(), StoreError> {
+        let row = p.map(pending_row);
+        self.store.set_session_pending(&key(id), row.as_ref()).await
     }
 
     /// Takes the pending revocation if `token` matches it: a second submit
-    /// of the same form finds nothing.
-    pub(crate) fn take_pending(&self, id: &str, token: &str) -> Option<Pending> {
-        self.with(|m| {
-            let s = m.get_mut(&key(id))?;
-            match &s.pending {
-                Some(p) if same_secret(&p.token, token) => s.pending.take(),
-                _ => None,
-            }
-        })
+    /// of the same form, on this server or another, finds nothing.
+    pub(crate) async fn take_pending(
+        &self,
+        id: &str,
+        token: &str,
+    ) -> Result<Option<Pending>, StoreError> {
+        Ok(self
+            .store
+            .take_session_pending(&key(id), |t| same_secret(t, token))
+            .await?
+            .and_then(pending_of))
     }
 
-    /// The logged-in sessions, for the next start (screens in progress,
-    /// such as a pending revocation, are not carried over).
-    pub fn hand_over(&self) -> Vec<shomei_service::HandedSession> {
-        self.with(|m| {
-            m.iter()
-                .map(|(k, s)| shomei_service::HandedSession {
-                    id_hash: k.clone(),
-                    user_id: s.user,
-                    csrf: s.csrf.clone(),
-                    cert_serial: s.cert_serial.clone(),
-                    last_seen: s.last_seen,
-                })
-                .collect()
-        })
+    pub(crate) async fn set_done(&self, id: &str, d: &RevocationDone) -> Result<(), StoreError> {
+        let row = DoneRow {
+            login_id: d.login_id.to_string(),
+            name: d.name.clone(),
+            state: d.state.label().to_owned(),
+            serial: d.serial.to_hex(),
+        };
+        self.store.set_session_done(&key(id), Some(&row)).await
     }
 
-    /// Takes over sessions handed over by the last stop.
-    pub fn take_over(&self, handed: Vec<shomei_service::HandedSession>) {
-        self.with(|m| {
-            for h in handed {
-                m.insert(
-                    h.id_hash,
-                    SessionData {
-                        csrf: h.csrf,
-                        user: h.user_id,
-                        last_seen: h.last_seen,
-                        pending: None,
-                        done: None,
-                        cert_serial: h.cert_serial,
-                    },
-                );
-            }
-        })
+    /// Ends sessions idle longer than `idle`; the users whose sessions
+    /// ended, so their timeouts can be recorded.
+    pub(crate) async fn expire_idle(
+        &self,
+        now: OffsetDateTime,
+        idle: time::Duration,
+    ) -> Result<Vec<UserId>, StoreError> {
+        self.store.expire_sessions(now - idle).await
     }
 
     /// Number of live sessions, for tests and metrics.
-    pub fn len(&self) -> usize {
-        self.with(|m| m.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    pub async fn len(&self) -> usize {
+        self.store
+            .session_count()
+            .await
+            .map_or(0, |n| usize::try_from(n).unwrap_or(0))
     }
 }
 
@@ -308,22 +351,4 @@ pub(crate) fn form_cookie(value: &str, lifetime: time::Duration) -> String {
         "{FORM_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
         lifetime.whole_seconds()
     )
-}
-
-impl Sessions {
-    /// Removes sessions idle longer than `idle`; returns the users whose
-    /// logged-in sessions ended, so their timeouts can be recorded.
-    pub(crate) fn expire_idle(&self, now: OffsetDateTime, idle: time::Duration) -> Vec<UserId> {
-        self.with(|m| {
-            let mut ended = Vec::new();
-            m.retain(|_, s| {
-                let keep = now - s.last_seen <= idle;
-                if !keep {
-                    ended.push(s.user);
-                }
-                keep
-            });
-            ended
-        })
-    }
 }
