@@ -17,6 +17,7 @@ mod password;
 mod portal;
 mod profile;
 mod readiness;
+mod restore;
 mod revocation;
 mod sessions;
 mod stop;

@@ -406,3 +406,33 @@ mod tests {
         assert_eq!(integer(&0u64.to_be_bytes()), vec![2, 1, 0]);
     }
 }
+
+/// What a CRL of ours lists, as read back (a node's own copy of the newest
+/// CRL, to re-import revocations a restored database is missing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadCrl {
+    pub number: u64,
+    /// Serial (DER content octets), revocation time, reason code.
+    pub entries: Vec<(Vec<u8>, OffsetDateTime, Option<u8>)>,
+}
+
+/// Reads a full CRL and checks it is signed by the issuing CA whose
+/// certificate is `issuing_ca_der`.
+pub fn read_own(der: &[u8], issuing_ca_der: &[u8]) -> Result<ReadCrl, String> {
+    let (_, ca) = x509_parser::parse_x509_certificate(issuing_ca_der).map_err(|e| e.to_string())?;
+    let (_, crl) = x509_parser::parse_x509_crl(der).map_err(|e| format!("not a CRL: {e}"))?;
+    crl.verify_signature(ca.public_key())
+        .map_err(|e| format!("CRL not signed by the issuing CA: {e}"))?;
+    let number = crl
+        .crl_number()
+        .and_then(|n| u64::try_from(n.clone()).ok())
+        .ok_or("CRL without a usable CRL number")?;
+    let mut entries = Vec::new();
+    for r in crl.iter_revoked_certificates() {
+        let at = OffsetDateTime::from_unix_timestamp(r.revocation_date.timestamp())
+            .map_err(|e| e.to_string())?;
+        let reason = r.reason_code().map(|(_, c)| c.0);
+        entries.push((r.raw_serial().to_vec(), at, reason));
+    }
+    Ok(ReadCrl { number, entries })
+}

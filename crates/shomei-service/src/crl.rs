@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use shomei_pki::crl::{CrlEntry, CrlKind, CrlSigner};
 use time::{Duration, OffsetDateTime};
 
+use shomei_core::Serial;
+use shomei_store::AuditEntry;
+
 use crate::revset::RevocationSet;
 use crate::{Result, Revocation, ServiceError, Shomei};
 
@@ -131,6 +134,16 @@ impl Shomei {
             .await?;
         for (serial, at) in self.store.invalidity_dates().await? {
             set.set_invalidity(serial.as_bytes(), at);
+        }
+        for (serial, at, reason) in self.store.reimported_revocations().await? {
+            set.insert(
+                serial.as_bytes(),
+                Revocation {
+                    at,
+                    reason,
+                    invalidity: None,
+                },
+            );
         }
         tracing::info!(
             revoked = n,
@@ -339,6 +352,7 @@ impl Shomei {
                 )
                 .map_err(ServiceError::Crl)?
         };
+        self.keep_crl_copy(&full, number).await;
         if let Ok(mut c) = self.crl.current.write() {
             *c = snapshot(full, number, this_update, next_update, "crl");
         }
@@ -357,6 +371,106 @@ impl Shomei {
             entries,
             ms = started.elapsed().as_millis() as u64,
             "CRL published"
+        );
+        Ok(())
+    }
+
+    /// Keeps the newest full CRL in the data directory (written beside and
+    /// renamed over, so a crash leaves the old copy or the new one).
+    async fn keep_crl_copy(&self, der: &[u8], number: u64) {
+        let path = self.crl_copy.clone();
+        let der = der.to_vec();
+        let written = tokio::task::spawn_blocking(move || {
+            let tmp = path.with_extension("der.tmp");
+            std::fs::write(&tmp, &der)?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::error!(
+                crl_number = number,
+                path = %self.crl_copy.display(),
+                "cannot keep a copy of the newest CRL in the data directory"
+            );
+        }
+    }
+
+    /// At start: when this server's copy of the newest CRL is newer than the
+    /// database (restored from an older backup), re-imports the revocations
+    /// the database is missing before anything is served, and moves CRL
+    /// numbering above it — a restore never un-revokes a certificate.
+    pub(crate) async fn reimport_from_crl_copy(&self) -> Result<()> {
+        let der = match tokio::fs::read(&self.crl_copy).await {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(ServiceError::DataDir {
+                    path: self.crl_copy.clone(),
+                    source: e,
+                });
+            }
+        };
+        let copy = match shomei_pki::crl::read_own(&der, self.ca.issuing_der()) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, path = %self.crl_copy.display(), "the kept CRL copy is unreadable; not re-importing from it");
+                return Ok(());
+            }
+        };
+        let mut tx = self.store.begin().await?;
+        if tx.crl_number().await? >= copy.number {
+            return Ok(());
+        }
+        let now = self.now();
+        let (mut known, mut unknown) = (0usize, 0usize);
+        for (raw, at, reason) in &copy.entries {
+            let Some(serial) = Serial::from_bytes(raw) else {
+                continue;
+            };
+            match tx.cert_by_serial(&serial).await? {
+                Some(c) if c.revoked_at.is_some() => {}
+                Some(c) => {
+                    if tx
+                        .revoke_cert_with(&serial, *at, reason.unwrap_or(0), None)
+                        .await?
+                    {
+                        known += 1;
+                        let login = tx
+                            .user(c.user_id)
+                            .await?
+                            .map(|u| (u.company_id, u.login_id.to_string()));
+                        let detail = format!(
+                            "復元したデータベースに無い失効をCRL番号 {} から再取り込み シリアル番号 {serial}",
+                            copy.number
+                        );
+                        tx.audit(&AuditEntry {
+                            at: now,
+                            company_id: login.as_ref().map(|l| l.0),
+                            actor_user_id: None,
+                            actor_login_id: "銀行:system",
+                            operation: crate::revoke::OP_REVOKE,
+                            target_login_id: login.as_ref().map_or("", |l| l.1.as_str()),
+                            result: crate::OK,
+                            detail: &detail,
+                            client_addr: "",
+                        })
+                        .await?;
+                    }
+                }
+                None => {
+                    if tx.insert_reimported(&serial, *at, *reason).await? {
+                        unknown += 1;
+                    }
+                }
+            }
+        }
+        tx.raise_crl_number(copy.number).await?;
+        tx.commit().await?;
+        tracing::warn!(
+            crl_number = copy.number,
+            reimported = known,
+            reimported_unknown_certificates = unknown,
+            "the database is behind this server's newest CRL (restored from an older backup?): revocations re-imported before serving"
         );
         Ok(())
     }

@@ -133,6 +133,9 @@ pub struct Shomei {
     started_unix: i64,
     /// When the revocation view was last confirmed current.
     view: view::RevocationView,
+    /// This server's copy of the newest full CRL it published: a database
+    /// restored from an older backup gets its revocations back from it.
+    crl_copy: PathBuf,
 }
 
 /// When and why a certificate was revoked, as the revocation set keeps it.
@@ -183,6 +186,7 @@ impl Shomei {
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         let this = Self::open_unloaded(data_dir, public_url, pki_url, settings, clock).await?;
+        this.reimport_from_crl_copy().await?;
         this.reload_revocations().await?;
         Ok(this)
     }
@@ -253,6 +257,7 @@ impl Shomei {
             metrics: metrics::Metrics::default(),
             started_unix: OffsetDateTime::now_utc().unix_timestamp(),
             view: view::RevocationView::default(),
+            crl_copy: data_dir.join("newest-crl.der"),
             outbox: data_dir.join("outbox"),
         })
     }

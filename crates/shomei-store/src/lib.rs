@@ -541,6 +541,31 @@ impl Store {
         audit::verify_all(&self.read).await
     }
 
+    /// Re-imported revocations of certificates this database does not know.
+    pub async fn reimported_revocations(
+        &self,
+    ) -> Result<Vec<(Serial, OffsetDateTime, Option<u8>)>> {
+        let rows: Vec<(String, i64, Option<i64>)> =
+            sqlx::query_as("SELECT serial, revoked_at, reason FROM reimported_revocations")
+                .fetch_all(&self.read)
+                .await?;
+        rows.into_iter()
+            .map(|(s, at, reason)| {
+                let corrupt = |column: &'static str, value: String| StoreError::Corrupt {
+                    table: "reimported_revocations",
+                    column,
+                    value,
+                };
+                Ok((
+                    Serial::from_hex(&s).ok_or_else(|| corrupt("serial", s.clone()))?,
+                    OffsetDateTime::from_unix_timestamp(at)
+                        .map_err(|_| corrupt("revoked_at", at.to_string()))?,
+                    reason.and_then(|r| u8::try_from(r).ok()),
+                ))
+            })
+            .collect()
+    }
+
     /// Is the database reachable (a trivial read)?
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
@@ -860,6 +885,53 @@ impl Tx {
         .bind(i64::from(reason))
         .bind(invalidity.map(|t| t.unix_timestamp()))
         .bind(serial.to_hex())
+        .execute(self.conn())
+        .await?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO revocation_log (serial) VALUES (?)")
+            .bind(serial.to_hex())
+            .execute(self.conn())
+            .await?;
+        Ok(true)
+    }
+
+    /// The CRL number last taken.
+    pub async fn crl_number(&mut self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT crl_number FROM crl_state WHERE id = 1")
+            .fetch_one(self.conn())
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Moves the CRL number up to `n` (never down), so that numbering goes
+    /// on above a CRL published before a restore.
+    pub async fn raise_crl_number(&mut self, n: u64) -> Result<()> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        sqlx::query("UPDATE crl_state SET crl_number = ? WHERE id = 1 AND crl_number < ?")
+            .bind(n)
+            .bind(n)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Records a re-imported revocation of a certificate this database does
+    /// not know (nothing when already recorded); puts it in the log.
+    pub async fn insert_reimported(
+        &mut self,
+        serial: &Serial,
+        at: OffsetDateTime,
+        reason: Option<u8>,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO reimported_revocations (serial, revoked_at, reason) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(serial.to_hex())
+        .bind(at.unix_timestamp())
+        .bind(reason.map(i64::from))
         .execute(self.conn())
         .await?;
         if r.rows_affected() != 1 {

@@ -515,8 +515,10 @@ pub(crate) async fn revocations_after(
     /// log id, serial, revoked_at, reason, invalidity_date
     type Logged = (i64, String, Option<i64>, Option<i64>, Option<i64>);
     let rows: Vec<Logged> = sqlx::query_as(
-        "SELECT l.id, l.serial, c.revoked_at, c.revocation_reason, c.invalidity_date \
-         FROM revocation_log l JOIN certificates c ON c.serial = l.serial \
+        "SELECT l.id, l.serial, COALESCE(c.revoked_at, r.revoked_at), \
+         COALESCE(c.revocation_reason, r.reason), c.invalidity_date \
+         FROM revocation_log l LEFT JOIN certificates c ON c.serial = l.serial \
+         LEFT JOIN reimported_revocations r ON r.serial = l.serial \
          WHERE l.id > ? ORDER BY l.id LIMIT 10000",
     )
     .bind(after)
