@@ -133,6 +133,8 @@ pub struct Shomei {
     started_unix: i64,
     /// When the revocation view was last confirmed current.
     view: view::RevocationView,
+    /// This server's name in leases (random per process).
+    node: String,
     /// This server's copy of the newest full CRL it published: a database
     /// restored from an older backup gets its revocations back from it.
     crl_copy: PathBuf,
@@ -258,6 +260,11 @@ impl Shomei {
             started_unix: OffsetDateTime::now_utc().unix_timestamp(),
             view: view::RevocationView::default(),
             crl_copy: data_dir.join("newest-crl.der"),
+            node: {
+                let mut b = [0u8; 8];
+                rand::Rng::fill(&mut rand::rng(), &mut b[..]);
+                hex::encode(b)
+            },
             outbox: data_dir.join("outbox"),
         })
     }
@@ -361,6 +368,26 @@ impl Shomei {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Takes or renews the upkeep lease: `true` when this server is the one
+    /// to run the shared upkeep jobs now. A database error counts as not
+    /// held (the jobs wait for the next round).
+    pub async fn holds_upkeep_lease(&self) -> bool {
+        let ttl = time::Duration::seconds(
+            i64::try_from(self.settings.upkeep_interval_seconds.saturating_mul(3)).unwrap_or(90),
+        );
+        match self
+            .store
+            .take_lease("upkeep", &self.node, self.now(), ttl)
+            .await
+        {
+            Ok(held) => held.is_some(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot take the upkeep lease");
+                false
+            }
+        }
     }
 
     /// ログアウト: the session's end, in 操作履歴.

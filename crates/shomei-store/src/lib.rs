@@ -566,6 +566,44 @@ impl Store {
             .collect()
     }
 
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`: its
+    /// epoch when held (the same while renewed, one more when taken over
+    /// after it expired), `None` while another holder's lease runs.
+    pub async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> Result<Option<i64>> {
+        let mut tx = self.begin().await?;
+        let row: Option<(String, i64, i64)> =
+            sqlx::query_as("SELECT holder, epoch, expires_at FROM leases WHERE name = ?")
+                .bind(name)
+                .fetch_optional(tx.conn())
+                .await?;
+        let until = (now + ttl).unix_timestamp();
+        let epoch = match row {
+            Some((h, epoch, _)) if h == holder => epoch,
+            Some((_, epoch, expires)) if expires <= now.unix_timestamp() => epoch + 1,
+            Some(_) => return Ok(None),
+            None => 1,
+        };
+        sqlx::query(
+            "INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+             epoch = excluded.epoch, expires_at = excluded.expires_at",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(epoch)
+        .bind(until)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(Some(epoch))
+    }
+
     /// Is the database reachable (a trivial read)?
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0006_attempts.sql"),
     include_str!("../migrations/sqlite/0007_sessions.sql"),
     include_str!("../migrations/sqlite/0008_reimported_revocations.sql"),
+    include_str!("../migrations/sqlite/0009_leases.sql"),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<()> {

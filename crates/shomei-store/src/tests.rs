@@ -296,3 +296,31 @@ async fn sessions_are_bounded_per_user_and_in_all_and_a_pending_screen_is_taken_
     );
     assert!(s.session("a2").await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn a_lease_has_one_holder_until_it_expires_then_the_next_takes_it_with_a_new_epoch() {
+    let (_d, s) = store().await;
+    let t0 = datetime!(2026-01-01 00:00 UTC);
+    let ttl = time::Duration::seconds(90);
+    assert_eq!(s.take_lease("upkeep", "a", t0, ttl).await.unwrap(), Some(1));
+    assert_eq!(s.take_lease("upkeep", "b", t0, ttl).await.unwrap(), None);
+    let later = t0 + time::Duration::seconds(60);
+    assert_eq!(
+        s.take_lease("upkeep", "a", later, ttl).await.unwrap(),
+        Some(1),
+        "renewed"
+    );
+    assert_eq!(
+        s.take_lease("upkeep", "b", later + ttl, ttl).await.unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        s.take_lease("upkeep", "a", later + ttl, ttl).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.take_lease("other", "a", t0, ttl).await.unwrap(),
+        Some(1),
+        "per name"
+    );
+}

@@ -449,14 +449,23 @@ async fn plain_accept_loop(
     }
 }
 
-/// Every 30 s: end idle sessions (writing their セッションタイムアウト rows),
-/// refresh the CRL before it goes stale, send the notices due, and prune
-/// the revocation log.
+/// Every 30 s: refresh this server's CRL before it goes stale; then, on the
+/// one server holding the upkeep lease, end idle sessions (writing their
+/// セッションタイムアウト rows), send the notices due, write the coalesced
+/// address refusals and prune the revocation log.
 async fn upkeep(st: AppState, mut stopped: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = stopped.changed() => return,
             _ = tokio::time::sleep(Duration::from_secs(st.svc.settings().upkeep_interval_seconds)) => {}
+        }
+        if let Err(e) = st.svc.refresh_crl_if_due().await {
+            tracing::error!(error = %e, "CRL refresh failed");
+        }
+        // The jobs on the shared database run on one server at a time
+        // (under a lease that expires); this server's own CRL is its own.
+        if !st.svc.holds_upkeep_lease().await {
+            continue;
         }
         let ended = st
             .sessions
@@ -471,9 +480,6 @@ async fn upkeep(st: AppState, mut stopped: watch::Receiver<bool>) {
                 .svc
                 .session_ended(user, shomei_service::SessionEnd::Timeout, "")
                 .await;
-        }
-        if let Err(e) = st.svc.refresh_crl_if_due().await {
-            tracing::error!(error = %e, "CRL refresh failed");
         }
         // Notices that came due (更新可, 10 days before expiry), and those
         // queued by other use cases (locks): written to the outbox.
