@@ -10,6 +10,7 @@ mod history;
 mod issuance;
 mod lockout;
 mod metrics;
+mod nodes;
 mod notices;
 mod ocsp;
 mod operator;

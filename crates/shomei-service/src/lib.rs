@@ -77,6 +77,10 @@ pub enum ServiceError {
     Mail(String),
     #[error("settings: {0}")]
     Settings(String),
+    #[error(
+        "the CA in {dir} is not the one in the database (its {which} differs): this server must use the CA of the first server on this database — copy that server's ca/ folder into this data directory, or use the same PKCS#11 token"
+    )]
+    CaMismatch { dir: PathBuf, which: String },
     /// Every password-hashing place is taken: try again shortly (HTTP 503).
     #[error("server busy: every password-hashing place is taken")]
     Busy,
@@ -236,6 +240,21 @@ impl Shomei {
             now,
             hsm.as_ref(),
         )?;
+        // The CA is the database's: the first server on it records its
+        // certificates; any other must bring the same (a copy of the first
+        // one's ca/ folder, or the same PKCS#11 token), or it would issue
+        // certificates the others do not know.
+        for (name, der) in [
+            ("ca:root-certificate", ca.root_der().as_ref()),
+            ("ca:issuing-certificate", ca.issuing_der().as_ref()),
+        ] {
+            if store.shared_secret(name, der).await? != der {
+                return Err(ServiceError::CaMismatch {
+                    dir: data_dir.join("ca"),
+                    which: name.trim_start_matches("ca:").replace('-', " "),
+                });
+            }
+        }
         if ca.issuing_not_after() < now + settings.cert_validity() {
             tracing::warn!(
                 expires = %ca.issuing_not_after(),
