@@ -209,17 +209,28 @@ impl Shomei {
 
     /// One pass of the watch; returns how many revocations it put in force.
     pub async fn apply_revocation_log(&self) -> Result<usize> {
+        match self.catch_up_from_log().await? {
+            Some(n) => Ok(n),
+            None => {
+                // Entries this server never saw were pruned (it was stalled
+                // for longer than the log keeps them): read the whole set
+                // again. Anything committed meanwhile is in the log after
+                // the new head.
+                tracing::warn!(
+                    "revocation log pruned past this server; reloading the revocation set"
+                );
+                self.reload_revocations().await?;
+                Ok(0)
+            }
+        }
+    }
+
+    /// Puts in force the log entries after the last one seen; `None` when
+    /// some were pruned unseen (the whole set must be read again).
+    async fn catch_up_from_log(&self) -> Result<Option<usize>> {
         let seen = self.crl.log_seen.load(Ordering::SeqCst);
         if self.store.revocation_log_tail().await? > seen + 1 {
-            // Entries this server never saw were pruned (it was stalled for
-            // longer than the log keeps them): read the whole set again.
-            // Anything committed meanwhile is in the log after the new head.
-            tracing::warn!(
-                seen,
-                "revocation log pruned past this server; reloading the revocation set"
-            );
-            self.reload_revocations().await?;
-            return Ok(0);
+            return Ok(None);
         }
         let mut applied = 0;
         for r in self.store.revocations_after(seen).await? {
@@ -237,7 +248,7 @@ impl Shomei {
             }
             self.crl.log_seen.fetch_max(r.log_id, Ordering::SeqCst);
         }
-        Ok(applied)
+        Ok(Some(applied))
     }
 
     /// Drops revocation log entries older than `LOG_KEPT` (upkeep). Every
@@ -286,7 +297,31 @@ impl Shomei {
         {
             return Ok(());
         }
+        // Another server may publish meanwhile: a CRL whose number was
+        // overtaken is not served, and a new one (with what this server has
+        // seen since) is made under a new number.
+        // What other servers (and this one) committed is in the log: read
+        // it first, so the CRL lists every revocation committed before it.
+        if self.catch_up_from_log().await?.is_none() {
+            tracing::warn!("revocation log pruned past this server; the next watch pass reloads");
+        }
+        for _ in 0..5 {
+            if self.generate_and_publish(new_base).await? {
+                return Ok(());
+            }
+            self.catch_up_from_log().await?;
+        }
+        Err(ServiceError::Crl(
+            "other servers kept publishing higher CRL numbers; will retry".into(),
+        ))
+    }
+
+    /// One generation: `false` when its number was overtaken by another
+    /// server's publication (nothing was served).
+    async fn generate_and_publish(&self, new_base: bool) -> Result<bool> {
         let upto = self.crl.requested.load(Ordering::SeqCst);
+        // Every revocation up to this log entry is in the set copied below.
+        let seen = self.crl.log_seen.load(Ordering::SeqCst);
         let reserved = self.crl.reserved.load(Ordering::SeqCst);
         let number = if reserved > self.crl.current().number {
             reserved
@@ -352,6 +387,25 @@ impl Shomei {
                 )
                 .map_err(ServiceError::Crl)?
         };
+        {
+            let mut tx = self.store.begin().await?;
+            let published = tx.publish_crl_number(number, seen).await?;
+            tx.commit().await?;
+            if !published {
+                tracing::info!(
+                    crl_number = number,
+                    "a higher CRL number or a newer revocation came first; generating again"
+                );
+                // Never reuse a number that may have been overtaken.
+                let _ = self.crl.reserved.compare_exchange(
+                    number,
+                    0,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+                return Ok(false);
+            }
+        }
         self.keep_crl_copy(&full, number).await;
         if let Ok(mut c) = self.crl.current.write() {
             *c = snapshot(full, number, this_update, next_update, "crl");
@@ -372,7 +426,7 @@ impl Shomei {
             ms = started.elapsed().as_millis() as u64,
             "CRL published"
         );
-        Ok(())
+        Ok(true)
     }
 
     /// Keeps the newest full CRL in the data directory (written beside and

@@ -982,6 +982,24 @@ impl Tx {
         Ok(true)
     }
 
+    /// Publishes CRL number `n` of a CRL made from every revocation up to
+    /// log entry `seen`: `true` when `n` is above every number published so
+    /// far and no revocation was committed after `seen` (so a higher number
+    /// never lists less), `false` otherwise — this CRL must not be served.
+    pub async fn publish_crl_number(&mut self, n: u64, seen: i64) -> Result<bool> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        let r = sqlx::query(
+            "UPDATE crl_state SET published = ? WHERE id = 1 AND published < ? \
+             AND (SELECT ifnull(max(id), 0) FROM revocation_log) <= ?",
+        )
+        .bind(n)
+        .bind(n)
+        .bind(seen)
+        .execute(self.conn())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// Takes the next CRL number.
     pub async fn next_crl_number(&mut self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(

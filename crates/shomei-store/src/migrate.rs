@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0007_sessions.sql"),
     include_str!("../migrations/sqlite/0008_reimported_revocations.sql"),
     include_str!("../migrations/sqlite/0009_leases.sql"),
+    include_str!("../migrations/sqlite/0010_crl_published.sql"),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<()> {

@@ -324,3 +324,42 @@ async fn a_lease_has_one_holder_until_it_expires_then_the_next_takes_it_with_a_n
         "per name"
     );
 }
+
+#[tokio::test]
+async fn a_crl_number_is_published_only_upward_and_only_with_every_revocation_seen() {
+    let (_d, s) = store().await;
+    let mut tx = s.begin().await.unwrap();
+    let a = tx.next_crl_number().await.unwrap();
+    let b = tx.next_crl_number().await.unwrap();
+    assert!(b > a, "numbers are taken in order");
+    // B (the higher) publishes first; A, slower, must not publish after it.
+    assert!(tx.publish_crl_number(b, 0).await.unwrap());
+    assert!(
+        !tx.publish_crl_number(a, 0).await.unwrap(),
+        "never a lower one"
+    );
+    assert!(
+        !tx.publish_crl_number(b, 0).await.unwrap(),
+        "never the same one twice"
+    );
+    tx.commit().await.unwrap();
+    // A revocation committed after what a server has seen keeps that
+    // server's CRL from being published, whatever its number.
+    let mut tx = s.begin().await.unwrap();
+    let c = tx.next_crl_number().await.unwrap();
+    sqlx::query("INSERT INTO revocation_log (serial) VALUES ('0a')")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    let head = s_head(&mut tx).await;
+    assert!(!tx.publish_crl_number(c, head - 1).await.unwrap());
+    assert!(tx.publish_crl_number(c, head).await.unwrap());
+    tx.commit().await.unwrap();
+}
+
+async fn s_head(tx: &mut Tx) -> i64 {
+    sqlx::query_scalar("SELECT max(id) FROM revocation_log")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap()
+}
