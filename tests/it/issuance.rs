@@ -51,6 +51,41 @@ pub fn client(kit: &Kit, identity: Option<reqwest::Identity>) -> reqwest::Client
     b.build().unwrap()
 }
 
+/// The TLS alert the server refused a request with: a handshake that the
+/// certificate listener ends says why, and a dead listener or a timeout is
+/// no refusal at all.
+pub fn tls_alert(
+    r: &Result<reqwest::Response, reqwest::Error>,
+) -> Option<rustls::AlertDescription> {
+    let mut e: Option<&(dyn std::error::Error + 'static)> = Some(r.as_ref().err()?);
+    while let Some(err) = e {
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|i| i.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::AlertReceived(a)) = err.downcast_ref::<rustls::Error>().or(inner)
+        {
+            return Some(*a);
+        }
+        e = err.source();
+    }
+    None
+}
+
+/// Asserts that `r` was refused in the handshake with `alert`.
+pub fn assert_refused(
+    r: &Result<reqwest::Response, reqwest::Error>,
+    alert: rustls::AlertDescription,
+    what: &str,
+) {
+    assert_eq!(
+        tls_alert(r),
+        Some(alert),
+        "{what}: {:?}",
+        r.as_ref().map(|r| r.status())
+    );
+}
+
 pub async fn simpleenroll(kit: &Kit, login_id: &str, password: &str, csr: &[u8]) -> EstAnswer {
     let r = client(kit, None)
         .post(format!("{}/.well-known/est/simpleenroll", kit.base))
@@ -356,23 +391,27 @@ async fn the_certificate_method_logs_in_and_revocation_shuts_it_out_at_once() {
     assert_eq!(done.path(), "/brsk020");
 
     // The open keep-alive connection gets no further: back to the portal's login.
-    if let Ok(r) = user.get(format!("{}/top", kit.cert_base)).send().await {
-        assert!(
-            r.url().as_str().starts_with(&format!("{}/login", kit.base)),
-            "{}",
-            r.url()
-        );
-        assert!(r.text().await.unwrap().contains("失効しています"));
-    }
+    let r = user
+        .get(format!("{}/top", kit.cert_base))
+        .send()
+        .await
+        .expect("the open connection answers");
+    assert!(
+        r.url().as_str().starts_with(&format!("{}/login", kit.base)),
+        "{}",
+        r.url()
+    );
+    assert!(r.text().await.unwrap().contains("失効しています"));
     // ...a new handshake is refused...
     let fresh = client(&kit, Some(identity(&cert, &key)));
     let e = fresh
         .get(format!("{}/cert-login", kit.cert_base))
         .send()
         .await;
-    assert!(
-        e.is_err(),
-        "a revoked certificate must not complete a handshake"
+    assert_refused(
+        &e,
+        rustls::AlertDescription::CertificateRevoked,
+        "a revoked certificate must not complete a handshake",
     );
     // ...and the session opened with it has ended, on the portal listener too.
     let r = user.get(format!("{}/top", kit.base)).send().await.unwrap();
@@ -398,13 +437,22 @@ async fn the_certificate_method_logs_in_and_revocation_shuts_it_out_at_once() {
 #[tokio::test]
 async fn the_certificate_listener_refuses_clients_without_a_certificate_or_with_a_foreign_one() {
     let kit = Kit::start().await;
+    // The control: our own certificate gets in on the same listener.
+    let (cert, key) = enrolled(&kit, "jirodt").await;
+    let r = client(&kit, Some(identity(&cert, &key)))
+        .get(format!("{}/cert-login", kit.cert_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
     let none = client(&kit, None);
-    assert!(
-        none.get(format!("{}/cert-login", kit.cert_base))
+    assert_refused(
+        &none
+            .get(format!("{}/cert-login", kit.cert_base))
             .send()
-            .await
-            .is_err(),
-        "no certificate, no handshake"
+            .await,
+        rustls::AlertDescription::CertificateRequired,
+        "no certificate, no handshake",
     );
     // A certificate from another CA (self-signed, clientAuth) is refused.
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
@@ -414,11 +462,42 @@ async fn the_certificate_listener_refuses_clients_without_a_certificate_or_with_
     p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
     let foreign = p.self_signed(&key).unwrap();
     let c = client(&kit, Some(identity(foreign.der(), &key)));
+    assert_refused(
+        &c.get(format!("{}/cert-login", kit.cert_base)).send().await,
+        rustls::AlertDescription::UnknownCA,
+        "a foreign CA's certificate",
+    );
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_client_certificate_is_refused_at_the_certificate_listener() {
+    let kit = Kit::start().await;
+    // The control: a current certificate gets in.
+    let (good, good_key) = enrolled(&kit, "ichirodt").await;
+    let r = client(&kit, Some(identity(&good, &good_key)))
+        .get(format!("{}/cert-login", kit.cert_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // One issued a validity and ten days ago (the test clock moved back):
+    // it expired ten days ago, by the real clock the handshake reads.
+    let back = kit.svc.settings().cert_validity() + ::time::Duration::days(10);
+    kit.clock.advance(-back);
+    let (old, old_key) = enrolled(&kit, "jirodt").await;
+    kit.clock.advance(back);
+    let (_, c) = parse_x509_certificate(&old).unwrap();
     assert!(
-        c.get(format!("{}/cert-login", kit.cert_base))
+        c.validity().not_after.timestamp() < ::time::OffsetDateTime::now_utc().unix_timestamp()
+    );
+    assert_refused(
+        &client(&kit, Some(identity(&old, &old_key)))
+            .get(format!("{}/cert-login", kit.cert_base))
             .send()
-            .await
-            .is_err()
+            .await,
+        rustls::AlertDescription::CertificateExpired,
+        "an expired certificate",
     );
     kit.stop().await;
 }
@@ -484,13 +563,23 @@ async fn simplereenroll_renews_with_the_certificate_and_supersedes_the_old_one()
         h.iter().any(|r| r == "jirodt/証明書更新/成功/jirodt"),
         "{h:?}"
     );
-    // The old certificate cannot renew again.
+    // The old certificate cannot renew again; the new one gets in.
     let again = client(&kit, Some(identity(&old, &key)))
         .post(format!("{}/.well-known/est/simplereenroll", kit.cert_base))
         .body(STANDARD.encode(&csr))
         .send()
         .await;
-    assert!(again.is_err(), "revoked: no handshake");
+    assert_refused(
+        &again,
+        rustls::AlertDescription::CertificateRevoked,
+        "superseded: no handshake",
+    );
+    let r = client(&kit, Some(identity(new, &new_key)))
+        .get(format!("{}/cert-login", kit.cert_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "the renewed certificate gets in");
     kit.stop().await;
 }
 

@@ -65,12 +65,13 @@ async fn metrics_count_what_happened() {
     admin.post("/brsk018", &[("user", &id)]).await;
     assert_eq!(admin.execute(CONFIRM_PW).await.path(), "/brsk020");
     let again = client(&kit, Some(identity(&cert, &key)));
-    assert!(
-        again
+    crate::issuance::assert_refused(
+        &again
             .get(format!("{}/cert-login", kit.cert_base))
             .send()
-            .await
-            .is_err()
+            .await,
+        rustls::AlertDescription::CertificateRevoked,
+        "the revoked certificate",
     );
     // A malformed OCSP request.
     let r = kit

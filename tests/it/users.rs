@@ -104,21 +104,26 @@ async fn an_administrator_creates_edits_and_deletes_users() {
         shomei_core::Role::Admin
     );
 
-    // Forged: the マスター, another company's user.
-    for who in ["jirodt", "hottojr01"] {
+    // Forged: the マスター, another company's user (with a good CSRF token:
+    // the refusal is the authority's, by its message).
+    for (who, message) in [
+        (
+            "jirodt",
+            "管理者ユーザはマスターユーザに対してこの操作を行うことはできません。",
+        ),
+        ("hottojr01", "指定された利用者は存在しません。"),
+    ] {
         let other = kit.user_id(who).await.to_string();
-        assert_eq!(
-            b.get(&format!("/brsk014?user={other}")).await.status,
-            403,
-            "{who}"
-        );
-        let p = b
-            .post(
-                "/brsk015",
-                &[("user", other.as_str()), ("confirm_password", CONFIRM_PW)],
-            )
-            .await;
-        assert_eq!(p.status, 403, "{who}");
+        b.get(&format!("/brsk014?user={other}"))
+            .await
+            .assert_refused(message, who);
+        b.get("/brsk011").await;
+        b.post(
+            "/brsk015",
+            &[("user", other.as_str()), ("confirm_password", CONFIRM_PW)],
+        )
+        .await
+        .assert_refused(message, who);
     }
     assert!(
         kit.svc
@@ -188,13 +193,18 @@ async fn the_master_cannot_be_deleted_and_general_users_are_refused() {
     let m = kit.browser();
     m.login("jirodt", LOGIN_PW).await;
     let me = kit.user_id("jirodt").await.to_string();
+    m.get("/brsk011").await;
     let p = m
         .post(
             "/brsk015",
             &[("user", me.as_str()), ("confirm_password", CONFIRM_PW)],
         )
         .await;
-    assert!(p.error().is_some() || p.status == 403);
+    assert_eq!(
+        p.error().as_deref(),
+        Some("ご自身を削除することはできません。"),
+        "the マスター deletes himself"
+    );
     assert!(
         kit.svc
             .store()
@@ -206,10 +216,38 @@ async fn the_master_cannot_be_deleted_and_general_users_are_refused() {
 
     let g = kit.browser();
     g.login("ichirodt", LOGIN_PW).await;
-    assert_eq!(g.get("/brsk011").await.status, 403);
-    assert_eq!(g.get("/brsk012").await.status, 403);
-    let p = create(&g, "newuser02", "general", CONFIRM_PW).await;
-    assert_eq!(p.status, 403, "{}", p.body);
+    let no_authority =
+        "この操作を行う権限がありません。マスターユーザまたは管理者ユーザに依頼してください。";
+    g.get("/brsk011")
+        .await
+        .assert_refused(no_authority, "BRSK011");
+    g.get("/brsk012")
+        .await
+        .assert_refused(no_authority, "BRSK012");
+    g.get("/top").await;
+    let p = g
+        .post(
+            "/brsk012",
+            &[
+                ("login_id", "newuser02"),
+                ("name", "新規 二郎"),
+                ("role", "general"),
+                ("email", "new@example.jp"),
+                ("login_password", "Shoki#Pass1"),
+                ("confirm_password_new", "Shoki#Kaku2"),
+                ("confirm_password", CONFIRM_PW),
+            ],
+        )
+        .await;
+    p.assert_refused(no_authority, "creating a user");
+    assert!(
+        kit.svc
+            .store()
+            .user_by_login_id(&shomei_core::LoginId::parse("newuser02").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
     kit.stop().await;
 }
 
