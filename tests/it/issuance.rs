@@ -51,6 +51,23 @@ pub fn client(kit: &Kit, identity: Option<reqwest::Identity>) -> reqwest::Client
     b.build().unwrap()
 }
 
+/// GET /cert-login on the certificate listener with this certificate (or none).
+pub async fn cert_login(
+    kit: &Kit,
+    cert: Option<(&[u8], &KeyPair)>,
+) -> Result<reqwest::Response, reqwest::Error> {
+    client(kit, cert.map(|(c, k)| identity(c, k)))
+        .get(format!("{}/cert-login", kit.cert_base))
+        .send()
+        .await
+}
+
+/// The positive control beside a refusal: this certificate gets in.
+pub async fn gets_in(kit: &Kit, cert: &[u8], key: &KeyPair) {
+    let r = cert_login(kit, Some((cert, key))).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "a good certificate gets in");
+}
+
 /// The TLS alert the server refused a request with: a handshake that the
 /// certificate listener ends says why, and a dead listener or a timeout is
 /// no refusal at all.
@@ -403,13 +420,8 @@ async fn the_certificate_method_logs_in_and_revocation_shuts_it_out_at_once() {
     );
     assert!(r.text().await.unwrap().contains("失効しています"));
     // ...a new handshake is refused...
-    let fresh = client(&kit, Some(identity(&cert, &key)));
-    let e = fresh
-        .get(format!("{}/cert-login", kit.cert_base))
-        .send()
-        .await;
     assert_refused(
-        &e,
+        &cert_login(&kit, Some((&cert, &key))).await,
         rustls::AlertDescription::CertificateRevoked,
         "a revoked certificate must not complete a handshake",
     );
@@ -424,13 +436,7 @@ async fn the_certificate_method_logs_in_and_revocation_shuts_it_out_at_once() {
 
     // 失効済 → issue again succeeds, and the new certificate logs in.
     let (cert2, key2) = enrolled(&kit, "jirodt").await;
-    let again = client(&kit, Some(identity(&cert2, &key2)));
-    let r = again
-        .get(format!("{}/cert-login", kit.cert_base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    gets_in(&kit, &cert2, &key2).await;
     kit.stop().await;
 }
 
@@ -439,18 +445,9 @@ async fn the_certificate_listener_refuses_clients_without_a_certificate_or_with_
     let kit = Kit::start().await;
     // The control: our own certificate gets in on the same listener.
     let (cert, key) = enrolled(&kit, "jirodt").await;
-    let r = client(&kit, Some(identity(&cert, &key)))
-        .get(format!("{}/cert-login", kit.cert_base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let none = client(&kit, None);
+    gets_in(&kit, &cert, &key).await;
     assert_refused(
-        &none
-            .get(format!("{}/cert-login", kit.cert_base))
-            .send()
-            .await,
+        &cert_login(&kit, None).await,
         rustls::AlertDescription::CertificateRequired,
         "no certificate, no handshake",
     );
@@ -461,9 +458,8 @@ async fn the_certificate_listener_refuses_clients_without_a_certificate_or_with_
         .push(rcgen::DnType::CommonName, "hanakodt");
     p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
     let foreign = p.self_signed(&key).unwrap();
-    let c = client(&kit, Some(identity(foreign.der(), &key)));
     assert_refused(
-        &c.get(format!("{}/cert-login", kit.cert_base)).send().await,
+        &cert_login(&kit, Some((foreign.der(), &key))).await,
         rustls::AlertDescription::UnknownCA,
         "a foreign CA's certificate",
     );
@@ -475,12 +471,7 @@ async fn an_expired_client_certificate_is_refused_at_the_certificate_listener() 
     let kit = Kit::start().await;
     // The control: a current certificate gets in.
     let (good, good_key) = enrolled(&kit, "ichirodt").await;
-    let r = client(&kit, Some(identity(&good, &good_key)))
-        .get(format!("{}/cert-login", kit.cert_base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    gets_in(&kit, &good, &good_key).await;
     // One issued a validity and ten days ago (the test clock moved back):
     // it expired ten days ago, by the real clock the handshake reads.
     let back = kit.svc.settings().cert_validity() + ::time::Duration::days(10);
@@ -492,10 +483,7 @@ async fn an_expired_client_certificate_is_refused_at_the_certificate_listener() 
         c.validity().not_after.timestamp() < ::time::OffsetDateTime::now_utc().unix_timestamp()
     );
     assert_refused(
-        &client(&kit, Some(identity(&old, &old_key)))
-            .get(format!("{}/cert-login", kit.cert_base))
-            .send()
-            .await,
+        &cert_login(&kit, Some((&old, &old_key))).await,
         rustls::AlertDescription::CertificateExpired,
         "an expired certificate",
     );
@@ -574,12 +562,7 @@ async fn simplereenroll_renews_with_the_certificate_and_supersedes_the_old_one()
         rustls::AlertDescription::CertificateRevoked,
         "superseded: no handshake",
     );
-    let r = client(&kit, Some(identity(new, &new_key)))
-        .get(format!("{}/cert-login", kit.cert_base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "the renewed certificate gets in");
+    gets_in(&kit, new, &new_key).await;
     kit.stop().await;
 }
 
@@ -737,5 +720,52 @@ async fn openssl_and_curl_enroll_as_a_standard_est_client_would() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    kit.stop().await;
+}
+
+/// RSA keys of 2048 to 4096 bits are certified; RSA-1024 is refused by the
+/// server (not only by the app), whatever the client sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_2048_to_4096_is_certified_and_rsa_1024_is_refused() {
+    let kit = Kit::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let csr = |bits: u32| {
+        let out = std::process::Command::new("openssl")
+            .args(["req", "-new", "-newkey", &format!("rsa:{bits}"), "-nodes"])
+            .args([
+                "-keyout",
+                "/dev/null",
+                "-subj",
+                "/CN=anyone",
+                "-outform",
+                "DER",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl is installed");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let weak = simpleenroll(&kit, "jirodt", LOGIN_PW, &csr(1024)).await;
+    assert_eq!(weak.status, 400, "{}", weak.body);
+    assert!(
+        weak.body.contains("unsupported key (RSA 1024)"),
+        "{}",
+        weak.body
+    );
+    for (who, bits) in [("jirodt", 2048), ("ichirodt", 3072), ("sachikodt", 4096)] {
+        let a = simpleenroll(&kit, who, LOGIN_PW, &csr(bits)).await;
+        assert_eq!(a.status, 200, "RSA {bits}: {}", a.body);
+        let der = a.certs().remove(0);
+        let (_, c) = parse_x509_certificate(&der).unwrap();
+        match c.public_key().parsed().unwrap() {
+            x509_parser::public_key::PublicKey::RSA(k) => assert_eq!(k.key_size(), bits as usize),
+            other => panic!("{other:?}"),
+        }
+    }
     kit.stop().await;
 }

@@ -319,3 +319,40 @@ async fn new_login_ids_follow_the_configured_length() {
     );
     kit.stop().await;
 }
+
+/// `business_ib_max_users` and `hottokun_webjr_max_users`: each company's
+/// service has its own limit, and the user past it is refused by name.
+#[tokio::test]
+async fn each_service_has_its_own_most_users() {
+    let settings = shomei_service::Settings {
+        business_ib_max_users: 6,
+        hottokun_webjr_max_users: 3,
+        ..Default::default()
+    };
+    let kit = Kit::start_with(settings).await;
+    // ほくぎん商事 (5 users) and ほっと物産 (2 users).
+    for (who, first, second, max) in [
+        ("hanakodt", "newuser01", "newuser02", 6),
+        ("hottojr01", "hotnew01", "hotnew02", 3),
+    ] {
+        let b = kit.browser();
+        b.login(who, LOGIN_PW).await;
+        let p = create(&b, first, "general", CONFIRM_PW).await;
+        assert!(p.has("BRSK013"), "{who}: {}", p.body);
+        let p = create(&b, second, "general", CONFIRM_PW).await;
+        let e = p.error().unwrap_or_default();
+        assert!(
+            e.ends_with(&format!("で登録できる利用者は{max}人までです。")),
+            "{who}: {e}"
+        );
+        assert!(
+            kit.svc
+                .store()
+                .user_by_login_id(&shomei_core::LoginId::parse(second).unwrap())
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    kit.stop().await;
+}
