@@ -7,9 +7,14 @@ use x509_parser::prelude::*;
 use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW};
 
 async fn crl(kit: &Kit) -> Vec<u8> {
+    pki(kit, "/pki/crl").await
+}
+
+/// The body of a PKI path on the portal listener (a CRL, the delta CRL).
+async fn pki(kit: &Kit, path: &str) -> Vec<u8> {
     kit.browser()
         .client
-        .get(format!("{}/pki/crl", kit.base))
+        .get(format!("{}{path}", kit.base))
         .send()
         .await
         .unwrap()
@@ -357,15 +362,7 @@ async fn the_crl_is_served_with_cache_validators() {
 async fn the_delta_crl_lists_what_was_revoked_since_the_full_crl_and_openssl_reads_it() {
     let kit = Kit::start().await;
     let b = kit.browser();
-    let empty = b
-        .client
-        .get(format!("{}/pki/delta-crl", kit.base))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let empty = pki(&kit, "/pki/delta-crl").await;
     let (_, parsed) = parse_x509_crl(&empty).unwrap();
     assert_eq!(
         parsed.iter_revoked_certificates().count(),
@@ -375,15 +372,7 @@ async fn the_delta_crl_lists_what_was_revoked_since_the_full_crl_and_openssl_rea
     b.to_brsk019(&kit, "hanakodt", "tarodt").await;
     assert_eq!(b.execute(CONFIRM_PW).await.path(), "/brsk020");
     kit.crl_caught_up().await;
-    let delta = b
-        .client
-        .get(format!("{}/pki/delta-crl", kit.base))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let delta = pki(&kit, "/pki/delta-crl").await;
     let (_, parsed) = parse_x509_crl(&delta).unwrap();
     let id = shomei_core::UserId(kit.user_id("tarodt").await);
     let serial = kit
@@ -658,27 +647,13 @@ fn delta_serials(der: &[u8]) -> Vec<shomei_core::Serial> {
 #[tokio::test]
 async fn at_half_life_a_new_full_crl_becomes_the_base_of_the_delta_crls() {
     let kit = Kit::start().await;
-    let get = |path: &'static str| {
-        let c = kit.browser().client;
-        let url = format!("{}{path}", kit.base);
-        async move {
-            c.get(url)
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap()
-                .to_vec()
-        }
-    };
     let taro = kit.serial_of("tarodt").await;
     let b = kit.browser();
     b.to_brsk019(&kit, "hanakodt", "tarodt").await;
     assert_eq!(b.execute(CONFIRM_PW).await.path(), "/brsk020");
     kit.crl_caught_up().await;
-    let full = get("/pki/crl").await;
-    let delta = get("/pki/delta-crl").await;
+    let full = pki(&kit, "/pki/crl").await;
+    let delta = pki(&kit, "/pki/delta-crl").await;
     let base = delta_base(&delta);
     assert!(base < crl_number(&full).parse::<u64>().unwrap());
     assert_eq!(delta_serials(&delta), std::slice::from_ref(&taro));
@@ -686,14 +661,14 @@ async fn at_half_life_a_new_full_crl_becomes_the_base_of_the_delta_crls() {
     // Before half-life (24 h CRLs: 11 h later) nothing changes.
     kit.clock.advance(::time::Duration::hours(11));
     kit.svc.refresh_crl_if_due().await.unwrap();
-    assert_eq!(get("/pki/crl").await, full);
-    assert_eq!(get("/pki/delta-crl").await, delta);
+    assert_eq!(pki(&kit, "/pki/crl").await, full);
+    assert_eq!(pki(&kit, "/pki/delta-crl").await, delta);
 
     // Past it (13 h): a new full CRL, and the delta is based on it, empty.
     kit.clock.advance(::time::Duration::hours(2));
     kit.svc.refresh_crl_if_due().await.unwrap();
-    let rebased_full = get("/pki/crl").await;
-    let rebased = get("/pki/delta-crl").await;
+    let rebased_full = pki(&kit, "/pki/crl").await;
+    let rebased = pki(&kit, "/pki/delta-crl").await;
     let number: u64 = crl_number(&rebased_full).parse().unwrap();
     assert!(number > crl_number(&full).parse::<u64>().unwrap());
     assert_eq!(delta_base(&rebased), number);
@@ -712,7 +687,7 @@ async fn at_half_life_a_new_full_crl_becomes_the_base_of_the_delta_crls() {
     m.to_brsk019(&kit, "jirodt", "hanakodt").await;
     assert_eq!(m.execute(CONFIRM_PW).await.path(), "/brsk020");
     kit.crl_caught_up().await;
-    let next = get("/pki/delta-crl").await;
+    let next = pki(&kit, "/pki/delta-crl").await;
     assert_eq!(delta_base(&next), number);
     assert_eq!(delta_serials(&next), [hanako]);
     kit.stop().await;

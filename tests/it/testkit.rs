@@ -168,6 +168,16 @@ impl Kit {
             .0
     }
 
+    /// Is there a user with this login ID?
+    pub async fn has_user(&self, login_id: &str) -> bool {
+        self.svc
+            .store()
+            .user_by_login_id(&LoginId::parse(login_id).unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    }
+
     /// Is the user's most recent certificate revoked?
     pub async fn revoked(&self, login_id: &str) -> bool {
         let id = shomei_core::UserId(self.user_id(login_id).await);

@@ -53,14 +53,7 @@ async fn an_administrator_creates_edits_and_deletes_users() {
     }
     let wrong = create(&b, "newuser01", "general", "Wrong#1234").await;
     assert!(wrong.error().is_some());
-    assert!(
-        kit.svc
-            .store()
-            .user_by_login_id(&shomei_core::LoginId::parse("newuser01").unwrap())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!kit.has_user("newuser01").await);
 
     let done = create(&b, "newuser01", "general", CONFIRM_PW).await;
     assert!(
@@ -125,14 +118,7 @@ async fn an_administrator_creates_edits_and_deletes_users() {
         .await
         .assert_refused(message, who);
     }
-    assert!(
-        kit.svc
-            .store()
-            .user_by_login_id(&shomei_core::LoginId::parse("jirodt").unwrap())
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(kit.has_user("jirodt").await);
 
     // Delete tarodt: the user goes, the certificate is revoked at once.
     let taro = kit.user_id("tarodt").await;
@@ -205,14 +191,7 @@ async fn the_master_cannot_be_deleted_and_general_users_are_refused() {
         Some("ご自身を削除することはできません。"),
         "the マスター deletes himself"
     );
-    assert!(
-        kit.svc
-            .store()
-            .user_by_login_id(&shomei_core::LoginId::parse("jirodt").unwrap())
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(kit.has_user("jirodt").await);
 
     let g = kit.browser();
     g.login("ichirodt", LOGIN_PW).await;
@@ -240,14 +219,7 @@ async fn the_master_cannot_be_deleted_and_general_users_are_refused() {
         )
         .await;
     p.assert_refused(no_authority, "creating a user");
-    assert!(
-        kit.svc
-            .store()
-            .user_by_login_id(&shomei_core::LoginId::parse("newuser02").unwrap())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!kit.has_user("newuser02").await);
     kit.stop().await;
 }
 
@@ -345,14 +317,7 @@ async fn each_service_has_its_own_most_users() {
             e.ends_with(&format!("で登録できる利用者は{max}人までです。")),
             "{who}: {e}"
         );
-        assert!(
-            kit.svc
-                .store()
-                .user_by_login_id(&shomei_core::LoginId::parse(second).unwrap())
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(!kit.has_user(second).await);
     }
     kit.stop().await;
 }
