@@ -504,6 +504,11 @@ async fn simplereenroll_renews_with_the_certificate_and_supersedes_the_old_one()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
+    let why = r.text().await.unwrap();
+    assert!(
+        why.starts_with("renewal needs the current certificate"),
+        "{why}"
+    );
     let r = client(&kit, Some(identity(&old, &key)))
         .post(format!("{}/.well-known/est/simplereenroll", kit.cert_base))
         .header("content-type", "application/pkcs10")
