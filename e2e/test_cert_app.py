@@ -13,6 +13,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 
 from conftest import LOGIN_PW, crl_text_listing, launch
@@ -60,6 +61,23 @@ def test_the_downloaded_app_issues_into_nss_and_chromium_logs_in(server, pw, bro
     # Errors: one line, a distinct exit code, nothing written.
     again = app(appdir, "issue", "--login-id", "jirodt", home=home)
     assert again.returncode == 5 and "already exists" in again.stderr, again
+    # Never over an existing file without --force, even for a user who may
+    # be issued one (sachikodt, 失効済): the file stays byte for byte.
+    p12 = (appdir / "jirodt.p12").read_bytes()
+    over = app(appdir, "issue", "--login-id", "sachikodt", "--out", "jirodt.p12", home=home)
+    assert over.returncode == 5 and "already exists" in over.stderr, over
+    assert (appdir / "jirodt.p12").read_bytes() == p12
+    (appdir / "mine.p12").write_bytes(b"not a certificate")
+    forced = app(appdir, "issue", "--login-id", "sachikodt", "--out", "mine.p12", "--force", home=home)
+    assert forced.returncode == 0, forced
+    assert "CN=sachikodt" in app(appdir, "show", "--p12", "mine.p12", home=home).stdout
+    # The key under AES-256-CBC with PBKDF2-HMAC-SHA256, 600,000 iterations
+    # (the README's figure); the MAC is SHA-256.
+    info = run("openssl", "pkcs12", "-in", "jirodt.p12", "-info", "-noout", "-passin", f"pass:{P12_PW}",
+               cwd=appdir)
+    dump = info.stdout + info.stderr
+    assert "MAC: sha256" in dump, dump
+    assert "Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 600000, PRF hmacWithSHA256" in dump, dump
     issued = app(appdir, "issue", "--login-id", "hanakodt", "--out", "h.p12", home=home)
     assert issued.returncode == 3 and "revoke it first" in issued.stderr, issued
     assert len(issued.stderr.strip().splitlines()) == 1
@@ -71,21 +89,19 @@ def test_the_downloaded_app_issues_into_nss_and_chromium_logs_in(server, pw, bro
     shown = app(appdir, "show", "--p12", "jirodt.p12", home=home)
     assert shown.returncode == 0 and "発行済" in shown.stdout, shown
 
-    # Chromium with that NSS database; the certificate is picked by policy
-    # (as a bank's PC would be set up), or by Playwright when /etc is read-only.
+    # Chromium with that NSS database; the certificate is picked by policy,
+    # as a bank's PC would be set up. Without the policy this would test
+    # something else (a certificate Playwright hands over), so no fallback.
     policy = POLICY_DIR / "shomei-e2e.json"
     try:
         POLICY_DIR.mkdir(parents=True, exist_ok=True)
         rule = json.dumps({"pattern": server.cert_url, "filter": {}})
         policy.write_text(json.dumps({"AutoSelectCertificateForUrls": [rule]}))
-        by_policy = True
-    except OSError:
-        by_policy = False
+    except OSError as e:
+        pytest.fail(f"cannot write the Chromium policy {policy} ({e}): this test needs root, as CI runs it")
     try:
         b = launch(pw, home)
-        options = {} if by_policy else {"client_certificates": [
-            {"origin": server.cert_url, "pfxPath": str(appdir / "jirodt.p12"), "passphrase": P12_PW}]}
-        page = b.new_context(locale="ja-JP", **options).new_page()
+        page = b.new_context(locale="ja-JP").new_page()
         page.goto(server.url + "/login")
         page.locator("section.cert").get_by_role("link", name="ログイン").click()
         expect(page.locator("#cert-login-id")).to_have_text("jirodt")
@@ -96,8 +112,7 @@ def test_the_downloaded_app_issues_into_nss_and_chromium_logs_in(server, pw, bro
         shot(page, "top-by-nss-certificate")
         b.close()
     finally:
-        if by_policy:
-            policy.unlink(missing_ok=True)
+        policy.unlink(missing_ok=True)
 
 
 def test_the_legacy_form_for_old_windows(server, tmp_path):

@@ -2,8 +2,9 @@
 generated in the token on the first start and never written to disk; client
 certificates, the OCSP signer and the CRLs are signed by the token and
 verify with openssl; a restart finds the key again; the operator's CLI uses
-it too; a wrong PIN or a missing token configuration stops the start with a
-clear message."""
+it too; the PIN from the environment or pkcs11_pin_file; a wrong PIN, a
+missing token configuration or another CA's key in the token stops the start
+with a clear message."""
 
 import os
 import shutil
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BINARY, start_server
+from conftest import BINARY, EVENTUALLY, start_server
 from test_issuance import enroll_with_openssl_and_curl, run
 
 MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
@@ -91,7 +92,7 @@ def test_the_issuing_ca_key_lives_in_the_token(token):
         # to is signed by the token and lists the serial; OCSP agrees.
         server.cli("cert", "revoke", "--login-id", "jirodt", "--reason", "key-compromise")
         serial = run("openssl", "x509", "-in", "jiro.crt", "-noout", "-serial", cwd=work).stdout.split("=")[1].strip()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + EVENTUALLY
         while True:
             server.curl("-o", str(work / "crl.der"), server.pki_url + "/pki/crl")
             crl = run("openssl", "crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "chain.pem",
@@ -126,6 +127,34 @@ def test_the_issuing_ca_key_lives_in_the_token(token):
         other = tmp / "other.toml"
         other.write_text(config.read_text().replace('"shomei-e2e"', '"no-such-token"'))
         assert 'no token labelled "no-such-token"' in start_failure(tmp, other, env)
+
+        # pkcs11_pin_file instead of the environment: a good PIN starts, a
+        # wrong one in the file is refused like a wrong one in the environment.
+        no_env_pin = {k: v for k, v in env.items() if k != "SHOMEI_PKCS11_PIN"}
+        pin_file = tmp / "pin"
+        pin_file.write_text(PIN + "\n")
+        pin_file.chmod(0o600)
+        with_file = tmp / "pin-file.toml"
+        with_file.write_text(config.read_text() + f'pkcs11_pin_file = "{pin_file}"\n')
+        server = start_server(tmp, config=with_file, env=no_env_pin)
+        status, _ = enroll_with_openssl_and_curl(server, work, "ichirodt", "ichiro")
+        assert status == "200"
+        stop(server)
+        pin_file.write_text("000000\n")
+        assert "check the PIN" in start_failure(tmp, with_file, no_env_pin)
+
+        # A token whose key is another CA's (a second data directory made it)
+        # does not sign for this one.
+        made = subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "other-e2e", "--pin", PIN,
+                               "--so-pin", "14285714"], capture_output=True, text=True, timeout=60,
+                              env={**env, "PATH": "/usr/bin:/bin"})
+        assert made.returncode == 0, made.stdout + made.stderr
+        other_token = tmp / "other-token.toml"
+        other_token.write_text(config.read_text().replace('"shomei-e2e"', '"other-e2e"'))
+        second = tmp / "second"
+        second.mkdir()
+        stop(start_server(second, config=other_token, env=env))
+        assert "is not the issuing CA certificate's key" in start_failure(tmp, other_token, env)
     finally:
         stop(server)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -8,12 +8,14 @@ The only findings let through are pkilint's objection to the single-label
 host name `localhost` that the demo runs under (a real deployment has its
 bank's host names there); anything else at WARNING or above fails."""
 
+import datetime
 import json
 import subprocess
 import time
 
 import pytest
 
+from conftest import EVENTUALLY
 from test_issuance import enroll_with_openssl_and_curl, run
 
 SERIOUS = {"FATAL", "ERROR", "WARNING"}
@@ -45,11 +47,12 @@ def artifacts(server, tmp_path_factory):
     status, _ = enroll_with_openssl_and_curl(server, d, "jirodt", "revoked")
     assert status == "200"
     # jirodt's certificate revoked by the bank with a reason and an invalidity date.
+    since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=2)).replace(microsecond=0)
     server.cli("cert", "revoke", "--login-id", "jirodt", "--reason", "key-compromise",
-               "--invalidity-date", "2026-01-02T03:04:05+09:00", "--operator", "lint")
+               "--invalidity-date", since.isoformat(), "--operator", "lint")
     serial = run("openssl", "x509", "-in", "revoked.crt", "-noout", "-serial", cwd=d).stdout.split("=")[1].strip()
     # The running server puts it in force from the revocation log, the CRLs follow.
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + EVENTUALLY
     while True:
         server.curl("-o", str(d / "full.crl"), server.pki_url + "/pki/crl")
         text = run("openssl", "crl", "-inform", "DER", "-in", "full.crl", "-noout", "-text", cwd=d).stdout

@@ -55,6 +55,8 @@ def test_a_graceful_restart_and_a_crash_keep_sessions(tmp_path):
         assert hashlib.sha256(cookie.encode()).hexdigest() in stored
 
         server = start_server(tmp)
+        readable = "the database is readable by other users; chmod 600 it"
+        assert not any(readable in line for line in server.output), "0600: no warning"
         after = page(server, hanako, "/brsk018")
         assert "BRSK018" in after and "北銀 花子" in after, "still logged in after the restart"
         # The form's CSRF token from before the restart is still good: 並び順 再表示.
@@ -66,7 +68,10 @@ def test_a_graceful_restart_and_a_crash_keep_sessions(tmp_path):
         # A crash loses no session either.
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait(10)
+        # Started on a database others may read: the start says so.
+        (tmp / "data" / "shomei.db").chmod(0o644)
         server = start_server(tmp)
+        assert any(readable in line for line in server.output), "".join(server.output)
         top = page(server, taro, "/top")
         assert "データ太郎" in top and not re.search(r"<h1[^>]*>ログイン", top), "still logged in after a crash"
     finally:

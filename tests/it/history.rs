@@ -13,7 +13,13 @@ async fn seed(kit: &Kit) {
     let mut tx = kit.svc.store().begin().await.unwrap();
     let at = kit.svc.now() - time::Duration::days(3);
     for i in 0..120 {
-        let detail = format!("行{i:03}");
+        // One name with 髙 (Windows' Shift_JIS has it, JIS X 0208 does not)
+        // and 𠮷 (outside every Shift_JIS).
+        let detail = if i == 116 {
+            format!("行{i:03} 𠮷田 髙橋")
+        } else {
+            format!("行{i:03}")
+        };
         tx.audit(&AuditEntry {
             at: at + time::Duration::seconds(i),
             company_id: Some(CompanyId(1)),
@@ -87,8 +93,16 @@ async fn an_administrator_filters_and_pages_the_companys_history() {
     assert!(failed.has("60件中"));
     assert!(failed.has("行119") && !failed.has("行118"));
 
-    let by_actor = b.get("/bssk011?actor=tarodt").await;
-    assert!(!by_actor.has("行119"));
+    let by_actor = b.get("/bssk011?op=テスト操作&actor=tarodt").await;
+    assert!(
+        by_actor.has("<h1>管理業務 操作履歴照会</h1>")
+            && by_actor.has("条件に該当する操作履歴はありません。")
+            && !by_actor.has("行119"),
+        "{}",
+        by_actor.body
+    );
+    let by_actor = b.get("/bssk011?op=テスト操作&actor=hanakodt").await;
+    assert!(by_actor.has("120件中 1〜50件目を表示") && by_actor.has("行119"));
 
     // Bad input: a message, the unfiltered list, nothing else.
     let bad = b.get("/bssk011?from=2026-13-01").await;
@@ -142,6 +156,45 @@ async fn an_administrator_filters_and_pages_the_companys_history() {
     let bytes = sjis.bytes().await.unwrap();
     // 日時 in Shift_JIS.
     assert_eq!(&bytes[..4], &[0x93, 0xfa, 0x8e, 0x9e]);
+    // The whole file decodes, and says what the UTF-8 file says, row for
+    // row — but for 𠮷, which Shift_JIS cannot write: it becomes its
+    // numeric character reference, so the name is still readable and no
+    // field shifts. 髙 (in Windows' Shift_JIS) stays itself.
+    let (decoded, _, had_errors) = encoding_rs::SHIFT_JIS.decode(&bytes);
+    assert!(!had_errors);
+    let utf8 = b
+        .client
+        .get(format!("{}/bssk011/csv?op=テスト操作", kit.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let utf8 = std::str::from_utf8(&utf8[3..]).unwrap();
+    assert_eq!(decoded, utf8.replace('𠮷', "&#134071;"));
+    let rows: Vec<Vec<&str>> = decoded
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 120);
+    assert!(
+        rows.iter()
+            .all(|r| r.len() == 7 && r[1] == "hanakodt" && r[2] == "テスト操作")
+    );
+    for result in ["成功", "失敗"] {
+        assert_eq!(
+            rows.iter().filter(|r| r[4] == result).count(),
+            60,
+            "{result}"
+        );
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r[4] == "成功" && r[5] == "行116 &#134071;田 髙橋"),
+        "{decoded}"
+    );
     kit.stop().await;
 }
 
@@ -165,6 +218,15 @@ async fn a_general_user_sees_only_their_own_operations() {
         .text()
         .await
         .unwrap();
-    assert!(!csv.contains("hanakodt,"), "{csv}");
+    let mut lines = csv.trim_start_matches('\u{feff}').lines();
+    assert_eq!(
+        lines.next(),
+        Some("日時,操作者,操作,対象利用者,結果,詳細,接続元")
+    );
+    let actors: Vec<&str> = lines.map(|l| l.split(',').nth(1).unwrap()).collect();
+    assert!(
+        !actors.is_empty() && actors.iter().all(|a| *a == "ichirodt"),
+        "{csv}"
+    );
     kit.stop().await;
 }

@@ -51,6 +51,58 @@ pub fn client(kit: &Kit, identity: Option<reqwest::Identity>) -> reqwest::Client
     b.build().unwrap()
 }
 
+/// GET /cert-login on the certificate listener with this certificate (or none).
+pub async fn cert_login(
+    kit: &Kit,
+    cert: Option<(&[u8], &KeyPair)>,
+) -> Result<reqwest::Response, reqwest::Error> {
+    client(kit, cert.map(|(c, k)| identity(c, k)))
+        .get(format!("{}/cert-login", kit.cert_base))
+        .send()
+        .await
+}
+
+/// The positive control beside a refusal: this certificate gets in.
+pub async fn gets_in(kit: &Kit, cert: &[u8], key: &KeyPair) {
+    let r = cert_login(kit, Some((cert, key))).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "a good certificate gets in");
+}
+
+/// The TLS alert the server refused a request with: a handshake that the
+/// certificate listener ends says why, and a dead listener or a timeout is
+/// no refusal at all.
+pub fn tls_alert(
+    r: &Result<reqwest::Response, reqwest::Error>,
+) -> Option<rustls::AlertDescription> {
+    let mut e: Option<&(dyn std::error::Error + 'static)> = Some(r.as_ref().err()?);
+    while let Some(err) = e {
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|i| i.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::AlertReceived(a)) = err.downcast_ref::<rustls::Error>().or(inner)
+        {
+            return Some(*a);
+        }
+        e = err.source();
+    }
+    None
+}
+
+/// Asserts that `r` was refused in the handshake with `alert`.
+pub fn assert_refused(
+    r: &Result<reqwest::Response, reqwest::Error>,
+    alert: rustls::AlertDescription,
+    what: &str,
+) {
+    assert_eq!(
+        tls_alert(r),
+        Some(alert),
+        "{what}: {:?}",
+        r.as_ref().map(|r| r.status())
+    );
+}
+
 pub async fn simpleenroll(kit: &Kit, login_id: &str, password: &str, csr: &[u8]) -> EstAnswer {
     let r = client(kit, None)
         .post(format!("{}/.well-known/est/simpleenroll", kit.base))
@@ -356,23 +408,22 @@ async fn the_certificate_method_logs_in_and_revocation_shuts_it_out_at_once() {
     assert_eq!(done.path(), "/brsk020");
 
     // The open keep-alive connection gets no further: back to the portal's login.
-    if let Ok(r) = user.get(format!("{}/top", kit.cert_base)).send().await {
-        assert!(
-            r.url().as_str().starts_with(&format!("{}/login", kit.base)),
-            "{}",
-            r.url()
-        );
-        assert!(r.text().await.unwrap().contains("失効しています"));
-    }
-    // ...a new handshake is refused...
-    let fresh = client(&kit, Some(identity(&cert, &key)));
-    let e = fresh
-        .get(format!("{}/cert-login", kit.cert_base))
+    let r = user
+        .get(format!("{}/top", kit.cert_base))
         .send()
-        .await;
+        .await
+        .expect("the open connection answers");
     assert!(
-        e.is_err(),
-        "a revoked certificate must not complete a handshake"
+        r.url().as_str().starts_with(&format!("{}/login", kit.base)),
+        "{}",
+        r.url()
+    );
+    assert!(r.text().await.unwrap().contains("失効しています"));
+    // ...a new handshake is refused...
+    assert_refused(
+        &cert_login(&kit, Some((&cert, &key))).await,
+        rustls::AlertDescription::CertificateRevoked,
+        "a revoked certificate must not complete a handshake",
     );
     // ...and the session opened with it has ended, on the portal listener too.
     let r = user.get(format!("{}/top", kit.base)).send().await.unwrap();
@@ -385,26 +436,20 @@ async fn the_certificate_method_logs_in_and_revocation_shuts_it_out_at_once() {
 
     // 失効済 → issue again succeeds, and the new certificate logs in.
     let (cert2, key2) = enrolled(&kit, "jirodt").await;
-    let again = client(&kit, Some(identity(&cert2, &key2)));
-    let r = again
-        .get(format!("{}/cert-login", kit.cert_base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    gets_in(&kit, &cert2, &key2).await;
     kit.stop().await;
 }
 
 #[tokio::test]
 async fn the_certificate_listener_refuses_clients_without_a_certificate_or_with_a_foreign_one() {
     let kit = Kit::start().await;
-    let none = client(&kit, None);
-    assert!(
-        none.get(format!("{}/cert-login", kit.cert_base))
-            .send()
-            .await
-            .is_err(),
-        "no certificate, no handshake"
+    // The control: our own certificate gets in on the same listener.
+    let (cert, key) = enrolled(&kit, "jirodt").await;
+    gets_in(&kit, &cert, &key).await;
+    assert_refused(
+        &cert_login(&kit, None).await,
+        rustls::AlertDescription::CertificateRequired,
+        "no certificate, no handshake",
     );
     // A certificate from another CA (self-signed, clientAuth) is refused.
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
@@ -413,12 +458,34 @@ async fn the_certificate_listener_refuses_clients_without_a_certificate_or_with_
         .push(rcgen::DnType::CommonName, "hanakodt");
     p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
     let foreign = p.self_signed(&key).unwrap();
-    let c = client(&kit, Some(identity(foreign.der(), &key)));
+    assert_refused(
+        &cert_login(&kit, Some((foreign.der(), &key))).await,
+        rustls::AlertDescription::UnknownCA,
+        "a foreign CA's certificate",
+    );
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_client_certificate_is_refused_at_the_certificate_listener() {
+    let kit = Kit::start().await;
+    // The control: a current certificate gets in.
+    let (good, good_key) = enrolled(&kit, "ichirodt").await;
+    gets_in(&kit, &good, &good_key).await;
+    // One issued a validity and ten days ago (the test clock moved back):
+    // it expired ten days ago, by the real clock the handshake reads.
+    let back = kit.svc.settings().cert_validity() + ::time::Duration::days(10);
+    kit.clock.advance(-back);
+    let (old, old_key) = enrolled(&kit, "jirodt").await;
+    kit.clock.advance(back);
+    let (_, c) = parse_x509_certificate(&old).unwrap();
     assert!(
-        c.get(format!("{}/cert-login", kit.cert_base))
-            .send()
-            .await
-            .is_err()
+        c.validity().not_after.timestamp() < ::time::OffsetDateTime::now_utc().unix_timestamp()
+    );
+    assert_refused(
+        &cert_login(&kit, Some((&old, &old_key))).await,
+        rustls::AlertDescription::CertificateExpired,
+        "an expired certificate",
     );
     kit.stop().await;
 }
@@ -437,6 +504,11 @@ async fn simplereenroll_renews_with_the_certificate_and_supersedes_the_old_one()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
+    let why = r.text().await.unwrap();
+    assert!(
+        why.starts_with("renewal needs the current certificate"),
+        "{why}"
+    );
     let r = client(&kit, Some(identity(&old, &key)))
         .post(format!("{}/.well-known/est/simplereenroll", kit.cert_base))
         .header("content-type", "application/pkcs10")
@@ -484,13 +556,18 @@ async fn simplereenroll_renews_with_the_certificate_and_supersedes_the_old_one()
         h.iter().any(|r| r == "jirodt/証明書更新/成功/jirodt"),
         "{h:?}"
     );
-    // The old certificate cannot renew again.
+    // The old certificate cannot renew again; the new one gets in.
     let again = client(&kit, Some(identity(&old, &key)))
         .post(format!("{}/.well-known/est/simplereenroll", kit.cert_base))
         .body(STANDARD.encode(&csr))
         .send()
         .await;
-    assert!(again.is_err(), "revoked: no handshake");
+    assert_refused(
+        &again,
+        rustls::AlertDescription::CertificateRevoked,
+        "superseded: no handshake",
+    );
+    gets_in(&kit, new, &new_key).await;
     kit.stop().await;
 }
 
@@ -648,5 +725,52 @@ async fn openssl_and_curl_enroll_as_a_standard_est_client_would() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    kit.stop().await;
+}
+
+/// RSA keys of 2048 to 4096 bits are certified; RSA-1024 is refused by the
+/// server (not only by the app), whatever the client sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_2048_to_4096_is_certified_and_rsa_1024_is_refused() {
+    let kit = Kit::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let csr = |bits: u32| {
+        let out = std::process::Command::new("openssl")
+            .args(["req", "-new", "-newkey", &format!("rsa:{bits}"), "-nodes"])
+            .args([
+                "-keyout",
+                "/dev/null",
+                "-subj",
+                "/CN=anyone",
+                "-outform",
+                "DER",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl is installed");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let weak = simpleenroll(&kit, "jirodt", LOGIN_PW, &csr(1024)).await;
+    assert_eq!(weak.status, 400, "{}", weak.body);
+    assert!(
+        weak.body.contains("unsupported key (RSA 1024)"),
+        "{}",
+        weak.body
+    );
+    for (who, bits) in [("jirodt", 2048), ("ichirodt", 3072), ("sachikodt", 4096)] {
+        let a = simpleenroll(&kit, who, LOGIN_PW, &csr(bits)).await;
+        assert_eq!(a.status, 200, "RSA {bits}: {}", a.body);
+        let der = a.certs().remove(0);
+        let (_, c) = parse_x509_certificate(&der).unwrap();
+        match c.public_key().parsed().unwrap() {
+            x509_parser::public_key::PublicKey::RSA(k) => assert_eq!(k.key_size(), bits as usize),
+            other => panic!("{other:?}"),
+        }
+    }
     kit.stop().await;
 }

@@ -2,7 +2,7 @@
 //! morning of logins, an issuance, a revocation, a refused handshake and
 //! OCSP traffic.
 
-use crate::issuance::{client, enrolled, identity};
+use crate::issuance::enrolled;
 use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW};
 
 /// The value of one sample line (`name{labels} value`).
@@ -14,7 +14,7 @@ fn sample(text: &str, series: &str) -> f64 {
         .unwrap()
 }
 
-async fn scrape(kit: &Kit) -> String {
+pub async fn scrape(kit: &Kit) -> String {
     let r = reqwest::get(format!("{}/metrics", kit.metrics_base))
         .await
         .unwrap();
@@ -52,25 +52,16 @@ async fn metrics_count_what_happened() {
     assert_eq!(admin.login("hanakodt", LOGIN_PW).await.path(), "/top");
     // ichirodt enrolls and shows the certificate to the certificate listener.
     let (cert, key) = enrolled(&kit, "ichirodt").await;
-    let user = client(&kit, Some(identity(&cert, &key)));
-    let r = user
-        .get(format!("{}/cert-login", kit.cert_base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    crate::issuance::gets_in(&kit, &cert, &key).await;
     // hanakodt revokes it; the next handshake with it is refused.
     admin.get("/brsk018").await;
     let id = kit.user_id("ichirodt").await.to_string();
     admin.post("/brsk018", &[("user", &id)]).await;
     assert_eq!(admin.execute(CONFIRM_PW).await.path(), "/brsk020");
-    let again = client(&kit, Some(identity(&cert, &key)));
-    assert!(
-        again
-            .get(format!("{}/cert-login", kit.cert_base))
-            .send()
-            .await
-            .is_err()
+    crate::issuance::assert_refused(
+        &crate::issuance::cert_login(&kit, Some((&cert, &key))).await,
+        rustls::AlertDescription::CertificateRevoked,
+        "the revoked certificate",
     );
     // A malformed OCSP request.
     let r = kit

@@ -74,3 +74,35 @@ async fn renewal_and_lock_notices_are_sent_once() {
     );
     kit.stop().await;
 }
+
+/// Two servers on one database run their rounds at the same moment: every
+/// notice is claimed by exactly one of them and written once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_sending_at_the_same_time_send_each_notice_once() {
+    let kit = Kit::start().await;
+    let other = std::sync::Arc::new(kit.another_server().await);
+    for _ in 0..3 {
+        kit.browser().login("ichirodt", "Wrong#1234").await;
+    }
+    for _ in 0..3 {
+        kit.browser().login("sachikodt", "Wrong#1234").await;
+    }
+    assert_eq!(kit.svc.queue_renewal_notices().await.unwrap(), 1);
+    // tarodt's renewal, and three lock notices for each of two locks.
+    let due = 1 + 3 + 3;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let round = |svc: std::sync::Arc<shomei_service::Shomei>| {
+        let start = start.clone();
+        tokio::spawn(async move {
+            start.wait().await;
+            svc.send_notices().await.unwrap()
+        })
+    };
+    let (a, b) = (round(kit.svc.clone()), round(other.clone()));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert_eq!(a + b, due, "each notice sent by one of them: {a} + {b}");
+    assert_eq!(outbox(&kit).len(), due);
+    assert_eq!(kit.svc.send_notices().await.unwrap(), 0);
+    assert_eq!(other.send_notices().await.unwrap(), 0);
+    kit.stop().await;
+}

@@ -32,12 +32,11 @@ fn openssl_ocsp(dir: &std::path::Path, url: &str, extra: &[&str]) -> String {
     text
 }
 
-// openssl blocks: the server needs threads of its own meanwhile.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openssl_ocsp_says_good_then_revoked_then_unknown_for_strangers() {
-    let kit = Kit::start().await;
+/// jirodt's new certificate, and a directory with it (cert.pem), the issuing
+/// CA (issuing.pem) and the chain (chain.pem), as openssl wants them.
+async fn jirodt_enrolled(kit: &Kit) -> (Vec<u8>, tempfile::TempDir) {
     let (_, csr) = key_and_csr(&PKCS_ECDSA_P256_SHA256);
-    let cert = simpleenroll(&kit, "jirodt", LOGIN_PW, &csr)
+    let cert = simpleenroll(kit, "jirodt", LOGIN_PW, &csr)
         .await
         .certs()
         .remove(0);
@@ -47,6 +46,16 @@ async fn openssl_ocsp_says_good_then_revoked_then_unknown_for_strangers() {
     std::fs::write(d.join("issuing.pem"), ca.issuing_pem()).unwrap();
     std::fs::write(d.join("chain.pem"), ca.root_pem() + &ca.issuing_pem()).unwrap();
     std::fs::write(d.join("cert.pem"), shomei_pki::to_pem("CERTIFICATE", &cert)).unwrap();
+    (cert, dir)
+}
+
+// openssl blocks: the server needs threads of its own meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssl_ocsp_says_good_then_revoked_then_unknown_for_strangers() {
+    let kit = Kit::start().await;
+    let (cert, dir) = jirodt_enrolled(&kit).await;
+    let d = dir.path();
+    let ca = kit.svc.ca();
     let (_, parsed) = x509_parser::parse_x509_certificate(&cert).unwrap();
     let aia = parsed
         .iter_extensions()
@@ -172,5 +181,86 @@ async fn malformed_requests_get_malformed_request_over_post_and_get() {
         .unwrap();
     let b = r.bytes().await.unwrap();
     assert_eq!(b.as_ref(), [0x30, 0x03, 0x0a, 0x01, 0x01]);
+    kit.stop().await;
+}
+
+/// RFC 6960 §A.1: GET {url}/{url-encoded base64 of the DER request}.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_request_over_get_is_answered_good_then_revoked() {
+    let kit = Kit::start().await;
+    let (_, dir) = jirodt_enrolled(&kit).await;
+    let d = dir.path();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("openssl is installed");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {text}");
+        text
+    };
+    // The request as a relying party makes it (without a nonce: the GET kind).
+    openssl(&[
+        "ocsp",
+        "-issuer",
+        "issuing.pem",
+        "-cert",
+        "cert.pem",
+        "-no_nonce",
+        "-reqout",
+        "req.der",
+    ]);
+    use base64::Engine;
+    let b64 =
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(d.join("req.der")).unwrap());
+    let path: String = b64
+        .chars()
+        .map(|c| match c {
+            '+' => "%2B".to_string(),
+            '/' => "%2F".to_string(),
+            '=' => "%3D".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    let c = kit.browser().client;
+    let ask = |c: reqwest::Client, url: String| async move {
+        let r = c.get(url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "application/ocsp-response");
+        r.bytes().await.unwrap().to_vec()
+    };
+    let url = format!("{}/pki/ocsp/{path}", kit.base);
+    std::fs::write(d.join("good.der"), ask(c.clone(), url.clone()).await).unwrap();
+    let read = |resp: &str| {
+        openssl(&[
+            "ocsp",
+            "-respin",
+            resp,
+            "-issuer",
+            "issuing.pem",
+            "-CAfile",
+            "chain.pem",
+            "-cert",
+            "cert.pem",
+            "-no_nonce",
+        ])
+    };
+    let good = read("good.der");
+    assert!(
+        good.contains("Response verify OK") && good.contains("cert.pem: good"),
+        "{good}"
+    );
+
+    let admin = kit.browser();
+    admin.to_brsk019(&kit, "jirodt", "jirodt").await;
+    assert_eq!(admin.execute(CONFIRM_PW).await.path(), "/brsk020");
+    std::fs::write(d.join("revoked.der"), ask(c, url).await).unwrap();
+    let revoked = read("revoked.der");
+    assert!(
+        revoked.contains("Response verify OK") && revoked.contains("cert.pem: revoked"),
+        "{revoked}"
+    );
     kit.stop().await;
 }

@@ -7,9 +7,9 @@ use shomei_service::OperatorError;
 
 use crate::testkit::{Kit, LOGIN_PW};
 
-#[tokio::test]
-async fn a_new_master_must_change_both_temporary_passwords_first() {
-    let kit = Kit::start().await;
+/// 株式会社テスト商会 and its マスター testmst01, as the bank's operator sato
+/// creates them: the company's id and the temporary passwords.
+async fn new_company_and_master(kit: &Kit) -> (CompanyId, shomei_service::TemporaryPasswords) {
     let company = kit
         .svc
         .operator_create_company("株式会社テスト商会", Service::BusinessIb, "sato")
@@ -20,6 +20,13 @@ async fn a_new_master_must_change_both_temporary_passwords_first() {
         .operator_create_master(company, "testmst01", "試験 太郎", "t@example.jp", "sato")
         .await
         .unwrap();
+    (company, t)
+}
+
+#[tokio::test]
+async fn a_new_master_must_change_both_temporary_passwords_first() {
+    let kit = Kit::start().await;
+    let (company, t) = new_company_and_master(&kit).await;
     assert!(matches!(
         kit.svc
             .operator_create_master(company, "hanakodt", "重複", "", "sato")
@@ -140,5 +147,69 @@ async fn the_bank_unlocks_and_resets_a_locked_out_master() {
         "{history:?}"
     );
     assert!(history.contains(&"銀行:sato/パスワード初期化/成功/jirodt".to_string()));
+    kit.stop().await;
+}
+
+/// "Every other page leads to BRSK002 until both are changed": forms posted
+/// with a good CSRF token, and EST with the temporary password, too.
+#[tokio::test]
+async fn while_the_first_change_is_pending_posts_and_est_are_held_back() {
+    let kit = Kit::start().await;
+    let (_, t) = new_company_and_master(&kit).await;
+    let b = kit.browser();
+    assert_eq!(b.login("testmst01", &t.login).await.path(), "/brsk002");
+    let p = b
+        .post(
+            "/bssk003",
+            &[
+                ("contact_name", "先走り"),
+                ("contact_phone", "090-0000-0000"),
+                ("contact_email", "x@example.jp"),
+                ("confirm_password", &t.confirm),
+            ],
+        )
+        .await;
+    assert_eq!(p.path(), "/brsk002", "a form waits for the change too");
+    assert!(
+        !kit.history()
+            .await
+            .iter()
+            .any(|r| r.contains("企業情報変更")),
+        "nothing changed"
+    );
+    let (_, csr) = crate::issuance::key_and_csr(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let a = crate::issuance::simpleenroll(&kit, "testmst01", &t.login, &csr).await;
+    assert_eq!(a.status, 403, "EST with the temporary password");
+    assert!(
+        kit.svc
+            .store()
+            .latest_cert(shomei_core::UserId(kit.user_id("testmst01").await))
+            .await
+            .unwrap()
+            .is_none(),
+        "no certificate issued"
+    );
+    assert!(a.body.contains("must be changed first"), "{}", a.body);
+    // The control: with both changed, the same request issues.
+    for (kind, current, new) in [
+        ("login", t.login.as_str(), "Tesuto#2026a"),
+        ("confirm", t.confirm.as_str(), "Kakunin#2026b"),
+    ] {
+        b.get("/brsk002").await;
+        let p = b
+            .post(
+                "/brsk002",
+                &[
+                    ("kind", kind),
+                    ("current", current),
+                    ("new", new),
+                    ("again", new),
+                ],
+            )
+            .await;
+        assert!(p.has("BRSK003"), "{}", p.body);
+    }
+    let a = crate::issuance::simpleenroll(&kit, "testmst01", "Tesuto#2026a", &csr).await;
+    assert_eq!(a.status, 200, "{}", a.body);
     kit.stop().await;
 }

@@ -135,3 +135,27 @@ async fn the_confirmation_password_changes_and_wrong_current_ones_lock_it() {
     );
     kit.stop().await;
 }
+
+#[tokio::test]
+async fn a_password_equal_to_the_login_id_is_refused_when_it_passes_every_other_rule() {
+    let kit = Kit::start().await;
+    let b = kit.browser();
+    assert_eq!(b.login("hottojr01", LOGIN_PW).await.path(), "/top");
+    // hottojr01: 9 half-width characters, letters and digits.
+    for same in ["hottojr01", "HOTTOJR01"] {
+        let p = change(&b, "login", LOGIN_PW, same, same).await;
+        assert_eq!(
+            p.error().as_deref(),
+            Some("ログインIDと同じパスワードは設定できません。"),
+            "{same}"
+        );
+    }
+    // The control: one character more passes.
+    let done = change(&b, "login", LOGIN_PW, "hottojr01#", "hottojr01#").await;
+    assert!(
+        done.has("ログインパスワードを変更しました。"),
+        "{}",
+        done.body
+    );
+    kit.stop().await;
+}

@@ -165,7 +165,7 @@ async fn brsk018_shows_the_guides_users_states_and_dates_and_sorts_by_every_colu
             assert_eq!(row.3, "-");
         }
     }
-    let order = |q: &'static str| {
+    let order = |q: String| {
         let b = &b;
         async move {
             rows(&b.get(&format!("/brsk018?{q}")).await.body)
@@ -174,29 +174,42 @@ async fn brsk018_shows_the_guides_users_states_and_dates_and_sorts_by_every_colu
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(
-        order("sort=login_id&order=desc").await,
-        ["tarodt", "sachikodt", "jirodt", "ichirodt", "hanakodt"]
-    );
-    assert_eq!(
-        order("sort=role&order=asc").await,
-        ["jirodt", "hanakodt", "tarodt", "ichirodt", "sachikodt"]
-    );
-    assert_eq!(
-        order("sort=state&order=asc").await,
-        ["jirodt", "hanakodt", "tarodt", "ichirodt", "sachikodt"]
-    );
-    assert_eq!(
-        order("sort=state&order=desc").await,
-        ["sachikodt", "ichirodt", "tarodt", "hanakodt", "jirodt"]
-    );
-    assert_eq!(
-        order("sort=expiry&order=asc").await[..2],
-        ["tarodt", "hanakodt"]
-    );
-    assert_eq!(order("sort=name&order=asc").await.len(), 5);
+    // Every column, both directions, the whole order: ties (same 区分,
+    // no date) by ログインID; 降順 is 昇順 reversed.
+    for (key, ascending) in [
+        (
+            "login_id",
+            ["hanakodt", "ichirodt", "jirodt", "sachikodt", "tarodt"],
+        ),
+        // データ二郎 < データ太郎 < データ幸子 < データ朗 < 北銀 花子
+        (
+            "name",
+            ["jirodt", "tarodt", "sachikodt", "ichirodt", "hanakodt"],
+        ),
+        (
+            "role",
+            ["jirodt", "hanakodt", "tarodt", "ichirodt", "sachikodt"],
+        ),
+        // 未発行, 発行済, 更新可, 有効期限切れ, 失効済
+        (
+            "state",
+            ["jirodt", "hanakodt", "tarodt", "ichirodt", "sachikodt"],
+        ),
+        // 20 days, 335 days, then the rows that show no date ("-").
+        (
+            "expiry",
+            ["tarodt", "hanakodt", "ichirodt", "jirodt", "sachikodt"],
+        ),
+    ] {
+        let asc = format!("sort={key}&order=asc");
+        let desc = format!("sort={key}&order=desc");
+        assert_eq!(order(asc).await, ascending, "{key} 昇順");
+        let mut descending = ascending;
+        descending.reverse();
+        assert_eq!(order(desc).await, descending, "{key} 降順");
+    }
     // An unknown sort key falls back to ログインID 昇順 rather than failing.
-    assert_eq!(order("sort=%27;drop&order=x").await[0], "hanakodt");
+    assert_eq!(order("sort=%27;drop&order=x".into()).await[0], "hanakodt");
     kit.stop().await;
 }
 

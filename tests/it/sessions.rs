@@ -171,6 +171,26 @@ async fn logout_ends_the_session_and_is_recorded() {
     let sessions = kit.sessions().await;
     let top = b.get("/top").await;
     assert!(top.has("ログアウト"));
+    // The cookie and the CSRF token of the logged-in session, as an
+    // attacker who copied them would replay them.
+    use reqwest::cookie::CookieStore;
+    let cookie = b
+        .jar
+        .cookies(&kit.base.parse().unwrap())
+        .expect("a session cookie");
+    let csrf = crate::testkit::csrf_of(&top.body).unwrap();
+    let replay = |path: &str| {
+        let root = reqwest::Certificate::from_pem(kit.svc.ca().root_pem().as_bytes()).unwrap();
+        let c = reqwest::Client::builder()
+            .tls_certs_only([root])
+            .build()
+            .unwrap();
+        (c, format!("{}{path}", kit.base), cookie.clone())
+    };
+    // The control: before ログアウト the copied cookie opens the screens.
+    let (c, url, cookie_v) = replay("/brsk018");
+    let r = c.get(&url).header("cookie", cookie_v).send().await.unwrap();
+    assert_eq!(r.url().path(), "/brsk018");
     let p = b.post("/logout", &[]).await;
     assert_eq!(p.path(), "/login");
     assert!(p.has("ログアウトしました。"));
@@ -186,6 +206,33 @@ async fn logout_ends_the_session_and_is_recorded() {
         "/login",
         "after ログアウト the screens need a new login"
     );
+    // The old cookie replayed: no screen, no change.
+    let (c, url, cookie_v) = replay("/brsk018");
+    let r = c.get(&url).header("cookie", cookie_v).send().await.unwrap();
+    assert_eq!(r.url().path(), "/login", "the old cookie after ログアウト");
+    let (c, url, cookie_v) = replay("/brsk012");
+    let r = c
+        .post(&url)
+        .header("cookie", cookie_v)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("login_id", "replay01"),
+            ("name", "再送 一郎"),
+            ("role", "general"),
+            ("email", "r@example.jp"),
+            ("login_password", "Shoki#Pass1"),
+            ("confirm_password_new", "Shoki#Kaku2"),
+            ("confirm_password", CONFIRM_PW),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.url().path(),
+        "/login",
+        "a form posted with the old cookie"
+    );
+    assert!(!kit.has_user("replay01").await);
     let history = kit.history().await;
     assert!(
         history
@@ -252,16 +299,53 @@ async fn the_idle_timeout_is_configurable() {
 async fn pages_carry_security_headers() {
     let kit = Kit::start().await;
     let b = kit.browser();
-    let p = b.get("/login").await;
-    for h in [
-        "content-security-policy",
-        "strict-transport-security",
-        "x-frame-options",
-        "x-content-type-options",
-    ] {
-        assert!(p.headers.contains_key(h), "{h}");
+    let login = b.get("/login").await;
+    b.login("ichirodt", LOGIN_PW).await;
+    let top = b.get("/top").await;
+    let refused = b.get("/brsk011").await;
+    assert_eq!(refused.status, 403);
+    for p in [&login, &top, &refused] {
+        let h = |name: &str| {
+            p.headers
+                .get(name)
+                .unwrap_or_else(|| panic!("{name} on {}", p.url))
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        let mut csp: Vec<String> = h("content-security-policy")
+            .split(';')
+            .map(|d| d.trim().to_string())
+            .collect();
+        csp.sort();
+        assert_eq!(
+            csp,
+            [
+                "base-uri 'none'",
+                "default-src 'self'",
+                "form-action 'self'",
+                "frame-ancestors 'none'",
+                "img-src 'self' data:",
+                "script-src 'self'",
+                "style-src 'self'",
+            ],
+            "no inline script, no frames, forms only to us: {}",
+            p.url
+        );
+        // A year, the least browsers' preload lists accept.
+        let hsts = h("strict-transport-security");
+        let max_age: u64 = hsts
+            .strip_prefix("max-age=")
+            .and_then(|v| v.split(';').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(max_age >= 31_536_000, "{hsts}");
+        assert_eq!(h("x-frame-options"), "DENY");
+        assert_eq!(h("x-content-type-options"), "nosniff");
+        assert_eq!(h("referrer-policy"), "no-referrer");
+        assert_eq!(h("cache-control"), "no-store");
     }
-    assert_eq!(p.headers.get("cache-control").unwrap(), "no-store");
     kit.stop().await;
 }
 

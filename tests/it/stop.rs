@@ -155,8 +155,12 @@ async fn a_general_user_is_refused_and_the_master_may_stop_an_administrator() {
     let kit = Kit::start().await;
     let g = kit.browser();
     g.login("ichirodt", LOGIN_PW).await;
-    let p = g.get("/brsk021").await;
-    assert_eq!(p.status, 403);
+    let no_authority =
+        "この操作を行う権限がありません。マスターユーザまたは管理者ユーザに依頼してください。";
+    g.get("/brsk021")
+        .await
+        .assert_refused(no_authority, "BRSK021");
+    g.get("/top").await;
     let id = kit.user_id("tarodt").await.to_string();
     let p = g
         .post(
@@ -168,7 +172,7 @@ async fn a_general_user_is_refused_and_the_master_may_stop_an_administrator() {
             ],
         )
         .await;
-    assert!(p.error().is_some());
+    p.assert_refused(no_authority, "BRSK022");
     assert!(!kit.counters("tarodt").await.admin_stopped);
 
     let m = kit.browser();

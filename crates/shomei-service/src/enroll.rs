@@ -42,6 +42,12 @@ pub enum EnrollError {
         "the client certificate is not valid for renewal: it is revoked, expired, unknown or not the user's current one"
     )]
     NotRenewable,
+    /// Passwords the bank or an administrator set are changed (BRSK002)
+    /// before anything else, EST included.
+    #[error(
+        "the temporary passwords must be changed first: log in to the portal and change them (パスワード変更)"
+    )]
+    PasswordChangePending,
     #[error("{0}")]
     BadCsr(#[from] CsrError),
     #[error(transparent)]
@@ -121,6 +127,13 @@ impl Shomei {
             }
         };
         let now = self.now();
+        if user.must_change_login || user.must_change_confirm {
+            let detail = "初回のパスワード変更前";
+            tx.audit(&entry(&user, OP_ISSUE, FAILED, detail, client, now))
+                .await?;
+            tx.commit().await?;
+            return Err(EnrollError::PasswordChangePending);
+        }
         let csr = match check_csr(csr_der) {
             Ok(c) => c,
             Err(e) => {

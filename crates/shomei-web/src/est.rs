@@ -118,7 +118,10 @@ fn issued_response(r: Result<shomei_service::Issued, EnrollError>) -> Response {
         ),
         Err(e @ EnrollError::Unauthorized) => unauthorized(&e.to_string()),
         Err(
-            e @ (EnrollError::AlreadyIssued | EnrollError::UseRenewal | EnrollError::NotRenewable),
+            e @ (EnrollError::AlreadyIssued
+            | EnrollError::UseRenewal
+            | EnrollError::NotRenewable
+            | EnrollError::PasswordChangePending),
         ) => text_error(StatusCode::FORBIDDEN, &e.to_string()),
         Err(e @ EnrollError::BadCsr(_)) => text_error(StatusCode::BAD_REQUEST, &e.to_string()),
         Err(EnrollError::Internal(
