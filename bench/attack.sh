@@ -37,8 +37,9 @@ start_shomei "$D" 0
 METRICS=$(grep -o 'http://[0-9.:]*/metrics' "$D.log" | head -1 | sed 's#/metrics##')
 echo "Shomei on core 0 (default settings), load on core 1"
 printf '  %-58s %14s   %s\n' "what" "measured" "limit / reference"
-OUT=$(taskset -c 1 python3 "$ROOT/bench/attack.py" "$PORTAL" "$PKI" "$METRICS" "$D/ca/root-ca.crt" \
-    "$SHOMEI_PID" atk "$FLOOD" "$LOGINS" "$IDLE" | tee /dev/stderr)
+OUT=$(taskset -c 1 python3 -u "$ROOT/bench/attack.py" "$PORTAL" "$PKI" "$METRICS" "$D/ca/root-ca.crt" \
+    "$SHOMEI_PID" atk "$FLOOD" "$LOGINS" "$IDLE")
+grep -v '^RATE' <<<"$OUT"
 read -r _ RATE WORKERS < <(grep '^RATE' <<<"$OUT")
 RAW=$(taskset -c 0 "$LOAD" argon2 5 "$WORKERS" | awk '{printf "%.2f", $1 / $2}')
 echo
