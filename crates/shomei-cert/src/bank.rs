@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::enroll::{self, KeyType, Target};
+use crate::keep::Keep;
 use crate::store::CertStore;
 use crate::{Fail, est, text};
 
@@ -77,6 +78,7 @@ pub trait Bank: Send + Sync + 'static {
 pub struct RealBank {
     pub target: Target,
     pub stores: Vec<Box<dyn CertStore>>,
+    pub keep: Keep,
 }
 
 /// One of this bank's certificates in one store.
@@ -133,23 +135,30 @@ impl RealBank {
         self.stores.iter().try_for_each(|s| s.prepare())
     }
 
-    /// Puts the new certificate in every store; if one refuses, takes it out
-    /// of those that took it, so no store is left half-done.
-    fn save(&self, got: &enroll::Obtained) -> Result<Vec<String>, Fail> {
-        let nickname = format!("Shomei {} {}", got.info.cn, got.info.serial_hex);
-        let key = got.key.serialize_der();
+    /// Keeps the key for renewal and puts the certificate in every store;
+    /// if one refuses, takes it out of those that took it, so nothing is
+    /// left half-done.
+    pub fn save(
+        &self,
+        key: &[u8],
+        cert: &[u8],
+        chain: &[Vec<u8>],
+        info: &enroll::CertInfo,
+    ) -> Result<Vec<String>, Fail> {
+        let nickname = format!("Shomei {} {}", info.cn, info.serial_hex);
+        self.keep
+            .put(&info.serial_hex, key, cert)
+            .map_err(|e| Fail::Local(text::saved_nowhere("", e.message())))?;
         for (i, s) in self.stores.iter().enumerate() {
-            if let Err(e) = s.add(
-                &key,
-                &got.cert,
-                &got.chain,
-                &nickname,
-                &self.target.root_pem,
-            ) {
+            if let Err(e) = s.add(key, cert, chain, &nickname, &self.target.root_pem) {
                 for done in &self.stores[..i] {
                     let _ = done.remove(&nickname);
                 }
-                return Err(Fail::Local(text::saved_nowhere(&s.place(), e.message())));
+                self.keep.forget(&info.serial_hex);
+                return Err(Fail::Local(text::saved_nowhere(
+                    &format!("（{}）", s.place()),
+                    e.message(),
+                )));
             }
         }
         Ok(self.stores.iter().map(|s| s.place()).collect())
@@ -157,7 +166,7 @@ impl RealBank {
 
     /// Removes this bank's older certificates: the same user's superseded
     /// ones, and any expired or revoked one. Says what went.
-    fn clear_old(&self, new: &enroll::CertInfo) -> Vec<String> {
+    pub fn clear_old(&self, new: &enroll::CertInfo) -> Vec<String> {
         let Ok(cas) = self.ca_subjects() else {
             return Vec::new();
         };
@@ -185,6 +194,7 @@ impl RealBank {
             };
             let Some(why) = why else { continue };
             if self.stores[h.store].remove(&h.nickname).is_ok() {
+                self.keep.forget(&h.info.serial_hex);
                 removed.push(format!(
                     "{}（{}、シリアル {}、有効期限 {}）を {} から削除しました",
                     h.info.cn,
@@ -204,7 +214,7 @@ impl RealBank {
         progress: &mut dyn FnMut(Step),
     ) -> Result<Outcome, Fail> {
         progress(Step::Process);
-        let stored_in = self.save(&got)?;
+        let stored_in = self.save(&got.key.serialize_der(), &got.cert, &got.chain, &got.info)?;
         let removed = self.clear_old(&got.info);
         let state = self
             .states(std::iter::once(got.info.serial_hex.clone()))
@@ -274,11 +284,13 @@ impl Bank for RealBank {
         self.prepare()?;
         let cas = self.ca_subjects()?;
         let here = self.here(&cas)?;
-        let current = here
-            .iter()
-            .find(|h| h.info.serial_hex == serial_hex)
-            .ok_or(Fail::Usage(text::NO_RENEWABLE.into()))?;
-        let id = self.stores[current.store].identity(&current.nickname)?;
+        if !here.iter().any(|h| h.info.serial_hex == serial_hex) {
+            return Err(Fail::Usage(text::NO_RENEWABLE.into()));
+        }
+        let id = self
+            .keep
+            .get(serial_hex)
+            .ok_or(Fail::Usage(text::NOT_KEPT.into()))?;
         progress(Step::Obtain);
         let got = enroll::block_on(enroll::reobtain(&self.target, &id.key_pkcs8, &id.cert))?;
         self.finish(got, progress)

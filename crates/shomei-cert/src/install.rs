@@ -22,17 +22,27 @@ fn xdg(var: &str, fallback: &str) -> PathBuf {
         .unwrap_or_else(|| store::home().join(fallback))
 }
 
-/// インストール先フォルダー's default: under the user's home.
-pub fn default_dir() -> PathBuf {
-    xdg("XDG_DATA_HOME", ".local/share").join("shomei-cert")
+/// Where a per-user install puts things (freedesktop.org's places).
+#[derive(Clone, Debug)]
+pub struct Places {
+    /// インストール先フォルダー's default.
+    pub default_dir: PathBuf,
+    /// Where the menu entry goes.
+    pub applications: PathBuf,
+    /// Which program opens which link.
+    pub mimeapps: PathBuf,
 }
 
-pub fn applications_dir() -> PathBuf {
-    xdg("XDG_DATA_HOME", ".local/share").join("applications")
-}
-
-pub fn mimeapps_file() -> PathBuf {
-    xdg("XDG_CONFIG_HOME", ".config").join("mimeapps.list")
+impl Places {
+    /// This user's: under the home folder.
+    pub fn of_user() -> Self {
+        let data = xdg("XDG_DATA_HOME", ".local/share");
+        Places {
+            default_dir: data.join("shomei-cert"),
+            applications: data.join("applications"),
+            mimeapps: xdg("XDG_CONFIG_HOME", ".config").join("mimeapps.list"),
+        }
+    }
 }
 
 /// Whether this copy of the app is an installed one.
@@ -65,7 +75,7 @@ fn exec_quote(p: &Path) -> String {
 
 pub fn desktop_entry(exe: &Path) -> String {
     format!(
-        "[Desktop Entry]\nType=Application\nName=証明書発行アプリ\nName[ja]=証明書発行アプリ\nComment=電子証明書の発行・更新\nExec={} open %u\nTerminal=false\nCategories=Office;Finance;\nMimeType={SCHEME};\n",
+        "[Desktop Entry]\nType=Application\nName=証明書発行アプリ\nName[ja]=証明書発行アプリ\nComment=電子証明書の発行・更新\nExec={} open %u\nTerminal=false\nStartupWMClass=shomei-cert\nCategories=Office;Finance;\nMimeType={SCHEME};\n",
         exec_quote(exe)
     )
 }
@@ -128,7 +138,7 @@ fn copy_whole(from: &Path, to: &Path, mode: u32) -> Result<(), Fail> {
 }
 
 /// Installs into `dir`; returns the installed app's path.
-pub fn install(dir: &Path) -> Result<PathBuf, Fail> {
+pub fn install(dir: &Path, places: &Places) -> Result<PathBuf, Fail> {
     if !dir.is_absolute() {
         return Err(fail(
             dir,
@@ -149,16 +159,16 @@ pub fn install(dir: &Path) -> Result<PathBuf, Fail> {
         }
         copy_whole(&exe, &target, 0o755)?;
     }
-    let apps = applications_dir();
-    std::fs::create_dir_all(&apps).map_err(|e| fail(&apps, e))?;
+    let apps = &places.applications;
+    std::fs::create_dir_all(apps).map_err(|e| fail(apps, e))?;
     let entry = apps.join(DESKTOP_FILE);
     crate::write_atomic(&entry, desktop_entry(&target).as_bytes())?;
-    let mime = mimeapps_file();
+    let mime = &places.mimeapps;
     if let Some(parent) = mime.parent() {
         std::fs::create_dir_all(parent).map_err(|e| fail(parent, e))?;
     }
-    let existing = std::fs::read_to_string(&mime).unwrap_or_default();
-    crate::write_atomic(&mime, with_handler(&existing).as_bytes())?;
+    let existing = std::fs::read_to_string(mime).unwrap_or_default();
+    crate::write_atomic(mime, with_handler(&existing).as_bytes())?;
     // Last: only a complete copy is marked as installed.
     crate::write_atomic(
         &dir.join(MARKER),
@@ -167,7 +177,59 @@ pub fn install(dir: &Path) -> Result<PathBuf, Fail> {
     // Desktops that cache the handlers refresh; without the tool, they read
     // the files above on their next start.
     let _ = std::process::Command::new("update-desktop-database")
-        .arg(&apps)
+        .arg(apps)
         .output();
     Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_link_handler_is_set_and_other_handlers_are_kept() {
+        assert_eq!(
+            with_handler(""),
+            "[Default Applications]\nx-scheme-handler/shomei-cert=shomei-cert.desktop\n"
+        );
+        let before = "[Added Associations]\ntext/plain=gedit.desktop\n\n[Default Applications]\nx-scheme-handler/shomei-cert=old.desktop\ntext/html=firefox.desktop\n";
+        let after = with_handler(before);
+        assert_eq!(
+            after,
+            "[Added Associations]\ntext/plain=gedit.desktop\n\n[Default Applications]\nx-scheme-handler/shomei-cert=shomei-cert.desktop\ntext/html=firefox.desktop\n"
+        );
+        assert_eq!(
+            with_handler(&after),
+            after,
+            "installing again changes nothing"
+        );
+    }
+
+    #[test]
+    fn the_menu_entry_quotes_the_path() {
+        let e = desktop_entry(Path::new("/home/a b/$x/shomei-cert"));
+        assert!(
+            e.contains("Exec=\"/home/a b/\\$x/shomei-cert\" open %u\n"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn installing_again_replaces_the_copy_and_a_relative_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let places = Places {
+            default_dir: dir.path().join("app"),
+            applications: dir.path().join("apps"),
+            mimeapps: dir.path().join("mimeapps.list"),
+        };
+        std::fs::create_dir_all(&places.default_dir).unwrap();
+        std::fs::write(places.default_dir.join("shomei-cert"), b"old version").unwrap();
+        let exe = install(&places.default_dir, &places).unwrap();
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(
+            std::fs::read(&exe).unwrap() == me,
+            "the old copy is replaced whole"
+        );
+        assert!(install(Path::new("relative/dir"), &places).is_err());
+    }
 }

@@ -11,6 +11,7 @@ mod enroll;
 mod est;
 mod gui;
 mod install;
+mod keep;
 mod store;
 mod text;
 
@@ -75,6 +76,14 @@ enum Cmd {
         p12: PathBuf,
         #[arg(long)]
         import_nss: bool,
+    },
+    /// Brings a certificate file (from a backup or another PC) into the
+    /// browsers' stores and the app's keeping, so the window can renew it.
+    Import {
+        #[command(flatten)]
+        conn: Conn,
+        #[arg(long)]
+        p12: PathBuf,
     },
     /// Subject, serial, validity and the state the server reports.
     Show {
@@ -340,6 +349,27 @@ async fn show(conn: Conn, path: PathBuf) -> Result<(), Fail> {
     Ok(())
 }
 
+fn import(conn: Conn, path: &Path) -> Result<(), Fail> {
+    let bank = bank::RealBank {
+        target: enroll::target(&conn)?,
+        stores: store::stores(),
+        keep: keep::Keep::of_user(),
+    };
+    let c = load_p12(path)?;
+    let i = enroll::info(&c.cert)?;
+    for s in &bank.stores {
+        s.prepare()?;
+    }
+    for place in bank.save(&c.key_pkcs8, &c.cert, &c.chain, &i)? {
+        println!("保存先: {place}");
+    }
+    println!(
+        "取り込みました: {}（シリアル {}、有効期限 {}）",
+        i.cn, i.serial_hex, i.not_after_ja
+    );
+    Ok(())
+}
+
 /// A `shomei-cert:` link only opens the window: nothing in it is used, so a
 /// link cannot point the app at another server or fill anything in.
 fn check_link(url: &str) -> Result<(), Fail> {
@@ -358,10 +388,11 @@ fn window() -> Result<(), Fail> {
         Ok(target) => Arc::new(bank::RealBank {
             target,
             stores: store::stores(),
+            keep: keep::Keep::of_user(),
         }),
         Err(e) => Arc::new(gui::NoBank(e.message().to_owned())),
     };
-    gui::run(bank, install::is_installed())
+    gui::run(bank, install::is_installed(), install::Places::of_user())
 }
 
 fn run(cmd: Option<Cmd>) -> Result<(), Fail> {
@@ -386,9 +417,11 @@ fn run(cmd: Option<Cmd>) -> Result<(), Fail> {
             import_nss,
         } => enroll::block_on(renew(conn, p12, import_nss)),
         Cmd::Show { conn, p12 } => enroll::block_on(show(conn, p12)),
+        Cmd::Import { conn, p12 } => import(conn, &p12),
         Cmd::Install { dir } => {
-            let dir = dir.unwrap_or_else(install::default_dir);
-            let exe = install::install(&dir)?;
+            let places = install::Places::of_user();
+            let dir = dir.unwrap_or_else(|| places.default_dir.clone());
+            let exe = install::install(&dir, &places)?;
             println!("インストールしました: {}", exe.display());
             Ok(())
         }

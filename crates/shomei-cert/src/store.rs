@@ -1,20 +1,14 @@
 //! Where the browsers find the user's key and certificate, behind one small
 //! trait. Linux: the user's NSS database `~/.pki/nssdb` (Chromium's; made if
 //! missing) and each Firefox profile's, through NSS's own tools, so nothing
-//! asks for a password to invent. The databases are owner-only files and
-//! hold what renewal needs. Windows (CurrentUser\My) and macOS (the login
+//! asks for a password to invent. NSS gives keys back only as BER PKCS#12,
+//! so what renewal needs is kept apart (`keep.rs`). Windows (CurrentUser\My) and macOS (the login
 //! keychain) would be further implementations; none is written yet.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::{Fail, text};
-
-/// A key and its certificate, as a store gives them back for renewal.
-pub struct Identity {
-    pub key_pkcs8: Vec<u8>,
-    pub cert: Vec<u8>,
-}
 
 /// A user certificate found in a store (one with its key).
 pub struct Stored {
@@ -40,8 +34,6 @@ pub trait CertStore: Send + Sync {
         nickname: &str,
         root_pem: &[u8],
     ) -> Result<(), Fail>;
-    /// The key and certificate under `nickname`.
-    fn identity(&self, nickname: &str) -> Result<Identity, Fail>;
     /// Removes the key and certificate under `nickname`.
     fn remove(&self, nickname: &str) -> Result<(), Fail>;
 }
@@ -263,44 +255,90 @@ impl CertStore for Nss {
         Ok(())
     }
 
-    fn identity(&self, nickname: &str) -> Result<Identity, Fail> {
-        let scratch = Scratch::new()?;
-        let password = random_hex(16)?;
-        let file = scratch.0.join("id.p12");
-        // Certificates unencrypted, the key under PBES2/AES-256: the form
-        // our PKCS#12 reader takes.
-        tool(
-            "pk12util",
-            &[
-                "-o",
-                Nss::path_str(&file)?,
-                "-n",
-                nickname,
-                "-d",
-                &self.db(),
-                "-W",
-                &password,
-                "-C",
-                "NONE",
-                "-c",
-                "AES-256-CBC",
-            ],
-        )
-        .map_err(|e| Fail::Local(text::local_problem(e.message())))?;
-        let bytes =
-            std::fs::read(&file).map_err(|e| Fail::Local(text::local_problem(&e.to_string())))?;
-        let c = shomei_pki::pkcs12::read(&bytes, &password)
-            .map_err(|e| Fail::Local(text::local_problem(&e.to_string())))?;
-        Ok(Identity {
-            key_pkcs8: c.key_pkcs8,
-            cert: c.cert,
-        })
-    }
-
     fn remove(&self, nickname: &str) -> Result<(), Fail> {
         // -F removes the key and its certificate together.
         tool("certutil", &["-F", "-d", &self.db(), "-n", nickname])
             .map_err(|e| self.unwritable(e.message()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_signed(cn: &str) -> (Vec<u8>, Vec<u8>) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut p = rcgen::CertificateParams::new(vec![]).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        let cert = p.self_signed(&key).unwrap();
+        (key.serialize_der(), cert.der().to_vec())
+    }
+
+    #[test]
+    fn the_nss_store_is_made_filled_read_back_and_emptied_with_nss_tools() {
+        let dir = tempfile::tempdir().unwrap();
+        let nss = Nss::new(dir.path().join(".pki/nssdb"), "Chromium");
+        assert!(
+            nss.list().unwrap().is_empty(),
+            "no database yet: nothing found"
+        );
+        nss.prepare().unwrap();
+        assert!(dir.path().join(".pki/nssdb/cert9.db").is_file());
+        let (key, cert) = self_signed("jirodt");
+        let (_, root) = self_signed("Shomei root");
+        let root_pem = crate::enroll::pem("CERTIFICATE", &root);
+        nss.add(&key, &cert, &[], "Shomei jirodt 01", root_pem.as_bytes())
+            .unwrap();
+        let found = nss.list().unwrap();
+        assert_eq!(
+            found.len(),
+            1,
+            "the root is trusted but is no user certificate"
+        );
+        assert_eq!(found[0].nickname, "Shomei jirodt 01");
+        assert_eq!(found[0].der, cert);
+        nss.remove("Shomei jirodt 01").unwrap();
+        assert!(nss.list().unwrap().is_empty());
+        let keys = tool("certutil", &["-K", "-d", &nss.db()]);
+        assert!(
+            keys.is_err() || !keys.unwrap().contains("jirodt"),
+            "the key went too"
+        );
+        let scratch: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("id.p12").exists())
+            .collect();
+        assert!(
+            scratch.is_empty(),
+            "no PKCS#12 hand-over file is left behind"
+        );
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_written_is_told_before_anything_is_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), b"x").unwrap();
+        let nss = Nss::new(dir.path().join("file/nssdb"), "Chromium");
+        let e = nss.prepare().unwrap_err();
+        assert!(
+            e.message().starts_with("電子証明書の保存先（"),
+            "{}",
+            e.message()
+        );
+        assert!(e.message().contains("証明書はまだ発行されていません"));
+    }
+
+    #[test]
+    fn the_listing_of_certutil_is_read_by_its_columns() {
+        let out = "\nCertificate Nickname                                         Trust Attributes\n                                                             SSL,S/MIME,JAR/XPI\n\nShomei jirodt 0a1b                                           u,u,u\nShomei bank root                                             C,,  \n";
+        assert_eq!(
+            parse_listing(out),
+            [
+                ("Shomei jirodt 0a1b".to_owned(), "u,u,u".to_owned()),
+                ("Shomei bank root".to_owned(), "C,,".to_owned())
+            ]
+        );
     }
 }

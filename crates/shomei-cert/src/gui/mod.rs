@@ -30,8 +30,12 @@ pub enum Screen {
     Welcome,
     /// インストール先フォルダー
     Folder { path: String },
-    /// インストール確認
-    Confirm { path: String, error: Option<String> },
+    /// インストール確認; `busy` while the files are being copied.
+    Confirm {
+        path: String,
+        error: Option<String>,
+        busy: bool,
+    },
     /// 完了 (of the setup)
     Finished,
     /// 証明書取得: `found` is None while the PC's stores are being read.
@@ -130,10 +134,12 @@ pub enum Message {
     Surveyed(Result<Vec<Found>, String>),
     Progress(Step),
     Done(Result<Outcome, String>),
+    Installed(Result<PathBuf, String>),
 }
 
 pub struct App {
     bank: Arc<dyn Bank>,
+    places: install::Places,
     pub screen: Screen,
     pub focus: usize,
     /// The login ID being issued for, to show again after a refusal.
@@ -182,9 +188,14 @@ fn on_thread<T: Send + 'static>(
 }
 
 impl App {
-    pub fn new(bank: Arc<dyn Bank>, installed: bool) -> (Self, Task<Message>) {
+    pub fn new(
+        bank: Arc<dyn Bank>,
+        installed: bool,
+        places: install::Places,
+    ) -> (Self, Task<Message>) {
         let mut app = App {
             bank,
+            places,
             screen: Screen::Welcome,
             focus: 0,
             pending_login: None,
@@ -203,6 +214,7 @@ impl App {
         match &self.screen {
             Screen::Welcome => vec![B(Action::Next), B(Action::Cancel)],
             Screen::Folder { .. } => vec![F(Field::Folder), B(Action::Next), B(Action::Cancel)],
+            Screen::Confirm { busy: true, .. } => vec![],
             Screen::Confirm { .. } => vec![B(Action::Install), B(Action::Cancel)],
             Screen::Finished => vec![B(Action::Finish)],
             Screen::Top { found, .. } => {
@@ -228,6 +240,7 @@ impl App {
     pub fn default_action(&self) -> Option<Action> {
         Some(match &self.screen {
             Screen::Welcome | Screen::Folder { .. } => Action::Next,
+            Screen::Confirm { busy: true, .. } => return None,
             Screen::Confirm { .. } => Action::Install,
             Screen::Finished => Action::Finish,
             Screen::Top { found, .. } if self.renewable(found).is_some() => Action::Renew,
@@ -327,6 +340,23 @@ impl App {
                 }
                 Task::none()
             }
+            Message::Installed(r) => {
+                let Screen::Confirm { path, .. } = &self.screen else {
+                    return Task::none();
+                };
+                match r {
+                    Ok(_) => self.open(Screen::Finished),
+                    Err(e) => {
+                        eprintln!("shomei-cert: エラー {e}");
+                        let path = path.clone();
+                        self.open(Screen::Confirm {
+                            path,
+                            error: Some(e),
+                            busy: false,
+                        })
+                    }
+                }
+            }
             Message::Done(Ok(outcome)) => self.open(Screen::Result(outcome)),
             Message::Done(Err(e)) => {
                 eprintln!("shomei-cert: エラー {e}");
@@ -384,24 +414,29 @@ impl App {
                 iced::exit()
             }
             (Action::Next, Screen::Welcome) => self.open(Screen::Folder {
-                path: install::default_dir().display().to_string(),
+                path: self.places.default_dir.display().to_string(),
             }),
             (Action::Next, Screen::Folder { path }) => {
                 let path = path.clone();
-                self.open(Screen::Confirm { path, error: None })
+                self.open(Screen::Confirm {
+                    path,
+                    error: None,
+                    busy: false,
+                })
             }
             (Action::Install, Screen::Confirm { path, .. }) => {
                 let path = path.clone();
-                match install::install(&PathBuf::from(&path)) {
-                    Ok(_) => self.open(Screen::Finished),
-                    Err(e) => {
-                        eprintln!("shomei-cert: エラー {}", e.message());
-                        self.open(Screen::Confirm {
-                            path,
-                            error: Some(e.message().to_owned()),
-                        })
-                    }
-                }
+                self.screen = Screen::Confirm {
+                    path: path.clone(),
+                    error: None,
+                    busy: true,
+                };
+                let places = self.places.clone();
+                on_thread(
+                    move |_| install::install(&PathBuf::from(path), &places),
+                    false,
+                    Message::Installed,
+                )
             }
             (Action::Finish, Screen::Finished) => self.top(None),
             (Action::Issue, Screen::Top { .. }) => self.open(Screen::Auth {
@@ -540,10 +575,14 @@ impl App {
             ]
             .spacing(16)
             .into(),
-            Screen::Confirm { path, error } => column![
+            Screen::Confirm { path, error, busy } => column![
                 heading("インストール確認"),
                 error_box(error),
-                para("次の内容でインストールします。よろしければ「インストール」を押してください。"),
+                para(if *busy {
+                    "インストールしています。しばらくお待ちください…"
+                } else {
+                    "次の内容でインストールします。よろしければ「インストール」を押してください。"
+                }),
                 info_rows(vec![
                     ("インストール先", path.clone()),
                     ("メニュー", "「証明書発行アプリ」を追加します".into()),
@@ -563,6 +602,9 @@ impl App {
             Screen::Top { found, error } => {
                 let list: Element<'_, Message> = match found {
                     None => para("このパソコンの電子証明書を確認しています…"),
+                    Some(_) if error.is_some() => {
+                        para("このパソコンの電子証明書の状態を確認できませんでした。")
+                    }
                     Some(l) if l.is_empty() => {
                         para("このパソコンには、この銀行の電子証明書はありません。")
                     }
@@ -743,20 +785,29 @@ fn stepper(current: Step, reached: bool) -> Element<'static, Message> {
 pub fn application(
     bank: Arc<dyn Bank>,
     installed: bool,
+    places: install::Places,
 ) -> iced::Application<impl iced::Program<State = App, Message = Message, Theme = Theme>> {
     iced::application(
-        move || App::new(bank.clone(), installed),
+        move || App::new(bank.clone(), installed, places.clone()),
         App::update,
         App::view,
     )
     .title(App::title)
     .theme(|_: &App| Theme::Light)
-    .window_size((720.0, 560.0))
+    .window(iced::window::Settings {
+        size: iced::Size::new(720.0, 560.0),
+        platform_specific: iced::window::settings::PlatformSpecific {
+            // WM_CLASS on X11, app id on Wayland: what the menu entry names.
+            application_id: "shomei-cert".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
 }
 
 /// Opens the window; returns when it is closed.
-pub fn run(bank: Arc<dyn Bank>, installed: bool) -> Result<(), Fail> {
-    application(bank, installed)
+pub fn run(bank: Arc<dyn Bank>, installed: bool, places: install::Places) -> Result<(), Fail> {
+    application(bank, installed, places)
         .run()
         .map_err(|e| Fail::Local(t::local_problem(&format!("the window: {e}"))))
 }
