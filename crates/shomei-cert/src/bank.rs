@@ -166,7 +166,11 @@ impl RealBank {
 
     /// Removes this bank's older certificates: the same user's superseded
     /// ones, and any expired or revoked one. Says what went.
-    pub fn clear_old(&self, new: &enroll::CertInfo) -> Vec<String> {
+    ///
+    /// NSS files certificates of one subject under one nickname, so the same
+    /// user's older ones go first (`same_user`), before the new one is
+    /// added; the others (expired, revoked) after.
+    pub fn clear_old(&self, new: &enroll::CertInfo, same_user: bool) -> Vec<String> {
         let Ok(cas) = self.ca_subjects() else {
             return Vec::new();
         };
@@ -175,7 +179,7 @@ impl RealBank {
         };
         let old: Vec<&Here> = here
             .iter()
-            .filter(|h| h.info.serial_hex != new.serial_hex)
+            .filter(|h| h.info.serial_hex != new.serial_hex && (h.info.cn == new.cn) == same_user)
             .collect();
         let states = self
             .states(old.iter().map(|h| h.info.serial_hex.clone()))
@@ -214,8 +218,9 @@ impl RealBank {
         progress: &mut dyn FnMut(Step),
     ) -> Result<Outcome, Fail> {
         progress(Step::Process);
+        let mut removed = self.clear_old(&got.info, true);
         let stored_in = self.save(&got.key.serialize_der(), &got.cert, &got.chain, &got.info)?;
-        let removed = self.clear_old(&got.info);
+        removed.extend(self.clear_old(&got.info, false));
         let state = self
             .states(std::iter::once(got.info.serial_hex.clone()))
             .ok()

@@ -256,9 +256,21 @@ impl CertStore for Nss {
     }
 
     fn remove(&self, nickname: &str) -> Result<(), Fail> {
-        // -F removes the key and its certificate together.
-        tool("certutil", &["-F", "-d", &self.db(), "-n", nickname])
+        // -F removes a key and its certificate together; NSS files every
+        // certificate of one subject under one nickname, so go on until
+        // none is left (a bounded number of times).
+        let db = self.db();
+        tool("certutil", &["-F", "-d", &db, "-n", nickname])
             .map_err(|e| self.unwritable(e.message()))?;
+        for _ in 0..16 {
+            if tool("certutil", &["-L", "-d", &db, "-n", nickname]).is_err() {
+                return Ok(());
+            }
+            if tool("certutil", &["-F", "-d", &db, "-n", nickname]).is_err() {
+                tool("certutil", &["-D", "-d", &db, "-n", nickname])
+                    .map_err(|e| self.unwritable(e.message()))?;
+            }
+        }
         Ok(())
     }
 }
