@@ -59,14 +59,14 @@ def test_the_downloaded_app_issues_into_nss_and_chromium_logs_in(server, pw, bro
 
     # Errors: one line, a distinct exit code, nothing written.
     again = app(appdir, "issue", "--login-id", "jirodt", home=home)
-    assert again.returncode == 5 and "already exists" in again.stderr, again
+    assert again.returncode == 5 and "は既にあります" in again.stderr, again
     issued = app(appdir, "issue", "--login-id", "hanakodt", "--out", "h.p12", home=home)
-    assert issued.returncode == 3 and "revoke it first" in issued.stderr, issued
+    assert issued.returncode == 3 and "発行済です" in issued.stderr and "証明書失効を依頼" in issued.stderr, issued
     assert len(issued.stderr.strip().splitlines()) == 1
     wrong = app(appdir, "issue", "--login-id", "ichirodt", "--out", "i.p12", home=home, login_pw="wrong")
-    assert wrong.returncode == 3 and "wrong" in wrong.stderr, wrong
+    assert wrong.returncode == 3 and "ログインIDまたはログインパスワードが正しくない" in wrong.stderr, wrong
     away = app(appdir, "issue", "--login-id", "ichirodt", "--out", "i.p12", "--server", "https://localhost:1", home=home)
-    assert away.returncode == 4, away
+    assert away.returncode == 4 and "銀行のサーバーに接続できません" in away.stderr, away
     assert not (appdir / "h.p12").exists() and not (appdir / "i.p12").exists()
     shown = app(appdir, "show", "--p12", "jirodt.p12", home=home)
     assert shown.returncode == 0 and "発行済" in shown.stdout, shown

@@ -290,6 +290,11 @@ class Stalling:
             self.taken.set()
 
     def let_go(self):
+        # shutdown wakes the accept() of the other thread; close alone would not.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
         for c in self.held:
             c.close()
@@ -357,6 +362,7 @@ def test_wrong_password_issued_and_server_down_are_told_on_the_screen(server, br
         app.type(LOGIN_PW)
         app.key("Return")
         line = app.wait_for("エラー 銀行のサーバーに接続できません", line + 1)
+        assert "Connection refused" in app.lines[line], app.lines[line]
         app.wait_for("画面 証明書取得認証", line)
         app.photo("22-error-server-down")
     finally:
