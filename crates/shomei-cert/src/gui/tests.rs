@@ -234,7 +234,9 @@ fn issue_is_enter_then_id_tab_password_enter_and_the_result_says_all() {
 
 #[test]
 fn every_refusal_is_told_on_the_auth_screen_with_what_to_do() {
-    let cases: Vec<(&str, fn() -> Fail, String)> = vec![
+    // What is tested, what the bank says, what the screen must show.
+    type Case = (&'static str, fn() -> Fail, String);
+    let cases: Vec<Case> = vec![
         (
             "wrong password, locked or stopped",
             || Fail::Refused(t::WRONG_PASSWORD.into()),
