@@ -71,29 +71,37 @@ def test_the_downloaded_app_issues_into_nss_and_chromium_logs_in(server, pw, bro
     shown = app(appdir, "show", "--p12", "jirodt.p12", home=home)
     assert shown.returncode == 0 and "発行済" in shown.stdout, shown
 
-    # Chromium with that NSS database; the certificate is picked by policy
-    # (as a bank's PC would be set up), or by Playwright when /etc is read-only.
-    policy = POLICY_DIR / "shomei-e2e.json"
+    chromium_logs_in_by_certificate(pw, server, home, "jirodt", shot, "nss",
+                                    p12=(appdir / "jirodt.p12", P12_PW))
+
+
+def chromium_logs_in_by_certificate(pw, server, home, login_id, shot, name, p12=None):
+    """Chromium with the NSS database of `home` logs in by the certificate
+    method. The certificate is picked by policy (as a bank's PC would be set
+    up), or, when /etc is read-only, by Playwright from the `p12` file (path,
+    password); without one that case cannot be checked and fails."""
+    policy = POLICY_DIR / f"shomei-e2e-{name}.json"
     try:
         POLICY_DIR.mkdir(parents=True, exist_ok=True)
         rule = json.dumps({"pattern": server.cert_url, "filter": {}})
         policy.write_text(json.dumps({"AutoSelectCertificateForUrls": [rule]}))
         by_policy = True
     except OSError:
+        assert p12, f"cannot write {policy} and no certificate file to hand to Playwright"
         by_policy = False
     try:
         b = launch(pw, home)
         options = {} if by_policy else {"client_certificates": [
-            {"origin": server.cert_url, "pfxPath": str(appdir / "jirodt.p12"), "passphrase": P12_PW}]}
+            {"origin": server.cert_url, "pfxPath": str(p12[0]), "passphrase": p12[1]}]}
         page = b.new_context(locale="ja-JP", **options).new_page()
         page.goto(server.url + "/login")
         page.locator("section.cert").get_by_role("link", name="ログイン").click()
-        expect(page.locator("#cert-login-id")).to_have_text("jirodt")
-        shot(page, "cert-login-from-nss")
+        expect(page.locator("#cert-login-id")).to_have_text(login_id)
+        shot(page, f"cert-login-from-{name}")
         page.get_by_label("ログインパスワード").fill(LOGIN_PW)
         page.get_by_role("button", name="ログイン").click()
         expect(page).to_have_url(re.compile(r"/top$"))
-        shot(page, "top-by-nss-certificate")
+        shot(page, f"top-by-{name}-certificate")
         b.close()
     finally:
         if by_policy:

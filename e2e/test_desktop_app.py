@@ -9,7 +9,6 @@ photographed into target/screenshots/app-*.png.
 Every wait is on an event: the window appearing (xdotool search --sync), a
 line the app logs when a screen opens, a file, the process ending."""
 
-import json
 import os
 import re
 import shutil
@@ -23,7 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import LOGIN_PW, SCREENSHOTS, launch
-from test_cert_app import DEMO_P12_PW, POLICY_DIR, download_app
+from test_cert_app import DEMO_P12_PW, chromium_logs_in_by_certificate, download_app
 
 # A stop for a test that would otherwise hang; no step is timed against it.
 PATIENCE = 120
@@ -114,6 +113,13 @@ class Window:
             last = now
         return path
 
+    def authenticate(self, login_id, password):
+        """証明書取得認証 with the keys: the ID, Tab, the password, Enter."""
+        self.type(login_id)
+        self.key("Tab")
+        self.type(password)
+        self.key("Return")
+
     def exit_code(self):
         return self.proc.wait(PATIENCE)
 
@@ -201,23 +207,7 @@ def test_setup_and_issue_with_the_keyboard_then_chromium_logs_in_with_the_certif
     assert len(kept) == 1 and oct(kept[0].stat().st_mode & 0o777) == "0o600"
 
     # Headless Chromium with that HOME: the certificate method logs in.
-    POLICY_DIR.mkdir(parents=True, exist_ok=True)
-    policy = POLICY_DIR / "shomei-e2e-app.json"
-    policy.write_text(json.dumps({"AutoSelectCertificateForUrls": [
-        json.dumps({"pattern": server.cert_url, "filter": {}})]}))
-    try:
-        b = launch(pw, home)
-        page = b.new_context(locale="ja-JP").new_page()
-        page.goto(server.url + "/login")
-        page.locator("section.cert").get_by_role("link", name="ログイン").click()
-        expect(page.locator("#cert-login-id")).to_have_text("jirodt")
-        page.get_by_label("ログインパスワード").fill(LOGIN_PW)
-        page.get_by_role("button", name="ログイン").click()
-        expect(page).to_have_url(re.compile(r"/top$"))
-        shot(page, "top-by-the-apps-certificate")
-        b.close()
-    finally:
-        policy.unlink(missing_ok=True)
+    chromium_logs_in_by_certificate(pw, server, home, "jirodt", shot, "app")
 
 
 def installed_copy(server, browser, shot, tmp_path, home):
@@ -309,19 +299,13 @@ def test_wrong_password_issued_and_server_down_are_told_on_the_screen(server, br
         app.wait_for("画面 証明書取得")
         app.key("Return")
         app.screen("証明書取得認証")
-        app.type("ichirodt")
-        app.key("Tab")
-        app.type("Wrong#Password9")
-        app.key("Return")
+        app.authenticate("ichirodt", "Wrong#Password9")
         line = app.wait_for("エラー ログインIDまたはログインパスワードが正しくない")
         app.wait_for("画面 証明書取得認証", line)
         app.photo("20-error-wrong-password")
         # The ID field has the focus again: select it all and type another.
         app.key("ctrl+a")
-        app.type("hanakodt")
-        app.key("Tab")
-        app.type(LOGIN_PW)
-        app.key("Return")
+        app.authenticate("hanakodt", LOGIN_PW)
         line = app.wait_for("エラー このログインIDには、有効な電子証明書が発行済です", line + 1)
         app.wait_for("画面 証明書取得認証", line)
         app.photo("21-error-already-issued")
@@ -345,10 +329,7 @@ def test_wrong_password_issued_and_server_down_are_told_on_the_screen(server, br
         app.wait_for("画面 証明書取得")
         app.key("Return")
         app.screen("証明書取得認証")
-        app.type("jirodt")
-        app.key("Tab")
-        app.type(LOGIN_PW)
-        app.key("Return")
+        app.authenticate("jirodt", LOGIN_PW)
         mark = app.screen("処理中")
         app.wait_for("処理 証明書取得", mark)
         assert stalling.taken.wait(PATIENCE)
@@ -357,10 +338,7 @@ def test_wrong_password_issued_and_server_down_are_told_on_the_screen(server, br
         line = app.wait_for("エラー 銀行のサーバーに接続できません", mark)
         app.wait_for("画面 証明書取得認証", line)
         app.key("ctrl+a")
-        app.type("jirodt")
-        app.key("Tab")
-        app.type(LOGIN_PW)
-        app.key("Return")
+        app.authenticate("jirodt", LOGIN_PW)
         line = app.wait_for("エラー 銀行のサーバーに接続できません", line + 1)
         assert "Connection refused" in app.lines[line], app.lines[line]
         app.wait_for("画面 証明書取得認証", line)
