@@ -347,3 +347,13 @@ def test_wrong_password_issued_and_server_down_are_told_on_the_screen(server, br
         app.stop()
         config.write_text(text)
     assert certutil(home, "-L").returncode == 0 and "Shomei jirodt" not in certutil(home, "-L").stdout
+
+
+def test_without_a_desktop_the_app_says_so_in_japanese(server, browser, shot, tmp_path):
+    appdir = download_app(server, browser, shot, tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET")}
+    for extra, code in [({}, 2), ({"DISPLAY": ":9999"}, 5)]:
+        out = subprocess.run([str(appdir / "shomei-cert")], env={**env, "HOME": str(tmp_path), **extra},
+                             capture_output=True, text=True, timeout=PATIENCE)
+        assert out.returncode == code, out
+        assert "画面を開けません" in out.stderr.splitlines()[-1], out.stderr

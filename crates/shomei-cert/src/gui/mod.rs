@@ -807,7 +807,21 @@ pub fn application(
 
 /// Opens the window; returns when it is closed.
 pub fn run(bank: Arc<dyn Bank>, installed: bool, places: install::Places) -> Result<(), Fail> {
-    application(bank, installed, places)
-        .run()
-        .map_err(|e| Fail::Local(t::local_problem(&format!("the window: {e}"))))
+    let has_display = ["DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    if !has_display {
+        return Err(Fail::Usage(t::NO_DISPLAY.into()));
+    }
+    // iced panics when the display cannot be opened; that is told as an
+    // error in one line, like any other.
+    std::panic::set_hook(Box::new(|info| eprintln!("shomei-cert: {info}")));
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        application(bank, installed, places).run()
+    }));
+    match ran {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Fail::Local(t::local_problem(&format!("the window: {e}")))),
+        Err(_) => Err(Fail::Local(t::NO_DISPLAY.into())),
+    }
 }

@@ -475,3 +475,89 @@ fn each_screen_opens_with_the_focus_where_the_keyboard_rules_say() {
         );
     }
 }
+
+/// Every screen drawn by iced's simulator says what the guide's screen says.
+#[test]
+fn every_screen_draws_its_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let bank: Arc<dyn Bank> = Fake::new(vec![], Box::new(outcome));
+    let (mut app, _) = App::new(bank, false, places(dir.path()));
+    let screens = [
+        (
+            Screen::Welcome,
+            vec![
+                "証明書発行アプリ セットアップへようこそ",
+                "次へ",
+                "キャンセル",
+            ],
+        ),
+        (
+            Screen::Folder {
+                path: "/home/u/x".into(),
+            },
+            vec!["インストール先フォルダーの選択", "/home/u/x"],
+        ),
+        (
+            Screen::Confirm {
+                path: "/home/u/x".into(),
+                error: None,
+                busy: false,
+            },
+            vec!["インストール確認", "インストール"],
+        ),
+        (
+            Screen::Confirm {
+                path: "/home/u/x".into(),
+                error: None,
+                busy: true,
+            },
+            vec!["インストールしています。しばらくお待ちください…"],
+        ),
+        (Screen::Finished, vec!["セットアップ完了", "完了"]),
+        (
+            Screen::Top {
+                found: None,
+                error: None,
+            },
+            vec!["このパソコンの電子証明書を確認しています…", "証明書発行"],
+        ),
+        (
+            Screen::Auth {
+                login_id: "jirodt".into(),
+                password: String::new(),
+                error: None,
+            },
+            vec!["ログインID", "ログインパスワード", "認証して発行", "中断"],
+        ),
+        (
+            Screen::Working {
+                step: Step::Obtain,
+                renewal: false,
+            },
+            vec!["処理中", "現在の処理: 証明書取得", "個人認証", "取得完了"],
+        ),
+        (
+            Screen::Result(outcome().unwrap()),
+            vec![
+                "結果",
+                "証明書状態",
+                "証明書有効期限",
+                "保存先",
+                "古い証明書",
+                t::CLOSE_BROWSERS,
+            ],
+        ),
+    ];
+    for (screen, words) in screens {
+        let name = screen.name();
+        let _ = app.open(screen);
+        let mut ui = iced_test::simulator(app.view());
+        for w in words {
+            assert!(ui.find(w).is_ok(), "{name}: {w}");
+        }
+        assert!(
+            ui.find("これはどの画面にもない").is_err(),
+            "the finder can fail"
+        );
+    }
+}
