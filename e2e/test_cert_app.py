@@ -60,12 +60,12 @@ def test_the_downloaded_app_issues_into_nss_and_chromium_logs_in(server, pw, bro
 
     # Errors: one line, a distinct exit code, nothing written.
     again = app(appdir, "issue", "--login-id", "jirodt", home=home)
-    assert again.returncode == 5 and "already exists" in again.stderr, again
+    assert again.returncode == 5 and "は既にあります" in again.stderr, again
     # Never over an existing file without --force, even for a user who may
     # be issued one (sachikodt, 失効済): the file stays byte for byte.
     p12 = (appdir / "jirodt.p12").read_bytes()
     over = app(appdir, "issue", "--login-id", "sachikodt", "--out", "jirodt.p12", home=home)
-    assert over.returncode == 5 and "already exists" in over.stderr, over
+    assert over.returncode == 5 and "は既にあります" in over.stderr, over
     assert (appdir / "jirodt.p12").read_bytes() == p12
     (appdir / "mine.p12").write_bytes(b"not a certificate")
     forced = app(appdir, "issue", "--login-id", "sachikodt", "--out", "mine.p12", "--force", home=home)
@@ -79,20 +79,25 @@ def test_the_downloaded_app_issues_into_nss_and_chromium_logs_in(server, pw, bro
     assert "MAC: sha256" in dump, dump
     assert "Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 600000, PRF hmacWithSHA256" in dump, dump
     issued = app(appdir, "issue", "--login-id", "hanakodt", "--out", "h.p12", home=home)
-    assert issued.returncode == 3 and "revoke it first" in issued.stderr, issued
+    assert issued.returncode == 3 and "発行済です" in issued.stderr and "証明書失効を依頼" in issued.stderr, issued
     assert len(issued.stderr.strip().splitlines()) == 1
     wrong = app(appdir, "issue", "--login-id", "ichirodt", "--out", "i.p12", home=home, login_pw="wrong")
-    assert wrong.returncode == 3 and "wrong" in wrong.stderr, wrong
+    assert wrong.returncode == 3 and "ログインIDまたはログインパスワードが正しくない" in wrong.stderr, wrong
     away = app(appdir, "issue", "--login-id", "ichirodt", "--out", "i.p12", "--server", "https://localhost:1", home=home)
-    assert away.returncode == 4, away
+    assert away.returncode == 4 and "銀行のサーバーに接続できません" in away.stderr, away
     assert not (appdir / "h.p12").exists() and not (appdir / "i.p12").exists()
     shown = app(appdir, "show", "--p12", "jirodt.p12", home=home)
     assert shown.returncode == 0 and "発行済" in shown.stdout, shown
 
-    # Chromium with that NSS database; the certificate is picked by policy,
-    # as a bank's PC would be set up. Without the policy this would test
-    # something else (a certificate Playwright hands over), so no fallback.
-    policy = POLICY_DIR / "shomei-e2e.json"
+    chromium_logs_in_by_certificate(pw, server, home, "jirodt", shot, "nss")
+
+
+def chromium_logs_in_by_certificate(pw, server, home, login_id, shot, name):
+    """Chromium with the NSS database of `home` logs in by the certificate
+    method. The certificate is picked by policy, as a bank's PC would be set
+    up. Without the policy this would test something else (a certificate
+    Playwright hands over), so there is no fallback: it fails loudly."""
+    policy = POLICY_DIR / f"shomei-e2e-{name}.json"
     try:
         POLICY_DIR.mkdir(parents=True, exist_ok=True)
         rule = json.dumps({"pattern": server.cert_url, "filter": {}})
@@ -104,12 +109,12 @@ def test_the_downloaded_app_issues_into_nss_and_chromium_logs_in(server, pw, bro
         page = b.new_context(locale="ja-JP").new_page()
         page.goto(server.url + "/login")
         page.locator("section.cert").get_by_role("link", name="ログイン").click()
-        expect(page.locator("#cert-login-id")).to_have_text("jirodt")
-        shot(page, "cert-login-from-nss")
+        expect(page.locator("#cert-login-id")).to_have_text(login_id)
+        shot(page, f"cert-login-from-{name}")
         page.get_by_label("ログインパスワード").fill(LOGIN_PW)
         page.get_by_role("button", name="ログイン").click()
         expect(page).to_have_url(re.compile(r"/top$"))
-        shot(page, "top-by-nss-certificate")
+        shot(page, f"top-by-{name}-certificate")
         b.close()
     finally:
         policy.unlink(missing_ok=True)

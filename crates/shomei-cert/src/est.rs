@@ -4,7 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::Fail;
+use crate::{Fail, text};
 
 pub struct Est {
     client: reqwest::Client,
@@ -18,29 +18,43 @@ fn network(what: &str, e: reqwest::Error) -> Fail {
         msg = format!("{msg}: {s}");
         src = s.source();
     }
-    Fail::Network(format!("{what}: {msg}"))
+    Fail::Network(text::unreachable(&format!("{what}: {msg}")))
+}
+
+/// The server's refusal, in the app's words. The server gives one answer for
+/// a wrong password, a lock and a stopped user (it tells no one which).
+fn refusal(status: reqwest::StatusCode, reason: &str) -> Fail {
+    match status.as_u16() {
+        401 => Fail::Refused(text::WRONG_PASSWORD.into()),
+        403 if reason.contains("already been issued") => Fail::Refused(text::ALREADY_ISSUED.into()),
+        403 if reason.contains("renewal period") => Fail::Refused(text::USE_RENEWAL.into()),
+        403 => Fail::Refused(text::NOT_RENEWABLE.into()),
+        400 | 409 => Fail::Refused(text::refused(reason)),
+        503 => Fail::Network(text::BUSY.into()),
+        _ => Fail::Network(text::server_error(status.as_str(), reason)),
+    }
 }
 
 impl Est {
     /// A client trusting `root_pem` only, presenting `identity_pem` (a
     /// certificate and its key) when given.
     pub fn new(root_pem: &[u8], identity_pem: Option<&[u8]>) -> Result<Self, Fail> {
-        let root = reqwest::Certificate::from_pem(root_pem).map_err(|e| {
-            Fail::Local(format!("the bank's root certificate is not valid PEM: {e}"))
-        })?;
+        let root = reqwest::Certificate::from_pem(root_pem)
+            .map_err(|e| Fail::Usage(text::config_problem(&format!("root-ca.crt: {e}"))))?;
         let mut b = reqwest::Client::builder()
             .tls_certs_only([root])
             .timeout(std::time::Duration::from_secs(60));
         if let Some(id) = identity_pem {
-            b =
-                b.identity(reqwest::Identity::from_pem(id).map_err(|e| {
-                    Fail::Local(format!("the certificate or key cannot be used: {e}"))
-                })?);
+            b = b.identity(reqwest::Identity::from_pem(id).map_err(|e| {
+                Fail::Local(text::local_problem(&format!(
+                    "the certificate or key cannot be used: {e}"
+                )))
+            })?);
         }
         Ok(Self {
-            client: b
-                .build()
-                .map_err(|e| Fail::Local(format!("TLS set-up failed: {e}")))?,
+            client: b.build().map_err(|e| {
+                Fail::Local(text::local_problem(&format!("TLS set-up failed: {e}")))
+            })?,
         })
     }
 
@@ -56,16 +70,14 @@ impl Est {
             } else {
                 reason
             };
-            return Err(match status.as_u16() {
-                400 | 401 | 403 | 409 => Fail::Refused(reason),
-                _ => Fail::Network(format!("{what}: the server answered {status}: {reason}")),
-            });
+            return Err(refusal(status, &reason));
         }
         let clean: String = body.chars().filter(|c| !c.is_whitespace()).collect();
         let der = STANDARD
             .decode(clean)
-            .map_err(|_| Fail::Network(format!("{what}: the answer is not base64")))?;
-        shomei_pki::pkcs7::parse_certs_only(&der).map_err(|e| Fail::Network(format!("{what}: {e}")))
+            .map_err(|_| Fail::Network(text::server_error(what, "the answer is not base64")))?;
+        shomei_pki::pkcs7::parse_certs_only(&der)
+            .map_err(|e| Fail::Network(text::server_error(what, &e.to_string())))
     }
 
     pub async fn cacerts(&self, server: &str) -> Result<Vec<Vec<u8>>, Fail> {
@@ -101,9 +113,10 @@ impl Est {
             .await?
             .into_iter()
             .next()
-            .ok_or(Fail::Network(
-                "enrolling: no certificate in the answer".into(),
-            ))
+            .ok_or(Fail::Network(text::server_error(
+                what,
+                "no certificate in the answer",
+            )))
     }
 
     pub async fn simplereenroll(&self, cert_server: &str, csr: &[u8]) -> Result<Vec<u8>, Fail> {
@@ -121,13 +134,15 @@ impl Est {
             .await?
             .into_iter()
             .next()
-            .ok_or(Fail::Network(
-                "renewing: no certificate in the answer".into(),
-            ))
+            .ok_or(Fail::Network(text::server_error(
+                what,
+                "no certificate in the answer",
+            )))
     }
 
-    /// The state the portal shows for a serial (発行済, 更新可, …).
-    pub async fn status(&self, server: &str, serial_hex: &str) -> Result<String, Fail> {
+    /// The state the portal shows for a serial: its label (発行済, 更新可, …)
+    /// and its code (issued, renewable, expired, revoked, …).
+    pub async fn status(&self, server: &str, serial_hex: &str) -> Result<State, Fail> {
         let what = "asking the certificate state";
         let r = self
             .client
@@ -135,15 +150,32 @@ impl Est {
             .send()
             .await
             .map_err(|e| network(what, e))?;
-        if r.status().as_u16() == 404 {
-            return Ok("unknown to this server".into());
+        let status = r.status();
+        if status.as_u16() == 404 {
+            return Ok(State {
+                label: "不明（この銀行の記録にありません）".into(),
+                code: "unknown".into(),
+            });
         }
-        let text = r.text().await.map_err(|e| network(what, e))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|_| Fail::Network(format!("{what}: the answer is not JSON")))?;
-        Ok(v.get("state")
-            .and_then(|s| s.as_str())
-            .unwrap_or("?")
-            .to_owned())
+        let body = r.text().await.map_err(|e| network(what, e))?;
+        if !status.is_success() {
+            return Err(refusal(status, body.lines().next().unwrap_or("")));
+        }
+        let v: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|_| Fail::Network(text::server_error(what, "the answer is not JSON")))?;
+        let field = |k: &str| v.get(k).and_then(|s| s.as_str()).unwrap_or("?").to_owned();
+        Ok(State {
+            label: field("state"),
+            code: field("code"),
+        })
     }
+}
+
+/// A certificate's state as the bank keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    /// What the portal shows: 発行済, 更新可, 有効期限切れ, 失効済…
+    pub label: String,
+    /// The machine form: issued, renewable, expired, revoked, unknown…
+    pub code: String,
 }

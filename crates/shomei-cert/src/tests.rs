@@ -4,6 +4,8 @@
 use std::process::Command;
 
 use super::*;
+use crate::enroll::{csr, generate};
+use rcgen::{CertificateParams, DnType, KeyPair};
 
 fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new("openssl")
@@ -262,11 +264,11 @@ fn files_are_written_whole_and_replaced_whole() {
 }
 
 #[test]
-fn links_name_the_server() {
-    assert_eq!(
-        server_of_link("shomei-cert://issue?server=https%3A%2F%2Fh%3A8443").unwrap(),
-        "https://h:8443"
-    );
-    assert!(server_of_link("https://evil").is_err());
-    assert!(server_of_link("shomei-cert://issue?server=%zz").is_err());
+fn a_link_opens_the_window_and_nothing_else() {
+    assert!(check_link("shomei-cert://issue").is_ok());
+    assert!(check_link("shomei-cert:issue?server=https%3A%2F%2Fevil").is_ok());
+    for bad in ["https://evil", "file:///etc/passwd", ""] {
+        assert!(matches!(check_link(bad), Err(Fail::Usage(_))), "{bad}");
+    }
+    assert!(check_link(&format!("shomei-cert:{}", "a".repeat(5000))).is_err());
 }

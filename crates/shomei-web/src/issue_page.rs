@@ -28,22 +28,14 @@ fn app_path() -> Option<std::path::PathBuf> {
     p.is_file().then_some(p)
 }
 
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+/// The link opens the installed app and carries nothing else: no secret,
+/// no server (the app uses the configuration it was installed with).
+const LAUNCH_URL: &str = "shomei-cert://issue";
 
 pub(crate) async fn cert_issue(State(st): State<AppState>) -> Response {
-    let server = st.svc.ca().endpoints().base_url().to_owned();
     render(&CertIssuePage {
         l: Layout::public(&st, "証明書取得認証", String::new()),
-        launch_url: format!("shomei-cert://issue?server={}", percent_encode(&server)),
+        launch_url: LAUNCH_URL.to_owned(),
         available: app_path().is_some(),
     })
 }
@@ -69,7 +61,7 @@ pub(crate) async fn download(State(st): State<AppState>) -> Response {
     let config = format!(
         "# The bank's servers for the 証明書発行アプリ, and the root certificate it trusts.\nserver = \"{server}\"\ncert_server = \"{cert_server}\"\nroot_ca = \"root-ca.crt\"\n"
     );
-    let readme = "Shomei 証明書発行アプリ\n\n  ./shomei-cert issue             電子証明書の発行 (login ID + login password)\n  ./shomei-cert renew --p12 FILE  電子証明書の更新 (更新可)\n  ./shomei-cert install           「証明書発行アプリの起動」を有効にする (Linux)\n";
+    let readme = "証明書発行アプリ\n\nこのフォルダの「shomei-cert」を開くと、セットアップ画面が表示されます。\n「次へ」→「次へ」→「インストール」→「完了」の順に押すと、メニューに\n「証明書発行アプリ」が追加され、証明書取得認証画面の「証明書発行アプリの起動」から\n起動できるようになります。\n\n(For technicians: `shomei-cert --help` lists the command-line mode.)\n";
     let now = st.svc.now().unix_timestamp().max(0) as u64;
     let mut tar = Vec::with_capacity(binary.len() + 8192);
     let dir = "shomei-cert";
@@ -171,10 +163,5 @@ mod tests {
             0o755
         );
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn the_launch_url_carries_the_server_encoded() {
-        assert_eq!(percent_encode("https://h:8443"), "https%3A%2F%2Fh%3A8443");
     }
 }

@@ -1,0 +1,303 @@
+//! The window's work with the bank and the PC's stores: what certificates
+//! are here and in what state (証明書取得), issuing or renewing into every
+//! store, and clearing this bank's older certificates afterwards. The window
+//! sees it through the `Bank` trait, so its tests can put any answer there.
+
+use std::collections::BTreeMap;
+
+use crate::enroll::{self, KeyType, Target};
+use crate::keep::Keep;
+use crate::store::CertStore;
+use crate::{Fail, est, text};
+
+/// The steps the guide's stepper shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    /// 個人認証
+    Auth,
+    /// 証明書取得
+    Obtain,
+    /// 処理中
+    Process,
+    /// 取得完了
+    Done,
+}
+
+impl Step {
+    pub const ALL: [Step; 4] = [Step::Auth, Step::Obtain, Step::Process, Step::Done];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Step::Auth => "個人認証",
+            Step::Obtain => "証明書取得",
+            Step::Process => "処理中",
+            Step::Done => "取得完了",
+        }
+    }
+}
+
+/// A certificate of this bank found on the PC, once, whatever the number of
+/// stores that hold it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Found {
+    pub login_id: String,
+    pub serial_hex: String,
+    pub not_after: String,
+    /// The bank's label: 発行済, 更新可, 有効期限切れ, 失効済…
+    pub state: String,
+    pub renewable: bool,
+}
+
+/// What the 結果 screen tells.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub login_id: String,
+    pub state: String,
+    pub not_after: String,
+    pub stored_in: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// What the window asks of the bank and the PC. Each call blocks; the
+/// window runs it on a worker thread.
+pub trait Bank: Send + Sync + 'static {
+    /// This bank's certificates in the PC's stores, with their state.
+    fn survey(&self) -> Result<Vec<Found>, Fail>;
+    /// 証明書発行 with login ID and password.
+    fn issue(
+        &self,
+        login_id: &str,
+        password: &str,
+        progress: &mut dyn FnMut(Step),
+    ) -> Result<Outcome, Fail>;
+    /// 証明書更新 of a 更新可 certificate found here.
+    fn renew(&self, serial_hex: &str, progress: &mut dyn FnMut(Step)) -> Result<Outcome, Fail>;
+}
+
+/// The real thing: the bank's servers and this user's stores.
+pub struct RealBank {
+    pub target: Target,
+    pub stores: Vec<Box<dyn CertStore>>,
+    pub keep: Keep,
+}
+
+/// One of this bank's certificates in one store.
+struct Here {
+    store: usize,
+    nickname: String,
+    info: enroll::CertInfo,
+}
+
+impl RealBank {
+    fn ca_subjects(&self) -> Result<Vec<Vec<u8>>, Fail> {
+        let est = est::Est::new(&self.target.root_pem, None)?;
+        let cas = enroll::block_on(est.cacerts(&self.target.server))?;
+        Ok(cas.iter().filter_map(|c| enroll::subject_raw(c)).collect())
+    }
+
+    /// The certificates in every store that this bank's CAs issued.
+    fn here(&self, ca_subjects: &[Vec<u8>]) -> Result<Vec<Here>, Fail> {
+        let mut out = Vec::new();
+        for (i, s) in self.stores.iter().enumerate() {
+            for c in s.list()? {
+                let Ok(info) = enroll::info(&c.der) else {
+                    continue;
+                };
+                if ca_subjects.contains(&info.issuer_raw) {
+                    out.push(Here {
+                        store: i,
+                        nickname: c.nickname,
+                        info,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn states(
+        &self,
+        serials: impl Iterator<Item = String>,
+    ) -> Result<BTreeMap<String, est::State>, Fail> {
+        let est = est::Est::new(&self.target.root_pem, None)?;
+        let mut out = BTreeMap::new();
+        for s in serials {
+            if out.contains_key(&s) {
+                continue;
+            }
+            let st = enroll::block_on(est.status(&self.target.server, &s))?;
+            out.insert(s, st);
+        }
+        Ok(out)
+    }
+
+    fn prepare(&self) -> Result<(), Fail> {
+        self.stores.iter().try_for_each(|s| s.prepare())
+    }
+
+    /// Keeps the key for renewal and puts the certificate in every store;
+    /// if one refuses, takes it out of those that took it, so nothing is
+    /// left half-done.
+    pub fn save(
+        &self,
+        key: &[u8],
+        cert: &[u8],
+        chain: &[Vec<u8>],
+        info: &enroll::CertInfo,
+    ) -> Result<Vec<String>, Fail> {
+        let nickname = format!("Shomei {} {}", info.cn, info.serial_hex);
+        self.keep
+            .put(&info.serial_hex, key, cert)
+            .map_err(|e| Fail::Local(text::saved_nowhere("", e.message())))?;
+        for (i, s) in self.stores.iter().enumerate() {
+            if let Err(e) = s.add(key, cert, chain, &nickname, &self.target.root_pem) {
+                for done in &self.stores[..i] {
+                    let _ = done.remove(&nickname);
+                }
+                self.keep.forget(&info.serial_hex);
+                return Err(Fail::Local(text::saved_nowhere(
+                    &format!("（{}）", s.place()),
+                    e.message(),
+                )));
+            }
+        }
+        Ok(self.stores.iter().map(|s| s.place()).collect())
+    }
+
+    /// Removes this bank's older certificates: the same user's superseded
+    /// ones, and any expired or revoked one. Says what went.
+    ///
+    /// NSS files certificates of one subject under one nickname, so the same
+    /// user's older ones go first (`same_user`), before the new one is
+    /// added; the others (expired, revoked) after.
+    pub fn clear_old(&self, new: &enroll::CertInfo, same_user: bool) -> Vec<String> {
+        let Ok(cas) = self.ca_subjects() else {
+            return Vec::new();
+        };
+        let Ok(here) = self.here(&cas) else {
+            return Vec::new();
+        };
+        let old: Vec<&Here> = here
+            .iter()
+            .filter(|h| h.info.serial_hex != new.serial_hex && (h.info.cn == new.cn) == same_user)
+            .collect();
+        let states = self
+            .states(old.iter().map(|h| h.info.serial_hex.clone()))
+            .unwrap_or_default();
+        let mut removed = Vec::new();
+        for h in old {
+            let state = states.get(&h.info.serial_hex);
+            let why = if h.info.cn == new.cn {
+                Some("旧証明書")
+            } else if h.info.expired || state.is_some_and(|s| s.code == "expired") {
+                Some("有効期限切れ")
+            } else if state.is_some_and(|s| s.code == "revoked") {
+                Some("失効済")
+            } else {
+                None
+            };
+            let Some(why) = why else { continue };
+            if self.stores[h.store].remove(&h.nickname).is_ok() {
+                self.keep.forget(&h.info.serial_hex);
+                removed.push(format!(
+                    "{}（{}、シリアル {}、有効期限 {}）を {} から削除しました",
+                    h.info.cn,
+                    why,
+                    h.info.serial_hex,
+                    h.info.not_after_ja,
+                    self.stores[h.store].place()
+                ));
+            }
+        }
+        removed
+    }
+
+    fn finish(
+        &self,
+        got: enroll::Obtained,
+        progress: &mut dyn FnMut(Step),
+    ) -> Result<Outcome, Fail> {
+        progress(Step::Process);
+        let mut removed = self.clear_old(&got.info, true);
+        let stored_in = self.save(&got.key.serialize_der(), &got.cert, &got.chain, &got.info)?;
+        removed.extend(self.clear_old(&got.info, false));
+        let state = self
+            .states(std::iter::once(got.info.serial_hex.clone()))
+            .ok()
+            .and_then(|m| m.into_values().next())
+            .map(|s| s.label)
+            .unwrap_or_else(|| "発行済".into());
+        progress(Step::Done);
+        Ok(Outcome {
+            login_id: got.info.cn.clone(),
+            state,
+            not_after: got.info.not_after_ja.clone(),
+            stored_in,
+            removed,
+        })
+    }
+}
+
+impl Bank for RealBank {
+    fn survey(&self) -> Result<Vec<Found>, Fail> {
+        let cas = self.ca_subjects()?;
+        let here = self.here(&cas)?;
+        let states = self.states(here.iter().map(|h| h.info.serial_hex.clone()))?;
+        let mut seen = Vec::new();
+        let mut out: Vec<Found> = Vec::new();
+        for h in &here {
+            if seen.contains(&h.info.serial_hex) {
+                continue;
+            }
+            seen.push(h.info.serial_hex.clone());
+            let st = states.get(&h.info.serial_hex);
+            out.push(Found {
+                login_id: h.info.cn.clone(),
+                serial_hex: h.info.serial_hex.clone(),
+                not_after: h.info.not_after_ja.clone(),
+                state: st.map(|s| s.label.clone()).unwrap_or_default(),
+                renewable: st.is_some_and(|s| s.code == "renewable"),
+            });
+        }
+        Ok(out)
+    }
+
+    fn issue(
+        &self,
+        login_id: &str,
+        password: &str,
+        progress: &mut dyn FnMut(Step),
+    ) -> Result<Outcome, Fail> {
+        progress(Step::Auth);
+        enroll::check_login_id(login_id)?;
+        if password.is_empty() {
+            return Err(Fail::Usage(text::EMPTY_PASSWORD.into()));
+        }
+        self.prepare()?;
+        progress(Step::Obtain);
+        let got = enroll::block_on(enroll::obtain(
+            &self.target,
+            login_id,
+            password,
+            KeyType::P256,
+        ))?;
+        self.finish(got, progress)
+    }
+
+    fn renew(&self, serial_hex: &str, progress: &mut dyn FnMut(Step)) -> Result<Outcome, Fail> {
+        progress(Step::Auth);
+        self.prepare()?;
+        let cas = self.ca_subjects()?;
+        let here = self.here(&cas)?;
+        if !here.iter().any(|h| h.info.serial_hex == serial_hex) {
+            return Err(Fail::Usage(text::NO_RENEWABLE.into()));
+        }
+        let id = self
+            .keep
+            .get(serial_hex)
+            .ok_or(Fail::Usage(text::NOT_KEPT.into()))?;
+        progress(Step::Obtain);
+        let got = enroll::block_on(enroll::reobtain(&self.target, &id.key_pkcs8, &id.cert))?;
+        self.finish(got, progress)
+    }
+}

@@ -1,0 +1,359 @@
+"""The 証明書発行アプリ's window as the guide's clerk uses it, under Xvfb,
+with the keyboard only (xdotool): downloaded from 証明書取得認証, unpacked,
+set up with Enter ×4 in a fresh HOME, 証明書発行 for jirodt (未発行), and
+Chromium with that HOME logs in by the certificate; 証明書更新 for tarodt
+(更新可) replaces the old certificate in the store; wrong password, 発行済
+and a server that is down are told on the screen. Every screen is
+photographed into target/screenshots/app-*.png.
+
+Every wait is on an event: the window appearing (xdotool search --sync), a
+line the app logs when a screen opens, a file, the process ending."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import LOGIN_PW, SCREENSHOTS, launch
+from test_cert_app import DEMO_P12_PW, chromium_logs_in_by_certificate, download_app
+
+# A stop for a test that would otherwise hang; no step is timed against it.
+PATIENCE = 120
+
+
+@pytest.fixture(scope="module")
+def display():
+    """A private X server; its number is what Xvfb picks and tells us."""
+    r, w = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                            pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(w)
+    with os.fdopen(r) as f:
+        number = f.readline().strip()
+    assert number.isdigit(), "Xvfb did not start"
+    yield f":{number}"
+    proc.terminate()
+    proc.wait(10)
+
+
+class Window:
+    """One run of the app: its log lines, its window, keys, photographs."""
+
+    def __init__(self, exe, home, display, cwd=None):
+        self.display = display
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+        self.env.update(HOME=str(home), DISPLAY=display, LANG="C.UTF-8")
+        self.lines = []
+        self.mark = 0  # the log's length when the last key was sent
+        self.changed = threading.Condition()
+        self.proc = subprocess.Popen([str(exe)], cwd=cwd or home, env=self.env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._pump, daemon=True).start()
+        found = self.xdotool("search", "--sync", "--pid", str(self.proc.pid)).split()
+        assert found, "no window"
+        self.id = found[-1]
+        self.xdotool("windowfocus", "--sync", self.id)
+
+    def _pump(self):
+        for line in self.proc.stderr:
+            with self.changed:
+                self.lines.append(line.rstrip("\n"))
+                self.changed.notify_all()
+        with self.changed:
+            self.lines.append(None)
+            self.changed.notify_all()
+
+    def xdotool(self, *args):
+        out = subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=PATIENCE)
+        assert out.returncode == 0, out
+        return out.stdout
+
+    def wait_for(self, text, after=0):
+        """Waits until the app logs a line containing `text` (after line number
+        `after`); returns the line's index."""
+        with self.changed:
+            while True:
+                for i in range(after, len(self.lines)):
+                    if self.lines[i] is None:
+                        raise AssertionError(f"the app ended before {text!r}:\n" + "\n".join(self.lines[:-1]))
+                    if text in self.lines[i]:
+                        return i
+                assert self.changed.wait(PATIENCE), f"no {text!r} in:\n" + "\n".join(self.lines)
+
+    def screen(self, name):
+        """Waits for the screen `name` to open after the last key."""
+        return self.wait_for(f"画面 {name}", self.mark)
+
+    def key(self, *keys):
+        self.mark = len(self.lines)
+        self.xdotool("key", "--clearmodifiers", *keys)
+
+    def type(self, text):
+        self.mark = len(self.lines)
+        self.xdotool("type", "--clearmodifiers", "--delay", "30", text)
+
+    def photo(self, name):
+        """target/screenshots/app-NAME.png, once two photographs in a row agree
+        (the window has drawn the screen it logged)."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"app-{name}.png"
+        last = None
+        for _ in range(20):
+            subprocess.run(["import", "-window", self.id, str(path)], env=self.env, check=True, timeout=PATIENCE)
+            now = path.read_bytes()
+            if now == last:
+                return path
+            last = now
+        return path
+
+    def authenticate(self, login_id, password):
+        """証明書取得認証 with the keys: the ID, Tab, the password, Enter."""
+        self.type(login_id)
+        self.key("Tab")
+        self.type(password)
+        self.key("Return")
+
+    def exit_code(self):
+        return self.proc.wait(PATIENCE)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def certutil(home, *args):
+    return subprocess.run(["certutil", *args, "-d", f"sql:{home}/.pki/nssdb"], capture_output=True, text=True,
+                          timeout=PATIENCE)
+
+
+def fresh_home(tmp_path, name):
+    home = tmp_path / name
+    home.mkdir()
+    return home
+
+
+def test_setup_and_issue_with_the_keyboard_then_chromium_logs_in_with_the_certificate(
+        server, pw, browser, shot, tmp_path, display):
+    # 証明書取得認証: the launch link, and no word of a terminal.
+    page = browser.new_context(locale="ja-JP").new_page()
+    page.goto(server.url + "/cert-issue")
+    expect(page.get_by_role("link", name="証明書発行アプリの起動")).to_have_attribute("href", "shomei-cert://issue")
+    body = page.locator("body").inner_text()
+    assert "./shomei-cert" not in body and "端末" not in body and "ターミナル" not in body, body
+    page.context.close()
+
+    appdir = download_app(server, browser, shot, tmp_path)
+    home = fresh_home(tmp_path, "home")
+    app = Window(appdir / "shomei-cert", home, display)
+    try:
+        app.wait_for("画面 セットアップ")
+        app.photo("01-setup")
+        app.key("Return")
+        app.screen("インストール先フォルダー")
+        app.photo("02-install-folder")
+        app.key("Return")
+        app.screen("インストール確認")
+        app.photo("03-install-confirm")
+        app.key("Return")
+        app.screen("完了")
+        app.photo("04-setup-done")
+        app.key("Return")
+        mark = app.screen("証明書取得")
+        app.wait_for("証明書 0件", mark)
+        app.photo("05-cert-top")
+
+        installed = home / ".local/share/shomei-cert"
+        assert (installed / "shomei-cert").read_bytes() == (appdir / "shomei-cert").read_bytes()
+        assert (installed / "shomei-cert.toml").is_file() and (installed / "root-ca.crt").is_file()
+        entry = (home / ".local/share/applications/shomei-cert.desktop").read_text()
+        assert "Name=証明書発行アプリ" in entry and "MimeType=x-scheme-handler/shomei-cert;" in entry, entry
+        assert f'Exec="{installed}/shomei-cert" open %u' in entry, entry
+        mime = (home / ".config/mimeapps.list").read_text()
+        assert "x-scheme-handler/shomei-cert=shomei-cert.desktop" in mime, mime
+
+        app.key("Return")
+        app.screen("証明書取得認証")
+        app.photo("06-auth")
+        app.type("jirodt")
+        app.key("Tab")
+        app.type(LOGIN_PW)
+        app.photo("07-auth-filled")
+        app.key("Return")
+        app.screen("結果")
+        app.photo("09-result")
+        app.key("Return")
+        assert app.exit_code() == 0
+    finally:
+        app.stop()
+    log = "\n".join(line for line in app.lines if line)
+    for step in ["処理 個人認証", "処理 証明書取得", "処理 処理中", "処理 取得完了"]:
+        assert step in log, log
+
+    listing = certutil(home, "-L").stdout
+    nick = re.search(r"^(Shomei jirodt [0-9a-f]+)\s+u,u,u$", listing, re.M)
+    assert nick, listing
+    assert re.search(r"Root CA.*\sC,,", listing), listing  # the bank's root, trusted for web sites
+    keys = certutil(home, "-K").stdout
+    assert nick.group(1) in keys, keys
+    kept = list((home / ".local/share/shomei-cert-renewal").iterdir())
+    assert len(kept) == 1 and oct(kept[0].stat().st_mode & 0o777) == "0o600"
+
+    # Headless Chromium with that HOME: the certificate method logs in.
+    chromium_logs_in_by_certificate(pw, server, home, "jirodt", shot, "app")
+
+
+def installed_copy(server, browser, shot, tmp_path, home):
+    """The download, set up with `shomei-cert install` (the window's setup
+    is the test above)."""
+    appdir = download_app(server, browser, shot, tmp_path / "download")
+    env = {**os.environ, "HOME": str(home)}
+    env = {k: v for k, v in env.items() if not k.startswith("XDG_")}
+    done = subprocess.run([str(appdir / "shomei-cert"), "install"], env=env, capture_output=True, text=True,
+                          timeout=PATIENCE)
+    assert done.returncode == 0, done
+    return home / ".local/share/shomei-cert", env
+
+
+def test_tarodt_renews_with_the_button_and_the_old_certificate_leaves_the_store(
+        server, browser, shot, tmp_path, display):
+    home = fresh_home(tmp_path, "home")
+    (tmp_path / "download").mkdir()
+    installed, env = installed_copy(server, browser, shot, tmp_path, home)
+    # The certificate issued on this PC a year ago, as the app keeps it.
+    got = subprocess.run([str(installed / "shomei-cert"), "import", "--p12",
+                          str(server.data_dir / "demo-certs" / "tarodt.p12")],
+                         env={**env, "SHOMEI_P12_PASSWORD": DEMO_P12_PW}, capture_output=True, text=True,
+                         timeout=PATIENCE)
+    assert got.returncode == 0, got
+    old = re.search(r"シリアル ([0-9a-f]+)", got.stdout).group(1)
+    assert f"Shomei tarodt {old}" in certutil(home, "-L").stdout
+
+    app = Window(installed / "shomei-cert", home, display)
+    try:
+        mark = app.wait_for("画面 証明書取得")
+        app.wait_for("証明書 1件（更新可 1件）", mark)
+        app.photo("10-cert-top-renewable")
+        app.key("Return")
+        app.screen("結果")
+        app.photo("11-renewed")
+        app.key("Return")
+        assert app.exit_code() == 0
+    finally:
+        app.stop()
+    listing = certutil(home, "-L").stdout
+    tarodt = re.findall(r"^Shomei tarodt ([0-9a-f]+)\s+u,u,u$", listing, re.M)
+    assert len(tarodt) == 1 and tarodt[0] != old, listing
+    assert certutil(home, "-L", "-n", f"Shomei tarodt {old}").returncode != 0
+    assert f"{old}" not in certutil(home, "-K").stdout
+    state = server.curl(f"{server.url}/pki/cert-status?serial={tarodt[0]}").stdout.decode()
+    assert '"code":"issued"' in state.replace(" ", ""), state
+
+
+class Stalling:
+    """A server that takes connections and answers nothing, until let go;
+    then nothing listens there at all."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        self.taken = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(c)
+            self.taken.set()
+
+    def let_go(self):
+        # shutdown wakes the accept() of the other thread; close alone would not.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+def test_wrong_password_issued_and_server_down_are_told_on_the_screen(server, browser, shot, tmp_path, display):
+    home = fresh_home(tmp_path, "home")
+    (tmp_path / "download").mkdir()
+    installed, _ = installed_copy(server, browser, shot, tmp_path, home)
+    app = Window(installed / "shomei-cert", home, display)
+    try:
+        app.wait_for("画面 証明書取得")
+        app.key("Return")
+        app.screen("証明書取得認証")
+        app.authenticate("ichirodt", "Wrong#Password9")
+        line = app.wait_for("エラー ログインIDまたはログインパスワードが正しくない")
+        app.wait_for("画面 証明書取得認証", line)
+        app.photo("20-error-wrong-password")
+        # The ID field has the focus again: select it all and type another.
+        app.key("ctrl+a")
+        app.authenticate("hanakodt", LOGIN_PW)
+        line = app.wait_for("エラー このログインIDには、有効な電子証明書が発行済です", line + 1)
+        app.wait_for("画面 証明書取得認証", line)
+        app.photo("21-error-already-issued")
+        # Tab ×3 reaches 中断; then Tab to 閉じる and Enter.
+        app.key("Tab", "Tab", "Tab", "Return")
+        app.screen("証明書取得")
+        app.key("Tab", "Return")
+        assert app.exit_code() == 0
+    finally:
+        app.stop()
+    assert not list((home / ".local/share").glob("shomei-cert-renewal/*")), "nothing is kept after a refusal"
+
+    # The server down: first it takes the connection and says nothing
+    # (処理中 stays on the screen), then nothing listens at all.
+    stalling = Stalling()
+    config = installed / "shomei-cert.toml"
+    text = config.read_text()
+    config.write_text(re.sub(r'^server = ".*"$', f'server = "https://127.0.0.1:{stalling.port}"', text, flags=re.M))
+    app = Window(installed / "shomei-cert", home, display)
+    try:
+        app.wait_for("画面 証明書取得")
+        app.key("Return")
+        app.screen("証明書取得認証")
+        app.authenticate("jirodt", LOGIN_PW)
+        mark = app.screen("処理中")
+        app.wait_for("処理 証明書取得", mark)
+        assert stalling.taken.wait(PATIENCE)
+        app.photo("08-working")
+        stalling.let_go()
+        line = app.wait_for("エラー 銀行のサーバーに接続できません", mark)
+        app.wait_for("画面 証明書取得認証", line)
+        app.key("ctrl+a")
+        app.authenticate("jirodt", LOGIN_PW)
+        line = app.wait_for("エラー 銀行のサーバーに接続できません", line + 1)
+        assert "Connection refused" in app.lines[line], app.lines[line]
+        app.wait_for("画面 証明書取得認証", line)
+        app.photo("22-error-server-down")
+    finally:
+        app.stop()
+        config.write_text(text)
+    assert certutil(home, "-L").returncode == 0 and "Shomei jirodt" not in certutil(home, "-L").stdout
+
+
+def test_without_a_desktop_the_app_says_so_in_japanese(server, browser, shot, tmp_path):
+    appdir = download_app(server, browser, shot, tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET")}
+    for extra, code in [({}, 2), ({"DISPLAY": ":9999"}, 5)]:
+        out = subprocess.run([str(appdir / "shomei-cert")], env={**env, "HOME": str(tmp_path), **extra},
+                             capture_output=True, text=True, timeout=PATIENCE)
+        assert out.returncode == code, out
+        assert "画面を開けません" in out.stderr.splitlines()[-1], out.stderr
