@@ -256,6 +256,26 @@ pub(crate) async fn until_idle<F: std::future::Future>(conn: F, idle: &Idle, lim
     }
 }
 
+/// Closes a connection whose TLS handshake failed so that the client reads
+/// the alert (certificate required, revoked, unknown CA): our side is shut
+/// down first, then what the client still sends is read and dropped for a
+/// moment. Closing at once with its data unread would send a reset, which
+/// can overtake the alert and leave the client with "connection reset"
+/// instead of the reason.
+pub(crate) async fn linger<T: AsyncRead + AsyncWrite + Unpin>(mut io: T) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = io.shutdown().await;
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while let Ok(n) = io.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// Raises the soft limit on open files to the hard one (the default soft
 /// limit, often 1024, is what a flood of idle connections exhausts first)
 /// and logs both.

@@ -574,7 +574,7 @@ pub(crate) async fn top(State(st): State<AppState>, a: Authed) -> Response {
     let offset = st.svc.settings().display_offset();
     let notice = match (state, &cert) {
         (CertState::Renewable, Some(c)) => Some(format!(
-            "電子証明書の有効期限（{}）が近づいています。証明書発行アプリで証明書を更新してください（shomei-cert renew）。",
+            "電子証明書の有効期限（{}）が近づいています。証明書発行アプリの「証明書更新」で証明書を更新してください。",
             jp_datetime(c.not_after, offset)
         )),
         _ => None,

@@ -332,11 +332,13 @@ async fn accept_loop(
             let _admitted = admitted;
             let limits = gate.limits();
             let (tcp, idle) = Watched::new(tcp);
-            let tls = match tokio::time::timeout(limits.handshake, acceptor.accept(tcp)).await {
+            let accept = acceptor.accept(tcp).into_fallible();
+            let tls = match tokio::time::timeout(limits.handshake, accept).await {
                 Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
+                Ok(Err((e, io))) => {
                     metrics_svc.metrics().handshake(kind, false);
                     tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                    limits::linger(io).await;
                     return;
                 }
                 Err(_) => {

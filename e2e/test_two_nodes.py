@@ -1,0 +1,120 @@
+"""Two real `shomei serve` processes on one database: a session opened on A
+continues on B; a certificate enrolled on B logs in on A; a revocation on A
+is refused by B's certificate listener and answered revoked by B's OCSP; A
+killed with SIGKILL in the middle of a revocation leaves it whole or absent,
+and B carries on. (The shared database here is the embedded one; see README
+for PostgreSQL.)"""
+
+import re
+import shutil
+import signal
+import sqlite3
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from conftest import LOGIN_PW, start_server
+from test_crash_safety import form_csrf, revoke_with_curl
+from test_issuance import enroll_with_openssl_and_curl, run
+
+
+def wait_for(what, check, ceiling=30.0):
+    """Polls `check` until it returns something true (a generous ceiling,
+    never a tight budget)."""
+    deadline = time.monotonic() + ceiling
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+def cert_login(server, work, who):
+    return server.curl("--cert", str(work / f"{who}.crt"), "--key", str(work / f"{who}.key"),
+                       server.cert_url + "/cert-login")
+
+
+def ocsp(server, work, who):
+    ca = server.data_dir / "ca"
+    (work / "chain.pem").write_text((ca / "root-ca.crt").read_text() + (ca / "issuing-ca.crt").read_text())
+    out = run("openssl", "ocsp", "-issuer", str(ca / "issuing-ca.crt"), "-CAfile", "chain.pem",
+              "-cert", f"{who}.crt", "-url", server.pki_url + "/pki/ocsp", cwd=work)
+    return out.stdout + out.stderr
+
+
+def test_two_nodes_share_sessions_certificates_and_revocations():
+    tmp = Path(tempfile.mkdtemp(prefix="shomei-two-"))
+    work = tmp / "work"
+    work.mkdir()
+    a = start_server(tmp)
+    b = start_server(tmp)
+    try:
+        # Log in on A, continue on B (no stickiness).
+        jar = str(work / "hanako.jar")
+        body = a.curl("-c", jar, "-b", jar, a.url + "/login").stdout.decode()
+        top = a.curl("-c", jar, "-b", jar, "-L", "--data-urlencode", f"csrf={form_csrf(body)}",
+                     "--data-urlencode", "login_id=hanakodt", "--data-urlencode", f"password={LOGIN_PW}",
+                     a.url + "/login").stdout.decode()
+        assert "北銀 花子" in top
+        on_b = b.curl("-c", jar, "-b", jar, "-L", b.url + "/brsk018").stdout.decode()
+        assert "BRSK018" in on_b and "北銀 花子" in on_b, on_b[:2000]
+
+        # Enroll on B; log in by certificate on A (sachikodt is the control).
+        for who in ("jirodt", "sachikodt"):
+            status, _ = enroll_with_openssl_and_curl(b, work, who, who)
+            assert status == "200", who
+        page = cert_login(a, work, "jirodt")
+        assert page.returncode == 0 and "jirodt" in page.stdout.decode()
+        assert "jirodt.crt: good" in ocsp(b, work, "jirodt")
+
+        # Revoke on A; B's certificate listener and OCSP refuse it.
+        done = revoke_with_curl(a, str(work / "jiro.jar"), "jirodt", "jirodt")
+        assert "BRSK020" in done
+        refused = wait_for("B refuses the revoked certificate",
+                           lambda: (r := cert_login(b, work, "jirodt")).returncode != 0 and r)
+        assert b"certificate revoked" in refused.stderr, refused.stderr
+        assert cert_login(b, work, "sachikodt").returncode == 0, "the control still gets in on B"
+        wait_for("B's OCSP says revoked", lambda: "jirodt.crt: revoked" in ocsp(b, work, "jirodt"))
+
+        # SIGKILL A in the middle of a revocation: whole or absent, and B carries on.
+        status, _ = enroll_with_openssl_and_curl(b, work, "ichirodt", "ichirodt")
+        assert status == "200"
+        worker = threading.Thread(target=lambda: revoke_with_curl(a, str(work / "hanako2.jar"),
+                                                                   "hanakodt", "ichirodt"))
+        worker.start()
+        # Kill once BRSK019 is pending (the next request is 実行), a moment
+        # later: before, during or after its commit.
+        def pending():
+            db = sqlite3.connect(tmp / "data" / "shomei.db", timeout=30)
+            try:
+                return db.execute("SELECT count(*) FROM sessions WHERE pending_token IS NOT NULL").fetchone()[0]
+            finally:
+                db.close()
+        wait_for("BRSK019 is pending on A", lambda: pending() or not worker.is_alive(), ceiling=60)
+        time.sleep(0.02)
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(10)
+        worker.join(60)
+        db = sqlite3.connect(tmp / "data" / "shomei.db")
+        serial = re.search(r"serial=([0-9A-F]+)",
+                           run("openssl", "x509", "-in", "ichirodt.crt", "-noout", "-serial", cwd=work).stdout
+                           ).group(1).lower().lstrip("0")
+        revoked = db.execute("SELECT revoked_at IS NOT NULL FROM certificates WHERE ltrim(serial, '0') = ?",
+                             (serial,)).fetchone()[0]
+        rows = db.execute("SELECT count(*) FROM audit_log WHERE operation = '証明書失効' AND result = '成功' "
+                          "AND target_login_id = 'ichirodt'").fetchone()[0]
+        db.close()
+        assert (revoked, rows) in ((0, 0), (1, 1)), (revoked, rows)
+        assert b.curl("-o", "/dev/null", "-w", "%{http_code}", b.url + "/login").stdout == b"200"
+        expected = "revoked" if revoked else "good"
+        wait_for("B agrees with the database",
+                 lambda: f"ichirodt.crt: {expected}" in ocsp(b, work, "ichirodt"))
+        assert b.curl("-o", "/dev/null", "-w", "%{http_code}", b.url + "/readyz").stdout == b"200"
+    finally:
+        for s in (a, b):
+            if s.proc.poll() is None:
+                s.proc.kill()
+                s.proc.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
