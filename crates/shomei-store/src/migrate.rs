@@ -1,10 +1,13 @@
-//! Schema migrations, embedded in the binary and tracked by `PRAGMA user_version`.
+//! Schema migrations, embedded in the binary: the same numbered steps for
+//! each backend (`migrations/sqlite`, `migrations/postgres`). SQLite keeps
+//! the version in `PRAGMA user_version`; Postgres in the one-row table
+//! `shomei_schema`. A database newer than this program is refused.
 
-use sqlx::SqlitePool;
+use sqlx::{PgPool, SqlitePool};
 
 use crate::{Result, StoreError};
 
-const MIGRATIONS: &[&str] = &[
+const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_revocation_at_scale.sql"),
     include_str!("../migrations/sqlite/0003_operator_and_contacts.sql"),
@@ -13,19 +16,33 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0006_attempts.sql"),
 ];
 
-pub(crate) async fn run(pool: &SqlitePool) -> Result<()> {
-    let mut conn = pool.acquire().await?;
-    let current: i64 = sqlx::query_scalar("PRAGMA user_version")
-        .fetch_one(&mut *conn)
-        .await?;
-    let supported = MIGRATIONS.len() as i64;
+const POSTGRES: &[&str] = &[
+    include_str!("../migrations/postgres/0001_init.sql"),
+    include_str!("../migrations/postgres/0002_revocation_at_scale.sql"),
+    include_str!("../migrations/postgres/0003_operator_and_contacts.sql"),
+    include_str!("../migrations/postgres/0004_notices.sql"),
+    include_str!("../migrations/postgres/0005_session_handover.sql"),
+    include_str!("../migrations/postgres/0006_attempts.sql"),
+];
+
+fn check(current: i64, steps: &[&str]) -> Result<()> {
+    let supported = steps.len() as i64;
     if current > supported {
         return Err(StoreError::TooNew {
             found: current,
             supported,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    Ok(())
+}
+
+pub(crate) async fn sqlite(pool: &SqlitePool) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    let current: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *conn)
+        .await?;
+    check(current, SQLITE)?;
+    for (i, sql) in SQLITE.iter().enumerate().skip(current as usize) {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
             .execute(&mut *tx)
@@ -40,4 +57,72 @@ pub(crate) async fn run(pool: &SqlitePool) -> Result<()> {
         tracing::info!(version = i + 1, "database schema migrated");
     }
     Ok(())
+}
+
+/// The key of the transaction-scoped advisory lock that migrations hold:
+/// "SHOMEI" in ASCII.
+const MIGRATION_LOCK: i64 = 0x5348_4f4d_4549;
+
+/// Brings a Postgres database up to date. Every step runs in one
+/// transaction with its version bump (Postgres's DDL is transactional: a
+/// step is there entirely or not at all), under an advisory lock held until
+/// that transaction ends, so that two nodes starting at once on an empty
+/// database migrate it once: the second waits, then reads the new version.
+pub(crate) async fn postgres(pool: &PgPool) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    loop {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS shomei_schema (
+                 id       BIGINT PRIMARY KEY CHECK (id = 1),
+                 version  BIGINT NOT NULL
+             );
+             INSERT INTO shomei_schema (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING;",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let current: i64 = sqlx::query_scalar("SELECT version FROM shomei_schema WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        check(current, POSTGRES)?;
+        let Some(sql) = POSTGRES.get(current as usize) else {
+            tx.commit().await?;
+            return Ok(());
+        };
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE shomei_schema SET version = $1 WHERE id = 1")
+            .bind(current + 1)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version = current + 1, "database schema migrated");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_backends_have_the_same_numbered_steps() {
+        let names = |dir: &str| {
+            let mut v: Vec<String> = std::fs::read_dir(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("migrations")
+                    .join(dir),
+            )
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names("sqlite"), names("postgres"));
+        assert_eq!(names("sqlite").len(), super::SQLITE.len());
+        assert_eq!(super::SQLITE.len(), super::POSTGRES.len());
+    }
 }
