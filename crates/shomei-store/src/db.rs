@@ -96,7 +96,9 @@ pub(crate) mod sqlite {
 
     pub(crate) const PG: bool = false;
 
-    pub(crate) fn sql(text: impl Into<Cow<'static, str>>) -> sqlx::AssertSqlSafe<Cow<'static, str>> {
+    pub(crate) fn sql(
+        text: impl Into<Cow<'static, str>>,
+    ) -> sqlx::AssertSqlSafe<Cow<'static, str>> {
         sqlx::AssertSqlSafe(text.into())
     }
 }
@@ -107,7 +109,9 @@ pub(crate) mod pg {
 
     pub(crate) const PG: bool = true;
 
-    pub(crate) fn sql(text: impl Into<Cow<'static, str>>) -> sqlx::AssertSqlSafe<Cow<'static, str>> {
+    pub(crate) fn sql(
+        text: impl Into<Cow<'static, str>>,
+    ) -> sqlx::AssertSqlSafe<Cow<'static, str>> {
         sqlx::AssertSqlSafe(Cow::Owned(numbered(&text.into())))
     }
 }

@@ -111,6 +111,40 @@ impl DatabaseUrl {
         Ok(Self(url.to_owned()))
     }
 
+    /// Creates the empty database `name` on this URL's server (the URL's
+    /// user must be allowed to) and returns its URL: for test suites, which
+    /// take a fresh database per test.
+    pub async fn create_database(&self, name: &str) -> Result<DatabaseUrl> {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(StoreError::BadUrl(format!(
+                "invalid database name {name:?}"
+            )));
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(self.options()?)
+            .await?;
+        let made = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
+            .await;
+        pool.close().await;
+        made?;
+        let start = self.0.find("://").map(|i| i + 3).unwrap_or(0);
+        let path = self.0[start..]
+            .find('/')
+            .map(|i| start + i)
+            .unwrap_or(self.0.len());
+        let query = self.0[path..]
+            .find('?')
+            .map(|i| &self.0[path + i..])
+            .unwrap_or("");
+        Self::parse(&format!("{}/{name}{query}", &self.0[..path]))
+    }
+
     fn options(&self) -> Result<PgConnectOptions> {
         PgConnectOptions::from_str(&self.0).map_err(|e| StoreError::BadUrl(e.to_string()))
     }
@@ -128,7 +162,10 @@ impl std::fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let url = &self.0;
         let start = url.find("://").map(|i| i + 3).unwrap_or(0);
-        let authority_end = url[start..].find('/').map(|i| start + i).unwrap_or(url.len());
+        let authority_end = url[start..]
+            .find('/')
+            .map(|i| start + i)
+            .unwrap_or(url.len());
         match url[start..authority_end].rfind('@') {
             Some(at) => {
                 let userinfo = &url[start..start + at];
@@ -452,7 +489,9 @@ impl Store {
     pub async fn begin(&self) -> Result<Tx> {
         Ok(Tx {
             tx: match &self.backend {
-                Backend::Sqlite { write, .. } => Db::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+                Backend::Sqlite { write, .. } => {
+                    Db::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?)
+                }
                 Backend::Pg(p) => Db::Pg(p.begin().await?),
             },
         })
@@ -739,7 +778,15 @@ impl Tx {
         }
     }
 
-    pub async fn commit(self) -> Result<()> {
+    /// Commits. On Postgres a statement that failed aborts the whole
+    /// transaction and a later COMMIT quietly rolls it back; so the
+    /// transaction is asked first, and one that failed is refused here (as
+    /// an error, never a silent loss). SQLite undoes just the failed
+    /// statement, and commits the rest.
+    pub async fn commit(mut self) -> Result<()> {
+        if let Db::Pg(t) = &mut self.tx {
+            sqlx::query("SELECT 1").execute(&mut **t).await?;
+        }
         on!(self.tx, t, _d => t.commit().await?);
         Ok(())
     }

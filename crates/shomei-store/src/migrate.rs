@@ -36,27 +36,33 @@ fn check(current: i64, steps: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Brings a SQLite database up to date, one step per transaction. Each
+/// transaction takes the write lock first (`BEGIN IMMEDIATE`) and reads the
+/// version under it, so two processes opening a new database at once
+/// migrate it once.
 pub(crate) async fn sqlite(pool: &SqlitePool) -> Result<()> {
     let mut conn = pool.acquire().await?;
-    let current: i64 = sqlx::query_scalar("PRAGMA user_version")
-        .fetch_one(&mut *conn)
-        .await?;
-    check(current, SQLITE)?;
-    for (i, sql) in SQLITE.iter().enumerate().skip(current as usize) {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    loop {
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        let current: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *tx)
+            .await?;
+        check(current, SQLITE)?;
+        let Some(sql) = SQLITE.get(current as usize) else {
+            return Ok(());
+        };
         sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
             .execute(&mut *tx)
             .await?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "PRAGMA user_version = {}",
-            i + 1
+            current + 1
         )))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        tracing::info!(version = i + 1, "database schema migrated");
+        tracing::info!(version = current + 1, "database schema migrated");
     }
-    Ok(())
 }
 
 /// The key of the transaction-scoped advisory lock that migrations hold:

@@ -298,10 +298,7 @@ pub struct UserSummary {
     pub cert: Option<CertRecord>,
 }
 
-pub(crate) async fn user_summaries(
-    pool: Pool<'_>,
-    company: CompanyId,
-) -> Result<Vec<UserSummary>> {
+pub(crate) async fn user_summaries(pool: Pool<'_>, company: CompanyId) -> Result<Vec<UserSummary>> {
     type Raw = (
         i64,
         String,
@@ -679,7 +676,11 @@ pub(crate) async fn insert_company(
     Ok(CompanyId(id))
 }
 
-pub(crate) async fn insert_user(c: Conn<'_>, u: &NewUser<'_>, now: OffsetDateTime) -> Result<UserId> {
+pub(crate) async fn insert_user(
+    c: Conn<'_>,
+    u: &NewUser<'_>,
+    now: OffsetDateTime,
+) -> Result<UserId> {
     let id: i64 = on!(c, c, d => {
         sqlx::query_scalar(d::sql(
             "INSERT INTO users (company_id, login_id, name, role, email, login_hash, confirm_hash, created_at) \
