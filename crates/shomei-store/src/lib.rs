@@ -265,17 +265,23 @@ impl Store {
     /// Connects to a PostgreSQL database and brings its schema up to date
     /// (the first node on an empty database creates every table).
     pub async fn open_postgres(url: &DatabaseUrl) -> Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(url.options()?)
+        let opts = url.options()?;
+        // One connection first: its error says why (refused, no such
+        // database, wrong password) where the pool's would only time out.
+        let probe = <sqlx::PgConnection as sqlx::Connection>::connect_with(&opts)
             .await
-            .map_err(|e| match e {
-                sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => {
+            .map_err(|e: sqlx::Error| match e {
+                sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
                     StoreError::BadUrl(format!("cannot reach the database at {url}: {e}"))
                 }
                 e => StoreError::Db(e),
             })?;
+        sqlx::Connection::close(probe).await?;
+        let pool: PgPool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
         migrate::postgres(&pool).await?;
         Ok(Self {
             backend: Backend::Pg(pool),

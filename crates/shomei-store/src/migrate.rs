@@ -83,7 +83,8 @@ pub(crate) async fn postgres(pool: &PgPool) -> Result<()> {
             .execute(&mut *tx)
             .await?;
         sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS shomei_schema (
+            "SET LOCAL client_min_messages = warning;
+             CREATE TABLE IF NOT EXISTS shomei_schema (
                  id       BIGINT PRIMARY KEY CHECK (id = 1),
                  version  BIGINT NOT NULL
              );
