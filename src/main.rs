@@ -717,7 +717,7 @@ async fn cert_revoke(
 
 /// The service on an existing data directory, for an operator command.
 async fn open_cli(common: &Common) -> Result<Shomei> {
-    let cfg = load(&common)?;
+    let cfg = load(common)?;
     open_existing(common, &cfg).await
 }
 

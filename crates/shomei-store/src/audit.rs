@@ -357,37 +357,29 @@ pub(crate) async fn verify_all(pool: Pool<'_>) -> Result<Option<i64>> {
         }
         let h = Hashed {
             chain: r.chain,
-            at: r.at,
-            company_id: r.company_id,
+            at: r.row.at.unix_timestamp(),
+            company_id: r.row.company_id.map(|c| c.0),
             actor_user_id: r.actor_user_id,
-            actor_login_id: &r.actor_login_id,
-            operation: &r.operation,
-            target_login_id: &r.target_login_id,
-            result: &r.result,
-            detail: &r.detail,
-            client_addr: &r.client_addr,
+            actor_login_id: &r.row.actor_login_id,
+            operation: &r.row.operation,
+            target_login_id: &r.row.target_login_id,
+            result: &r.row.result,
+            detail: &r.row.detail,
+            client_addr: &r.row.client_addr,
         };
         if r.prev_hash != expected_prev || row_hash(&r.prev_hash, &h) != r.hash {
-            return Ok(Some(r.id));
+            return Ok(Some(r.row.id));
         }
         expected_prev = r.hash.clone();
     }
     Ok(None)
 }
 
-/// A row as stored, every hashed field with it.
+/// A row as stored, with what its hash covers beyond what screens show.
 struct Stored {
-    id: i64,
+    row: AuditRow,
     chain: i64,
-    at: i64,
-    company_id: Option<i64>,
     actor_user_id: Option<i64>,
-    actor_login_id: String,
-    operation: String,
-    target_login_id: String,
-    result: String,
-    detail: String,
-    client_addr: String,
     prev_hash: String,
     hash: String,
 }
@@ -395,17 +387,9 @@ struct Stored {
 impl Stored {
     fn read(r: &impl Get) -> Result<Self> {
         Ok(Self {
-            id: r.int("id")?,
+            row: row(r)?,
             chain: r.int("chain")?,
-            at: r.int("at")?,
-            company_id: r.opt_int("company_id")?,
             actor_user_id: r.opt_int("actor_user_id")?,
-            actor_login_id: r.text("actor_login_id")?,
-            operation: r.text("operation")?,
-            target_login_id: r.text("target_login_id")?,
-            result: r.text("result")?,
-            detail: r.text("detail")?,
-            client_addr: r.text("client_addr")?,
             prev_hash: r.text("prev_hash")?,
             hash: r.text("hash")?,
         })

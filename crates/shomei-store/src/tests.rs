@@ -163,15 +163,9 @@ async fn a_rolled_back_transaction_leaves_neither_change_nor_history(place: Plac
 async fn revoking_twice_revokes_once_and_login_ids_are_unique(place: Place) {
     let s = place.open().await.unwrap();
     let now = datetime!(2026-01-01 00:00 UTC);
-    let mut tx = s.begin().await.unwrap();
-    let c = tx
-        .insert_company("株式会社テスト", Service::BusinessIb, now)
-        .await
-        .unwrap();
+    let (c, u) = company_and_hanako(&s).await;
     let login = LoginId::parse("hanakodt").unwrap();
     let nu = hanako(c, &login);
-    let u = tx.insert_user(&nu, now).await.unwrap();
-    tx.commit().await.unwrap();
     let mut tx = s.begin().await.unwrap();
     assert!(
         tx.insert_user(&nu, now).await.is_err(),
@@ -185,16 +179,7 @@ async fn revoking_twice_revokes_once_and_login_ids_are_unique(place: Place) {
     }
     let mut tx = s.begin().await.unwrap();
     let serial = Serial::from_hex("4102").unwrap();
-    tx.insert_cert(&NewCert {
-        user_id: u,
-        serial: &serial,
-        not_before: now,
-        not_after: now,
-        der: b"d",
-        issued_at: now,
-    })
-    .await
-    .unwrap();
+    tx.insert_cert(&new_cert(u, &serial)).await.unwrap();
     assert!(tx.revoke_cert(&serial, now, 5).await.unwrap());
     assert!(!tx.revoke_cert(&serial, now, 5).await.unwrap());
     tx.commit().await.unwrap();
@@ -319,14 +304,7 @@ async fn the_audit_chain_detects_edits_deletions_and_reordering(place: Place) {
 async fn handed_over_sessions_are_taken_once(place: Place) {
     let s = place.open().await.unwrap();
     let now = datetime!(2026-01-01 00:00 UTC);
-    let mut tx = s.begin().await.unwrap();
-    let c = tx
-        .insert_company("株式会社テスト", Service::BusinessIb, now)
-        .await
-        .unwrap();
-    let id = LoginId::parse("hanakodt").unwrap();
-    let u = tx.insert_user(&hanako(c, &id), now).await.unwrap();
-    tx.commit().await.unwrap();
+    let (_, u) = company_and_hanako(&s).await;
     let handed = vec![
         HandedSession {
             id_hash: "a".repeat(64),
@@ -362,6 +340,19 @@ async fn company_and_hanako(s: &Store) -> (CompanyId, UserId) {
     let u = tx.insert_user(&hanako(c, &id), now).await.unwrap();
     tx.commit().await.unwrap();
     (c, u)
+}
+
+/// A certificate record of `user` (its body a placeholder).
+fn new_cert(user: UserId, serial: &Serial) -> NewCert<'_> {
+    let now = datetime!(2026-01-01 00:00 UTC);
+    NewCert {
+        user_id: user,
+        serial,
+        not_before: now,
+        not_after: now,
+        der: b"d",
+        issued_at: now,
+    }
 }
 
 /// How long the first transaction of a race holds on after the second has
@@ -511,16 +502,7 @@ async fn revocation_log_ids_become_visible_in_their_order(place: Place) {
     );
     let mut tx = s.begin().await.unwrap();
     for serial in [&x, &y] {
-        tx.insert_cert(&NewCert {
-            user_id: u,
-            serial,
-            not_before: now,
-            not_after: now,
-            der: b"d",
-            issued_at: now,
-        })
-        .await
-        .unwrap();
+        tx.insert_cert(&new_cert(u, serial)).await.unwrap();
     }
     tx.commit().await.unwrap();
     // A revokes X and stays open; B revokes Y meanwhile.
@@ -631,9 +613,11 @@ async fn queries_behave_the_same_on_both(place: Place) {
     assert!(tx.login_id_taken(&master).await.unwrap());
     tx.reset_passwords(u, "a", "b", true).await.unwrap();
     tx.set_password_hash(u, true, "c").await.unwrap();
-    let mut counters = SecurityCounters::default();
-    counters.login_stopped = true;
-    counters.login_locked_until = Some(now);
+    let counters = SecurityCounters {
+        login_stopped: true,
+        login_locked_until: Some(now),
+        ..SecurityCounters::default()
+    };
     tx.save_counters(u, &counters).await.unwrap();
     tx.set_company_contact(
         c,
