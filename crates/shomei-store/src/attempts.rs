@@ -90,7 +90,19 @@ pub(crate) async fn insert_claim(
     }))
 }
 
-pub(crate) async fn delete_claim(c: Conn<'_>, id: i64) -> Result<()> {
+/// Drops a claim. On Postgres its user's row is locked first, in the order
+/// every other transaction takes it (user, then the user's claims): a check
+/// counting claims while holding the user cannot wait for this one.
+pub(crate) async fn delete_claim(mut c: Conn<'_>, id: i64) -> Result<()> {
+    if let Conn::Pg(c) = c.reborrow() {
+        sqlx::query(
+            "SELECT id FROM users WHERE id = (SELECT user_id FROM password_claims WHERE id = $1) \
+             FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await?;
+    }
     on!(c, c, d => {
         sqlx::query(d::sql("DELETE FROM password_claims WHERE id = ?"))
             .bind(id)
@@ -109,13 +121,7 @@ pub(crate) async fn delete_claim(c: Conn<'_>, id: i64) -> Result<()> {
 /// address queue there, and the second reads the first's row once it has
 /// committed: no attempt is lost between the read and `save_address`.
 pub(crate) async fn address(mut c: Conn<'_>, addr: &str) -> Result<Option<AddressAttempts>> {
-    if let Conn::Pg(c) = c.reborrow() {
-        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-            .bind(ADDRESS_LOCKS)
-            .bind(addr)
-            .execute(c)
-            .await?;
-    }
+    lock_address(c.reborrow(), addr).await?;
     on!(c, c, d => {
         let row = sqlx::query(d::sql(
             "SELECT window_start, attempts, blocked_until, refused_unrecorded, last_row_at \
@@ -126,6 +132,23 @@ pub(crate) async fn address(mut c: Conn<'_>, addr: &str) -> Result<Option<Addres
         .await?;
         row.as_ref().map(address_row).transpose()
     })
+}
+
+/// Locks the address until the transaction ends (Postgres; see `address`).
+///
+/// Locks are taken in one order: the client's address, then the user, then
+/// the 操作履歴 chain. A transaction that will read the address after it has
+/// locked a user (a login's settling step) takes this first, else it and a
+/// login starting from the same address could each wait for the other.
+pub(crate) async fn lock_address(c: Conn<'_>, addr: &str) -> Result<()> {
+    if let Conn::Pg(c) = c {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(ADDRESS_LOCKS)
+            .bind(addr)
+            .execute(c)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The first key of the advisory locks on client addresses (the second is

@@ -279,7 +279,7 @@ impl Store {
         sqlx::Connection::close(probe).await?;
         let pool: PgPool = PgPoolOptions::new()
             .max_connections(10)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts)
             .await?;
         migrate::postgres(&pool).await?;
@@ -825,6 +825,13 @@ impl Tx {
     /// `attempts::address`).
     pub async fn address_attempts(&mut self, addr: &str) -> Result<Option<AddressAttempts>> {
         attempts::address(self.conn(), addr).await
+    }
+
+    /// Locks the address's attempts until the transaction ends, before
+    /// any user is locked (the order of locks: address, user, 操作履歴
+    /// chain; see `attempts::lock_address`). Nothing to do on SQLite.
+    pub async fn lock_address(&mut self, addr: &str) -> Result<()> {
+        attempts::lock_address(self.conn(), addr).await
     }
 
     pub async fn save_address_attempts(&mut self, addr: &str, a: &AddressAttempts) -> Result<()> {
