@@ -93,6 +93,12 @@ pub enum StoreLocation<'a> {
 pub struct DatabaseUrl(String);
 
 impl DatabaseUrl {
+    /// The URL itself, password included: for tools that connect on their
+    /// own (tests, `pg_dump`); never for logs or screens.
+    pub fn with_password(&self) -> &str {
+        &self.0
+    }
+
     /// Checks the URL's form (the server is not asked).
     pub fn parse(url: &str) -> Result<Self> {
         let url = url.trim();

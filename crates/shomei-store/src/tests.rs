@@ -303,7 +303,6 @@ async fn the_audit_chain_detects_edits_deletions_and_reordering(place: Place) {
     assert_eq!(s.verify_audit().await.unwrap(), Some(ids[3]), "deletion");
 }
 
-
 /// A company with the test 管理者 user, committed.
 async fn company_and_hanako(s: &Store) -> (CompanyId, UserId) {
     let now = datetime!(2026-01-01 00:00 UTC);
@@ -685,10 +684,25 @@ async fn sessions_are_bounded_per_user_and_in_all_and_a_pending_screen_is_taken_
         serial: "0a".into(),
     };
     s.set_session_pending("a2", Some(&p)).await.unwrap();
-    assert_eq!(s.session("a2").await.unwrap().unwrap().pending, Some(p.clone()));
-    assert_eq!(s.take_session_pending("a2", |t| t == "wrong").await.unwrap(), None);
-    assert_eq!(s.take_session_pending("a2", |t| t == "t").await.unwrap(), Some(p));
-    assert_eq!(s.take_session_pending("a2", |t| t == "t").await.unwrap(), None, "once");
+    assert_eq!(
+        s.session("a2").await.unwrap().unwrap().pending,
+        Some(p.clone())
+    );
+    assert_eq!(
+        s.take_session_pending("a2", |t| t == "wrong")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.take_session_pending("a2", |t| t == "t").await.unwrap(),
+        Some(p)
+    );
+    assert_eq!(
+        s.take_session_pending("a2", |t| t == "t").await.unwrap(),
+        None,
+        "once"
+    );
     let d = DoneRow {
         login_id: "ichirodt".into(),
         name: "データ朗".into(),
@@ -697,7 +711,9 @@ async fn sessions_are_bounded_per_user_and_in_all_and_a_pending_screen_is_taken_
     };
     s.set_session_done("a2", Some(&d)).await.unwrap();
     assert_eq!(s.session("a2").await.unwrap().unwrap().done, Some(d));
-    s.touch_session("a2", now + time::Duration::seconds(100)).await.unwrap();
+    s.touch_session("a2", now + time::Duration::seconds(100))
+        .await
+        .unwrap();
     let mut ended = s
         .expire_sessions(now + time::Duration::seconds(50))
         .await
@@ -716,10 +732,24 @@ async fn a_lease_has_one_holder_until_it_expires_then_the_next_takes_it_with_a_n
     assert_eq!(s.take_lease("upkeep", "a", t0, ttl).await.unwrap(), Some(1));
     assert_eq!(s.take_lease("upkeep", "b", t0, ttl).await.unwrap(), None);
     let later = t0 + time::Duration::seconds(60);
-    assert_eq!(s.take_lease("upkeep", "a", later, ttl).await.unwrap(), Some(1), "renewed");
-    assert_eq!(s.take_lease("upkeep", "b", later + ttl, ttl).await.unwrap(), Some(2));
-    assert_eq!(s.take_lease("upkeep", "a", later + ttl, ttl).await.unwrap(), None);
-    assert_eq!(s.take_lease("other", "a", t0, ttl).await.unwrap(), Some(1), "per name");
+    assert_eq!(
+        s.take_lease("upkeep", "a", later, ttl).await.unwrap(),
+        Some(1),
+        "renewed"
+    );
+    assert_eq!(
+        s.take_lease("upkeep", "b", later + ttl, ttl).await.unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        s.take_lease("upkeep", "a", later + ttl, ttl).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.take_lease("other", "a", t0, ttl).await.unwrap(),
+        Some(1),
+        "per name"
+    );
 }
 
 async fn a_crl_number_is_published_only_upward_and_only_with_every_revocation_seen(place: Place) {
@@ -730,8 +760,14 @@ async fn a_crl_number_is_published_only_upward_and_only_with_every_revocation_se
     assert!(b > a, "numbers are taken in order");
     // B (the higher) publishes first; A, slower, must not publish after it.
     assert!(tx.publish_crl_number(b, 0).await.unwrap());
-    assert!(!tx.publish_crl_number(a, 0).await.unwrap(), "never a lower one");
-    assert!(!tx.publish_crl_number(b, 0).await.unwrap(), "never the same one twice");
+    assert!(
+        !tx.publish_crl_number(a, 0).await.unwrap(),
+        "never a lower one"
+    );
+    assert!(
+        !tx.publish_crl_number(b, 0).await.unwrap(),
+        "never the same one twice"
+    );
     tx.commit().await.unwrap();
     // A revocation committed after what a server has seen keeps that
     // server's CRL from being published, whatever its number.
