@@ -33,6 +33,11 @@ struct Common {
     /// Configuration file (see shomei.example.toml).
     #[arg(long, env = "SHOMEI_CONFIG")]
     config: Option<PathBuf>,
+    /// PostgreSQL database shared by several nodes, as
+    /// postgres://USER:PASSWORD@HOST:PORT/DB; without it, SQLite in the
+    /// data directory.
+    #[arg(long, env = "SHOMEI_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -289,6 +294,7 @@ impl Operator {
 #[serde(default, deny_unknown_fields)]
 struct ConfigFile {
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
     listen: Option<SocketAddr>,
     public_url: Option<String>,
     cert_listen: Option<SocketAddr>,
@@ -311,6 +317,38 @@ fn load_config(path: Option<&Path>) -> Result<ConfigFile> {
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?;
     Ok(cfg)
+}
+
+/// The config file, with the database URL from `--database-url` (or
+/// `SHOMEI_DATABASE_URL`, or the file's `database_url`) checked and set in
+/// its settings: every command opens the store through them.
+fn load(common: &Common) -> Result<ConfigFile> {
+    let mut cfg = load_config(common.config.as_deref())?;
+    if let Some(url) = common
+        .database_url
+        .as_deref()
+        .or(cfg.database_url.as_deref())
+    {
+        cfg.settings.database_url = Some(shomei_store::DatabaseUrl::parse(url)?);
+    }
+    Ok(cfg)
+}
+
+/// Refuses an operator command where there is no Shomei data (it never
+/// creates any): with SQLite, no `shomei.db` in the data directory; with
+/// PostgreSQL, no CA in it when the command needs the CA.
+fn require_data(dir: &Path, cfg: &ConfigFile, needs_ca: bool) -> Result<()> {
+    let missing = match cfg.settings.database_url {
+        None => !dir.join("shomei.db").exists(),
+        Some(_) => needs_ca && !dir.join("ca").exists(),
+    };
+    if missing {
+        bail!(
+            "no Shomei data in {} (start the server once, or pass --data-dir)",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 const DEFAULT_DATA_DIR: &str = "./shomei-data";
@@ -408,12 +446,7 @@ async fn open(
 /// Opens an existing data directory for an operator command; never creates one.
 async fn open_existing(common: &Common, cfg: &ConfigFile) -> Result<Shomei> {
     let dir = data_dir(common, cfg);
-    if !dir.join("shomei.db").exists() {
-        bail!(
-            "no Shomei data in {} (start the server once, or pass --data-dir)",
-            dir.display()
-        );
-    }
+    require_data(&dir, cfg, true)?;
     let public_url = cfg
         .public_url
         .clone()
@@ -447,7 +480,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         metrics_listen,
     } = args;
     shomei_web::raise_open_files_limit();
-    let cfg = load_config(common.config.as_deref())?;
+    let cfg = load(&common)?;
     let listen = match listen.or(cfg.listen) {
         Some(l) => l,
         None => DEFAULT_LISTEN.parse()?,
@@ -611,7 +644,7 @@ async fn terminate() {
 }
 
 async fn cert_show(common: Common, login_id: &str) -> Result<()> {
-    let cfg = load_config(common.config.as_deref())?;
+    let cfg = load(&common)?;
     let svc = open_existing(&common, &cfg).await?;
     let Some(id) = LoginId::parse(login_id) else {
         bail!("invalid login ID {login_id:?}: half-width letters and digits only")
@@ -664,7 +697,7 @@ async fn cert_revoke(
         .or_else(|| std::env::var("USER").ok())
         .filter(|o| !o.trim().is_empty())
         .unwrap_or_else(|| "operator".into());
-    let cfg = load_config(common.config.as_deref())?;
+    let cfg = load(&common)?;
     let svc = open_existing(&common, &cfg).await?;
     let done = svc
         .revoke_by_operator(&id, reason, invalidity, &operator)
@@ -684,24 +717,21 @@ async fn cert_revoke(
 
 /// The service on an existing data directory, for an operator command.
 async fn open_cli(common: &Common) -> Result<Shomei> {
-    let cfg = load_config(common.config.as_deref())?;
+    let cfg = load(common)?;
     open_existing(common, &cfg).await
 }
 
 /// Opens the database of an existing data directory, and nothing else (no
 /// CA, no revocation set): for read-only operator commands.
 async fn open_store(common: &Common) -> Result<shomei_store::Store> {
-    let cfg = load_config(common.config.as_deref())?;
+    let cfg = load(common)?;
     let dir = data_dir(common, &cfg);
-    if !dir.join("shomei.db").exists() {
-        bail!(
-            "no Shomei data in {} (start the server once, or pass --data-dir)",
-            dir.display()
-        );
+    require_data(&dir, &cfg, false)?;
+    let store = cfg.settings.open_store(&dir).await;
+    match &cfg.settings.database_url {
+        Some(url) => store.with_context(|| format!("cannot open the database {url}")),
+        None => store.with_context(|| format!("cannot open the database in {}", dir.display())),
     }
-    shomei_store::Store::open_with(&dir.join("shomei.db"), cfg.settings.durability())
-        .await
-        .with_context(|| format!("cannot open the database in {}", dir.display()))
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
@@ -1008,14 +1038,9 @@ async fn audit_export(
 }
 
 async fn crl_export(common: Common, out: PathBuf) -> Result<()> {
-    let cfg = load_config(common.config.as_deref())?;
+    let cfg = load(&common)?;
     let dir = data_dir(&common, &cfg);
-    if !dir.join("shomei.db").exists() {
-        bail!(
-            "no Shomei data in {} (start the server once, or pass --data-dir)",
-            dir.display()
-        );
-    }
+    require_data(&dir, &cfg, true)?;
     let (number, der) =
         shomei_service::export_crl(&dir, &cfg.settings, time::OffsetDateTime::now_utc())
             .await
@@ -1044,7 +1069,14 @@ async fn audit_verify(common: Common) -> Result<()> {
 /// CA's files with their modes, then the copy is opened and checked
 /// (integrity, the 操作履歴 hash chain, row counts) and a MANIFEST written.
 async fn backup(common: Common, out: PathBuf) -> Result<()> {
-    let cfg = load_config(common.config.as_deref())?;
+    let cfg = load(&common)?;
+    if cfg.settings.database_url.is_some() {
+        bail!(
+            "`shomei backup` copies the SQLite database of a data directory; back a PostgreSQL \
+             database up with pg_dump or the server's point-in-time recovery (see the README), \
+             and copy the data directory's ca/ folder"
+        );
+    }
     let dir = data_dir(&common, &cfg);
     let store = open_store(&common).await?;
     if out.exists()

@@ -12,16 +12,22 @@ fn copy_file(from: &std::path::Path, to: &std::path::Path) {
 #[tokio::test]
 async fn a_server_with_another_ca_refuses_to_start_and_one_with_a_copy_of_ca_starts() {
     let kit = Kit::start().await;
-    // A second data directory on a copy of the database (the embedded
-    // store keeps the database in the data directory).
+    // A second data directory on the same PostgreSQL database, or on a copy
+    // of the embedded one (SQLite keeps the database in the data directory).
     let other = tempfile::tempdir().unwrap();
-    let backup = other.path().join("shomei.db");
-    kit.svc.store().backup_into(&backup).await.unwrap();
+    let url = kit.svc.settings().database_url.clone();
+    if url.is_none() {
+        let backup = other.path().join("shomei.db");
+        kit.svc.store().backup_into(&backup).await.unwrap();
+    }
     let open = || {
         shomei_service::Shomei::open(
             other.path(),
             &kit.base,
-            Default::default(),
+            shomei_service::Settings {
+                database_url: url.clone(),
+                ..Default::default()
+            },
             kit.clock.clone(),
         )
     };

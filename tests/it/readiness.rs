@@ -17,15 +17,24 @@ async fn get(kit: &Kit, url: String) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-/// Runs one statement on the kit's database from outside the server.
-async fn sql(kit: &Kit, statement: &str) {
+/// Runs one statement on the kit's database (either backend) from outside
+/// the server.
+pub async fn sql(kit: &Kit, statement: &str) {
     use sqlx::Connection as _;
-    let url = format!("sqlite:{}", kit.dir.path().join("shomei.db").display());
-    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
-        .execute(&mut c)
-        .await
-        .unwrap();
+    let statement = sqlx::AssertSqlSafe(statement.to_owned());
+    match &kit.svc.settings().database_url {
+        Some(url) => {
+            let mut c = sqlx::PgConnection::connect(url.with_password())
+                .await
+                .unwrap();
+            sqlx::raw_sql(statement).execute(&mut c).await.unwrap();
+        }
+        None => {
+            let url = format!("sqlite:{}", kit.dir.path().join("shomei.db").display());
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(statement).execute(&mut c).await.unwrap();
+        }
+    }
 }
 
 /// The OCSPResponseStatus of the service's answer for `serial`.

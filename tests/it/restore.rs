@@ -37,8 +37,25 @@ async fn a_database_restored_from_an_older_backup_keeps_every_revocation() {
     let (x, x_key) = enrolled(&kit, "jirodt").await;
     let (y, y_key) = enrolled(&kit, "sachikodt").await;
     kit.crl_caught_up().await;
+    // The backup: SQLite's own copy, or pg_dump (as the README says).
+    let url = kit.svc.settings().database_url.clone();
     let backup = kit.dir.path().join("backup.db");
-    kit.svc.store().backup_into(&backup).await.unwrap();
+    match &url {
+        None => kit.svc.store().backup_into(&backup).await.unwrap(),
+        Some(u) => {
+            let out = std::process::Command::new("pg_dump")
+                .args(["--no-owner", "-f"])
+                .arg(&backup)
+                .arg(u.with_password())
+                .output()
+                .expect("pg_dump (PostgreSQL's client tools)");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
 
     // After the backup, jirodt (マスター) revokes his own certificate.
     let b = kit.browser();
@@ -57,14 +74,48 @@ async fn a_database_restored_from_an_older_backup_keeps_every_revocation() {
     // (The kit's temporary directory goes when it stops: a copy to start on.)
     copy_dir(&dir, &kept_dir);
     kit.stop().await;
-    for f in ["shomei.db-wal", "shomei.db-shm"] {
-        let _ = std::fs::remove_file(kept_dir.join(f));
-    }
-    std::fs::copy(kept_dir.join("backup.db"), kept_dir.join("shomei.db")).unwrap();
+    let restored = match &url {
+        None => {
+            for f in ["shomei.db-wal", "shomei.db-shm"] {
+                let _ = std::fs::remove_file(kept_dir.join(f));
+            }
+            std::fs::copy(kept_dir.join("backup.db"), kept_dir.join("shomei.db")).unwrap();
+            None
+        }
+        Some(u) => {
+            // A new database from the dump, as an operator restores one.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos();
+            let name = format!("restored_{}_{nanos}", std::process::id());
+            let fresh = u.create_database(&name).await.unwrap();
+            let out = std::process::Command::new("psql")
+                .args(["-q", "-v", "ON_ERROR_STOP=1", "-f"])
+                .arg(kept_dir.join("backup.db"))
+                .arg(fresh.with_password())
+                .output()
+                .expect("psql (PostgreSQL's client tools)");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(fresh)
+        }
+    };
     let svc = Arc::new(
-        shomei_service::Shomei::open(&kept_dir, &base, Default::default(), clock)
-            .await
-            .unwrap(),
+        shomei_service::Shomei::open(
+            &kept_dir,
+            &base,
+            shomei_service::Settings {
+                database_url: restored,
+                ..Default::default()
+            },
+            clock,
+        )
+        .await
+        .unwrap(),
     );
     let serial = shomei_core::Serial::from_bytes(&serial_of(&x)).unwrap();
     assert!(

@@ -41,7 +41,8 @@ impl Kit {
     }
 
     /// As `start_with`, the upkeep loop running as configured.
-    pub async fn start_with_upkeep(settings: Settings) -> Kit {
+    pub async fn start_with_upkeep(mut settings: Settings) -> Kit {
+        settings.database_url = fresh_database().await;
         let dir = tempfile::tempdir().unwrap();
         let listener = shomei_web::bind("127.0.0.1:0".parse().unwrap())
             .await
@@ -128,7 +129,7 @@ impl Kit {
         Shomei::open(
             self.dir.path(),
             &self.base,
-            Settings::default(),
+            self.default_settings(),
             self.clock.clone(),
         )
         .await
@@ -140,11 +141,19 @@ impl Kit {
         Shomei::open_for_operator(
             self.dir.path(),
             &self.base,
-            Settings::default(),
+            self.default_settings(),
             self.clock.clone(),
         )
         .await
         .unwrap()
+    }
+
+    /// The default settings, on this kit's database.
+    fn default_settings(&self) -> Settings {
+        Settings {
+            database_url: self.svc.settings().database_url.clone(),
+            ..Settings::default()
+        }
     }
 
     /// The serial of `login_id`'s latest certificate.
@@ -377,4 +386,32 @@ pub async fn eventually(mut done: impl FnMut() -> bool) -> bool {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+/// With SHOMEI_IT_DATABASE=postgres, a new empty PostgreSQL database for
+/// one kit on the server SHOMEI_TEST_DATABASE_URL names (scripts/postgres
+/// starts one); else none: SQLite in the kit's data directory.
+async fn fresh_database() -> Option<shomei_store::DatabaseUrl> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    if std::env::var("SHOMEI_IT_DATABASE").as_deref() != Ok("postgres") {
+        return None;
+    }
+    let server = std::env::var("SHOMEI_TEST_DATABASE_URL")
+        .expect("SHOMEI_IT_DATABASE=postgres needs SHOMEI_TEST_DATABASE_URL (scripts/postgres)");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!(
+        "shomei_it_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let url = shomei_store::DatabaseUrl::parse(&server)
+        .unwrap()
+        .create_database(&name)
+        .await
+        .unwrap();
+    Some(url)
 }

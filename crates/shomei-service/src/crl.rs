@@ -554,8 +554,7 @@ pub async fn export_crl(
     settings: &crate::Settings,
     now: OffsetDateTime,
 ) -> Result<(u64, Vec<u8>)> {
-    let store =
-        shomei_store::Store::open_with(&data_dir.join("shomei.db"), settings.durability()).await?;
+    let store = settings.open_store(data_dir).await?;
     let hsm = settings.pkcs11().map_err(ServiceError::Settings)?;
     let signer = shomei_pki::Ca::crl_signer_in(&data_dir.join("ca"), hsm.as_ref())?;
     let expected = store.revoked_count().await?;

@@ -230,7 +230,7 @@ impl Shomei {
                     source,
                 })?;
         }
-        let store = Store::open_with(&data_dir.join("shomei.db"), settings.durability()).await?;
+        let store = settings.open_store(data_dir).await?;
         let now = clock.now();
         let hsm = settings.pkcs11().map_err(ServiceError::Settings)?;
         let ca = Ca::load_or_create_with(

@@ -192,9 +192,13 @@ impl Shomei {
             }
         };
 
-        // 3. Settle.
+        // 3. Settle. The address is locked before the user (the store's
+        // order of locks), as in step 1.
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        if !as_.client.is_empty() {
+            tx.lock_address(&as_.client).await?;
+        }
         let Some(claim) = claim else {
             bank_wide_failure(
                 &mut tx,

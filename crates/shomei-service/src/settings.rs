@@ -102,6 +102,12 @@ pub struct Settings {
     pub pkcs11_pin_file: String,
     pub business_ib: HelpDesk,
     pub hottokun_webjr: HelpDesk,
+    /// The PostgreSQL database shared by every node (`--database-url`,
+    /// `database_url` at the top of the config file, `SHOMEI_DATABASE_URL`);
+    /// none: SQLite, `shomei.db` in the data directory. Not read from
+    /// `[settings]`: the binary sets it.
+    #[serde(skip)]
+    pub database_url: Option<shomei_store::DatabaseUrl>,
 }
 
 impl Default for Settings {
@@ -143,6 +149,7 @@ impl Default for Settings {
             smtp_port: 587,
             smtp_username: String::new(),
             smtp_password: String::new(),
+            database_url: None,
             smtp_ca_file: String::new(),
             upkeep_interval_seconds: 30,
             pkcs11_module: String::new(),
@@ -181,6 +188,20 @@ impl Settings {
 
     pub fn cert_validity(&self) -> Duration {
         Duration::days(self.cert_validity_days)
+    }
+
+    /// Opens the database these settings name: PostgreSQL at
+    /// `database_url`, else SQLite in `data_dir`.
+    pub async fn open_store(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> Result<shomei_store::Store, shomei_store::StoreError> {
+        let db_file = data_dir.join("shomei.db");
+        let at = match &self.database_url {
+            Some(url) => shomei_store::StoreLocation::Postgres(url),
+            None => shomei_store::StoreLocation::Sqlite(&db_file),
+        };
+        shomei_store::Store::open_at(at, self.durability()).await
     }
 
     pub fn durability(&self) -> shomei_store::Durability {

@@ -3,10 +3,11 @@
 //! however many requests arrive at once, on one server or several.
 
 use shomei_core::UserId;
-use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 
 use crate::Result;
+use crate::db::{Conn, Get, on};
+use crate::rows::lock_user;
 
 /// Which password a claim is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,114 +42,172 @@ fn at(secs: i64) -> OffsetDateTime {
 }
 
 /// Claims of `kind` on `user` that have not lapsed at `now` (lapsed ones go).
+///
+/// The caller inserts a claim when this count allows one. On Postgres the
+/// user's row is locked first: a second node's transaction for the same
+/// user waits at that lock until this one commits, and only then counts
+/// (each statement reads what is committed when it starts), so two checks
+/// never both take the last place. SQLite's one writer does the same.
 pub(crate) async fn live_claims(
-    c: &mut SqliteConnection,
+    mut c: Conn<'_>,
     user: UserId,
     kind: ClaimKind,
     now: OffsetDateTime,
 ) -> Result<u32> {
-    sqlx::query("DELETE FROM password_claims WHERE user_id = ? AND expires_at <= ?")
-        .bind(user.0)
-        .bind(now.unix_timestamp())
-        .execute(&mut *c)
-        .await?;
-    let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM password_claims WHERE user_id = ? AND kind = ?")
+    lock_user(c.reborrow(), user).await?;
+    let n: i64 = on!(c, c, d => {
+        sqlx::query(d::sql("DELETE FROM password_claims WHERE user_id = ? AND expires_at <= ?"))
             .bind(user.0)
-            .bind(kind.as_str())
-            .fetch_one(&mut *c)
+            .bind(now.unix_timestamp())
+            .execute(&mut *c)
             .await?;
+        sqlx::query_scalar(d::sql(
+            "SELECT COUNT(*) FROM password_claims WHERE user_id = ? AND kind = ?",
+        ))
+        .bind(user.0)
+        .bind(kind.as_str())
+        .fetch_one(&mut *c)
+        .await?
+    });
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 pub(crate) async fn insert_claim(
-    c: &mut SqliteConnection,
+    c: Conn<'_>,
     user: UserId,
     kind: ClaimKind,
     expires_at: OffsetDateTime,
 ) -> Result<i64> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO password_claims (user_id, kind, expires_at) VALUES (?, ?, ?) RETURNING id",
-    )
-    .bind(user.0)
-    .bind(kind.as_str())
-    .bind(expires_at.unix_timestamp())
-    .fetch_one(c)
-    .await?;
-    Ok(id)
-}
-
-pub(crate) async fn delete_claim(c: &mut SqliteConnection, id: i64) -> Result<()> {
-    sqlx::query("DELETE FROM password_claims WHERE id = ?")
-        .bind(id)
-        .execute(c)
-        .await?;
-    Ok(())
-}
-
-pub(crate) async fn address(
-    c: &mut SqliteConnection,
-    addr: &str,
-) -> Result<Option<AddressAttempts>> {
-    let row = sqlx::query(
-        "SELECT window_start, attempts, blocked_until, refused_unrecorded, last_row_at \
-         FROM address_attempts WHERE addr = ?",
-    )
-    .bind(addr)
-    .fetch_optional(c)
-    .await?;
-    let Some(r) = row else { return Ok(None) };
-    Ok(Some(AddressAttempts {
-        window_start: at(r.try_get("window_start")?),
-        attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(0),
-        blocked_until: r.try_get::<Option<i64>, _>("blocked_until")?.map(at),
-        refused_unrecorded: u32::try_from(r.try_get::<i64, _>("refused_unrecorded")?).unwrap_or(0),
-        last_row_at: r.try_get::<Option<i64>, _>("last_row_at")?.map(at),
+    Ok(on!(c, c, d => {
+        sqlx::query_scalar(d::sql(
+            "INSERT INTO password_claims (user_id, kind, expires_at) VALUES (?, ?, ?) RETURNING id",
+        ))
+        .bind(user.0)
+        .bind(kind.as_str())
+        .bind(expires_at.unix_timestamp())
+        .fetch_one(c)
+        .await?
     }))
 }
 
-pub(crate) async fn save_address(
-    c: &mut SqliteConnection,
-    addr: &str,
-    a: &AddressAttempts,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO address_attempts \
-         (addr, window_start, attempts, blocked_until, refused_unrecorded, last_row_at) \
-         VALUES (?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (addr) DO UPDATE SET window_start = excluded.window_start, \
-         attempts = excluded.attempts, blocked_until = excluded.blocked_until, \
-         refused_unrecorded = excluded.refused_unrecorded, last_row_at = excluded.last_row_at",
-    )
-    .bind(addr)
-    .bind(a.window_start.unix_timestamp())
-    .bind(i64::from(a.attempts))
-    .bind(a.blocked_until.map(|t| t.unix_timestamp()))
-    .bind(i64::from(a.refused_unrecorded))
-    .bind(a.last_row_at.map(|t| t.unix_timestamp()))
-    .execute(c)
-    .await?;
+/// Drops a claim. On Postgres its user's row is locked first, in the order
+/// every other transaction takes it (user, then the user's claims): a check
+/// counting claims while holding the user cannot wait for this one.
+pub(crate) async fn delete_claim(mut c: Conn<'_>, id: i64) -> Result<()> {
+    if let Conn::Pg(c) = c.reborrow() {
+        sqlx::query(
+            "SELECT id FROM users WHERE id = (SELECT user_id FROM password_claims WHERE id = $1) \
+             FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await?;
+    }
+    on!(c, c, d => {
+        sqlx::query(d::sql("DELETE FROM password_claims WHERE id = ?"))
+            .bind(id)
+            .execute(c)
+            .await?;
+    });
+    Ok(())
+}
+
+/// The address's attempts, read for a change in the same transaction.
+///
+/// The row may not exist yet, and a row that does not exist cannot be
+/// locked with `FOR UPDATE`; so on Postgres the transaction first takes a
+/// transaction-scoped advisory lock on the address (released at commit or
+/// rollback, never held by a session). Two nodes counting attempts from one
+/// address queue there, and the second reads the first's row once it has
+/// committed: no attempt is lost between the read and `save_address`.
+pub(crate) async fn address(mut c: Conn<'_>, addr: &str) -> Result<Option<AddressAttempts>> {
+    lock_address(c.reborrow(), addr).await?;
+    on!(c, c, d => {
+        let row = sqlx::query(d::sql(
+            "SELECT window_start, attempts, blocked_until, refused_unrecorded, last_row_at \
+             FROM address_attempts WHERE addr = ?",
+        ))
+        .bind(addr)
+        .fetch_optional(c)
+        .await?;
+        row.as_ref().map(address_row).transpose()
+    })
+}
+
+/// Locks the address until the transaction ends (Postgres; see `address`).
+///
+/// Locks are taken in one order: the client's address, then the user, then
+/// the 操作履歴 chain. A transaction that will read the address after it has
+/// locked a user (a login's settling step) takes this first, else it and a
+/// login starting from the same address could each wait for the other.
+pub(crate) async fn lock_address(c: Conn<'_>, addr: &str) -> Result<()> {
+    if let Conn::Pg(c) = c {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(ADDRESS_LOCKS)
+            .bind(addr)
+            .execute(c)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The first key of the advisory locks on client addresses (the second is
+/// a hash of the address): "AD" in ASCII, apart from any other use.
+const ADDRESS_LOCKS: i32 = 0x4144;
+
+fn address_row(r: &impl Get) -> Result<AddressAttempts> {
+    Ok(AddressAttempts {
+        window_start: at(r.int("window_start")?),
+        attempts: u32::try_from(r.int("attempts")?).unwrap_or(0),
+        blocked_until: r.opt_int("blocked_until")?.map(at),
+        refused_unrecorded: u32::try_from(r.int("refused_unrecorded")?).unwrap_or(0),
+        last_row_at: r.opt_int("last_row_at")?.map(at),
+    })
+}
+
+pub(crate) async fn save_address(c: Conn<'_>, addr: &str, a: &AddressAttempts) -> Result<()> {
+    on!(c, c, d => {
+        sqlx::query(d::sql(
+            "INSERT INTO address_attempts \
+             (addr, window_start, attempts, blocked_until, refused_unrecorded, last_row_at) \
+             VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (addr) DO UPDATE SET window_start = excluded.window_start, \
+             attempts = excluded.attempts, blocked_until = excluded.blocked_until, \
+             refused_unrecorded = excluded.refused_unrecorded, last_row_at = excluded.last_row_at",
+        ))
+        .bind(addr)
+        .bind(a.window_start.unix_timestamp())
+        .bind(i64::from(a.attempts))
+        .bind(a.blocked_until.map(|t| t.unix_timestamp()))
+        .bind(i64::from(a.refused_unrecorded))
+        .bind(a.last_row_at.map(|t| t.unix_timestamp()))
+        .execute(c)
+        .await?;
+    });
     Ok(())
 }
 
 /// Addresses with refusals not yet written whose last row is older than
-/// `before` (the upkeep writes their rows).
+/// `before` (the upkeep writes their rows). Each row is read through
+/// `address`, so it is locked as a login's would be.
 pub(crate) async fn addresses_with_unrecorded(
-    c: &mut SqliteConnection,
+    mut c: Conn<'_>,
     before: OffsetDateTime,
     limit: i64,
 ) -> Result<Vec<(String, AddressAttempts)>> {
-    let addrs: Vec<String> = sqlx::query_scalar(
-        "SELECT addr FROM address_attempts WHERE refused_unrecorded > 0 \
-         AND (last_row_at IS NULL OR last_row_at <= ?) ORDER BY addr LIMIT ?",
-    )
-    .bind(before.unix_timestamp())
-    .bind(limit)
-    .fetch_all(&mut *c)
-    .await?;
+    let addrs: Vec<String> = on!(c.reborrow(), c, d => {
+        sqlx::query_scalar(d::sql(
+            "SELECT addr FROM address_attempts WHERE refused_unrecorded > 0 \
+             AND (last_row_at IS NULL OR last_row_at <= ?) ORDER BY addr LIMIT ?",
+        ))
+        .bind(before.unix_timestamp())
+        .bind(limit)
+        .fetch_all(c)
+        .await?
+    });
     let mut out = Vec::with_capacity(addrs.len());
     for a in addrs {
-        if let Some(row) = address(c, &a).await? {
+        if let Some(row) = address(c.reborrow(), &a).await? {
             out.push((a, row));
         }
     }
@@ -158,38 +217,44 @@ pub(crate) async fn addresses_with_unrecorded(
 /// Forgets addresses whose window and block are over with nothing left to
 /// record, and claims that lapsed.
 pub(crate) async fn prune(
-    c: &mut SqliteConnection,
+    c: Conn<'_>,
     window_start_before: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<u64> {
-    let a = sqlx::query(
-        "DELETE FROM address_attempts WHERE window_start < ? AND refused_unrecorded = 0 \
-         AND (blocked_until IS NULL OR blocked_until <= ?)",
-    )
-    .bind(window_start_before.unix_timestamp())
-    .bind(now.unix_timestamp())
-    .execute(&mut *c)
-    .await?
-    .rows_affected();
-    let b = sqlx::query("DELETE FROM password_claims WHERE expires_at <= ?")
+    Ok(on!(c, c, d => {
+        let a = sqlx::query(d::sql(
+            "DELETE FROM address_attempts WHERE window_start < ? AND refused_unrecorded = 0 \
+             AND (blocked_until IS NULL OR blocked_until <= ?)",
+        ))
+        .bind(window_start_before.unix_timestamp())
         .bind(now.unix_timestamp())
-        .execute(c)
+        .execute(&mut *c)
         .await?
         .rows_affected();
-    Ok(a + b)
+        let b = sqlx::query(d::sql("DELETE FROM password_claims WHERE expires_at <= ?"))
+            .bind(now.unix_timestamp())
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+        a + b
+    }))
 }
 
 /// The secret `name`, created from `fresh` by the first server that asks.
-pub(crate) async fn secret(c: &mut SqliteConnection, name: &str, fresh: &[u8]) -> Result<Vec<u8>> {
-    sqlx::query("INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
+/// On Postgres, a second node inserting at the same moment waits for the
+/// first's commit (the primary key), does nothing, and reads its value.
+pub(crate) async fn secret(c: Conn<'_>, name: &str, fresh: &[u8]) -> Result<Vec<u8>> {
+    Ok(on!(c, c, d => {
+        sqlx::query(d::sql(
+            "INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        ))
         .bind(name)
         .bind(fresh)
         .execute(&mut *c)
         .await?;
-    Ok(
-        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
+        sqlx::query_scalar(d::sql("SELECT value FROM server_secrets WHERE name = ?"))
             .bind(name)
-            .fetch_one(c)
-            .await?,
-    )
+            .fetch_one(&mut *c)
+            .await?
+    }))
 }

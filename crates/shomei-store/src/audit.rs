@@ -2,10 +2,10 @@
 
 use aws_lc_rs::digest;
 use shomei_core::{CompanyId, UserId};
-use sqlx::{Row, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
 use crate::Result;
+use crate::db::{Conn, Get, Pool, on};
 
 /// What a use case records.
 #[derive(Debug, Clone)]
@@ -71,14 +71,17 @@ fn row_hash(prev: &str, h: &Hashed<'_>) -> String {
     hex::encode(ctx.finish().as_ref())
 }
 
-pub(crate) async fn append(c: &mut SqliteConnection, e: &AuditEntry<'_>) -> Result<()> {
+/// Appends a row to its chain.
+///
+/// The chain's row count is bumped first, and that upsert locks the chain's
+/// `audit_counts` row until the transaction ends (on Postgres; SQLite's one
+/// writer needs no lock). Only then is the chain's last hash read, by a
+/// statement that sees every row committed before the lock was granted:
+/// two nodes appending to one chain at once take turns, each chaining to
+/// the other's row, and ids grow along the chain (the second row's id is
+/// taken after the first committed), as `verify_all` walks it.
+pub(crate) async fn append(c: Conn<'_>, e: &AuditEntry<'_>) -> Result<()> {
     let chain = e.company_id.map(|c| c.0).unwrap_or(0);
-    let prev: Option<String> =
-        sqlx::query_scalar("SELECT hash FROM audit_log WHERE chain = ? ORDER BY id DESC LIMIT 1")
-            .bind(chain)
-            .fetch_optional(&mut *c)
-            .await?;
-    let prev = prev.unwrap_or_else(|| GENESIS.to_string());
     let h = Hashed {
         chain,
         at: e.at.unix_timestamp(),
@@ -91,31 +94,42 @@ pub(crate) async fn append(c: &mut SqliteConnection, e: &AuditEntry<'_>) -> Resu
         detail: e.detail,
         client_addr: e.client_addr,
     };
-    let hash = row_hash(&prev, &h);
-    sqlx::query(
-        "INSERT INTO audit_log (chain, at, company_id, actor_user_id, actor_login_id, operation, target_login_id, \
-         result, detail, client_addr, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(h.chain)
-    .bind(h.at)
-    .bind(h.company_id)
-    .bind(h.actor_user_id)
-    .bind(h.actor_login_id)
-    .bind(h.operation)
-    .bind(h.target_login_id)
-    .bind(h.result)
-    .bind(h.detail)
-    .bind(h.client_addr)
-    .bind(&prev)
-    .bind(&hash)
-    .execute(&mut *c)
-    .await?;
-    sqlx::query(
-        "INSERT INTO audit_counts (chain, n) VALUES (?, 1) ON CONFLICT(chain) DO UPDATE SET n = n + 1",
-    )
-    .bind(h.chain)
-    .execute(c)
-    .await?;
+    on!(c, c, d => {
+        sqlx::query(d::sql(
+            "INSERT INTO audit_counts (chain, n) VALUES (?, 1) \
+             ON CONFLICT (chain) DO UPDATE SET n = audit_counts.n + 1",
+        ))
+        .bind(chain)
+        .execute(&mut *c)
+        .await?;
+        let prev: Option<String> = sqlx::query_scalar(d::sql(
+            "SELECT hash FROM audit_log WHERE chain = ? ORDER BY id DESC LIMIT 1",
+        ))
+        .bind(chain)
+        .fetch_optional(&mut *c)
+        .await?;
+        let prev = prev.unwrap_or_else(|| GENESIS.to_string());
+        let hash = row_hash(&prev, &h);
+        sqlx::query(d::sql(
+            "INSERT INTO audit_log (chain, at, company_id, actor_user_id, actor_login_id, operation, \
+             target_login_id, result, detail, client_addr, prev_hash, hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(h.chain)
+        .bind(h.at)
+        .bind(h.company_id)
+        .bind(h.actor_user_id)
+        .bind(h.actor_login_id)
+        .bind(h.operation)
+        .bind(h.target_login_id)
+        .bind(h.result)
+        .bind(h.detail)
+        .bind(h.client_addr)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut *c)
+        .await?;
+    });
     Ok(())
 }
 
@@ -180,42 +194,43 @@ enum Value {
     Text(String),
 }
 
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    values: &'q [Value],
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-    for v in values {
-        q = match v {
-            Value::Int(i) => q.bind(*i),
-            Value::Text(t) => q.bind(t.as_str()),
-        };
-    }
-    q
+/// `sqlx::query(sql)` with `values` bound in order, for either backend
+/// (inside `on!`, where `$d` is the dialect).
+macro_rules! query_with {
+    ($d:ident, $sql:expr, $values:expr) => {{
+        let mut q = sqlx::query($d::sql($sql));
+        for v in $values {
+            q = match v {
+                Value::Int(i) => q.bind(*i),
+                Value::Text(t) => q.bind(t.as_str()),
+            };
+        }
+        q
+    }};
 }
 
 /// How many of a company's 操作履歴 rows match: from the per-company count
 /// when nothing narrows it, else through the index that fits the filter.
-pub(crate) async fn count(pool: &SqlitePool, company: CompanyId, f: &AuditFilter) -> Result<i64> {
+pub(crate) async fn count(pool: Pool<'_>, company: CompanyId, f: &AuditFilter) -> Result<i64> {
     if f.is_empty() {
-        let n: Option<i64> = sqlx::query_scalar("SELECT n FROM audit_counts WHERE chain = ?")
-            .bind(company.0)
-            .fetch_optional(pool)
-            .await?;
+        let n: Option<i64> = on!(pool, p, d => {
+            sqlx::query_scalar(d::sql("SELECT n FROM audit_counts WHERE chain = ?"))
+                .bind(company.0)
+                .fetch_optional(p)
+                .await?
+        });
         return Ok(n.unwrap_or(0));
     }
     let (clause, values) = f.clause(company);
-    let sql = format!("SELECT count(*) FROM audit_log WHERE {clause}");
-    let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &values)
-        .fetch_one(pool)
-        .await?;
-    Ok(row.try_get(0)?)
+    let sql = format!("SELECT count(*) AS n FROM audit_log WHERE {clause}");
+    on!(pool, p, d => query_with!(d, sql, &values).fetch_one(p).await?.int("n"))
 }
 
 /// One page of a company's 操作履歴, newest first: `limit` rows after the
 /// newest `offset`, of `total` matching rows. Pages in the older half are
 /// read from the oldest end, so the last page costs what the first does.
 pub(crate) async fn page(
-    pool: &SqlitePool,
+    pool: Pool<'_>,
     company: CompanyId,
     f: &AuditFilter,
     limit: i64,
@@ -236,10 +251,14 @@ pub(crate) async fn page(
     let sql = format!(
         "SELECT {columns} FROM audit_log WHERE {clause} ORDER BY id {order} LIMIT ? OFFSET ?"
     );
-    let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &values)
-        .fetch_all(pool)
-        .await?;
-    let mut rows = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+    let mut rows = on!(pool, p, d => {
+        query_with!(d, sql, &values)
+            .fetch_all(p)
+            .await?
+            .iter()
+            .map(row)
+            .collect::<Result<Vec<_>>>()?
+    });
     if from_oldest {
         rows.reverse();
     }
@@ -248,26 +267,30 @@ pub(crate) async fn page(
 
 /// Every row (of one company, or all), oldest first, in pages by id.
 pub(crate) async fn for_each(
-    pool: &SqlitePool,
+    pool: Pool<'_>,
     company: Option<CompanyId>,
     mut f: impl FnMut(&AuditRow),
 ) -> Result<usize> {
     let mut after = 0i64;
     let mut n = 0usize;
     loop {
-        let rows = sqlx::query(
-            "SELECT id, at, company_id, actor_login_id, operation, target_login_id, result, detail, client_addr \
-             FROM audit_log WHERE id > ?1 AND (?2 IS NULL OR company_id = ?2) ORDER BY id LIMIT 10000",
-        )
-        .bind(after)
-        .bind(company.map(|c| c.0))
-        .fetch_all(pool)
-        .await?;
+        let rows = on!(pool, p, d => {
+            sqlx::query(d::sql(
+                "SELECT id, at, company_id, actor_login_id, operation, target_login_id, result, detail, client_addr \
+                 FROM audit_log WHERE id > ?1 AND (?2 IS NULL OR company_id = ?2) ORDER BY id LIMIT 10000",
+            ))
+            .bind(after)
+            .bind(company.map(|c| c.0))
+            .fetch_all(p)
+            .await?
+            .iter()
+            .map(row)
+            .collect::<Result<Vec<_>>>()?
+        });
         if rows.is_empty() {
             return Ok(n);
         }
-        for r in &rows {
-            let r = row(r)?;
+        for r in rows {
             after = r.id;
             n += 1;
             f(&r);
@@ -275,82 +298,100 @@ pub(crate) async fn for_each(
     }
 }
 
-fn row(r: &sqlx::sqlite::SqliteRow) -> Result<AuditRow> {
+fn row(r: &impl Get) -> Result<AuditRow> {
     Ok(AuditRow {
-        id: r.try_get("id")?,
-        at: OffsetDateTime::from_unix_timestamp(r.try_get("at")?)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-        company_id: r.try_get::<Option<i64>, _>("company_id")?.map(CompanyId),
-        actor_login_id: r.try_get("actor_login_id")?,
-        operation: r.try_get("operation")?,
-        target_login_id: r.try_get("target_login_id")?,
-        result: r.try_get("result")?,
-        detail: r.try_get("detail")?,
-        client_addr: r.try_get("client_addr")?,
+        id: r.int("id")?,
+        at: OffsetDateTime::from_unix_timestamp(r.int("at")?).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        company_id: r.opt_int("company_id")?.map(CompanyId),
+        actor_login_id: r.text("actor_login_id")?,
+        operation: r.text("operation")?,
+        target_login_id: r.text("target_login_id")?,
+        result: r.text("result")?,
+        detail: r.text("detail")?,
+        client_addr: r.text("client_addr")?,
     })
 }
 
 pub(crate) async fn for_company(
-    pool: &SqlitePool,
+    pool: Pool<'_>,
     company: CompanyId,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<AuditRow>> {
-    let rows = sqlx::query(
-        "SELECT id, at, company_id, actor_login_id, operation, target_login_id, result, detail, client_addr \
-         FROM audit_log WHERE company_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
-    )
-    .bind(company.0)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(row).collect()
+    on!(pool, p, d => {
+        sqlx::query(d::sql(
+            "SELECT id, at, company_id, actor_login_id, operation, target_login_id, result, detail, client_addr \
+             FROM audit_log WHERE company_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+        ))
+        .bind(company.0)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(p)
+        .await?
+        .iter()
+        .map(row)
+        .collect()
+    })
 }
 
 /// Walks every chain in id order; returns the id of the first row whose stored
 /// previous hash or own hash does not match (an edited, deleted or reordered row).
-pub(crate) async fn verify_all(pool: &SqlitePool) -> Result<Option<i64>> {
-    let rows = sqlx::query(
-        "SELECT id, chain, at, company_id, actor_user_id, actor_login_id, operation, target_login_id, result, detail, \
-         client_addr, prev_hash, hash FROM audit_log ORDER BY chain, id",
-    )
-    .fetch_all(pool)
-    .await?;
+pub(crate) async fn verify_all(pool: Pool<'_>) -> Result<Option<i64>> {
+    let rows = on!(pool, p, d => {
+        sqlx::query(d::sql(
+            "SELECT id, chain, at, company_id, actor_user_id, actor_login_id, operation, target_login_id, \
+             result, detail, client_addr, prev_hash, hash FROM audit_log ORDER BY chain, id",
+        ))
+        .fetch_all(p)
+        .await?
+        .iter()
+        .map(Stored::read)
+        .collect::<Result<Vec<_>>>()?
+    });
     let mut expected_prev = GENESIS.to_string();
     let mut current_chain = None;
     for r in &rows {
-        let chain: i64 = r.try_get("chain")?;
-        if current_chain != Some(chain) {
-            current_chain = Some(chain);
+        if current_chain != Some(r.chain) {
+            current_chain = Some(r.chain);
             expected_prev = GENESIS.to_string();
         }
-        let (a, o, t, res, d, ca): (String, String, String, String, String, String) = (
-            r.try_get("actor_login_id")?,
-            r.try_get("operation")?,
-            r.try_get("target_login_id")?,
-            r.try_get("result")?,
-            r.try_get("detail")?,
-            r.try_get("client_addr")?,
-        );
         let h = Hashed {
-            chain,
-            at: r.try_get("at")?,
-            company_id: r.try_get("company_id")?,
-            actor_user_id: r.try_get("actor_user_id")?,
-            actor_login_id: &a,
-            operation: &o,
-            target_login_id: &t,
-            result: &res,
-            detail: &d,
-            client_addr: &ca,
+            chain: r.chain,
+            at: r.row.at.unix_timestamp(),
+            company_id: r.row.company_id.map(|c| c.0),
+            actor_user_id: r.actor_user_id,
+            actor_login_id: &r.row.actor_login_id,
+            operation: &r.row.operation,
+            target_login_id: &r.row.target_login_id,
+            result: &r.row.result,
+            detail: &r.row.detail,
+            client_addr: &r.row.client_addr,
         };
-        let prev: String = r.try_get("prev_hash")?;
-        let hash: String = r.try_get("hash")?;
-        if prev != expected_prev || row_hash(&prev, &h) != hash {
-            return Ok(Some(r.try_get("id")?));
+        if r.prev_hash != expected_prev || row_hash(&r.prev_hash, &h) != r.hash {
+            return Ok(Some(r.row.id));
         }
-        expected_prev = hash;
+        expected_prev = r.hash.clone();
     }
     Ok(None)
+}
+
+/// A row as stored, with what its hash covers beyond what screens show.
+struct Stored {
+    row: AuditRow,
+    chain: i64,
+    actor_user_id: Option<i64>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl Stored {
+    fn read(r: &impl Get) -> Result<Self> {
+        Ok(Self {
+            row: row(r)?,
+            chain: r.int("chain")?,
+            actor_user_id: r.opt_int("actor_user_id")?,
+            prev_hash: r.text("prev_hash")?,
+            hash: r.text("hash")?,
+        })
+    }
 }

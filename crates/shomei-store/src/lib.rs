@@ -1,13 +1,16 @@
-//! Shomei's storage: sqlx repositories over SQLite (WAL), the migrations, and
-//! the 操作履歴 with its hash chain.
+//! Shomei's storage: sqlx repositories over SQLite (WAL, the embedded
+//! default) or PostgreSQL (several nodes on one database), the migrations,
+//! and the 操作履歴 with its hash chain.
 //!
 //! The store keeps what the service decided; it makes no decisions. Every
 //! change goes through a [`Tx`], whose `commit` writes the change and its
-//! 操作履歴 row together or not at all.
+//! 操作履歴 row together or not at all. Both backends answer every method
+//! the same way; how they share their queries is in `db.rs`.
 #![forbid(unsafe_code)]
 
 mod attempts;
 mod audit;
+mod db;
 mod migrate;
 mod rows;
 mod sessions;
@@ -17,9 +20,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use shomei_core::{CompanyId, LoginId, SecurityCounters, Serial, UserId};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
+
+use db::{Conn, Db, Pool, on};
+use rows::Lock;
 
 pub use attempts::{AddressAttempts, ClaimKind};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
@@ -41,20 +48,148 @@ pub enum StoreError {
     },
     #[error("database schema version {found} is newer than this program ({supported})")]
     TooNew { found: i64, supported: i64 },
+    #[error("{0}")]
+    BadUrl(String),
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Handle to the database: a pool of readers and one writer.
+/// Handle to the database.
 ///
-/// SQLite allows one writer at a time; funnelling writes through a single
-/// connection (and `BEGIN IMMEDIATE`) means a read-modify-write inside a
-/// transaction never races another one in this process, and another process
-/// (the operator CLI) waits for the lock instead of failing.
+/// SQLite: a pool of readers and one writer. SQLite allows one writer at a
+/// time; funnelling writes through a single connection (and `BEGIN
+/// IMMEDIATE`) means a read-modify-write inside a transaction never races
+/// another one in this process, and another process (the operator CLI)
+/// waits for the lock instead of failing.
+///
+/// Postgres: one pool, transactions in READ COMMITTED. Several processes
+/// (nodes) write at once, so each read-modify-write takes a row lock
+/// before it reads (see `Lock`, `attempts::address`, `audit::append`,
+/// `rows::log_revocation`); every rule is written once, for both.
 #[derive(Clone)]
 pub struct Store {
-    read: SqlitePool,
-    write: SqlitePool,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Pg(PgPool),
+}
+
+/// Where the database is: a SQLite file in the data directory (the
+/// default), or a PostgreSQL server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation<'a> {
+    Sqlite(&'a Path),
+    Postgres(&'a DatabaseUrl),
+}
+
+/// A PostgreSQL URL, `postgres://USER:PASSWORD@HOST:PORT/DB`, checked when
+/// it is parsed. Shown (`Debug`, `Display`) without its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL itself, password included: for tools that connect on their
+    /// own (tests, `pg_dump`); never for logs or screens.
+    pub fn with_password(&self) -> &str {
+        &self.0
+    }
+
+    /// Checks the URL's form (the server is not asked).
+    pub fn parse(url: &str) -> Result<Self> {
+        let url = url.trim();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::BadUrl(format!(
+                "the database URL must start with postgres:// (as postgres://USER:PASSWORD@HOST:PORT/DB), not {}",
+                Self(url.to_owned())
+            )));
+        }
+        PgConnectOptions::from_str(url).map_err(|e| {
+            StoreError::BadUrl(format!(
+                "invalid database URL {}: {}",
+                Self(url.to_owned()),
+                // sqlx's message names the part it could not read, never the password.
+                e.to_string().replace(url, "(the URL)")
+            ))
+        })?;
+        Ok(Self(url.to_owned()))
+    }
+
+    /// Creates the empty database `name` on this URL's server (the URL's
+    /// user must be allowed to) and returns its URL: for test suites, which
+    /// take a fresh database per test.
+    pub async fn create_database(&self, name: &str) -> Result<DatabaseUrl> {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(StoreError::BadUrl(format!(
+                "invalid database name {name:?}"
+            )));
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(self.options()?)
+            .await?;
+        let made = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
+            .await;
+        pool.close().await;
+        made?;
+        let start = self.0.find("://").map(|i| i + 3).unwrap_or(0);
+        let path = self.0[start..]
+            .find('/')
+            .map(|i| start + i)
+            .unwrap_or(self.0.len());
+        let query = self.0[path..]
+            .find('?')
+            .map(|i| &self.0[path + i..])
+            .unwrap_or("");
+        Self::parse(&format!("{}/{name}{query}", &self.0[..path]))
+    }
+
+    fn options(&self) -> Result<PgConnectOptions> {
+        PgConnectOptions::from_str(&self.0).map_err(|e| StoreError::BadUrl(e.to_string()))
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    /// The URL with its password replaced by `***`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = &self.0;
+        let start = url.find("://").map(|i| i + 3).unwrap_or(0);
+        let authority_end = url[start..]
+            .find('/')
+            .map(|i| start + i)
+            .unwrap_or(url.len());
+        match url[start..authority_end].rfind('@') {
+            Some(at) => {
+                let userinfo = &url[start..start + at];
+                let user = userinfo.split(':').next().unwrap_or("");
+                let hidden = if userinfo.contains(':') { ":***" } else { "" };
+                write!(f, "{}{user}{hidden}{}", &url[..start], &url[start + at..])
+            }
+            None => f.write_str(url),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
 }
 
 /// Creates the empty file `path` readable by its owner only (SQLite takes
@@ -115,6 +250,65 @@ impl Store {
         Self::open_with(path, Durability::Full).await
     }
 
+    /// Opens the database where `at` says. `durability` is SQLite's; a
+    /// Postgres server's is its own configuration (`synchronous_commit`).
+    pub async fn open_at(at: StoreLocation<'_>, durability: Durability) -> Result<Self> {
+        match at {
+            StoreLocation::Sqlite(path) => Self::open_with(path, durability).await,
+            StoreLocation::Postgres(url) => Self::open_postgres(url).await,
+        }
+    }
+
+    /// Connects to a PostgreSQL database and brings its schema up to date
+    /// (the first node on an empty database creates every table).
+    pub async fn open_postgres(url: &DatabaseUrl) -> Result<Self> {
+        let opts = url.options()?;
+        // One connection first: its error says why (refused, no such
+        // database, wrong password) where the pool's would only time out.
+        let probe = <sqlx::PgConnection as sqlx::Connection>::connect_with(&opts)
+            .await
+            .map_err(|e: sqlx::Error| match e {
+                sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                    StoreError::BadUrl(format!("cannot reach the database at {url}: {e}"))
+                }
+                e => StoreError::Db(e),
+            })?;
+        sqlx::Connection::close(probe).await?;
+        let pool: PgPool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await?;
+        migrate::postgres(&pool).await?;
+        Ok(Self {
+            backend: Backend::Pg(pool),
+        })
+    }
+
+    /// "SQLite" or "PostgreSQL", for messages.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite { .. } => "SQLite",
+            Backend::Pg(_) => "PostgreSQL",
+        }
+    }
+
+    /// Where reads go.
+    fn reader(&self) -> Pool<'_> {
+        match &self.backend {
+            Backend::Sqlite { read, .. } => Db::Sqlite(read),
+            Backend::Pg(p) => Db::Pg(p),
+        }
+    }
+
+    /// Where single-statement writes go.
+    fn writer(&self) -> Pool<'_> {
+        match &self.backend {
+            Backend::Sqlite { write, .. } => Db::Sqlite(write),
+            Backend::Pg(p) => Db::Pg(p),
+        }
+    }
+
     /// `open` with a chosen durability.
     pub async fn open_with(path: &Path, durability: Durability) -> Result<Self> {
         // A new database is created readable by its owner only (it holds
@@ -147,12 +341,14 @@ impl Store {
             .max_connections(1)
             .connect_with(opts.clone())
             .await?;
-        migrate::run(&write).await?;
+        migrate::sqlite(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts.read_only(true))
             .await?;
-        Ok(Self { read, write })
+        Ok(Self {
+            backend: Backend::Sqlite { read, write },
+        })
     }
 
     /// Writes a consistent copy of the whole database to `path` (a new
@@ -160,6 +356,11 @@ impl Store {
     /// one snapshot, so every change is in the copy with its 操作履歴 row or
     /// neither is.
     pub async fn backup_into(&self, path: &Path) -> Result<()> {
+        let Backend::Sqlite { read, .. } = &self.backend else {
+            return Err(StoreError::Unsupported(
+                "`shomei backup` copies a SQLite database; back a PostgreSQL database up with pg_dump or the server's point-in-time recovery (see the README)",
+            ));
+        };
         let target = path.to_str().ok_or_else(|| StoreError::Corrupt {
             table: "-",
             column: "-",
@@ -169,23 +370,34 @@ impl Store {
         create_private(path)?;
         sqlx::query("VACUUM INTO ?")
             .bind(target)
-            .execute(&self.read)
+            .execute(read)
             .await?;
         Ok(())
     }
 
-    /// Closes every connection (the last one checkpoints the WAL into the
-    /// database file and removes it).
+    /// Closes every connection (SQLite: the last one checkpoints the WAL
+    /// into the database file and removes it).
     pub async fn close(self) {
-        self.read.close().await;
-        self.write.close().await;
+        match self.backend {
+            Backend::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Backend::Pg(p) => p.close().await,
+        }
     }
 
     /// `PRAGMA integrity_check`: `None` when the database is sound, else
-    /// SQLite's first complaint.
+    /// SQLite's first complaint. PostgreSQL has no such check built in
+    /// (its `amcheck` extension, `pg_amcheck`, is the server operator's).
     pub async fn integrity_problem(&self) -> Result<Option<String>> {
+        let Backend::Sqlite { read, .. } = &self.backend else {
+            return Err(StoreError::Unsupported(
+                "the integrity check is SQLite's PRAGMA integrity_check; check a PostgreSQL database with pg_amcheck",
+            ));
+        };
         let first: String = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_one(&self.read)
+            .fetch_one(read)
             .await?;
         Ok((first != "ok").then_some(first))
     }
@@ -204,7 +416,9 @@ impl Store {
             ("audit_log", "SELECT count(*) FROM audit_log"),
             ("notices", "SELECT count(*) FROM notices"),
         ] {
-            let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.read).await?;
+            let n: i64 = on!(self.reader(), p, d => {
+                sqlx::query_scalar(d::sql(sql)).fetch_one(p).await?
+            });
             out.push((table, n));
         }
         Ok(out)
@@ -212,12 +426,12 @@ impl Store {
 
     /// The session whose id hashes to `id_hash`.
     pub async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>> {
-        sessions::get(&self.read, id_hash).await
+        sessions::get(self.reader(), id_hash).await
     }
 
     /// Logged-in sessions in all.
     pub async fn session_count(&self) -> Result<i64> {
-        sessions::count(&self.read).await
+        sessions::count(self.reader()).await
     }
 
     /// Adds a session in one transaction: the user's oldest sessions make
@@ -231,21 +445,20 @@ impl Store {
         max: usize,
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let c = tx.conn();
-        let own = sessions::of_user(c, s.user_id).await?;
-        let all = usize::try_from(sessions::count_in(c).await?).unwrap_or(usize::MAX);
+        let own = sessions::of_user(tx.conn(), s.user_id).await?;
+        let all = usize::try_from(sessions::count_in(tx.conn()).await?).unwrap_or(usize::MAX);
         let surplus = if own.len() >= per_user {
             own.len() + 1 - per_user
         } else {
             usize::from(all >= max && !own.is_empty())
         };
         for id in own.iter().take(surplus) {
-            sessions::delete(c, id).await?;
+            sessions::delete(tx.conn(), id).await?;
         }
         if all - surplus.min(all) >= max {
             return Ok(false);
         }
-        sessions::insert(c, s).await?;
+        sessions::insert(tx.conn(), s).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -272,21 +485,24 @@ impl Store {
     }
 
     /// Takes the pending BRSK019 if `matches` accepts its token, in one
-    /// transaction: of two submits of the same form, one finds it.
+    /// transaction holding the session's row: of two submits of the same
+    /// form, on one server or two, one finds it.
     pub async fn take_session_pending(
         &self,
         id_hash: &str,
         matches: impl FnOnce(&str) -> bool,
     ) -> Result<Option<PendingRow>> {
         let mut tx = self.begin().await?;
-        let c = tx.conn();
-        let Some(p) = sessions::get_in(c, id_hash).await?.and_then(|s| s.pending) else {
+        let Some(p) = sessions::get_for_update(tx.conn(), id_hash)
+            .await?
+            .and_then(|s| s.pending)
+        else {
             return Ok(None);
         };
         if !matches(&p.token) {
             return Ok(None);
         }
-        sessions::set_pending(c, id_hash, None).await?;
+        sessions::set_pending(tx.conn(), id_hash, None).await?;
         tx.commit().await?;
         Ok(Some(p))
     }
@@ -306,106 +522,115 @@ impl Store {
         Ok(users)
     }
 
-    /// Starts a write transaction.
+    /// Starts a write transaction (SQLite: `BEGIN IMMEDIATE`, holding the
+    /// write lock from the start; Postgres: READ COMMITTED, with row locks
+    /// taken by the reads that need them).
     pub async fn begin(&self) -> Result<Tx> {
         Ok(Tx {
-            tx: self.write.begin_with("BEGIN IMMEDIATE").await?,
+            tx: match &self.backend {
+                Backend::Sqlite { write, .. } => {
+                    Db::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?)
+                }
+                Backend::Pg(p) => Db::Pg(p.begin().await?),
+            },
         })
     }
 
     pub async fn user_by_login_id(&self, login_id: &LoginId) -> Result<Option<UserRow>> {
-        rows::user_by_login_id(&mut *self.read.acquire().await?, login_id).await
+        rows::user_by_login_id(self.reader().acquire().await?.conn(), login_id, Lock::None).await
     }
 
     pub async fn user(&self, id: UserId) -> Result<Option<UserRow>> {
-        rows::user_by_id(&mut *self.read.acquire().await?, id).await
+        rows::user_by_id(self.reader().acquire().await?.conn(), id, Lock::None).await
     }
 
     pub async fn company(&self, id: CompanyId) -> Result<Option<CompanyRow>> {
-        rows::company(&mut *self.read.acquire().await?, id).await
+        rows::company(self.reader().acquire().await?.conn(), id).await
     }
 
     pub async fn company_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM companies")
-            .fetch_one(&self.read)
-            .await?)
+        Ok(on!(self.reader(), p, d => {
+            sqlx::query_scalar(d::sql("SELECT COUNT(*) FROM companies")).fetch_one(p).await?
+        }))
+    }
+
+    /// The company's users with their latest certificate's record, lean.
+    pub async fn user_summaries(&self, company: CompanyId) -> Result<Vec<UserSummary>> {
+        rows::user_summaries(self.reader(), company).await
     }
 
     /// The company's users, each with their most recent certificate.
-    /// The company's users with their latest certificate's record, lean.
-    pub async fn user_summaries(&self, company: CompanyId) -> Result<Vec<UserSummary>> {
-        rows::user_summaries(&self.read, company).await
-    }
-
     pub async fn users_with_latest_cert(
         &self,
         company: CompanyId,
     ) -> Result<Vec<(UserRow, Option<CertRow>)>> {
-        rows::users_with_latest_cert(&mut *self.read.acquire().await?, company).await
+        rows::users_with_latest_cert(self.reader().acquire().await?.conn(), company).await
     }
 
     pub async fn latest_cert(&self, user: UserId) -> Result<Option<CertRow>> {
-        rows::latest_cert(&mut *self.read.acquire().await?, user).await
+        rows::latest_cert(self.reader().acquire().await?.conn(), user, Lock::None).await
     }
 
     /// The certificate with this serial (serials are UNIQUE).
     pub async fn cert_by_serial(&self, serial: &Serial) -> Result<Option<CertRow>> {
-        rows::cert_by_serial(&mut *self.read.acquire().await?, serial).await
+        rows::cert_by_serial(self.reader().acquire().await?.conn(), serial, Lock::None).await
     }
 
-    /// Every revoked certificate, oldest revocation first: the CRL's content.
     /// Calls `f(serial, revoked_at as Unix seconds, reason or 0)` with every
     /// revoked certificate, in serial order; returns how many there
     /// were. Fast at a million rows.
     pub async fn for_each_revoked(&self, f: impl FnMut(&[u8], i64, u8) + Send) -> Result<usize> {
-        rows::for_each_revoked(&self.read, f).await
+        rows::for_each_revoked(self.reader(), f).await
     }
 
     /// How many certificates are revoked.
     pub async fn revoked_count(&self) -> Result<usize> {
-        rows::revoked_count(&self.read).await
+        rows::revoked_count(self.reader()).await
     }
 
     /// The revoked certificates that carry an invalidity date (few).
     pub async fn invalidity_dates(&self) -> Result<Vec<(Serial, OffsetDateTime)>> {
-        rows::invalidity_dates(&self.read).await
+        rows::invalidity_dates(self.reader()).await
     }
 
     /// The newest entry of the revocation log (0 when empty).
     pub async fn revocation_log_head(&self) -> Result<i64> {
-        rows::revocation_log_head(&self.read).await
+        rows::revocation_log_head(self.reader()).await
     }
 
     /// The oldest entry still in the revocation log (0 when empty). A server
     /// that has seen less than the entry before it missed pruned entries.
     pub async fn revocation_log_tail(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT ifnull(min(id), 0) FROM revocation_log")
-                .fetch_one(&self.read)
-                .await?,
-        )
+        Ok(on!(self.reader(), p, d => {
+            sqlx::query_scalar(d::sql("SELECT coalesce(min(id), 0) FROM revocation_log"))
+                .fetch_one(p)
+                .await?
+        }))
     }
 
     /// Drops the revocation log's entries for revocations made before
     /// `before`, except the newest entry (it keeps the ids growing, so an
     /// id is never used twice). Returns how many went.
     pub async fn prune_revocation_log(&self, before: OffsetDateTime) -> Result<u64> {
-        let r = sqlx::query(
-            "DELETE FROM revocation_log \
-             WHERE id < (SELECT max(id) FROM revocation_log) \
-               AND id <= (SELECT ifnull(max(l.id), 0) FROM revocation_log l \
-                          JOIN certificates c ON c.serial = l.serial \
-                          WHERE c.revoked_at < ?)",
-        )
-        .bind(before.unix_timestamp())
-        .execute(&self.write)
-        .await?;
-        Ok(r.rows_affected())
+        let r = on!(self.writer(), p, d => {
+            sqlx::query(d::sql(
+                "DELETE FROM revocation_log \
+                 WHERE id < (SELECT max(id) FROM revocation_log) \
+                   AND id <= (SELECT coalesce(max(l.id), 0) FROM revocation_log l \
+                              JOIN certificates c ON c.serial = l.serial \
+                              WHERE c.revoked_at < ?)",
+            ))
+            .bind(before.unix_timestamp())
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(r)
     }
 
     /// Revocations logged after `after`, oldest first, with the log id.
     pub async fn revocations_after(&self, after: i64) -> Result<Vec<LoggedRevocation>> {
-        rows::revocations_after(&self.read, after).await
+        rows::revocations_after(self.reader(), after).await
     }
 
     /// 操作履歴 of one company, newest first.
@@ -415,12 +640,12 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<AuditRow>> {
-        audit::for_company(&self.read, company, limit, offset).await
+        audit::for_company(self.reader(), company, limit, offset).await
     }
 
     /// 操作履歴照会: how many of the company's rows match `f`.
     pub async fn audit_count(&self, company: CompanyId, f: &AuditFilter) -> Result<i64> {
-        audit::count(&self.read, company, f).await
+        audit::count(self.reader(), company, f).await
     }
 
     /// 操作履歴照会: a page of the company's rows matching `f`, newest
@@ -433,7 +658,7 @@ impl Store {
         offset: i64,
         total: i64,
     ) -> Result<Vec<AuditRow>> {
-        audit::page(&self.read, company, f, limit, offset, total).await
+        audit::page(self.reader(), company, f, limit, offset, total).await
     }
 
     /// Every 操作履歴 row of one company (or all), oldest first.
@@ -442,18 +667,20 @@ impl Store {
         company: Option<CompanyId>,
         f: impl FnMut(&AuditRow),
     ) -> Result<usize> {
-        audit::for_each(&self.read, company, f).await
+        audit::for_each(self.reader(), company, f).await
     }
 
     /// A company's contact (企業管理).
     pub async fn company_contact(&self, company: CompanyId) -> Result<CompanyContact> {
-        let (name, phone, email): (String, String, String) = sqlx::query_as(
-            "SELECT contact_name, contact_phone, contact_email FROM companies WHERE id = ?",
-        )
-        .bind(company.0)
-        .fetch_optional(&self.read)
-        .await?
-        .unwrap_or_default();
+        let (name, phone, email): (String, String, String) = on!(self.reader(), p, d => {
+            sqlx::query_as(d::sql(
+                "SELECT contact_name, contact_phone, contact_email FROM companies WHERE id = ?",
+            ))
+            .bind(company.0)
+            .fetch_optional(p)
+            .await?
+            .unwrap_or_default()
+        });
         Ok(CompanyContact { name, phone, email })
     }
 
@@ -464,16 +691,18 @@ impl Store {
         now: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<Vec<ExpiringCert>> {
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT u.id, c.serial, c.not_after FROM users u \
-             JOIN certificates c ON c.id = (SELECT MAX(id) FROM certificates WHERE user_id = u.id) \
-             WHERE u.deleted_at IS NULL AND u.email != '' AND c.revoked_at IS NULL \
-               AND c.not_after > ? AND c.not_after <= ?",
-        )
-        .bind(now.unix_timestamp())
-        .bind(until.unix_timestamp())
-        .fetch_all(&self.read)
-        .await?;
+        let rows: Vec<(i64, String, i64)> = on!(self.reader(), p, d => {
+            sqlx::query_as(d::sql(
+                "SELECT u.id, c.serial, c.not_after FROM users u \
+                 JOIN certificates c ON c.id = (SELECT MAX(id) FROM certificates WHERE user_id = u.id) \
+                 WHERE u.deleted_at IS NULL AND u.email != '' AND c.revoked_at IS NULL \
+                   AND c.not_after > ? AND c.not_after <= ?",
+            ))
+            .bind(now.unix_timestamp())
+            .bind(until.unix_timestamp())
+            .fetch_all(p)
+            .await?
+        });
         Ok(rows
             .into_iter()
             .filter_map(|(id, serial, na)| {
@@ -488,13 +717,16 @@ impl Store {
 
     /// Notices not yet sent, oldest first.
     pub async fn pending_notices(&self, limit: i64) -> Result<Vec<PendingNotice>> {
-        let rows: Vec<(i64, String, String, String, String, String, i64)> = sqlx::query_as(
-            "SELECT n.id, u.email, u.login_id, u.name, n.subject, n.body, n.created_at \
-             FROM notices n JOIN users u ON u.id = n.user_id WHERE n.sent_at IS NULL ORDER BY n.id LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?;
+        type Raw = (i64, String, String, String, String, String, i64);
+        let rows: Vec<Raw> = on!(self.reader(), p, d => {
+            sqlx::query_as(d::sql(
+                "SELECT n.id, u.email, u.login_id, u.name, n.subject, n.body, n.created_at \
+                 FROM notices n JOIN users u ON u.id = n.user_id WHERE n.sent_at IS NULL ORDER BY n.id LIMIT ?",
+            ))
+            .bind(limit)
+            .fetch_all(p)
+            .await?
+        });
         Ok(rows
             .into_iter()
             .map(
@@ -514,41 +746,50 @@ impl Store {
 
     /// Gives a claimed notice back (its sending failed).
     pub async fn release_notice(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE notices SET sent_at = NULL WHERE id = ?")
-            .bind(id)
-            .execute(&self.write)
-            .await?;
+        on!(self.writer(), p, d => {
+            sqlx::query(d::sql("UPDATE notices SET sent_at = NULL WHERE id = ?"))
+                .bind(id)
+                .execute(p)
+                .await?;
+        });
         Ok(())
     }
 
     /// Claims a notice for sending; false if another server already did.
+    /// One statement: on Postgres, a second node's UPDATE of the same row
+    /// waits for the first to commit, finds `sent_at` set and changes
+    /// nothing, so a notice is claimed (and sent) once.
     pub async fn claim_notice(&self, id: i64, at: OffsetDateTime) -> Result<bool> {
-        let r = sqlx::query("UPDATE notices SET sent_at = ? WHERE id = ? AND sent_at IS NULL")
-            .bind(at.unix_timestamp())
-            .bind(id)
-            .execute(&self.write)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        let n = on!(self.writer(), p, d => {
+            sqlx::query(d::sql("UPDATE notices SET sent_at = ? WHERE id = ? AND sent_at IS NULL"))
+                .bind(at.unix_timestamp())
+                .bind(id)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
     }
 
     /// Every company with its number of users.
     pub async fn companies(&self) -> Result<Vec<CompanySummary>> {
-        rows::companies(&self.read).await
+        rows::companies(self.reader()).await
     }
 
     /// Checks every chain; returns the id of the first row that breaks one.
     pub async fn verify_audit(&self) -> Result<Option<i64>> {
-        audit::verify_all(&self.read).await
+        audit::verify_all(self.reader()).await
     }
 
     /// Re-imported revocations of certificates this database does not know.
     pub async fn reimported_revocations(
         &self,
     ) -> Result<Vec<(Serial, OffsetDateTime, Option<u8>)>> {
-        let rows: Vec<(String, i64, Option<i64>)> =
-            sqlx::query_as("SELECT serial, revoked_at, reason FROM reimported_revocations")
-                .fetch_all(&self.read)
-                .await?;
+        let rows: Vec<(String, i64, Option<i64>)> = on!(self.reader(), p, d => {
+            sqlx::query_as(d::sql("SELECT serial, revoked_at, reason FROM reimported_revocations"))
+                .fetch_all(p)
+                .await?
+        });
         rows.into_iter()
             .map(|(s, at, reason)| {
                 let corrupt = |column: &'static str, value: String| StoreError::Corrupt {
@@ -568,7 +809,9 @@ impl Store {
 
     /// Takes or renews the lease `name` for `holder` until `now + ttl`: its
     /// epoch when held (the same while renewed, one more when taken over
-    /// after it expired), `None` while another holder's lease runs.
+    /// after it expired), `None` while another holder's lease runs. The
+    /// row is created empty first and then locked (Postgres: `FOR UPDATE`),
+    /// so two servers asking at once take turns and one gets it.
     pub async fn take_lease(
         &self,
         name: &str,
@@ -577,36 +820,48 @@ impl Store {
         ttl: time::Duration,
     ) -> Result<Option<i64>> {
         let mut tx = self.begin().await?;
-        let row: Option<(String, i64, i64)> =
-            sqlx::query_as("SELECT holder, epoch, expires_at FROM leases WHERE name = ?")
-                .bind(name)
-                .fetch_optional(tx.conn())
-                .await?;
-        let until = (now + ttl).unix_timestamp();
+        let row: (String, i64, i64) = on!(tx.conn(), c, d => {
+            sqlx::query(d::sql(
+                "INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?, '', 0, 0) \
+                 ON CONFLICT (name) DO NOTHING",
+            ))
+            .bind(name)
+            .execute(&mut *c)
+            .await?;
+            let lock = if d::PG { " FOR UPDATE" } else { "" };
+            sqlx::query_as(d::sql(format!(
+                "SELECT holder, epoch, expires_at FROM leases WHERE name = ?{lock}"
+            )))
+            .bind(name)
+            .fetch_one(&mut *c)
+            .await?
+        });
         let epoch = match row {
-            Some((h, epoch, _)) if h == holder => epoch,
-            Some((_, epoch, expires)) if expires <= now.unix_timestamp() => epoch + 1,
-            Some(_) => return Ok(None),
-            None => 1,
+            (h, epoch, expires) if h == holder && expires > now.unix_timestamp() => epoch,
+            (_, epoch, expires) if expires <= now.unix_timestamp() => epoch + 1,
+            _ => return Ok(None),
         };
-        sqlx::query(
-            "INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
-             epoch = excluded.epoch, expires_at = excluded.expires_at",
-        )
-        .bind(name)
-        .bind(holder)
-        .bind(epoch)
-        .bind(until)
-        .execute(tx.conn())
-        .await?;
+        let until = (now + ttl).unix_timestamp();
+        on!(tx.conn(), c, d => {
+            sqlx::query(d::sql(
+                "UPDATE leases SET holder = ?, epoch = ?, expires_at = ? WHERE name = ?",
+            ))
+            .bind(holder)
+            .bind(epoch)
+            .bind(until)
+            .bind(name)
+            .execute(c)
+            .await?;
+        });
         tx.commit().await?;
         Ok(Some(epoch))
     }
 
     /// Is the database reachable (a trivial read)?
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
+        on!(self.reader(), p, d => {
+            sqlx::query(d::sql("SELECT 1")).execute(p).await?;
+        });
         Ok(())
     }
 
@@ -635,19 +890,32 @@ impl Store {
 
 /// A write transaction. Dropped without `commit`, it rolls back.
 pub struct Tx {
-    tx: Transaction<'static, Sqlite>,
+    tx: Db<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>,
 }
 
 impl Tx {
-    fn conn(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
+    fn conn(&mut self) -> Conn<'_> {
+        match &mut self.tx {
+            Db::Sqlite(t) => Db::Sqlite(&mut **t),
+            Db::Pg(t) => Db::Pg(&mut **t),
+        }
     }
 
-    pub async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
+    /// Commits. On Postgres a statement that failed aborts the whole
+    /// transaction and a later COMMIT quietly rolls it back; so the
+    /// transaction is asked first, and one that failed is refused here (as
+    /// an error, never a silent loss). SQLite undoes just the failed
+    /// statement, and commits the rest.
+    pub async fn commit(mut self) -> Result<()> {
+        if let Db::Pg(t) = &mut self.tx {
+            sqlx::query("SELECT 1").execute(&mut **t).await?;
+        }
+        on!(self.tx, t, _d => t.commit().await?);
+        Ok(())
     }
 
-    /// Claims on `user`'s password of `kind` still live at `now`.
+    /// Claims on `user`'s password of `kind` still live at `now` (locks the
+    /// user first: see `attempts::live_claims`).
     pub async fn live_claims(
         &mut self,
         user: UserId,
@@ -670,8 +938,17 @@ impl Tx {
         attempts::delete_claim(self.conn(), id).await
     }
 
+    /// The address's attempts, locked until the transaction ends (see
+    /// `attempts::address`).
     pub async fn address_attempts(&mut self, addr: &str) -> Result<Option<AddressAttempts>> {
         attempts::address(self.conn(), addr).await
+    }
+
+    /// Locks the address's attempts until the transaction ends, before
+    /// any user is locked (the order of locks: address, user, 操作履歴
+    /// chain; see `attempts::lock_address`). Nothing to do on SQLite.
+    pub async fn lock_address(&mut self, addr: &str) -> Result<()> {
+        attempts::lock_address(self.conn(), addr).await
     }
 
     pub async fn save_address_attempts(&mut self, addr: &str, a: &AddressAttempts) -> Result<()> {
@@ -687,20 +964,24 @@ impl Tx {
         attempts::addresses_with_unrecorded(self.conn(), before, limit).await
     }
 
+    /// The user, locked until the transaction ends (Postgres; see `Lock`).
     pub async fn user(&mut self, id: UserId) -> Result<Option<UserRow>> {
-        rows::user_by_id(self.conn(), id).await
+        rows::user_by_id(self.conn(), id, Lock::ForUpdate).await
     }
 
+    /// The user, locked until the transaction ends (Postgres; see `Lock`).
     pub async fn user_by_login_id(&mut self, login_id: &LoginId) -> Result<Option<UserRow>> {
-        rows::user_by_login_id(self.conn(), login_id).await
+        rows::user_by_login_id(self.conn(), login_id, Lock::ForUpdate).await
     }
 
+    /// The user's newest certificate, the user locked first.
     pub async fn latest_cert(&mut self, user: UserId) -> Result<Option<CertRow>> {
-        rows::latest_cert(self.conn(), user).await
+        rows::latest_cert(self.conn(), user, Lock::ForUpdate).await
     }
 
+    /// The certificate, its user locked first.
     pub async fn cert_by_serial(&mut self, serial: &Serial) -> Result<Option<CertRow>> {
-        rows::cert_by_serial(self.conn(), serial).await
+        rows::cert_by_serial(self.conn(), serial, Lock::ForUpdate).await
     }
 
     pub async fn company(&mut self, id: CompanyId) -> Result<Option<CompanyRow>> {
@@ -741,11 +1022,9 @@ impl Tx {
         } else {
             "UPDATE users SET login_hash = ?, must_change = must_change & ~1 WHERE id = ?"
         };
-        sqlx::query(sql)
-            .bind(hash)
-            .bind(user.0)
-            .execute(self.conn())
-            .await?;
+        on!(self.conn(), c, d => {
+            sqlx::query(d::sql(sql)).bind(hash).bind(user.0).execute(c).await?;
+        });
         Ok(())
     }
 
@@ -758,15 +1037,17 @@ impl Tx {
         confirm_hash: &str,
         must_change: bool,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE users SET login_hash = ?, confirm_hash = ?, must_change = ? WHERE id = ?",
-        )
-        .bind(login_hash)
-        .bind(confirm_hash)
-        .bind(if must_change { 3i64 } else { 0 })
-        .bind(user.0)
-        .execute(self.conn())
-        .await?;
+        on!(self.conn(), c, d => {
+            sqlx::query(d::sql(
+                "UPDATE users SET login_hash = ?, confirm_hash = ?, must_change = ? WHERE id = ?",
+            ))
+            .bind(login_hash)
+            .bind(confirm_hash)
+            .bind(if must_change { 3i64 } else { 0 })
+            .bind(user.0)
+            .execute(c)
+            .await?;
+        });
         Ok(())
     }
 
@@ -776,35 +1057,55 @@ impl Tx {
         company: CompanyId,
         c: &CompanyContact,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE companies SET contact_name = ?, contact_phone = ?, contact_email = ? WHERE id = ?",
-        )
-        .bind(&c.name)
-        .bind(&c.phone)
-        .bind(&c.email)
-        .bind(company.0)
-        .execute(self.conn())
-        .await?;
+        on!(self.conn(), conn, d => {
+            sqlx::query(d::sql(
+                "UPDATE companies SET contact_name = ?, contact_phone = ?, contact_email = ? WHERE id = ?",
+            ))
+            .bind(&c.name)
+            .bind(&c.phone)
+            .bind(&c.email)
+            .bind(company.0)
+            .execute(conn)
+            .await?;
+        });
         Ok(())
     }
 
-    /// Is the login ID taken, by any user ever (deleted ones too)?
+    /// Is the login ID taken, by any user ever (deleted ones too)? (Two
+    /// nodes adding the same ID at once: the UNIQUE constraint refuses the
+    /// second insert.)
     pub async fn login_id_taken(&mut self, login_id: &LoginId) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE login_id = ?")
-            .bind(login_id.as_str())
-            .fetch_one(self.conn())
-            .await?;
+        let n: i64 = on!(self.conn(), c, d => {
+            sqlx::query_scalar(d::sql("SELECT count(*) FROM users WHERE login_id = ?"))
+                .bind(login_id.as_str())
+                .fetch_one(c)
+                .await?
+        });
         Ok(n > 0)
     }
 
     /// How many (not deleted) users a company has, and how many マスター.
+    ///
+    /// The caller adds, removes or demotes a user by what this counts (the
+    /// company's limit, its last マスター). On Postgres the company's row is
+    /// locked first, so that two such changes in one company take turns and
+    /// the second counts after the first has committed.
     pub async fn user_counts(&mut self, company: CompanyId) -> Result<(i64, i64)> {
-        Ok(sqlx::query_as(
-            "SELECT count(*), ifnull(sum(role = 'master'), 0) FROM users WHERE company_id = ? AND deleted_at IS NULL",
-        )
-        .bind(company.0)
-        .fetch_one(self.conn())
-        .await?)
+        if let Db::Pg(c) = self.conn() {
+            sqlx::query("SELECT id FROM companies WHERE id = $1 FOR UPDATE")
+                .bind(company.0)
+                .fetch_optional(c)
+                .await?;
+        }
+        Ok(on!(self.conn(), c, d => {
+            sqlx::query_as(d::sql(
+                "SELECT count(*), count(*) FILTER (WHERE role = 'master') FROM users \
+                 WHERE company_id = ? AND deleted_at IS NULL",
+            ))
+            .bind(company.0)
+            .fetch_one(c)
+            .await?
+        }))
     }
 
     /// Name, 利用者区分 and e-mail of a user.
@@ -815,39 +1116,49 @@ impl Tx {
         role: shomei_core::Role,
         email: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE users SET name = ?, role = ?, email = ? WHERE id = ?")
-            .bind(name)
-            .bind(role.code())
-            .bind(email)
-            .bind(user.0)
-            .execute(self.conn())
-            .await?;
+        on!(self.conn(), c, d => {
+            sqlx::query(d::sql("UPDATE users SET name = ?, role = ?, email = ? WHERE id = ?"))
+                .bind(name)
+                .bind(role.code())
+                .bind(email)
+                .bind(user.0)
+                .execute(c)
+                .await?;
+        });
         Ok(())
     }
 
     /// Deletes a user (kept as a row: certificates and login ID stay).
     pub async fn delete_user(&mut self, user: UserId, at: OffsetDateTime) -> Result<()> {
-        sqlx::query("UPDATE users SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+        on!(self.conn(), c, d => {
+            sqlx::query(d::sql(
+                "UPDATE users SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+            ))
             .bind(at.unix_timestamp())
             .bind(user.0)
-            .execute(self.conn())
+            .execute(c)
             .await?;
+        });
         Ok(())
     }
 
     /// The マスター and 管理者 users of a company who have an e-mail address.
     pub async fn company_admins(&mut self, company: CompanyId) -> Result<Vec<UserId>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM users WHERE company_id = ? AND role IN ('master', 'admin') \
-             AND deleted_at IS NULL AND email != '' ORDER BY id",
-        )
-        .bind(company.0)
-        .fetch_all(self.conn())
-        .await?;
+        let ids: Vec<i64> = on!(self.conn(), c, d => {
+            sqlx::query_scalar(d::sql(
+                "SELECT id FROM users WHERE company_id = ? AND role IN ('master', 'admin') \
+                 AND deleted_at IS NULL AND email != '' ORDER BY id",
+            ))
+            .bind(company.0)
+            .fetch_all(c)
+            .await?
+        });
         Ok(ids.into_iter().map(UserId).collect())
     }
 
-    /// Records a notice unless the same (user, kind, key) exists; true if new.
+    /// Records a notice unless the same (user, kind, key) exists; true if
+    /// new (the UNIQUE key decides, on either backend, however many nodes
+    /// record it at once).
     pub async fn add_notice(
         &mut self,
         user: UserId,
@@ -857,19 +1168,22 @@ impl Tx {
         body: &str,
         at: OffsetDateTime,
     ) -> Result<bool> {
-        let r = sqlx::query(
-            "INSERT INTO notices (user_id, kind, key, subject, body, created_at) VALUES (?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (user_id, kind, key) DO NOTHING",
-        )
-        .bind(user.0)
-        .bind(kind)
-        .bind(key)
-        .bind(subject)
-        .bind(body)
-        .bind(at.unix_timestamp())
-        .execute(self.conn())
-        .await?;
-        Ok(r.rows_affected() == 1)
+        let n = on!(self.conn(), c, d => {
+            sqlx::query(d::sql(
+                "INSERT INTO notices (user_id, kind, key, subject, body, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (user_id, kind, key) DO NOTHING",
+            ))
+            .bind(user.0)
+            .bind(kind)
+            .bind(key)
+            .bind(subject)
+            .bind(body)
+            .bind(at.unix_timestamp())
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
     }
 
     /// Changes a company's contracted service.
@@ -878,20 +1192,25 @@ impl Tx {
         company: CompanyId,
         service: shomei_core::Service,
     ) -> Result<bool> {
-        let r = sqlx::query("UPDATE companies SET service = ? WHERE id = ?")
-            .bind(service.code())
-            .bind(company.0)
-            .execute(self.conn())
-            .await?;
-        Ok(r.rows_affected() == 1)
+        let n = on!(self.conn(), c, d => {
+            sqlx::query(d::sql("UPDATE companies SET service = ? WHERE id = ?"))
+                .bind(service.code())
+                .bind(company.0)
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
     }
 
     pub async fn set_last_login(&mut self, user: UserId, at: OffsetDateTime) -> Result<()> {
-        sqlx::query("UPDATE users SET last_login_at = ? WHERE id = ?")
-            .bind(at.unix_timestamp())
-            .bind(user.0)
-            .execute(self.conn())
-            .await?;
+        on!(self.conn(), c, d => {
+            sqlx::query(d::sql("UPDATE users SET last_login_at = ? WHERE id = ?"))
+                .bind(at.unix_timestamp())
+                .bind(user.0)
+                .execute(c)
+                .await?;
+        });
         Ok(())
     }
 
@@ -909,6 +1228,11 @@ impl Tx {
     /// As `revoke_cert`, with the invalidity date (RFC 5280 §5.3.2) when
     /// the key is known to have been compromised earlier. Logs the
     /// revocation for servers running in other processes.
+    ///
+    /// One UPDATE decides: on Postgres a second node revoking the same
+    /// certificate waits for the first's commit, then finds it revoked and
+    /// changes nothing (false). The log's id is commit-ordered: see
+    /// `rows::log_revocation`.
     pub async fn revoke_cert_with(
         &mut self,
         serial: &Serial,
@@ -916,30 +1240,33 @@ impl Tx {
         reason: u8,
         invalidity: Option<OffsetDateTime>,
     ) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE certificates SET revoked_at = ?, revocation_reason = ?, invalidity_date = ? WHERE serial = ? AND revoked_at IS NULL",
-        )
-        .bind(at.unix_timestamp())
-        .bind(i64::from(reason))
-        .bind(invalidity.map(|t| t.unix_timestamp()))
-        .bind(serial.to_hex())
-        .execute(self.conn())
-        .await?;
-        if r.rows_affected() != 1 {
+        let n = on!(self.conn(), c, d => {
+            sqlx::query(d::sql(
+                "UPDATE certificates SET revoked_at = ?, revocation_reason = ?, invalidity_date = ? \
+                 WHERE serial = ? AND revoked_at IS NULL",
+            ))
+            .bind(at.unix_timestamp())
+            .bind(i64::from(reason))
+            .bind(invalidity.map(|t| t.unix_timestamp()))
+            .bind(serial.to_hex())
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        if n != 1 {
             return Ok(false);
         }
-        sqlx::query("INSERT INTO revocation_log (serial) VALUES (?)")
-            .bind(serial.to_hex())
-            .execute(self.conn())
-            .await?;
+        rows::log_revocation(self.conn(), serial).await?;
         Ok(true)
     }
 
     /// The CRL number last taken.
     pub async fn crl_number(&mut self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT crl_number FROM crl_state WHERE id = 1")
-            .fetch_one(self.conn())
-            .await?;
+        let n: i64 = on!(self.conn(), c, d => {
+            sqlx::query_scalar(d::sql("SELECT crl_number FROM crl_state WHERE id = 1"))
+                .fetch_one(c)
+                .await?
+        });
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -947,11 +1274,15 @@ impl Tx {
     /// on above a CRL published before a restore.
     pub async fn raise_crl_number(&mut self, n: u64) -> Result<()> {
         let n = i64::try_from(n).unwrap_or(i64::MAX);
-        sqlx::query("UPDATE crl_state SET crl_number = ? WHERE id = 1 AND crl_number < ?")
+        on!(self.conn(), c, d => {
+            sqlx::query(d::sql(
+                "UPDATE crl_state SET crl_number = ? WHERE id = 1 AND crl_number < ?",
+            ))
             .bind(n)
             .bind(n)
-            .execute(self.conn())
+            .execute(c)
             .await?;
+        });
         Ok(())
     }
 
@@ -963,22 +1294,22 @@ impl Tx {
         at: OffsetDateTime,
         reason: Option<u8>,
     ) -> Result<bool> {
-        let r = sqlx::query(
-            "INSERT INTO reimported_revocations (serial, revoked_at, reason) VALUES (?, ?, ?) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(serial.to_hex())
-        .bind(at.unix_timestamp())
-        .bind(reason.map(i64::from))
-        .execute(self.conn())
-        .await?;
-        if r.rows_affected() != 1 {
+        let n = on!(self.conn(), c, d => {
+            sqlx::query(d::sql(
+                "INSERT INTO reimported_revocations (serial, revoked_at, reason) VALUES (?, ?, ?) \
+                 ON CONFLICT DO NOTHING",
+            ))
+            .bind(serial.to_hex())
+            .bind(at.unix_timestamp())
+            .bind(reason.map(i64::from))
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        if n != 1 {
             return Ok(false);
         }
-        sqlx::query("INSERT INTO revocation_log (serial) VALUES (?)")
-            .bind(serial.to_hex())
-            .execute(self.conn())
-            .await?;
+        rows::log_revocation(self.conn(), serial).await?;
         Ok(true)
     }
 
@@ -986,31 +1317,39 @@ impl Tx {
     /// log entry `seen`: `true` when `n` is above every number published so
     /// far and no revocation was committed after `seen` (so a higher number
     /// never lists less), `false` otherwise — this CRL must not be served.
+    /// On Postgres the log's ids are commit-ordered (see `log_revocation`),
+    /// so its largest id says whether anything was committed after `seen`.
     pub async fn publish_crl_number(&mut self, n: u64, seen: i64) -> Result<bool> {
         let n = i64::try_from(n).unwrap_or(i64::MAX);
-        let r = sqlx::query(
-            "UPDATE crl_state SET published = ? WHERE id = 1 AND published < ? \
-             AND (SELECT ifnull(max(id), 0) FROM revocation_log) <= ?",
-        )
-        .bind(n)
-        .bind(n)
-        .bind(seen)
-        .execute(self.conn())
-        .await?;
-        Ok(r.rows_affected() == 1)
+        let r = on!(self.conn(), c, d => {
+            sqlx::query(d::sql(
+                "UPDATE crl_state SET published = ? WHERE id = 1 AND published < ? \
+                 AND (SELECT coalesce(max(id), 0) FROM revocation_log) <= ?",
+            ))
+            .bind(n)
+            .bind(n)
+            .bind(seen)
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        Ok(r == 1)
     }
 
     /// Takes the next CRL number.
     pub async fn next_crl_number(&mut self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "UPDATE crl_state SET crl_number = crl_number + 1 WHERE id = 1 RETURNING crl_number",
-        )
-        .fetch_one(self.conn())
-        .await?;
+        let n: i64 = on!(self.conn(), c, d => {
+            sqlx::query_scalar(d::sql(
+                "UPDATE crl_state SET crl_number = crl_number + 1 WHERE id = 1 RETURNING crl_number",
+            ))
+            .fetch_one(c)
+            .await?
+        });
         Ok(n as u64)
     }
 
-    /// Appends one 操作履歴 row, chained to the previous row of its company.
+    /// Appends one 操作履歴 row, chained to the previous row of its company
+    /// (the chain locked first: see `audit::append`).
     pub async fn audit(&mut self, e: &AuditEntry<'_>) -> Result<()> {
         audit::append(self.conn(), e).await
     }

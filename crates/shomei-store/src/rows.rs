@@ -3,10 +3,9 @@
 use shomei_core::{
     CertRecord, CompanyId, LoginId, Role, SecurityCounters, Serial, Service, UserId,
 };
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
+use crate::db::{Conn, Get, Pool, on};
 use crate::{Result, StoreError};
 
 #[derive(Debug, Clone)]
@@ -99,97 +98,147 @@ const USER_COLUMNS: &str = "u.id, u.company_id, u.login_id, u.name, u.role, u.em
 const CERT_COLUMNS: &str = "c.id AS c_id, c.user_id AS c_user_id, c.serial AS c_serial, c.not_before AS c_not_before, \
      c.not_after AS c_not_after, c.revoked_at AS c_revoked_at, c.revocation_reason AS c_reason, c.der AS c_der";
 
-fn user(r: &SqliteRow) -> Result<UserRow> {
-    let login_id: String = r.try_get("login_id")?;
-    let role: String = r.try_get("role")?;
+fn user(r: &impl Get) -> Result<UserRow> {
+    let login_id = r.text("login_id")?;
+    let role = r.text("role")?;
+    let must_change = r.int("must_change")?;
     Ok(UserRow {
-        id: UserId(r.try_get("id")?),
-        company_id: CompanyId(r.try_get("company_id")?),
+        id: UserId(r.int("id")?),
+        company_id: CompanyId(r.int("company_id")?),
         login_id: LoginId::parse(&login_id).ok_or(StoreError::Corrupt {
             table: "users",
             column: "login_id",
             value: login_id.clone(),
         })?,
-        name: r.try_get("name")?,
+        name: r.text("name")?,
         role: Role::from_code(&role).ok_or(StoreError::Corrupt {
             table: "users",
             column: "role",
             value: role.clone(),
         })?,
-        email: r.try_get("email")?,
-        login_hash: r.try_get("login_hash")?,
-        confirm_hash: r.try_get("confirm_hash")?,
+        email: r.text("email")?,
+        login_hash: r.text("login_hash")?,
+        confirm_hash: r.text("confirm_hash")?,
         counters: SecurityCounters {
-            login_failures: r.try_get::<i64, _>("login_failures")? as u32,
+            login_failures: r.int("login_failures")? as u32,
             login_locked_until: opt_ts(
-                r.try_get("login_locked_until")?,
+                r.opt_int("login_locked_until")?,
                 "users",
                 "login_locked_until",
             )?,
-            login_stopped: r.try_get("login_stopped")?,
-            confirm_failures: r.try_get::<i64, _>("confirm_failures")? as u32,
-            confirm_stopped: r.try_get("confirm_stopped")?,
-            admin_stopped: r.try_get("admin_stopped")?,
+            login_stopped: r.flag("login_stopped")?,
+            confirm_failures: r.int("confirm_failures")? as u32,
+            confirm_stopped: r.flag("confirm_stopped")?,
+            admin_stopped: r.flag("admin_stopped")?,
         },
-        last_login_at: opt_ts(r.try_get("last_login_at")?, "users", "last_login_at")?,
-        must_change_login: r.try_get::<i64, _>("must_change")? & 1 != 0,
-        must_change_confirm: r.try_get::<i64, _>("must_change")? & 2 != 0,
+        last_login_at: opt_ts(r.opt_int("last_login_at")?, "users", "last_login_at")?,
+        must_change_login: must_change & 1 != 0,
+        must_change_confirm: must_change & 2 != 0,
     })
 }
 
-fn cert(r: &SqliteRow) -> Result<Option<CertRow>> {
-    let Some(id) = r.try_get::<Option<i64>, _>("c_id")? else {
+fn cert(r: &impl Get) -> Result<Option<CertRow>> {
+    let Some(id) = r.opt_int("c_id")? else {
         return Ok(None);
     };
-    let serial: String = r.try_get("c_serial")?;
+    let serial = r.text("c_serial")?;
     Ok(Some(CertRow {
         id,
-        user_id: UserId(r.try_get("c_user_id")?),
+        user_id: UserId(r.int("c_user_id")?),
         serial: Serial::from_hex(&serial).ok_or(StoreError::Corrupt {
             table: "certificates",
             column: "serial",
             value: serial.clone(),
         })?,
-        not_before: ts(r.try_get("c_not_before")?, "certificates", "not_before")?,
-        not_after: ts(r.try_get("c_not_after")?, "certificates", "not_after")?,
-        revoked_at: opt_ts(r.try_get("c_revoked_at")?, "certificates", "revoked_at")?,
-        reason: r.try_get::<Option<i64>, _>("c_reason")?.map(|x| x as u8),
-        der: r.try_get("c_der")?,
+        not_before: ts(r.int("c_not_before")?, "certificates", "not_before")?,
+        not_after: ts(r.int("c_not_after")?, "certificates", "not_after")?,
+        revoked_at: opt_ts(r.opt_int("c_revoked_at")?, "certificates", "revoked_at")?,
+        reason: r.opt_int("c_reason")?.map(|x| x as u8),
+        der: r.bytes("c_der")?,
     }))
 }
 
+/// Whether a read inside a transaction locks what it reads.
+///
+/// SQLite needs no row locks: a write transaction (`BEGIN IMMEDIATE`) holds
+/// the one write lock of the database from its start. On Postgres, a read
+/// that a write in the same transaction depends on (a user's counters, a
+/// certificate about to be revoked or renewed) locks the user's row with
+/// `FOR UPDATE`, so that another node's transaction on the same user waits
+/// for this one to commit and then reads what it wrote. Reads outside a
+/// transaction (`Store`'s) never lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lock {
+    None,
+    ForUpdate,
+}
+
+impl Lock {
+    /// The clause that locks the users row `alias` read, on Postgres only.
+    fn user_clause(self, pg: bool) -> &'static str {
+        match (self, pg) {
+            (Lock::ForUpdate, true) => " FOR UPDATE OF u",
+            _ => "",
+        }
+    }
+}
+
+/// On Postgres, locks the user's row until the transaction ends (every
+/// transaction that reads a user to change what belongs to them takes this
+/// lock first: one order, so they queue rather than deadlock).
+pub(crate) async fn lock_user(c: Conn<'_>, user: UserId) -> Result<()> {
+    if let Conn::Pg(c) = c {
+        sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+            .bind(user.0)
+            .fetch_optional(c)
+            .await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn user_by_login_id(
-    c: &mut SqliteConnection,
+    c: Conn<'_>,
     login_id: &LoginId,
+    lock: Lock,
 ) -> Result<Option<UserRow>> {
-    let sql =
-        format!("SELECT {USER_COLUMNS} FROM users u WHERE u.login_id = ? AND u.deleted_at IS NULL");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(login_id.as_str())
-        .fetch_optional(c)
-        .await?;
-    row.as_ref().map(user).transpose()
+    on!(c, c, d => {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.login_id = ? AND u.deleted_at IS NULL{}",
+            lock.user_clause(d::PG)
+        );
+        let row = sqlx::query(d::sql(sql))
+            .bind(login_id.as_str())
+            .fetch_optional(c)
+            .await?;
+        row.as_ref().map(user).transpose()
+    })
 }
 
-pub(crate) async fn user_by_id(c: &mut SqliteConnection, id: UserId) -> Result<Option<UserRow>> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ? AND u.deleted_at IS NULL");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.0)
-        .fetch_optional(c)
-        .await?;
-    row.as_ref().map(user).transpose()
+pub(crate) async fn user_by_id(c: Conn<'_>, id: UserId, lock: Lock) -> Result<Option<UserRow>> {
+    on!(c, c, d => {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ? AND u.deleted_at IS NULL{}",
+            lock.user_clause(d::PG)
+        );
+        let row = sqlx::query(d::sql(sql))
+            .bind(id.0)
+            .fetch_optional(c)
+            .await?;
+        row.as_ref().map(user).transpose()
+    })
 }
 
-pub(crate) async fn company(c: &mut SqliteConnection, id: CompanyId) -> Result<Option<CompanyRow>> {
-    let row = sqlx::query("SELECT id, name, service FROM companies WHERE id = ?")
-        .bind(id.0)
-        .fetch_optional(c)
-        .await?;
-    row.map(|r| {
-        let service: String = r.try_get("service")?;
+pub(crate) async fn company(c: Conn<'_>, id: CompanyId) -> Result<Option<CompanyRow>> {
+    let row: Option<(i64, String, String)> = on!(c, c, d => {
+        sqlx::query_as(d::sql("SELECT id, name, service FROM companies WHERE id = ?"))
+            .bind(id.0)
+            .fetch_optional(c)
+            .await?
+    });
+    row.map(|(id, name, service)| {
         Ok(CompanyRow {
-            id: CompanyId(r.try_get("id")?),
-            name: r.try_get("name")?,
+            id: CompanyId(id),
+            name,
             service: Service::from_code(&service).ok_or(StoreError::Corrupt {
                 table: "companies",
                 column: "service",
@@ -210,14 +259,16 @@ pub struct CompanySummary {
     pub created_at: OffsetDateTime,
 }
 
-pub(crate) async fn companies(pool: &SqlitePool) -> Result<Vec<CompanySummary>> {
-    let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
-        "SELECT c.id, c.name, c.service, c.created_at, \
-                (SELECT count(*) FROM users u WHERE u.company_id = c.id AND u.deleted_at IS NULL) \
-         FROM companies c ORDER BY c.id",
-    )
-    .fetch_all(pool)
-    .await?;
+pub(crate) async fn companies(pool: Pool<'_>) -> Result<Vec<CompanySummary>> {
+    let rows: Vec<(i64, String, String, i64, i64)> = on!(pool, p, d => {
+        sqlx::query_as(d::sql(
+            "SELECT c.id, c.name, c.service, c.created_at, \
+                    (SELECT count(*) FROM users u WHERE u.company_id = c.id AND u.deleted_at IS NULL) \
+             FROM companies c ORDER BY c.id",
+        ))
+        .fetch_all(p)
+        .await?
+    });
     rows.into_iter()
         .map(|(id, name, service, created_at, users)| {
             Ok(CompanySummary {
@@ -247,10 +298,7 @@ pub struct UserSummary {
     pub cert: Option<CertRecord>,
 }
 
-pub(crate) async fn user_summaries(
-    pool: &SqlitePool,
-    company: CompanyId,
-) -> Result<Vec<UserSummary>> {
+pub(crate) async fn user_summaries(pool: Pool<'_>, company: CompanyId) -> Result<Vec<UserSummary>> {
     type Raw = (
         i64,
         String,
@@ -261,14 +309,16 @@ pub(crate) async fn user_summaries(
         Option<i64>,
         Option<i64>,
     );
-    let rows: Vec<Raw> = sqlx::query_as(
-        "SELECT u.id, u.login_id, u.name, u.role, c.serial, c.not_before, c.not_after, c.revoked_at \
-         FROM users u LEFT JOIN certificates c ON c.id = (SELECT MAX(id) FROM certificates WHERE user_id = u.id) \
-         WHERE u.company_id = ? AND u.deleted_at IS NULL ORDER BY u.login_id",
-    )
-    .bind(company.0)
-    .fetch_all(pool)
-    .await?;
+    let rows: Vec<Raw> = on!(pool, p, d => {
+        sqlx::query_as(d::sql(
+            "SELECT u.id, u.login_id, u.name, u.role, c.serial, c.not_before, c.not_after, c.revoked_at \
+             FROM users u LEFT JOIN certificates c ON c.id = (SELECT MAX(id) FROM certificates WHERE user_id = u.id) \
+             WHERE u.company_id = ? AND u.deleted_at IS NULL ORDER BY u.login_id",
+        ))
+        .bind(company.0)
+        .fetch_all(p)
+        .await?
+    });
     rows.into_iter()
         .map(|(id, login_id, name, role, serial, nb, na, revoked)| {
             let corrupt = |column: &'static str, value: String| StoreError::Corrupt {
@@ -299,7 +349,7 @@ pub(crate) async fn user_summaries(
 }
 
 pub(crate) async fn users_with_latest_cert(
-    c: &mut SqliteConnection,
+    c: Conn<'_>,
     company: CompanyId,
 ) -> Result<Vec<(UserRow, Option<CertRow>)>> {
     let sql = format!(
@@ -307,39 +357,56 @@ pub(crate) async fn users_with_latest_cert(
          LEFT JOIN certificates c ON c.id = (SELECT MAX(id) FROM certificates WHERE user_id = u.id) \
          WHERE u.company_id = ? AND u.deleted_at IS NULL ORDER BY u.login_id"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(company.0)
-        .fetch_all(c)
-        .await?;
-    rows.iter().map(|r| Ok((user(r)?, cert(r)?))).collect()
-}
-
-pub(crate) async fn latest_cert(c: &mut SqliteConnection, user: UserId) -> Result<Option<CertRow>> {
-    let sql = format!(
-        "SELECT {CERT_COLUMNS} FROM certificates c WHERE c.user_id = ? ORDER BY c.id DESC LIMIT 1"
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(user.0)
-        .fetch_optional(c)
-        .await?;
-    Ok(match row {
-        Some(r) => cert(&r)?,
-        None => None,
+    on!(c, c, d => {
+        let rows = sqlx::query(d::sql(sql)).bind(company.0).fetch_all(c).await?;
+        rows.iter().map(|r| Ok((user(r)?, cert(r)?))).collect()
     })
 }
 
-pub(crate) async fn cert_by_serial(
-    c: &mut SqliteConnection,
-    serial: &Serial,
+/// The user's newest certificate. Locked (`Lock::ForUpdate`, on Postgres):
+/// the user's row first, so that issuing, renewing and revoking for one
+/// user happen one transaction after the other.
+pub(crate) async fn latest_cert(
+    mut c: Conn<'_>,
+    user: UserId,
+    lock: Lock,
 ) -> Result<Option<CertRow>> {
-    let sql = format!("SELECT {CERT_COLUMNS} FROM certificates c WHERE c.serial = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(serial.to_string())
+    if lock == Lock::ForUpdate {
+        lock_user(c.reborrow(), user).await?;
+    }
+    let sql = format!(
+        "SELECT {CERT_COLUMNS} FROM certificates c WHERE c.user_id = ? ORDER BY c.id DESC LIMIT 1"
+    );
+    on!(c, c, d => {
+        let row = sqlx::query(d::sql(sql)).bind(user.0).fetch_optional(c).await?;
+        row.as_ref().map(cert).transpose().map(Option::flatten)
+    })
+}
+
+/// The certificate with this serial. Locked (on Postgres): its user's row
+/// first, then the certificate is read (so it is read as the transaction
+/// that held the lock left it).
+pub(crate) async fn cert_by_serial(
+    mut c: Conn<'_>,
+    serial: &Serial,
+    lock: Lock,
+) -> Result<Option<CertRow>> {
+    if let (Lock::ForUpdate, Conn::Pg(c)) = (lock, c.reborrow()) {
+        sqlx::query(
+            "SELECT id FROM users WHERE id = (SELECT user_id FROM certificates WHERE serial = $1) \
+             FOR UPDATE",
+        )
+        .bind(serial.to_hex())
         .fetch_optional(c)
         .await?;
-    Ok(match row {
-        Some(r) => cert(&r)?,
-        None => None,
+    }
+    let sql = format!("SELECT {CERT_COLUMNS} FROM certificates c WHERE c.serial = ?");
+    on!(c, c, d => {
+        let row = sqlx::query(d::sql(sql))
+            .bind(serial.to_string())
+            .fetch_optional(c)
+            .await?;
+        row.as_ref().map(cert).transpose().map(Option::flatten)
     })
 }
 
@@ -351,20 +418,26 @@ const REVOKED_CHUNK: i64 = 100_000;
 /// highest serial, and the rows aggregated by SQLite into one text value
 /// `serial,at,reason;…`, all read from the covering index.
 async fn revoked_chunk(
-    pool: &SqlitePool,
+    pool: Pool<'_>,
     after: &str,
     upto: &str,
 ) -> Result<(i64, Option<String>, Option<String>)> {
-    Ok(sqlx::query_as(
-        "SELECT count(*), max(serial), group_concat(serial || ',' || revoked_at || ',' || ifnull(revocation_reason, 0), ';') \
-         FROM (SELECT serial, revoked_at, revocation_reason FROM certificates \
-               WHERE revoked_at IS NOT NULL AND serial > ?1 AND serial <= ?2 ORDER BY serial LIMIT ?3)",
-    )
-    .bind(after)
-    .bind(upto)
-    .bind(REVOKED_CHUNK)
-    .fetch_one(pool)
-    .await?)
+    Ok(on!(pool, p, d => {
+        // SQLite's group_concat is Postgres's string_agg.
+        let concat = if d::PG { "string_agg" } else { "group_concat" };
+        sqlx::query_as(d::sql(format!(
+            "SELECT count(*), max(serial), \
+                    {concat}(serial || ',' || revoked_at || ',' || coalesce(revocation_reason, 0), ';') \
+             FROM (SELECT serial, revoked_at, revocation_reason FROM certificates \
+                   WHERE revoked_at IS NOT NULL AND serial > ?1 AND serial <= ?2 \
+                   ORDER BY serial LIMIT ?3) AS chunk",
+        )))
+        .bind(after)
+        .bind(upto)
+        .bind(REVOKED_CHUNK)
+        .fetch_one(p)
+        .await?
+    }))
 }
 
 fn corrupt_revoked(value: &str) -> StoreError {
@@ -416,7 +489,7 @@ const SERIAL_MAX: &str = "~";
 /// load in about half a second. Chunks follow the index by key (keyset),
 /// never by offset.
 pub(crate) async fn for_each_revoked(
-    pool: &SqlitePool,
+    pool: Pool<'_>,
     f: impl FnMut(&[u8], i64, u8) + Send,
 ) -> Result<usize> {
     let n = revoked_count(pool).await?;
@@ -426,12 +499,14 @@ pub(crate) async fn for_each_revoked(
     if n <= 2 * REVOKED_CHUNK as usize {
         return revoked_range(pool, String::new(), SERIAL_MAX, &f).await;
     }
-    let mid: String = sqlx::query_scalar(
-        "SELECT serial FROM certificates WHERE revoked_at IS NOT NULL ORDER BY serial LIMIT 1 OFFSET ?",
-    )
-    .bind((n / 2) as i64)
-    .fetch_one(pool)
-    .await?;
+    let mid: String = on!(pool, p, d => {
+        sqlx::query_scalar(d::sql(
+            "SELECT serial FROM certificates WHERE revoked_at IS NOT NULL ORDER BY serial LIMIT 1 OFFSET ?",
+        ))
+        .bind((n / 2) as i64)
+        .fetch_one(p)
+        .await?
+    });
     let (a, b) = tokio::join!(
         revoked_range(pool, String::new(), &mid, &f),
         revoked_range(pool, mid.clone(), SERIAL_MAX, &f),
@@ -441,7 +516,7 @@ pub(crate) async fn for_each_revoked(
 
 /// The revoked serials in (`after`, `upto`], chunk by chunk.
 async fn revoked_range(
-    pool: &SqlitePool,
+    pool: Pool<'_>,
     after: String,
     upto: &str,
     f: &std::sync::Mutex<impl FnMut(&[u8], i64, u8) + Send>,
@@ -484,12 +559,14 @@ pub struct LoggedRevocation {
     pub invalidity: Option<OffsetDateTime>,
 }
 
-pub(crate) async fn invalidity_dates(pool: &SqlitePool) -> Result<Vec<(Serial, OffsetDateTime)>> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT serial, invalidity_date FROM certificates WHERE invalidity_date IS NOT NULL AND revoked_at IS NOT NULL",
-    )
-    .fetch_all(pool)
-    .await?;
+pub(crate) async fn invalidity_dates(pool: Pool<'_>) -> Result<Vec<(Serial, OffsetDateTime)>> {
+    let rows: Vec<(String, i64)> = on!(pool, p, d => {
+        sqlx::query_as(d::sql(
+            "SELECT serial, invalidity_date FROM certificates WHERE invalidity_date IS NOT NULL AND revoked_at IS NOT NULL",
+        ))
+        .fetch_all(p)
+        .await?
+    });
     rows.into_iter()
         .map(|(s, t)| {
             Ok((
@@ -500,30 +577,60 @@ pub(crate) async fn invalidity_dates(pool: &SqlitePool) -> Result<Vec<(Serial, O
         .collect()
 }
 
-pub(crate) async fn revocation_log_head(pool: &SqlitePool) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT ifnull(max(id), 0) FROM revocation_log")
-            .fetch_one(pool)
-            .await?,
-    )
+pub(crate) async fn revocation_log_head(pool: Pool<'_>) -> Result<i64> {
+    Ok(on!(pool, p, d => {
+        sqlx::query_scalar(d::sql("SELECT coalesce(max(id), 0) FROM revocation_log"))
+            .fetch_one(p)
+            .await?
+    }))
 }
 
-pub(crate) async fn revocations_after(
-    pool: &SqlitePool,
-    after: i64,
-) -> Result<Vec<LoggedRevocation>> {
+/// Appends a revocation to the log, in the revoking transaction.
+///
+/// The log is read by `id > last seen`, so ids must become visible in
+/// their order. SQLite's one writer commits them in order by itself. On
+/// Postgres, a sequence would not: a transaction that took id 7 can commit
+/// after one that took 8, and a reader that saw 8 would skip 7 for ever.
+/// So the id is taken from the one `revocation_head` row with an `UPDATE`,
+/// which locks that row until the revoking transaction ends: the next
+/// revoking transaction waits there, so ids commit one after the other, and
+/// a transaction that rolls back gives its id back.
+pub(crate) async fn log_revocation(c: Conn<'_>, serial: &Serial) -> Result<()> {
+    match c {
+        Conn::Sqlite(c) => {
+            sqlx::query("INSERT INTO revocation_log (serial) VALUES (?)")
+                .bind(serial.to_hex())
+                .execute(c)
+                .await?;
+        }
+        Conn::Pg(c) => {
+            sqlx::query(
+                "WITH h AS (UPDATE revocation_head SET seq = seq + 1 RETURNING seq) \
+                 INSERT INTO revocation_log (id, serial) SELECT seq, $1 FROM h",
+            )
+            .bind(serial.to_hex())
+            .execute(c)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn revocations_after(pool: Pool<'_>, after: i64) -> Result<Vec<LoggedRevocation>> {
     /// log id, serial, revoked_at, reason, invalidity_date
     type Logged = (i64, String, Option<i64>, Option<i64>, Option<i64>);
-    let rows: Vec<Logged> = sqlx::query_as(
-        "SELECT l.id, l.serial, COALESCE(c.revoked_at, r.revoked_at), \
-         COALESCE(c.revocation_reason, r.reason), c.invalidity_date \
-         FROM revocation_log l LEFT JOIN certificates c ON c.serial = l.serial \
-         LEFT JOIN reimported_revocations r ON r.serial = l.serial \
-         WHERE l.id > ? ORDER BY l.id LIMIT 10000",
-    )
-    .bind(after)
-    .fetch_all(pool)
-    .await?;
+    let rows: Vec<Logged> = on!(pool, p, d => {
+        sqlx::query_as(d::sql(
+            "SELECT l.id, l.serial, coalesce(c.revoked_at, r.revoked_at), \
+             coalesce(c.revocation_reason, r.reason), c.invalidity_date \
+             FROM revocation_log l LEFT JOIN certificates c ON c.serial = l.serial \
+             LEFT JOIN reimported_revocations r ON r.serial = l.serial \
+             WHERE l.id > ? ORDER BY l.id LIMIT 10000",
+        ))
+        .bind(after)
+        .fetch_all(p)
+        .await?
+    });
     let mut out = Vec::with_capacity(rows.len());
     for (log_id, serial, at, reason, invalidity) in rows {
         let Some(at) = at else { continue };
@@ -541,85 +648,92 @@ pub(crate) async fn revocations_after(
 }
 
 /// How many certificates are revoked (to size the revocation set).
-pub(crate) async fn revoked_count(pool: &SqlitePool) -> Result<usize> {
-    let n: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM certificates WHERE revoked_at IS NOT NULL")
-            .fetch_one(pool)
-            .await?;
+pub(crate) async fn revoked_count(pool: Pool<'_>) -> Result<usize> {
+    let n: i64 = on!(pool, p, d => {
+        sqlx::query_scalar(d::sql(
+            "SELECT count(*) FROM certificates WHERE revoked_at IS NOT NULL",
+        ))
+        .fetch_one(p)
+        .await?
+    });
     Ok(n as usize)
 }
 
 pub(crate) async fn insert_company(
-    c: &mut SqliteConnection,
+    c: Conn<'_>,
     name: &str,
     service: Service,
     now: OffsetDateTime,
 ) -> Result<CompanyId> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO companies (name, service, created_at) VALUES (?, ?, ?) RETURNING id",
-    )
-    .bind(name)
-    .bind(service.code())
-    .bind(now.unix_timestamp())
-    .fetch_one(c)
-    .await?;
+    let id: i64 = on!(c, c, d => {
+        sqlx::query_scalar(d::sql(
+            "INSERT INTO companies (name, service, created_at) VALUES (?, ?, ?) RETURNING id",
+        ))
+        .bind(name)
+        .bind(service.code())
+        .bind(now.unix_timestamp())
+        .fetch_one(c)
+        .await?
+    });
     Ok(CompanyId(id))
 }
 
 pub(crate) async fn insert_user(
-    c: &mut SqliteConnection,
+    c: Conn<'_>,
     u: &NewUser<'_>,
     now: OffsetDateTime,
 ) -> Result<UserId> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (company_id, login_id, name, role, email, login_hash, confirm_hash, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(u.company_id.0)
-    .bind(u.login_id.as_str())
-    .bind(u.name)
-    .bind(u.role.code())
-    .bind(u.email)
-    .bind(u.login_hash)
-    .bind(u.confirm_hash)
-    .bind(now.unix_timestamp())
-    .fetch_one(c)
-    .await?;
+    let id: i64 = on!(c, c, d => {
+        sqlx::query_scalar(d::sql(
+            "INSERT INTO users (company_id, login_id, name, role, email, login_hash, confirm_hash, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        ))
+        .bind(u.company_id.0)
+        .bind(u.login_id.as_str())
+        .bind(u.name)
+        .bind(u.role.code())
+        .bind(u.email)
+        .bind(u.login_hash)
+        .bind(u.confirm_hash)
+        .bind(now.unix_timestamp())
+        .fetch_one(c)
+        .await?
+    });
     Ok(UserId(id))
 }
 
-pub(crate) async fn insert_cert(c: &mut SqliteConnection, n: &NewCert<'_>) -> Result<i64> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO certificates (user_id, serial, not_before, not_after, der, issued_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(n.user_id.0)
-    .bind(n.serial.to_hex())
-    .bind(n.not_before.unix_timestamp())
-    .bind(n.not_after.unix_timestamp())
-    .bind(n.der)
-    .bind(n.issued_at.unix_timestamp())
-    .fetch_one(c)
-    .await?;
-    Ok(id)
+pub(crate) async fn insert_cert(c: Conn<'_>, n: &NewCert<'_>) -> Result<i64> {
+    Ok(on!(c, c, d => {
+        sqlx::query_scalar(d::sql(
+            "INSERT INTO certificates (user_id, serial, not_before, not_after, der, issued_at) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        ))
+        .bind(n.user_id.0)
+        .bind(n.serial.to_hex())
+        .bind(n.not_before.unix_timestamp())
+        .bind(n.not_after.unix_timestamp())
+        .bind(n.der)
+        .bind(n.issued_at.unix_timestamp())
+        .fetch_one(c)
+        .await?
+    }))
 }
 
-pub(crate) async fn save_counters(
-    c: &mut SqliteConnection,
-    user: UserId,
-    s: &SecurityCounters,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE users SET login_failures = ?, login_locked_until = ?, login_stopped = ?, \
-         confirm_failures = ?, confirm_stopped = ?, admin_stopped = ? WHERE id = ?",
-    )
-    .bind(i64::from(s.login_failures))
-    .bind(s.login_locked_until.map(|t| t.unix_timestamp()))
-    .bind(s.login_stopped)
-    .bind(i64::from(s.confirm_failures))
-    .bind(s.confirm_stopped)
-    .bind(s.admin_stopped)
-    .bind(user.0)
-    .execute(c)
-    .await?;
+pub(crate) async fn save_counters(c: Conn<'_>, user: UserId, s: &SecurityCounters) -> Result<()> {
+    on!(c, c, d => {
+        sqlx::query(d::sql(
+            "UPDATE users SET login_failures = ?, login_locked_until = ?, login_stopped = ?, \
+             confirm_failures = ?, confirm_stopped = ?, admin_stopped = ? WHERE id = ?",
+        ))
+        .bind(i64::from(s.login_failures))
+        .bind(s.login_locked_until.map(|t| t.unix_timestamp()))
+        .bind(s.login_stopped)
+        .bind(i64::from(s.confirm_failures))
+        .bind(s.confirm_stopped)
+        .bind(s.admin_stopped)
+        .bind(user.0)
+        .execute(c)
+        .await?;
+    });
     Ok(())
 }

@@ -3,9 +3,10 @@
 //! revocation flow (BRSK019 pending, BRSK020 done).
 
 use shomei_core::UserId;
-use sqlx::{Row, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
+use crate::db::{Conn, Get, Pool, on};
+use crate::rows::lock_user;
 use crate::{Result, StoreError};
 
 /// A pending BRSK019: what it shows and the token its 実行 must carry.
@@ -53,183 +54,175 @@ const COLUMNS: &str = "id_hash, user_id, csrf, cert_serial, last_seen, pending_t
      pending_user_id, pending_login_id, pending_name, pending_state, pending_expiry, \
      pending_serial, done_login_id, done_name, done_state, done_serial";
 
-fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<SessionRow> {
-    let pending = match r.try_get::<Option<String>, _>("pending_token")? {
+fn opt_text(r: &impl Get, col: &str) -> Result<Option<String>> {
+    r.opt_text(col)
+}
+
+fn row_of(r: &impl Get) -> Result<SessionRow> {
+    let pending = match opt_text(r, "pending_token")? {
         Some(token) => Some(PendingRow {
             token,
-            user_id: r.try_get::<Option<i64>, _>("pending_user_id")?.unwrap_or(0),
-            login_id: r
-                .try_get::<Option<String>, _>("pending_login_id")?
-                .unwrap_or_default(),
-            name: r
-                .try_get::<Option<String>, _>("pending_name")?
-                .unwrap_or_default(),
-            state: r
-                .try_get::<Option<String>, _>("pending_state")?
-                .unwrap_or_default(),
-            expiry: r.try_get("pending_expiry")?,
-            serial: r
-                .try_get::<Option<String>, _>("pending_serial")?
-                .unwrap_or_default(),
+            user_id: r.opt_int("pending_user_id")?.unwrap_or(0),
+            login_id: opt_text(r, "pending_login_id")?.unwrap_or_default(),
+            name: opt_text(r, "pending_name")?.unwrap_or_default(),
+            state: opt_text(r, "pending_state")?.unwrap_or_default(),
+            expiry: r.opt_int("pending_expiry")?,
+            serial: opt_text(r, "pending_serial")?.unwrap_or_default(),
         }),
         None => None,
     };
-    let done = match r.try_get::<Option<String>, _>("done_login_id")? {
+    let done = match opt_text(r, "done_login_id")? {
         Some(login_id) => Some(DoneRow {
             login_id,
-            name: r
-                .try_get::<Option<String>, _>("done_name")?
-                .unwrap_or_default(),
-            state: r
-                .try_get::<Option<String>, _>("done_state")?
-                .unwrap_or_default(),
-            serial: r
-                .try_get::<Option<String>, _>("done_serial")?
-                .unwrap_or_default(),
+            name: opt_text(r, "done_name")?.unwrap_or_default(),
+            state: opt_text(r, "done_state")?.unwrap_or_default(),
+            serial: opt_text(r, "done_serial")?.unwrap_or_default(),
         }),
         None => None,
     };
     Ok(SessionRow {
-        id_hash: r.try_get("id_hash")?,
-        user_id: UserId(r.try_get("user_id")?),
-        csrf: r.try_get("csrf")?,
-        cert_serial: r.try_get("cert_serial")?,
-        last_seen: at(r.try_get("last_seen")?)?,
+        id_hash: r.text("id_hash")?,
+        user_id: UserId(r.int("user_id")?),
+        csrf: r.text("csrf")?,
+        cert_serial: opt_text(r, "cert_serial")?,
+        last_seen: at(r.int("last_seen")?)?,
         pending,
         done,
     })
 }
 
-pub(crate) async fn get(pool: &SqlitePool, id_hash: &str) -> Result<Option<SessionRow>> {
+pub(crate) async fn get(pool: Pool<'_>, id_hash: &str) -> Result<Option<SessionRow>> {
     let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id_hash = ?");
-    let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id_hash)
-        .fetch_optional(pool)
-        .await?;
-    r.as_ref().map(row_of).transpose()
+    on!(pool, p, d => {
+        let r = sqlx::query(d::sql(sql)).bind(id_hash).fetch_optional(p).await?;
+        r.as_ref().map(row_of).transpose()
+    })
 }
 
-pub(crate) async fn get_in(c: &mut SqliteConnection, id_hash: &str) -> Result<Option<SessionRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id_hash = ?");
-    let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id_hash)
-        .fetch_optional(c)
-        .await?;
-    r.as_ref().map(row_of).transpose()
+/// As `get`, inside a transaction, locking the row (Postgres) until it ends.
+pub(crate) async fn get_for_update(c: Conn<'_>, id_hash: &str) -> Result<Option<SessionRow>> {
+    on!(c, c, d => {
+        let lock = if d::PG { " FOR UPDATE" } else { "" };
+        let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id_hash = ?{lock}");
+        let r = sqlx::query(d::sql(sql)).bind(id_hash).fetch_optional(c).await?;
+        r.as_ref().map(row_of).transpose()
+    })
 }
 
-pub(crate) async fn count(pool: &SqlitePool) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM sessions")
-        .fetch_one(pool)
-        .await?)
+pub(crate) async fn count(pool: Pool<'_>) -> Result<i64> {
+    Ok(on!(pool, p, d => {
+        sqlx::query_scalar(d::sql("SELECT count(*) FROM sessions")).fetch_one(p).await?
+    }))
 }
 
-/// The user's sessions, oldest first.
-pub(crate) async fn of_user(c: &mut SqliteConnection, user: UserId) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT id_hash FROM sessions WHERE user_id = ? ORDER BY last_seen, id_hash",
-    )
-    .bind(user.0)
-    .fetch_all(c)
-    .await?)
-}
-
-pub(crate) async fn count_in(c: &mut SqliteConnection) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM sessions")
-        .fetch_one(c)
-        .await?)
-}
-
-pub(crate) async fn insert(c: &mut SqliteConnection, s: &SessionRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO sessions (id_hash, user_id, csrf, cert_serial, last_seen) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(&s.id_hash)
-    .bind(s.user_id.0)
-    .bind(&s.csrf)
-    .bind(&s.cert_serial)
-    .bind(s.last_seen.unix_timestamp())
-    .execute(c)
-    .await?;
-    Ok(())
-}
-
-pub(crate) async fn delete(c: &mut SqliteConnection, id_hash: &str) -> Result<bool> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
-        .bind(id_hash)
-        .execute(c)
+/// The user's sessions, oldest first; the user's row is locked (Postgres)
+/// so that two logins of one user on two servers take turns.
+pub(crate) async fn of_user(mut c: Conn<'_>, user: UserId) -> Result<Vec<String>> {
+    lock_user(c.reborrow(), user).await?;
+    Ok(on!(c, c, d => {
+        sqlx::query_scalar(d::sql(
+            "SELECT id_hash FROM sessions WHERE user_id = ? ORDER BY last_seen, id_hash",
+        ))
+        .bind(user.0)
+        .fetch_all(c)
         .await?
-        .rows_affected()
-        == 1)
+    }))
 }
 
-pub(crate) async fn touch(
-    c: &mut SqliteConnection,
-    id_hash: &str,
-    at: OffsetDateTime,
-) -> Result<()> {
-    sqlx::query("UPDATE sessions SET last_seen = ? WHERE id_hash = ? AND last_seen < ?")
+pub(crate) async fn count_in(c: Conn<'_>) -> Result<i64> {
+    Ok(on!(c, c, d => {
+        sqlx::query_scalar(d::sql("SELECT count(*) FROM sessions")).fetch_one(c).await?
+    }))
+}
+
+pub(crate) async fn insert(c: Conn<'_>, s: &SessionRow) -> Result<()> {
+    on!(c, c, d => {
+        sqlx::query(d::sql(
+            "INSERT INTO sessions (id_hash, user_id, csrf, cert_serial, last_seen) VALUES (?, ?, ?, ?, ?)",
+        ))
+        .bind(&s.id_hash)
+        .bind(s.user_id.0)
+        .bind(&s.csrf)
+        .bind(&s.cert_serial)
+        .bind(s.last_seen.unix_timestamp())
+        .execute(c)
+        .await?;
+    });
+    Ok(())
+}
+
+pub(crate) async fn delete(c: Conn<'_>, id_hash: &str) -> Result<bool> {
+    let n = on!(c, c, d => {
+        sqlx::query(d::sql("DELETE FROM sessions WHERE id_hash = ?"))
+            .bind(id_hash)
+            .execute(c)
+            .await?
+            .rows_affected()
+    });
+    Ok(n == 1)
+}
+
+pub(crate) async fn touch(c: Conn<'_>, id_hash: &str, at: OffsetDateTime) -> Result<()> {
+    on!(c, c, d => {
+        sqlx::query(d::sql(
+            "UPDATE sessions SET last_seen = ? WHERE id_hash = ? AND last_seen < ?",
+        ))
         .bind(at.unix_timestamp())
         .bind(id_hash)
         .bind(at.unix_timestamp())
         .execute(c)
         .await?;
+    });
     Ok(())
 }
 
-pub(crate) async fn set_pending(
-    c: &mut SqliteConnection,
-    id_hash: &str,
-    p: Option<&PendingRow>,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE sessions SET pending_token = ?, pending_user_id = ?, pending_login_id = ?, \
-         pending_name = ?, pending_state = ?, pending_expiry = ?, pending_serial = ?, \
-         done_login_id = CASE WHEN ? THEN NULL ELSE done_login_id END \
-         WHERE id_hash = ?",
-    )
-    .bind(p.map(|p| p.token.as_str()))
-    .bind(p.map(|p| p.user_id))
-    .bind(p.map(|p| p.login_id.as_str()))
-    .bind(p.map(|p| p.name.as_str()))
-    .bind(p.map(|p| p.state.as_str()))
-    .bind(p.and_then(|p| p.expiry))
-    .bind(p.map(|p| p.serial.as_str()))
-    .bind(p.is_some())
-    .bind(id_hash)
-    .execute(c)
-    .await?;
+pub(crate) async fn set_pending(c: Conn<'_>, id_hash: &str, p: Option<&PendingRow>) -> Result<()> {
+    on!(c, c, d => {
+        sqlx::query(d::sql(
+            "UPDATE sessions SET pending_token = ?, pending_user_id = ?, pending_login_id = ?, \
+             pending_name = ?, pending_state = ?, pending_expiry = ?, pending_serial = ?, \
+             done_login_id = CASE WHEN ? THEN NULL ELSE done_login_id END \
+             WHERE id_hash = ?",
+        ))
+        .bind(p.map(|p| p.token.as_str()))
+        .bind(p.map(|p| p.user_id))
+        .bind(p.map(|p| p.login_id.as_str()))
+        .bind(p.map(|p| p.name.as_str()))
+        .bind(p.map(|p| p.state.as_str()))
+        .bind(p.and_then(|p| p.expiry))
+        .bind(p.map(|p| p.serial.as_str()))
+        .bind(p.is_some())
+        .bind(id_hash)
+        .execute(c)
+        .await?;
+    });
     Ok(())
 }
 
-pub(crate) async fn set_done(
-    c: &mut SqliteConnection,
-    id_hash: &str,
-    d: Option<&DoneRow>,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE sessions SET done_login_id = ?, done_name = ?, done_state = ?, done_serial = ? \
-         WHERE id_hash = ?",
-    )
-    .bind(d.map(|d| d.login_id.as_str()))
-    .bind(d.map(|d| d.name.as_str()))
-    .bind(d.map(|d| d.state.as_str()))
-    .bind(d.map(|d| d.serial.as_str()))
-    .bind(id_hash)
-    .execute(c)
-    .await?;
+pub(crate) async fn set_done(c: Conn<'_>, id_hash: &str, d_: Option<&DoneRow>) -> Result<()> {
+    on!(c, c, d => {
+        sqlx::query(d::sql(
+            "UPDATE sessions SET done_login_id = ?, done_name = ?, done_state = ?, done_serial = ? \
+             WHERE id_hash = ?",
+        ))
+        .bind(d_.map(|x| x.login_id.as_str()))
+        .bind(d_.map(|x| x.name.as_str()))
+        .bind(d_.map(|x| x.state.as_str()))
+        .bind(d_.map(|x| x.serial.as_str()))
+        .bind(id_hash)
+        .execute(c)
+        .await?;
+    });
     Ok(())
 }
 
 /// Deletes the sessions idle since before `before`; their users.
-pub(crate) async fn expire(
-    c: &mut SqliteConnection,
-    before: OffsetDateTime,
-) -> Result<Vec<UserId>> {
-    let users: Vec<i64> =
-        sqlx::query_scalar("DELETE FROM sessions WHERE last_seen < ? RETURNING user_id")
+pub(crate) async fn expire(c: Conn<'_>, before: OffsetDateTime) -> Result<Vec<UserId>> {
+    let users: Vec<i64> = on!(c, c, d => {
+        sqlx::query_scalar(d::sql("DELETE FROM sessions WHERE last_seen < ? RETURNING user_id"))
             .bind(before.unix_timestamp())
             .fetch_all(c)
-            .await?;
+            .await?
+    });
     Ok(users.into_iter().map(UserId).collect())
 }
