@@ -1,11 +1,14 @@
-"""Two real `shomei serve` processes on one database: a session opened on A
+"""Two real `shomei serve` processes on one database — PostgreSQL (each node
+with its own data directory and a copy of the first one's ca/), and the
+embedded SQLite shared through one data directory: a session opened on A
 continues on B; a certificate enrolled on B logs in on A; a revocation on A
 is refused by B's certificate listener and answered revoked by B's OCSP; A
 killed with SIGKILL in the middle of a revocation leaves it whole or absent,
-and B carries on. (The shared database here is the embedded one; see README
-for PostgreSQL.)"""
+and B carries on."""
 
+import os
 import re
+import subprocess
 import shutil
 import signal
 import sqlite3
@@ -13,6 +16,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from conftest import LOGIN_PW, start_server
 from test_crash_safety import form_csrf, revoke_with_curl
@@ -44,12 +49,53 @@ def ocsp(server, work, who):
     return out.stdout + out.stderr
 
 
-def test_two_nodes_share_sessions_certificates_and_revocations():
+PG = os.environ.get("SHOMEI_TEST_DATABASE_URL", "")
+
+
+class Database:
+    """The nodes' shared database, queried from outside."""
+
+    def __init__(self, backend, tmp):
+        self.backend = backend
+        self.tmp = tmp
+        self.url = None
+        if backend == "postgres":
+            name = f"two_nodes_{os.getpid()}_{time.monotonic_ns() % 10**9}"
+            subprocess.run(["psql", PG, "-q", "-c", f"CREATE DATABASE {name}"], check=True, timeout=60)
+            self.url = re.sub(r"/[^/]*$", f"/{name}", PG)
+
+    def one(self, sql, *args):
+        if self.backend == "sqlite":
+            db = sqlite3.connect(self.tmp / "data" / "shomei.db", timeout=30)
+            try:
+                return db.execute(sql, args).fetchone()[0]
+            finally:
+                db.close()
+        for a in args:
+            sql = sql.replace("?", "'" + str(a).replace("'", "''") + "'", 1)
+        out = subprocess.run(["psql", self.url, "-At", "-c", sql], check=True, capture_output=True,
+                             text=True, timeout=60).stdout.strip()
+        return int(out) if out.lstrip("-").isdigit() else out
+
+    def start(self, tmp):
+        if self.url:
+            return start_server(tmp, "--database-url", self.url)
+        return start_server(self.tmp)
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_two_nodes_share_sessions_certificates_and_revocations(backend):
+    if backend == "postgres" and not PG:
+        pytest.fail("SHOMEI_TEST_DATABASE_URL is unset: run under scripts/postgres (scripts/test does)")
     tmp = Path(tempfile.mkdtemp(prefix="shomei-two-"))
     work = tmp / "work"
     work.mkdir()
-    a = start_server(tmp)
-    b = start_server(tmp)
+    db = Database(backend, tmp)
+    a = db.start(tmp / "a")
+    if db.url:
+        # The second node brings a copy of the first one's CA.
+        shutil.copytree(a.data_dir / "ca", tmp / "b" / "data" / "ca")
+    b = db.start(tmp / "b")
     try:
         # Log in on A, continue on B (no stickiness).
         jar = str(work / "hanako.jar")
@@ -87,25 +133,19 @@ def test_two_nodes_share_sessions_certificates_and_revocations():
         # Kill once BRSK019 is pending (the next request is 実行), a moment
         # later: before, during or after its commit.
         def pending():
-            db = sqlite3.connect(tmp / "data" / "shomei.db", timeout=30)
-            try:
-                return db.execute("SELECT count(*) FROM sessions WHERE pending_token IS NOT NULL").fetchone()[0]
-            finally:
-                db.close()
+            return db.one("SELECT count(*) FROM sessions WHERE pending_token IS NOT NULL")
         wait_for("BRSK019 is pending on A", lambda: pending() or not worker.is_alive(), ceiling=60)
         time.sleep(0.02)
         a.proc.send_signal(signal.SIGKILL)
         a.proc.wait(10)
         worker.join(60)
-        db = sqlite3.connect(tmp / "data" / "shomei.db")
         serial = re.search(r"serial=([0-9A-F]+)",
                            run("openssl", "x509", "-in", "ichirodt.crt", "-noout", "-serial", cwd=work).stdout
                            ).group(1).lower().lstrip("0")
-        revoked = db.execute("SELECT revoked_at IS NOT NULL FROM certificates WHERE ltrim(serial, '0') = ?",
-                             (serial,)).fetchone()[0]
-        rows = db.execute("SELECT count(*) FROM audit_log WHERE operation = '証明書失効' AND result = '成功' "
-                          "AND target_login_id = 'ichirodt'").fetchone()[0]
-        db.close()
+        revoked = db.one("SELECT count(*) FROM certificates WHERE ltrim(serial, '0') = ? "
+                         "AND revoked_at IS NOT NULL", serial)
+        rows = db.one("SELECT count(*) FROM audit_log WHERE operation = '証明書失効' AND result = '成功' "
+                      "AND target_login_id = 'ichirodt'")
         assert (revoked, rows) in ((0, 0), (1, 1)), (revoked, rows)
         assert b.curl("-o", "/dev/null", "-w", "%{http_code}", b.url + "/login").stdout == b"200"
         expected = "revoked" if revoked else "good"
