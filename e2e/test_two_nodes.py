@@ -158,3 +158,62 @@ def test_two_nodes_share_sessions_certificates_and_revocations(backend):
                 s.proc.kill()
                 s.proc.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_two_nodes_recover_by_themselves_when_postgresql_restarts_under_load():
+    restart = os.environ.get("SHOMEI_TEST_PG_RESTART")
+    if not PG or not restart:
+        pytest.fail("needs scripts/postgres (SHOMEI_TEST_DATABASE_URL, SHOMEI_TEST_PG_RESTART); scripts/test runs it")
+    tmp = Path(tempfile.mkdtemp(prefix="shomei-pgrestart-"))
+    work = tmp / "work"
+    work.mkdir()
+    db = Database("postgres", tmp)
+    a = db.start(tmp / "a")
+    shutil.copytree(a.data_dir / "ca", tmp / "b" / "data" / "ca")
+    b = db.start(tmp / "b")
+    try:
+        for who in ("jirodt", "sachikodt"):
+            status, _ = enroll_with_openssl_and_curl(a, work, who, who)
+            assert status == "200", who
+        done = revoke_with_curl(a, str(work / "jiro.jar"), "jirodt", "jirodt")
+        assert "BRSK020" in done
+        wait_for("B refuses jirodt", lambda: cert_login(b, work, "jirodt").returncode != 0)
+
+        # Load on both nodes while the database restarts.
+        stop = threading.Event()
+        answers = []
+
+        def load(server):
+            while not stop.is_set():
+                got = server.curl("-o", "/dev/null", "-w", "%{http_code}", server.url + "/login").stdout
+                answers.append(got)
+                time.sleep(0.02)
+        workers = [threading.Thread(target=load, args=(s,)) for s in (a, b)]
+        for w in workers:
+            w.start()
+        subprocess.run([restart], check=True, timeout=120)
+        time.sleep(0.5)
+        stop.set()
+        for w in workers:
+            w.join(30)
+        assert answers and all(x == b"200" for x in answers), set(answers)
+        assert a.proc.poll() is None and b.proc.poll() is None, "both nodes kept running"
+
+        # Both are ready again by themselves; nothing committed is lost.
+        for s in (a, b):
+            wait_for("ready after the restart", lambda s=s: s.curl(
+                "-o", "/dev/null", "-w", "%{http_code}", s.url + "/readyz").stdout == b"200")
+        assert db.one("SELECT count(*) FROM certificates WHERE revoked_at IS NOT NULL") >= 1
+        assert cert_login(a, work, "jirodt").returncode != 0
+        assert cert_login(a, work, "sachikodt").returncode == 0, "the control gets in"
+        # And the revocation view works across the restart: revoke on B, A refuses.
+        done = revoke_with_curl(b, str(work / "sachi.jar"), "hanakodt", "sachikodt")
+        assert "BRSK020" in done
+        wait_for("A refuses sachikodt", lambda: cert_login(a, work, "sachikodt").returncode != 0)
+        wait_for("A's OCSP says revoked", lambda: "sachikodt.crt: revoked" in ocsp(a, work, "sachikodt"))
+    finally:
+        for s in (a, b):
+            if s.proc.poll() is None:
+                s.proc.kill()
+                s.proc.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
