@@ -66,6 +66,8 @@ pub(crate) struct CrlPublisher {
     reserved: AtomicU64,
     /// Wakes the publisher task after a revocation.
     wake: tokio::sync::Notify,
+    /// Wakes the revocation watch (a PostgreSQL notice).
+    notified: tokio::sync::Notify,
     /// The last revocation log entry this process has put in force.
     log_seen: std::sync::atomic::AtomicI64,
 }
@@ -90,6 +92,7 @@ impl CrlPublisher {
             published: AtomicU64::new(0),
             reserved: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
+            notified: tokio::sync::Notify::new(),
             log_seen: std::sync::atomic::AtomicI64::new(0),
         }
     }
@@ -196,7 +199,11 @@ impl Shomei {
         self.view.confirm();
         self.view.watching();
         loop {
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            // Every 250 ms, or at once when PostgreSQL notifies a commit.
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+                _ = self.crl.notified.notified() => {}
+            }
             match self.apply_revocation_log().await {
                 // Every revocation committed before this read is in force.
                 Ok(_) => self.view.confirm(),
@@ -204,6 +211,30 @@ impl Shomei {
                     tracing::error!(error = %e, "reading the revocation log failed; retrying")
                 }
             }
+        }
+    }
+
+    /// Wakes the watch at every revocation another server commits
+    /// (PostgreSQL's LISTEN/NOTIFY), reconnecting after any error. Runs for
+    /// the life of the server; on SQLite it returns at once (the poll alone).
+    pub async fn run_revocation_listener(&self) {
+        loop {
+            let mut listener = match self.store.revocation_listener().await {
+                Ok(Some(l)) => l,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for revocations; polling only, retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            // A (re)connect may have missed notices: look at the log now.
+            self.crl.notified.notify_one();
+            while listener.next().await.is_ok() {
+                self.metrics().revocation_notice();
+                self.crl.notified.notify_one();
+            }
+            tracing::warn!("revocation listener disconnected; reconnecting");
         }
     }
 

@@ -107,6 +107,7 @@ pub struct Metrics {
     connections_refused: [[AtomicU64; 3]; 4],
     accept_errors: [AtomicU64; 4],
     password_busy: AtomicU64,
+    revocation_notices: AtomicU64,
     password_claim_refused: AtomicU64,
     /// [password ok, password refused, certificate ok, certificate refused]
     logins: [AtomicU64; 4],
@@ -170,6 +171,11 @@ impl Metrics {
     /// `accept` failed on `l` (EMFILE and friends); the loop backs off.
     pub fn accept_error(&self, l: Listener) {
         self.accept_errors[l as usize].fetch_add(1, Relaxed);
+    }
+
+    /// A revocation notice from PostgreSQL woke the watch.
+    pub(crate) fn revocation_notice(&self) {
+        self.revocation_notices.fetch_add(1, Relaxed);
     }
 
     /// A password check refused at once: every hashing place was taken.
@@ -523,6 +529,17 @@ impl Metrics {
             "Argon2 computations made (password checks, unknown-ID dummies, new hashes).",
         );
         let _ = writeln!(o, "shomei_password_hashes_total {}", gauges.hashing.3);
+        head(
+            &mut o,
+            "shomei_revocation_notices_total",
+            "counter",
+            "Revocation notices (PostgreSQL LISTEN/NOTIFY) that woke the revocation watch.",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_revocation_notices_total {}",
+            get(&self.revocation_notices)
+        );
         head(
             &mut o,
             "shomei_password_checks_busy_total",

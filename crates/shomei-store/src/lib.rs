@@ -87,6 +87,18 @@ pub enum StoreLocation<'a> {
     Postgres(&'a DatabaseUrl),
 }
 
+/// Woken when a revocation commits on any server (PostgreSQL only).
+pub struct RevocationListener(sqlx::postgres::PgListener);
+
+impl RevocationListener {
+    /// Waits for the next revocation's notice. After an error the caller
+    /// connects again (notices sent meanwhile are lost; the poll finds them).
+    pub async fn next(&mut self) -> Result<()> {
+        self.0.recv().await?;
+        Ok(())
+    }
+}
+
 /// A PostgreSQL URL, `postgres://USER:PASSWORD@HOST:PORT/DB`, checked when
 /// it is parsed. Shown (`Debug`, `Display`) without its password.
 #[derive(Clone, PartialEq, Eq)]
@@ -855,6 +867,20 @@ impl Store {
         });
         tx.commit().await?;
         Ok(Some(epoch))
+    }
+
+    /// On PostgreSQL, a listener woken at the commit of every revocation
+    /// (`LISTEN shomei_revocations`, on a connection of its own: it does not
+    /// work through a pooler in transaction mode); `None` on SQLite.
+    pub async fn revocation_listener(&self) -> Result<Option<RevocationListener>> {
+        match &self.backend {
+            Backend::Sqlite { .. } => Ok(None),
+            Backend::Pg(p) => {
+                let mut l = sqlx::postgres::PgListener::connect_with(p).await?;
+                l.listen("shomei_revocations").await?;
+                Ok(Some(RevocationListener(l)))
+            }
+        }
     }
 
     /// Is the database reachable (a trivial read)?

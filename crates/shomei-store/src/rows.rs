@@ -609,8 +609,14 @@ pub(crate) async fn log_revocation(c: Conn<'_>, serial: &Serial) -> Result<()> {
                  INSERT INTO revocation_log (id, serial) SELECT seq, $1 FROM h",
             )
             .bind(serial.to_hex())
-            .execute(c)
+            .execute(&mut *c)
             .await?;
+            // Wakes every node's watch at commit (only the channel, no
+            // payload: the log says what). A notice sent while a node is
+            // disconnected is lost; its 250 ms poll still finds the entry.
+            sqlx::query("SELECT pg_notify('shomei_revocations', '')")
+                .execute(c)
+                .await?;
         }
     }
     Ok(())

@@ -230,6 +230,10 @@ pub async fn start_all(
         let svc = svc.clone();
         tokio::spawn(async move { svc.run_revocation_watch().await })
     };
+    let listen = {
+        let svc = svc.clone();
+        tokio::spawn(async move { svc.run_revocation_listener().await })
+    };
     let mut loops = vec![tokio::spawn(accept_loop(
         portal,
         portal_acceptor,
@@ -273,6 +277,7 @@ pub async fn start_all(
         upkeep.abort();
         publisher.abort();
         watch.abort();
+        listen.abort();
     });
     Ok(RunningServer {
         addr,
