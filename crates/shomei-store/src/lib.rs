@@ -178,23 +178,39 @@ impl FromStr for DatabaseUrl {
 }
 
 impl std::fmt::Display for DatabaseUrl {
-    /// The URL with its password replaced by `***`.
+    /// The URL with its password (in the user part, or a `password=`
+    /// parameter) replaced by `***`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let url = &self.0;
         let start = url.find("://").map(|i| i + 3).unwrap_or(0);
         let authority_end = url[start..]
-            .find('/')
+            .find(['/', '?'])
             .map(|i| start + i)
             .unwrap_or(url.len());
-        match url[start..authority_end].rfind('@') {
+        let rest = match url[start..authority_end].rfind('@') {
             Some(at) => {
                 let userinfo = &url[start..start + at];
                 let user = userinfo.split(':').next().unwrap_or("");
                 let hidden = if userinfo.contains(':') { ":***" } else { "" };
-                write!(f, "{}{user}{hidden}{}", &url[..start], &url[start + at..])
+                write!(f, "{}{user}{hidden}", &url[..start])?;
+                &url[start + at..]
             }
-            None => f.write_str(url),
+            None => url.as_str(),
+        };
+        let Some(q) = rest.find('?') else {
+            return f.write_str(rest);
+        };
+        f.write_str(&rest[..=q])?;
+        for (i, pair) in rest[q + 1..].split('&').enumerate() {
+            if i > 0 {
+                f.write_str("&")?;
+            }
+            match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => write!(f, "{k}=***")?,
+                _ => f.write_str(pair)?,
+            }
         }
+        Ok(())
     }
 }
 

@@ -638,6 +638,33 @@ async fn queries_behave_the_same_on_both(place: Place) {
     assert!(counts.contains(&("users", 2)));
 }
 
+#[test]
+fn database_urls_are_checked_and_shown_without_their_password() {
+    let url = DatabaseUrl::parse("postgres://shomei:s3cret@db.example:5432/shomei").unwrap();
+    assert_eq!(
+        url.to_string(),
+        "postgres://shomei:***@db.example:5432/shomei"
+    );
+    assert!(!format!("{url:?}").contains("s3cret"));
+    let url =
+        DatabaseUrl::parse("postgresql://db.example/shomei?user=a&password=s3cret&sslmode=disable")
+            .unwrap();
+    assert_eq!(
+        url.to_string(),
+        "postgresql://db.example/shomei?user=a&password=***&sslmode=disable"
+    );
+    for bad in [
+        "",
+        "sqlite:shomei.db",
+        "mysql://a:b@c/d",
+        "postgres://a:b@c:notaport/d",
+    ] {
+        match DatabaseUrl::parse(bad) {
+            Err(StoreError::BadUrl(m)) => assert!(!m.contains(":b@"), "{m}"),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+
 async fn sessions_are_bounded_per_user_and_in_all_and_a_pending_screen_is_taken_once(place: Place) {
     let s = place.open().await.unwrap();
     let now = datetime!(2026-01-01 00:00 UTC);
