@@ -664,6 +664,7 @@ fn database_urls_are_checked_and_shown_without_their_password() {
             other => panic!("{bad}: {other:?}"),
         }
     }
+}
 
 async fn sessions_are_bounded_per_user_and_in_all_and_a_pending_screen_is_taken_once(place: Place) {
     let s = place.open().await.unwrap();
