@@ -128,6 +128,8 @@ pub struct Shomei {
     ocsp: ocsp::Responder,
     /// The bounded pool every password check runs on.
     hasher: password::Hasher,
+    /// Busy refusals waiting to be written (at most once a second).
+    busy_refusals: throttle::BusyTally,
     /// The hash an unknown login ID is checked against (same parameters as
     /// every user's), so that timing does not tell whether an ID exists.
     dummy_hash: String,
@@ -274,6 +276,7 @@ impl Shomei {
             revoked: Arc::default(),
             ocsp,
             hasher,
+            busy_refusals: throttle::BusyTally::default(),
             dummy_hash,
             metrics: metrics::Metrics::default(),
             started_unix: OffsetDateTime::now_utc().unix_timestamp(),

@@ -299,20 +299,43 @@ impl Shomei {
 
     /// A refusal that checked nothing and counted nothing (the server is
     /// busy): coalesced per address like the address's own refusals.
+    ///
+    /// Counted in memory first and written at most once a second, all
+    /// addresses in one transaction: a flood of busy answers (which cost no
+    /// hashing) must not turn into a flood of database writes either.
     async fn address_refused(&self, as_: &CheckedAs, typed: &str, why: &str) -> Result<()> {
-        let client = as_.client.as_str();
+        let Some(batch) = self.busy_refusals.note(&as_.client) else {
+            return Ok(());
+        };
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let due = if client.is_empty() {
-            Some(throttle::RefusalRow { refused: 1 })
-        } else {
-            let row = tx.address_attempts(client).await?;
-            let (due, row) = self.address_limit().refuse(row, now);
-            tx.save_address_attempts(client, &row).await?;
-            due
-        };
-        if let Some(due) = due {
-            bank_wide_failure(&mut tx, as_, typed, &refusal_detail(why, due), now).await?;
+        for (client, n) in batch {
+            let as_client = CheckedAs {
+                op: as_.op,
+                client: client.clone(),
+            };
+            let typed = if client == as_.client { typed } else { "" };
+            let due = if client.is_empty() {
+                Some(throttle::RefusalRow { refused: n })
+            } else {
+                let mut row = tx.address_attempts(&client).await?;
+                let mut due = None;
+                for _ in 0..n {
+                    let (d, r) = self.address_limit().refuse(row, now);
+                    row = Some(r);
+                    // At most one row falls due within the minute; the
+                    // rest wait in the address's count for the next.
+                    due = due.or(d);
+                }
+                if let Some(r) = &row {
+                    tx.save_address_attempts(&client, r).await?;
+                }
+                due
+            };
+            if let Some(due) = due {
+                bank_wide_failure(&mut tx, &as_client, typed, &refusal_detail(why, due), now)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(())

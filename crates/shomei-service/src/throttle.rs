@@ -235,3 +235,62 @@ mod tests {
         assert_eq!(due(&mut r, T0 + Duration::hours(1)), None, "nothing left");
     }
 }
+
+/// Busy refusals counted in memory per address and handed out for writing
+/// at most once a second (bounded: beyond `MAX` addresses the rest count
+/// under the empty address, the bank-wide row).
+#[derive(Default)]
+pub(crate) struct BusyTally {
+    inner: std::sync::Mutex<BusyInner>,
+}
+
+#[derive(Default)]
+struct BusyInner {
+    counts: std::collections::HashMap<String, u32>,
+    last: Option<std::time::Instant>,
+}
+
+impl BusyTally {
+    const MAX: usize = 10_000;
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// Counts one refusal from `addr`; `Some(batch)` when it is time to
+    /// write what was counted.
+    pub(crate) fn note(&self, addr: &str) -> Option<Vec<(String, u32)>> {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let key = if g.counts.len() >= Self::MAX && !g.counts.contains_key(addr) {
+            String::new()
+        } else {
+            addr.to_owned()
+        };
+        *g.counts.entry(key).or_insert(0) += 1;
+        let due = g.last.is_none_or(|t| t.elapsed() >= Self::EVERY);
+        if !due {
+            return None;
+        }
+        g.last = Some(std::time::Instant::now());
+        Some(g.counts.drain().collect())
+    }
+}
+
+#[cfg(test)]
+mod busy_tests {
+    use super::BusyTally;
+
+    #[test]
+    fn busy_refusals_are_handed_out_at_most_once_a_second_with_their_numbers() {
+        let t = BusyTally::default();
+        assert_eq!(t.note("192.0.2.1"), Some(vec![("192.0.2.1".to_owned(), 1)]));
+        for _ in 0..999 {
+            assert_eq!(t.note("192.0.2.1"), None, "within the second: memory only");
+        }
+        assert_eq!(t.note("192.0.2.2"), None);
+        std::thread::sleep(std::time::Duration::from_millis(1010));
+        let mut batch = t.note("192.0.2.2").unwrap();
+        batch.sort();
+        assert_eq!(
+            batch,
+            vec![("192.0.2.1".to_owned(), 999), ("192.0.2.2".to_owned(), 2)]
+        );
+    }
+}
