@@ -139,7 +139,7 @@ impl Drop for Admitted {
 /// The next connection of `listener`. An accept error (too many open files,
 /// out of memory, …) is counted and answered by a pause that doubles up to a
 /// second, so the loop never spins while the condition lasts.
-pub(crate) async fn accept(
+async fn accept(
     listener: &TcpListener,
     gate: &Gate,
     backoff: &mut Duration,
@@ -158,6 +158,32 @@ pub(crate) async fn accept(
             tokio::time::sleep(*backoff).await;
             None
         }
+    }
+}
+
+/// The next connection `gate` admits, with its place, until `stopped`
+/// (`None`). Connections over a cap are closed at once, unserved: the cap is
+/// what keeps the rest served.
+pub(crate) async fn next_admitted(
+    listener: &TcpListener,
+    gate: &Arc<Gate>,
+    backoff: &mut Duration,
+    stopped: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<(TcpStream, SocketAddr, Admitted)> {
+    loop {
+        let accepted = tokio::select! {
+            _ = stopped.changed() => return None,
+            a = accept(listener, gate, backoff) => a,
+        };
+        let Some((tcp, peer)) = accepted else {
+            continue;
+        };
+        let Ok(admitted) = gate.admit(peer) else {
+            continue;
+        };
+        // Small answers go out at once (no Nagle delay behind delayed ACKs).
+        let _ = tcp.set_nodelay(true);
+        return Some((tcp, peer, admitted));
     }
 }
 

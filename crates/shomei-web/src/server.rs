@@ -309,21 +309,9 @@ async fn accept_loop(
     let gate = Gate::new(kind, Limits::from_settings(svc.settings()), svc.clone());
     let svc_all = svc;
     let mut backoff = Duration::ZERO;
-    loop {
-        let accepted = tokio::select! {
-            _ = stopped.changed() => break,
-            a = limits::accept(&listener, &gate, &mut backoff) => a,
-        };
-        let Some((tcp, peer)) = accepted else {
-            continue;
-        };
-        let Ok(admitted) = gate.admit(peer) else {
-            // Closed at once: the cap is what keeps the rest served.
-            drop(tcp);
-            continue;
-        };
-        // Small answers go out at once (no Nagle delay behind delayed ACKs).
-        let _ = tcp.set_nodelay(true);
+    while let Some((tcp, peer, admitted)) =
+        limits::next_admitted(&listener, &gate, &mut backoff, &mut stopped).await
+    {
         let acceptor = acceptor.clone();
         let app = app.clone();
         let svc = client_certs.clone();
@@ -420,19 +408,9 @@ async fn plain_accept_loop(
 ) {
     let gate = Gate::new(kind, Limits::from_settings(svc.settings()), svc.clone());
     let mut backoff = Duration::ZERO;
-    loop {
-        let accepted = tokio::select! {
-            _ = stopped.changed() => break,
-            a = limits::accept(&listener, &gate, &mut backoff) => a,
-        };
-        let Some((tcp, peer)) = accepted else {
-            continue;
-        };
-        let Ok(admitted) = gate.admit(peer) else {
-            drop(tcp);
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
+    while let Some((tcp, peer, admitted)) =
+        limits::next_admitted(&listener, &gate, &mut backoff, &mut stopped).await
+    {
         let app = app.clone();
         let svc = svc.clone();
         let limits = gate.limits();
