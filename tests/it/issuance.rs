@@ -540,7 +540,12 @@ async fn simplereenroll_renews_with_the_certificate_and_supersedes_the_old_one()
         "the old certificate is superseded"
     );
     kit.crl_caught_up().await;
-    let crl = kit.svc.crl();
+    let crl = kit
+        .svc
+        .crl_naming(&old_serial)
+        .await
+        .unwrap()
+        .expect("the old certificate's partition is published");
     let (_, parsed) = x509_parser::parse_x509_crl(&crl.der).unwrap();
     let entry = parsed
         .iter_revoked_certificates()

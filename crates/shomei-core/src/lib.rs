@@ -7,6 +7,7 @@
 
 pub mod authority;
 pub mod cert_state;
+pub mod crl_scope;
 pub mod error;
 pub mod format;
 pub mod ids;
@@ -15,6 +16,7 @@ pub mod password_policy;
 
 pub use authority::{Actor, Refusal};
 pub use cert_state::{CertRecord, CertState, RevocationReason};
+pub use crl_scope::{CrlScope, MAX_CRL_PARTITIONS};
 pub use error::{BUSY_MESSAGE, Problem};
 pub use ids::{CompanyId, LoginId, Role, Serial, Service, UserId};
 pub use lockout::{FailureOutcome, LockoutPolicy, LoginGate, SecurityCounters, ServiceState};

@@ -35,6 +35,19 @@ pub enum CrlKind {
     },
 }
 
+/// What a CRL says besides its entries.
+#[derive(Debug, Clone, Copy)]
+pub struct CrlHeader<'a> {
+    pub number: u64,
+    pub kind: CrlKind,
+    pub this_update: OffsetDateTime,
+    pub next_update: OffsetDateTime,
+    /// The distribution point this CRL covers (its Issuing Distribution
+    /// Point): the URL in the CRL distribution point of the certificates
+    /// it is for. `None`: a complete CRL for every certificate of the CA.
+    pub scope_url: Option<&'a str>,
+}
+
 /// The issuing CA's CRL signer.
 pub struct CrlSigner {
     key: CaKey,
@@ -139,30 +152,27 @@ impl CrlSigner {
     pub fn sign<'a>(
         &self,
         entries: impl Iterator<Item = CrlEntry<'a>> + Clone,
-        number: u64,
-        kind: CrlKind,
-        this_update: OffsetDateTime,
-        next_update: OffsetDateTime,
+        header: &CrlHeader<'_>,
     ) -> Result<Vec<u8>, String> {
         let exact: usize = entries.clone().map(|e| tlv_len(entry_len(&e))).sum();
         let mut list = CrlList::with_capacity(exact);
         for e in entries {
             list.push(&e);
         }
-        self.sign_list(list, number, kind, this_update, next_update)
+        self.sign_list(list, header)
     }
 
     /// Signs a CRL over entries already written into `list` (see
     /// [`CrlList`]): the headers go into the room kept in front of the
     /// entries, so the entries are never copied.
-    pub fn sign_list(
-        &self,
-        list: CrlList,
-        number: u64,
-        kind: CrlKind,
-        this_update: OffsetDateTime,
-        next_update: OffsetDateTime,
-    ) -> Result<Vec<u8>, String> {
+    pub fn sign_list(&self, list: CrlList, header: &CrlHeader<'_>) -> Result<Vec<u8>, String> {
+        let CrlHeader {
+            number,
+            kind,
+            this_update,
+            next_update,
+            scope_url,
+        } = *header;
         let mut exts = Vec::new();
         // AuthorityKeyIdentifier { [0] keyIdentifier }
         exts.extend(extension(
@@ -181,6 +191,15 @@ impl CrlSigner {
                 true,
                 &integer(&base.to_be_bytes()),
             ));
+        }
+        if let Some(url) = scope_url {
+            // IssuingDistributionPoint { [0] distributionPoint { [0]
+            // fullName { [6] uniformResourceIdentifier } } }, critical
+            // (RFC 5280 §5.2.5): this CRL covers exactly the certificates
+            // whose CRL distribution point names `url`.
+            let uri = tlv(0x86, url.as_bytes());
+            let idp = tlv(0x30, &tlv(0xa0, &tlv(0xa0, &uri)));
+            exts.extend(extension(&[0x55, 0x1d, 0x1c], true, &idp));
         }
         let mut head = vec![0x02, 0x01, 0x01]; // v2
         head.extend_from_slice(ALG_ECDSA_SHA256);
@@ -244,7 +263,9 @@ const ROOM: usize = 1024;
 
 /// The revokedCertificates of a CRL being written, entry by entry, into the
 /// buffer that becomes the CRL: a million entries stream from the database
-/// into it without another copy of them anywhere.
+/// into it without another copy of them anywhere. A list kept and cloned
+/// (one memory copy) is the cheap way to re-sign a CRL that only grew.
+#[derive(Clone)]
 pub struct CrlList {
     buf: Vec<u8>,
 }
@@ -265,6 +286,18 @@ impl CrlList {
 
     pub fn push(&mut self, e: &CrlEntry<'_>) {
         write_entry(&mut self.buf, e);
+    }
+
+    /// Appends the entries of `other` (already encoded: one copy).
+    pub fn append(&mut self, other: &CrlList) {
+        self.buf.extend_from_slice(&other.buf[ROOM..]);
+    }
+
+    /// A copy with room for `more` bytes of entries to come.
+    pub fn clone_with_room(&self, more: usize) -> Self {
+        let mut buf = Vec::with_capacity(self.buf.len() + more + 256);
+        buf.extend_from_slice(&self.buf);
+        Self { buf }
     }
 
     pub fn len(&self) -> usize {

@@ -28,6 +28,7 @@ use time::{Duration, OffsetDateTime};
 
 pub use hsm::{HsmKey, Pkcs11Config};
 pub use rcgen::PublicKeyData;
+pub use shomei_core::CrlScope;
 
 /// Errors of the CA. Messages are for operators' logs, in English.
 #[derive(Debug, thiserror::Error)]
@@ -51,14 +52,15 @@ pub enum PkiError {
 /// certificate the issuing CA signs.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
-    /// The full CRL (DER), e.g. `https://localhost:8443/pki/crl`.
-    pub crl_url: String,
+    /// The PKI listener's base URL, e.g. `http://localhost:8480`.
+    pki_url: String,
     /// The OCSP responder, e.g. `https://localhost:8443/pki/ocsp`.
     pub ocsp_url: String,
-    /// The delta CRL (Freshest CRL extension).
-    pub delta_crl_url: String,
     /// The portal's public base URL (not written into certificates).
     portal_url: String,
+    /// How many CRL partitions new certificates are spread over; 0: none,
+    /// every certificate names the undivided CRL.
+    crl_partitions: u16,
 }
 
 impl Endpoints {
@@ -72,11 +74,53 @@ impl Endpoints {
     pub fn with_pki(portal_url: &str, pki_url: &str) -> Self {
         let base = pki_url.trim_end_matches('/');
         Self {
-            crl_url: format!("{base}/pki/crl"),
+            pki_url: base.to_owned(),
             ocsp_url: format!("{base}/pki/ocsp"),
-            delta_crl_url: format!("{base}/pki/delta-crl"),
             portal_url: portal_url.trim_end_matches('/').to_owned(),
+            crl_partitions: 0,
         }
+    }
+
+    /// New certificates spread over `k` CRL partitions (0: none, the
+    /// undivided CRL; at most `MAX_CRL_PARTITIONS`).
+    pub fn with_crl_partitions(mut self, k: u16) -> Self {
+        self.crl_partitions = k.min(shomei_core::MAX_CRL_PARTITIONS);
+        self
+    }
+
+    pub fn crl_partitions(&self) -> u16 {
+        self.crl_partitions
+    }
+
+    /// The CRL a new certificate with this serial names.
+    pub fn scope_for(&self, serial: &[u8]) -> CrlScope {
+        if self.crl_partitions == 0 {
+            CrlScope::Undivided
+        } else {
+            CrlScope::for_serial(serial, self.crl_partitions)
+        }
+    }
+
+    /// The full CRL of `scope` (DER): the CRL distribution point of the
+    /// certificates in it, and its CRLs' issuing distribution point.
+    pub fn crl_url(&self, scope: CrlScope) -> String {
+        match scope {
+            CrlScope::Undivided => format!("{}/pki/crl", self.pki_url),
+            CrlScope::Partition(p) => format!("{}/pki/crl/{p}", self.pki_url),
+        }
+    }
+
+    /// The delta CRL of `scope` (the Freshest CRL extension).
+    pub fn delta_crl_url(&self, scope: CrlScope) -> String {
+        match scope {
+            CrlScope::Undivided => format!("{}/pki/delta-crl", self.pki_url),
+            CrlScope::Partition(p) => format!("{}/pki/delta-crl/{p}", self.pki_url),
+        }
+    }
+
+    /// Every published full CRL in one PEM file (nginx `ssl_crl`).
+    pub fn crl_bundle_url(&self) -> String {
+        format!("{}/pki/crls.pem", self.pki_url)
     }
 
     /// The portal's public base URL.
@@ -97,6 +141,8 @@ pub struct ClientSubject<'a> {
 pub struct IssuedCert {
     /// Minimal big-endian serial bytes (positive, 16 octets of randomness).
     pub serial: Vec<u8>,
+    /// The CRL its distribution point names.
+    pub crl_scope: CrlScope,
     pub der: Vec<u8>,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
@@ -248,6 +294,7 @@ impl Ca {
     ) -> Result<IssuedCert, PkiError> {
         let mut p = CertificateParams::default();
         let serial = random_serial()?;
+        let crl_scope = self.endpoints.scope_for(&serial);
         p.serial_number = Some(SerialNumber::from_slice(&serial));
         p.not_before = truncate_to_seconds(not_before);
         p.not_after = self.clamp(not_after);
@@ -262,15 +309,16 @@ impl Ca {
         p.use_authority_key_identifier_extension = true;
         p.key_identifier_method = KeyIdMethod::Sha256;
         p.crl_distribution_points = vec![CrlDistributionPoint {
-            uris: vec![self.endpoints.crl_url.clone()],
+            uris: vec![self.endpoints.crl_url(crl_scope)],
         }];
         p.custom_extensions = vec![
             der::authority_info_access_ocsp(&self.endpoints.ocsp_url),
-            der::freshest_crl(&self.endpoints.delta_crl_url),
+            der::freshest_crl(&self.endpoints.delta_crl_url(crl_scope)),
         ];
         let cert = p.signed_by(public_key, &self.issuing)?;
         Ok(IssuedCert {
             serial,
+            crl_scope,
             der: cert.der().to_vec(),
             not_before: p.not_before,
             not_after: p.not_after,

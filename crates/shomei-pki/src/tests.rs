@@ -117,13 +117,7 @@ fn crl_lists_serials_with_number_reason_and_aki() {
         });
     let signer = a.crl_signer().unwrap();
     let der = signer
-        .sign(
-            entries,
-            300,
-            crate::crl::CrlKind::Full,
-            now,
-            now + Duration::days(1),
-        )
+        .sign(entries, &header(300, crate::crl::CrlKind::Full, now, None))
         .unwrap();
     let (rest, crl) = parse_x509_crl(&der).unwrap();
     assert!(rest.is_empty());
@@ -164,10 +158,7 @@ fn an_empty_crl_and_a_delta_crl_are_well_formed() {
     let empty = signer
         .sign(
             std::iter::empty(),
-            1,
-            crate::crl::CrlKind::Full,
-            now,
-            now + Duration::days(1),
+            &header(1, crate::crl::CrlKind::Full, now, None),
         )
         .unwrap();
     let (_, crl) = parse_x509_crl(&empty).unwrap();
@@ -182,10 +173,12 @@ fn an_empty_crl_and_a_delta_crl_are_well_formed() {
     let delta = signer
         .sign(
             one,
-            8,
-            crate::crl::CrlKind::Delta { base: 7 },
-            now,
-            now + Duration::hours(1),
+            &header(
+                8,
+                crate::crl::CrlKind::Delta { base: 7 },
+                now,
+                Some("http://localhost:8480/pki/crl/3"),
+            ),
         )
         .unwrap();
     let (_, crl) = parse_x509_crl(&delta).unwrap();
@@ -196,6 +189,50 @@ fn an_empty_crl_and_a_delta_crl_are_well_formed() {
         .unwrap();
     assert!(indicator.critical);
     assert_eq!(indicator.value, &[0x02, 0x01, 0x07], "base CRL number 7");
+    let idp = crl
+        .extensions()
+        .iter()
+        .find(|e| e.oid.to_id_string() == "2.5.29.28")
+        .expect("a partition's CRL names its distribution point");
+    assert!(idp.critical, "RFC 5280 §5.2.5: critical");
+    let ParsedExtension::IssuingDistributionPoint(p) = idp.parsed_extension() else {
+        panic!("unparsable IDP: {:?}", idp.parsed_extension())
+    };
+    let Some(x509_parser::extensions::DistributionPointName::FullName(names)) =
+        &p.distribution_point
+    else {
+        panic!("no full name in {p:?}")
+    };
+    assert!(matches!(
+        names.as_slice(),
+        [x509_parser::extensions::GeneralName::URI(
+            "http://localhost:8480/pki/crl/3"
+        )]
+    ));
+    assert!(!p.only_contains_user_certs && p.only_some_reasons.is_none());
+    let (_, full) = parse_x509_crl(&empty).unwrap();
+    assert!(
+        !full
+            .extensions()
+            .iter()
+            .any(|e| e.oid.to_id_string() == "2.5.29.28"),
+        "a CRL for every certificate has no IDP"
+    );
+}
+
+fn header(
+    number: u64,
+    kind: crate::crl::CrlKind,
+    now: ::time::OffsetDateTime,
+    scope_url: Option<&str>,
+) -> crate::crl::CrlHeader<'_> {
+    crate::crl::CrlHeader {
+        number,
+        kind,
+        this_update: now,
+        next_update: now + Duration::days(1),
+        scope_url,
+    }
 }
 
 #[test]
@@ -242,7 +279,16 @@ fn a_large_crl_with_every_entry_form_parses_and_verifies() {
         });
     let signer = a.crl_signer().unwrap();
     let der = signer
-        .sign(entries, 70_000, crate::crl::CrlKind::Full, now, late)
+        .sign(
+            entries,
+            &crate::crl::CrlHeader {
+                number: 70_000,
+                kind: crate::crl::CrlKind::Full,
+                this_update: now,
+                next_update: late,
+                scope_url: None,
+            },
+        )
         .unwrap();
     let (rest, crl) = parse_x509_crl(&der).unwrap();
     assert!(rest.is_empty());
@@ -325,4 +371,63 @@ fn no_certificate_outlives_the_issuing_ca() {
     let (_, c) = parse_x509_certificate(&issued.der).unwrap();
     assert_eq!(c.validity().not_after.to_datetime(), a.issuing_not_after());
     assert!(a.issuing_not_after() < nb + Duration::days(365));
+}
+
+#[test]
+fn partitioned_certificates_name_their_partition_and_its_delta() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Ca::load_or_create(
+        tmp.path(),
+        "Test Bank",
+        Endpoints::with_pki("https://localhost:8443", "http://localhost:8480")
+            .with_crl_partitions(16),
+        datetime!(2026-01-01 00:00 UTC),
+    )
+    .unwrap();
+    let key = generate_p256().unwrap();
+    let nb = datetime!(2026-01-01 00:00 UTC);
+    let mut partitions = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let issued = a
+            .issue_client(
+                &key,
+                &ClientSubject {
+                    login_id: "hanakodt",
+                    company_name: "x",
+                },
+                nb,
+                nb + Duration::days(365),
+            )
+            .unwrap();
+        let CrlScope::Partition(p) = issued.crl_scope else {
+            panic!("with partitions, no new certificate names the undivided CRL")
+        };
+        assert!(p < 16);
+        assert_eq!(issued.crl_scope, CrlScope::for_serial(&issued.serial, 16));
+        partitions.insert(p);
+        let (_, c) = parse_x509_certificate(&issued.der).unwrap();
+        let mut cdp = None;
+        let mut freshest = None;
+        for ext in c.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::CRLDistributionPoints(d) => cdp = Some(format!("{d:?}")),
+                _ if ext.oid.to_id_string() == "2.5.29.46" => {
+                    freshest = Some(String::from_utf8_lossy(ext.value).into_owned())
+                }
+                _ => {}
+            }
+        }
+        let cdp = cdp.unwrap();
+        assert!(
+            cdp.contains(&format!("\"http://localhost:8480/pki/crl/{p}\"")),
+            "{cdp}"
+        );
+        assert!(
+            freshest
+                .unwrap()
+                .ends_with(&format!("http://localhost:8480/pki/delta-crl/{p}")),
+            "the Freshest CRL is the partition's delta"
+        );
+    }
+    assert!(partitions.len() > 5, "serials spread: {partitions:?}");
 }

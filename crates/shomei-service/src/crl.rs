@@ -1,19 +1,32 @@
 //! The revocation set and the published CRLs. The set (every revoked serial
-//! with its time and reason) is loaded from the database at start and updated
-//! by the call that commits a revocation; TLS, sessions and OCSP read it. The
-//! full CRL and the delta CRL are encoded from it in memory — never from a
-//! database scan — and regenerated after each revocation, several close
-//! revocations sharing one generation.
+//! with its time, reason, CRL scope and notAfter) is loaded from the
+//! database at start and updated by the call that commits a revocation;
+//! TLS, sessions and OCSP read it.
+//!
+//! New certificates name one of K CRL partitions (RFC 5280 §5.2.5), so a
+//! revocation re-signs only its partition's CRL and delta CRL. Each
+//! partition keeps its entries already encoded, so a CRL that only grew is
+//! re-signed with one memory copy and one hash of its bytes, never encoded
+//! again from the set. Certificates issued before partitions keep naming
+//! the undivided CRL, published while any of them is listed.
+//!
+//! Expired certificates leave: an entry whose certificate expired before
+//! the newest regularly scheduled CRL of its scope (and was listed on it)
+//! is dropped from the set and from the CRLs at the next scheduled CRL
+//! (RFC 5280 §3.3). OCSP still answers `revoked` for it from the database.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use shomei_pki::crl::{CrlEntry, CrlKind, CrlSigner};
+use shomei_pki::crl::{CrlEntry, CrlHeader, CrlKind, CrlList, CrlSigner};
 use time::{Duration, OffsetDateTime};
 
-use shomei_core::Serial;
-use shomei_store::AuditEntry;
+use shomei_core::{CrlScope, MAX_CRL_PARTITIONS, Serial};
+use shomei_store::{AuditEntry, CertRow};
 
+pub(crate) use crate::revset::Listed;
 use crate::revset::RevocationSet;
 use crate::{Result, Revocation, ServiceError, Shomei};
 
@@ -28,8 +41,9 @@ pub struct CrlSnapshot {
     pub number: u64,
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
-    /// Strong validator for HTTP caches: the CRL number.
+    /// Strong validator for HTTP caches: the scope and the CRL number.
     pub etag: String,
+    pub entries: usize,
 }
 
 impl Default for CrlSnapshot {
@@ -40,70 +54,161 @@ impl Default for CrlSnapshot {
             this_update: OffsetDateTime::UNIX_EPOCH,
             next_update: OffsetDateTime::UNIX_EPOCH,
             etag: String::new(),
+            entries: 0,
         }
     }
 }
 
-/// The base of the delta CRLs: a full CRL, and what was revoked since.
-#[derive(Default)]
-struct Base {
-    number: u64,
+/// What one scope's next CRLs are made of.
+struct Next {
+    /// The full CRL's entries, already encoded.
+    list: CrlList,
+    entries: usize,
+    /// The CRL number of the delta CRLs' base; `None` until the next full
+    /// CRL published becomes it.
+    base: Option<u64>,
+    /// What was revoked since the base (the delta CRL's entries).
     since: Vec<(Vec<u8>, Revocation)>,
+    /// While the lists are rebuilt from a copy of the set: what was
+    /// revoked after the copy.
+    pending: Option<(CrlList, usize)>,
+}
+
+/// One CRL scope: a partition, or the undivided CRL.
+struct ScopeCrls {
+    scope: CrlScope,
+    /// Its distribution point (the IDP of its CRLs).
+    url: String,
+    current: RwLock<Arc<CrlSnapshot>>,
+    delta: RwLock<Arc<CrlSnapshot>>,
+    next: Mutex<Next>,
+    /// Microseconds the last generation of its CRLs took.
+    generation_micros: AtomicU64,
+}
+
+impl ScopeCrls {
+    fn new(scope: CrlScope, url: String) -> Self {
+        Self {
+            scope,
+            url,
+            current: RwLock::default(),
+            delta: RwLock::default(),
+            next: Mutex::new(Next {
+                list: CrlList::default(),
+                entries: 0,
+                base: None,
+                since: Vec::new(),
+                pending: None,
+            }),
+            generation_micros: AtomicU64::new(0),
+        }
+    }
+
+    fn current(&self) -> Arc<CrlSnapshot> {
+        self.current.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn delta(&self) -> Arc<CrlSnapshot> {
+        self.delta.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Adds a revocation to the next CRLs.
+    fn add(&self, serial: &[u8], r: Revocation) {
+        let e = CrlEntry {
+            serial,
+            revoked_at: r.at,
+            reason: r.reason,
+            invalidity: r.invalidity,
+        };
+        if let Ok(mut n) = self.next.lock() {
+            n.list.push(&e);
+            n.entries += 1;
+            if let Some((p, count)) = &mut n.pending {
+                p.push(&e);
+                *count += 1;
+            }
+            n.since.push((serial.to_vec(), r));
+        }
+    }
+}
+
+/// Every published full CRL in one PEM file, made at most once a second.
+struct Bundle {
+    /// The CRL numbers it holds, scope by scope.
+    numbers: Vec<(CrlScope, u64)>,
+    made: std::time::Instant,
+    pem: bytes::Bytes,
 }
 
 pub(crate) struct CrlPublisher {
     signer: Arc<CrlSigner>,
-    current: RwLock<Arc<CrlSnapshot>>,
-    delta: RwLock<Arc<CrlSnapshot>>,
-    base: Mutex<Base>,
+    scopes: RwLock<BTreeMap<CrlScope, Arc<ScopeCrls>>>,
+    /// Scopes revoked into since their last publication.
+    dirty: Mutex<BTreeSet<CrlScope>>,
     /// Serialises generation so numbers and contents advance together.
     generating: tokio::sync::Mutex<()>,
     /// Revocations marked / included in a published CRL (coalescing).
     requested: AtomicU64,
     published: AtomicU64,
-    /// The highest CRL number taken inside a revocation's own transaction:
-    /// the next CRL can use it without a commit of its own.
-    reserved: AtomicU64,
     /// Wakes the publisher task after a revocation.
     wake: tokio::sync::Notify,
     /// Wakes the revocation watch (a PostgreSQL notice).
     notified: tokio::sync::Notify,
     /// The last revocation log entry this process has put in force.
     log_seen: std::sync::atomic::AtomicI64,
+    generations: AtomicU64,
+    bundle: tokio::sync::Mutex<Option<Bundle>>,
 }
 
 /// How long the publisher waits after a revocation for others to join the
 /// same generation. Together with generation itself this stays well under
-/// the one second in which a revocation must be in the CRL.
+/// the one second in which a revocation must be in its partition's CRL.
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
 /// How long the revocation log keeps an entry: far beyond the 250 ms in
 /// which every running server reads it.
 const LOG_KEPT: time::Duration = time::Duration::hours(1);
+/// The PEM bundle of every CRL is made again at most this often.
+const BUNDLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl CrlPublisher {
     pub(crate) fn new(signer: CrlSigner) -> Self {
         Self {
             signer: Arc::new(signer),
-            current: RwLock::default(),
-            delta: RwLock::default(),
-            base: Mutex::default(),
+            scopes: RwLock::default(),
+            dirty: Mutex::default(),
             generating: tokio::sync::Mutex::new(()),
             requested: AtomicU64::new(0),
             published: AtomicU64::new(0),
-            reserved: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
             notified: tokio::sync::Notify::new(),
             log_seen: std::sync::atomic::AtomicI64::new(0),
+            generations: AtomicU64::new(0),
+            bundle: tokio::sync::Mutex::new(None),
         }
     }
 
-    pub(crate) fn current(&self) -> Arc<CrlSnapshot> {
-        self.current.read().map(|c| c.clone()).unwrap_or_default()
+    fn scope(&self, scope: CrlScope) -> Option<Arc<ScopeCrls>> {
+        self.scopes.read().ok()?.get(&scope).cloned()
     }
 
-    pub(crate) fn delta(&self) -> Arc<CrlSnapshot> {
-        self.delta.read().map(|c| c.clone()).unwrap_or_default()
+    fn all(&self) -> Vec<Arc<ScopeCrls>> {
+        self.scopes
+            .read()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default()
     }
+}
+
+/// Per-scope figures for the metrics.
+#[derive(Debug, Clone)]
+pub struct CrlFigures {
+    pub scope: CrlScope,
+    pub number: u64,
+    pub entries: usize,
+    pub bytes: usize,
+    pub delta_entries: usize,
+    pub delta_bytes: usize,
+    pub generation_seconds: f64,
 }
 
 fn snapshot(
@@ -111,7 +216,8 @@ fn snapshot(
     number: u64,
     this_update: OffsetDateTime,
     next_update: OffsetDateTime,
-    tag: &str,
+    tag: String,
+    entries: usize,
 ) -> Arc<CrlSnapshot> {
     Arc::new(CrlSnapshot {
         der: der.into(),
@@ -119,26 +225,61 @@ fn snapshot(
         this_update,
         next_update,
         etag: format!("\"{tag}-{number}\""),
+        entries,
     })
 }
 
+/// May this entry leave its scope's CRLs? Its certificate expired before
+/// the scope's newest scheduled CRL, and was revoked before it (so that CRL
+/// listed it).
+fn gone(horizons: &HashMap<CrlScope, i64>, r: Revocation, l: Listed) -> bool {
+    let h = horizons.get(&l.scope).copied().unwrap_or(0);
+    l.not_after < h && r.at.unix_timestamp() < h
+}
+
+/// One scope's CRLs as signed, waiting for the compare-and-set.
+struct Signed {
+    scope: Arc<ScopeCrls>,
+    number: u64,
+    full: Vec<u8>,
+    entries: usize,
+    delta: Vec<u8>,
+    delta_entries: usize,
+    /// This full CRL becomes the delta base (and how many `since` entries
+    /// it already lists).
+    new_base: Option<usize>,
+    took: std::time::Duration,
+}
+
 impl Shomei {
-    /// Rebuilds the revocation set from the database and publishes a new
-    /// full CRL, which becomes the base of the delta CRLs.
+    /// Rebuilds the revocation set from the database and publishes every
+    /// scope's full CRL, each a new base of its delta CRLs.
     pub(crate) async fn reload_revocations(&self) -> Result<()> {
         let started = std::time::Instant::now();
         // The log head first: a revocation committed while the set loads is
         // then picked up (again, harmlessly) by the watch.
         let head = self.store.revocation_log_head().await?;
+        let now = self.now();
+        let (horizons, in_use) = self.crl_scope_facts(now).await?;
         let mut set = RevocationSet::with_capacity(self.store.revoked_count().await?);
+        let mut left = 0usize;
         let n = self
             .store
-            .for_each_revoked(|serial, at, reason| set.insert_raw(serial, at, reason))
+            .for_each_revoked(|serial, e| {
+                let h = horizons.get(&e.scope).copied().unwrap_or(0);
+                if e.not_after < h && e.at < h {
+                    left += 1;
+                } else {
+                    set.insert_raw(serial, e);
+                }
+            })
             .await?;
         for (serial, at) in self.store.invalidity_dates().await? {
-            set.set_invalidity(serial.as_bytes(), at);
+            if set.contains(serial.as_bytes()) {
+                set.set_invalidity(serial.as_bytes(), at);
+            }
         }
-        for (serial, at, reason) in self.store.reimported_revocations().await? {
+        for (serial, at, reason, scope) in self.store.reimported_revocations().await? {
             set.insert(
                 serial.as_bytes(),
                 Revocation {
@@ -146,10 +287,15 @@ impl Shomei {
                     reason,
                     invalidity: None,
                 },
+                Listed {
+                    scope,
+                    not_after: i64::MAX,
+                },
             );
         }
         tracing::info!(
             revoked = n,
+            expired_and_left = left,
             ms = started.elapsed().as_millis() as u64,
             "revocation set loaded"
         );
@@ -158,33 +304,162 @@ impl Shomei {
         }
         self.crl.log_seen.fetch_max(head, Ordering::SeqCst);
         self.view.confirm();
-        self.publish_crl_with(true).await
+        let _guard = self.crl.generating.lock().await;
+        self.rebuild_lists(&horizons, in_use, false)?;
+        self.publish_all(false).await
     }
 
-    /// Records a CRL number taken in a committed revocation transaction.
-    pub(crate) fn crl_number_reserved(&self, n: u64) {
-        self.crl.reserved.fetch_max(n, Ordering::SeqCst);
+    /// The scopes' expiry horizons, and which scopes certificates not yet
+    /// expired name: partitions 0..K (K from the settings, or more if
+    /// certificates name more) and, while certificates issued before
+    /// partitions are in force, the undivided CRL.
+    async fn crl_scope_facts(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<(HashMap<CrlScope, i64>, BTreeSet<CrlScope>)> {
+        let mut tx = self.store.begin().await?;
+        let horizons: HashMap<CrlScope, i64> = tx.crl_horizons().await?.into_iter().collect();
+        let (highest, undivided) = tx.crl_scopes_in_use(now).await?;
+        tx.commit().await?;
+        let k = self.ca.endpoints().crl_partitions();
+        let count = highest.map_or(k, |h| k.max(h.saturating_add(1)));
+        let mut in_use: BTreeSet<CrlScope> = (0..count.min(MAX_CRL_PARTITIONS))
+            .map(CrlScope::Partition)
+            .collect();
+        if undivided || k == 0 {
+            in_use.insert(CrlScope::Undivided);
+        }
+        Ok((horizons, in_use))
+    }
+
+    fn new_scope(&self, scope: CrlScope) -> Arc<ScopeCrls> {
+        Arc::new(ScopeCrls::new(scope, self.ca.endpoints().crl_url(scope)))
+    }
+
+    /// Makes every scope's entry list again from the set: the scopes in
+    /// `in_use` and every scope the set has entries for. With `prune`, the
+    /// entries that may leave (see `gone`) leave the set first; scopes left
+    /// with no entry and no certificate stop being published. The caller
+    /// holds `generating`.
+    fn rebuild_lists(
+        &self,
+        horizons: &HashMap<CrlScope, i64>,
+        in_use: BTreeSet<CrlScope>,
+        prune: bool,
+    ) -> Result<()> {
+        let poisoned = || ServiceError::Crl("revocation set lock poisoned".into());
+        let (copied, left) = {
+            // Revocations wait for this (a few milliseconds at a million);
+            // from the copy on, they go to the pending lists as well.
+            let mut set = self.revoked.write().map_err(|_| poisoned())?;
+            let left = if prune {
+                set.remove_where(|r, l| gone(horizons, r, l))
+            } else {
+                0
+            };
+            let copied = set.copy_out();
+            let mut scopes = self.crl.scopes.write().map_err(|_| poisoned())?;
+            for s in &in_use {
+                scopes.entry(*s).or_insert_with(|| self.new_scope(*s));
+            }
+            for c in &copied {
+                let s = c.listed().scope;
+                scopes.entry(s).or_insert_with(|| self.new_scope(s));
+            }
+            for s in scopes.values() {
+                if let Ok(mut n) = s.next.lock() {
+                    n.pending = Some((CrlList::default(), 0));
+                }
+            }
+            (copied, left)
+        };
+        let mut lists: HashMap<CrlScope, (CrlList, usize)> = HashMap::new();
+        for c in &copied {
+            let r = c.revocation();
+            let (list, count) = lists.entry(c.listed().scope).or_default();
+            list.push(&CrlEntry {
+                serial: c.serial(),
+                revoked_at: r.at,
+                reason: r.reason,
+                invalidity: r.invalidity,
+            });
+            *count += 1;
+        }
+        let mut scopes = self.crl.scopes.write().map_err(|_| poisoned())?;
+        let mut retired = Vec::new();
+        for (scope, s) in scopes.iter() {
+            let Ok(mut n) = s.next.lock() else {
+                return Err(poisoned());
+            };
+            let Some((pending, more)) = n.pending.take() else {
+                // Made by a revocation after the copy: its list holds
+                // exactly what came since.
+                continue;
+            };
+            let (mut list, mut count) = lists.remove(scope).unwrap_or_default();
+            list.append(&pending);
+            count += more;
+            if count == 0 && !in_use.contains(scope) {
+                retired.push(*scope);
+            }
+            n.list = list;
+            n.entries = count;
+            n.base = None;
+            n.since.clear();
+        }
+        for scope in retired {
+            // Every certificate that named it has expired and is off its
+            // CRLs: nothing names it any more.
+            scopes.remove(&scope);
+            tracing::info!(%scope, "no certificate names this CRL any more; no longer published");
+        }
+        if left > 0 {
+            tracing::info!(
+                left,
+                "expired revoked certificates listed on a scheduled CRL after their notAfter left the CRLs"
+            );
+        }
+        Ok(())
     }
 
     /// Puts a committed revocation in force in memory: TLS, sessions and
-    /// OCSP see it from the next lookup on; the next CRLs list it.
-    pub(crate) fn mark_revoked(&self, serial: &[u8], at: OffsetDateTime, reason: u8) {
+    /// OCSP see it from the next lookup on; its scope's next CRLs list it.
+    pub(crate) fn mark_revoked(&self, cert: &CertRow, at: OffsetDateTime, reason: u8) {
         self.mark_revoked_with(
-            serial,
+            cert.serial.as_bytes(),
             Revocation {
                 at,
                 reason: Some(reason),
                 invalidity: None,
             },
+            Listed {
+                scope: cert.crl_scope,
+                not_after: cert.not_after.unix_timestamp(),
+            },
         );
     }
 
-    pub(crate) fn mark_revoked_with(&self, serial: &[u8], r: Revocation) {
+    pub(crate) fn mark_revoked_with(&self, serial: &[u8], r: Revocation, listed: Listed) {
         if let Ok(mut s) = self.revoked.write() {
-            s.insert(serial, r);
+            s.insert(serial, r, listed);
+            // Under the set's lock, so that a rebuild's copy of the set and
+            // its pending lists never both hold it.
+            let scope = match self.crl.scope(listed.scope) {
+                Some(s) => s,
+                None => {
+                    let made = self.new_scope(listed.scope);
+                    match self.crl.scopes.write() {
+                        Ok(mut m) => m.entry(listed.scope).or_insert(made).clone(),
+                        Err(_) => made,
+                    }
+                }
+            };
+            scope.add(serial, r);
         }
-        if let Ok(mut b) = self.crl.base.lock() {
-            b.since.push((serial.to_vec(), r));
+        // Dirty before counted: a publication that sees the count takes
+        // the scope with it.
+        if let Ok(mut d) = self.crl.dirty.lock() {
+            d.insert(listed.scope);
         }
         self.crl.requested.fetch_add(1, Ordering::SeqCst);
         self.ocsp.forget(serial);
@@ -273,6 +548,10 @@ impl Shomei {
                         reason: r.reason,
                         invalidity: r.invalidity,
                     },
+                    Listed {
+                        scope: r.scope,
+                        not_after: r.not_after.map_or(i64::MAX, |t| t.unix_timestamp()),
+                    },
                 );
                 tracing::info!(serial = %r.serial, "revocation committed by another process now in force");
                 applied += 1;
@@ -307,165 +586,256 @@ impl Shomei {
         }
     }
 
-    /// Has every revocation marked so far been published in the CRLs?
+    /// Has every revocation marked so far been published in its CRLs?
     pub fn crl_up_to_date(&self) -> bool {
         self.crl.published.load(Ordering::SeqCst) >= self.crl.requested.load(Ordering::SeqCst)
     }
 
-    /// Publishes new full and delta CRLs that include every revocation
-    /// marked so far. A caller that finds its revocation already published
-    /// by a generation that started after it returns at once.
+    /// Publishes new CRLs and delta CRLs of every scope revoked into since
+    /// its last publication, each including every revocation marked so far.
+    /// A caller that finds its revocation already published by a
+    /// generation that started after it returns at once.
     pub async fn publish_crl(&self) -> Result<()> {
-        self.publish_crl_with(false).await
-    }
-
-    async fn publish_crl_with(&self, new_base: bool) -> Result<()> {
         let wanted = self.crl.requested.load(Ordering::SeqCst);
         let _guard = self.crl.generating.lock().await;
-        if !new_base
-            && self.crl.published.load(Ordering::SeqCst) >= wanted
-            && self.crl.current().number != 0
-        {
+        if self.crl.published.load(Ordering::SeqCst) >= wanted {
             return Ok(());
         }
-        // Another server may publish meanwhile: a CRL whose number was
-        // overtaken is not served, and a new one (with what this server has
-        // seen since) is made under a new number.
-        // What other servers (and this one) committed is in the log: read
-        // it first, so the CRL lists every revocation committed before it.
+        // What other servers committed is in the log: read it first, so
+        // each CRL lists every revocation committed before it.
         if self.catch_up_from_log().await?.is_none() {
             tracing::warn!("revocation log pruned past this server; the next watch pass reloads");
         }
+        let upto = self.crl.requested.load(Ordering::SeqCst);
+        let mut todo: BTreeSet<CrlScope> = self
+            .crl
+            .dirty
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default();
         for _ in 0..5 {
-            if self.generate_and_publish(new_base).await? {
+            let scopes: Vec<_> = todo.iter().filter_map(|s| self.crl.scope(*s)).collect();
+            let lost = self.publish_scopes(scopes, None).await.inspect_err(|_| {
+                // Tried again by the publisher task: keep them dirty.
+                if let Ok(mut d) = self.crl.dirty.lock() {
+                    d.extend(todo.iter().copied());
+                }
+            })?;
+            if lost.is_empty() {
+                self.crl.published.fetch_max(upto, Ordering::SeqCst);
                 return Ok(());
             }
+            // Another server published these scopes meanwhile: make them
+            // again with what it committed.
             self.catch_up_from_log().await?;
+            todo = lost.into_iter().collect();
+            if let Ok(mut d) = self.crl.dirty.lock() {
+                todo.extend(std::mem::take(&mut *d));
+            }
+        }
+        if let Ok(mut d) = self.crl.dirty.lock() {
+            d.extend(todo);
         }
         Err(ServiceError::Crl(
             "other servers kept publishing higher CRL numbers; will retry".into(),
         ))
     }
 
-    /// One generation: `false` when its number was overtaken by another
-    /// server's publication (nothing was served).
-    async fn generate_and_publish(&self, new_base: bool) -> Result<bool> {
+    /// Publishes every scope (at start, and on schedule): `scheduled` is
+    /// true for the regularly scheduled CRLs, which move the scopes' expiry
+    /// horizons. The caller holds `generating`.
+    async fn publish_all(&self, scheduled: bool) -> Result<()> {
+        let this_update = self.now();
         let upto = self.crl.requested.load(Ordering::SeqCst);
-        // Every revocation up to this log entry is in the set copied below.
+        let mut todo = self.crl.all();
+        for _ in 0..5 {
+            let lost = self
+                .publish_scopes(todo, scheduled.then_some(this_update))
+                .await?;
+            if lost.is_empty() {
+                self.crl.published.fetch_max(upto, Ordering::SeqCst);
+                return Ok(());
+            }
+            self.catch_up_from_log().await?;
+            todo = lost.into_iter().filter_map(|s| self.crl.scope(s)).collect();
+        }
+        Err(ServiceError::Crl(
+            "other servers kept publishing higher CRL numbers; will retry".into(),
+        ))
+    }
+
+    /// One generation of these scopes' CRLs: numbers taken in one
+    /// transaction, every CRL signed, then published in one transaction of
+    /// compare-and-sets. Returns the scopes whose number was overtaken by
+    /// another server's publication (nothing of theirs was served).
+    async fn publish_scopes(
+        &self,
+        scopes: Vec<Arc<ScopeCrls>>,
+        scheduled: Option<OffsetDateTime>,
+    ) -> Result<Vec<CrlScope>> {
+        if scopes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Every revocation up to this log entry is in the lists read below.
         let seen = self.crl.log_seen.load(Ordering::SeqCst);
-        let reserved = self.crl.reserved.load(Ordering::SeqCst);
-        let number = if reserved > self.crl.current().number {
-            reserved
-        } else {
+        let last = {
             let mut tx = self.store.begin().await?;
-            let n = tx.next_crl_number().await?;
+            let n = tx.next_crl_numbers(scopes.len() as u64).await?;
             tx.commit().await?;
             n
         };
-        let this_update = self.now();
+        let first = last + 1 - scopes.len() as u64;
+        let this_update = scheduled.unwrap_or_else(|| self.now());
         let next_update = this_update + Duration::hours(self.settings.crl_next_update_hours);
-        let started = std::time::Instant::now();
+        // What each scope lists now, copied under its lock (one memory copy
+        // of its encoded entries).
+        let mut work = Vec::with_capacity(scopes.len());
+        for (i, s) in scopes.into_iter().enumerate() {
+            let n = s
+                .next
+                .lock()
+                .map_err(|_| ServiceError::Crl("CRL list lock poisoned".into()))?;
+            let (base, since, new_base) = match n.base {
+                Some(b) => (b, n.since.clone(), None),
+                // This full CRL becomes the base: what it lists is not new.
+                None => (first + i as u64, Vec::new(), Some(n.since.len())),
+            };
+            let list = n.list.clone_with_room(0);
+            let entries = n.entries;
+            drop(n);
+            work.push((s, first + i as u64, list, entries, base, since, new_base));
+        }
         let signer = self.crl.signer.clone();
-        let revoked = self.revoked.clone();
-        let (full, entries) = tokio::task::spawn_blocking(move || {
-            // Copy under the lock (a few milliseconds at a million), encode
-            // and sign without it: revocations and handshakes never wait
-            // for a CRL generation.
-            let copied = revoked
-                .read()
-                .map_err(|_| "revocation set lock poisoned".to_string())?
-                .copy_out();
-            let entries = copied.iter().map(|c| {
-                let r = c.revocation();
-                CrlEntry {
-                    serial: c.serial(),
-                    revoked_at: r.at,
-                    reason: r.reason,
-                    invalidity: r.invalidity,
-                }
-            });
-            let der = signer.sign(entries, number, CrlKind::Full, this_update, next_update)?;
-            Ok::<_, String>((der, copied.len()))
+        let signed = tokio::task::spawn_blocking(move || {
+            work.into_iter()
+                .map(|(s, number, list, entries, base, since, new_base)| {
+                    let started = std::time::Instant::now();
+                    let header = |kind| CrlHeader {
+                        number,
+                        kind,
+                        this_update,
+                        next_update,
+                        scope_url: Some(&s.url),
+                    };
+                    let full = signer.sign_list(list, &header(CrlKind::Full))?;
+                    let delta = signer.sign(
+                        since.iter().map(|(serial, r)| CrlEntry {
+                            serial,
+                            revoked_at: r.at,
+                            reason: r.reason,
+                            invalidity: r.invalidity,
+                        }),
+                        &header(CrlKind::Delta { base }),
+                    )?;
+                    Ok::<_, String>(Signed {
+                        number,
+                        full,
+                        entries,
+                        delta,
+                        delta_entries: since.len(),
+                        new_base,
+                        took: started.elapsed(),
+                        scope: s,
+                    })
+                })
+                .collect::<std::result::Result<Vec<_>, String>>()
         })
         .await?
         .map_err(ServiceError::Crl)?;
-        let delta = {
-            let mut base = self
-                .crl
-                .base
-                .lock()
-                .map_err(|_| ServiceError::Crl("CRL base lock poisoned".into()))?;
-            if new_base || base.number == 0 {
-                *base = Base {
-                    number,
-                    since: Vec::new(),
-                };
-            }
-            let entries = base.since.iter().map(|(s, r)| CrlEntry {
-                serial: s,
-                revoked_at: r.at,
-                reason: r.reason,
-                invalidity: r.invalidity,
-            });
-            self.crl
-                .signer
-                .sign(
-                    entries,
-                    number,
-                    CrlKind::Delta { base: base.number },
-                    this_update,
-                    next_update,
-                )
-                .map_err(ServiceError::Crl)?
-        };
+        let mut won = Vec::with_capacity(signed.len());
         {
             let mut tx = self.store.begin().await?;
-            let published = tx.publish_crl_number(number, seen).await?;
+            for s in &signed {
+                won.push(
+                    tx.publish_crl(s.scope.scope, s.number, seen, scheduled)
+                        .await?,
+                );
+            }
             tx.commit().await?;
-            if !published {
+        }
+        let mut lost = Vec::new();
+        for (s, won) in signed.into_iter().zip(won) {
+            let scope = s.scope.scope;
+            if !won {
                 tracing::info!(
-                    crl_number = number,
+                    crl_number = s.number,
+                    %scope,
                     "a higher CRL number or a newer revocation came first; generating again"
                 );
-                // Never reuse a number that may have been overtaken.
-                let _ = self.crl.reserved.compare_exchange(
-                    number,
-                    0,
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                );
-                return Ok(false);
+                lost.push(scope);
+                continue;
             }
+            self.install(s, this_update, next_update).await;
         }
-        self.keep_crl_copy(&full, number).await;
-        if let Ok(mut c) = self.crl.current.write() {
-            *c = snapshot(full, number, this_update, next_update, "crl");
-        }
-        if let Ok(mut d) = self.crl.delta.write() {
-            *d = snapshot(delta, number, this_update, next_update, "delta");
-        }
-        self.crl.published.store(upto, Ordering::SeqCst);
-        self.metrics().crl_published(
-            number,
-            entries,
-            self.crl.current().der.len(),
-            started.elapsed(),
-        );
-        tracing::info!(
-            crl_number = number,
-            entries,
-            ms = started.elapsed().as_millis() as u64,
-            "CRL published"
-        );
-        Ok(true)
+        Ok(lost)
     }
 
-    /// Keeps the newest full CRL in the data directory (written beside and
+    /// Serves a published scope's CRLs and keeps copies of them.
+    async fn install(&self, s: Signed, this_update: OffsetDateTime, next_update: OffsetDateTime) {
+        let crls = &s.scope;
+        let label = crls.scope.label();
+        if let Some(taken) = s.new_base
+            && let Ok(mut n) = crls.next.lock()
+        {
+            n.base = Some(s.number);
+            // What the base lists is not in its deltas.
+            let taken = taken.min(n.since.len());
+            n.since.drain(..taken);
+        }
+        // The delta always (small); the full CRL when it is a new base: the
+        // delta lists everything revoked since, so the two together are
+        // this server's newest view of the scope.
+        if s.new_base.is_some() {
+            self.keep_crl_copy(&format!("{label}.der"), &s.full, s.number)
+                .await;
+        }
+        self.keep_crl_copy(&format!("{label}-delta.der"), &s.delta, s.number)
+            .await;
+        let bytes = s.full.len();
+        if let Ok(mut c) = crls.current.write() {
+            *c = snapshot(
+                s.full,
+                s.number,
+                this_update,
+                next_update,
+                format!("crl-{label}"),
+                s.entries,
+            );
+        }
+        if let Ok(mut d) = crls.delta.write() {
+            *d = snapshot(
+                s.delta,
+                s.number,
+                this_update,
+                next_update,
+                format!("delta-{label}"),
+                s.delta_entries,
+            );
+        }
+        crls.generation_micros.store(
+            s.took.as_micros().min(u128::from(u64::MAX)) as u64,
+            Ordering::Relaxed,
+        );
+        self.crl.generations.fetch_add(1, Ordering::Relaxed);
+        self.metrics().crl_published(s.took);
+        tracing::debug!(
+            crl_number = s.number,
+            scope = %crls.scope,
+            entries = s.entries,
+            bytes,
+            us = s.took.as_micros() as u64,
+            "CRL published"
+        );
+    }
+
+    /// Keeps a published CRL in the data directory (written beside and
     /// renamed over, so a crash leaves the old copy or the new one).
-    async fn keep_crl_copy(&self, der: &[u8], number: u64) {
-        let path = self.crl_copy.clone();
+    async fn keep_crl_copy(&self, name: &str, der: &[u8], number: u64) {
+        let dir = self.crl_copies.clone();
+        let path = dir.join(name);
         let der = der.to_vec();
         let written = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
             let tmp = path.with_extension("der.tmp");
             std::fs::write(&tmp, &der)?;
             std::fs::rename(&tmp, &path)
@@ -474,114 +844,272 @@ impl Shomei {
         if !matches!(written, Ok(Ok(()))) {
             tracing::error!(
                 crl_number = number,
-                path = %self.crl_copy.display(),
-                "cannot keep a copy of the newest CRL in the data directory"
+                path = %self.crl_copies.join(name).display(),
+                "cannot keep a copy of a published CRL in the data directory"
             );
         }
     }
 
-    /// At start: when this server's copy of the newest CRL is newer than the
-    /// database (restored from an older backup), re-imports the revocations
-    /// the database is missing before anything is served, and moves CRL
-    /// numbering above it — a restore never un-revokes a certificate.
+    /// This server's kept CRL copies: (scope, path), the newest of every
+    /// scope's full and delta CRLs, and the single copy older versions kept.
+    fn kept_copies(&self) -> Vec<(CrlScope, PathBuf)> {
+        let mut out = Vec::new();
+        if let Some(parent) = self.crl_copies.parent() {
+            out.push((CrlScope::Undivided, parent.join("newest-crl.der")));
+        }
+        let Ok(dir) = std::fs::read_dir(&self.crl_copies) else {
+            return out;
+        };
+        for f in dir.flatten() {
+            let name = f.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(stem) = name.strip_suffix(".der") else {
+                continue;
+            };
+            let label = stem.strip_suffix("-delta").unwrap_or(stem);
+            let scope = match label {
+                "undivided" => Some(CrlScope::Undivided),
+                p => p
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p < MAX_CRL_PARTITIONS)
+                    .map(CrlScope::Partition),
+            };
+            if let Some(scope) = scope {
+                out.push((scope, f.path()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// At start: when this server's copies of its newest CRLs are newer
+    /// than the database (restored from an older backup), re-imports the
+    /// revocations the database is missing before anything is served, and
+    /// moves CRL numbering above them — a restore never un-revokes a
+    /// certificate.
     pub(crate) async fn reimport_from_crl_copy(&self) -> Result<()> {
-        let der = match tokio::fs::read(&self.crl_copy).await {
-            Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(ServiceError::DataDir {
-                    path: self.crl_copy.clone(),
-                    source: e,
-                });
+        let mut copies = Vec::new();
+        for (scope, path) in self.kept_copies() {
+            let der = match tokio::fs::read(&path).await {
+                Ok(d) => d,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(ServiceError::DataDir {
+                        path: path.clone(),
+                        source: e,
+                    });
+                }
+            };
+            match shomei_pki::crl::read_own(&der, self.ca.issuing_der()) {
+                Ok(c) => copies.push((scope, c)),
+                Err(e) => {
+                    tracing::error!(error = %e, path = %path.display(), "a kept CRL copy is unreadable; not re-importing from it");
+                }
             }
-        };
-        let copy = match shomei_pki::crl::read_own(&der, self.ca.issuing_der()) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, path = %self.crl_copy.display(), "the kept CRL copy is unreadable; not re-importing from it");
-                return Ok(());
-            }
-        };
+        }
         let mut tx = self.store.begin().await?;
-        if tx.crl_number().await? >= copy.number {
+        let known_number = tx.crl_number().await?;
+        let newest = copies.iter().map(|(_, c)| c.number).max().unwrap_or(0);
+        if known_number >= newest {
             return Ok(());
         }
         let now = self.now();
         let (mut known, mut unknown) = (0usize, 0usize);
-        for (raw, at, reason) in &copy.entries {
-            let Some(serial) = Serial::from_bytes(raw) else {
-                continue;
-            };
-            match tx.cert_by_serial(&serial).await? {
-                Some(c) if c.revoked_at.is_some() => {}
-                Some(c) => {
-                    if tx
-                        .revoke_cert_with(&serial, *at, reason.unwrap_or(0), None)
-                        .await?
-                    {
-                        known += 1;
-                        let login = tx
-                            .user(c.user_id)
+        for (scope, copy) in copies.iter().filter(|(_, c)| c.number > known_number) {
+            for (raw, at, reason) in &copy.entries {
+                let Some(serial) = Serial::from_bytes(raw) else {
+                    continue;
+                };
+                match tx.cert_by_serial(&serial).await? {
+                    Some(c) if c.revoked_at.is_some() => {}
+                    Some(c) => {
+                        if tx
+                            .revoke_cert_with(&serial, *at, reason.unwrap_or(0), None)
                             .await?
-                            .map(|u| (u.company_id, u.login_id.to_string()));
-                        let detail = format!(
-                            "復元したデータベースに無い失効をCRL番号 {} から再取り込み シリアル番号 {serial}",
-                            copy.number
-                        );
-                        tx.audit(&AuditEntry {
-                            at: now,
-                            company_id: login.as_ref().map(|l| l.0),
-                            actor_user_id: None,
-                            actor_login_id: "銀行:system",
-                            operation: crate::revoke::OP_REVOKE,
-                            target_login_id: login.as_ref().map_or("", |l| l.1.as_str()),
-                            result: crate::OK,
-                            detail: &detail,
-                            client_addr: "",
-                        })
-                        .await?;
+                        {
+                            known += 1;
+                            let login = tx
+                                .user(c.user_id)
+                                .await?
+                                .map(|u| (u.company_id, u.login_id.to_string()));
+                            let detail = format!(
+                                "復元したデータベースに無い失効をCRL番号 {} から再取り込み シリアル番号 {serial}",
+                                copy.number
+                            );
+                            tx.audit(&AuditEntry {
+                                at: now,
+                                company_id: login.as_ref().map(|l| l.0),
+                                actor_user_id: None,
+                                actor_login_id: "銀行:system",
+                                operation: crate::revoke::OP_REVOKE,
+                                target_login_id: login.as_ref().map_or("", |l| l.1.as_str()),
+                                result: crate::OK,
+                                detail: &detail,
+                                client_addr: "",
+                            })
+                            .await?;
+                        }
                     }
-                }
-                None => {
-                    if tx.insert_reimported(&serial, *at, *reason).await? {
-                        unknown += 1;
+                    None => {
+                        if tx.insert_reimported(&serial, *at, *reason, *scope).await? {
+                            unknown += 1;
+                        }
                     }
                 }
             }
         }
-        tx.raise_crl_number(copy.number).await?;
+        tx.raise_crl_number(newest).await?;
         tx.commit().await?;
         tracing::warn!(
-            crl_number = copy.number,
+            crl_number = newest,
             reimported = known,
             reimported_unknown_certificates = unknown,
-            "the database is behind this server's newest CRL (restored from an older backup?): revocations re-imported before serving"
+            "the database is behind this server's newest CRLs (restored from an older backup?): revocations re-imported before serving"
         );
         Ok(())
     }
 
-    /// Publishes a fresh full CRL (and a new delta base) once half of the
-    /// current one's lifetime has passed.
+    /// Publishes the regularly scheduled CRLs of every scope (each a new
+    /// delta base) once half of the current ones' lifetime has passed.
+    /// Expired certificates listed on the scope's previous scheduled CRL
+    /// leave the set and the CRLs here.
     pub async fn refresh_crl_if_due(&self) -> Result<()> {
-        let c = self.crl();
-        if self.now() >= c.this_update + (c.next_update - c.this_update) / 2 {
-            self.publish_crl_with(true).await?;
+        let now = self.now();
+        let due = self.crl.all().iter().any(|s| {
+            let c = s.current();
+            now >= c.this_update + (c.next_update - c.this_update) / 2
+        });
+        if due {
+            self.publish_scheduled_crls().await?;
         }
         Ok(())
     }
 
-    /// The current delta CRL (RFC 5280 §5.2.4): revocations since the base.
-    pub fn delta_crl(&self) -> Arc<CrlSnapshot> {
-        self.crl.delta()
+    /// Publishes the regularly scheduled CRLs of every scope now.
+    pub async fn publish_scheduled_crls(&self) -> Result<()> {
+        let _guard = self.crl.generating.lock().await;
+        self.catch_up_from_log().await?;
+        let (horizons, in_use) = self.crl_scope_facts(self.now()).await?;
+        self.rebuild_lists(&horizons, in_use, true)?;
+        self.publish_all(true).await
+    }
+
+    /// The current full CRL of a scope; `None` when it is not published
+    /// (no certificate names it).
+    pub fn crl_of(&self, scope: CrlScope) -> Option<Arc<CrlSnapshot>> {
+        self.crl.scope(scope).map(|s| s.current())
+    }
+
+    /// The current full CRL the certificate with this serial names in its
+    /// CRL distribution point; `None` for a serial we never issued.
+    pub async fn crl_naming(&self, serial: &Serial) -> Result<Option<Arc<CrlSnapshot>>> {
+        Ok(self
+            .store
+            .cert_by_serial(serial)
+            .await?
+            .and_then(|c| self.crl_of(c.crl_scope)))
+    }
+
+    /// The current delta CRL of a scope (RFC 5280 §5.2.4): revocations
+    /// since its base.
+    pub fn delta_crl_of(&self, scope: CrlScope) -> Option<Arc<CrlSnapshot>> {
+        self.crl.scope(scope).map(|s| s.delta())
+    }
+
+    /// The scopes published.
+    pub fn crl_scopes(&self) -> Vec<CrlScope> {
+        self.crl
+            .scopes
+            .read()
+            .map(|s| s.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every published full CRL in one PEM file (for relying parties that
+    /// take one file, such as nginx's `ssl_crl`), with its ETag. Made again
+    /// at most once a second, however often it is asked for.
+    pub async fn crl_bundle(&self) -> (bytes::Bytes, String) {
+        let numbers: Vec<(CrlScope, u64)> = self
+            .crl
+            .all()
+            .iter()
+            .map(|s| (s.scope, s.current().number))
+            .collect();
+        let tag = |numbers: &[(CrlScope, u64)]| {
+            let mut h = 0xcbf2_9ce4_8422_2325u64;
+            for (s, n) in numbers {
+                for b in s.key().to_be_bytes().into_iter().chain(n.to_be_bytes()) {
+                    h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+                }
+            }
+            format!("\"crls-{h:016x}\"")
+        };
+        let mut b = self.crl.bundle.lock().await;
+        if let Some(have) = b.as_ref()
+            && (have.numbers == numbers || have.made.elapsed() < BUNDLE_EVERY)
+        {
+            return (have.pem.clone(), tag(&have.numbers));
+        }
+        let crls: Vec<Arc<CrlSnapshot>> = self.crl.all().iter().map(|s| s.current()).collect();
+        let numbers = crls
+            .iter()
+            .zip(self.crl.all())
+            .map(|(c, s)| (s.scope, c.number))
+            .collect::<Vec<_>>();
+        let pem = tokio::task::spawn_blocking(move || {
+            let mut out = String::new();
+            for c in crls.iter().filter(|c| !c.der.is_empty()) {
+                out.push_str(&shomei_pki::to_pem("X509 CRL", &c.der));
+            }
+            bytes::Bytes::from(out)
+        })
+        .await
+        .unwrap_or_default();
+        let t = tag(&numbers);
+        *b = Some(Bundle {
+            numbers,
+            made: std::time::Instant::now(),
+            pem: pem.clone(),
+        });
+        (pem, t)
+    }
+
+    /// Per-scope figures for the metrics.
+    pub fn crl_figures(&self) -> Vec<CrlFigures> {
+        self.crl
+            .all()
+            .iter()
+            .map(|s| {
+                let c = s.current();
+                let d = s.delta();
+                CrlFigures {
+                    scope: s.scope,
+                    number: c.number,
+                    entries: c.entries,
+                    bytes: c.der.len(),
+                    delta_entries: d.entries,
+                    delta_bytes: d.der.len(),
+                    generation_seconds: s.generation_micros.load(Ordering::Relaxed) as f64 / 1e6,
+                }
+            })
+            .collect()
+    }
+
+    /// How many CRL generations this server has published.
+    pub fn crl_generations(&self) -> u64 {
+        self.crl.generations.load(Ordering::Relaxed)
     }
 }
 
-/// The operator's `shomei crl export`: a new full CRL written straight from
-/// the database, with the next CRL number. The revoked rows stream into the
-/// CRL's own buffer — no revocation set, no copy — so a million entries
-/// need little more memory than the CRL itself (about 49 bytes an entry).
+/// The operator's `shomei crl export`: a complete CRL of every revoked
+/// certificate (no issuing distribution point: it covers all of them),
+/// written straight from the database with the next CRL number. The revoked
+/// rows stream into the CRL's own buffer — no revocation set, no copy — so
+/// a million entries need little more memory than the CRL itself (about 49
+/// bytes an entry).
 pub async fn export_crl(
-    data_dir: &std::path::Path,
+    data_dir: &Path,
     settings: &crate::Settings,
     now: OffsetDateTime,
 ) -> Result<(u64, Vec<u8>)> {
@@ -589,18 +1117,18 @@ pub async fn export_crl(
     let hsm = settings.pkcs11().map_err(ServiceError::Settings)?;
     let signer = shomei_pki::Ca::crl_signer_in(&data_dir.join("ca"), hsm.as_ref())?;
     let expected = store.revoked_count().await?;
-    let mut list = shomei_pki::crl::CrlList::with_capacity(expected * 52);
+    let mut list = CrlList::with_capacity(expected * 52);
     let mut bad = None;
     store
         .for_each_revoked(
-            |serial, at, reason| match OffsetDateTime::from_unix_timestamp(at) {
+            |serial, e| match OffsetDateTime::from_unix_timestamp(e.at) {
                 Ok(revoked_at) => list.push(&CrlEntry {
                     serial,
                     revoked_at,
-                    reason: Some(reason),
+                    reason: Some(e.reason),
                     invalidity: None,
                 }),
-                Err(_) => bad = Some(at),
+                Err(_) => bad = Some(e.at),
             },
         )
         .await?;
@@ -612,9 +1140,17 @@ pub async fn export_crl(
     let mut tx = store.begin().await?;
     let number = tx.next_crl_number().await?;
     tx.commit().await?;
-    let next = now + Duration::hours(settings.crl_next_update_hours);
     let der = signer
-        .sign_list(list, number, CrlKind::Full, now, next)
+        .sign_list(
+            list,
+            &CrlHeader {
+                number,
+                kind: CrlKind::Full,
+                this_update: now,
+                next_update: now + Duration::hours(settings.crl_next_update_hours),
+                scope_url: None,
+            },
+        )
         .map_err(ServiceError::Crl)?;
     Ok((number, der))
 }

@@ -164,6 +164,7 @@ impl Shomei {
                 not_after: issued.not_after,
                 der: &issued.der,
                 issued_at: not_before,
+                crl_scope: issued.crl_scope,
             })
             .await?;
             if matches!(

@@ -243,14 +243,8 @@ impl Shomei {
         );
         tx.audit(&entry(&user, OP_RENEW, OK, &detail, client, now))
             .await?;
-        let crl_number = tx.next_crl_number().await?;
         tx.commit().await?;
-        self.crl_number_reserved(crl_number);
-        self.mark_revoked(
-            presented.as_bytes(),
-            now,
-            RevocationReason::Superseded.code(),
-        );
+        self.mark_revoked(&old, now, RevocationReason::Superseded.code());
         tracing::info!(old = %presented, new = %issued.serial, login_id = %user.login_id, "certificate renewed");
         Ok(issued)
     }
@@ -286,6 +280,7 @@ impl Shomei {
             not_after: cert.not_after,
             der: &cert.der,
             issued_at: now,
+            crl_scope: cert.crl_scope,
         })
         .await?;
         Ok(Issued {

@@ -37,7 +37,7 @@ use time::OffsetDateTime;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use company::{CompanyError, OP_COMPANY_CONTACT, check_contact};
-pub use crl::{CrlSnapshot, export_crl};
+pub use crl::{CrlFigures, CrlSnapshot, export_crl};
 pub use demo::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, DemoUser};
 pub use enroll::{EnrollError, Issued};
 pub use history::{HISTORY_CSV_MAX, HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
@@ -141,9 +141,10 @@ pub struct Shomei {
     view: view::RevocationView,
     /// This server's name in leases (random per process).
     node: String,
-    /// This server's copy of the newest full CRL it published: a database
-    /// restored from an older backup gets its revocations back from it.
-    crl_copy: PathBuf,
+    /// This server's copies of the newest CRLs it published, per scope: a
+    /// database restored from an older backup gets its revocations back
+    /// from them.
+    crl_copies: PathBuf,
 }
 
 /// When and why a certificate was revoked, as the revocation set keeps it.
@@ -238,7 +239,7 @@ impl Shomei {
         let ca = Ca::load_or_create_with(
             &data_dir.join("ca"),
             &settings.bank_name,
-            Endpoints::with_pki(public_url, pki_url),
+            Endpoints::with_pki(public_url, pki_url).with_crl_partitions(settings.crl_partitions),
             now,
             hsm.as_ref(),
         )?;
@@ -281,7 +282,7 @@ impl Shomei {
             metrics: metrics::Metrics::default(),
             started_unix: OffsetDateTime::now_utc().unix_timestamp(),
             view: view::RevocationView::default(),
-            crl_copy: data_dir.join("newest-crl.der"),
+            crl_copies: data_dir.join("newest-crls"),
             node: {
                 let mut b = [0u8; 8];
                 rand::Rng::fill(&mut rand::rng(), &mut b[..]);
@@ -333,12 +334,8 @@ impl Shomei {
             resident_bytes: metrics::resident_bytes(),
             started_unix: self.started_unix,
             issuing_ca_not_after: self.ca.issuing_not_after().unix_timestamp(),
+            crls: self.crl_figures(),
         })
-    }
-
-    /// The current CRL.
-    pub fn crl(&self) -> Arc<CrlSnapshot> {
-        self.crl.current()
     }
 
     /// Loads the user behind a session. `None` when the user no longer exists

@@ -120,10 +120,7 @@ pub struct Metrics {
     ocsp: [AtomicU64; 4],
     ocsp_cache_hits: AtomicU64,
     crl_generations: AtomicU64,
-    crl_number: AtomicU64,
-    crl_entries: AtomicU64,
-    crl_bytes: AtomicU64,
-    crl_last_micros: AtomicU64,
+    crl_generation_micros: AtomicU64,
 }
 
 impl Metrics {
@@ -223,13 +220,10 @@ impl Metrics {
         self.ocsp_cache_hits.fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn crl_published(&self, number: u64, entries: usize, bytes: usize, took: Duration) {
+    pub(crate) fn crl_published(&self, took: Duration) {
         self.crl_generations.fetch_add(1, Relaxed);
-        self.crl_number.store(number, Relaxed);
-        self.crl_entries.store(entries as u64, Relaxed);
-        self.crl_bytes.store(bytes as u64, Relaxed);
-        self.crl_last_micros
-            .store(took.as_micros().min(u128::from(u64::MAX)) as u64, Relaxed);
+        self.crl_generation_micros
+            .fetch_add(took.as_micros().min(u128::from(u64::MAX)) as u64, Relaxed);
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every counter, with
@@ -376,7 +370,7 @@ impl Metrics {
             &mut o,
             "shomei_crl_generations_total",
             "counter",
-            "Full CRLs (with their delta) generated and published.",
+            "CRLs (each a full CRL with its delta, of one partition) generated and published.",
         );
         let _ = writeln!(
             o,
@@ -385,36 +379,66 @@ impl Metrics {
         );
         head(
             &mut o,
-            "shomei_crl_number",
-            "gauge",
-            "CRL number of the published CRL.",
-        );
-        let _ = writeln!(o, "shomei_crl_number {}", get(&self.crl_number));
-        head(
-            &mut o,
-            "shomei_crl_entries",
-            "gauge",
-            "Entries in the published full CRL.",
-        );
-        let _ = writeln!(o, "shomei_crl_entries {}", get(&self.crl_entries));
-        head(
-            &mut o,
-            "shomei_crl_bytes",
-            "gauge",
-            "Size of the published full CRL in bytes.",
-        );
-        let _ = writeln!(o, "shomei_crl_bytes {}", get(&self.crl_bytes));
-        head(
-            &mut o,
-            "shomei_crl_generation_seconds",
-            "gauge",
-            "How long the last CRL generation took.",
+            "shomei_crl_generation_seconds_total",
+            "counter",
+            "Time spent signing CRLs, all partitions together.",
         );
         let _ = writeln!(
             o,
-            "shomei_crl_generation_seconds {}",
-            get(&self.crl_last_micros) as f64 / 1e6
+            "shomei_crl_generation_seconds_total {}",
+            get(&self.crl_generation_micros) as f64 / 1e6
         );
+        head(
+            &mut o,
+            "shomei_crl_partitions",
+            "gauge",
+            "CRLs published: the partitions, and the undivided CRL while certificates name it.",
+        );
+        let _ = writeln!(o, "shomei_crl_partitions {}", gauges.crls.len());
+        type Figure = fn(&crate::crl::CrlFigures) -> String;
+        let per_partition: [(&str, &str, Figure); 6] = [
+            (
+                "shomei_crl_number",
+                "CRL number of the published full CRL, per partition.",
+                |f| f.number.to_string(),
+            ),
+            (
+                "shomei_crl_entries",
+                "Entries in the published full CRL, per partition.",
+                |f| f.entries.to_string(),
+            ),
+            (
+                "shomei_crl_bytes",
+                "Size of the published full CRL in bytes, per partition.",
+                |f| f.bytes.to_string(),
+            ),
+            (
+                "shomei_delta_crl_entries",
+                "Entries in the published delta CRL, per partition.",
+                |f| f.delta_entries.to_string(),
+            ),
+            (
+                "shomei_delta_crl_bytes",
+                "Size of the published delta CRL in bytes, per partition.",
+                |f| f.delta_bytes.to_string(),
+            ),
+            (
+                "shomei_crl_generation_seconds",
+                "How long the last generation of the partition's CRL and delta took.",
+                |f| f.generation_seconds.to_string(),
+            ),
+        ];
+        for (name, help, value) in per_partition {
+            head(&mut o, name, "gauge", help);
+            for f in &gauges.crls {
+                let _ = writeln!(
+                    o,
+                    "{name}{{partition=\"{}\"}} {}",
+                    f.scope.label(),
+                    value(f)
+                );
+            }
+        }
 
         head(
             &mut o,
@@ -605,6 +629,8 @@ pub struct Gauges {
     pub resident_bytes: Option<u64>,
     pub started_unix: i64,
     pub issuing_ca_not_after: i64,
+    /// The published CRLs, per partition.
+    pub crls: Vec<crate::crl::CrlFigures>,
 }
 
 fn head(o: &mut String, name: &str, kind: &str, help: &str) {
@@ -631,6 +657,26 @@ mod tests {
             resident_bytes: Some(4096),
             started_unix: 1_700_000_000,
             issuing_ca_not_after: 2_000_000_000,
+            crls: vec![
+                crate::crl::CrlFigures {
+                    scope: shomei_core::CrlScope::Partition(3),
+                    number: 42,
+                    entries: 1000,
+                    bytes: 49_500,
+                    delta_entries: 1,
+                    delta_bytes: 300,
+                    generation_seconds: 0.002,
+                },
+                crate::crl::CrlFigures {
+                    scope: shomei_core::CrlScope::Undivided,
+                    number: 41,
+                    entries: 990,
+                    bytes: 49_000,
+                    delta_entries: 0,
+                    delta_bytes: 250,
+                    generation_seconds: 0.002,
+                },
+            ],
         }
     }
 
@@ -647,7 +693,7 @@ mod tests {
         m.request(Listener::Portal, Duration::from_micros(300));
         m.request(Listener::Portal, Duration::from_millis(3));
         m.request(Listener::Portal, Duration::from_secs(9));
-        m.crl_published(42, 1000, 49_000, Duration::from_millis(5));
+        m.crl_published(Duration::from_millis(5));
         let text = m.render(&gauges());
         for line in [
             "shomei_tls_handshakes_total{listener=\"cert\",result=\"ok\"} 1",
@@ -662,7 +708,10 @@ mod tests {
             "shomei_http_request_duration_seconds_bucket{listener=\"portal\",le=\"2.5\"} 2",
             "shomei_http_request_duration_seconds_bucket{listener=\"portal\",le=\"+Inf\"} 3",
             "shomei_http_request_duration_seconds_count{listener=\"portal\"} 3",
-            "shomei_crl_number 42",
+            "shomei_crl_number{partition=\"3\"} 42",
+            "shomei_crl_bytes{partition=\"undivided\"} 49000",
+            "shomei_crl_partitions 2",
+            "shomei_crl_generations_total 1",
             "shomei_revoked_certificates 7",
             "shomei_sessions 2",
             "shomei_issuing_ca_not_after_seconds 2000000000",

@@ -308,12 +308,12 @@ impl Shomei {
         e.target_login_id = &target_login;
         e.detail = &detail;
         tx.audit(&e).await?;
-        // The number of the CRL that will list it, taken in the same commit.
-        let crl_number = tx.next_crl_number().await?;
         tx.commit().await?;
 
-        self.crl_number_reserved(crl_number);
-        self.mark_revoked(expected_serial.as_bytes(), now, reason.code());
+        if let Some(c) = &cert {
+            // `same_cert`: the certificate revoked.
+            self.mark_revoked(c, now, reason.code());
+        }
         tracing::info!(serial = %expected_serial, target = %target_user.login_id, by = %actor.login_id, "certificate revoked");
         Ok(RevocationDone {
             login_id: target_user.login_id,
@@ -429,16 +429,18 @@ impl Shomei {
         e.result = OK;
         e.detail = &detail;
         tx.audit(&e).await?;
-        let crl_number = tx.next_crl_number().await?;
         tx.commit().await?;
 
-        self.crl_number_reserved(crl_number);
         self.mark_revoked_with(
             cert.serial.as_bytes(),
             crate::Revocation {
                 at: now,
                 reason: Some(reason.code()).filter(|c| *c != 0),
                 invalidity,
+            },
+            crate::crl::Listed {
+                scope: cert.crl_scope,
+                not_after: cert.not_after.unix_timestamp(),
             },
         );
         tracing::info!(serial = %cert.serial, target = %login_id, by = %actor, "certificate revoked by the bank operator");

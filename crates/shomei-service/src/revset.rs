@@ -6,14 +6,15 @@
 
 use std::collections::HashMap;
 
+use shomei_core::CrlScope;
 use time::OffsetDateTime;
 
 use crate::Revocation;
 
 #[derive(Default)]
 pub(crate) struct RevocationSet {
-    short: HashMap<u128, Packed>,
-    long: HashMap<Vec<u8>, Packed>,
+    short: HashMap<u128, Value>,
+    long: HashMap<Vec<u8>, Value>,
     /// Invalidity dates (Unix seconds) of the few entries that have one,
     /// by serial magnitude.
     invalid_since: HashMap<Vec<u8>, i64>,
@@ -21,6 +22,44 @@ pub(crate) struct RevocationSet {
 
 /// No invalidity date, in `Copied`.
 const NO_DATE: i64 = i64::MIN;
+
+/// Which CRL lists a revoked certificate, and until when it must: the
+/// certificate's notAfter (RFC 5280 §3.3: the entry leaves after one
+/// regularly scheduled CRL issued after it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Listed {
+    pub(crate) scope: CrlScope,
+    /// Unix seconds; `i64::MAX` when unknown (kept for ever).
+    pub(crate) not_after: i64,
+}
+
+impl Listed {
+    /// In one word: notAfter (seconds, saturated to 32 bits: past 2106
+    /// means "for ever") above the scope's key + 1 in the low 16 bits.
+    fn pack(self) -> u64 {
+        let not_after = self.not_after.clamp(0, i64::from(u32::MAX)) as u64;
+        not_after << 16 | (self.scope.key() + 1) as u64 & 0xffff
+    }
+
+    fn unpack(v: u64) -> Self {
+        let not_after = (v >> 16) as i64;
+        Self {
+            scope: CrlScope::from_key((v & 0xffff) as i64 - 1).unwrap_or(CrlScope::Undivided),
+            not_after: if not_after == i64::from(u32::MAX) {
+                i64::MAX
+            } else {
+                not_after
+            },
+        }
+    }
+}
+
+/// One entry: the revocation, and where it is listed.
+#[derive(Clone, Copy)]
+struct Value {
+    packed: Packed,
+    listed: u64,
+}
 
 /// Revocation time (Unix seconds) and reason in one word: `at << 8 | reason`,
 /// reason 0 meaning none given.
@@ -63,7 +102,7 @@ fn short_key(m: &[u8]) -> Option<u128> {
 /// big-endian octets (leading zeros are dropped by the encoder).
 pub(crate) struct Copied {
     serial: [u8; 20],
-    packed: Packed,
+    value: Value,
     invalidity: i64,
 }
 
@@ -73,7 +112,11 @@ impl Copied {
     }
 
     pub(crate) fn revocation(&self) -> Revocation {
-        self.packed.get(self.invalidity)
+        self.value.packed.get(self.invalidity)
+    }
+
+    pub(crate) fn listed(&self) -> Listed {
+        Listed::unpack(self.value.listed)
     }
 }
 
@@ -90,33 +133,69 @@ impl RevocationSet {
         self.short.len() + self.long.len()
     }
 
-    pub(crate) fn insert(&mut self, serial: &[u8], r: Revocation) {
+    pub(crate) fn insert(&mut self, serial: &[u8], r: Revocation, listed: Listed) {
         let m = magnitude(serial);
         if let Some(t) = r.invalidity {
             self.invalid_since.insert(m.to_vec(), t.unix_timestamp());
         }
+        self.put(
+            m,
+            Value {
+                packed: Packed::new(r),
+                listed: listed.pack(),
+            },
+        );
+    }
+
+    /// As `insert`, from the database's form: Unix seconds, reason 0 for none.
+    pub(crate) fn insert_raw(&mut self, serial: &[u8], e: shomei_store::RevokedEntry) {
+        let listed = Listed {
+            scope: e.scope,
+            not_after: e.not_after,
+        };
+        self.put(
+            magnitude(serial),
+            Value {
+                packed: Packed(e.at << 8 | i64::from(e.reason)),
+                listed: listed.pack(),
+            },
+        );
+    }
+
+    fn put(&mut self, m: &[u8], v: Value) {
         match short_key(m) {
             Some(k) => {
-                self.short.insert(k, Packed::new(r));
+                self.short.insert(k, v);
             }
             None => {
-                self.long.insert(m.to_vec(), Packed::new(r));
+                self.long.insert(m.to_vec(), v);
             }
         }
     }
 
-    /// As `insert`, from the database's form: Unix seconds, reason 0 for none.
-    pub(crate) fn insert_raw(&mut self, serial: &[u8], at: i64, reason: u8) {
-        let p = Packed(at << 8 | i64::from(reason));
-        let m = magnitude(serial);
-        match short_key(m) {
-            Some(k) => {
-                self.short.insert(k, p);
-            }
-            None => {
-                self.long.insert(m.to_vec(), p);
-            }
-        }
+    /// Drops the entries `gone` says may leave (expired certificates that
+    /// were listed on a scheduled CRL after their notAfter); returns how
+    /// many left.
+    pub(crate) fn remove_where(&mut self, gone: impl Fn(Revocation, Listed) -> bool) -> usize {
+        let before = self.len();
+        let invalid = &self.invalid_since;
+        let keep = |k: &[u8], v: &Value| {
+            let invalidity = if invalid.is_empty() {
+                NO_DATE
+            } else {
+                invalid.get(k).copied().unwrap_or(NO_DATE)
+            };
+            !gone(v.packed.get(invalidity), Listed::unpack(v.listed))
+        };
+        self.short
+            .retain(|k, v| keep(magnitude(&k.to_be_bytes()), v));
+        self.long.retain(|k, v| keep(k, v));
+        let (short, long) = (&self.short, &self.long);
+        self.invalid_since.retain(|k, _| match short_key(k) {
+            Some(s) => short.contains_key(&s),
+            None => long.contains_key(k),
+        });
+        before - self.len()
     }
 
     /// Records an invalidity date for a serial (loaded beside the set).
@@ -138,7 +217,7 @@ impl RevocationSet {
             Some(k) => self.short.get(&k),
             None => self.long.get(m),
         }
-        .map(|p| p.get(self.invalidity_of(m)))
+        .map(|v| v.packed.get(self.invalidity_of(m)))
     }
 
     pub(crate) fn contains(&self, serial: &[u8]) -> bool {
@@ -153,22 +232,22 @@ impl RevocationSet {
     /// set is held only briefly while a CRL is encoded from the copy).
     pub(crate) fn copy_out(&self) -> Vec<Copied> {
         let mut out = Vec::with_capacity(self.len());
-        out.extend(self.short.iter().map(|(k, p)| {
+        out.extend(self.short.iter().map(|(k, v)| {
             let mut serial = [0u8; 20];
             serial[4..].copy_from_slice(&k.to_be_bytes());
             let invalidity = self.invalidity_of(magnitude(&serial));
             Copied {
                 serial,
-                packed: *p,
+                value: *v,
                 invalidity,
             }
         }));
-        out.extend(self.long.iter().map(|(k, p)| {
+        out.extend(self.long.iter().map(|(k, v)| {
             let mut serial = [0u8; 20];
             serial[20 - k.len()..].copy_from_slice(k);
             Copied {
                 serial,
-                packed: *p,
+                value: *v,
                 invalidity: self.invalidity_of(k),
             }
         }));
@@ -193,9 +272,13 @@ mod tests {
         let mut s = RevocationSet::default();
         let short = [0x40u8; 16];
         let long = [0x7fu8; 20];
-        s.insert(&short, rev(1_800_000_000, Some(4)));
-        s.insert(&long, rev(1_700_000_000, None));
-        s.insert(&[0, 0, 5], rev(1, Some(1)));
+        s.insert(
+            &short,
+            rev(1_800_000_000, Some(4)),
+            listed(3, 1_900_000_000),
+        );
+        s.insert(&long, rev(1_700_000_000, None), listed(-1, i64::MAX));
+        s.insert(&[0, 0, 5], rev(1, Some(1)), listed(1023, 2));
         assert_eq!(s.len(), 3);
         assert!(s.contains(&short));
         assert!(s.contains(&long));
@@ -236,5 +319,46 @@ mod tests {
                 (long.to_vec(), 1_700_000_000),
             ]
         );
+        let mut where_listed: Vec<(Vec<u8>, Listed)> = s
+            .copy_out()
+            .iter()
+            .map(|c| (magnitude(c.serial()).to_vec(), c.listed()))
+            .collect();
+        where_listed.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            where_listed,
+            vec![
+                (vec![5], listed(1023, 2)),
+                (short.to_vec(), listed(3, 1_900_000_000)),
+                (long.to_vec(), listed(-1, i64::MAX)),
+            ]
+        );
+    }
+
+    fn listed(scope: i64, not_after: i64) -> Listed {
+        Listed {
+            scope: CrlScope::from_key(scope).unwrap(),
+            not_after,
+        }
+    }
+
+    #[test]
+    fn expired_entries_leave_and_the_rest_stay() {
+        let mut s = RevocationSet::default();
+        s.insert(&[1], rev(100, Some(1)), listed(0, 1_000));
+        s.insert(&[2], rev(100, Some(1)), listed(0, 5_000));
+        let mut with_date = rev(100, Some(1));
+        with_date.invalidity = OffsetDateTime::from_unix_timestamp(50).ok();
+        s.insert(&[0x7f; 20], with_date, listed(-1, 1_000));
+        s.insert(&[4], rev(100, None), listed(1, i64::MAX));
+        let gone = s.remove_where(|r, l| l.not_after < 2_000 && r.at.unix_timestamp() < 2_000);
+        assert_eq!(gone, 2);
+        assert!(!s.contains(&[1]) && !s.contains(&[0x7f; 20]));
+        assert!(s.contains(&[2]) && s.contains(&[4]));
+        assert!(
+            s.invalid_since.is_empty(),
+            "the invalidity date left with its entry"
+        );
+        assert_eq!(s.len(), 2);
     }
 }

@@ -332,24 +332,18 @@ impl Shomei {
             && let Some(c) = &cert
             && tx.revoke_cert(&c.serial, now, reason.code()).await?
         {
-            revoked = Some(c.serial.clone());
+            revoked = Some(c.clone());
         }
         tx.delete_user(u.id, now).await?;
         let detail = match &revoked {
-            Some(s) => format!("証明書失効 シリアル番号 {s}"),
+            Some(c) => format!("証明書失効 シリアル番号 {}", c.serial),
             None => String::new(),
         };
         tx.audit(&self.audit_ok(actor, OP_USER_DELETE, u.login_id.as_str(), &detail, client))
             .await?;
-        let crl_number = if revoked.is_some() {
-            Some(tx.next_crl_number().await?)
-        } else {
-            None
-        };
         tx.commit().await?;
-        if let (Some(serial), Some(n)) = (revoked, crl_number) {
-            self.crl_number_reserved(n);
-            self.mark_revoked(serial.as_bytes(), now, reason.code());
+        if let Some(c) = &revoked {
+            self.mark_revoked(c, now, reason.code());
         }
         Ok(u.login_id)
     }

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use shomei_core::{CompanyId, LoginId, SecurityCounters, Serial, UserId};
+use shomei_core::{CompanyId, CrlScope, LoginId, SecurityCounters, Serial, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
@@ -31,7 +31,8 @@ use rows::Lock;
 pub use attempts::{AddressAttempts, ClaimKind};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use rows::{
-    CertRow, CompanyRow, CompanySummary, LoggedRevocation, NewCert, NewUser, UserRow, UserSummary,
+    CertRow, CompanyRow, CompanySummary, LoggedRevocation, NewCert, NewUser, RevokedEntry, UserRow,
+    UserSummary,
 };
 pub use sessions::{DoneRow, PendingRow, SessionRow};
 
@@ -604,10 +605,12 @@ impl Store {
         rows::cert_by_serial(self.reader().acquire().await?.conn(), serial, Lock::None).await
     }
 
-    /// Calls `f(serial, revoked_at as Unix seconds, reason or 0)` with every
-    /// revoked certificate, in serial order; returns how many there
-    /// were. Fast at a million rows.
-    pub async fn for_each_revoked(&self, f: impl FnMut(&[u8], i64, u8) + Send) -> Result<usize> {
+    /// Calls `f(serial, entry)` with every revoked certificate, in serial
+    /// order; returns how many there were. Fast at a million rows.
+    pub async fn for_each_revoked(
+        &self,
+        f: impl FnMut(&[u8], RevokedEntry) + Send,
+    ) -> Result<usize> {
         rows::for_each_revoked(self.reader(), f).await
     }
 
@@ -812,14 +815,16 @@ impl Store {
     /// Re-imported revocations of certificates this database does not know.
     pub async fn reimported_revocations(
         &self,
-    ) -> Result<Vec<(Serial, OffsetDateTime, Option<u8>)>> {
-        let rows: Vec<(String, i64, Option<i64>)> = on!(self.reader(), p, d => {
-            sqlx::query_as(d::sql("SELECT serial, revoked_at, reason FROM reimported_revocations"))
-                .fetch_all(p)
-                .await?
+    ) -> Result<Vec<(Serial, OffsetDateTime, Option<u8>, CrlScope)>> {
+        let rows: Vec<(String, i64, Option<i64>, i64)> = on!(self.reader(), p, d => {
+            sqlx::query_as(d::sql(
+                "SELECT serial, revoked_at, reason, coalesce(crl_partition, -1) FROM reimported_revocations",
+            ))
+            .fetch_all(p)
+            .await?
         });
         rows.into_iter()
-            .map(|(s, at, reason)| {
+            .map(|(s, at, reason, scope)| {
                 let corrupt = |column: &'static str, value: String| StoreError::Corrupt {
                     table: "reimported_revocations",
                     column,
@@ -830,6 +835,8 @@ impl Store {
                     OffsetDateTime::from_unix_timestamp(at)
                         .map_err(|_| corrupt("revoked_at", at.to_string()))?,
                     reason.and_then(|r| u8::try_from(r).ok()),
+                    CrlScope::from_key(scope)
+                        .ok_or_else(|| corrupt("crl_partition", scope.to_string()))?,
                 ))
             })
             .collect()
@@ -1335,15 +1342,17 @@ impl Tx {
         serial: &Serial,
         at: OffsetDateTime,
         reason: Option<u8>,
+        scope: CrlScope,
     ) -> Result<bool> {
         let n = on!(self.conn(), c, d => {
             sqlx::query(d::sql(
-                "INSERT INTO reimported_revocations (serial, revoked_at, reason) VALUES (?, ?, ?) \
-                 ON CONFLICT DO NOTHING",
+                "INSERT INTO reimported_revocations (serial, revoked_at, reason, crl_partition) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             ))
             .bind(serial.to_hex())
             .bind(at.unix_timestamp())
             .bind(reason.map(i64::from))
+            .bind(rows::partition_column(scope))
             .execute(c)
             .await?
             .rows_affected()
@@ -1355,27 +1364,95 @@ impl Tx {
         Ok(true)
     }
 
-    /// Publishes CRL number `n` of a CRL made from every revocation up to
-    /// log entry `seen`: `true` when `n` is above every number published so
-    /// far and no revocation was committed after `seen` (so a higher number
-    /// never lists less), `false` otherwise — this CRL must not be served.
-    /// On Postgres the log's ids are commit-ordered (see `log_revocation`),
-    /// so its largest id says whether anything was committed after `seen`.
-    pub async fn publish_crl_number(&mut self, n: u64, seen: i64) -> Result<bool> {
+    /// Publishes CRL number `n` of `scope`, made from every revocation up
+    /// to log entry `seen`: `true` when `n` is above every number published
+    /// for that scope so far and no revocation of a certificate in it was
+    /// committed after `seen` (so a higher number never lists less),
+    /// `false` otherwise — this CRL must not be served. On Postgres the
+    /// log's ids are commit-ordered (see `log_revocation`), so entries after
+    /// `seen` are exactly what was committed since. `scheduled`: the
+    /// thisUpdate of a regularly scheduled CRL, which moves the scope's
+    /// expiry horizon up (see `crl_horizons`).
+    pub async fn publish_crl(
+        &mut self,
+        scope: CrlScope,
+        n: u64,
+        seen: i64,
+        scheduled: Option<OffsetDateTime>,
+    ) -> Result<bool> {
         let n = i64::try_from(n).unwrap_or(i64::MAX);
+        let horizon = scheduled.map_or(0, |t| t.unix_timestamp());
         let r = on!(self.conn(), c, d => {
-            sqlx::query(d::sql(
-                "UPDATE crl_state SET published = ? WHERE id = 1 AND published < ? \
-                 AND (SELECT coalesce(max(id), 0) FROM revocation_log) <= ?",
-            ))
+            sqlx::query(d::sql("INSERT INTO crl_scopes (scope) VALUES (?) ON CONFLICT DO NOTHING"))
+                .bind(scope.key())
+                .execute(&mut *c)
+                .await?;
+            let greatest = if d::PG { "greatest" } else { "max" };
+            sqlx::query(d::sql(format!(
+                "UPDATE crl_scopes SET published = ?1, horizon = {greatest}(horizon, ?2) \
+                 WHERE scope = ?3 AND published < ?1 AND NOT EXISTS ( \
+                   SELECT 1 FROM revocation_log l \
+                   LEFT JOIN certificates c ON c.serial = l.serial \
+                   LEFT JOIN reimported_revocations r ON r.serial = l.serial \
+                   WHERE l.id > ?4 AND coalesce(c.crl_partition, r.crl_partition, -1) = ?3)",
+            )))
             .bind(n)
-            .bind(n)
+            .bind(horizon)
+            .bind(scope.key())
             .bind(seen)
             .execute(c)
             .await?
             .rows_affected()
         });
         Ok(r == 1)
+    }
+
+    /// Every scope's expiry horizon: the thisUpdate of the newest regularly
+    /// scheduled CRL published for it (Unix seconds). A revoked certificate
+    /// that had expired and was revoked before its scope's horizon has been
+    /// listed on that CRL, after its notAfter: it may leave the later ones
+    /// (RFC 5280 §3.3). Scopes never published have no row (horizon 0).
+    pub async fn crl_horizons(&mut self) -> Result<Vec<(CrlScope, i64)>> {
+        let rows: Vec<(i64, i64)> = on!(self.conn(), c, d => {
+            sqlx::query_as(d::sql("SELECT scope, horizon FROM crl_scopes"))
+                .fetch_all(c)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(s, h)| CrlScope::from_key(s).map(|s| (s, h)))
+            .collect())
+    }
+
+    /// The partitions (and whether the undivided CRL) that some certificate
+    /// not yet expired at `at` names: the CRLs that must be published.
+    /// Returns the highest partition (if any) and whether the undivided CRL
+    /// is still named.
+    pub async fn crl_scopes_in_use(&mut self, at: OffsetDateTime) -> Result<(Option<u16>, bool)> {
+        let (highest, undivided): (Option<i64>, bool) = on!(self.conn(), c, d => {
+            sqlx::query_as(d::sql(
+                "SELECT (SELECT max(crl_partition) FROM certificates WHERE not_after >= ?1), \
+                        EXISTS (SELECT 1 FROM certificates WHERE crl_partition IS NULL AND not_after >= ?1)",
+            ))
+            .bind(at.unix_timestamp())
+            .fetch_one(c)
+            .await?
+        });
+        Ok((highest.and_then(|h| u16::try_from(h).ok()), undivided))
+    }
+
+    /// Takes the next `count` CRL numbers at once; returns the last of them.
+    pub async fn next_crl_numbers(&mut self, count: u64) -> Result<u64> {
+        let count = i64::try_from(count.max(1)).unwrap_or(i64::MAX);
+        let n: i64 = on!(self.conn(), c, d => {
+            sqlx::query_scalar(d::sql(
+                "UPDATE crl_state SET crl_number = crl_number + ? WHERE id = 1 RETURNING crl_number",
+            ))
+            .bind(count)
+            .fetch_one(c)
+            .await?
+        });
+        Ok(n as u64)
     }
 
     /// Takes the next CRL number.

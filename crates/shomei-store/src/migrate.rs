@@ -18,6 +18,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0008_reimported_revocations.sql"),
     include_str!("../migrations/sqlite/0009_leases.sql"),
     include_str!("../migrations/sqlite/0010_crl_published.sql"),
+    include_str!("../migrations/sqlite/0011_crl_partitions.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
@@ -31,6 +32,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0008_reimported_revocations.sql"),
     include_str!("../migrations/postgres/0009_leases.sql"),
     include_str!("../migrations/postgres/0010_crl_published.sql"),
+    include_str!("../migrations/postgres/0011_crl_partitions.sql"),
 ];
 
 fn check(current: i64, steps: &[&str]) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Rows and the queries that read and write them.
 
 use shomei_core::{
-    CertRecord, CompanyId, LoginId, Role, SecurityCounters, Serial, Service, UserId,
+    CertRecord, CompanyId, CrlScope, LoginId, Role, SecurityCounters, Serial, Service, UserId,
 };
 use time::OffsetDateTime;
 
@@ -42,6 +42,8 @@ pub struct CertRow {
     pub revoked_at: Option<OffsetDateTime>,
     pub reason: Option<u8>,
     pub der: Vec<u8>,
+    /// The CRL its distribution point names.
+    pub crl_scope: CrlScope,
 }
 
 impl CertRow {
@@ -73,6 +75,8 @@ pub struct NewCert<'a> {
     pub not_after: OffsetDateTime,
     pub der: &'a [u8],
     pub issued_at: OffsetDateTime,
+    /// The CRL its distribution point names.
+    pub crl_scope: CrlScope,
 }
 
 fn ts(t: i64, table: &'static str, column: &'static str) -> Result<OffsetDateTime> {
@@ -96,7 +100,8 @@ const USER_COLUMNS: &str = "u.id, u.company_id, u.login_id, u.name, u.role, u.em
      u.admin_stopped, u.last_login_at, u.must_change";
 
 const CERT_COLUMNS: &str = "c.id AS c_id, c.user_id AS c_user_id, c.serial AS c_serial, c.not_before AS c_not_before, \
-     c.not_after AS c_not_after, c.revoked_at AS c_revoked_at, c.revocation_reason AS c_reason, c.der AS c_der";
+     c.not_after AS c_not_after, c.revoked_at AS c_revoked_at, c.revocation_reason AS c_reason, c.der AS c_der, \
+     c.crl_partition AS c_crl_partition";
 
 fn user(r: &impl Get) -> Result<UserRow> {
     let login_id = r.text("login_id")?;
@@ -155,6 +160,16 @@ fn cert(r: &impl Get) -> Result<Option<CertRow>> {
         revoked_at: opt_ts(r.opt_int("c_revoked_at")?, "certificates", "revoked_at")?,
         reason: r.opt_int("c_reason")?.map(|x| x as u8),
         der: r.bytes("c_der")?,
+        crl_scope: match r.opt_int("c_crl_partition")? {
+            None => CrlScope::Undivided,
+            Some(p) => CrlScope::from_key(p)
+                .filter(|s| *s != CrlScope::Undivided)
+                .ok_or(StoreError::Corrupt {
+                    table: "certificates",
+                    column: "crl_partition",
+                    value: p.to_string(),
+                })?,
+        },
     }))
 }
 
@@ -416,7 +431,8 @@ const REVOKED_CHUNK: i64 = 100_000;
 
 /// One chunk of the revocation set after the serial `after`: its size, its
 /// highest serial, and the rows aggregated by SQLite into one text value
-/// `serial,at,reason;…`, all read from the covering index.
+/// `serial,at,reason,not_after,partition;…` (partition -1: the undivided
+/// CRL), all read from the covering index.
 async fn revoked_chunk(
     pool: Pool<'_>,
     after: &str,
@@ -427,8 +443,9 @@ async fn revoked_chunk(
         let concat = if d::PG { "string_agg" } else { "group_concat" };
         sqlx::query_as(d::sql(format!(
             "SELECT count(*), max(serial), \
-                    {concat}(serial || ',' || revoked_at || ',' || coalesce(revocation_reason, 0), ';') \
-             FROM (SELECT serial, revoked_at, revocation_reason FROM certificates \
+                    {concat}(serial || ',' || revoked_at || ',' || coalesce(revocation_reason, 0) \
+                             || ',' || not_after || ',' || coalesce(crl_partition, -1), ';') \
+             FROM (SELECT serial, revoked_at, revocation_reason, not_after, crl_partition FROM certificates \
                    WHERE revoked_at IS NOT NULL AND serial > ?1 AND serial <= ?2 \
                    ORDER BY serial LIMIT ?3) AS chunk",
         )))
@@ -443,17 +460,22 @@ async fn revoked_chunk(
 fn corrupt_revoked(value: &str) -> StoreError {
     StoreError::Corrupt {
         table: "certificates",
-        column: "serial, revoked_at, revocation_reason",
+        column: "serial, revoked_at, revocation_reason, not_after, crl_partition",
         value: value.to_owned(),
     }
 }
 
-/// `serial,at,reason` → (serial octets into `buf`, at, reason).
-fn parse_revoked<'b>(item: &str, buf: &'b mut [u8; 20]) -> Result<(&'b [u8], i64, u8)> {
+/// `serial,at,reason,not_after,partition` → (serial octets into `buf`, the rest).
+fn parse_revoked<'b>(item: &str, buf: &'b mut [u8; 20]) -> Result<(&'b [u8], RevokedEntry)> {
     let mut parts = item.split(',');
-    let (Some(hex), Some(at), Some(reason), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(hex), Some(at), Some(reason), Some(not_after), Some(partition), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return Err(corrupt_revoked(item));
     };
     let hex = hex.as_bytes();
@@ -475,14 +497,47 @@ fn parse_revoked<'b>(item: &str, buf: &'b mut [u8; 20]) -> Result<(&'b [u8], i64
     }
     let at: i64 = at.parse().map_err(|_| corrupt_revoked(item))?;
     let reason: u8 = reason.parse().map_err(|_| corrupt_revoked(item))?;
-    Ok((&buf[..n], at, reason))
+    let not_after: i64 = not_after.parse().map_err(|_| corrupt_revoked(item))?;
+    let scope = partition
+        .parse()
+        .ok()
+        .and_then(CrlScope::from_key)
+        .ok_or_else(|| corrupt_revoked(item))?;
+    Ok((
+        &buf[..n],
+        RevokedEntry {
+            at,
+            reason,
+            not_after,
+            scope,
+        },
+    ))
+}
+
+/// A revoked certificate as the revocation set loads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevokedEntry {
+    /// Revocation time, Unix seconds.
+    pub at: i64,
+    /// CRLReason, 0 when none was given.
+    pub reason: u8,
+    /// The certificate's notAfter, Unix seconds (`i64::MAX` when unknown).
+    pub not_after: i64,
+    pub scope: CrlScope,
+}
+
+/// The `crl_partition` column for a scope (NULL: the undivided CRL).
+pub(crate) fn partition_column(scope: CrlScope) -> Option<i64> {
+    match scope {
+        CrlScope::Undivided => None,
+        CrlScope::Partition(p) => Some(i64::from(p)),
+    }
 }
 
 /// Above every serial as stored (lower-case hex).
 const SERIAL_MAX: &str = "~";
 
-/// Calls `f(serial, revoked_at, reason)` with every revoked certificate
-/// (Unix seconds; reason 0 when none was given). Each chunk is one query
+/// Calls `f(serial, entry)` with every revoked certificate. Each chunk is one query
 /// and one text value rather than a hundred thousand row round trips; the
 /// serials are split in two halves read by two connections at once, and
 /// each half reads its next chunk while this one is parsed: a million rows
@@ -490,7 +545,7 @@ const SERIAL_MAX: &str = "~";
 /// never by offset.
 pub(crate) async fn for_each_revoked(
     pool: Pool<'_>,
-    f: impl FnMut(&[u8], i64, u8) + Send,
+    f: impl FnMut(&[u8], RevokedEntry) + Send,
 ) -> Result<usize> {
     let n = revoked_count(pool).await?;
     // A mutex, not a RefCell, so that a reload can run in a spawned task; it
@@ -519,7 +574,7 @@ async fn revoked_range(
     pool: Pool<'_>,
     after: String,
     upto: &str,
-    f: &std::sync::Mutex<impl FnMut(&[u8], i64, u8) + Send>,
+    f: &std::sync::Mutex<impl FnMut(&[u8], RevokedEntry) + Send>,
 ) -> Result<usize> {
     let mut total = 0usize;
     let mut current = revoked_chunk(pool, &after, upto).await?;
@@ -531,8 +586,8 @@ async fn revoked_range(
         let parse = async {
             let mut f = f.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             for item in text.split(';') {
-                let (serial, at, reason) = parse_revoked(item, &mut buf)?;
-                f(serial, at, reason);
+                let (serial, entry) = parse_revoked(item, &mut buf)?;
+                f(serial, entry);
             }
             Ok::<_, StoreError>(())
         };
@@ -557,6 +612,10 @@ pub struct LoggedRevocation {
     pub revoked_at: OffsetDateTime,
     pub reason: Option<u8>,
     pub invalidity: Option<OffsetDateTime>,
+    /// The certificate's notAfter (`None`: a re-imported revocation of a
+    /// certificate this database does not know).
+    pub not_after: Option<OffsetDateTime>,
+    pub scope: CrlScope,
 }
 
 pub(crate) async fn invalidity_dates(pool: Pool<'_>) -> Result<Vec<(Serial, OffsetDateTime)>> {
@@ -623,12 +682,21 @@ pub(crate) async fn log_revocation(c: Conn<'_>, serial: &Serial) -> Result<()> {
 }
 
 pub(crate) async fn revocations_after(pool: Pool<'_>, after: i64) -> Result<Vec<LoggedRevocation>> {
-    /// log id, serial, revoked_at, reason, invalidity_date
-    type Logged = (i64, String, Option<i64>, Option<i64>, Option<i64>);
+    /// log id, serial, revoked_at, reason, invalidity_date, not_after, scope
+    type Logged = (
+        i64,
+        String,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        i64,
+    );
     let rows: Vec<Logged> = on!(pool, p, d => {
         sqlx::query_as(d::sql(
             "SELECT l.id, l.serial, coalesce(c.revoked_at, r.revoked_at), \
-             coalesce(c.revocation_reason, r.reason), c.invalidity_date \
+             coalesce(c.revocation_reason, r.reason), c.invalidity_date, c.not_after, \
+             coalesce(c.crl_partition, r.crl_partition, -1) \
              FROM revocation_log l LEFT JOIN certificates c ON c.serial = l.serial \
              LEFT JOIN reimported_revocations r ON r.serial = l.serial \
              WHERE l.id > ? ORDER BY l.id LIMIT 10000",
@@ -638,8 +706,13 @@ pub(crate) async fn revocations_after(pool: Pool<'_>, after: i64) -> Result<Vec<
         .await?
     });
     let mut out = Vec::with_capacity(rows.len());
-    for (log_id, serial, at, reason, invalidity) in rows {
+    for (log_id, serial, at, reason, invalidity, not_after, scope) in rows {
         let Some(at) = at else { continue };
+        let scope = CrlScope::from_key(scope).ok_or_else(|| StoreError::Corrupt {
+            table: "certificates",
+            column: "crl_partition",
+            value: scope.to_string(),
+        })?;
         out.push(LoggedRevocation {
             log_id,
             serial: Serial::from_hex(&serial).ok_or_else(|| corrupt_revoked(&serial))?,
@@ -648,6 +721,10 @@ pub(crate) async fn revocations_after(pool: Pool<'_>, after: i64) -> Result<Vec<
             invalidity: invalidity
                 .map(|t| ts(t, "certificates", "invalidity_date"))
                 .transpose()?,
+            not_after: not_after
+                .map(|t| ts(t, "certificates", "not_after"))
+                .transpose()?,
+            scope,
         });
     }
     Ok(out)
@@ -711,8 +788,8 @@ pub(crate) async fn insert_user(
 pub(crate) async fn insert_cert(c: Conn<'_>, n: &NewCert<'_>) -> Result<i64> {
     Ok(on!(c, c, d => {
         sqlx::query_scalar(d::sql(
-            "INSERT INTO certificates (user_id, serial, not_before, not_after, der, issued_at) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO certificates (user_id, serial, not_before, not_after, der, issued_at, crl_partition) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         ))
         .bind(n.user_id.0)
         .bind(n.serial.to_hex())
@@ -720,6 +797,7 @@ pub(crate) async fn insert_cert(c: Conn<'_>, n: &NewCert<'_>) -> Result<i64> {
         .bind(n.not_after.unix_timestamp())
         .bind(n.der)
         .bind(n.issued_at.unix_timestamp())
+        .bind(partition_column(n.crl_scope))
         .fetch_one(c)
         .await?
     }))

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use shomei_core::{Role, Service};
+use shomei_core::{CrlScope, Role, Service};
 use time::macros::datetime;
 
 use super::*;
@@ -80,6 +80,7 @@ conformance!(
     sessions_are_bounded_per_user_and_in_all_and_a_pending_screen_is_taken_once,
     a_lease_has_one_holder_until_it_expires_then_the_next_takes_it_with_a_new_epoch,
     a_crl_number_is_published_only_upward_and_only_with_every_revocation_seen,
+    scheduled_crls_move_their_scope_horizon_and_scopes_in_use_follow_certificates,
     a_rolled_back_transaction_leaves_neither_change_nor_history,
     revoking_twice_revokes_once_and_login_ids_are_unique,
     the_revocation_set_loads_every_row_across_chunks_and_halves,
@@ -187,11 +188,22 @@ async fn revoking_twice_revokes_once_and_login_ids_are_unique(place: Place) {
     tx.commit().await.unwrap();
     let mut revoked = Vec::new();
     let n = s
-        .for_each_revoked(|serial, at, reason| revoked.push((serial.to_vec(), at, reason)))
+        .for_each_revoked(|serial, e| revoked.push((serial.to_vec(), e)))
         .await
         .unwrap();
     assert_eq!(n, 1);
-    assert_eq!(revoked, vec![(vec![0x41, 0x02], now.unix_timestamp(), 5)]);
+    assert_eq!(
+        revoked,
+        vec![(
+            vec![0x41, 0x02],
+            RevokedEntry {
+                at: now.unix_timestamp(),
+                reason: 5,
+                not_after: datetime!(2026-01-01 00:00 UTC).unix_timestamp(),
+                scope: CrlScope::Partition(7),
+            }
+        )]
+    );
 }
 
 async fn the_revocation_set_loads_every_row_across_chunks_and_halves(place: Place) {
@@ -207,29 +219,28 @@ async fn the_revocation_set_loads_every_row_across_chunks_and_halves(place: Plac
         &format!(
             "{owner}
              WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {total})
-             INSERT INTO certificates(user_id, serial, not_before, not_after, der, issued_at, revoked_at, revocation_reason)
-             SELECT 1, printf('%032x', i * 7919 + 1048576), 0, 0, x'', 0,
+             INSERT INTO certificates(user_id, serial, not_before, not_after, der, issued_at, revoked_at, revocation_reason, crl_partition)
+             SELECT 1, printf('%032x', i * 7919 + 1048576), 0, 1800000000 + i, x'', 0,
                     CASE WHEN i <= {n} THEN 1700000000 + i END,
-                    CASE WHEN i <= {n} THEN i % 3 END
+                    CASE WHEN i <= {n} THEN i % 3 END,
+                    CASE WHEN i % 2 = 0 THEN i % 64 END
              FROM k;"
         ),
         &format!(
             "{owner}
-             INSERT INTO certificates(user_id, serial, not_before, not_after, der, issued_at, revoked_at, revocation_reason)
-             SELECT 1, lpad(to_hex(i * 7919 + 1048576), 32, '0'), 0, 0, '\\x', 0,
+             INSERT INTO certificates(user_id, serial, not_before, not_after, der, issued_at, revoked_at, revocation_reason, crl_partition)
+             SELECT 1, lpad(to_hex(i * 7919 + 1048576), 32, '0'), 0, 1800000000 + i, '\\x', 0,
                     CASE WHEN i <= {n} THEN 1700000000 + i END,
-                    CASE WHEN i <= {n} THEN i % 3 END
+                    CASE WHEN i <= {n} THEN i % 3 END,
+                    CASE WHEN i % 2 = 0 THEN i % 64 END
              FROM generate_series(1::bigint, {total}::bigint) AS k(i);"
         ),
     )
     .await;
     let mut seen = std::collections::HashMap::new();
     let total = s
-        .for_each_revoked(|serial, at, reason| {
-            assert!(
-                seen.insert(serial.to_vec(), (at, reason)).is_none(),
-                "twice"
-            );
+        .for_each_revoked(|serial, e| {
+            assert!(seen.insert(serial.to_vec(), e).is_none(), "twice");
         })
         .await
         .unwrap();
@@ -237,7 +248,21 @@ async fn the_revocation_set_loads_every_row_across_chunks_and_halves(place: Plac
     assert_eq!(seen.len(), n as usize);
     for i in [1i64, 2, 100_000, 100_001, 125_002, 200_000, n] {
         let serial = hex::decode(format!("{:032x}", i * 7919 + 1_048_576)).unwrap();
-        assert_eq!(seen[&serial], (1_700_000_000 + i, (i % 3) as u8), "row {i}");
+        let scope = if i % 2 == 0 {
+            CrlScope::Partition((i % 64) as u16)
+        } else {
+            CrlScope::Undivided
+        };
+        assert_eq!(
+            seen[&serial],
+            RevokedEntry {
+                at: 1_700_000_000 + i,
+                reason: (i % 3) as u8,
+                not_after: 1_800_000_000 + i,
+                scope,
+            },
+            "row {i}"
+        );
     }
 }
 
@@ -327,6 +352,7 @@ fn new_cert(user: UserId, serial: &Serial) -> NewCert<'_> {
         not_after: now,
         der: b"d",
         issued_at: now,
+        crl_scope: CrlScope::Partition(7),
     }
 }
 
@@ -782,31 +808,126 @@ async fn a_lease_has_one_holder_until_it_expires_then_the_next_takes_it_with_a_n
 
 async fn a_crl_number_is_published_only_upward_and_only_with_every_revocation_seen(place: Place) {
     let s = place.open().await.unwrap();
+    let p1 = CrlScope::Partition(1);
+    let p2 = CrlScope::Partition(2);
     let mut tx = s.begin().await.unwrap();
     let a = tx.next_crl_number().await.unwrap();
     let b = tx.next_crl_number().await.unwrap();
     assert!(b > a, "numbers are taken in order");
     // B (the higher) publishes first; A, slower, must not publish after it.
-    assert!(tx.publish_crl_number(b, 0).await.unwrap());
+    assert!(tx.publish_crl(p1, b, 0, None).await.unwrap());
     assert!(
-        !tx.publish_crl_number(a, 0).await.unwrap(),
+        !tx.publish_crl(p1, a, 0, None).await.unwrap(),
         "never a lower one"
     );
     assert!(
-        !tx.publish_crl_number(b, 0).await.unwrap(),
+        !tx.publish_crl(p1, b, 0, None).await.unwrap(),
         "never the same one twice"
+    );
+    assert!(
+        tx.publish_crl(p2, a, 0, None).await.unwrap(),
+        "numbers go up per scope: another partition may publish A"
     );
     tx.commit().await.unwrap();
     // A revocation committed after what a server has seen keeps that
-    // server's CRL from being published, whatever its number.
-    let mut tx = s.begin().await.unwrap();
-    let c = tx.next_crl_number().await.unwrap();
+    // server's CRL of the revoked certificate's scope from being published,
+    // whatever its number; other scopes' CRLs are not held up.
+    let (_, u) = company_and_hanako(&s).await;
     let serial = Serial::from_hex("0a").unwrap();
-    rows::log_revocation(tx.conn(), &serial).await.unwrap();
+    let mut tx = s.begin().await.unwrap();
+    let mut cert = new_cert(u, &serial);
+    cert.crl_scope = p1;
+    tx.insert_cert(&cert).await.unwrap();
+    let last = tx.next_crl_numbers(3).await.unwrap();
+    assert!(tx.revoke_cert(&serial, cert.not_before, 1).await.unwrap());
     tx.commit().await.unwrap();
     let head = s.revocation_log_head().await.unwrap();
     let mut tx = s.begin().await.unwrap();
-    assert!(!tx.publish_crl_number(c, head - 1).await.unwrap());
-    assert!(tx.publish_crl_number(c, head).await.unwrap());
+    assert!(!tx.publish_crl(p1, last, head - 1, None).await.unwrap());
+    assert!(
+        tx.publish_crl(p2, last - 1, head - 1, None).await.unwrap(),
+        "the revocation is not in partition 2"
+    );
+    assert!(tx.publish_crl(p1, last, head, None).await.unwrap());
+    // An unknown serial's revocation (re-imported) is in the undivided CRL
+    // unless it says otherwise.
+    assert!(
+        tx.insert_reimported(&Serial::from_hex("0b").unwrap(), cert.not_before, None, p2)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    let head2 = s.revocation_log_head().await.unwrap();
+    let mut tx = s.begin().await.unwrap();
+    let n = tx.next_crl_number().await.unwrap();
+    assert!(
+        tx.publish_crl(CrlScope::Undivided, n, head, None)
+            .await
+            .unwrap()
+    );
+    let n = tx.next_crl_number().await.unwrap();
+    assert!(!tx.publish_crl(p2, n, head, None).await.unwrap());
+    assert!(tx.publish_crl(p2, n, head2, None).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(
+        s.reimported_revocations().await.unwrap()[0].3,
+        p2,
+        "its partition is kept"
+    );
+}
+
+async fn scheduled_crls_move_their_scope_horizon_and_scopes_in_use_follow_certificates(
+    place: Place,
+) {
+    let s = place.open().await.unwrap();
+    let t = datetime!(2026-06-01 00:00 UTC);
+    let mut tx = s.begin().await.unwrap();
+    assert!(
+        tx.crl_horizons()
+            .await
+            .unwrap()
+            .iter()
+            .all(|(_, h)| *h == 0)
+    );
+    assert_eq!(tx.crl_scopes_in_use(t).await.unwrap(), (None, false));
+    let n = tx.next_crl_numbers(2).await.unwrap();
+    let p = CrlScope::Partition(5);
+    assert!(tx.publish_crl(p, n - 1, 0, Some(t)).await.unwrap());
+    assert!(
+        tx.publish_crl(p, n, 0, None).await.unwrap(),
+        "an unscheduled CRL"
+    );
+    let horizons: std::collections::HashMap<_, _> =
+        tx.crl_horizons().await.unwrap().into_iter().collect();
+    assert_eq!(
+        horizons[&p],
+        t.unix_timestamp(),
+        "the scheduled CRL's thisUpdate, kept by the unscheduled one after it"
+    );
+    tx.commit().await.unwrap();
+    let (_, u) = company_and_hanako(&s).await;
+    let mut tx = s.begin().await.unwrap();
+    for (hex, scope, until) in [
+        ("01", CrlScope::Partition(9), t + time::Duration::days(1)),
+        ("02", CrlScope::Partition(40), t - time::Duration::days(1)),
+        ("03", CrlScope::Undivided, t + time::Duration::days(2)),
+    ] {
+        let serial = Serial::from_hex(hex).unwrap();
+        let mut c = new_cert(u, &serial);
+        c.crl_scope = scope;
+        c.not_after = until;
+        tx.insert_cert(&c).await.unwrap();
+    }
+    assert_eq!(
+        tx.crl_scopes_in_use(t).await.unwrap(),
+        (Some(9), true),
+        "partition 40's only certificate has expired"
+    );
+    assert_eq!(
+        tx.crl_scopes_in_use(t + time::Duration::days(3))
+            .await
+            .unwrap(),
+        (None, false)
+    );
     tx.commit().await.unwrap();
 }

@@ -118,6 +118,9 @@ fn pki_routes() -> Router<AppState> {
         .route("/pki/delta-crl.pem", get(pki::delta_crl_pem))
         .route("/pki/crl", get(pki::crl_der))
         .route("/pki/crl.pem", get(pki::crl_pem))
+        .route("/pki/crl/{partition}", get(pki::partition_crl))
+        .route("/pki/delta-crl/{partition}", get(pki::partition_delta_crl))
+        .route("/pki/crls.pem", get(pki::crl_bundle))
         .route("/pki/root-ca.crt", get(pki::root_cert))
         .route("/pki/issuing-ca.crt", get(pki::issuing_cert))
 }

@@ -5,6 +5,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use time::format_description::well_known::Rfc2822;
 
+use shomei_core::{CrlScope, MAX_CRL_PARTITIONS};
+
 use crate::AppState;
 
 fn crl_response(
@@ -50,21 +52,123 @@ fn crl_response(
     res
 }
 
+/// A CRL that is not published: a partition no certificate names, or the
+/// undivided CRL once every certificate naming it has expired.
+fn crl_not_published(what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!(
+            "not found: {what} is not published (no certificate in force names it); \
+             every published CRL is in /pki/crls.pem\n"
+        ),
+    )
+        .into_response()
+}
+
+/// `N` or `N.pem`, a partition number below the limit: the scope and
+/// whether PEM is asked for.
+fn partition_of(segment: &str) -> Option<(CrlScope, bool)> {
+    let (number, pem) = match segment.strip_suffix(".pem") {
+        Some(n) => (n, true),
+        None => (segment, false),
+    };
+    // Digits only: no sign, no spaces, no leading "+".
+    if number.is_empty() || number.len() > 4 || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let p: u16 = number.parse().ok()?;
+    (p < MAX_CRL_PARTITIONS).then_some((CrlScope::Partition(p), pem))
+}
+
+fn serve(
+    crl: Option<std::sync::Arc<shomei_service::CrlSnapshot>>,
+    scope: CrlScope,
+    headers: &HeaderMap,
+    pem: bool,
+) -> Response {
+    match crl {
+        Some(c) if c.number != 0 => {
+            let content_type = if pem {
+                "application/x-pem-file"
+            } else {
+                "application/pkix-crl"
+            };
+            crl_response(c, headers, content_type, pem)
+        }
+        _ => crl_not_published(&scope.to_string()),
+    }
+}
+
+/// The undivided CRL of the certificates issued before partitions.
 pub(crate) async fn crl_der(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    crl_response(st.svc.crl(), &headers, "application/pkix-crl", false)
+    let s = CrlScope::Undivided;
+    serve(st.svc.crl_of(s), s, &headers, false)
 }
 
 pub(crate) async fn crl_pem(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    crl_response(st.svc.crl(), &headers, "application/x-pem-file", true)
+    let s = CrlScope::Undivided;
+    serve(st.svc.crl_of(s), s, &headers, true)
 }
 
-/// The delta CRL named by the Freshest CRL extension of our certificates.
+/// The delta CRL named by the Freshest CRL extension of the certificates
+/// issued before partitions.
 pub(crate) async fn delta_crl_der(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    crl_response(st.svc.delta_crl(), &headers, "application/pkix-crl", false)
+    let s = CrlScope::Undivided;
+    serve(st.svc.delta_crl_of(s), s, &headers, false)
 }
 
 pub(crate) async fn delta_crl_pem(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    crl_response(st.svc.delta_crl(), &headers, "application/x-pem-file", true)
+    let s = CrlScope::Undivided;
+    serve(st.svc.delta_crl_of(s), s, &headers, true)
+}
+
+/// A partition's CRL, `/pki/crl/N` (DER) or `/pki/crl/N.pem`.
+pub(crate) async fn partition_crl(
+    State(st): State<AppState>,
+    axum::extract::Path(segment): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match partition_of(&segment) {
+        Some((s, pem)) => serve(st.svc.crl_of(s), s, &headers, pem),
+        None => crl_not_published("that CRL partition"),
+    }
+}
+
+/// A partition's delta CRL (its certificates' Freshest CRL).
+pub(crate) async fn partition_delta_crl(
+    State(st): State<AppState>,
+    axum::extract::Path(segment): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match partition_of(&segment) {
+        Some((s, pem)) => serve(st.svc.delta_crl_of(s), s, &headers, pem),
+        None => crl_not_published("that delta CRL partition"),
+    }
+}
+
+/// Every published full CRL, partitions and undivided, in one PEM file:
+/// for relying parties that load one CRL file (nginx `ssl_crl`).
+pub(crate) async fn crl_bundle(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let (pem, etag) = st.svc.crl_bundle().await;
+    let mut res = if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response()
+    };
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, no-cache"),
+    );
+    res
 }
 
 pub(crate) async fn root_cert(State(st): State<AppState>) -> Response {
@@ -130,7 +234,7 @@ pub(crate) async fn not_found() -> Response {
     (
         axum::http::StatusCode::NOT_FOUND,
         [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "not found: this listener serves only /pki/crl, /pki/delta-crl, /pki/ocsp and the CA certificates\n",
+        "not found: this listener serves only the CRLs (/pki/crl/N, /pki/delta-crl/N, /pki/crls.pem, /pki/crl, /pki/delta-crl), /pki/ocsp and the CA certificates\n",
     )
         .into_response()
 }
