@@ -14,6 +14,7 @@ mod nodes;
 mod notices;
 mod ocsp;
 mod operator;
+mod partitions;
 mod password;
 mod portal;
 mod profile;

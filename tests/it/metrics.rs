@@ -115,8 +115,31 @@ async fn metrics_count_what_happened() {
             "shomei_tls_handshakes_total{listener=\"portal\",result=\"ok\"}"
         ) >= 1.0
     );
-    assert!(sample(&after, "shomei_crl_number") > sample(&before, "shomei_crl_number"));
-    assert_eq!(sample(&after, "shomei_crl_entries"), 2.0);
+    // Per partition: the numbers moved up, and the entries of all of them
+    // are the two revoked certificates.
+    let per_partition = |text: &str, name: &str| -> Vec<f64> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(name)?.strip_prefix("{partition=\""))
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let numbers = |t: &str| per_partition(t, "shomei_crl_number");
+    assert_eq!(numbers(&after).len(), 64, "the default: 64 partitions");
+    assert_eq!(sample(&after, "shomei_crl_partitions"), 64.0);
+    let highest = |v: Vec<f64>| v.into_iter().fold(0.0, f64::max);
+    assert!(highest(numbers(&after)) > highest(numbers(&before)));
+    assert_eq!(
+        per_partition(&after, "shomei_crl_entries")
+            .iter()
+            .sum::<f64>(),
+        2.0
+    );
+    assert!(
+        per_partition(&after, "shomei_crl_bytes")
+            .iter()
+            .all(|b| *b > 200.0),
+        "every partition's CRL is published and signed"
+    );
     assert!(
         sample(
             &after,

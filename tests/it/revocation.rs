@@ -6,8 +6,45 @@ use x509_parser::prelude::*;
 
 use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW};
 
-async fn crl(kit: &Kit) -> Vec<u8> {
-    pki(kit, "/pki/crl").await
+/// The full CRL the user's certificate names in its CRL distribution point.
+async fn crl(kit: &Kit, login_id: &str) -> Vec<u8> {
+    pki(kit, &crl_path(kit, login_id).await).await
+}
+
+/// The path of the CRL a user's latest certificate names (its CRL
+/// distribution point), on the portal.
+pub async fn crl_path(kit: &Kit, login_id: &str) -> String {
+    let id = shomei_core::UserId(kit.user_id(login_id).await);
+    let der = kit.svc.store().latest_cert(id).await.unwrap().unwrap().der;
+    cdp_path(&der)
+}
+
+/// The path part of a certificate's CRL distribution point.
+pub fn cdp_path(der: &[u8]) -> String {
+    let (_, c) = parse_x509_certificate(der).unwrap();
+    let url =
+        c.extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::CRLDistributionPoints(d) => d.points.iter().find_map(|p| match p
+                    .distribution_point
+                    .as_ref()?
+                {
+                    DistributionPointName::FullName(names) => names.iter().find_map(|n| match n {
+                        GeneralName::URI(u) => Some(u.to_string()),
+                        _ => None,
+                    }),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .expect("a CRL distribution point");
+    url[url.find("/pki/").unwrap()..].to_string()
+}
+
+/// The delta CRL path beside a full CRL path (`/pki/crl/N` → `/pki/delta-crl/N`).
+fn delta_of(path: &str) -> String {
+    path.replacen("/pki/crl", "/pki/delta-crl", 1)
 }
 
 /// The body of a PKI path on the portal listener (a CRL, the delta CRL).
@@ -32,7 +69,12 @@ fn crl_number(der: &[u8]) -> String {
 #[tokio::test]
 async fn executing_revokes_the_certificate_and_publishes_it_in_the_crl() {
     let kit = Kit::start().await;
-    let before = crl(&kit).await;
+    let path = crl_path(&kit, "hanakodt").await;
+    assert!(
+        path.starts_with("/pki/crl/"),
+        "new certificates name a partition: {path}"
+    );
+    let before = crl(&kit, "hanakodt").await;
     let b = kit.browser();
     let confirm = b.to_brsk019(&kit, "hanakodt", "hanakodt").await;
     assert_eq!(confirm.path(), "/brsk019");
@@ -90,7 +132,7 @@ async fn executing_revokes_the_certificate_and_publishes_it_in_the_crl() {
     assert_eq!(row.2, "失効済", "{row:?}");
 
     kit.crl_caught_up().await;
-    let after = crl(&kit).await;
+    let after = crl(&kit, "hanakodt").await;
     assert!(
         crl_number(&after).parse::<u64>().unwrap() > crl_number(&before).parse::<u64>().unwrap()
     );
@@ -156,7 +198,48 @@ async fn executing_revokes_the_certificate_and_publishes_it_in_the_crl() {
         !ok && out.contains("certificate revoked"),
         "openssl verify refuses it:\n{out}"
     );
-    // And a certificate that was not revoked still verifies against the same CRL.
+    // The same with every CRL in one file (the bundle, for nginx ssl_crl):
+    // openssl picks the partition the certificate names.
+    std::fs::write(dir.join("all.pem"), pki(&kit, "/pki/crls.pem").await).unwrap();
+    let (ok, out) = openssl(
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "chain.pem",
+            "-CRLfile",
+            "all.pem",
+            "user.pem",
+        ],
+        dir,
+    );
+    assert!(
+        !ok && out.contains("certificate revoked"),
+        "openssl verify refuses it with the bundle:\n{out}"
+    );
+    // Another partition's CRL alone is not this certificate's: its Issuing
+    // Distribution Point names another URL, and openssl says so.
+    let p: u16 = path.rsplit('/').next().unwrap().parse().unwrap();
+    let other = pki(&kit, &format!("/pki/crl/{}.pem", (p + 1) % 64)).await;
+    std::fs::write(dir.join("other.pem"), other).unwrap();
+    let (ok, out) = openssl(
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "chain.pem",
+            "-CRLfile",
+            "other.pem",
+            "user.pem",
+        ],
+        dir,
+    );
+    assert!(
+        !ok && out.contains("different CRL scope"),
+        "a CRL of another partition does not cover it:\n{out}"
+    );
+    // And a certificate that was not revoked still verifies against the
+    // CRLs (all of them in the bundle).
     let taro = kit
         .svc
         .store()
@@ -176,7 +259,7 @@ async fn executing_revokes_the_certificate_and_publishes_it_in_the_crl() {
             "-CAfile",
             "chain.pem",
             "-CRLfile",
-            "crl.pem",
+            "all.pem",
             "taro.pem",
         ],
         dir,
@@ -245,7 +328,7 @@ async fn pressing_revoke_without_a_revocable_selection_shows_an_error_and_change
     let kit = Kit::start().await;
     let b = kit.browser();
     b.login("hanakodt", LOGIN_PW).await;
-    let crl_before = crl_number(&crl(&kit).await);
+    let crl_before = kit.svc.crl_generations();
     let cases: &[(&str, Option<&str>, &str)] = &[
         ("nobody selected", None, "利用者を選択してください。"),
         (
@@ -293,7 +376,7 @@ async fn pressing_revoke_without_a_revocable_selection_shows_an_error_and_change
     for u in ["hanakodt", "ichirodt", "jirodt", "sachikodt", "tarodt"] {
         assert_eq!(kit.revoked(u).await, u == "sachikodt", "{u}");
     }
-    assert_eq!(crl_number(&crl(&kit).await), crl_before, "no new CRL");
+    assert_eq!(kit.svc.crl_generations(), crl_before, "no new CRL");
     kit.stop().await;
 }
 
@@ -312,12 +395,13 @@ async fn back_on_brsk019_returns_to_the_list_without_revoking() {
 async fn the_crl_is_served_with_cache_validators() {
     let kit = Kit::start().await;
     let c = kit.browser().client;
+    let path = crl_path(&kit, "tarodt").await;
     let if_none_match = |etag: &str| {
-        c.get(format!("{}/pki/crl", kit.base))
+        c.get(format!("{}{path}", kit.base))
             .header("if-none-match", etag)
             .send()
     };
-    let r = c.get(format!("{}/pki/crl", kit.base)).send().await.unwrap();
+    let r = c.get(format!("{}{path}", kit.base)).send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "application/pkix-crl");
     let etag = r.headers()["etag"].to_str().unwrap().to_string();
     assert!(r.headers().contains_key("last-modified"));
@@ -347,7 +431,7 @@ async fn the_crl_is_served_with_cache_validators() {
     let again = if_none_match(&new_etag).await.unwrap();
     assert_eq!(again.status(), 304);
     let pem = c
-        .get(format!("{}/pki/crl.pem", kit.base))
+        .get(format!("{}{path}.pem", kit.base))
         .send()
         .await
         .unwrap()
@@ -355,6 +439,39 @@ async fn the_crl_is_served_with_cache_validators() {
         .await
         .unwrap();
     assert!(pem.starts_with("-----BEGIN X509 CRL-----"));
+    // The bundle: every partition's CRL, revalidated the same way.
+    let r = c
+        .get(format!("{}/pki/crls.pem", kit.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/x-pem-file");
+    let bundle_etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let bundle = r.text().await.unwrap();
+    assert_eq!(bundle.matches("-----BEGIN X509 CRL-----").count(), 64);
+    let again = c
+        .get(format!("{}/pki/crls.pem", kit.base))
+        .header("if-none-match", &bundle_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    // Certificates issued here name partitions: the undivided CRL is not
+    // published, and says where the CRLs are; so is a partition out of range.
+    for gone in [
+        "/pki/crl",
+        "/pki/delta-crl",
+        "/pki/crl/64",
+        "/pki/crl/-1",
+        "/pki/crl/1x",
+    ] {
+        let r = c.get(format!("{}{gone}", kit.base)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{gone}");
+        assert!(
+            r.text().await.unwrap().contains("/pki/crls.pem"),
+            "{gone}: says where the CRLs are"
+        );
+    }
     kit.stop().await;
 }
 
@@ -362,7 +479,8 @@ async fn the_crl_is_served_with_cache_validators() {
 async fn the_delta_crl_lists_what_was_revoked_since_the_full_crl_and_openssl_reads_it() {
     let kit = Kit::start().await;
     let b = kit.browser();
-    let empty = pki(&kit, "/pki/delta-crl").await;
+    let delta_path = delta_of(&crl_path(&kit, "tarodt").await);
+    let empty = pki(&kit, &delta_path).await;
     let (_, parsed) = parse_x509_crl(&empty).unwrap();
     assert_eq!(
         parsed.iter_revoked_certificates().count(),
@@ -372,7 +490,7 @@ async fn the_delta_crl_lists_what_was_revoked_since_the_full_crl_and_openssl_rea
     b.to_brsk019(&kit, "hanakodt", "tarodt").await;
     assert_eq!(b.execute(CONFIRM_PW).await.path(), "/brsk020");
     kit.crl_caught_up().await;
-    let delta = pki(&kit, "/pki/delta-crl").await;
+    let delta = pki(&kit, &delta_path).await;
     let (_, parsed) = parse_x509_crl(&delta).unwrap();
     let id = shomei_core::UserId(kit.user_id("tarodt").await);
     let serial = kit
@@ -500,7 +618,7 @@ async fn an_operator_revocation_from_another_process_takes_effect_in_the_running
         "not in force in the running server"
     );
     kit.crl_caught_up().await;
-    let der = crl(&kit).await;
+    let der = crl(&kit, "hanakodt").await;
     let (_, c) = parse_x509_crl(&der).unwrap();
     let entry = c
         .iter_revoked_certificates()
@@ -652,8 +770,10 @@ async fn at_half_life_a_new_full_crl_becomes_the_base_of_the_delta_crls() {
     b.to_brsk019(&kit, "hanakodt", "tarodt").await;
     assert_eq!(b.execute(CONFIRM_PW).await.path(), "/brsk020");
     kit.crl_caught_up().await;
-    let full = pki(&kit, "/pki/crl").await;
-    let delta = pki(&kit, "/pki/delta-crl").await;
+    let taro_crl = crl_path(&kit, "tarodt").await;
+    let hanako_crl = crl_path(&kit, "hanakodt").await;
+    let full = pki(&kit, &taro_crl).await;
+    let delta = pki(&kit, &delta_of(&taro_crl)).await;
     let base = delta_base(&delta);
     assert!(base < crl_number(&full).parse::<u64>().unwrap());
     assert_eq!(delta_serials(&delta), std::slice::from_ref(&taro));
@@ -661,14 +781,14 @@ async fn at_half_life_a_new_full_crl_becomes_the_base_of_the_delta_crls() {
     // Before half-life (24 h CRLs: 11 h later) nothing changes.
     kit.clock.advance(::time::Duration::hours(11));
     kit.svc.refresh_crl_if_due().await.unwrap();
-    assert_eq!(pki(&kit, "/pki/crl").await, full);
-    assert_eq!(pki(&kit, "/pki/delta-crl").await, delta);
+    assert_eq!(pki(&kit, &taro_crl).await, full);
+    assert_eq!(pki(&kit, &delta_of(&taro_crl)).await, delta);
 
     // Past it (13 h): a new full CRL, and the delta is based on it, empty.
     kit.clock.advance(::time::Duration::hours(2));
     kit.svc.refresh_crl_if_due().await.unwrap();
-    let rebased_full = pki(&kit, "/pki/crl").await;
-    let rebased = pki(&kit, "/pki/delta-crl").await;
+    let rebased_full = pki(&kit, &taro_crl).await;
+    let rebased = pki(&kit, &delta_of(&taro_crl)).await;
     let number: u64 = crl_number(&rebased_full).parse().unwrap();
     assert!(number > crl_number(&full).parse::<u64>().unwrap());
     assert_eq!(delta_base(&rebased), number);
@@ -681,14 +801,16 @@ async fn at_half_life_a_new_full_crl_becomes_the_base_of_the_delta_crls() {
         "tarodt's revocation is in the new base"
     );
 
-    // The next revocation is in the next delta, on the same base.
+    // The next revocation is in the next delta of its partition, on the
+    // base rebased with the others.
+    let hanako_base: u64 = crl_number(&pki(&kit, &hanako_crl).await).parse().unwrap();
     let hanako = kit.serial_of("hanakodt").await;
     let m = kit.browser();
     m.to_brsk019(&kit, "jirodt", "hanakodt").await;
     assert_eq!(m.execute(CONFIRM_PW).await.path(), "/brsk020");
     kit.crl_caught_up().await;
-    let next = pki(&kit, "/pki/delta-crl").await;
-    assert_eq!(delta_base(&next), number);
+    let next = pki(&kit, &delta_of(&hanako_crl)).await;
+    assert_eq!(delta_base(&next), hanako_base);
     assert_eq!(delta_serials(&next), [hanako]);
     kit.stop().await;
 }
@@ -704,11 +826,16 @@ async fn crl_generations(kit: &Kit) -> u64 {
 
 /// "Revocations close together share one generation": the publisher waits
 /// 100 ms after a revocation and takes every one marked meanwhile. Three
-/// 実行 at once make at most one generation per 100 ms they took (one when
-/// they took less), where one generation each would be three.
+/// 実行 at once in one partition make at most one generation per 100 ms
+/// they took (one when they took less), where one generation each would be
+/// three.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocations_close_together_share_one_crl_generation() {
-    let kit = Kit::start().await;
+    let kit = Kit::start_with(shomei_service::Settings {
+        crl_partitions: 1,
+        ..Default::default()
+    })
+    .await;
     kit.crl_caught_up().await;
     let before = crl_generations(&kit).await;
     let pairs = [

@@ -391,7 +391,7 @@ pub async fn eventually(mut done: impl FnMut() -> bool) -> bool {
 /// With SHOMEI_IT_DATABASE=postgres, a new empty PostgreSQL database for
 /// one kit on the server SHOMEI_TEST_DATABASE_URL names (scripts/postgres
 /// starts one); else none: SQLite in the kit's data directory.
-async fn fresh_database() -> Option<shomei_store::DatabaseUrl> {
+pub async fn fresh_database() -> Option<shomei_store::DatabaseUrl> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     if std::env::var("SHOMEI_IT_DATABASE").as_deref() != Ok("postgres") {
