@@ -75,14 +75,29 @@ class Server:
         return out
 
 
-def crl_text_listing(server, serial_hex, workdir, url=None, within=EVENTUALLY):
-    """Downloads the CRL until it lists the serial (a revocation is in the
-    CRL within a second of 実行 on an idle machine) and returns `openssl crl
-    -text` of it."""
+def crl_url_of(cert_pem) -> str:
+    """The URL in a certificate's CRL distribution point: the CRL of the
+    partition it names (RFC 5280 §4.2.1.13)."""
+    text = subprocess.run(["openssl", "x509", "-in", str(cert_pem), "-noout", "-ext", "crlDistributionPoints"],
+                          capture_output=True, text=True, timeout=60, check=True).stdout
+    return re.search(r"URI:(\S+)", text).group(1)
+
+
+def crl_path_of(cert_pem) -> str:
+    """The path of `crl_url_of` (`/pki/crl/N`), for a server restarted on
+    other ports."""
+    url = crl_url_of(cert_pem)
+    return url[url.index("/pki/"):]
+
+
+def crl_text_listing(server, serial_hex, workdir, url, within=EVENTUALLY):
+    """Downloads the CRL at `url` until it lists the serial (a revocation is
+    in its partition's CRL within a second of 実行 on an idle machine) and
+    returns `openssl crl -text` of it."""
     import time
     deadline = time.monotonic() + within
     while True:
-        got = server.curl("-o", str(workdir / "crl.der"), url or server.url + "/pki/crl")
+        got = server.curl("-o", str(workdir / "crl.der"), url)
         assert got.returncode == 0, got
         out = subprocess.run(["openssl", "crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text"],
                              cwd=workdir, capture_output=True, text=True, timeout=60)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from conftest import LOGIN_PW, crl_text_listing, launch
+from conftest import LOGIN_PW, crl_text_listing, crl_url_of, launch
 from test_issuance import run
 
 P12_PW = "Pkcs12#Secret"
@@ -163,7 +163,11 @@ def test_tarodt_renews_with_the_app_and_the_old_certificate_is_superseded(server
         new_serial = re.search(r"serial:\s+([0-9a-f]+)", after.stdout).group(1)
         assert new_serial != old_serial and "発行済" in after.stdout, after.stdout
 
-        crl = crl_text_listing(server, old_serial, tmp_path)
+        # The CRL the old certificate names (its partition's) lists it.
+        old_pem = tmp_path / "tarodt-old.pem"
+        run("openssl", "pkcs12", "-in", str(server.data_dir / "demo-certs" / "tarodt.p12"), "-nokeys",
+            "-clcerts", "-passin", f"pass:{DEMO_P12_PW}", "-out", str(old_pem), cwd=tmp_path)
+        crl = crl_text_listing(server, old_serial, tmp_path, crl_url_of(old_pem))
         block = crl.split(f"Serial Number: {old_serial.upper()}")
         assert len(block) == 2, crl
         assert "Superseded" in block[1].split("Serial Number:")[0]

@@ -8,7 +8,7 @@ import signal
 import tempfile
 from pathlib import Path
 
-from conftest import CONFIRM_PW, LOGIN_PW, start_server
+from conftest import CONFIRM_PW, LOGIN_PW, crl_path_of, start_server
 from test_issuance import enroll_with_openssl_and_curl, run
 
 
@@ -53,7 +53,7 @@ def test_a_revocation_survives_sigkill():
 
         serial = re.search(r"serial=([0-9A-F]+)",
                            run("openssl", "x509", "-in", "jirodt.crt", "-noout", "-serial", cwd=work).stdout).group(1)
-        assert server.curl("-o", str(work / "crl.der"), server.url + "/pki/crl").returncode == 0
+        assert server.curl("-o", str(work / "crl.der"), server.url + crl_path_of(work / "jirodt.crt")).returncode == 0
         crl = run("openssl", "crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text", cwd=work).stdout
         assert f"Serial Number: {serial}" in crl
 

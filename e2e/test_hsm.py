@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BINARY, EVENTUALLY, start_server
+from conftest import BINARY, EVENTUALLY, crl_url_of, start_server
 from test_issuance import enroll_with_openssl_and_curl, run
 
 MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
@@ -94,7 +94,7 @@ def test_the_issuing_ca_key_lives_in_the_token(token):
         serial = run("openssl", "x509", "-in", "jiro.crt", "-noout", "-serial", cwd=work).stdout.split("=")[1].strip()
         deadline = time.monotonic() + EVENTUALLY
         while True:
-            server.curl("-o", str(work / "crl.der"), server.pki_url + "/pki/crl")
+            server.curl("-o", str(work / "crl.der"), crl_url_of(work / "jiro.crt"))
             crl = run("openssl", "crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "chain.pem",
                       "-noout", "-text", cwd=work, check=False)
             if f"Serial Number: {serial}" in crl.stdout or time.monotonic() > deadline:

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from conftest import EVENTUALLY, start_server
+from conftest import EVENTUALLY, crl_url_of, start_server
 from test_issuance import run
 
 P12_PW = "Shomei#P12demo"
@@ -58,7 +58,7 @@ def test_the_operators_revocation_takes_effect_in_the_running_server():
                            run("openssl", "x509", "-in", "hottojr01.pem", "-noout", "-serial", cwd=work).stdout).group(1)
         deadline = time.monotonic() + EVENTUALLY
         while True:
-            assert server.curl("-o", str(work / "crl.der"), server.pki_url + "/pki/crl").returncode == 0
+            assert server.curl("-o", str(work / "crl.der"), crl_url_of(work / "hottojr01.pem")).returncode == 0
             crl = run("openssl", "crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text", cwd=work).stdout
             if f"Serial Number: {serial}" in crl or time.monotonic() > deadline:
                 break

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import EVENTUALLY
+from conftest import EVENTUALLY, crl_url_of
 from test_issuance import enroll_with_openssl_and_curl, run
 
 SERIOUS = {"FATAL", "ERROR", "WARNING"}
@@ -51,16 +51,23 @@ def artifacts(server, tmp_path_factory):
     server.cli("cert", "revoke", "--login-id", "jirodt", "--reason", "key-compromise",
                "--invalidity-date", since.isoformat(), "--operator", "lint")
     serial = run("openssl", "x509", "-in", "revoked.crt", "-noout", "-serial", cwd=d).stdout.split("=")[1].strip()
-    # The running server puts it in force from the revocation log, the CRLs follow.
+    # The running server puts it in force from the revocation log, the CRLs
+    # of its partition follow.
+    crl_url = crl_url_of(d / "revoked.crt")
+    partition = int(crl_url.rsplit("/", 1)[1])
     deadline = time.monotonic() + EVENTUALLY
     while True:
-        server.curl("-o", str(d / "full.crl"), server.pki_url + "/pki/crl")
+        server.curl("-o", str(d / "full.crl"), crl_url)
         text = run("openssl", "crl", "-inform", "DER", "-in", "full.crl", "-noout", "-text", cwd=d).stdout
         if f"Serial Number: {serial}" in text or time.monotonic() > deadline:
             break
         time.sleep(0.1)
     assert "Invalidity Date" in text and "Key Compromise" in text, text
-    server.curl("-o", str(d / "delta.crl"), server.pki_url + "/pki/delta-crl")
+    server.curl("-o", str(d / "delta.crl"), crl_url.replace("/pki/crl/", "/pki/delta-crl/"))
+    # Another partition's CRL and delta (nothing revoked in it).
+    other = (partition + 1) % 64
+    server.curl("-o", str(d / "other-full.crl"), f"{server.pki_url}/pki/crl/{other}")
+    server.curl("-o", str(d / "other-delta.crl"), f"{server.pki_url}/pki/delta-crl/{other}")
     ocsp = []
     for name, args in [
         ("good", ["-cert", "leaf.crt"]),
@@ -76,7 +83,7 @@ def artifacts(server, tmp_path_factory):
         run("openssl", "x509", "-in", f"{name}.crt", "-out", f"{name}.pem", cwd=d)
     certs = [ca / "root-ca.crt", ca / "issuing-ca.crt", ca / "ocsp-signer.crt", ca / "server.crt",
              d / "leaf.pem", d / "revoked.pem"]
-    return certs, [d / "full.crl", d / "delta.crl"], ocsp
+    return certs, [d / "full.crl", d / "delta.crl", d / "other-full.crl", d / "other-delta.crl"], ocsp
 
 
 def test_certificates_pass_pkilint(artifacts):

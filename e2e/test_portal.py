@@ -198,7 +198,7 @@ def test_hanakodt_revokes_tarodt_through_the_guides_screens(hanako, server, shot
     text = openssl("x509", "-in", str(cert), "-noout", "-text", "-serial", cwd=tmp_path).stdout
     serial = re.search(r"^serial=([0-9A-F]+)$", text, re.M).group(1)
     # Plain HTTP, on the PKI listener (RFC 5280 §4.2.1.13).
-    crl_url = re.search(r"URI:(http://\S+/pki/crl)", text).group(1)
+    crl_url = re.search(r"URI:(http://\S+/pki/crl/\d+)", text).group(1)
     assert crl_url.startswith(server.pki_url), crl_url
     crl = crl_text_listing(server, serial, tmp_path, crl_url)
     assert f"Serial Number: {serial}" in crl, crl

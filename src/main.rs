@@ -558,9 +558,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
     println!(
         "Certificate login and EST renewal: {cert_public_url}/cert-login  (listening on {cert_addr})"
     );
+    let partitions = svc.ca().endpoints().crl_partitions();
+    let crls = if partitions == 0 {
+        format!("{pki_public_url}/pki/crl")
+    } else {
+        format!("{pki_public_url}/pki/crl/0..{}", partitions - 1)
+    };
     println!(
-        "CRL and OCSP (plain HTTP, written into certificates): {pki_public_url}/pki/crl  {pki_public_url}/pki/ocsp  (listening on {pki_addr})"
+        "CRL and OCSP (plain HTTP, written into certificates): {crls}  {pki_public_url}/pki/ocsp  (listening on {pki_addr})"
     );
+    println!("Every CRL in one PEM file (nginx ssl_crl): {pki_public_url}/pki/crls.pem");
     println!("Metrics (Prometheus): http://{metrics_addr}/metrics");
     println!("Issuing CA key: {}", svc.ca().describe_issuing_key());
     println!(
