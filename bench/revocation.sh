@@ -9,7 +9,12 @@
 #  3. CRL generation with 1M entries: `shomei crl export` beside
 #     `openssl ca -gencrl` on the same entries, time and peak RSS;
 #  4. OCSP responses/s for random issued serials, beside
-#     `openssl ocsp -index … -multi 2` on the same data.
+#     `openssl ocsp -index … -multi 2` on the same data;
+#  5. EST renewals (each revokes the superseded certificate, so each one
+#     re-signs its CRL partition) per second and server CPU per renewal at
+#     0, 10k, 100k and 1M revoked;
+#  6. CRL sizes at 1M revoked: per partition, all of them, the bundle, and
+#     the one undivided CRL (shomei crl export) beside them.
 # The records are bulk-inserted (bench/seed_revoked.py); everything lives in
 # a temporary directory removed at the end. Loopback only, bounded loops.
 # Usage: bench/revocation.sh [seconds per load run] [s_time clients] [largest count]
@@ -30,7 +35,22 @@ SERIALS="$BENCH_TMP/serials.txt"
 echo "unique_subject = no" >"$INDEX.attr"
 : >"$SERIALS"
 start_shomei "$D" 0
+METRICS=$(grep -o 'Metrics (Prometheus): http://[0-9.:]*' "$D.log" | tail -1 | sed 's#.*: ##')
 enroll "$D" sachikodt "$BENCH_TMP/client"
+# Renewal chains (section 5): jirodt enrolled now, four users from the demo
+# data's PKCS#12 files. shomei-bench writes each chain's last certificate
+# back, so every count goes on with it.
+enroll "$D" jirodt "$BENCH_TMP/jirodt"
+chains=("$BENCH_TMP/jirodt.key:$BENCH_TMP/jirodt.crt")
+for who in hanakodt tarodt hottojr01 hottojr02; do
+    openssl pkcs12 -in "$D/demo-certs/$who.p12" -passin 'pass:Shomei#P12demo' -nodes -nocerts 2>/dev/null |
+        openssl pkey -out "$BENCH_TMP/$who.key"
+    openssl pkcs12 -in "$D/demo-certs/$who.p12" -passin 'pass:Shomei#P12demo' -nokeys -clcerts 2>/dev/null |
+        openssl x509 -out "$BENCH_TMP/$who.crt"
+    chains+=("$BENCH_TMP/$who.key:$BENCH_TMP/$who.crt")
+done
+RENEWALS="$BENCH_TMP/renewals.txt"
+: >"$RENEWALS"
 
 stop_shomei() {
     kill "$SHOMEI_PID"
@@ -81,6 +101,7 @@ for n in 0 10000 100000 1000000; do
         t0=$(date +%s%N)
         start_shomei "$D" 0
         startup=$(elapsed_ms "$t0")
+        METRICS=$(grep -o 'Metrics (Prometheus): http://[0-9.:]*' "$D.log" | tail -1 | sed 's#.*: ##')
     else
         startup="-"
     fi
@@ -104,6 +125,13 @@ for n in 0 10000 100000 1000000; do
     wait "$NGINX_MASTER" 2>/dev/null || true
     rm -f "$NG/nginx.pid"
     echo "$n $s_cpu $s_rate $n_cpu $n_rate $startup $loaded $rss $nginx_rss" >>"$RESULTS"
+    # 5. Renewals: each revokes the superseded certificate.
+    gen_before=$(curl -s "$METRICS/metrics" | awk '/^shomei_crl_generation_seconds_total / {print $2}')
+    before=$(cpu_ticks "$SHOMEI_PID")
+    read -r r_ops r_secs _ < <(taskset -c 1 "$LOAD" renew "$D/ca/root-ca.crt" "127.0.0.1:${CERT##*:}" "$SECS" "${chains[@]}")
+    after=$(cpu_ticks "$SHOMEI_PID")
+    gen_after=$(curl -s "$METRICS/metrics" | awk '/^shomei_crl_generation_seconds_total / {print $2}')
+    echo "$n $r_ops $r_secs $((after - before)) $gen_before $gen_after" >>"$RENEWALS"
     echo "  $n revoked done" >&2
 done
 
@@ -201,3 +229,28 @@ printf '%-46s %10s %12s %16s %9s\n' "responder" "responses" "responses/s" "serve
 printf '%-46s %10s %12s %13s us %9s\n' "Shomei PKI listener, new connection each" "$so_n" "$so_rate" "$so_cpu" "$so_ref"
 printf '%-46s %10s %12s %13s us %9s\n' "Shomei PKI listener, keep-alive" "$sk_n" "$sk_rate" "$sk_cpu" "$sk_ref"
 printf '%-46s %10s %12s %13s us %9s\n' "openssl ocsp -multi 2, new connection each" "$oo_n" "$oo_rate" "$oo_cpu" "$oo_ref"
+
+echo
+echo "5. EST renewals (each one revokes the superseded certificate and re-signs its CRL partition), ${SECS}s, ${#chains[@]} chains from core 1, server on core 0"
+printf '%10s | %10s %12s %18s %22s\n' "revoked" "renewals" "renewals/s" "server CPU/renewal" "CRL signing/renewal"
+r_base=""
+while read -r n ops secs ticks g0 g1; do
+    cpu=$(awk -v t="$ticks" -v n="$ops" -v hz="$TICK" 'BEGIN { printf "%.3f", t * 1000 / hz / n }')
+    awk -v n="$n" -v o="$ops" -v s="$secs" -v c="$cpu" -v a="$g0" -v b="$g1" \
+        'BEGIN { printf "%10s | %10d %12.0f %15s ms %19.3f ms\n", n, o, o / s, c, (b - a) * 1000 / o }'
+    [ -n "$r_base" ] || r_base=$cpu
+    r_last=$cpu
+    r_last_n=$n
+done <"$RENEWALS"
+awk -v a="$r_last" -v b="$r_base" -v n="$r_last_n" 'BEGIN {
+    printf "CPU per renewal at %s / at 0: %.2f (target <= 1.20)\n", n, a / b }'
+
+echo
+echo "6. CRL sizes with $have revoked, $(curl -s "$METRICS/metrics" | awk '/^shomei_crl_partitions / {print $2}') CRLs published"
+curl -s "$METRICS/metrics" | awk '
+    /^shomei_crl_bytes\{/ { n++; b = $2; sum += b; if (b > max) max = b; if (min == "" || b < min) min = b }
+    /^shomei_crl_entries\{/ { e += $2 }
+    END { printf "per partition: smallest %.2f MB, largest %.2f MB (target <= 2 MB); all %d together: %.1f MB, %d entries\n", min / 1e6, max / 1e6, n, sum / 1e6, e }'
+bundle=$(curl -s "$PKI/pki/crls.pem" | wc -c)
+printf 'the PEM bundle of all of them (/pki/crls.pem): %.1f MB\n' "$(awk -v b="$bundle" 'BEGIN { print b / 1e6 }')"
+printf 'one undivided CRL of the same entries (shomei crl export): %.1f MB\n' "$(awk -v b="$(wc -c <"$BENCH_TMP/shomei-crl.der")" 'BEGIN { print b / 1e6 }')"

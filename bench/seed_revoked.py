@@ -18,6 +18,9 @@ db, n = sys.argv[1], int(sys.argv[2])
 m = int(sys.argv[3]) if len(sys.argv) > 3 else 0
 index = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] != "-" else None
 serials_out = sys.argv[5] if len(sys.argv) > 5 else None
+# The CRL partition a new certificate names (shomei_core::CrlScope::for_serial:
+# the serial's last four octets modulo K), when the schema has partitions.
+K = int(os.environ.get("SEED_CRL_PARTITIONS", "64"))
 c = sqlite3.connect(db)
 c.execute("PRAGMA journal_mode=WAL")
 c.execute("PRAGMA synchronous=OFF")
@@ -43,6 +46,12 @@ def serial():
     return b.hex()
 
 
+cert_cols = [r[1] for r in c.execute("PRAGMA table_info(certificates)")]
+partitioned = "crl_partition" in cert_cols
+names = "user_id, serial, not_before, not_after, der, issued_at, revoked_at, revocation_reason"
+if partitioned:
+    names += ", crl_partition"
+insert = f"INSERT INTO certificates({names}) VALUES({','.join('?' for _ in names.split(','))})"
 rows = []
 out = open(index, "a") if index else None
 for i in range(n + m):
@@ -50,7 +59,10 @@ for i in range(n + m):
     revoked = i < n
     at = now - rng.randint(60, 86400 * 300)
     reason = rng.choice([1, 4, 5])
-    rows.append((user, s, now - 86400 * 365, now + 86400 * 30, b"", now - 86400 * 365, at if revoked else None, reason if revoked else None))
+    row = [user, s, now - 86400 * 365, now + 86400 * 30, b"", now - 86400 * 365, at if revoked else None, reason if revoked else None]
+    if partitioned:
+        row.append(int(s[-8:], 16) % K if K else None)
+    rows.append(row)
     expires = time.strftime("%y%m%d%H%M%SZ", time.gmtime(now + 86400 * 30))
     if out and revoked:
         t = time.strftime("%y%m%d%H%M%SZ", time.gmtime(at))
@@ -66,10 +78,10 @@ for i in range(n + m):
         if j < 100000:
             sample[j] = s
     if len(rows) == 50000:
-        cur.executemany("INSERT INTO certificates(user_id, serial, not_before, not_after, der, issued_at, revoked_at, revocation_reason) VALUES(?,?,?,?,?,?,?,?)", rows)
+        cur.executemany(insert, rows)
         rows.clear()
 if rows:
-    cur.executemany("INSERT INTO certificates(user_id, serial, not_before, not_after, der, issued_at, revoked_at, revocation_reason) VALUES(?,?,?,?,?,?,?,?)", rows)
+    cur.executemany(insert, rows)
 c.commit()
 c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 c.close()

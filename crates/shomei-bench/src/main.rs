@@ -65,11 +65,15 @@ async fn read_response<S: AsyncReadExt + Unpin>(
     }
 }
 
+/// Renews one certificate over and over until `until`, each renewal over a
+/// new mutual-TLS connection with the certificate the previous one
+/// returned; writes the last certificate back to `cert_path` (PEM), so a
+/// later run goes on with the chain.
 async fn renew_chain(
     root: rustls::RootCertStore,
     addr: String,
     key_pem: Vec<u8>,
-    mut cert: Vec<u8>,
+    (mut cert, cert_path): (Vec<u8>, String),
     until: Instant,
     done: Arc<AtomicU64>,
 ) -> Result<(), Err> {
@@ -116,6 +120,7 @@ async fn renew_chain(
         cert = shomei_pki::pkcs7::parse_certs_only(&p7)?.remove(0);
         done.fetch_add(1, Ordering::Relaxed);
     }
+    std::fs::write(&cert_path, shomei_pki::to_pem("CERTIFICATE", &cert))?;
     Ok(())
 }
 
@@ -236,7 +241,7 @@ async fn run(args: Vec<String>) -> Result<(), Err> {
                     roots.clone(),
                     addr.clone(),
                     std::fs::read(k)?,
-                    cert,
+                    (cert, c.to_string()),
                     until,
                     done.clone(),
                 )));
