@@ -5,11 +5,12 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::AppState;
+use crate::archive::{tar_end, tar_file};
 use crate::pages::{Layout, error_page, render};
+use crate::{AppState, deb};
 
 /// The app's binary, looked for next to the server's own.
 const APP_NAME: &str = "shomei-cert";
@@ -20,6 +21,8 @@ struct CertIssuePage {
     l: Layout,
     launch_url: String,
     available: bool,
+    /// 「Debian/Ubuntu 用パッケージ (.deb) のダウンロード」 is offered.
+    deb: bool,
 }
 
 fn app_path() -> Option<std::path::PathBuf> {
@@ -32,12 +35,82 @@ fn app_path() -> Option<std::path::PathBuf> {
 /// no server (the app uses the configuration it was installed with).
 const LAUNCH_URL: &str = "shomei-cert://issue";
 
-pub(crate) async fn cert_issue(State(st): State<AppState>) -> Response {
+/// Whether the browser runs on a Linux desktop (Debian and Ubuntu say
+/// `X11; Linux` or `X11; Ubuntu; Linux`; Android says Linux too but is
+/// none).
+fn linux_desktop(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.contains("Linux") && !ua.contains("Android"))
+}
+
+pub(crate) async fn cert_issue(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let app = app_path();
+    let deb = match (&app, linux_desktop(&headers)) {
+        (Some(app), true) => deb::offer(app).await.is_ok(),
+        _ => false,
+    };
     render(&CertIssuePage {
         l: Layout::public(&st, "証明書取得認証", String::new()),
         launch_url: LAUNCH_URL.to_owned(),
-        available: app_path().is_some(),
+        available: app.is_some(),
+        deb,
     })
+}
+
+/// The app's configuration: this server and the root certificate to trust.
+fn app_config(st: &AppState) -> String {
+    let server = st.svc.ca().endpoints().base_url().to_owned();
+    let cert_server = st.cert_base.clone().unwrap_or_default();
+    format!(
+        "# The bank's servers for the 証明書発行アプリ, and the root certificate it trusts.\nserver = \"{server}\"\ncert_server = \"{cert_server}\"\nroot_ca = \"root-ca.crt\"\n"
+    )
+}
+
+const UNAVAILABLE: &str = "証明書発行アプリは現在ダウンロードできません。しばらくしてから再度お試しいただくか、ヘルプデスクにお問い合わせください。";
+
+/// 「Debian/Ubuntu 用パッケージ (.deb) のダウンロード」: the app for a
+/// system-wide install, with this bank's configuration under
+/// /etc/shomei-cert.
+pub(crate) async fn download_deb(State(st): State<AppState>) -> Response {
+    let Some(app) = app_path() else {
+        tracing::warn!(
+            "{APP_NAME} is not installed next to the server binary; the .deb is unavailable"
+        );
+        return error_page(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+    };
+    let config = vec![
+        ("shomei-cert.toml", app_config(&st).into_bytes()),
+        ("root-ca.crt", st.svc.ca().root_pem().as_bytes().to_vec()),
+    ];
+    let settings = st.svc.settings();
+    let origin = deb::Origin {
+        maintainer: format!("{} <{}>", settings.bank_name, settings.business_ib.email),
+        homepage: st.svc.ca().endpoints().base_url().to_owned(),
+    };
+    let mtime = st.svc.now().unix_timestamp().max(0) as u64;
+    match deb::package(&app, config, origin, mtime).await {
+        Ok(p) => (
+            StatusCode::OK,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "application/vnd.debian.binary-package".to_owned(),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}\"", p.file_name),
+                ),
+            ],
+            p.bytes.clone(),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "the .deb of the app could not be built");
+            error_page(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)
+        }
+    }
 }
 
 /// 「証明書発行アプリのダウンロード」: a tar archive with the app, its
@@ -47,20 +120,13 @@ pub(crate) async fn download(State(st): State<AppState>) -> Response {
         tracing::warn!(
             "{APP_NAME} is not installed next to the server binary; the download is unavailable"
         );
-        return error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "証明書発行アプリは現在ダウンロードできません。しばらくしてから再度お試しいただくか、ヘルプデスクにお問い合わせください。",
-        );
+        return error_page(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
     };
     let binary = match tokio::fs::read(&path).await {
         Ok(b) => b,
         Err(e) => return crate::pages::system_error(e),
     };
-    let server = st.svc.ca().endpoints().base_url().to_owned();
-    let cert_server = st.cert_base.clone().unwrap_or_default();
-    let config = format!(
-        "# The bank's servers for the 証明書発行アプリ, and the root certificate it trusts.\nserver = \"{server}\"\ncert_server = \"{cert_server}\"\nroot_ca = \"root-ca.crt\"\n"
-    );
+    let config = app_config(&st);
     let readme = "証明書発行アプリ\n\nこのフォルダの「shomei-cert」を開くと、セットアップ画面が表示されます。\n「次へ」→「次へ」→「インストール」→「完了」の順に押すと、メニューに\n「証明書発行アプリ」が追加され、証明書取得認証画面の「証明書発行アプリの起動」から\n起動できるようになります。\n\n(For technicians: `shomei-cert --help` lists the command-line mode.)\n";
     let now = st.svc.now().unix_timestamp().max(0) as u64;
     let mut tar = Vec::with_capacity(binary.len() + 8192);
@@ -87,7 +153,7 @@ pub(crate) async fn download(State(st): State<AppState>) -> Response {
         now,
         readme.as_bytes(),
     );
-    tar.extend_from_slice(&[0u8; 1024]);
+    tar_end(&mut tar);
     (
         StatusCode::OK,
         [
@@ -100,68 +166,4 @@ pub(crate) async fn download(State(st): State<AppState>) -> Response {
         tar,
     )
         .into_response()
-}
-
-/// One regular file in POSIX ustar format.
-fn tar_file(out: &mut Vec<u8>, name: &str, mode: u32, mtime: u64, data: &[u8]) {
-    let mut h = [0u8; 512];
-    let put = |h: &mut [u8; 512], at: usize, len: usize, v: &[u8]| {
-        let n = v.len().min(len);
-        h[at..at + n].copy_from_slice(&v[..n]);
-    };
-    let octal = |v: u64, width: usize| format!("{v:0w$o}\0", w = width - 1).into_bytes();
-    put(&mut h, 0, 100, name.as_bytes());
-    put(&mut h, 100, 8, &octal(mode as u64, 8));
-    put(&mut h, 108, 8, &octal(0, 8));
-    put(&mut h, 116, 8, &octal(0, 8));
-    put(&mut h, 124, 12, &octal(data.len() as u64, 12));
-    put(&mut h, 136, 12, &octal(mtime, 12));
-    put(&mut h, 148, 8, b"        ");
-    h[156] = b'0';
-    put(&mut h, 257, 6, b"ustar\0");
-    put(&mut h, 263, 2, b"00");
-    let sum: u32 = h.iter().map(|b| *b as u32).sum();
-    put(&mut h, 148, 8, format!("{sum:06o}\0 ").as_bytes());
-    out.extend_from_slice(&h);
-    out.extend_from_slice(data);
-    let pad = (512 - data.len() % 512) % 512;
-    out.extend(std::iter::repeat_n(0u8, pad));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_archive_is_read_by_tar() {
-        let dir = std::env::temp_dir().join(format!("shomei-tar-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut tar = Vec::new();
-        tar_file(&mut tar, "a/hello.txt", 0o644, 1_700_000_000, b"hello");
-        tar_file(&mut tar, "a/run", 0o755, 1_700_000_000, &[7u8; 1000]);
-        tar.extend_from_slice(&[0u8; 1024]);
-        std::fs::write(dir.join("t.tar"), &tar).unwrap();
-        let out = std::process::Command::new("tar")
-            .args(["-xf", "t.tar"])
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(std::fs::read(dir.join("a/hello.txt")).unwrap(), b"hello");
-        assert_eq!(std::fs::read(dir.join("a/run")).unwrap().len(), 1000);
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(dir.join("a/run"))
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777,
-            0o755
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }
