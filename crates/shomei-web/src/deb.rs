@@ -303,10 +303,11 @@ pub(crate) fn build(
         .map(|f| f.2.len().div_ceil(1024))
         .sum::<usize>();
     let mut description = info.description.trim().lines();
-    let summary = description.next().unwrap_or_default();
+    let summary = Origin::line(description.next().unwrap_or_default());
     let long: String = description
+        .map(Origin::line)
         .map(|l| {
-            if l.trim().is_empty() {
+            if l.is_empty() {
                 " .\n".to_owned()
             } else {
                 format!(" {l}\n")
@@ -325,17 +326,13 @@ pub(crate) fn build(
     // Menus and the shomei-cert: handler are read from mimeinfo.cache:
     // refresh it where the tool is (Debian's desktop-file-utils trigger
     // does too).
-    let refresh = "#!/bin/sh\nset -e\nif command -v update-desktop-database >/dev/null 2>&1; then\n    update-desktop-database -q /usr/share/applications || true\nfi\n";
-    let postinst = format!("{refresh}exit 0\n").replacen(
-        "set -e\n",
-        "set -e\n[ \"$1\" = configure ] || exit 0\n",
-        1,
-    );
-    let postrm = format!("{refresh}exit 0\n").replacen(
-        "set -e\n",
-        "set -e\ncase \"$1\" in remove|purge) ;; *) exit 0 ;; esac\n",
-        1,
-    );
+    let refresh = |when: &str| {
+        format!(
+            "#!/bin/sh\nset -e\n{when}\nif command -v update-desktop-database >/dev/null 2>&1; then\n    update-desktop-database -q /usr/share/applications || true\nfi\nexit 0\n"
+        )
+    };
+    let postinst = refresh("[ \"$1\" = configure ] || exit 0");
+    let postrm = refresh("case \"$1\" in remove|purge) ;; *) exit 0 ;; esac");
     let conffiles: String = conffiles.iter().map(|c| format!("{c}\n")).collect();
     let mut ctl = Vec::new();
     tar_entry(&mut ctl, "./", 0o755, mtime, Entry::Dir);
