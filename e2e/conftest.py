@@ -107,16 +107,17 @@ def crl_text_listing(server, serial_hex, workdir, url, within=EVENTUALLY):
         time.sleep(0.05)
 
 
-def start_server(tmp: Path, *extra, config=None, env=None) -> Server:
+def start_server(tmp: Path, *extra, config=None, env=None, binary=BINARY) -> Server:
     """Starts `shomei serve --demo` on free ports with data under tmp/data
     (reused if it exists: a restart), with a configuration file and extra
-    environment variables if given."""
-    assert BINARY.exists(), "build first: cargo build --release"
+    environment variables if given; `binary` is a copy of the server placed
+    elsewhere (the app it hands out is the `shomei-cert` beside it)."""
+    assert binary.exists(), "build first: cargo build --release"
     data_dir = tmp / "data"
     env = {**os.environ, "RUST_LOG": "info", **(env or {})}
     config_args = ["--config", str(config)] if config else []
     proc = subprocess.Popen(
-        [str(BINARY), "serve", "--demo", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0",
+        [str(binary), "serve", "--demo", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0",
          *config_args, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -30,7 +30,8 @@ pub struct Conn {
     /// The bank's root certificate, PEM (default: shomei-cert.toml).
     #[arg(long)]
     pub root_ca: Option<PathBuf>,
-    /// Configuration file (default: ./shomei-cert.toml, then next to the app).
+    /// Configuration file (default: ./shomei-cert.toml, then next to the app,
+    /// then /etc/shomei-cert/shomei-cert.toml of the system-wide package).
     #[arg(long)]
     pub config: Option<PathBuf>,
 }
@@ -51,20 +52,22 @@ pub struct Target {
     pub root_pem: Vec<u8>,
 }
 
-/// The configuration file: given, else in the current folder, else beside the app.
+/// The configuration file: given, else in the current folder, else beside
+/// the app (the download and the per-user setup), else the system-wide
+/// package's.
 pub fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
     if let Some(p) = explicit {
         return Some(p.to_owned());
     }
     let here = PathBuf::from("shomei-cert.toml");
-    if here.is_file() {
-        return Some(here);
-    }
     let beside = std::env::current_exe()
-        .ok()?
-        .parent()?
-        .join("shomei-cert.toml");
-    beside.is_file().then_some(beside)
+        .ok()
+        .map(|e| e.with_file_name("shomei-cert.toml"));
+    let system = Path::new(crate::install::SYSTEM_CONFIG_DIR).join("shomei-cert.toml");
+    std::iter::once(here)
+        .chain(beside)
+        .chain(std::iter::once(system))
+        .find(|p| p.is_file())
 }
 
 pub fn target(conn: &Conn) -> Result<Target, Fail> {

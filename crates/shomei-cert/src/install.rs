@@ -14,6 +14,12 @@ const COMPANIONS: [&str; 2] = ["shomei-cert.toml", "root-ca.crt"];
 const MARKER: &str = ".shomei-cert-installed";
 pub const DESKTOP_FILE: &str = "shomei-cert.desktop";
 pub const SCHEME: &str = "x-scheme-handler/shomei-cert";
+/// Where the system-wide package (.deb) puts the app: started from there,
+/// it is installed and needs no setup.
+pub const SYSTEM_EXE: &str = "/usr/bin/shomei-cert";
+/// Where the system-wide package puts the bank's configuration (the files
+/// the per-user setup copies beside the app).
+pub const SYSTEM_CONFIG_DIR: &str = "/etc/shomei-cert";
 
 fn xdg(var: &str, fallback: &str) -> PathBuf {
     std::env::var_os(var)
@@ -45,12 +51,14 @@ impl Places {
     }
 }
 
-/// Whether this copy of the app is an installed one.
+/// Whether this copy of the app is an installed one: set up for this user
+/// (the marker beside it), or the system-wide package's.
 pub fn is_installed() -> bool {
-    std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(|d| d.join(MARKER).is_file()))
-        .unwrap_or(false)
+    std::env::current_exe().is_ok_and(|e| installed_at(&e))
+}
+
+fn installed_at(exe: &Path) -> bool {
+    exe == Path::new(SYSTEM_EXE) || exe.with_file_name(MARKER).is_file()
 }
 
 fn fail(place: &Path, e: impl std::fmt::Display) -> Fail {
@@ -203,6 +211,17 @@ mod tests {
             after,
             "installing again changes nothing"
         );
+    }
+
+    #[test]
+    fn the_system_wide_copy_and_a_set_up_copy_need_no_setup_an_unpacked_one_does() {
+        assert!(installed_at(Path::new("/usr/bin/shomei-cert")));
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("shomei-cert");
+        assert!(!installed_at(&exe), "unpacked download");
+        assert!(!installed_at(&dir.path().join("usr/bin/shomei-cert")));
+        std::fs::write(dir.path().join(MARKER), "shomei-cert 0.1.0\n").unwrap();
+        assert!(installed_at(&exe), "set up for this user");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod est;
 mod gui;
 mod install;
 mod keep;
+mod package;
 mod store;
 mod text;
 
@@ -101,6 +102,10 @@ enum Cmd {
     },
     /// Opens the window from a shomei-cert: link (the link's text is not trusted).
     Open { url: Option<String> },
+    /// What a system-wide package of this binary needs (version, menu
+    /// entry, dependencies), as JSON, for the server that builds the .deb.
+    #[command(hide = true)]
+    PackageInfo,
 }
 
 /// A failure, told in one line; the variant decides the exit code.
@@ -423,6 +428,10 @@ fn run(cmd: Option<Cmd>) -> Result<(), Fail> {
             let dir = dir.unwrap_or_else(|| places.default_dir.clone());
             let exe = install::install(&dir, &places)?;
             println!("インストールしました: {}", exe.display());
+            Ok(())
+        }
+        Cmd::PackageInfo => {
+            println!("{}", package::info());
             Ok(())
         }
         Cmd::Open { url } => {

@@ -5,8 +5,10 @@
 //! Decisions are made in `shomei-service` and `shomei-core`, never here.
 #![forbid(unsafe_code)]
 
+mod archive;
 mod certauth;
 mod company;
+mod deb;
 mod est;
 mod guard;
 mod history;
@@ -134,6 +136,7 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(pages::logout))
         .route("/cert-issue", get(issue_page::cert_issue))
         .route("/cert-issue/app", get(issue_page::download))
+        .route("/cert-issue/app.deb", get(issue_page::download_deb))
         .route("/top", get(pages::top))
         .route("/menu/{item}", get(pages::menu_item))
         .route("/bssk001", get(screens::bssk001))
