@@ -258,3 +258,69 @@ async fn certificates_issued_before_partitions_keep_the_undivided_crl_until_they
     assert!(!again.is_revoked(taro.as_bytes()));
     assert!(ocsp_says_revoked(&again, &taro).await);
 }
+
+#[tokio::test]
+async fn a_revocation_on_one_server_is_in_its_partition_on_the_other_under_a_higher_number() {
+    let kit = Kit::start().await;
+    let other = kit.another_server().await;
+    let before = numbers(&other);
+    let done = kit
+        .svc
+        .revoke_by_operator(
+            &LoginId::parse("hanakodt").unwrap(),
+            RevocationReason::KeyCompromise,
+            None,
+            "yamada",
+        )
+        .await
+        .unwrap();
+    kit.crl_caught_up().await;
+    let scope = kit
+        .svc
+        .store()
+        .cert_by_serial(&done.serial)
+        .await
+        .unwrap()
+        .unwrap()
+        .crl_scope;
+    let on_a = kit.svc.crl_of(scope).unwrap();
+    assert!(listed(&on_a.der).contains(&done.serial));
+    // The other server reads the revocation log (its watch does so every
+    // 250 ms), and publishes that partition — and only it — again.
+    assert_eq!(other.apply_revocation_log().await.unwrap(), 1);
+    assert!(other.is_revoked(done.serial.as_bytes()));
+    other.publish_crl().await.unwrap();
+    let on_b = other.crl_of(scope).unwrap();
+    assert!(listed(&on_b.der).contains(&done.serial));
+    assert!(
+        on_b.number > on_a.number,
+        "a partition's numbers only go up, across servers"
+    );
+    for (s, n) in numbers(&other) {
+        if s != scope {
+            assert_eq!(n, before[&s], "{s} untouched on the other server");
+        }
+    }
+    // The first server's next CRL of that partition goes above the other's.
+    let again = kit
+        .svc
+        .revoke_by_operator(
+            &LoginId::parse("tarodt").unwrap(),
+            RevocationReason::KeyCompromise,
+            None,
+            "yamada",
+        )
+        .await
+        .unwrap();
+    kit.crl_caught_up().await;
+    let taro_scope = kit
+        .svc
+        .store()
+        .cert_by_serial(&again.serial)
+        .await
+        .unwrap()
+        .unwrap()
+        .crl_scope;
+    assert!(kit.svc.crl_of(taro_scope).unwrap().number > on_b.number);
+    kit.stop().await;
+}
