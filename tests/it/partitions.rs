@@ -182,7 +182,7 @@ async fn certificates_issued_before_partitions_keep_the_undivided_crl_until_they
     assert_eq!(svc.crl_scopes(), want);
     assert_eq!(
         listed(&svc.crl_of(CrlScope::Undivided).unwrap().der),
-        [sachiko.serial.clone()]
+        std::slice::from_ref(&sachiko.serial)
     );
     // A new certificate names a partition.
     let (_, csr) = key_and_csr(&PKCS_ECDSA_P256_SHA256);
@@ -221,10 +221,10 @@ async fn certificates_issued_before_partitions_keep_the_undivided_crl_until_they
         }
     }
     let part = svc.crl_of(row.crl_scope).unwrap();
-    assert_eq!(listed(&part.der), [new.serial.clone()]);
+    assert_eq!(listed(&part.der), std::slice::from_ref(&new.serial));
     assert_eq!(
         listed(&svc.delta_crl_of(row.crl_scope).unwrap().der),
-        [new.serial.clone()]
+        std::slice::from_ref(&new.serial)
     );
     assert!(!listed(&svc.crl_of(CrlScope::Undivided).unwrap().der).contains(&new.serial));
 
