@@ -60,6 +60,16 @@ enroll() {
         tr -d "\r" | base64 -d | openssl pkcs7 -inform DER -print_certs -out "$out.crt"
 }
 
+# demo_key_and_cert DIR LOGIN_ID OUT_PREFIX: the key and certificate of a
+# demo user from the demo data's PKCS#12 file, as OUT_PREFIX.key/.crt.
+demo_key_and_cert() {
+    local dir=$1 who=$2 out=$3
+    openssl pkcs12 -in "$dir/demo-certs/$who.p12" -passin 'pass:Shomei#P12demo' -nodes -nocerts 2>/dev/null |
+        openssl pkey -out "$out.key"
+    openssl pkcs12 -in "$dir/demo-certs/$who.p12" -passin 'pass:Shomei#P12demo' -nokeys -clcerts 2>/dev/null |
+        openssl x509 -out "$out.crt"
+}
+
 # cpu_ticks PID: utime+stime of the process (all threads), in clock ticks.
 cpu_ticks() {
     awk '{print $14 + $15}' "/proc/$1/stat"

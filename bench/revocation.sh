@@ -43,10 +43,7 @@ enroll "$D" sachikodt "$BENCH_TMP/client"
 enroll "$D" jirodt "$BENCH_TMP/jirodt"
 chains=("$BENCH_TMP/jirodt.key:$BENCH_TMP/jirodt.crt")
 for who in hanakodt tarodt hottojr01 hottojr02; do
-    openssl pkcs12 -in "$D/demo-certs/$who.p12" -passin 'pass:Shomei#P12demo' -nodes -nocerts 2>/dev/null |
-        openssl pkey -out "$BENCH_TMP/$who.key"
-    openssl pkcs12 -in "$D/demo-certs/$who.p12" -passin 'pass:Shomei#P12demo' -nokeys -clcerts 2>/dev/null |
-        openssl x509 -out "$BENCH_TMP/$who.crt"
+    demo_key_and_cert "$D" "$who" "$BENCH_TMP/$who"
     chains+=("$BENCH_TMP/$who.key:$BENCH_TMP/$who.crt")
 done
 RENEWALS="$BENCH_TMP/renewals.txt"

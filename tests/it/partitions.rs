@@ -46,6 +46,28 @@ fn numbers(svc: &Shomei) -> BTreeMap<CrlScope, u64> {
         .collect()
 }
 
+/// The bank's operator revokes a user's certificate (key compromise);
+/// returns its serial and the CRL it names.
+async fn revoke_by_bank(svc: &Shomei, login_id: &str) -> (Serial, CrlScope) {
+    let done = svc
+        .revoke_by_operator(
+            &LoginId::parse(login_id).unwrap(),
+            RevocationReason::KeyCompromise,
+            None,
+            "yamada",
+        )
+        .await
+        .unwrap();
+    let scope = svc
+        .store()
+        .cert_by_serial(&done.serial)
+        .await
+        .unwrap()
+        .unwrap()
+        .crl_scope;
+    (done.serial, scope)
+}
+
 #[tokio::test]
 async fn an_expired_revoked_certificate_leaves_after_one_scheduled_crl_and_stays_refused() {
     let kit = Kit::start().await;
@@ -201,14 +223,7 @@ async fn certificates_issued_before_partitions_keep_the_undivided_crl_until_they
     // Revoking it re-signs its partition's CRL and delta, and nothing else.
     let numbers_before = numbers(&svc);
     let generations = svc.crl_generations();
-    svc.revoke_by_operator(
-        &LoginId::parse("jirodt").unwrap(),
-        RevocationReason::KeyCompromise,
-        None,
-        "yamada",
-    )
-    .await
-    .unwrap();
+    revoke_by_bank(&svc, "jirodt").await;
     svc.publish_crl().await.unwrap();
     assert!(svc.crl_up_to_date());
     assert_eq!(svc.crl_generations(), generations + 1, "one CRL signed");
@@ -229,9 +244,7 @@ async fn certificates_issued_before_partitions_keep_the_undivided_crl_until_they
     assert!(!listed(&svc.crl_of(CrlScope::Undivided).unwrap().der).contains(&new.serial));
 
     // Revoking a certificate issued before partitions re-signs the undivided CRL.
-    let tarodt = LoginId::parse("tarodt").unwrap();
-    let taro = svc.revoke_by_operator(&tarodt, RevocationReason::KeyCompromise, None, "yamada");
-    let taro = taro.await.unwrap().serial;
+    let (taro, _) = revoke_by_bank(&svc, "tarodt").await;
     svc.publish_crl().await.unwrap();
     let undivided = listed(&svc.crl_of(CrlScope::Undivided).unwrap().der);
     assert!(undivided.contains(&taro) && undivided.contains(&sachiko.serial));
@@ -264,34 +277,17 @@ async fn a_revocation_on_one_server_is_in_its_partition_on_the_other_under_a_hig
     let kit = Kit::start().await;
     let other = kit.another_server().await;
     let before = numbers(&other);
-    let done = kit
-        .svc
-        .revoke_by_operator(
-            &LoginId::parse("hanakodt").unwrap(),
-            RevocationReason::KeyCompromise,
-            None,
-            "yamada",
-        )
-        .await
-        .unwrap();
+    let (serial, scope) = revoke_by_bank(&kit.svc, "hanakodt").await;
     kit.crl_caught_up().await;
-    let scope = kit
-        .svc
-        .store()
-        .cert_by_serial(&done.serial)
-        .await
-        .unwrap()
-        .unwrap()
-        .crl_scope;
     let on_a = kit.svc.crl_of(scope).unwrap();
-    assert!(listed(&on_a.der).contains(&done.serial));
+    assert!(listed(&on_a.der).contains(&serial));
     // The other server reads the revocation log (its watch does so every
     // 250 ms), and publishes that partition — and only it — again.
     assert_eq!(other.apply_revocation_log().await.unwrap(), 1);
-    assert!(other.is_revoked(done.serial.as_bytes()));
+    assert!(other.is_revoked(serial.as_bytes()));
     other.publish_crl().await.unwrap();
     let on_b = other.crl_of(scope).unwrap();
-    assert!(listed(&on_b.der).contains(&done.serial));
+    assert!(listed(&on_b.der).contains(&serial));
     assert!(
         on_b.number > on_a.number,
         "a partition's numbers only go up, across servers"
@@ -302,25 +298,8 @@ async fn a_revocation_on_one_server_is_in_its_partition_on_the_other_under_a_hig
         }
     }
     // The first server's next CRL of that partition goes above the other's.
-    let again = kit
-        .svc
-        .revoke_by_operator(
-            &LoginId::parse("tarodt").unwrap(),
-            RevocationReason::KeyCompromise,
-            None,
-            "yamada",
-        )
-        .await
-        .unwrap();
+    let (_, taro_scope) = revoke_by_bank(&kit.svc, "tarodt").await;
     kit.crl_caught_up().await;
-    let taro_scope = kit
-        .svc
-        .store()
-        .cert_by_serial(&again.serial)
-        .await
-        .unwrap()
-        .unwrap()
-        .crl_scope;
     assert!(kit.svc.crl_of(taro_scope).unwrap().number > on_b.number);
     kit.stop().await;
 }

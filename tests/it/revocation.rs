@@ -182,18 +182,7 @@ async fn executing_revokes_the_certificate_and_publishes_it_in_the_crl() {
         &["crl", "-inform", "DER", "-in", "crl.der", "-out", "crl.pem"],
         dir,
     );
-    let (ok, out) = openssl(
-        &[
-            "verify",
-            "-crl_check",
-            "-CAfile",
-            "chain.pem",
-            "-CRLfile",
-            "crl.pem",
-            "user.pem",
-        ],
-        dir,
-    );
+    let (ok, out) = verify_with_crl(dir, "crl.pem", "user.pem");
     assert!(
         !ok && out.contains("certificate revoked"),
         "openssl verify refuses it:\n{out}"
@@ -201,18 +190,7 @@ async fn executing_revokes_the_certificate_and_publishes_it_in_the_crl() {
     // The same with every CRL in one file (the bundle, for nginx ssl_crl):
     // openssl picks the partition the certificate names.
     std::fs::write(dir.join("all.pem"), pki(&kit, "/pki/crls.pem").await).unwrap();
-    let (ok, out) = openssl(
-        &[
-            "verify",
-            "-crl_check",
-            "-CAfile",
-            "chain.pem",
-            "-CRLfile",
-            "all.pem",
-            "user.pem",
-        ],
-        dir,
-    );
+    let (ok, out) = verify_with_crl(dir, "all.pem", "user.pem");
     assert!(
         !ok && out.contains("certificate revoked"),
         "openssl verify refuses it with the bundle:\n{out}"
@@ -222,18 +200,7 @@ async fn executing_revokes_the_certificate_and_publishes_it_in_the_crl() {
     let p: u16 = path.rsplit('/').next().unwrap().parse().unwrap();
     let other = pki(&kit, &format!("/pki/crl/{}.pem", (p + 1) % 64)).await;
     std::fs::write(dir.join("other.pem"), other).unwrap();
-    let (ok, out) = openssl(
-        &[
-            "verify",
-            "-crl_check",
-            "-CAfile",
-            "chain.pem",
-            "-CRLfile",
-            "other.pem",
-            "user.pem",
-        ],
-        dir,
-    );
+    let (ok, out) = verify_with_crl(dir, "other.pem", "user.pem");
     assert!(
         !ok && out.contains("different CRL scope"),
         "a CRL of another partition does not cover it:\n{out}"
@@ -252,18 +219,7 @@ async fn executing_revokes_the_certificate_and_publishes_it_in_the_crl() {
         shomei_pki::to_pem("CERTIFICATE", &taro.der),
     )
     .unwrap();
-    let (ok, out) = openssl(
-        &[
-            "verify",
-            "-crl_check",
-            "-CAfile",
-            "chain.pem",
-            "-CRLfile",
-            "all.pem",
-            "taro.pem",
-        ],
-        dir,
-    );
+    let (ok, out) = verify_with_crl(dir, "all.pem", "taro.pem");
     assert!(ok, "an unrevoked certificate still verifies:\n{out}");
 
     let h = kit.history().await;
@@ -272,6 +228,23 @@ async fn executing_revokes_the_certificate_and_publishes_it_in_the_crl() {
         "{h:?}"
     );
     kit.stop().await;
+}
+
+/// `openssl verify -crl_check` of a certificate with our chain and a CRL
+/// file (PEM, one CRL or several), as a relying party runs it.
+fn verify_with_crl(dir: &std::path::Path, crl: &str, cert: &str) -> (bool, String) {
+    openssl(
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "chain.pem",
+            "-CRLfile",
+            crl,
+            cert,
+        ],
+        dir,
+    )
 }
 
 fn openssl(args: &[&str], dir: &std::path::Path) -> (bool, String) {
