@@ -978,7 +978,9 @@ impl Shomei {
         let now = self.now();
         let due = self.crl.all().iter().any(|s| {
             let c = s.current();
-            now >= c.this_update + (c.next_update - c.this_update) / 2
+            // (A scope made a moment ago is published by the next
+            // generation, not here.)
+            c.number != 0 && now >= c.this_update + (c.next_update - c.this_update) / 2
         });
         if due {
             self.publish_scheduled_crls().await?;
