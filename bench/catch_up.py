@@ -2,7 +2,8 @@
 """Catch-up of node B after a cut from the database (bench/catch_up.sh
 starts the nodes and the proxy). Cuts B (SIGUSR1 to the proxy), makes COUNT
 revocations on A by EST renewal — 20 curl renewals of the sampled chain,
-shomei-bench renewal bursts on the other chains, 20 curl renewals more —
+shomei-bench renewal bursts on the other chains (each burst goes on
+from the certificates the last one wrote back), 20 curl renewals more —
 lets B in again (SIGUSR2), and times from the proxy's reopening until
   - B's revocation set (gauge shomei_revoked_certificates) is A's,
   - B refuses the newest revoked certificate at the TLS handshake,
@@ -111,12 +112,14 @@ t_cut = proxy(signal.SIGUSR1, "cut")
 time.sleep(1)
 t0 = time.time()
 sample_renewals(SAMPLES)
-bursts = 0
-while gauge(A_METRICS) - base_a < COUNT - SAMPLES and bursts < 100:
-    left = COUNT - SAMPLES - (gauge(A_METRICS) - base_a)
-    secs = 3 if left > 400 else 1
+bursts, rate = 0, 100.0  # renewals/s, from the last burst
+while (left := COUNT - SAMPLES - (gauge(A_METRICS) - base_a)) > 0 and bursts < 100:
+    # Bursts of whole seconds (shomei-bench's unit), the last one short.
+    secs = max(1, min(5, round(left / rate)))
     out = run("taskset", "-c", "1", LOAD, "renew", ROOT, "127.0.0.1:" + A_CERT.rsplit(":", 1)[1], str(secs), *CHAINS)
     assert out.returncode == 0, out.stderr
+    n, took = out.stdout.split()[:2]
+    rate = max(1.0, int(n) / float(took))
     bursts += 1
 sample_renewals(SAMPLES)
 made = gauge(A_METRICS) - base_a
