@@ -57,6 +57,10 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// How long the revocation watch's first read of a pass waits for a
+/// PostgreSQL connection (see `Store::revocation_log_tail`).
+const WATCH_ACQUIRE: Duration = Duration::from_millis(500);
+
 /// Handle to the database.
 ///
 /// SQLite: a pool of readers and one writer. SQLite allows one writer at a
@@ -631,12 +635,26 @@ impl Store {
 
     /// The oldest entry still in the revocation log (0 when empty). A server
     /// that has seen less than the entry before it missed pruned entries.
+    ///
+    /// The revocation watch's first read of every pass. On PostgreSQL it
+    /// waits at most `WATCH_ACQUIRE` for a connection: the pool's own wait
+    /// retries a refused connect with a back-off that doubles up to a fifth
+    /// of its 30 s timeout, so a server whose database came back would
+    /// catch up only seconds later; the watch tries again 250 ms after a
+    /// failed pass, with a new wait whose back-off starts at 10 ms.
     pub async fn revocation_log_tail(&self) -> Result<i64> {
-        Ok(on!(self.reader(), p, d => {
-            sqlx::query_scalar(d::sql("SELECT coalesce(min(id), 0) FROM revocation_log"))
-                .fetch_one(p)
-                .await?
-        }))
+        const SQL: &str = "SELECT coalesce(min(id), 0) FROM revocation_log";
+        match &self.backend {
+            Backend::Pg(p) => {
+                let mut c = tokio::time::timeout(WATCH_ACQUIRE, p.acquire())
+                    .await
+                    .map_err(|_| sqlx::Error::PoolTimedOut)??;
+                Ok(sqlx::query_scalar(SQL).fetch_one(&mut *c).await?)
+            }
+            Backend::Sqlite { .. } => Ok(on!(self.reader(), p, d => {
+                sqlx::query_scalar(d::sql(SQL)).fetch_one(p).await?
+            })),
+        }
     }
 
     /// Drops the revocation log's entries for revocations made before
