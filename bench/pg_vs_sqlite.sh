@@ -16,7 +16,9 @@
 # other), load on core 1; a throw-away PostgreSQL (scripts/postgres: fsync
 # and synchronous_commit off) — SQLite runs with DURABILITY (default full,
 # an fsync per commit; normal: as issuance.sh). Loopback only, bounded.
-# Usage: [DURABILITY=normal] bench/pg_vs_sqlite.sh [seconds] [logins] [revoked]
+# Each figure sums ROUNDS rounds (default 3), the two nodes measured in
+# alternating order, and shows each round's ratio to show the noise.
+# Usage: [DURABILITY=normal] [ROUNDS=3] bench/pg_vs_sqlite.sh [seconds] [logins] [revoked]
 #        (the issue's figures: 10 200 1000000)
 if [ -z "${SHOMEI_TEST_DATABASE_URL:-}" ]; then
     exec "$(dirname "$0")/../scripts/postgres" "$0" "$@"
@@ -25,6 +27,7 @@ source "$(dirname "$0")/lib.sh"
 SECS=${1:-10}
 LOGINS=${2:-200}
 REVOKED=${3:-1000000}
+ROUNDS=${ROUNDS:-3}
 DURABILITY=${DURABILITY:-full}
 need openssl:openssl curl:curl python3:python3
 build_shomei
@@ -79,25 +82,72 @@ for n in s p; do
     done
 done
 
-# measure PID WITH_PG COMMAND…: runs COMMAND on core 1; prints its first
-# output field (the operations), then shomei's and postgres's ticks.
+# measure PID WITH_PG COMMAND…: runs COMMAND (which pins itself to core 1);
+# prints its first output field (the operations), then shomei's and
+# postgres's ticks over it.
 measure() {
     local pid=$1 with_pg=$2 s0 s1 p0=0 p1=0 ops
     shift 2
     s0=$(cpu_ticks "$pid")
     [ "$with_pg" = 1 ] && p0=$(pg_ticks)
-    ops=$(taskset -c 1 "$@" | awk '{print $1}')
+    ops=$("$@" | awk '{print $1}')
     s1=$(cpu_ticks "$pid")
     [ "$with_pg" = 1 ] && p1=$(pg_ticks)
     echo "$ops $((s1 - s0)) $((p1 - p0))"
 }
 USERS=(hanakodt tarodt jirodt ichirodt sachikodt hottojr01 hottojr02)
-# shellcheck disable=SC2086 # the chains are words
-read -r is_n is_t _ < <(measure "$S_PID" 0 "$LOAD" renew "$BENCH_TMP/s/ca/root-ca.crt" "127.0.0.1:${S_CERT##*:}" "$SECS" ${CHAINS[s]})
-# shellcheck disable=SC2086
-read -r ip_n ip_t ip_pg < <(measure "$P_PID" 1 "$LOAD" renew "$BENCH_TMP/p/ca/root-ca.crt" "127.0.0.1:${P_CERT##*:}" "$SECS" ${CHAINS[p]})
-read -r ls_n ls_t _ < <(measure "$S_PID" 0 python3 "$ROOT/bench/logins.py" "$S_PORTAL" "$BENCH_TMP/s/ca/root-ca.crt" "$LOGINS" 4 "${USERS[@]}")
-read -r lp_n lp_t lp_pg < <(measure "$P_PID" 1 python3 "$ROOT/bench/logins.py" "$P_PORTAL" "$BENCH_TMP/p/ca/root-ca.crt" "$LOGINS" 4 "${USERS[@]}")
+# The operations of one kind on node N (s or p); each prints the count first.
+issue() { # shellcheck disable=SC2086 # the chains are words
+    taskset -c 1 "$LOAD" renew "$BENCH_TMP/$1/ca/root-ca.crt" "127.0.0.1:${2##*:}" "$SECS" ${CHAINS[$1]}
+}
+login() { taskset -c 1 python3 "$ROOT/bench/logins.py" "$3" "$BENCH_TMP/$1/ca/root-ca.crt" "$LOGINS" 4 "${USERS[@]}"; }
+handshake() { # 4 openssl s_time -new clients with ichirodt's certificate
+    local outs=() i total=0 n
+    for i in 1 2 3 4; do
+        taskset -c 1 openssl s_time -connect "localhost:${2##*:}" -new -time "$SECS" -cert "$BENCH_TMP/$1.ichirodt.crt" \
+            -key "$BENCH_TMP/$1.ichirodt.key" -CAfile "$BENCH_TMP/$1/ca/root-ca.crt" >"$BENCH_TMP/st.$i" 2>&1 &
+        outs+=($!)
+    done
+    wait "${outs[@]}"
+    for i in 1 2 3 4; do
+        n=$(grep -o '^[0-9]* connections in' "$BENCH_TMP/st.$i" | head -1 | awk '{print $1}')
+        total=$((total + ${n:-0}))
+    done
+    echo "$total"
+}
+# rounds KIND: ROUNDS rounds, the nodes' order alternating (noise on the
+# shared core hits both alike); sets TOTAL (sums) and PER_ROUND (ratios).
+rounds() {
+    local kind=$1 r n pid url port with_pg ops t pg
+    declare -gA TOTAL=([s_n]=0 [s_t]=0 [p_n]=0 [p_t]=0 [p_pg]=0)
+    PER_ROUND=""
+    for r in $(seq 1 "$ROUNDS"); do
+        local order=(s p) rs rp
+        [ $((r % 2)) = 0 ] && order=(p s)
+        for n in "${order[@]}"; do
+            if [ "$n" = s ]; then pid=$S_PID url=$S_CERT port=$S_PORTAL with_pg=0
+            else pid=$P_PID url=$P_CERT port=$P_PORTAL with_pg=1; fi
+            read -r ops t pg < <(measure "$pid" "$with_pg" "$kind" "$n" "$url" "$port")
+            TOTAL[${n}_n]=$((TOTAL[${n}_n] + ops))
+            TOTAL[${n}_t]=$((TOTAL[${n}_t] + t))
+            [ "$n" = p ] && TOTAL[p_pg]=$((TOTAL[p_pg] + pg))
+            if [ "$n" = s ]; then rs="$ops $t"; else rp="$ops $t"; fi
+        done
+        PER_ROUND+=$(awk -v s="$rs" -v p="$rp" 'BEGIN { split(s, a); split(p, b); printf " %.2f", (b[2] / b[1]) / (a[2] / a[1]) }')
+    done
+}
+row() { # WHAT TARGET (from TOTAL and PER_ROUND)
+    awk -v w="$1" -v sn="${TOTAL[s_n]}" -v st="${TOTAL[s_t]}" -v pn="${TOTAL[p_n]}" -v pt="${TOTAL[p_t]}" \
+        -v pg="${TOTAL[p_pg]}" -v tg="$2" -v hz="$TICK" -v pr="$PER_ROUND" 'BEGIN {
+        s = st * 1000 / hz / sn; p = pt * 1000 / hz / pn; a = (pt + pg) * 1000 / hz / pn
+        printf "  %-36s %6d/%-6d %9.3f ms %9.3f ms %11.3f ms   %.2f× shomei only (rounds:%s), %.2f× with postgres (≤ %s)\n",
+            w, sn, pn, s, p, a, p / s, pr, a / s, tg }' >>"$BENCH_TMP/rows"
+}
+: >"$BENCH_TMP/rows"
+rounds issue
+row "certificate issuance (EST renewal)" 1.5
+rounds login
+row "password login" 1.5
 
 # Handshakes with REVOKED revoked: both nodes stopped, seeded, started again.
 stop_node "$S_PID"
@@ -106,30 +156,23 @@ python3 "$ROOT/bench/seed_revoked.py" "$BENCH_TMP/s/shomei.db" "$REVOKED"
 python3 "$ROOT/bench/seed_revoked_pg.py" "$URL" "$REVOKED"
 start_node sqlite
 start_node pg
-hs() { # NODE PID CERT_URL
-    s_time_load "localhost:${3##*:}" "$2" "$SECS" 4 "$BENCH_TMP/$1.ichirodt.crt" "$BENCH_TMP/$1.ichirodt.key" "$BENCH_TMP/$1/ca/root-ca.crt"
-}
 for n in s p; do
     c=$([ $n = s ] && echo "$S_CERT" || echo "$P_CERT")
     curl -sS --fail -o /dev/null --cacert "$BENCH_TMP/$n/ca/root-ca.crt" --cert "$BENCH_TMP/$n.ichirodt.crt" \
         --key "$BENCH_TMP/$n.ichirodt.key" "$c/cert-login"
 done
-p0=$(pg_ticks)
-read -r hp_n hp_cpu _ < <(hs p "$P_PID" "$P_CERT")
-hp_pg=$(($(pg_ticks) - p0))
-read -r hs_n hs_cpu _ < <(hs s "$S_PID" "$S_CERT")
+# What each node spends with nothing to do (its revocation watch, upkeep),
+# which the per-operation figures include pro rata.
+s0=$(cpu_ticks "$S_PID") p0=$(cpu_ticks "$P_PID") g0=$(pg_ticks)
+sleep "$SECS"
+IDLE=$(awk -v s=$(($(cpu_ticks "$S_PID") - s0)) -v p=$(($(cpu_ticks "$P_PID") - p0)) -v g=$(($(pg_ticks) - g0)) \
+    -v hz="$TICK" -v secs="$SECS" 'BEGIN { printf "SQLite node %.1f ms/s, PG node %.1f ms/s, postgres %.1f ms/s",
+        s * 1000 / hz / secs, p * 1000 / hz / secs, g * 1000 / hz / secs }')
+rounds handshake
+row "TLS handshake, $REVOKED revoked" 1.1
 
-printf '\nServer CPU, PostgreSQL node beside SQLite node (durability %s), one run; servers on core 0, load on core 1\n' "$DURABILITY"
-printf '  %-44s %9s %13s %13s %17s   %s\n' "per operation (ms CPU)" "ops" "SQLite node" "PG: shomei" "PG: shomei + pg" "PG / SQLite (target)"
-row() { # WHAT S_N S_TICKS P_N P_TICKS PG_TICKS TARGET
-    awk -v w="$1" -v sn="$2" -v st="$3" -v pn="$4" -v pt="$5" -v pg="$6" -v tg="$7" -v hz="$TICK" 'BEGIN {
-        s = st * 1000 / hz / sn; p = pt * 1000 / hz / pn; a = (pt + pg) * 1000 / hz / pn
-        printf "  %-44s %4d/%-4d %10.3f ms %10.3f ms %14.3f ms   %.2f× shomei only, %.2f× with postgres (≤ %s)\n",
-            w, sn, pn, s, p, a, p / s, a / s, tg }'
-}
-row "certificate issuance (EST renewal)" "$is_n" "$is_t" "$ip_n" "$ip_t" "$ip_pg" 1.5
-row "password login" "$ls_n" "$ls_t" "$lp_n" "$lp_t" "$lp_pg" 1.5
-# s_time_load gives ms per handshake; back to ticks for the same row.
-row "TLS handshake, $REVOKED revoked" "$hs_n" "$(awk -v c="$hs_cpu" -v n="$hs_n" -v hz="$TICK" 'BEGIN{print c * n * hz / 1000}')" \
-    "$hp_n" "$(awk -v c="$hp_cpu" -v n="$hp_n" -v hz="$TICK" 'BEGIN{print c * n * hz / 1000}')" "$hp_pg" 1.1
-echo "  (ops: SQLite/PostgreSQL node; CPU in clock ticks of 1/$TICK s, so ±$((1000 / TICK)) ms over the run)"
+printf '\nServer CPU, PostgreSQL node beside SQLite node (durability %s), one run, %s rounds alternating; servers on core 0, load on core 1\n' "$DURABILITY" "$ROUNDS"
+printf '  %-36s %13s %12s %12s %14s   %s\n' "per operation (ms CPU)" "ops SQLite/PG" "SQLite node" "PG: shomei" "PG: shomei+pg" "PG / SQLite (target)"
+cat "$BENCH_TMP/rows"
+echo "  idle, ${SECS}s before the handshakes, $REVOKED revoked: $IDLE"
+echo "  (CPU in clock ticks of 1/$TICK s; per-round ratios are shomei only)"
