@@ -13,9 +13,11 @@ this age the log has been pruned (entries are kept an hour) anyway.
 The table is vacuumed and analysed after, as an old one would be, so that
 no autovacuum of the new rows runs into the measurements.
 
-Usage: seed_revoked_pg.py DATABASE_URL N
+Usage: [SEED_CRL_PARTITIONS=K] seed_revoked_pg.py DATABASE_URL N   (K as the
+server's crl_partitions, default 64; 0: all in the undivided CRL)
 """
 
+import os
 import subprocess
 import sys
 import time
@@ -60,12 +62,17 @@ user = insert("users", {
 # Serials: 16 bytes, the first in 0x40..0x7f (positive, full length), like
 # the server's; md5 of the row number and the company makes them distinct.
 serial = "substr('4567', (i % 4)::int + 1, 1) || substr(md5(u.company_id || ':' || i), 2, 31)"
+# The CRL partition a new certificate names (shomei_core::CrlScope::for_serial:
+# the serial's last four octets modulo K), when the schema has partitions.
+K = int(os.environ.get("SEED_CRL_PARTITIONS", "64"))
 certs = insert("certificates", {
-    "user_id": "u.id", "serial": serial, "not_before": str(now - 86400 * 365),
+    "user_id": "u.id", "serial": "g.s", "not_before": str(now - 86400 * 365),
     "not_after": str(now + 86400 * 30), "der": "'\\x'::bytea", "issued_at": str(now - 86400 * 365),
     "revoked_at": f"{now} - 60 - (hashint4(i::int) & 2147483647) % (86400 * 300)",
     "revocation_reason": "(ARRAY[1, 4, 5])[(i % 3)::int + 1]",
-}, f"FROM (SELECT :user_id AS id, :company AS company_id) u, generate_series(1, {n}) AS i")
+    "crl_partition": f"('x' || right(g.s, 8))::bit(32)::bigint % {K}" if K else "NULL",
+}, f"FROM (SELECT :user_id AS id, :company AS company_id) u CROSS JOIN LATERAL "
+   f"(SELECT i, {serial} AS s FROM generate_series(1, {n}) AS i) g")
 t0 = time.time()
 psql(f"""BEGIN;
 SET LOCAL synchronous_commit = off;

@@ -137,8 +137,19 @@ for i in range(ROUNDS):
     if delta_url:
         delta.append(time.perf_counter() - t0 + until(lambda: crl_lists(delta_url, serial)))
     crl.append(time.perf_counter() - t0 + until(lambda: crl_lists(url, serial)))
-print(f"  {REVOKED:,} already revoked; CRLs checked (from the last certificate): {url.replace(B_PKI, 'B')}"
-      f"{', delta ' + delta_url.replace(B_PKI, 'B') if delta_url else ''}")
+
+
+def entries(url):
+    """How many entries the CRL at url lists (once, at the end)."""
+    with urllib.request.urlopen(url, timeout=60) as r:
+        der = r.read()
+    text = subprocess.run(["openssl", "crl", "-inform", "DER", "-noout", "-text"], input=der,
+                          capture_output=True, timeout=600).stdout
+    return text.count(b"Serial Number:")
+
+
+print(f"  {REVOKED:,} already revoked; CRL checked (the last certificate's): {url.replace(B_PKI, 'B')},"
+      f" {entries(url):,} entries" + (f"; delta {delta_url.replace(B_PKI, 'B')}" if delta_url else ""))
 print(f"  {'enforced on node B after 実行 on node A':<44} {'p50':>8} {'p99':>8}   target p99")
 rows = [("TLS handshake refused", tls, "< 1 s"), ("OCSP answers revoked", ocsp, "< 1 s"),
         ("delta CRL (Freshest CRL) lists the serial", delta, "(none set)"),
