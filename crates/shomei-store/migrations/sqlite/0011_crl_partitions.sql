@@ -21,3 +21,8 @@ CREATE TABLE crl_scopes (
     horizon    INTEGER NOT NULL DEFAULT 0
 );
 INSERT INTO crl_scopes (scope, published) SELECT -1, published FROM crl_state WHERE id = 1;
+
+-- The few revoked certificates with an invalidity date, read beside the
+-- revocation set at every start: without this, a scan of every row.
+CREATE INDEX certificates_invalidity ON certificates(serial, invalidity_date)
+    WHERE invalidity_date IS NOT NULL;
