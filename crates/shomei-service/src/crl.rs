@@ -439,9 +439,14 @@ impl Shomei {
         );
     }
 
+    /// A revocation already in force (the watch read it from the log
+    /// between the commit and this call, or the other way round) changes
+    /// nothing: each serial is listed once.
     pub(crate) fn mark_revoked_with(&self, serial: &[u8], r: Revocation, listed: Listed) {
         if let Ok(mut s) = self.revoked.write() {
-            s.insert(serial, r, listed);
+            if !s.insert(serial, r, listed) {
+                return;
+            }
             // Under the set's lock, so that a rebuild's copy of the set and
             // its pending lists never both hold it.
             let scope = match self.crl.scope(listed.scope) {

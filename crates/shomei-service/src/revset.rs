@@ -133,8 +133,13 @@ impl RevocationSet {
         self.short.len() + self.long.len()
     }
 
-    pub(crate) fn insert(&mut self, serial: &[u8], r: Revocation, listed: Listed) {
+    /// Adds a revoked serial; `false` when it was in the set already (the
+    /// set keeps the first revocation it was given).
+    pub(crate) fn insert(&mut self, serial: &[u8], r: Revocation, listed: Listed) -> bool {
         let m = magnitude(serial);
+        if self.contains(m) {
+            return false;
+        }
         if let Some(t) = r.invalidity {
             self.invalid_since.insert(m.to_vec(), t.unix_timestamp());
         }
@@ -145,6 +150,7 @@ impl RevocationSet {
                 listed: listed.pack(),
             },
         );
+        true
     }
 
     /// As `insert`, from the database's form: Unix seconds, reason 0 for none.
@@ -283,6 +289,10 @@ mod tests {
         assert!(s.contains(&short));
         assert!(s.contains(&long));
         assert!(s.contains(&[5]), "leading zeros do not make another serial");
+        assert!(
+            !s.insert(&[5], rev(9, None), listed(0, 9)),
+            "a serial is in the set once"
+        );
         assert!(!s.contains(&[6]));
         assert!(!s.contains(&[0x40u8; 15]));
         let r = s.get(&short).unwrap();
