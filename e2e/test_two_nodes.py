@@ -217,3 +217,56 @@ def test_two_nodes_recover_by_themselves_when_postgresql_restarts_under_load():
                 s.proc.kill()
                 s.proc.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_metrics_answer_while_postgresql_is_down_and_readyz_says_why():
+    """Monitoring must see an outage: /metrics answers at once without the
+    one figure read from the database (sessions), /readyz fails with the
+    reason, and both come back when PostgreSQL does."""
+    stop, start = os.environ.get("SHOMEI_TEST_PG_STOP"), os.environ.get("SHOMEI_TEST_PG_START")
+    if not PG or not stop or not start:
+        pytest.fail("needs scripts/postgres (SHOMEI_TEST_PG_STOP, SHOMEI_TEST_PG_START); scripts/test runs it")
+    tmp = Path(tempfile.mkdtemp(prefix="shomei-pgdown-"))
+    db = Database("postgres", tmp)
+    node = db.start(tmp / "a")
+    metrics = {}
+    wait_for("the metrics address", lambda: metrics.update(
+        m=next((re.search(r"Metrics \(Prometheus\): (\S+)", l).group(1) for l in node.output
+                if "Metrics (Prometheus)" in l), None)) or metrics["m"])
+
+    def scrape():
+        got = subprocess.run(["curl", "-sS", "--max-time", "5", "-w", "\n%{http_code}", metrics["m"]],
+                             capture_output=True, text=True, timeout=30)
+        body, _, code = got.stdout.rpartition("\n")
+        return code, body
+
+    def ready():
+        return node.curl("-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+                         node.url + "/readyz").stdout
+    try:
+        code, body = scrape()
+        assert code == "200" and re.search(r"^shomei_sessions \d+$", body, re.M), body
+        assert ready() == b"200"
+        subprocess.run([stop], check=True, timeout=120)
+        try:
+            t0 = time.monotonic()
+            code, body = scrape()
+            took = time.monotonic() - t0
+            assert code == "200", (code, body[:200])
+            assert took < 4, f"/metrics took {took:.1f} s with the database down"
+            assert "shomei_revoked_certificates " in body and not re.search(r"^shomei_sessions ", body, re.M), body
+            # At once (the database does not answer) or within the view's
+            # bound (5 s): 503 with the reason, never a hang.
+            t0 = time.monotonic()
+            assert ready() == b"503"
+            assert time.monotonic() - t0 < 4, "/readyz hung"
+            why = node.curl("--max-time", "5", node.url + "/readyz").stdout.decode()
+            assert why.startswith("not ready:") and ("database unreachable" in why or "revocation view" in why), why
+        finally:
+            subprocess.run([start], check=True, timeout=120)
+        wait_for("ready again", lambda: ready() == b"200")
+        wait_for("sessions counted again", lambda: re.search(r"^shomei_sessions \d+$", scrape()[1], re.M))
+    finally:
+        node.proc.kill()
+        node.proc.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -324,7 +324,7 @@ impl Shomei {
 
     /// The metrics in Prometheus text format; `sessions` is the number of
     /// open portal sessions (kept by the web layer).
-    pub fn metrics_text(&self, sessions: usize) -> String {
+    pub fn metrics_text(&self, sessions: Option<usize>) -> String {
         let revoked = self.revoked.read().map(|s| s.len()).unwrap_or(0);
         let h = self.hasher.figures();
         self.metrics.render(&metrics::Gauges {

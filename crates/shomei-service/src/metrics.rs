@@ -587,8 +587,15 @@ impl Metrics {
             get(&self.password_claim_refused)
         );
 
-        head(&mut o, "shomei_sessions", "gauge", "Open portal sessions.");
-        let _ = writeln!(o, "shomei_sessions {}", gauges.sessions);
+        head(
+            &mut o,
+            "shomei_sessions",
+            "gauge",
+            "Open portal sessions (absent while the database does not answer).",
+        );
+        if let Some(n) = gauges.sessions {
+            let _ = writeln!(o, "shomei_sessions {n}");
+        }
         if let Some(rss) = gauges.resident_bytes {
             head(
                 &mut o,
@@ -625,7 +632,9 @@ pub struct Gauges {
     /// Password hashing: workers, places, places in use, hashes computed.
     pub hashing: (usize, usize, usize, u64),
     pub revoked: usize,
-    pub sessions: usize,
+    /// `None` when the database did not answer in time: the sample is left
+    /// out rather than guessed.
+    pub sessions: Option<usize>,
     pub resident_bytes: Option<u64>,
     pub started_unix: i64,
     pub issuing_ca_not_after: i64,
@@ -653,7 +662,7 @@ mod tests {
         Gauges {
             hashing: (2, 34, 1, 5),
             revoked: 7,
-            sessions: 2,
+            sessions: Some(2),
             resident_bytes: Some(4096),
             started_unix: 1_700_000_000,
             issuing_ca_not_after: 2_000_000_000,

@@ -236,12 +236,18 @@ impl Sessions {
         self.store.expire_sessions(now - idle).await
     }
 
-    /// Number of live sessions, for tests and metrics.
+    /// Number of live sessions, for tests.
     pub async fn len(&self) -> usize {
+        self.count().await.unwrap_or(0)
+    }
+
+    /// Number of live sessions; `None` when the database does not answer.
+    pub async fn count(&self) -> Option<usize> {
         self.store
             .session_count()
             .await
-            .map_or(0, |n| usize::try_from(n).unwrap_or(0))
+            .ok()
+            .map(|n| usize::try_from(n).unwrap_or(0))
     }
 }
 
