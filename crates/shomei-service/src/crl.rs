@@ -138,6 +138,7 @@ struct Bundle {
     numbers: Vec<(CrlScope, u64)>,
     made: std::time::Instant,
     pem: bytes::Bytes,
+    etag: String,
 }
 
 pub(crate) struct CrlPublisher {
@@ -156,7 +157,6 @@ pub(crate) struct CrlPublisher {
     notified: tokio::sync::Notify,
     /// The last revocation log entry this process has put in force.
     log_seen: std::sync::atomic::AtomicI64,
-    generations: AtomicU64,
     bundle: tokio::sync::Mutex<Option<Bundle>>,
 }
 
@@ -182,7 +182,6 @@ impl CrlPublisher {
             wake: tokio::sync::Notify::new(),
             notified: tokio::sync::Notify::new(),
             log_seen: std::sync::atomic::AtomicI64::new(0),
-            generations: AtomicU64::new(0),
             bundle: tokio::sync::Mutex::new(None),
         }
     }
@@ -821,7 +820,6 @@ impl Shomei {
             s.took.as_micros().min(u128::from(u64::MAX)) as u64,
             Ordering::Relaxed,
         );
-        self.crl.generations.fetch_add(1, Ordering::Relaxed);
         self.metrics().crl_published(s.took);
         tracing::debug!(
             crl_number = s.number,
@@ -1037,49 +1035,43 @@ impl Shomei {
     /// take one file, such as nginx's `ssl_crl`), with its ETag. Made again
     /// at most once a second, however often it is asked for.
     pub async fn crl_bundle(&self) -> (bytes::Bytes, String) {
-        let numbers: Vec<(CrlScope, u64)> = self
+        // One look at the scopes: what is in the bundle and its numbers.
+        let crls: Vec<(CrlScope, Arc<CrlSnapshot>)> = self
             .crl
             .all()
             .iter()
-            .map(|s| (s.scope, s.current().number))
+            .map(|s| (s.scope, s.current()))
             .collect();
-        let tag = |numbers: &[(CrlScope, u64)]| {
-            let mut h = 0xcbf2_9ce4_8422_2325u64;
-            for (s, n) in numbers {
-                for b in s.key().to_be_bytes().into_iter().chain(n.to_be_bytes()) {
-                    h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-                }
-            }
-            format!("\"crls-{h:016x}\"")
-        };
+        let numbers: Vec<(CrlScope, u64)> = crls.iter().map(|(s, c)| (*s, c.number)).collect();
         let mut b = self.crl.bundle.lock().await;
         if let Some(have) = b.as_ref()
             && (have.numbers == numbers || have.made.elapsed() < BUNDLE_EVERY)
         {
-            return (have.pem.clone(), tag(&have.numbers));
+            return (have.pem.clone(), have.etag.clone());
         }
-        let crls: Vec<Arc<CrlSnapshot>> = self.crl.all().iter().map(|s| s.current()).collect();
-        let numbers = crls
-            .iter()
-            .zip(self.crl.all())
-            .map(|(c, s)| (s.scope, c.number))
-            .collect::<Vec<_>>();
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for (s, n) in &numbers {
+            for b in s.key().to_be_bytes().into_iter().chain(n.to_be_bytes()) {
+                h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        let etag = format!("\"crls-{h:016x}\"");
         let pem = tokio::task::spawn_blocking(move || {
             let mut out = String::new();
-            for c in crls.iter().filter(|c| !c.der.is_empty()) {
+            for (_, c) in crls.iter().filter(|(_, c)| !c.der.is_empty()) {
                 out.push_str(&shomei_pki::to_pem("X509 CRL", &c.der));
             }
             bytes::Bytes::from(out)
         })
         .await
         .unwrap_or_default();
-        let t = tag(&numbers);
         *b = Some(Bundle {
             numbers,
             made: std::time::Instant::now(),
             pem: pem.clone(),
+            etag: etag.clone(),
         });
-        (pem, t)
+        (pem, etag)
     }
 
     /// Per-scope figures for the metrics.
@@ -1105,7 +1097,7 @@ impl Shomei {
 
     /// How many CRL generations this server has published.
     pub fn crl_generations(&self) -> u64 {
-        self.crl.generations.load(Ordering::Relaxed)
+        self.metrics().crl_generations()
     }
 }
 

@@ -220,6 +220,11 @@ impl Metrics {
         self.ocsp_cache_hits.fetch_add(1, Relaxed);
     }
 
+    /// CRL generations published (one partition's CRL and delta each).
+    pub(crate) fn crl_generations(&self) -> u64 {
+        self.crl_generations.load(Relaxed)
+    }
+
     pub(crate) fn crl_published(&self, took: Duration) {
         self.crl_generations.fetch_add(1, Relaxed);
         self.crl_generation_micros

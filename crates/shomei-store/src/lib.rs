@@ -1475,14 +1475,7 @@ impl Tx {
 
     /// Takes the next CRL number.
     pub async fn next_crl_number(&mut self) -> Result<u64> {
-        let n: i64 = on!(self.conn(), c, d => {
-            sqlx::query_scalar(d::sql(
-                "UPDATE crl_state SET crl_number = crl_number + 1 WHERE id = 1 RETURNING crl_number",
-            ))
-            .fetch_one(c)
-            .await?
-        });
-        Ok(n as u64)
+        self.next_crl_numbers(1).await
     }
 
     /// Appends one 操作履歴 row, chained to the previous row of its company
