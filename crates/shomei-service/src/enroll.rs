@@ -3,7 +3,7 @@
 //! The CSR only contributes its public key; everything else in the
 //! certificate is our profile.
 
-use shomei_core::{CertState, RevocationReason, Serial, UserId};
+use shomei_core::{CertState, CrlScope, RevocationReason, Serial, UserId};
 use shomei_pki::ClientSubject;
 use shomei_pki::csr::{CsrError, check_csr};
 use shomei_store::{AuditEntry, NewCert, Tx, UserRow};
@@ -22,6 +22,28 @@ pub struct Issued {
     pub serial: Serial,
     pub der: Vec<u8>,
     pub not_after: time::OffsetDateTime,
+}
+
+/// A certificate signed and not yet stored.
+struct Signed {
+    issued: Issued,
+    not_before: time::OffsetDateTime,
+    issued_at: time::OffsetDateTime,
+    crl_scope: CrlScope,
+}
+
+impl Signed {
+    fn row(&self) -> NewCert<'_> {
+        NewCert {
+            user_id: self.issued.user_id,
+            serial: &self.issued.serial,
+            not_before: self.not_before,
+            not_after: self.issued.not_after,
+            der: &self.issued.der,
+            issued_at: self.issued_at,
+            crl_scope: self.crl_scope,
+        }
+    }
 }
 
 /// Why an enrollment did not issue.
@@ -162,7 +184,14 @@ impl Shomei {
             tx.commit().await?;
             return Err(r);
         }
-        let issued = self.issue_in(&mut tx, &user, &csr.spki, now).await?;
+        let company = tx
+            .company(user.company_id)
+            .await?
+            .map(|c| c.name)
+            .unwrap_or_default();
+        let issued = self
+            .issue_in(&mut tx, &user, &company, &csr.spki, now)
+            .await?;
         let detail = format!("シリアル番号 {} ({})", issued.serial, csr.kind.label());
         tx.audit(&entry(&user, OP_ISSUE, OK, &detail, client, now))
             .await?;
@@ -203,14 +232,12 @@ impl Shomei {
     ) -> std::result::Result<Issued, EnrollError> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let Some(old) = tx.cert_by_serial(presented).await? else {
+        // One read: the certificate, its user (locked), whether it is the
+        // newest, the company's name.
+        let Some(r) = tx.renewal(presented).await? else {
             return Err(EnrollError::NotRenewable);
         };
-        let Some(user) = tx.user(old.user_id).await? else {
-            return Err(EnrollError::NotRenewable);
-        };
-        let latest = tx.latest_cert(user.id).await?;
-        let current = latest.as_ref().is_some_and(|l| l.serial == old.serial);
+        let (old, user, current) = (r.cert, r.user, r.is_latest);
         let state = CertState::derive(Some(&old.record()), now, self.settings.renewal_window());
         let usable = current
             && matches!(state, CertState::Issued | CertState::Renewable)
@@ -232,9 +259,14 @@ impl Shomei {
                 return Err(e.into());
             }
         };
-        let issued = self.issue_in(&mut tx, &user, &csr.spki, now).await?;
-        tx.revoke_cert(presented, now, RevocationReason::Superseded.code())
-            .await?;
+        let signed = self.sign(&user, &r.company_name, &csr.spki, now)?;
+        let superseded = RevocationReason::Superseded.code();
+        if !tx.supersede(&signed.row(), presented, now, superseded).await?.1 {
+            // The lock on the user makes this unreachable: another
+            // transaction revoked it between the read and the write.
+            return Err(EnrollError::NotRenewable);
+        }
+        let issued = signed.issued;
         let detail = format!(
             "シリアル番号 {} → {} ({})",
             presented,
@@ -253,19 +285,28 @@ impl Shomei {
         &self,
         tx: &mut Tx,
         user: &UserRow,
+        company: &str,
         spki: &[u8],
         now: time::OffsetDateTime,
     ) -> std::result::Result<Issued, EnrollError> {
-        let company = tx
-            .company(user.company_id)
-            .await?
-            .map(|c| c.name)
-            .unwrap_or_default();
+        let signed = self.sign(user, company, spki, now)?;
+        tx.insert_cert(&signed.row()).await?;
+        Ok(signed.issued)
+    }
+
+    /// Signs the user's new certificate (not yet stored).
+    fn sign(
+        &self,
+        user: &UserRow,
+        company: &str,
+        spki: &[u8],
+        now: time::OffsetDateTime,
+    ) -> std::result::Result<Signed, EnrollError> {
         let cert = self.ca.issue_client_spki(
             spki,
             &ClientSubject {
                 login_id: user.login_id.as_str(),
-                company_name: &company,
+                company_name: company,
             },
             now,
             now + self.settings.cert_validity(),
@@ -273,22 +314,17 @@ impl Shomei {
         let serial = Serial::from_bytes(&cert.serial).ok_or(ServiceError::Invariant(
             "issued serial is not a valid serial",
         ))?;
-        tx.insert_cert(&NewCert {
-            user_id: user.id,
-            serial: &serial,
+        Ok(Signed {
             not_before: cert.not_before,
-            not_after: cert.not_after,
-            der: &cert.der,
             issued_at: now,
             crl_scope: cert.crl_scope,
-        })
-        .await?;
-        Ok(Issued {
-            user_id: user.id,
-            login_id: user.login_id.to_string(),
-            serial,
-            der: cert.der,
-            not_after: cert.not_after,
+            issued: Issued {
+                user_id: user.id,
+                login_id: user.login_id.to_string(),
+                serial,
+                der: cert.der,
+                not_after: cert.not_after,
+            },
         })
     }
 

@@ -75,11 +75,13 @@ fn row_hash(prev: &str, h: &Hashed<'_>) -> String {
 ///
 /// The chain's row count is bumped first, and that upsert locks the chain's
 /// `audit_counts` row until the transaction ends (on Postgres; SQLite's one
-/// writer needs no lock). Only then is the chain's last hash read, by a
-/// statement that sees every row committed before the lock was granted:
-/// two nodes appending to one chain at once take turns, each chaining to
+/// writer needs no lock) and returns the chain's last hash as the row's
+/// newest version holds it (an upsert that waited for the lock sees the
+/// other transaction's update, where a read would see its own snapshot).
+/// Two nodes appending to one chain at once take turns, each chaining to
 /// the other's row, and ids grow along the chain (the second row's id is
-/// taken after the first committed), as `verify_all` walks it.
+/// taken after the first committed), as `verify_all` walks it. The new
+/// row and the chain's new last hash are written together.
 pub(crate) async fn append(c: Conn<'_>, e: &AuditEntry<'_>) -> Result<()> {
     let chain = e.company_id.map(|c| c.0).unwrap_or(0);
     let h = Hashed {
@@ -94,41 +96,61 @@ pub(crate) async fn append(c: Conn<'_>, e: &AuditEntry<'_>) -> Result<()> {
         detail: e.detail,
         client_addr: e.client_addr,
     };
+    const INSERT: &str = "INSERT INTO audit_log (chain, at, company_id, actor_user_id, actor_login_id, \
+         operation, target_login_id, result, detail, client_addr, prev_hash, hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     on!(c, c, d => {
-        sqlx::query(d::sql(
+        let (n, last): (i64, Option<String>) = sqlx::query_as(d::sql(
             "INSERT INTO audit_counts (chain, n) VALUES (?, 1) \
-             ON CONFLICT (chain) DO UPDATE SET n = audit_counts.n + 1",
+             ON CONFLICT (chain) DO UPDATE SET n = audit_counts.n + 1 RETURNING n, last_hash",
         ))
         .bind(chain)
-        .execute(&mut *c)
+        .fetch_one(&mut *c)
         .await?;
-        let prev: Option<String> = sqlx::query_scalar(d::sql(
-            "SELECT hash FROM audit_log WHERE chain = ? ORDER BY id DESC LIMIT 1",
-        ))
-        .bind(chain)
-        .fetch_optional(&mut *c)
-        .await?;
-        let prev = prev.unwrap_or_else(|| GENESIS.to_string());
+        let prev = match last {
+            Some(h) => h,
+            None if n == 1 => GENESIS.to_string(),
+            // Only if a row was written without its hash being kept.
+            None => sqlx::query_scalar::<_, String>(d::sql(
+                "SELECT hash FROM audit_log WHERE chain = ? ORDER BY id DESC LIMIT 1",
+            ))
+            .bind(chain)
+            .fetch_optional(&mut *c)
+            .await?
+            .unwrap_or_else(|| GENESIS.to_string()),
+        };
         let hash = row_hash(&prev, &h);
-        sqlx::query(d::sql(
-            "INSERT INTO audit_log (chain, at, company_id, actor_user_id, actor_login_id, operation, \
-             target_login_id, result, detail, client_addr, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(h.chain)
-        .bind(h.at)
-        .bind(h.company_id)
-        .bind(h.actor_user_id)
-        .bind(h.actor_login_id)
-        .bind(h.operation)
-        .bind(h.target_login_id)
-        .bind(h.result)
-        .bind(h.detail)
-        .bind(h.client_addr)
-        .bind(&prev)
-        .bind(&hash)
-        .execute(&mut *c)
-        .await?;
+        // Postgres: both writes in one statement; SQLite: two (in-process).
+        let sql = if d::PG {
+            format!(
+                "WITH a AS ({INSERT}) UPDATE audit_counts SET last_hash = ? WHERE chain = ?"
+            )
+        } else {
+            INSERT.to_string()
+        };
+        let q = sqlx::query(d::sql(sql))
+            .bind(h.chain)
+            .bind(h.at)
+            .bind(h.company_id)
+            .bind(h.actor_user_id)
+            .bind(h.actor_login_id)
+            .bind(h.operation)
+            .bind(h.target_login_id)
+            .bind(h.result)
+            .bind(h.detail)
+            .bind(h.client_addr)
+            .bind(&prev)
+            .bind(&hash);
+        if d::PG {
+            q.bind(&hash).bind(chain).execute(&mut *c).await?;
+        } else {
+            q.execute(&mut *c).await?;
+            sqlx::query(d::sql("UPDATE audit_counts SET last_hash = ? WHERE chain = ?"))
+                .bind(&hash)
+                .bind(chain)
+                .execute(&mut *c)
+                .await?;
+        }
     });
     Ok(())
 }

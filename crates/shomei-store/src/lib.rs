@@ -17,7 +17,10 @@ mod sessions;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use aws_lc_rs::rand::SecureRandom;
 
 use shomei_core::{CompanyId, CrlScope, LoginId, SecurityCounters, Serial, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -31,8 +34,8 @@ use rows::Lock;
 pub use attempts::{AddressAttempts, ClaimKind};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use rows::{
-    CertRow, CompanyRow, CompanySummary, LoggedRevocation, NewCert, NewUser, RevokedEntry, UserRow,
-    UserSummary,
+    CertRow, CompanyRow, CompanySummary, LoggedRevocation, NewCert, NewUser, Renewal, RevokedEntry,
+    UserRow, UserSummary,
 };
 pub use sessions::{DoneRow, PendingRow, SessionRow};
 
@@ -76,6 +79,19 @@ const WATCH_ACQUIRE: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// This server's name in the revocation notices it sends (random, one
+    /// per opened store): its own listener skips them, since the server
+    /// that commits a revocation puts it in force itself.
+    node: Arc<str>,
+}
+
+/// A fresh random name for a store's revocation notices.
+fn node_tag() -> Arc<str> {
+    let mut b = [0u8; 8];
+    // A failed draw leaves zeros: notices are then only less often
+    // skipped by their sender, never lost.
+    let _ = aws_lc_rs::rand::SystemRandom::new().fill(&mut b);
+    Arc::from(hex::encode(b))
 }
 
 #[derive(Clone)]
@@ -93,14 +109,23 @@ pub enum StoreLocation<'a> {
 }
 
 /// Woken when a revocation commits on any server (PostgreSQL only).
-pub struct RevocationListener(sqlx::postgres::PgListener);
+pub struct RevocationListener {
+    listener: sqlx::postgres::PgListener,
+    node: Arc<str>,
+}
 
 impl RevocationListener {
-    /// Waits for the next revocation's notice. After an error the caller
-    /// connects again (notices sent meanwhile are lost; the poll finds them).
+    /// Waits for the next notice of a revocation another server (or an
+    /// operator command) committed; this store's own are skipped. After an
+    /// error the caller connects again (notices sent meanwhile are lost;
+    /// the poll finds them).
     pub async fn next(&mut self) -> Result<()> {
-        self.0.recv().await?;
-        Ok(())
+        loop {
+            let n = self.listener.recv().await?;
+            if n.payload() != &*self.node {
+                return Ok(());
+            }
+        }
     }
 }
 
@@ -315,6 +340,7 @@ impl Store {
         migrate::postgres(&pool).await?;
         Ok(Self {
             backend: Backend::Pg(pool),
+            node: node_tag(),
         })
     }
 
@@ -381,6 +407,7 @@ impl Store {
             .await?;
         Ok(Self {
             backend: Backend::Sqlite { read, write },
+            node: node_tag(),
         })
     }
 
@@ -560,6 +587,7 @@ impl Store {
     /// taken by the reads that need them).
     pub async fn begin(&self) -> Result<Tx> {
         Ok(Tx {
+            node: self.node.clone(),
             tx: match &self.backend {
                 Backend::Sqlite { write, .. } => {
                     Db::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?)
@@ -917,9 +945,12 @@ impl Store {
         match &self.backend {
             Backend::Sqlite { .. } => Ok(None),
             Backend::Pg(p) => {
-                let mut l = sqlx::postgres::PgListener::connect_with(p).await?;
-                l.listen("shomei_revocations").await?;
-                Ok(Some(RevocationListener(l)))
+                let mut listener = sqlx::postgres::PgListener::connect_with(p).await?;
+                listener.listen("shomei_revocations").await?;
+                Ok(Some(RevocationListener {
+                    listener,
+                    node: self.node.clone(),
+                }))
             }
         }
     }
@@ -955,8 +986,25 @@ impl Store {
     }
 }
 
+/// A revocation on Postgres, as common table expressions of one statement
+/// (`$1` revoked_at, `$2` reason, `$3` invalidity date, `$4` serial): the
+/// UPDATE, and only if it changed the row, the log entry `l` under the
+/// head's lock (see `rows::log_revocation`).
+macro_rules! pg_revoke {
+    () => {
+        "u AS (UPDATE certificates SET revoked_at = $1, revocation_reason = $2, \
+           invalidity_date = $3 WHERE serial = $4 AND revoked_at IS NULL RETURNING serial), \
+         h AS (UPDATE revocation_head SET seq = seq + 1 WHERE EXISTS (SELECT 1 FROM u) \
+           RETURNING seq), \
+         l AS (INSERT INTO revocation_log (id, serial) SELECT h.seq, u.serial FROM h, u \
+           RETURNING id)"
+    };
+}
+
 /// A write transaction. Dropped without `commit`, it rolls back.
 pub struct Tx {
+    /// The store's name in revocation notices (see `Store::node`).
+    node: Arc<str>,
     tx: Db<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>,
 }
 
@@ -1053,6 +1101,13 @@ impl Tx {
 
     pub async fn company(&mut self, id: CompanyId) -> Result<Option<CompanyRow>> {
         rows::company(self.conn(), id).await
+    }
+
+    /// What renewing the certificate reads, its user locked first (see
+    /// `rows::renewal`); `None` if the certificate is unknown or its user
+    /// deleted.
+    pub async fn renewal(&mut self, serial: &Serial) -> Result<Option<Renewal>> {
+        rows::renewal(self.conn(), serial).await
     }
 
     pub async fn insert_company(
@@ -1307,6 +1362,23 @@ impl Tx {
         reason: u8,
         invalidity: Option<OffsetDateTime>,
     ) -> Result<bool> {
+        if let Db::Pg(t) = &mut self.tx {
+            // One round trip: the UPDATE, then (only if it changed the
+            // row) the log entry and the notice, as `rows::log_revocation`.
+            let logged = sqlx::query(concat!(
+                "WITH ",
+                pg_revoke!(),
+                " SELECT l.id, pg_notify('shomei_revocations', $5) FROM l"
+            ))
+            .bind(at.unix_timestamp())
+            .bind(i64::from(reason))
+            .bind(invalidity.map(|t| t.unix_timestamp()))
+            .bind(serial.to_hex())
+            .bind(&*self.node)
+            .fetch_optional(&mut **t)
+            .await?;
+            return Ok(logged.is_some());
+        }
         let n = on!(self.conn(), c, d => {
             sqlx::query(d::sql(
                 "UPDATE certificates SET revoked_at = ?, revocation_reason = ?, invalidity_date = ? \
@@ -1323,8 +1395,49 @@ impl Tx {
         if n != 1 {
             return Ok(false);
         }
-        rows::log_revocation(self.conn(), serial).await?;
+        let node = self.node.clone();
+        rows::log_revocation(self.conn(), serial, &node).await?;
         Ok(true)
+    }
+
+    /// Renewal's writes: inserts the new certificate and revokes the old
+    /// one as superseded (as `insert_cert` then `revoke_cert`; on Postgres
+    /// in one round trip). Returns the new certificate's id and whether
+    /// this call revoked the old one.
+    pub async fn supersede(
+        &mut self,
+        new: &NewCert<'_>,
+        old: &Serial,
+        at: OffsetDateTime,
+        reason: u8,
+    ) -> Result<(i64, bool)> {
+        let Db::Pg(t) = &mut self.tx else {
+            let id = self.insert_cert(new).await?;
+            return Ok((id, self.revoke_cert(old, at, reason).await?));
+        };
+        let (id, logged): (i64, i64) = sqlx::query_as(concat!(
+            "WITH n AS (INSERT INTO certificates (user_id, serial, not_before, not_after, der, \
+                          issued_at, crl_partition) VALUES ($6, $7, $8, $9, $10, $11, $12) \
+                        RETURNING id), ",
+            pg_revoke!(),
+            " SELECT n.id, (SELECT count(*) FROM \
+                             (SELECT pg_notify('shomei_revocations', $5) FROM l) x) FROM n"
+        ))
+        .bind(at.unix_timestamp())
+        .bind(i64::from(reason))
+        .bind(None::<i64>)
+        .bind(old.to_hex())
+        .bind(&*self.node)
+        .bind(new.user_id.0)
+        .bind(new.serial.to_hex())
+        .bind(new.not_before.unix_timestamp())
+        .bind(new.not_after.unix_timestamp())
+        .bind(new.der)
+        .bind(new.issued_at.unix_timestamp())
+        .bind(rows::partition_column(new.crl_scope))
+        .fetch_one(&mut **t)
+        .await?;
+        Ok((id, logged == 1))
     }
 
     /// The CRL number last taken.
@@ -1378,7 +1491,8 @@ impl Tx {
         if n != 1 {
             return Ok(false);
         }
-        rows::log_revocation(self.conn(), serial).await?;
+        let node = self.node.clone();
+        rows::log_revocation(self.conn(), serial, &node).await?;
         Ok(true)
     }
 
@@ -1400,19 +1514,25 @@ impl Tx {
     ) -> Result<bool> {
         let n = i64::try_from(n).unwrap_or(i64::MAX);
         let horizon = scheduled.map_or(0, |t| t.unix_timestamp());
+        // One statement: the row is proposed only if no revocation in the
+        // scope came after `seen`, and replaces the scope's row only with a
+        // higher number. The log's few entries after `seen` are each looked
+        // up by serial: the bounded range and the scalar subqueries keep
+        // Postgres on the indexes without statistics and as a generic plan.
         let r = on!(self.conn(), c, d => {
-            sqlx::query(d::sql("INSERT INTO crl_scopes (scope) VALUES (?) ON CONFLICT DO NOTHING"))
-                .bind(scope.key())
-                .execute(&mut *c)
-                .await?;
             let greatest = if d::PG { "greatest" } else { "max" };
             sqlx::query(d::sql(format!(
-                "UPDATE crl_scopes SET published = ?1, horizon = {greatest}(horizon, ?2) \
-                 WHERE scope = ?3 AND published < ?1 AND NOT EXISTS ( \
+                "INSERT INTO crl_scopes (scope, published, horizon) SELECT ?3, ?1, ?2 \
+                 WHERE NOT EXISTS ( \
                    SELECT 1 FROM revocation_log l \
-                   LEFT JOIN certificates c ON c.serial = l.serial \
-                   LEFT JOIN reimported_revocations r ON r.serial = l.serial \
-                   WHERE l.id > ?4 AND coalesce(c.crl_partition, r.crl_partition, -1) = ?3)",
+                   WHERE l.id > ?4 AND l.id <= (SELECT max(id) FROM revocation_log) \
+                   AND coalesce( \
+                     (SELECT c.crl_partition FROM certificates c WHERE c.serial = l.serial), \
+                     (SELECT r.crl_partition FROM reimported_revocations r WHERE r.serial = l.serial), \
+                     -1) = ?3) \
+                 ON CONFLICT (scope) DO UPDATE SET published = excluded.published, \
+                   horizon = {greatest}(crl_scopes.horizon, excluded.horizon) \
+                 WHERE crl_scopes.published < excluded.published",
             )))
             .bind(n)
             .bind(horizon)

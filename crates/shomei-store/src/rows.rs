@@ -406,14 +406,8 @@ pub(crate) async fn cert_by_serial(
     serial: &Serial,
     lock: Lock,
 ) -> Result<Option<CertRow>> {
-    if let (Lock::ForUpdate, Conn::Pg(c)) = (lock, c.reborrow()) {
-        sqlx::query(
-            "SELECT id FROM users WHERE id = (SELECT user_id FROM certificates WHERE serial = $1) \
-             FOR UPDATE",
-        )
-        .bind(serial.to_hex())
-        .fetch_optional(c)
-        .await?;
+    if lock == Lock::ForUpdate {
+        lock_user_of_cert(c.reborrow(), serial).await?;
     }
     let sql = format!("SELECT {CERT_COLUMNS} FROM certificates c WHERE c.serial = ?");
     on!(c, c, d => {
@@ -423,6 +417,63 @@ pub(crate) async fn cert_by_serial(
             .await?;
         row.as_ref().map(cert).transpose().map(Option::flatten)
     })
+}
+
+/// What renewing a certificate reads: the certificate, its user (not
+/// deleted), whether it is the user's newest certificate, and the
+/// company's name.
+#[derive(Debug, Clone)]
+pub struct Renewal {
+    pub cert: CertRow,
+    pub user: UserRow,
+    pub is_latest: bool,
+    pub company_name: String,
+}
+
+/// The renewal of the certificate with this serial, read in one statement.
+/// Locked as `cert_by_serial` (the user's row first, on Postgres; the read
+/// after the lock sees what the transaction that held it committed).
+pub(crate) async fn renewal(mut c: Conn<'_>, serial: &Serial) -> Result<Option<Renewal>> {
+    lock_user_of_cert(c.reborrow(), serial).await?;
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, {CERT_COLUMNS}, co.name AS company_name, \
+                (SELECT max(l.id) FROM certificates l WHERE l.user_id = u.id) AS latest_id \
+         FROM certificates c JOIN users u ON u.id = c.user_id \
+         JOIN companies co ON co.id = u.company_id \
+         WHERE c.serial = ? AND u.deleted_at IS NULL"
+    );
+    on!(c, c, d => {
+        let Some(r) = sqlx::query(d::sql(sql))
+            .bind(serial.to_hex())
+            .fetch_optional(c)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(cert) = cert(&r)? else {
+            return Ok(None);
+        };
+        Ok(Some(Renewal {
+            is_latest: r.opt_int("latest_id")? == Some(cert.id),
+            user: user(&r)?,
+            company_name: r.text("company_name")?,
+            cert,
+        }))
+    })
+}
+
+/// On Postgres, locks the row of the user the certificate belongs to.
+async fn lock_user_of_cert(c: Conn<'_>, serial: &Serial) -> Result<()> {
+    if let Conn::Pg(c) = c {
+        sqlx::query(
+            "SELECT id FROM users WHERE id = (SELECT user_id FROM certificates WHERE serial = $1) \
+             FOR UPDATE",
+        )
+        .bind(serial.to_hex())
+        .fetch_optional(c)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Rows of the revocation set read per query: bounds the size of one
@@ -654,7 +705,8 @@ pub(crate) async fn revocation_log_head(pool: Pool<'_>) -> Result<i64> {
 /// which locks that row until the revoking transaction ends: the next
 /// revoking transaction waits there, so ids commit one after the other, and
 /// a transaction that rolls back gives its id back.
-pub(crate) async fn log_revocation(c: Conn<'_>, serial: &Serial) -> Result<()> {
+/// The notice names the sending store (`node`), whose own listener skips it.
+pub(crate) async fn log_revocation(c: Conn<'_>, serial: &Serial, node: &str) -> Result<()> {
     match c {
         Conn::Sqlite(c) => {
             sqlx::query("INSERT INTO revocation_log (serial) VALUES (?)")
@@ -670,10 +722,12 @@ pub(crate) async fn log_revocation(c: Conn<'_>, serial: &Serial) -> Result<()> {
             .bind(serial.to_hex())
             .execute(&mut *c)
             .await?;
-            // Wakes every node's watch at commit (only the channel, no
-            // payload: the log says what). A notice sent while a node is
-            // disconnected is lost; its 250 ms poll still finds the entry.
-            sqlx::query("SELECT pg_notify('shomei_revocations', '')")
+            // Wakes every other node's watch at commit (the payload names
+            // only the sender; the log says what). A notice sent while a
+            // node is disconnected is lost; its 250 ms poll still finds
+            // the entry.
+            sqlx::query("SELECT pg_notify('shomei_revocations', $1)")
+                .bind(node)
                 .execute(c)
                 .await?;
         }
@@ -693,14 +747,26 @@ pub(crate) async fn revocations_after(pool: Pool<'_>, after: i64) -> Result<Vec<
         i64,
     );
     let rows: Vec<Logged> = on!(pool, p, d => {
-        sqlx::query_as(d::sql(
+        // The few newest entries, each looked up by its serial: on
+        // Postgres, the bounded range and the fenced lateral lookups keep
+        // that plan without statistics (a fresh database) and as a generic
+        // plan, where a hash join would read every certificate.
+        let from = if d::PG {
+            "(SELECT id, serial FROM revocation_log WHERE id > ? \
+               AND id <= (SELECT max(id) FROM revocation_log) ORDER BY id LIMIT 10000) l \
+             LEFT JOIN LATERAL (SELECT * FROM certificates c WHERE c.serial = l.serial OFFSET 0) c ON true \
+             LEFT JOIN LATERAL (SELECT * FROM reimported_revocations r WHERE r.serial = l.serial OFFSET 0) r \
+             ON true"
+        } else {
+            "(SELECT id, serial FROM revocation_log WHERE id > ? ORDER BY id LIMIT 10000) l \
+             LEFT JOIN certificates c ON c.serial = l.serial \
+             LEFT JOIN reimported_revocations r ON r.serial = l.serial"
+        };
+        sqlx::query_as(d::sql(format!(
             "SELECT l.id, l.serial, coalesce(c.revoked_at, r.revoked_at), \
              coalesce(c.revocation_reason, r.reason), c.invalidity_date, c.not_after, \
-             coalesce(c.crl_partition, r.crl_partition, -1) \
-             FROM revocation_log l LEFT JOIN certificates c ON c.serial = l.serial \
-             LEFT JOIN reimported_revocations r ON r.serial = l.serial \
-             WHERE l.id > ? ORDER BY l.id LIMIT 10000",
-        ))
+             coalesce(c.crl_partition, r.crl_partition, -1) FROM {from} ORDER BY l.id",
+        )))
         .bind(after)
         .fetch_all(p)
         .await?
