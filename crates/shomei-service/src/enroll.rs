@@ -260,25 +260,27 @@ impl Shomei {
             }
         };
         let signed = self.sign(&user, &r.company_name, &csr.spki, now)?;
-        let superseded = RevocationReason::Superseded.code();
-        if !tx.supersede(&signed.row(), presented, now, superseded).await?.1 {
-            // The lock on the user makes this unreachable: another
-            // transaction revoked it between the read and the write.
-            return Err(EnrollError::NotRenewable);
-        }
-        let issued = signed.issued;
+        let issued = &signed.issued;
         let detail = format!(
             "シリアル番号 {} → {} ({})",
             presented,
             issued.serial,
             csr.kind.label()
         );
-        tx.audit(&entry(&user, OP_RENEW, OK, &detail, client, now))
-            .await?;
+        let audit = entry(&user, OP_RENEW, OK, &detail, client, now);
+        let superseded = RevocationReason::Superseded.code();
+        if !tx
+            .supersede(&signed.row(), presented, now, superseded, &audit)
+            .await?
+        {
+            // The lock on the user makes this unreachable: another
+            // transaction revoked it between the read and the write.
+            return Err(EnrollError::NotRenewable);
+        }
         tx.commit().await?;
-        self.mark_revoked(&old, now, RevocationReason::Superseded.code());
+        self.mark_revoked(&old, now, superseded);
         tracing::info!(old = %presented, new = %issued.serial, login_id = %user.login_id, "certificate renewed");
-        Ok(issued)
+        Ok(signed.issued)
     }
 
     async fn issue_in(

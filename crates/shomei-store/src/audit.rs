@@ -82,8 +82,62 @@ fn row_hash(prev: &str, h: &Hashed<'_>) -> String {
 /// the other's row, and ids grow along the chain (the second row's id is
 /// taken after the first committed), as `verify_all` walks it. The new
 /// row and the chain's new last hash are written together.
-pub(crate) async fn append(c: Conn<'_>, e: &AuditEntry<'_>) -> Result<()> {
-    let chain = e.company_id.map(|c| c.0).unwrap_or(0);
+pub(crate) async fn append(mut c: Conn<'_>, e: &AuditEntry<'_>) -> Result<()> {
+    let slot = lock_chain(c.reborrow(), chain_of(e)).await?;
+    write(c, e, slot).await
+}
+
+/// The chain a row belongs to: its company's, 0 for the bank's own.
+pub(crate) fn chain_of(e: &AuditEntry<'_>) -> i64 {
+    e.company_id.map(|c| c.0).unwrap_or(0)
+}
+
+/// A chain locked for one more row, and the hash that row follows.
+#[derive(Debug)]
+pub struct AuditSlot {
+    pub(crate) chain: i64,
+    pub(crate) prev: String,
+}
+
+/// The upsert that bumps `chain`'s count and locks it (see `append`).
+pub(crate) const LOCK_CHAIN: &str = "INSERT INTO audit_counts (chain, n) VALUES (?, 1) \
+     ON CONFLICT (chain) DO UPDATE SET n = audit_counts.n + 1 RETURNING n, last_hash";
+
+/// Locks `chain` for one more row (see `append`).
+pub(crate) async fn lock_chain(mut c: Conn<'_>, chain: i64) -> Result<AuditSlot> {
+    let (n, last): (i64, Option<String>) = on!(c.reborrow(), c, d => {
+        sqlx::query_as(d::sql(LOCK_CHAIN)).bind(chain).fetch_one(c).await?
+    });
+    slot(c, chain, n, last).await
+}
+
+/// The slot after `LOCK_CHAIN` returned `n` and `last`.
+pub(crate) async fn slot(
+    c: Conn<'_>,
+    chain: i64,
+    n: i64,
+    last: Option<String>,
+) -> Result<AuditSlot> {
+    let prev = match last {
+        Some(h) => h,
+        None if n == 1 => GENESIS.to_string(),
+        // Only if a row was written without its hash being kept.
+        None => on!(c, c, d => {
+            sqlx::query_scalar::<_, String>(d::sql(
+                "SELECT hash FROM audit_log WHERE chain = ? ORDER BY id DESC LIMIT 1",
+            ))
+            .bind(chain)
+            .fetch_optional(c)
+            .await?
+            .unwrap_or_else(|| GENESIS.to_string())
+        }),
+    };
+    Ok(AuditSlot { chain, prev })
+}
+
+/// Writes the row into its locked chain, and the chain's new last hash.
+pub(crate) async fn write(c: Conn<'_>, e: &AuditEntry<'_>, slot: AuditSlot) -> Result<()> {
+    let chain = slot.chain;
     let h = Hashed {
         chain,
         at: e.at.unix_timestamp(),
@@ -96,29 +150,11 @@ pub(crate) async fn append(c: Conn<'_>, e: &AuditEntry<'_>) -> Result<()> {
         detail: e.detail,
         client_addr: e.client_addr,
     };
+    let prev = slot.prev;
     const INSERT: &str = "INSERT INTO audit_log (chain, at, company_id, actor_user_id, actor_login_id, \
          operation, target_login_id, result, detail, client_addr, prev_hash, hash) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     on!(c, c, d => {
-        let (n, last): (i64, Option<String>) = sqlx::query_as(d::sql(
-            "INSERT INTO audit_counts (chain, n) VALUES (?, 1) \
-             ON CONFLICT (chain) DO UPDATE SET n = audit_counts.n + 1 RETURNING n, last_hash",
-        ))
-        .bind(chain)
-        .fetch_one(&mut *c)
-        .await?;
-        let prev = match last {
-            Some(h) => h,
-            None if n == 1 => GENESIS.to_string(),
-            // Only if a row was written without its hash being kept.
-            None => sqlx::query_scalar::<_, String>(d::sql(
-                "SELECT hash FROM audit_log WHERE chain = ? ORDER BY id DESC LIMIT 1",
-            ))
-            .bind(chain)
-            .fetch_optional(&mut *c)
-            .await?
-            .unwrap_or_else(|| GENESIS.to_string()),
-        };
         let hash = row_hash(&prev, &h);
         // Postgres: both writes in one statement; SQLite: two (in-process).
         let sql = if d::PG {

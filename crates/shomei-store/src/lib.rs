@@ -116,15 +116,17 @@ pub struct RevocationListener {
 
 impl RevocationListener {
     /// Waits for the next notice of a revocation another server (or an
-    /// operator command) committed; this store's own are skipped. After an
-    /// error the caller connects again (notices sent meanwhile are lost;
-    /// the poll finds them).
-    pub async fn next(&mut self) -> Result<()> {
+    /// operator command) committed; this store's own are skipped, and
+    /// their number returned. After an error the caller connects again
+    /// (notices sent meanwhile are lost; the poll finds them).
+    pub async fn next(&mut self) -> Result<u64> {
+        let mut own = 0;
         loop {
             let n = self.listener.recv().await?;
             if n.payload() != &*self.node {
-                return Ok(());
+                return Ok(own);
             }
+            own += 1;
         }
     }
 }
@@ -588,6 +590,7 @@ impl Store {
     pub async fn begin(&self) -> Result<Tx> {
         Ok(Tx {
             node: self.node.clone(),
+            last_ok: false,
             tx: match &self.backend {
                 Backend::Sqlite { write, .. } => {
                     Db::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?)
@@ -1005,11 +1008,18 @@ macro_rules! pg_revoke {
 pub struct Tx {
     /// The store's name in revocation notices (see `Store::node`).
     node: Arc<str>,
+    /// Did the last statement succeed? Cleared by `conn` before each
+    /// statement, set by the methods that usually end a transaction (the
+    /// 操作履歴 row) once theirs succeeded (see `commit`).
+    last_ok: bool,
     tx: Db<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>,
 }
 
 impl Tx {
+    /// The connection, for one more statement (which may fail: see
+    /// `commit`).
     fn conn(&mut self) -> Conn<'_> {
+        self.last_ok = false;
         match &mut self.tx {
             Db::Sqlite(t) => Db::Sqlite(&mut **t),
             Db::Pg(t) => Db::Pg(&mut **t),
@@ -1019,10 +1029,13 @@ impl Tx {
     /// Commits. On Postgres a statement that failed aborts the whole
     /// transaction and a later COMMIT quietly rolls it back; so the
     /// transaction is asked first, and one that failed is refused here (as
-    /// an error, never a silent loss). SQLite undoes just the failed
-    /// statement, and commits the rest.
+    /// an error, never a silent loss). The question is skipped when the
+    /// last statement is known to have succeeded (`last_ok`): in an
+    /// aborted transaction every statement fails, so none before it
+    /// failed. SQLite undoes just the failed statement, and commits the
+    /// rest.
     pub async fn commit(mut self) -> Result<()> {
-        if let Db::Pg(t) = &mut self.tx {
+        if let (Db::Pg(t), false) = (&mut self.tx, self.last_ok) {
             sqlx::query("SELECT 1").execute(&mut **t).await?;
         }
         on!(self.tx, t, _d => t.commit().await?);
@@ -1362,6 +1375,7 @@ impl Tx {
         reason: u8,
         invalidity: Option<OffsetDateTime>,
     ) -> Result<bool> {
+        self.last_ok = false;
         if let Db::Pg(t) = &mut self.tx {
             // One round trip: the UPDATE, then (only if it changed the
             // row) the log entry and the notice, as `rows::log_revocation`.
@@ -1400,28 +1414,40 @@ impl Tx {
         Ok(true)
     }
 
-    /// Renewal's writes: inserts the new certificate and revokes the old
-    /// one as superseded (as `insert_cert` then `revoke_cert`; on Postgres
-    /// in one round trip). Returns the new certificate's id and whether
-    /// this call revoked the old one.
+    /// Renewal's writes: inserts the new certificate, revokes the old one
+    /// (as `insert_cert` then `revoke_cert`) and appends the 操作履歴 row
+    /// `audit`; on Postgres in two round trips (the chain is locked in the
+    /// first, after the revocation log's head, the order every revoking
+    /// transaction takes them in). `false` if the old certificate was
+    /// already revoked: nothing is then written to the chain and the
+    /// caller rolls back.
     pub async fn supersede(
         &mut self,
         new: &NewCert<'_>,
         old: &Serial,
         at: OffsetDateTime,
         reason: u8,
-    ) -> Result<(i64, bool)> {
+        audit: &AuditEntry<'_>,
+    ) -> Result<bool> {
+        self.last_ok = false;
         let Db::Pg(t) = &mut self.tx else {
-            let id = self.insert_cert(new).await?;
-            return Ok((id, self.revoke_cert(old, at, reason).await?));
+            self.insert_cert(new).await?;
+            if !self.revoke_cert(old, at, reason).await? {
+                return Ok(false);
+            }
+            self.audit(audit).await?;
+            return Ok(true);
         };
-        let (id, logged): (i64, i64) = sqlx::query_as(concat!(
-            "WITH n AS (INSERT INTO certificates (user_id, serial, not_before, not_after, der, \
-                          issued_at, crl_partition) VALUES ($6, $7, $8, $9, $10, $11, $12) \
-                        RETURNING id), ",
+        let chain = audit::chain_of(audit);
+        let (revoked, n, last): (i64, Option<i64>, Option<String>) = sqlx::query_as(concat!(
+            "WITH nc AS (INSERT INTO certificates (user_id, serial, not_before, not_after, der, \
+                          issued_at, crl_partition) VALUES ($6, $7, $8, $9, $10, $11, $12)), ",
             pg_revoke!(),
-            " SELECT n.id, (SELECT count(*) FROM \
-                             (SELECT pg_notify('shomei_revocations', $5) FROM l) x) FROM n"
+            ", k AS (INSERT INTO audit_counts (chain, n) SELECT $13, 1 FROM l \
+                     ON CONFLICT (chain) DO UPDATE SET n = audit_counts.n + 1 \
+                     RETURNING n, last_hash) \
+             SELECT (SELECT count(*) FROM (SELECT pg_notify('shomei_revocations', $5) FROM l) x), \
+                    (SELECT n FROM k), (SELECT last_hash FROM k)"
         ))
         .bind(at.unix_timestamp())
         .bind(i64::from(reason))
@@ -1435,9 +1461,16 @@ impl Tx {
         .bind(new.der)
         .bind(new.issued_at.unix_timestamp())
         .bind(rows::partition_column(new.crl_scope))
+        .bind(chain)
         .fetch_one(&mut **t)
         .await?;
-        Ok((id, logged == 1))
+        let Some(n) = n.filter(|_| revoked == 1) else {
+            return Ok(false);
+        };
+        let slot = audit::slot(self.conn(), chain, n, last).await?;
+        audit::write(self.conn(), audit, slot).await?;
+        self.last_ok = true;
+        Ok(true)
     }
 
     /// The CRL number last taken.
@@ -1601,7 +1634,9 @@ impl Tx {
     /// Appends one 操作履歴 row, chained to the previous row of its company
     /// (the chain locked first: see `audit::append`).
     pub async fn audit(&mut self, e: &AuditEntry<'_>) -> Result<()> {
-        audit::append(self.conn(), e).await
+        audit::append(self.conn(), e).await?;
+        self.last_ok = true;
+        Ok(())
     }
 }
 

@@ -96,6 +96,9 @@ conformance!(
     appends_at_once_keep_one_chain,
     a_notice_is_claimed_once,
     queries_behave_the_same_on_both,
+    a_renewal_writes_certificate_revocation_and_history_together_or_not_at_all,
+    a_failure_after_the_history_row_is_still_refused_at_commit,
+    a_server_is_not_woken_by_its_own_revocation_notices,
 );
 
 /// Runs raw SQL (the backend's own text) on the store, outside any
@@ -930,4 +933,119 @@ async fn scheduled_crls_move_their_scope_horizon_and_scopes_in_use_follow_certif
         (None, false)
     );
     tx.commit().await.unwrap();
+}
+
+async fn a_renewal_writes_certificate_revocation_and_history_together_or_not_at_all(place: Place) {
+    let s = place.open().await.unwrap();
+    let (c, u) = company_and_hanako(&s).await;
+    let now = datetime!(2026-01-01 00:00 UTC);
+    let (old, new, again) = (
+        Serial::from_hex("0b01").unwrap(),
+        Serial::from_hex("0b02").unwrap(),
+        Serial::from_hex("0b03").unwrap(),
+    );
+    let mut tx = s.begin().await.unwrap();
+    tx.insert_cert(&new_cert(u, &old)).await.unwrap();
+    tx.audit(&entry(c, "証明書発行")).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = s.begin().await.unwrap();
+    let r = tx.renewal(&old).await.unwrap().expect("the renewal's read");
+    assert!(r.is_latest);
+    assert_eq!(r.company_name, "株式会社テスト");
+    assert_eq!(r.user.id, u);
+    assert!(
+        tx.supersede(&new_cert(u, &new), &old, now, 4, &entry(c, "証明書更新"))
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    assert!(s.cert_by_serial(&new).await.unwrap().is_some());
+    let logged: Vec<Serial> = s
+        .revocations_after(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.serial)
+        .collect();
+    assert_eq!(logged, vec![old.clone()]);
+    let mut tx = s.begin().await.unwrap();
+    assert!(!tx.renewal(&old).await.unwrap().unwrap().is_latest);
+    drop(tx);
+    assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 2);
+    assert_eq!(s.verify_audit().await.unwrap(), None);
+
+    // The old certificate is already revoked: refused, and what the call
+    // wrote is rolled back with the transaction.
+    let mut tx = s.begin().await.unwrap();
+    assert!(
+        !tx.supersede(&new_cert(u, &again), &old, now, 4, &entry(c, "証明書更新"))
+            .await
+            .unwrap()
+    );
+    drop(tx);
+    assert!(s.cert_by_serial(&again).await.unwrap().is_none());
+    assert_eq!(s.revocations_after(0).await.unwrap().len(), 1);
+    assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 2);
+    // The chain goes on from the renewal's row.
+    let mut tx = s.begin().await.unwrap();
+    tx.audit(&entry(c, "ログイン")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(s.verify_audit().await.unwrap(), None);
+    assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 3);
+}
+
+async fn a_failure_after_the_history_row_is_still_refused_at_commit(place: Place) {
+    let s = place.open().await.unwrap();
+    let (c, _) = company_and_hanako(&s).await;
+    let now = datetime!(2026-01-01 00:00 UTC);
+    let login = LoginId::parse("hanakodt").unwrap();
+    // Positive control: a transaction ending with its 操作履歴 row commits.
+    let mut tx = s.begin().await.unwrap();
+    tx.audit(&entry(c, "操作1")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 1);
+    // The row succeeded, then a statement failed (a duplicate login ID).
+    let mut tx = s.begin().await.unwrap();
+    tx.audit(&entry(c, "操作2")).await.unwrap();
+    assert!(tx.insert_user(&hanako(c, &login), now).await.is_err());
+    if matches!(place, Place::Pg(_)) {
+        // Postgres aborted the transaction: refused, never reported done.
+        assert!(tx.commit().await.is_err());
+        assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 1);
+    } else {
+        // SQLite undid the failed statement alone.
+        tx.commit().await.unwrap();
+        assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 2);
+    }
+    assert_eq!(s.verify_audit().await.unwrap(), None);
+}
+
+async fn a_server_is_not_woken_by_its_own_revocation_notices(place: Place) {
+    let a = place.open().await.unwrap();
+    let Some(mut listener) = a.revocation_listener().await.unwrap() else {
+        // SQLite: no notices, the watch polls.
+        assert!(matches!(place, Place::Sqlite(_)));
+        return;
+    };
+    let b = place.open().await.unwrap();
+    let (_, u) = company_and_hanako(&a).await;
+    let now = datetime!(2026-01-01 00:00 UTC);
+    let (x, y) = (
+        Serial::from_hex("0c01").unwrap(),
+        Serial::from_hex("0c02").unwrap(),
+    );
+    let mut tx = a.begin().await.unwrap();
+    for serial in [&x, &y] {
+        tx.insert_cert(&new_cert(u, serial)).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    // A revokes X, then B revokes Y: A's listener skips A's own notice
+    // and wakes for B's (notices arrive in commit order).
+    for (store, serial) in [(&a, &x), (&b, &y)] {
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.revoke_cert(serial, now, 1).await.unwrap());
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(listener.next().await.unwrap(), 1, "one own notice skipped");
 }
