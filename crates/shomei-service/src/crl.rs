@@ -746,17 +746,13 @@ impl Shomei {
         })
         .await?
         .map_err(ServiceError::Crl)?;
-        let mut won = Vec::with_capacity(signed.len());
-        {
+        let won = {
+            let crls: Vec<_> = signed.iter().map(|s| (s.scope.scope, s.number)).collect();
             let mut tx = self.store.begin().await?;
-            for s in &signed {
-                won.push(
-                    tx.publish_crl(s.scope.scope, s.number, seen, scheduled)
-                        .await?,
-                );
-            }
+            let won = tx.publish_crls(&crls, seen, scheduled).await?;
             tx.commit().await?;
-        }
+            won
+        };
         let mut lost = Vec::new();
         for (s, won) in signed.into_iter().zip(won) {
             let scope = s.scope.scope;

@@ -1545,37 +1545,82 @@ impl Tx {
         seen: i64,
         scheduled: Option<OffsetDateTime>,
     ) -> Result<bool> {
-        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        let won = self.publish_crls(&[(scope, n)], seen, scheduled).await?;
+        Ok(won.first() == Some(&true))
+    }
+
+    /// `publish_crl` for several scopes (each at most once) made from the
+    /// same `seen`: whether each was published, in their order. On
+    /// Postgres one statement for all.
+    ///
+    /// Each is one upsert: the row is proposed only if no revocation in
+    /// the scope came after `seen`, and replaces the scope's row only with
+    /// a higher number. The log's few entries after `seen` are each looked
+    /// up by serial: the bounded range and the scalar subqueries keep
+    /// Postgres on the indexes without statistics and as a generic plan.
+    pub async fn publish_crls(
+        &mut self,
+        crls: &[(CrlScope, u64)],
+        seen: i64,
+        scheduled: Option<OffsetDateTime>,
+    ) -> Result<Vec<bool>> {
+        let number = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let horizon = scheduled.map_or(0, |t| t.unix_timestamp());
-        // One statement: the row is proposed only if no revocation in the
-        // scope came after `seen`, and replaces the scope's row only with a
-        // higher number. The log's few entries after `seen` are each looked
-        // up by serial: the bounded range and the scalar subqueries keep
-        // Postgres on the indexes without statistics and as a generic plan.
-        let r = on!(self.conn(), c, d => {
-            let greatest = if d::PG { "greatest" } else { "max" };
-            sqlx::query(d::sql(format!(
-                "INSERT INTO crl_scopes (scope, published, horizon) SELECT ?3, ?1, ?2 \
-                 WHERE NOT EXISTS ( \
-                   SELECT 1 FROM revocation_log l \
-                   WHERE l.id > ?4 AND l.id <= (SELECT max(id) FROM revocation_log) \
-                   AND coalesce( \
-                     (SELECT c.crl_partition FROM certificates c WHERE c.serial = l.serial), \
-                     (SELECT r.crl_partition FROM reimported_revocations r WHERE r.serial = l.serial), \
-                     -1) = ?3) \
-                 ON CONFLICT (scope) DO UPDATE SET published = excluded.published, \
-                   horizon = {greatest}(crl_scopes.horizon, excluded.horizon) \
-                 WHERE crl_scopes.published < excluded.published",
-            )))
-            .bind(n)
-            .bind(horizon)
-            .bind(scope.key())
-            .bind(seen)
-            .execute(c)
-            .await?
-            .rows_affected()
-        });
-        Ok(r == 1)
+        // ?1 number, ?2 horizon, ?3 scope, ?4 seen.
+        macro_rules! upsert {
+            ($rows:literal, $scope:literal, $number:literal, $greatest:literal) => {
+                concat!(
+                    "INSERT INTO crl_scopes (scope, published, horizon) SELECT ",
+                    $scope, ", ", $number, ", ?2 ", $rows,
+                    " WHERE NOT EXISTS ( \
+                       SELECT 1 FROM revocation_log l \
+                       WHERE l.id > ?4 AND l.id <= (SELECT max(id) FROM revocation_log) \
+                       AND coalesce( \
+                         (SELECT c.crl_partition FROM certificates c WHERE c.serial = l.serial), \
+                         (SELECT r.crl_partition FROM reimported_revocations r \
+                          WHERE r.serial = l.serial), \
+                         -1) = ", $scope, ") \
+                     ON CONFLICT (scope) DO UPDATE SET published = excluded.published, \
+                       horizon = ", $greatest, "(crl_scopes.horizon, excluded.horizon) \
+                     WHERE crl_scopes.published < excluded.published RETURNING scope"
+                )
+            };
+        }
+        self.last_ok = false;
+        let won: Vec<i64> = match &mut self.tx {
+            Db::Pg(t) => {
+                let scopes: Vec<i64> = crls.iter().map(|(s, _)| s.key()).collect();
+                let numbers: Vec<i64> = crls.iter().map(|(_, n)| number(*n)).collect();
+                sqlx::query_scalar(db::pg::sql(upsert!(
+                    "FROM unnest(?1::bigint[], ?3::bigint[]) AS t(n, s)",
+                    "t.s",
+                    "t.n",
+                    "greatest"
+                )))
+                .bind(numbers)
+                .bind(horizon)
+                .bind(scopes)
+                .bind(seen)
+                .fetch_all(&mut **t)
+                .await?
+            }
+            Db::Sqlite(t) => {
+                let mut won = Vec::new();
+                for (scope, n) in crls {
+                    let r: Option<i64> =
+                        sqlx::query_scalar(db::sqlite::sql(upsert!("", "?3", "?1", "max")))
+                            .bind(number(*n))
+                            .bind(horizon)
+                            .bind(scope.key())
+                            .bind(seen)
+                            .fetch_optional(&mut **t)
+                            .await?;
+                    won.extend(r);
+                }
+                won
+            }
+        };
+        Ok(crls.iter().map(|(s, _)| won.contains(&s.key())).collect())
     }
 
     /// Every scope's expiry horizon: the thisUpdate of the newest regularly

@@ -846,9 +846,15 @@ async fn a_crl_number_is_published_only_upward_and_only_with_every_revocation_se
     tx.commit().await.unwrap();
     let head = s.revocation_log_head().await.unwrap();
     let mut tx = s.begin().await.unwrap();
-    assert!(!tx.publish_crl(p1, last, head - 1, None).await.unwrap());
-    assert!(
-        tx.publish_crl(p2, last - 1, head - 1, None).await.unwrap(),
+    let p3 = CrlScope::Partition(3);
+    assert!(tx.publish_crl(p3, last, head, None).await.unwrap());
+    // Several scopes at once, each decided on its own: P1 has a revocation
+    // after what was seen, P2 may publish, P3 already has this number.
+    assert_eq!(
+        tx.publish_crls(&[(p1, last), (p2, last - 1), (p3, last)], head - 1, None)
+            .await
+            .unwrap(),
+        vec![false, true, false],
         "the revocation is not in partition 2"
     );
     assert!(tx.publish_crl(p1, last, head, None).await.unwrap());
