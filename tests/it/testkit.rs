@@ -42,6 +42,7 @@ impl Kit {
 
     /// As `start_with`, the upkeep loop running as configured.
     pub async fn start_with_upkeep(mut settings: Settings) -> Kit {
+        log_to_test_output();
         settings.database_url = fresh_database().await;
         let dir = tempfile::tempdir().unwrap();
         let listener = shomei_web::bind("127.0.0.1:0".parse().unwrap())
@@ -414,4 +415,16 @@ pub async fn fresh_database() -> Option<shomei_store::DatabaseUrl> {
         .await
         .unwrap();
     Some(url)
+}
+
+/// The servers' log (info and up) into the test's captured output, which
+/// the test harness shows beside a failure: what the watch, the publisher
+/// and the upkeep did on the way to it.
+fn log_to_test_output() {
+    // Fails only when already set (by another test of this process).
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .try_init();
 }
