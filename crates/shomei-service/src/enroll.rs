@@ -273,8 +273,15 @@ impl Shomei {
             .supersede(&signed.row(), presented, now, superseded, &audit)
             .await?
         {
-            // The lock on the user makes this unreachable: another
-            // transaction revoked it between the read and the write.
+            // Revoked by a transaction that committed just before the
+            // read's lock was granted (see `Tx::renewal`).
+            let detail = format!(
+                "シリアル番号 {presented} 証明書状態 {}",
+                CertState::Revoked.label()
+            );
+            tx.audit(&entry(&user, OP_RENEW, FAILED, &detail, client, now))
+                .await?;
+            tx.commit().await?;
             return Err(EnrollError::NotRenewable);
         }
         tx.commit().await?;

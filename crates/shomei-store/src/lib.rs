@@ -1116,7 +1116,7 @@ impl Tx {
         rows::company(self.conn(), id).await
     }
 
-    /// What renewing the certificate reads, its user locked first (see
+    /// What renewing the certificate reads, its user locked (see
     /// `rows::renewal`); `None` if the certificate is unknown or its user
     /// deleted.
     pub async fn renewal(&mut self, serial: &Serial) -> Result<Option<Renewal>> {
@@ -1414,13 +1414,12 @@ impl Tx {
         Ok(true)
     }
 
-    /// Renewal's writes: inserts the new certificate, revokes the old one
-    /// (as `insert_cert` then `revoke_cert`) and appends the 操作履歴 row
+    /// Renewal's writes: revokes the old certificate, inserts the new one
+    /// (as `revoke_cert` then `insert_cert`) and appends the 操作履歴 row
     /// `audit`; on Postgres in two round trips (the chain is locked in the
     /// first, after the revocation log's head, the order every revoking
-    /// transaction takes them in). `false` if the old certificate was
-    /// already revoked: nothing is then written to the chain and the
-    /// caller rolls back.
+    /// transaction takes them in). `false`, and nothing written, if the old
+    /// certificate was already revoked.
     pub async fn supersede(
         &mut self,
         new: &NewCert<'_>,
@@ -1431,19 +1430,21 @@ impl Tx {
     ) -> Result<bool> {
         self.last_ok = false;
         let Db::Pg(t) = &mut self.tx else {
-            self.insert_cert(new).await?;
             if !self.revoke_cert(old, at, reason).await? {
                 return Ok(false);
             }
+            self.insert_cert(new).await?;
             self.audit(audit).await?;
             return Ok(true);
         };
         let chain = audit::chain_of(audit);
         let (revoked, n, last): (i64, Option<i64>, Option<String>) = sqlx::query_as(concat!(
-            "WITH nc AS (INSERT INTO certificates (user_id, serial, not_before, not_after, der, \
-                          issued_at, crl_partition) VALUES ($6, $7, $8, $9, $10, $11, $12)), ",
+            "WITH ",
             pg_revoke!(),
-            ", k AS (INSERT INTO audit_counts (chain, n) SELECT $13, 1 FROM l \
+            ", nc AS (INSERT INTO certificates (user_id, serial, not_before, not_after, der, \
+                        issued_at, crl_partition) \
+                      SELECT $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM u)), \
+               k AS (INSERT INTO audit_counts (chain, n) SELECT $13, 1 FROM l \
                      ON CONFLICT (chain) DO UPDATE SET n = audit_counts.n + 1 \
                      RETURNING n, last_hash) \
              SELECT (SELECT count(*) FROM (SELECT pg_notify('shomei_revocations', $5) FROM l) x), \

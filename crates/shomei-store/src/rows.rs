@@ -430,17 +430,23 @@ pub struct Renewal {
     pub company_name: String,
 }
 
-/// The renewal of the certificate with this serial, read in one statement.
-/// Locked as `cert_by_serial` (the user's row first, on Postgres; the read
-/// after the lock sees what the transaction that held it committed).
-pub(crate) async fn renewal(mut c: Conn<'_>, serial: &Serial) -> Result<Option<Renewal>> {
-    lock_user_of_cert(c.reborrow(), serial).await?;
+/// The renewal of the certificate with this serial, read in one statement
+/// that locks the user's row (on Postgres; the lock every transaction on a
+/// user takes first). The user is read as the lock found it (a row locked
+/// after a concurrent update is read again, at its newest); the rest may
+/// be from just before the lock was granted, and nothing that matters can
+/// have changed there unseen: a certificate revoked meanwhile is refused
+/// by the write (`supersede` revokes only an unrevoked one), and no newer
+/// certificate is issued for a user while the current one is valid
+/// without revoking it.
+pub(crate) async fn renewal(c: Conn<'_>, serial: &Serial) -> Result<Option<Renewal>> {
     let sql = format!(
         "SELECT {USER_COLUMNS}, {CERT_COLUMNS}, co.name AS company_name, \
                 (SELECT max(l.id) FROM certificates l WHERE l.user_id = u.id) AS latest_id \
          FROM certificates c JOIN users u ON u.id = c.user_id \
          JOIN companies co ON co.id = u.company_id \
-         WHERE c.serial = ? AND u.deleted_at IS NULL"
+         WHERE c.serial = ? AND u.deleted_at IS NULL{}",
+        Lock::ForUpdate.user_clause(matches!(c, Conn::Pg(_)))
     );
     on!(c, c, d => {
         let Some(r) = sqlx::query(d::sql(sql))

@@ -97,6 +97,7 @@ conformance!(
     a_notice_is_claimed_once,
     queries_behave_the_same_on_both,
     a_renewal_writes_certificate_revocation_and_history_together_or_not_at_all,
+    a_renewal_that_read_before_a_revocation_committed_writes_nothing,
     a_failure_after_the_history_row_is_still_refused_at_commit,
     a_server_is_not_woken_by_its_own_revocation_notices,
 );
@@ -981,15 +982,15 @@ async fn a_renewal_writes_certificate_revocation_and_history_together_or_not_at_
     assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 2);
     assert_eq!(s.verify_audit().await.unwrap(), None);
 
-    // The old certificate is already revoked: refused, and what the call
-    // wrote is rolled back with the transaction.
+    // The old certificate is already revoked: refused, and nothing written
+    // (the transaction may go on and commit).
     let mut tx = s.begin().await.unwrap();
     assert!(
         !tx.supersede(&new_cert(u, &again), &old, now, 4, &entry(c, "証明書更新"))
             .await
             .unwrap()
     );
-    drop(tx);
+    tx.commit().await.unwrap();
     assert!(s.cert_by_serial(&again).await.unwrap().is_none());
     assert_eq!(s.revocations_after(0).await.unwrap().len(), 1);
     assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 2);
@@ -1054,4 +1055,43 @@ async fn a_server_is_not_woken_by_its_own_revocation_notices(place: Place) {
         tx.commit().await.unwrap();
     }
     assert_eq!(listener.next().await.unwrap(), 1, "one own notice skipped");
+}
+
+async fn a_renewal_that_read_before_a_revocation_committed_writes_nothing(place: Place) {
+    let s = place.open().await.unwrap();
+    let (c, u) = company_and_hanako(&s).await;
+    let now = datetime!(2026-01-01 00:00 UTC);
+    let (old, new) = (
+        Serial::from_hex("0d01").unwrap(),
+        Serial::from_hex("0d02").unwrap(),
+    );
+    let mut tx = s.begin().await.unwrap();
+    tx.insert_cert(&new_cert(u, &old)).await.unwrap();
+    tx.commit().await.unwrap();
+    // B revokes the certificate and holds the user's lock; A's renewal
+    // reads meanwhile (on Postgres it waits for the lock, its snapshot
+    // taken before B's commit; SQLite's A waits to begin).
+    let mut b = s.begin().await.unwrap();
+    assert!(b.cert_by_serial(&old).await.unwrap().is_some());
+    assert!(b.revoke_cert(&old, now, 1).await.unwrap());
+    let a = tokio::spawn({
+        let s = s.clone();
+        let (old, new) = (old.clone(), new.clone());
+        async move {
+            let mut a = s.begin().await.unwrap();
+            assert!(a.renewal(&old).await.unwrap().is_some());
+            let wrote = a
+                .supersede(&new_cert(u, &new), &old, now, 4, &entry(c, "証明書更新"))
+                .await
+                .unwrap();
+            a.commit().await.unwrap();
+            wrote
+        }
+    });
+    tokio::time::sleep(HOLD).await;
+    b.commit().await.unwrap();
+    assert!(!a.await.unwrap(), "the renewal must not go through");
+    assert!(s.cert_by_serial(&new).await.unwrap().is_none());
+    assert_eq!(s.revocations_after(0).await.unwrap().len(), 1);
+    assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 0);
 }
