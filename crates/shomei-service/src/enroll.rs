@@ -238,14 +238,22 @@ impl Shomei {
             return Err(EnrollError::NotRenewable);
         };
         let (old, user, current) = (r.cert, r.user, r.is_latest);
+        let refused =
+            |state: CertState| format!("シリアル番号 {presented} 証明書状態 {}", state.label());
         let state = CertState::derive(Some(&old.record()), now, self.settings.renewal_window());
         let usable = current
             && matches!(state, CertState::Issued | CertState::Renewable)
             && !self.is_revoked(presented.as_bytes());
         if !usable || user.counters.admin_stopped {
-            let detail = format!("シリアル番号 {presented} 証明書状態 {}", state.label());
-            tx.audit(&entry(&user, OP_RENEW, FAILED, &detail, client, now))
-                .await?;
+            tx.audit(&entry(
+                &user,
+                OP_RENEW,
+                FAILED,
+                &refused(state),
+                client,
+                now,
+            ))
+            .await?;
             tx.commit().await?;
             return Err(EnrollError::NotRenewable);
         }
@@ -275,10 +283,7 @@ impl Shomei {
         {
             // Revoked by a transaction that committed just before the
             // read's lock was granted (see `Tx::renewal`).
-            let detail = format!(
-                "シリアル番号 {presented} 証明書状態 {}",
-                CertState::Revoked.label()
-            );
+            let detail = refused(CertState::Revoked);
             tx.audit(&entry(&user, OP_RENEW, FAILED, &detail, client, now))
                 .await?;
             tx.commit().await?;

@@ -94,13 +94,13 @@ pub(crate) fn chain_of(e: &AuditEntry<'_>) -> i64 {
 
 /// A chain locked for one more row, and the hash that row follows.
 #[derive(Debug)]
-pub struct AuditSlot {
+pub(crate) struct AuditSlot {
     pub(crate) chain: i64,
     pub(crate) prev: String,
 }
 
 /// The upsert that bumps `chain`'s count and locks it (see `append`).
-pub(crate) const LOCK_CHAIN: &str = "INSERT INTO audit_counts (chain, n) VALUES (?, 1) \
+const LOCK_CHAIN: &str = "INSERT INTO audit_counts (chain, n) VALUES (?, 1) \
      ON CONFLICT (chain) DO UPDATE SET n = audit_counts.n + 1 RETURNING n, last_hash";
 
 /// Locks `chain` for one more row (see `append`).
@@ -154,13 +154,12 @@ pub(crate) async fn write(c: Conn<'_>, e: &AuditEntry<'_>, slot: AuditSlot) -> R
     const INSERT: &str = "INSERT INTO audit_log (chain, at, company_id, actor_user_id, actor_login_id, \
          operation, target_login_id, result, detail, client_addr, prev_hash, hash) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    const KEEP_HASH: &str = "UPDATE audit_counts SET last_hash = ? WHERE chain = ?";
+    let hash = row_hash(&prev, &h);
     on!(c, c, d => {
-        let hash = row_hash(&prev, &h);
         // Postgres: both writes in one statement; SQLite: two (in-process).
         let sql = if d::PG {
-            format!(
-                "WITH a AS ({INSERT}) UPDATE audit_counts SET last_hash = ? WHERE chain = ?"
-            )
+            format!("WITH a AS ({INSERT}) {KEEP_HASH}")
         } else {
             INSERT.to_string()
         };
@@ -181,7 +180,7 @@ pub(crate) async fn write(c: Conn<'_>, e: &AuditEntry<'_>, slot: AuditSlot) -> R
             q.bind(&hash).bind(chain).execute(&mut *c).await?;
         } else {
             q.execute(&mut *c).await?;
-            sqlx::query(d::sql("UPDATE audit_counts SET last_hash = ? WHERE chain = ?"))
+            sqlx::query(d::sql(KEEP_HASH))
                 .bind(&hash)
                 .bind(chain)
                 .execute(&mut *c)

@@ -440,15 +440,15 @@ pub struct Renewal {
 /// certificate is issued for a user while the current one is valid
 /// without revoking it.
 pub(crate) async fn renewal(c: Conn<'_>, serial: &Serial) -> Result<Option<Renewal>> {
-    let sql = format!(
-        "SELECT {USER_COLUMNS}, {CERT_COLUMNS}, co.name AS company_name, \
-                (SELECT max(l.id) FROM certificates l WHERE l.user_id = u.id) AS latest_id \
-         FROM certificates c JOIN users u ON u.id = c.user_id \
-         JOIN companies co ON co.id = u.company_id \
-         WHERE c.serial = ? AND u.deleted_at IS NULL{}",
-        Lock::ForUpdate.user_clause(matches!(c, Conn::Pg(_)))
-    );
     on!(c, c, d => {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, {CERT_COLUMNS}, co.name AS company_name, \
+                    (SELECT max(l.id) FROM certificates l WHERE l.user_id = u.id) AS latest_id \
+             FROM certificates c JOIN users u ON u.id = c.user_id \
+             JOIN companies co ON co.id = u.company_id \
+             WHERE c.serial = ? AND u.deleted_at IS NULL{}",
+            Lock::ForUpdate.user_clause(d::PG)
+        );
         let Some(r) = sqlx::query(d::sql(sql))
             .bind(serial.to_hex())
             .fetch_optional(c)
