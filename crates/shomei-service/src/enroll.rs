@@ -231,10 +231,10 @@ impl Shomei {
         client: &str,
     ) -> std::result::Result<Issued, EnrollError> {
         let now = self.now();
-        let mut tx = self.store.begin().await?;
-        // One read: the certificate, its user (locked), whether it is the
-        // newest, the company's name.
-        let Some(r) = tx.renewal(presented).await? else {
+        // One read: the certificate, its user, whether it is the newest, the
+        // company's name. Nothing is locked: the write revokes only a
+        // certificate still unrevoked, which decides (see `Store::supersede`).
+        let Some(r) = self.store.renewal(presented).await? else {
             return Err(EnrollError::NotRenewable);
         };
         let (old, user, current) = (r.cert, r.user, r.is_latest);
@@ -245,25 +245,19 @@ impl Shomei {
             && matches!(state, CertState::Issued | CertState::Renewable)
             && !self.is_revoked(presented.as_bytes());
         if !usable || user.counters.admin_stopped {
-            tx.audit(&entry(
-                &user,
-                OP_RENEW,
-                FAILED,
-                &refused(state),
-                client,
-                now,
-            ))
-            .await?;
-            tx.commit().await?;
+            let detail = refused(state);
+            self.store
+                .audit(&entry(&user, OP_RENEW, FAILED, &detail, client, now))
+                .await?;
             return Err(EnrollError::NotRenewable);
         }
         let csr = match check_csr(csr_der) {
             Ok(c) => c,
             Err(e) => {
                 let detail = e.to_string();
-                tx.audit(&entry(&user, OP_RENEW, FAILED, &detail, client, now))
+                self.store
+                    .audit(&entry(&user, OP_RENEW, FAILED, &detail, client, now))
                     .await?;
-                tx.commit().await?;
                 return Err(e.into());
             }
         };
@@ -277,19 +271,18 @@ impl Shomei {
         );
         let audit = entry(&user, OP_RENEW, OK, &detail, client, now);
         let superseded = RevocationReason::Superseded.code();
-        if !tx
+        if !self
+            .store
             .supersede(&signed.row(), presented, now, superseded, &audit)
             .await?
         {
-            // Revoked by a transaction that committed just before the
-            // read's lock was granted (see `Tx::renewal`).
+            // Revoked by a transaction that committed after the read.
             let detail = refused(CertState::Revoked);
-            tx.audit(&entry(&user, OP_RENEW, FAILED, &detail, client, now))
+            self.store
+                .audit(&entry(&user, OP_RENEW, FAILED, &detail, client, now))
                 .await?;
-            tx.commit().await?;
             return Err(EnrollError::NotRenewable);
         }
-        tx.commit().await?;
         self.mark_revoked(&old, now, superseded);
         tracing::info!(old = %presented, new = %issued.serial, login_id = %user.login_id, "certificate renewed");
         Ok(signed.issued)

@@ -69,6 +69,10 @@ pub struct Settings {
     /// "normal": written to the WAL, safe against a process crash but not a
     /// power loss.
     pub durability: String,
+    /// PostgreSQL connections a node uses at most for its work (its
+    /// revocation listener has one more of its own). 0 (default): twice the
+    /// CPU cores, at least 4. SQLite: not used.
+    pub database_pool_size: u32,
     /// Offset used to show times on screens (JST).
     pub display_utc_offset_hours: i8,
     /// Lengths allowed for new login IDs (half-width letters and digits).
@@ -143,6 +147,7 @@ impl Default for Settings {
             crl_next_update_hours: 24,
             crl_partitions: 64,
             durability: "full".into(),
+            database_pool_size: 0,
             display_utc_offset_hours: 9,
             login_id_min_length: 6,
             login_id_max_length: 12,
@@ -207,7 +212,7 @@ impl Settings {
             Some(url) => shomei_store::StoreLocation::Postgres(url),
             None => shomei_store::StoreLocation::Sqlite(&db_file),
         };
-        shomei_store::Store::open_at(at, self.durability()).await
+        shomei_store::Store::open_at(at, self.durability(), self.database_pool_size).await
     }
 
     pub fn durability(&self) -> shomei_store::Durability {
@@ -322,6 +327,10 @@ impl Settings {
                 "durability must be \"full\" or \"normal\"",
             ),
             (
+                self.database_pool_size <= 1000,
+                "database_pool_size must be at most 1000",
+            ),
+            (
                 self.crl_next_update_hours >= 1,
                 "crl_next_update_hours must be at least 1",
             ),
@@ -397,5 +406,23 @@ impl Settings {
             Some((_, msg)) => Err((*msg).to_string()),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Settings;
+
+    #[test]
+    fn the_database_pool_size_is_bounded() {
+        let mut s = Settings::default();
+        assert_eq!(s.validate(), Ok(()), "the default (automatic) is valid");
+        s.database_pool_size = 1000;
+        assert_eq!(s.validate(), Ok(()));
+        s.database_pool_size = 1001;
+        assert_eq!(
+            s.validate(),
+            Err("database_pool_size must be at most 1000".to_string())
+        );
     }
 }

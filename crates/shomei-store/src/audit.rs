@@ -1,11 +1,13 @@
 //! 操作履歴: one row per operation, success or failure, hash-chained per company.
 
+use std::sync::LazyLock;
+
 use aws_lc_rs::digest;
 use shomei_core::{CompanyId, UserId};
 use time::OffsetDateTime;
 
 use crate::Result;
-use crate::db::{Conn, Get, Pool, on};
+use crate::db::{Conn, Db, Get, Pool, on};
 
 /// What a use case records.
 #[derive(Debug, Clone)]
@@ -50,25 +52,123 @@ struct Hashed<'a> {
     client_addr: &'a str,
 }
 
-/// SHA-256 over the previous hash and every field, unambiguously framed.
+/// SHA-256 over the previous hash and every field, unambiguously framed:
+/// each field is its length (8 bytes, big-endian), then its UTF-8 bytes.
 fn row_hash(prev: &str, h: &Hashed<'_>) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);
-    let mut field = |s: &str| {
-        ctx.update(&(s.len() as u64).to_be_bytes());
-        ctx.update(s.as_bytes());
-    };
-    field(prev);
-    field(&h.chain.to_string());
-    field(&h.at.to_string());
-    field(&h.company_id.map(|c| c.to_string()).unwrap_or_default());
-    field(&h.actor_user_id.map(|c| c.to_string()).unwrap_or_default());
-    field(h.actor_login_id);
-    field(h.operation);
-    field(h.target_login_id);
-    field(h.result);
-    field(h.detail);
-    field(h.client_addr);
+    ctx.update(&frame(prev));
+    ctx.update(&payload(h));
     hex::encode(ctx.finish().as_ref())
+}
+
+fn frame(s: &str) -> Vec<u8> {
+    let mut b = Vec::with_capacity(8 + s.len());
+    b.extend_from_slice(&(s.len() as u64).to_be_bytes());
+    b.extend_from_slice(s.as_bytes());
+    b
+}
+
+/// What `row_hash` hashes after the previous hash: every field, framed.
+/// PostgreSQL hashes the framed previous hash and this in the statement
+/// that writes the row (see `pg_append`), the one part of the hash written
+/// in SQL.
+fn payload(h: &Hashed<'_>) -> Vec<u8> {
+    [
+        &h.chain.to_string(),
+        &h.at.to_string(),
+        &h.company_id.map(|c| c.to_string()).unwrap_or_default(),
+        &h.actor_user_id.map(|c| c.to_string()).unwrap_or_default(),
+        h.actor_login_id,
+        h.operation,
+        h.target_login_id,
+        h.result,
+        h.detail,
+        h.client_addr,
+    ]
+    .iter()
+    .flat_map(|f| frame(f))
+    .collect()
+}
+
+impl<'a> Hashed<'a> {
+    fn of(e: &AuditEntry<'a>) -> Self {
+        Hashed {
+            chain: chain_of(e),
+            at: e.at.unix_timestamp(),
+            company_id: e.company_id.map(|c| c.0),
+            actor_user_id: e.actor_user_id.map(|u| u.0),
+            actor_login_id: e.actor_login_id,
+            operation: e.operation,
+            target_login_id: e.target_login_id,
+            result: e.result,
+            detail: e.detail,
+            client_addr: e.client_addr,
+        }
+    }
+}
+
+/// The 操作履歴 row as two common table expressions of one PostgreSQL
+/// statement, its parameters numbered from `$p` (bound by `pg_bind`):
+/// `k` bumps the chain's count and locks it (as `LOCK_CHAIN`), computing
+/// the row's hash from the chain's last hash as the locked row's newest
+/// version holds it, and keeps both hashes there (RETURNING sees only the
+/// new values, so the previous one is kept in `prev_hash`); `a` writes the
+/// row. `from` gates it (`" FROM l"`: only if `l` has a row).
+pub(crate) fn pg_append(p: usize, from: &str) -> String {
+    let payload = p + 10;
+    let hash = |prev: &str| {
+        format!(
+            "encode(sha256(int8send(octet_length({prev})::int8) || convert_to({prev}, 'UTF8') \
+             || ${payload}::bytea), 'hex')"
+        )
+    };
+    // The last hash; as on SQLite, the chain's newest row if it was not kept.
+    let last = format!(
+        "coalesce(audit_counts.last_hash, (SELECT hash FROM audit_log WHERE chain = ${p} \
+         ORDER BY id DESC LIMIT 1), '{GENESIS}')"
+    );
+    format!(
+        "k AS (INSERT INTO audit_counts (chain, n, prev_hash, last_hash) \
+           SELECT ${p}, 1, '{GENESIS}', {first}{from} \
+           ON CONFLICT (chain) DO UPDATE SET n = audit_counts.n + 1, prev_hash = {last}, \
+             last_hash = {next} \
+           RETURNING prev_hash, last_hash), \
+         a AS (INSERT INTO audit_log (chain, at, company_id, actor_user_id, actor_login_id, \
+             operation, target_login_id, result, detail, client_addr, prev_hash, hash) \
+           SELECT ${p}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, k.prev_hash, k.last_hash \
+           FROM k RETURNING 1)",
+        p + 1,
+        p + 2,
+        p + 3,
+        p + 4,
+        p + 5,
+        p + 6,
+        p + 7,
+        p + 8,
+        p + 9,
+        first = hash(&format!("'{GENESIS}'")),
+        next = hash(&last),
+    )
+}
+
+/// Binds `pg_append`'s parameters for `e`, after those already bound.
+pub(crate) fn pg_bind<'q>(
+    q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    e: &AuditEntry<'_>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let h = Hashed::of(e);
+    let payload = payload(&h);
+    q.bind(h.chain)
+        .bind(h.at)
+        .bind(h.company_id)
+        .bind(h.actor_user_id)
+        .bind(h.actor_login_id)
+        .bind(h.operation)
+        .bind(h.target_login_id)
+        .bind(h.result)
+        .bind(h.detail)
+        .bind(h.client_addr)
+        .bind(payload)
 }
 
 /// Appends a row to its chain.
@@ -81,89 +181,39 @@ fn row_hash(prev: &str, h: &Hashed<'_>) -> String {
 /// Two nodes appending to one chain at once take turns, each chaining to
 /// the other's row, and ids grow along the chain (the second row's id is
 /// taken after the first committed), as `verify_all` walks it. The new
-/// row and the chain's new last hash are written together.
-pub(crate) async fn append(mut c: Conn<'_>, e: &AuditEntry<'_>) -> Result<()> {
-    let slot = lock_chain(c.reborrow(), chain_of(e)).await?;
-    write(c, e, slot).await
-}
-
-/// The chain a row belongs to: its company's, 0 for the bank's own.
-pub(crate) fn chain_of(e: &AuditEntry<'_>) -> i64 {
-    e.company_id.map(|c| c.0).unwrap_or(0)
-}
-
-/// A chain locked for one more row, and the hash that row follows.
-#[derive(Debug)]
-pub(crate) struct AuditSlot {
-    pub(crate) chain: i64,
-    pub(crate) prev: String,
-}
-
-/// The upsert that bumps `chain`'s count and locks it (see `append`).
-const LOCK_CHAIN: &str = "INSERT INTO audit_counts (chain, n) VALUES (?, 1) \
-     ON CONFLICT (chain) DO UPDATE SET n = audit_counts.n + 1 RETURNING n, last_hash";
-
-/// Locks `chain` for one more row (see `append`).
-pub(crate) async fn lock_chain(mut c: Conn<'_>, chain: i64) -> Result<AuditSlot> {
-    let (n, last): (i64, Option<String>) = on!(c.reborrow(), c, d => {
-        sqlx::query_as(d::sql(LOCK_CHAIN)).bind(chain).fetch_one(c).await?
-    });
-    slot(c, chain, n, last).await
-}
-
-/// The slot after `LOCK_CHAIN` returned `n` and `last`.
-pub(crate) async fn slot(
-    c: Conn<'_>,
-    chain: i64,
-    n: i64,
-    last: Option<String>,
-) -> Result<AuditSlot> {
-    let prev = match last {
-        Some(h) => h,
-        None if n == 1 => GENESIS.to_string(),
-        // Only if a row was written without its hash being kept.
-        None => on!(c, c, d => {
-            sqlx::query_scalar::<_, String>(d::sql(
-                "SELECT hash FROM audit_log WHERE chain = ? ORDER BY id DESC LIMIT 1",
-            ))
-            .bind(chain)
-            .fetch_optional(c)
-            .await?
-            .unwrap_or_else(|| GENESIS.to_string())
-        }),
-    };
-    Ok(AuditSlot { chain, prev })
-}
-
-/// Writes the row into its locked chain, and the chain's new last hash.
-pub(crate) async fn write(c: Conn<'_>, e: &AuditEntry<'_>, slot: AuditSlot) -> Result<()> {
-    let chain = slot.chain;
-    let h = Hashed {
-        chain,
-        at: e.at.unix_timestamp(),
-        company_id: e.company_id.map(|c| c.0),
-        actor_user_id: e.actor_user_id.map(|u| u.0),
-        actor_login_id: e.actor_login_id,
-        operation: e.operation,
-        target_login_id: e.target_login_id,
-        result: e.result,
-        detail: e.detail,
-        client_addr: e.client_addr,
-    };
-    let prev = slot.prev;
-    const INSERT: &str = "INSERT INTO audit_log (chain, at, company_id, actor_user_id, actor_login_id, \
-         operation, target_login_id, result, detail, client_addr, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    const KEEP_HASH: &str = "UPDATE audit_counts SET last_hash = ? WHERE chain = ?";
-    let hash = row_hash(&prev, &h);
-    on!(c, c, d => {
-        // Postgres: both writes in one statement; SQLite: two (in-process).
-        let sql = if d::PG {
-            format!("WITH a AS ({INSERT}) {KEEP_HASH}")
-        } else {
-            INSERT.to_string()
-        };
-        let q = sqlx::query(d::sql(sql))
+/// row and the chain's new last hash are written together: on Postgres
+/// all of it is one statement (`pg_append`), on SQLite three.
+pub(crate) async fn append(c: Conn<'_>, e: &AuditEntry<'_>) -> Result<()> {
+    match c {
+        Db::Pg(c) => {
+            static SQL: LazyLock<String> =
+                LazyLock::new(|| format!("WITH {} SELECT count(*) FROM a", pg_append(1, "")));
+            pg_bind(sqlx::query(SQL.as_str()), e).execute(c).await?;
+        }
+        Db::Sqlite(c) => {
+            let h = Hashed::of(e);
+            let (n, last): (i64, Option<String>) = sqlx::query_as(LOCK_CHAIN)
+                .bind(h.chain)
+                .fetch_one(&mut *c)
+                .await?;
+            let prev = match last {
+                Some(h) => h,
+                None if n == 1 => GENESIS.to_string(),
+                // Only if a row was written without its hash being kept.
+                None => sqlx::query_scalar::<_, String>(
+                    "SELECT hash FROM audit_log WHERE chain = ? ORDER BY id DESC LIMIT 1",
+                )
+                .bind(h.chain)
+                .fetch_optional(&mut *c)
+                .await?
+                .unwrap_or_else(|| GENESIS.to_string()),
+            };
+            let hash = row_hash(&prev, &h);
+            sqlx::query(
+                "INSERT INTO audit_log (chain, at, company_id, actor_user_id, actor_login_id, \
+                 operation, target_login_id, result, detail, client_addr, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
             .bind(h.chain)
             .bind(h.at)
             .bind(h.company_id)
@@ -175,20 +225,27 @@ pub(crate) async fn write(c: Conn<'_>, e: &AuditEntry<'_>, slot: AuditSlot) -> R
             .bind(h.detail)
             .bind(h.client_addr)
             .bind(&prev)
-            .bind(&hash);
-        if d::PG {
-            q.bind(&hash).bind(chain).execute(&mut *c).await?;
-        } else {
-            q.execute(&mut *c).await?;
-            sqlx::query(d::sql(KEEP_HASH))
+            .bind(&hash)
+            .execute(&mut *c)
+            .await?;
+            sqlx::query("UPDATE audit_counts SET last_hash = ? WHERE chain = ?")
                 .bind(&hash)
-                .bind(chain)
+                .bind(h.chain)
                 .execute(&mut *c)
                 .await?;
         }
-    });
+    }
     Ok(())
 }
+
+/// The chain a row belongs to: its company's, 0 for the bank's own.
+fn chain_of(e: &AuditEntry<'_>) -> i64 {
+    e.company_id.map(|c| c.0).unwrap_or(0)
+}
+
+/// The upsert that bumps a chain's count and locks it (see `append`).
+const LOCK_CHAIN: &str = "INSERT INTO audit_counts (chain, n) VALUES (?, 1) \
+     ON CONFLICT (chain) DO UPDATE SET n = audit_counts.n + 1 RETURNING n, last_hash";
 
 /// 操作履歴照会's conditions: one company, optionally narrowed.
 #[derive(Debug, Clone, Default)]

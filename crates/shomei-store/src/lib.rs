@@ -17,7 +17,7 @@ mod sessions;
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use aws_lc_rs::rand::SecureRandom;
@@ -25,7 +25,7 @@ use aws_lc_rs::rand::SecureRandom;
 use shomei_core::{CompanyId, CrlScope, LoginId, SecurityCounters, Serial, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
 use db::{Conn, Db, Pool, on};
@@ -64,6 +64,26 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// PostgreSQL connection (see `Store::revocation_log_tail`).
 const WATCH_ACQUIRE: Duration = Duration::from_millis(500);
 
+/// A revocation on Postgres, as common table expressions of one statement
+/// (`$1` revoked_at, `$2` reason, `$3` invalidity date, `$4` serial): the
+/// UPDATE (its WHERE clause extended by `$cond`), and only if it changed
+/// the row, the log entry `l` under the head's lock (see
+/// `rows::log_revocation`).
+macro_rules! pg_revoke {
+    ($cond:literal) => {
+        concat!(
+            "u AS (UPDATE certificates SET revoked_at = $1, revocation_reason = $2, \
+           invalidity_date = $3 WHERE serial = $4 AND revoked_at IS NULL",
+            $cond,
+            " RETURNING serial), \
+         h AS (UPDATE revocation_head SET seq = seq + 1 WHERE EXISTS (SELECT 1 FROM u) \
+           RETURNING seq), \
+         l AS (INSERT INTO revocation_log (id, serial) SELECT h.seq, u.serial FROM h, u \
+           RETURNING id)"
+        )
+    };
+}
+
 /// Handle to the database.
 ///
 /// SQLite: a pool of readers and one writer. SQLite allows one writer at a
@@ -83,6 +103,45 @@ pub struct Store {
     /// per opened store): its own listener skips them, since the server
     /// that commits a revocation puts it in force itself.
     node: Arc<str>,
+    /// Wakes the task that sends the notices of renewals (PostgreSQL; see
+    /// `send_notices`). Dropped with the last clone, which ends the task.
+    notices: Option<tokio::sync::mpsc::Sender<()>>,
+}
+
+/// The PostgreSQL pool's size when none is set: twice the CPU cores, at
+/// least 4 (the usual rule for a database pool: statements here are short,
+/// and no connection is held during Argon2id or while signing). More
+/// connections than the node can keep busy only cost the database: every
+/// extra backend takes its turn, each with its caches cold.
+pub fn auto_pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from(cores * 2).unwrap_or(u32::MAX).max(4)
+}
+
+/// How long the notice of a renewal's revocation waits for others to share
+/// it: renewals come hundreds a second, and each notice wakes every
+/// node's listener (the sender's own too). A few milliseconds on a
+/// revocation's way to the other nodes, against a bound of a second.
+const NOTICE_BATCH: Duration = Duration::from_millis(10);
+
+/// Sends one revocation notice per wake-up, after `NOTICE_BATCH`, for every
+/// renewal committed by then: one in flight, one more pending at most.
+/// A notice that fails is only logged (the other nodes also poll), and one
+/// still pending when the server stops is lost the same way.
+async fn send_notices(pool: PgPool, node: Arc<str>, mut wake: tokio::sync::mpsc::Receiver<()>) {
+    while wake.recv().await.is_some() {
+        tokio::time::sleep(NOTICE_BATCH).await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("SELECT pg_notify('shomei_revocations', $1)")
+            .bind(&*node)
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "could not send a revocation notice (the other nodes' poll finds the revocation)");
+        }
+    }
 }
 
 /// A fresh random name for a store's revocation notices.
@@ -312,16 +371,28 @@ impl Store {
 
     /// Opens the database where `at` says. `durability` is SQLite's; a
     /// Postgres server's is its own configuration (`synchronous_commit`).
-    pub async fn open_at(at: StoreLocation<'_>, durability: Durability) -> Result<Self> {
+    /// `pool_size` is Postgres's (see `open_postgres_with`).
+    pub async fn open_at(
+        at: StoreLocation<'_>,
+        durability: Durability,
+        pool_size: u32,
+    ) -> Result<Self> {
         match at {
             StoreLocation::Sqlite(path) => Self::open_with(path, durability).await,
-            StoreLocation::Postgres(url) => Self::open_postgres(url).await,
+            StoreLocation::Postgres(url) => Self::open_postgres_with(url, pool_size).await,
         }
     }
 
-    /// Connects to a PostgreSQL database and brings its schema up to date
-    /// (the first node on an empty database creates every table).
+    /// `open_postgres_with` the automatic pool size.
     pub async fn open_postgres(url: &DatabaseUrl) -> Result<Self> {
+        Self::open_postgres_with(url, 0).await
+    }
+
+    /// Connects to a PostgreSQL database and brings its schema up to date
+    /// (the first node on an empty database creates every table), with at
+    /// most `pool_size` connections for its work (0: `auto_pool_size`), and
+    /// one more of its own for the revocation listener.
+    pub async fn open_postgres_with(url: &DatabaseUrl, pool_size: u32) -> Result<Self> {
         let opts = url.options()?;
         // One connection first: its error says why (refused, no such
         // database, wrong password) where the pool's would only time out.
@@ -335,14 +406,22 @@ impl Store {
             })?;
         sqlx::Connection::close(probe).await?;
         let pool: PgPool = PgPoolOptions::new()
-            .max_connections(10)
+            .max_connections(if pool_size == 0 {
+                auto_pool_size()
+            } else {
+                pool_size
+            })
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts)
             .await?;
         migrate::postgres(&pool).await?;
+        let node = node_tag();
+        let (notices, wake) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(send_notices(pool.clone(), node.clone(), wake));
         Ok(Self {
             backend: Backend::Pg(pool),
-            node: node_tag(),
+            node,
+            notices: Some(notices),
         })
     }
 
@@ -410,6 +489,7 @@ impl Store {
         Ok(Self {
             backend: Backend::Sqlite { read, write },
             node: node_tag(),
+            notices: None,
         })
     }
 
@@ -582,6 +662,93 @@ impl Store {
         let users = sessions::expire(tx.conn(), before).await?;
         tx.commit().await?;
         Ok(users)
+    }
+
+    /// What renewing the certificate reads (see `rows::renewal`), nothing
+    /// locked: `supersede` decides. `None` if the certificate is unknown or
+    /// its user deleted.
+    pub async fn renewal(&self, serial: &Serial) -> Result<Option<Renewal>> {
+        rows::renewal(self.reader().acquire().await?.conn(), serial).await
+    }
+
+    /// Renewal's writes, all or nothing: revokes the old certificate,
+    /// inserts the new one and appends the 操作履歴 row `audit` (as
+    /// `revoke_cert`, `insert_cert` and `audit` in one transaction).
+    /// `false`, and nothing written, if the old certificate was already
+    /// revoked, even by a transaction that committed after `renewal` read
+    /// it: the revocation decides, and nothing else read there can have
+    /// changed unseen, since no newer certificate is issued for a user
+    /// while the current one is valid without revoking it.
+    ///
+    /// On Postgres one statement, committed alone: it locks the user, then
+    /// the certificate, the revocation log's head and the 操作履歴 chain
+    /// (the order every revoking transaction takes them in), and no lock is
+    /// held across a round trip. Its notice to the other nodes goes after
+    /// the commit, shared with the renewals of the next few milliseconds
+    /// (see `send_notices`).
+    pub async fn supersede(
+        &self,
+        new: &NewCert<'_>,
+        old: &Serial,
+        at: OffsetDateTime,
+        reason: u8,
+        audit: &AuditEntry<'_>,
+    ) -> Result<bool> {
+        let Backend::Pg(p) = &self.backend else {
+            let mut tx = self.begin().await?;
+            if !tx.revoke_cert(old, at, reason).await? {
+                return Ok(false);
+            }
+            tx.insert_cert(new).await?;
+            tx.audit(audit).await?;
+            tx.commit().await?;
+            return Ok(true);
+        };
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                concat!(
+                    "WITH lk AS (SELECT id FROM users WHERE id = $5 FOR UPDATE), ",
+                    pg_revoke!(" AND user_id = $5 AND EXISTS (SELECT 1 FROM lk)"),
+                    ", nc AS (INSERT INTO certificates (user_id, serial, not_before, not_after, \
+                       der, issued_at, crl_partition) \
+                     SELECT $5, $6, $7, $8, $9, $10, $11 WHERE EXISTS (SELECT 1 FROM u)), {} \
+                     SELECT count(*) FROM l"
+                ),
+                audit::pg_append(12, " FROM l")
+            )
+        });
+        let q = sqlx::query(SQL.as_str())
+            .bind(at.unix_timestamp())
+            .bind(i64::from(reason))
+            .bind(None::<i64>)
+            .bind(old.to_hex())
+            .bind(new.user_id.0)
+            .bind(new.serial.to_hex())
+            .bind(new.not_before.unix_timestamp())
+            .bind(new.not_after.unix_timestamp())
+            .bind(new.der)
+            .bind(new.issued_at.unix_timestamp())
+            .bind(rows::partition_column(new.crl_scope));
+        let revoked: i64 = audit::pg_bind(q, audit).fetch_one(p).await?.try_get(0)?;
+        if revoked != 1 {
+            return Ok(false);
+        }
+        // Committed: the other nodes are told, with the renewals committed
+        // in the next few milliseconds (a full channel: already pending).
+        if let Some(n) = &self.notices {
+            let _ = n.try_send(());
+        }
+        Ok(true)
+    }
+
+    /// Appends one 操作履歴 row on its own (as `Tx::audit`, committed).
+    pub async fn audit(&self, e: &AuditEntry<'_>) -> Result<()> {
+        if let Backend::Pg(p) = &self.backend {
+            return audit::append(Db::Pg(&mut *p.acquire().await?), e).await;
+        }
+        let mut tx = self.begin().await?;
+        tx.audit(e).await?;
+        tx.commit().await
     }
 
     /// Starts a write transaction (SQLite: `BEGIN IMMEDIATE`, holding the
@@ -948,7 +1115,13 @@ impl Store {
         match &self.backend {
             Backend::Sqlite { .. } => Ok(None),
             Backend::Pg(p) => {
-                let mut listener = sqlx::postgres::PgListener::connect_with(p).await?;
+                // Its own pool of one: a listener keeps its connection, which
+                // would otherwise be one fewer for the work.
+                let own = PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_lazy_with((*p.connect_options()).clone());
+                let mut listener = sqlx::postgres::PgListener::connect_with(&own).await?;
                 listener.listen("shomei_revocations").await?;
                 Ok(Some(RevocationListener {
                     listener,
@@ -987,21 +1160,6 @@ impl Store {
         tx.commit().await?;
         Ok(n)
     }
-}
-
-/// A revocation on Postgres, as common table expressions of one statement
-/// (`$1` revoked_at, `$2` reason, `$3` invalidity date, `$4` serial): the
-/// UPDATE, and only if it changed the row, the log entry `l` under the
-/// head's lock (see `rows::log_revocation`).
-macro_rules! pg_revoke {
-    () => {
-        "u AS (UPDATE certificates SET revoked_at = $1, revocation_reason = $2, \
-           invalidity_date = $3 WHERE serial = $4 AND revoked_at IS NULL RETURNING serial), \
-         h AS (UPDATE revocation_head SET seq = seq + 1 WHERE EXISTS (SELECT 1 FROM u) \
-           RETURNING seq), \
-         l AS (INSERT INTO revocation_log (id, serial) SELECT h.seq, u.serial FROM h, u \
-           RETURNING id)"
-    };
 }
 
 /// A write transaction. Dropped without `commit`, it rolls back.
@@ -1114,13 +1272,6 @@ impl Tx {
 
     pub async fn company(&mut self, id: CompanyId) -> Result<Option<CompanyRow>> {
         rows::company(self.conn(), id).await
-    }
-
-    /// What renewing the certificate reads, its user locked (see
-    /// `rows::renewal`); `None` if the certificate is unknown or its user
-    /// deleted.
-    pub async fn renewal(&mut self, serial: &Serial) -> Result<Option<Renewal>> {
-        rows::renewal(self.conn(), serial).await
     }
 
     pub async fn insert_company(
@@ -1381,7 +1532,7 @@ impl Tx {
             // row) the log entry and the notice, as `rows::log_revocation`.
             let logged = sqlx::query(concat!(
                 "WITH ",
-                pg_revoke!(),
+                pg_revoke!(""),
                 " SELECT l.id, pg_notify('shomei_revocations', $5) FROM l"
             ))
             .bind(at.unix_timestamp())
@@ -1411,66 +1562,6 @@ impl Tx {
         }
         let node = self.node.clone();
         rows::log_revocation(self.conn(), serial, &node).await?;
-        Ok(true)
-    }
-
-    /// Renewal's writes: revokes the old certificate, inserts the new one
-    /// (as `revoke_cert` then `insert_cert`) and appends the 操作履歴 row
-    /// `audit`; on Postgres in two round trips (the chain is locked in the
-    /// first, after the revocation log's head, the order every revoking
-    /// transaction takes them in). `false`, and nothing written, if the old
-    /// certificate was already revoked.
-    pub async fn supersede(
-        &mut self,
-        new: &NewCert<'_>,
-        old: &Serial,
-        at: OffsetDateTime,
-        reason: u8,
-        audit: &AuditEntry<'_>,
-    ) -> Result<bool> {
-        self.last_ok = false;
-        let Db::Pg(t) = &mut self.tx else {
-            if !self.revoke_cert(old, at, reason).await? {
-                return Ok(false);
-            }
-            self.insert_cert(new).await?;
-            self.audit(audit).await?;
-            return Ok(true);
-        };
-        let chain = audit::chain_of(audit);
-        let (revoked, n, last): (i64, Option<i64>, Option<String>) = sqlx::query_as(concat!(
-            "WITH ",
-            pg_revoke!(),
-            ", nc AS (INSERT INTO certificates (user_id, serial, not_before, not_after, der, \
-                        issued_at, crl_partition) \
-                      SELECT $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM u)), \
-               k AS (INSERT INTO audit_counts (chain, n) SELECT $13, 1 FROM l \
-                     ON CONFLICT (chain) DO UPDATE SET n = audit_counts.n + 1 \
-                     RETURNING n, last_hash) \
-             SELECT (SELECT count(*) FROM (SELECT pg_notify('shomei_revocations', $5) FROM l) x), \
-                    (SELECT n FROM k), (SELECT last_hash FROM k)"
-        ))
-        .bind(at.unix_timestamp())
-        .bind(i64::from(reason))
-        .bind(None::<i64>)
-        .bind(old.to_hex())
-        .bind(&*self.node)
-        .bind(new.user_id.0)
-        .bind(new.serial.to_hex())
-        .bind(new.not_before.unix_timestamp())
-        .bind(new.not_after.unix_timestamp())
-        .bind(new.der)
-        .bind(new.issued_at.unix_timestamp())
-        .bind(rows::partition_column(new.crl_scope))
-        .bind(chain)
-        .fetch_one(&mut **t)
-        .await?;
-        let Some(n) = n.filter(|_| revoked == 1) else {
-            return Ok(false);
-        };
-        let slot = audit::slot(self.conn(), chain, n, last).await?;
-        audit::write(self.conn(), audit, slot).await?;
-        self.last_ok = true;
         Ok(true)
     }
 

@@ -20,6 +20,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0010_crl_published.sql"),
     include_str!("../migrations/sqlite/0011_crl_partitions.sql"),
     include_str!("../migrations/sqlite/0012_audit_last_hash.sql"),
+    include_str!("../migrations/sqlite/0013_audit_prev_hash.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
@@ -35,6 +36,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0010_crl_published.sql"),
     include_str!("../migrations/postgres/0011_crl_partitions.sql"),
     include_str!("../migrations/postgres/0012_audit_last_hash.sql"),
+    include_str!("../migrations/postgres/0013_audit_prev_hash.sql"),
 ];
 
 fn check(current: i64, steps: &[&str]) -> Result<()> {

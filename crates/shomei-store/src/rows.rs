@@ -431,14 +431,9 @@ pub struct Renewal {
 }
 
 /// The renewal of the certificate with this serial, read in one statement
-/// that locks the user's row (on Postgres; the lock every transaction on a
-/// user takes first). The user is read as the lock found it (a row locked
-/// after a concurrent update is read again, at its newest); the rest may
-/// be from just before the lock was granted, and nothing that matters can
-/// have changed there unseen: a certificate revoked meanwhile is refused
-/// by the write (`supersede` revokes only an unrevoked one), and no newer
-/// certificate is issued for a user while the current one is valid
-/// without revoking it.
+/// (the certificate, its user, whether it is the user's newest, the
+/// company's name), nothing locked: `Store::supersede` revokes only an
+/// unrevoked certificate, which decides.
 pub(crate) async fn renewal(c: Conn<'_>, serial: &Serial) -> Result<Option<Renewal>> {
     on!(c, c, d => {
         let sql = format!(
@@ -446,8 +441,7 @@ pub(crate) async fn renewal(c: Conn<'_>, serial: &Serial) -> Result<Option<Renew
                     (SELECT max(l.id) FROM certificates l WHERE l.user_id = u.id) AS latest_id \
              FROM certificates c JOIN users u ON u.id = c.user_id \
              JOIN companies co ON co.id = u.company_id \
-             WHERE c.serial = ? AND u.deleted_at IS NULL{}",
-            Lock::ForUpdate.user_clause(d::PG)
+             WHERE c.serial = ? AND u.deleted_at IS NULL"
         );
         let Some(r) = sqlx::query(d::sql(sql))
             .bind(serial.to_hex())

@@ -86,6 +86,7 @@ conformance!(
     the_revocation_set_loads_every_row_across_chunks_and_halves,
     crl_numbers_increase,
     the_audit_chain_detects_edits_deletions_and_reordering,
+    every_way_of_writing_a_history_row_chains_it_as_verify_does,
     a_database_newer_than_the_program_is_refused,
     two_servers_opening_an_empty_database_migrate_it_once,
     counters_changed_by_two_transactions_at_once_lose_no_change,
@@ -100,6 +101,7 @@ conformance!(
     a_renewal_that_read_before_a_revocation_committed_writes_nothing,
     a_failure_after_the_history_row_is_still_refused_at_commit,
     a_server_is_not_woken_by_its_own_revocation_notices,
+    the_revocation_listener_keeps_its_connection_out_of_the_pool,
 );
 
 /// Runs raw SQL (the backend's own text) on the store, outside any
@@ -333,6 +335,42 @@ async fn the_audit_chain_detects_edits_deletions_and_reordering(place: Place) {
 }
 
 /// A company with the test 管理者 user, committed.
+/// On Postgres the row's hash is computed in the statement that writes it
+/// (see `audit::pg_append`); `verify_audit` recomputes it in Rust.
+async fn every_way_of_writing_a_history_row_chains_it_as_verify_does(place: Place) {
+    let s = place.open().await.unwrap();
+    let (c, u) = company_and_hanako(&s).await;
+    // The bank's own chain, every field filled, multibyte text.
+    let bank = AuditEntry {
+        company_id: None,
+        actor_user_id: Some(u),
+        target_login_id: "tarodt",
+        detail: "シリアル番号 0a → 0b (RSA 2048)",
+        client_addr: "::1",
+        ..entry(c, "証明書更新")
+    };
+    s.audit(&bank).await.unwrap();
+    s.audit(&bank).await.unwrap();
+    let mut tx = s.begin().await.unwrap();
+    tx.audit(&entry(c, "ログイン")).await.unwrap();
+    tx.audit(&entry(c, "ログアウト")).await.unwrap();
+    tx.commit().await.unwrap();
+    // A chain whose last hash was not kept (rows written before it was):
+    // the next row follows the chain's newest row.
+    raw_both(&s, "UPDATE audit_counts SET last_hash = NULL").await;
+    s.audit(&entry(c, "ログイン")).await.unwrap();
+    s.audit(&bank).await.unwrap();
+    assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 3);
+    assert_eq!(s.verify_audit().await.unwrap(), None);
+    // Positive control: verify does recompute every row.
+    raw_both(
+        &s,
+        "UPDATE audit_log SET detail = 'x' WHERE id = (SELECT max(id) FROM audit_log)",
+    )
+    .await;
+    assert!(s.verify_audit().await.unwrap().is_some());
+}
+
 async fn company_and_hanako(s: &Store) -> (CompanyId, UserId) {
     let now = datetime!(2026-01-01 00:00 UTC);
     let mut tx = s.begin().await.unwrap();
@@ -956,17 +994,15 @@ async fn a_renewal_writes_certificate_revocation_and_history_together_or_not_at_
     tx.audit(&entry(c, "証明書発行")).await.unwrap();
     tx.commit().await.unwrap();
 
-    let mut tx = s.begin().await.unwrap();
-    let r = tx.renewal(&old).await.unwrap().expect("the renewal's read");
+    let r = s.renewal(&old).await.unwrap().expect("the renewal's read");
     assert!(r.is_latest);
     assert_eq!(r.company_name, "株式会社テスト");
     assert_eq!(r.user.id, u);
     assert!(
-        tx.supersede(&new_cert(u, &new), &old, now, 4, &entry(c, "証明書更新"))
+        s.supersede(&new_cert(u, &new), &old, now, 4, &entry(c, "証明書更新"))
             .await
             .unwrap()
     );
-    tx.commit().await.unwrap();
     assert!(s.cert_by_serial(&new).await.unwrap().is_some());
     let logged: Vec<Serial> = s
         .revocations_after(0)
@@ -976,21 +1012,16 @@ async fn a_renewal_writes_certificate_revocation_and_history_together_or_not_at_
         .map(|r| r.serial)
         .collect();
     assert_eq!(logged, vec![old.clone()]);
-    let mut tx = s.begin().await.unwrap();
-    assert!(!tx.renewal(&old).await.unwrap().unwrap().is_latest);
-    drop(tx);
+    assert!(!s.renewal(&old).await.unwrap().unwrap().is_latest);
     assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 2);
     assert_eq!(s.verify_audit().await.unwrap(), None);
 
-    // The old certificate is already revoked: refused, and nothing written
-    // (the transaction may go on and commit).
-    let mut tx = s.begin().await.unwrap();
+    // The old certificate is already revoked: refused, and nothing written.
     assert!(
-        !tx.supersede(&new_cert(u, &again), &old, now, 4, &entry(c, "証明書更新"))
+        !s.supersede(&new_cert(u, &again), &old, now, 4, &entry(c, "証明書更新"))
             .await
             .unwrap()
     );
-    tx.commit().await.unwrap();
     assert!(s.cert_by_serial(&again).await.unwrap().is_none());
     assert_eq!(s.revocations_after(0).await.unwrap().len(), 1);
     assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 2);
@@ -1036,14 +1067,11 @@ async fn a_server_is_not_woken_by_its_own_revocation_notices(place: Place) {
         return;
     };
     let b = place.open().await.unwrap();
-    let (_, u) = company_and_hanako(&a).await;
+    let (c, u) = company_and_hanako(&a).await;
     let now = datetime!(2026-01-01 00:00 UTC);
-    let (x, y) = (
-        Serial::from_hex("0c01").unwrap(),
-        Serial::from_hex("0c02").unwrap(),
-    );
+    let [x, y, z, renewed] = ["0c01", "0c02", "0c03", "0c04"].map(|h| Serial::from_hex(h).unwrap());
     let mut tx = a.begin().await.unwrap();
-    for serial in [&x, &y] {
+    for serial in [&x, &y, &z] {
         tx.insert_cert(&new_cert(u, serial)).await.unwrap();
     }
     tx.commit().await.unwrap();
@@ -1055,43 +1083,96 @@ async fn a_server_is_not_woken_by_its_own_revocation_notices(place: Place) {
         tx.commit().await.unwrap();
     }
     assert_eq!(listener.next().await.unwrap(), 1, "one own notice skipped");
+
+    // A renewal's notice is sent after its commit (see `send_notices`):
+    // B's listener wakes for it; A's skips it, and wakes for B's next.
+    let mut b_listener = b.revocation_listener().await.unwrap().unwrap();
+    assert!(
+        a.supersede(&new_cert(u, &renewed), &z, now, 4, &entry(c, "証明書更新"))
+            .await
+            .unwrap()
+    );
+    let wait = Duration::from_secs(30);
+    let told = tokio::time::timeout(wait, b_listener.next()).await;
+    assert_eq!(told.expect("B is told of A's renewal").unwrap(), 0);
+    let mut tx = b.begin().await.unwrap();
+    assert!(tx.revoke_cert(&renewed, now, 1).await.unwrap());
+    tx.commit().await.unwrap();
+    let woken = tokio::time::timeout(wait, listener.next()).await;
+    assert_eq!(woken.expect("A is told of B's revocation").unwrap(), 1);
+}
+
+async fn the_revocation_listener_keeps_its_connection_out_of_the_pool(place: Place) {
+    let Place::Pg(url) = &place else {
+        return; // SQLite: no listener.
+    };
+    // A pool of one: with the listener open, the work still gets it.
+    let s = Store::open_postgres_with(url, 1).await.unwrap();
+    let wait = Duration::from_secs(10);
+    let _listener = s.revocation_listener().await.unwrap().unwrap();
+    let read = tokio::time::timeout(wait, s.company_count()).await;
+    assert_eq!(read.expect("the pool's connection is free").unwrap(), 0);
+    // Positive control: the pool's one connection held, a read waits.
+    let mut tx = s.begin().await.unwrap();
+    tx.insert_company(
+        "株式会社テスト",
+        Service::BusinessIb,
+        datetime!(2026-01-01 00:00 UTC),
+    )
+    .await
+    .unwrap();
+    let blocked = tokio::time::timeout(Duration::from_millis(200), s.company_count()).await;
+    assert!(blocked.is_err(), "the one connection is the transaction's");
+    tx.commit().await.unwrap();
+    let read = tokio::time::timeout(wait, s.company_count()).await;
+    assert_eq!(read.expect("given back at commit").unwrap(), 1);
 }
 
 async fn a_renewal_that_read_before_a_revocation_committed_writes_nothing(place: Place) {
     let s = place.open().await.unwrap();
     let (c, u) = company_and_hanako(&s).await;
     let now = datetime!(2026-01-01 00:00 UTC);
-    let (old, new) = (
+    let (other, old, new) = (
+        Serial::from_hex("0d00").unwrap(),
         Serial::from_hex("0d01").unwrap(),
         Serial::from_hex("0d02").unwrap(),
     );
     let mut tx = s.begin().await.unwrap();
+    tx.insert_cert(&new_cert(u, &other)).await.unwrap();
     tx.insert_cert(&new_cert(u, &old)).await.unwrap();
     tx.commit().await.unwrap();
-    // B revokes the certificate and holds the user's lock; A's renewal
-    // reads meanwhile (on Postgres it waits for the lock, its snapshot
-    // taken before B's commit; SQLite's A waits to begin).
+    // A's renewal read the certificate unrevoked.
+    assert!(
+        s.renewal(&old)
+            .await
+            .unwrap()
+            .unwrap()
+            .cert
+            .revoked_at
+            .is_none()
+    );
+    // B, as a user's deletion does, locks the user and revokes the user's
+    // certificates one by one, holding the revocation log's head after the
+    // first; A's write starts meanwhile (on Postgres it must wait for the
+    // user's lock, not take the certificate's and then wait for the head:
+    // B would wait for A, a deadlock; SQLite's A waits to begin).
     let mut b = s.begin().await.unwrap();
-    assert!(b.cert_by_serial(&old).await.unwrap().is_some());
-    assert!(b.revoke_cert(&old, now, 1).await.unwrap());
+    assert!(b.user(u).await.unwrap().is_some());
+    assert!(b.revoke_cert(&other, now, 1).await.unwrap());
     let a = tokio::spawn({
         let s = s.clone();
         let (old, new) = (old.clone(), new.clone());
         async move {
-            let mut a = s.begin().await.unwrap();
-            assert!(a.renewal(&old).await.unwrap().is_some());
-            let wrote = a
-                .supersede(&new_cert(u, &new), &old, now, 4, &entry(c, "証明書更新"))
+            s.supersede(&new_cert(u, &new), &old, now, 4, &entry(c, "証明書更新"))
                 .await
-                .unwrap();
-            a.commit().await.unwrap();
-            wrote
+                .unwrap()
         }
     });
     tokio::time::sleep(HOLD).await;
+    assert!(b.revoke_cert(&old, now, 1).await.unwrap());
     b.commit().await.unwrap();
     assert!(!a.await.unwrap(), "the renewal must not go through");
     assert!(s.cert_by_serial(&new).await.unwrap().is_none());
-    assert_eq!(s.revocations_after(0).await.unwrap().len(), 1);
+    assert_eq!(s.revocations_after(0).await.unwrap().len(), 2);
     assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 0);
 }
