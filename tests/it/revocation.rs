@@ -841,3 +841,46 @@ async fn revocations_close_together_share_one_crl_generation() {
     );
     kit.stop().await;
 }
+
+/// More revocations logged than one read of the log returns (10,000): one
+/// pass of a server's watch puts every one in force, not the first 10,000
+/// and the rest a pass later.
+#[tokio::test]
+async fn one_pass_of_the_watch_catches_up_on_more_than_one_read_of_the_log() {
+    const N: u32 = 10_050;
+    let kit = Kit::start().await;
+    let stalled = kit.another_server().await;
+    // PostgreSQL takes log ids from the head, SQLite from the table itself.
+    let pg = kit.svc.settings().database_url.is_some();
+    let der = if pg { "'\\x00'::bytea" } else { "X'00'" };
+    let n =
+        format!("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {N})");
+    let serial = "'7e' || (i + 100000)";
+    crate::readiness::sql(
+        &kit,
+        &format!(
+            "{n} INSERT INTO certificates (user_id, serial, not_before, not_after, der, issued_at, \
+             revoked_at, revocation_reason) SELECT (SELECT min(id) FROM users), {serial}, \
+             0, 4102444800, {der}, 0, 1700000000, 1 FROM n"
+        ),
+    )
+    .await;
+    let log = if pg {
+        format!(
+            "{n} INSERT INTO revocation_log (id, serial) \
+             SELECT (SELECT seq FROM revocation_head) + i, {serial} FROM n"
+        )
+    } else {
+        format!("{n} INSERT INTO revocation_log (serial) SELECT {serial} FROM n ORDER BY i")
+    };
+    crate::readiness::sql(&kit, &log).await;
+    if pg {
+        crate::readiness::sql(&kit, &format!("UPDATE revocation_head SET seq = seq + {N}")).await;
+    }
+    let first = shomei_core::Serial::from_hex("7e100001").unwrap();
+    let last = shomei_core::Serial::from_hex(&format!("7e{}", 100_000 + N)).unwrap();
+    assert!(!stalled.is_revoked(first.as_bytes()) && !stalled.is_revoked(last.as_bytes()));
+    assert_eq!(stalled.apply_revocation_log().await.unwrap(), N as usize);
+    assert!(stalled.is_revoked(first.as_bytes()) && stalled.is_revoked(last.as_bytes()));
+    kit.stop().await;
+}

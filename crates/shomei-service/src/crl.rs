@@ -543,7 +543,24 @@ impl Shomei {
             return Ok(None);
         }
         let mut applied = 0;
-        for r in self.store.revocations_after(seen).await? {
+        // One read returns at most 10,000 entries: read on until one finds
+        // none after them, rather than leave the rest for the next pass.
+        let mut after = seen;
+        loop {
+            let logged = self.store.revocations_after(after).await?;
+            let Some(last) = logged.last().map(|r| r.log_id) else {
+                break;
+            };
+            applied += self.apply_logged(logged);
+            after = last;
+        }
+        Ok(Some(applied))
+    }
+
+    /// Puts these log entries in force; returns how many were new here.
+    fn apply_logged(&self, logged: Vec<shomei_store::LoggedRevocation>) -> usize {
+        let mut applied = 0;
+        for r in logged {
             if !self.is_revoked(r.serial.as_bytes()) {
                 self.mark_revoked_with(
                     r.serial.as_bytes(),
@@ -562,7 +579,7 @@ impl Shomei {
             }
             self.crl.log_seen.fetch_max(r.log_id, Ordering::SeqCst);
         }
-        Ok(Some(applied))
+        applied
     }
 
     /// Drops revocation log entries older than `LOG_KEPT` (upkeep). Every
