@@ -90,6 +90,23 @@ fn payload(h: &Hashed<'_>) -> Vec<u8> {
     .collect()
 }
 
+/// Binds a row's fields, `chain` to `client_addr`, in the order both
+/// backends' statements list them.
+macro_rules! bind_fields {
+    ($q:expr, $h:expr) => {
+        $q.bind($h.chain)
+            .bind($h.at)
+            .bind($h.company_id)
+            .bind($h.actor_user_id)
+            .bind($h.actor_login_id)
+            .bind($h.operation)
+            .bind($h.target_login_id)
+            .bind($h.result)
+            .bind($h.detail)
+            .bind($h.client_addr)
+    };
+}
+
 impl<'a> Hashed<'a> {
     fn of(e: &AuditEntry<'a>) -> Self {
         Hashed {
@@ -158,17 +175,7 @@ pub(crate) fn pg_bind<'q>(
 ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
     let h = Hashed::of(e);
     let payload = payload(&h);
-    q.bind(h.chain)
-        .bind(h.at)
-        .bind(h.company_id)
-        .bind(h.actor_user_id)
-        .bind(h.actor_login_id)
-        .bind(h.operation)
-        .bind(h.target_login_id)
-        .bind(h.result)
-        .bind(h.detail)
-        .bind(h.client_addr)
-        .bind(payload)
+    bind_fields!(q, h).bind(payload)
 }
 
 /// Appends a row to its chain.
@@ -209,25 +216,16 @@ pub(crate) async fn append(c: Conn<'_>, e: &AuditEntry<'_>) -> Result<()> {
                 .unwrap_or_else(|| GENESIS.to_string()),
             };
             let hash = row_hash(&prev, &h);
-            sqlx::query(
+            let insert = sqlx::query(
                 "INSERT INTO audit_log (chain, at, company_id, actor_user_id, actor_login_id, \
                  operation, target_login_id, result, detail, client_addr, prev_hash, hash) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(h.chain)
-            .bind(h.at)
-            .bind(h.company_id)
-            .bind(h.actor_user_id)
-            .bind(h.actor_login_id)
-            .bind(h.operation)
-            .bind(h.target_login_id)
-            .bind(h.result)
-            .bind(h.detail)
-            .bind(h.client_addr)
-            .bind(&prev)
-            .bind(&hash)
-            .execute(&mut *c)
-            .await?;
+            );
+            bind_fields!(insert, h)
+                .bind(&prev)
+                .bind(&hash)
+                .execute(&mut *c)
+                .await?;
             sqlx::query("UPDATE audit_counts SET last_hash = ? WHERE chain = ?")
                 .bind(&hash)
                 .bind(h.chain)
