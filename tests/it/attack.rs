@@ -27,6 +27,13 @@ async fn metric(kit: &Kit, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in\n{text}"))
 }
 
+/// Users' passwords checked so far: the hashes computed less the dummies
+/// (spent on guesses that check no user's password).
+async fn user_checks(kit: &Kit) -> f64 {
+    metric(kit, "shomei_password_hashes_total").await
+        - metric(kit, "shomei_password_dummy_hashes_total").await
+}
+
 /// The company's 操作履歴 rows as `actor/operation/result/detail`.
 async fn rows(kit: &Kit, company: i64) -> Vec<String> {
     kit.svc
@@ -142,7 +149,7 @@ async fn forty_concurrent_guesses_get_at_most_three_checks_and_one_lock() {
         b.get("/login").await;
         browsers.push((i, b));
     }
-    let hashes_before = metric(&kit, "shomei_password_hashes_total").await;
+    let checks_before = user_checks(&kit).await;
     let mut burst = JoinSet::new();
     for (i, b) in browsers {
         // The right password is the 20th of 40.
@@ -161,7 +168,7 @@ async fn forty_concurrent_guesses_get_at_most_three_checks_and_one_lock() {
             logged_in.push(i);
         }
     }
-    let checks = metric(&kit, "shomei_password_hashes_total").await - hashes_before;
+    let checks = user_checks(&kit).await - checks_before;
     assert!(
         checks <= 3.0,
         "{checks} passwords checked; the lockout allows 3"
@@ -271,7 +278,7 @@ async fn concurrent_enrollments_with_a_wrong_password_get_at_most_three_checks()
     })
     .await;
     let (_, csr) = crate::issuance::key_and_csr(&rcgen::PKCS_ECDSA_P256_SHA256);
-    let hashes_before = metric(&kit, "shomei_password_hashes_total").await;
+    let checks_before = user_checks(&kit).await;
     let mut burst = JoinSet::new();
     for _ in 0..20 {
         let (base, root, csr) = (kit.base.clone(), kit.svc.ca().root_pem(), csr.clone());
@@ -297,7 +304,7 @@ async fn concurrent_enrollments_with_a_wrong_password_get_at_most_three_checks()
     while let Some(r) = burst.join_next().await {
         assert_eq!(r.unwrap(), 401);
     }
-    let checks = metric(&kit, "shomei_password_hashes_total").await - hashes_before;
+    let checks = user_checks(&kit).await - checks_before;
     assert_eq!(checks, 3.0);
     let h = rows(&kit, 1).await;
     assert_eq!(
@@ -430,17 +437,137 @@ async fn beyond_the_hashing_queue_logins_and_enrollments_are_answered_busy() {
     kit.stop().await;
 }
 
+/// Which door a guess comes through.
+#[derive(Debug, Clone, Copy)]
+enum Door {
+    LoginPage,
+    Est,
+}
+
+impl Door {
+    /// One guess; the answer as the client sees it (status, and the
+    /// screen's message or EST's body).
+    async fn guess(self, kit: &Kit, login_id: &str, password: &str) -> String {
+        match self {
+            Door::LoginPage => {
+                let p = kit.browser().login(login_id, password).await;
+                format!("{} {} {:?}", p.status, p.path(), p.error())
+            }
+            Door::Est => {
+                let (_, csr) = crate::issuance::key_and_csr(&rcgen::PKCS_ECDSA_P256_SHA256);
+                let a = crate::issuance::simpleenroll(kit, login_id, password, &csr).await;
+                format!(
+                    "{} {}",
+                    a.status,
+                    if a.status == 200 { "issued" } else { &a.body }
+                )
+            }
+        }
+    }
+}
+
+/// What one guess cost: hashes, of which dummies, and attempts counted
+/// against the client's address.
+async fn cost_of(kit: &Kit, door: Door, login_id: &str, password: &str) -> (String, [f64; 3]) {
+    let figures = async || {
+        let attempts = kit
+            .svc
+            .store()
+            .begin()
+            .await
+            .unwrap()
+            .address_attempts("127.0.0.1")
+            .await
+            .unwrap()
+            .map_or(0, |a| a.attempts);
+        [
+            metric(kit, "shomei_password_hashes_total").await,
+            metric(kit, "shomei_password_dummy_hashes_total").await,
+            f64::from(attempts),
+        ]
+    };
+    let before = figures().await;
+    let answer = door.guess(kit, login_id, password).await;
+    let after = figures().await;
+    (answer, [0, 1, 2].map(|i| after[i] - before[i]))
+}
+
+/// A locked or stopped login ID, or one with as many checks in flight as
+/// its lockout allows, is refused with the answer an unknown ID gets and at
+/// the same cost: one hash on the same pool (the dummy), one attempt in the
+/// address's count. When the lock answered without hashing, in a tenth of the
+/// time, four wrong guesses told whether an ID exists (an unknown one never
+/// locks). Through the login page and EST alike; the right password of an
+/// open ID is the control.
 #[tokio::test]
-async fn an_unknown_login_id_costs_one_hash_like_a_known_one() {
-    let kit = Kit::start_with(no_address_limit()).await;
-    let b = kit.browser();
-    let before = metric(&kit, "shomei_password_hashes_total").await;
-    b.login("nosuchuser1", "Wrong#Guess1").await;
-    let unknown = metric(&kit, "shomei_password_hashes_total").await - before;
-    b.login("ichirodt", "Wrong#Guess1").await;
-    let known = metric(&kit, "shomei_password_hashes_total").await - before - unknown;
-    assert_eq!((unknown, known), (1.0, 1.0));
-    kit.stop().await;
+async fn a_locked_id_costs_one_hash_like_an_unknown_one_and_a_wrong_password() {
+    for door in [Door::LoginPage, Door::Est] {
+        let kit = Kit::start().await;
+        let (unknown, cost) = cost_of(&kit, door, "nosuchuser1", "Wrong#Guess1").await;
+        assert_eq!(cost, [1.0, 1.0, 1.0], "{door:?}: an unknown ID, {unknown}");
+        match door {
+            Door::LoginPage => assert_eq!(
+                unknown,
+                "200 /login Some(\"ログインできませんでした。ログインIDとログインパスワードをご確認ください。連続して誤るとログインパスワードの利用が停止されます。停止の解除はマスターユーザまたは管理者ユーザにご依頼ください。\")",
+            ),
+            Door::Est => assert_eq!(
+                unknown,
+                "401 login ID or login password is wrong, or the login password is locked\n"
+            ),
+        }
+        // Three wrong passwords lock hanakodt: each one checked for real.
+        for i in 1..=3 {
+            let (answer, cost) = cost_of(&kit, door, "hanakodt", "Wrong#Guess1").await;
+            assert_eq!(answer, unknown, "{door:?}: wrong password {i}");
+            assert_eq!(cost, [1.0, 0.0, 1.0], "{door:?}: wrong password {i}");
+        }
+        assert!(kit.counters("hanakodt").await.login_locked_until.is_some());
+        // A stop, an administrator's stop, and three checks of tarodt's
+        // password under way on other servers.
+        let mut tx = kit.svc.store().begin().await.unwrap();
+        for (who, stop) in [("ichirodt", false), ("sachikodt", true)] {
+            let mut c = kit.counters(who).await;
+            c.login_stopped = !stop;
+            c.admin_stopped = stop;
+            let id = shomei_core::UserId(kit.user_id(who).await);
+            tx.save_counters(id, &c).await.unwrap();
+        }
+        let tarodt = shomei_core::UserId(kit.user_id("tarodt").await);
+        for _ in 0..3 {
+            let until = kit.svc.now() + time::Duration::minutes(5);
+            tx.insert_claim(tarodt, shomei_store::ClaimKind::Login, until)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let op = match door {
+            Door::LoginPage => "ログイン",
+            Door::Est => "証明書発行",
+        };
+        for (who, why) in [
+            ("hanakodt", "ログインパスワード利用一時停止中"),
+            ("ichirodt", "ログインパスワード利用停止中"),
+            ("sachikodt", "利用停止中"),
+            ("tarodt", "同時に照合中の試行が上限に達したため照合せず"),
+        ] {
+            let before = count(&rows(&kit, 1).await, &format!("{who}/{op}/失敗/{why}"));
+            // The right password: refused all the same, unchecked.
+            let (answer, cost) = cost_of(&kit, door, who, LOGIN_PW).await;
+            assert_eq!(answer, unknown, "{door:?}: {who} ({why})");
+            assert_eq!(cost, [1.0, 1.0, 1.0], "{door:?}: {who} ({why})");
+            let after = count(&rows(&kit, 1).await, &format!("{who}/{op}/失敗/{why}"));
+            assert_eq!(after, before + 1, "{door:?}: {who} refused as {why}");
+        }
+        // The control: the right password of an open ID, checked for real
+        // (a success gives its address attempt back).
+        let (answer, cost) = cost_of(&kit, door, "jirodt", LOGIN_PW).await;
+        match door {
+            Door::LoginPage => assert_eq!(answer, "200 /top None"),
+            Door::Est => assert_eq!(answer, "200 issued"),
+        }
+        assert_eq!(cost, [1.0, 0.0, 0.0], "{door:?}: the control");
+        kit.stop().await;
+    }
 }
 
 /// Reads until the server closes the connection (with a generous ceiling);

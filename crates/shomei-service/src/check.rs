@@ -127,7 +127,8 @@ pub(crate) fn own_row<'a>(
 
 impl Shomei {
     /// Takes a claim on `user`'s password of `kind` inside `tx`, or says why
-    /// not (writing the refusal's row). The caller holds `place`.
+    /// not (writing the refusal's row) and hands `place` back, so that a
+    /// refused login can still spend on it the work any other refusal costs.
     pub(crate) async fn claim_in(
         &self,
         tx: &mut Tx,
@@ -136,7 +137,7 @@ impl Shomei {
         kind: PasswordKind,
         ctx: Context<'_>,
         now: OffsetDateTime,
-    ) -> Result<std::result::Result<Claim, OwnRefusal>> {
+    ) -> Result<std::result::Result<Claim, (OwnRefusal, Place)>> {
         let left = checks_left(self, kind, user, now);
         let refusal = if left == 0 {
             Some((OwnRefusal::Closed, closed_detail(kind, user, now)))
@@ -154,7 +155,7 @@ impl Shomei {
                 user, now, ctx.op, ctx.target, FAILED, detail, ctx.client,
             ))
             .await?;
-            return Ok(Err(r));
+            return Ok(Err((r, place)));
         }
         let expires = now + time::Duration::seconds(self.settings.password_claim_seconds);
         let id = tx.insert_claim(user.id, kind.claim_kind(), expires).await?;
@@ -274,7 +275,7 @@ impl Shomei {
         };
         let claim = self.claim_in(&mut tx, place, &me, kind, ctx, now).await?;
         tx.commit().await?;
-        Ok(claim)
+        Ok(claim.map_err(|(r, _)| r))
     }
 
     /// Checks `password` against a claimed check's stored hash, on the

@@ -116,9 +116,10 @@ impl Shomei {
     /// In the order that keeps the work bounded: a place on the hashing pool
     /// (else `Busy`, nothing written); one transaction that counts the
     /// attempt against the client's address and claims a check of the user's
-    /// password (refusing, without hashing, what the limits no longer allow);
-    /// the hash; one transaction that records the result. An unknown login
-    /// ID does the same work against a dummy hash, so timing does not tell.
+    /// password (refusing, without checking it, what the limits no longer
+    /// allow); the hash; one transaction that records the result. An unknown
+    /// login ID, and a password refused unchecked, do the same work against a
+    /// dummy hash, so timing does not tell whether the ID exists.
     pub(crate) async fn check_login_password(
         &self,
         login_id: &str,
@@ -156,25 +157,32 @@ impl Shomei {
             None => None,
         }
         .filter(|u| only.is_none_or(|o| o == u.id));
+        // A closed password (locked, stopped) or one at its limit of checks
+        // in flight is refused without checking it, but not sooner than a
+        // wrong one: it spends the same dummy hash on the same place, in the
+        // same address count, so timing does not tell a locked ID (which
+        // exists) from an unknown one (which never locks).
         let mut place = Some(place);
+        let mut refused_unchecked = false;
         let claim = match (&user, place.take()) {
             (None, p) => {
                 place = p;
                 None
             }
-            (Some(u), Some(place)) => {
+            (Some(u), Some(p)) => {
                 let ctx = Context {
                     target: u.login_id.as_str(),
                     ..ctx
                 };
                 match self
-                    .claim_in(&mut tx, place, u, PasswordKind::Login, ctx, now)
+                    .claim_in(&mut tx, p, u, PasswordKind::Login, ctx, now)
                     .await?
                 {
                     Ok(c) => Some(c),
-                    Err(_) => {
-                        self.address_finish(&mut tx, as_, false, now).await?;
-                        return Ok((tx, PasswordCheck::Refused));
+                    Err((_, p)) => {
+                        place = Some(p);
+                        refused_unchecked = true;
+                        None
                     }
                 }
             }
@@ -182,11 +190,13 @@ impl Shomei {
         };
         tx.commit().await?;
 
-        // 2. Hash (an unknown ID against the dummy, for the same work).
+        // 2. Hash (an unknown ID, or a password refused unchecked, against
+        // the dummy, for the same work).
         let ok = match &claim {
             Some(c) => self.verify_claimed(c, pw).await?,
             None => {
                 let place = place.ok_or(ServiceError::Invariant("no place for the check"))?;
+                self.metrics().password_dummy_hash();
                 self.hasher.verify(&place, &self.dummy_hash, pw).await?;
                 false
             }
@@ -200,14 +210,17 @@ impl Shomei {
             tx.lock_address(&as_.client).await?;
         }
         let Some(claim) = claim else {
-            bank_wide_failure(
-                &mut tx,
-                as_,
-                &typed,
-                "ログインIDまたはログインパスワード誤り",
-                now,
-            )
-            .await?;
+            // A refusal unchecked has its row from the claim's step.
+            if !refused_unchecked {
+                bank_wide_failure(
+                    &mut tx,
+                    as_,
+                    &typed,
+                    "ログインIDまたはログインパスワード誤り",
+                    now,
+                )
+                .await?;
+            }
             self.address_finish(&mut tx, as_, false, now).await?;
             return Ok((tx, PasswordCheck::Refused));
         };

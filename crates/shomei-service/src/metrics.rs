@@ -109,6 +109,7 @@ pub struct Metrics {
     password_busy: AtomicU64,
     revocation_notices: AtomicU64,
     password_claim_refused: AtomicU64,
+    password_dummy: AtomicU64,
     /// [password ok, password refused, certificate ok, certificate refused]
     logins: [AtomicU64; 4],
     issued_enroll: AtomicU64,
@@ -180,10 +181,16 @@ impl Metrics {
         self.password_busy.fetch_add(1, Relaxed);
     }
 
-    /// A password check refused without hashing: as many were in flight as
-    /// the lockout still allows.
+    /// A password check refused without checking the password: as many were
+    /// in flight as the lockout still allows.
     pub(crate) fn password_claim_refused(&self) {
         self.password_claim_refused.fetch_add(1, Relaxed);
+    }
+
+    /// The dummy hash spent on a login that checks no user's password (an
+    /// unknown ID, a closed password), so that it costs what a check costs.
+    pub(crate) fn password_dummy_hash(&self) {
+        self.password_dummy.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn login_throttled(&self) {
@@ -560,6 +567,17 @@ impl Metrics {
         let _ = writeln!(o, "shomei_password_hashes_total {}", gauges.hashing.3);
         head(
             &mut o,
+            "shomei_password_dummy_hashes_total",
+            "counter",
+            "Of those, logins that checked no user's password (unknown ID, locked or stopped password, too many checks in flight) spending the dummy hash so that they cost what a check costs.",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_password_dummy_hashes_total {}",
+            get(&self.password_dummy)
+        );
+        head(
+            &mut o,
             "shomei_revocation_notices_total",
             "counter",
             "Revocation notices (PostgreSQL LISTEN/NOTIFY) that woke the revocation watch.",
@@ -584,7 +602,7 @@ impl Metrics {
             &mut o,
             "shomei_password_checks_refused_at_once_total",
             "counter",
-            "Password checks refused without hashing: as many were in flight for that user as the lockout still allows.",
+            "Password checks refused without checking the password: as many were in flight for that user as the lockout still allows.",
         );
         let _ = writeln!(
             o,
