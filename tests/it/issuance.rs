@@ -291,24 +291,49 @@ async fn simpleenroll_refusals() {
 async fn wrong_enrollment_passwords_count_toward_the_login_lockout() {
     let kit = Kit::start().await;
     let (_, csr) = key_and_csr(&PKCS_ECDSA_P256_SHA256);
-    for _ in 0..3 {
-        assert_eq!(
-            simpleenroll(&kit, "jirodt", "wrong", &csr).await.status,
-            401
-        );
+    let refused = "401 login ID or login password is wrong, or the login password is locked\n";
+    let answer = async |pw: &str| {
+        let a = simpleenroll(&kit, "jirodt", pw, &csr).await;
+        format!("{} {}", a.status, a.body)
+    };
+    for i in 1..=3 {
+        assert_eq!(answer("wrong").await, refused, "wrong password {i}");
+        assert_eq!(kit.counters("jirodt").await.login_failures, i);
     }
     assert!(kit.counters("jirodt").await.login_locked_until.is_some());
     assert_eq!(
-        simpleenroll(&kit, "jirodt", LOGIN_PW, &csr).await.status,
-        401,
+        answer(LOGIN_PW).await,
+        refused,
         "locked: even the right password"
     );
     let b = kit.browser();
+    let p = b.login("jirodt", LOGIN_PW).await;
     assert_eq!(
-        b.login("jirodt", LOGIN_PW).await.path(),
-        "/login",
+        (p.path(), p.error()),
+        (
+            "/login",
+            Some(shomei_core::Problem::LoginFailed.message_ja().to_owned())
+        ),
         "the same lock applies to ログイン"
     );
+    let locked_rows = kit
+        .history()
+        .await
+        .iter()
+        .filter(|h| {
+            h.starts_with("jirodt/証明書発行/失敗/") || h.starts_with("jirodt/ログイン/失敗/")
+        })
+        .count();
+    assert_eq!(
+        locked_rows, 5,
+        "3 wrong, and the locked enrollment and login"
+    );
+    // The control: the lock over, the same password and CSR are certified,
+    // and the login goes through.
+    kit.clock.advance(::time::Duration::minutes(31));
+    let a = simpleenroll(&kit, "jirodt", LOGIN_PW, &csr).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(b.login("jirodt", LOGIN_PW).await.path(), "/top");
     kit.stop().await;
 }
 
@@ -718,7 +743,9 @@ async fn openssl_and_curl_enroll_as_a_standard_est_client_would() {
         &format!("{}/cert-login", kit.cert_base),
     ]);
     assert!(page.contains("sachikodt"), "{page}");
-    // Without the certificate, curl does not get through the handshake.
+    // Without the certificate, curl does not get through the handshake:
+    // the server's alert says a certificate is required (TLS 1.3), and curl
+    // fails receiving (56), not connecting or verifying the server.
     let out = Command::new("curl")
         .args([
             "-sS",
@@ -729,7 +756,9 @@ async fn openssl_and_curl_enroll_as_a_standard_est_client_would() {
         .current_dir(d)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(56), "{stderr}");
+    assert!(stderr.contains("alert certificate required"), "{stderr}");
     kit.stop().await;
 }
 

@@ -389,6 +389,19 @@ pub async fn eventually(mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Polls the async `done` every 10 ms until it holds; fails the test, saying
+/// what it waited for, when `EVENTUALLY` passes first.
+pub async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    while !done().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {EVENTUALLY:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// With SHOMEI_IT_DATABASE=postgres, a new empty PostgreSQL database for
 /// one kit on the server SHOMEI_TEST_DATABASE_URL names (scripts/postgres
 /// starts one); else none: SQLite in the kit's data directory.
