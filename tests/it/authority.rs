@@ -4,7 +4,8 @@
 
 use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW};
 
-const NO_AUTHORITY: &str = "この操作を行う権限がありません。";
+const NO_AUTHORITY: &str =
+    "この操作を行う権限がありません。マスターユーザまたは管理者ユーザに依頼してください。";
 
 #[tokio::test]
 async fn a_general_user_is_refused_on_every_revocation_screen_and_post() {
@@ -18,15 +19,12 @@ async fn a_general_user_is_refused_on_every_revocation_screen_and_post() {
         "/brsk020",
         "/brsk018?sort=name&order=desc",
     ] {
-        let p = b.get(path).await;
-        assert_eq!(p.status, 403, "GET {path}");
-        assert!(p.has(NO_AUTHORITY), "GET {path} explains the refusal");
+        b.get(path).await.assert_refused(NO_AUTHORITY, path);
     }
     let tarodt = kit.user_id("tarodt").await.to_string();
     b.get("/top").await; // a fresh CSRF token
     let p = b.post("/brsk018", &[("user", &tarodt)]).await;
-    assert_eq!(p.status, 403, "direct POST to BRSK018");
-    assert!(p.has(NO_AUTHORITY));
+    p.assert_refused(NO_AUTHORITY, "direct POST to BRSK018");
     let p = b
         .post(
             "/brsk019",
@@ -37,8 +35,7 @@ async fn a_general_user_is_refused_on_every_revocation_screen_and_post() {
             ],
         )
         .await;
-    assert_eq!(p.status, 403, "direct POST to BRSK019");
-    assert!(p.has(NO_AUTHORITY));
+    p.assert_refused(NO_AUTHORITY, "direct POST to BRSK019");
     assert!(!kit.revoked("tarodt").await, "nothing was revoked");
     let history = kit.history().await;
     assert!(
@@ -63,7 +60,7 @@ async fn a_general_user_sees_only_their_own_items_on_brsk001() {
         "no way to 証明書失効 is offered"
     );
     for path in ["/brsk001/users", "/brsk001/stop"] {
-        assert_eq!(b.get(path).await.status, 403, "GET {path}");
+        b.get(path).await.assert_refused(NO_AUTHORITY, path);
     }
     kit.stop().await;
 }
@@ -77,8 +74,9 @@ async fn another_companys_master_cannot_reach_this_companys_users_by_forging_an_
     let list = b.get("/brsk018").await;
     assert_eq!(list.status, 200);
     assert!(
-        !list.has("hanakodt") && !list.has("tarodt"),
-        "other tenants' users are not listed"
+        list.has("hottojr02") && !list.has("hanakodt") && !list.has("tarodt"),
+        "its own company's users are listed, other tenants' are not: {}",
+        list.body
     );
     let tarodt = kit.user_id("tarodt").await.to_string();
     let p = b.post("/brsk018", &[("user", &tarodt)]).await;
@@ -101,12 +99,30 @@ async fn a_forged_or_malformed_user_id_is_an_error_on_brsk018() {
     let kit = Kit::start().await;
     let b = kit.browser();
     b.login("hanakodt", LOGIN_PW).await;
-    for forged in ["999999", "-1", "abc", "", "1 OR 1=1", &"9".repeat(40)] {
+    let not_a_number = "利用者を選択してください。";
+    for (forged, message) in [
+        ("999999", NO_SUCH_USER),
+        ("-1", NO_SUCH_USER),
+        ("abc", not_a_number),
+        ("", not_a_number),
+        ("1 OR 1=1", not_a_number),
+        (&"9".repeat(40), not_a_number),
+    ] {
         b.get("/brsk018").await;
         let p = b.post("/brsk018", &[("user", forged)]).await;
-        assert_eq!(p.status, 400, "user={forged:?}");
-        assert!(p.error().is_some(), "user={forged:?} gets a message");
+        assert_eq!(
+            (p.status, p.error().as_deref()),
+            (400, Some(message)),
+            "user={forged:?}"
+        );
     }
+    // The control: the same form with a real user of the company.
+    b.get("/brsk018").await;
+    let tarodt = kit.user_id("tarodt").await.to_string();
+    assert_eq!(
+        b.post("/brsk018", &[("user", &tarodt)]).await.path(),
+        "/brsk019"
+    );
     for who in ["hanakodt", "tarodt", "sachikodt", "ichirodt"] {
         assert_eq!(
             kit.revoked(who).await,
@@ -117,11 +133,14 @@ async fn a_forged_or_malformed_user_id_is_an_error_on_brsk018() {
     kit.stop().await;
 }
 
+const NO_SUCH_USER: &str = "指定された利用者は存在しません。";
+const MASTER_ONLY: &str = "企業情報の変更はマスターユーザのみ行うことができます。";
+
 /// The authority matrix over HTTP against the real server, for every
 /// operation of 管理業務: マスター / 管理者 / 一般 of this company, each on a
 /// user of their own company and on one of another company. "allowed"
-/// means the screen or the next step came; "refused" a 403 or an error
-/// message, and nothing changed (checked after the table).
+/// means the screen or the next step came; "refused" an error status with
+/// the rule's own message, and nothing changed (checked after the table).
 #[tokio::test]
 async fn the_authority_matrix_over_http() {
     let kit = Kit::start().await;
@@ -260,8 +279,21 @@ async fn the_authority_matrix_over_http() {
                         b.post(path, &fields).await
                     }
                 };
-                let allowed = page.status == 200 && page.error().is_none();
-                if allowed != expect {
+                // A refusal is the rule's own message: a CSRF slip or a
+                // broken form is a 403 or an error too, and proves nothing.
+                let refusal = if *name == "企業情報変更 form" {
+                    MASTER_ONLY
+                } else if i == 2 {
+                    NO_AUTHORITY
+                } else {
+                    NO_SUCH_USER
+                };
+                let ok = if expect {
+                    page.status == 200 && page.error().is_none()
+                } else {
+                    page.error().as_deref() == Some(refusal)
+                };
+                if !ok {
                     failures.push(format!(
                         "{actor} {name} on {} user: expected {}, got {} {:?}",
                         if target_is_own {
@@ -269,7 +301,7 @@ async fn the_authority_matrix_over_http() {
                         } else {
                             "other company's"
                         },
-                        if expect { "allowed" } else { "refused" },
+                        if expect { "allowed" } else { refusal },
                         page.status,
                         page.error()
                     ));

@@ -55,14 +55,18 @@ async fn an_administrator_stops_and_releases_users_of_the_company() {
     assert!(!list.has("id=\"s-hanakodt\""), "nor herself");
 
     let none = select(&b, &kit, &[], "stopped").await;
-    assert!(none.error().unwrap().contains("利用者を選択してください"));
+    assert_eq!(none.error().as_deref(), Some("利用者を選択してください。"));
     let no_state = select(&b, &kit, &["ichirodt"], "").await;
-    assert!(no_state.error().unwrap().contains("変更後のサービス状態"));
+    assert_eq!(
+        no_state.error().as_deref(),
+        Some("変更後のサービス状態を選択してください。")
+    );
     // A forged selection of the マスター, with an allowed user: nothing at all.
+    let master = Some("管理者ユーザはマスターユーザに対してこの操作を行うことはできません。");
     let forged = select(&b, &kit, &["ichirodt", "jirodt"], "stopped").await;
-    assert!(forged.error().is_some());
+    assert_eq!(forged.error().as_deref(), master);
     let forged = execute(&b, &kit, &["ichirodt", "jirodt"], "stopped", CONFIRM_PW).await;
-    assert!(forged.error().is_some(), "{}", forged.body);
+    assert_eq!(forged.error().as_deref(), master, "{}", forged.body);
     assert!(
         !kit.counters("ichirodt").await.admin_stopped,
         "all or nothing"
@@ -80,7 +84,10 @@ async fn an_administrator_stops_and_releases_users_of_the_company() {
             ],
         )
         .await;
-    assert!(p.error().is_some());
+    assert_eq!(
+        p.error().as_deref(),
+        Some("指定された利用者は存在しません。")
+    );
     assert!(!kit.counters("hottojr02").await.admin_stopped);
 
     let confirm = select(&b, &kit, &["ichirodt", "sachikodt"], "stopped").await;
@@ -97,7 +104,13 @@ async fn an_administrator_stops_and_releases_users_of_the_company() {
         "Wrong#1234",
     )
     .await;
-    assert!(wrong.has("BRSK022") && wrong.error().is_some());
+    assert!(wrong.has("BRSK022"), "{}", wrong.body);
+    assert_eq!(
+        wrong.error().as_deref(),
+        Some(
+            "確認パスワードが正しくありません。連続して誤ると確認用パスワードの利用が停止されます。"
+        )
+    );
     assert!(!kit.counters("ichirodt").await.admin_stopped);
     assert_eq!(kit.counters("hanakodt").await.confirm_failures, 1);
 
@@ -120,12 +133,19 @@ async fn an_administrator_stops_and_releases_users_of_the_company() {
 
     // The stopped user's session ends; she cannot log in again.
     assert_eq!(victim.get("/bssk001").await.path(), "/login");
+    let again = kit.browser().login("ichirodt", LOGIN_PW).await;
+    assert_eq!(
+        (again.path(), again.error().as_deref()),
+        (
+            "/login",
+            Some(shomei_core::Problem::LoginFailed.message_ja())
+        )
+    );
     assert!(
-        kit.browser()
-            .login("ichirodt", LOGIN_PW)
+        kit.history()
             .await
-            .error()
-            .is_some()
+            .contains(&"ichirodt/ログイン/失敗/ichirodt".to_string()),
+        "refused as stopped, with its row"
     );
 
     // 利用可能 again, which also clears password locks.

@@ -52,7 +52,10 @@ async fn an_administrator_creates_edits_and_deletes_users() {
         assert!(e.contains(message), "{login_id}: {e}");
     }
     let wrong = create(&b, "newuser01", "general", "Wrong#1234").await;
-    assert!(wrong.error().is_some());
+    assert_eq!(
+        wrong.error().as_deref(),
+        Some(shomei_core::Problem::ConfirmPasswordWrong.message_ja())
+    );
     assert!(!kit.has_user("newuser01").await);
 
     let done = create(&b, "newuser01", "general", CONFIRM_PW).await;
@@ -145,13 +148,16 @@ async fn an_administrator_creates_edits_and_deletes_users() {
         p.body
     );
     assert!(kit.svc.is_revoked(serial.as_bytes()));
-    assert!(
-        kit.browser()
-            .login("tarodt", LOGIN_PW)
-            .await
-            .error()
-            .is_some()
+    let gone = kit.browser().login("tarodt", LOGIN_PW).await;
+    assert_eq!(
+        (gone.path(), gone.error().as_deref()),
+        (
+            "/login",
+            Some(shomei_core::Problem::LoginFailed.message_ja())
+        ),
+        "a deleted user cannot log in"
     );
+    assert!(!kit.has_user("tarodt").await);
     assert!(!b.get("/brsk011").await.has(">tarodt<"));
     kit.crl_caught_up().await;
     let history = kit.history().await;

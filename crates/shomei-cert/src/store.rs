@@ -68,6 +68,9 @@ pub fn home() -> PathBuf {
 pub struct Nss {
     dir: PathBuf,
     browser: &'static str,
+    /// Where the scratch folders are made: the system's temporary folder
+    /// (a test's own folder in tests).
+    scratch_root: PathBuf,
 }
 
 /// A private scratch folder (mode 0700) that is removed when dropped: the
@@ -75,8 +78,8 @@ pub struct Nss {
 struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new() -> Result<Self, Fail> {
-        let dir = std::env::temp_dir().join(format!("shomei-cert-{}", random_hex(8)?));
+    fn new(root: &Path) -> Result<Self, Fail> {
+        let dir = root.join(format!("shomei-cert-{}", random_hex(8)?));
         let mut b = std::fs::DirBuilder::new();
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
@@ -138,7 +141,11 @@ pub fn parse_listing(out: &str) -> Vec<(String, String)> {
 
 impl Nss {
     pub fn new(dir: PathBuf, browser: &'static str) -> Self {
-        Self { dir, browser }
+        Self {
+            dir,
+            browser,
+            scratch_root: std::env::temp_dir(),
+        }
     }
 
     fn db(&self) -> String {
@@ -219,7 +226,7 @@ impl CertStore for Nss {
         nickname: &str,
         root_pem: &[u8],
     ) -> Result<(), Fail> {
-        let scratch = Scratch::new()?;
+        let scratch = Scratch::new(&self.scratch_root)?;
         let password = random_hex(16)?;
         // Few iterations: the file lives a moment in a private folder.
         let p12 = shomei_pki::pkcs12::write_with(key_pkcs8, cert, chain, nickname, &password, 2048)
@@ -290,7 +297,9 @@ mod tests {
     #[test]
     fn the_nss_store_is_made_filled_read_back_and_emptied_with_nss_tools() {
         let dir = tempfile::tempdir().unwrap();
-        let nss = Nss::new(dir.path().join(".pki/nssdb"), "Chromium");
+        let mut nss = Nss::new(dir.path().join(".pki/nssdb"), "Chromium");
+        nss.scratch_root = dir.path().join("scratch");
+        std::fs::create_dir(&nss.scratch_root).unwrap();
         assert!(
             nss.list().unwrap().is_empty(),
             "no database yet: nothing found"
@@ -310,22 +319,51 @@ mod tests {
         );
         assert_eq!(found[0].nickname, "Shomei jirodt 01");
         assert_eq!(found[0].der, cert);
+        let keys = || {
+            let out = Command::new("certutil")
+                .args(["-K", "-d", &nss.db()])
+                .output()
+                .unwrap();
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            (out.status.success(), text(&out.stdout) + &text(&out.stderr))
+        };
+        let (listed, with_key) = keys();
+        assert!(
+            listed && with_key.contains("Shomei jirodt 01"),
+            "{with_key}"
+        );
         nss.remove("Shomei jirodt 01").unwrap();
         assert!(nss.list().unwrap().is_empty());
-        let keys = tool("certutil", &["-K", "-d", &nss.db()]);
+        let (listed, without) = keys();
         assert!(
-            keys.is_err() || !keys.unwrap().contains("jirodt"),
-            "the key went too"
+            !listed && without.contains("certutil: no keys found"),
+            "the key went too: {without}"
         );
-        let scratch: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        let left: Vec<_> = std::fs::read_dir(&nss.scratch_root)
             .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().join("id.p12").exists())
+            .map(|e| e.unwrap().path())
             .collect();
         assert!(
-            scratch.is_empty(),
-            "no PKCS#12 hand-over file is left behind"
+            left.is_empty(),
+            "no hand-over file is left behind: {left:?}"
         );
+    }
+
+    #[test]
+    fn a_scratch_folder_is_private_and_goes_when_dropped() {
+        let root = tempfile::tempdir().unwrap();
+        let s = Scratch::new(root.path()).unwrap();
+        assert!(s.0.starts_with(root.path()) && s.0.is_dir());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&s.0).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+        std::fs::write(s.0.join("id.p12"), b"x").unwrap();
+        let path = s.0.clone();
+        drop(s);
+        assert!(!path.exists());
     }
 
     #[test]
