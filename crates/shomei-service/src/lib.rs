@@ -5,27 +5,12 @@
 //! transaction. Nothing here knows HTTP or HTML.
 #![forbid(unsafe_code)]
 
-mod check;
+mod access;
+mod certificates;
 mod clock;
 mod company;
-mod crl;
-mod demo;
-mod enroll;
-mod history;
-mod login;
-mod metrics;
-mod notices;
-mod ocsp;
-mod operator;
-mod password;
-mod password_change;
-mod revoke;
-mod revset;
+mod operations;
 mod settings;
-mod stop;
-mod throttle;
-mod users;
-mod view;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,26 +20,30 @@ use shomei_pki::{Ca, Endpoints};
 use shomei_store::{AuditEntry, CompanyRow};
 use time::OffsetDateTime;
 
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use company::{CompanyError, OP_COMPANY_CONTACT, check_contact};
-pub use crl::{CrlFigures, CrlSnapshot, export_crl};
-pub use demo::{DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, DemoUser};
-pub use enroll::{EnrollError, Issued};
-pub use history::{HISTORY_CSV_MAX, HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
-pub use login::LoginOutcome;
-pub use metrics::{ConnRefusal, Listener, Metrics};
-pub use operator::{OperatorError, TemporaryPasswords};
-pub use password_change::{OP_PASSWORD_CHANGE, PasswordChangeError, PasswordKind};
-pub use revoke::{
+pub use access::login::LoginOutcome;
+pub use access::password_change::{OP_PASSWORD_CHANGE, PasswordChangeError, PasswordKind};
+pub use certificates::crl::{CrlFigures, CrlSnapshot, export_crl};
+pub use certificates::enroll::{EnrollError, Issued};
+pub use certificates::revoke::{
     OperatorRevocation, OperatorRevokeError, RevocationDone, RevocationTarget, RevokeError,
     SortKey, UserListRow,
 };
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use company::contact::{CompanyError, OP_COMPANY_CONTACT, check_contact};
+pub use company::history::{HISTORY_CSV_MAX, HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
+pub use company::stop::{OP_SERVICE_STATE, ServiceChange, ServiceStateRow, StopError};
+pub use company::users::{
+    OP_USER_CREATE, OP_USER_DELETE, OP_USER_UPDATE, UserAdminError, UserForm,
+};
+pub use operations::demo::{
+    DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, DemoUser,
+};
+pub use operations::metrics::{ConnRefusal, Listener, Metrics};
+pub use operations::operator::{OperatorError, TemporaryPasswords};
 pub use settings::{HelpDesk, Settings};
 pub use shomei_store::{
     AuditRow, CompanyContact, DoneRow, PendingRow, SessionRow, Store, StoreError, UserRow,
 };
-pub use stop::{OP_SERVICE_STATE, ServiceChange, ServiceStateRow, StopError};
-pub use users::{OP_USER_CREATE, OP_USER_DELETE, OP_USER_UPDATE, UserAdminError, UserForm};
 
 /// Failures that are ours, not the user's: logged in English, shown as a
 /// generic Japanese system-error page.
@@ -123,22 +112,22 @@ pub struct Shomei {
     ca: Ca,
     settings: Settings,
     clock: Arc<dyn Clock>,
-    crl: crl::CrlPublisher,
-    revoked: crl::RevokedSet,
-    ocsp: ocsp::Responder,
+    crl: certificates::crl::CrlPublisher,
+    revoked: certificates::crl::RevokedSet,
+    ocsp: certificates::ocsp::Responder,
     /// The bounded pool every password check runs on.
-    hasher: password::Hasher,
+    hasher: access::password::Hasher,
     /// Busy refusals waiting to be written (at most once a second).
-    busy_refusals: throttle::BusyTally,
+    busy_refusals: access::throttle::BusyTally,
     /// The hash an unknown login ID is checked against (same parameters as
     /// every user's), so that timing does not tell whether an ID exists.
     dummy_hash: String,
     /// Where notices are written as .eml files.
     outbox: PathBuf,
-    metrics: metrics::Metrics,
+    metrics: operations::metrics::Metrics,
     started_unix: i64,
     /// When the revocation view was last confirmed current.
-    view: view::RevocationView,
+    view: certificates::view::RevocationView,
     /// This server's name in leases (random per process).
     node: String,
     /// This server's copies of the newest CRLs it published, per scope: a
@@ -264,10 +253,10 @@ impl Shomei {
                 "the issuing CA expires before a certificate issued now would: such certificates end with it; plan a new issuing CA"
             );
         }
-        let hasher = password::Hasher::new(settings.hash_workers, settings.hash_queue);
+        let hasher = access::password::Hasher::new(settings.hash_workers, settings.hash_queue);
         let dummy_hash = hasher.hash("shomei-timing-equaliser").await?;
-        let ocsp = ocsp::Responder::new(ca.ocsp_signer(now)?, ca.ocsp_issuer()?);
-        let crl = crl::CrlPublisher::new(ca.crl_signer()?);
+        let ocsp = certificates::ocsp::Responder::new(ca.ocsp_signer(now)?, ca.ocsp_issuer()?);
+        let crl = certificates::crl::CrlPublisher::new(ca.crl_signer()?);
         Ok(Self {
             store,
             ca,
@@ -277,11 +266,11 @@ impl Shomei {
             revoked: Arc::default(),
             ocsp,
             hasher,
-            busy_refusals: throttle::BusyTally::default(),
+            busy_refusals: access::throttle::BusyTally::default(),
             dummy_hash,
-            metrics: metrics::Metrics::default(),
+            metrics: operations::metrics::Metrics::default(),
             started_unix: OffsetDateTime::now_utc().unix_timestamp(),
-            view: view::RevocationView::default(),
+            view: certificates::view::RevocationView::default(),
             crl_copies: data_dir.join("newest-crls"),
             node: {
                 let mut b = [0u8; 8];
@@ -327,11 +316,11 @@ impl Shomei {
     pub fn metrics_text(&self, sessions: Option<usize>) -> String {
         let revoked = self.revoked.read().map(|s| s.len()).unwrap_or(0);
         let h = self.hasher.figures();
-        self.metrics.render(&metrics::Gauges {
+        self.metrics.render(&operations::metrics::Gauges {
             hashing: (h.workers, h.capacity, h.in_use, h.done),
             revoked,
             sessions,
-            resident_bytes: metrics::resident_bytes(),
+            resident_bytes: operations::metrics::resident_bytes(),
             started_unix: self.started_unix,
             issuing_ca_not_after: self.ca.issuing_not_after().unix_timestamp(),
             crls: self.crl_figures(),
@@ -447,7 +436,7 @@ impl Shomei {
         match shomei_core::authority::may_manage_users(actor) {
             Ok(()) => Ok(Ok(())),
             Err(r) => Ok(Err(self
-                .refuse(actor, revoke::OP_REVOKE, "", r, client)
+                .refuse(actor, certificates::revoke::OP_REVOKE, "", r, client)
                 .await?)),
         }
     }

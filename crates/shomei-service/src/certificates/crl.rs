@@ -26,8 +26,8 @@ use time::{Duration, OffsetDateTime};
 use shomei_core::{CrlScope, MAX_CRL_PARTITIONS, Serial};
 use shomei_store::{AuditEntry, CertRow};
 
-pub(crate) use crate::revset::Listed;
-use crate::revset::RevocationSet;
+pub(crate) use crate::certificates::revset::Listed;
+use crate::certificates::revset::RevocationSet;
 use crate::{Result, Revocation, ServiceError, Shomei};
 
 /// The revoked serials of the issuing CA.
@@ -958,7 +958,7 @@ impl Shomei {
                                 company_id: login.as_ref().map(|l| l.0),
                                 actor_user_id: None,
                                 actor_login_id: "銀行:system",
-                                operation: crate::revoke::OP_REVOKE,
+                                operation: crate::certificates::revoke::OP_REVOKE,
                                 target_login_id: login.as_ref().map_or("", |l| l.1.as_str()),
                                 result: crate::OK,
                                 detail: &detail,

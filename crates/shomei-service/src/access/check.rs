@@ -18,7 +18,7 @@ use shomei_core::{Actor, FailureOutcome, LoginGate, Problem, ServiceState, UserI
 use shomei_store::{AuditEntry, ClaimKind, Tx, UserRow};
 use time::OffsetDateTime;
 
-use crate::password::Place;
+use crate::access::password::Place;
 use crate::{FAILED, OK, PasswordKind, Result, ServiceError, Shomei};
 
 impl PasswordKind {

@@ -10,7 +10,7 @@ use shomei_core::authority::{self, Target};
 use shomei_core::{Actor, LoginId, Role, ServiceState, UserId};
 use shomei_store::{AuditEntry, UserRow};
 
-use crate::check::Context;
+use crate::access::check::Context;
 use crate::{FAILED, OK, Shomei};
 
 pub const OP_SERVICE_STATE: &str = "利用者停止・解除";

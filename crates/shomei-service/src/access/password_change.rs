@@ -6,7 +6,7 @@
 use shomei_core::{Actor, Problem};
 use shomei_store::AuditEntry;
 
-use crate::check::{Confirmed, Context, OwnRefusal};
+use crate::access::check::{Confirmed, Context, OwnRefusal};
 use crate::{FAILED, OK, ServiceError, Shomei};
 
 /// A 操作履歴 row whose detail is built at run time.

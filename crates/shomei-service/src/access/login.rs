@@ -5,8 +5,8 @@
 use shomei_core::{LoginId, Problem, UserId};
 use shomei_store::{AuditEntry, Tx, UserRow};
 
-use crate::check::Context;
-use crate::throttle::{self, AddressLimit, Start};
+use crate::access::check::Context;
+use crate::access::throttle::{self, AddressLimit, Start};
 use crate::{FAILED, OK, PasswordKind, Result, ServiceError, Shomei, actor_of};
 
 pub const OP_LOGIN: &str = "ログイン";
@@ -48,14 +48,14 @@ impl Shomei {
         let r = self
             .login_with(login_id, pw, None, "ID・パスワード方式".into(), client)
             .await;
-        self.count_login(&r, crate::metrics::LoginMethod::Password);
+        self.count_login(&r, crate::operations::metrics::LoginMethod::Password);
         r
     }
 
     pub(crate) fn count_login(
         &self,
         r: &Result<LoginOutcome>,
-        method: crate::metrics::LoginMethod,
+        method: crate::operations::metrics::LoginMethod,
     ) {
         if let Ok(outcome) = r {
             let ok = matches!(outcome, LoginOutcome::LoggedIn(_));

@@ -5,7 +5,7 @@
 use shomei_core::{Actor, Role};
 use shomei_store::{AuditEntry, CompanyContact};
 
-use crate::check::Context;
+use crate::access::check::Context;
 use crate::{OK, Shomei};
 
 pub const OP_COMPANY_CONTACT: &str = "企業情報変更";

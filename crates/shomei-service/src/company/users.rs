@@ -12,7 +12,7 @@ use shomei_core::authority::{self, Target};
 use shomei_core::{Actor, CertState, LoginId, RevocationReason, Role, UserId};
 use shomei_store::{AuditEntry, NewUser, Tx, UserRow};
 
-use crate::check::Context;
+use crate::access::check::Context;
 use crate::{FAILED, OK, Shomei};
 
 pub const OP_USER_CREATE: &str = "利用者登録";

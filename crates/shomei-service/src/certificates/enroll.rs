@@ -8,7 +8,7 @@ use shomei_pki::ClientSubject;
 use shomei_pki::csr::{CsrError, check_csr};
 use shomei_store::{AuditEntry, NewCert, Tx, UserRow};
 
-use crate::login::{CheckedAs, PasswordCheck};
+use crate::access::login::{CheckedAs, PasswordCheck};
 use crate::{FAILED, OK, Result, ServiceError, Shomei};
 
 pub const OP_ISSUE: &str = "証明書発行";
@@ -380,7 +380,7 @@ impl Shomei {
                 &Ok(crate::LoginOutcome::Refused(
                     shomei_core::Problem::ViewStale,
                 )),
-                crate::metrics::LoginMethod::Certificate,
+                crate::operations::metrics::LoginMethod::Certificate,
             );
             return Ok(crate::LoginOutcome::Refused(
                 shomei_core::Problem::ViewStale,
@@ -396,7 +396,7 @@ impl Shomei {
                     .await
             }
         };
-        self.count_login(&r, crate::metrics::LoginMethod::Certificate);
+        self.count_login(&r, crate::operations::metrics::LoginMethod::Certificate);
         r
     }
 }

@@ -407,7 +407,7 @@ impl Metrics {
             "CRLs published: the partitions, and the undivided CRL while certificates name it.",
         );
         let _ = writeln!(o, "shomei_crl_partitions {}", gauges.crls.len());
-        type Figure = fn(&crate::crl::CrlFigures) -> String;
+        type Figure = fn(&crate::certificates::crl::CrlFigures) -> String;
         let per_partition: [(&str, &str, Figure); 6] = [
             (
                 "shomei_crl_number",
@@ -662,7 +662,7 @@ pub struct Gauges {
     pub started_unix: i64,
     pub issuing_ca_not_after: i64,
     /// The published CRLs, per partition.
-    pub crls: Vec<crate::crl::CrlFigures>,
+    pub crls: Vec<crate::certificates::crl::CrlFigures>,
 }
 
 fn head(o: &mut String, name: &str, kind: &str, help: &str) {
@@ -690,7 +690,7 @@ mod tests {
             started_unix: 1_700_000_000,
             issuing_ca_not_after: 2_000_000_000,
             crls: vec![
-                crate::crl::CrlFigures {
+                crate::certificates::crl::CrlFigures {
                     scope: shomei_core::CrlScope::Partition(3),
                     number: 42,
                     entries: 1000,
@@ -699,7 +699,7 @@ mod tests {
                     delta_bytes: 300,
                     generation_seconds: 0.002,
                 },
-                crate::crl::CrlFigures {
+                crate::certificates::crl::CrlFigures {
                     scope: shomei_core::CrlScope::Undivided,
                     number: 41,
                     entries: 990,

@@ -9,7 +9,7 @@ use shomei_core::{
 use shomei_store::{AuditEntry, UserRow};
 use time::OffsetDateTime;
 
-use crate::check::{Confirmed, Context};
+use crate::access::check::{Confirmed, Context};
 use crate::{FAILED, OK, ServiceError, Shomei};
 
 pub const OP_REVOKE: &str = "証明書失効";
@@ -438,7 +438,7 @@ impl Shomei {
                 reason: Some(reason.code()).filter(|c| *c != 0),
                 invalidity,
             },
-            crate::crl::Listed {
+            crate::certificates::crl::Listed {
                 scope: cert.crl_scope,
                 not_after: cert.not_after.unix_timestamp(),
             },
