@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 
 use crate::Result;
 use crate::db::{Conn, Get, on};
-use crate::rows::lock_user;
+use crate::users::lock_user;
+use crate::{Store, Tx};
 
 /// Which password a claim is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,4 +258,71 @@ pub(crate) async fn secret(c: Conn<'_>, name: &str, fresh: &[u8]) -> Result<Vec<
             .fetch_one(&mut *c)
             .await?
     }))
+}
+
+impl Store {
+    /// Forgets address windows that began before `window_start_before` and
+    /// are over, and lapsed claims.
+    pub async fn prune_attempts(
+        &self,
+        window_start_before: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let n = prune(tx.conn(), window_start_before, now).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
+impl Tx {
+    /// Claims on `user`'s password of `kind` still live at `now` (locks the
+    /// user first: see `live_claims`).
+    pub async fn live_claims(
+        &mut self,
+        user: UserId,
+        kind: ClaimKind,
+        now: OffsetDateTime,
+    ) -> Result<u32> {
+        live_claims(self.conn(), user, kind, now).await
+    }
+
+    pub async fn insert_claim(
+        &mut self,
+        user: UserId,
+        kind: ClaimKind,
+        expires_at: OffsetDateTime,
+    ) -> Result<i64> {
+        insert_claim(self.conn(), user, kind, expires_at).await
+    }
+
+    pub async fn delete_claim(&mut self, id: i64) -> Result<()> {
+        delete_claim(self.conn(), id).await
+    }
+
+    /// The address's attempts, locked until the transaction ends (see
+    /// `address`).
+    pub async fn address_attempts(&mut self, addr: &str) -> Result<Option<AddressAttempts>> {
+        address(self.conn(), addr).await
+    }
+
+    /// Locks the address's attempts until the transaction ends, before
+    /// any user is locked (the order of locks: address, user, 操作履歴
+    /// chain; see `lock_address`). Nothing to do on SQLite.
+    pub async fn lock_address(&mut self, addr: &str) -> Result<()> {
+        lock_address(self.conn(), addr).await
+    }
+
+    pub async fn save_address_attempts(&mut self, addr: &str, a: &AddressAttempts) -> Result<()> {
+        save_address(self.conn(), addr, a).await
+    }
+
+    /// Addresses whose refusals wait to be written, last written before `before`.
+    pub async fn addresses_with_unrecorded(
+        &mut self,
+        before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<(String, AddressAttempts)>> {
+        addresses_with_unrecorded(self.conn(), before, limit).await
+    }
 }

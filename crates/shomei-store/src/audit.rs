@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use crate::Result;
 use crate::db::{Conn, Db, Get, Pool, on};
+use crate::{Backend, Store, Tx};
 
 /// What a use case records.
 #[derive(Debug, Clone)]
@@ -505,5 +506,69 @@ impl Stored {
             prev_hash: r.text("prev_hash")?,
             hash: r.text("hash")?,
         })
+    }
+}
+
+impl Store {
+    /// Appends one 操作履歴 row on its own (as `Tx::audit`, committed).
+    pub async fn audit(&self, e: &AuditEntry<'_>) -> Result<()> {
+        if let Backend::Pg(p) = &self.backend {
+            return append(Db::Pg(&mut *p.acquire().await?), e).await;
+        }
+        let mut tx = self.begin().await?;
+        tx.audit(e).await?;
+        tx.commit().await
+    }
+
+    /// 操作履歴 of one company, newest first.
+    pub async fn audit_for_company(
+        &self,
+        company: CompanyId,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<AuditRow>> {
+        for_company(self.reader(), company, limit, offset).await
+    }
+
+    /// 操作履歴照会: how many of the company's rows match `f`.
+    pub async fn audit_count(&self, company: CompanyId, f: &AuditFilter) -> Result<i64> {
+        count(self.reader(), company, f).await
+    }
+
+    /// 操作履歴照会: a page of the company's rows matching `f`, newest
+    /// first; `total` is what `audit_count` said.
+    pub async fn audit_page(
+        &self,
+        company: CompanyId,
+        f: &AuditFilter,
+        limit: i64,
+        offset: i64,
+        total: i64,
+    ) -> Result<Vec<AuditRow>> {
+        page(self.reader(), company, f, limit, offset, total).await
+    }
+
+    /// Every 操作履歴 row of one company (or all), oldest first.
+    pub async fn audit_for_each(
+        &self,
+        company: Option<CompanyId>,
+        f: impl FnMut(&AuditRow),
+    ) -> Result<usize> {
+        for_each(self.reader(), company, f).await
+    }
+
+    /// Checks every chain; returns the id of the first row that breaks one.
+    pub async fn verify_audit(&self) -> Result<Option<i64>> {
+        verify_all(self.reader()).await
+    }
+}
+
+impl Tx {
+    /// Appends one 操作履歴 row, chained to the previous row of its company
+    /// (the chain locked first: see `append`).
+    pub async fn audit(&mut self, e: &AuditEntry<'_>) -> Result<()> {
+        append(self.conn(), e).await?;
+        self.last_ok = true;
+        Ok(())
     }
 }

@@ -5,8 +5,9 @@
 use shomei_core::UserId;
 use time::OffsetDateTime;
 
+use crate::Store;
 use crate::db::{Conn, Get, Pool, on};
-use crate::rows::lock_user;
+use crate::users::lock_user;
 use crate::{Result, StoreError};
 
 /// A pending BRSK019: what it shows and the token its 実行 must carry.
@@ -225,4 +226,104 @@ pub(crate) async fn expire(c: Conn<'_>, before: OffsetDateTime) -> Result<Vec<Us
             .await?
     });
     Ok(users.into_iter().map(UserId).collect())
+}
+
+impl Store {
+    /// The session whose id hashes to `id_hash`.
+    pub async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>> {
+        get(self.reader(), id_hash).await
+    }
+
+    /// Logged-in sessions in all.
+    pub async fn session_count(&self) -> Result<i64> {
+        count(self.reader()).await
+    }
+
+    /// Adds a session in one transaction: the user's oldest sessions make
+    /// room when they hold `per_user` already, or one when all `max` places
+    /// are taken and they hold any; `false` (nothing written) when all
+    /// places are taken by others.
+    pub async fn create_session(
+        &self,
+        s: &SessionRow,
+        per_user: usize,
+        max: usize,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let own = of_user(tx.conn(), s.user_id).await?;
+        let all = usize::try_from(count_in(tx.conn()).await?).unwrap_or(usize::MAX);
+        let surplus = if own.len() >= per_user {
+            own.len() + 1 - per_user
+        } else {
+            usize::from(all >= max && !own.is_empty())
+        };
+        for id in own.iter().take(surplus) {
+            delete(tx.conn(), id).await?;
+        }
+        if all - surplus.min(all) >= max {
+            return Ok(false);
+        }
+        insert(tx.conn(), s).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let gone = delete(tx.conn(), id_hash).await?;
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    /// Moves the session's idle clock to `at` (never back).
+    pub async fn touch_session(&self, id_hash: &str, at: OffsetDateTime) -> Result<()> {
+        let mut tx = self.begin().await?;
+        touch(tx.conn(), id_hash, at).await?;
+        tx.commit().await
+    }
+
+    /// Sets (or clears) the pending BRSK019; setting it clears BRSK020's content.
+    pub async fn set_session_pending(&self, id_hash: &str, p: Option<&PendingRow>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        set_pending(tx.conn(), id_hash, p).await?;
+        tx.commit().await
+    }
+
+    /// Takes the pending BRSK019 if `matches` accepts its token, in one
+    /// transaction holding the session's row: of two submits of the same
+    /// form, on one server or two, one finds it.
+    pub async fn take_session_pending(
+        &self,
+        id_hash: &str,
+        matches: impl FnOnce(&str) -> bool,
+    ) -> Result<Option<PendingRow>> {
+        let mut tx = self.begin().await?;
+        let Some(p) = get_for_update(tx.conn(), id_hash)
+            .await?
+            .and_then(|s| s.pending)
+        else {
+            return Ok(None);
+        };
+        if !matches(&p.token) {
+            return Ok(None);
+        }
+        set_pending(tx.conn(), id_hash, None).await?;
+        tx.commit().await?;
+        Ok(Some(p))
+    }
+
+    pub async fn set_session_done(&self, id_hash: &str, d: Option<&DoneRow>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        set_done(tx.conn(), id_hash, d).await?;
+        tx.commit().await
+    }
+
+    /// Ends the sessions idle since before `before`; the users whose
+    /// sessions ended.
+    pub async fn expire_sessions(&self, before: OffsetDateTime) -> Result<Vec<UserId>> {
+        let mut tx = self.begin().await?;
+        let users = expire(tx.conn(), before).await?;
+        tx.commit().await?;
+        Ok(users)
+    }
 }

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use shomei_core::{CrlScope, Role, Service};
+use shomei_core::{CompanyId, CrlScope, LoginId, Role, SecurityCounters, Serial, Service, UserId};
 use time::macros::datetime;
 
 use super::*;
