@@ -2,7 +2,6 @@
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -967,77 +966,31 @@ async fn user_task(command: UserCommand) -> Result<()> {
     }
 }
 
-/// One CSV field, quoted when it must be.
-fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_owned()
-    }
-}
-
 async fn audit_export(
     common: Common,
     company_id: Option<i64>,
     out: Option<PathBuf>,
     json: bool,
 ) -> Result<()> {
-    use std::io::Write;
     let store = open_store(&common).await?;
-    let mut w: Box<dyn Write> = match &out {
+    let mut w: Box<dyn std::io::Write> = match &out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let mut failed = None;
-    if !json {
-        writeln!(
-            w,
-            "id,at,company_id,actor,operation,target,result,detail,client"
-        )?;
-    }
-    let n = store
-        .audit_for_each(company_id.map(shomei_core::CompanyId), |r| {
-            if failed.is_some() {
-                return;
-            }
-            let line = if json {
-                serde_json::json!({
-                    "id": r.id,
-                    "at": rfc3339(r.at),
-                    "company_id": r.company_id.map(|c| c.0),
-                    "actor": r.actor_login_id,
-                    "operation": r.operation,
-                    "target": r.target_login_id,
-                    "result": r.result,
-                    "detail": r.detail,
-                    "client": r.client_addr,
-                })
-                .to_string()
-            } else {
-                [
-                    r.id.to_string(),
-                    rfc3339(r.at),
-                    r.company_id.map(|c| c.0.to_string()).unwrap_or_default(),
-                    csv_field(&r.actor_login_id),
-                    csv_field(&r.operation),
-                    csv_field(&r.target_login_id),
-                    csv_field(&r.result),
-                    csv_field(&r.detail),
-                    csv_field(&r.client_addr),
-                ]
-                .join(",")
-            };
-            if let Err(e) = writeln!(w, "{line}") {
-                failed = Some(e);
-            }
-        })
-        .await?;
-    if let Some(e) = failed {
-        return Err(e).context("cannot write the export");
-    }
-    w.flush().context("cannot write the export")?;
+    let format = if json {
+        shomei_service::AuditExportFormat::JsonLines
+    } else {
+        shomei_service::AuditExportFormat::Csv
+    };
+    let n = shomei_service::export_audit(
+        &store,
+        company_id.map(shomei_core::CompanyId),
+        format,
+        &mut w,
+    )
+    .await?;
     if let Some(p) = out {
         eprintln!("{n} rows written to {}", p.display());
     }
@@ -1072,92 +1025,17 @@ async fn audit_verify(common: Common) -> Result<()> {
     }
 }
 
-/// `shomei backup`: the database by `VACUUM INTO` (one snapshot), then the
-/// CA's files with their modes, then the copy is opened and checked
-/// (integrity, the 操作履歴 hash chain, row counts) and a MANIFEST written.
+/// `shomei backup` (see `shomei_service::backup`).
 async fn backup(common: Common, out: PathBuf) -> Result<()> {
     let cfg = load(&common)?;
-    if cfg.settings.database_url.is_some() {
-        bail!(
-            "`shomei backup` copies the SQLite database of a data directory; back a PostgreSQL \
-             database up with pg_dump or the server's point-in-time recovery (see the README), \
-             and copy the data directory's ca/ folder"
-        );
-    }
     let dir = data_dir(&common, &cfg);
-    let store = open_store(&common).await?;
-    if out.exists()
-        && std::fs::read_dir(&out)
-            .with_context(|| format!("cannot read {}", out.display()))?
-            .next()
-            .is_some()
-    {
-        bail!(
-            "{} is not empty: a backup never overwrites anything",
-            out.display()
-        );
-    }
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o700))?;
-    let started = std::time::Instant::now();
-    store
-        .backup_into(&out.join("shomei.db"))
-        .await
-        .context("copying the database")?;
-    let ca_from = dir.join("ca");
-    let ca_to = out.join("ca");
-    std::fs::create_dir(&ca_to)?;
-    std::fs::set_permissions(&ca_to, std::fs::Permissions::from_mode(0o700))?;
-    let mut files = Vec::new();
-    for entry in
-        std::fs::read_dir(&ca_from).with_context(|| format!("cannot read {}", ca_from.display()))?
-    {
-        let entry = entry?;
-        if !entry.file_type()?.is_file() {
-            continue;
-        }
-        let to = ca_to.join(entry.file_name());
-        std::fs::copy(entry.path(), &to)
-            .with_context(|| format!("cannot copy {}", entry.path().display()))?;
-        // std::fs::copy keeps the mode: private keys stay 0600.
-        files.push(entry.file_name().to_string_lossy().into_owned());
-    }
-    files.sort();
-    // Check the copy as a restore would find it.
-    let copy = shomei_store::Store::open_with(&out.join("shomei.db"), cfg.settings.durability())
-        .await
-        .context("opening the copy")?;
-    if let Some(problem) = copy.integrity_problem().await? {
-        bail!("the copy fails SQLite's integrity check: {problem}");
-    }
-    if let Some(row) = copy.verify_audit().await? {
-        bail!("the copy's 操作履歴 hash chain is broken at row {row}");
-    }
-    let counts = copy.table_counts().await?;
-    copy.close().await;
-    let key_in_token = !ca_from.join("issuing-ca.key").exists();
-    let mut manifest = format!(
-        "Shomei backup\ntaken: {}\nfrom: {}\ndatabase: shomei.db (integrity ok, 操作履歴 hash chain ok)\n",
-        time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        dir.display()
-    );
-    for (table, n) in &counts {
-        manifest.push_str(&format!("  {table}: {n}\n"));
-    }
-    manifest.push_str(&format!("ca/: {}\n", files.join(", ")));
-    if key_in_token {
-        manifest.push_str(
-            "the issuing CA's key is in a PKCS#11 token, not in this backup: back the token up with the HSM's own tools\n",
-        );
-    }
-    std::fs::write(out.join("MANIFEST.txt"), &manifest)?;
-    print!("{manifest}");
+    require_data(&dir, &cfg, false)?;
+    let done = shomei_service::backup(&cfg.settings, &dir, &out).await?;
+    print!("{}", done.manifest);
     println!(
         "backup written to {} in {:.1} s; to restore, stop the server and start it with --data-dir {}",
         out.display(),
-        started.elapsed().as_secs_f64(),
+        done.seconds,
         out.display()
     );
     Ok(())

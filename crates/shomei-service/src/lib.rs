@@ -35,6 +35,8 @@ pub use company::stop::{OP_SERVICE_STATE, ServiceChange, ServiceStateRow, StopEr
 pub use company::users::{
     OP_USER_CREATE, OP_USER_DELETE, OP_USER_UPDATE, UserAdminError, UserForm,
 };
+pub use operations::audit_export::{AuditExportError, AuditExportFormat, export_audit};
+pub use operations::backup::{BackupDone, BackupError, backup};
 pub use operations::demo::{
     DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, DemoUser,
 };
