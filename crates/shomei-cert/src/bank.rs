@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::enroll::{self, KeyType, Target};
+use crate::enroll::{self, Target};
 use crate::keep::Keep;
 use crate::store::CertStore;
 use crate::{Fail, est, text};
@@ -85,6 +85,7 @@ pub struct RealBank {
 struct Here {
     store: usize,
     nickname: String,
+    der: Vec<u8>,
     info: enroll::CertInfo,
 }
 
@@ -107,6 +108,7 @@ impl RealBank {
                     out.push(Here {
                         store: i,
                         nickname: c.nickname,
+                        der: c.der,
                         info,
                     });
                 }
@@ -146,9 +148,13 @@ impl RealBank {
         info: &enroll::CertInfo,
     ) -> Result<Vec<String>, Fail> {
         let nickname = format!("Shomei {} {}", info.cn, info.serial_hex);
-        self.keep
-            .put(&info.serial_hex, key, cert)
-            .map_err(|e| Fail::Local(text::saved_nowhere("", e.message())))?;
+        // A store that signs with its own key needs no copy of it kept.
+        let keep = self.stores.iter().any(|s| !s.signs());
+        if keep {
+            self.keep
+                .put(&info.serial_hex, key, cert)
+                .map_err(|e| Fail::Local(text::saved_nowhere("", e.message())))?;
+        }
         for (i, s) in self.stores.iter().enumerate() {
             if let Err(e) = s.add(key, cert, chain, &nickname, &self.target.root_pem) {
                 for done in &self.stores[..i] {
@@ -279,7 +285,7 @@ impl Bank for RealBank {
             &self.target,
             login_id,
             password,
-            KeyType::P256,
+            crate::store::KEY_TYPE,
         ))?;
         self.finish(got, progress)
     }
@@ -289,15 +295,29 @@ impl Bank for RealBank {
         self.prepare()?;
         let cas = self.ca_subjects()?;
         let here = self.here(&cas)?;
-        if !here.iter().any(|h| h.info.serial_hex == serial_hex) {
+        let Some(h) = here.iter().find(|h| h.info.serial_hex == serial_hex) else {
             return Err(Fail::Usage(text::NO_RENEWABLE.into()));
+        };
+        if let Some(signer) = self.stores[h.store].signer(&h.der) {
+            let signer = signer?;
+            progress(Step::Obtain);
+            let got = enroll::block_on(enroll::reobtain(
+                &self.target,
+                enroll::CurrentKey::InStore(signer),
+                &h.der,
+            ))?;
+            return self.finish(got, progress);
         }
         let id = self
             .keep
             .get(serial_hex)
             .ok_or(Fail::Usage(text::NOT_KEPT.into()))?;
         progress(Step::Obtain);
-        let got = enroll::block_on(enroll::reobtain(&self.target, &id.key_pkcs8, &id.cert))?;
+        let got = enroll::block_on(enroll::reobtain(
+            &self.target,
+            enroll::CurrentKey::Pkcs8(&id.key_pkcs8),
+            &id.cert,
+        ))?;
         self.finish(got, progress)
     }
 }

@@ -39,6 +39,8 @@ pub struct Conn {
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
+    /// The bank's name, as the Windows store's friendly name shows it.
+    bank_name: Option<String>,
     server: Option<String>,
     cert_server: Option<String>,
     root_ca: Option<PathBuf>,
@@ -47,6 +49,8 @@ struct ConfigFile {
 /// The servers and the root certificate, from flags, then the config file.
 #[derive(Clone)]
 pub struct Target {
+    /// The bank's name (else the portal's host), for the store's labels.
+    pub bank: String,
     pub server: String,
     pub cert_server: String,
     pub root_pem: Vec<u8>,
@@ -128,7 +132,19 @@ pub fn target(conn: &Conn) -> Result<Target, Fail> {
         })?;
     let root_pem = std::fs::read(&root)
         .map_err(|e| Fail::Usage(text::config_problem(&format!("{}: {e}", root.display()))))?;
+    let bank = cfg
+        .bank_name
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| {
+            server
+                .trim_start_matches("https://")
+                .split(['/', ':'])
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        });
     Ok(Target {
+        bank,
         server,
         cert_server,
         root_pem,
@@ -287,21 +303,33 @@ pub async fn obtain(
     matches(key, cert, chain)
 }
 
+/// The current key, for renewal: its PKCS#8 (kept by `keep.rs`), or a key
+/// that signs in the store that keeps it.
+pub enum CurrentKey<'a> {
+    Pkcs8(&'a [u8]),
+    InStore(crate::store::Signer),
+}
+
 /// 電子証明書更新: a new key of the same kind, authenticated by the current
-/// certificate and key (PKCS#8).
-pub async fn reobtain(t: &Target, key_pkcs8: &[u8], cert: &[u8]) -> Result<Obtained, Fail> {
+/// certificate and key.
+pub async fn reobtain(t: &Target, current: CurrentKey<'_>, cert: &[u8]) -> Result<Obtained, Fail> {
     let i = info(cert)?;
     let kind = i.key_type.ok_or(Fail::Local(text::local_problem(
         "the current key is of a kind this app does not renew",
     )))?;
-    let identity = format!(
-        "{}{}",
-        pem("CERTIFICATE", cert),
-        pem("PRIVATE KEY", key_pkcs8)
-    );
     let key = generate(kind)?;
     let request = csr(&key, &i.cn)?;
-    let est = est::Est::new(&t.root_pem, Some(identity.as_bytes()))?;
+    let est = match current {
+        CurrentKey::Pkcs8(key_pkcs8) => {
+            let identity = format!(
+                "{}{}",
+                pem("CERTIFICATE", cert),
+                pem("PRIVATE KEY", key_pkcs8)
+            );
+            est::Est::new(&t.root_pem, Some(identity.as_bytes()))?
+        }
+        CurrentKey::InStore(signer) => est::Est::with_signer(&t.root_pem, cert, signer)?,
+    };
     let new = est.simplereenroll(&t.cert_server, &request).await?;
     let chain = est::Est::new(&t.root_pem, None)?.cacerts(&t.server).await?;
     matches(key, new, chain)

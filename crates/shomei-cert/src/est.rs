@@ -58,6 +58,39 @@ impl Est {
         })
     }
 
+    /// A client trusting `root_pem` only, presenting `cert` with a key that
+    /// signs where it is kept (the Windows store): TLS 1.2, whose RSA
+    /// PKCS#1 signatures the store's provider makes (it has no PSS, which
+    /// TLS 1.3 would ask for).
+    pub fn with_signer(
+        root_pem: &[u8],
+        cert: &[u8],
+        key: crate::store::Signer,
+    ) -> Result<Self, Fail> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(root_pem) {
+            let c = c.map_err(|e| Fail::Usage(text::config_problem(&format!("root-ca.crt: {e}"))))?;
+            roots
+                .add(c)
+                .map_err(|e| Fail::Usage(text::config_problem(&format!("root-ca.crt: {e}"))))?;
+        }
+        let certified = std::sync::Arc::new(rustls::sign::CertifiedKey::new(
+            vec![CertificateDer::from(cert.to_vec())],
+            key,
+        ));
+        let config = rustls::ClientConfig::builder_with_protocol_versions(&[&rustls::version::TLS12])
+            .with_root_certificates(roots)
+            .with_client_cert_resolver(std::sync::Arc::new(Present(certified)));
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(config)
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| Fail::Local(text::local_problem(&format!("TLS set-up failed: {e}"))))?;
+        Ok(Self { client })
+    }
+
     /// The certificates of a base64 PKCS#7 certs-only answer, or the server's
     /// one-line reason.
     async fn certs(r: reqwest::Response, what: &str) -> Result<Vec<Vec<u8>>, Fail> {
@@ -168,6 +201,24 @@ impl Est {
             label: field("state"),
             code: field("code"),
         })
+    }
+}
+
+/// Presents one certificate whatever the server asks.
+#[derive(Debug)]
+struct Present(std::sync::Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for Present {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
     }
 }
 

@@ -4,7 +4,13 @@
 //! same Japanese messages. The private key is generated here and never
 //! leaves the PC; the bank's server is trusted by the root certificate
 //! shipped with the app, never by turning verification off.
-#![forbid(unsafe_code)]
+// Unsafe code only where Windows' C interfaces are called (winstore.rs,
+// winsetup.rs); everywhere else, and on every other system, none.
+#![cfg_attr(not(windows), forbid(unsafe_code))]
+#![cfg_attr(windows, deny(unsafe_code))]
+// The window opens without a console window; the command line attaches to
+// the console it was started from (winsetup::attach_console).
+#![cfg_attr(windows, windows_subsystem = "windows")]
 
 mod bank;
 mod enroll;
@@ -12,9 +18,12 @@ mod est;
 mod gui;
 mod install;
 mod keep;
+mod keyblob;
 mod package;
 mod store;
 mod text;
+#[cfg(windows)]
+mod winstore;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -316,7 +325,12 @@ async fn renew(conn: Conn, path: PathBuf, import_nss: bool) -> Result<(), Fail> 
     let current = load_p12(&path)?;
     let old = enroll::info(&current.cert)?;
     step(bank::Step::Obtain, "（このパソコンで新しい鍵を作ります）");
-    let got = enroll::reobtain(&t, &current.key_pkcs8, &current.cert).await?;
+    let got = enroll::reobtain(
+        &t,
+        enroll::CurrentKey::Pkcs8(&current.key_pkcs8),
+        &current.cert,
+    )
+    .await?;
     step(bank::Step::Process, "（確認して保存します）");
     // The renewed file keeps the form of the one it replaces.
     save(&path, &got, current.legacy, import_nss, &t.root_pem)?;
@@ -355,9 +369,10 @@ async fn show(conn: Conn, path: PathBuf) -> Result<(), Fail> {
 }
 
 fn import(conn: Conn, path: &Path) -> Result<(), Fail> {
+    let target = enroll::target(&conn)?;
     let bank = bank::RealBank {
-        target: enroll::target(&conn)?,
-        stores: store::stores(),
+        stores: store::stores(&target.bank),
+        target,
         keep: keep::Keep::of_user(),
     };
     let c = load_p12(path)?;
@@ -391,8 +406,8 @@ fn check_link(url: &str) -> Result<(), Fail> {
 fn window() -> Result<(), Fail> {
     let bank: Arc<dyn bank::Bank> = match enroll::target(&Conn::default()) {
         Ok(target) => Arc::new(bank::RealBank {
+            stores: store::stores(&target.bank),
             target,
-            stores: store::stores(),
             keep: keep::Keep::of_user(),
         }),
         Err(e) => Arc::new(gui::NoBank(e.message().to_owned())),

@@ -2,8 +2,10 @@
 //! trait. Linux: the user's NSS database `~/.pki/nssdb` (Chromium's; made if
 //! missing) and each Firefox profile's, through NSS's own tools, so nothing
 //! asks for a password to invent. NSS gives keys back only as BER PKCS#12,
-//! so what renewal needs is kept apart (`keep.rs`). Windows (CurrentUser\My) and macOS (the login
-//! keychain) would be further implementations; none is written yet.
+//! so what renewal needs is kept apart (`keep.rs`). Windows: the user's
+//! `CurrentUser\My`, whose key cannot be exported and signs for renewal
+//! itself (`winstore.rs`). macOS (the login keychain) would be a further
+//! implementation (see the README).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,10 +38,40 @@ pub trait CertStore: Send + Sync {
     ) -> Result<(), Fail>;
     /// Removes the key and certificate under `nickname`.
     fn remove(&self, nickname: &str) -> Result<(), Fail>;
+    /// The store's own key of `cert`, when the store signs with it (its key
+    /// never leaves it, so renewal needs nothing kept beside it); `None` for
+    /// a store whose keys renewal reads from `keep.rs`.
+    fn signer(&self, _cert: &[u8]) -> Option<Result<Signer, Fail>> {
+        None
+    }
+    /// Whether `signer` answers (the store keeps keys that sign in it).
+    fn signs(&self) -> bool {
+        false
+    }
 }
 
-/// The stores of this user on this PC.
-pub fn stores() -> Vec<Box<dyn CertStore>> {
+/// The key the window makes: RSA 2048 where CryptoAPI keeps it (every
+/// Windows and wine import and sign with it), else P-256.
+#[cfg(windows)]
+pub const KEY_TYPE: crate::enroll::KeyType = crate::enroll::KeyType::Rsa2048;
+#[cfg(not(windows))]
+pub const KEY_TYPE: crate::enroll::KeyType = crate::enroll::KeyType::P256;
+
+/// A key that signs where it is kept.
+pub type Signer = std::sync::Arc<dyn rustls::sign::SigningKey>;
+
+/// The stores of this user on this PC: on Windows, `CurrentUser\My`.
+#[cfg(windows)]
+pub fn stores(bank: &str) -> Vec<Box<dyn CertStore>> {
+    vec![Box::new(crate::winstore::WinStore {
+        bank: bank.to_owned(),
+    })]
+}
+
+/// The stores of this user on this PC: Chromium's NSS database and each
+/// Firefox profile's.
+#[cfg(not(windows))]
+pub fn stores(_bank: &str) -> Vec<Box<dyn CertStore>> {
     let home = home();
     let mut out: Vec<Box<dyn CertStore>> = vec![Box::new(Nss::new(
         home.join(".pki").join("nssdb"),
@@ -59,6 +91,10 @@ pub fn stores() -> Vec<Box<dyn CertStore>> {
 }
 
 pub fn home() -> PathBuf {
+    #[cfg(windows)]
+    if let Some(p) = std::env::var_os("USERPROFILE") {
+        return PathBuf::from(p);
+    }
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default()
@@ -95,13 +131,14 @@ impl Drop for Scratch {
     }
 }
 
-/// Random hex from the OS, for scratch names and one-time passwords.
+/// Random hex from the OS, for scratch names, key containers and one-time
+/// passwords.
 pub fn random_hex(n: usize) -> Result<String, Fail> {
-    use std::io::Read;
+    use aws_lc_rs::rand::SecureRandom;
     let mut b = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .map_err(|e| Fail::Local(text::local_problem(&format!("/dev/urandom: {e}"))))?;
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| Fail::Local(text::local_problem("no random numbers from the system")))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 

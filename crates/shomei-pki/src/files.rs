@@ -1,8 +1,9 @@
 //! Reading and writing the CA's files. Private keys are created with mode 0600
 //! and written whole (temp file + rename) so a crash never leaves half a key.
+//! (On Windows, where the 証明書発行アプリ also links this crate, a new file
+//! takes its folder's access list; the mode is a Unix notion.)
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rcgen::KeyPair;
@@ -25,12 +26,13 @@ fn write_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
     };
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = opts.open(&tmp).map_err(io)?;
     f.write_all(bytes).map_err(io)?;
     f.sync_all().map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
