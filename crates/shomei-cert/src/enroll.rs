@@ -76,6 +76,11 @@ pub fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
 
 pub fn target(conn: &Conn) -> Result<Target, Fail> {
     let path = config_path(conn.config.as_deref());
+    // The Windows setup carries its bank inside the .exe (bundle.rs).
+    let bundled = match path {
+        None => crate::bundle::of_current_exe(),
+        Some(_) => None,
+    };
     let cfg: ConfigFile = match &path {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -88,7 +93,15 @@ pub fn target(conn: &Conn) -> Result<Target, Fail> {
                 )))
             })?
         }
-        None => ConfigFile::default(),
+        None => match &bundled {
+            Some((toml, _)) => toml::from_str(toml).map_err(|e| {
+                Fail::Usage(text::config_problem(&format!(
+                    "the configuration in the app: {}",
+                    e.message()
+                )))
+            })?,
+            None => ConfigFile::default(),
+        },
     };
     let base = path
         .as_ref()
@@ -121,17 +134,21 @@ pub fn target(conn: &Conn) -> Result<Target, Fail> {
             format!("https://{host}:8444")
         }
     };
-    let root = conn
-        .root_ca
-        .clone()
-        .or_else(|| cfg.root_ca.map(|r| if r.is_absolute() { r } else { base.join(r) }))
-        .ok_or_else(|| {
-            Fail::Usage(text::config_problem(
-                "the bank's root certificate is needed: --root-ca FILE or root_ca in shomei-cert.toml",
-            ))
-        })?;
-    let root_pem = std::fs::read(&root)
-        .map_err(|e| Fail::Usage(text::config_problem(&format!("{}: {e}", root.display()))))?;
+    let root_pem = match (conn.root_ca.clone(), bundled) {
+        (None, Some((_, pem))) => pem,
+        (root, _) => {
+            let root = root
+                .or_else(|| cfg.root_ca.map(|r| if r.is_absolute() { r } else { base.join(r) }))
+                .ok_or_else(|| {
+                    Fail::Usage(text::config_problem(
+                        "the bank's root certificate is needed: --root-ca FILE or root_ca in shomei-cert.toml",
+                    ))
+                })?;
+            std::fs::read(&root).map_err(|e| {
+                Fail::Usage(text::config_problem(&format!("{}: {e}", root.display())))
+            })?
+        }
+    };
     let bank = cfg
         .bank_name
         .filter(|b| !b.trim().is_empty())
@@ -149,6 +166,27 @@ pub fn target(conn: &Conn) -> Result<Target, Fail> {
         cert_server,
         root_pem,
     })
+}
+
+/// Whether a bank's configuration and root certificate are fit to ride in
+/// the Windows setup: the configuration parses and names an https server,
+/// the root is a PEM certificate.
+pub fn check_bundle(toml: &str, root_pem: &[u8]) -> Result<(), Fail> {
+    let cfg: ConfigFile =
+        toml::from_str(toml).map_err(|e| Fail::Usage(text::config_problem(e.message())))?;
+    if !cfg.server.is_some_and(|s| s.starts_with("https://")) {
+        return Err(Fail::Usage(text::config_problem(
+            "the configuration names no https:// server",
+        )));
+    }
+    if reqwest::Certificate::from_pem(root_pem).is_err()
+        || !root_pem.starts_with(b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(Fail::Usage(text::config_problem(
+            "the root certificate is not a PEM certificate",
+        )));
+    }
+    Ok(())
 }
 
 /// A login ID as the bank gives them: half-width letters and digits.

@@ -71,7 +71,8 @@ impl Est {
         use rustls::pki_types::pem::PemObject;
         let mut roots = rustls::RootCertStore::empty();
         for c in CertificateDer::pem_slice_iter(root_pem) {
-            let c = c.map_err(|e| Fail::Usage(text::config_problem(&format!("root-ca.crt: {e}"))))?;
+            let c =
+                c.map_err(|e| Fail::Usage(text::config_problem(&format!("root-ca.crt: {e}"))))?;
             roots
                 .add(c)
                 .map_err(|e| Fail::Usage(text::config_problem(&format!("root-ca.crt: {e}"))))?;
@@ -80,9 +81,10 @@ impl Est {
             vec![CertificateDer::from(cert.to_vec())],
             key,
         ));
-        let config = rustls::ClientConfig::builder_with_protocol_versions(&[&rustls::version::TLS12])
-            .with_root_certificates(roots)
-            .with_client_cert_resolver(std::sync::Arc::new(Present(certified)));
+        let config =
+            rustls::ClientConfig::builder_with_protocol_versions(&[&rustls::version::TLS12])
+                .with_root_certificates(roots)
+                .with_client_cert_resolver(std::sync::Arc::new(Present(certified)));
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(config)
             .timeout(std::time::Duration::from_secs(60))

@@ -21,6 +21,7 @@ pub const SYSTEM_EXE: &str = "/usr/bin/shomei-cert";
 /// the per-user setup copies beside the app).
 pub const SYSTEM_CONFIG_DIR: &str = "/etc/shomei-cert";
 
+#[cfg_attr(windows, allow(dead_code))]
 fn xdg(var: &str, fallback: &str) -> PathBuf {
     std::env::var_os(var)
         .map(PathBuf::from)
@@ -35,12 +36,27 @@ pub struct Places {
     pub default_dir: PathBuf,
     /// Where the menu entry goes.
     pub applications: PathBuf,
-    /// Which program opens which link.
+    /// Which program opens which link (freedesktop.org; unused on Windows).
+    #[cfg_attr(windows, allow(dead_code))]
     pub mimeapps: PathBuf,
 }
 
 impl Places {
+    /// This user's on Windows: the app under `%LOCALAPPDATA%\Programs`, the
+    /// shortcut in the Start menu's programs (`%APPDATA%`); links are
+    /// registered in HKCU (winsetup.rs), no file.
+    #[cfg(windows)]
+    pub fn of_user() -> Self {
+        let env = |v: &str| std::env::var_os(v).map(PathBuf::from).unwrap_or_default();
+        Places {
+            default_dir: env("LOCALAPPDATA").join("Programs").join("shomei-cert"),
+            applications: env("APPDATA").join(r"Microsoft\Windows\Start Menu\Programs"),
+            mimeapps: PathBuf::new(),
+        }
+    }
+
     /// This user's: under the home folder.
+    #[cfg(not(windows))]
     pub fn of_user() -> Self {
         let data = xdg("XDG_DATA_HOME", ".local/share");
         Places {
@@ -90,6 +106,7 @@ pub fn desktop_entry(exe: &Path) -> String {
 
 /// `mimeapps.list` with our handler as the default for the scheme, every
 /// other line kept.
+#[cfg_attr(windows, allow(dead_code))]
 pub fn with_handler(existing: &str) -> String {
     let line = format!("{SCHEME}={DESKTOP_FILE}");
     let mut out = Vec::new();
@@ -134,6 +151,8 @@ fn copy_whole(from: &Path, to: &Path, mode: u32) -> Result<(), Fail> {
         opts.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+        #[cfg(not(unix))]
+        let _ = mode;
         let mut f = opts.open(&tmp)?;
         std::io::Write::write_all(&mut f, &bytes)?;
         f.sync_all()?;
@@ -145,18 +164,86 @@ fn copy_whole(from: &Path, to: &Path, mode: u32) -> Result<(), Fail> {
     })
 }
 
+/// The menu entry and the `shomei-cert:` links (freedesktop.org).
+#[cfg(not(windows))]
+fn register(_dir: &Path, target: &Path, places: &Places) -> Result<(), Fail> {
+    let apps = &places.applications;
+    std::fs::create_dir_all(apps).map_err(|e| fail(apps, e))?;
+    let entry = apps.join(DESKTOP_FILE);
+    crate::write_atomic(&entry, desktop_entry(target).as_bytes())?;
+    let mime = &places.mimeapps;
+    if let Some(parent) = mime.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| fail(parent, e))?;
+    }
+    let existing = std::fs::read_to_string(mime).unwrap_or_default();
+    crate::write_atomic(mime, with_handler(&existing).as_bytes())?;
+    // Desktops that cache the handlers refresh; without the tool, they read
+    // the files above on their next start.
+    let _ = std::process::Command::new("update-desktop-database")
+        .arg(apps)
+        .output();
+    Ok(())
+}
+
+/// The Start-menu shortcut, the `shomei-cert:` link and the 「アプリと機能」
+/// entry (HKCU).
+#[cfg(windows)]
+fn register(dir: &Path, target: &Path, places: &Places) -> Result<(), Fail> {
+    let apps = &places.applications;
+    std::fs::create_dir_all(apps).map_err(|e| fail(apps, e))?;
+    let lnk = crate::lnk::shortcut(
+        &target.display().to_string(),
+        "open",
+        &dir.display().to_string(),
+        "電子証明書の発行・更新",
+    );
+    crate::write_atomic(&apps.join(crate::winsetup::SHORTCUT), &lnk)?;
+    let publisher = crate::enroll::target(&crate::enroll::Conn::default())
+        .map(|t| t.bank)
+        .unwrap_or_default();
+    crate::winsetup::register(target, dir, &publisher).map_err(|e| {
+        let _ = crate::winsetup::unregister();
+        let _ = std::fs::remove_file(apps.join(crate::winsetup::SHORTCUT));
+        fail(dir, e)
+    })
+}
+
+/// 「アンインストール」: removes the registry entries, the shortcut and the
+/// folder of the copy that runs (after it has ended). The certificates stay
+/// in the store: they are the user's, and the bank revokes them.
+#[cfg(windows)]
+pub fn uninstall(places: &Places) -> Result<(), Fail> {
+    let exe = std::env::current_exe().map_err(|e| fail(Path::new("shomei-cert"), e))?;
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if !installed_at(&exe) {
+        return Err(fail(&dir, "このフォルダーにはインストールされていません"));
+    }
+    crate::winsetup::unregister().map_err(|e| fail(&dir, e))?;
+    let _ = std::fs::remove_file(places.applications.join(crate::winsetup::SHORTCUT));
+    // The marker first: a folder left half-removed is no installed copy.
+    let _ = std::fs::remove_file(dir.join(MARKER));
+    for name in COMPANIONS {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    crate::winsetup::remove_after_exit(&dir).map_err(|e| fail(&dir, e))?;
+    println!("アンインストールしました: {}", dir.display());
+    Ok(())
+}
+
 /// Installs into `dir`; returns the installed app's path.
 pub fn install(dir: &Path, places: &Places) -> Result<PathBuf, Fail> {
     if !dir.is_absolute() {
-        return Err(fail(
-            dir,
-            "フォルダーは / から始まる絶対パスで指定してください",
-        ));
+        let why = if cfg!(windows) {
+            "フォルダーは C:\\ のようにドライブから始まる絶対パスで指定してください"
+        } else {
+            "フォルダーは / から始まる絶対パスで指定してください"
+        };
+        return Err(fail(dir, why));
     }
     let exe = std::env::current_exe().map_err(|e| fail(dir, e))?;
     let src = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
-    let target = dir.join("shomei-cert");
+    let target = dir.join(format!("shomei-cert{}", std::env::consts::EXE_SUFFIX));
     let same = std::fs::canonicalize(&src).ok() == std::fs::canonicalize(dir).ok();
     if !same {
         for name in COMPANIONS {
@@ -167,26 +254,12 @@ pub fn install(dir: &Path, places: &Places) -> Result<PathBuf, Fail> {
         }
         copy_whole(&exe, &target, 0o755)?;
     }
-    let apps = &places.applications;
-    std::fs::create_dir_all(apps).map_err(|e| fail(apps, e))?;
-    let entry = apps.join(DESKTOP_FILE);
-    crate::write_atomic(&entry, desktop_entry(&target).as_bytes())?;
-    let mime = &places.mimeapps;
-    if let Some(parent) = mime.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| fail(parent, e))?;
-    }
-    let existing = std::fs::read_to_string(mime).unwrap_or_default();
-    crate::write_atomic(mime, with_handler(&existing).as_bytes())?;
+    register(dir, &target, places)?;
     // Last: only a complete copy is marked as installed.
     crate::write_atomic(
         &dir.join(MARKER),
         concat!("shomei-cert ", env!("CARGO_PKG_VERSION"), "\n").as_bytes(),
     )?;
-    // Desktops that cache the handlers refresh; without the tool, they read
-    // the files above on their next start.
-    let _ = std::process::Command::new("update-desktop-database")
-        .arg(apps)
-        .output();
     Ok(target)
 }
 

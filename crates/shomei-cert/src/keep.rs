@@ -93,6 +93,7 @@ mod tests {
             (id.key_pkcs8.as_slice(), id.cert.as_slice()),
             (&b"key"[..], &b"cert"[..])
         );
+        #[cfg(unix)]
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(dir.path().join("k/0a1b.pem")), 0o600);

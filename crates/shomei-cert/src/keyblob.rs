@@ -86,7 +86,9 @@ mod tests {
 
     #[test]
     fn the_private_key_blob_has_the_layout_cryptoapi_reads() {
-        let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).unwrap();
+        let key =
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+                .unwrap();
         let blob = private_key_blob(&key.serialize_der()).unwrap();
         assert_eq!(&blob[..8], &[7, 2, 0, 0, 0x00, 0xa4, 0, 0]);
         assert_eq!(&blob[8..12], b"RSA2");

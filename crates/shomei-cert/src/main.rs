@@ -13,15 +13,21 @@
 #![cfg_attr(windows, windows_subsystem = "windows")]
 
 mod bank;
+mod bundle;
 mod enroll;
 mod est;
 mod gui;
 mod install;
 mod keep;
+#[cfg_attr(not(windows), allow(dead_code))]
 mod keyblob;
+#[cfg_attr(not(windows), allow(dead_code))]
+mod lnk;
 mod package;
 mod store;
 mod text;
+#[cfg(windows)]
+mod winsetup;
 #[cfg(windows)]
 mod winstore;
 
@@ -111,6 +117,27 @@ enum Cmd {
     },
     /// Opens the window from a shomei-cert: link (the link's text is not trusted).
     Open { url: Option<String> },
+    /// Windows: removes this per-user install (files, Start-menu entry,
+    /// shomei-cert: link, 「アプリと機能」 entry); the certificates stay in
+    /// the store. What 「アンインストール」 runs.
+    #[cfg(windows)]
+    Uninstall,
+    /// Makes a bank's Windows setup: the Windows build of this app with
+    /// the bank's shomei-cert.toml and root certificate inside, to be
+    /// signed afterwards (scripts/windows-app does both).
+    #[command(hide = true)]
+    WindowsSetup {
+        /// The Windows build (shomei-cert.exe).
+        #[arg(long)]
+        exe: PathBuf,
+        /// The bank's shomei-cert.toml (its root_ca line is not used).
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        root_ca: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// What a system-wide package of this binary needs (version, menu
     /// entry, dependencies), as JSON, for the server that builds the .deb.
     #[command(hide = true)]
@@ -390,6 +417,20 @@ fn import(conn: Conn, path: &Path) -> Result<(), Fail> {
     Ok(())
 }
 
+fn windows_setup(exe: &Path, config: &Path, root_ca: &Path, out: &Path) -> Result<(), Fail> {
+    let read =
+        |p: &Path| std::fs::read(p).map_err(|e| Fail::Usage(format!("{}: {e}", p.display())));
+    let exe_bytes = read(exe)?;
+    let toml = String::from_utf8(read(config)?)
+        .map_err(|_| Fail::Usage(format!("{}: not UTF-8", config.display())))?;
+    let root = read(root_ca)?;
+    enroll::check_bundle(&toml, &root)?;
+    let setup = bundle::append(&exe_bytes, &toml, &root).map_err(Fail::Usage)?;
+    std::fs::write(out, setup).map_err(|e| Fail::Local(format!("{}: {e}", out.display())))?;
+    println!("{}", out.display());
+    Ok(())
+}
+
 /// A `shomei-cert:` link only opens the window: nothing in it is used, so a
 /// link cannot point the app at another server or fill anything in.
 fn check_link(url: &str) -> Result<(), Fail> {
@@ -445,6 +486,14 @@ fn run(cmd: Option<Cmd>) -> Result<(), Fail> {
             println!("インストールしました: {}", exe.display());
             Ok(())
         }
+        #[cfg(windows)]
+        Cmd::Uninstall => install::uninstall(&install::Places::of_user()),
+        Cmd::WindowsSetup {
+            exe,
+            config,
+            root_ca,
+            out,
+        } => windows_setup(&exe, &config, &root_ca, &out),
         Cmd::PackageInfo => {
             println!("{}", package::info());
             Ok(())
@@ -459,6 +508,10 @@ fn run(cmd: Option<Cmd>) -> Result<(), Fail> {
 }
 
 fn main() -> ExitCode {
+    #[cfg(windows)]
+    if std::env::args_os().len() > 1 {
+        winsetup::attach_console();
+    }
     match run(Cli::parse().cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {

@@ -116,6 +116,7 @@ struct Scratch(PathBuf);
 impl Scratch {
     fn new(root: &Path) -> Result<Self, Fail> {
         let dir = root.join(format!("shomei-cert-{}", random_hex(8)?));
+        #[cfg_attr(not(unix), allow(unused_mut))]
         let mut b = std::fs::DirBuilder::new();
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);

@@ -116,7 +116,10 @@ impl Drop for Ctx {
 impl Ctx {
     fn der(&self) -> Vec<u8> {
         // SAFETY: a valid context's encoded bytes.
-        unsafe { std::slice::from_raw_parts((*self.0).pbCertEncoded, (*self.0).cbCertEncoded as usize).to_vec() }
+        unsafe {
+            std::slice::from_raw_parts((*self.0).pbCertEncoded, (*self.0).cbCertEncoded as usize)
+                .to_vec()
+        }
     }
 
     fn property(&self, id: u32) -> Option<Vec<u8>> {
@@ -127,7 +130,13 @@ impl Ctx {
                 return None;
             }
             let mut buf = vec![0u8; n as usize];
-            if CertGetCertificateContextProperty(self.0, id, buf.as_mut_ptr() as *mut c_void, &mut n) == 0 {
+            if CertGetCertificateContextProperty(
+                self.0,
+                id,
+                buf.as_mut_ptr() as *mut c_void,
+                &mut n,
+            ) == 0
+            {
                 return None;
             }
             buf.truncate(n as usize);
@@ -139,7 +148,11 @@ impl Ctx {
         let Some(b) = self.property(CERT_FRIENDLY_NAME_PROP_ID) else {
             return String::new();
         };
-        let w: Vec<u16> = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|c| *c != 0).collect();
+        let w: Vec<u16> = b
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .take_while(|c| *c != 0)
+            .collect();
         String::from_utf16_lossy(&w)
     }
 
@@ -173,11 +186,25 @@ pub struct KeyPlace {
 struct Prov(usize);
 
 impl Prov {
-    fn acquire(container: &str, provider: &str, prov_type: u32, flags: u32) -> Result<Prov, String> {
+    fn acquire(
+        container: &str,
+        provider: &str,
+        prov_type: u32,
+        flags: u32,
+    ) -> Result<Prov, String> {
         let (c, p) = (wide(container), wide(provider));
         let mut h = 0usize;
         // SAFETY: out-pointer to a handle released in Drop.
-        if unsafe { CryptAcquireContextW(&mut h, c.as_ptr(), p.as_ptr(), prov_type, flags | CRYPT_SILENT) } == 0 {
+        if unsafe {
+            CryptAcquireContextW(
+                &mut h,
+                c.as_ptr(),
+                p.as_ptr(),
+                prov_type,
+                flags | CRYPT_SILENT,
+            )
+        } == 0
+        {
             return Err(last_error(&format!("CryptAcquireContextW({container})")));
         }
         Ok(Prov(h))
@@ -231,14 +258,24 @@ impl CertStore for WinStore {
             .collect())
     }
 
-    fn add(&self, key_pkcs8: &[u8], cert: &[u8], _chain: &[Vec<u8>], nickname: &str, _root_pem: &[u8]) -> Result<(), Fail> {
-        let mut blob = private_key_blob(key_pkcs8).map_err(|e| Fail::Local(text::local_problem(&e)))?;
+    fn add(
+        &self,
+        key_pkcs8: &[u8],
+        cert: &[u8],
+        _chain: &[Vec<u8>],
+        nickname: &str,
+        _root_pem: &[u8],
+    ) -> Result<(), Fail> {
+        let mut blob =
+            private_key_blob(key_pkcs8).map_err(|e| Fail::Local(text::local_problem(&e)))?;
         let container = format!("shomei-{}", crate::store::random_hex(16)?);
         let imported = (|| {
             let prov = Prov::acquire(&container, PROVIDER, PROV_RSA_AES, CRYPT_NEWKEYSET)?;
             let mut key = 0usize;
             // SAFETY: the blob is a complete PRIVATEKEYBLOB; flags 0: not exportable.
-            if unsafe { CryptImportKey(prov.0, blob.as_ptr(), blob.len() as u32, 0, 0, &mut key) } == 0 {
+            if unsafe { CryptImportKey(prov.0, blob.as_ptr(), blob.len() as u32, 0, 0, &mut key) }
+                == 0
+            {
                 return Err(last_error("CryptImportKey"));
             }
             // SAFETY: the key handle just made.
@@ -253,7 +290,9 @@ impl CertStore for WinStore {
         let added = (|| {
             let my = My::open()?;
             // SAFETY: a context made from the DER, freed by Ctx.
-            let ctx = Ctx(unsafe { CertCreateCertificateContext(ENCODING, cert.as_ptr(), cert.len() as u32) });
+            let ctx = Ctx(unsafe {
+                CertCreateCertificateContext(ENCODING, cert.as_ptr(), cert.len() as u32)
+            });
             if ctx.0.is_null() {
                 return Err(last_error("CertCreateCertificateContext"));
             }
@@ -275,13 +314,35 @@ impl CertStore for WinStore {
             };
             // SAFETY: the properties are copied into the context.
             unsafe {
-                if CertSetCertificateContextProperty(ctx.0, CERT_KEY_PROV_INFO_PROP_ID, 0, &info as *const _ as *const c_void) == 0 {
-                    return Err(last_error("CertSetCertificateContextProperty(KEY_PROV_INFO)"));
+                if CertSetCertificateContextProperty(
+                    ctx.0,
+                    CERT_KEY_PROV_INFO_PROP_ID,
+                    0,
+                    &info as *const _ as *const c_void,
+                ) == 0
+                {
+                    return Err(last_error(
+                        "CertSetCertificateContextProperty(KEY_PROV_INFO)",
+                    ));
                 }
-                if CertSetCertificateContextProperty(ctx.0, CERT_FRIENDLY_NAME_PROP_ID, 0, &name as *const _ as *const c_void) == 0 {
-                    return Err(last_error("CertSetCertificateContextProperty(FRIENDLY_NAME)"));
+                if CertSetCertificateContextProperty(
+                    ctx.0,
+                    CERT_FRIENDLY_NAME_PROP_ID,
+                    0,
+                    &name as *const _ as *const c_void,
+                ) == 0
+                {
+                    return Err(last_error(
+                        "CertSetCertificateContextProperty(FRIENDLY_NAME)",
+                    ));
                 }
-                if CertAddCertificateContextToStore(my.0, ctx.0, CERT_STORE_ADD_REPLACE_EXISTING, null_mut()) == 0 {
+                if CertAddCertificateContextToStore(
+                    my.0,
+                    ctx.0,
+                    CERT_STORE_ADD_REPLACE_EXISTING,
+                    null_mut(),
+                ) == 0
+                {
                     return Err(last_error("CertAddCertificateContextToStore"));
                 }
             }
@@ -337,7 +398,15 @@ fn forget_key(container: &str, provider: &str, prov_type: u32) {
     let (c, p) = (wide(container), wide(provider));
     let mut h = 0usize;
     // SAFETY: CRYPT_DELETEKEYSET returns no handle.
-    unsafe { CryptAcquireContextW(&mut h, c.as_ptr(), p.as_ptr(), prov_type, CRYPT_DELETEKEYSET | CRYPT_SILENT) };
+    unsafe {
+        CryptAcquireContextW(
+            &mut h,
+            c.as_ptr(),
+            p.as_ptr(),
+            prov_type,
+            CRYPT_DELETEKEYSET | CRYPT_SILENT,
+        )
+    };
 }
 
 /// The store's key of a certificate, as rustls signs with it.
@@ -345,12 +414,25 @@ fn forget_key(container: &str, provider: &str, prov_type: u32) {
 struct StoreKey(KeyPlace);
 
 impl rustls::sign::SigningKey for StoreKey {
-    fn choose_scheme(&self, offered: &[rustls::SignatureScheme]) -> Option<Box<dyn rustls::sign::Signer>> {
+    fn choose_scheme(
+        &self,
+        offered: &[rustls::SignatureScheme],
+    ) -> Option<Box<dyn rustls::sign::Signer>> {
         use rustls::SignatureScheme as S;
-        [(S::RSA_PKCS1_SHA256, CALG_SHA_256), (S::RSA_PKCS1_SHA384, CALG_SHA_384), (S::RSA_PKCS1_SHA512, CALG_SHA_512)]
-            .into_iter()
-            .find(|(s, _)| offered.contains(s))
-            .map(|(scheme, alg)| Box::new(StoreSigner { place: self.0.clone(), scheme, alg }) as Box<dyn rustls::sign::Signer>)
+        [
+            (S::RSA_PKCS1_SHA256, CALG_SHA_256),
+            (S::RSA_PKCS1_SHA384, CALG_SHA_384),
+            (S::RSA_PKCS1_SHA512, CALG_SHA_512),
+        ]
+        .into_iter()
+        .find(|(s, _)| offered.contains(s))
+        .map(|(scheme, alg)| {
+            Box::new(StoreSigner {
+                place: self.0.clone(),
+                scheme,
+                alg,
+            }) as Box<dyn rustls::sign::Signer>
+        })
     }
 
     fn algorithm(&self) -> rustls::SignatureAlgorithm {

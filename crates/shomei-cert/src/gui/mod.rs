@@ -796,6 +796,7 @@ pub fn application(
     .theme(|_: &App| Theme::Light)
     .window(iced::window::Settings {
         size: iced::Size::new(720.0, 560.0),
+        #[cfg(not(windows))]
         platform_specific: iced::window::settings::PlatformSpecific {
             // WM_CLASS on X11, app id on Wayland: what the menu entry names.
             application_id: "shomei-cert".into(),
@@ -807,9 +808,11 @@ pub fn application(
 
 /// Opens the window; returns when it is closed.
 pub fn run(bank: Arc<dyn Bank>, installed: bool, places: install::Places) -> Result<(), Fail> {
-    let has_display = ["DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    // Windows always has a desktop for a window program.
+    let has_display = cfg!(windows)
+        || ["DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
     if !has_display {
         return Err(Fail::Usage(t::NO_DISPLAY.into()));
     }
