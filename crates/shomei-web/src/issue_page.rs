@@ -24,6 +24,50 @@ struct CertIssuePage {
     available: bool,
     /// 「Debian/Ubuntu 用パッケージ (.deb) のダウンロード」 is offered.
     deb: bool,
+    /// The browser runs on Windows: the Windows files are offered, or told
+    /// missing (never the Linux tar).
+    windows: bool,
+    win_exe: bool,
+    win_msi: bool,
+    win_signed: bool,
+    help_phone: String,
+}
+
+/// The bank's Windows files, made once per bank and placed next to the
+/// server binary (scripts/windows-app): the setup and the .msi.
+const WIN_SETUP: &str = "shomei-cert-setup.exe";
+const WIN_MSI: &str = "shomei-cert.msi";
+
+fn beside(name: &str) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.join(name);
+    p.is_file().then_some(p)
+}
+
+/// Whether a Windows browser asks (Edge and Chrome say `Windows NT`).
+fn windows_desktop(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.contains("Windows NT"))
+}
+
+/// Whether a PE file carries an Authenticode signature (its security
+/// directory is set).
+fn pe_signed(b: &[u8]) -> bool {
+    let at = |i: usize| {
+        b.get(i..i + 4)
+            .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
+    };
+    let Some(pe) = at(0x3c).map(|v| v as usize) else {
+        return false;
+    };
+    let dirs = match b.get(pe + 24..pe + 26) {
+        Some([0x0b, 0x02]) => pe + 24 + 112,
+        Some([0x0b, 0x01]) => pe + 24 + 96,
+        _ => return false,
+    };
+    at(dirs + 32).is_some_and(|off| off != 0)
 }
 
 fn app_path() -> Option<std::path::PathBuf> {
@@ -52,12 +96,64 @@ pub(crate) async fn cert_issue(State(st): State<AppState>, headers: HeaderMap) -
         (Some(app), true) => deb::offer(app).await.is_ok(),
         _ => false,
     };
+    let windows = windows_desktop(&headers);
+    let win_exe = beside(WIN_SETUP);
+    let win_signed = match &win_exe {
+        Some(p) => tokio::fs::read(p).await.is_ok_and(|b| pe_signed(&b)),
+        None => false,
+    };
+    let help_phone = st
+        .svc
+        .settings()
+        .help_desk(shomei_core::Service::BusinessIb)
+        .phone
+        .clone();
     render(&CertIssuePage {
         l: Layout::public(&st, "証明書取得認証", String::new()),
         launch_url: LAUNCH_URL.to_owned(),
         available: app.is_some(),
         deb,
+        windows,
+        win_exe: win_exe.is_some(),
+        win_msi: beside(WIN_MSI).is_some(),
+        win_signed,
+        help_phone,
     })
+}
+
+/// A Windows file of the bank, as it was made and signed.
+async fn windows_file(name: &str, content_type: &'static str) -> Response {
+    let Some(path) = beside(name) else {
+        tracing::warn!(
+            "{name} is not next to the server binary; the Windows download is unavailable"
+        );
+        return error_page(StatusCode::NOT_FOUND, UNAVAILABLE);
+    };
+    match tokio::fs::read(&path).await {
+        Ok(b) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, content_type.to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            b,
+        )
+            .into_response(),
+        Err(e) => crate::pages::system_error(e),
+    }
+}
+
+/// 「証明書発行アプリのダウンロード」 for Windows: the bank's setup (.exe).
+pub(crate) async fn download_exe() -> Response {
+    windows_file(WIN_SETUP, "application/vnd.microsoft.portable-executable").await
+}
+
+/// The .msi for companies that deploy software centrally.
+pub(crate) async fn download_msi() -> Response {
+    windows_file(WIN_MSI, "application/x-msi").await
 }
 
 /// The app's configuration: this server and the root certificate to trust.

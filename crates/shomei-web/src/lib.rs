@@ -144,6 +144,8 @@ pub fn router(state: AppState) -> Router {
         .route("/cert-issue", get(issue_page::cert_issue))
         .route("/cert-issue/app", get(issue_page::download))
         .route("/cert-issue/app.deb", get(issue_page::download_deb))
+        .route("/cert-issue/app.exe", get(issue_page::download_exe))
+        .route("/cert-issue/app.msi", get(issue_page::download_msi))
         .route("/top", get(pages::top))
         .route("/menu/{item}", get(pages::menu_item))
         .route("/bssk001", get(screens::bssk001))
