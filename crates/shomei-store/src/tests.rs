@@ -1,7 +1,9 @@
 //! The store's conformance suite: every test runs on SQLite and, when
 //! `SHOMEI_TEST_DATABASE_URL` names a PostgreSQL server (scripts/postgres
-//! starts one), on Postgres too, each on a fresh database. The tests of
-//! concurrency race two transactions and expect the serialised result.
+//! starts one), on Postgres too, each on a fresh database (with `CI` set,
+//! on Postgres or fail). The tests of concurrency race two transactions,
+//! the second started while the first holds its locks (see `Race`), and
+//! expect the serialised result.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -55,9 +57,21 @@ where
     F: Fn(Place) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    // The store's log (migrations, retries, the listener) into the test's
+    // captured output, shown beside a failure. Set once per process.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .try_init();
     test(Place::Sqlite(tempfile::tempdir().unwrap())).await;
     match std::env::var("SHOMEI_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => test(Place::Pg(fresh_pg(&url).await)).await,
+        // In CI a missing server is a failure, not a skip: else a broken
+        // scripts/postgres would turn the PostgreSQL half of the suite off.
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "CI is set but SHOMEI_TEST_DATABASE_URL is not: the store suite must run on PostgreSQL too (scripts/postgres)"
+        ),
         _ => eprintln!("SHOMEI_TEST_DATABASE_URL unset: PostgreSQL not tested (scripts/postgres)"),
     }
 }
@@ -398,10 +412,84 @@ fn new_cert(user: UserId, serial: &Serial) -> NewCert<'_> {
     }
 }
 
-/// How long the first transaction of a race holds on after the second has
-/// started: long enough for the second to have read too early if nothing
-/// made it wait.
+/// SQLite: how long the first transaction of a race holds on after the
+/// second has called `begin` (which queues it for the one writer the moment
+/// it is polled), before it writes.
 const HOLD: Duration = Duration::from_millis(300);
+
+/// The longest a test waits for an event of a race before it fails.
+const RACE_CEILING: Duration = Duration::from_secs(30);
+
+/// The events of a race between a first transaction, which holds its locks,
+/// and a second one started meanwhile, which must wait for them: so a race
+/// test never passes because the second started late, and says whether the
+/// second really waited.
+#[derive(Default)]
+struct Race {
+    started: std::sync::atomic::AtomicBool,
+    finished: std::sync::atomic::AtomicBool,
+    committing: std::sync::atomic::AtomicBool,
+}
+
+impl Race {
+    /// The second transaction is about to begin (and then to wait).
+    fn start(&self) {
+        self.started.store(true, Ordering::SeqCst);
+    }
+
+    /// The second transaction is over.
+    fn finish(&self) {
+        self.finished.store(true, Ordering::SeqCst);
+    }
+
+    /// Read by the second right after its waiting step returns: had the
+    /// first committed by then? (Set before the first's commit, which must
+    /// come before any waiter is let go.)
+    fn first_committed(&self) -> bool {
+        self.committing.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the second transaction has started and waits on the
+    /// first's locks (Postgres: a session of this database waiting on a
+    /// lock; SQLite: queued for the one writer), or has finished without
+    /// waiting (the test's assertions then catch what it got wrong).
+    async fn until_second_waits(&self, s: &Store) {
+        let deadline = tokio::time::Instant::now() + RACE_CEILING;
+        while !self.started.load(Ordering::SeqCst) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the second transaction never started"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        match &s.backend {
+            Backend::Sqlite { .. } => tokio::time::sleep(HOLD).await,
+            Backend::Pg(p) => loop {
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(p)
+                .await
+                .unwrap();
+                if waiting > 0 || self.finished.load(Ordering::SeqCst) {
+                    return;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the second transaction neither waited nor finished"
+                );
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            },
+        }
+    }
+
+    /// Commits the first transaction, marking it first.
+    async fn commit_first(&self, tx: Tx) {
+        self.committing.store(true, Ordering::SeqCst);
+        tx.commit().await.unwrap();
+    }
+}
 
 async fn a_database_newer_than_the_program_is_refused(place: Place) {
     let s = place.open().await.unwrap();
@@ -441,17 +529,32 @@ async fn two_servers_opening_an_empty_database_migrate_it_once(place: Place) {
 async fn counters_changed_by_two_transactions_at_once_lose_no_change(place: Place) {
     let s = place.open().await.unwrap();
     let (_, u) = company_and_hanako(&s).await;
-    let bump = |s: Store| async move {
-        let mut tx = s.begin().await.unwrap();
-        let mut me = tx.user(u).await.unwrap().unwrap();
-        me.counters.login_failures += 1;
-        tokio::time::sleep(HOLD).await;
-        tx.save_counters(u, &me.counters).await.unwrap();
-        tx.commit().await.unwrap();
-    };
-    tokio::join!(tokio::spawn(bump(s.clone())), tokio::spawn(bump(s.clone())))
-        .0
-        .unwrap();
+    let race = std::sync::Arc::new(Race::default());
+    // The first reads and holds; the second starts meanwhile.
+    let mut first = s.begin().await.unwrap();
+    let mut me = first.user(u).await.unwrap().unwrap();
+    let second = tokio::spawn({
+        let (s, race) = (s.clone(), race.clone());
+        async move {
+            race.start();
+            let mut tx = s.begin().await.unwrap();
+            let mut me = tx.user(u).await.unwrap().unwrap();
+            let waited = race.first_committed();
+            me.counters.login_failures += 1;
+            tx.save_counters(u, &me.counters).await.unwrap();
+            tx.commit().await.unwrap();
+            race.finish();
+            waited
+        }
+    });
+    race.until_second_waits(&s).await;
+    me.counters.login_failures += 1;
+    first.save_counters(u, &me.counters).await.unwrap();
+    race.commit_first(first).await;
+    assert!(
+        second.await.unwrap(),
+        "the second read after the first's commit"
+    );
     // Both counted: the second read what the first wrote.
     let me = s.user(u).await.unwrap().unwrap();
     assert_eq!(me.counters.login_failures, 2);
@@ -461,22 +564,37 @@ async fn two_checks_at_once_never_both_take_the_last_claim(place: Place) {
     let s = place.open().await.unwrap();
     let (_, u) = company_and_hanako(&s).await;
     let now = datetime!(2026-01-01 00:00 UTC);
-    // One place left: a claim is taken only when none is live.
-    let take = |s: Store| async move {
-        let mut tx = s.begin().await.unwrap();
-        let live = tx.live_claims(u, ClaimKind::Login, now).await.unwrap();
-        tokio::time::sleep(HOLD).await;
-        let took = live == 0;
-        if took {
-            tx.insert_claim(u, ClaimKind::Login, now + Duration::from_secs(60))
-                .await
-                .unwrap();
+    let until = now + Duration::from_secs(60);
+    // One place left: a claim is taken only when none is live. The first
+    // counts and holds; the second starts meanwhile.
+    let race = std::sync::Arc::new(Race::default());
+    let mut first = s.begin().await.unwrap();
+    let live = first.live_claims(u, ClaimKind::Login, now).await.unwrap();
+    assert_eq!(live, 0);
+    let second = tokio::spawn({
+        let (s, race) = (s.clone(), race.clone());
+        async move {
+            race.start();
+            let mut tx = s.begin().await.unwrap();
+            let live = tx.live_claims(u, ClaimKind::Login, now).await.unwrap();
+            let waited = race.first_committed();
+            if live == 0 {
+                tx.insert_claim(u, ClaimKind::Login, until).await.unwrap();
+            }
+            tx.commit().await.unwrap();
+            race.finish();
+            (live == 0, waited)
         }
-        tx.commit().await.unwrap();
-        took
-    };
-    let (a, b) = tokio::join!(tokio::spawn(take(s.clone())), tokio::spawn(take(s.clone())));
-    assert!(a.unwrap() ^ b.unwrap(), "exactly one check takes the place");
+    });
+    race.until_second_waits(&s).await;
+    first
+        .insert_claim(u, ClaimKind::Login, until)
+        .await
+        .unwrap();
+    race.commit_first(first).await;
+    let (took, waited) = second.await.unwrap();
+    assert!(waited, "the second counted after the first's commit");
+    assert!(!took, "exactly one check takes the place");
     let mut tx = s.begin().await.unwrap();
     assert_eq!(tx.live_claims(u, ClaimKind::Login, now).await.unwrap(), 1);
 }
@@ -485,8 +603,7 @@ async fn attempts_from_one_address_at_once_are_all_counted(place: Place) {
     let s = place.open().await.unwrap();
     let now = datetime!(2026-01-01 00:00 UTC);
     // The address has no row yet: nothing to lock with FOR UPDATE.
-    let attempt = |s: Store| async move {
-        let mut tx = s.begin().await.unwrap();
+    let read = async move |tx: &mut Tx| {
         let mut a = tx
             .address_attempts("192.0.2.7")
             .await
@@ -499,16 +616,31 @@ async fn attempts_from_one_address_at_once_are_all_counted(place: Place) {
                 last_row_at: None,
             });
         a.attempts += 1;
-        tokio::time::sleep(HOLD).await;
-        tx.save_address_attempts("192.0.2.7", &a).await.unwrap();
-        tx.commit().await.unwrap();
+        a
     };
-    let (a, b) = tokio::join!(
-        tokio::spawn(attempt(s.clone())),
-        tokio::spawn(attempt(s.clone()))
+    let race = std::sync::Arc::new(Race::default());
+    let mut first = s.begin().await.unwrap();
+    let a = read(&mut first).await;
+    let second = tokio::spawn({
+        let (s, race) = (s.clone(), race.clone());
+        async move {
+            race.start();
+            let mut tx = s.begin().await.unwrap();
+            let a = read(&mut tx).await;
+            let waited = race.first_committed();
+            tx.save_address_attempts("192.0.2.7", &a).await.unwrap();
+            tx.commit().await.unwrap();
+            race.finish();
+            waited
+        }
+    });
+    race.until_second_waits(&s).await;
+    first.save_address_attempts("192.0.2.7", &a).await.unwrap();
+    race.commit_first(first).await;
+    assert!(
+        second.await.unwrap(),
+        "the second read after the first's commit"
     );
-    a.unwrap();
-    b.unwrap();
     let mut tx = s.begin().await.unwrap();
     let a = tx.address_attempts("192.0.2.7").await.unwrap().unwrap();
     assert_eq!(a.attempts, 2);
@@ -516,17 +648,29 @@ async fn attempts_from_one_address_at_once_are_all_counted(place: Place) {
 
 async fn two_transactions_never_take_the_same_crl_number(place: Place) {
     let s = place.open().await.unwrap();
-    let take = |s: Store| async move {
-        let mut tx = s.begin().await.unwrap();
-        let n = tx.next_crl_number().await.unwrap();
-        tokio::time::sleep(HOLD).await;
-        tx.commit().await.unwrap();
-        n
-    };
-    let (a, b) = tokio::join!(tokio::spawn(take(s.clone())), tokio::spawn(take(s.clone())));
-    let mut got = [a.unwrap(), b.unwrap()];
-    got.sort();
-    assert_eq!(got, [1, 2]);
+    let race = std::sync::Arc::new(Race::default());
+    let mut first = s.begin().await.unwrap();
+    assert_eq!(first.next_crl_number().await.unwrap(), 1);
+    let second = tokio::spawn({
+        let (s, race) = (s.clone(), race.clone());
+        async move {
+            race.start();
+            let mut tx = s.begin().await.unwrap();
+            let n = tx.next_crl_number().await.unwrap();
+            let waited = race.first_committed();
+            tx.commit().await.unwrap();
+            race.finish();
+            (n, waited)
+        }
+    });
+    race.until_second_waits(&s).await;
+    race.commit_first(first).await;
+    let (n, waited) = second.await.unwrap();
+    assert!(
+        waited,
+        "the second took its number after the first's commit"
+    );
+    assert_eq!(n, 2);
     // A rolled-back transaction gives its number back.
     let mut tx = s.begin().await.unwrap();
     assert_eq!(tx.next_crl_number().await.unwrap(), 3);
@@ -549,24 +693,28 @@ async fn revocation_log_ids_become_visible_in_their_order(place: Place) {
     }
     tx.commit().await.unwrap();
     // A revokes X and stays open; B revokes Y meanwhile.
+    let race = std::sync::Arc::new(Race::default());
     let mut a = s.begin().await.unwrap();
     assert!(a.revoke_cert(&x, now, 1).await.unwrap());
     let b = tokio::spawn({
-        let s = s.clone();
+        let (s, race) = (s.clone(), race.clone());
         let y = y.clone();
         async move {
+            race.start();
             let mut b = s.begin().await.unwrap();
             assert!(b.revoke_cert(&y, now, 1).await.unwrap());
             b.commit().await.unwrap();
+            race.finish();
         }
     });
-    tokio::time::sleep(HOLD).await;
+    // B has committed, or waits for A.
+    race.until_second_waits(&s).await;
     // A watcher now must not see Y ahead of X: it would go past X's id.
     assert!(
         s.revocations_after(0).await.unwrap().is_empty(),
         "B committed before A, with a later id"
     );
-    a.commit().await.unwrap();
+    race.commit_first(a).await;
     b.await.unwrap();
     let seen: Vec<(i64, Serial)> = s
         .revocations_after(0)
@@ -1082,7 +1230,13 @@ async fn a_server_is_not_woken_by_its_own_revocation_notices(place: Place) {
         assert!(tx.revoke_cert(serial, now, 1).await.unwrap());
         tx.commit().await.unwrap();
     }
-    assert_eq!(listener.next().await.unwrap(), 1, "one own notice skipped");
+    let wait = Duration::from_secs(30);
+    let first = tokio::time::timeout(wait, listener.next()).await;
+    assert_eq!(
+        first.expect("A is told of B's revocation").unwrap(),
+        1,
+        "one own notice skipped"
+    );
 
     // A renewal's notice is sent after its commit (see `send_notices`):
     // B's listener wakes for it; A's skips it, and wakes for B's next.
@@ -1092,7 +1246,6 @@ async fn a_server_is_not_woken_by_its_own_revocation_notices(place: Place) {
             .await
             .unwrap()
     );
-    let wait = Duration::from_secs(30);
     let told = tokio::time::timeout(wait, b_listener.next()).await;
     assert_eq!(told.expect("B is told of A's renewal").unwrap(), 0);
     let mut tx = b.begin().await.unwrap();
@@ -1156,22 +1309,29 @@ async fn a_renewal_that_read_before_a_revocation_committed_writes_nothing(place:
     // first; A's write starts meanwhile (on Postgres it must wait for the
     // user's lock, not take the certificate's and then wait for the head:
     // B would wait for A, a deadlock; SQLite's A waits to begin).
+    let race = std::sync::Arc::new(Race::default());
     let mut b = s.begin().await.unwrap();
     assert!(b.user(u).await.unwrap().is_some());
     assert!(b.revoke_cert(&other, now, 1).await.unwrap());
     let a = tokio::spawn({
-        let s = s.clone();
+        let (s, race) = (s.clone(), race.clone());
         let (old, new) = (old.clone(), new.clone());
         async move {
-            s.supersede(&new_cert(u, &new), &old, now, 4, &entry(c, "証明書更新"))
+            race.start();
+            let renewed = s
+                .supersede(&new_cert(u, &new), &old, now, 4, &entry(c, "証明書更新"))
                 .await
-                .unwrap()
+                .unwrap();
+            race.finish();
+            (renewed, race.first_committed())
         }
     });
-    tokio::time::sleep(HOLD).await;
+    race.until_second_waits(&s).await;
     assert!(b.revoke_cert(&old, now, 1).await.unwrap());
-    b.commit().await.unwrap();
-    assert!(!a.await.unwrap(), "the renewal must not go through");
+    race.commit_first(b).await;
+    let (renewed, waited) = a.await.unwrap();
+    assert!(waited, "the renewal's write waited for B");
+    assert!(!renewed, "the renewal must not go through");
     assert!(s.cert_by_serial(&new).await.unwrap().is_none());
     assert_eq!(s.revocations_after(0).await.unwrap().len(), 2);
     assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 0);
