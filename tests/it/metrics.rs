@@ -6,7 +6,7 @@ use crate::issuance::enrolled;
 use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW};
 
 /// The value of one sample line (`name{labels} value`).
-fn sample(text: &str, series: &str) -> f64 {
+pub fn sample(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .unwrap_or_else(|| panic!("no sample {series} in\n{text}"))

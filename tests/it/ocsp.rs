@@ -264,3 +264,132 @@ async fn a_valid_request_over_get_is_answered_good_then_revoked() {
     );
     kit.stop().await;
 }
+
+/// thisUpdate of a single good or revoked answer (GeneralizedTime after the
+/// certStatus), as "YYYYMMDDHHMMSSZ".
+fn this_update(response: &[u8]) -> String {
+    let good = response
+        .windows(4)
+        .position(|w| w == [0x80, 0x00, 0x18, 0x0f])
+        .map(|i| i + 4);
+    // revoked: [1] { revocationTime (0x18 0x0f …) [reason] } then thisUpdate.
+    let revoked = || {
+        let i = response
+            .windows(3)
+            .position(|w| w[0] == 0xa1 && w[2] == 0x18)?;
+        let after = i + 2 + response[i + 1] as usize;
+        (response.get(after..after + 2) == Some(&[0x18, 0x0f])).then_some(after + 2)
+    };
+    let at = good.or_else(revoked).expect("a good or revoked answer");
+    String::from_utf8(response[at..at + 15].to_vec()).unwrap()
+}
+
+fn generalized(t: ::time::OffsetDateTime) -> String {
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn ocsp_hits(kit: &Kit) -> f64 {
+    crate::metrics::sample(&kit.svc.metrics_text(None), "shomei_ocsp_cache_hits_total")
+}
+
+#[tokio::test]
+async fn answers_are_presigned_at_issuance_replaced_at_revocation_and_never_served_stale() {
+    let kit = Kit::start().await;
+    let presigned = |kit: &Kit| {
+        crate::metrics::sample(
+            &kit.svc.metrics_text(None),
+            "shomei_ocsp_presigned_responses",
+        )
+    };
+    let before = presigned(&kit);
+    let (cert, _dir) = jirodt_enrolled(&kit).await;
+    assert_eq!(presigned(&kit), before + 1.0, "signed at issuance");
+    let (_, parsed) = x509_parser::parse_x509_certificate(&cert).unwrap();
+    let serial = shomei_core::Serial::from_bytes(parsed.raw_serial()).unwrap();
+    let issuer = shomei_pki::ocsp::IssuerHashes::of(kit.svc.ca().issuing_der()).unwrap();
+    let request = issuer.request(serial.as_bytes());
+
+    // The very first question is answered from the pre-signed answer.
+    let hits = ocsp_hits(&kit);
+    let first = kit.svc.ocsp(&request).await;
+    assert!(first.windows(2).any(|w| w == [0x80, 0x00]), "good");
+    assert_eq!(ocsp_hits(&kit), hits + 1.0, "served pre-signed");
+
+    // Signed again before it is stale, and served as signed again.
+    let t0 = this_update(&first);
+    kit.clock.advance(::time::Duration::minutes(25));
+    assert!(kit.svc.refresh_presigned_ocsp() >= 1);
+    let hits = ocsp_hits(&kit);
+    let refreshed = kit.svc.ocsp(&request).await;
+    assert_eq!(ocsp_hits(&kit), hits + 1.0, "still served pre-signed");
+    let t1 = this_update(&refreshed);
+    assert!(t1 > t0, "signed again: {t0} then {t1}");
+    // Without a refresh, an answer half-way to its nextUpdate is not served:
+    // the question gets one signed now.
+    kit.clock.advance(::time::Duration::minutes(31));
+    let now = generalized(kit.svc.now());
+    let fresh = this_update(&kit.svc.ocsp(&request).await);
+    assert!(fresh > t1 && fresh <= now, "{t1} then {fresh} (now {now})");
+
+    // A revocation replaces it before the revoking call returns: the very
+    // next question is answered revoked, from the pre-signed answer.
+    kit.svc
+        .revoke_by_operator(
+            &shomei_core::LoginId::parse("jirodt").unwrap(),
+            shomei_core::RevocationReason::KeyCompromise,
+            None,
+            "yamada",
+        )
+        .await
+        .unwrap();
+    let hits = ocsp_hits(&kit);
+    let revoked = kit.svc.ocsp(&request).await;
+    assert_eq!(ocsp_hits(&kit), hits + 1.0, "served pre-signed");
+    assert!(
+        revoked
+            .windows(4)
+            .any(|w| w[0] == 0xa1 && w[2..] == [0x18, 0x0f]),
+        "revoked"
+    );
+    assert!(
+        !revoked.windows(4).any(|w| w == [0x80, 0x00, 0x18, 0x0f]),
+        "no longer good"
+    );
+    kit.stop().await;
+}
+
+// openssl blocks: the server needs threads of its own meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_with_a_nonce_is_signed_afresh_and_a_presigned_answer_verifies() {
+    let kit = Kit::start().await;
+    let (_, dir) = jirodt_enrolled(&kit).await;
+    let d = dir.path();
+    let url = format!("{}/pki/ocsp", kit.base);
+    // The pre-signed answer (no nonce) verifies as a relying party checks it.
+    let hits = ocsp_hits(&kit);
+    let plain = openssl_ocsp(d, &url, &["-cert", "cert.pem", "-no_nonce"]);
+    assert!(plain.contains("Response verify OK"), "{plain}");
+    assert!(plain.contains("cert.pem: good"), "{plain}");
+    assert_eq!(ocsp_hits(&kit), hits + 1.0, "served pre-signed");
+    // With a nonce: echoed, so signed for this request, twice over.
+    for _ in 0..2 {
+        let nonced = openssl_ocsp(d, &url, &["-cert", "cert.pem"]);
+        assert!(nonced.contains("Response verify OK"), "{nonced}");
+        assert!(nonced.contains("OCSP Nonce"), "{nonced}");
+        assert!(nonced.contains("cert.pem: good"), "{nonced}");
+    }
+    assert_eq!(
+        ocsp_hits(&kit),
+        hits + 1.0,
+        "nonce requests are not served pre-signed"
+    );
+    kit.stop().await;
+}

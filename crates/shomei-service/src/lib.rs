@@ -321,6 +321,7 @@ impl Shomei {
         self.metrics.render(&operations::metrics::Gauges {
             hashing: (h.workers, h.capacity, h.in_use, h.done),
             revoked,
+            ocsp_presigned: self.ocsp.presigned_count(),
             sessions,
             resident_bytes: operations::metrics::resident_bytes(),
             started_unix: self.started_unix,

@@ -4,9 +4,25 @@
 //! grow with the number of revoked certificates. Resumption is off: TLS 1.3
 //! resumption would skip client-certificate verification, and a certificate
 //! revoked since the first handshake must not get back in that way.
+//!
+//! A returning client's certificate does not change between handshakes, so
+//! a chain validation that succeeded is kept ([`ChainCache`]), keyed by the
+//! SHA-256 of the whole end-entity certificate: any other certificate (another
+//! CA's with the same subject and serial included) hashes differently and is
+//! validated in full. What can change is checked on every handshake as
+//! before: the revocation set, and the time against the validity window the
+//! entry was kept with (the certificate's and its CA's). The cache belongs to
+//! one verifier and its trust anchors: a new CA means a new verifier and an
+//! empty cache. The handshake's own signature (CertificateVerify) is checked
+//! every time, as ever.
+//!
+//! The listener's TLS reads the service's clock (the system clock outside
+//! tests), like every other rule about time.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
+use aws_lc_rs::digest;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -18,14 +34,9 @@ use rustls::{
 use shomei_core::Serial;
 use shomei_service::Shomei;
 
-/// The serial of a certificate, as our store keeps it.
-fn serial_of(der: &[u8]) -> Option<Serial> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    Serial::from_bytes(cert.raw_serial())
-}
-
-/// Serial and CN of a verified client certificate.
-pub(crate) fn client_cert(der: &[u8]) -> Option<crate::ClientCert> {
+/// Serial and CN of a verified client certificate, with its validity
+/// (Unix seconds).
+fn parse_client_cert(der: &[u8]) -> Option<(crate::ClientCert, i64, i64)> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let serial = Serial::from_bytes(cert.raw_serial())?;
     let login_id = cert
@@ -35,12 +46,111 @@ pub(crate) fn client_cert(der: &[u8]) -> Option<crate::ClientCert> {
         .and_then(|cn| cn.as_str().ok())
         .unwrap_or_default()
         .to_owned();
-    Some(crate::ClientCert { serial, login_id })
+    let v = cert.validity();
+    Some((
+        crate::ClientCert { serial, login_id },
+        v.not_before.timestamp(),
+        v.not_after.timestamp(),
+    ))
+}
+
+/// Serial and CN of a verified client certificate.
+pub(crate) fn client_cert(der: &[u8]) -> Option<crate::ClientCert> {
+    parse_client_cert(der).map(|(c, _, _)| c)
+}
+
+/// At most this many validated certificates are kept (about 200 bytes
+/// each); beyond it, an arbitrary entry makes room.
+const CHAIN_CACHE_ENTRIES: usize = 100_000;
+
+type CertHash = [u8; 32];
+
+fn cert_hash(der: &[u8]) -> CertHash {
+    let mut h = [0u8; 32];
+    h.copy_from_slice(digest::digest(&digest::SHA256, der).as_ref());
+    h
+}
+
+/// One successful chain validation.
+#[derive(Clone)]
+struct Validated {
+    cert: crate::ClientCert,
+    /// The window in which the validation stands (Unix seconds, both ends
+    /// included, as webpki reads notBefore and notAfter): the certificate's
+    /// validity within its issuing CA's.
+    not_before: i64,
+    not_after: i64,
+}
+
+/// Successful chain validations of client certificates, by certificate hash.
+pub(crate) struct ChainCache {
+    entries: RwLock<HashMap<CertHash, Validated>>,
+    limit: usize,
+    /// The issuing CA's validity: no entry outlives it.
+    ca_window: (i64, i64),
+}
+
+impl ChainCache {
+    fn new(limit: usize, ca_window: (i64, i64)) -> Self {
+        Self {
+            entries: RwLock::new(HashMap::new()),
+            limit,
+            ca_window,
+        }
+    }
+
+    /// The kept validation of `hash`, if `now` is inside its window; an
+    /// entry outside it is dropped (the full validation then says why).
+    fn get(&self, hash: &CertHash, now: i64) -> Option<crate::ClientCert> {
+        let hit = {
+            let e = self.entries.read().ok()?;
+            let v = e.get(hash)?;
+            (v.not_before <= now && now <= v.not_after).then(|| v.cert.clone())
+        };
+        if hit.is_none()
+            && let Ok(mut e) = self.entries.write()
+        {
+            e.remove(hash);
+        }
+        hit
+    }
+
+    fn put(&self, hash: CertHash, cert: crate::ClientCert, not_before: i64, not_after: i64) {
+        let Ok(mut e) = self.entries.write() else {
+            return;
+        };
+        if e.len() >= self.limit
+            && !e.contains_key(&hash)
+            && let Some(k) = e.keys().next().copied()
+        {
+            e.remove(&k);
+        }
+        e.insert(
+            hash,
+            Validated {
+                cert,
+                not_before: not_before.max(self.ca_window.0),
+                not_after: not_after.min(self.ca_window.1),
+            },
+        );
+    }
+
+    /// Serial and CN of a certificate verified in this listener's handshake:
+    /// from the cache, or parsed.
+    pub(crate) fn client_cert(&self, der: &[u8]) -> Option<crate::ClientCert> {
+        let kept = self
+            .entries
+            .read()
+            .ok()
+            .and_then(|e| e.get(&cert_hash(der)).map(|v| v.cert.clone()));
+        kept.or_else(|| client_cert(der))
+    }
 }
 
 struct RevocationAware {
     inner: Arc<dyn ClientCertVerifier>,
     svc: Arc<Shomei>,
+    cache: Arc<ChainCache>,
 }
 
 impl std::fmt::Debug for RevocationAware {
@@ -60,17 +170,29 @@ impl ClientCertVerifier for RevocationAware {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        let verified = self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now)?;
-        let serial = serial_of(end_entity)
-            .ok_or(Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        let hash = cert_hash(end_entity);
+        let at = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let serial = match self.cache.get(&hash, at) {
+            Some(kept) => {
+                self.svc.metrics().chain_cache_hit();
+                kept.serial
+            }
+            None => {
+                self.inner
+                    .verify_client_cert(end_entity, intermediates, now)?;
+                let (cert, not_before, not_after) = parse_client_cert(end_entity)
+                    .ok_or(Error::InvalidCertificate(CertificateError::BadEncoding))?;
+                let serial = cert.serial.clone();
+                self.cache.put(hash, cert, not_before, not_after);
+                serial
+            }
+        };
         if self.svc.is_revoked(serial.as_bytes()) {
             self.svc.metrics().revoked_certificate_refused();
             tracing::info!(serial = %serial, "revoked client certificate refused");
             return Err(Error::InvalidCertificate(CertificateError::Revoked));
         }
-        Ok(verified)
+        Ok(ClientCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -100,12 +222,46 @@ impl ClientCertVerifier for RevocationAware {
     }
 }
 
-/// TLS settings of the certificate listener.
+/// The service's clock, for the validity checks of the listener's TLS.
+struct ServiceTime(Arc<Shomei>);
+
+impl std::fmt::Debug for ServiceTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServiceTime")
+    }
+}
+
+impl rustls::time_provider::TimeProvider for ServiceTime {
+    fn current_time(&self) -> Option<UnixTime> {
+        let secs = u64::try_from(self.0.now().unix_timestamp()).ok()?;
+        Some(UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+            secs,
+        )))
+    }
+}
+
+/// The issuing CA's validity (Unix seconds).
+fn validity_of(der: &[u8]) -> Result<(i64, i64), String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| e.to_string())?;
+    let v = cert.validity();
+    Ok((v.not_before.timestamp(), v.not_after.timestamp()))
+}
+
+/// TLS settings of the certificate listener, and its chain-validation cache.
 pub(crate) fn cert_tls_config(
     svc: Arc<Shomei>,
     chain: Vec<CertificateDer<'static>>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
-) -> Result<rustls::ServerConfig, String> {
+) -> Result<(rustls::ServerConfig, Arc<ChainCache>), String> {
+    cert_tls_config_with(svc, chain, key, CHAIN_CACHE_ENTRIES)
+}
+
+fn cert_tls_config_with(
+    svc: Arc<Shomei>,
+    chain: Vec<CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+    cache_entries: usize,
+) -> Result<(rustls::ServerConfig, Arc<ChainCache>), String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = RootCertStore::empty();
     // The issuing CA is a trust anchor too, so a client that sends only its
@@ -119,8 +275,16 @@ pub(crate) fn cert_tls_config(
     let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| e.to_string())?;
-    let verifier = Arc::new(RevocationAware { inner, svc });
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+    let cache = Arc::new(ChainCache::new(
+        cache_entries,
+        validity_of(svc.ca().issuing_der())?,
+    ));
+    let verifier = Arc::new(RevocationAware {
+        inner,
+        svc: svc.clone(),
+        cache: cache.clone(),
+    });
+    let mut cfg = rustls::ServerConfig::builder_with_details(provider, Arc::new(ServiceTime(svc)))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_client_cert_verifier(verifier)
@@ -129,7 +293,7 @@ pub(crate) fn cert_tls_config(
     cfg.session_storage = Arc::new(NoServerSessionStorage {});
     cfg.send_tls13_tickets = 0;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(cfg)
+    Ok((cfg, cache))
 }
 
 /// The login ID a client certificate names (its CN), for display only: the

@@ -182,9 +182,9 @@ pub async fn start_all(
     let cert_acceptor = match cert_addr {
         Some(_) => {
             let (chain, key) = identity;
-            let cfg = crate::certauth::cert_tls_config(svc.clone(), chain, key)
+            let (cfg, cache) = crate::certauth::cert_tls_config(svc.clone(), chain, key)
                 .map_err(StartError::Tls)?;
-            Some(TlsAcceptor::from(Arc::new(cfg)))
+            Some((TlsAcceptor::from(Arc::new(cfg)), cache))
         }
         None => None,
     };
@@ -234,9 +234,14 @@ pub async fn start_all(
         let svc = svc.clone();
         tokio::spawn(async move { svc.run_revocation_listener().await })
     };
+    let ocsp_refresh = {
+        let svc = svc.clone();
+        tokio::spawn(async move { svc.run_ocsp_refresh().await })
+    };
     let mut loops = vec![tokio::spawn(accept_loop(
         portal,
         portal_acceptor,
+        None,
         app.clone(),
         svc.clone(),
         Listener::Portal,
@@ -260,10 +265,11 @@ pub async fn start_all(
             stopped.clone(),
         )));
     }
-    if let (Some(listener), Some(acceptor)) = (cert, cert_acceptor) {
+    if let (Some(listener), Some((acceptor, cache))) = (cert, cert_acceptor) {
         loops.push(tokio::spawn(accept_loop(
             listener,
             acceptor,
+            Some(cache),
             app,
             svc,
             Listener::Cert,
@@ -278,6 +284,7 @@ pub async fn start_all(
         publisher.abort();
         watch.abort();
         listen.abort();
+        ocsp_refresh.abort();
     });
     Ok(RunningServer {
         addr,
@@ -292,21 +299,23 @@ pub async fn start_all(
 
 /// Accepts TLS connections until stopped, within the listener's limits
 /// (connections in all and per address, handshake, header and idle
-/// timeouts). With `client_certs` (the certificate listener), the verified
-/// certificate's serial goes to the handlers, and every request re-checks it
-/// against the revocation set: a keep-alive connection opened before a
-/// revocation gets no further.
+/// timeouts). With `chain_cache` (the certificate listener, which asks for
+/// client certificates), the verified certificate's serial goes to the
+/// handlers, and every request re-checks it against the revocation set: a
+/// keep-alive connection opened before a revocation gets no further.
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
+    chain_cache: Option<Arc<crate::certauth::ChainCache>>,
     app: axum::Router,
     svc: Arc<Shomei>,
     kind: Listener,
     mut stopped: watch::Receiver<bool>,
 ) {
     // Only the certificate listener asks for (and re-checks) client certificates.
-    let client_certs = (kind == Listener::Cert).then(|| svc.clone());
+    let client_certs = chain_cache.is_some().then(|| svc.clone());
     let gate = Gate::new(kind, Limits::from_settings(svc.settings()), svc.clone());
+    let login: Arc<str> = format!("{}/login", svc.ca().endpoints().base_url()).into();
     let svc_all = svc;
     let mut backoff = Duration::ZERO;
     while let Some((tcp, peer, admitted)) =
@@ -315,12 +324,10 @@ async fn accept_loop(
         let acceptor = acceptor.clone();
         let app = app.clone();
         let svc = client_certs.clone();
+        let chain_cache = chain_cache.clone();
         let metrics_svc = svc_all.clone();
         let gate = gate.clone();
-        let login = svc
-            .as_ref()
-            .map(|s| format!("{}/login", s.ca().endpoints().base_url()))
-            .unwrap_or_default();
+        let login = login.clone();
         tokio::spawn(async move {
             let _admitted = admitted;
             let limits = gate.limits();
@@ -341,14 +348,14 @@ async fn accept_loop(
                 }
             };
             metrics_svc.metrics().handshake(kind, true);
-            let cert = match &svc {
-                Some(_) => {
+            let cert = match &chain_cache {
+                Some(cache) => {
                     match tls
                         .get_ref()
                         .1
                         .peer_certificates()
                         .and_then(|c| c.first())
-                        .and_then(|c| crate::certauth::client_cert(c))
+                        .and_then(|c| cache.client_cert(c))
                     {
                         Some(c) => Some(c),
                         None => return,

@@ -301,6 +301,9 @@ impl Shomei {
         if let Ok(mut s) = self.revoked.write() {
             *s = set;
         }
+        // Revocations that came with the new set (a reload after missed log
+        // entries) must not keep a good OCSP answer.
+        self.ocsp_drop_revoked_good();
         self.crl.log_seen.fetch_max(head, Ordering::SeqCst);
         self.view.confirm();
         let _guard = self.crl.generating.lock().await;
@@ -466,7 +469,9 @@ impl Shomei {
             d.insert(listed.scope);
         }
         self.crl.requested.fetch_add(1, Ordering::SeqCst);
-        self.ocsp.forget(serial);
+        // After the set has it: OCSP's pre-signed answer is replaced here,
+        // before the revoking call returns.
+        self.ocsp_presign_revoked(serial, r.at, r.reason, listed.not_after);
         self.metrics().revocation_in_force();
         self.crl.wake.notify_one();
     }

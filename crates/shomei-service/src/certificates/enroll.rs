@@ -218,7 +218,10 @@ impl Shomei {
 
     fn count_issuance(&self, r: &std::result::Result<Issued, EnrollError>, renewal: bool) {
         match r {
-            Ok(_) => self.metrics().issued(renewal),
+            Ok(i) => {
+                self.metrics().issued(renewal);
+                self.ocsp_presign_issued(&i.serial, i.not_after);
+            }
             Err(EnrollError::Internal(_)) => {}
             Err(_) => self.metrics().issuance_refused(),
         }

@@ -120,6 +120,7 @@ pub struct Metrics {
     /// [good, revoked, unknown, malformed or failed]
     ocsp: [AtomicU64; 4],
     ocsp_cache_hits: AtomicU64,
+    chain_cache_hits: AtomicU64,
     crl_generations: AtomicU64,
     crl_generation_micros: AtomicU64,
 }
@@ -225,6 +226,12 @@ impl Metrics {
 
     pub(crate) fn ocsp_cache_hit(&self) {
         self.ocsp_cache_hits.fetch_add(1, Relaxed);
+    }
+
+    /// A client certificate whose chain validation was taken from the
+    /// certificate listener's cache (revocation and expiry still checked).
+    pub fn chain_cache_hit(&self) {
+        self.chain_cache_hits.fetch_add(1, Relaxed);
     }
 
     /// CRL generations published (one partition's CRL and delta each).
@@ -352,6 +359,17 @@ impl Metrics {
             "Serials in the in-memory revocation set.",
         );
         let _ = writeln!(o, "shomei_revoked_certificates {}", gauges.revoked);
+        head(
+            &mut o,
+            "shomei_ocsp_presigned_responses",
+            "gauge",
+            "Pre-signed OCSP answers kept, one per certificate in force that was issued or asked about.",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_ocsp_presigned_responses {}",
+            gauges.ocsp_presigned
+        );
 
         head(
             &mut o,
@@ -376,6 +394,17 @@ impl Metrics {
             o,
             "shomei_ocsp_cache_hits_total {}",
             get(&self.ocsp_cache_hits)
+        );
+        head(
+            &mut o,
+            "shomei_tls_chain_cache_hits_total",
+            "counter",
+            "Client certificates whose chain validation came from the certificate listener's cache (revocation and validity still checked on every handshake).",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_tls_chain_cache_hits_total {}",
+            get(&self.chain_cache_hits)
         );
 
         head(
@@ -655,6 +684,8 @@ pub struct Gauges {
     /// Password hashing: workers, places, places in use, hashes computed.
     pub hashing: (usize, usize, usize, u64),
     pub revoked: usize,
+    /// Pre-signed OCSP answers kept.
+    pub ocsp_presigned: usize,
     /// `None` when the database did not answer in time: the sample is left
     /// out rather than guessed.
     pub sessions: Option<usize>,
@@ -685,6 +716,7 @@ mod tests {
         Gauges {
             hashing: (2, 34, 1, 5),
             revoked: 7,
+            ocsp_presigned: 3,
             sessions: Some(2),
             resident_bytes: Some(4096),
             started_unix: 1_700_000_000,
@@ -718,6 +750,7 @@ mod tests {
         m.handshake(Listener::Cert, true);
         m.handshake(Listener::Cert, false);
         m.revoked_certificate_refused();
+        m.chain_cache_hit();
         m.login(LoginMethod::Certificate, false);
         m.issued(true);
         m.ocsp_answer(Some(&CertStatus::Good));
@@ -731,6 +764,7 @@ mod tests {
             "shomei_tls_handshakes_total{listener=\"cert\",result=\"ok\"} 1",
             "shomei_tls_handshakes_total{listener=\"cert\",result=\"failed\"} 1",
             "shomei_revoked_certificates_refused_total 1",
+            "shomei_tls_chain_cache_hits_total 1",
             "shomei_logins_total{method=\"certificate\",result=\"refused\"} 1",
             "shomei_certificates_issued_total{operation=\"simplereenroll\"} 1",
             "shomei_ocsp_responses_total{status=\"good\"} 1",
@@ -745,6 +779,7 @@ mod tests {
             "shomei_crl_partitions 2",
             "shomei_crl_generations_total 1",
             "shomei_revoked_certificates 7",
+            "shomei_ocsp_presigned_responses 3",
             "shomei_sessions 2",
             "shomei_issuing_ca_not_after_seconds 2000000000",
         ] {

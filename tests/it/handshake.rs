@@ -1,0 +1,129 @@
+//! The certificate listener's chain-validation cache: a returning
+//! certificate's chain is validated once and kept, while what can change
+//! between handshakes — revocation and expiry — is still checked on every
+//! one, and another CA's certificate that looks the same is validated in
+//! full (and refused).
+
+use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, SigningKey};
+use shomei_core::{LoginId, RevocationReason};
+use x509_parser::prelude::*;
+
+use crate::issuance::{assert_refused, cert_login, enrolled, gets_in};
+use crate::metrics::{sample, scrape};
+use crate::testkit::Kit;
+
+/// A DER element.
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let first = bytes.iter().position(|b| *b != 0).unwrap();
+        out.push(0x80 | (bytes.len() - first) as u8);
+        out.extend_from_slice(&bytes[first..]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// Handshakes whose chain validation came from the cache, so far.
+async fn cache_hits(kit: &Kit) -> f64 {
+    sample(&scrape(kit).await, "shomei_tls_chain_cache_hits_total")
+}
+
+/// The certificate gets in, its chain taken from the cache.
+async fn gets_in_from_the_cache(kit: &Kit, cert: &[u8], key: &KeyPair) {
+    let before = cache_hits(kit).await;
+    gets_in(kit, cert, key).await;
+    assert!(
+        cache_hits(kit).await > before,
+        "the handshake took its chain validation from the cache"
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_revoked_or_expired_after_a_cached_handshake_is_refused_on_the_next() {
+    let kit = Kit::start().await;
+    let (cert, key) = enrolled(&kit, "jirodt").await;
+    let (other, other_key) = enrolled(&kit, "ichirodt").await;
+    // Validated in full once, then from the cache.
+    gets_in(&kit, &cert, &key).await;
+    gets_in_from_the_cache(&kit, &cert, &key).await;
+
+    // Past its notAfter by the service's clock (which the listener's TLS
+    // reads): the very next handshake is refused as expired...
+    let (_, c) = parse_x509_certificate(&cert).unwrap();
+    let past = ::time::Duration::seconds(
+        c.validity().not_after.timestamp() - kit.svc.now().unix_timestamp() + 60,
+    );
+    kit.clock.advance(past);
+    assert_refused(
+        &cert_login(&kit, Some((&cert, &key))).await,
+        rustls::AlertDescription::CertificateExpired,
+        "a certificate expired since its cached handshake",
+    );
+    // ...and back within its validity it gets in again (the control).
+    kit.clock.advance(-past);
+    gets_in(&kit, &cert, &key).await;
+    gets_in_from_the_cache(&kit, &cert, &key).await;
+
+    // Revoked (by the bank, key compromise): the very next handshake is
+    // refused as revoked, while another cached certificate still gets in.
+    gets_in(&kit, &other, &other_key).await;
+    gets_in_from_the_cache(&kit, &other, &other_key).await;
+    kit.svc
+        .revoke_by_operator(
+            &LoginId::parse("jirodt").unwrap(),
+            RevocationReason::KeyCompromise,
+            None,
+            "yamada",
+        )
+        .await
+        .unwrap();
+    assert_refused(
+        &cert_login(&kit, Some((&cert, &key))).await,
+        rustls::AlertDescription::CertificateRevoked,
+        "a certificate revoked since its cached handshake",
+    );
+    gets_in_from_the_cache(&kit, &other, &other_key).await;
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn another_cas_signature_on_a_cached_certificates_very_body_is_never_let_in_by_the_cache() {
+    let kit = Kit::start().await;
+    let (cert, key) = enrolled(&kit, "jirodt").await;
+    gets_in(&kit, &cert, &key).await;
+    gets_in_from_the_cache(&kit, &cert, &key).await;
+
+    // Another CA's key signs jirodt's very certificate body: subject,
+    // serial, validity, key, issuer name, extensions all the same; only the
+    // signature tells it apart (as a CA with our issuing CA's name would).
+    let fake_ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let (_, genuine) = parse_x509_certificate(&cert).unwrap();
+    let tbs = genuine.tbs_certificate.as_ref();
+    let sig = fake_ca_key.sign(tbs).unwrap();
+    let mut bits = vec![0u8];
+    bits.extend_from_slice(&sig);
+    let alg: &[u8] = &[
+        0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+    ];
+    let fake = der(0x30, &[tbs, alg, &der(0x03, &bits)].concat());
+    assert_ne!(fake, cert);
+    let (_, f) = parse_x509_certificate(&fake).unwrap();
+    assert_eq!(f.tbs_certificate.as_ref(), tbs);
+
+    // Refused in full validation (its signature is not our CA's), however
+    // often it is tried, while the genuine one goes on getting in.
+    for _ in 0..2 {
+        assert_refused(
+            &cert_login(&kit, Some((&fake, &key))).await,
+            rustls::AlertDescription::DecryptError,
+            "another CA's certificate with the same subject and serial",
+        );
+        gets_in_from_the_cache(&kit, &cert, &key).await;
+    }
+    kit.stop().await;
+}
