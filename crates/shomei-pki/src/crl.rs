@@ -6,7 +6,7 @@
 use time::OffsetDateTime;
 
 use crate::CaKey;
-use crate::der::tlv;
+use crate::der::{len_of_len, push_len, tlv};
 
 /// ecdsa-with-SHA256, as a whole AlgorithmIdentifier.
 const ALG_ECDSA_SHA256: &[u8] = &[
@@ -53,29 +53,6 @@ pub struct CrlSigner {
     key: CaKey,
     issuer_name: Vec<u8>,
     key_id: Vec<u8>,
-}
-
-/// Writes `len` as a DER length.
-fn push_len(out: &mut Vec<u8>, len: usize) {
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let first = bytes
-            .iter()
-            .position(|b| *b != 0)
-            .unwrap_or(bytes.len() - 1);
-        out.push(0x80 | (bytes.len() - first) as u8);
-        out.extend_from_slice(&bytes[first..]);
-    }
-}
-
-fn len_of_len(len: usize) -> usize {
-    if len < 0x80 {
-        1
-    } else {
-        1 + (usize::BITS as usize / 8 - len.leading_zeros() as usize / 8)
-    }
 }
 
 /// RFC 5280 Time: UTCTime through 2049, GeneralizedTime after.

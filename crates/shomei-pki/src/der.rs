@@ -7,9 +7,8 @@ const OID_AIA: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
 /// id-ad-ocsp (1.3.6.1.5.5.7.48.1), DER-encoded content octets.
 const OID_AD_OCSP: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
 
-pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
+/// Writes `len` as a DER length (short form below 128, else long form).
+pub(crate) fn push_len(out: &mut Vec<u8>, len: usize) {
     if len < 0x80 {
         out.push(len as u8);
     } else {
@@ -21,6 +20,31 @@ pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
         out.push(0x80 | (bytes.len() - first) as u8);
         out.extend_from_slice(&bytes[first..]);
     }
+}
+
+/// Octets `push_len` writes for `len`.
+pub(crate) fn len_of_len(len: usize) -> usize {
+    if len < 0x80 {
+        1
+    } else {
+        1 + (usize::BITS as usize / 8 - len.leading_zeros() as usize / 8)
+    }
+}
+
+/// A DER tag and the length of `len` octets of content.
+pub(crate) fn push_header(out: &mut Vec<u8>, tag: u8, len: usize) {
+    out.push(tag);
+    push_len(out, len);
+}
+
+/// Octets `push_header` writes for `len`.
+pub(crate) fn header_len(len: usize) -> usize {
+    1 + len_of_len(len)
+}
+
+pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header_len(content.len()) + content.len());
+    push_header(&mut out, tag, content.len());
     out.extend_from_slice(content);
     out
 }

@@ -7,7 +7,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use time::OffsetDateTime;
 
-use crate::der::{expect, read, tlv};
+use crate::der::{expect, header_len, push_header, read, tlv};
 
 /// id-pkix-ocsp-basic
 const OID_OCSP_BASIC: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01];
@@ -351,31 +351,6 @@ impl OcspSigner {
         push_header(&mut out, 0x30, self.cert_der.len());
         out.extend_from_slice(&self.cert_der);
         out
-    }
-}
-
-/// Octets of a DER tag and length for `len` octets of content.
-fn header_len(len: usize) -> usize {
-    if len < 0x80 {
-        2
-    } else {
-        2 + (usize::BITS - len.leading_zeros()).div_ceil(8) as usize
-    }
-}
-
-/// A DER tag and length, as `der::tlv` writes them.
-fn push_header(out: &mut Vec<u8>, tag: u8, len: usize) {
-    out.push(tag);
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let first = bytes
-            .iter()
-            .position(|b| *b != 0)
-            .unwrap_or(bytes.len() - 1);
-        out.push(0x80 | (bytes.len() - first) as u8);
-        out.extend_from_slice(&bytes[first..]);
     }
 }
 

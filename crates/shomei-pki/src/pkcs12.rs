@@ -9,6 +9,7 @@
 //! and an HMAC-SHA1 MAC, both keyed by the PKCS#12 KDF with SHA-1. `read`
 //! takes both.
 
+use crate::der::tlv;
 use aws_lc_rs::cipher::{
     AES_256, DecryptionContext, PaddedBlockDecryptingKey, PaddedBlockEncryptingKey,
     UnboundCipherKey,
@@ -53,24 +54,6 @@ pub enum P12Error {
     Unsupported(&'static str),
     #[error("cryptographic failure: {0}")]
     Crypto(String),
-}
-
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let first = bytes
-            .iter()
-            .position(|b| *b != 0)
-            .unwrap_or(bytes.len() - 1);
-        out.push(0x80 | (bytes.len() - first) as u8);
-        out.extend_from_slice(&bytes[first..]);
-    }
-    out.extend_from_slice(content);
-    out
 }
 
 fn seq(parts: &[&[u8]]) -> Vec<u8> {
