@@ -1,6 +1,8 @@
 //! `shomei`: the bank's server and its operator CLI.
 #![forbid(unsafe_code)]
 
+mod operator_cli;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,6 +64,11 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// The operators of the operator console.
+    Operator {
+        #[command(subcommand)]
+        command: operator_cli::OperatorCommand,
     },
     /// 操作履歴 tasks.
     Audit {
@@ -146,6 +153,12 @@ struct ServeArgs {
     /// whatever the portal binds (port 0 when the portal's port is 0).
     #[arg(long, env = "SHOMEI_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Address of the operator console (HTTPS, operator certificates
+    /// required). Default: 127.0.0.1:8445, loopback only whatever the portal
+    /// binds (port 0 when the portal's port is 0); put it on the bank's
+    /// internal network only.
+    #[arg(long, env = "SHOMEI_OPERATOR_LISTEN")]
+    operator_listen: Option<SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -301,6 +314,7 @@ struct ConfigFile {
     pki_listen: Option<SocketAddr>,
     pki_public_url: Option<String>,
     metrics_listen: Option<SocketAddr>,
+    operator_listen: Option<SocketAddr>,
     settings: Settings,
 }
 
@@ -354,6 +368,7 @@ const DEFAULT_DATA_DIR: &str = "./shomei-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 const DEFAULT_CERT_PORT: u16 = 8444;
 const DEFAULT_METRICS_PORT: u16 = 9464;
+const DEFAULT_OPERATOR_PORT: u16 = 8445;
 const DEFAULT_PKI_PORT: u16 = 8480;
 
 fn data_dir(common: &Common, cfg: &ConfigFile) -> PathBuf {
@@ -417,6 +432,7 @@ async fn main() {
         } => company_list(common, json).await,
         Command::Company { command } => company_task(command).await,
         Command::User { command } => user_task(command).await,
+        Command::Operator { command } => operator_cli::operator_task(command).await,
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");
@@ -477,6 +493,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         pki_listen,
         pki_public_url,
         metrics_listen,
+        operator_listen,
     } = args;
     shomei_web::raise_open_files_limit();
     let cfg = load(&common)?;
@@ -504,6 +521,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
     });
     let metrics_listener = shomei_web::bind(metrics_listen).await?;
     let metrics_addr = metrics_listener.local_addr()?;
+    let operator_listen = operator_listen.or(cfg.operator_listen).unwrap_or_else(|| {
+        beside(
+            SocketAddr::from(([127, 0, 0, 1], listen.port())),
+            DEFAULT_OPERATOR_PORT,
+        )
+    });
+    let operator_listener = shomei_web::bind(operator_listen).await?;
+    let operator_addr = operator_listener.local_addr()?;
     let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
         "localhost".to_string()
     } else {
@@ -541,6 +566,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             cert: Some(cert_listener),
             pki: Some(pki_listener),
             metrics: Some(metrics_listener),
+            operator: Some(operator_listener),
         },
         shomei_web::ServerOptions {
             listen: addr,
@@ -568,6 +594,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     );
     println!("Every CRL in one PEM file (nginx ssl_crl): {pki_public_url}/pki/crls.pem");
     println!("Metrics (Prometheus): http://{metrics_addr}/metrics");
+    println!(
+        "Operator console (operator certificates only; internal network only): https://localhost:{}/  (listening on {operator_addr})",
+        operator_addr.port()
+    );
     println!("Issuing CA key: {}", svc.ca().describe_issuing_key());
     println!(
         "Trust this root certificate in your browser or client: {}",

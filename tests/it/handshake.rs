@@ -29,7 +29,7 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
 }
 
 /// Handshakes whose chain validation came from the cache, so far.
-async fn cache_hits(kit: &Kit) -> f64 {
+pub(crate) async fn cache_hits(kit: &Kit) -> f64 {
     sample(&scrape(kit).await, "shomei_tls_chain_cache_hits_total")
 }
 

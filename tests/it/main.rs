@@ -6,6 +6,7 @@ mod testkit;
 mod attack;
 mod authority;
 mod company;
+mod console;
 mod handshake;
 mod history;
 mod issuance;

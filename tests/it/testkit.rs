@@ -17,6 +17,8 @@ pub struct Kit {
     pub cert_base: String,
     /// The metrics listener (plain HTTP).
     pub metrics_base: String,
+    /// The operator console (operator certificates required).
+    pub operator_base: String,
     pub svc: Arc<Shomei>,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
@@ -73,12 +75,20 @@ impl Kit {
             .await
             .unwrap();
         let metrics_base = format!("http://{}", metrics_listener.local_addr().unwrap());
+        let operator_listener = shomei_web::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let operator_base = format!(
+            "https://localhost:{}",
+            operator_listener.local_addr().unwrap().port()
+        );
         let server = shomei_web::start_all(
             svc.clone(),
             listener,
             shomei_web::Listeners {
                 cert: Some(cert_listener),
                 metrics: Some(metrics_listener),
+                operator: Some(operator_listener),
                 ..Default::default()
             },
             opts,
@@ -89,6 +99,7 @@ impl Kit {
             base,
             cert_base,
             metrics_base,
+            operator_base,
             svc,
             clock,
             dir,

@@ -12,6 +12,7 @@ mod der;
 mod files;
 pub mod hsm;
 pub mod ocsp;
+pub mod operator;
 pub mod pkcs12;
 pub mod pkcs7;
 
@@ -292,16 +293,29 @@ impl Ca {
         not_before: OffsetDateTime,
         not_after: OffsetDateTime,
     ) -> Result<IssuedCert, PkiError> {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CountryName, country_jp());
+        dn.push(DnType::OrganizationName, subject.company_name);
+        dn.push(DnType::CommonName, subject.login_id);
+        self.issue_end_entity(public_key, dn, not_before, not_after, vec![])
+    }
+
+    /// The body of every client profile: what `issue_client` says, with
+    /// `dn` as the subject and `extra` extensions (an operator's policy).
+    fn issue_end_entity(
+        &self,
+        public_key: &impl PublicKeyData,
+        dn: DistinguishedName,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+        extra: Vec<CustomExtension>,
+    ) -> Result<IssuedCert, PkiError> {
         let mut p = CertificateParams::default();
         let serial = random_serial()?;
         let crl_scope = self.endpoints.scope_for(&serial);
         p.serial_number = Some(SerialNumber::from_slice(&serial));
         p.not_before = truncate_to_seconds(not_before);
         p.not_after = self.clamp(not_after);
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CountryName, country_jp());
-        dn.push(DnType::OrganizationName, subject.company_name);
-        dn.push(DnType::CommonName, subject.login_id);
         p.distinguished_name = dn;
         p.is_ca = IsCa::ExplicitNoCa;
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -315,6 +329,7 @@ impl Ca {
             der::authority_info_access_ocsp(&self.endpoints.ocsp_url),
             der::freshest_crl(&self.endpoints.delta_crl_url(crl_scope)),
         ];
+        p.custom_extensions.extend(extra);
         let cert = p.signed_by(public_key, &self.issuing)?;
         Ok(IssuedCert {
             serial,

@@ -42,9 +42,14 @@ pub use operations::demo::{
 };
 pub use operations::metrics::{ConnRefusal, Listener, Metrics};
 pub use operations::operator::{OperatorError, TemporaryPasswords};
+pub use operations::operators::{
+    ConsoleOperator, NewOperator, OP_OPERATOR_ADD, OP_OPERATOR_REVOKE, OperatorAdminError,
+    OperatorListRow,
+};
 pub use settings::{HelpDesk, Settings};
 pub use shomei_store::{
-    AuditRow, CompanyContact, DoneRow, PendingRow, SessionRow, Store, StoreError, UserRow,
+    AuditRow, CompanyContact, DoneRow, OperatorCertRow, OperatorRow, PendingRow, SessionRow, Store,
+    StoreError, UserRow,
 };
 
 /// Failures that are ours, not the user's: logged in English, shown as a
@@ -64,6 +69,8 @@ pub enum ServiceError {
     Password(String),
     #[error("CRL generation failed: {0}")]
     Crl(String),
+    #[error("PKCS#12: {0}")]
+    Pkcs12(String),
     #[error("mail: {0}")]
     Mail(String),
     #[error("settings: {0}")]

@@ -295,16 +295,20 @@ pub(crate) async fn revocations_after(pool: Pool<'_>, after: i64) -> Result<Vec<
                AND id <= (SELECT max(id) FROM revocation_log) ORDER BY id LIMIT 10000) l \
              LEFT JOIN LATERAL (SELECT * FROM certificates c WHERE c.serial = l.serial OFFSET 0) c ON true \
              LEFT JOIN LATERAL (SELECT * FROM reimported_revocations r WHERE r.serial = l.serial OFFSET 0) r \
+             ON true \
+             LEFT JOIN LATERAL (SELECT * FROM operator_certificates o WHERE o.serial = l.serial OFFSET 0) o \
              ON true"
         } else {
             "(SELECT id, serial FROM revocation_log WHERE id > ? ORDER BY id LIMIT 10000) l \
              LEFT JOIN certificates c ON c.serial = l.serial \
-             LEFT JOIN reimported_revocations r ON r.serial = l.serial"
+             LEFT JOIN reimported_revocations r ON r.serial = l.serial \
+             LEFT JOIN operator_certificates o ON o.serial = l.serial"
         };
         sqlx::query_as(d::sql(format!(
-            "SELECT l.id, l.serial, coalesce(c.revoked_at, r.revoked_at), \
-             coalesce(c.revocation_reason, r.reason), c.invalidity_date, c.not_after, \
-             coalesce(c.crl_partition, r.crl_partition, -1) FROM {from} ORDER BY l.id",
+            "SELECT l.id, l.serial, coalesce(c.revoked_at, o.revoked_at, r.revoked_at), \
+             coalesce(c.revocation_reason, o.revocation_reason, r.reason), c.invalidity_date, \
+             coalesce(c.not_after, o.not_after), \
+             coalesce(c.crl_partition, o.crl_partition, r.crl_partition, -1) FROM {from} ORDER BY l.id",
         )))
         .bind(after)
         .fetch_all(p)

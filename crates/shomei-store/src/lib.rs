@@ -17,6 +17,7 @@ mod db;
 mod leases;
 mod migrate;
 mod notices;
+mod operators;
 mod rows;
 mod sessions;
 mod users;
@@ -40,6 +41,7 @@ pub use certificates::{CertRow, ExpiringCert, NewCert, Renewal};
 pub use companies::{CompanyContact, CompanyRow, CompanySummary};
 pub use crl::{LoggedRevocation, RevocationListener, RevokedEntry};
 pub use notices::PendingNotice;
+pub use operators::{NewOperatorCert, OperatorCertRow, OperatorRow, RevokedOperatorCert};
 pub use sessions::{DoneRow, PendingRow, SessionRow};
 pub use users::{NewUser, UserRow, UserSummary};
 

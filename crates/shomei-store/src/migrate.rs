@@ -21,6 +21,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0011_crl_partitions.sql"),
     include_str!("../migrations/sqlite/0012_audit_last_hash.sql"),
     include_str!("../migrations/sqlite/0013_audit_prev_hash.sql"),
+    include_str!("../migrations/sqlite/0014_operators.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
@@ -37,6 +38,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0011_crl_partitions.sql"),
     include_str!("../migrations/postgres/0012_audit_last_hash.sql"),
     include_str!("../migrations/postgres/0013_audit_prev_hash.sql"),
+    include_str!("../migrations/postgres/0014_operators.sql"),
 ];
 
 fn check(current: i64, steps: &[&str]) -> Result<()> {

@@ -16,6 +16,12 @@
 //! empty cache. The handshake's own signature (CertificateVerify) is checked
 //! every time, as ever.
 //!
+//! Each listener takes certificates of one profile ([`Profile`]): the
+//! certificate listener a customer's, the operator console an operator's.
+//! The profile is kept with the cached validation and checked on every
+//! handshake, a cache hit included, so a certificate validated once on one
+//! listener never opens another.
+//!
 //! The listener's TLS reads the service's clock (the system clock outside
 //! tests), like every other rule about time.
 
@@ -32,6 +38,7 @@ use rustls::{
     SignatureScheme,
 };
 use shomei_core::Serial;
+use shomei_pki::operator::{Profile, profile_of};
 use shomei_service::Shomei;
 
 /// Serial and CN of a verified client certificate, with its validity
@@ -75,6 +82,8 @@ fn cert_hash(der: &[u8]) -> CertHash {
 #[derive(Clone)]
 struct Validated {
     cert: crate::ClientCert,
+    /// The certificate's profile (customer or operator), if it has one.
+    profile: Option<Profile>,
     /// The window in which the validation stands (Unix seconds, both ends
     /// included, as webpki reads notBefore and notAfter): the certificate's
     /// validity within its issuing CA's.
@@ -101,11 +110,11 @@ impl ChainCache {
 
     /// The kept validation of `hash`, if `now` is inside its window; an
     /// entry outside it is dropped (the full validation then says why).
-    fn get(&self, hash: &CertHash, now: i64) -> Option<crate::ClientCert> {
+    fn get(&self, hash: &CertHash, now: i64) -> Option<Validated> {
         let hit = {
             let e = self.entries.read().ok()?;
             let v = e.get(hash)?;
-            (v.not_before <= now && now <= v.not_after).then(|| v.cert.clone())
+            (v.not_before <= now && now <= v.not_after).then(|| v.clone())
         };
         if hit.is_none()
             && let Ok(mut e) = self.entries.write()
@@ -115,7 +124,7 @@ impl ChainCache {
         hit
     }
 
-    fn put(&self, hash: CertHash, cert: crate::ClientCert, not_before: i64, not_after: i64) {
+    fn put(&self, hash: CertHash, kept: Validated) {
         let Ok(mut e) = self.entries.write() else {
             return;
         };
@@ -128,9 +137,9 @@ impl ChainCache {
         e.insert(
             hash,
             Validated {
-                cert,
-                not_before: not_before.max(self.ca_window.0),
-                not_after: not_after.min(self.ca_window.1),
+                not_before: kept.not_before.max(self.ca_window.0),
+                not_after: kept.not_after.min(self.ca_window.1),
+                ..kept
             },
         );
     }
@@ -151,6 +160,9 @@ struct RevocationAware {
     inner: Arc<dyn ClientCertVerifier>,
     svc: Arc<Shomei>,
     cache: Arc<ChainCache>,
+    /// The one profile this listener takes: a customer's certificate never
+    /// opens the operator console, nor an operator's the portal.
+    profile: Profile,
 }
 
 impl std::fmt::Debug for RevocationAware {
@@ -172,21 +184,33 @@ impl ClientCertVerifier for RevocationAware {
     ) -> Result<ClientCertVerified, Error> {
         let hash = cert_hash(end_entity);
         let at = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        let serial = match self.cache.get(&hash, at) {
+        let kept = match self.cache.get(&hash, at) {
             Some(kept) => {
                 self.svc.metrics().chain_cache_hit();
-                kept.serial
+                kept
             }
             None => {
                 self.inner
                     .verify_client_cert(end_entity, intermediates, now)?;
                 let (cert, not_before, not_after) = parse_client_cert(end_entity)
                     .ok_or(Error::InvalidCertificate(CertificateError::BadEncoding))?;
-                let serial = cert.serial.clone();
-                self.cache.put(hash, cert, not_before, not_after);
-                serial
+                let kept = Validated {
+                    cert,
+                    profile: profile_of(end_entity),
+                    not_before,
+                    not_after,
+                };
+                self.cache.put(hash, kept.clone());
+                kept
             }
         };
+        let serial = kept.cert.serial;
+        // Checked on a cache hit too: the profile is part of what this
+        // listener accepts, not of the chain's validity.
+        if kept.profile != Some(self.profile) {
+            tracing::info!(serial = %serial, expected = ?self.profile, "client certificate of another profile refused");
+            return Err(Error::InvalidCertificate(CertificateError::InvalidPurpose));
+        }
         if self.svc.is_revoked(serial.as_bytes()) {
             self.svc.metrics().revoked_certificate_refused();
             tracing::info!(serial = %serial, "revoked client certificate refused");
@@ -247,19 +271,23 @@ fn validity_of(der: &[u8]) -> Result<(i64, i64), String> {
     Ok((v.not_before.timestamp(), v.not_after.timestamp()))
 }
 
-/// TLS settings of the certificate listener, and its chain-validation cache.
-pub(crate) fn cert_tls_config(
+/// TLS settings of a listener that requires client certificates of
+/// `profile` (the certificate listener: customers'; the operator console:
+/// operators'), and its chain-validation cache.
+pub(crate) fn client_tls_config(
     svc: Arc<Shomei>,
     chain: Vec<CertificateDer<'static>>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
+    profile: Profile,
 ) -> Result<(rustls::ServerConfig, Arc<ChainCache>), String> {
-    cert_tls_config_with(svc, chain, key, CHAIN_CACHE_ENTRIES)
+    client_tls_config_with(svc, chain, key, profile, CHAIN_CACHE_ENTRIES)
 }
 
-fn cert_tls_config_with(
+fn client_tls_config_with(
     svc: Arc<Shomei>,
     chain: Vec<CertificateDer<'static>>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
+    profile: Profile,
     cache_entries: usize,
 ) -> Result<(rustls::ServerConfig, Arc<ChainCache>), String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -283,6 +311,7 @@ fn cert_tls_config_with(
         inner,
         svc: svc.clone(),
         cache: cache.clone(),
+        profile,
     });
     let mut cfg = rustls::ServerConfig::builder_with_details(provider, Arc::new(ServiceTime(svc)))
         .with_safe_default_protocol_versions()

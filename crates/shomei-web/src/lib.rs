@@ -8,6 +8,7 @@
 mod archive;
 mod certauth;
 mod company;
+mod console;
 mod deb;
 mod est;
 mod guard;

@@ -41,6 +41,8 @@ pub struct RunningServer {
     pub pki_addr: Option<SocketAddr>,
     /// The metrics listener, when started.
     pub metrics_addr: Option<SocketAddr>,
+    /// The operator console, when started.
+    pub operator_addr: Option<SocketAddr>,
     pub sessions: Arc<Sessions>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -134,6 +136,8 @@ pub struct Listeners {
     pub pki: Option<TcpListener>,
     /// The plain-HTTP metrics listener (GET /metrics, Prometheus text).
     pub metrics: Option<TcpListener>,
+    /// The operator console (operator certificates required).
+    pub operator: Option<TcpListener>,
 }
 
 /// Serves the portal on `portal` and, if given, the certificate listener
@@ -163,7 +167,12 @@ pub async fn start_all(
     others: Listeners,
     opts: ServerOptions,
 ) -> Result<RunningServer, StartError> {
-    let Listeners { cert, pki, metrics } = others;
+    let Listeners {
+        cert,
+        pki,
+        metrics,
+        operator,
+    } = others;
     let local = |l: &TcpListener| {
         l.local_addr().map_err(|source| StartError::Bind {
             addr: opts.listen,
@@ -174,16 +183,35 @@ pub async fn start_all(
     let cert_addr = cert.as_ref().map(local).transpose()?;
     let pki_addr = pki.as_ref().map(local).transpose()?;
     let metrics_addr = metrics.as_ref().map(local).transpose()?;
+    let operator_addr = operator.as_ref().map(local).transpose()?;
     let identity = server_identity(&svc, &opts.extra_names)?;
     let portal_acceptor = TlsAcceptor::from(Arc::new(tls_config((
         identity.0.clone(),
         identity.1.clone_key(),
     ))?));
+    let operator_acceptor = match operator_addr {
+        Some(_) => {
+            let (cfg, cache) = crate::certauth::client_tls_config(
+                svc.clone(),
+                identity.0.clone(),
+                identity.1.clone_key(),
+                shomei_pki::operator::Profile::Operator,
+            )
+            .map_err(StartError::Tls)?;
+            Some((TlsAcceptor::from(Arc::new(cfg)), cache))
+        }
+        None => None,
+    };
     let cert_acceptor = match cert_addr {
         Some(_) => {
             let (chain, key) = identity;
-            let (cfg, cache) = crate::certauth::cert_tls_config(svc.clone(), chain, key)
-                .map_err(StartError::Tls)?;
+            let (cfg, cache) = crate::certauth::client_tls_config(
+                svc.clone(),
+                chain,
+                key,
+                shomei_pki::operator::Profile::Customer,
+            )
+            .map_err(StartError::Tls)?;
             Some((TlsAcceptor::from(Arc::new(cfg)), cache))
         }
         None => None,
@@ -219,6 +247,7 @@ pub async fn start_all(
     let app = router(state.clone());
     let pki_app = crate::pki_router(state.clone());
     let metrics_app = metrics_router(state.clone());
+    let console_app = crate::console::router(state.clone());
     let (stop, stopped) = watch::channel(false);
 
     let upkeep = tokio::spawn(upkeep(state, stop.subscribe()));
@@ -265,6 +294,17 @@ pub async fn start_all(
             stopped.clone(),
         )));
     }
+    if let (Some(listener), Some((acceptor, cache))) = (operator, operator_acceptor) {
+        loops.push(tokio::spawn(accept_loop(
+            listener,
+            acceptor,
+            Some(cache),
+            console_app,
+            svc.clone(),
+            Listener::Operator,
+            stopped.clone(),
+        )));
+    }
     if let (Some(listener), Some((acceptor, cache))) = (cert, cert_acceptor) {
         loops.push(tokio::spawn(accept_loop(
             listener,
@@ -291,6 +331,7 @@ pub async fn start_all(
         cert_addr,
         pki_addr,
         metrics_addr,
+        operator_addr,
         sessions,
         stop,
         task,
@@ -312,7 +353,9 @@ async fn accept_loop(
     kind: Listener,
     mut stopped: watch::Receiver<bool>,
 ) {
-    // Only the certificate listener asks for (and re-checks) client certificates.
+    // The certificate listener and the operator console ask for client
+    // certificates; the certificate listener re-checks the serial here, the
+    // console on every request (`console::Operator`).
     let client_certs = chain_cache.is_some().then(|| svc.clone());
     let gate = Gate::new(kind, Limits::from_settings(svc.settings()), svc.clone());
     let login: Arc<str> = format!("{}/login", svc.ca().endpoints().base_url()).into();
@@ -367,7 +410,9 @@ async fn accept_loop(
                 let login = login.clone();
                 req.extensions_mut().insert(ClientAddr(peer));
                 let revoked = match (&svc, &cert) {
-                    (Some(svc), Some(c)) => svc.is_revoked(c.serial.as_bytes()),
+                    (Some(svc), Some(c)) if kind == Listener::Cert => {
+                        svc.is_revoked(c.serial.as_bytes())
+                    }
                     _ => false,
                 };
                 if let Some(c) = &cert {

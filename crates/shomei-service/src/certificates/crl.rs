@@ -278,6 +278,9 @@ impl Shomei {
                 set.set_invalidity(serial.as_bytes(), at);
             }
         }
+        for (serial, r, listed) in self.revoked_operator_certificates().await? {
+            set.insert(serial.as_bytes(), r, listed);
+        }
         for (serial, at, reason, scope) in self.store.reimported_revocations().await? {
             set.insert(
                 serial.as_bytes(),

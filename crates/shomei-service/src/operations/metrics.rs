@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use shomei_pki::ocsp::CertStatus;
 
+/// How many listeners there are.
+const LISTENERS: usize = 5;
+
 /// The server's listeners, as metric labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
@@ -16,14 +19,17 @@ pub enum Listener {
     Cert,
     Pki,
     Metrics,
+    /// The operator console (operator certificates required).
+    Operator,
 }
 
 impl Listener {
-    const ALL: [Listener; 4] = [
+    const ALL: [Listener; LISTENERS] = [
         Listener::Portal,
         Listener::Cert,
         Listener::Pki,
         Listener::Metrics,
+        Listener::Operator,
     ];
 
     pub fn label(self) -> &'static str {
@@ -32,6 +38,7 @@ impl Listener {
             Listener::Cert => "cert",
             Listener::Pki => "pki",
             Listener::Metrics => "metrics",
+            Listener::Operator => "operator",
         }
     }
 }
@@ -98,14 +105,14 @@ pub enum LoginMethod {
 
 #[derive(Default)]
 pub struct Metrics {
-    handshakes_ok: [AtomicU64; 4],
-    handshakes_failed: [AtomicU64; 4],
+    handshakes_ok: [AtomicU64; LISTENERS],
+    handshakes_failed: [AtomicU64; LISTENERS],
     revoked_refused: AtomicU64,
-    requests: [Histogram; 4],
-    connections_open: [AtomicU64; 4],
+    requests: [Histogram; LISTENERS],
+    connections_open: [AtomicU64; LISTENERS],
     /// By listener, then by `ConnRefusal`.
-    connections_refused: [[AtomicU64; 3]; 4],
-    accept_errors: [AtomicU64; 4],
+    connections_refused: [[AtomicU64; 3]; LISTENERS],
+    accept_errors: [AtomicU64; LISTENERS],
     password_busy: AtomicU64,
     revocation_notices: AtomicU64,
     password_claim_refused: AtomicU64,
@@ -257,7 +264,7 @@ impl Metrics {
             "counter",
             "TLS handshakes by listener and result.",
         );
-        for l in [Listener::Portal, Listener::Cert] {
+        for l in [Listener::Portal, Listener::Cert, Listener::Operator] {
             let i = l as usize;
             let _ = writeln!(
                 o,

@@ -7,3 +7,4 @@ pub(crate) mod demo;
 pub(crate) mod metrics;
 pub(crate) mod notices;
 pub(crate) mod operator;
+pub(crate) mod operators;

@@ -1,0 +1,303 @@
+//! The bank's operators, who log in to the operator console with a
+//! certificate of the operator profile: adding one (a key, a certificate and
+//! a PKCS#12 whose password is shown once), listing them, revoking one, and
+//! finding the operator behind a certificate presented to the console.
+//!
+//! Revoking an operator puts their certificates in force as revoked the way
+//! a customer's revocation does: the rows, the revocation log entry and the
+//! 操作履歴 row commit together, then the revocation set takes it (here, or
+//! in the running server through the log).
+
+use shomei_core::{OperatorName, OperatorRoles, Serial};
+use shomei_store::{AuditEntry, NewOperatorCert, OperatorCertRow, OperatorRow};
+use time::OffsetDateTime;
+
+use crate::certificates::revset::Listed;
+use crate::{OK, Revocation, ServiceError, Shomei};
+
+/// 操作履歴 operations of the operators' lifecycle.
+pub const OP_OPERATOR_ADD: &str = "オペレーター登録";
+pub const OP_OPERATOR_REVOKE: &str = "オペレーター失効";
+
+/// How long an operator certificate is valid.
+const OPERATOR_CERT_DAYS: i64 = 365;
+
+/// RFC 5280 CRLReason cessationOfOperation: the operator no longer works
+/// the console.
+const REASON_CESSATION: u8 = 5;
+
+/// Why an operator command did nothing (English: the CLI and logs).
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorAdminError {
+    #[error("invalid operator name {0:?}: 1-32 half-width letters, digits, '.', '-' or '_'")]
+    BadName(String),
+    #[error(
+        "invalid roles {0:?}: one or more of helpdesk, business-admin, audit, operations-admin, separated by ','"
+    )]
+    BadRoles(String),
+    #[error("an operator named {0} already exists")]
+    NameTaken(String),
+    #[error("no operator named {0}")]
+    NoSuchOperator(String),
+    #[error("operator {0} is already revoked")]
+    AlreadyRevoked(String),
+    #[error(transparent)]
+    Internal(#[from] ServiceError),
+}
+
+impl From<shomei_store::StoreError> for OperatorAdminError {
+    fn from(e: shomei_store::StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// A new operator: their PKCS#12 file and the two passwords, each shown
+/// once and kept nowhere but as a hash.
+#[derive(Debug, Clone)]
+pub struct NewOperator {
+    pub name: OperatorName,
+    pub roles: OperatorRoles,
+    pub serial: Serial,
+    pub not_after: OffsetDateTime,
+    /// The key and certificate (with the CA chain), encrypted with
+    /// `p12_password`.
+    pub p12: Vec<u8>,
+    pub p12_password: String,
+    /// The operator's own password, asked again on every change in the
+    /// console.
+    pub confirm_password: String,
+}
+
+/// An operator with their newest certificate (`shomei operator list`).
+#[derive(Debug, Clone)]
+pub struct OperatorListRow {
+    pub operator: OperatorRow,
+    pub newest: Option<OperatorCertRow>,
+}
+
+/// The operator behind a certificate that opened the console.
+#[derive(Debug, Clone)]
+pub struct ConsoleOperator {
+    pub operator: OperatorRow,
+    pub serial: Serial,
+    pub not_after: OffsetDateTime,
+}
+
+/// 16 letters and digits, both present.
+fn generated_password() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    loop {
+        let p: String = (0..16)
+            .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+            .collect();
+        if p.chars().any(|c| c.is_ascii_digit()) && p.chars().any(|c| c.is_ascii_alphabetic()) {
+            return p;
+        }
+    }
+}
+
+impl Shomei {
+    fn operator_audit<'a>(
+        &self,
+        actor: &'a str,
+        operation: &'a str,
+        target: &'a str,
+        detail: &'a str,
+    ) -> AuditEntry<'a> {
+        AuditEntry {
+            at: self.now(),
+            company_id: None,
+            actor_user_id: None,
+            actor_login_id: actor,
+            operation,
+            target_login_id: target,
+            result: OK,
+            detail,
+            client_addr: "operator-cli",
+        }
+    }
+
+    /// `shomei operator add`: the operator, their certificate of the
+    /// operator profile and its 操作履歴 row, in one transaction.
+    pub async fn add_operator(
+        &self,
+        name: &str,
+        roles: &str,
+        by: &str,
+    ) -> Result<NewOperator, OperatorAdminError> {
+        let name_ok =
+            OperatorName::parse(name).ok_or_else(|| OperatorAdminError::BadName(name.into()))?;
+        let roles_ok = OperatorRoles::parse(roles)
+            .ok_or_else(|| OperatorAdminError::BadRoles(roles.into()))?;
+        let now = self.now();
+        let key = shomei_pki::generate_p256().map_err(ServiceError::from)?;
+        let issued = self
+            .ca
+            .issue_operator(
+                &key,
+                &self.settings.bank_name,
+                name_ok.as_str(),
+                now,
+                now + time::Duration::days(OPERATOR_CERT_DAYS),
+            )
+            .map_err(ServiceError::from)?;
+        let serial = Serial::from_bytes(&issued.serial)
+            .ok_or(ServiceError::Invariant("the CA signed an unusable serial"))?;
+        let p12_password = generated_password();
+        let confirm_password = generated_password();
+        let p12 = shomei_pki::pkcs12::write(
+            &key.serialize_der(),
+            &issued.der,
+            &[self.ca.issuing_der().to_vec(), self.ca.root_der().to_vec()],
+            &format!("Shomei operator {name_ok}"),
+            &p12_password,
+        )
+        .map_err(|e| ServiceError::Pkcs12(e.to_string()))?;
+        let confirm_hash = self.hasher.hash(&confirm_password).await?;
+        let actor = format!("銀行:{by}");
+        let mut tx = self.store.begin().await?;
+        if tx.operator_by_name(&name_ok).await?.is_some() {
+            return Err(OperatorAdminError::NameTaken(name_ok.to_string()));
+        }
+        let id = tx
+            .insert_operator(&name_ok, &roles_ok, &confirm_hash, &actor, now)
+            .await?;
+        tx.insert_operator_cert(
+            &NewOperatorCert {
+                operator_id: id,
+                serial: &serial,
+                not_before: issued.not_before,
+                not_after: issued.not_after,
+                der: &issued.der,
+                crl_scope: issued.crl_scope,
+            },
+            now,
+        )
+        .await?;
+        let detail = format!("役割: {} シリアル番号 {serial}", roles_ok.labels());
+        tx.audit(&self.operator_audit(&actor, OP_OPERATOR_ADD, name_ok.as_str(), &detail))
+            .await?;
+        tx.commit().await?;
+        Ok(NewOperator {
+            name: name_ok,
+            roles: roles_ok,
+            serial,
+            not_after: issued.not_after,
+            p12,
+            p12_password,
+            confirm_password,
+        })
+    }
+
+    /// `shomei operator list`: every operator with their newest certificate.
+    pub async fn operator_list(&self) -> Result<Vec<OperatorListRow>, OperatorAdminError> {
+        let mut out = Vec::new();
+        for operator in self.store.operators().await? {
+            let newest = self
+                .store
+                .operator_certificates(operator.id)
+                .await?
+                .into_iter()
+                .next();
+            out.push(OperatorListRow { operator, newest });
+        }
+        Ok(out)
+    }
+
+    /// `shomei operator revoke`: every certificate of the operator still in
+    /// force is revoked and the operator can no longer open the console;
+    /// returns the serials revoked. In force here at once, and in every
+    /// running server from its next look at the revocation log.
+    pub async fn revoke_operator(
+        &self,
+        name: &str,
+        by: &str,
+    ) -> Result<Vec<Serial>, OperatorAdminError> {
+        let name_ok =
+            OperatorName::parse(name).ok_or_else(|| OperatorAdminError::BadName(name.into()))?;
+        let now = self.now();
+        let actor = format!("銀行:{by}");
+        let mut tx = self.store.begin().await?;
+        let Some(op) = tx.operator_by_name(&name_ok).await? else {
+            return Err(OperatorAdminError::NoSuchOperator(name_ok.to_string()));
+        };
+        if !op.active {
+            return Err(OperatorAdminError::AlreadyRevoked(name_ok.to_string()));
+        }
+        let revoked = tx.revoke_operator(op.id, now, REASON_CESSATION).await?;
+        let serials: Vec<String> = revoked.iter().map(|r| r.serial.to_string()).collect();
+        let detail = format!("シリアル番号 {}", serials.join("、"));
+        tx.audit(&self.operator_audit(&actor, OP_OPERATOR_REVOKE, name_ok.as_str(), &detail))
+            .await?;
+        tx.commit().await?;
+        for r in &revoked {
+            self.mark_revoked_with(
+                r.serial.as_bytes(),
+                Revocation {
+                    at: now,
+                    reason: Some(REASON_CESSATION),
+                    invalidity: None,
+                },
+                Listed {
+                    scope: r.crl_scope,
+                    not_after: r.not_after.unix_timestamp(),
+                },
+            );
+        }
+        Ok(revoked.into_iter().map(|r| r.serial).collect())
+    }
+
+    /// The operator whose certificate this is, when it may open the console
+    /// now: the operator is active and the certificate in force (not
+    /// revoked, within its validity). `None` otherwise.
+    pub async fn console_operator(
+        &self,
+        serial: &Serial,
+    ) -> Result<Option<ConsoleOperator>, ServiceError> {
+        if self.is_revoked(serial.as_bytes()) {
+            return Ok(None);
+        }
+        let Some((operator, cert)) = self.store.operator_by_certificate(serial).await? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let in_force = operator.active
+            && cert.revoked_at.is_none()
+            && cert.not_before <= now
+            && now < cert.not_after;
+        Ok(in_force.then_some(ConsoleOperator {
+            operator,
+            not_after: cert.not_after,
+            serial: cert.serial,
+        }))
+    }
+
+    /// Puts the revoked operator certificates into a revocation set being
+    /// loaded (at start, beside the customers').
+    pub(crate) async fn revoked_operator_certificates(
+        &self,
+    ) -> Result<Vec<(Serial, Revocation, Listed)>, ServiceError> {
+        Ok(self
+            .store
+            .revoked_operator_certificates()
+            .await?
+            .into_iter()
+            .filter_map(|(c, reason)| {
+                Some((
+                    c.serial.clone(),
+                    Revocation {
+                        at: c.revoked_at?,
+                        reason: (reason != 0).then_some(reason),
+                        invalidity: None,
+                    },
+                    Listed {
+                        scope: c.crl_scope,
+                        not_after: c.not_after.unix_timestamp(),
+                    },
+                ))
+            })
+            .collect())
+    }
+}
