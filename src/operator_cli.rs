@@ -41,14 +41,20 @@ pub(crate) enum OperatorCommand {
     },
     /// Revoke an operator: every certificate of theirs is revoked (refused
     /// from the next handshake) and they can no longer open the console.
-    Revoke {
-        #[command(flatten)]
-        common: Common,
-        #[arg(long)]
-        name: String,
-        #[command(flatten)]
-        op: Operator,
-    },
+    Revoke(Named),
+    /// Lift an operator's password stopped by wrong passwords in a row.
+    Unlock(Named),
+}
+
+/// An operator named on the command line, and who acts.
+#[derive(clap::Args)]
+pub(crate) struct Named {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long)]
+    name: String,
+    #[command(flatten)]
+    op: Operator,
 }
 
 pub(crate) async fn operator_task(command: OperatorCommand) -> Result<()> {
@@ -150,7 +156,7 @@ pub(crate) async fn operator_task(command: OperatorCommand) -> Result<()> {
             }
             Ok(())
         }
-        OperatorCommand::Revoke { common, name, op } => {
+        OperatorCommand::Revoke(Named { common, name, op }) => {
             let svc = open_cli(&common).await?;
             let serials = svc.revoke_operator(&name, &op.name()).await?;
             let list: Vec<String> = serials.iter().map(ToString::to_string).collect();
@@ -162,6 +168,12 @@ pub(crate) async fn operator_task(command: OperatorCommand) -> Result<()> {
                     list.join(", ")
                 }
             );
+            Ok(())
+        }
+        OperatorCommand::Unlock(Named { common, name, op }) => {
+            let svc = open_cli(&common).await?;
+            svc.unlock_operator(&name, &op.name()).await?;
+            println!("operator {name}: password may be used again");
             Ok(())
         }
     }

@@ -3,14 +3,24 @@
 //! on an open connection at once and from the next handshake; the
 //! operators' lifecycle and its 操作履歴 rows.
 
-use shomei_service::{NewOperator, OperatorAdminError};
+use std::sync::Arc;
+
+use reqwest::cookie::Jar;
+use shomei_service::{
+    NewOperator, OPERATOR_PASSWORD_STOPPED, OPERATOR_PASSWORD_WRONG, OperatorAdminError,
+};
 
 use crate::handshake::cache_hits;
 use crate::issuance::{assert_refused, cert_login, client, enrolled, gets_in, identity};
-use crate::testkit::{Kit, eventually};
+use crate::testkit::{Kit, csrf_of, eventually};
 
 /// The console's message for a certificate that no longer opens it.
 const NOT_IN_FORCE: &str = "このオペレーター証明書は使用できません。運用管理者に連絡してください。";
+
+/// A new operator, added by root on the server's shell.
+pub(crate) async fn operator(kit: &Kit, name: &str, roles: &str) -> NewOperator {
+    kit.svc.add_operator(name, roles, "root").await.unwrap()
+}
 
 /// The operator's key and certificate from their PKCS#12, as a client
 /// identity (what the operator imports into their browser).
@@ -21,14 +31,108 @@ fn operator_identity(op: &NewOperator) -> reqwest::Identity {
     reqwest::Identity::from_pem(pem.as_bytes()).unwrap()
 }
 
+/// GET OPR000, the console's door (the certificate says who; no session
+/// yet).
 async fn console(
     kit: &Kit,
     id: Option<reqwest::Identity>,
 ) -> Result<reqwest::Response, reqwest::Error> {
     client(kit, id)
-        .get(format!("{}/opr001", kit.operator_base))
+        .get(format!("{}/opr000", kit.operator_base))
         .send()
         .await
+}
+
+/// An operator's browser: their certificate, cookies in `jar`, redirects
+/// not followed (so each answer is seen as it is).
+pub(crate) fn browser(kit: &Kit, op: &NewOperator, jar: &Arc<Jar>) -> reqwest::Client {
+    let root = reqwest::Certificate::from_pem(kit.svc.ca().root_pem().as_bytes()).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([root])
+        .identity(operator_identity(op))
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// An answer as seen: status, where it sends to, body.
+pub(crate) struct Seen {
+    pub status: u16,
+    pub location: String,
+    pub body: String,
+}
+
+async fn seen(r: reqwest::Response) -> Seen {
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    Seen {
+        status,
+        location,
+        body: r.text().await.unwrap(),
+    }
+}
+
+pub(crate) async fn get(kit: &Kit, b: &reqwest::Client, path: &str) -> Seen {
+    seen(
+        b.get(format!("{}{path}", kit.operator_base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+pub(crate) async fn post(
+    kit: &Kit,
+    b: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Seen {
+    seen(
+        b.post(format!("{}{path}", kit.operator_base))
+            .form(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// Fills in OPR000 with `password`.
+async fn try_login(kit: &Kit, b: &reqwest::Client, password: &str) -> Seen {
+    let page = get(kit, b, "/opr000").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = csrf_of(&page.body).expect("OPR000 carries its form's token");
+    post(
+        kit,
+        b,
+        "/opr000",
+        &[("csrf", &csrf), ("password", password)],
+    )
+    .await
+}
+
+/// A console session of `op`: their browser, logged in, and the session's
+/// CSRF token (from OPR001).
+pub(crate) async fn logged_in(kit: &Kit, op: &NewOperator) -> (reqwest::Client, String) {
+    let b = browser(kit, op, &Arc::new(Jar::default()));
+    let r = try_login(kit, &b, &op.confirm_password).await;
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/opr001"),
+        "{}",
+        r.body
+    );
+    let top = get(kit, &b, "/opr001").await;
+    assert_eq!(top.status, 200, "{}", top.body);
+    let csrf = csrf_of(&top.body).expect("the session's token is on every screen");
+    (b, csrf)
 }
 
 /// The bank's own 操作履歴 rows (no company), as actor/operation/result/target.
@@ -52,20 +156,16 @@ async fn bank_history(kit: &Kit) -> Vec<String> {
 #[tokio::test]
 async fn an_operator_certificate_opens_the_console_and_a_customer_certificate_does_not() {
     let kit = Kit::start().await;
-    let op = kit
-        .svc
-        .add_operator("sato", "helpdesk,audit", "root")
-        .await
-        .unwrap();
+    let op = operator(&kit, "sato", "helpdesk,audit").await;
     assert_eq!(op.roles.codes(), "helpdesk,audit");
     assert_ne!(op.p12_password, op.confirm_password);
 
-    // The operator's certificate opens OPR001, which says who they are.
+    // The operator's certificate opens OPR000, which says who they are.
     let r = console(&kit, Some(operator_identity(&op))).await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let body = r.text().await.unwrap();
     for s in [
-        "OPR001",
+        "OPR000",
         "sato（ヘルプデスク、監査）",
         &op.serial.to_string(),
     ] {
@@ -114,11 +214,7 @@ async fn an_operator_certificate_opens_the_console_and_a_customer_certificate_do
 #[tokio::test]
 async fn the_profile_is_checked_on_a_chain_cache_hit_on_both_listeners() {
     let kit = Kit::start().await;
-    let op = kit
-        .svc
-        .add_operator("sato", "helpdesk", "root")
-        .await
-        .unwrap();
+    let op = operator(&kit, "sato", "helpdesk").await;
     let (cert, key) = enrolled(&kit, "jirodt").await;
     let at_cert_listener = || async {
         client(&kit, Some(operator_identity(&op)))
@@ -173,23 +269,9 @@ async fn the_profile_is_checked_on_a_chain_cache_hit_on_both_listeners() {
 #[tokio::test]
 async fn a_revoked_operator_is_refused_on_an_open_connection_and_from_the_next_handshake() {
     let kit = Kit::start().await;
-    let op = kit
-        .svc
-        .add_operator("kimura", "helpdesk", "root")
-        .await
-        .unwrap();
-    let other = kit
-        .svc
-        .add_operator("tanaka", "audit", "root")
-        .await
-        .unwrap();
-    let open = client(&kit, Some(operator_identity(&op)));
-    let r = open
-        .get(format!("{}/opr001", kit.operator_base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    let op = operator(&kit, "kimura", "helpdesk").await;
+    let other = operator(&kit, "tanaka", "audit").await;
+    let (open, _) = logged_in(&kit, &op).await;
 
     // `shomei operator revoke` runs in another process: the server learns
     // of it from the database.
@@ -197,17 +279,10 @@ async fn a_revoked_operator_is_refused_on_an_open_connection_and_from_the_next_h
     let revoked = cli.revoke_operator("kimura", "root").await.unwrap();
     assert_eq!(revoked, std::slice::from_ref(&op.serial));
 
-    // The connection opened before gets no further...
-    let r = open
-        .get(format!("{}/opr001", kit.operator_base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 403);
-    assert!(
-        r.text().await.unwrap().contains(NOT_IN_FORCE),
-        "the refusal says why"
-    );
+    // The session opened before gets no further...
+    let r = get(&kit, &open, "/opr001").await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains(NOT_IN_FORCE), "the refusal says why");
     // ...and, once the revocation log has reached this server, a new
     // handshake is refused as revoked.
     let svc = kit.svc.clone();
@@ -254,6 +329,7 @@ async fn a_revoked_operator_is_refused_on_an_open_connection_and_from_the_next_h
         [
             "銀行:root/オペレーター登録/成功/kimura",
             "銀行:root/オペレーター登録/成功/tanaka",
+            "銀行:kimura/コンソールログイン/成功/kimura",
             "銀行:root/オペレーター失効/成功/kimura",
         ]
     );
@@ -263,10 +339,7 @@ async fn a_revoked_operator_is_refused_on_an_open_connection_and_from_the_next_h
 #[tokio::test]
 async fn operator_names_and_roles_are_checked_and_names_are_unique() {
     let kit = Kit::start().await;
-    kit.svc
-        .add_operator("sato", "helpdesk", "root")
-        .await
-        .unwrap();
+    operator(&kit, "sato", "helpdesk").await;
     assert!(matches!(
         kit.svc.add_operator("sato", "audit", "root").await,
         Err(OperatorAdminError::NameTaken(n)) if n == "sato"
@@ -282,5 +355,128 @@ async fn operator_names_and_roles_are_checked_and_names_are_unique() {
         Err(OperatorAdminError::BadRoles(_))
     ));
     assert_eq!(kit.svc.operator_list().await.unwrap().len(), 1);
+    kit.stop().await;
+}
+
+/// What OPR000 says after an idle session ended.
+const IDLE_ENDED: &str = "一定時間操作がなかったため、ログアウトしました。";
+
+#[tokio::test]
+async fn a_console_session_opens_with_the_operators_password_is_bound_to_the_certificate_and_ends_when_idle()
+ {
+    let kit = Kit::start().await;
+    let op = operator(&kit, "sato", "helpdesk").await;
+    let other = operator(&kit, "tanaka", "audit").await;
+    let jar = Arc::new(Jar::default());
+    let b = browser(&kit, &op, &jar);
+
+    // The certificate alone opens no screen but OPR000.
+    let r = get(&kit, &b, "/opr001").await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/opr000?e=expired"));
+    // A wrong password: refused with its message; the right one opens OPR001.
+    let r = try_login(&kit, &b, "wrong-password-1").await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains(OPERATOR_PASSWORD_WRONG), "{}", r.body);
+    let r = try_login(&kit, &b, &op.confirm_password).await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/opr001"));
+    let top = get(&kit, &b, "/opr001").await;
+    assert_eq!(top.status, 200);
+    assert!(top.body.contains("OPR001"));
+    let csrf = csrf_of(&top.body).unwrap();
+
+    // A login form's token is checked too: none, and OPR000 starts over.
+    let r = post(&kit, &b, "/opr000", &[("password", &op.confirm_password)]).await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/opr000?e=form"));
+
+    // A POST without the session's token is refused with its message; with
+    // it, the same POST goes through (logout, below).
+    let r = post(&kit, &b, "/logout", &[("csrf", "0123")]).await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.body.contains(shomei_core::Problem::BadForm.message_ja()),
+        "{}",
+        r.body
+    );
+
+    // Bound to the certificate: the same cookies with another operator's
+    // certificate open nothing, while they still do with sato's.
+    let theirs = browser(&kit, &other, &jar);
+    let r = get(&kit, &theirs, "/opr001").await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/opr000?e=expired"));
+    assert_eq!(get(&kit, &b, "/opr001").await.status, 200);
+
+    // The idle clock: each request moves it on, so two waits of nearly the
+    // idle time in a row keep the session...
+    let idle = kit.svc.settings().operator_session_idle();
+    let nearly = idle - ::time::Duration::seconds(30);
+    kit.clock.advance(nearly);
+    assert_eq!(get(&kit, &b, "/opr001").await.status, 200);
+    kit.clock.advance(nearly);
+    assert_eq!(get(&kit, &b, "/opr001").await.status, 200);
+    // ...and one wait past it ends the session.
+    kit.clock.advance(idle + ::time::Duration::seconds(30));
+    let r = get(&kit, &b, "/opr001").await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/opr000?e=expired"));
+    let r = get(&kit, &b, &r.location).await;
+    assert!(r.body.contains(IDLE_ENDED), "{}", r.body);
+
+    // Logged in again, logging out with the token ends the session.
+    let r = try_login(&kit, &b, &op.confirm_password).await;
+    assert_eq!(r.location, "/opr001");
+    let csrf2 = csrf_of(&get(&kit, &b, "/opr001").await.body).unwrap();
+    assert_ne!(csrf, csrf2, "a new session, a new token");
+    let r = post(&kit, &b, "/logout", &[("csrf", &csrf2)]).await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/opr000?e=logout"));
+    let r = get(&kit, &b, "/opr001").await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/opr000?e=expired"));
+
+    assert_eq!(
+        bank_history(&kit).await[2..],
+        [
+            "銀行:sato/コンソールログイン/失敗/sato",
+            "銀行:sato/コンソールログイン/成功/sato",
+            "銀行:sato/コンソールログイン/成功/sato",
+        ]
+    );
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_operator_passwords_in_a_row_stop_the_password_until_unlocked() {
+    let kit = Kit::start().await;
+    let op = operator(&kit, "sato", "helpdesk").await;
+    let b = browser(&kit, &op, &Arc::new(Jar::default()));
+    let limit = kit.svc.settings().confirm_stop_after;
+    for i in 1..=limit {
+        let r = try_login(&kit, &b, "wrong-password-1").await;
+        let want = if i < limit {
+            OPERATOR_PASSWORD_WRONG
+        } else {
+            OPERATOR_PASSWORD_STOPPED
+        };
+        assert!(r.body.contains(want), "attempt {i}: {}", r.body);
+    }
+    // Stopped: the right password does not open a session now...
+    let r = try_login(&kit, &b, &op.confirm_password).await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains(OPERATOR_PASSWORD_STOPPED), "{}", r.body);
+    // ...until `shomei operator unlock` lifts it.
+    kit.operator()
+        .await
+        .unlock_operator("sato", "root")
+        .await
+        .unwrap();
+    let r = try_login(&kit, &b, &op.confirm_password).await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/opr001"));
+    let rows = bank_history(&kit).await;
+    assert_eq!(
+        rows[rows.len() - 4..],
+        [
+            "銀行:sato/コンソールログイン/失敗/sato",
+            "銀行:sato/コンソールログイン/失敗/sato",
+            "銀行:root/オペレーターパスワード停止解除/成功/sato",
+            "銀行:sato/コンソールログイン/成功/sato",
+        ]
+    );
     kit.stop().await;
 }

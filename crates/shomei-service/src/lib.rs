@@ -37,6 +37,10 @@ pub use company::users::{
 };
 pub use operations::audit_export::{AuditExportError, AuditExportFormat, export_audit};
 pub use operations::backup::{BackupDone, BackupError, backup};
+pub use operations::console_access::{
+    OP_CONSOLE_LOGIN, OP_OPERATOR_UNLOCK, OPERATOR_NOT_IN_FORCE, OPERATOR_PASSWORD_STOPPED,
+    OPERATOR_PASSWORD_WRONG,
+};
 pub use operations::demo::{
     DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, DemoUser,
 };

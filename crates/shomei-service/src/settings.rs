@@ -59,6 +59,9 @@ pub struct Settings {
     /// answers OCSP tryLater and fails /readyz, until it can again.
     pub revocation_view_max_lag_seconds: u64,
     pub session_idle_minutes: i64,
+    /// Idle minutes after which an operator console session ends (the
+    /// operator's password opens a new one).
+    pub operator_session_idle_minutes: i64,
     pub crl_next_update_hours: i64,
     /// How many CRL partitions new certificates are spread over (each names
     /// one in its CRL distribution point; a revocation re-signs only its
@@ -144,6 +147,7 @@ impl Default for Settings {
             max_connections_per_address: 256,
             revocation_view_max_lag_seconds: 5,
             session_idle_minutes: 10,
+            operator_session_idle_minutes: 5,
             crl_next_update_hours: 24,
             crl_partitions: 64,
             durability: "full".into(),
@@ -250,6 +254,10 @@ impl Settings {
         Duration::minutes(self.session_idle_minutes)
     }
 
+    pub fn operator_session_idle(&self) -> Duration {
+        Duration::minutes(self.operator_session_idle_minutes)
+    }
+
     pub fn display_offset(&self) -> UtcOffset {
         UtcOffset::from_hms(self.display_utc_offset_hours, 0, 0).unwrap_or(UtcOffset::UTC)
     }
@@ -321,6 +329,10 @@ impl Settings {
             (
                 self.session_idle_minutes >= 1,
                 "session_idle_minutes must be at least 1",
+            ),
+            (
+                self.operator_session_idle_minutes >= 1,
+                "operator_session_idle_minutes must be at least 1",
             ),
             (
                 matches!(self.durability.as_str(), "full" | "normal"),

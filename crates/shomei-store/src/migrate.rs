@@ -22,6 +22,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0012_audit_last_hash.sql"),
     include_str!("../migrations/sqlite/0013_audit_prev_hash.sql"),
     include_str!("../migrations/sqlite/0014_operators.sql"),
+    include_str!("../migrations/sqlite/0015_operator_password_failures.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
@@ -39,6 +40,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0012_audit_last_hash.sql"),
     include_str!("../migrations/postgres/0013_audit_prev_hash.sql"),
     include_str!("../migrations/postgres/0014_operators.sql"),
+    include_str!("../migrations/postgres/0015_operator_password_failures.sql"),
 ];
 
 fn check(current: i64, steps: &[&str]) -> Result<()> {

@@ -19,6 +19,8 @@ pub struct OperatorRow {
     /// `false` once revoked: no certificate of theirs opens the console.
     pub active: bool,
     pub confirm_hash: String,
+    /// Wrong passwords in a row since the last right one.
+    pub password_failures: u32,
     pub created_at: OffsetDateTime,
     /// Who added them (`銀行:<name>` of the CLI user or operator).
     pub created_by: String,
@@ -54,8 +56,9 @@ pub struct RevokedOperatorCert {
     pub crl_scope: CrlScope,
 }
 
-type OperatorTuple = (i64, String, String, String, String, i64, String);
-const OPERATOR_COLUMNS: &str = "id, name, roles, state, confirm_hash, created_at, created_by";
+type OperatorTuple = (i64, String, String, String, String, i64, i64, String);
+const OPERATOR_COLUMNS: &str =
+    "id, name, roles, state, confirm_hash, password_failures, created_at, created_by";
 
 type CertTuple = (i64, String, i64, i64, Option<i64>, i64);
 /// A `CertTuple` and the revocation reason.
@@ -76,7 +79,7 @@ fn at(t: i64, table: &'static str, column: &'static str) -> Result<OffsetDateTim
 }
 
 fn operator_row(t: OperatorTuple) -> Result<OperatorRow> {
-    let (id, name, roles, state, confirm_hash, created_at, created_by) = t;
+    let (id, name, roles, state, confirm_hash, failures, created_at, created_by) = t;
     Ok(OperatorRow {
         id,
         name: OperatorName::parse(&name).ok_or_else(|| corrupt("operators", "name", &name))?,
@@ -87,6 +90,8 @@ fn operator_row(t: OperatorTuple) -> Result<OperatorRow> {
             _ => return Err(corrupt("operators", "state", state)),
         },
         confirm_hash,
+        password_failures: u32::try_from(failures)
+            .map_err(|_| corrupt("operators", "password_failures", failures))?,
         created_at: at(created_at, "operators", "created_at")?,
         created_by,
     })
@@ -204,6 +209,34 @@ impl Tx {
             .await?
         });
         row.map(operator_row).transpose()
+    }
+
+    /// The operator `id`, its row locked (Postgres) until the transaction
+    /// ends: two checks of one operator's password settle in turn.
+    pub async fn operator_for_update(&mut self, id: i64) -> Result<Option<OperatorRow>> {
+        let row: Option<OperatorTuple> = on!(self.conn(), c, d => {
+            sqlx::query_as(d::sql(format!(
+                "SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = ?{}",
+                if d::PG { " FOR UPDATE" } else { "" }
+            )))
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+        });
+        row.map(operator_row).transpose()
+    }
+
+    /// Sets the operator's count of wrong passwords in a row.
+    pub async fn set_operator_failures(&mut self, id: i64, failures: u32) -> Result<()> {
+        on!(self.conn(), c, d => {
+            sqlx::query(d::sql("UPDATE operators SET password_failures = ? WHERE id = ?"))
+                .bind(i64::from(failures))
+                .bind(id)
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
     }
 
     /// Adds an operator (the caller has checked that the name is free; the

@@ -15,6 +15,20 @@ use crate::session::{same_secret, session_id};
 /// Largest form body accepted.
 const MAX_FORM: usize = 64 * 1024;
 
+/// A form body, at most [`MAX_FORM`] bytes (else the refusal to answer).
+pub(crate) async fn read_form(body: Body) -> Result<axum::body::Bytes, Response> {
+    to_bytes(body, MAX_FORM)
+        .await
+        .map_err(|_| error_page(StatusCode::PAYLOAD_TOO_LARGE, Problem::BadForm.message_ja()))
+}
+
+/// One field of a form body.
+pub(crate) fn form_field(bytes: &[u8], name: &str) -> Option<String> {
+    form_urlencoded::parse(bytes)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// Every state-changing request must carry the session's CSRF token in its
 /// form body. Checked here, once, for all routes.
 pub(crate) async fn csrf(State(st): State<AppState>, req: Request, next: Next) -> Response {
@@ -30,14 +44,11 @@ pub(crate) async fn csrf(State(st): State<AppState>, req: Request, next: Next) -
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_FORM).await else {
-        return error_page(StatusCode::PAYLOAD_TOO_LARGE, Problem::BadForm.message_ja());
+    let bytes = match read_form(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
     };
-    let sent = || {
-        form_urlencoded::parse(&bytes)
-            .find(|(k, _)| k == "csrf")
-            .map(|(_, v)| v.into_owned())
-    };
+    let sent = || form_field(&bytes, "csrf");
     // The login forms carry a signed token: no session before login.
     if matches!(parts.uri.path(), "/login" | "/cert-login") {
         let now = time::OffsetDateTime::now_utc();

@@ -338,7 +338,7 @@ fn login_form(st: &AppState, headers: &axum::http::HeaderMap) -> (String, Option
         Some(v) => (st.form.token(&v), None),
         None => {
             let v = st.form.issue(now);
-            (st.form.token(&v), Some(v))
+            (st.form.token(crate::session::nonce_of(&v)), Some(v))
         }
     }
 }

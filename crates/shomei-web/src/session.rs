@@ -278,11 +278,53 @@ pub(crate) fn session_id(headers: &axum::http::HeaderMap) -> Option<String> {
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The login forms' CSRF protection without server state: the browser gets
-/// a cookie `issued.nonce.mac` (HMAC-SHA256 under a key every server on the
-/// database shares) and the form carries a token derived from it. A POST is
-/// accepted when the cookie's MAC holds, it is younger than the form's
-/// lifetime, and the form's token matches the cookie.
+/// What a signed cookie is for. Its MAC covers this and what the cookie is
+/// bound to, so a login form's cookie never passes for a console session
+/// nor one operator's session for another's certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signed {
+    /// The portal's login forms (bound to nothing: no session yet).
+    LoginForm,
+    /// The operator console's login form (bound to the operator's
+    /// certificate; a cookie of its own beside the portal's).
+    ConsoleLogin,
+    /// An operator console session (bound to the operator's certificate).
+    Console,
+}
+
+impl Signed {
+    fn label(self) -> &'static str {
+        match self {
+            Signed::LoginForm => "form",
+            Signed::ConsoleLogin => "console-form",
+            Signed::Console => "console",
+        }
+    }
+
+    fn cookie_name(self) -> &'static str {
+        match self {
+            Signed::LoginForm => FORM_COOKIE,
+            Signed::ConsoleLogin => CONSOLE_FORM_COOKIE,
+            Signed::Console => CONSOLE_COOKIE,
+        }
+    }
+}
+
+/// The cookie of an operator console session.
+pub const CONSOLE_COOKIE: &str = "__Host-shomei-console";
+
+/// The cookie of the operator console's login form.
+pub const CONSOLE_FORM_COOKIE: &str = "__Host-shomei-console-form";
+
+/// Signed cookies without server state: the portal's login forms and the
+/// operator console's sessions. The browser gets a cookie
+/// `issued.nonce.mac` (HMAC-SHA256 under a key every server on the
+/// database shares, over what the cookie is for, what it is bound to, and
+/// `issued.nonce`) and each form carries a CSRF token derived from the
+/// nonce. A POST is accepted when the cookie's MAC holds, it was issued
+/// within its lifetime, and the form's token matches it. Reissuing the
+/// cookie with the same nonce and a new time keeps its token (the console's
+/// idle clock).
 pub(crate) struct LoginForm {
     key: aws_lc_rs::hmac::Key,
     lifetime: time::Duration,
@@ -296,65 +338,137 @@ impl LoginForm {
         }
     }
 
-    fn mac(&self, what: &str, data: &str) -> String {
+    fn mac(&self, parts: &[&str]) -> String {
         let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.key);
-        ctx.update(what.as_bytes());
-        ctx.update(b"|");
-        ctx.update(data.as_bytes());
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                ctx.update(b"|");
+            }
+            ctx.update(p.as_bytes());
+        }
         hex::encode(ctx.sign().as_ref())
+    }
+
+    /// A cookie value for `what` bound to `bind`, issued at `now`: with a
+    /// fresh nonce, or `nonce` kept (a session's idle clock moved on).
+    pub(crate) fn issue_signed(
+        &self,
+        what: Signed,
+        bind: &str,
+        nonce: Option<&str>,
+        now: OffsetDateTime,
+    ) -> String {
+        let nonce = nonce.map_or_else(
+            || {
+                let mut n = [0u8; 16];
+                rand::Rng::fill(&mut rand::rng(), &mut n[..]);
+                hex::encode(n)
+            },
+            str::to_owned,
+        );
+        let body = format!("{}.{nonce}", now.unix_timestamp());
+        let mac = self.mac(&[what.label(), bind, &body]);
+        format!("{body}.{mac}")
+    }
+
+    /// The nonce of the cookie for `what` in `headers`, if it is ours,
+    /// bound to `bind` and issued at most `lifetime` before `now`.
+    pub(crate) fn signed_nonce(
+        &self,
+        headers: &axum::http::HeaderMap,
+        what: Signed,
+        bind: &str,
+        lifetime: time::Duration,
+        now: OffsetDateTime,
+    ) -> Option<String> {
+        let v = cookie_value(headers, what.cookie_name())?;
+        if v.len() > 200 {
+            return None;
+        }
+        let (body, mac) = v.rsplit_once('.')?;
+        if !same_secret(mac, &self.mac(&[what.label(), bind, body])) {
+            return None;
+        }
+        let (issued, nonce) = body.split_once('.')?;
+        let age = now.unix_timestamp() - issued.parse::<i64>().ok()?;
+        (age >= -60 && age <= lifetime.whole_seconds()).then(|| nonce.to_owned())
+    }
+
+    /// The CSRF token forms carry for the cookie with `nonce`.
+    pub(crate) fn csrf_token(&self, what: Signed, bind: &str, nonce: &str) -> String {
+        self.mac(&["csrf", what.label(), bind, nonce])
+    }
+
+    /// Does the POST's token match a valid cookie for `what`? The cookie's
+    /// nonce when it does.
+    pub(crate) fn accepts_signed(
+        &self,
+        headers: &axum::http::HeaderMap,
+        what: Signed,
+        bind: &str,
+        lifetime: time::Duration,
+        sent: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Option<String> {
+        let nonce = self.signed_nonce(headers, what, bind, lifetime, now)?;
+        same_secret(sent?, &self.csrf_token(what, bind, &nonce)).then_some(nonce)
     }
 
     /// A fresh cookie value for a login form shown at `now` (wall clock).
     pub(crate) fn issue(&self, now: OffsetDateTime) -> String {
-        let mut nonce = [0u8; 16];
-        rand::Rng::fill(&mut rand::rng(), &mut nonce[..]);
-        let body = format!("{}.{}", now.unix_timestamp(), hex::encode(nonce));
-        let mac = self.mac("form", &body);
-        format!("{body}.{mac}")
+        self.issue_signed(Signed::LoginForm, "", None, now)
     }
 
-    /// The cookie value in `headers` if it is ours and still valid at `now`.
+    /// The nonce of the login form's cookie in `headers` if it is ours and
+    /// still valid at `now`.
     pub(crate) fn valid_cookie(
         &self,
         headers: &axum::http::HeaderMap,
         now: OffsetDateTime,
     ) -> Option<String> {
-        let v = cookie_value(headers, FORM_COOKIE)?;
-        if v.len() > 200 {
-            return None;
-        }
-        let (body, mac) = v.rsplit_once('.')?;
-        if !same_secret(mac, &self.mac("form", body)) {
-            return None;
-        }
-        let issued: i64 = body.split_once('.')?.0.parse().ok()?;
-        let age = now.unix_timestamp() - issued;
-        (age >= -60 && age <= self.lifetime.whole_seconds()).then_some(v)
+        self.signed_nonce(headers, Signed::LoginForm, "", self.lifetime, now)
     }
 
-    /// The token the form carries for the cookie `value`.
-    pub(crate) fn token(&self, value: &str) -> String {
-        self.mac("csrf", value)
+    /// The token a login form carries for its cookie's nonce.
+    pub(crate) fn token(&self, nonce: &str) -> String {
+        self.csrf_token(Signed::LoginForm, "", nonce)
     }
 
-    /// Does the POST's token match a valid cookie?
+    /// Does the login POST's token match a valid cookie?
     pub(crate) fn accepts(
         &self,
         headers: &axum::http::HeaderMap,
         sent: Option<&str>,
         now: OffsetDateTime,
     ) -> bool {
-        match (self.valid_cookie(headers, now), sent) {
-            (Some(v), Some(t)) => same_secret(t, &self.token(&v)),
-            _ => false,
-        }
+        self.accepts_signed(headers, Signed::LoginForm, "", self.lifetime, sent, now)
+            .is_some()
     }
+}
+
+/// The nonce inside a signed cookie's value.
+pub(crate) fn nonce_of(value: &str) -> &str {
+    value.split('.').nth(1).unwrap_or_default()
+}
+
+/// The `Set-Cookie` value of a signed cookie for `what` that lives `lifetime`.
+pub(crate) fn signed_cookie(what: Signed, value: &str, lifetime: time::Duration) -> String {
+    format!(
+        "{}={value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        what.cookie_name(),
+        lifetime.whole_seconds()
+    )
+}
+
+/// The `Set-Cookie` value that removes a signed cookie.
+pub(crate) fn clear_signed_cookie(what: Signed) -> String {
+    format!(
+        "{}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+        what.cookie_name()
+    )
 }
 
 /// The `Set-Cookie` value of a login form's cookie (it lives as long as the form).
 pub(crate) fn form_cookie(value: &str, lifetime: time::Duration) -> String {
-    format!(
-        "{FORM_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
-        lifetime.whole_seconds()
-    )
+    signed_cookie(Signed::LoginForm, value, lifetime)
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod audit_export;
 pub(crate) mod backup;
+pub(crate) mod console_access;
 pub(crate) mod demo;
 pub(crate) mod metrics;
 pub(crate) mod notices;

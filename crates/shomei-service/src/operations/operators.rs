@@ -13,6 +13,7 @@ use shomei_store::{AuditEntry, NewOperatorCert, OperatorCertRow, OperatorRow};
 use time::OffsetDateTime;
 
 use crate::certificates::revset::Listed;
+use crate::operations::console_access::{OperatorContext, operator_row};
 use crate::{OK, Revocation, ServiceError, Shomei};
 
 /// 操作履歴 operations of the operators' lifecycle.
@@ -106,17 +107,12 @@ impl Shomei {
         target: &'a str,
         detail: &'a str,
     ) -> AuditEntry<'a> {
-        AuditEntry {
-            at: self.now(),
-            company_id: None,
-            actor_user_id: None,
-            actor_login_id: actor,
-            operation,
-            target_login_id: target,
-            result: OK,
-            detail,
-            client_addr: "operator-cli",
-        }
+        let ctx = OperatorContext {
+            op: operation,
+            target,
+            client: "operator-cli",
+        };
+        operator_row(self, actor, ctx, OK, detail)
     }
 
     /// `shomei operator add`: the operator, their certificate of the

@@ -1,0 +1,287 @@
+//! The operator console: the bank's own staff, each request carried by an
+//! operator certificate (the listener's TLS takes no other profile) whose
+//! operator the service looks up again on every request, so a revoked
+//! operator gets no further even on an open connection. Screens OPR…,
+//! Japanese, in the portal's look; no SQL and no store here. The session
+//! and its CSRF token: [`access`].
+
+mod access;
+
+use askama::Template;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use shomei_core::format::jp_datetime;
+use shomei_service::{ActionError, ConsoleOperator};
+
+use crate::pages::render;
+use crate::session::{Signed, clear_signed_cookie};
+use crate::{AppState, ClientCert};
+use access::ConsoleCsrf;
+
+/// The console's routes.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/opr001") }))
+        .route(access::LOGIN_PATH, get(opr000).post(opr000_submit))
+        .route("/logout", post(logout))
+        .route("/opr001", get(opr001))
+        .route("/static/shomei.css", get(crate::pages::stylesheet))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::guard,
+        ))
+        .layer(axum::middleware::from_fn(crate::guard::security_headers))
+        .with_state(state)
+}
+
+/// The operator behind this request's certificate, in force now.
+pub(crate) struct Operator(pub ConsoleOperator);
+
+/// A request inside a console session: the operator in force and the
+/// session's CSRF token.
+pub(crate) struct Console {
+    pub op: Operator,
+    pub csrf: String,
+}
+
+impl FromRequestParts<AppState> for Console {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        let op = Operator::from_request_parts(parts, st).await?;
+        let Some(ConsoleCsrf(csrf)) = parts.extensions.get::<ConsoleCsrf>().cloned() else {
+            return Err(Redirect::to("/opr000?e=expired").into_response());
+        };
+        Ok(Console { op, csrf })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/refused.html")]
+struct Refused<'a> {
+    bank: &'a str,
+    message: &'a str,
+}
+
+pub(crate) fn refused(st: &AppState, status: StatusCode, message: &str) -> Response {
+    let page = Refused {
+        bank: &st.svc.settings().bank_name,
+        message,
+    };
+    (status, render(&page)).into_response()
+}
+
+/// Message for a certificate that passed TLS but opens nothing (its
+/// operator was revoked a moment ago, or it expired on an open connection).
+pub(crate) const NOT_IN_FORCE: &str = shomei_service::OPERATOR_NOT_IN_FORCE;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        let Some(cert) = parts.extensions.get::<ClientCert>().cloned() else {
+            return Err(refused(st, StatusCode::FORBIDDEN, NOT_IN_FORCE));
+        };
+        match st.svc.console_operator(&cert.serial).await {
+            Ok(Some(op)) => Ok(Operator(op)),
+            Ok(None) => {
+                tracing::info!(serial = %cert.serial, "operator certificate not in force");
+                Err(refused(st, StatusCode::FORBIDDEN, NOT_IN_FORCE))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "operator lookup failed");
+                Err(refused(st, StatusCode::INTERNAL_SERVER_ERROR, SYSTEM_ERROR))
+            }
+        }
+    }
+}
+
+const SYSTEM_ERROR: &str = "システムエラーが発生しました。しばらくしてから再度お試しください。";
+
+/// Our own trouble on a console screen: busy (503, try again) or the
+/// system error, logged.
+pub(crate) fn console_system_error(st: &AppState, e: &shomei_service::ServiceError) -> Response {
+    if matches!(e, shomei_service::ServiceError::Busy) {
+        let mut r = refused(
+            st,
+            StatusCode::SERVICE_UNAVAILABLE,
+            shomei_core::BUSY_MESSAGE,
+        );
+        r.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static(crate::pages::RETRY_AFTER_SECONDS),
+        );
+        return r;
+    }
+    tracing::error!(error = %e, "console request failed");
+    refused(st, StatusCode::INTERNAL_SERVER_ERROR, SYSTEM_ERROR)
+}
+
+/// What every console screen shows around its content.
+pub(crate) struct ConsoleLayout {
+    pub title: &'static str,
+    pub screen_id: &'static str,
+    pub bank: String,
+    pub operator: String,
+    pub roles: String,
+    /// The session's CSRF token; empty outside a session (OPR000).
+    pub csrf: String,
+}
+
+impl ConsoleLayout {
+    fn new(st: &AppState, c: &Console, title: &'static str, screen_id: &'static str) -> Self {
+        Self {
+            csrf: c.csrf.clone(),
+            ..Self::outside(st, &c.op, title, screen_id)
+        }
+    }
+
+    /// A screen outside a session (OPR000): no menu, no logout.
+    fn outside(st: &AppState, op: &Operator, title: &'static str, screen_id: &'static str) -> Self {
+        Self {
+            title,
+            screen_id,
+            bank: st.svc.settings().bank_name.clone(),
+            operator: op.0.operator.name.to_string(),
+            roles: op.0.operator.roles.labels(),
+            csrf: String::new(),
+        }
+    }
+
+    fn in_session(&self) -> bool {
+        !self.csrf.is_empty()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/opr000.html")]
+struct Opr000 {
+    l: ConsoleLayout,
+    serial: String,
+    form_csrf: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Opr000Query {
+    e: Option<String>,
+}
+
+/// OPR000 ログイン: the certificate said who; their password opens a session.
+async fn opr000(
+    State(st): State<AppState>,
+    op: Operator,
+    Extension(cert): Extension<ClientCert>,
+    Query(q): Query<Opr000Query>,
+) -> Response {
+    let (error, notice) = match q.e.as_deref() {
+        Some("expired") => (
+            None,
+            Some(
+                "一定時間操作がなかったため、ログアウトしました。パスワードを入力して、再度ログインしてください。",
+            ),
+        ),
+        Some("logout") => (None, Some("ログアウトしました。")),
+        Some("form") => (
+            Some("画面の有効期限が切れました。もう一度入力してください。"),
+            None,
+        ),
+        _ => (None, None),
+    };
+    login_screen(
+        &st,
+        &op,
+        &cert,
+        error.map(str::to_owned),
+        notice.map(str::to_owned),
+    )
+}
+
+fn login_screen(
+    st: &AppState,
+    op: &Operator,
+    cert: &ClientCert,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
+    let (form_csrf, cookie) = access::login_form(st, cert);
+    let page = Opr000 {
+        l: ConsoleLayout::outside(st, op, "ログイン", "OPR000"),
+        serial: op.0.serial.to_string(),
+        form_csrf,
+        error,
+        notice,
+    };
+    access::set_cookie(render(&page), cookie)
+}
+
+#[derive(serde::Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    password: String,
+}
+
+async fn opr000_submit(
+    State(st): State<AppState>,
+    op: Operator,
+    Extension(cert): Extension<ClientCert>,
+    addr: Option<Extension<crate::ClientAddr>>,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    let client = addr.map(|a| a.0.0.ip().to_string()).unwrap_or_default();
+    match st.svc.console_login(&op.0, &f.password, &client).await {
+        Ok(()) => access::set_cookie(
+            Redirect::to("/opr001").into_response(),
+            access::new_session_cookie(&st, &cert),
+        ),
+        Err(ActionError::Refused(m)) => {
+            let mut r = login_screen(&st, &op, &cert, Some(m), None);
+            *r.status_mut() = StatusCode::FORBIDDEN;
+            r
+        }
+        Err(ActionError::Internal(e)) => console_system_error(&st, &e),
+    }
+}
+
+/// Ends the session (its cookie); the certificate alone opens nothing.
+async fn logout(_c: Console) -> Response {
+    access::set_cookie(
+        Redirect::to("/opr000?e=logout").into_response(),
+        clear_signed_cookie(Signed::Console),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "console/opr001.html")]
+struct Opr001 {
+    l: ConsoleLayout,
+    serial: String,
+    not_after: String,
+    /// (href, label, what it does), the tasks the operator's roles allow.
+    tasks: Vec<(&'static str, &'static str, &'static str)>,
+}
+
+/// OPR001 トップ: who the certificate says the operator is, and their tasks.
+async fn opr001(State(st): State<AppState>, c: Console) -> Response {
+    let offset = st.svc.settings().display_offset();
+    render(&Opr001 {
+        serial: c.op.0.serial.to_string(),
+        not_after: jp_datetime(c.op.0.not_after, offset),
+        tasks: vec![],
+        l: ConsoleLayout::new(&st, &c, "トップ", "OPR001"),
+    })
+}
+
+async fn not_found(State(st): State<AppState>, _op: Option<Extension<ClientCert>>) -> Response {
+    refused(
+        &st,
+        StatusCode::NOT_FOUND,
+        "指定されたページは存在しません。",
+    )
+}
