@@ -111,6 +111,35 @@ mod tests {
         }
     }
 
+    /// Each refusal shows its own message, and it says what was refused:
+    /// a screen showing the wrong one (or none) tells the user nothing.
+    #[test]
+    fn each_refusal_has_its_own_japanese_message() {
+        let all = [
+            (Refusal::NoAuthority, "この操作を行う権限がありません。"),
+            (Refusal::NoSuchUser, "指定された利用者は存在しません。"),
+            (
+                Refusal::MasterProtected,
+                "管理者ユーザはマスターユーザに対してこの操作を行うことはできません。",
+            ),
+            (
+                Refusal::NotRevocable(CertState::Expired),
+                "選択された利用者の証明書は失効できません。",
+            ),
+        ];
+        for (r, starts) in all {
+            assert!(
+                r.message_ja().starts_with(starts),
+                "{r:?}: {}",
+                r.message_ja()
+            );
+        }
+        assert_eq!(
+            Refusal::NoAuthority.message_ja(),
+            "この操作を行う権限がありません。マスターユーザまたは管理者ユーザに依頼してください。"
+        );
+    }
+
     /// (actor role, target role, target company, target state, expected).
     type Case = (Role, Role, i64, CertState, Result<(), Refusal>);
 

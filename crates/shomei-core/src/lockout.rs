@@ -318,6 +318,74 @@ mod tests {
         assert_eq!(c.on_confirm_failure(&p), FailureOutcome::Stopped);
     }
 
+    /// The labels are the screens' and the 操作履歴's words for each state.
+    #[test]
+    fn each_state_has_its_label() {
+        let labels = [
+            (ServiceState::Available, "利用可能"),
+            (ServiceState::AdminStopped, "利用停止"),
+            (
+                ServiceState::LoginTemporarilyLocked,
+                "ログインパスワード利用一時停止",
+            ),
+            (ServiceState::LoginStopped, "ログインパスワード利用停止"),
+            (ServiceState::ConfirmStopped, "確認用パスワード利用停止"),
+        ];
+        for (s, label) in labels {
+            assert_eq!(s.label(), label, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn release_all_clears_every_counter_lock_and_stop() {
+        let p = LockoutPolicy::default();
+        let t0 = datetime!(2026-01-01 09:00 UTC);
+        let mut c = SecurityCounters {
+            admin_stopped: true,
+            confirm_stopped: true,
+            confirm_failures: 6,
+            ..Default::default()
+        };
+        for _ in 0..3 {
+            c.on_login_failure(t0, &p);
+        }
+        assert!(c.login_locked_until.is_some());
+        c.login_stopped = true;
+        c.release_all();
+        assert_eq!(c, SecurityCounters::default());
+        assert_eq!(c.service_states(t0), vec![ServiceState::Available]);
+    }
+
+    /// The temporary stop ends at `until` itself, in the state list as at
+    /// the login gate; several states show together.
+    #[test]
+    fn states_list_every_lock_and_the_temporary_one_ends_at_its_time() {
+        let p = LockoutPolicy::default();
+        let t0 = datetime!(2026-01-01 09:00 UTC);
+        let mut c = SecurityCounters::default();
+        for _ in 0..3 {
+            c.on_login_failure(t0, &p);
+        }
+        let until = t0 + Duration::minutes(30);
+        let before = until - Duration::seconds(1);
+        assert_eq!(
+            c.service_states(before),
+            vec![ServiceState::LoginTemporarilyLocked]
+        );
+        assert_eq!(c.service_states(until), vec![ServiceState::Available]);
+        assert_eq!(c.login_gate(until), LoginGate::Open);
+        c.admin_stopped = true;
+        c.confirm_stopped = true;
+        assert_eq!(
+            c.service_states(before),
+            vec![
+                ServiceState::AdminStopped,
+                ServiceState::LoginTemporarilyLocked,
+                ServiceState::ConfirmStopped
+            ]
+        );
+    }
+
     #[test]
     fn an_administrator_stop_closes_login_whatever_the_counters() {
         let c = SecurityCounters {
