@@ -56,17 +56,21 @@ async fn an_administrator_stops_and_releases_users_of_the_company() {
 
     let none = select(&b, &kit, &[], "stopped").await;
     assert_eq!(none.error().as_deref(), Some("利用者を選択してください。"));
+    assert_eq!(none.status, 400);
     let no_state = select(&b, &kit, &["ichirodt"], "").await;
     assert_eq!(
         no_state.error().as_deref(),
         Some("変更後のサービス状態を選択してください。")
     );
+    assert_eq!(no_state.status, 400);
     // A forged selection of the マスター, with an allowed user: nothing at all.
     let master = Some("管理者ユーザはマスターユーザに対してこの操作を行うことはできません。");
     let forged = select(&b, &kit, &["ichirodt", "jirodt"], "stopped").await;
     assert_eq!(forged.error().as_deref(), master);
+    assert_eq!(forged.status, 400);
     let forged = execute(&b, &kit, &["ichirodt", "jirodt"], "stopped", CONFIRM_PW).await;
     assert_eq!(forged.error().as_deref(), master, "{}", forged.body);
+    assert_eq!(forged.status, 400);
     assert!(
         !kit.counters("ichirodt").await.admin_stopped,
         "all or nothing"
@@ -88,6 +92,7 @@ async fn an_administrator_stops_and_releases_users_of_the_company() {
         p.error().as_deref(),
         Some("指定された利用者は存在しません。")
     );
+    assert_eq!(p.status, 400, "refused like every other refusal");
     assert!(!kit.counters("hottojr02").await.admin_stopped);
 
     let confirm = select(&b, &kit, &["ichirodt", "sachikodt"], "stopped").await;
@@ -96,6 +101,7 @@ async fn an_administrator_stops_and_releases_users_of_the_company() {
         "{}",
         confirm.body
     );
+    assert_eq!(confirm.status, 200);
     let wrong = execute(
         &b,
         &kit,
@@ -105,6 +111,7 @@ async fn an_administrator_stops_and_releases_users_of_the_company() {
     )
     .await;
     assert!(wrong.has("BRSK022"), "{}", wrong.body);
+    assert_eq!(wrong.status, 400);
     assert_eq!(
         wrong.error().as_deref(),
         Some(
@@ -120,6 +127,7 @@ async fn an_administrator_stops_and_releases_users_of_the_company() {
         "{}",
         done.body
     );
+    assert_eq!(done.status, 200);
     assert!(
         kit.counters("ichirodt").await.admin_stopped
             && kit.counters("sachikodt").await.admin_stopped

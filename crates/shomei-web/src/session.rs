@@ -472,3 +472,152 @@ pub(crate) fn clear_signed_cookie(what: Signed) -> String {
 pub(crate) fn form_cookie(value: &str, lifetime: time::Duration) -> String {
     signed_cookie(Signed::LoginForm, value, lifetime)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue, header::COOKIE};
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-01-01 09:00 UTC);
+
+    fn headers(cookies: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for c in cookies {
+            h.append(COOKIE, HeaderValue::from_str(c).unwrap());
+        }
+        h
+    }
+
+    fn form() -> LoginForm {
+        LoginForm::new(b"the servers' shared form key", time::Duration::minutes(30))
+    }
+
+    #[test]
+    fn same_secret_is_equality_of_the_whole_string() {
+        assert!(same_secret("abc", "abc"));
+        assert!(same_secret("", ""));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "bbc"));
+        assert!(!same_secret("abc", "ab"));
+        assert!(!same_secret("ab", "abc"));
+        assert!(!same_secret("", "a"));
+    }
+
+    #[test]
+    fn the_session_id_is_64_hex_digits_from_its_own_cookie() {
+        let id = random_token();
+        assert_eq!(id.len(), 64);
+        assert_ne!(id, random_token());
+        let h = headers(&["a=1", &format!("x=2; {SESSION_COOKIE}={id}; b=3")]);
+        assert_eq!(session_id(&h).as_deref(), Some(id.as_str()));
+        // Another cookie with the value, a short or non-hex value: no session.
+        assert_eq!(session_id(&headers(&[&format!("other={id}")])), None);
+        assert_eq!(
+            session_id(&headers(&[&format!("{SESSION_COOKIE}={}", &id[1..])])),
+            None
+        );
+        let not_hex = format!("{}g", &id[1..]);
+        assert_eq!(
+            session_id(&headers(&[&format!("{SESSION_COOKIE}={not_hex}")])),
+            None
+        );
+        assert_eq!(session_id(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn sessions_are_kept_by_the_hash_of_their_id() {
+        let id = "00".repeat(32);
+        let k = key(&id);
+        assert_eq!(k.len(), 64);
+        assert_ne!(k, id);
+        assert_eq!(k, key(&id));
+        assert_ne!(k, key(&"01".repeat(32)));
+    }
+
+    #[test]
+    fn the_cookies_are_host_only_secure_httponly_strict() {
+        assert_eq!(
+            cookie("abc"),
+            "__Host-shomei=abc; Path=/; Secure; HttpOnly; SameSite=Strict"
+        );
+        assert_eq!(
+            clear_cookie(),
+            "__Host-shomei=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"
+        );
+        assert_eq!(
+            form_cookie("v", time::Duration::minutes(30)),
+            "__Host-shomei-form=v; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=1800"
+        );
+    }
+
+    /// The positive control: a form's own cookie and token are accepted.
+    #[test]
+    fn a_login_form_is_accepted_with_its_cookie_and_token_only() {
+        let f = form();
+        let v = f.issue(T0);
+        let h = headers(&[&format!("{FORM_COOKIE}={v}")]);
+        let t = f.token(&v);
+        assert_eq!(f.valid_cookie(&h, T0).as_deref(), Some(v.as_str()));
+        assert!(f.accepts(&h, Some(&t), T0));
+        // No token, another form's token, a token without its cookie.
+        assert!(!f.accepts(&h, None, T0));
+        let other = f.issue(T0);
+        assert_ne!(other, v);
+        assert!(!f.accepts(&h, Some(&f.token(&other)), T0));
+        assert!(!f.accepts(&HeaderMap::new(), Some(&t), T0));
+        // The token is not the cookie's MAC under another purpose.
+        assert_ne!(t, v.rsplit_once('.').unwrap().1);
+        assert!(!f.accepts(&h, Some(&v), T0));
+    }
+
+    #[test]
+    fn a_login_form_cookie_of_another_key_or_altered_is_refused() {
+        let f = form();
+        let v = f.issue(T0);
+        let other = LoginForm::new(b"another key", time::Duration::minutes(30));
+        let h = headers(&[&format!("{FORM_COOKIE}={v}")]);
+        assert_eq!(other.valid_cookie(&h, T0), None);
+        assert!(!other.accepts(&h, Some(&other.token(&v)), T0));
+        // Moving the issue time forward breaks the MAC.
+        let (issued, rest) = v.split_once('.').unwrap();
+        let later: i64 = issued.parse::<i64>().unwrap() + 3600;
+        let moved = format!("{later}.{rest}");
+        let h = headers(&[&format!("{FORM_COOKIE}={moved}")]);
+        assert_eq!(f.valid_cookie(&h, T0), None);
+        assert!(!f.accepts(&h, Some(&f.token(&moved)), T0));
+        // A valid MAC on a body without a time.
+        let body = "notatime";
+        let odd = format!("{body}.{}", f.mac("form", body));
+        let h = headers(&[&format!("{FORM_COOKIE}={odd}")]);
+        assert_eq!(f.valid_cookie(&h, T0), None);
+        // Over 200 characters is refused before anything is computed.
+        let body = format!("{}.{}", T0.unix_timestamp(), "0".repeat(160));
+        let long = format!("{body}.{}", f.mac("form", &body));
+        assert!(long.len() > 200);
+        let h = headers(&[&format!("{FORM_COOKIE}={long}")]);
+        assert_eq!(f.valid_cookie(&h, T0), None);
+        let body = format!("{}.{}", T0.unix_timestamp(), "0".repeat(60));
+        let fits = format!("{body}.{}", f.mac("form", &body));
+        assert!(fits.len() <= 200);
+        let h = headers(&[&format!("{FORM_COOKIE}={fits}")]);
+        assert_eq!(f.valid_cookie(&h, T0).as_deref(), Some(fits.as_str()));
+    }
+
+    /// Valid from a minute before its issue time (clocks of servers differ)
+    /// to the end of its lifetime, both ends included.
+    #[test]
+    fn a_login_form_lives_its_lifetime_and_no_longer() {
+        let f = form();
+        let v = f.issue(T0);
+        let h = headers(&[&format!("{FORM_COOKIE}={v}")]);
+        let t = f.token(&v);
+        let s = time::Duration::seconds;
+        assert!(f.accepts(&h, Some(&t), T0 + s(1800)));
+        assert!(!f.accepts(&h, Some(&t), T0 + s(1801)));
+        assert!(f.accepts(&h, Some(&t), T0 - s(60)));
+        assert!(!f.accepts(&h, Some(&t), T0 - s(61)));
+        assert_eq!(f.valid_cookie(&h, T0 + s(1801)), None);
+        assert_eq!(f.valid_cookie(&h, T0 - s(61)), None);
+    }
+}

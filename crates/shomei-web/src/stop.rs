@@ -139,7 +139,14 @@ async fn list(
         Err(StopError::Refused(m)) => return user_error(st, a, StatusCode::FORBIDDEN, &m),
         Err(StopError::Internal(e)) => return system_error(e),
     };
-    render(&Brsk021 {
+    // A refused selection is shown again with its message, as 400 like
+    // BRSK018's refusals.
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut res = render(&Brsk021 {
         l: Layout::user(st, a, "利用者管理 利用者停止・解除", "BRSK021", ADMIN),
         error,
         notice: None,
@@ -161,7 +168,9 @@ async fn list(
                 changeable: r.changeable,
             })
             .collect(),
-    })
+    });
+    *res.status_mut() = status;
+    res
 }
 
 pub(crate) async fn brsk021(State(st): State<AppState>, a: Authed) -> Response {
@@ -196,14 +205,21 @@ fn confirm(
     change: ServiceChange,
     error: Option<String>,
 ) -> Response {
-    render(&Brsk022 {
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut res = render(&Brsk022 {
         l: Layout::user(st, a, "利用者管理 利用者停止・解除確認", "BRSK022", ADMIN),
         error,
         notice: None,
         rows: users.iter().map(|u| line(st, u)).collect(),
         state: change.code(),
         state_label: change.label(),
-    })
+    });
+    *res.status_mut() = status;
+    res
 }
 
 /// 「実行 >」: every selected user changes, or none.
