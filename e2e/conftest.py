@@ -107,17 +107,18 @@ def crl_text_listing(server, serial_hex, workdir, url, within=EVENTUALLY):
         time.sleep(0.05)
 
 
-def start_server(tmp: Path, *extra, config=None, env=None, binary=BINARY) -> Server:
+def start_server(tmp: Path, *extra, config=None, env=None, binary=BINARY, listen="127.0.0.1:0") -> Server:
     """Starts `shomei serve --demo` on free ports with data under tmp/data
     (reused if it exists: a restart), with a configuration file and extra
     environment variables if given; `binary` is a copy of the server placed
-    elsewhere (the app it hands out is the `shomei-cert` beside it)."""
+    elsewhere (the app it hands out is the `shomei-cert` beside it);
+    `listen` the portal's address (port 0: free ports for every listener)."""
     assert binary.exists(), "build first: cargo build --release"
     data_dir = tmp / "data"
     env = {**os.environ, "RUST_LOG": "info", **(env or {})}
     config_args = ["--config", str(config)] if config else []
     proc = subprocess.Popen(
-        [str(binary), "serve", "--demo", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0",
+        [str(binary), "serve", "--demo", "--data-dir", str(data_dir), "--listen", listen,
          *config_args, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

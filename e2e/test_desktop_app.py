@@ -46,17 +46,22 @@ def display():
 class Window:
     """One run of the app: its log lines, its window, keys, photographs."""
 
-    def __init__(self, exe, home, display, cwd=None):
+    def __init__(self, exe, home, display, cwd=None, argv=None, env=None, find=None, shots="app"):
+        """`argv` starts something else than `exe` itself (wine and the
+        .exe), `env` adds to the environment, `find` are the xdotool search
+        terms of its window (default: the process's own), `shots` the
+        photographs' prefix."""
         self.display = display
+        self.shots = shots
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
-        self.env.update(HOME=str(home), DISPLAY=display, LANG="C.UTF-8")
+        self.env.update({"HOME": str(home), "DISPLAY": display, "LANG": "C.UTF-8", **(env or {})})
         self.lines = []
         self.mark = 0  # the log's length when the last key was sent
         self.changed = threading.Condition()
-        self.proc = subprocess.Popen([str(exe)], cwd=cwd or home, env=self.env, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(argv or [str(exe)], cwd=cwd or home, env=self.env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         threading.Thread(target=self._pump, daemon=True).start()
-        found = self.xdotool("search", "--sync", "--pid", str(self.proc.pid)).split()
+        found = self.xdotool("search", "--sync", *(find or ["--pid", str(self.proc.pid)])).split()
         assert found, "no window"
         self.id = found[-1]
         self.xdotool("windowfocus", "--sync", self.id)
@@ -91,6 +96,11 @@ class Window:
         """Waits for the screen `name` to open after the last key."""
         return self.wait_for(f"画面 {name}", self.mark)
 
+    def focused(self, name):
+        """Waits for the focus to reach `name` (a field's label or a button's)
+        after the last key: what is typed before lands where it was."""
+        return self.wait_for(f"フォーカス {name}", self.mark)
+
     def key(self, *keys):
         self.mark = len(self.lines)
         self.xdotool("key", "--clearmodifiers", *keys)
@@ -100,10 +110,10 @@ class Window:
         self.xdotool("type", "--clearmodifiers", "--delay", "30", text)
 
     def photo(self, name):
-        """target/screenshots/app-NAME.png, once two photographs in a row agree
-        (the window has drawn the screen it logged)."""
+        """target/screenshots/app-NAME.png (the prefix is `shots`), once two
+        photographs in a row agree (the window has drawn the screen it logged)."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"app-{name}.png"
+        path = SCREENSHOTS / f"{self.shots}-{name}.png"
         last = None
         for _ in range(20):
             subprocess.run(["import", "-window", self.id, str(path)], env=self.env, check=True, timeout=PATIENCE)
@@ -117,6 +127,7 @@ class Window:
         """証明書取得認証 with the keys: the ID, Tab, the password, Enter."""
         self.type(login_id)
         self.key("Tab")
+        self.focused("ログインパスワード")
         self.type(password)
         self.key("Return")
 
@@ -181,9 +192,11 @@ def test_setup_and_issue_with_the_keyboard_then_chromium_logs_in_with_the_certif
 
         app.key("Return")
         app.screen("証明書取得認証")
+        app.focused("ログインID")
         app.photo("06-auth")
         app.type("jirodt")
         app.key("Tab")
+        app.focused("ログインパスワード")
         app.type(LOGIN_PW)
         app.photo("07-auth-filled")
         app.key("Return")

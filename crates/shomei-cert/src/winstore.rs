@@ -61,10 +61,15 @@ struct My(HCERTSTORE);
 impl My {
     fn open() -> Result<My, String> {
         let name = wide("My");
+        // The registry's physical store of CurrentUser\My, where the
+        // user's own certificates live (what browsers read is the system
+        // store, a collection over it). Deleting through the collection
+        // reports success but leaves the certificate in place under wine 8;
+        // through the registry store it goes, on Windows and wine alike.
         // SAFETY: a system store by name; the handle is closed in Drop.
         let h = unsafe {
             CertOpenStore(
-                CERT_STORE_PROV_SYSTEM_W,
+                CERT_STORE_PROV_SYSTEM_REGISTRY_W,
                 0,
                 0,
                 CERT_SYSTEM_STORE_CURRENT_USER,

@@ -160,8 +160,20 @@ pub(crate) async fn download_msi() -> Response {
 fn app_config(st: &AppState) -> String {
     let server = st.svc.ca().endpoints().base_url().to_owned();
     let cert_server = st.cert_base.clone().unwrap_or_default();
+    // The bank's name labels the certificate in the Windows store.
+    let bank: String = st
+        .svc
+        .settings()
+        .bank_name
+        .chars()
+        .filter(|c| !c.is_control())
+        .flat_map(|c| match c {
+            '"' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
     format!(
-        "# The bank's servers for the 証明書発行アプリ, and the root certificate it trusts.\nserver = \"{server}\"\ncert_server = \"{cert_server}\"\nroot_ca = \"root-ca.crt\"\n"
+        "# The bank's servers for the 証明書発行アプリ, and the root certificate it trusts.\nbank_name = \"{bank}\"\nserver = \"{server}\"\ncert_server = \"{cert_server}\"\nroot_ca = \"root-ca.crt\"\n"
     )
 }
 

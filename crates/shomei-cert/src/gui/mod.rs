@@ -110,6 +110,15 @@ pub enum Field {
 }
 
 impl Field {
+    /// The field's label, as the screen shows it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::Folder => "インストール先フォルダー",
+            Field::LoginId => "ログインID",
+            Field::Password => "ログインパスワード",
+        }
+    }
+
     fn id(self) -> Id {
         Id::new(match self {
             Field::Folder => "folder",
@@ -135,6 +144,8 @@ pub enum Message {
     Progress(Step),
     Done(Result<Outcome, String>),
     Installed(Result<PathBuf, String>),
+    /// The focus has moved to this (the widgets know it from now on).
+    Focused(Focus),
 }
 
 pub struct App {
@@ -272,14 +283,24 @@ impl App {
         self.focus_task()
     }
 
+    /// Moves the widgets' focus to `self.focus`; once it is there, the app
+    /// logs it (a key typed before lands where the focus was: the tests
+    /// wait for this line, as a person waits for the cursor).
     fn focus_task(&self) -> Task<Message> {
-        match self.focused() {
-            Some(Focus::Field(f)) => iced::widget::operation::focus(f.id()),
-            _ => iced::advanced::widget::operate(
+        let Some(focus) = self.focused() else {
+            return iced::advanced::widget::operate(
+                iced::advanced::widget::operation::focusable::unfocus::<()>(),
+            )
+            .discard();
+        };
+        let moved = match focus {
+            Focus::Field(f) => iced::widget::operation::focus(f.id()),
+            Focus::Button(_) => iced::advanced::widget::operate(
                 iced::advanced::widget::operation::focusable::unfocus::<()>(),
             )
             .discard(),
-        }
+        };
+        moved.chain(Task::done(Message::Focused(focus)))
     }
 
     fn top(&mut self, error: Option<String>) -> Task<Message> {
@@ -338,6 +359,14 @@ impl App {
                     *step = s;
                     eprintln!("shomei-cert: 処理 {}", s.label());
                 }
+                Task::none()
+            }
+            Message::Focused(f) => {
+                let name = match f {
+                    Focus::Field(f) => f.label(),
+                    Focus::Button(a) => a.label(),
+                };
+                eprintln!("shomei-cert: フォーカス {name}");
                 Task::none()
             }
             Message::Installed(r) => {
