@@ -315,6 +315,27 @@ def test_the_windows_browser_gets_the_signed_setup_and_the_linux_one_the_linux_a
 
 
 def test_setup_by_keyboard_issue_into_the_store_renew_and_uninstall(server, setup_exe, prefix, tmp_path):
+    installed = prefix.user / "AppData" / "Local" / "Programs" / "shomei-cert"
+    shortcut = prefix.user / "AppData/Roaming/Microsoft/Windows/Start Menu/Programs/証明書発行アプリ.lnk"
+    # 「キャンセル」 at each step of the setup (Tab reaches it) leaves nothing.
+    for steps, name in [([], "セットアップ"), (["Return"], "インストール先フォルダー"),
+                        (["Return", "Return"], "インストール確認")]:
+        app = prefix.window([setup_exe])
+        try:
+            app.wait_for("画面 セットアップ")
+            for k in steps:
+                app.key(k)
+            app.screen(name)
+            # The folder field, 次へ, then キャンセル; elsewhere the next button.
+            app.key(*["Tab"] * (2 if name == "インストール先フォルダー" else 1))
+            app.focused("キャンセル")
+            app.key("Return")
+            assert app.exit_code() == 0
+        finally:
+            app.stop()
+        assert not installed.exists() and not shortcut.exists(), name
+        assert prefix.reg(CLASSES_KEY) is None and prefix.reg(UNINSTALL_KEY) is None, name
+
     started = time.monotonic()
     app = prefix.window([setup_exe])
     try:
@@ -334,7 +355,6 @@ def test_setup_by_keyboard_issue_into_the_store_renew_and_uninstall(server, setu
         app.wait_for("証明書 0件", mark)
         app.photo("05-cert-top")
 
-        installed = prefix.user / "AppData" / "Local" / "Programs" / "shomei-cert"
         exe = installed / "shomei-cert.exe"
         # One file: the bank's configuration rides inside the copy.
         assert exe.read_bytes() == setup_exe.read_bytes()
@@ -347,7 +367,6 @@ def test_setup_by_keyboard_issue_into_the_store_renew_and_uninstall(server, setu
         entry = prefix.reg(UNINSTALL_KEY)["HKEY_CURRENT_USER" + UNINSTALL_KEY[len("HKCU"):]]
         assert entry["DisplayName"] == "証明書発行アプリ" and entry["UninstallString"] == f'"{win_exe}" uninstall', entry
         assert entry["InstallLocation"] == win_exe.rsplit("\\", 1)[0], entry
-        shortcut = prefix.user / "AppData/Roaming/Microsoft/Windows/Start Menu/Programs/証明書発行アプリ.lnk"
         assert win_exe.encode("utf-16-le") in shortcut.read_bytes()
 
         app.key("Return")
@@ -382,6 +401,42 @@ def test_setup_by_keyboard_issue_into_the_store_renew_and_uninstall(server, setu
     jirodt = serial_of(der, tmp_path)
     assert name.startswith(f"Shomei jirodt {jirodt}"), (name, jirodt)
     assert '"code":"issued"' in cert_state(server, jirodt)
+
+    # Refusals on the screen, in the Linux app's words: a wrong password,
+    # then 発行済 (hanakodt); 中断 and 閉じる leave the store as it was.
+    app = prefix.window([exe])
+    try:
+        mark = app.wait_for("画面 証明書取得")
+        app.wait_for("証明書 1件（更新可 0件）", mark)
+        app.key("Return")
+        app.screen("証明書取得認証")
+        app.focused("ログインID")
+        app.authenticate("ichirodt", "Wrong#Password9")
+        line = app.wait_for("エラー ログインIDまたはログインパスワードが正しくない")
+        app.wait_for("フォーカス ログインID", line)
+        app.photo("20-error-wrong-password")
+        app.key("ctrl+a")
+        app.authenticate("hanakodt", LOGIN_PW)
+        line = app.wait_for("エラー このログインIDには、有効な電子証明書が発行済です", line + 1)
+        app.wait_for("フォーカス ログインID", line)
+        app.photo("21-error-already-issued")
+        app.key("Tab", "Tab", "Tab")
+        app.focused("中断")
+        app.key("Return")
+        app.screen("証明書取得")
+        app.key("Tab")
+        app.focused("閉じる")
+        app.key("Return")
+        assert app.exit_code() == 0
+    finally:
+        app.stop()
+    assert [r[0] for r in prefix.store()] == [name]
+
+    # Installing again (the setup's command line, over the copy) replaces
+    # an older copy whole.
+    exe.write_bytes(b"an older version")
+    prefix.run(setup_exe, "install")
+    assert exe.read_bytes() == setup_exe.read_bytes()
 
     # A P-256 certificate from another PC (tarodt's, as the demo made it)
     # cannot go into CryptoAPI's RSA store: told, and nothing is added.
