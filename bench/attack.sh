@@ -12,7 +12,7 @@ LOGINS=${2:-500}
 IDLE=${3:-20000}
 need openssl:openssl curl:curl python3:python3
 build_shomei
-(cd "$ROOT" && cargo build --release --locked -q -p shomei-bench)
+build_shomei -p shomei-bench
 LOAD="$ROOT/target/release/shomei-bench"
 ulimit -n "$(ulimit -Hn)"
 

@@ -19,7 +19,7 @@ source "$(dirname "$0")/lib.sh"
 COUNT=${1:-10000}
 need openssl:openssl curl:curl python3:python3
 build_shomei
-(cd "$ROOT" && cargo build --release --locked -q -p shomei-bench)
+build_shomei -p shomei-bench
 NAME="bench_catch_$$"
 psql "$SHOMEI_TEST_DATABASE_URL" -q -c "CREATE DATABASE $NAME"
 URL="${SHOMEI_TEST_DATABASE_URL%/*}/$NAME"

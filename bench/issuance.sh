@@ -11,7 +11,7 @@ source "$(dirname "$0")/lib.sh"
 SECS=${1:-10}
 need cfssl:golang-cfssl openssl:openssl curl:curl
 build_shomei
-(cd "$ROOT" && cargo build --release --locked -q -p shomei-bench)
+build_shomei -p shomei-bench
 LOAD="$ROOT/target/release/shomei-bench"
 
 # DURABILITY=normal: commits go to the WAL without an fsync each (see

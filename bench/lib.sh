@@ -26,8 +26,13 @@ need() {
     fi
 }
 
+# build_shomei [-p crate …]: the release binaries (shomei and shomei-cert, or
+# the crates named). PREBUILT=1 skips the build and uses what target/release
+# holds (so that sources can change while a long run goes on).
 build_shomei() {
-    (cd "$ROOT" && cargo build --release --locked -q -p shomei -p shomei-cert)
+    [ -z "${PREBUILT:-}" ] || return 0
+    [ $# -gt 0 ] || set -- -p shomei -p shomei-cert
+    (cd "$ROOT" && cargo build --release --locked -q "$@")
 }
 
 # start_shomei DIR CPU [serve args…]: starts the demo server pinned to a CPU; sets

@@ -31,7 +31,7 @@ ROUNDS=${ROUNDS:-3}
 DURABILITY=${DURABILITY:-full}
 need openssl:openssl curl:curl python3:python3
 build_shomei
-(cd "$ROOT" && cargo build --release --locked -q -p shomei-bench)
+build_shomei -p shomei-bench
 LOAD="$ROOT/target/release/shomei-bench"
 NAME="bench_cpu_$$"
 psql "$SHOMEI_TEST_DATABASE_URL" -q -c "CREATE DATABASE $NAME"

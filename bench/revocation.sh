@@ -28,7 +28,7 @@ MAX=${3:-1000000}
 ROUNDS=${ROUNDS:-3}
 need nginx:nginx-light openssl:openssl curl:curl python3:python3 /usr/bin/time:time
 build_shomei
-(cd "$ROOT" && cargo build --release --locked -q -p shomei-bench)
+build_shomei -p shomei-bench
 LOAD="$ROOT/target/release/shomei-bench"
 HERE="$ROOT/bench"
 
