@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The four floods of "Hold under attack", at full size, against a running
+"""The floods of "Hold under attack", at full size, against a running
 Shomei (bench/attack.sh starts it on core 0; this runs on core 1). Prints each
 figure beside its limit or reference. Loopback only; every loop is bounded.
 
@@ -89,25 +89,31 @@ def cookie(hdrs, name):
     return None
 
 
-async def login(who, pw=PW, local="127.0.0.1"):
-    """Logs in on a new connection: (outcome, seconds, session cookie)."""
-    c = Conn(PORTAL, local)
+async def login(who, pw=PW, local="127.0.0.1", device=None, conn=None):
+    """Logs in on a new connection (or `conn`, kept open): (outcome, seconds,
+    session cookie, device cookie set). `device`: a device cookie to bring."""
+    c = conn or Conn(PORTAL, local)
     t0 = time.perf_counter()
     try:
         _, hdrs, body = await c.request("GET", "/login")
         form = cookie(hdrs, "__Host-shomei-form")
         csrf = re.search(rb'name="csrf" value="([0-9a-f]+)"', body).group(1).decode()
         data = urllib.parse.urlencode({"csrf": csrf, "login_id": who, "password": pw}).encode()
+        cookies = form + (f"; {device}" if device else "")
         st, hdrs, _ = await c.request("POST", "/login", {
-            "Cookie": form, "Content-Type": "application/x-www-form-urlencoded"}, data)
+            "Cookie": cookies, "Content-Type": "application/x-www-form-urlencoded"}, data)
         dt = time.perf_counter() - t0
         if st == 303 and dict(hdrs).get("location") == "/top":
-            return "ok", dt, cookie(hdrs, "__Host-shomei")
-        return ("busy" if st == 503 else "refused"), dt, None
+            return "ok", dt, cookie(hdrs, "__Host-shomei"), cookie(hdrs, "__Host-shomei-device")
+        return ("busy" if st == 503 else "refused"), dt, None, None
     except (OSError, ConnectionError, asyncio.IncompleteReadError):
-        return "error", time.perf_counter() - t0, None
+        if conn:
+            conn.close()
+            conn.w = None
+        return "error", time.perf_counter() - t0, None, None
     finally:
-        c.close()
+        if not conn:
+            c.close()
 
 
 async def metric(name):
@@ -151,7 +157,7 @@ async def normal_logins_during(task, local):
     """p50/p99 of one normal client's logins while `task` runs."""
     times = []
     while not task.done():
-        out, dt, _ = await login(f"{PREFIX}0000", local=local)
+        out, dt, _, _ = await login(f"{PREFIX}0000", local=local)
         if out == "ok":
             times.append(dt)
         await asyncio.sleep(0.05)
@@ -164,7 +170,7 @@ async def flood_anonymous():
     sessions = []
     for i in range(5):
         for who in ("hanakodt", "tarodt", "hottojr01", "hottojr02"):
-            out, _, s = await login(who, local="127.0.0.5")
+            out, _, s, _ = await login(who, local="127.0.0.5")
             if out == "ok":
                 sessions.append(s)
     rss0, _ = rss()
@@ -306,7 +312,7 @@ async def idle_connections():
     lat = []
     for _ in range(20):
         s = time.perf_counter()
-        out, _, _ = await login("hanakodt", local="127.0.0.8")
+        out, _, _, _ = await login("hanakodt", local="127.0.0.8")
         c = Conn(PKI, "127.0.0.8", tls=False)
         st, _, crl = await c.request("GET", "/pki/crl")
         c.close()
@@ -324,12 +330,91 @@ async def idle_connections():
         w.close()
 
 
+async def returning_customer(flooders=500, addresses=100, series=20):
+    """A returning customer (device cookie) logging in one at a time from
+    127.0.0.200, idle and during a flood of wrong-password logins from
+    `flooders` clients over 127.0.0.2.. (`addresses` of them; each retries
+    its own user's wrong password until the series is done, 20 ms after a
+    busy answer); then the same without the cookie."""
+    print(f"\n6. A returning customer under a login flood: {flooders} concurrent wrong-password "
+          f"logins from 127.0.0.2-127.0.0.{addresses + 1}, {series} logins one at a time from 127.0.0.200")
+    who = f"{PREFIX}0002"
+    out, _, _, device = await login(who, local="127.0.0.200")
+    assert out == "ok" and device, (out, device)
+
+    async def one_series(dev):
+        times, outs = [], []
+        for _ in range(series):
+            out, dt, _, _ = await login(who, local="127.0.0.200", device=dev)
+            outs.append(out)
+            if out == "ok":
+                times.append(dt)
+        return times, outs
+
+    idle, idle_outs = await one_series(device)
+    assert all(o == "ok" for o in idle_outs), idle_outs
+    rss0, _ = rss()
+
+    async def flood_during(dev):
+        stop = asyncio.Event()
+        tried = {"busy": 0, "refused": 0, "ok": 0, "error": 0}
+
+        async def flooder(i):
+            c = Conn(PORTAL, f"127.0.0.{i % addresses + 2}")
+            target = f"{PREFIX}{(i % LOGINS) + 10:04d}"
+            deadline = time.perf_counter() + 120
+            while not stop.is_set() and time.perf_counter() < deadline:
+                out, _, _, _ = await login(target, "Wrong#Guess1", conn=c)
+                tried[out] += 1
+                if out in ("busy", "error"):
+                    await asyncio.sleep(0.02)
+            c.close()
+
+        flood = [asyncio.ensure_future(flooder(i)) for i in range(flooders)]
+        await asyncio.sleep(1.0)  # the flood is on before the series starts
+        t0 = time.perf_counter()
+        times, outs = await one_series(dev)
+        secs = time.perf_counter() - t0
+        stop.set()
+        await asyncio.gather(*flood)
+        return times, outs, secs, tried
+
+    h0 = await metric("shomei_password_hashes_total")
+    with_cookie, outs, secs, tried = await flood_during(device)
+    h1 = await metric("shomei_password_hashes_total")
+    _, hwm = rss()
+    without, outs_without, secs_without, tried_without = await flood_during(None)
+    ok = sum(o == "ok" for o in outs)
+    p99_idle = pct(idle, .99)
+    p99 = pct(with_cookie, .99)
+    row("returning customer, idle server: p50 / p99 (ms)",
+        f"{pct(idle, .5) * 1e3:.0f} / {p99_idle * 1e3:.0f}", f"{len(idle)} logins")
+    row("  during the flood, with the device cookie: logged in",
+        f"{ok}/{series}", "target: all")
+    row("  during the flood, with the device cookie: p50 / p99 (ms)",
+        f"{pct(with_cookie, .5) * 1e3:.0f} / {p99 * 1e3:.0f}",
+        f"p99 / idle p99 {p99 / p99_idle:.2f} (target <= 2)")
+    row("  flood meanwhile: busy / refused / other answers",
+        f"{tried['busy']} / {tried['refused']} / {tried['ok'] + tried['error']}",
+        f"{(h1 - h0) / secs:.0f} hashes/s")
+    ok_without = sum(o == "ok" for o in outs_without)
+    busy_without = sum(o == "busy" for o in outs_without)
+    row("  the same customer without the cookie: logged in / busy",
+        f"{ok_without} / {busy_without}", f"of {series}")
+    row("  without the cookie: p50 / p99 of those logged in (ms)",
+        f"{pct(without, .5) * 1e3:.0f} / {pct(without, .99) * 1e3:.0f}" if without else "-",
+        f"series took {secs_without:.1f} s (with the cookie {secs:.1f} s)")
+    row("RSS before / peak during the flood (MB)", f"{rss0} / {hwm}", "bounded (workers x 19 MiB)")
+
+
 async def main():
     await flood_anonymous()
     await guesses()
     _, workers = await concurrent_logins()
     rate = await sustained_logins()
     await idle_connections()
+    # Last: its flood locks the flooded users for a while.
+    await returning_customer()
     return rate, workers
 
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # "Hold under attack" at full size, in one run: an anonymous flood of the
 # login page, concurrent guesses (one user; one address), 500 concurrent
-# logins (peak RSS, logins/s beside the raw Argon2 rate of the same core) and
-# 20,000 idle or half-sent connections, each beside its limit. The server runs
+# logins (peak RSS, logins/s beside the raw Argon2 rate of the same core),
+# 20,000 idle or half-sent connections, and a returning customer (device
+# cookie) logging in during a flood of 500 concurrent wrong-password logins
+# from 100 addresses, beside the same customer on an idle server and without
+# the cookie, each beside its limit. The server runs
 # on core 0 with the default settings; the load (bench/attack.py) on core 1.
 # Loopback only, bounded loops; everything in a temporary directory.
 # Usage: bench/attack.sh [flood requests] [concurrent logins] [idle connections]

@@ -149,6 +149,8 @@ done
 # every level at once: ROUNDS rounds, the levels' order reversed every
 # other round; each server is on core 0 and idle while another is measured.
 declare -A L_PID L_CERT L_METRICS L_CHAINS
+# start_shomei sets these: the main server's are kept for sections 2-4 and 6.
+MAIN=("$SHOMEI_PID" "$PORTAL" "$CERT" "$PKI")
 for n in "${LEVELS[@]}"; do
     start_shomei "$BENCH_TMP/level-$n" 0
     L_PID[$n]=$SHOMEI_PID
@@ -182,6 +184,7 @@ for n in "${LEVELS[@]}"; do
     wait "${L_PID[$n]}" 2>/dev/null || true
     rm -rf "$BENCH_TMP/level-$n"
 done
+SHOMEI_PID=${MAIN[0]} PORTAL=${MAIN[1]} CERT=${MAIN[2]} PKI=${MAIN[3]}
 
 # 2. Revocation → enforced latency, with everything above revoked.
 python3 "$HERE/revocation_latency.py" "$PORTAL" "$CERT" "$PKI" "$D/ca" "$BENCH_TMP/lat" 30 >"$BENCH_TMP/latency.txt"

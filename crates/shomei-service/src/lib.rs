@@ -266,7 +266,11 @@ impl Shomei {
                 "the issuing CA expires before a certificate issued now would: such certificates end with it; plan a new issuing CA"
             );
         }
-        let hasher = access::password::Hasher::new(settings.hash_workers, settings.hash_queue);
+        let hasher = access::password::Hasher::new(
+            settings.hash_workers,
+            settings.hash_queue,
+            settings.hash_reserved_places,
+        );
         let dummy_hash = hasher.hash("shomei-timing-equaliser").await?;
         let ocsp = certificates::ocsp::Responder::new(ca.ocsp_signer(now)?, ca.ocsp_issuer()?);
         let crl = certificates::crl::CrlPublisher::new(ca.crl_signer()?);
@@ -331,6 +335,7 @@ impl Shomei {
         let h = self.hasher.figures();
         self.metrics.render(&operations::metrics::Gauges {
             hashing: (h.workers, h.capacity, h.in_use, h.done),
+            hashing_reserved: (h.reserved, h.reserved_in_use),
             revoked,
             ocsp_presigned: self.ocsp.presigned_count(),
             sessions,

@@ -36,6 +36,14 @@ pub struct Settings {
     /// beyond that a login is answered 「ただいま混雑しています」 (503).
     pub hash_workers: usize,
     pub hash_queue: usize,
+    /// More places, only for returning customers: a login that brings the
+    /// device cookie its browser got at a successful login of the same login
+    /// ID. Their checks are hashed before other waiting ones, and they are
+    /// not counted against their address (`address_failure_limit`), so a
+    /// flood of logins from anywhere does not keep them out.
+    pub hash_reserved_places: usize,
+    /// Days a device cookie stays valid (renewed at each successful login).
+    pub device_cookie_days: i64,
     /// How long a claimed password check holds its place in the lockout
     /// count if its server dies before recording the result.
     pub password_claim_seconds: i64,
@@ -136,6 +144,8 @@ impl Default for Settings {
             address_window_minutes: 10,
             hash_workers: 0,
             hash_queue: 64,
+            hash_reserved_places: 8,
+            device_cookie_days: 180,
             password_claim_seconds: 120,
             max_sessions: 100_000,
             max_sessions_per_user: 10,
@@ -353,6 +363,14 @@ impl Settings {
             (
                 self.hash_workers <= 256 && self.hash_queue <= 100_000,
                 "hash_workers must be at most 256 and hash_queue at most 100000",
+            ),
+            (
+                self.hash_reserved_places <= 10_000,
+                "hash_reserved_places must be at most 10000",
+            ),
+            (
+                (1..=400).contains(&self.device_cookie_days),
+                "device_cookie_days must be between 1 and 400",
             ),
             (
                 self.password_claim_seconds >= 10,

@@ -36,7 +36,7 @@ pub use server::{
     Listeners, RunningServer, ServerOptions, StartError, bind, start, start_all, start_on,
     start_with,
 };
-pub use session::{FORM_COOKIE, SESSION_COOKIE};
+pub use session::{DEVICE_COOKIE, FORM_COOKIE, SESSION_COOKIE};
 
 impl AppState {
     /// How long a login form stays valid.
@@ -52,6 +52,8 @@ pub struct AppState {
     pub sessions: Arc<session::Sessions>,
     /// Signs the login forms' tokens (anonymous visitors hold no session).
     pub(crate) form: Arc<session::LoginForm>,
+    /// Signs returning customers' device cookies.
+    pub(crate) devices: Arc<session::DeviceCookies>,
     /// Base URL of the certificate listener, when it runs.
     pub cert_base: Option<String>,
 }

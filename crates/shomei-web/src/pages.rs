@@ -14,7 +14,7 @@ use shomei_core::{CertState, Problem, Service};
 use shomei_service::{HelpDesk, LoginOutcome, SessionEnd};
 
 use crate::AppState;
-use crate::session::{CreateError, clear_cookie, cookie, form_cookie, session_id};
+use crate::session::{CreateError, Device, clear_cookie, cookie, form_cookie, session_id};
 use time::OffsetDateTime;
 
 /// The global menu, in the guide's order.
@@ -428,12 +428,35 @@ pub(crate) async fn login_submit(
     headers: axum::http::HeaderMap,
     fields: Fields,
 ) -> Response {
+    let login_id = fields.get("login_id");
+    let device = st.devices.check(&headers, login_id, st.svc.now());
+    if device != Device::None {
+        st.svc.metrics().device_cookie(device == Device::Returning);
+    }
     match st
         .svc
-        .login_password(fields.get("login_id"), fields.get("password"), &client)
+        .login_password_from(
+            login_id,
+            fields.get("password"),
+            &client,
+            device == Device::Returning,
+        )
         .await
     {
-        Ok(LoginOutcome::LoggedIn(user)) => open_session(&st, &headers, user, None).await,
+        Ok(LoginOutcome::LoggedIn(user)) => {
+            let mut r = open_session(&st, &headers, user, None).await;
+            // This browser is a returning customer's from now on (a fresh
+            // cookie each time, so its lifetime runs from the last login).
+            if r.status().is_redirection()
+                && let Ok(v) = st
+                    .devices
+                    .set_cookie(&st.devices.issue(login_id, st.svc.now()))
+                    .parse()
+            {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
         Ok(LoginOutcome::Refused(p)) => {
             login_response(&st, &headers, Some(p.message_ja().to_owned()), None)
         }

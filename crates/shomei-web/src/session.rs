@@ -18,6 +18,10 @@ pub const SESSION_COOKIE: &str = "__Host-shomei";
 /// The cookie that carries a login form's signed token.
 pub const FORM_COOKIE: &str = "__Host-shomei-form";
 
+/// The cookie a browser gets at a successful login: it makes the next login
+/// of the same login ID from that browser a returning customer's.
+pub const DEVICE_COOKIE: &str = "__Host-shomei-device";
+
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
     pub token: String,
@@ -619,5 +623,139 @@ mod tests {
         assert!(!f.accepts(&h, Some(&t), T0 - s(61)));
         assert_eq!(f.valid_cookie(&h, T0 + s(1801)), None);
         assert_eq!(f.valid_cookie(&h, T0 - s(61)), None);
+    }
+}
+
+/// Returning customers' device cookies (OWASP's defence against online
+/// guessing): `issued.nonce.mac`, the MAC (HMAC-SHA256 under a key every
+/// server on the database shares) over the login ID it was issued to as
+/// well, so it speaks for that login ID only and says nothing of it. A login
+/// that brings one valid for the login ID typed takes a reserved hashing
+/// place and is not counted against its address; one that is forged,
+/// expired or another login ID's earns nothing. It never replaces the
+/// password, and the lockout rules are the same with it.
+pub(crate) struct DeviceCookies {
+    key: aws_lc_rs::hmac::Key,
+    lifetime: time::Duration,
+}
+
+/// What a login's device cookie is worth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Device {
+    /// No device cookie came.
+    None,
+    /// Issued by us to this login ID, within its lifetime.
+    Returning,
+    /// Forged, expired or another login ID's: nothing earned.
+    Refused,
+}
+
+impl DeviceCookies {
+    pub(crate) fn new(secret: &[u8], lifetime: time::Duration) -> Self {
+        Self {
+            key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret),
+            lifetime,
+        }
+    }
+
+    fn mac(&self, login_id: &str, body: &str) -> String {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.key);
+        ctx.update(b"device|");
+        ctx.update(login_id.as_bytes());
+        ctx.update(b"|");
+        ctx.update(body.as_bytes());
+        hex::encode(ctx.sign().as_ref())
+    }
+
+    /// A fresh cookie value for `login_id`, issued at `now`.
+    pub(crate) fn issue(&self, login_id: &str, now: OffsetDateTime) -> String {
+        let mut nonce = [0u8; 16];
+        rand::Rng::fill(&mut rand::rng(), &mut nonce[..]);
+        let body = format!("{}.{}", now.unix_timestamp(), hex::encode(nonce));
+        let mac = self.mac(login_id, &body);
+        format!("{body}.{mac}")
+    }
+
+    /// What the device cookie in `headers` is worth for a login of
+    /// `login_id` at `now`.
+    pub(crate) fn check(
+        &self,
+        headers: &axum::http::HeaderMap,
+        login_id: &str,
+        now: OffsetDateTime,
+    ) -> Device {
+        let Some(v) = cookie_value(headers, DEVICE_COOKIE) else {
+            return Device::None;
+        };
+        let valid = || {
+            if v.len() > 200 || LoginId::parse(login_id).is_none() {
+                return None;
+            }
+            let (body, mac) = v.rsplit_once('.')?;
+            if !same_secret(mac, &self.mac(login_id, body)) {
+                return None;
+            }
+            let issued: i64 = body.split_once('.')?.0.parse().ok()?;
+            let age = now.unix_timestamp() - issued;
+            (age >= -60 && age <= self.lifetime.whole_seconds()).then_some(())
+        };
+        match valid() {
+            Some(()) => Device::Returning,
+            None => Device::Refused,
+        }
+    }
+
+    /// The `Set-Cookie` value of a device cookie.
+    pub(crate) fn set_cookie(&self, value: &str) -> String {
+        format!(
+            "{DEVICE_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+            self.lifetime.whole_seconds()
+        )
+    }
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::{DEVICE_COOKIE, Device, DeviceCookies};
+    use time::macros::datetime;
+
+    fn with(value: &str) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            axum::http::header::COOKIE,
+            format!("other=1; {DEVICE_COOKIE}={value}").parse().unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn a_device_cookie_speaks_for_its_login_id_within_its_lifetime_only() {
+        let t0 = datetime!(2026-12-01 09:00 UTC);
+        let d = DeviceCookies::new(b"key", time::Duration::days(180));
+        let v = d.issue("hanakodt", t0);
+        assert_eq!(d.check(&with(&v), "hanakodt", t0), Device::Returning);
+        let later = t0 + time::Duration::days(180);
+        assert_eq!(d.check(&with(&v), "hanakodt", later), Device::Returning);
+        // Expired, another user's, forged (a changed byte, another key),
+        // none at all.
+        let expired = later + time::Duration::seconds(1);
+        assert_eq!(d.check(&with(&v), "hanakodt", expired), Device::Refused);
+        assert_eq!(d.check(&with(&v), "tarodt", t0), Device::Refused);
+        let mut forged = v.clone().into_bytes();
+        forged[0] = if forged[0] == b'1' { b'2' } else { b'1' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert_eq!(d.check(&with(&forged), "hanakodt", t0), Device::Refused);
+        let theirs = DeviceCookies::new(b"other key", time::Duration::days(180));
+        assert_eq!(
+            d.check(&with(&theirs.issue("hanakodt", t0)), "hanakodt", t0),
+            Device::Refused
+        );
+        assert_eq!(
+            d.check(&axum::http::HeaderMap::new(), "hanakodt", t0),
+            Device::None
+        );
+        assert!(d.set_cookie(&v).starts_with(&format!(
+            "__Host-shomei-device={v}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=15552000"
+        )));
     }
 }

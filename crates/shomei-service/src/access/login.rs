@@ -34,6 +34,19 @@ pub(crate) struct CheckedAs {
     /// Operation written for a refusal (ログイン, 証明書発行, …).
     pub op: &'static str,
     pub client: String,
+    /// A returning customer (a login with a valid device cookie for this
+    /// login ID): a reserved hashing place, hashed first, and not counted
+    /// against the client's address. Everything else is the same: the
+    /// password is checked, the lockout counts, a closed password spends the
+    /// dummy hash.
+    pub returning: bool,
+}
+
+impl CheckedAs {
+    /// The address the attempt counts against, if any.
+    fn counted_address(&self) -> Option<&str> {
+        (!self.returning && !self.client.is_empty()).then_some(self.client.as_str())
+    }
 }
 
 impl Shomei {
@@ -45,8 +58,25 @@ impl Shomei {
         pw: &str,
         client: &str,
     ) -> Result<LoginOutcome> {
+        self.login_password_from(login_id, pw, client, false).await
+    }
+
+    /// As `login_password`; `returning`: the browser brought a valid device
+    /// cookie for this login ID (checked by the caller, which holds its key).
+    pub async fn login_password_from(
+        &self,
+        login_id: &str,
+        pw: &str,
+        client: &str,
+        returning: bool,
+    ) -> Result<LoginOutcome> {
+        let as_ = CheckedAs {
+            op: OP_LOGIN,
+            client: client.to_owned(),
+            returning,
+        };
         let r = self
-            .login_with(login_id, pw, None, "ID・パスワード方式".into(), client)
+            .login_as(login_id, pw, None, "ID・パスワード方式".into(), &as_)
             .await;
         self.count_login(&r, crate::operations::metrics::LoginMethod::Password);
         r
@@ -76,8 +106,21 @@ impl Shomei {
         let as_ = CheckedAs {
             op: OP_LOGIN,
             client: client.to_owned(),
+            returning: false,
         };
-        let (mut tx, check) = self.check_login_password(login_id, pw, only, &as_).await?;
+        self.login_as(login_id, pw, only, detail, &as_).await
+    }
+
+    async fn login_as(
+        &self,
+        login_id: &str,
+        pw: &str,
+        only: Option<UserId>,
+        detail: String,
+        as_: &CheckedAs,
+    ) -> Result<LoginOutcome> {
+        let client = as_.client.as_str();
+        let (mut tx, check) = self.check_login_password(login_id, pw, only, as_).await?;
         let user = match check {
             PasswordCheck::Passed(u) => u,
             PasswordCheck::Refused => {
@@ -129,7 +172,12 @@ impl Shomei {
     ) -> Result<(Tx, PasswordCheck)> {
         let client = as_.client.as_str();
         let typed: String = login_id.chars().take(32).collect();
-        let place = match self.place() {
+        let place = if as_.returning {
+            self.hasher.returning_place()
+        } else {
+            self.place()
+        };
+        let place = match place {
             Ok(p) => p,
             Err(ServiceError::Busy) => {
                 self.metrics().password_busy();
@@ -206,8 +254,8 @@ impl Shomei {
         // order of locks), as in step 1.
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        if !as_.client.is_empty() {
-            tx.lock_address(&as_.client).await?;
+        if let Some(client) = as_.counted_address() {
+            tx.lock_address(client).await?;
         }
         let Some(claim) = claim else {
             // A refusal unchecked has its row from the claim's step.
@@ -259,10 +307,9 @@ impl Shomei {
         typed: &str,
         now: time::OffsetDateTime,
     ) -> Result<bool> {
-        let client = as_.client.as_str();
-        if client.is_empty() {
+        let Some(client) = as_.counted_address() else {
             return Ok(true);
-        }
+        };
         let row = tx.address_attempts(client).await?;
         let (start, row) = self.address_limit().start(row, now);
         if start == Start::Refused {
@@ -287,10 +334,9 @@ impl Shomei {
         ok: bool,
         now: time::OffsetDateTime,
     ) -> Result<()> {
-        let client = as_.client.as_str();
-        if client.is_empty() {
+        let Some(client) = as_.counted_address() else {
             return Ok(());
-        }
+        };
         let row = tx.address_attempts(client).await?;
         let (blocked, row) = self.address_limit().finish(row, ok, now);
         tx.save_address_attempts(client, &row).await?;
@@ -326,6 +372,7 @@ impl Shomei {
             let as_client = CheckedAs {
                 op: as_.op,
                 client: client.clone(),
+                returning: false,
             };
             let typed = if client == as_.client { typed } else { "" };
             let due = if client.is_empty() {
@@ -365,6 +412,7 @@ impl Shomei {
         let as_ = |client: &str| CheckedAs {
             op: OP_LOGIN,
             client: client.to_owned(),
+            returning: false,
         };
         let n = due.len();
         for (addr, mut row) in due {

@@ -7,9 +7,16 @@
 //! memory is `workers × 19 MiB` whatever arrives; a request first takes a
 //! place (a worker or a queue slot) and, when there is none, is refused at
 //! once as busy — before any database write or hashing.
+//!
+//! A few places are reserved for returning customers (a login that brings a
+//! valid device cookie for its login ID, see `access::device`): a flood of
+//! other logins cannot take them, and their checks are hashed before any
+//! other waiting check, so such a login waits for at most the checks already
+//! being hashed.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex};
 
 use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -36,46 +43,120 @@ struct Job {
     reply: oneshot::Sender<Result<Answer>>,
 }
 
+/// The checks waiting for a worker: those of returning customers first.
+#[derive(Default)]
+struct Waiting {
+    first: VecDeque<Job>,
+    rest: VecDeque<Job>,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Mutex<Waiting>,
+    ready: Condvar,
+}
+
+impl Queue {
+    fn push(&self, job: Job, first: bool) -> std::result::Result<(), Job> {
+        let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if w.closed {
+            return Err(job);
+        }
+        if first {
+            w.first.push_back(job);
+        } else {
+            w.rest.push_back(job);
+        }
+        drop(w);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next job, or `None` once the pool is closed.
+    fn pop(&self) -> Option<Job> {
+        let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(j) = w.first.pop_front().or_else(|| w.rest.pop_front()) {
+                return Some(j);
+            }
+            if w.closed {
+                return None;
+            }
+            w = self.ready.wait(w).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn close(&self) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .closed = true;
+        self.ready.notify_all();
+    }
+}
+
+/// Closes the queue when the last handle of the pool goes, so that its
+/// workers end (and give their Argon2 memory back).
+struct Closer(Arc<Queue>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// The hashing pool. Cloning shares it.
 #[derive(Clone)]
 pub(crate) struct Hasher {
-    jobs: mpsc::Sender<Job>,
+    jobs: Arc<Queue>,
+    _closer: Arc<Closer>,
     places: Arc<Semaphore>,
+    /// Places only returning customers' logins may take.
+    reserved: Arc<Semaphore>,
     workers: usize,
     capacity: usize,
+    reserved_capacity: usize,
     done: Arc<AtomicU64>,
 }
 
 /// A place on the pool, taken before anything else of a password check is
 /// done; a check that holds one is never refused as busy.
-pub(crate) struct Place(#[allow(dead_code)] OwnedSemaphorePermit);
+pub(crate) struct Place {
+    _permit: OwnedSemaphorePermit,
+    /// A returning customer's: hashed before the other waiting checks.
+    first: bool,
+}
 
 impl Hasher {
-    /// `workers` threads (0: one per core) and `queue` waiting places.
-    pub(crate) fn new(workers: usize, queue: usize) -> Self {
+    /// `workers` threads (0: one per core), `queue` waiting places, and
+    /// `reserved` more places for returning customers.
+    pub(crate) fn new(workers: usize, queue: usize, reserved: usize) -> Self {
         let workers = if workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
             workers
         };
-        let (jobs, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
+        let jobs = Arc::new(Queue::default());
         let done = Arc::new(AtomicU64::new(0));
         for i in 0..workers {
-            let rx = rx.clone();
+            let jobs = jobs.clone();
             let done = done.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || worker(&rx, &done));
+                .spawn(move || worker(&jobs, &done));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a password-hashing worker");
             }
         }
         Self {
+            _closer: Arc::new(Closer(jobs.clone())),
             jobs,
             places: Arc::new(Semaphore::new(workers + queue)),
+            reserved: Arc::new(Semaphore::new(reserved)),
             workers,
             capacity: workers + queue,
+            reserved_capacity: reserved,
             done,
         }
     }
@@ -84,9 +165,27 @@ impl Hasher {
     /// slot is taken.
     pub(crate) fn place(&self) -> Result<Place> {
         match self.places.clone().try_acquire_owned() {
-            Ok(p) => Ok(Place(p)),
+            Ok(p) => Ok(Place {
+                _permit: p,
+                first: false,
+            }),
             Err(_) => Err(ServiceError::Busy),
         }
+    }
+
+    /// A returning customer's place: a reserved one, else one of the rest;
+    /// `Busy` when none is free. Its check is hashed first.
+    pub(crate) fn returning_place(&self) -> Result<Place> {
+        let permit = self
+            .reserved
+            .clone()
+            .try_acquire_owned()
+            .or_else(|_| self.places.clone().try_acquire_owned())
+            .map_err(|_| ServiceError::Busy)?;
+        Ok(Place {
+            _permit: permit,
+            first: true,
+        })
     }
 
     /// Does `password` match the PHC string `stored`? False for a wrong
@@ -119,10 +218,10 @@ impl Hasher {
         }
     }
 
-    async fn run(&self, _place: &Place, work: Work) -> Result<Answer> {
+    async fn run(&self, place: &Place, work: Work) -> Result<Answer> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job { work, reply })
+            .push(Job { work, reply }, place.first)
             .map_err(|_| ServiceError::Password("the hashing workers are gone".into()))?;
         answer
             .await
@@ -136,6 +235,8 @@ impl Hasher {
             workers: self.workers,
             capacity: self.capacity,
             in_use: self.capacity - self.places.available_permits(),
+            reserved: self.reserved_capacity,
+            reserved_in_use: self.reserved_capacity - self.reserved.available_permits(),
             done: self.done.load(Ordering::Relaxed),
         }
     }
@@ -146,20 +247,15 @@ pub(crate) struct HasherFigures {
     pub workers: usize,
     pub capacity: usize,
     pub in_use: usize,
+    pub reserved: usize,
+    pub reserved_in_use: usize,
     pub done: u64,
 }
 
-fn worker(rx: &Mutex<mpsc::Receiver<Job>>, done: &AtomicU64) {
+fn worker(jobs: &Queue, done: &AtomicU64) {
     // This worker's Argon2 memory, reused by every check it makes.
     let mut blocks: Vec<Block> = Vec::new();
-    loop {
-        let job = {
-            let Ok(rx) = rx.lock() else { return };
-            match rx.recv() {
-                Ok(job) => job,
-                Err(_) => return,
-            }
-        };
+    while let Some(job) = jobs.pop() {
         let answer = match job.work {
             Work::Verify { stored, password } => Ok(Answer::Verified(verify_with(
                 &mut blocks,
@@ -247,12 +343,13 @@ fn hash_with(blocks: &mut Vec<Block>, password: &[u8]) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::Hasher;
+    use super::{Hasher, Job, Queue, Work};
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    use tokio::sync::oneshot;
 
     #[tokio::test]
     async fn hashes_are_argon2id_salted_and_verify() {
-        let h = Hasher::new(2, 2);
+        let h = Hasher::new(2, 2, 0);
         let a = h.hash("Shomei#Demo1").await.unwrap();
         let b = h.hash("Shomei#Demo1").await.unwrap();
         assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
@@ -286,7 +383,7 @@ mod tests {
 
     #[tokio::test]
     async fn beyond_its_workers_and_queue_the_pool_is_busy_at_once() {
-        let h = Hasher::new(1, 1);
+        let h = Hasher::new(1, 1, 0);
         let a = h.place().unwrap();
         let b = h.place().unwrap();
         assert!(matches!(h.place(), Err(crate::ServiceError::Busy)));
@@ -295,5 +392,59 @@ mod tests {
         let c = h.place().unwrap();
         drop((b, c));
         assert_eq!(h.figures().in_use, 0);
+    }
+
+    #[tokio::test]
+    async fn a_returning_customer_gets_a_reserved_place_while_the_rest_is_full() {
+        let h = Hasher::new(1, 2, 1);
+        // The rest is full: one check being hashed, two waiting.
+        let rest: Vec<_> = (0..3).map(|_| h.place().unwrap()).collect();
+        assert!(matches!(h.place(), Err(crate::ServiceError::Busy)));
+        let mine = h.returning_place().expect("the reserved place");
+        assert_eq!(h.figures().reserved_in_use, 1);
+        assert_eq!(h.figures().in_use, 3);
+        // A second returning customer finds the reserved place taken and
+        // the rest full: busy like anyone.
+        assert!(matches!(
+            h.returning_place(),
+            Err(crate::ServiceError::Busy)
+        ));
+        assert!(!h.verify(&mine, "garbage", "x").await.unwrap());
+        drop(mine);
+        assert_eq!(h.figures().reserved_in_use, 0);
+        // With the reserved place free but none of the rest, other logins
+        // stay busy; a returning customer takes one of the rest when its
+        // share is used up.
+        assert!(matches!(h.place(), Err(crate::ServiceError::Busy)));
+        drop(rest);
+        let a = h.returning_place().unwrap();
+        let b = h.returning_place().unwrap();
+        assert_eq!((h.figures().reserved_in_use, h.figures().in_use), (1, 1));
+        drop((a, b));
+    }
+
+    #[test]
+    fn returning_customers_checks_are_taken_before_those_already_waiting() {
+        let q = Queue::default();
+        let job = |password: &str| Job {
+            work: Work::Hash {
+                password: password.to_owned(),
+            },
+            reply: oneshot::channel().0,
+        };
+        let name = |j: Job| match j.work {
+            Work::Hash { password } => password,
+            Work::Verify { .. } => unreachable!(),
+        };
+        for p in ["rest1", "rest2"] {
+            assert!(q.push(job(p), false).is_ok());
+        }
+        assert!(q.push(job("returning"), true).is_ok());
+        assert!(q.push(job("rest3"), false).is_ok());
+        let order: Vec<String> = (0..4).filter_map(|_| q.pop()).map(name).collect();
+        assert_eq!(order, ["returning", "rest1", "rest2", "rest3"]);
+        q.close();
+        assert!(q.pop().is_none(), "closed: the workers end");
+        assert!(q.push(job("late"), false).is_err());
     }
 }

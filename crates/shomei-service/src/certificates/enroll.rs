@@ -135,6 +135,7 @@ impl Shomei {
         let as_ = CheckedAs {
             op: OP_ISSUE,
             client: client.to_owned(),
+            returning: false,
         };
         let (mut tx, check) = self.check_login_password(login_id, pw, None, &as_).await?;
         let user = match check {

@@ -123,6 +123,8 @@ pub struct Metrics {
     issued_renew: AtomicU64,
     issuance_refused: AtomicU64,
     logins_throttled: AtomicU64,
+    /// Device cookies brought with a login: [accepted, refused].
+    device_cookies: [AtomicU64; 2],
     revocations: AtomicU64,
     /// [good, revoked, unknown, malformed or failed]
     ocsp: [AtomicU64; 4],
@@ -203,6 +205,12 @@ impl Metrics {
 
     pub(crate) fn login_throttled(&self) {
         self.logins_throttled.fetch_add(1, Relaxed);
+    }
+
+    /// A login brought a device cookie: valid for its login ID (`ok`), or
+    /// not (forged, expired, another user's), which earns nothing.
+    pub fn device_cookie(&self, ok: bool) {
+        self.device_cookies[usize::from(!ok)].fetch_add(1, Relaxed);
     }
 
     pub(crate) fn issued(&self, renewal: bool) {
@@ -323,6 +331,19 @@ impl Metrics {
             "shomei_address_throttled_total {}",
             get(&self.logins_throttled)
         );
+        head(
+            &mut o,
+            "shomei_device_cookies_total",
+            "counter",
+            "Device cookies brought with a login: accepted (valid for the login ID typed: a reserved hashing place, no address count) or refused (forged, expired or another user's: nothing earned).",
+        );
+        for (i, r) in ["accepted", "refused"].iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "shomei_device_cookies_total{{result=\"{r}\"}} {}",
+                get(&self.device_cookies[i])
+            );
+        }
 
         head(
             &mut o,
@@ -596,6 +617,28 @@ impl Metrics {
         );
         head(
             &mut o,
+            "shomei_password_hashing_reserved_places",
+            "gauge",
+            "More places, only for logins with a valid device cookie (returning customers).",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_password_hashing_reserved_places {}",
+            gauges.hashing_reserved.0
+        );
+        head(
+            &mut o,
+            "shomei_password_hashing_reserved_places_in_use",
+            "gauge",
+            "Reserved places taken now.",
+        );
+        let _ = writeln!(
+            o,
+            "shomei_password_hashing_reserved_places_in_use {}",
+            gauges.hashing_reserved.1
+        );
+        head(
+            &mut o,
             "shomei_password_hashes_total",
             "counter",
             "Argon2 computations made (password checks, unknown-ID dummies, new hashes).",
@@ -690,6 +733,8 @@ impl Metrics {
 pub struct Gauges {
     /// Password hashing: workers, places, places in use, hashes computed.
     pub hashing: (usize, usize, usize, u64),
+    /// Reserved places (returning customers'): how many, how many taken.
+    pub hashing_reserved: (usize, usize),
     pub revoked: usize,
     /// Pre-signed OCSP answers kept.
     pub ocsp_presigned: usize,
@@ -722,6 +767,7 @@ mod tests {
     fn gauges() -> Gauges {
         Gauges {
             hashing: (2, 34, 1, 5),
+            hashing_reserved: (8, 0),
             revoked: 7,
             ocsp_presigned: 3,
             sessions: Some(2),
