@@ -233,16 +233,8 @@ pub async fn start_all(
         &form_secret,
         time::Duration::minutes(svc.settings().login_form_minutes),
     ));
-    let device_secret = {
-        let mut fresh = [0u8; 32];
-        rand::Rng::fill(&mut rand::rng(), &mut fresh[..]);
-        svc.store()
-            .shared_secret("device-cookie-key", &fresh)
-            .await
-            .map_err(|e| StartError::Tls(format!("device cookie key: {e}")))?
-    };
     let devices = Arc::new(crate::session::DeviceCookies::new(
-        &device_secret,
+        form.clone(),
         time::Duration::days(svc.settings().device_cookie_days),
     ));
     let cert_base = cert_addr.map(|a| {

@@ -294,6 +294,8 @@ pub(crate) enum Signed {
     ConsoleLogin,
     /// An operator console session (bound to the operator's certificate).
     Console,
+    /// A returning customer's device cookie (bound to the login ID).
+    Device,
 }
 
 impl Signed {
@@ -302,6 +304,7 @@ impl Signed {
             Signed::LoginForm => "form",
             Signed::ConsoleLogin => "console-form",
             Signed::Console => "console",
+            Signed::Device => "device",
         }
     }
 
@@ -310,6 +313,7 @@ impl Signed {
             Signed::LoginForm => FORM_COOKIE,
             Signed::ConsoleLogin => CONSOLE_FORM_COOKIE,
             Signed::Console => CONSOLE_COOKIE,
+            Signed::Device => DEVICE_COOKIE,
         }
     }
 }
@@ -627,15 +631,15 @@ mod tests {
 }
 
 /// Returning customers' device cookies (OWASP's defence against online
-/// guessing): `issued.nonce.mac`, the MAC (HMAC-SHA256 under a key every
-/// server on the database shares) over the login ID it was issued to as
-/// well, so it speaks for that login ID only and says nothing of it. A login
-/// that brings one valid for the login ID typed takes a reserved hashing
-/// place and is not counted against its address; one that is forged,
-/// expired or another login ID's earns nothing. It never replaces the
-/// password, and the lockout rules are the same with it.
+/// guessing): signed cookies ([`LoginForm`], [`Signed::Device`]) bound to
+/// the login ID they were issued to, so one speaks for that login ID only
+/// and says nothing of it. A login that brings one valid for the login ID
+/// typed takes a reserved hashing place and is not counted against its
+/// address; one that is forged, expired or another login ID's earns
+/// nothing. It never replaces the password, and the lockout rules are the
+/// same with it.
 pub(crate) struct DeviceCookies {
-    key: aws_lc_rs::hmac::Key,
+    signer: std::sync::Arc<LoginForm>,
     lifetime: time::Duration,
 }
 
@@ -651,29 +655,14 @@ pub(crate) enum Device {
 }
 
 impl DeviceCookies {
-    pub(crate) fn new(secret: &[u8], lifetime: time::Duration) -> Self {
-        Self {
-            key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret),
-            lifetime,
-        }
-    }
-
-    fn mac(&self, login_id: &str, body: &str) -> String {
-        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.key);
-        ctx.update(b"device|");
-        ctx.update(login_id.as_bytes());
-        ctx.update(b"|");
-        ctx.update(body.as_bytes());
-        hex::encode(ctx.sign().as_ref())
+    pub(crate) fn new(signer: std::sync::Arc<LoginForm>, lifetime: time::Duration) -> Self {
+        Self { signer, lifetime }
     }
 
     /// A fresh cookie value for `login_id`, issued at `now`.
     pub(crate) fn issue(&self, login_id: &str, now: OffsetDateTime) -> String {
-        let mut nonce = [0u8; 16];
-        rand::Rng::fill(&mut rand::rng(), &mut nonce[..]);
-        let body = format!("{}.{}", now.unix_timestamp(), hex::encode(nonce));
-        let mac = self.mac(login_id, &body);
-        format!("{body}.{mac}")
+        self.signer
+            .issue_signed(Signed::Device, login_id, None, now)
     }
 
     /// What the device cookie in `headers` is worth for a login of
@@ -684,24 +673,18 @@ impl DeviceCookies {
         login_id: &str,
         now: OffsetDateTime,
     ) -> Device {
-        let Some(v) = cookie_value(headers, DEVICE_COOKIE) else {
+        if cookie_value(headers, DEVICE_COOKIE).is_none() {
             return Device::None;
-        };
-        let valid = || {
-            if v.len() > 200 || LoginId::parse(login_id).is_none() {
-                return None;
-            }
-            let (body, mac) = v.rsplit_once('.')?;
-            if !same_secret(mac, &self.mac(login_id, body)) {
-                return None;
-            }
-            let issued: i64 = body.split_once('.')?.0.parse().ok()?;
-            let age = now.unix_timestamp() - issued;
-            (age >= -60 && age <= self.lifetime.whole_seconds()).then_some(())
-        };
-        match valid() {
-            Some(()) => Device::Returning,
-            None => Device::Refused,
+        }
+        let valid = LoginId::parse(login_id).is_some()
+            && self
+                .signer
+                .signed_nonce(headers, Signed::Device, login_id, self.lifetime, now)
+                .is_some();
+        if valid {
+            Device::Returning
+        } else {
+            Device::Refused
         }
     }
 
@@ -716,7 +699,8 @@ impl DeviceCookies {
 
 #[cfg(test)]
 mod device_tests {
-    use super::{DEVICE_COOKIE, Device, DeviceCookies};
+    use super::{DEVICE_COOKIE, Device, DeviceCookies, LoginForm, Signed};
+    use std::sync::Arc;
     use time::macros::datetime;
 
     fn with(value: &str) -> axum::http::HeaderMap {
@@ -731,7 +715,8 @@ mod device_tests {
     #[test]
     fn a_device_cookie_speaks_for_its_login_id_within_its_lifetime_only() {
         let t0 = datetime!(2026-12-01 09:00 UTC);
-        let d = DeviceCookies::new(b"key", time::Duration::days(180));
+        let signer = Arc::new(LoginForm::new(b"key", time::Duration::minutes(60)));
+        let d = DeviceCookies::new(signer.clone(), time::Duration::days(180));
         let v = d.issue("hanakodt", t0);
         assert_eq!(d.check(&with(&v), "hanakodt", t0), Device::Returning);
         let later = t0 + time::Duration::days(180);
@@ -745,11 +730,17 @@ mod device_tests {
         forged[0] = if forged[0] == b'1' { b'2' } else { b'1' };
         let forged = String::from_utf8(forged).unwrap();
         assert_eq!(d.check(&with(&forged), "hanakodt", t0), Device::Refused);
-        let theirs = DeviceCookies::new(b"other key", time::Duration::days(180));
+        let theirs = DeviceCookies::new(
+            Arc::new(LoginForm::new(b"other key", time::Duration::minutes(60))),
+            time::Duration::days(180),
+        );
         assert_eq!(
             d.check(&with(&theirs.issue("hanakodt", t0)), "hanakodt", t0),
             Device::Refused
         );
+        // A login form's cookie under the same key is no device cookie.
+        let form = signer.issue_signed(Signed::LoginForm, "hanakodt", None, t0);
+        assert_eq!(d.check(&with(&form), "hanakodt", t0), Device::Refused);
         assert_eq!(
             d.check(&axum::http::HeaderMap::new(), "hanakodt", t0),
             Device::None
