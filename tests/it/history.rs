@@ -2,10 +2,15 @@
 //! own rows, never another company's, and the CSV in UTF-8 with BOM or
 //! Shift_JIS.
 
-use shomei_core::CompanyId;
+use shomei_core::{CompanyId, Operation, Outcome};
 use shomei_store::AuditEntry;
 
 use crate::testkit::{Kit, LOGIN_PW};
+
+/// The seeded rows' operations: ones neither the demo data nor these tests
+/// write otherwise, so that filtering by them finds the seeded rows alone.
+const TEST_OP: Operation = Operation::CompanyServiceChange;
+const OTHER_OP: Operation = Operation::Unlock;
 
 /// 120 rows for the demo company by hanakodt (alternating results) and one
 /// for the other company, written as use cases write them.
@@ -20,33 +25,23 @@ async fn seed(kit: &Kit) {
         } else {
             format!("行{i:03}")
         };
-        tx.audit(&AuditEntry {
-            at: at + time::Duration::seconds(i),
-            company_id: Some(CompanyId(1)),
-            actor_user_id: None,
-            actor_login_id: "hanakodt",
-            operation: "テスト操作",
-            target_login_id: "tarodt",
-            result: if i % 2 == 0 { "成功" } else { "失敗" },
-            detail: &detail,
-            client_addr: "127.0.0.1",
-        })
-        .await
-        .unwrap();
+        let e = AuditEntry::new(TEST_OP, at + time::Duration::seconds(i))
+            .by_name(Some(CompanyId(1)), "hanakodt")
+            .target("tarodt")
+            .outcome(if i % 2 == 0 {
+                Outcome::Succeeded
+            } else {
+                Outcome::Failed
+            })
+            .detail(&detail)
+            .client("127.0.0.1");
+        tx.audit(&e).await.unwrap();
     }
-    tx.audit(&AuditEntry {
-        at,
-        company_id: Some(CompanyId(2)),
-        actor_user_id: None,
-        actor_login_id: "hottojr01",
-        operation: "他社の操作",
-        target_login_id: "",
-        result: "成功",
-        detail: "他社の行",
-        client_addr: "127.0.0.1",
-    })
-    .await
-    .unwrap();
+    let e = AuditEntry::new(OTHER_OP, at)
+        .by_name(Some(CompanyId(2)), "hottojr01")
+        .detail("他社の行")
+        .client("127.0.0.1");
+    tx.audit(&e).await.unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -59,7 +54,7 @@ async fn an_administrator_filters_and_pages_the_companys_history() {
     let bssk001 = b.get("/bssk001").await;
     assert!(bssk001.has("href=\"/bssk011\""));
 
-    let p = b.get("/bssk011?op=テスト操作").await;
+    let p = b.get("/bssk011?op=契約サービス変更").await;
     assert_eq!(p.status, 200);
     for s in [
         "<h1>管理業務 操作履歴照会</h1>",
@@ -81,7 +76,7 @@ async fn an_administrator_filters_and_pages_the_companys_history() {
     for (who, theirs) in [("hanakodt", false), ("hottojr01", true)] {
         let b = kit.browser();
         assert_eq!(b.login(who, LOGIN_PW).await.path(), "/top", "{who}");
-        let named = b.get("/bssk011?op=他社の操作").await;
+        let named = b.get("/bssk011?op=ロック解除").await;
         assert_eq!(named.status, 200, "{who}");
         assert_eq!(named.has("他社の行"), theirs, "{who}: {}", named.body);
         assert_eq!(
@@ -104,24 +99,24 @@ async fn an_administrator_filters_and_pages_the_companys_history() {
         assert_eq!(csv.contains("行119"), !theirs, "{who}: {csv}");
     }
 
-    let last = b.get("/bssk011?op=テスト操作&page=3").await;
+    let last = b.get("/bssk011?op=契約サービス変更&page=3").await;
     assert!(
         last.has("120件中 101〜120件目を表示（3 / 3ページ）"),
         "{}",
         last.body
     );
     assert!(last.has("行000") && last.has("id=\"prev\"") && !last.has("id=\"next\""));
-    let past = b.get("/bssk011?op=テスト操作&page=99").await;
+    let past = b.get("/bssk011?op=契約サービス変更&page=99").await;
     assert!(
         past.has("（3 / 3ページ）"),
         "a page past the end shows the last"
     );
 
-    let failed = b.get("/bssk011?op=テスト操作&result=失敗").await;
+    let failed = b.get("/bssk011?op=契約サービス変更&result=失敗").await;
     assert!(failed.has("60件中"));
     assert!(failed.has("行119") && !failed.has("行118"));
 
-    let by_actor = b.get("/bssk011?op=テスト操作&actor=tarodt").await;
+    let by_actor = b.get("/bssk011?op=契約サービス変更&actor=tarodt").await;
     assert!(
         by_actor.has("<h1>管理業務 操作履歴照会</h1>")
             && by_actor.has("条件に該当する操作履歴はありません。")
@@ -129,7 +124,7 @@ async fn an_administrator_filters_and_pages_the_companys_history() {
         "{}",
         by_actor.body
     );
-    let by_actor = b.get("/bssk011?op=テスト操作&actor=hanakodt").await;
+    let by_actor = b.get("/bssk011?op=契約サービス変更&actor=hanakodt").await;
     assert!(by_actor.has("120件中 1〜50件目を表示") && by_actor.has("行119"));
 
     // Bad input: a message, the unfiltered list, nothing else.
@@ -148,7 +143,7 @@ async fn an_administrator_filters_and_pages_the_companys_history() {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     let p = b
         .get(&format!(
-            "/bssk011?op=テスト操作&from={}",
+            "/bssk011?op=契約サービス変更&from={}",
             today.format(fmt).unwrap()
         ))
         .await;
@@ -158,7 +153,7 @@ async fn an_administrator_filters_and_pages_the_companys_history() {
     let csv = b
         .client
         .get(format!(
-            "{}/bssk011/csv?op=テスト操作&result=成功",
+            "{}/bssk011/csv?op=契約サービス変更&result=成功",
             kit.base
         ))
         .send()
@@ -170,10 +165,13 @@ async fn an_administrator_filters_and_pages_the_companys_history() {
     let text = std::str::from_utf8(&bytes[3..]).unwrap();
     assert!(text.starts_with("日時,操作者,操作,対象利用者,結果,詳細,接続元\r\n"));
     assert_eq!(text.lines().count(), 61);
-    assert!(text.contains(",hanakodt,テスト操作,tarodt,成功,行118,127.0.0.1"));
+    assert!(text.contains(",hanakodt,契約サービス変更,tarodt,成功,行118,127.0.0.1"));
     let sjis = b
         .client
-        .get(format!("{}/bssk011/csv?op=テスト操作&enc=sjis", kit.base))
+        .get(format!(
+            "{}/bssk011/csv?op=契約サービス変更&enc=sjis",
+            kit.base
+        ))
         .send()
         .await
         .unwrap();
@@ -192,7 +190,7 @@ async fn an_administrator_filters_and_pages_the_companys_history() {
     assert!(!had_errors);
     let utf8 = b
         .client
-        .get(format!("{}/bssk011/csv?op=テスト操作", kit.base))
+        .get(format!("{}/bssk011/csv?op=契約サービス変更", kit.base))
         .send()
         .await
         .unwrap()
@@ -209,7 +207,7 @@ async fn an_administrator_filters_and_pages_the_companys_history() {
     assert_eq!(rows.len(), 120);
     assert!(
         rows.iter()
-            .all(|r| r.len() == 7 && r[1] == "hanakodt" && r[2] == "テスト操作")
+            .all(|r| r.len() == 7 && r[1] == "hanakodt" && r[2] == "契約サービス変更")
     );
     for result in ["成功", "失敗"] {
         assert_eq!(

@@ -12,6 +12,7 @@ pub mod error;
 pub mod format;
 pub mod ids;
 pub mod lockout;
+pub mod operation;
 pub mod operator;
 pub mod password_policy;
 
@@ -21,5 +22,6 @@ pub use crl_scope::{CrlScope, MAX_CRL_PARTITIONS};
 pub use error::{BUSY_MESSAGE, Problem};
 pub use ids::{CompanyId, LoginId, Role, Serial, Service, UserId};
 pub use lockout::{FailureOutcome, LockoutPolicy, LoginGate, SecurityCounters, ServiceState};
+pub use operation::{Operation, Outcome};
 pub use operator::{OperatorName, OperatorRole, OperatorRoles};
 pub use password_policy::{PasswordPolicy, PolicyViolation};

@@ -77,6 +77,18 @@ impl ServiceState {
             ServiceState::ConfirmStopped => "確認用パスワード利用停止",
         }
     }
+
+    /// The operation 操作履歴 records when a password closes into this
+    /// state (none for the states no failed check leads to).
+    pub fn closed_operation(self) -> Option<crate::Operation> {
+        use crate::Operation;
+        match self {
+            ServiceState::LoginTemporarilyLocked => Some(Operation::LoginTemporarilyLocked),
+            ServiceState::LoginStopped => Some(Operation::LoginStopped),
+            ServiceState::ConfirmStopped => Some(Operation::ConfirmStopped),
+            ServiceState::Available | ServiceState::AdminStopped => None,
+        }
+    }
 }
 
 impl SecurityCounters {

@@ -15,13 +15,13 @@ mod settings;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use shomei_core::{Actor, CertState, Refusal};
+use shomei_core::{Actor, CertState, Operation, Refusal};
 use shomei_pki::{Ca, Endpoints};
 use shomei_store::{AuditEntry, CompanyRow};
 use time::OffsetDateTime;
 
 pub use access::login::LoginOutcome;
-pub use access::password_change::{OP_PASSWORD_CHANGE, PasswordChangeError, PasswordKind};
+pub use access::password_change::{PasswordChangeError, PasswordKind};
 pub use certificates::crl::{CrlFigures, CrlSnapshot, export_crl};
 pub use certificates::enroll::{EnrollError, Issued};
 pub use certificates::revoke::{
@@ -29,17 +29,14 @@ pub use certificates::revoke::{
     SortKey, UserListRow,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use company::contact::{CompanyError, OP_COMPANY_CONTACT, check_contact};
+pub use company::contact::{CompanyError, check_contact};
 pub use company::history::{HISTORY_CSV_MAX, HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
-pub use company::stop::{OP_SERVICE_STATE, ServiceChange, ServiceStateRow, StopError};
-pub use company::users::{
-    OP_USER_CREATE, OP_USER_DELETE, OP_USER_UPDATE, UserAdminError, UserForm,
-};
+pub use company::stop::{ServiceChange, ServiceStateRow, StopError};
+pub use company::users::{UserAdminError, UserForm};
 pub use operations::audit_export::{AuditExportError, AuditExportFormat, export_audit};
 pub use operations::backup::{BackupDone, BackupError, backup};
 pub use operations::console_access::{
-    OP_CONSOLE_LOGIN, OP_OPERATOR_UNLOCK, OPERATOR_NOT_IN_FORCE, OPERATOR_PASSWORD_STOPPED,
-    OPERATOR_PASSWORD_WRONG,
+    OPERATOR_NOT_IN_FORCE, OPERATOR_PASSWORD_STOPPED, OPERATOR_PASSWORD_WRONG,
 };
 pub use operations::demo::{
     DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, DemoUser,
@@ -47,8 +44,7 @@ pub use operations::demo::{
 pub use operations::metrics::{ConnRefusal, Listener, Metrics};
 pub use operations::operator::{OperatorError, TemporaryPasswords};
 pub use operations::operators::{
-    ConsoleOperator, NewOperator, OP_OPERATOR_ADD, OP_OPERATOR_REVOKE, OperatorAdminError,
-    OperatorListRow,
+    ConsoleOperator, NewOperator, OperatorAdminError, OperatorListRow,
 };
 pub use settings::{HelpDesk, Settings};
 pub use shomei_store::{
@@ -113,10 +109,6 @@ impl From<shomei_store::StoreError> for ActionError {
         Self::Internal(e.into())
     }
 }
-
-/// The two results written to 操作履歴.
-pub const OK: &str = "成功";
-pub const FAILED: &str = "失敗";
 
 /// The running system: store, CA, settings, clock, and the in-memory views
 /// of revocation (CRL bytes, the revoked-serial set).
@@ -370,29 +362,16 @@ impl Shomei {
         CertState::derive(latest, self.now(), self.settings.renewal_window())
     }
 
-    /// Records an operation that changed nothing (logout, timeout, a refusal).
-    pub async fn record(
-        &self,
-        actor: &Actor,
-        operation: &str,
-        target: &str,
-        result: &str,
-        detail: &str,
-        client: &str,
-    ) -> Result<()> {
+    /// A 操作履歴 row of `operation` now: the one way rows are begun.
+    pub(crate) fn entry(&self, operation: Operation) -> AuditEntry<'static> {
+        AuditEntry::new(operation, self.now())
+    }
+
+    /// Records an operation that changed nothing (logout, timeout, a
+    /// refusal): the row alone, committed.
+    pub(crate) async fn record(&self, e: &AuditEntry<'_>) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        tx.audit(&AuditEntry {
-            at: self.now(),
-            company_id: Some(actor.company_id),
-            actor_user_id: Some(actor.user_id),
-            actor_login_id: actor.login_id.as_str(),
-            operation,
-            target_login_id: target,
-            result,
-            detail,
-            client_addr: client,
-        })
-        .await?;
+        tx.audit(e).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -419,7 +398,8 @@ impl Shomei {
 
     /// ログアウト: the session's end, in 操作履歴.
     pub async fn logout(&self, actor: &Actor, client: &str) -> Result<()> {
-        self.record(actor, "ログアウト", "", OK, "", client).await
+        self.record(&self.entry(Operation::Logout).by_actor(actor).client(client))
+            .await
     }
 
     /// A logged-in session that ended other than by ログアウト, in 操作履歴
@@ -435,13 +415,13 @@ impl Shomei {
         };
         match why {
             SessionEnd::Timeout => {
-                self.record(&s.actor, "セッションタイムアウト", "", OK, "", client)
-                    .await
+                let e = self.entry(Operation::SessionTimeout);
+                self.record(&e.by_actor(&s.actor).client(client)).await
             }
             SessionEnd::CertificateRevoked(serial) => {
                 let detail = format!("電子証明書失効 シリアル番号 {serial}");
-                self.record(&s.actor, "セッション終了", "", OK, &detail, client)
-                    .await
+                let e = self.entry(Operation::SessionEnded).by_actor(&s.actor);
+                self.record(&e.detail(&detail).client(client)).await
             }
         }
     }
@@ -455,7 +435,7 @@ impl Shomei {
         match shomei_core::authority::may_manage_users(actor) {
             Ok(()) => Ok(Ok(())),
             Err(r) => Ok(Err(self
-                .refuse(actor, certificates::revoke::OP_REVOKE, "", r, client)
+                .refuse(actor, Operation::CertificateRevocation, "", r, client)
                 .await?)),
         }
     }
@@ -464,12 +444,13 @@ impl Shomei {
     async fn refuse(
         &self,
         actor: &Actor,
-        operation: &str,
+        operation: Operation,
         target: &str,
         r: Refusal,
         client: &str,
     ) -> Result<Refusal> {
-        self.record(actor, operation, target, FAILED, r.message_ja(), client)
+        let e = self.entry(operation).by_actor(actor).target(target);
+        self.record(&e.failed().detail(r.message_ja()).client(client))
             .await?;
         Ok(r)
     }

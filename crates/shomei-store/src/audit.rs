@@ -3,25 +3,99 @@
 use std::sync::LazyLock;
 
 use aws_lc_rs::digest;
-use shomei_core::{CompanyId, UserId};
+use shomei_core::{Actor, CompanyId, Operation, Outcome, UserId};
 use time::OffsetDateTime;
 
 use crate::Result;
 use crate::db::{Conn, Db, Get, Pool, on};
 use crate::{Backend, Store, Tx};
 
-/// What a use case records.
+/// What a use case records. Built with `AuditEntry::new` and the
+/// methods below, so that every row names its operation from one table
+/// (`Operation`) and fills its fields the same way.
 #[derive(Debug, Clone)]
 pub struct AuditEntry<'a> {
     pub at: OffsetDateTime,
     pub company_id: Option<CompanyId>,
     pub actor_user_id: Option<UserId>,
     pub actor_login_id: &'a str,
-    pub operation: &'a str,
+    pub operation: Operation,
     pub target_login_id: &'a str,
-    pub result: &'a str,
+    pub result: Outcome,
     pub detail: &'a str,
     pub client_addr: &'a str,
+}
+
+impl<'a> AuditEntry<'a> {
+    /// `operation` at `at`, succeeded, in the bank's own chain, with no
+    /// actor, target, detail or client until they are given.
+    pub fn new(operation: Operation, at: OffsetDateTime) -> Self {
+        AuditEntry {
+            at,
+            company_id: None,
+            actor_user_id: None,
+            actor_login_id: "",
+            operation,
+            target_login_id: "",
+            result: Outcome::Succeeded,
+            detail: "",
+            client_addr: "",
+        }
+    }
+
+    /// Done by a user of a company.
+    pub fn by(mut self, company: CompanyId, user: UserId, login_id: &'a str) -> Self {
+        self.company_id = Some(company);
+        self.actor_user_id = Some(user);
+        self.actor_login_id = login_id;
+        self
+    }
+
+    /// Done by the acting user.
+    pub fn by_actor(self, a: &'a Actor) -> Self {
+        self.by(a.company_id, a.user_id, a.login_id.as_str())
+    }
+
+    /// Done by the user of this row.
+    pub fn by_user(self, u: &'a crate::UserRow) -> Self {
+        self.by(u.company_id, u.id, u.login_id.as_str())
+    }
+
+    /// Done by someone who is no user: the bank (`銀行:…`), or a login ID
+    /// typed at a refused login. In `company`'s chain, or the bank's.
+    pub fn by_name(mut self, company: Option<CompanyId>, who: &'a str) -> Self {
+        self.company_id = company;
+        self.actor_user_id = None;
+        self.actor_login_id = who;
+        self
+    }
+
+    /// The login ID acted upon.
+    pub fn target(mut self, login_id: &'a str) -> Self {
+        self.target_login_id = login_id;
+        self
+    }
+
+    pub fn detail(mut self, detail: &'a str) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    /// It did not happen (a refusal, a failed check).
+    pub fn failed(self) -> Self {
+        self.outcome(Outcome::Failed)
+    }
+
+    pub fn outcome(mut self, result: Outcome) -> Self {
+        self.result = result;
+        self
+    }
+
+    /// The address the request came from (or the tool, `operator-cli`).
+    pub fn client(mut self, client: &'a str) -> Self {
+        self.client_addr = client;
+        self
+    }
 }
 
 /// A stored row.
@@ -116,9 +190,9 @@ impl<'a> Hashed<'a> {
             company_id: e.company_id.map(|c| c.0),
             actor_user_id: e.actor_user_id.map(|u| u.0),
             actor_login_id: e.actor_login_id,
-            operation: e.operation,
+            operation: e.operation.label(),
             target_login_id: e.target_login_id,
-            result: e.result,
+            result: e.result.label(),
             detail: e.detail,
             client_addr: e.client_addr,
         }

@@ -8,7 +8,10 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use shomei_core::{CompanyId, CrlScope, LoginId, Role, SecurityCounters, Serial, Service, UserId};
+use shomei_core::{
+    CompanyId, CrlScope, LoginId, Operation, Outcome, Role, SecurityCounters, Serial, Service,
+    UserId,
+};
 use time::macros::datetime;
 
 use super::*;
@@ -142,18 +145,10 @@ async fn raw_both(s: &Store, sql: &str) {
     raw(s, sql, sql).await
 }
 
-fn entry<'a>(company: CompanyId, op: &'a str) -> AuditEntry<'a> {
-    AuditEntry {
-        at: datetime!(2026-01-01 00:00 UTC),
-        company_id: Some(company),
-        actor_user_id: None,
-        actor_login_id: "hanakodt",
-        operation: op,
-        target_login_id: "",
-        result: "成功",
-        detail: "",
-        client_addr: "127.0.0.1",
-    }
+fn entry(company: CompanyId, op: Operation) -> AuditEntry<'static> {
+    AuditEntry::new(op, datetime!(2026-01-01 00:00 UTC))
+        .by_name(Some(company), "hanakodt")
+        .client("127.0.0.1")
 }
 
 /// A 管理者 user of company `c` (password hashes are placeholders).
@@ -177,7 +172,7 @@ async fn a_rolled_back_transaction_leaves_neither_change_nor_history(place: Plac
         .insert_company("株式会社テスト", Service::BusinessIb, now)
         .await
         .unwrap();
-    tx.audit(&entry(c, "企業登録")).await.unwrap();
+    tx.audit(&entry(c, Operation::CompanyCreate)).await.unwrap();
     drop(tx);
     assert_eq!(s.company_count().await.unwrap(), 0);
     assert!(s.audit_for_company(c, 10, 0).await.unwrap().is_empty());
@@ -303,7 +298,12 @@ async fn the_audit_chain_detects_edits_deletions_and_reordering(place: Place) {
         .insert_company("株式会社テスト", Service::BusinessIb, now)
         .await
         .unwrap();
-    for op in ["ログイン", "証明書失効", "ログアウト", "ログイン"] {
+    for op in [
+        Operation::Login,
+        Operation::CertificateRevocation,
+        Operation::Logout,
+        Operation::Login,
+    ] {
         tx.audit(&entry(c, op)).await.unwrap();
     }
     tx.commit().await.unwrap();
@@ -361,18 +361,18 @@ async fn every_way_of_writing_a_history_row_chains_it_as_verify_does(place: Plac
         target_login_id: "tarodt",
         detail: "シリアル番号 0a → 0b (RSA 2048)",
         client_addr: "::1",
-        ..entry(c, "証明書更新")
+        ..entry(c, Operation::CertificateRenewal)
     };
     s.audit(&bank).await.unwrap();
     s.audit(&bank).await.unwrap();
     let mut tx = s.begin().await.unwrap();
-    tx.audit(&entry(c, "ログイン")).await.unwrap();
-    tx.audit(&entry(c, "ログアウト")).await.unwrap();
+    tx.audit(&entry(c, Operation::Login)).await.unwrap();
+    tx.audit(&entry(c, Operation::Logout)).await.unwrap();
     tx.commit().await.unwrap();
     // A chain whose last hash was not kept (rows written before it was):
     // the next row follows the chain's newest row.
     raw_both(&s, "UPDATE audit_counts SET last_hash = NULL").await;
-    s.audit(&entry(c, "ログイン")).await.unwrap();
+    s.audit(&entry(c, Operation::Login)).await.unwrap();
     s.audit(&bank).await.unwrap();
     assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 3);
     assert_eq!(s.verify_audit().await.unwrap(), None);
@@ -735,10 +735,10 @@ async fn appends_at_once_keep_one_chain(place: Place) {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
             let mut tx = s.begin().await.unwrap();
-            let op = format!("操作{i}");
-            tx.audit(&entry(c, &op)).await.unwrap();
+            let op = Operation::ALL[i];
+            tx.audit(&entry(c, op)).await.unwrap();
             tokio::time::sleep(Duration::from_millis(20)).await;
-            tx.audit(&entry(c, &op)).await.unwrap();
+            tx.audit(&entry(c, op)).await.unwrap();
             tx.commit().await.unwrap();
         }));
     }
@@ -820,10 +820,10 @@ async fn queries_behave_the_same_on_both(place: Place) {
     )
     .await
     .unwrap();
-    tx.audit(&entry(c, "ログイン")).await.unwrap();
+    tx.audit(&entry(c, Operation::Login)).await.unwrap();
     tx.audit(&AuditEntry {
-        result: "失敗",
-        ..entry(c, "ログイン")
+        result: Outcome::Failed,
+        ..entry(c, Operation::Login)
     })
     .await
     .unwrap();
@@ -1139,7 +1139,9 @@ async fn a_renewal_writes_certificate_revocation_and_history_together_or_not_at_
     );
     let mut tx = s.begin().await.unwrap();
     tx.insert_cert(&new_cert(u, &old)).await.unwrap();
-    tx.audit(&entry(c, "証明書発行")).await.unwrap();
+    tx.audit(&entry(c, Operation::CertificateIssue))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let r = s.renewal(&old).await.unwrap().expect("the renewal's read");
@@ -1147,9 +1149,15 @@ async fn a_renewal_writes_certificate_revocation_and_history_together_or_not_at_
     assert_eq!(r.company_name, "株式会社テスト");
     assert_eq!(r.user.id, u);
     assert!(
-        s.supersede(&new_cert(u, &new), &old, now, 4, &entry(c, "証明書更新"))
-            .await
-            .unwrap()
+        s.supersede(
+            &new_cert(u, &new),
+            &old,
+            now,
+            4,
+            &entry(c, Operation::CertificateRenewal)
+        )
+        .await
+        .unwrap()
     );
     assert!(s.cert_by_serial(&new).await.unwrap().is_some());
     let logged: Vec<Serial> = s
@@ -1166,16 +1174,22 @@ async fn a_renewal_writes_certificate_revocation_and_history_together_or_not_at_
 
     // The old certificate is already revoked: refused, and nothing written.
     assert!(
-        !s.supersede(&new_cert(u, &again), &old, now, 4, &entry(c, "証明書更新"))
-            .await
-            .unwrap()
+        !s.supersede(
+            &new_cert(u, &again),
+            &old,
+            now,
+            4,
+            &entry(c, Operation::CertificateRenewal)
+        )
+        .await
+        .unwrap()
     );
     assert!(s.cert_by_serial(&again).await.unwrap().is_none());
     assert_eq!(s.revocations_after(0).await.unwrap().len(), 1);
     assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 2);
     // The chain goes on from the renewal's row.
     let mut tx = s.begin().await.unwrap();
-    tx.audit(&entry(c, "ログイン")).await.unwrap();
+    tx.audit(&entry(c, Operation::Login)).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(s.verify_audit().await.unwrap(), None);
     assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 3);
@@ -1188,12 +1202,12 @@ async fn a_failure_after_the_history_row_is_still_refused_at_commit(place: Place
     let login = LoginId::parse("hanakodt").unwrap();
     // Positive control: a transaction ending with its 操作履歴 row commits.
     let mut tx = s.begin().await.unwrap();
-    tx.audit(&entry(c, "操作1")).await.unwrap();
+    tx.audit(&entry(c, Operation::UserCreate)).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 1);
     // The row succeeded, then a statement failed (a duplicate login ID).
     let mut tx = s.begin().await.unwrap();
-    tx.audit(&entry(c, "操作2")).await.unwrap();
+    tx.audit(&entry(c, Operation::UserUpdate)).await.unwrap();
     assert!(tx.insert_user(&hanako(c, &login), now).await.is_err());
     if matches!(place, Place::Pg(_)) {
         // Postgres aborted the transaction: refused, never reported done.
@@ -1242,9 +1256,15 @@ async fn a_server_is_not_woken_by_its_own_revocation_notices(place: Place) {
     // B's listener wakes for it; A's skips it, and wakes for B's next.
     let mut b_listener = b.revocation_listener().await.unwrap().unwrap();
     assert!(
-        a.supersede(&new_cert(u, &renewed), &z, now, 4, &entry(c, "証明書更新"))
-            .await
-            .unwrap()
+        a.supersede(
+            &new_cert(u, &renewed),
+            &z,
+            now,
+            4,
+            &entry(c, Operation::CertificateRenewal)
+        )
+        .await
+        .unwrap()
     );
     let told = tokio::time::timeout(wait, b_listener.next()).await;
     assert_eq!(told.expect("B is told of A's renewal").unwrap(), 0);
@@ -1319,7 +1339,13 @@ async fn a_renewal_that_read_before_a_revocation_committed_writes_nothing(place:
         async move {
             race.start();
             let renewed = s
-                .supersede(&new_cert(u, &new), &old, now, 4, &entry(c, "証明書更新"))
+                .supersede(
+                    &new_cert(u, &new),
+                    &old,
+                    now,
+                    4,
+                    &entry(c, Operation::CertificateRenewal),
+                )
                 .await
                 .unwrap();
             race.finish();

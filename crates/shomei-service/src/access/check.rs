@@ -15,11 +15,12 @@
 //! [`Confirmed`] that only it can make; a change needs one to commit.
 
 use shomei_core::{Actor, FailureOutcome, LoginGate, Problem, ServiceState, UserId};
+use shomei_core::{Operation, Outcome};
 use shomei_store::{AuditEntry, ClaimKind, Tx, UserRow};
 use time::OffsetDateTime;
 
 use crate::access::password::Place;
-use crate::{FAILED, OK, PasswordKind, Result, ServiceError, Shomei};
+use crate::{PasswordKind, Result, ServiceError, Shomei};
 
 impl PasswordKind {
     fn claim_kind(self) -> ClaimKind {
@@ -66,7 +67,7 @@ impl OwnRefusal {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Context<'a> {
     /// The operation written for a refusal (証明書失効, パスワード変更, …).
-    pub op: &'static str,
+    pub op: Operation,
     /// The target login ID written on the refusal row.
     pub target: &'a str,
     pub client: &'a str,
@@ -106,23 +107,18 @@ pub(crate) fn checks_left(s: &Shomei, kind: PasswordKind, u: &UserRow, now: Offs
 pub(crate) fn own_row<'a>(
     u: &'a UserRow,
     now: OffsetDateTime,
-    operation: &'a str,
+    operation: Operation,
     target: &'a str,
-    result: &'static str,
+    result: Outcome,
     detail: &'a str,
     client: &'a str,
 ) -> AuditEntry<'a> {
-    AuditEntry {
-        at: now,
-        company_id: Some(u.company_id),
-        actor_user_id: Some(u.id),
-        actor_login_id: u.login_id.as_str(),
-        operation,
-        target_login_id: target,
-        result,
-        detail,
-        client_addr: client,
-    }
+    AuditEntry::new(operation, now)
+        .by_user(u)
+        .target(target)
+        .outcome(result)
+        .detail(detail)
+        .client(client)
 }
 
 impl Shomei {
@@ -152,7 +148,13 @@ impl Shomei {
         };
         if let Some((r, detail)) = refusal {
             tx.audit(&own_row(
-                user, now, ctx.op, ctx.target, FAILED, detail, ctx.client,
+                user,
+                now,
+                ctx.op,
+                ctx.target,
+                Outcome::Failed,
+                detail,
+                ctx.client,
             ))
             .await?;
             return Ok(Err((r, place)));
@@ -198,7 +200,13 @@ impl Shomei {
             // even a right password does not get through now.
             let detail = closed_detail(kind, &me, now);
             tx.audit(&own_row(
-                &me, now, ctx.op, ctx.target, FAILED, detail, ctx.client,
+                &me,
+                now,
+                ctx.op,
+                ctx.target,
+                Outcome::Failed,
+                detail,
+                ctx.client,
             ))
             .await?;
             return Ok(Err(OwnRefusal::Closed));
@@ -229,7 +237,13 @@ impl Shomei {
             PasswordKind::Confirm => "確認用パスワード誤り",
         };
         tx.audit(&own_row(
-            &me, now, ctx.op, ctx.target, FAILED, detail, ctx.client,
+            &me,
+            now,
+            ctx.op,
+            ctx.target,
+            Outcome::Failed,
+            detail,
+            ctx.client,
         ))
         .await?;
         let lock = match (kind, outcome) {
@@ -240,15 +254,25 @@ impl Shomei {
             (PasswordKind::Login, FailureOutcome::Stopped) => Some(ServiceState::LoginStopped),
             (PasswordKind::Confirm, _) => Some(ServiceState::ConfirmStopped),
         };
-        if let Some(state) = lock {
+        if let Some(state) = lock
+            && let Some(op) = state.closed_operation()
+        {
             let why = match kind {
                 PasswordKind::Login => "連続したログインパスワード誤りによる",
                 PasswordKind::Confirm => "連続した確認用パスワード誤りによる",
             };
             let label = state.label();
             let login = me.login_id.as_str();
-            tx.audit(&own_row(&me, now, label, login, OK, why, ctx.client))
-                .await?;
+            tx.audit(&own_row(
+                &me,
+                now,
+                op,
+                login,
+                Outcome::Succeeded,
+                why,
+                ctx.client,
+            ))
+            .await?;
             if kind == PasswordKind::Login {
                 self.queue_lock_notices(tx, me.company_id, &me.login_id, me.id, label, now)
                     .await?;

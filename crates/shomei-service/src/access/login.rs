@@ -2,14 +2,13 @@
 //! enrollment (simpleenroll) and the certificate method share with it: one
 //! counter, one lockout, one refusal that never tells whether the ID exists.
 
+use shomei_core::Operation;
 use shomei_core::{LoginId, Problem, UserId};
 use shomei_store::{AuditEntry, Tx, UserRow};
 
 use crate::access::check::Context;
 use crate::access::throttle::{self, AddressLimit, Start};
-use crate::{FAILED, OK, PasswordKind, Result, ServiceError, Shomei, actor_of};
-
-pub const OP_LOGIN: &str = "ログイン";
+use crate::{PasswordKind, Result, ServiceError, Shomei, actor_of};
 
 /// The result of a login attempt.
 #[derive(Debug)]
@@ -32,7 +31,7 @@ pub(crate) enum PasswordCheck {
 /// What the 操作履歴 rows of a password check say.
 pub(crate) struct CheckedAs {
     /// Operation written for a refusal (ログイン, 証明書発行, …).
-    pub op: &'static str,
+    pub op: Operation,
     pub client: String,
     /// A returning customer (a login with a valid device cookie for this
     /// login ID): a reserved hashing place, hashed first, and not counted
@@ -104,7 +103,7 @@ impl Shomei {
         client: &str,
     ) -> Result<LoginOutcome> {
         let as_ = CheckedAs {
-            op: OP_LOGIN,
+            op: Operation::Login,
             client: client.to_owned(),
             returning: false,
         };
@@ -135,18 +134,9 @@ impl Shomei {
         let now = self.now();
         tx.set_last_login(user.id, now).await?;
         let actor = actor_of(&user);
-        tx.audit(&AuditEntry {
-            at: now,
-            company_id: Some(actor.company_id),
-            actor_user_id: Some(actor.user_id),
-            actor_login_id: actor.login_id.as_str(),
-            operation: OP_LOGIN,
-            target_login_id: actor.login_id.as_str(),
-            result: OK,
-            detail: &detail,
-            client_addr: client,
-        })
-        .await?;
+        let login = actor.login_id.as_str();
+        let e = self.entry(Operation::Login).by_actor(&actor).target(login);
+        tx.audit(&e.detail(&detail).client(client)).await?;
         tx.commit().await?;
         Ok(LoginOutcome::LoggedIn(user.id))
     }
@@ -410,7 +400,7 @@ impl Shomei {
             .addresses_with_unrecorded(now - throttle::REFUSAL_ROW_EVERY, 1000)
             .await?;
         let as_ = |client: &str| CheckedAs {
-            op: OP_LOGIN,
+            op: Operation::Login,
             client: client.to_owned(),
             returning: false,
         };
@@ -450,17 +440,8 @@ async fn bank_wide_failure(
     detail: &str,
     now: time::OffsetDateTime,
 ) -> Result<()> {
-    tx.audit(&AuditEntry {
-        at: now,
-        company_id: None,
-        actor_user_id: None,
-        actor_login_id: typed_login_id,
-        operation: as_.op,
-        target_login_id: "",
-        result: FAILED,
-        detail,
-        client_addr: &as_.client,
-    })
-    .await?;
+    let e = AuditEntry::new(as_.op, now).by_name(None, typed_login_id);
+    tx.audit(&e.failed().detail(detail).client(&as_.client))
+        .await?;
     Ok(())
 }

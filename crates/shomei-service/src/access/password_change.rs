@@ -3,38 +3,12 @@
 //! current password counts toward that password's lockout, like any other
 //! failure; the change and its 操作履歴 row commit together.
 
+use shomei_core::Operation;
 use shomei_core::{Actor, Problem};
 use shomei_store::AuditEntry;
 
 use crate::access::check::{Confirmed, Context, OwnRefusal};
-use crate::{FAILED, OK, ServiceError, Shomei};
-
-/// A 操作履歴 row whose detail is built at run time.
-struct Row<'a> {
-    base: AuditEntry<'a>,
-    detail: String,
-}
-
-trait WithDetail<'a> {
-    fn with_detail(self, detail: String) -> Row<'a>;
-}
-
-impl<'a> WithDetail<'a> for AuditEntry<'a> {
-    fn with_detail(self, detail: String) -> Row<'a> {
-        Row { base: self, detail }
-    }
-}
-
-impl Row<'_> {
-    fn entry(&self) -> AuditEntry<'_> {
-        AuditEntry {
-            detail: &self.detail,
-            ..self.base
-        }
-    }
-}
-
-pub const OP_PASSWORD_CHANGE: &str = "パスワード変更";
+use crate::{ServiceError, Shomei};
 
 /// Which password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,20 +52,10 @@ impl Shomei {
         } else {
             &me.confirm_hash
         };
-        let row = |result: &'static str, detail: String| {
-            AuditEntry {
-                at: now,
-                company_id: Some(actor.company_id),
-                actor_user_id: Some(actor.user_id),
-                actor_login_id: actor.login_id.as_str(),
-                operation: OP_PASSWORD_CHANGE,
-                target_login_id: actor.login_id.as_str(),
-                result,
-                detail: "",
-                client_addr: client,
-            }
-            .with_detail(detail)
-        };
+        let row = AuditEntry::new(Operation::PasswordChange, now)
+            .by_actor(actor)
+            .target(actor.login_id.as_str())
+            .client(client);
         // What the form alone shows wrong is refused before any password is
         // checked.
         let problem = if current.is_empty() {
@@ -109,14 +73,14 @@ impl Shomei {
         };
         if let Some(p) = problem {
             let mut tx = self.store.begin().await?;
-            tx.audit(&row(FAILED, format!("{}: {p}", kind.label())).entry())
-                .await?;
+            let detail = format!("{}: {p}", kind.label());
+            tx.audit(&row.failed().detail(&detail)).await?;
             tx.commit().await?;
             return Err(PasswordChangeError::Refused(p));
         }
 
         let ctx = Context {
-            op: OP_PASSWORD_CHANGE,
+            op: Operation::PasswordChange,
             target: actor.login_id.as_str(),
             client,
         };
@@ -154,13 +118,13 @@ impl Shomei {
             .map_err(refusal)?;
         let outcome = match (problem, new_hash) {
             (Some(p), _) => {
-                tx.audit(&row(FAILED, format!("{}: {p}", kind.label())).entry())
-                    .await?;
+                let detail = format!("{}: {p}", kind.label());
+                tx.audit(&row.failed().detail(&detail)).await?;
                 Err(PasswordChangeError::Refused(p))
             }
             (None, Some(hash)) => {
                 tx.set_password_hash(me.id, confirm, &hash).await?;
-                tx.audit(&row(OK, kind.label().to_owned()).entry()).await?;
+                tx.audit(&row.detail(kind.label())).await?;
                 Ok(())
             }
             (None, None) => {

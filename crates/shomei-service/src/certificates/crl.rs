@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use shomei_pki::crl::{CrlEntry, CrlHeader, CrlKind, CrlList, CrlSigner};
 use time::{Duration, OffsetDateTime};
 
+use shomei_core::Operation;
 use shomei_core::{CrlScope, MAX_CRL_PARTITIONS, Serial};
 use shomei_store::{AuditEntry, CertRow};
 
@@ -961,18 +962,10 @@ impl Shomei {
                                 "復元したデータベースに無い失効をCRL番号 {} から再取り込み シリアル番号 {serial}",
                                 copy.number
                             );
-                            tx.audit(&AuditEntry {
-                                at: now,
-                                company_id: login.as_ref().map(|l| l.0),
-                                actor_user_id: None,
-                                actor_login_id: "銀行:system",
-                                operation: crate::certificates::revoke::OP_REVOKE,
-                                target_login_id: login.as_ref().map_or("", |l| l.1.as_str()),
-                                result: crate::OK,
-                                detail: &detail,
-                                client_addr: "",
-                            })
-                            .await?;
+                            let e = AuditEntry::new(Operation::CertificateRevocation, now)
+                                .by_name(login.as_ref().map(|l| l.0), "銀行:system")
+                                .target(login.as_ref().map_or("", |l| l.1.as_str()));
+                            tx.audit(&e.detail(&detail)).await?;
                         }
                     }
                     None => {

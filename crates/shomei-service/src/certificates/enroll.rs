@@ -3,16 +3,14 @@
 //! The CSR only contributes its public key; everything else in the
 //! certificate is our profile.
 
+use shomei_core::Operation;
 use shomei_core::{CertState, CrlScope, RevocationReason, Serial, UserId};
 use shomei_pki::ClientSubject;
 use shomei_pki::csr::{CsrError, check_csr};
 use shomei_store::{AuditEntry, NewCert, Tx, UserRow};
 
 use crate::access::login::{CheckedAs, PasswordCheck};
-use crate::{FAILED, OK, Result, ServiceError, Shomei};
-
-pub const OP_ISSUE: &str = "証明書発行";
-pub const OP_RENEW: &str = "証明書更新";
+use crate::{Result, ServiceError, Shomei};
 
 /// A certificate just issued.
 #[derive(Debug, Clone)]
@@ -88,25 +86,17 @@ impl From<shomei_pki::PkiError> for EnrollError {
     }
 }
 
+/// A row of the user about their own certificate.
 fn entry<'a>(
     u: &'a UserRow,
-    op: &'a str,
-    result: &'a str,
-    detail: &'a str,
+    op: Operation,
     client: &'a str,
     at: time::OffsetDateTime,
 ) -> AuditEntry<'a> {
-    AuditEntry {
-        at,
-        company_id: Some(u.company_id),
-        actor_user_id: Some(u.id),
-        actor_login_id: u.login_id.as_str(),
-        operation: op,
-        target_login_id: u.login_id.as_str(),
-        result,
-        detail,
-        client_addr: client,
-    }
+    AuditEntry::new(op, at)
+        .by_user(u)
+        .target(u.login_id.as_str())
+        .client(client)
 }
 
 impl Shomei {
@@ -133,7 +123,7 @@ impl Shomei {
         client: &str,
     ) -> std::result::Result<Issued, EnrollError> {
         let as_ = CheckedAs {
-            op: OP_ISSUE,
+            op: Operation::CertificateIssue,
             client: client.to_owned(),
             returning: false,
         };
@@ -152,8 +142,12 @@ impl Shomei {
         let now = self.now();
         if user.must_change_login || user.must_change_confirm {
             let detail = "初回のパスワード変更前";
-            tx.audit(&entry(&user, OP_ISSUE, FAILED, detail, client, now))
-                .await?;
+            tx.audit(
+                &entry(&user, Operation::CertificateIssue, client, now)
+                    .failed()
+                    .detail(detail),
+            )
+            .await?;
             tx.commit().await?;
             return Err(EnrollError::PasswordChangePending);
         }
@@ -161,8 +155,12 @@ impl Shomei {
             Ok(c) => c,
             Err(e) => {
                 let detail = e.to_string();
-                tx.audit(&entry(&user, OP_ISSUE, FAILED, &detail, client, now))
-                    .await?;
+                tx.audit(
+                    &entry(&user, Operation::CertificateIssue, client, now)
+                        .failed()
+                        .detail(&detail),
+                )
+                .await?;
                 tx.commit().await?;
                 return Err(e.into());
             }
@@ -180,8 +178,12 @@ impl Shomei {
         };
         if let Some(r) = refusal {
             let detail = format!("証明書状態 {}", state.label());
-            tx.audit(&entry(&user, OP_ISSUE, FAILED, &detail, client, now))
-                .await?;
+            tx.audit(
+                &entry(&user, Operation::CertificateIssue, client, now)
+                    .failed()
+                    .detail(&detail),
+            )
+            .await?;
             tx.commit().await?;
             return Err(r);
         }
@@ -194,7 +196,7 @@ impl Shomei {
             .issue_in(&mut tx, &user, &company, &csr.spki, now)
             .await?;
         let detail = format!("シリアル番号 {} ({})", issued.serial, csr.kind.label());
-        tx.audit(&entry(&user, OP_ISSUE, OK, &detail, client, now))
+        tx.audit(&entry(&user, Operation::CertificateIssue, client, now).detail(&detail))
             .await?;
         tx.commit().await?;
         tracing::info!(serial = %issued.serial, login_id = %user.login_id, key = %csr.kind.label(), "certificate issued");
@@ -251,7 +253,11 @@ impl Shomei {
         if !usable || user.counters.admin_stopped {
             let detail = refused(state);
             self.store
-                .audit(&entry(&user, OP_RENEW, FAILED, &detail, client, now))
+                .audit(
+                    &entry(&user, Operation::CertificateRenewal, client, now)
+                        .failed()
+                        .detail(&detail),
+                )
                 .await?;
             return Err(EnrollError::NotRenewable);
         }
@@ -260,7 +266,11 @@ impl Shomei {
             Err(e) => {
                 let detail = e.to_string();
                 self.store
-                    .audit(&entry(&user, OP_RENEW, FAILED, &detail, client, now))
+                    .audit(
+                        &entry(&user, Operation::CertificateRenewal, client, now)
+                            .failed()
+                            .detail(&detail),
+                    )
                     .await?;
                 return Err(e.into());
             }
@@ -273,7 +283,7 @@ impl Shomei {
             issued.serial,
             csr.kind.label()
         );
-        let audit = entry(&user, OP_RENEW, OK, &detail, client, now);
+        let audit = entry(&user, Operation::CertificateRenewal, client, now).detail(&detail);
         let superseded = RevocationReason::Superseded.code();
         if !self
             .store
@@ -283,7 +293,11 @@ impl Shomei {
             // Revoked by a transaction that committed after the read.
             let detail = refused(CertState::Revoked);
             self.store
-                .audit(&entry(&user, OP_RENEW, FAILED, &detail, client, now))
+                .audit(
+                    &entry(&user, Operation::CertificateRenewal, client, now)
+                        .failed()
+                        .detail(&detail),
+                )
                 .await?;
             return Err(EnrollError::NotRenewable);
         }

@@ -2,6 +2,7 @@
 
 use std::cmp::Ordering;
 
+use shomei_core::Operation;
 use shomei_core::authority::{self, Target};
 use shomei_core::{
     Actor, CertState, LoginId, Problem, Refusal, RevocationReason, Role, Serial, UserId,
@@ -10,9 +11,7 @@ use shomei_store::{AuditEntry, UserRow};
 use time::OffsetDateTime;
 
 use crate::access::check::{Confirmed, Context};
-use crate::{FAILED, OK, ServiceError, Shomei};
-
-pub const OP_REVOKE: &str = "証明書失効";
+use crate::{ServiceError, Shomei};
 
 /// A row of 利用者一覧 (BRSK018).
 #[derive(Debug, Clone)]
@@ -144,7 +143,8 @@ impl Shomei {
     ) -> Result<Vec<UserListRow>, RevokeError> {
         if let Err(r) = authority::may_manage_users(actor) {
             return Err(RevokeError::Refused(
-                self.refuse(actor, OP_REVOKE, "", r, client).await?,
+                self.refuse(actor, Operation::CertificateRevocation, "", r, client)
+                    .await?,
             ));
         }
         let now = self.now();
@@ -181,7 +181,8 @@ impl Shomei {
     ) -> Result<RevocationTarget, RevokeError> {
         if let Err(r) = authority::may_manage_users(actor) {
             return Err(RevokeError::Refused(
-                self.refuse(actor, OP_REVOKE, "", r, client).await?,
+                self.refuse(actor, Operation::CertificateRevocation, "", r, client)
+                    .await?,
             ));
         }
         let Some(selected) = selected else {
@@ -190,16 +191,28 @@ impl Shomei {
         let user = self.store.user(UserId(selected)).await?;
         let Some(user) = user.filter(|u| u.company_id == actor.company_id) else {
             return Err(RevokeError::Refused(
-                self.refuse(actor, OP_REVOKE, "", Refusal::NoSuchUser, client)
-                    .await?,
+                self.refuse(
+                    actor,
+                    Operation::CertificateRevocation,
+                    "",
+                    Refusal::NoSuchUser,
+                    client,
+                )
+                .await?,
             ));
         };
         let cert = self.store.latest_cert(user.id).await?;
         let state = self.cert_state(cert.as_ref().map(|c| c.record()).as_ref());
         if let Err(r) = authority::may_revoke(actor, &target_of(&user), state) {
             return Err(RevokeError::Refused(
-                self.refuse(actor, OP_REVOKE, user.login_id.as_str(), r, client)
-                    .await?,
+                self.refuse(
+                    actor,
+                    Operation::CertificateRevocation,
+                    user.login_id.as_str(),
+                    r,
+                    client,
+                )
+                .await?,
             ));
         }
         let Some(cert) = cert else {
@@ -236,7 +249,7 @@ impl Shomei {
             .map(|u| u.login_id.to_string())
             .unwrap_or_default();
         let ctx = Context {
-            op: OP_REVOKE,
+            op: Operation::CertificateRevocation,
             target: &target_login,
             client,
         };
@@ -248,24 +261,17 @@ impl Shomei {
             .user(target)
             .await?
             .filter(|u| u.company_id == actor.company_id);
-        let entry = |result: &'static str, detail: &'static str, op: &'static str| AuditEntry {
-            at: now,
-            company_id: Some(actor.company_id),
-            actor_user_id: Some(actor.user_id),
-            actor_login_id: actor.login_id.as_str(),
-            operation: op,
-            target_login_id: "",
-            result,
-            detail,
-            client_addr: client,
+        let entry = || {
+            AuditEntry::new(Operation::CertificateRevocation, now)
+                .by_actor(actor)
+                .client(client)
         };
 
         // Authority and state, decided again inside the transaction.
         let me_actor = crate::actor_of(&me);
         let Some(target_user) = target_user else {
-            let mut e = entry(FAILED, Refusal::NoSuchUser.message_ja(), OP_REVOKE);
-            e.target_login_id = "";
-            tx.audit(&e).await?;
+            tx.audit(&entry().failed().detail(Refusal::NoSuchUser.message_ja()))
+                .await?;
             tx.commit().await?;
             return Err(RevokeError::Refused(Refusal::NoSuchUser));
         };
@@ -293,9 +299,8 @@ impl Shomei {
                 RevokeError::Problem(p) => p.message_ja(),
                 RevokeError::Internal(_) => "",
             };
-            let mut e = entry(FAILED, detail, OP_REVOKE);
-            e.target_login_id = &target_login;
-            tx.audit(&e).await?;
+            tx.audit(&entry().target(&target_login).failed().detail(detail))
+                .await?;
             tx.commit().await?;
             return Err(problem);
         }
@@ -304,10 +309,8 @@ impl Shomei {
             return Err(RevokeError::Problem(Problem::AlreadyDone));
         }
         let detail = format!("シリアル番号 {expected_serial}");
-        let mut e = entry(OK, "", OP_REVOKE);
-        e.target_login_id = &target_login;
-        e.detail = &detail;
-        tx.audit(&e).await?;
+        tx.audit(&entry().target(&target_login).detail(&detail))
+            .await?;
         tx.commit().await?;
 
         if let Some(c) = &cert {
@@ -385,17 +388,10 @@ impl Shomei {
             now,
             self.settings.renewal_window(),
         );
-        let mut e = AuditEntry {
-            at: now,
-            company_id: Some(user.company_id),
-            actor_user_id: None,
-            actor_login_id: &actor,
-            operation: OP_REVOKE,
-            target_login_id: login_id.as_str(),
-            result: FAILED,
-            detail: "",
-            client_addr: "operator-cli",
-        };
+        let e = AuditEntry::new(Operation::CertificateRevocation, now)
+            .by_name(Some(user.company_id), &actor)
+            .target(login_id.as_str())
+            .client("operator-cli");
         let cert = match cert {
             Some(c) if matches!(state, CertState::Issued | CertState::Renewable) => c,
             _ => {
@@ -403,8 +399,7 @@ impl Shomei {
                     "電話受付による失効: 証明書が有効ではありません（{}）",
                     state.label()
                 );
-                e.detail = &detail;
-                tx.audit(&e).await?;
+                tx.audit(&e.clone().failed().detail(&detail)).await?;
                 tx.commit().await?;
                 return Err(OperatorRevokeError::NotInForce {
                     login_id: login_id.to_string(),
@@ -426,9 +421,7 @@ impl Shomei {
             cert.serial,
             reason.code()
         );
-        e.result = OK;
-        e.detail = &detail;
-        tx.audit(&e).await?;
+        tx.audit(&e.detail(&detail)).await?;
         tx.commit().await?;
 
         self.mark_revoked_with(

@@ -2,13 +2,12 @@
 //! マスター user keeps the contact up to date, confirmed with the
 //! 確認用パスワード. The change and its 操作履歴 row commit together.
 
+use shomei_core::Operation;
 use shomei_core::{Actor, Role};
 use shomei_store::{AuditEntry, CompanyContact};
 
+use crate::Shomei;
 use crate::access::check::Context;
-use crate::{OK, Shomei};
-
-pub const OP_COMPANY_CONTACT: &str = "企業情報変更";
 
 /// Why nothing changed: a message for the screen.
 pub type CompanyError = crate::ActionError;
@@ -60,7 +59,7 @@ impl Shomei {
         check_contact(&contact).map_err(CompanyError::Refused)?;
         let now = self.now();
         let ctx = Context {
-            op: OP_COMPANY_CONTACT,
+            op: Operation::CompanyContact,
             target: "",
             client,
         };
@@ -69,18 +68,8 @@ impl Shomei {
             .await?
             .map_err(|r| CompanyError::Refused(r.confirm_problem().message_ja().into()))?;
         tx.set_company_contact(actor.company_id, &contact).await?;
-        tx.audit(&AuditEntry {
-            at: now,
-            company_id: Some(actor.company_id),
-            actor_user_id: Some(actor.user_id),
-            actor_login_id: actor.login_id.as_str(),
-            operation: OP_COMPANY_CONTACT,
-            target_login_id: "",
-            result: OK,
-            detail: "連絡先",
-            client_addr: client,
-        })
-        .await?;
+        let e = AuditEntry::new(Operation::CompanyContact, now).by_actor(actor);
+        tx.audit(&e.detail("連絡先").client(client)).await?;
         tx.commit().await?;
         Ok(())
     }

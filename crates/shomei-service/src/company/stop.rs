@@ -6,14 +6,13 @@
 //! マスター user's password locks are released by the bank; nobody changes
 //! their own state here.
 
+use shomei_core::Operation;
 use shomei_core::authority::{self, Target};
 use shomei_core::{Actor, LoginId, Role, ServiceState, UserId};
 use shomei_store::{AuditEntry, UserRow};
 
+use crate::Shomei;
 use crate::access::check::Context;
-use crate::{FAILED, OK, Shomei};
-
-pub const OP_SERVICE_STATE: &str = "利用者停止・解除";
 
 /// 変更後のサービス状態.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,19 +163,19 @@ impl Shomei {
         client: &str,
     ) -> Result<Vec<UserRow>, StopError> {
         let now = self.now();
-        let audit = |result: &'static str,
-                     operation: &'static str,
-                     target: String,
-                     detail: String| { (result, operation, target, detail) };
+        let entry = || {
+            AuditEntry::new(Operation::ServiceState, now)
+                .by_actor(actor)
+                .client(client)
+        };
         if authority::may_manage_users(actor).is_err() {
-            self.record(actor, OP_SERVICE_STATE, "", FAILED, "権限なし", client)
-                .await?;
+            self.record(&entry().failed().detail("権限なし")).await?;
             return Err(StopError::Refused(
                 authority::Refusal::NoAuthority.message_ja().to_owned(),
             ));
         }
         let ctx = Context {
-            op: OP_SERVICE_STATE,
+            op: Operation::ServiceState,
             target: "",
             client,
         };
@@ -212,9 +211,7 @@ impl Shomei {
                     ServiceChange::Available => u.counters.release_all(),
                 }
                 tx.save_counters(u.id, &u.counters).await?;
-                rows.push(audit(
-                    OK,
-                    OP_SERVICE_STATE,
+                rows.push((
                     u.login_id.to_string(),
                     format!("変更後のサービス状態: {}", change.label()),
                 ));
@@ -225,38 +222,14 @@ impl Shomei {
                     // Nothing changes: the transaction is dropped, then the
                     // refusal alone is recorded.
                     drop(tx);
-                    let mut tx = self.store.begin().await?;
-                    tx.audit(&AuditEntry {
-                        at: now,
-                        company_id: Some(actor.company_id),
-                        actor_user_id: Some(actor.user_id),
-                        actor_login_id: actor.login_id.as_str(),
-                        operation: OP_SERVICE_STATE,
-                        target_login_id: "",
-                        result: FAILED,
-                        detail: &p,
-                        client_addr: client,
-                    })
-                    .await?;
-                    tx.commit().await?;
+                    self.record(&entry().failed().detail(&p)).await?;
                     return Err(StopError::Refused(p));
                 }
                 None => Ok(()),
             }
         };
-        for (result, operation, target, detail) in &rows {
-            tx.audit(&AuditEntry {
-                at: now,
-                company_id: Some(actor.company_id),
-                actor_user_id: Some(actor.user_id),
-                actor_login_id: actor.login_id.as_str(),
-                operation,
-                target_login_id: target,
-                result,
-                detail,
-                client_addr: client,
-            })
-            .await?;
+        for (target, detail) in &rows {
+            tx.audit(&entry().target(target).detail(detail)).await?;
         }
         tx.commit().await?;
         outcome.map_err(StopError::Refused)?;

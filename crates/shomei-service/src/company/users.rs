@@ -8,16 +8,13 @@
 //! Every change and its 操作履歴 row commit together, confirmed with the
 //! administrator's 確認用パスワード.
 
+use shomei_core::Operation;
 use shomei_core::authority::{self, Target};
 use shomei_core::{Actor, CertState, LoginId, RevocationReason, Role, UserId};
 use shomei_store::{AuditEntry, NewUser, Tx, UserRow};
 
+use crate::Shomei;
 use crate::access::check::Context;
-use crate::{FAILED, OK, Shomei};
-
-pub const OP_USER_CREATE: &str = "利用者登録";
-pub const OP_USER_UPDATE: &str = "利用者変更";
-pub const OP_USER_DELETE: &str = "利用者削除";
 
 /// Why nothing changed: a message for the screen.
 pub type UserAdminError = crate::ActionError;
@@ -109,7 +106,7 @@ impl Shomei {
         actor: &Actor,
         target: UserId,
         confirm_password: &str,
-        operation: &'static str,
+        operation: Operation,
         current: &UserRow,
         client: &str,
     ) -> Result<(Tx, UserRow), UserAdminError> {
@@ -133,25 +130,20 @@ impl Shomei {
         Ok((tx, u))
     }
 
+    /// The row of a change to `target` by `actor`.
     fn audit_ok<'a>(
         &self,
         actor: &'a Actor,
-        operation: &'a str,
+        operation: Operation,
         target: &'a str,
         detail: &'a str,
         client: &'a str,
     ) -> AuditEntry<'a> {
-        AuditEntry {
-            at: self.now(),
-            company_id: Some(actor.company_id),
-            actor_user_id: Some(actor.user_id),
-            actor_login_id: actor.login_id.as_str(),
-            operation,
-            target_login_id: target,
-            result: OK,
-            detail,
-            client_addr: client,
-        }
+        self.entry(operation)
+            .by_actor(actor)
+            .target(target)
+            .detail(detail)
+            .client(client)
     }
 
     /// 利用者登録.
@@ -187,7 +179,7 @@ impl Shomei {
         let login_hash = self.hasher.hash(&f.login_password).await?;
         let confirm_hash = self.hasher.hash(&f.confirm_password).await?;
         let ctx = Context {
-            op: OP_USER_CREATE,
+            op: Operation::UserCreate,
             target: login_id.as_str(),
             client,
         };
@@ -214,8 +206,9 @@ impl Shomei {
             None
         };
         if let Some(p) = problem {
-            let mut e = self.audit_ok(actor, OP_USER_CREATE, login_id.as_str(), &p, client);
-            e.result = FAILED;
+            let e = self
+                .audit_ok(actor, Operation::UserCreate, login_id.as_str(), &p, client)
+                .failed();
             tx.audit(&e).await?;
             tx.commit().await?;
             return Err(refused(p));
@@ -239,7 +232,7 @@ impl Shomei {
             .await?;
         tx.audit(&self.audit_ok(
             actor,
-            OP_USER_CREATE,
+            Operation::UserCreate,
             login_id.as_str(),
             role.label(),
             client,
@@ -271,7 +264,7 @@ impl Shomei {
                 actor,
                 target,
                 actor_confirm_password,
-                OP_USER_UPDATE,
+                Operation::UserUpdate,
                 &current,
                 client,
             )
@@ -279,8 +272,14 @@ impl Shomei {
         tx.update_user(u.id, f.name.trim(), role, f.email.trim())
             .await?;
         let detail = format!("利用者名・利用者区分（{}）・メールアドレス", role.label());
-        tx.audit(&self.audit_ok(actor, OP_USER_UPDATE, u.login_id.as_str(), &detail, client))
-            .await?;
+        tx.audit(&self.audit_ok(
+            actor,
+            Operation::UserUpdate,
+            u.login_id.as_str(),
+            &detail,
+            client,
+        ))
+        .await?;
         tx.commit().await?;
         Ok(u.login_id)
     }
@@ -303,7 +302,7 @@ impl Shomei {
                 actor,
                 target,
                 actor_confirm_password,
-                OP_USER_DELETE,
+                Operation::UserDelete,
                 &current,
                 client,
             )
@@ -312,8 +311,9 @@ impl Shomei {
             let (_, masters) = tx.user_counts(actor.company_id).await?;
             if masters <= 1 {
                 let p = "マスターユーザは削除できません（企業に1人必要です）。";
-                let mut e = self.audit_ok(actor, OP_USER_DELETE, u.login_id.as_str(), p, client);
-                e.result = FAILED;
+                let e = self
+                    .audit_ok(actor, Operation::UserDelete, u.login_id.as_str(), p, client)
+                    .failed();
                 tx.audit(&e).await?;
                 tx.commit().await?;
                 return Err(refused(p));
@@ -339,8 +339,14 @@ impl Shomei {
             Some(c) => format!("証明書失効 シリアル番号 {}", c.serial),
             None => String::new(),
         };
-        tx.audit(&self.audit_ok(actor, OP_USER_DELETE, u.login_id.as_str(), &detail, client))
-            .await?;
+        tx.audit(&self.audit_ok(
+            actor,
+            Operation::UserDelete,
+            u.login_id.as_str(),
+            &detail,
+            client,
+        ))
+        .await?;
         tx.commit().await?;
         if let Some(c) = &revoked {
             self.mark_revoked(c, now, reason.code());

@@ -14,12 +14,8 @@
 use shomei_store::{AuditEntry, OperatorRow, Tx};
 
 use crate::operations::operators::ConsoleOperator;
-use crate::{ActionError, FAILED, OK, Result, Shomei};
-
-/// 操作履歴 operation of a console login.
-pub const OP_CONSOLE_LOGIN: &str = "コンソールログイン";
-/// 操作履歴 operation of lifting an operator's stopped password.
-pub const OP_OPERATOR_UNLOCK: &str = "オペレーターパスワード停止解除";
+use crate::{ActionError, Result, Shomei};
+use shomei_core::{Operation, Outcome};
 
 /// The console's message for a wrong operator password.
 pub const OPERATOR_PASSWORD_WRONG: &str =
@@ -51,7 +47,7 @@ pub(crate) struct OperatorConfirmed {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OperatorContext<'a> {
     /// The change asked for (its 操作履歴 operation).
-    pub op: &'a str,
+    pub op: Operation,
     pub target: &'a str,
     pub client: &'a str,
 }
@@ -61,20 +57,15 @@ pub(crate) fn operator_row<'a>(
     s: &Shomei,
     actor: &'a str,
     ctx: OperatorContext<'a>,
-    result: &'static str,
+    result: Outcome,
     detail: &'a str,
 ) -> AuditEntry<'a> {
-    AuditEntry {
-        at: s.now(),
-        company_id: None,
-        actor_user_id: None,
-        actor_login_id: actor,
-        operation: ctx.op,
-        target_login_id: ctx.target,
-        result,
-        detail,
-        client_addr: ctx.client,
-    }
+    s.entry(ctx.op)
+        .by_name(None, actor)
+        .target(ctx.target)
+        .outcome(result)
+        .detail(detail)
+        .client(ctx.client)
 }
 
 impl Shomei {
@@ -131,7 +122,7 @@ impl Shomei {
                 self,
                 &actor,
                 ctx,
-                FAILED,
+                Outcome::Failed,
                 "パスワード利用停止中",
             ))
             .await?;
@@ -146,7 +137,7 @@ impl Shomei {
             } else {
                 "パスワード誤り"
             };
-            tx.audit(&operator_row(self, &actor, ctx, FAILED, detail))
+            tx.audit(&operator_row(self, &actor, ctx, Outcome::Failed, detail))
                 .await?;
             return Ok(Err(if stopped {
                 OPERATOR_PASSWORD_STOPPED
@@ -189,15 +180,21 @@ impl Shomei {
         client: &str,
     ) -> std::result::Result<(), ActionError> {
         let ctx = OperatorContext {
-            op: OP_CONSOLE_LOGIN,
+            op: Operation::ConsoleLogin,
             target: op.operator.name.as_str(),
             client,
         };
         let (mut tx, me) = self.confirm_operator(op, password, ctx).await?;
         let actor = me.operator.name.actor();
         let detail = format!("シリアル番号 {}", op.serial);
-        tx.audit(&operator_row(self, &actor, ctx, OK, &detail))
-            .await?;
+        tx.audit(&operator_row(
+            self,
+            &actor,
+            ctx,
+            Outcome::Succeeded,
+            &detail,
+        ))
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -220,12 +217,18 @@ impl Shomei {
         tx.set_operator_failures(op.id, 0).await?;
         let detail = format!("誤り回数 {}", op.password_failures);
         let ctx = OperatorContext {
-            op: OP_OPERATOR_UNLOCK,
+            op: Operation::OperatorUnlock,
             target: name_ok.as_str(),
             client: "operator-cli",
         };
-        tx.audit(&operator_row(self, &actor, ctx, OK, &detail))
-            .await?;
+        tx.audit(&operator_row(
+            self,
+            &actor,
+            ctx,
+            Outcome::Succeeded,
+            &detail,
+        ))
+        .await?;
         tx.commit().await?;
         Ok(())
     }

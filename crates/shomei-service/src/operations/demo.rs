@@ -1,11 +1,12 @@
 //! The guide's demo company and users, created on the first `serve --demo`.
 
+use shomei_core::Operation;
 use shomei_core::{LoginId, RevocationReason, Role, Serial, Service};
 use shomei_pki::ClientSubject;
 use shomei_store::{AuditEntry, NewCert, NewUser};
 use time::Duration;
 
-use crate::{OK, Result, Shomei};
+use crate::{Result, Shomei};
 
 pub const DEMO_LOGIN_PASSWORD: &str = "Shomei#Demo1";
 pub const DEMO_CONFIRM_PASSWORD: &str = "Shomei#Kakunin1";
@@ -179,18 +180,8 @@ impl Shomei {
             }
         }
         for company in [a, b] {
-            tx.audit(&AuditEntry {
-                at: now,
-                company_id: Some(company),
-                actor_user_id: None,
-                actor_login_id: "(銀行)",
-                operation: "デモデータ作成",
-                target_login_id: "",
-                result: OK,
-                detail: "serve --demo",
-                client_addr: "",
-            })
-            .await?;
+            let e = AuditEntry::new(Operation::DemoData, now).by_name(Some(company), "(銀行)");
+            tx.audit(&e.detail("serve --demo")).await?;
         }
         tx.commit().await?;
         self.reload_revocations().await?;

@@ -2,10 +2,11 @@
 //! their マスター users, unlocking and resetting passwords. Each writes its
 //! 操作履歴 row, by 銀行:<operator>, in the same transaction as the change.
 
+use shomei_core::Operation;
 use shomei_core::{CompanyId, LoginId, Role, Service};
 use shomei_store::{AuditEntry, CompanySummary, NewUser};
 
-use crate::{OK, ServiceError, Shomei};
+use crate::{ServiceError, Shomei};
 
 /// Why the operator's command did nothing (English: CLI and logs).
 #[derive(Debug, thiserror::Error)]
@@ -56,21 +57,15 @@ impl Shomei {
         &self,
         actor: &'a str,
         company: CompanyId,
-        operation: &'a str,
+        operation: Operation,
         target: &'a str,
         detail: &'a str,
     ) -> AuditEntry<'a> {
-        AuditEntry {
-            at: self.now(),
-            company_id: Some(company),
-            actor_user_id: None,
-            actor_login_id: actor,
-            operation,
-            target_login_id: target,
-            result: OK,
-            detail,
-            client_addr: "operator-cli",
-        }
+        self.entry(operation)
+            .by_name(Some(company), actor)
+            .target(target)
+            .detail(detail)
+            .client("operator-cli")
     }
 
     /// `shomei company create`.
@@ -90,7 +85,7 @@ impl Shomei {
         let mut tx = self.store.begin().await?;
         let id = tx.insert_company(name, service, self.now()).await?;
         let detail = format!("{name}（{}）", service.label());
-        tx.audit(&self.operator_entry(&actor, id, "企業登録", "", &detail))
+        tx.audit(&self.operator_entry(&actor, id, Operation::CompanyCreate, "", &detail))
             .await?;
         tx.commit().await?;
         Ok(id)
@@ -109,8 +104,14 @@ impl Shomei {
             return Err(OperatorError::NoSuchCompany(company.0));
         }
         let detail = format!("契約サービス: {}", service.label());
-        tx.audit(&self.operator_entry(&actor, company, "契約サービス変更", "", &detail))
-            .await?;
+        tx.audit(&self.operator_entry(
+            &actor,
+            company,
+            Operation::CompanyServiceChange,
+            "",
+            &detail,
+        ))
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -201,7 +202,7 @@ impl Shomei {
         tx.audit(&self.operator_entry(
             &actor,
             company,
-            "利用者登録",
+            Operation::UserCreate,
             login.as_str(),
             "マスターユーザ",
         ))
@@ -234,7 +235,7 @@ impl Shomei {
         tx.audit(&self.operator_entry(
             &actor,
             u.company_id,
-            "ロック解除",
+            Operation::Unlock,
             login_id.as_str(),
             &detail,
         ))
@@ -272,7 +273,7 @@ impl Shomei {
         tx.audit(&self.operator_entry(
             &actor,
             u.company_id,
-            "パスワード初期化",
+            Operation::PasswordReset,
             login_id.as_str(),
             "ログインパスワード・確認用パスワード",
         ))

@@ -14,11 +14,8 @@ use time::OffsetDateTime;
 
 use crate::certificates::revset::Listed;
 use crate::operations::console_access::{OperatorContext, operator_row};
-use crate::{OK, Revocation, ServiceError, Shomei};
-
-/// 操作履歴 operations of the operators' lifecycle.
-pub const OP_OPERATOR_ADD: &str = "オペレーター登録";
-pub const OP_OPERATOR_REVOKE: &str = "オペレーター失効";
+use crate::{Revocation, ServiceError, Shomei};
+use shomei_core::{Operation, Outcome};
 
 /// How long an operator certificate is valid.
 const OPERATOR_CERT_DAYS: i64 = 365;
@@ -103,7 +100,7 @@ impl Shomei {
     fn operator_audit<'a>(
         &self,
         actor: &'a str,
-        operation: &'a str,
+        operation: Operation,
         target: &'a str,
         detail: &'a str,
     ) -> AuditEntry<'a> {
@@ -112,7 +109,7 @@ impl Shomei {
             target,
             client: "operator-cli",
         };
-        operator_row(self, actor, ctx, OK, detail)
+        operator_row(self, actor, ctx, Outcome::Succeeded, detail)
     }
 
     /// `shomei operator add`: the operator, their certificate of the
@@ -173,7 +170,7 @@ impl Shomei {
         )
         .await?;
         let detail = format!("役割: {} シリアル番号 {serial}", roles_ok.labels());
-        tx.audit(&self.operator_audit(&actor, OP_OPERATOR_ADD, name_ok.as_str(), &detail))
+        tx.audit(&self.operator_audit(&actor, Operation::OperatorAdd, name_ok.as_str(), &detail))
             .await?;
         tx.commit().await?;
         Ok(NewOperator {
@@ -225,8 +222,13 @@ impl Shomei {
         let revoked = tx.revoke_operator(op.id, now, REASON_CESSATION).await?;
         let serials: Vec<String> = revoked.iter().map(|r| r.serial.to_string()).collect();
         let detail = format!("シリアル番号 {}", serials.join("、"));
-        tx.audit(&self.operator_audit(&actor, OP_OPERATOR_REVOKE, name_ok.as_str(), &detail))
-            .await?;
+        tx.audit(&self.operator_audit(
+            &actor,
+            Operation::OperatorRevoke,
+            name_ok.as_str(),
+            &detail,
+        ))
+        .await?;
         tx.commit().await?;
         for r in &revoked {
             self.mark_revoked_with(
