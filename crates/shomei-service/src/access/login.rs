@@ -70,7 +70,7 @@ impl Shomei {
         returning: bool,
     ) -> Result<LoginOutcome> {
         let as_ = CheckedAs {
-            op: OP_LOGIN,
+            op: Operation::Login,
             client: client.to_owned(),
             returning,
         };
