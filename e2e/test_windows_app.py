@@ -8,7 +8,12 @@ default folder under %LOCALAPPDATA%\\Programs; the shomei-cert: link, the
 that signs and cannot be exported (e2e/win/storecheck.c, a program of our
 own, looks as any other program would); 証明書更新 for tarodt replaces its
 certificate there; 「アンインストール」 removes the app, its shortcut and its
-registry entries. Every screen is photographed into
+registry entries. The .msi installs per machine with msiexec, the
+program starts there without the setup, a shomei-cert: link opened by the
+shell (wine's start) brings up its window, and msiexec /x removes it (under
+wine the .msi's Start-menu shortcut is not made: CreateShortcuts ends with
+success and writes no file, so it is not asserted). Every screen is
+photographed into
 target/screenshots/win-*.png.
 
 Each test has a wine prefix of its own in a temporary folder, with the
@@ -488,3 +493,48 @@ def test_setup_by_keyboard_issue_into_the_store_renew_and_uninstall(server, setu
         time.sleep(0.2)
     assert not installed.exists(), list(installed.iterdir())
     assert len(prefix.store()) == 1
+
+
+def test_the_msi_installs_for_the_machine_and_its_removal_leaves_nothing(server, made, prefix):
+    """The .msi as an IT department deploys it (msiexec, quiet; wine runs it
+    as the administrator a real deployment needs): the same program under
+    Program Files, started there without the setup, the shomei-cert: link
+    under HKLM; msiexec /x removes both."""
+    msi = windows_path(made["msi"])
+    prefix.run("msiexec", "/i", msi, "/qn")
+    exe = prefix.path / "drive_c" / "Program Files" / "shomei-cert" / "shomei-cert.exe"
+    assert exe.read_bytes() == made["setup"].read_bytes()
+    key = r"HKLM\Software\Classes\shomei-cert"
+    link = prefix.reg(key)
+    assert link["HKEY_LOCAL_MACHINE" + key[len("HKLM"):] + r"\shell\open\command"] == {
+        "@": r'"C:\Program Files\shomei-cert\shomei-cert.exe" open "%1"'}, link
+    app = prefix.window([exe])
+    try:
+        app.wait_for("画面 証明書取得")
+        assert not any("画面 セットアップ" in line for line in app.lines if line)
+        app.photo("30-msi-installed-top")
+        app.key("Tab")
+        app.focused("閉じる")
+        app.key("Return")
+        assert app.exit_code() == 0
+    finally:
+        app.stop()
+    # 「証明書発行アプリの起動」: the shell opens a shomei-cert: link with the
+    # registered command (wine's start, as a browser hands it over); the
+    # app's window comes up on 証明書取得 (its log stays with start, so the
+    # window's title tells the screen).
+    link = prefix.window(["start", "shomei-cert://issue"])
+    try:
+        deadline = time.monotonic() + PATIENCE
+        while link.xdotool("getwindowname", link.id).strip() != "証明書発行アプリ - 証明書取得":
+            assert time.monotonic() < deadline, link.xdotool("getwindowname", link.id)
+            time.sleep(0.2)
+        link.photo("31-opened-by-link")
+    finally:
+        link.stop()
+        prefix.run("taskkill", "/f", "/im", "shomei-cert.exe", check=False)
+    # Nothing of the app is running any more when msiexec removes its file.
+    prefix.run("wineboot", "--shutdown", check=False)
+    prefix.run("msiexec", "/x", msi, "/qn")
+    assert not exe.parent.exists()
+    assert prefix.reg(key) is None
