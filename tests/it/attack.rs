@@ -232,7 +232,9 @@ async fn concurrent_wrong_confirmation_passwords_get_at_most_the_limit_and_one_s
     for _ in 0..20 {
         let (svc, me, contact) = (kit.svc.clone(), me.clone(), contact.clone());
         burst.spawn(async move {
-            svc.update_company_contact(&me, &contact, "Wrong#Kakunin1", "192.0.2.7")
+            svc.master(&me)
+                .unwrap()
+                .update_company_contact(&contact, "Wrong#Kakunin1", "192.0.2.7")
                 .await
                 .unwrap_err()
                 .to_string()
@@ -266,7 +268,9 @@ async fn concurrent_wrong_confirmation_passwords_get_at_most_the_limit_and_one_s
     // Stopped, even the right password changes nothing now.
     let r = kit
         .svc
-        .update_company_contact(&me, &contact, CONFIRM_PW, "192.0.2.7")
+        .master(&me)
+        .unwrap()
+        .update_company_contact(&contact, CONFIRM_PW, "192.0.2.7")
         .await
         .unwrap_err();
     assert!(

@@ -36,6 +36,9 @@ pub enum Refusal {
     /// The target's certificate is not in a revocable state.
     #[error("the certificate is not revocable in state {0:?}")]
     NotRevocable(CertState),
+    /// Someone other than the マスター asked to change the company.
+    #[error("only the master user may change the company's information")]
+    MasterOnly,
 }
 
 impl Refusal {
@@ -51,6 +54,7 @@ impl Refusal {
             Refusal::NotRevocable(_) => {
                 "選択された利用者の証明書は失効できません。証明書状態が「発行済」または「更新可」の利用者を選択してください。"
             }
+            Refusal::MasterOnly => "企業情報の変更はマスターユーザのみ行うことができます。",
         }
     }
 }
@@ -74,6 +78,51 @@ pub fn may_administer(actor: &Actor, target: &Target) -> Result<(), Refusal> {
         return Err(Refusal::MasterProtected);
     }
     Ok(())
+}
+
+/// May `actor` change the company's own information (企業情報の変更,
+/// BSSK003)? The マスター only.
+pub fn may_change_company(actor: &Actor) -> Result<(), Refusal> {
+    if may_change_company_role(actor.role) {
+        Ok(())
+    } else {
+        Err(Refusal::MasterOnly)
+    }
+}
+
+/// Does `actor` see only their own 操作履歴 (一般), not the company's?
+pub fn sees_own_history_only(actor: &Actor) -> bool {
+    !actor.role.manages_users()
+}
+
+/// Is `target` offered to `actor` for 利用者変更・削除 on 利用者一覧: another
+/// user `actor` may administer (never oneself there).
+pub fn offers_to_administer(actor: &Actor, target: &Target) -> bool {
+    target.user_id != actor.user_id && may_administer(actor, target).is_ok()
+}
+
+/// The authorities a user of `role` holds, as 利用者情報照会 (BRSK005)
+/// lists them.
+pub fn authorities_ja(role: Role) -> Vec<&'static str> {
+    let mut a = if role.manages_users() {
+        vec![
+            "自身の情報の変更・照会",
+            "利用者情報の管理",
+            "利用者停止・解除",
+            "証明書失効",
+            "操作履歴照会（企業の全操作）",
+        ]
+    } else {
+        vec!["自身の情報の変更・照会", "操作履歴照会（自身の操作）"]
+    };
+    if may_change_company_role(role) {
+        a.push("企業情報の変更");
+    }
+    a
+}
+
+fn may_change_company_role(role: Role) -> bool {
+    role == Role::Master
 }
 
 /// May `actor` revoke the certificate of `target`, now in `state`?
@@ -138,6 +187,62 @@ mod tests {
             Refusal::NoAuthority.message_ja(),
             "この操作を行う権限がありません。マスターユーザまたは管理者ユーザに依頼してください。"
         );
+    }
+
+    /// 企業情報の変更 is the マスター's alone; the refusal says so.
+    #[test]
+    fn only_the_master_changes_the_company() {
+        assert_eq!(may_change_company(&actor(Role::Master, 1)), Ok(()));
+        for r in [Role::Admin, Role::General] {
+            assert_eq!(may_change_company(&actor(r, 1)), Err(Refusal::MasterOnly));
+        }
+        assert_eq!(
+            Refusal::MasterOnly.message_ja(),
+            "企業情報の変更はマスターユーザのみ行うことができます。"
+        );
+    }
+
+    /// 利用者一覧 offers another user the actor may administer, never the
+    /// actor, never a マスター to a 管理者.
+    #[test]
+    fn the_user_list_offers_whom_the_actor_may_administer() {
+        use Role::*;
+        assert!(offers_to_administer(&actor(Master, 1), &target(Master, 1)));
+        assert!(offers_to_administer(&actor(Admin, 1), &target(Admin, 1)));
+        assert!(offers_to_administer(&actor(Admin, 1), &target(General, 1)));
+        assert!(!offers_to_administer(&actor(Admin, 1), &target(Master, 1)));
+        assert!(!offers_to_administer(
+            &actor(General, 1),
+            &target(General, 1)
+        ));
+        assert!(!offers_to_administer(
+            &actor(Master, 1),
+            &target(General, 2)
+        ));
+        let me = actor(Master, 1);
+        let myself = Target {
+            user_id: me.user_id,
+            company_id: me.company_id,
+            role: Master,
+        };
+        assert!(!offers_to_administer(&me, &myself));
+    }
+
+    #[test]
+    fn a_general_user_sees_own_history_and_holds_two_authorities() {
+        assert!(sees_own_history_only(&actor(Role::General, 1)));
+        assert!(!sees_own_history_only(&actor(Role::Admin, 1)));
+        assert!(!sees_own_history_only(&actor(Role::Master, 1)));
+        assert_eq!(
+            authorities_ja(Role::General),
+            ["自身の情報の変更・照会", "操作履歴照会（自身の操作）"]
+        );
+        let admin = authorities_ja(Role::Admin);
+        assert_eq!(admin.len(), 5);
+        assert!(!admin.contains(&"企業情報の変更"));
+        let master = authorities_ja(Role::Master);
+        assert_eq!(master[..5], admin[..]);
+        assert_eq!(master[5..], ["企業情報の変更"]);
     }
 
     /// (actor role, target role, target company, target state, expected).

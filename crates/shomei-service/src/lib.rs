@@ -29,6 +29,7 @@ pub use certificates::revoke::{
     SortKey, UserListRow,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use company::capability::{Manager, Master};
 pub use company::contact::{CompanyError, check_contact};
 pub use company::history::{HISTORY_CSV_MAX, HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
 pub use company::stop::{ServiceChange, ServiceStateRow, StopError};

@@ -3,16 +3,13 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
-use shomei_core::Role;
 use shomei_service::{CompanyContact, CompanyError};
 
 use crate::AppState;
-use crate::pages::{Authed, Fields, Layout, render, system_error, user_error};
+use crate::pages::{Authed, Fields, Layout, render, system_error};
 
 const ADMIN: &str = "管理業務";
-const MASTER_ONLY: &str = "企業情報の変更はマスターユーザのみ行うことができます。";
 
 #[derive(Template)]
 #[template(path = "bssk002.html")]
@@ -74,7 +71,7 @@ pub(crate) async fn bssk002(State(st): State<AppState>, a: Authed) -> Response {
         contact_name: or_dash(contact.name),
         contact_phone: or_dash(contact.phone),
         contact_email: or_dash(contact.email),
-        master: a.s.user.role == Role::Master,
+        master: st.svc.master(&a.s.actor).is_ok(),
     })
 }
 
@@ -90,8 +87,8 @@ fn edit_page(st: &AppState, a: &Authed, c: CompanyContact, error: Option<String>
 }
 
 pub(crate) async fn bssk003(State(st): State<AppState>, a: Authed) -> Response {
-    if a.s.user.role != Role::Master {
-        return user_error(&st, &a, StatusCode::FORBIDDEN, MASTER_ONLY);
+    if let Err(r) = crate::pages::master(&st, &a) {
+        return r;
     }
     match st.svc.store().company_contact(a.s.company.id).await {
         Ok(c) => edit_page(&st, &a, c, None),
@@ -100,17 +97,17 @@ pub(crate) async fn bssk003(State(st): State<AppState>, a: Authed) -> Response {
 }
 
 pub(crate) async fn bssk003_submit(State(st): State<AppState>, a: Authed, f: Fields) -> Response {
-    if a.s.user.role != Role::Master {
-        return user_error(&st, &a, StatusCode::FORBIDDEN, MASTER_ONLY);
-    }
+    let m = match crate::pages::master(&st, &a) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
     let contact = CompanyContact {
         name: f.get("contact_name").to_owned(),
         phone: f.get("contact_phone").to_owned(),
         email: f.get("contact_email").to_owned(),
     };
-    match st
-        .svc
-        .update_company_contact(&a.s.actor, &contact, f.get("confirm_password"), &a.client)
+    match m
+        .update_company_contact(&contact, f.get("confirm_password"), &a.client)
         .await
     {
         Ok(()) => render(&Bssk004 {

@@ -120,7 +120,7 @@ pub(crate) async fn bssk011(
         Err(e) => (HistoryQuery::default(), Some(e)),
     };
     let mut q = q;
-    if a.s.user.role == shomei_core::Role::General {
+    if shomei_core::authority::sees_own_history_only(&a.s.actor) {
         // 一般: their own rows only, whatever the form says.
         q.actor = None;
     }
@@ -195,7 +195,7 @@ pub(crate) async fn bssk011_csv(
         Ok(q) => q,
         Err(e) => return user_error(&st, &a, StatusCode::BAD_REQUEST, &e),
     };
-    if a.s.user.role == shomei_core::Role::General {
+    if shomei_core::authority::sees_own_history_only(&a.s.actor) {
         q.actor = None;
     }
     let rows = match st.svc.history_rows(&a.s, &q).await {

@@ -161,6 +161,30 @@ fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// The managing use cases for the acting user (the service hands them only
+/// to a マスター or 管理者), or the 403 page of its refusal.
+#[allow(clippy::result_large_err)] // the page, answered at once
+pub(crate) fn manager<'a>(
+    st: &'a AppState,
+    a: &'a Authed,
+) -> Result<shomei_service::Manager<'a>, Response> {
+    st.svc
+        .manager(&a.s.actor)
+        .map_err(|r| user_error(st, a, StatusCode::FORBIDDEN, r.message_ja()))
+}
+
+/// 企業情報の変更 for the acting user (the マスター only), or the 403 page of
+/// its refusal.
+#[allow(clippy::result_large_err)] // the page, answered at once
+pub(crate) fn master<'a>(
+    st: &'a AppState,
+    a: &'a Authed,
+) -> Result<shomei_service::Master<'a>, Response> {
+    st.svc
+        .master(&a.s.actor)
+        .map_err(|r| user_error(st, a, StatusCode::FORBIDDEN, r.message_ja()))
+}
+
 /// An error shown inside the user's layout (authority refusals and the like).
 pub(crate) fn user_error(st: &AppState, a: &Authed, status: StatusCode, message: &str) -> Response {
     let page = InfoPage {

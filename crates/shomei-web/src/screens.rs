@@ -46,7 +46,7 @@ struct Brsk001 {
 }
 
 pub(crate) async fn brsk001(State(st): State<AppState>, a: Authed) -> Response {
-    let manages = shomei_core::authority::may_manage_users(&a.s.actor).is_ok();
+    let manages = st.svc.manager(&a.s.actor).is_ok();
     render(&Brsk001 {
         l: Layout::user(&st, &a, "利用者管理 作業内容選択", "BRSK001", ADMIN),
         manages,
@@ -190,19 +190,7 @@ pub(crate) async fn brsk005(State(st): State<AppState>, a: Authed) -> Response {
         state,
         shomei_core::CertState::Issued | shomei_core::CertState::Renewable
     );
-    let mut authorities = vec!["自身の情報の変更・照会", "操作履歴照会（自身の操作）"];
-    if u.role.manages_users() {
-        authorities = vec![
-            "自身の情報の変更・照会",
-            "利用者情報の管理",
-            "利用者停止・解除",
-            "証明書失効",
-            "操作履歴照会（企業の全操作）",
-        ];
-    }
-    if u.role == shomei_core::Role::Master {
-        authorities.push("企業情報の変更");
-    }
+    let authorities = shomei_core::authority::authorities_ja(u.role);
     let states = u.counters.service_states(now);
     render(&Brsk005 {
         l: Layout::user(&st, &a, "利用者管理 利用者情報照会", "BRSK005", ADMIN),
@@ -405,7 +393,7 @@ pub(crate) async fn brsk018_submit(State(st): State<AppState>, a: Authed, f: Fie
             )
             .await
         }
-        Err(RevokeError::Refused(r)) if a.s.actor.role.manages_users() => {
+        Err(RevokeError::Refused(r)) if st.svc.manager(&a.s.actor).is_ok() => {
             user_list(
                 &st,
                 &a,
@@ -460,8 +448,8 @@ fn confirm_page(st: &AppState, a: &Authed, p: &Pending, error: Option<String>) -
 
 /// BRSK019 証明書失効確認.
 pub(crate) async fn brsk019(State(st): State<AppState>, a: Authed) -> Response {
-    if let Err(r) = shomei_core::authority::may_manage_users(&a.s.actor) {
-        return user_error(&st, &a, StatusCode::FORBIDDEN, r.message_ja());
+    if let Err(r) = crate::pages::manager(&st, &a) {
+        return r;
     }
     let pending = match st.sessions.get(&a.sid).await {
         Ok(d) => d.and_then(|d| d.pending),
@@ -555,8 +543,8 @@ struct Brsk020 {
 
 /// BRSK020 証明書失効結果.
 pub(crate) async fn brsk020(State(st): State<AppState>, a: Authed) -> Response {
-    if let Err(r) = shomei_core::authority::may_manage_users(&a.s.actor) {
-        return user_error(&st, &a, StatusCode::FORBIDDEN, r.message_ja());
+    if let Err(r) = crate::pages::manager(&st, &a) {
+        return r;
     }
     let done = match st.sessions.get(&a.sid).await {
         Ok(d) => d.and_then(|d| d.done),

@@ -8,11 +8,12 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use shomei_core::{Role, UserId};
+use shomei_core::UserId;
+use shomei_core::authority::{self, Target};
 use shomei_service::{UserAdminError, UserForm};
 
 use crate::AppState;
-use crate::pages::{Authed, Fields, Layout, render, system_error, user_error};
+use crate::pages::{Authed, Fields, Layout, manager, render, system_error, user_error};
 
 const ADMIN: &str = "管理業務";
 
@@ -80,11 +81,15 @@ fn refused(st: &AppState, a: &Authed, e: UserAdminError) -> Response {
 }
 
 pub(crate) async fn brsk011(State(st): State<AppState>, a: Authed) -> Response {
-    let users = match st.svc.user_admin_list(&a.s.actor).await {
+    let mgr = match manager(&st, &a) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let users = match mgr.user_admin_list().await {
         Ok(u) => u,
         Err(e) => return refused(&st, &a, e),
     };
-    let actor = &a.s.actor;
+    let actor = mgr.actor();
     render(&Brsk011 {
         l: Layout::user(&st, &a, "利用者管理 利用者一覧", "BRSK011", ADMIN),
         error: None,
@@ -93,8 +98,14 @@ pub(crate) async fn brsk011(State(st): State<AppState>, a: Authed) -> Response {
             .into_iter()
             .map(|(u, state)| Row {
                 id: u.id.0,
-                manageable: u.id != actor.user_id
-                    && !(actor.role == Role::Admin && u.role == Role::Master),
+                manageable: authority::offers_to_administer(
+                    actor,
+                    &Target {
+                        user_id: u.id,
+                        company_id: u.company_id,
+                        role: u.role,
+                    },
+                ),
                 login_id: u.login_id.to_string(),
                 name: u.name,
                 role: u.role.label(),
@@ -150,8 +161,8 @@ fn form_page(
 }
 
 pub(crate) async fn brsk012(State(st): State<AppState>, a: Authed) -> Response {
-    if let Err(r) = shomei_core::authority::may_manage_users(&a.s.actor) {
-        return user_error(&st, &a, StatusCode::FORBIDDEN, r.message_ja());
+    if let Err(r) = manager(&st, &a) {
+        return r;
     }
     form_page(&st, &a, None, &UserForm::default(), None)
 }
@@ -164,13 +175,13 @@ fn done(st: &AppState, a: &Authed, message: String) -> Response {
 }
 
 pub(crate) async fn brsk012_submit(State(st): State<AppState>, a: Authed, f: Fields) -> Response {
-    if let Err(r) = shomei_core::authority::may_manage_users(&a.s.actor) {
-        return user_error(&st, &a, StatusCode::FORBIDDEN, r.message_ja());
-    }
+    let mgr = match manager(&st, &a) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
     let form = form_of(&f);
-    match st
-        .svc
-        .create_user(&a.s.actor, &form, f.get("confirm_password"), &a.client)
+    match mgr
+        .create_user(&form, f.get("confirm_password"), &a.client)
         .await
     {
         Ok(id) => done(
@@ -198,8 +209,8 @@ async fn administered(
             "利用者を選択してください。",
         ));
     };
-    st.svc
-        .user_to_administer(&a.s.actor, target)
+    manager(st, a)?
+        .user_to_administer(target)
         .await
         .map_err(|e| refused(st, a, e))
 }
@@ -236,22 +247,19 @@ pub(crate) async fn brsk014_submit(State(st): State<AppState>, a: Authed, f: Fie
             "利用者を選択してください。",
         );
     };
+    let mgr = match manager(&st, &a) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
     let mut form = form_of(&f);
-    match st
-        .svc
-        .update_user(
-            &a.s.actor,
-            target,
-            &form,
-            f.get("confirm_password"),
-            &a.client,
-        )
+    match mgr
+        .update_user(target, &form, f.get("confirm_password"), &a.client)
         .await
     {
         Ok(id) => done(&st, &a, format!("利用者（{id}）の情報を変更しました。")),
         Err(UserAdminError::Refused(m)) => {
             // Show the login ID again (it is not a form field when editing).
-            if let Ok(u) = st.svc.user_to_administer(&a.s.actor, target).await {
+            if let Ok(u) = mgr.user_to_administer(target).await {
                 form.login_id = u.login_id.to_string();
                 form_page(&st, &a, Some(target.0), &form, Some(m))
             } else {
@@ -299,9 +307,12 @@ pub(crate) async fn brsk015_submit(State(st): State<AppState>, a: Authed, f: Fie
             "利用者を選択してください。",
         );
     };
-    match st
-        .svc
-        .delete_user(&a.s.actor, target, f.get("confirm_password"), &a.client)
+    let mgr = match manager(&st, &a) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match mgr
+        .delete_user(target, f.get("confirm_password"), &a.client)
         .await
     {
         Ok(id) => done(
@@ -309,12 +320,10 @@ pub(crate) async fn brsk015_submit(State(st): State<AppState>, a: Authed, f: Fie
             &a,
             format!("利用者（{id}）を削除しました。電子証明書は失効しました。"),
         ),
-        Err(UserAdminError::Refused(m)) => {
-            match st.svc.user_to_administer(&a.s.actor, target).await {
-                Ok(u) => delete_page(&st, &a, &u, Some(m)),
-                Err(_) => user_error(&st, &a, StatusCode::FORBIDDEN, &m),
-            }
-        }
+        Err(UserAdminError::Refused(m)) => match mgr.user_to_administer(target).await {
+            Ok(u) => delete_page(&st, &a, &u, Some(m)),
+            Err(_) => user_error(&st, &a, StatusCode::FORBIDDEN, &m),
+        },
         Err(e) => refused(&st, &a, e),
     }
 }

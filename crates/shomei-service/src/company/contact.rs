@@ -3,10 +3,9 @@
 //! 確認用パスワード. The change and its 操作履歴 row commit together.
 
 use shomei_core::Operation;
-use shomei_core::{Actor, Role};
 use shomei_store::{AuditEntry, CompanyContact};
 
-use crate::Shomei;
+use crate::Master;
 use crate::access::check::Context;
 
 /// Why nothing changed: a message for the screen.
@@ -37,20 +36,15 @@ pub fn check_contact(c: &CompanyContact) -> Result<(), String> {
     Ok(())
 }
 
-impl Shomei {
+impl Master<'_> {
     /// 実行 on BSSK003: the マスター user replaces the company's contact.
     pub async fn update_company_contact(
         &self,
-        actor: &Actor,
         contact: &CompanyContact,
         confirm_password: &str,
         client: &str,
     ) -> Result<(), CompanyError> {
-        if actor.role != Role::Master {
-            return Err(CompanyError::Refused(
-                "企業情報の変更はマスターユーザのみ行うことができます。".into(),
-            ));
-        }
+        let actor = self.actor();
         let contact = CompanyContact {
             name: contact.name.trim().to_owned(),
             phone: contact.phone.trim().to_owned(),

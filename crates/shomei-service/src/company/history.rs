@@ -3,7 +3,7 @@
 //! rows; a 一般 user only the rows of their own operations.
 
 use shomei_core::Operation;
-use shomei_core::Role;
+use shomei_core::authority;
 use shomei_store::{AuditFilter, AuditRow};
 use time::{Date, Duration, OffsetDateTime, Time};
 
@@ -48,7 +48,7 @@ impl Shomei {
         let offset = self.settings.display_offset();
         let start = |d: Date| OffsetDateTime::new_in_offset(d, Time::MIDNIGHT, offset);
         AuditFilter {
-            actor_user_id: (s.user.role == Role::General).then_some(s.user.id),
+            actor_user_id: authority::sees_own_history_only(&s.actor).then_some(s.user.id),
             actor_login_id: q.actor.clone(),
             operation: q.operation.clone(),
             result: q.result.clone(),

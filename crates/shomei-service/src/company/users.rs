@@ -13,7 +13,7 @@ use shomei_core::authority::{self, Target};
 use shomei_core::{Actor, CertState, LoginId, RevocationReason, Role, UserId};
 use shomei_store::{AuditEntry, NewUser, Tx, UserRow};
 
-use crate::Shomei;
+use crate::Manager;
 use crate::access::check::Context;
 
 /// Why nothing changed: a message for the screen.
@@ -60,13 +60,10 @@ fn check_fields(f: &UserForm, current_role: Option<Role>) -> Result<Role, String
     Ok(role)
 }
 
-impl Shomei {
+impl Manager<'_> {
     /// The company's users for 利用者情報の管理, with their certificate state.
-    pub async fn user_admin_list(
-        &self,
-        actor: &Actor,
-    ) -> Result<Vec<(UserRow, CertState)>, UserAdminError> {
-        authority::may_manage_users(actor).map_err(|r| refused(r.message_ja()))?;
+    pub async fn user_admin_list(&self) -> Result<Vec<(UserRow, CertState)>, UserAdminError> {
+        let actor = self.actor();
         Ok(self
             .store
             .users_with_latest_cert(actor.company_id)
@@ -80,12 +77,8 @@ impl Shomei {
     }
 
     /// A user of the actor's company whom the actor may administer.
-    pub async fn user_to_administer(
-        &self,
-        actor: &Actor,
-        target: UserId,
-    ) -> Result<UserRow, UserAdminError> {
-        authority::may_manage_users(actor).map_err(|r| refused(r.message_ja()))?;
+    pub async fn user_to_administer(&self, target: UserId) -> Result<UserRow, UserAdminError> {
+        let actor = self.actor();
         let Some(u) = self
             .store
             .user(target)
@@ -149,12 +142,11 @@ impl Shomei {
     /// 利用者登録.
     pub async fn create_user(
         &self,
-        actor: &Actor,
         f: &UserForm,
         actor_confirm_password: &str,
         client: &str,
     ) -> Result<LoginId, UserAdminError> {
-        authority::may_manage_users(actor).map_err(|r| refused(r.message_ja()))?;
+        let actor = self.actor();
         let Some(login_id) = LoginId::parse(f.login_id.trim()).filter(|id| {
             id.fits(
                 self.settings.login_id_min_length,
@@ -245,13 +237,13 @@ impl Shomei {
     /// 利用者変更: name, 利用者区分, e-mail.
     pub async fn update_user(
         &self,
-        actor: &Actor,
         target: UserId,
         f: &UserForm,
         actor_confirm_password: &str,
         client: &str,
     ) -> Result<LoginId, UserAdminError> {
-        let current = self.user_to_administer(actor, target).await?;
+        let actor = self.actor();
+        let current = self.user_to_administer(target).await?;
         let role = check_fields(f, Some(current.role)).map_err(refused)?;
         if current.role == Role::Master && role != Role::Master {
             return Err(refused("マスターユーザの利用者区分は変更できません。"));
@@ -287,12 +279,12 @@ impl Shomei {
     /// 利用者削除: the user and their certificate in force (revoked).
     pub async fn delete_user(
         &self,
-        actor: &Actor,
         target: UserId,
         actor_confirm_password: &str,
         client: &str,
     ) -> Result<LoginId, UserAdminError> {
-        let current = self.user_to_administer(actor, target).await?;
+        let actor = self.actor();
+        let current = self.user_to_administer(target).await?;
         if target == actor.user_id {
             return Err(refused("ご自身を削除することはできません。"));
         }
