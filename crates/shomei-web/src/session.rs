@@ -579,6 +579,70 @@ mod tests {
         assert!(!f.accepts(&h, Some(&v), T0));
     }
 
+    /// A signed cookie passes only for what it was issued for and what it
+    /// is bound to (a login form's never as a console session, one
+    /// certificate's never for another's), with the positive control.
+    #[test]
+    fn a_signed_cookie_holds_only_for_its_purpose_and_binding() {
+        let f = form();
+        let life = time::Duration::minutes(5);
+        let v = f.issue_signed(Signed::Console, "serial-a", None, T0);
+        let nonce = nonce_of(&v).to_owned();
+        let h = headers(&[&format!("{CONSOLE_COOKIE}={v}")]);
+        let t = f.csrf_token(Signed::Console, "serial-a", &nonce);
+        assert_eq!(
+            f.accepts_signed(&h, Signed::Console, "serial-a", life, Some(&t), T0)
+                .as_deref(),
+            Some(nonce.as_str())
+        );
+        assert_eq!(
+            f.accepts_signed(&h, Signed::Console, "serial-b", life, Some(&t), T0),
+            None
+        );
+        let tb = f.csrf_token(Signed::Console, "serial-b", &nonce);
+        assert_eq!(
+            f.accepts_signed(&h, Signed::Console, "serial-b", life, Some(&tb), T0),
+            None
+        );
+        // The same value under the console login form's name and purpose.
+        let as_form = headers(&[&format!("{CONSOLE_FORM_COOKIE}={v}")]);
+        let tf = f.csrf_token(Signed::ConsoleLogin, "serial-a", &nonce);
+        assert_eq!(
+            f.accepts_signed(
+                &as_form,
+                Signed::ConsoleLogin,
+                "serial-a",
+                life,
+                Some(&tf),
+                T0
+            ),
+            None
+        );
+        // Reissued with its nonce later: the same token, a new time.
+        let later = T0 + time::Duration::minutes(4);
+        let moved = f.issue_signed(Signed::Console, "serial-a", Some(&nonce), later);
+        assert_eq!(nonce_of(&moved), nonce);
+        let h2 = headers(&[&format!("{CONSOLE_COOKIE}={moved}")]);
+        let at = T0 + time::Duration::minutes(8);
+        assert!(
+            f.accepts_signed(&h2, Signed::Console, "serial-a", life, Some(&t), at)
+                .is_some()
+        );
+        assert_eq!(
+            f.accepts_signed(&h, Signed::Console, "serial-a", life, Some(&t), at),
+            None,
+            "the first issue is past its lifetime"
+        );
+        assert_eq!(
+            signed_cookie(Signed::Console, "v", life),
+            "__Host-shomei-console=v; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=300"
+        );
+        assert_eq!(
+            clear_signed_cookie(Signed::ConsoleLogin),
+            "__Host-shomei-console-form=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"
+        );
+    }
+
     #[test]
     fn a_login_form_cookie_of_another_key_or_altered_is_refused() {
         let f = form();
