@@ -31,7 +31,12 @@ impl Default for RevocationView {
 
 impl RevocationView {
     pub(crate) fn confirm(&self) {
-        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.confirm_at(Instant::now());
+    }
+
+    fn confirm_at(&self, now: Instant) {
+        let since = now.saturating_duration_since(self.base);
+        let ms = u64::try_from(since.as_millis()).unwrap_or(u64::MAX);
         self.confirmed.fetch_max(ms, Ordering::Relaxed);
     }
 
@@ -39,15 +44,20 @@ impl RevocationView {
         self.watched.store(true, Ordering::Relaxed);
     }
 
-    /// Time since the last confirmation.
-    pub(crate) fn lag(&self) -> Duration {
+    /// Time from the last confirmation to `now`.
+    fn lag_at(&self, now: Instant) -> Duration {
         let last = Duration::from_millis(self.confirmed.load(Ordering::Relaxed));
-        self.base.elapsed().saturating_sub(last)
+        now.saturating_duration_since(self.base)
+            .saturating_sub(last)
     }
 
     /// Why the view is not current, if it is not (`max`: the bound).
     pub(crate) fn problem(&self, max: Duration) -> Option<String> {
-        let lag = self.lag();
+        self.problem_at(Instant::now(), max)
+    }
+
+    fn problem_at(&self, now: Instant, max: Duration) -> Option<String> {
+        let lag = self.lag_at(now);
         (self.watched.load(Ordering::Relaxed) && lag > max).then(|| {
             format!(
                 "revocation view last confirmed {:.1} s ago (bound {} s): the revocation log cannot be read",
@@ -107,17 +117,79 @@ const PING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 mod tests {
     use super::*;
 
+    /// On the view's own instants, not the wall clock: the answer cannot
+    /// depend on how long the test thread waits to be scheduled.
     #[test]
     fn a_watched_view_goes_stale_past_its_bound_and_recovers_when_confirmed() {
         let v = RevocationView::default();
-        v.confirm();
-        assert_eq!(v.problem(Duration::ZERO), None, "not watched: never stale");
+        let t0 = v.base;
+        let s = Duration::from_secs;
+        let bound = s(10);
+        v.confirm_at(t0 + s(1));
+        assert_eq!(
+            v.problem_at(t0 + s(3600), bound),
+            None,
+            "not watched: never stale"
+        );
         v.watching();
-        std::thread::sleep(Duration::from_millis(20));
-        let why = v.problem(Duration::from_millis(5)).expect("stale");
-        assert!(why.contains("cannot be read"), "{why}");
-        assert_eq!(v.problem(Duration::from_secs(60)), None);
+        assert_eq!(
+            v.problem_at(t0 + s(1) + bound, bound),
+            None,
+            "at its bound: current"
+        );
+        assert_eq!(
+            v.problem_at(t0 + s(1) + bound + Duration::from_millis(1), bound)
+                .as_deref(),
+            Some(
+                "revocation view last confirmed 10.0 s ago (bound 10 s): the revocation log cannot be read"
+            ),
+            "1 ms past its bound"
+        );
+        assert_eq!(
+            v.problem_at(t0 + s(31), bound).as_deref(),
+            Some(
+                "revocation view last confirmed 30.0 s ago (bound 10 s): the revocation log cannot be read"
+            )
+        );
+        assert_eq!(
+            v.problem_at(t0 + s(31), s(60)),
+            None,
+            "within a wider bound"
+        );
+        v.confirm_at(t0 + s(30));
+        assert_eq!(v.problem_at(t0 + s(31), bound), None, "confirmed again");
+        // A confirmation that arrives late with an older instant does not
+        // move the view back.
+        v.confirm_at(t0 + s(2));
+        assert_eq!(v.lag_at(t0 + s(35)), s(5));
+        assert_eq!(v.problem_at(t0 + s(35), bound), None);
+        assert!(
+            v.problem_at(t0 + s(41), bound).is_some(),
+            "stale again past the bound"
+        );
+    }
+
+    /// The wall-clock entry points are the same rule at `Instant::now()`:
+    /// a view last confirmed a minute ago is stale at a 10 s bound, current
+    /// at a ten-minute one, and current again once confirmed now.
+    #[test]
+    fn the_wall_clock_entry_points_read_now() {
+        let minute = Duration::from_secs(60);
+        let v = RevocationView {
+            base: Instant::now()
+                .checked_sub(minute)
+                .expect("a minute of uptime"),
+            ..RevocationView::default()
+        };
+        v.watching();
+        let why = v.problem(Duration::from_secs(10)).expect("a minute old");
+        assert!(
+            why.starts_with("revocation view last confirmed 6")
+                && why.ends_with("(bound 10 s): the revocation log cannot be read"),
+            "{why}"
+        );
+        assert_eq!(v.problem(10 * minute), None);
         v.confirm();
-        assert_eq!(v.problem(Duration::from_millis(5)), None, "confirmed again");
+        assert_eq!(v.problem(Duration::from_secs(10)), None, "confirmed now");
     }
 }
