@@ -510,6 +510,9 @@ mod tests {
         assert!(!same_secret("abc", "ab"));
         assert!(!same_secret("ab", "abc"));
         assert!(!same_secret("", "a"));
+        // Two differences that cancel under XOR are still differences.
+        assert!(!same_secret("ab", "ba"));
+        assert!(!same_secret("0011", "1100"));
     }
 
     #[test]
