@@ -16,6 +16,26 @@ pub enum RevocationReason {
 }
 
 impl RevocationReason {
+    /// Every reason, in the order a phone request's form offers them.
+    pub const ALL: [RevocationReason; 5] = [
+        RevocationReason::KeyCompromise,
+        RevocationReason::AffiliationChanged,
+        RevocationReason::CessationOfOperation,
+        RevocationReason::Superseded,
+        RevocationReason::Unspecified,
+    ];
+
+    /// The label on the console's screens.
+    pub fn label(self) -> &'static str {
+        match self {
+            RevocationReason::Unspecified => "理由を特定しない",
+            RevocationReason::KeyCompromise => "鍵の漏えい・紛失・盗難（PCの盗難を含む）",
+            RevocationReason::AffiliationChanged => "所属・権限の変更",
+            RevocationReason::Superseded => "新しい証明書への置き換え",
+            RevocationReason::CessationOfOperation => "利用の終了（退職・異動）",
+        }
+    }
+
     pub fn code(self) -> u8 {
         match self {
             RevocationReason::Unspecified => 0,

@@ -73,6 +73,9 @@ operations! {
     OperatorAdd => "オペレーター登録", filter: false;
     /// An operator's certificate revoked (the bank's own chain).
     OperatorRevoke => "オペレーター失効", filter: false;
+    /// An operator without the ヘルプデスク role tried the help desk's
+    /// screens (the bank's own chain).
+    HelpDesk => "ヘルプデスク業務", filter: false;
 }
 
 impl Operation {

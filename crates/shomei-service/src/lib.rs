@@ -25,8 +25,8 @@ pub use access::password_change::{PasswordChangeError, PasswordKind};
 pub use certificates::crl::{CrlFigures, CrlSnapshot, export_crl};
 pub use certificates::enroll::{EnrollError, Issued};
 pub use certificates::revoke::{
-    OperatorRevocation, OperatorRevokeError, RevocationDone, RevocationTarget, RevokeError,
-    SortKey, UserListRow,
+    OperatorRevocation, OperatorRevokeError, PhoneRequest, RevocationDone, RevocationTarget,
+    RevokeError, SortKey, UserListRow,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use company::capability::{Manager, Master};
@@ -41,6 +41,10 @@ pub use operations::console_access::{
 };
 pub use operations::demo::{
     DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, DemoUser,
+};
+pub use operations::helpdesk::{
+    CALLER_MISSING, HelpDeskTasks, INVALIDITY_IN_FUTURE, LiftDone, NO_SUCH_USER, NOT_HELPDESK,
+    QUERY_TOO_LONG, SEARCH_PAGE_SIZE, UserCertView, UserDetail, UserSearchPage, UserSearchRow,
 };
 pub use operations::metrics::{ConnRefusal, Listener, Metrics};
 pub use operations::operator::{OperatorError, TemporaryPasswords};

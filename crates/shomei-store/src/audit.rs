@@ -485,7 +485,7 @@ pub(crate) async fn for_each(
     }
 }
 
-fn row(r: &impl Get) -> Result<AuditRow> {
+pub(crate) fn row(r: &impl Get) -> Result<AuditRow> {
     Ok(AuditRow {
         id: r.int("id")?,
         at: OffsetDateTime::from_unix_timestamp(r.int("at")?).unwrap_or(OffsetDateTime::UNIX_EPOCH),

@@ -349,6 +349,15 @@ impl From<shomei_store::StoreError> for OperatorRevokeError {
     }
 }
 
+/// A revocation asked for on the phone: why, since when the key is not to
+/// be trusted (a compromised key), and who called.
+#[derive(Debug, Clone, Copy)]
+pub struct PhoneRequest<'a> {
+    pub reason: RevocationReason,
+    pub invalidity: Option<OffsetDateTime>,
+    pub caller: &'a str,
+}
+
 /// What the operator's revocation did.
 #[derive(Debug, Clone)]
 pub struct OperatorRevocation {
@@ -372,6 +381,35 @@ impl Shomei {
         invalidity: Option<OffsetDateTime>,
         operator: &str,
     ) -> Result<OperatorRevocation, OperatorRevokeError> {
+        let request = PhoneRequest {
+            reason,
+            invalidity,
+            caller: "",
+        };
+        self.revoke_on_phone_request(login_id, &request, operator, "operator-cli")
+            .await
+    }
+
+    /// As [`Shomei::revoke_by_operator`], with who called (written in the
+    /// 操作履歴 row when given) and where the operator works from (the
+    /// console's client address, or `operator-cli`).
+    pub async fn revoke_on_phone_request(
+        &self,
+        login_id: &LoginId,
+        request: &PhoneRequest<'_>,
+        operator: &str,
+        client: &str,
+    ) -> Result<OperatorRevocation, OperatorRevokeError> {
+        let PhoneRequest {
+            reason,
+            invalidity,
+            caller,
+        } = *request;
+        let caller = if caller.is_empty() {
+            String::new()
+        } else {
+            format!(" 依頼者: {caller}")
+        };
         let now = self.now();
         if invalidity.is_some_and(|t| t > now) {
             return Err(OperatorRevokeError::InvalidityInFuture);
@@ -391,12 +429,12 @@ impl Shomei {
         let e = AuditEntry::new(Operation::CertificateRevocation, now)
             .by_name(Some(user.company_id), &actor)
             .target(login_id.as_str())
-            .client("operator-cli");
+            .client(client);
         let cert = match cert {
             Some(c) if matches!(state, CertState::Issued | CertState::Renewable) => c,
             _ => {
                 let detail = format!(
-                    "電話受付による失効: 証明書が有効ではありません（{}）",
+                    "電話受付による失効: 証明書が有効ではありません（{}）{caller}",
                     state.label()
                 );
                 tx.audit(&e.clone().failed().detail(&detail)).await?;
@@ -417,7 +455,7 @@ impl Shomei {
             });
         }
         let detail = format!(
-            "電話受付による失効: シリアル番号 {}（理由 {}）",
+            "電話受付による失効: シリアル番号 {}（理由 {}）{caller}",
             cert.serial,
             reason.code()
         );

@@ -5,6 +5,7 @@ pub(crate) mod audit_export;
 pub(crate) mod backup;
 pub(crate) mod console_access;
 pub(crate) mod demo;
+pub(crate) mod helpdesk;
 pub(crate) mod metrics;
 pub(crate) mod notices;
 pub(crate) mod operator;

@@ -6,6 +6,7 @@
 //! and its CSRF token: [`access`].
 
 mod access;
+mod helpdesk;
 
 use askama::Template;
 use axum::extract::{FromRequestParts, Query, State};
@@ -17,7 +18,7 @@ use axum::{Extension, Form, Router};
 use shomei_core::format::jp_datetime;
 use shomei_service::{ActionError, ConsoleOperator};
 
-use crate::pages::render;
+use crate::pages::{client_of, render};
 use crate::session::{Signed, clear_signed_cookie};
 use crate::{AppState, ClientCert};
 use access::ConsoleCsrf;
@@ -29,6 +30,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(access::LOGIN_PATH, get(opr000).post(opr000_submit))
         .route("/logout", post(logout))
         .route("/opr001", get(opr001))
+        .route("/opr010", get(helpdesk::opr010))
+        .route("/opr011", get(helpdesk::opr011))
+        .route("/opr011/lift", post(helpdesk::lift))
+        .route("/opr011/revoke", post(helpdesk::revoke))
         .route("/static/shomei.css", get(crate::pages::stylesheet))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -42,11 +47,12 @@ pub(crate) fn router(state: AppState) -> Router {
 /// The operator behind this request's certificate, in force now.
 pub(crate) struct Operator(pub ConsoleOperator);
 
-/// A request inside a console session: the operator in force and the
-/// session's CSRF token.
+/// A request inside a console session: the operator in force, the
+/// session's CSRF token and the client's address (for 操作履歴).
 pub(crate) struct Console {
     pub op: Operator,
     pub csrf: String,
+    pub client: String,
 }
 
 impl FromRequestParts<AppState> for Console {
@@ -57,7 +63,11 @@ impl FromRequestParts<AppState> for Console {
         let Some(ConsoleCsrf(csrf)) = parts.extensions.get::<ConsoleCsrf>().cloned() else {
             return Err(Redirect::to("/opr000?e=expired").into_response());
         };
-        Ok(Console { op, csrf })
+        Ok(Console {
+            op,
+            csrf,
+            client: client_of(parts),
+        })
     }
 }
 
@@ -122,6 +132,48 @@ pub(crate) fn console_system_error(st: &AppState, e: &shomei_service::ServiceErr
     refused(st, StatusCode::INTERNAL_SERVER_ERROR, SYSTEM_ERROR)
 }
 
+#[derive(Template)]
+#[template(path = "console/info.html")]
+struct MessagePage {
+    l: ConsoleLayout,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+/// A refusal shown in the console's layout, on the screen asked for.
+pub(crate) fn in_layout_error(
+    st: &AppState,
+    c: &Console,
+    title: &'static str,
+    screen_id: &'static str,
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    let mut r = render(&MessagePage {
+        l: ConsoleLayout::new(st, c, title, screen_id),
+        error: Some(message.to_owned()),
+        notice: None,
+    });
+    *r.status_mut() = status;
+    r
+}
+
+/// The console's screens an operator's roles open, for the menu and
+/// OPR001: (href, label, what it does).
+fn tasks_of(op: &Operator) -> Vec<(&'static str, &'static str, &'static str)> {
+    use shomei_core::OperatorRole;
+    let roles = &op.0.operator.roles;
+    let mut t = Vec::new();
+    if roles.has(OperatorRole::HelpDesk) {
+        t.push((
+            "/opr010",
+            "利用者検索",
+            "全企業の利用者を検索し、状態・証明書・操作履歴の確認、停止の解除、電話受付による失効を行います。",
+        ));
+    }
+    t
+}
+
 /// What every console screen shows around its content.
 pub(crate) struct ConsoleLayout {
     pub title: &'static str,
@@ -131,6 +183,8 @@ pub(crate) struct ConsoleLayout {
     pub roles: String,
     /// The session's CSRF token; empty outside a session (OPR000).
     pub csrf: String,
+    /// The menu: (href, label), the operator's roles' screens.
+    pub menu: Vec<(&'static str, &'static str)>,
 }
 
 impl ConsoleLayout {
@@ -150,6 +204,7 @@ impl ConsoleLayout {
             operator: op.0.operator.name.to_string(),
             roles: op.0.operator.roles.labels(),
             csrf: String::new(),
+            menu: tasks_of(op).into_iter().map(|(h, l, _)| (h, l)).collect(),
         }
     }
 
@@ -273,7 +328,7 @@ async fn opr001(State(st): State<AppState>, c: Console) -> Response {
     render(&Opr001 {
         serial: c.op.0.serial.to_string(),
         not_after: jp_datetime(c.op.0.not_after, offset),
-        tasks: vec![],
+        tasks: tasks_of(&c.op),
         l: ConsoleLayout::new(&st, &c, "トップ", "OPR001"),
     })
 }

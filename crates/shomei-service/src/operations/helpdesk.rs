@@ -1,0 +1,347 @@
+//! The help desk in the operator console: find a user across companies,
+//! see their state, certificates and 操作履歴, lift their 一時停止/利用停止
+//! and revoke their certificate on a phone request.
+//!
+//! [`Shomei::helpdesk`] hands the tasks only to an operator holding the
+//! ヘルプデスク role (a refusal otherwise, with its 操作履歴 row), so a
+//! console handler cannot forget the check. Every change asks for the
+//! operator's own password first (settled and committed just before the
+//! change), then calls the same use case as the CLI: `operator_unlock`
+//! (`shomei user unlock`) and `revoke_on_phone_request` (`shomei cert
+//! revoke`), which write the change's 操作履歴 row and put a revocation in
+//! force.
+
+use shomei_core::{CertState, LoginId, Operation, OperatorRole, Outcome, RevocationReason, Serial};
+use shomei_store::{AuditRow, CertRow, UserHit, UserRow};
+use time::OffsetDateTime;
+
+use crate::certificates::revoke::{OperatorRevocation, OperatorRevokeError, PhoneRequest};
+use crate::operations::console_access::{OperatorContext, operator_row};
+use crate::operations::operator::OperatorError;
+use crate::operations::operators::ConsoleOperator;
+use crate::{ActionError, Shomei};
+
+/// Users on one page of the search.
+pub const SEARCH_PAGE_SIZE: i64 = 20;
+/// 操作履歴 rows shown with a user.
+pub const USER_HISTORY_ROWS: i64 = 50;
+
+/// The console's message for an operator without the role.
+pub const NOT_HELPDESK: &str = "この操作はヘルプデスクの役割を持つオペレーターだけが行えます。";
+/// The console's message for a login ID nobody has.
+pub const NO_SUCH_USER: &str = "指定された利用者は見つかりません。";
+/// The console's message for a search text too long.
+pub const QUERY_TOO_LONG: &str = "検索条件は64文字以内で入力してください。";
+/// The console's message for a phone revocation without its caller.
+pub const CALLER_MISSING: &str = "依頼者（お電話の相手）を40文字以内で入力してください。";
+/// The console's message for an invalidity date after now.
+pub const INVALIDITY_IN_FUTURE: &str = "無効日時に現在より後の日時は指定できません。";
+
+/// One page of users found.
+#[derive(Debug, Clone)]
+pub struct UserSearchPage {
+    pub hits: Vec<UserSearchRow>,
+    pub total: i64,
+    /// 1-based.
+    pub page: i64,
+    pub pages: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserSearchRow {
+    pub login_id: LoginId,
+    pub name: String,
+    pub company: String,
+    pub role: &'static str,
+    pub states: Vec<&'static str>,
+    pub cert_state: CertState,
+    pub serial: Option<Serial>,
+}
+
+/// A certificate of the user, as the help desk sees it.
+#[derive(Debug, Clone)]
+pub struct UserCertView {
+    pub serial: Serial,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub state: CertState,
+}
+
+/// A user in full for the help desk.
+#[derive(Debug, Clone)]
+pub struct UserDetail {
+    pub user: UserRow,
+    pub company: String,
+    /// The service states (利用可能, 利用停止, …).
+    pub states: Vec<&'static str>,
+    /// Some lock or stop is set: lifting does something.
+    pub stopped: bool,
+    /// The newest certificate's state; revocable when 発行済 or 更新可.
+    pub cert_state: CertState,
+    pub certificates: Vec<UserCertView>,
+    pub history: Vec<AuditRow>,
+}
+
+impl UserDetail {
+    pub fn revocable(&self) -> bool {
+        matches!(self.cert_state, CertState::Issued | CertState::Renewable)
+    }
+}
+
+/// What lifting did.
+#[derive(Debug, Clone)]
+pub struct LiftDone {
+    pub login_id: LoginId,
+    pub name: String,
+    pub company: String,
+    pub before: Vec<&'static str>,
+}
+
+/// The help desk's tasks for one operator (see [`Shomei::helpdesk`]).
+pub struct HelpDeskTasks<'a> {
+    svc: &'a Shomei,
+    op: &'a ConsoleOperator,
+    client: &'a str,
+}
+
+/// The serial-number form of a search text: hex digits, ':' and spaces
+/// dropped, lower-cased; `None` when it is not that.
+fn serial_prefix(q: &str) -> Option<String> {
+    let s: String = q
+        .chars()
+        .filter(|c| !matches!(c, ':' | ' '))
+        .collect::<String>()
+        .to_ascii_lowercase();
+    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())).then_some(s)
+}
+
+impl Shomei {
+    /// The help desk's tasks, for an operator holding the ヘルプデスク
+    /// role; otherwise the refusal (its 操作履歴 row written).
+    pub async fn helpdesk<'a>(
+        &'a self,
+        op: &'a ConsoleOperator,
+        client: &'a str,
+    ) -> Result<HelpDeskTasks<'a>, ActionError> {
+        if !op.operator.roles.has(OperatorRole::HelpDesk) {
+            let actor = op.operator.name.actor();
+            let ctx = OperatorContext {
+                op: Operation::HelpDesk,
+                target: "",
+                client,
+            };
+            let detail = format!("権限なし（役割: {}）", op.operator.roles.labels());
+            let mut tx = self.store.begin().await?;
+            tx.audit(&operator_row(self, &actor, ctx, Outcome::Failed, &detail))
+                .await?;
+            tx.commit().await?;
+            return Err(ActionError::Refused(NOT_HELPDESK.into()));
+        }
+        Ok(HelpDeskTasks {
+            svc: self,
+            op,
+            client,
+        })
+    }
+}
+
+fn states_of(svc: &Shomei, u: &UserRow) -> Vec<&'static str> {
+    u.counters
+        .service_states(svc.now())
+        .iter()
+        .map(|s| s.label())
+        .collect()
+}
+
+impl HelpDeskTasks<'_> {
+    /// Users whose login ID, name or company name starts with `query` (or
+    /// a certificate serial, in hex), page `page` (1-based) of
+    /// [`SEARCH_PAGE_SIZE`]; an empty query lists everyone.
+    pub async fn search(&self, query: &str, page: i64) -> Result<UserSearchPage, ActionError> {
+        let q = query.trim();
+        if q.chars().count() > 64 {
+            return Err(ActionError::Refused(QUERY_TOO_LONG.into()));
+        }
+        let page = page.max(1);
+        let serial = serial_prefix(q);
+        let (hits, total) = self
+            .svc
+            .store
+            .search_users(
+                q,
+                serial.as_deref(),
+                SEARCH_PAGE_SIZE,
+                (page - 1).saturating_mul(SEARCH_PAGE_SIZE),
+            )
+            .await?;
+        let hits = hits
+            .into_iter()
+            .map(
+                |UserHit {
+                     user,
+                     company,
+                     cert,
+                 }| UserSearchRow {
+                    states: states_of(self.svc, &user),
+                    cert_state: self
+                        .svc
+                        .cert_state(cert.as_ref().map(CertRow::record).as_ref()),
+                    serial: cert.map(|c| c.serial),
+                    login_id: user.login_id,
+                    name: user.name,
+                    company,
+                    role: user.role.label(),
+                },
+            )
+            .collect();
+        Ok(UserSearchPage {
+            hits,
+            total,
+            page,
+            pages: ((total + SEARCH_PAGE_SIZE - 1) / SEARCH_PAGE_SIZE).max(1),
+        })
+    }
+
+    /// The user with `login_id`: state, certificates, 操作履歴.
+    pub async fn user(&self, login_id: &str) -> Result<UserDetail, ActionError> {
+        let Some(login) = LoginId::parse(login_id) else {
+            return Err(ActionError::Refused(NO_SUCH_USER.into()));
+        };
+        let Some((user, company)) = self.svc.store.user_with_company(&login).await? else {
+            return Err(ActionError::Refused(NO_SUCH_USER.into()));
+        };
+        let certs = self.svc.store.user_certificates(user.id).await?;
+        let history = self
+            .svc
+            .store
+            .audit_about_user(user.company_id, &login, USER_HISTORY_ROWS)
+            .await?;
+        let certificates: Vec<UserCertView> = certs
+            .iter()
+            .map(|c| UserCertView {
+                serial: c.serial.clone(),
+                not_before: c.not_before,
+                not_after: c.not_after,
+                revoked_at: c.revoked_at,
+                state: self.svc.cert_state(Some(&c.record())),
+            })
+            .collect();
+        let stopped = user
+            .counters
+            .service_states(self.svc.now())
+            .iter()
+            .any(|s| *s != shomei_core::ServiceState::Available);
+        Ok(UserDetail {
+            states: states_of(self.svc, &user),
+            stopped,
+            cert_state: certificates
+                .first()
+                .map_or(CertState::Unissued, |c| c.state),
+            certificates,
+            history,
+            company,
+            user,
+        })
+    }
+
+    /// The operator's password, settled and committed before the change.
+    async fn confirmed(
+        &self,
+        password: &str,
+        op: Operation,
+        target: &str,
+    ) -> Result<String, ActionError> {
+        let ctx = OperatorContext {
+            op,
+            target,
+            client: self.client,
+        };
+        let (tx, me) = self.svc.confirm_operator(self.op, password, ctx).await?;
+        if !me.operator.roles.has(OperatorRole::HelpDesk) {
+            // The role was taken away since this request began.
+            return Err(ActionError::Refused(NOT_HELPDESK.into()));
+        }
+        tx.commit().await?;
+        Ok(me.operator.name.to_string())
+    }
+
+    /// 一時停止/利用停止の解除 (the CLI's `shomei user unlock`): every lock
+    /// and stop of the user's passwords and service released.
+    pub async fn lift_stop(&self, login_id: &str, password: &str) -> Result<LiftDone, ActionError> {
+        let d = self.user(login_id).await?;
+        let name = self
+            .confirmed(password, Operation::Unlock, d.user.login_id.as_str())
+            .await?;
+        match self.svc.operator_unlock(&d.user.login_id, &name).await {
+            Ok(()) => Ok(LiftDone {
+                login_id: d.user.login_id,
+                name: d.user.name,
+                company: d.company,
+                before: d.states,
+            }),
+            Err(OperatorError::NoSuchUser(_)) => Err(ActionError::Refused(NO_SUCH_USER.into())),
+            Err(OperatorError::Internal(e)) => Err(ActionError::Internal(e)),
+            Err(_) => Err(ActionError::Internal(crate::ServiceError::Invariant(
+                "unlocking a user refused for another reason than a missing user",
+            ))),
+        }
+    }
+
+    /// 証明書失効 on a phone request (the CLI's `shomei cert revoke`):
+    /// the user's certificate in force revoked, in force at once.
+    pub async fn revoke(
+        &self,
+        login_id: &str,
+        reason: RevocationReason,
+        invalidity: Option<OffsetDateTime>,
+        caller: &str,
+        password: &str,
+    ) -> Result<OperatorRevocation, ActionError> {
+        let caller = caller.trim();
+        if caller.is_empty() || caller.chars().count() > 40 || caller.chars().any(char::is_control)
+        {
+            return Err(ActionError::Refused(CALLER_MISSING.into()));
+        }
+        if invalidity.is_some_and(|t| t > self.svc.now()) {
+            return Err(ActionError::Refused(INVALIDITY_IN_FUTURE.into()));
+        }
+        let Some(login) = LoginId::parse(login_id) else {
+            return Err(ActionError::Refused(NO_SUCH_USER.into()));
+        };
+        let name = self
+            .confirmed(password, Operation::CertificateRevocation, login.as_str())
+            .await?;
+        let request = PhoneRequest {
+            reason,
+            invalidity,
+            caller,
+        };
+        self.svc
+            .revoke_on_phone_request(&login, &request, &name, self.client)
+            .await
+            .map_err(|e| match e {
+                OperatorRevokeError::NoSuchUser(_) => ActionError::Refused(NO_SUCH_USER.into()),
+                OperatorRevokeError::NotInForce { state, .. } => ActionError::Refused(format!(
+                    "有効な電子証明書がないため失効できません（証明書状態: {state}）。"
+                )),
+                OperatorRevokeError::InvalidityInFuture => {
+                    ActionError::Refused(INVALIDITY_IN_FUTURE.into())
+                }
+                OperatorRevokeError::Internal(e) => ActionError::Internal(e),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serial_prefix;
+
+    #[test]
+    fn a_search_text_is_a_serial_prefix_only_when_it_is_hex() {
+        assert_eq!(serial_prefix("4F:e0 1a").as_deref(), Some("4fe01a"));
+        assert_eq!(serial_prefix("jirodt"), None);
+        assert_eq!(serial_prefix(""), None);
+        assert_eq!(serial_prefix("株式"), None);
+    }
+}
