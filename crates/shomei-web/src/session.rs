@@ -682,6 +682,39 @@ mod tests {
         );
     }
 
+    /// The MAC is HMAC-SHA256 over the parts joined by `|`, as every
+    /// server on the database (of this version or the last) computes it:
+    /// a cookie issued by one server holds on the others.
+    #[test]
+    fn the_mac_is_hmac_sha256_over_the_parts_joined_by_bars() {
+        let f = form();
+        let key = aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            b"the servers' shared form key",
+        );
+        let want = |msg: &str| hex::encode(aws_lc_rs::hmac::sign(&key, msg.as_bytes()).as_ref());
+        assert_eq!(f.mac(&["form", "", "1.ab"]), want("form||1.ab"));
+        assert_eq!(f.mac(&["csrf", "form", "", "ab"]), want("csrf|form||ab"));
+        assert_ne!(f.mac(&["a", "bc"]), f.mac(&["ab", "c"]));
+    }
+
+    /// A cookie of exactly 200 characters is read; one more is not.
+    #[test]
+    fn a_signed_cookie_of_200_characters_is_read() {
+        let f = form();
+        let ts = T0.unix_timestamp().to_string();
+        let nonce = "0".repeat(200 - 64 - 2 - ts.len());
+        let body = format!("{ts}.{nonce}");
+        let v = format!("{body}.{}", f.mac(&["form", "", &body]));
+        assert_eq!(v.len(), 200);
+        let h = headers(&[&format!("{FORM_COOKIE}={v}")]);
+        assert_eq!(f.valid_cookie(&h, T0).as_deref(), Some(nonce.as_str()));
+        let body = format!("{ts}.{nonce}0");
+        let v = format!("{body}.{}", f.mac(&["form", "", &body]));
+        let h = headers(&[&format!("{FORM_COOKIE}={v}")]);
+        assert_eq!(f.valid_cookie(&h, T0), None);
+    }
+
     /// Valid from a minute before its issue time (clocks of servers differ)
     /// to the end of its lifetime, both ends included.
     #[test]
