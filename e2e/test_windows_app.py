@@ -6,7 +6,9 @@ default folder under %LOCALAPPDATA%\\Programs; the shomei-cert: link, the
 「アプリと機能」 entry and the Start-menu shortcut are there (`wine reg`);
 証明書発行 for jirodt puts the certificate into CurrentUser\\My with a key
 that signs and cannot be exported (e2e/win/storecheck.c, a program of our
-own, looks as any other program would); 証明書更新 for tarodt replaces its
+own, looks as any other program would) and logs in with it at the
+certificate listener through WinHTTP and schannel (e2e/win/certlogin.c);
+証明書更新 for jirodt replaces its
 certificate there; 「アンインストール」 removes the app, its shortcut and its
 registry entries. The .msi installs per machine with msiexec, the
 program starts there without the setup, a shomei-cert: link opened by the
@@ -69,6 +71,7 @@ def helpers():
         src / "bcryptprimitives.c", "-lbcrypt")
     run("x86_64-w64-mingw32-gcc", "-O2", "-o", out / "storecheck.exe", src / "storecheck.c", "-lcrypt32",
         "-ladvapi32")
+    run("x86_64-w64-mingw32-gcc", "-O2", "-o", out / "certlogin.exe", src / "certlogin.c", "-lwinhttp", "-lcrypt32")
     yield out
     shutil.rmtree(out, ignore_errors=True)
 
@@ -175,6 +178,7 @@ class Prefix:
         shutil.copy(helpers / "bcryptprimitives.dll", system32 / "bcryptprimitives.dll")
         shutil.copy(CJK_FONT, self.path / "drive_c" / "windows" / "Fonts" / CJK_FONT.name)
         self.storecheck = helpers / "storecheck.exe"
+        self.certlogin = helpers / "certlogin.exe"
         self.user = Path(next((self.path / "drive_c" / "users").glob("*/AppData/Local")).parent.parent)
 
     def run(self, *args, env=None, check=True):
@@ -261,9 +265,10 @@ def cert_state(server, serial):
 
 
 def test_the_windows_browser_gets_the_signed_setup_and_the_linux_one_the_linux_app(server, browser, made,
-                                                                                  signing, tmp_path):
+                                                                                  signing, shot, tmp_path):
     page = browser.new_context(locale="ja-JP", user_agent=WINDOWS_EDGE, accept_downloads=True).new_page()
     page.goto(server.url + "/cert-issue")
+    shot(page, "cert-issue-download-windows")
     body = page.locator("body").inner_text()
     assert SETUP in body and "Windows 用の証明書発行アプリは、現在ご用意できておりません" not in body, body
     assert page.locator("#unsigned").count() == 0, body
@@ -305,6 +310,7 @@ def test_the_windows_browser_gets_the_signed_setup_and_the_linux_one_the_linux_a
         shutil.copy(made["unsigned"] / SETUP, made["setup"])
         page = browser.new_context(locale="ja-JP", user_agent=WINDOWS_EDGE).new_page()
         page.goto(server.url + "/cert-issue")
+        shot(page, "cert-issue-download-windows-unsigned")
         assert "Windows が「WindowsによってPCが保護されました」" in page.locator("#unsigned").inner_text()
         page.context.close()
     finally:
@@ -406,6 +412,19 @@ def test_setup_by_keyboard_issue_into_the_store_renew_and_uninstall(server, setu
     jirodt = serial_of(der, tmp_path)
     assert name.startswith(f"Shomei jirodt {jirodt}"), (name, jirodt)
     assert '"code":"issued"' in cert_state(server, jirodt)
+
+    # 電子証明書方式 login through Windows' own TLS (WinHTTP over schannel,
+    # as Edge): the certificate from the store is presented, the listener
+    # names jirodt, and the password ends on the top page.
+    cert_port = server.ports[1]
+    out = prefix.run(prefix.certlogin, cert_port, LOGIN_PW, "Shomei jirodt ", check=False)
+    lines = out.stdout.splitlines()
+    print(f"\nschannel login: {[line[:200] for line in lines]} {out.stderr[-500:]}")
+    assert out.returncode == 0, out
+    get, post, top = lines
+    assert get.startswith("get 200\t") and 'id="cert-login-id">jirodt<' in get, get[:2000]
+    assert post == "post 303\t/top", post
+    assert top.startswith("top 200\t") and "トップページ" in top and "jirodt" in top, top[:2000]
 
     # Refusals on the screen, in the Linux app's words: a wrong password,
     # then 発行済 (hanakodt); 中断 and 閉じる leave the store as it was.
