@@ -202,6 +202,14 @@ async fn a_general_user_is_refused_and_the_master_may_stop_an_administrator() {
         .await;
     p.assert_refused(no_authority, "BRSK022");
     assert!(!kit.counters("tarodt").await.admin_stopped);
+    // The refused change is recorded once (the list shown to nobody is not).
+    let refused: Vec<_> = kit
+        .history()
+        .await
+        .into_iter()
+        .filter(|r| r.starts_with("ichirodt/利用者停止・解除/"))
+        .collect();
+    assert_eq!(refused, ["ichirodt/利用者停止・解除/失敗/"]);
 
     let m = kit.browser();
     m.login("jirodt", LOGIN_PW).await;

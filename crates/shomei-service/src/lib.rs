@@ -30,7 +30,7 @@ pub use certificates::revoke::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use company::capability::{Manager, Master};
-pub use company::contact::{CompanyError, check_contact};
+pub use company::contact::{CompanyError, CompanyOverview, check_contact};
 pub use company::history::{HISTORY_CSV_MAX, HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
 pub use company::stop::{ServiceChange, ServiceStateRow, StopError};
 pub use company::users::{UserAdminError, UserForm};
@@ -162,6 +162,14 @@ pub enum SessionEnd<'a> {
     Timeout,
     /// Opened with a certificate that is now revoked.
     CertificateRevoked(&'a shomei_core::Serial),
+}
+
+/// A user's latest certificate as their own screens show it.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnCertificate {
+    pub state: CertState,
+    /// The latest certificate's end, whatever its state.
+    pub not_after: Option<OffsetDateTime>,
 }
 
 /// The acting user with their company, loaded fresh for each request.
@@ -362,6 +370,15 @@ impl Shomei {
         }))
     }
 
+    /// The session user's own certificate now (トップページ, BRSK005).
+    pub async fn own_certificate(&self, s: &Session) -> Result<OwnCertificate> {
+        let latest = self.store.latest_cert(s.user.id).await?;
+        Ok(OwnCertificate {
+            state: self.cert_state(latest.as_ref().map(|c| c.record()).as_ref()),
+            not_after: latest.map(|c| c.not_after),
+        })
+    }
+
     /// The state of a user's certificate now.
     pub fn cert_state(&self, latest: Option<&shomei_core::CertRecord>) -> CertState {
         CertState::derive(latest, self.now(), self.settings.renewal_window())
@@ -428,20 +445,6 @@ impl Shomei {
                 let e = self.entry(Operation::SessionEnded).by_actor(&s.actor);
                 self.record(&e.detail(&detail).client(client)).await
             }
-        }
-    }
-
-    /// May the actor use 証明書失効 at all? A refusal is recorded.
-    pub async fn may_revoke_at_all(
-        &self,
-        actor: &Actor,
-        client: &str,
-    ) -> Result<std::result::Result<(), Refusal>> {
-        match shomei_core::authority::may_manage_users(actor) {
-            Ok(()) => Ok(Ok(())),
-            Err(r) => Ok(Err(self
-                .refuse(actor, Operation::CertificateRevocation, "", r, client)
-                .await?)),
         }
     }
 

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use shomei_service::{CompanyContact, CompanyError};
+use shomei_service::{CompanyContact, CompanyError, CompanyOverview};
 
 use crate::AppState;
 use crate::pages::{Authed, Fields, Layout, render, system_error};
@@ -19,7 +19,7 @@ struct Bssk002 {
     notice: Option<String>,
     name: String,
     service: &'static str,
-    users: i64,
+    users: usize,
     contact_name: String,
     contact_phone: String,
     contact_email: String,
@@ -52,13 +52,8 @@ fn or_dash(s: String) -> String {
 }
 
 pub(crate) async fn bssk002(State(st): State<AppState>, a: Authed) -> Response {
-    let company = a.s.company.id;
-    let contact = match st.svc.store().company_contact(company).await {
-        Ok(c) => c,
-        Err(e) => return system_error(e),
-    };
-    let users = match st.svc.store().users_with_latest_cert(company).await {
-        Ok(u) => u.len() as i64,
+    let CompanyOverview { contact, users } = match st.svc.company_overview(a.s.company.id).await {
+        Ok(o) => o,
         Err(e) => return system_error(e),
     };
     render(&Bssk002 {
@@ -87,10 +82,11 @@ fn edit_page(st: &AppState, a: &Authed, c: CompanyContact, error: Option<String>
 }
 
 pub(crate) async fn bssk003(State(st): State<AppState>, a: Authed) -> Response {
-    if let Err(r) = crate::pages::master(&st, &a) {
-        return r;
-    }
-    match st.svc.store().company_contact(a.s.company.id).await {
+    let m = match crate::pages::master(&st, &a) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match m.company_contact().await {
         Ok(c) => edit_page(&st, &a, c, None),
         Err(e) => system_error(e),
     }

@@ -611,18 +611,16 @@ struct TopPage {
 }
 
 pub(crate) async fn top(State(st): State<AppState>, a: Authed) -> Response {
-    let cert = match st.svc.store().latest_cert(a.s.user.id).await {
+    let cert = match st.svc.own_certificate(&a.s).await {
         Ok(c) => c,
         Err(e) => return system_error(e),
     };
-    let state = st
-        .svc
-        .cert_state(cert.as_ref().map(|c| c.record()).as_ref());
+    let state = cert.state;
     let offset = st.svc.settings().display_offset();
-    let notice = match (state, &cert) {
-        (CertState::Renewable, Some(c)) => Some(format!(
+    let notice = match (state, cert.not_after) {
+        (CertState::Renewable, Some(not_after)) => Some(format!(
             "電子証明書の有効期限（{}）が近づいています。証明書発行アプリの「証明書更新」で証明書を更新してください。",
-            jp_datetime(c.not_after, offset)
+            jp_datetime(not_after, offset)
         )),
         _ => None,
     };

@@ -177,14 +177,12 @@ struct Brsk005 {
 /// 利用者情報の照会 (BRSK005): the user's own information, loaded fresh.
 pub(crate) async fn brsk005(State(st): State<AppState>, a: Authed) -> Response {
     let u = &a.s.user;
-    let latest = match st.svc.store().latest_cert(u.id).await {
+    let cert = match st.svc.own_certificate(&a.s).await {
         Ok(c) => c,
         Err(e) => return system_error(e),
     };
     let now = st.svc.now();
-    let state = st
-        .svc
-        .cert_state(latest.as_ref().map(|c| c.record()).as_ref());
+    let state = cert.state;
     let offset = st.svc.settings().display_offset();
     let in_force = matches!(
         state,
@@ -209,9 +207,10 @@ pub(crate) async fn brsk005(State(st): State<AppState>, a: Authed) -> Response {
             .collect::<Vec<_>>()
             .join("、"),
         cert_state: state.label(),
-        cert_expiry: latest
+        cert_expiry: cert
+            .not_after
             .filter(|_| in_force)
-            .map(|c| jp_datetime(c.not_after, offset))
+            .map(|t| jp_datetime(t, offset))
             .unwrap_or_else(|| "－".into()),
         last_login: u
             .last_login_at
@@ -248,6 +247,27 @@ struct Brsk018 {
 
 /// Rows a page of BRSK018.
 const USERS_PER_PAGE: usize = 100;
+
+/// The managing use cases for 証明書失効, or the 403 page of the refusal,
+/// which 操作履歴 records.
+async fn revocation_manager<'a>(
+    st: &'a AppState,
+    a: &'a Authed,
+) -> Result<shomei_service::Manager<'a>, Response> {
+    match st
+        .svc
+        .manager_recorded(
+            &a.s.actor,
+            shomei_core::Operation::CertificateRevocation,
+            &a.client,
+        )
+        .await
+    {
+        Ok(Ok(m)) => Ok(m),
+        Ok(Err(r)) => Err(user_error(st, a, StatusCode::FORBIDDEN, r.message_ja())),
+        Err(e) => Err(system_error(e)),
+    }
+}
 
 fn refusal_response(st: &AppState, a: &Authed, e: RevokeError) -> Response {
     match e {
@@ -287,11 +307,11 @@ async fn user_list(
         ascending,
         page,
     } = view;
-    let rows = match st
-        .svc
-        .revocation_list(&a.s.actor, sort, ascending, &a.client)
-        .await
-    {
+    let mgr = match revocation_manager(st, a).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let rows = match mgr.revocation_list(sort, ascending).await {
         Ok(r) => r,
         Err(e) => return refusal_response(st, a, e),
     };
@@ -364,11 +384,11 @@ pub(crate) async fn brsk018(
 /// 「失効 >」: checks the selection and moves to BRSK019.
 pub(crate) async fn brsk018_submit(State(st): State<AppState>, a: Authed, f: Fields) -> Response {
     let selected = f.get("user").parse::<i64>().ok();
-    match st
-        .svc
-        .revocation_target(&a.s.actor, selected, &a.client)
-        .await
-    {
+    let mgr = match revocation_manager(&st, &a).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match mgr.revocation_target(selected, &a.client).await {
         Ok(target) => {
             let token = random_token();
             if let Err(e) = st
@@ -476,17 +496,8 @@ pub(crate) async fn brsk019_submit(State(st): State<AppState>, a: Authed, f: Fie
         Err(e) => return system_error(e),
     };
     let Some(p) = taken else {
-        let allowed = st.svc.may_revoke_at_all(&a.s.actor, &a.client).await;
-        if !matches!(allowed, Ok(Ok(()))) {
-            if let Err(e) = allowed {
-                return system_error(e);
-            }
-            return user_error(
-                &st,
-                &a,
-                StatusCode::FORBIDDEN,
-                shomei_core::Refusal::NoAuthority.message_ja(),
-            );
+        if let Err(r) = revocation_manager(&st, &a).await {
+            return r;
         }
         return Redirect::to("/brsk018?m=done").into_response();
     };

@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use shomei_core::UserId;
+use shomei_core::{Operation, UserId};
 use shomei_service::UserRow;
 use shomei_service::{ServiceChange, StopError};
 
@@ -134,7 +134,11 @@ async fn list(
     error: Option<String>,
     sel: Option<&Selection>,
 ) -> Response {
-    let rows = match st.svc.service_state_list(&a.s.actor).await {
+    let mgr = match crate::pages::manager(st, a) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let rows = match mgr.service_state_list().await {
         Ok(r) => r,
         Err(StopError::Refused(m)) => return user_error(st, a, StatusCode::FORBIDDEN, &m),
         Err(StopError::Internal(e)) => return system_error(e),
@@ -187,11 +191,11 @@ pub(crate) async fn brsk021_submit(
         Ok(x) => x,
         Err(r) => return r,
     };
-    match st
-        .svc
-        .service_change_targets(&a.s.actor, &sel.users, change)
-        .await
-    {
+    let mgr = match crate::pages::manager(&st, &a) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match mgr.service_change_targets(&sel.users, change).await {
         Ok(users) => confirm(&st, &a, &users, change, None),
         Err(StopError::Refused(m)) => list(&st, &a, Some(m), Some(&sel)).await,
         Err(StopError::Internal(e)) => system_error(e),
@@ -236,9 +240,17 @@ pub(crate) async fn brsk022_submit(
         .find(|(k, _)| k == "confirm_password")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    match st
+    let mgr = match st
         .svc
-        .change_service_state(&a.s.actor, &sel.users, change, &confirm_password, &a.client)
+        .manager_recorded(&a.s.actor, Operation::ServiceState, &a.client)
+        .await
+    {
+        Ok(Ok(m)) => m,
+        Ok(Err(r)) => return user_error(&st, &a, StatusCode::FORBIDDEN, r.message_ja()),
+        Err(e) => return system_error(e),
+    };
+    match mgr
+        .change_service_state(&sel.users, change, &confirm_password, &a.client)
         .await
     {
         Ok(changed) => render(&Brsk023 {
@@ -248,11 +260,7 @@ pub(crate) async fn brsk022_submit(
         Err(StopError::Refused(m)) => {
             // Back to the confirmation with the message when the selection
             // still holds; otherwise to the list.
-            match st
-                .svc
-                .service_change_targets(&a.s.actor, &sel.users, change)
-                .await
-            {
+            match mgr.service_change_targets(&sel.users, change).await {
                 Ok(users) => confirm(&st, &a, &users, change, Some(m)),
                 Err(_) => list(&st, &a, Some(m), Some(&sel)).await,
             }

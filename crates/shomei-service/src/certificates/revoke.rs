@@ -11,7 +11,7 @@ use shomei_store::{AuditEntry, UserRow};
 use time::OffsetDateTime;
 
 use crate::access::check::{Confirmed, Context};
-use crate::{ServiceError, Shomei};
+use crate::{Manager, ServiceError, Shomei};
 
 /// A row of 利用者一覧 (BRSK018).
 #[derive(Debug, Clone)]
@@ -132,21 +132,14 @@ fn target_of(u: &UserRow) -> Target {
     }
 }
 
-impl Shomei {
+impl Manager<'_> {
     /// 利用者一覧 of the actor's company, sorted. Only マスター and 管理者.
     pub async fn revocation_list(
         &self,
-        actor: &Actor,
         key: SortKey,
         ascending: bool,
-        client: &str,
     ) -> Result<Vec<UserListRow>, RevokeError> {
-        if let Err(r) = authority::may_manage_users(actor) {
-            return Err(RevokeError::Refused(
-                self.refuse(actor, Operation::CertificateRevocation, "", r, client)
-                    .await?,
-            ));
-        }
+        let actor = self.actor();
         let now = self.now();
         let mut rows: Vec<UserListRow> = self
             .store
@@ -175,16 +168,10 @@ impl Shomei {
     /// The 「失効 >」 step: is this selection a certificate the actor may revoke?
     pub async fn revocation_target(
         &self,
-        actor: &Actor,
         selected: Option<i64>,
         client: &str,
     ) -> Result<RevocationTarget, RevokeError> {
-        if let Err(r) = authority::may_manage_users(actor) {
-            return Err(RevokeError::Refused(
-                self.refuse(actor, Operation::CertificateRevocation, "", r, client)
-                    .await?,
-            ));
-        }
+        let actor = self.actor();
         let Some(selected) = selected else {
             return Err(RevokeError::Problem(Problem::NothingSelected));
         };
@@ -227,7 +214,9 @@ impl Shomei {
             serial: cert.serial,
         })
     }
+}
 
+impl Shomei {
     /// 実行 on BRSK019: checks the actor's 確認用パスワード, then revokes the
     /// certificate shown, records it, and puts the revocation in force (the
     /// revoked set: TLS, sessions, OCSP) before returning; the CRLs follow

@@ -6,8 +6,8 @@
 
 use std::ops::Deref;
 
-use shomei_core::Actor;
 use shomei_core::authority::{self, Refusal};
+use shomei_core::{Actor, Operation};
 
 use crate::Shomei;
 
@@ -29,6 +29,21 @@ impl Shomei {
     pub fn manager<'a>(&'a self, actor: &'a Actor) -> Result<Manager<'a>, Refusal> {
         authority::may_manage_users(actor)?;
         Ok(Manager { svc: self, actor })
+    }
+
+    /// As `manager`, for a use case whose refusal 操作履歴 records: the
+    /// refusal is written once here, a failed row of `operation` with its
+    /// message, before it is handed back.
+    pub async fn manager_recorded<'a>(
+        &'a self,
+        actor: &'a Actor,
+        operation: Operation,
+        client: &str,
+    ) -> crate::Result<Result<Manager<'a>, Refusal>> {
+        match self.manager(actor) {
+            Ok(m) => Ok(Ok(m)),
+            Err(r) => Ok(Err(self.refuse(actor, operation, "", r, client).await?)),
+        }
     }
 
     /// 企業情報の変更 for `actor`, or why not (anyone but the マスター).

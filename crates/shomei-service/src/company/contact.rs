@@ -2,7 +2,7 @@
 //! マスター user keeps the contact up to date, confirmed with the
 //! 確認用パスワード. The change and its 操作履歴 row commit together.
 
-use shomei_core::Operation;
+use shomei_core::{CompanyId, Operation};
 use shomei_store::{AuditEntry, CompanyContact};
 
 use crate::Master;
@@ -36,7 +36,30 @@ pub fn check_contact(c: &CompanyContact) -> Result<(), String> {
     Ok(())
 }
 
+/// What 企業管理 (BSSK002) shows beside the company's name and service.
+#[derive(Debug, Clone)]
+pub struct CompanyOverview {
+    pub contact: CompanyContact,
+    /// Users of the company (not deleted).
+    pub users: usize,
+}
+
+impl crate::Shomei {
+    /// 企業管理 (BSSK002): the company's contact and its number of users.
+    pub async fn company_overview(&self, company: CompanyId) -> crate::Result<CompanyOverview> {
+        Ok(CompanyOverview {
+            contact: self.store.company_contact(company).await?,
+            users: self.store.users_with_latest_cert(company).await?.len(),
+        })
+    }
+}
+
 impl Master<'_> {
+    /// The contact as BSSK003 offers it for editing.
+    pub async fn company_contact(&self) -> crate::Result<CompanyContact> {
+        Ok(self.store.company_contact(self.actor().company_id).await?)
+    }
+
     /// 実行 on BSSK003: the マスター user replaces the company's contact.
     pub async fn update_company_contact(
         &self,

@@ -11,7 +11,7 @@ use shomei_core::authority::{self, Target};
 use shomei_core::{Actor, LoginId, Role, ServiceState, UserId};
 use shomei_store::{AuditEntry, UserRow};
 
-use crate::Shomei;
+use crate::Manager;
 use crate::access::check::Context;
 
 /// 変更後のサービス状態.
@@ -87,30 +87,23 @@ fn refusal(actor: &Actor, target: &UserRow, change: ServiceChange) -> Option<Str
     None
 }
 
-impl Shomei {
+impl Manager<'_> {
     /// The company's users with their service states, for 利用者停止・解除.
-    pub async fn service_state_list(
-        &self,
-        actor: &Actor,
-    ) -> Result<Vec<ServiceStateRow>, StopError> {
-        if let Err(r) = authority::may_manage_users(actor) {
-            return Err(StopError::Refused(r.message_ja().to_owned()));
-        }
+    pub async fn service_state_list(&self) -> Result<Vec<ServiceStateRow>, StopError> {
+        let actor = self.actor();
         let now = self.now();
         let users = self.store.users_with_latest_cert(actor.company_id).await?;
         Ok(users
             .into_iter()
             .map(|(u, _)| ServiceStateRow {
-                changeable: u.id != actor.user_id
-                    && authority::may_administer(
-                        actor,
-                        &Target {
-                            user_id: u.id,
-                            company_id: u.company_id,
-                            role: u.role,
-                        },
-                    )
-                    .is_ok(),
+                changeable: authority::offers_to_administer(
+                    actor,
+                    &Target {
+                        user_id: u.id,
+                        company_id: u.company_id,
+                        role: u.role,
+                    },
+                ),
                 user_id: u.id,
                 states: u.counters.service_states(now),
                 login_id: u.login_id,
@@ -123,13 +116,10 @@ impl Shomei {
     /// Checks a selection before the confirmation screen: the users, or why not.
     pub async fn service_change_targets(
         &self,
-        actor: &Actor,
         targets: &[UserId],
         change: ServiceChange,
     ) -> Result<Vec<UserRow>, StopError> {
-        if let Err(r) = authority::may_manage_users(actor) {
-            return Err(StopError::Refused(r.message_ja().to_owned()));
-        }
+        let actor = self.actor();
         if targets.is_empty() {
             return Err(StopError::Refused("利用者を選択してください。".into()));
         }
@@ -156,24 +146,18 @@ impl Shomei {
     /// 実行: checks the 確認用パスワード and changes every selected user.
     pub async fn change_service_state(
         &self,
-        actor: &Actor,
         targets: &[UserId],
         change: ServiceChange,
         confirm_password: &str,
         client: &str,
     ) -> Result<Vec<UserRow>, StopError> {
+        let actor = self.actor();
         let now = self.now();
         let entry = || {
             AuditEntry::new(Operation::ServiceState, now)
                 .by_actor(actor)
                 .client(client)
         };
-        if authority::may_manage_users(actor).is_err() {
-            self.record(&entry().failed().detail("権限なし")).await?;
-            return Err(StopError::Refused(
-                authority::Refusal::NoAuthority.message_ja().to_owned(),
-            ));
-        }
         let ctx = Context {
             op: Operation::ServiceState,
             target: "",
