@@ -271,14 +271,20 @@ impl App {
     }
 
     /// Shows `screen` with the focus where it opens.
-    fn open(&mut self, screen: Screen) -> Task<Message> {
-        self.screen = screen;
+    /// Where the focus is when the screen opens: the first field, else the
+    /// default button.
+    fn first_focus(&self) -> usize {
         let all = self.focusables();
         let first_field = all.iter().position(|f| matches!(f, Focus::Field(_)));
         let default = self
             .default_action()
             .and_then(|a| all.iter().position(|f| *f == Focus::Button(a)));
-        self.focus = first_field.or(default).unwrap_or(0);
+        first_field.or(default).unwrap_or(0)
+    }
+
+    fn open(&mut self, screen: Screen) -> Task<Message> {
+        self.screen = screen;
+        self.focus = self.first_focus();
         eprintln!("shomei-cert: 画面 {}", self.screen.name());
         self.focus_task()
     }
@@ -349,10 +355,22 @@ impl App {
                         *error = Some(e);
                     }
                 }
-                // The list may bring 証明書更新: the screen opens anew.
+                // The list may bring 証明書更新: the screen opens anew, but a
+                // focus the person moved meanwhile stays where it is (a Tab
+                // to 閉じる then Enter must not press 証明書発行).
                 let e = error.take();
                 let f = found.take();
-                self.open(Screen::Top { found: f, error: e })
+                let kept = (self.focus != self.first_focus())
+                    .then(|| self.focused())
+                    .flatten();
+                let task = self.open(Screen::Top { found: f, error: e });
+                match kept.and_then(|k| self.focusables().iter().position(|f| *f == k)) {
+                    Some(i) if i != self.focus => {
+                        self.focus = i;
+                        self.focus_task()
+                    }
+                    _ => task,
+                }
             }
             Message::Progress(s) => {
                 if let Screen::Working { step, .. } = &mut self.screen {

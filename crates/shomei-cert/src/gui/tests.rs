@@ -476,6 +476,39 @@ fn each_screen_opens_with_the_focus_where_the_keyboard_rules_say() {
     }
 }
 
+/// The certificate list arrives after the person has moved the focus: it
+/// stays where they put it (Tab to 閉じる, then Enter closes, found under
+/// wine where the list came late); a focus nobody moved goes to the new
+/// default (証明書更新 when the list brings it).
+#[test]
+fn a_late_certificate_list_keeps_a_focus_the_person_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let bank: Arc<dyn Bank> = Fake::new(vec![], Box::new(outcome));
+    let (mut app, _) = App::new(bank, false, places(dir.path()));
+    let top = || Screen::Top {
+        found: None,
+        error: None,
+    };
+    let _ = app.open(top());
+    let _ = app.update(Message::Key(Key::Tab));
+    assert_eq!(app.focused(), Some(Focus::Button(Action::Close)));
+    let _ = app.update(Message::Surveyed(Ok(vec![])));
+    assert_eq!(
+        app.focused(),
+        Some(Focus::Button(Action::Close)),
+        "moved: kept"
+    );
+
+    let _ = app.open(top());
+    assert_eq!(app.focused(), Some(Focus::Button(Action::Issue)));
+    let _ = app.update(Message::Surveyed(Ok(tarodt_renewable())));
+    assert_eq!(
+        app.focused(),
+        Some(Focus::Button(Action::Renew)),
+        "not moved: the new default"
+    );
+}
+
 /// Every screen drawn by iced's simulator says what the guide's screen says.
 #[test]
 fn every_screen_draws_its_words() {
