@@ -350,21 +350,7 @@ def test_setup_by_keyboard_issue_into_the_store_renew_and_uninstall(server, setu
     started = time.monotonic()
     app = prefix.window([setup_exe])
     try:
-        app.wait_for("画面 セットアップ")
-        app.photo("01-setup")
-        app.key("Return")
-        app.screen("インストール先フォルダー")
-        app.photo("02-install-folder")
-        app.key("Return")
-        app.screen("インストール確認")
-        app.photo("03-install-confirm")
-        app.key("Return")
-        app.screen("完了")
-        app.photo("04-setup-done")
-        app.key("Return")
-        mark = app.screen("証明書取得")
-        app.wait_for("証明書 0件", mark)
-        app.photo("05-cert-top")
+        app.setup_with_the_default_folder()
 
         exe = installed / "shomei-cert.exe"
         # One file: the bank's configuration rides inside the copy.
