@@ -76,6 +76,26 @@ operations! {
     /// An operator without the ヘルプデスク role tried the help desk's
     /// screens (the bank's own chain).
     HelpDesk => "ヘルプデスク業務", filter: false;
+    /// The bank closed a company (解約): its users stopped, its
+    /// certificates revoked.
+    CompanyClose => "企業解約", filter: true;
+    /// A change submitted for four-eyes approval (the bank's own chain).
+    ApprovalSubmit => "承認申請", filter: false;
+    /// An operator approved a request (the bank's own chain).
+    ApprovalApprove => "承認", filter: false;
+    /// An operator rejected a request, ending it (the bank's own chain).
+    ApprovalReject => "否認", filter: false;
+    /// A request ran out of time unapproved (the bank's own chain).
+    ApprovalExpire => "承認期限切れ", filter: false;
+    /// An approved change committed (the bank's own chain).
+    ApprovalCommit => "承認済み変更の実行", filter: false;
+    /// A change done at once without approval, on the server's shell, with
+    /// its reason (the bank's own chain).
+    BreakGlass => "緊急実行（承認省略）", filter: false;
+    /// An operator's roles changed (the bank's own chain).
+    OperatorRoleChange => "オペレーター役割変更", filter: false;
+    /// An approval rule changed (the bank's own chain).
+    ApprovalRuleChange => "承認ルール変更", filter: false;
 }
 
 impl Operation {
@@ -161,6 +181,7 @@ mod tests {
                 "ロック解除",
                 "パスワード初期化",
                 "デモデータ作成",
+                "企業解約",
             ]
         );
     }

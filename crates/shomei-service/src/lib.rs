@@ -34,6 +34,12 @@ pub use company::contact::{CompanyError, CompanyOverview, check_contact};
 pub use company::history::{HISTORY_CSV_MAX, HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
 pub use company::stop::{ServiceChange, ServiceStateRow, StopError};
 pub use company::users::{UserAdminError, UserForm};
+pub use operations::approvals::{
+    ALREADY_VOTED, APPROVAL_LIFETIME, APPROVAL_PAGE_SIZE, Applied, ApprovalChange, ApprovalError,
+    ApprovalKind, ApprovalPage, ApprovalRefusal, ApprovalRule, ApprovalView, Approved,
+    BusinessCompany, CHANGED, EXPIRED, InvalidField, MASTER_LEFT, MAX_REQUIRED, NOT_BUSINESS_ADMIN,
+    OWN_REQUEST, PendingVote, Submitted,
+};
 pub use operations::audit_export::{AuditExportError, AuditExportFormat, export_audit};
 pub use operations::backup::{BackupDone, BackupError, backup};
 pub use operations::console_access::{

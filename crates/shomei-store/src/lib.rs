@@ -8,6 +8,7 @@
 //! the same way; how they share their queries is in `db.rs`.
 #![forbid(unsafe_code)]
 
+mod approvals;
 mod attempts;
 mod audit;
 mod certificates;
@@ -36,6 +37,9 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 use db::{Conn, Db, Pool, on};
 
+pub use approvals::{
+    ApprovalRequestRow, ApprovalRuleRow, ApprovalVoteRow, CompanyCert, NewApprovalRequest,
+};
 pub use attempts::{AddressAttempts, ClaimKind};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use certificates::{CertRow, ExpiringCert, NewCert, Renewal};

@@ -1,6 +1,7 @@
 //! The bank's operation of the service: the operator's tasks, backups and
 //! the 操作履歴 export, e-mail notices, metrics and the demo company.
 
+pub(crate) mod approvals;
 pub(crate) mod audit_export;
 pub(crate) mod backup;
 pub(crate) mod console_access;

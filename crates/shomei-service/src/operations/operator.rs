@@ -37,6 +37,54 @@ pub struct TemporaryPasswords {
     pub confirm: String,
 }
 
+/// A new マスター's checked login ID, name and e-mail.
+#[derive(Debug, Clone)]
+pub(crate) struct MasterDraft {
+    pub login: LoginId,
+    pub name: String,
+    pub email: String,
+}
+
+/// Which check of a new マスター failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DraftProblem {
+    LoginId { min: usize, max: usize },
+    Name,
+    Email,
+}
+
+impl DraftProblem {
+    fn english(self, login_id: &str, email: &str) -> String {
+        match self {
+            DraftProblem::LoginId { min, max } => {
+                format!("invalid login ID {login_id:?}: {min}-{max} half-width letters and digits")
+            }
+            DraftProblem::Name => {
+                "the user name must be 1-40 characters without control characters".into()
+            }
+            DraftProblem::Email => format!("invalid e-mail address {email:?}"),
+        }
+    }
+}
+
+/// Temporary passwords with their hashes, ready to be stored.
+pub(crate) struct PreparedPasswords {
+    pub temp: TemporaryPasswords,
+    pub login_hash: String,
+    pub confirm_hash: String,
+}
+
+/// A company name: 1-60 characters without control characters.
+pub(crate) fn company_name(name: &str) -> Result<&str, OperatorError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
+        return Err(OperatorError::Invalid(
+            "the company name must be 1-60 characters without control characters".into(),
+        ));
+    }
+    Ok(name)
+}
+
 /// 12 letters and digits, both present (the default policy accepts it).
 fn temporary_password() -> String {
     use rand::Rng;
@@ -75,19 +123,34 @@ impl Shomei {
         service: Service,
         operator: &str,
     ) -> Result<CompanyId, OperatorError> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
-            return Err(OperatorError::Invalid(
-                "the company name must be 1-60 characters without control characters".into(),
-            ));
-        }
+        let name = company_name(name)?;
         let actor = format!("銀行:{operator}");
         let mut tx = self.store.begin().await?;
-        let id = tx.insert_company(name, service, self.now()).await?;
-        let detail = format!("{name}（{}）", service.label());
-        tx.audit(&self.operator_entry(&actor, id, Operation::CompanyCreate, "", &detail))
+        let id = self
+            .create_company_in(&mut tx, name, service, &actor, "operator-cli")
             .await?;
         tx.commit().await?;
+        Ok(id)
+    }
+
+    /// A company and its 企業登録 row in `tx` (the CLI's command and an
+    /// approved request both come here).
+    pub(crate) async fn create_company_in(
+        &self,
+        tx: &mut shomei_store::Tx,
+        name: &str,
+        service: Service,
+        actor: &str,
+        client: &str,
+    ) -> Result<CompanyId, OperatorError> {
+        let id = tx.insert_company(name, service, self.now()).await?;
+        let detail = format!("{name}（{}）", service.label());
+        tx.audit(
+            &self
+                .operator_entry(actor, id, Operation::CompanyCreate, "", &detail)
+                .client(client),
+        )
+        .await?;
         Ok(id)
     }
 
@@ -149,66 +212,109 @@ impl Shomei {
         email: &str,
         operator: &str,
     ) -> Result<TemporaryPasswords, OperatorError> {
+        let draft = self
+            .master_draft(login_id, name, email)
+            .map_err(|p| OperatorError::Invalid(p.english(login_id, email)))?;
+        let passwords = self.prepared_passwords().await?;
+        let actor = format!("銀行:{operator}");
+        let mut tx = self.store.begin().await?;
+        if tx.company(company).await?.is_none() {
+            return Err(OperatorError::NoSuchCompany(company.0));
+        }
+        self.create_master_in(&mut tx, company, &draft, &passwords, &actor, "operator-cli")
+            .await?;
+        tx.commit().await?;
+        Ok(passwords.temp)
+    }
+
+    /// The checks of a new マスター's login ID, name and e-mail.
+    pub(crate) fn master_draft(
+        &self,
+        login_id: &str,
+        name: &str,
+        email: &str,
+    ) -> Result<MasterDraft, DraftProblem> {
         let (min, max) = (
             self.settings.login_id_min_length,
             self.settings.login_id_max_length,
         );
         let Some(login) = LoginId::parse(login_id).filter(|id| id.fits(min, max)) else {
-            return Err(OperatorError::Invalid(format!(
-                "invalid login ID {login_id:?}: {min}-{max} half-width letters and digits"
-            )));
+            return Err(DraftProblem::LoginId { min, max });
         };
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 40 || name.chars().any(char::is_control) {
-            return Err(OperatorError::Invalid(
-                "the user name must be 1-40 characters without control characters".into(),
-            ));
+            return Err(DraftProblem::Name);
         }
+        let email = email.trim();
         if email.len() > 254 || (!email.is_empty() && !email.contains('@')) {
-            return Err(OperatorError::Invalid(format!(
-                "invalid e-mail address {email:?}"
-            )));
+            return Err(DraftProblem::Email);
         }
+        Ok(MasterDraft {
+            login,
+            name: name.to_owned(),
+            email: email.to_owned(),
+        })
+    }
+
+    /// Two temporary passwords and their hashes, made outside any
+    /// transaction (the hashing is slow).
+    pub(crate) async fn prepared_passwords(&self) -> Result<PreparedPasswords, ServiceError> {
         let temp = TemporaryPasswords {
             login: temporary_password(),
             confirm: temporary_password(),
         };
         let login_hash = self.hasher.hash(&temp.login).await?;
         let confirm_hash = self.hasher.hash(&temp.confirm).await?;
-        let actor = format!("銀行:{operator}");
-        let mut tx = self.store.begin().await?;
-        if tx.company(company).await?.is_none() {
-            return Err(OperatorError::NoSuchCompany(company.0));
-        }
-        if tx.user_by_login_id(&login).await?.is_some() {
-            return Err(OperatorError::LoginIdTaken(login_id.into()));
+        Ok(PreparedPasswords {
+            temp,
+            login_hash,
+            confirm_hash,
+        })
+    }
+
+    /// The マスター and its 利用者登録 row in `tx`; the caller has found
+    /// the company.
+    pub(crate) async fn create_master_in(
+        &self,
+        tx: &mut shomei_store::Tx,
+        company: CompanyId,
+        m: &MasterDraft,
+        p: &PreparedPasswords,
+        actor: &str,
+        client: &str,
+    ) -> Result<(), OperatorError> {
+        if tx.user_by_login_id(&m.login).await?.is_some() {
+            return Err(OperatorError::LoginIdTaken(m.login.to_string()));
         }
         let id = tx
             .insert_user(
                 &NewUser {
                     company_id: company,
-                    login_id: &login,
-                    name,
+                    login_id: &m.login,
+                    name: &m.name,
                     role: Role::Master,
-                    email,
-                    login_hash: &login_hash,
-                    confirm_hash: &confirm_hash,
+                    email: &m.email,
+                    login_hash: &p.login_hash,
+                    confirm_hash: &p.confirm_hash,
                 },
                 self.now(),
             )
             .await?;
-        tx.reset_passwords(id, &login_hash, &confirm_hash, true)
+        tx.reset_passwords(id, &p.login_hash, &p.confirm_hash, true)
             .await?;
-        tx.audit(&self.operator_entry(
-            &actor,
-            company,
-            Operation::UserCreate,
-            login.as_str(),
-            "マスターユーザ",
-        ))
+        tx.audit(
+            &self
+                .operator_entry(
+                    actor,
+                    company,
+                    Operation::UserCreate,
+                    m.login.as_str(),
+                    "マスターユーザ",
+                )
+                .client(client),
+        )
         .await?;
-        tx.commit().await?;
-        Ok(temp)
+        Ok(())
     }
 
     /// `shomei user unlock`: releases the password locks and the stop (a

@@ -1,0 +1,1559 @@
+//! Four-eyes approval of the bank's dangerous changes (the operator
+//! console): opening and closing a company, registering a マスター when the
+//! company has none left, changing an operator's roles, changing the
+//! approval rules; the rule table also names resetting a マスター's
+//! passwords, adding an operator and a revocation on a company's behalf.
+//!
+//! The requester submits ([`Shomei::submit_approval`]): the change waits
+//! with its data (JSON) and the rule of its kind at that moment (how many
+//! operators other than the requester must approve, and which roles may).
+//! [`Shomei::approve_request`] counts an approval: never the requester's,
+//! never one operator twice (the votes' primary key); the approval that
+//! reaches the count commits the change in its own transaction. A
+//! rejection ([`Shomei::reject_request`]) ends the request; a request not
+//! approved within [`APPROVAL_LIFETIME`] by the service clock expires. Each
+//! step is one 操作履歴 row of the bank's own chain, in the transaction of
+//! the step; the change writes its own rows (企業登録, 利用者登録, …) beside.
+//!
+//! Every step is a compare-and-set on the request's `(state, version)`: an
+//! approver acts on the version they saw, so of two nodes approving the same
+//! request at the same moment one commits and the other is refused with
+//! [`ApprovalRefusal::Changed`], its vote rolled back.
+
+use serde::{Deserialize, Serialize};
+use shomei_core::{
+    CompanyId, Operation, OperatorName, OperatorRole, OperatorRoles, Outcome, Service,
+};
+use shomei_store::{ApprovalRequestRow, ApprovalVoteRow, NewApprovalRequest, Tx};
+use time::{Duration, OffsetDateTime};
+
+use crate::certificates::revset::Listed;
+use crate::operations::console_access::{OperatorContext, operator_row};
+use crate::operations::operator::{
+    DraftProblem, MasterDraft, OperatorError, PreparedPasswords, TemporaryPasswords, company_name,
+};
+use crate::operations::operators::ConsoleOperator;
+use crate::{ActionError, Revocation, ServiceError, Shomei};
+
+/// How long a request waits for its approvals.
+pub const APPROVAL_LIFETIME: Duration = Duration::hours(24);
+/// The most approvals a rule may ask for.
+pub const MAX_REQUIRED: u32 = 5;
+/// Requests on one page of the list.
+pub const APPROVAL_PAGE_SIZE: i64 = 20;
+
+/// RFC 5280 CRLReason cessationOfOperation: the company's contract ended.
+const REASON_CESSATION: u8 = 5;
+
+/// A kind of change under four-eyes approval (the rule table's rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApprovalKind {
+    OpenCompany,
+    CloseCompany,
+    RegisterMaster,
+    /// Resetting a マスター's passwords (the help desk's reset asks the rule).
+    ResetMasterPasswords,
+    AddOperator,
+    ChangeOperatorRoles,
+    ChangeApprovalRule,
+    /// A revocation on a company's behalf: no approval unless the bank adds
+    /// it (required 0 by default).
+    RevokeForCompany,
+}
+
+impl ApprovalKind {
+    pub const ALL: [ApprovalKind; 8] = [
+        ApprovalKind::OpenCompany,
+        ApprovalKind::CloseCompany,
+        ApprovalKind::RegisterMaster,
+        ApprovalKind::ResetMasterPasswords,
+        ApprovalKind::AddOperator,
+        ApprovalKind::ChangeOperatorRoles,
+        ApprovalKind::ChangeApprovalRule,
+        ApprovalKind::RevokeForCompany,
+    ];
+
+    /// The stable name stored and given to the CLI.
+    pub fn code(self) -> &'static str {
+        match self {
+            ApprovalKind::OpenCompany => "open-company",
+            ApprovalKind::CloseCompany => "close-company",
+            ApprovalKind::RegisterMaster => "register-master",
+            ApprovalKind::ResetMasterPasswords => "reset-master-passwords",
+            ApprovalKind::AddOperator => "add-operator",
+            ApprovalKind::ChangeOperatorRoles => "change-operator-roles",
+            ApprovalKind::ChangeApprovalRule => "change-approval-rule",
+            ApprovalKind::RevokeForCompany => "revoke-for-company",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == s)
+    }
+
+    /// The label on the console's screens.
+    pub fn label(self) -> &'static str {
+        match self {
+            ApprovalKind::OpenCompany => "企業開設（マスター登録を含む）",
+            ApprovalKind::CloseCompany => "企業解約",
+            ApprovalKind::RegisterMaster => "マスター登録",
+            ApprovalKind::ResetMasterPasswords => "マスターのパスワード初期化",
+            ApprovalKind::AddOperator => "オペレーター登録",
+            ApprovalKind::ChangeOperatorRoles => "オペレーター役割変更",
+            ApprovalKind::ChangeApprovalRule => "承認ルール変更",
+            ApprovalKind::RevokeForCompany => "企業に代わる証明書失効",
+        }
+    }
+
+    /// The role that submits this kind of change.
+    pub fn requester_role(self) -> OperatorRole {
+        match self {
+            ApprovalKind::OpenCompany
+            | ApprovalKind::CloseCompany
+            | ApprovalKind::RegisterMaster => OperatorRole::BusinessAdmin,
+            ApprovalKind::ResetMasterPasswords | ApprovalKind::RevokeForCompany => {
+                OperatorRole::HelpDesk
+            }
+            ApprovalKind::AddOperator
+            | ApprovalKind::ChangeOperatorRoles
+            | ApprovalKind::ChangeApprovalRule => OperatorRole::OperationsAdmin,
+        }
+    }
+
+    /// The fewest approvals a rule may ask: four eyes on every kind the
+    /// bank must not do alone; a revocation on a company's behalf only
+    /// when the bank adds it.
+    pub fn min_required(self) -> u32 {
+        match self {
+            ApprovalKind::RevokeForCompany => 0,
+            _ => 1,
+        }
+    }
+
+    /// The rule when the bank has set none.
+    pub fn default_rule(self) -> (u32, OperatorRoles) {
+        let roles =
+            OperatorRoles::from_roles([self.requester_role()]).expect("one role is a set of roles");
+        (self.min_required(), roles)
+    }
+}
+
+/// The rule of a kind in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRule {
+    pub kind: ApprovalKind,
+    /// Approvals by operators other than the requester.
+    pub required: u32,
+    /// Roles whose holders may approve.
+    pub roles: OperatorRoles,
+    /// When and by whom it was last changed (`None`: the default).
+    pub changed: Option<(OffsetDateTime, String)>,
+}
+
+/// A change waiting for approval, as stored (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ApprovalChange {
+    /// A company with its first マスター.
+    OpenCompany {
+        company: String,
+        service: String,
+        login_id: String,
+        name: String,
+        email: String,
+    },
+    /// 解約: its users stopped, its certificates revoked.
+    CloseCompany {
+        company_id: i64,
+        company: String,
+    },
+    /// A new マスター of a company that has none left.
+    RegisterMaster {
+        company_id: i64,
+        company: String,
+        login_id: String,
+        name: String,
+        email: String,
+    },
+    ChangeOperatorRoles {
+        operator: String,
+        roles: String,
+    },
+    ChangeApprovalRule {
+        rule: String,
+        required: u32,
+        roles: String,
+    },
+}
+
+impl ApprovalChange {
+    pub fn kind(&self) -> ApprovalKind {
+        match self {
+            ApprovalChange::OpenCompany { .. } => ApprovalKind::OpenCompany,
+            ApprovalChange::CloseCompany { .. } => ApprovalKind::CloseCompany,
+            ApprovalChange::RegisterMaster { .. } => ApprovalKind::RegisterMaster,
+            ApprovalChange::ChangeOperatorRoles { .. } => ApprovalKind::ChangeOperatorRoles,
+            ApprovalChange::ChangeApprovalRule { .. } => ApprovalKind::ChangeApprovalRule,
+        }
+    }
+
+    /// One line for lists and 操作履歴.
+    pub fn summary(&self) -> String {
+        match self {
+            ApprovalChange::OpenCompany {
+                company, login_id, ..
+            } => format!("企業開設: {company}（マスター {login_id}）"),
+            ApprovalChange::CloseCompany {
+                company,
+                company_id,
+            } => format!("企業解約: {company}（企業番号 {company_id}）"),
+            ApprovalChange::RegisterMaster {
+                company, login_id, ..
+            } => format!("マスター登録: {company}（{login_id}）"),
+            ApprovalChange::ChangeOperatorRoles { operator, roles } => format!(
+                "オペレーター役割変更: {operator}（{}）",
+                OperatorRoles::parse(roles)
+                    .map(|r| r.labels())
+                    .unwrap_or_default()
+            ),
+            ApprovalChange::ChangeApprovalRule {
+                rule,
+                required,
+                roles,
+            } => format!(
+                "承認ルール変更: {}（承認 {required}名、{}）",
+                ApprovalKind::from_code(rule).map_or("?", ApprovalKind::label),
+                OperatorRoles::parse(roles)
+                    .map(|r| r.labels())
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
+    /// The fields as the detail screen shows them: (label, value).
+    pub fn rows(&self) -> Vec<(&'static str, String)> {
+        match self {
+            ApprovalChange::OpenCompany {
+                company,
+                service,
+                login_id,
+                name,
+                email,
+            } => vec![
+                ("企業名", company.clone()),
+                (
+                    "契約サービス",
+                    Service::from_code(service)
+                        .map_or_else(|| service.clone(), |s| s.label().to_owned()),
+                ),
+                ("マスターのログインID", login_id.clone()),
+                ("マスターの利用者名", name.clone()),
+                ("マスターのメールアドレス", email.clone()),
+            ],
+            ApprovalChange::CloseCompany {
+                company_id,
+                company,
+            } => vec![
+                ("企業番号", company_id.to_string()),
+                ("企業名", company.clone()),
+                (
+                    "実行内容",
+                    "全利用者の利用停止、全電子証明書の失効".to_owned(),
+                ),
+            ],
+            ApprovalChange::RegisterMaster {
+                company_id,
+                company,
+                login_id,
+                name,
+                email,
+            } => vec![
+                ("企業番号", company_id.to_string()),
+                ("企業名", company.clone()),
+                ("ログインID", login_id.clone()),
+                ("利用者名", name.clone()),
+                ("メールアドレス", email.clone()),
+            ],
+            ApprovalChange::ChangeOperatorRoles { operator, roles } => vec![
+                ("オペレーター", operator.clone()),
+                (
+                    "変更後の役割",
+                    OperatorRoles::parse(roles)
+                        .map(|r| r.labels())
+                        .unwrap_or_default(),
+                ),
+            ],
+            ApprovalChange::ChangeApprovalRule {
+                rule,
+                required,
+                roles,
+            } => vec![
+                (
+                    "対象の変更",
+                    ApprovalKind::from_code(rule)
+                        .map_or("?", ApprovalKind::label)
+                        .to_owned(),
+                ),
+                ("必要な承認数", format!("{required}名")),
+                (
+                    "承認できる役割",
+                    OperatorRoles::parse(roles)
+                        .map(|r| r.labels())
+                        .unwrap_or_default(),
+                ),
+            ],
+        }
+    }
+}
+
+/// Why an approval step did nothing: English (CLI, logs) by `Display`,
+/// Japanese for the console by [`ApprovalRefusal::message_ja`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApprovalRefusal {
+    #[error("submitting this change needs the {} role", .0.code())]
+    NotRequesterRole(OperatorRole),
+    #[error("you submitted this request; another operator must approve it")]
+    OwnRequest,
+    #[error("you have already approved or rejected this request; nobody counts twice")]
+    AlreadyVoted,
+    #[error("only operators with the role(s) {} may approve this request", .0.codes())]
+    MayNotApprove(OperatorRoles),
+    #[error("no approval request number {0}")]
+    NoSuchRequest(i64),
+    #[error("the request is {0} already")]
+    NotPending(&'static str),
+    #[error("the request changed meanwhile (another operator acted on it); look at it again")]
+    Changed,
+    #[error("the request expired before it was approved")]
+    Expired,
+    #[error("no company number {0}")]
+    NoSuchCompany(i64),
+    #[error("company {0} is closed already")]
+    CompanyClosed(i64),
+    #[error(
+        "company {0} still has a マスター user; a new one is registered only when none is left"
+    )]
+    MasterLeft(i64),
+    #[error("login ID {0} is already taken (login IDs are unique across the bank)")]
+    LoginIdTaken(String),
+    #[error("no active operator named {0}")]
+    NoSuchOperator(String),
+    #[error("{}", .0.english())]
+    Invalid(InvalidField),
+}
+
+/// A field of a change that does not pass its check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidField {
+    CompanyName,
+    Service,
+    LoginId { min: usize, max: usize },
+    UserName,
+    Email,
+    Roles,
+    Rule,
+    Required { min: u32 },
+}
+
+impl InvalidField {
+    fn english(self) -> String {
+        match self {
+            InvalidField::CompanyName => {
+                "the company name must be 1-60 characters without control characters".into()
+            }
+            InvalidField::Service => "unknown service".into(),
+            InvalidField::LoginId { min, max } => {
+                format!("invalid login ID: {min}-{max} half-width letters and digits")
+            }
+            InvalidField::UserName => {
+                "the user name must be 1-40 characters without control characters".into()
+            }
+            InvalidField::Email => "invalid e-mail address".into(),
+            InvalidField::Roles => {
+                "invalid roles: one or more of helpdesk, business-admin, audit, operations-admin"
+                    .into()
+            }
+            InvalidField::Rule => "unknown kind of change".into(),
+            InvalidField::Required { min } => {
+                format!("the number of approvals must be {min}-{MAX_REQUIRED}")
+            }
+        }
+    }
+
+    fn japanese(self) -> String {
+        match self {
+            InvalidField::CompanyName => {
+                "企業名は60文字以内で入力してください（制御文字は使えません）。".into()
+            }
+            InvalidField::Service => "契約サービスを選択してください。".into(),
+            InvalidField::LoginId { min, max } => {
+                format!("ログインIDは{min}～{max}桁の半角英数字で入力してください。")
+            }
+            InvalidField::UserName => "利用者名は40文字以内で入力してください。".into(),
+            InvalidField::Email => "メールアドレスの形式が正しくありません。".into(),
+            InvalidField::Roles => "役割を1つ以上選択してください。".into(),
+            InvalidField::Rule => "対象の変更を選択してください。".into(),
+            InvalidField::Required { min } => {
+                format!("必要な承認数は{min}～{MAX_REQUIRED}名で指定してください。")
+            }
+        }
+    }
+}
+
+fn state_label(state: &str) -> &'static str {
+    match state {
+        "pending" => "承認待ち",
+        "committed" => "承認済み（実行済み）",
+        "rejected" => "否認",
+        "expired" => "期限切れ",
+        _ => "不明",
+    }
+}
+
+impl ApprovalRefusal {
+    /// The console's message.
+    pub fn message_ja(&self) -> String {
+        match self {
+            ApprovalRefusal::NotRequesterRole(r) => format!(
+                "この申請は{}の役割を持つオペレーターだけが行えます。",
+                r.label()
+            ),
+            ApprovalRefusal::OwnRequest => OWN_REQUEST.into(),
+            ApprovalRefusal::AlreadyVoted => ALREADY_VOTED.into(),
+            ApprovalRefusal::MayNotApprove(roles) => format!(
+                "この申請を承認・否認できるのは{}の役割を持つオペレーターです。",
+                roles.labels()
+            ),
+            ApprovalRefusal::NoSuchRequest(_) => "指定された申請は見つかりません。".into(),
+            ApprovalRefusal::NotPending(s) => {
+                format!("この申請はすでに「{s}」のため、操作できません。")
+            }
+            ApprovalRefusal::Changed => CHANGED.into(),
+            ApprovalRefusal::Expired => EXPIRED.into(),
+            ApprovalRefusal::NoSuchCompany(_) => "指定された企業は見つかりません。".into(),
+            ApprovalRefusal::CompanyClosed(_) => "この企業はすでに解約されています。".into(),
+            ApprovalRefusal::MasterLeft(_) => MASTER_LEFT.into(),
+            ApprovalRefusal::LoginIdTaken(_) => "このログインIDはすでに使われています。".into(),
+            ApprovalRefusal::NoSuchOperator(_) => "指定されたオペレーターは見つかりません。".into(),
+            ApprovalRefusal::Invalid(f) => f.japanese(),
+        }
+    }
+}
+
+/// The console's message when the requester tries to approve their own.
+pub const OWN_REQUEST: &str =
+    "ご自身が申請した変更は承認できません。ほかのオペレーターの承認が必要です。";
+/// The console's message for a second vote of one operator.
+pub const ALREADY_VOTED: &str =
+    "この申請はすでに承認または否認しています。同じオペレーターは一度だけ数えます。";
+/// The console's message when another step came first.
+pub const CHANGED: &str = "この申請は他のオペレーターの操作により更新されました。申請内容を確認して、もう一度操作してください。";
+/// The console's message for an expired request.
+pub const EXPIRED: &str =
+    "この申請は承認期限を過ぎたため無効になりました。必要であれば、もう一度申請してください。";
+/// The console's message when the company still has a マスター.
+pub const MASTER_LEFT: &str = "この企業にはマスターが登録されています。マスターの登録は、マスターがいない企業にだけ行えます。";
+
+/// Why a step did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    #[error(transparent)]
+    Refused(#[from] ApprovalRefusal),
+    /// The operator's password (its Japanese message).
+    #[error("{0}")]
+    Password(String),
+    #[error(transparent)]
+    Internal(#[from] ServiceError),
+}
+
+impl From<shomei_store::StoreError> for ApprovalError {
+    fn from(e: shomei_store::StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<ApprovalError> for ActionError {
+    fn from(e: ApprovalError) -> Self {
+        match e {
+            ApprovalError::Refused(r) => ActionError::Refused(r.message_ja()),
+            ApprovalError::Password(m) => ActionError::Refused(m),
+            ApprovalError::Internal(e) => ActionError::Internal(e),
+        }
+    }
+}
+
+/// A request as the list and detail screens show it.
+#[derive(Debug, Clone)]
+pub struct ApprovalView {
+    pub id: i64,
+    pub kind: ApprovalKind,
+    pub change: ApprovalChange,
+    pub summary: String,
+    pub requester: String,
+    pub requested_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub required: u32,
+    pub roles: OperatorRoles,
+    pub approvals: u32,
+    pub state: &'static str,
+    pub pending: bool,
+    pub version: i64,
+    pub decided_at: Option<OffsetDateTime>,
+    pub decided_by: Option<String>,
+    pub votes: Vec<ApprovalVoteRow>,
+}
+
+/// A page of requests.
+#[derive(Debug, Clone)]
+pub struct ApprovalPage {
+    pub requests: Vec<ApprovalView>,
+    pub total: i64,
+    pub page: i64,
+    pub pages: i64,
+}
+
+/// What a submit did.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub id: i64,
+    pub summary: String,
+    pub required: u32,
+    pub roles: OperatorRoles,
+    pub expires_at: OffsetDateTime,
+}
+
+/// What a committed change did. Temporary passwords are shown once, to the
+/// operator whose approval committed it (they hand them to the customer).
+#[derive(Debug, Clone)]
+pub enum Applied {
+    CompanyOpened {
+        company_id: CompanyId,
+        company: String,
+        login_id: String,
+        passwords: TemporaryPasswords,
+    },
+    CompanyClosed {
+        company_id: CompanyId,
+        company: String,
+        users_stopped: usize,
+        certificates_revoked: usize,
+    },
+    MasterRegistered {
+        company_id: CompanyId,
+        company: String,
+        login_id: String,
+        passwords: TemporaryPasswords,
+    },
+    RolesChanged {
+        operator: String,
+        roles: OperatorRoles,
+    },
+    RuleChanged(ApprovalRule),
+}
+
+/// What an approval did.
+#[derive(Debug, Clone)]
+pub enum Approved {
+    /// Counted; more approvals needed.
+    Waiting {
+        id: i64,
+        approvals: u32,
+        required: u32,
+    },
+    /// The last approval: the change committed with it.
+    Committed { id: i64, applied: Applied },
+}
+
+/// What is made outside the transaction for a commit (slow hashing).
+enum Material {
+    None,
+    Passwords(PreparedPasswords),
+}
+
+/// What happens after the commit (revocations put in force).
+type AfterCommit = Vec<(shomei_core::Serial, Listed)>;
+
+fn draft_problem(p: DraftProblem) -> ApprovalRefusal {
+    ApprovalRefusal::Invalid(match p {
+        DraftProblem::LoginId { min, max } => InvalidField::LoginId { min, max },
+        DraftProblem::Name => InvalidField::UserName,
+        DraftProblem::Email => InvalidField::Email,
+    })
+}
+
+fn view(r: ApprovalRequestRow, votes: Vec<ApprovalVoteRow>) -> Result<ApprovalView, ServiceError> {
+    let change: ApprovalChange = serde_json::from_str(&r.data)
+        .map_err(|_| ServiceError::Invariant("an approval request's data does not read back"))?;
+    Ok(ApprovalView {
+        id: r.id,
+        kind: change.kind(),
+        summary: r.summary,
+        change,
+        requester: r.requester,
+        requested_at: r.requested_at,
+        expires_at: r.expires_at,
+        required: r.required,
+        roles: OperatorRoles::parse(&r.roles).unwrap_or_default(),
+        approvals: r.approvals,
+        pending: r.state == "pending",
+        state: state_label(&r.state),
+        version: r.version,
+        decided_at: r.decided_at,
+        decided_by: r.decided_by,
+        votes,
+    })
+}
+
+impl Shomei {
+    fn approval_row<'a>(
+        &self,
+        actor: &'a str,
+        op: Operation,
+        target: &'a str,
+        client: &'a str,
+        outcome: Outcome,
+        detail: &'a str,
+    ) -> shomei_store::AuditEntry<'a> {
+        let ctx = OperatorContext { op, target, client };
+        operator_row(self, actor, ctx, outcome, detail)
+    }
+
+    /// A refusal's row alone, committed.
+    async fn record_refusal(
+        &self,
+        actor: &str,
+        op: Operation,
+        target: &str,
+        client: &str,
+        r: &ApprovalRefusal,
+    ) -> Result<(), ServiceError> {
+        let detail = r.message_ja();
+        self.record(&self.approval_row(actor, op, target, client, Outcome::Failed, &detail))
+            .await?;
+        Ok(())
+    }
+
+    /// The rule of every kind in force, in the table's order.
+    pub async fn approval_rules(&self) -> Result<Vec<ApprovalRule>, ServiceError> {
+        let stored = self.store.approval_rules().await?;
+        Ok(ApprovalKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let (required, roles) = kind.default_rule();
+                match stored.iter().find(|r| r.kind == kind.code()) {
+                    Some(r) => ApprovalRule {
+                        kind,
+                        required: r.required,
+                        roles: OperatorRoles::parse(&r.roles).unwrap_or(roles),
+                        changed: Some((r.updated_at, r.updated_by.clone())),
+                    },
+                    None => ApprovalRule {
+                        kind,
+                        required,
+                        roles,
+                        changed: None,
+                    },
+                }
+            })
+            .collect())
+    }
+
+    async fn rule_in(
+        &self,
+        tx: &mut Tx,
+        kind: ApprovalKind,
+    ) -> Result<(u32, OperatorRoles), ServiceError> {
+        let (required, roles) = kind.default_rule();
+        Ok(match tx.approval_rule(kind.code()).await? {
+            Some((n, r)) => (n, OperatorRoles::parse(&r).unwrap_or(roles)),
+            None => (required, roles),
+        })
+    }
+
+    /// The change's own checks against the data as it is now (at submit,
+    /// and again in the committing transaction).
+    async fn check_change(
+        &self,
+        tx: &mut Tx,
+        change: &ApprovalChange,
+    ) -> Result<(), ApprovalError> {
+        match change {
+            ApprovalChange::OpenCompany {
+                company,
+                service,
+                login_id,
+                name,
+                email,
+            } => {
+                company_name(company)
+                    .map_err(|_| ApprovalRefusal::Invalid(InvalidField::CompanyName))?;
+                Service::from_code(service)
+                    .ok_or(ApprovalRefusal::Invalid(InvalidField::Service))?;
+                let d = self
+                    .master_draft(login_id, name, email)
+                    .map_err(draft_problem)?;
+                if tx.login_id_taken(&d.login).await? {
+                    return Err(ApprovalRefusal::LoginIdTaken(d.login.to_string()).into());
+                }
+            }
+            ApprovalChange::CloseCompany { company_id, .. } => {
+                let id = CompanyId(*company_id);
+                if tx.company(id).await?.is_none() {
+                    return Err(ApprovalRefusal::NoSuchCompany(*company_id).into());
+                }
+                if tx.company_closed(id).await? {
+                    return Err(ApprovalRefusal::CompanyClosed(*company_id).into());
+                }
+            }
+            ApprovalChange::RegisterMaster {
+                company_id,
+                login_id,
+                name,
+                email,
+                ..
+            } => {
+                let id = CompanyId(*company_id);
+                if tx.company(id).await?.is_none() {
+                    return Err(ApprovalRefusal::NoSuchCompany(*company_id).into());
+                }
+                if tx.company_closed(id).await? {
+                    return Err(ApprovalRefusal::CompanyClosed(*company_id).into());
+                }
+                if tx.user_counts(id).await?.1 > 0 {
+                    return Err(ApprovalRefusal::MasterLeft(*company_id).into());
+                }
+                let d = self
+                    .master_draft(login_id, name, email)
+                    .map_err(draft_problem)?;
+                if tx.login_id_taken(&d.login).await? {
+                    return Err(ApprovalRefusal::LoginIdTaken(d.login.to_string()).into());
+                }
+            }
+            ApprovalChange::ChangeOperatorRoles { operator, roles } => {
+                OperatorRoles::parse(roles).ok_or(ApprovalRefusal::Invalid(InvalidField::Roles))?;
+                let found = match OperatorName::parse(operator) {
+                    Some(n) => tx.operator_by_name(&n).await?,
+                    None => None,
+                };
+                if !found.is_some_and(|o| o.active) {
+                    return Err(ApprovalRefusal::NoSuchOperator(operator.clone()).into());
+                }
+            }
+            ApprovalChange::ChangeApprovalRule {
+                rule,
+                required,
+                roles,
+            } => {
+                let kind = ApprovalKind::from_code(rule)
+                    .ok_or(ApprovalRefusal::Invalid(InvalidField::Rule))?;
+                if !(kind.min_required()..=MAX_REQUIRED).contains(required) {
+                    return Err(ApprovalRefusal::Invalid(InvalidField::Required {
+                        min: kind.min_required(),
+                    })
+                    .into());
+                }
+                OperatorRoles::parse(roles).ok_or(ApprovalRefusal::Invalid(InvalidField::Roles))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Submits `change` for approval: the operator holds the kind's
+    /// requester role, the change passes its checks, the operator's own
+    /// password is right; the request and its 承認申請 row commit together.
+    pub async fn submit_approval(
+        &self,
+        op: &ConsoleOperator,
+        change: ApprovalChange,
+        password: &str,
+        client: &str,
+    ) -> Result<Submitted, ApprovalError> {
+        let kind = change.kind();
+        let actor = op.operator.name.actor();
+        let summary = change.summary();
+        if !op.operator.roles.has(kind.requester_role()) {
+            let r = ApprovalRefusal::NotRequesterRole(kind.requester_role());
+            self.record_refusal(&actor, Operation::ApprovalSubmit, "", client, &r)
+                .await?;
+            return Err(r.into());
+        }
+        {
+            let mut tx = self.store.begin().await?;
+            let checked = self.check_change(&mut tx, &change).await;
+            drop(tx);
+            if let Err(ApprovalError::Refused(r)) = &checked {
+                self.record_refusal(&actor, Operation::ApprovalSubmit, "", client, r)
+                    .await?;
+            }
+            checked?;
+        }
+        let ctx = OperatorContext {
+            op: Operation::ApprovalSubmit,
+            target: "",
+            client,
+        };
+        let (mut tx, me) = self
+            .confirm_operator(op, password, ctx)
+            .await
+            .map_err(password_error)?;
+        if !me.operator.roles.has(kind.requester_role()) {
+            return Err(ApprovalRefusal::NotRequesterRole(kind.requester_role()).into());
+        }
+        let (required, roles) = self.rule_in(&mut tx, kind).await?;
+        let now = self.now();
+        let expires_at = now + APPROVAL_LIFETIME;
+        let data = serde_json::to_string(&change)
+            .map_err(|_| ServiceError::Invariant("an approval request does not serialize"))?;
+        let id = tx
+            .insert_approval_request(&NewApprovalRequest {
+                kind: kind.code(),
+                summary: &summary,
+                data: &data,
+                requested_by: me.operator.id,
+                requested_at: now,
+                expires_at,
+                required,
+                roles: &roles.codes(),
+            })
+            .await?;
+        let target = format!("申請{id}");
+        let detail = format!("{summary} 必要な承認: {required}名（{}）", roles.labels());
+        tx.audit(&self.approval_row(
+            &actor,
+            Operation::ApprovalSubmit,
+            &target,
+            client,
+            Outcome::Succeeded,
+            &detail,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(Submitted {
+            id,
+            summary,
+            required,
+            roles,
+            expires_at,
+        })
+    }
+
+    /// Expires every pending request whose time ran out by the service
+    /// clock, each with its 承認期限切れ row. Returns how many.
+    pub async fn expire_approvals(&self) -> Result<usize, ServiceError> {
+        let now = self.now();
+        let mut n = 0;
+        for (id, version) in self.store.approvals_due(now).await? {
+            let mut tx = self.store.begin().await?;
+            if self.expire_in(&mut tx, id, version, now).await? {
+                tx.commit().await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Expires the request in `tx` (its row written); `false` when another
+    /// step moved it first.
+    async fn expire_in(
+        &self,
+        tx: &mut Tx,
+        id: i64,
+        version: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, ServiceError> {
+        let Some(r) = tx.approval_request(id).await? else {
+            return Ok(false);
+        };
+        if !tx
+            .advance_approval(id, version, r.approvals, "expired", "システム", now)
+            .await?
+        {
+            return Ok(false);
+        }
+        let target = format!("申請{id}");
+        let detail = format!(
+            "{}（承認 {}/{}名、期限 {}）",
+            r.summary,
+            r.approvals,
+            r.required,
+            shomei_core::format::jp_datetime(r.expires_at, self.settings.display_offset())
+        );
+        tx.audit(&self.approval_row(
+            "システム",
+            Operation::ApprovalExpire,
+            &target,
+            "",
+            Outcome::Succeeded,
+            &detail,
+        ))
+        .await?;
+        Ok(true)
+    }
+
+    /// Requests, newest first: the pending ones (`all` false) or every one.
+    pub async fn approval_list(&self, all: bool, page: i64) -> Result<ApprovalPage, ServiceError> {
+        self.expire_approvals().await?;
+        let page = page.max(1);
+        let (rows, total) = self
+            .store
+            .approval_requests(
+                (!all).then_some("pending"),
+                APPROVAL_PAGE_SIZE,
+                (page - 1).saturating_mul(APPROVAL_PAGE_SIZE),
+            )
+            .await?;
+        let requests = rows
+            .into_iter()
+            .map(|r| view(r, Vec::new()))
+            .collect::<Result<_, _>>()?;
+        Ok(ApprovalPage {
+            requests,
+            total,
+            page,
+            pages: ((total + APPROVAL_PAGE_SIZE - 1) / APPROVAL_PAGE_SIZE).max(1),
+        })
+    }
+
+    /// One request with its votes.
+    pub async fn approval_detail(&self, id: i64) -> Result<ApprovalView, ApprovalError> {
+        self.expire_approvals().await?;
+        let Some(r) = self.store.approval_request(id).await? else {
+            return Err(ApprovalRefusal::NoSuchRequest(id).into());
+        };
+        let votes = self.store.approval_votes(id).await?;
+        Ok(view(r, votes)?)
+    }
+
+    /// Who may act on the request at all (the requester's own approval and
+    /// a role outside the rule refused).
+    fn may_vote(
+        &self,
+        op: &ConsoleOperator,
+        r: &ApprovalRequestRow,
+        approving: bool,
+    ) -> Result<(), ApprovalRefusal> {
+        let roles = OperatorRoles::parse(&r.roles).unwrap_or_default();
+        if approving && r.requested_by == op.operator.id {
+            return Err(ApprovalRefusal::OwnRequest);
+        }
+        // The requester may withdraw their own request.
+        if r.requested_by != op.operator.id && !roles.iter().any(|x| op.operator.roles.has(x)) {
+            return Err(ApprovalRefusal::MayNotApprove(roles));
+        }
+        Ok(())
+    }
+
+    /// The checks every vote makes on the request as read, before and in
+    /// the transaction.
+    fn votable(
+        &self,
+        r: &ApprovalRequestRow,
+        seen_version: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), ApprovalRefusal> {
+        if r.state != "pending" {
+            return Err(ApprovalRefusal::NotPending(state_label(&r.state)));
+        }
+        if r.expires_at <= now {
+            return Err(ApprovalRefusal::Expired);
+        }
+        if r.version != seen_version {
+            return Err(ApprovalRefusal::Changed);
+        }
+        Ok(())
+    }
+
+    /// Approves request `id` as the operator saw it (`seen_version`). The
+    /// approval that reaches the rule's count commits the change in the
+    /// same transaction; exactly one approval does, also on two nodes at
+    /// once (the compare-and-set on the request's version).
+    pub async fn approve_request(
+        &self,
+        op: &ConsoleOperator,
+        id: i64,
+        seen_version: i64,
+        password: &str,
+        client: &str,
+    ) -> Result<Approved, ApprovalError> {
+        self.vote(op, id, seen_version, password, client, true)
+            .await
+            .map(|v| v.expect("an approval returns what it did"))
+    }
+
+    /// Rejects request `id` (as seen at `seen_version`): the request ends;
+    /// nothing changes. The requester may withdraw their own this way.
+    pub async fn reject_request(
+        &self,
+        op: &ConsoleOperator,
+        id: i64,
+        seen_version: i64,
+        password: &str,
+        client: &str,
+    ) -> Result<(), ApprovalError> {
+        self.vote(op, id, seen_version, password, client, false)
+            .await
+            .map(|_| ())
+    }
+
+    async fn vote(
+        &self,
+        op: &ConsoleOperator,
+        id: i64,
+        seen_version: i64,
+        password: &str,
+        client: &str,
+        approving: bool,
+    ) -> Result<Option<Approved>, ApprovalError> {
+        self.prepare_vote(op, id, seen_version, client, approving)
+            .await?
+            .cast(password)
+            .await
+    }
+
+    /// The first half of a vote: the request read and checked as it is
+    /// now (pending at `seen_version`, the operator may vote on it), and
+    /// for the approval that would commit it, what the change needs made
+    /// outside a transaction. [`PendingVote::cast`] is the second half.
+    /// Two nodes that both prepared a vote on one version have both seen
+    /// the request pending: of their casts, one moves it.
+    pub async fn prepare_vote<'a>(
+        &'a self,
+        op: &'a ConsoleOperator,
+        id: i64,
+        seen_version: i64,
+        client: &'a str,
+        approving: bool,
+    ) -> Result<PendingVote<'a>, ApprovalError> {
+        let operation = if approving {
+            Operation::ApprovalApprove
+        } else {
+            Operation::ApprovalReject
+        };
+        let actor = op.operator.name.actor();
+        let target = format!("申請{id}");
+        self.expire_approvals().await?;
+        let Some(r) = self.store.approval_request(id).await? else {
+            return Err(ApprovalRefusal::NoSuchRequest(id).into());
+        };
+        let early = self
+            .may_vote(op, &r, approving)
+            .and_then(|()| self.votable(&r, seen_version, self.now()));
+        if let Err(refusal) = early {
+            self.record_refusal(&actor, operation, &target, client, &refusal)
+                .await?;
+            return Err(refusal.into());
+        }
+        let change: ApprovalChange = serde_json::from_str(&r.data).map_err(|_| {
+            ServiceError::Invariant("an approval request's data does not read back")
+        })?;
+        let last = approving && r.approvals + 1 >= r.required;
+        let material = match (&change, last) {
+            (ApprovalChange::OpenCompany { .. } | ApprovalChange::RegisterMaster { .. }, true) => {
+                Material::Passwords(self.prepared_passwords().await?)
+            }
+            _ => Material::None,
+        };
+        Ok(PendingVote {
+            svc: self,
+            op,
+            id,
+            seen_version,
+            client,
+            approving,
+            operation,
+            actor,
+            target,
+            change,
+            material,
+        })
+    }
+}
+
+/// A vote prepared by [`Shomei::prepare_vote`], cast with the operator's
+/// password.
+pub struct PendingVote<'a> {
+    svc: &'a Shomei,
+    op: &'a ConsoleOperator,
+    id: i64,
+    seen_version: i64,
+    client: &'a str,
+    approving: bool,
+    operation: Operation,
+    actor: String,
+    target: String,
+    change: ApprovalChange,
+    material: Material,
+}
+
+impl PendingVote<'_> {
+    /// The second half: the operator's password, then in one transaction
+    /// the request read again, the vote, the compare-and-set on its
+    /// version, the step's row and, for the last approval, the change.
+    pub async fn cast(self, password: &str) -> Result<Option<Approved>, ApprovalError> {
+        let PendingVote {
+            svc,
+            op,
+            id,
+            seen_version,
+            client,
+            approving,
+            operation,
+            actor,
+            target,
+            change,
+            material,
+        } = self;
+        svc.cast_vote(
+            op,
+            (id, seen_version),
+            (client, approving, operation),
+            (&actor, &target),
+            change,
+            material,
+            password,
+        )
+        .await
+    }
+}
+
+impl Shomei {
+    #[allow(clippy::too_many_arguments)]
+    async fn cast_vote(
+        &self,
+        op: &ConsoleOperator,
+        (id, seen_version): (i64, i64),
+        (client, approving, operation): (&str, bool, Operation),
+        (actor, target): (&str, &str),
+        change: ApprovalChange,
+        material: Material,
+        password: &str,
+    ) -> Result<Option<Approved>, ApprovalError> {
+        let (actor, target) = (actor.to_owned(), target.to_owned());
+        let ctx = OperatorContext {
+            op: operation,
+            target: &target,
+            client,
+        };
+        let (mut tx, me) = self
+            .confirm_operator(op, password, ctx)
+            .await
+            .map_err(password_error)?;
+        let now = self.now();
+        // As the transaction sees it now.
+        let Some(r) = tx.approval_request(id).await? else {
+            return Err(ApprovalRefusal::NoSuchRequest(id).into());
+        };
+        let current = ConsoleOperator {
+            operator: me.operator.clone(),
+            serial: op.serial.clone(),
+            not_after: op.not_after,
+        };
+        if let Err(refusal) = self.may_vote(&current, &r, approving) {
+            drop(tx);
+            self.record_refusal(&actor, operation, &target, client, &refusal)
+                .await?;
+            return Err(refusal.into());
+        }
+        let moved = if r.version != seen_version {
+            Err(ApprovalRefusal::Changed)
+        } else {
+            self.votable(&r, seen_version, now)
+        };
+        match moved {
+            Ok(()) => {}
+            Err(ApprovalRefusal::Expired) => {
+                // Expired meanwhile: the expiry is this transaction's step.
+                self.expire_in(&mut tx, id, r.version, now).await?;
+                tx.commit().await?;
+                return Err(ApprovalRefusal::Expired.into());
+            }
+            Err(refusal) => {
+                drop(tx);
+                self.record_refusal(&actor, operation, &target, client, &refusal)
+                    .await?;
+                return Err(refusal.into());
+            }
+        }
+        let vote = if approving { "approve" } else { "reject" };
+        if !tx.add_approval_vote(id, me.operator.id, vote, now).await? {
+            drop(tx);
+            let refusal = ApprovalRefusal::AlreadyVoted;
+            self.record_refusal(&actor, operation, &target, client, &refusal)
+                .await?;
+            return Err(refusal.into());
+        }
+        let approvals = r.approvals + u32::from(approving);
+        let commits = approving && approvals >= r.required;
+        let state = match (approving, commits) {
+            (false, _) => "rejected",
+            (true, true) => "committed",
+            (true, false) => "pending",
+        };
+        if !tx
+            .advance_approval(
+                id,
+                r.version,
+                approvals,
+                state,
+                me.operator.name.as_str(),
+                now,
+            )
+            .await?
+        {
+            // Another node's step came first: this vote is rolled back.
+            drop(tx);
+            let refusal = ApprovalRefusal::Changed;
+            self.record_refusal(&actor, operation, &target, client, &refusal)
+                .await?;
+            return Err(refusal.into());
+        }
+        let detail = if !approving && r.requested_by == me.operator.id {
+            format!("{}（申請者による取り下げ）", r.summary)
+        } else {
+            format!("{}（承認 {approvals}/{}名）", r.summary, r.required)
+        };
+        tx.audit(&self.approval_row(
+            &actor,
+            operation,
+            &target,
+            client,
+            Outcome::Succeeded,
+            &detail,
+        ))
+        .await?;
+        if !approving {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        if !commits {
+            tx.commit().await?;
+            return Ok(Some(Approved::Waiting {
+                id,
+                approvals,
+                required: r.required,
+            }));
+        }
+        if let Err(e) = self.check_change(&mut tx, &change).await {
+            // The data moved since the submit (a login ID taken, the
+            // company closed): nothing commits; the request waits.
+            drop(tx);
+            if let ApprovalError::Refused(refusal) = &e {
+                self.record_refusal(&actor, Operation::ApprovalCommit, &target, client, refusal)
+                    .await?;
+            }
+            return Err(e);
+        }
+        let (applied, after) = self
+            .apply_in(&mut tx, &change, material, &actor, client, now)
+            .await?;
+        let detail = format!("{}（申請者 {}）", r.summary, r.requester);
+        tx.audit(&self.approval_row(
+            &actor,
+            Operation::ApprovalCommit,
+            &target,
+            client,
+            Outcome::Succeeded,
+            &detail,
+        ))
+        .await?;
+        tx.commit().await?;
+        self.after_commit(after, now);
+        Ok(Some(Approved::Committed { id, applied }))
+    }
+
+    /// Revocations of a closed company in force here at once (other
+    /// servers from the revocation log).
+    fn after_commit(&self, after: AfterCommit, now: OffsetDateTime) {
+        for (serial, listed) in after {
+            self.mark_revoked_with(
+                serial.as_bytes(),
+                Revocation {
+                    at: now,
+                    reason: Some(REASON_CESSATION),
+                    invalidity: None,
+                },
+                listed,
+            );
+        }
+    }
+
+    /// The change itself, in the transaction of its last approval (or of a
+    /// break-glass); the change's own 操作履歴 rows written.
+    async fn apply_in(
+        &self,
+        tx: &mut Tx,
+        change: &ApprovalChange,
+        material: Material,
+        actor: &str,
+        client: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Applied, AfterCommit), ApprovalError> {
+        let passwords = |m: Material| match m {
+            Material::Passwords(p) => Ok(p),
+            Material::None => Err(ServiceError::Invariant(
+                "a マスター's passwords were not prepared",
+            )),
+        };
+        Ok(match change {
+            ApprovalChange::OpenCompany {
+                company,
+                service,
+                login_id,
+                name,
+                email,
+            } => {
+                let p = passwords(material)?;
+                let service = Service::from_code(service)
+                    .ok_or(ApprovalRefusal::Invalid(InvalidField::Service))?;
+                let d = self
+                    .master_draft(login_id, name, email)
+                    .map_err(draft_problem)?;
+                let name = company_name(company)
+                    .map_err(|_| ApprovalRefusal::Invalid(InvalidField::CompanyName))?;
+                let id = self
+                    .create_company_in(tx, name, service, actor, client)
+                    .await
+                    .map_err(operator_error)?;
+                self.create_master_in(tx, id, &d, &p, actor, client)
+                    .await
+                    .map_err(operator_error)?;
+                (
+                    Applied::CompanyOpened {
+                        company_id: id,
+                        company: name.to_owned(),
+                        login_id: d.login.to_string(),
+                        passwords: p.temp,
+                    },
+                    Vec::new(),
+                )
+            }
+            ApprovalChange::RegisterMaster {
+                company_id,
+                company,
+                login_id,
+                name,
+                email,
+            } => {
+                let p = passwords(material)?;
+                let d: MasterDraft = self
+                    .master_draft(login_id, name, email)
+                    .map_err(draft_problem)?;
+                let id = CompanyId(*company_id);
+                self.create_master_in(tx, id, &d, &p, actor, client)
+                    .await
+                    .map_err(operator_error)?;
+                (
+                    Applied::MasterRegistered {
+                        company_id: id,
+                        company: company.clone(),
+                        login_id: d.login.to_string(),
+                        passwords: p.temp,
+                    },
+                    Vec::new(),
+                )
+            }
+            ApprovalChange::CloseCompany {
+                company_id,
+                company,
+            } => {
+                let id = CompanyId(*company_id);
+                let mut stopped = 0;
+                for uid in tx.company_user_ids(id).await? {
+                    if let Some(mut u) = tx.user(uid).await? {
+                        u.counters.admin_stopped = true;
+                        tx.save_counters(u.id, &u.counters).await?;
+                        stopped += 1;
+                    }
+                }
+                let mut after = Vec::new();
+                for c in tx.company_unrevoked_certs(id).await? {
+                    if tx
+                        .revoke_cert_with(&c.serial, now, REASON_CESSATION, None)
+                        .await?
+                    {
+                        let detail = format!(
+                            "企業解約による失効: シリアル番号 {}（理由 {REASON_CESSATION}）",
+                            c.serial
+                        );
+                        tx.audit(
+                            &self
+                                .entry(Operation::CertificateRevocation)
+                                .by_name(Some(id), actor)
+                                .target(&c.login_id)
+                                .detail(&detail)
+                                .client(client),
+                        )
+                        .await?;
+                        after.push((
+                            c.serial,
+                            Listed {
+                                scope: c.crl_scope,
+                                not_after: c.not_after.unix_timestamp(),
+                            },
+                        ));
+                    }
+                }
+                if !tx.close_company(id, actor, now).await? {
+                    return Err(ApprovalRefusal::CompanyClosed(*company_id).into());
+                }
+                let detail = format!(
+                    "{company} 利用者 {stopped}名を利用停止、電子証明書 {}件を失効",
+                    after.len()
+                );
+                tx.audit(
+                    &self
+                        .entry(Operation::CompanyClose)
+                        .by_name(Some(id), actor)
+                        .detail(&detail)
+                        .client(client),
+                )
+                .await?;
+                (
+                    Applied::CompanyClosed {
+                        company_id: id,
+                        company: company.clone(),
+                        users_stopped: stopped,
+                        certificates_revoked: after.len(),
+                    },
+                    after,
+                )
+            }
+            ApprovalChange::ChangeOperatorRoles { operator, roles } => {
+                let roles = OperatorRoles::parse(roles)
+                    .ok_or(ApprovalRefusal::Invalid(InvalidField::Roles))?;
+                let name = OperatorName::parse(operator)
+                    .ok_or_else(|| ApprovalRefusal::NoSuchOperator(operator.clone()))?;
+                let Some(o) = tx.operator_by_name(&name).await? else {
+                    return Err(ApprovalRefusal::NoSuchOperator(operator.clone()).into());
+                };
+                tx.set_operator_roles(o.id, &roles).await?;
+                let detail = format!("役割: {} → {}", o.roles.labels(), roles.labels());
+                tx.audit(&self.approval_row(
+                    actor,
+                    Operation::OperatorRoleChange,
+                    name.as_str(),
+                    client,
+                    Outcome::Succeeded,
+                    &detail,
+                ))
+                .await?;
+                (
+                    Applied::RolesChanged {
+                        operator: name.to_string(),
+                        roles,
+                    },
+                    Vec::new(),
+                )
+            }
+            ApprovalChange::ChangeApprovalRule {
+                rule,
+                required,
+                roles,
+            } => {
+                let kind = ApprovalKind::from_code(rule)
+                    .ok_or(ApprovalRefusal::Invalid(InvalidField::Rule))?;
+                let roles = OperatorRoles::parse(roles)
+                    .ok_or(ApprovalRefusal::Invalid(InvalidField::Roles))?;
+                tx.set_approval_rule(kind.code(), *required, &roles.codes(), actor, now)
+                    .await?;
+                let detail = format!(
+                    "{}: 必要な承認 {required}名（{}）",
+                    kind.label(),
+                    roles.labels()
+                );
+                tx.audit(&self.approval_row(
+                    actor,
+                    Operation::ApprovalRuleChange,
+                    kind.code(),
+                    client,
+                    Outcome::Succeeded,
+                    &detail,
+                ))
+                .await?;
+                (
+                    Applied::RuleChanged(ApprovalRule {
+                        kind,
+                        required: *required,
+                        roles,
+                        changed: Some((now, actor.to_owned())),
+                    }),
+                    Vec::new(),
+                )
+            }
+        })
+    }
+}
+
+fn password_error(e: ActionError) -> ApprovalError {
+    match e {
+        ActionError::Refused(m) => ApprovalError::Password(m),
+        ActionError::Internal(e) => ApprovalError::Internal(e),
+    }
+}
+
+fn operator_error(e: OperatorError) -> ApprovalError {
+    match e {
+        OperatorError::LoginIdTaken(l) => ApprovalRefusal::LoginIdTaken(l).into(),
+        OperatorError::NoSuchCompany(c) => ApprovalRefusal::NoSuchCompany(c).into(),
+        OperatorError::Internal(e) => ApprovalError::Internal(e),
+        OperatorError::NoSuchUser(_) | OperatorError::Invalid(_) => {
+            ApprovalError::Internal(ServiceError::Invariant(
+                "a change checked before its commit was refused by its use case",
+            ))
+        }
+    }
+}
+
+/// The console's message for an operator without the 業務管理者 role.
+pub const NOT_BUSINESS_ADMIN: &str = "この操作は業務管理者の役割を持つオペレーターだけが行えます。";
+
+/// A company as the 業務管理者 sees it.
+#[derive(Debug, Clone)]
+pub struct BusinessCompany {
+    pub id: CompanyId,
+    pub name: String,
+    pub service: Service,
+    pub users: i64,
+    pub created_at: OffsetDateTime,
+    pub closed_at: Option<OffsetDateTime>,
+}
+
+impl Shomei {
+    /// Every company (業務管理者 only; a refusal otherwise, its row
+    /// written), with whether the bank closed it.
+    pub async fn business_companies(
+        &self,
+        op: &ConsoleOperator,
+        client: &str,
+    ) -> Result<Vec<BusinessCompany>, ActionError> {
+        if !op.operator.roles.has(OperatorRole::BusinessAdmin) {
+            let actor = op.operator.name.actor();
+            let detail = format!("権限なし（役割: {}）", op.operator.roles.labels());
+            self.record(&self.approval_row(
+                &actor,
+                Operation::ApprovalSubmit,
+                "",
+                client,
+                Outcome::Failed,
+                &detail,
+            ))
+            .await?;
+            return Err(ActionError::Refused(NOT_BUSINESS_ADMIN.into()));
+        }
+        let closed = self.store.company_closures().await?;
+        Ok(self
+            .store
+            .companies()
+            .await?
+            .into_iter()
+            .map(|c| BusinessCompany {
+                closed_at: closed.iter().find(|(id, _)| *id == c.id).map(|(_, t)| *t),
+                id: c.id,
+                name: c.name,
+                service: c.service,
+                users: c.users,
+                created_at: c.created_at,
+            })
+            .collect())
+    }
+}
