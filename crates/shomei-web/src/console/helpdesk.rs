@@ -202,11 +202,11 @@ async fn refused_on_detail(
 
 #[derive(Template)]
 #[template(path = "console/result.html")]
-struct ResultPage {
-    l: ConsoleLayout,
-    done: &'static str,
-    rows: Vec<(&'static str, String)>,
-    links: Vec<(String, &'static str)>,
+pub(crate) struct ResultPage {
+    pub l: ConsoleLayout,
+    pub done: &'static str,
+    pub rows: Vec<(&'static str, String)>,
+    pub links: Vec<(String, &'static str)>,
 }
 
 #[derive(serde::Deserialize)]

@@ -6,6 +6,7 @@
 //! and its CSRF token: [`access`].
 
 mod access;
+mod approvals;
 mod helpdesk;
 
 use askama::Template;
@@ -34,6 +35,22 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/opr011", get(helpdesk::opr011))
         .route("/opr011/lift", post(helpdesk::lift))
         .route("/opr011/revoke", post(helpdesk::revoke))
+        .route("/opr020", get(approvals::opr020))
+        .route(
+            "/opr021",
+            get(approvals::opr021).post(approvals::opr021_submit),
+        )
+        .route(
+            "/opr022",
+            get(approvals::opr022).post(approvals::opr022_submit),
+        )
+        .route(
+            "/opr023",
+            get(approvals::opr023).post(approvals::opr023_submit),
+        )
+        .route("/opr030", get(approvals::opr030))
+        .route("/opr031", get(approvals::opr031))
+        .route("/opr031/decide", post(approvals::decide))
         .route("/static/shomei.css", get(crate::pages::stylesheet))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -171,7 +188,34 @@ fn tasks_of(op: &Operator) -> Vec<(&'static str, &'static str, &'static str)> {
             "全企業の利用者を検索し、状態・証明書・操作履歴の確認、停止の解除、電話受付による失効を行います。",
         ));
     }
+    if roles.has(OperatorRole::BusinessAdmin) {
+        t.push((
+            "/opr020",
+            "企業管理",
+            "企業の開設（最初のマスターを含む）・解約、マスターがいない企業へのマスター登録を申請します。",
+        ));
+    }
+    t.push((
+        "/opr030",
+        "承認待ち一覧",
+        "ほかのオペレーターの申請を確認し、承認・否認します。",
+    ));
     t
+}
+
+/// A result screen: what was done, its rows and where to go next.
+pub(crate) fn result_page(
+    l: ConsoleLayout,
+    done: &'static str,
+    rows: Vec<(&'static str, String)>,
+    links: Vec<(String, &'static str)>,
+) -> helpdesk::ResultPage {
+    helpdesk::ResultPage {
+        l,
+        done,
+        rows,
+        links,
+    }
 }
 
 /// What every console screen shows around its content.

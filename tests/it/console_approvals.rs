@@ -1,0 +1,762 @@
+//! Four-eyes approval in the operator console: a company opened by one
+//! 業務管理者 and approved by another, whose マスター then logs in; the
+//! requester's own approval, a second vote and a role outside the rule
+//! refused by their messages beside the approval that commits; rejection;
+//! expiry by the test clock; a company closed (its users stopped, its
+//! certificates revoked); a マスター registered only when none is left; the
+//! rules changed through their own approval; and two nodes approving the
+//! same request at the same moment committing it once.
+
+use shomei_core::{CompanyId, Service};
+use shomei_service::{
+    ALREADY_VOTED, Applied, ApprovalChange, ApprovalError, ApprovalRefusal, Approved, CHANGED,
+    ConsoleOperator, EXPIRED, MASTER_LEFT, NOT_BUSINESS_ADMIN, NewOperator, OWN_REQUEST, Shomei,
+};
+
+use crate::console::{get, logged_in, operator, post};
+use crate::issuance::{assert_refused, cert_login, enrolled, gets_in};
+use crate::testkit::Kit;
+
+/// The operator as the console's service sees them.
+async fn on(svc: &Shomei, op: &NewOperator) -> ConsoleOperator {
+    svc.console_operator(&op.serial).await.unwrap().unwrap()
+}
+
+fn open_company(company: &str, login_id: &str) -> ApprovalChange {
+    ApprovalChange::OpenCompany {
+        company: company.into(),
+        service: "business_ib".into(),
+        login_id: login_id.into(),
+        name: "開設 太郎".into(),
+        email: "kaisetsu@example.jp".into(),
+    }
+}
+
+/// The bank's own 操作履歴 rows (no company), oldest first, as
+/// actor/operation/result/target.
+async fn bank_rows(kit: &Kit) -> Vec<String> {
+    let mut rows = vec![];
+    kit.svc
+        .store()
+        .audit_for_each(None, |r| {
+            if r.company_id.is_none() {
+                rows.push(format!(
+                    "{}/{}/{}/{}",
+                    r.actor_login_id, r.operation, r.result, r.target_login_id
+                ));
+            }
+        })
+        .await
+        .unwrap();
+    rows
+}
+
+fn count(rows: &[String], s: &str) -> usize {
+    rows.iter().filter(|r| r.as_str() == s).count()
+}
+
+async fn company_named(kit: &Kit, name: &str) -> Option<CompanyId> {
+    kit.svc
+        .store()
+        .companies()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == name)
+        .map(|c| c.id)
+}
+
+/// The request number OPR024 shows.
+fn request_id(body: &str) -> i64 {
+    let at = body
+        .find("申請番号</th><td>")
+        .expect("OPR024 names the request")
+        + "申請番号</th><td>".len();
+    body[at..].split('<').next().unwrap().parse().unwrap()
+}
+
+fn refused(e: ApprovalError) -> ApprovalRefusal {
+    match e {
+        ApprovalError::Refused(r) => r,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_company_opened_by_one_operator_and_approved_by_another_lets_its_master_log_in() {
+    let kit = Kit::start().await;
+    let kato = operator(&kit, "kato", "business-admin").await;
+    let mori = operator(&kit, "mori", "business-admin").await;
+    let (a, a_csrf) = logged_in(&kit, &kato).await;
+    let (b, b_csrf) = logged_in(&kit, &mori).await;
+
+    // OPR023: a wrong field is refused by its message, nothing waits.
+    let form = |company: &'static str, login: &'static str, pw: &str| -> Vec<(&str, String)> {
+        vec![
+            ("company", company.into()),
+            ("service", "business_ib".into()),
+            ("login_id", login.into()),
+            ("name", "開設 太郎".into()),
+            ("email", String::new()),
+            ("password", pw.into()),
+            ("csrf", a_csrf.clone()),
+        ]
+    };
+    let send = async |f: Vec<(&str, String)>| {
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        post(&kit, &a, "/opr023", &f).await
+    };
+    let r = send(form("株式会社承認テスト", "x", "")).await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.body.contains("ログインIDは") && r.body.contains("桁の半角英数字で入力してください。"),
+        "{}",
+        r.body
+    );
+    let r = send(form("株式会社承認テスト", "shonin01", "wrong-password-1")).await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains(shomei_service::OPERATOR_PASSWORD_WRONG));
+    assert!(
+        kit.svc
+            .approval_list(false, 1)
+            .await
+            .unwrap()
+            .requests
+            .is_empty()
+    );
+
+    // Submitted: OPR024; the company does not exist yet.
+    let r = send(form(
+        "株式会社承認テスト",
+        "shonin01",
+        &kato.confirm_password,
+    ))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("OPR024") && r.body.contains("申請を受け付けました。"));
+    let id = request_id(&r.body);
+    assert_eq!(company_named(&kit, "株式会社承認テスト").await, None);
+
+    // In both operators' OPR030.
+    for b in [&a, &b] {
+        let l = get(&kit, b, "/opr030").await;
+        assert!(l.body.contains(&format!("id=\"r-{id}\"")), "{}", l.body);
+        assert!(
+            l.body
+                .contains("企業開設: 株式会社承認テスト（マスター shonin01）")
+        );
+    }
+    let d = get(&kit, &a, &format!("/opr031?id={id}")).await;
+    assert!(d.body.contains("承認待ち") && d.body.contains("shonin01"));
+    let version = kit
+        .svc
+        .approval_detail(id)
+        .await
+        .unwrap()
+        .version
+        .to_string();
+    let decide = |csrf: &str, decision: &'static str, pw: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("id", id.to_string()),
+            ("version", version.clone()),
+            ("decision", decision.to_owned()),
+            ("password", pw.to_owned()),
+        ]
+    };
+
+    // The requester's own approval: refused by its message, still waiting.
+    let f = decide(&a_csrf, "approve", &kato.confirm_password);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = post(&kit, &a, "/opr031/decide", &f).await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains(OWN_REQUEST), "{}", r.body);
+    assert_eq!(company_named(&kit, "株式会社承認テスト").await, None);
+
+    // Another 業務管理者's approval commits it: the temporary passwords
+    // shown once, on the approver's OPR032.
+    let f = decide(&b_csrf, "approve", &mori.confirm_password);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = post(&kit, &b, "/opr031/decide", &f).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("OPR032") && r.body.contains("申請された変更を実行しました。"));
+    let pick = |label: &str| {
+        let at = r.body.find(&format!("{label}</th><td>")).unwrap() + label.len() + 9;
+        r.body[at..].split('<').next().unwrap().to_owned()
+    };
+    let login_pw = pick("初期ログインパスワード");
+    assert_eq!(login_pw.len(), 12);
+    let company = company_named(&kit, "株式会社承認テスト")
+        .await
+        .expect("opened");
+
+    // Again: refused, it is done; the company was opened once.
+    let r = post(&kit, &b, "/opr031/decide", &f).await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.body
+            .contains("この申請はすでに「承認済み（実行済み）」のため、操作できません。")
+    );
+
+    // The マスター logs in with the temporary password (and must change it).
+    let portal = kit.browser();
+    let p = portal.login("shonin01", &login_pw).await;
+    assert!(p.error().is_none(), "{:?}", p.error());
+    assert_ne!(p.path(), "/login", "{}", p.body);
+
+    // One row per step, on the bank's chain; the change's own rows on the
+    // company's.
+    let rows = bank_rows(&kit).await;
+    let t = format!("申請{id}");
+    assert_eq!(count(&rows, &format!("銀行:kato/承認申請/成功/{t}")), 1);
+    assert_eq!(count(&rows, &format!("銀行:kato/承認/失敗/{t}")), 1);
+    assert_eq!(count(&rows, &format!("銀行:mori/承認/成功/{t}")), 1);
+    assert_eq!(
+        count(&rows, &format!("銀行:mori/承認済み変更の実行/成功/{t}")),
+        1
+    );
+    let c_rows: Vec<String> = kit
+        .svc
+        .store()
+        .audit_for_company(company, 10, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| format!("{}/{}/{}", r.actor_login_id, r.operation, r.target_login_id))
+        .collect();
+    assert!(
+        c_rows.contains(&"銀行:mori/企業登録/".to_owned()),
+        "{c_rows:?}"
+    );
+    assert!(
+        c_rows.contains(&"銀行:mori/利用者登録/shonin01".to_owned()),
+        "{c_rows:?}"
+    );
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn roles_decide_who_requests_and_who_approves_each_refusal_by_its_message() {
+    let kit = Kit::start().await;
+    let kato = operator(&kit, "kato", "business-admin").await;
+    let mori = operator(&kit, "mori", "business-admin").await;
+    let sato = operator(&kit, "sato", "helpdesk").await;
+    let ito = operator(&kit, "ito", "audit").await;
+    let ueda = operator(&kit, "ueda", "operations-admin").await;
+    let noda = operator(&kit, "noda", "operations-admin").await;
+
+    // OPR020: the 業務管理者's screen only.
+    let (hb, _) = logged_in(&kit, &sato).await;
+    let r = get(&kit, &hb, "/opr020").await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains(NOT_BUSINESS_ADMIN));
+    let (bb, _) = logged_in(&kit, &kato).await;
+    let r = get(&kit, &bb, "/opr020").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("株式会社ほくぎん商事") && r.body.contains("id=\"close-1\""));
+
+    // Who requests: each kind by its role, each refusal by its message.
+    let svc = &kit.svc;
+    let rule = ApprovalChange::ChangeApprovalRule {
+        rule: "open-company".into(),
+        required: 2,
+        roles: "business-admin".into(),
+    };
+    let cases: Vec<(&NewOperator, ApprovalChange, Option<&str>)> = vec![
+        (
+            &sato,
+            open_company("株式会社A", "aaaaaa01"),
+            Some("業務管理者"),
+        ),
+        (
+            &ito,
+            open_company("株式会社A", "aaaaaa01"),
+            Some("業務管理者"),
+        ),
+        (
+            &ueda,
+            open_company("株式会社A", "aaaaaa01"),
+            Some("業務管理者"),
+        ),
+        (&kato, open_company("株式会社A", "aaaaaa01"), None),
+        (&kato, rule.clone(), Some("運用管理者")),
+        (&sato, rule.clone(), Some("運用管理者")),
+        (&ueda, rule.clone(), None),
+    ];
+    let mut ids = vec![];
+    for (who, change, refusal) in cases {
+        let op = on(svc, who).await;
+        let got = svc
+            .submit_approval(&op, change, &who.confirm_password, "test")
+            .await;
+        match refusal {
+            Some(role) => {
+                let r = refused(got.unwrap_err());
+                assert_eq!(
+                    r.message_ja(),
+                    format!("この申請は{role}の役割を持つオペレーターだけが行えます。")
+                );
+                assert!(
+                    r.to_string()
+                        .starts_with("submitting this change needs the"),
+                    "{r}"
+                );
+            }
+            None => ids.push(got.unwrap().id),
+        }
+    }
+    let (open_id, rule_id) = (ids[0], ids[1]);
+
+    // Who approves: the rule's roles, never the requester; the positive
+    // control commits.
+    let version = async |id| svc.approval_detail(id).await.unwrap().version;
+    for (who, id) in [
+        (&sato, open_id),
+        (&ito, open_id),
+        (&ueda, open_id),
+        (&kato, rule_id),
+    ] {
+        let op = on(svc, who).await;
+        let r = refused(
+            svc.approve_request(&op, id, version(id).await, &who.confirm_password, "test")
+                .await
+                .unwrap_err(),
+        );
+        assert!(matches!(r, ApprovalRefusal::MayNotApprove(_)), "{r:?}");
+        assert!(
+            r.message_ja().starts_with("この申請を承認・否認できるのは"),
+            "{}",
+            r.message_ja()
+        );
+    }
+    let r = refused(
+        svc.approve_request(
+            &on(svc, &kato).await,
+            open_id,
+            version(open_id).await,
+            &kato.confirm_password,
+            "test",
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(r, ApprovalRefusal::OwnRequest);
+    assert_eq!(r.message_ja(), OWN_REQUEST);
+    assert_eq!(
+        r.to_string(),
+        "you submitted this request; another operator must approve it"
+    );
+    let done = svc
+        .approve_request(
+            &on(svc, &mori).await,
+            open_id,
+            version(open_id).await,
+            &mori.confirm_password,
+            "test",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        done,
+        Approved::Committed {
+            applied: Applied::CompanyOpened { .. },
+            ..
+        }
+    ));
+    let done = svc
+        .approve_request(
+            &on(svc, &noda).await,
+            rule_id,
+            version(rule_id).await,
+            &noda.confirm_password,
+            "test",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        done,
+        Approved::Committed {
+            applied: Applied::RuleChanged(_),
+            ..
+        }
+    ));
+
+    // The new rule: two approvals for opening a company; nobody counts twice.
+    let rules = svc.approval_rules().await.unwrap();
+    assert_eq!(rules[0].required, 2);
+    let third = operator(&kit, "hara", "business-admin").await;
+    let s = svc
+        .submit_approval(
+            &on(svc, &kato).await,
+            open_company("株式会社B", "bbbbbb01"),
+            &kato.confirm_password,
+            "test",
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.required, 2);
+    let first = svc
+        .approve_request(
+            &on(svc, &mori).await,
+            s.id,
+            version(s.id).await,
+            &mori.confirm_password,
+            "test",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        first,
+        Approved::Waiting {
+            approvals: 1,
+            required: 2,
+            ..
+        }
+    ));
+    let r = refused(
+        svc.approve_request(
+            &on(svc, &mori).await,
+            s.id,
+            version(s.id).await,
+            &mori.confirm_password,
+            "test",
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(r, ApprovalRefusal::AlreadyVoted);
+    assert_eq!(r.message_ja(), ALREADY_VOTED);
+    assert_eq!(company_named(&kit, "株式会社B").await, None);
+    let last = svc
+        .approve_request(
+            &on(svc, &third).await,
+            s.id,
+            version(s.id).await,
+            &third.confirm_password,
+            "test",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(last, Approved::Committed { .. }));
+    assert!(company_named(&kit, "株式会社B").await.is_some());
+
+    // A rule cannot turn four eyes off for a kind that needs them.
+    let r = refused(
+        svc.submit_approval(
+            &on(svc, &ueda).await,
+            ApprovalChange::ChangeApprovalRule {
+                rule: "close-company".into(),
+                required: 0,
+                roles: "business-admin".into(),
+            },
+            &ueda.confirm_password,
+            "test",
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(r.message_ja(), "必要な承認数は1～5名で指定してください。");
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn a_rejection_ends_a_request_and_an_unapproved_one_expires_after_24_hours() {
+    let kit = Kit::start().await;
+    let svc = &kit.svc;
+    let kato = operator(&kit, "kato", "business-admin").await;
+    let mori = operator(&kit, "mori", "business-admin").await;
+    let hara = operator(&kit, "hara", "business-admin").await;
+    let (k, m, h) = (
+        on(svc, &kato).await,
+        on(svc, &mori).await,
+        on(svc, &hara).await,
+    );
+
+    // Rejected by mori: nothing changes, hara's approval comes too late.
+    let s = svc
+        .submit_approval(
+            &k,
+            open_company("株式会社否認", "hinin001"),
+            &kato.confirm_password,
+            "test",
+        )
+        .await
+        .unwrap();
+    let v = svc.approval_detail(s.id).await.unwrap().version;
+    svc.reject_request(&m, s.id, v, &mori.confirm_password, "test")
+        .await
+        .unwrap();
+    let r = refused(
+        svc.approve_request(&h, s.id, v + 1, &hara.confirm_password, "test")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(r, ApprovalRefusal::NotPending("否認"));
+    assert_eq!(company_named(&kit, "株式会社否認").await, None);
+
+    // Expiry: within 24 h it still commits (control on another request);
+    // after them, refused as expired, with its row.
+    let early = svc
+        .submit_approval(
+            &k,
+            open_company("株式会社期限内", "kigen001"),
+            &kato.confirm_password,
+            "test",
+        )
+        .await
+        .unwrap();
+    let late = svc
+        .submit_approval(
+            &k,
+            open_company("株式会社期限切れ", "kigen002"),
+            &kato.confirm_password,
+            "test",
+        )
+        .await
+        .unwrap();
+    kit.clock.advance(time::Duration::hours(23));
+    let v = svc.approval_detail(early.id).await.unwrap().version;
+    assert!(matches!(
+        svc.approve_request(&m, early.id, v, &mori.confirm_password, "test")
+            .await
+            .unwrap(),
+        Approved::Committed { .. }
+    ));
+    kit.clock.advance(time::Duration::hours(1));
+    let v = svc.approval_detail(late.id).await.unwrap().version;
+    let e = svc
+        .approve_request(&m, late.id, v, &mori.confirm_password, "test")
+        .await
+        .unwrap_err();
+    let r = refused(e);
+    assert!(
+        r == ApprovalRefusal::NotPending("期限切れ") || r == ApprovalRefusal::Expired,
+        "{r:?}"
+    );
+    assert!(r.message_ja() == EXPIRED || r.message_ja().contains("期限切れ"));
+    assert_eq!(
+        svc.approval_detail(late.id).await.unwrap().state,
+        "期限切れ"
+    );
+    assert_eq!(company_named(&kit, "株式会社期限切れ").await, None);
+    let rows = bank_rows(&kit).await;
+    assert_eq!(
+        count(
+            &rows,
+            &format!("システム/承認期限切れ/成功/申請{}", late.id)
+        ),
+        1
+    );
+    assert_eq!(
+        count(&rows, &format!("銀行:mori/否認/成功/申請{}", s.id)),
+        1
+    );
+    // The list no longer offers either.
+    let pending = svc.approval_list(false, 1).await.unwrap();
+    assert!(pending.requests.is_empty(), "{:?}", pending.requests);
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn a_closed_company_has_its_users_stopped_and_its_certificates_revoked() {
+    let kit = Kit::start().await;
+    let kato = operator(&kit, "kato", "business-admin").await;
+    let mori = operator(&kit, "mori", "business-admin").await;
+    let (cert, key) = enrolled(&kit, "jirodt").await;
+    gets_in(&kit, &cert, &key).await;
+    let (a, csrf) = logged_in(&kit, &kato).await;
+    let form = get(&kit, &a, "/opr021?company=1").await;
+    assert!(
+        form.body.contains("OPR021") && form.body.contains("株式会社ほくぎん商事"),
+        "{}",
+        form.body
+    );
+    let r = post(
+        &kit,
+        &a,
+        "/opr021",
+        &[
+            ("csrf", &csrf),
+            ("company_id", "1"),
+            ("password", &kato.confirm_password),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = request_id(&r.body);
+    // Waiting: the certificate still gets in.
+    gets_in(&kit, &cert, &key).await;
+
+    let svc = &kit.svc;
+    let v = svc.approval_detail(id).await.unwrap().version;
+    let done = svc
+        .approve_request(&on(svc, &mori).await, id, v, &mori.confirm_password, "test")
+        .await
+        .unwrap();
+    let Approved::Committed {
+        applied:
+            Applied::CompanyClosed {
+                users_stopped,
+                certificates_revoked,
+                ..
+            },
+        ..
+    } = done
+    else {
+        panic!("{done:?}")
+    };
+    assert!(users_stopped >= 4, "{users_stopped}");
+    assert!(certificates_revoked >= 1);
+    assert_refused(
+        &cert_login(&kit, Some((&cert, &key))).await,
+        rustls::AlertDescription::CertificateRevoked,
+        "a closed company's certificate",
+    );
+    assert!(kit.counters("tarodt").await.admin_stopped);
+    assert!(kit.counters("jirodt").await.admin_stopped);
+    // The other demo company is untouched (control).
+    assert!(!kit.counters("hottojr01").await.admin_stopped);
+    // A closed company takes no more requests.
+    let r = refused(
+        svc.submit_approval(
+            &on(svc, &kato).await,
+            ApprovalChange::CloseCompany {
+                company_id: 1,
+                company: "x".into(),
+            },
+            &kato.confirm_password,
+            "test",
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(r.message_ja(), "この企業はすでに解約されています。");
+    let l = get(&kit, &a, "/opr020").await;
+    assert!(l.body.contains("解約済み") && !l.body.contains("id=\"close-1\""));
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn a_master_is_registered_only_for_a_company_that_has_none_left() {
+    let kit = Kit::start().await;
+    let svc = &kit.svc;
+    let kato = operator(&kit, "kato", "business-admin").await;
+    let mori = operator(&kit, "mori", "business-admin").await;
+    let k = on(svc, &kato).await;
+    let master = |company_id: i64| ApprovalChange::RegisterMaster {
+        company_id,
+        company: "c".into(),
+        login_id: "newmast01".into(),
+        name: "新 マスター".into(),
+        email: "".into(),
+    };
+    // Company 1 has its マスター: refused.
+    let r = refused(
+        svc.submit_approval(&k, master(1), &kato.confirm_password, "test")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(r.message_ja(), MASTER_LEFT);
+    // A company without one: registered on approval.
+    let empty = svc
+        .operator_create_company("株式会社マスター不在", Service::BusinessIb, "root")
+        .await
+        .unwrap();
+    let s = svc
+        .submit_approval(&k, master(empty.0), &kato.confirm_password, "test")
+        .await
+        .unwrap();
+    let v = svc.approval_detail(s.id).await.unwrap().version;
+    let done = svc
+        .approve_request(
+            &on(svc, &mori).await,
+            s.id,
+            v,
+            &mori.confirm_password,
+            "test",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        done,
+        Approved::Committed {
+            applied: Applied::MasterRegistered { .. },
+            ..
+        }
+    ));
+    assert!(kit.has_user("newmast01").await);
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn two_nodes_approving_one_request_at_the_same_moment_commit_it_once() {
+    let kit = Kit::start().await;
+    let kato = operator(&kit, "kato", "business-admin").await;
+    let mori = operator(&kit, "mori", "business-admin").await;
+    let hara = operator(&kit, "hara", "business-admin").await;
+    let node_a = &kit.svc;
+    let node_b = kit.another_server().await;
+    let s = node_a
+        .submit_approval(
+            &on(node_a, &kato).await,
+            open_company("株式会社同時承認", "doji0001"),
+            &kato.confirm_password,
+            "test",
+        )
+        .await
+        .unwrap();
+    // Both approvers' nodes read the request pending at one version and
+    // prepare their votes before either casts (the overlap); then both
+    // cast at once.
+    let seen_a = node_a.approval_detail(s.id).await.unwrap().version;
+    let seen_b = node_b.approval_detail(s.id).await.unwrap().version;
+    assert_eq!(seen_a, seen_b);
+    let (m, h) = (on(node_a, &mori).await, on(&node_b, &hara).await);
+    let va = node_a
+        .prepare_vote(&m, s.id, seen_a, "node-a", true)
+        .await
+        .expect("node a sees it pending");
+    let vb = node_b
+        .prepare_vote(&h, s.id, seen_b, "node-b", true)
+        .await
+        .expect("node b sees it pending too, before either commits");
+    let (ra, rb) = tokio::join!(
+        va.cast(&mori.confirm_password),
+        vb.cast(&hara.confirm_password)
+    );
+    let results = [ra, rb];
+    let committed = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Some(Approved::Committed { .. }))))
+        .count();
+    assert_eq!(committed, 1, "{results:?}");
+    let loser = results
+        .into_iter()
+        .find_map(|r| r.err())
+        .expect("one is refused");
+    let r = refused(loser);
+    assert_eq!(r, ApprovalRefusal::Changed);
+    assert_eq!(r.message_ja(), CHANGED);
+    // Once: one company, one マスター, one commit row; one approval counted.
+    let n = kit
+        .svc
+        .store()
+        .companies()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|c| c.name == "株式会社同時承認")
+        .count();
+    assert_eq!(n, 1);
+    let v = kit.svc.approval_detail(s.id).await.unwrap();
+    assert_eq!((v.approvals, v.votes.len()), (1, 1));
+    let rows = bank_rows(&kit).await;
+    let commits = rows
+        .iter()
+        .filter(|r| {
+            r.contains("/承認済み変更の実行/成功/") && r.ends_with(&format!("申請{}", s.id))
+        })
+        .count();
+    assert_eq!(commits, 1, "{rows:?}");
+    kit.stop().await;
+}
