@@ -760,3 +760,98 @@ async fn two_nodes_approving_one_request_at_the_same_moment_commit_it_once() {
     assert_eq!(commits, 1, "{rows:?}");
     kit.stop().await;
 }
+
+#[tokio::test]
+async fn an_operations_admin_changes_roles_and_rules_through_approval() {
+    let kit = Kit::start().await;
+    let ueda = operator(&kit, "ueda", "operations-admin").await;
+    let noda = operator(&kit, "noda", "operations-admin").await;
+    let sato = operator(&kit, "sato", "helpdesk").await;
+
+    // OPR040: the 運用管理者's screen only.
+    let (hb, _) = logged_in(&kit, &sato).await;
+    let r = get(&kit, &hb, "/opr040").await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains(shomei_service::NOT_OPERATIONS_ADMIN));
+    let (a, csrf) = logged_in(&kit, &ueda).await;
+    let r = get(&kit, &a, "/opr040").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("id=\"roles-sato\"") && r.body.contains("ヘルプデスク"));
+
+    // sato gets 業務管理者 too, on noda's approval.
+    let r = post(
+        &kit,
+        &a,
+        "/opr041",
+        &[
+            ("csrf", csrf.as_str()),
+            ("name", "sato"),
+            ("role", "helpdesk"),
+            ("role", "business-admin"),
+            ("password", ueda.confirm_password.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = request_id(&r.body);
+    let svc = &kit.svc;
+    assert!(
+        !on(svc, &sato)
+            .await
+            .operator
+            .roles
+            .has(shomei_core::OperatorRole::BusinessAdmin)
+    );
+    let v = svc.approval_detail(id).await.unwrap().version;
+    let done = svc
+        .approve_request(&on(svc, &noda).await, id, v, &noda.confirm_password, "test")
+        .await
+        .unwrap();
+    assert!(matches!(
+        done,
+        Approved::Committed {
+            applied: Applied::RolesChanged { .. },
+            ..
+        }
+    ));
+    assert_eq!(
+        on(svc, &sato).await.operator.roles.codes(),
+        "helpdesk,business-admin"
+    );
+    assert_eq!(get(&kit, &hb, "/opr020").await.status, 200);
+
+    // OPR042: no role chosen is refused by its message; a rule change waits.
+    let r = get(&kit, &a, "/opr042").await;
+    assert!(r.body.contains("企業開設（マスター登録を含む）") && r.body.contains("初期設定"));
+    let rule = |roles: &'static [&'static str]| {
+        let mut f = vec![
+            ("csrf", csrf.as_str()),
+            ("rule", "revoke-for-company"),
+            ("required", "1"),
+            ("password", ueda.confirm_password.as_str()),
+        ];
+        f.extend(roles.iter().map(|r| ("role", *r)));
+        f
+    };
+    let r = post(&kit, &a, "/opr042", &rule(&[])).await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.body.contains("役割を1つ以上選択してください。"),
+        "{}",
+        r.body
+    );
+    let r = post(&kit, &a, "/opr042", &rule(&["helpdesk"])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = request_id(&r.body);
+    let v = svc.approval_detail(id).await.unwrap().version;
+    svc.approve_request(&on(svc, &noda).await, id, v, &noda.confirm_password, "test")
+        .await
+        .unwrap();
+    let rules = svc.approval_rules().await.unwrap();
+    let r = rules
+        .iter()
+        .find(|r| r.kind == shomei_service::ApprovalKind::RevokeForCompany)
+        .unwrap();
+    assert_eq!(r.required, 1);
+    kit.stop().await;
+}

@@ -38,7 +38,7 @@ pub use operations::approvals::{
     ALREADY_VOTED, APPROVAL_LIFETIME, APPROVAL_PAGE_SIZE, Applied, ApprovalChange, ApprovalError,
     ApprovalKind, ApprovalPage, ApprovalRefusal, ApprovalRule, ApprovalView, Approved,
     BusinessCompany, CHANGED, EXPIRED, InvalidField, MASTER_LEFT, MAX_REQUIRED, NOT_BUSINESS_ADMIN,
-    OWN_REQUEST, PendingVote, Submitted,
+    NOT_OPERATIONS_ADMIN, OWN_REQUEST, PendingVote, Submitted,
 };
 pub use operations::audit_export::{AuditExportError, AuditExportFormat, export_audit};
 pub use operations::backup::{BackupDone, BackupError, backup};

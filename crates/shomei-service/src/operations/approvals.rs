@@ -1557,3 +1557,38 @@ impl Shomei {
             .collect())
     }
 }
+
+/// The console's message for an operator without the 運用管理者 role.
+pub const NOT_OPERATIONS_ADMIN: &str =
+    "この操作は運用管理者の役割を持つオペレーターだけが行えます。";
+
+impl Shomei {
+    /// Every operator with their newest certificate (運用管理者 only; a
+    /// refusal otherwise, its row written).
+    pub async fn operations_operators(
+        &self,
+        op: &ConsoleOperator,
+        client: &str,
+    ) -> Result<Vec<crate::OperatorListRow>, ActionError> {
+        if !op.operator.roles.has(OperatorRole::OperationsAdmin) {
+            let actor = op.operator.name.actor();
+            let detail = format!("権限なし（役割: {}）", op.operator.roles.labels());
+            self.record(&self.approval_row(
+                &actor,
+                Operation::ApprovalSubmit,
+                "",
+                client,
+                Outcome::Failed,
+                &detail,
+            ))
+            .await?;
+            return Err(ActionError::Refused(NOT_OPERATIONS_ADMIN.into()));
+        }
+        self.operator_list().await.map_err(|e| match e {
+            crate::OperatorAdminError::Internal(e) => ActionError::Internal(e),
+            _ => ActionError::Internal(ServiceError::Invariant(
+                "listing operators refused for another reason than the store",
+            )),
+        })
+    }
+}

@@ -127,7 +127,7 @@ struct FormPage {
 }
 
 /// The rule's sentence under a form: who approves.
-async fn rule_line(st: &AppState, kind: ApprovalKind) -> String {
+pub(super) async fn rule_line(st: &AppState, kind: ApprovalKind) -> String {
     match st.svc.approval_rules().await {
         Ok(rules) => rules
             .into_iter()
@@ -243,7 +243,7 @@ pub(crate) async fn opr023(State(st): State<AppState>, c: Console) -> Response {
 }
 
 /// The request submitted → OPR024, or the form again with the refusal.
-async fn submitted(
+pub(super) async fn submitted(
     st: &AppState,
     c: &Console,
     change: ApprovalChange,
@@ -269,7 +269,6 @@ async fn submitted(
         vec![
             (format!("/opr031?id={}", s.id), "申請詳細へ"),
             ("/opr030".into(), "< 承認待ち一覧へ"),
-            ("/opr020".into(), "< 企業管理へ"),
         ],
     )))
 }

@@ -8,6 +8,7 @@
 mod access;
 mod approvals;
 mod helpdesk;
+mod operations;
 
 use askama::Template;
 use axum::extract::{FromRequestParts, Query, State};
@@ -49,6 +50,15 @@ pub(crate) fn router(state: AppState) -> Router {
             get(approvals::opr023).post(approvals::opr023_submit),
         )
         .route("/opr030", get(approvals::opr030))
+        .route("/opr040", get(operations::opr040))
+        .route(
+            "/opr041",
+            get(operations::opr041).post(operations::opr041_submit),
+        )
+        .route(
+            "/opr042",
+            get(operations::opr042).post(operations::opr042_submit),
+        )
         .route("/opr031", get(approvals::opr031))
         .route("/opr031/decide", post(approvals::decide))
         .route("/static/shomei.css", get(crate::pages::stylesheet))
@@ -193,6 +203,13 @@ fn tasks_of(op: &Operator) -> Vec<(&'static str, &'static str, &'static str)> {
             "/opr020",
             "企業管理",
             "企業の開設（最初のマスターを含む）・解約、マスターがいない企業へのマスター登録を申請します。",
+        ));
+    }
+    if roles.has(OperatorRole::OperationsAdmin) {
+        t.push((
+            "/opr040",
+            "オペレーター管理",
+            "オペレーターの役割の変更と承認ルールの変更を申請します。",
         ));
     }
     t.push((
