@@ -137,16 +137,16 @@ async fn a_company_opened_by_one_operator_and_approved_by_another_lets_its_maste
     let id = request_id(&r.body);
     assert_eq!(company_named(&kit, "株式会社承認テスト").await, None);
 
-    // In both operators' OPR030.
+    // In both operators' OPR050.
     for b in [&a, &b] {
-        let l = get(&kit, b, "/opr030").await;
+        let l = get(&kit, b, "/opr050").await;
         assert!(l.body.contains(&format!("id=\"r-{id}\"")), "{}", l.body);
         assert!(
             l.body
                 .contains("企業開設: 株式会社承認テスト（マスター shonin01）")
         );
     }
-    let d = get(&kit, &a, &format!("/opr031?id={id}")).await;
+    let d = get(&kit, &a, &format!("/opr051?id={id}")).await;
     assert!(d.body.contains("承認待ち") && d.body.contains("shonin01"));
     let version = kit
         .svc
@@ -168,18 +168,18 @@ async fn a_company_opened_by_one_operator_and_approved_by_another_lets_its_maste
     // The requester's own approval: refused by its message, still waiting.
     let f = decide(&a_csrf, "approve", &kato.confirm_password);
     let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let r = post(&kit, &a, "/opr031/decide", &f).await;
+    let r = post(&kit, &a, "/opr051/decide", &f).await;
     assert_eq!(r.status, 403);
     assert!(r.body.contains(OWN_REQUEST), "{}", r.body);
     assert_eq!(company_named(&kit, "株式会社承認テスト").await, None);
 
     // Another 業務管理者's approval commits it: the temporary passwords
-    // shown once, on the approver's OPR032.
+    // shown once, on the approver's OPR052.
     let f = decide(&b_csrf, "approve", &mori.confirm_password);
     let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let r = post(&kit, &b, "/opr031/decide", &f).await;
+    let r = post(&kit, &b, "/opr051/decide", &f).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("OPR032") && r.body.contains("申請された変更を実行しました。"));
+    assert!(r.body.contains("OPR052") && r.body.contains("申請された変更を実行しました。"));
     let pick = |label: &str| {
         let at = r.body.find(&format!("{label}</th><td>")).unwrap() + label.len() + 9;
         r.body[at..].split('<').next().unwrap().to_owned()
@@ -191,7 +191,7 @@ async fn a_company_opened_by_one_operator_and_approved_by_another_lets_its_maste
         .expect("opened");
 
     // Again: refused, it is done; the company was opened once.
-    let r = post(&kit, &b, "/opr031/decide", &f).await;
+    let r = post(&kit, &b, "/opr051/decide", &f).await;
     assert_eq!(r.status, 403);
     assert!(
         r.body

@@ -1,7 +1,7 @@
 //! The 業務管理者's screens and the approvals: OPR020 企業一覧, OPR021
 //! 企業解約の申請, OPR022 マスター登録の申請, OPR023 企業開設の申請, OPR024
-//! 申請受付 (result), OPR030 承認待ち一覧, OPR031 申請詳細 (承認・否認),
-//! OPR032 承認結果 and OPR033 否認結果. Each handler reads the request,
+//! 申請受付 (result), OPR050 承認待ち一覧, OPR051 申請詳細 (承認・否認),
+//! OPR052 承認結果 and OPR053 否認結果. Each handler reads the request,
 //! calls one use case of the service's approval engine and renders one
 //! template; the authority, the operator's password, the 操作履歴 rows and
 //! the change itself live in `shomei-service`.
@@ -267,8 +267,8 @@ pub(super) async fn submitted(
             ("承認期限", jp_datetime(s.expires_at, offset)),
         ],
         vec![
-            (format!("/opr031?id={}", s.id), "申請詳細へ"),
-            ("/opr030".into(), "< 承認待ち一覧へ"),
+            (format!("/opr051?id={}", s.id), "申請詳細へ"),
+            ("/opr050".into(), "< 承認待ち一覧へ"),
         ],
     )))
 }
@@ -445,8 +445,8 @@ pub(crate) async fn opr022_submit(
 }
 
 #[derive(Template)]
-#[template(path = "console/opr030.html")]
-struct Opr030 {
+#[template(path = "console/opr050.html")]
+struct Opr050 {
     l: ConsoleLayout,
     all: bool,
     /// id, summary, requester, at, expires, approvals, state.
@@ -464,9 +464,9 @@ pub(crate) struct ListQuery {
     all: Option<String>,
 }
 
-/// OPR030 承認待ち一覧 (every operator sees it; who may decide is the
+/// OPR050 承認待ち一覧 (every operator sees it; who may decide is the
 /// service's rule).
-pub(crate) async fn opr030(
+pub(crate) async fn opr050(
     State(st): State<AppState>,
     c: Console,
     Query(q): Query<ListQuery>,
@@ -477,7 +477,7 @@ pub(crate) async fn opr030(
         Err(e) => return console_system_error(&st, &e),
     };
     let offset = st.svc.settings().display_offset();
-    render(&Opr030 {
+    render(&Opr050 {
         rows: p
             .requests
             .iter()
@@ -499,13 +499,13 @@ pub(crate) async fn opr030(
         all,
         error: None,
         notice: None,
-        l: ConsoleLayout::new(&st, &c, "承認待ち一覧", "OPR030"),
+        l: ConsoleLayout::new(&st, &c, "承認待ち一覧", "OPR050"),
     })
 }
 
 #[derive(Template)]
-#[template(path = "console/opr031.html")]
-struct Opr031 {
+#[template(path = "console/opr051.html")]
+struct Opr051 {
     l: ConsoleLayout,
     v: ApprovalView,
     requested_at: String,
@@ -522,7 +522,7 @@ fn detail_page(st: &AppState, c: &Console, v: ApprovalView, error: Option<String
     } else {
         StatusCode::OK
     };
-    let mut r = render(&Opr031 {
+    let mut r = render(&Opr051 {
         requested_at: jp_datetime(v.requested_at, offset),
         expires_at: jp_datetime(v.expires_at, offset),
         votes: v
@@ -543,7 +543,7 @@ fn detail_page(st: &AppState, c: &Console, v: ApprovalView, error: Option<String
         v,
         error,
         notice: None,
-        l: ConsoleLayout::new(st, c, "申請詳細", "OPR031"),
+        l: ConsoleLayout::new(st, c, "申請詳細", "OPR051"),
     });
     *r.status_mut() = status;
     r
@@ -555,8 +555,8 @@ pub(crate) struct IdQuery {
     id: String,
 }
 
-/// OPR031 申請詳細.
-pub(crate) async fn opr031(
+/// OPR051 申請詳細.
+pub(crate) async fn opr051(
     State(st): State<AppState>,
     c: Console,
     Query(q): Query<IdQuery>,
@@ -564,7 +564,7 @@ pub(crate) async fn opr031(
     let id = q.id.parse::<i64>().unwrap_or(0);
     match st.svc.approval_detail(id).await {
         Ok(v) => detail_page(&st, &c, v, None),
-        Err(e) => failed(&st, &c, "申請詳細", "OPR031", e.into()),
+        Err(e) => failed(&st, &c, "申請詳細", "OPR051", e.into()),
     }
 }
 
@@ -580,7 +580,7 @@ pub(crate) struct DecideForm {
     password: String,
 }
 
-/// 承認 → OPR032, 否認 → OPR033; a refusal shows OPR031 again with it.
+/// 承認 → OPR052, 否認 → OPR053; a refusal shows OPR051 again with it.
 pub(crate) async fn decide(
     State(st): State<AppState>,
     c: Console,
@@ -588,7 +588,7 @@ pub(crate) async fn decide(
 ) -> Response {
     let id = f.id.parse::<i64>().unwrap_or(0);
     let version = f.version.parse::<i64>().unwrap_or(-1);
-    let back = vec![("/opr030".to_owned(), "< 承認待ち一覧へ")];
+    let back = vec![("/opr050".to_owned(), "< 承認待ち一覧へ")];
     let outcome = match f.decision.as_str() {
         "approve" => st
             .svc
@@ -605,7 +605,7 @@ pub(crate) async fn decide(
                 &st,
                 &c,
                 "申請詳細",
-                "OPR031",
+                "OPR051",
                 StatusCode::BAD_REQUEST,
                 "承認または否認を選んでください。",
             );
@@ -614,7 +614,7 @@ pub(crate) async fn decide(
     let offset = st.svc.settings().display_offset();
     match outcome {
         Ok(None) => render(&super::result_page(
-            ConsoleLayout::new(&st, &c, "否認完了", "OPR033"),
+            ConsoleLayout::new(&st, &c, "否認完了", "OPR053"),
             "申請を否認しました。この申請は終了し、変更は行われません。",
             vec![("申請番号", id.to_string())],
             back,
@@ -624,7 +624,7 @@ pub(crate) async fn decide(
             approvals,
             required,
         })) => render(&super::result_page(
-            ConsoleLayout::new(&st, &c, "承認完了", "OPR032"),
+            ConsoleLayout::new(&st, &c, "承認完了", "OPR052"),
             "承認しました。必要な数の承認がそろうと、変更が実行されます。",
             vec![
                 ("申請番号", id.to_string()),
@@ -681,7 +681,7 @@ pub(crate) async fn decide(
             }
             rows.push(("実行日時", jp_datetime(st.svc.now(), offset)));
             render(&super::result_page(
-                ConsoleLayout::new(&st, &c, "承認完了", "OPR032"),
+                ConsoleLayout::new(&st, &c, "承認完了", "OPR052"),
                 done,
                 rows,
                 back,
@@ -692,7 +692,7 @@ pub(crate) async fn decide(
             let m = ActionError::from(e).to_string();
             match st.svc.approval_detail(id).await {
                 Ok(v) => detail_page(&st, &c, v, Some(m)),
-                Err(_) => in_layout_error(&st, &c, "申請詳細", "OPR031", StatusCode::FORBIDDEN, &m),
+                Err(_) => in_layout_error(&st, &c, "申請詳細", "OPR051", StatusCode::FORBIDDEN, &m),
             }
         }
     }

@@ -49,7 +49,7 @@ pub(crate) fn router(state: AppState) -> Router {
             "/opr023",
             get(approvals::opr023).post(approvals::opr023_submit),
         )
-        .route("/opr030", get(approvals::opr030))
+        .route("/opr050", get(approvals::opr050))
         .route("/opr040", get(operations::opr040))
         .route(
             "/opr041",
@@ -59,8 +59,8 @@ pub(crate) fn router(state: AppState) -> Router {
             "/opr042",
             get(operations::opr042).post(operations::opr042_submit),
         )
-        .route("/opr031", get(approvals::opr031))
-        .route("/opr031/decide", post(approvals::decide))
+        .route("/opr051", get(approvals::opr051))
+        .route("/opr051/decide", post(approvals::decide))
         .route("/static/shomei.css", get(crate::pages::stylesheet))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -213,7 +213,7 @@ fn tasks_of(op: &Operator) -> Vec<(&'static str, &'static str, &'static str)> {
         ));
     }
     t.push((
-        "/opr030",
+        "/opr050",
         "承認待ち一覧",
         "ほかのオペレーターの申請を確認し、承認・否認します。",
     ));

@@ -1,7 +1,7 @@
 //! The 運用管理者's screens: OPR040 オペレーター一覧, OPR041 役割変更の申請
 //! and OPR042 承認ルール (view and the request to change one). Both
 //! changes go through the approval engine (result on OPR024, decided on
-//! OPR031); the authority check is the service's.
+//! OPR051); the authority check is the service's.
 
 use askama::Template;
 use axum::body::Bytes;
