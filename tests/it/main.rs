@@ -7,6 +7,7 @@ mod attack;
 mod authority;
 mod company;
 mod console;
+mod console_audit;
 mod console_helpdesk;
 mod device;
 mod handshake;

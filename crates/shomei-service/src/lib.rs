@@ -34,7 +34,14 @@ pub use company::contact::{CompanyError, CompanyOverview, check_contact};
 pub use company::history::{HISTORY_CSV_MAX, HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
 pub use company::stop::{ServiceChange, ServiceStateRow, StopError};
 pub use company::users::{UserAdminError, UserForm};
-pub use operations::audit_export::{AuditExportError, AuditExportFormat, export_audit};
+pub use operations::audit_export::{
+    AuditExportError, AuditExportFormat, csv_field, csv_line, export_audit,
+};
+pub use operations::auditor::{
+    AuditorTasks, BAD_ACTOR, BAD_COMPANY_ID, BAD_DATE, BAD_OPERATION, BAD_PERIOD, BAD_RESULT,
+    CsvDownload, CsvEncoding, NOT_AUDITOR, REVIEW_PAGE_SIZE, ReviewForm, ReviewPage, ReviewQuery,
+    csv_bytes, verify_audit_chains,
+};
 pub use operations::backup::{BackupDone, BackupError, backup};
 pub use operations::console_access::{
     OPERATOR_NOT_IN_FORCE, OPERATOR_PASSWORD_STOPPED, OPERATOR_PASSWORD_WRONG,
@@ -46,6 +53,7 @@ pub use operations::helpdesk::{
     CALLER_MISSING, HelpDeskTasks, INVALIDITY_IN_FUTURE, LiftDone, NO_SUCH_USER, NOT_HELPDESK,
     QUERY_TOO_LONG, SEARCH_PAGE_SIZE, UserCertView, UserDetail, UserSearchPage, UserSearchRow,
 };
+pub use operations::helpdesk_reset::{MASTER_NEEDS_APPROVAL, PasswordResetDone};
 pub use operations::metrics::{ConnRefusal, Listener, Metrics};
 pub use operations::operator::{OperatorError, TemporaryPasswords};
 pub use operations::operators::{
@@ -53,8 +61,8 @@ pub use operations::operators::{
 };
 pub use settings::{HelpDesk, Settings};
 pub use shomei_store::{
-    AuditRow, CompanyContact, DoneRow, OperatorCertRow, OperatorRow, PendingRow, SessionRow, Store,
-    StoreError, UserRow,
+    AuditRow, AuditScope, ChainCheck, CompanyContact, DoneRow, OperatorCertRow, OperatorRow,
+    PendingRow, ReviewRow, SessionRow, Store, StoreError, UserRow,
 };
 
 /// Failures that are ours, not the user's: logged in English, shown as a

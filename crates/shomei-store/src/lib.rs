@@ -10,6 +10,7 @@
 
 mod attempts;
 mod audit;
+mod audit_review;
 mod certificates;
 mod companies;
 mod crl;
@@ -19,6 +20,7 @@ mod leases;
 mod migrate;
 mod notices;
 mod operators;
+mod password_reset;
 mod rows;
 mod sessions;
 mod users;
@@ -38,6 +40,7 @@ use db::{Conn, Db, Pool, on};
 
 pub use attempts::{AddressAttempts, ClaimKind};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
+pub use audit_review::{AuditScope, ChainCheck, ReviewFilter, ReviewRow};
 pub use certificates::{CertRow, ExpiringCert, NewCert, Renewal};
 pub use companies::{CompanyContact, CompanyRow, CompanySummary};
 pub use crl::{LoggedRevocation, RevocationListener, RevokedEntry};
