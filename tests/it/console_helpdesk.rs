@@ -97,6 +97,9 @@ async fn the_help_desk_finds_users_across_companies_by_prefix_a_page_at_a_time()
     let p2 = get(&kit, &b, "/opr010?q=pgus&page=2").await;
     assert_eq!(listed(&p2.body), ["pguser21", "pguser22"]);
     assert!(p2.body.contains("id=\"prev\"") && !p2.body.contains("id=\"next\""));
+    // A LIKE wildcard is a plain character: nobody's name starts with it.
+    let r = get(&kit, &b, "/opr010?q=%25").await;
+    assert!(r.body.contains("該当する利用者はいません。"), "{}", r.body);
     // Too long a text: its message.
     let r = get(&kit, &b, &format!("/opr010?q={}", "a".repeat(65))).await;
     assert!(
