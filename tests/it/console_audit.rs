@@ -30,9 +30,12 @@ fn table(body: &str) -> Vec<Vec<String>> {
         .split("<tr>")
         .skip(1)
         .map(|tr| {
-            tr.split("<td>")
+            tr.split("<td")
                 .skip(1)
-                .map(|td| td.split("</td>").next().unwrap_or("").to_owned())
+                .map(|td| {
+                    let inner = &td[td.find('>').map_or(0, |i| i + 1)..];
+                    inner.split("</td>").next().unwrap_or("").to_owned()
+                })
                 .collect()
         })
         .collect()
@@ -692,5 +695,31 @@ async fn a_masters_password_reset_needs_approval_and_the_help_desk_is_refused() 
             "銀行:sato/失敗/jirodt/ログインパスワード（ヘルプデスク）: マスターユーザは承認が必要",
         ]
     );
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn a_browsers_icon_request_leaves_the_open_login_form_alone() {
+    let kit = Kit::start().await;
+    let sato = operator(&kit, "sato", "helpdesk").await;
+    let b = crate::console::browser(&kit, &sato, &std::sync::Arc::new(Default::default()));
+    let form = get(&kit, &b, "/opr000").await;
+    let csrf = crate::testkit::csrf_of(&form.body).unwrap();
+    // A browser asks for its icon by itself: a plain 404, not a redirect
+    // to OPR000 (whose new form cookie would spoil the open form).
+    let icon = get(&kit, &b, "/favicon.ico").await;
+    assert_eq!((icon.status, icon.location.as_str()), (404, ""));
+    let r = post(
+        &kit,
+        &b,
+        "/opr000",
+        &[("csrf", &csrf), ("password", &sato.confirm_password)],
+    )
+    .await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/opr001"));
+    // Any other page without a session still goes to OPR000 (the control).
+    let b2 = crate::console::browser(&kit, &sato, &std::sync::Arc::new(Default::default()));
+    let r = get(&kit, &b2, "/opr010").await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/opr000?e=expired"));
     kit.stop().await;
 }
