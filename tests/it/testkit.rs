@@ -108,6 +108,13 @@ impl Kit {
     }
 
     pub async fn stop(mut self) {
+        self.stop_serving().await;
+    }
+
+    /// Stops the server (its listeners and its background tasks: the CRL
+    /// publisher, the revocation watch, the upkeep), keeping its data for
+    /// `another_server`.
+    pub async fn stop_serving(&mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
         }
