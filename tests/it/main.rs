@@ -26,5 +26,6 @@ mod readiness;
 mod restore;
 mod revocation;
 mod sessions;
+mod snapshot;
 mod stop;
 mod users;

@@ -144,6 +144,8 @@ pub struct Shomei {
     /// database restored from an older backup gets its revocations back
     /// from them.
     crl_copies: PathBuf,
+    /// The revocation set's snapshot in the data directory.
+    snapshots: certificates::snapshot::Snapshots,
 }
 
 /// When and why a certificate was revoked, as the revocation set keeps it.
@@ -203,7 +205,7 @@ impl Shomei {
     ) -> Result<Self> {
         let this = Self::open_unloaded(data_dir, public_url, pki_url, settings, clock).await?;
         this.reimport_from_crl_copy().await?;
-        this.reload_revocations().await?;
+        this.load_revocations_at_start().await?;
         Ok(this)
     }
 
@@ -294,6 +296,7 @@ impl Shomei {
             started_unix: OffsetDateTime::now_utc().unix_timestamp(),
             view: certificates::view::RevocationView::default(),
             crl_copies: data_dir.join("newest-crls"),
+            snapshots: certificates::snapshot::Snapshots::new(data_dir),
             node: {
                 let mut b = [0u8; 8];
                 rand::Rng::fill(&mut rand::rng(), &mut b[..]);

@@ -21,6 +21,7 @@ mod notices;
 mod operators;
 mod rows;
 mod sessions;
+mod snapshot;
 mod users;
 
 use std::path::Path;
@@ -45,6 +46,7 @@ pub use helpdesk::UserHit;
 pub use notices::PendingNotice;
 pub use operators::{NewOperatorCert, OperatorCertRow, OperatorRow, RevokedOperatorCert};
 pub use sessions::{DoneRow, PendingRow, SessionRow};
+pub use snapshot::LogPosition;
 pub use users::{NewUser, UserRow, UserSummary};
 
 /// Storage errors: for logs, never shown to customers as-is.
