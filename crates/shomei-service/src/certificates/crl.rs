@@ -967,6 +967,12 @@ impl Shomei {
     /// moves CRL numbering above them — a restore never un-revokes a
     /// certificate.
     pub(crate) async fn reimport_from_crl_copy(&self) -> Result<()> {
+        let known_number = {
+            let mut tx = self.store.begin().await?;
+            let n = tx.crl_number().await?;
+            tx.commit().await?;
+            n
+        };
         let mut copies = Vec::new();
         for (scope, path) in self.kept_copies() {
             let der = match tokio::fs::read(&path).await {
@@ -979,6 +985,11 @@ impl Shomei {
                     });
                 }
             };
+            // Not newer than the database (every start but one after a
+            // restore): its entries are not read.
+            if shomei_pki::crl::crl_number_of(&der).is_some_and(|n| n <= known_number) {
+                continue;
+            }
             match shomei_pki::crl::read_own(&der, self.ca.issuing_der()) {
                 Ok(c) => copies.push((scope, c)),
                 Err(e) => {
