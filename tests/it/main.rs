@@ -27,5 +27,6 @@ mod readiness;
 mod restore;
 mod revocation;
 mod sessions;
+mod snapshot;
 mod stop;
 mod users;

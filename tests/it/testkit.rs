@@ -120,6 +120,14 @@ impl Kit {
         }
     }
 
+    /// Stops the server and hands back its data directory (a restart's).
+    pub async fn stop_keeping_data(mut self) -> tempfile::TempDir {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        self.dir
+    }
+
     /// Logged-in sessions in the database.
     pub async fn sessions(&self) -> usize {
         self.svc.store().session_count().await.unwrap() as usize

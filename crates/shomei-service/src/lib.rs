@@ -152,6 +152,8 @@ pub struct Shomei {
     /// database restored from an older backup gets its revocations back
     /// from them.
     crl_copies: PathBuf,
+    /// The revocation set's snapshot in the data directory.
+    snapshots: certificates::snapshot::Snapshots,
 }
 
 /// When and why a certificate was revoked, as the revocation set keeps it.
@@ -211,7 +213,7 @@ impl Shomei {
     ) -> Result<Self> {
         let this = Self::open_unloaded(data_dir, public_url, pki_url, settings, clock).await?;
         this.reimport_from_crl_copy().await?;
-        this.reload_revocations().await?;
+        this.load_revocations_at_start().await?;
         Ok(this)
     }
 
@@ -302,6 +304,7 @@ impl Shomei {
             started_unix: OffsetDateTime::now_utc().unix_timestamp(),
             view: certificates::view::RevocationView::default(),
             crl_copies: data_dir.join("newest-crls"),
+            snapshots: certificates::snapshot::Snapshots::new(data_dir),
             node: {
                 let mut b = [0u8; 8];
                 rand::Rng::fill(&mut rand::rng(), &mut b[..]);
@@ -346,7 +349,7 @@ impl Shomei {
     pub fn metrics_text(&self, sessions: Option<usize>) -> String {
         let revoked = self.revoked.read().map(|s| s.len()).unwrap_or(0);
         let h = self.hasher.figures();
-        self.metrics.render(&operations::metrics::Gauges {
+        let mut text = self.metrics.render(&operations::metrics::Gauges {
             hashing: (h.workers, h.capacity, h.in_use, h.done),
             hashing_reserved: (h.reserved, h.reserved_in_use),
             revoked,
@@ -356,7 +359,21 @@ impl Shomei {
             started_unix: self.started_unix,
             issuing_ca_not_after: self.ca.issuing_not_after().unix_timestamp(),
             crls: self.crl_figures(),
-        })
+        });
+        let (waiting, ahead) = self.store.writer_turns();
+        let from_snapshot = u8::from(self.started_from_revocation_snapshot());
+        text.push_str(&format!(
+            "# HELP shomei_db_writer_waiting Write transactions waiting for SQLite's one writer.\n\
+             # TYPE shomei_db_writer_waiting gauge\n\
+             shomei_db_writer_waiting {waiting}\n\
+             # HELP shomei_db_writer_turns_ahead_total Writer turns a returning customer's login took ahead of others waiting.\n\
+             # TYPE shomei_db_writer_turns_ahead_total counter\n\
+             shomei_db_writer_turns_ahead_total {ahead}\n\
+             # HELP shomei_revocation_set_from_snapshot 1 when this server started from its revocation set snapshot.\n\
+             # TYPE shomei_revocation_set_from_snapshot gauge\n\
+             shomei_revocation_set_from_snapshot {from_snapshot}\n"
+        ));
+        text
     }
 
     /// Loads the user behind a session. `None` when the user no longer exists

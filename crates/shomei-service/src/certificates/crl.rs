@@ -302,6 +302,59 @@ impl Shomei {
             ms = started.elapsed().as_millis() as u64,
             "revocation set loaded"
         );
+        self.put_set_in_force(set, head, &horizons, in_use, false)
+            .await?;
+        if let Err(e) = self.keep_revocation_snapshot().await {
+            tracing::error!(error = %e, "cannot write the revocation set snapshot");
+        }
+        Ok(())
+    }
+
+    /// At start: the revocation set from its snapshot and the log after it
+    /// when that can be shown current (see `snapshot`), else from the
+    /// database; then every scope's CRLs are published.
+    pub(crate) async fn load_revocations_at_start(&self) -> Result<()> {
+        let started = std::time::Instant::now();
+        let from = match self.revocations_from_snapshot().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "revocation set snapshot unreadable; reading the database");
+                None
+            }
+        };
+        let Some((set, seen)) = from else {
+            return self.reload_revocations().await;
+        };
+        let n = set.len();
+        let now = self.now();
+        let (horizons, in_use) = self.crl_scope_facts(now).await?;
+        // Entries that expired since the snapshot leave here, as a load
+        // from the database leaves them out.
+        self.put_set_in_force(set, seen, &horizons, in_use, true)
+            .await?;
+        tracing::info!(
+            revoked = n,
+            ms = started.elapsed().as_millis() as u64,
+            "revocation set loaded from its snapshot"
+        );
+        Ok(())
+    }
+
+    /// The last revocation log entry this server has put in force.
+    pub(crate) fn log_seen(&self) -> i64 {
+        self.crl.log_seen.load(Ordering::SeqCst)
+    }
+
+    /// Serves `set` (holding every revocation up to log entry `head`) and
+    /// publishes every scope's CRLs from it.
+    async fn put_set_in_force(
+        &self,
+        set: RevocationSet,
+        head: i64,
+        horizons: &HashMap<CrlScope, i64>,
+        in_use: BTreeSet<CrlScope>,
+        prune: bool,
+    ) -> Result<()> {
         if let Ok(mut s) = self.revoked.write() {
             *s = set;
         }
@@ -311,7 +364,7 @@ impl Shomei {
         self.crl.log_seen.fetch_max(head, Ordering::SeqCst);
         self.view.confirm();
         let _guard = self.crl.generating.lock().await;
-        self.rebuild_lists(&horizons, in_use, false)?;
+        self.rebuild_lists(horizons, in_use, prune)?;
         self.publish_all(false).await
     }
 
@@ -546,7 +599,7 @@ impl Shomei {
 
     /// Puts in force the log entries after the last one seen; `None` when
     /// some were pruned unseen (the whole set must be read again).
-    async fn catch_up_from_log(&self) -> Result<Option<usize>> {
+    pub(crate) async fn catch_up_from_log(&self) -> Result<Option<usize>> {
         let seen = self.crl.log_seen.load(Ordering::SeqCst);
         if self.store.revocation_log_tail().await? > seen + 1 {
             return Ok(None);
@@ -914,6 +967,12 @@ impl Shomei {
     /// moves CRL numbering above them — a restore never un-revokes a
     /// certificate.
     pub(crate) async fn reimport_from_crl_copy(&self) -> Result<()> {
+        let known_number = {
+            let mut tx = self.store.begin().await?;
+            let n = tx.crl_number().await?;
+            tx.commit().await?;
+            n
+        };
         let mut copies = Vec::new();
         for (scope, path) in self.kept_copies() {
             let der = match tokio::fs::read(&path).await {
@@ -926,6 +985,11 @@ impl Shomei {
                     });
                 }
             };
+            // Not newer than the database (every start but one after a
+            // restore): its entries are not read.
+            if shomei_pki::crl::crl_number_of(&der).is_some_and(|n| n <= known_number) {
+                continue;
+            }
             match shomei_pki::crl::read_own(&der, self.ca.issuing_der()) {
                 Ok(c) => copies.push((scope, c)),
                 Err(e) => {

@@ -7,4 +7,5 @@ pub(crate) mod enroll;
 pub(crate) mod ocsp;
 pub(crate) mod revoke;
 pub(crate) mod revset;
+pub(crate) mod snapshot;
 pub(crate) mod view;
