@@ -25,9 +25,10 @@ use time::{Duration, OffsetDateTime};
 
 use shomei_core::Operation;
 use shomei_core::{CrlScope, MAX_CRL_PARTITIONS, Serial};
-use shomei_store::{AuditEntry, CertRow};
+use shomei_store::AuditEntry;
 
-pub(crate) use crate::certificates::revset::Listed;
+use crate::certificates::revocation::PendingRevocation;
+use crate::certificates::revset::Listed;
 use crate::certificates::revset::RevocationSet;
 use crate::{Result, Revocation, ServiceError, Shomei};
 
@@ -483,24 +484,11 @@ impl Shomei {
 
     /// Puts a committed revocation in force in memory: TLS, sessions and
     /// OCSP see it from the next lookup on; its scope's next CRLs list it.
-    pub(crate) fn mark_revoked(&self, cert: &CertRow, at: OffsetDateTime, reason: u8) {
-        self.mark_revoked_with(
-            cert.serial.as_bytes(),
-            Revocation {
-                at,
-                reason: Some(reason),
-                invalidity: None,
-            },
-            Listed {
-                scope: cert.crl_scope,
-                not_after: cert.not_after.unix_timestamp(),
-            },
-        );
-    }
-
-    /// A revocation already in force (the watch read it from the log
-    /// between the commit and this call, or the other way round) changes
-    /// nothing: each serial is listed once.
+    /// A use case's revocations come through `PendingRevocation::commit`;
+    /// other processes' through the revocation log's watch. One already in
+    /// force (the watch read it from the log between the commit and this
+    /// call, or the other way round) changes nothing: each serial is listed
+    /// once.
     pub(crate) fn mark_revoked_with(&self, serial: &[u8], r: Revocation, listed: Listed) {
         if let Ok(mut s) = self.revoked.write() {
             if !s.insert(serial, r, listed) {
@@ -1005,6 +993,7 @@ impl Shomei {
         }
         let now = self.now();
         let (mut known, mut unknown) = (0usize, 0usize);
+        let mut reimported = PendingRevocation::default();
         for (scope, copy) in copies.iter().filter(|(_, c)| c.number > known_number) {
             for (raw, at, reason) in &copy.entries {
                 let Some(serial) = Serial::from_bytes(raw) else {
@@ -1013,10 +1002,11 @@ impl Shomei {
                 match tx.cert_by_serial(&serial).await? {
                     Some(c) if c.revoked_at.is_some() => {}
                     Some(c) => {
-                        if tx
-                            .revoke_cert_with(&serial, *at, reason.unwrap_or(0), None)
+                        if let Some(r) = self
+                            .revoke_in(&mut tx, &c, *at, reason.unwrap_or(0), None)
                             .await?
                         {
+                            reimported = reimported.and(r);
                             known += 1;
                             let login = tx
                                 .user(c.user_id)
@@ -1041,7 +1031,7 @@ impl Shomei {
             }
         }
         tx.raise_crl_number(newest).await?;
-        tx.commit().await?;
+        reimported.commit(self, tx).await?;
         tracing::warn!(
             crl_number = newest,
             reimported = known,
