@@ -4,7 +4,7 @@
 
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SHOMEI="$ROOT/target/release/shomei"
+SHOMEI="${SHOMEI:-$ROOT/target/release/shomei}"
 BENCH_TMP="$(mktemp -d /tmp/shomei-bench.XXXXXX)"
 PIDS=()
 GROUPS_TO_KILL=() # process groups (started with setsid), killed whole

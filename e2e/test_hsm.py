@@ -46,7 +46,7 @@ def token(tmp_path):
     return config, env
 
 
-def printed(server, line, within=10):
+def printed(server, line, within=EVENTUALLY):
     """Whether the server prints `line` (its start-up lines come one by one)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:

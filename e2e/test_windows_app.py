@@ -168,7 +168,9 @@ def setup_exe(made):
 class Prefix:
     """A wine prefix of its own: a fresh Windows user profile."""
 
-    def __init__(self, helpers, display):
+    def __init__(self, helpers, display, font=True):
+        """`font`: Debian's Noto Sans CJK in the prefix's Fonts, as every
+        Windows 10/11 has Yu Gothic; without it the prefix has no font at all."""
         self.tmp = Path(tempfile.mkdtemp(prefix="shomei-wine-"))
         self.path = self.tmp / "prefix"
         self.env = {"WINEPREFIX": str(self.path), "WINEDEBUG": "-all", "WINEDLLOVERRIDES": "mscoree,mshtml=",
@@ -176,7 +178,8 @@ class Prefix:
         run(WINE, "wineboot", "-i", env={**os.environ, **self.env})
         system32 = self.path / "drive_c" / "windows" / "system32"
         shutil.copy(helpers / "bcryptprimitives.dll", system32 / "bcryptprimitives.dll")
-        shutil.copy(CJK_FONT, self.path / "drive_c" / "windows" / "Fonts" / CJK_FONT.name)
+        if font:
+            shutil.copy(CJK_FONT, self.path / "drive_c" / "windows" / "Fonts" / CJK_FONT.name)
         self.storecheck = helpers / "storecheck.exe"
         self.certlogin = helpers / "certlogin.exe"
         self.user = Path(next((self.path / "drive_c" / "users").glob("*/AppData/Local")).parent.parent)
@@ -355,7 +358,9 @@ def test_setup_by_keyboard_issue_into_the_store_renew_and_uninstall(server, setu
         exe = installed / "shomei-cert.exe"
         # One file: the bank's configuration rides inside the copy.
         assert exe.read_bytes() == setup_exe.read_bytes()
-        assert sorted(p.name for p in installed.iterdir()) == [".shomei-cert-installed", "shomei-cert.exe"]
+        assert sorted(p.name for p in installed.iterdir()) == [".shomei-cert-installed", "NotoSansCJK-LICENSE.txt",
+                                                               "shomei-cert.exe"]
+        assert "SIL OPEN FONT LICENSE" in (installed / "NotoSansCJK-LICENSE.txt").read_text()
         win_exe = "C:\\users\\" + prefix.user.name + r"\AppData\Local\Programs\shomei-cert\shomei-cert.exe"
         link = prefix.reg(CLASSES_KEY)
         root = "HKEY_CURRENT_USER" + CLASSES_KEY[len("HKCU"):]
@@ -543,3 +548,66 @@ def test_the_msi_installs_for_the_machine_and_its_removal_leaves_nothing(server,
     prefix.run("msiexec", "/x", msi, "/qn")
     assert not exe.parent.exists()
     assert prefix.reg(key) is None
+
+
+def window_size(app):
+    out = app.xdotool("getwindowgeometry", "--shell", app.id)
+    geometry = dict(line.split("=", 1) for line in out.split())
+    return int(geometry["WIDTH"]), int(geometry["HEIGHT"])
+
+
+def text_pixels(png):
+    """How many pixels below the title bar are nearly black: the text (the
+    window is white, its buttons blue and grey, its title bar dark blue)."""
+    out = run("convert", png, "-gravity", "South", "-crop", "100%x90%+0+0", "+repage", "-colorspace", "Gray",
+              "-threshold", "35%", "-negate", "-format", "%[fx:round(mean*w*h)]", "info:")
+    return int(out)
+
+
+def blurred_difference(a, b, workdir):
+    """Pixels that differ by more than 10 % between two photographs blurred
+    by 2 pixels: the same text drawn by two fonts' rasterisers gives 0, a
+    screen without its text thousands."""
+    blurred = []
+    for i, png in enumerate([a, b]):
+        blurred.append(workdir / f"blurred-{i}.png")
+        run("convert", png, "-blur", "0x2", blurred[-1])
+    out = subprocess.run(["compare", "-metric", "AE", "-fuzz", "10%", *blurred, "null:"], capture_output=True,
+                         text=True, timeout=PATIENCE)
+    assert out.returncode in (0, 1), out
+    return int(float(out.stderr.split()[0]))
+
+
+def test_japanese_is_drawn_without_a_japanese_font_and_the_window_scales_at_125_percent(setup_exe, helpers,
+                                                                                         display, tmp_path):
+    """A Windows without any Japanese font (a prefix with no font at all)
+    shows the setup's first screen as one with Noto Sans CJK in the system
+    does: the app draws with the font it carries. At 125 % (LogPixels 120,
+    as Windows' display settings write it; 200 % would not fit the tests'
+    1024×768 screen) the window and its text are larger by that much."""
+    runs = {}
+    for name, font, dpi in [("font", True, None), ("no-font", False, None), ("125-percent", True, 120)]:
+        p = Prefix(helpers, display, font=font)
+        try:
+            if dpi:
+                p.run("reg", "add", r"HKCU\Control Panel\Desktop", "/v", "LogPixels", "/t", "REG_DWORD", "/d",
+                      str(dpi), "/f")
+            app = p.window([setup_exe], shots=f"win-{name}")
+            try:
+                app.wait_for("画面 セットアップ")
+                runs[name] = (app.photo("01-setup"), window_size(app))
+            finally:
+                app.stop()
+        finally:
+            p.close()
+
+    (with_font, size), (without, size_without), (larger, size_larger) = runs.values()
+    assert size == (720, 560) and size_without == size, runs
+    text = text_pixels(with_font)
+    # The control: with the system's font the screen has its text.
+    assert text > 2000, (with_font, text)
+    assert text_pixels(without) > 0.85 * text, (without, text_pixels(without), text)
+    assert blurred_difference(with_font, without, tmp_path) < 500, (with_font, without)
+
+    assert abs(size_larger[0] - 900) <= 2 and abs(size_larger[1] - 700) <= 2, runs
+    assert text_pixels(larger) > 1.4 * text, (larger, text_pixels(larger), text)

@@ -1046,9 +1046,13 @@ async fn crl_export(common: Common, out: PathBuf) -> Result<()> {
 
 async fn audit_verify(common: Common) -> Result<()> {
     let store = open_store(&common).await?;
-    match store.verify_audit().await? {
+    let check = shomei_service::verify_audit_chains(&store).await?;
+    match check.broken_at {
         None => {
-            println!("操作履歴 hash chain: OK");
+            println!(
+                "操作履歴 hash chain: OK ({} rows in {} chains)",
+                check.rows, check.chains
+            );
             Ok(())
         }
         Some(id) => bail!("操作履歴 hash chain broken at row {id}: edited, deleted or reordered"),

@@ -97,6 +97,9 @@ async fn the_help_desk_finds_users_across_companies_by_prefix_a_page_at_a_time()
     let p2 = get(&kit, &b, "/opr010?q=pgus&page=2").await;
     assert_eq!(listed(&p2.body), ["pguser21", "pguser22"]);
     assert!(p2.body.contains("id=\"prev\"") && !p2.body.contains("id=\"next\""));
+    // A LIKE wildcard is a plain character: nobody's name starts with it.
+    let r = get(&kit, &b, "/opr010?q=%25").await;
+    assert!(r.body.contains("該当する利用者はいません。"), "{}", r.body);
     // Too long a text: its message.
     let r = get(&kit, &b, &format!("/opr010?q={}", "a".repeat(65))).await;
     assert!(
@@ -310,6 +313,7 @@ enum HelpDeskOp {
     Detail,
     Lift,
     Revoke,
+    Reset,
 }
 
 async fn run(kit: &Kit, b: &reqwest::Client, csrf: &str, password: &str, op: HelpDeskOp) -> Seen {
@@ -326,6 +330,20 @@ async fn run(kit: &Kit, b: &reqwest::Client, csrf: &str, password: &str, op: Hel
             .await
         }
         HelpDeskOp::Revoke => revoke(kit, b, csrf, "jirodt", "山田様", password).await,
+        HelpDeskOp::Reset => {
+            post(
+                kit,
+                b,
+                "/opr011/reset",
+                &[
+                    ("csrf", csrf),
+                    ("id", "hanakodt"),
+                    ("kind", "confirm"),
+                    ("password", password),
+                ],
+            )
+            .await
+        }
     }
 }
 
@@ -338,6 +356,7 @@ async fn only_the_help_desk_role_opens_the_help_desk_screens() {
         HelpDeskOp::Detail,
         HelpDeskOp::Lift,
         HelpDeskOp::Revoke,
+        HelpDeskOp::Reset,
     ];
     // Every other role: refused with the role's message on every operation,
     // and nothing changed (the certificate still gets in).
@@ -365,7 +384,7 @@ async fn only_the_help_desk_role_opens_the_help_desk_screens() {
     assert!(get(&kit, &b, "/opr001").await.body.contains("/opr010"));
     for (o, screen) in ops
         .into_iter()
-        .zip(["OPR010", "OPR011", "OPR012", "OPR013"])
+        .zip(["OPR010", "OPR011", "OPR012", "OPR013", "OPR014"])
     {
         let r = run(&kit, &b, &csrf, &sato.confirm_password, o).await;
         assert_eq!(r.status, 200, "{o:?}: {}", r.body);
@@ -383,6 +402,6 @@ async fn only_the_help_desk_role_opens_the_help_desk_screens() {
         })
         .await
         .unwrap();
-    assert_eq!(refused, 12);
+    assert_eq!(refused, 15);
     kit.stop().await;
 }

@@ -247,3 +247,59 @@ async fn while_the_hashing_places_are_full_a_returning_customer_gets_the_reserve
     assert!(others_busy >= 1, "two places for fifteen: some were busy");
     kit.stop().await;
 }
+
+/// With SQLite's writer held and three write transactions waiting, a login
+/// from `b` as `who`; returns how many writer turns went ahead meanwhile.
+async fn login_behind_waiting_writes(kit: &Kit, b: Browser, who: &'static str) -> f64 {
+    let store = kit.svc.store().clone();
+    let before = metric(kit, "shomei_db_writer_turns_ahead_total").await;
+    let held = store.begin().await.unwrap();
+    let mut others = JoinSet::new();
+    for _ in 0..3 {
+        let store = store.clone();
+        others.spawn(async move { store.begin().await.unwrap().commit().await.unwrap() });
+    }
+    crate::testkit::wait_for("three writes waiting", async || {
+        metric(kit, "shomei_db_writer_waiting").await == 3.0
+    })
+    .await;
+    let login = tokio::spawn(async move {
+        b.post("/login", &[("login_id", who), ("password", LOGIN_PW)])
+            .await
+    });
+    crate::testkit::wait_for("the login's claim waiting too", async || {
+        metric(kit, "shomei_db_writer_waiting").await == 4.0
+    })
+    .await;
+    held.commit().await.unwrap();
+    let p = login.await.unwrap();
+    assert_eq!(p.path(), "/top", "{who} logs in: {}", p.body);
+    while others.join_next().await.is_some() {}
+    metric(kit, "shomei_db_writer_turns_ahead_total").await - before
+}
+
+#[tokio::test]
+async fn a_returning_customers_login_takes_the_writers_next_turn_ahead_of_waiting_writes() {
+    let kit = Kit::start().await;
+    if kit.svc.store().backend_name() != "SQLite" {
+        // PostgreSQL: a pool of connections and row locks, no one writer.
+        return;
+    }
+    let hanako = cookie_of(&kit, "hanakodt").await;
+    // The control: a login without a cookie waits its turn behind the three.
+    let plain = kit.browser();
+    plain.get("/login").await;
+    assert_eq!(
+        login_behind_waiting_writes(&kit, plain, "tarodt").await,
+        0.0,
+        "no turn ahead without a device cookie"
+    );
+    // With hanakodt's cookie, its claim goes before the three waiting.
+    let mine = browser_with(&kit, &hanako);
+    mine.get("/login").await;
+    assert!(
+        login_behind_waiting_writes(&kit, mine, "hanakodt").await >= 1.0,
+        "the returning customer's transaction went ahead"
+    );
+    kit.stop().await;
+}

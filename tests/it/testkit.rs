@@ -108,9 +108,24 @@ impl Kit {
     }
 
     pub async fn stop(mut self) {
+        self.stop_serving().await;
+    }
+
+    /// Stops the server (its listeners and its background tasks: the CRL
+    /// publisher, the revocation watch, the upkeep), keeping its data for
+    /// `another_server`.
+    pub async fn stop_serving(&mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
         }
+    }
+
+    /// Stops the server and hands back its data directory (a restart's).
+    pub async fn stop_keeping_data(mut self) -> tempfile::TempDir {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        self.dir
     }
 
     /// Logged-in sessions in the database.

@@ -10,6 +10,13 @@ use crate::{Fail, store, text};
 
 /// The files that travel with the app (the download's contents).
 const COMPANIONS: [&str; 2] = ["shomei-cert.toml", "root-ca.crt"];
+/// The licence of the Japanese font the Windows app carries
+/// (`gui::FALLBACK_FONT`), installed beside it as the licence asks.
+#[cfg(windows)]
+const FONT_LICENSE: (&str, &[u8]) = (
+    "NotoSansCJK-LICENSE.txt",
+    include_bytes!("../fonts/NotoSansCJK-LICENSE.txt"),
+);
 /// Marks a folder as an installed copy: started from there, no setup.
 const MARKER: &str = ".shomei-cert-installed";
 pub const DESKTOP_FILE: &str = "shomei-cert.desktop";
@@ -254,6 +261,8 @@ pub fn install(dir: &Path, places: &Places) -> Result<PathBuf, Fail> {
         }
         copy_whole(&exe, &target, 0o755)?;
     }
+    #[cfg(windows)]
+    crate::write_atomic(&dir.join(FONT_LICENSE.0), FONT_LICENSE.1)?;
     register(dir, &target, places)?;
     // Last: only a complete copy is marked as installed.
     crate::write_atomic(

@@ -96,6 +96,13 @@ operations! {
     OperatorRoleChange => "オペレーター役割変更", filter: false;
     /// An approval rule changed (the bank's own chain).
     ApprovalRuleChange => "承認ルール変更", filter: false;
+    /// An operator without the 監査 role tried the 監査's screens (the
+    /// bank's own chain).
+    Audit => "監査業務", filter: false;
+    /// The 監査 downloaded 操作履歴 as CSV (the bank's own chain).
+    AuditExport => "操作履歴ダウンロード", filter: false;
+    /// The 監査 checked the 操作履歴 hash chains (the bank's own chain).
+    AuditVerify => "操作履歴検証", filter: false;
 }
 
 impl Operation {

@@ -426,6 +426,46 @@ pub struct ReadCrl {
     pub entries: Vec<(Vec<u8>, OffsetDateTime, Option<u8>)>,
 }
 
+/// A CRL's number read from its extensions alone, without reading its
+/// entries or checking its signature: enough to see that a kept copy is not
+/// newer than what the database knows (a start then reads none of its
+/// million entries). `None` when it is not found; a number read here is not
+/// trusted for anything else (`read_own` checks the CRL).
+pub fn crl_number_of(der: &[u8]) -> Option<u64> {
+    use crate::der::{expect, read};
+    const CRL_NUMBER: &[u8] = &[0x55, 0x1d, 0x14];
+    let list = expect(der, 0x30)?;
+    let mut tbs = expect(list.content, 0x30)?.content;
+    while !tbs.is_empty() {
+        let e = read(tbs)?;
+        tbs = e.rest;
+        if e.tag != 0xa0 {
+            continue;
+        }
+        let mut exts = expect(e.content, 0x30)?.content;
+        while !exts.is_empty() {
+            let ext = expect(exts, 0x30)?;
+            exts = ext.rest;
+            let oid = expect(ext.content, 0x06)?;
+            if oid.content != CRL_NUMBER {
+                continue;
+            }
+            let mut rest = oid.rest;
+            if let Some(b) = expect(rest, 0x01) {
+                rest = b.rest;
+            }
+            let value = expect(expect(rest, 0x04)?.content, 0x02)?.content;
+            let digits = value.strip_prefix(&[0]).unwrap_or(value);
+            if digits.len() > 8 || value.first().is_some_and(|b| *b & 0x80 != 0) {
+                return None;
+            }
+            return Some(digits.iter().fold(0u64, |n, b| n << 8 | u64::from(*b)));
+        }
+        return None;
+    }
+    None
+}
+
 /// Reads a full CRL and checks it is signed by the issuing CA whose
 /// certificate is `issuing_ca_der`.
 pub fn read_own(der: &[u8], issuing_ca_der: &[u8]) -> Result<ReadCrl, String> {

@@ -125,6 +125,18 @@ fn crl_lists_serials_with_number_reason_and_aki() {
         crl.crl_number().map(|n| n.to_string()),
         Some("300".to_string())
     );
+    assert_eq!(crate::crl::crl_number_of(&der), Some(300), "read alone");
+    for n in [0u64, 127, 128, 1 << 40, u64::MAX >> 1] {
+        let d = signer
+            .sign(
+                std::iter::empty(),
+                &header(n, crate::crl::CrlKind::Full, now, None),
+            )
+            .unwrap();
+        assert_eq!(crate::crl::crl_number_of(&d), Some(n), "number {n}");
+    }
+    assert_eq!(crate::crl::crl_number_of(&der[..der.len() / 2]), None);
+    assert_eq!(crate::crl::crl_number_of(b"not a CRL"), None);
     let got: Vec<_> = crl
         .iter_revoked_certificates()
         .map(|r| (r.raw_serial().to_vec(), r.reason_code().map(|c| c.1.0)))

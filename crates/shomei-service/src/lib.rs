@@ -40,7 +40,14 @@ pub use operations::approvals::{
     BusinessCompany, CHANGED, EXPIRED, InvalidField, MASTER_LEFT, MAX_REQUIRED, NOT_BUSINESS_ADMIN,
     NOT_OPERATIONS_ADMIN, OWN_REQUEST, PendingVote, Submitted,
 };
-pub use operations::audit_export::{AuditExportError, AuditExportFormat, export_audit};
+pub use operations::audit_export::{
+    AuditExportError, AuditExportFormat, csv_field, csv_line, export_audit,
+};
+pub use operations::auditor::{
+    AuditorTasks, BAD_ACTOR, BAD_COMPANY_ID, BAD_DATE, BAD_OPERATION, BAD_PERIOD, BAD_RESULT,
+    CsvDownload, CsvEncoding, NOT_AUDITOR, REVIEW_PAGE_SIZE, ReviewForm, ReviewPage, ReviewQuery,
+    csv_bytes, verify_audit_chains,
+};
 pub use operations::backup::{BackupDone, BackupError, backup};
 pub use operations::console_access::{
     OPERATOR_NOT_IN_FORCE, OPERATOR_PASSWORD_STOPPED, OPERATOR_PASSWORD_WRONG,
@@ -52,6 +59,7 @@ pub use operations::helpdesk::{
     CALLER_MISSING, HelpDeskTasks, INVALIDITY_IN_FUTURE, LiftDone, NO_SUCH_USER, NOT_HELPDESK,
     QUERY_TOO_LONG, SEARCH_PAGE_SIZE, UserCertView, UserDetail, UserSearchPage, UserSearchRow,
 };
+pub use operations::helpdesk_reset::{MASTER_NEEDS_APPROVAL, PasswordResetDone};
 pub use operations::metrics::{ConnRefusal, Listener, Metrics};
 pub use operations::operator::{OperatorError, TemporaryPasswords};
 pub use operations::operators::{
@@ -59,8 +67,8 @@ pub use operations::operators::{
 };
 pub use settings::{HelpDesk, Settings};
 pub use shomei_store::{
-    AuditRow, CompanyContact, DoneRow, OperatorCertRow, OperatorRow, PendingRow, SessionRow, Store,
-    StoreError, UserRow,
+    AuditRow, AuditScope, ChainCheck, CompanyContact, DoneRow, OperatorCertRow, OperatorRow,
+    PendingRow, ReviewRow, SessionRow, Store, StoreError, UserRow,
 };
 
 /// Failures that are ours, not the user's: logged in English, shown as a
@@ -150,6 +158,8 @@ pub struct Shomei {
     /// database restored from an older backup gets its revocations back
     /// from them.
     crl_copies: PathBuf,
+    /// The revocation set's snapshot in the data directory.
+    snapshots: certificates::snapshot::Snapshots,
 }
 
 /// When and why a certificate was revoked, as the revocation set keeps it.
@@ -209,7 +219,7 @@ impl Shomei {
     ) -> Result<Self> {
         let this = Self::open_unloaded(data_dir, public_url, pki_url, settings, clock).await?;
         this.reimport_from_crl_copy().await?;
-        this.reload_revocations().await?;
+        this.load_revocations_at_start().await?;
         Ok(this)
     }
 
@@ -300,6 +310,7 @@ impl Shomei {
             started_unix: OffsetDateTime::now_utc().unix_timestamp(),
             view: certificates::view::RevocationView::default(),
             crl_copies: data_dir.join("newest-crls"),
+            snapshots: certificates::snapshot::Snapshots::new(data_dir),
             node: {
                 let mut b = [0u8; 8];
                 rand::Rng::fill(&mut rand::rng(), &mut b[..]);
@@ -344,7 +355,7 @@ impl Shomei {
     pub fn metrics_text(&self, sessions: Option<usize>) -> String {
         let revoked = self.revoked.read().map(|s| s.len()).unwrap_or(0);
         let h = self.hasher.figures();
-        self.metrics.render(&operations::metrics::Gauges {
+        let mut text = self.metrics.render(&operations::metrics::Gauges {
             hashing: (h.workers, h.capacity, h.in_use, h.done),
             hashing_reserved: (h.reserved, h.reserved_in_use),
             revoked,
@@ -354,7 +365,21 @@ impl Shomei {
             started_unix: self.started_unix,
             issuing_ca_not_after: self.ca.issuing_not_after().unix_timestamp(),
             crls: self.crl_figures(),
-        })
+        });
+        let (waiting, ahead) = self.store.writer_turns();
+        let from_snapshot = u8::from(self.started_from_revocation_snapshot());
+        text.push_str(&format!(
+            "# HELP shomei_db_writer_waiting Write transactions waiting for SQLite's one writer.\n\
+             # TYPE shomei_db_writer_waiting gauge\n\
+             shomei_db_writer_waiting {waiting}\n\
+             # HELP shomei_db_writer_turns_ahead_total Writer turns a returning customer's login took ahead of others waiting.\n\
+             # TYPE shomei_db_writer_turns_ahead_total counter\n\
+             shomei_db_writer_turns_ahead_total {ahead}\n\
+             # HELP shomei_revocation_set_from_snapshot 1 when this server started from its revocation set snapshot.\n\
+             # TYPE shomei_revocation_set_from_snapshot gauge\n\
+             shomei_revocation_set_from_snapshot {from_snapshot}\n"
+        ));
+        text
     }
 
     /// Loads the user behind a session. `None` when the user no longer exists

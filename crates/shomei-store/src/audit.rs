@@ -521,9 +521,9 @@ pub(crate) async fn for_company(
     })
 }
 
-/// Walks every chain in id order; returns the id of the first row whose stored
+/// Walks every chain in id order; stops at the first row whose stored
 /// previous hash or own hash does not match (an edited, deleted or reordered row).
-pub(crate) async fn verify_all(pool: Pool<'_>) -> Result<Option<i64>> {
+pub(crate) async fn verify_all(pool: Pool<'_>) -> Result<crate::ChainCheck> {
     let rows = on!(pool, p, d => {
         sqlx::query(d::sql(
             "SELECT id, chain, at, company_id, actor_user_id, actor_login_id, operation, target_login_id, \
@@ -537,10 +537,12 @@ pub(crate) async fn verify_all(pool: Pool<'_>) -> Result<Option<i64>> {
     });
     let mut expected_prev = GENESIS.to_string();
     let mut current_chain = None;
+    let mut check = crate::ChainCheck::default();
     for r in &rows {
         if current_chain != Some(r.chain) {
             current_chain = Some(r.chain);
             expected_prev = GENESIS.to_string();
+            check.chains += 1;
         }
         let h = Hashed {
             chain: r.chain,
@@ -555,11 +557,13 @@ pub(crate) async fn verify_all(pool: Pool<'_>) -> Result<Option<i64>> {
             client_addr: &r.row.client_addr,
         };
         if r.prev_hash != expected_prev || row_hash(&r.prev_hash, &h) != r.hash {
-            return Ok(Some(r.row.id));
+            check.broken_at = Some(r.row.id);
+            return Ok(check);
         }
+        check.rows += 1;
         expected_prev = r.hash.clone();
     }
-    Ok(None)
+    Ok(check)
 }
 
 /// A row as stored, with what its hash covers beyond what screens show.
@@ -633,6 +637,12 @@ impl Store {
 
     /// Checks every chain; returns the id of the first row that breaks one.
     pub async fn verify_audit(&self) -> Result<Option<i64>> {
+        Ok(verify_all(self.reader()).await?.broken_at)
+    }
+
+    /// Checks every chain: how many rows and chains held, and the first
+    /// row that breaks one.
+    pub async fn check_audit_chains(&self) -> Result<crate::ChainCheck> {
         verify_all(self.reader()).await
     }
 }

@@ -21,28 +21,75 @@ pub struct UserHit {
     pub cert: Option<CertRow>,
 }
 
-/// `s` as a LIKE prefix pattern (escape `\`), lower-cased.
-fn prefix_pattern(s: &str) -> String {
-    let mut p = String::with_capacity(s.len() + 1);
-    for ch in s.to_lowercase().chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
+/// The least string greater than every string that starts with `p`, in
+/// code-point order (SQLite's BINARY and PostgreSQL's "C" collation): `p`
+/// with its last character stepped up; `None` when nothing is greater.
+fn prefix_end(p: &str) -> Option<String> {
+    let mut chars: Vec<char> = p.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last as u32 + 1 {
+            0xd800 => 0xe000,
+            n => n,
+        };
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
         }
-        p.push(ch);
     }
-    p.push('%');
-    p
+    None
 }
 
-const MATCHES: &str = "u.deleted_at IS NULL AND (lower(u.login_id) LIKE ? ESCAPE '\\' \
-     OR lower(u.name) LIKE ? ESCAPE '\\' OR lower(co.name) LIKE ? ESCAPE '\\' \
-     OR EXISTS (SELECT 1 FROM certificates s WHERE s.user_id = u.id AND s.serial LIKE ? ESCAPE '\\'))";
+/// The search as SQL: which users match, as a set of ids (`WITH m(id)`),
+/// each branch a range over one index (migration 0016), and its values.
+/// `None`: everyone (an empty text).
+fn matching(pg: bool, prefix: &str, serial_prefix: Option<&str>) -> Option<(String, Vec<String>)> {
+    if prefix.is_empty() && serial_prefix.is_none() {
+        return None;
+    }
+    // As the index has it: lower() on SQLite folds ASCII letters only, on
+    // PostgreSQL every letter; and the byte order of "C" on PostgreSQL.
+    let (key, collate) = if pg {
+        (prefix.to_lowercase(), " COLLATE \"C\"")
+    } else {
+        (prefix.to_ascii_lowercase(), "")
+    };
+    let mut branches = Vec::new();
+    let mut values = Vec::new();
+    let mut range = |from: &str, expr: &str, p: &str, values: &mut Vec<String>| {
+        let end = prefix_end(p);
+        let mut cond = format!("{expr}{collate} >= ?");
+        values.push(p.to_owned());
+        if let Some(end) = end {
+            cond.push_str(&format!(" AND {expr}{collate} < ?"));
+            values.push(end);
+        }
+        branches.push(format!("{from} WHERE {cond}"));
+    };
+    range("SELECT id FROM users", "lower(login_id)", &key, &mut values);
+    range("SELECT id FROM users", "lower(name)", &key, &mut values);
+    range(
+        "SELECT u.id FROM companies co JOIN users u ON u.company_id = co.id",
+        "lower(co.name)",
+        &key,
+        &mut values,
+    );
+    if let Some(s) = serial_prefix {
+        range("SELECT user_id FROM certificates", "serial", s, &mut values);
+    }
+    Some((
+        format!("WITH m(id) AS ({}) ", branches.join(" UNION ")),
+        values,
+    ))
+}
 
 impl Store {
     /// Users whose login ID, name or company name starts with `prefix`
     /// (letter case aside), or one of whose certificate serials (hex)
     /// starts with `serial_prefix`; by login ID, `limit` from `offset`,
-    /// with how many match in all.
+    /// with how many match in all. Each way of matching is a range over
+    /// its own index, so the cost follows the users found, not the users
+    /// there are; the page's ids are picked first, and only their
+    /// company and newest certificate are read.
     pub async fn search_users(
         &self,
         prefix: &str,
@@ -50,36 +97,32 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<UserHit>, i64)> {
-        let p = prefix_pattern(prefix);
-        // No serial prefix: a pattern no serial (lower-case hex) matches
-        // (not a NUL, which PostgreSQL's text refuses).
-        let s = serial_prefix.map_or_else(|| "-".to_owned(), prefix_pattern);
+        let pg = matches!(self.reader(), crate::db::Db::Pg(_));
+        let (with, filter, values) = match matching(pg, prefix, serial_prefix) {
+            Some((with, values)) => (with, " AND u.id IN (SELECT id FROM m)", values),
+            None => (String::new(), "", Vec::new()),
+        };
         let total: i64 = on!(self.reader(), c, d => {
-            sqlx::query_scalar(d::sql(format!(
-                "SELECT count(*) FROM users u JOIN companies co ON co.id = u.company_id WHERE {MATCHES}"
-            )))
-            .bind(&p)
-            .bind(&p)
-            .bind(&p)
-            .bind(&s)
-            .fetch_one(c)
-            .await?
+            let mut q = sqlx::query_scalar(d::sql(format!(
+                "{with}SELECT count(*) FROM users u WHERE u.deleted_at IS NULL{filter}"
+            )));
+            for v in &values {
+                q = q.bind(v);
+            }
+            q.fetch_one(c).await?
         });
         let hits = on!(self.reader(), c, d => {
-            let rows = sqlx::query(d::sql(format!(
-                "SELECT {USER_COLUMNS}, co.name AS company_name, {CERT_COLUMNS} FROM users u \
+            let mut q = sqlx::query(d::sql(format!(
+                "{with}SELECT {USER_COLUMNS}, co.name AS company_name, {CERT_COLUMNS} FROM users u \
                  JOIN companies co ON co.id = u.company_id \
                  LEFT JOIN certificates c ON c.id = (SELECT MAX(id) FROM certificates WHERE user_id = u.id) \
-                 WHERE {MATCHES} ORDER BY u.login_id LIMIT ? OFFSET ?"
-            )))
-            .bind(&p)
-            .bind(&p)
-            .bind(&p)
-            .bind(&s)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(c)
-            .await?;
+                 WHERE u.id IN (SELECT u.id FROM users u WHERE u.deleted_at IS NULL{filter} \
+                 ORDER BY u.login_id LIMIT ? OFFSET ?) ORDER BY u.login_id"
+            )));
+            for v in &values {
+                q = q.bind(v);
+            }
+            let rows = q.bind(limit).bind(offset).fetch_all(c).await?;
             rows.iter()
                 .map(|r| {
                     Ok(UserHit {
@@ -157,12 +200,16 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_pattern;
+    use super::prefix_end;
 
     #[test]
-    fn a_prefix_matches_itself_only_at_the_start_and_its_wildcards_literally() {
-        assert_eq!(prefix_pattern("JiroDT"), "jirodt%");
-        assert_eq!(prefix_pattern("a%b_c\\"), "a\\%b\\_c\\\\%");
-        assert_eq!(prefix_pattern("株式会社"), "株式会社%");
+    fn a_prefix_ends_at_its_last_character_stepped_up() {
+        assert_eq!(prefix_end("jirodt").as_deref(), Some("jirodu"));
+        assert_eq!(prefix_end("株式").as_deref(), Some("株弐"));
+        assert_eq!(prefix_end("a%_").as_deref(), Some("a%`"));
+        assert_eq!(prefix_end("a\u{d7ff}").as_deref(), Some("a\u{e000}"));
+        assert_eq!(prefix_end("a\u{10ffff}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{10ffff}"), None);
+        assert_eq!(prefix_end(""), None);
     }
 }

@@ -11,6 +11,7 @@
 mod approvals;
 mod attempts;
 mod audit;
+mod audit_review;
 mod certificates;
 mod companies;
 mod crl;
@@ -20,8 +21,11 @@ mod leases;
 mod migrate;
 mod notices;
 mod operators;
+mod password_reset;
 mod rows;
 mod sessions;
+mod snapshot;
+mod turns;
 mod users;
 
 use std::path::Path;
@@ -42,6 +46,7 @@ pub use approvals::{
 };
 pub use attempts::{AddressAttempts, ClaimKind};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
+pub use audit_review::{AuditScope, ChainCheck, ReviewFilter, ReviewRow};
 pub use certificates::{CertRow, ExpiringCert, NewCert, Renewal};
 pub use companies::{CompanyContact, CompanyRow, CompanySummary};
 pub use crl::{LoggedRevocation, RevocationListener, RevokedEntry};
@@ -49,6 +54,7 @@ pub use helpdesk::UserHit;
 pub use notices::PendingNotice;
 pub use operators::{NewOperatorCert, OperatorCertRow, OperatorRow, RevokedOperatorCert};
 pub use sessions::{DoneRow, PendingRow, SessionRow};
+pub use snapshot::LogPosition;
 pub use users::{NewUser, UserRow, UserSummary};
 
 /// Storage errors: for logs, never shown to customers as-is.
@@ -94,6 +100,8 @@ pub struct Store {
     /// Wakes the task that sends the notices of renewals (PostgreSQL; see
     /// `send_notices`). Dropped with the last clone, which ends the task.
     notices: Option<tokio::sync::mpsc::Sender<()>>,
+    /// Turns at SQLite's one writer (see `turns`).
+    turns: Arc<turns::Turns>,
 }
 
 /// The PostgreSQL pool's size when none is set: twice the CPU cores, at
@@ -359,6 +367,7 @@ impl Store {
             backend: Backend::Pg(pool),
             node,
             notices: Some(notices),
+            turns: Arc::default(),
         })
     }
 
@@ -427,6 +436,7 @@ impl Store {
             backend: Backend::Sqlite { read, write },
             node: node_tag(),
             notices: None,
+            turns: Arc::default(),
         })
     }
 
@@ -507,15 +517,38 @@ impl Store {
     /// write lock from the start; Postgres: READ COMMITTED, with row locks
     /// taken by the reads that need them).
     pub async fn begin(&self) -> Result<Tx> {
+        self.begin_in_turn(false).await
+    }
+
+    /// Write transactions waiting for SQLite's writer, and how many turns
+    /// a returning customer's took ahead of others waiting (0, 0 on
+    /// PostgreSQL).
+    pub fn writer_turns(&self) -> (usize, u64) {
+        self.turns.figures()
+    }
+
+    /// As `begin`, for a returning customer's login: on SQLite it takes the
+    /// writer's next turn, ahead of the transactions waiting.
+    pub async fn begin_first(&self) -> Result<Tx> {
+        self.begin_in_turn(true).await
+    }
+
+    async fn begin_in_turn(&self, first: bool) -> Result<Tx> {
+        let (tx, turn) = match &self.backend {
+            Backend::Sqlite { write, .. } => {
+                let turn = self.turns.take(first).await;
+                (
+                    Db::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+                    Some(turn),
+                )
+            }
+            Backend::Pg(p) => (Db::Pg(p.begin().await?), None),
+        };
         Ok(Tx {
             node: self.node.clone(),
             last_ok: false,
-            tx: match &self.backend {
-                Backend::Sqlite { write, .. } => {
-                    Db::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?)
-                }
-                Backend::Pg(p) => Db::Pg(p.begin().await?),
-            },
+            tx,
+            _turn: turn,
         })
     }
 
@@ -537,6 +570,9 @@ pub struct Tx {
     /// 操作履歴 row) once theirs succeeded (see `commit`).
     last_ok: bool,
     tx: Db<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>,
+    /// SQLite's writer turn, given up after the transaction (declared after
+    /// it, so dropped after it).
+    _turn: Option<turns::Turn>,
 }
 
 impl Tx {

@@ -23,6 +23,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0013_audit_prev_hash.sql"),
     include_str!("../migrations/sqlite/0014_operators.sql"),
     include_str!("../migrations/sqlite/0015_operator_password_failures.sql"),
+    include_str!("../migrations/sqlite/0016_user_search.sql"),
     include_str!("../migrations/sqlite/0017_approvals.sql"),
 ];
 
@@ -42,6 +43,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0013_audit_prev_hash.sql"),
     include_str!("../migrations/postgres/0014_operators.sql"),
     include_str!("../migrations/postgres/0015_operator_password_failures.sql"),
+    include_str!("../migrations/postgres/0016_user_search.sql"),
     include_str!("../migrations/postgres/0017_approvals.sql"),
 ];
 

@@ -249,7 +249,32 @@ impl Store {
         per_user: usize,
         max: usize,
     ) -> Result<bool> {
-        let mut tx = self.begin().await?;
+        self.create_session_in_turn(s, per_user, max, false).await
+    }
+
+    /// As `create_session`, for a returning customer's login: SQLite's next
+    /// writer turn (see `Store::begin_first`).
+    pub async fn create_session_first(
+        &self,
+        s: &SessionRow,
+        per_user: usize,
+        max: usize,
+    ) -> Result<bool> {
+        self.create_session_in_turn(s, per_user, max, true).await
+    }
+
+    async fn create_session_in_turn(
+        &self,
+        s: &SessionRow,
+        per_user: usize,
+        max: usize,
+        first: bool,
+    ) -> Result<bool> {
+        let mut tx = if first {
+            self.begin_first().await?
+        } else {
+            self.begin().await?
+        };
         let own = of_user(tx.conn(), s.user_id).await?;
         let all = usize::try_from(count_in(tx.conn()).await?).unwrap_or(usize::MAX);
         let surplus = if own.len() >= per_user {

@@ -169,23 +169,6 @@ pub(crate) async fn bssk011(
     })
 }
 
-/// One CSV field: quoted when it must be, and a leading = + - @ defused so
-/// that a spreadsheet never runs it as a formula.
-fn csv_field(out: &mut String, v: &str) {
-    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{v}")
-    } else {
-        v.to_owned()
-    };
-    if v.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&v.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(&v);
-    }
-}
-
 pub(crate) async fn bssk011_csv(
     State(st): State<AppState>,
     a: Authed,
@@ -205,34 +188,28 @@ pub(crate) async fn bssk011_csv(
     let offset = st.svc.settings().display_offset();
     let mut text = String::from("日時,操作者,操作,対象利用者,結果,詳細,接続元\r\n");
     for r in &rows {
-        for (i, v) in [
-            jp_datetime(r.at, offset).as_str(),
+        let at = jp_datetime(r.at, offset);
+        text.push_str(&shomei_service::csv_line([
+            at.as_str(),
             &r.actor_login_id,
             &r.operation,
             &r.target_login_id,
             &r.result,
             &r.detail,
             &r.client_addr,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if i > 0 {
-                text.push(',');
-            }
-            csv_field(&mut text, v);
-        }
+        ]));
         text.push_str("\r\n");
     }
     let sjis = raw.get("enc").map(String::as_str) == Some("sjis");
-    let (body, charset, name) = if sjis {
-        let (bytes, _, _) = encoding_rs::SHIFT_JIS.encode(&text);
-        (bytes.into_owned(), "Shift_JIS", "sousa-rireki-sjis.csv")
+    let (enc, name) = if sjis {
+        (
+            shomei_service::CsvEncoding::ShiftJis,
+            "sousa-rireki-sjis.csv",
+        )
     } else {
-        let mut b = vec![0xef, 0xbb, 0xbf];
-        b.extend_from_slice(text.as_bytes());
-        (b, "UTF-8", "sousa-rireki.csv")
+        (shomei_service::CsvEncoding::Utf8, "sousa-rireki.csv")
     };
+    let (body, charset) = shomei_service::csv_bytes(&text, enc);
     (
         [
             (header::CONTENT_TYPE, format!("text/csv; charset={charset}")),
@@ -250,19 +227,6 @@ pub(crate) async fn bssk011_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_and_formulas_defused() {
-        let mut s = String::new();
-        csv_field(&mut s, "a,b");
-        s.push('|');
-        csv_field(&mut s, "say \"hi\"");
-        s.push('|');
-        csv_field(&mut s, "=cmd()");
-        s.push('|');
-        csv_field(&mut s, "証明書失効");
-        assert_eq!(s, "\"a,b\"|\"say \"\"hi\"\"\"|'=cmd()|証明書失効");
-    }
 
     #[test]
     fn conditions_refuse_bad_input_with_a_message() {

@@ -399,13 +399,18 @@ async fn open_session(
     headers: &axum::http::HeaderMap,
     user: shomei_core::UserId,
     cert_serial: Option<shomei_core::Serial>,
+    returning: bool,
 ) -> Response {
     if let Some(old) = session_id(headers)
         && let Err(e) = st.sessions.remove(&old).await
     {
         return system_error(e);
     }
-    let id = match st.sessions.create(user, st.svc.now(), cert_serial).await {
+    let id = match st
+        .sessions
+        .create(user, st.svc.now(), cert_serial, returning)
+        .await
+    {
         Ok((id, _)) => id,
         Err(CreateError::Full) => {
             tracing::warn!("every logged-in session place is taken: login refused as busy");
@@ -468,7 +473,7 @@ pub(crate) async fn login_submit(
         .await
     {
         Ok(LoginOutcome::LoggedIn(user)) => {
-            let mut r = open_session(&st, &headers, user, None).await;
+            let mut r = open_session(&st, &headers, user, None, device == Device::Returning).await;
             // This browser is a returning customer's from now on (a fresh
             // cookie each time, so its lifetime runs from the last login).
             if r.status().is_redirection()
@@ -587,7 +592,7 @@ pub(crate) async fn cert_login_submit(
         .await
     {
         Ok(LoginOutcome::LoggedIn(user)) => {
-            open_session(&st, &headers, user, Some(cert.serial.clone())).await
+            open_session(&st, &headers, user, Some(cert.serial.clone()), false).await
         }
         Ok(LoginOutcome::Refused(p)) => {
             cert_login_page(&st, &headers, &cert, Some(p.message_ja().to_owned())).await

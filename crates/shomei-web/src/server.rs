@@ -272,6 +272,7 @@ pub async fn start_all(
         let svc = svc.clone();
         tokio::spawn(async move { svc.run_ocsp_refresh().await })
     };
+    let keeper = svc.clone();
     let mut loops = vec![tokio::spawn(accept_loop(
         portal,
         portal_acceptor,
@@ -324,6 +325,10 @@ pub async fn start_all(
     let task = tokio::spawn(async move {
         for l in loops {
             let _ = l.await;
+        }
+        // A restart then reads the set from it, not from the database.
+        if let Err(e) = keeper.keep_revocation_snapshot_if_behind(true).await {
+            tracing::error!(error = %e, "cannot write the revocation set snapshot");
         }
         upkeep.abort();
         publisher.abort();
@@ -503,6 +508,9 @@ async fn upkeep(st: AppState, mut stopped: watch::Receiver<bool>) {
         }
         if let Err(e) = st.svc.refresh_crl_if_due().await {
             tracing::error!(error = %e, "CRL refresh failed");
+        }
+        if let Err(e) = st.svc.keep_revocation_snapshot_if_behind(false).await {
+            tracing::error!(error = %e, "cannot write the revocation set snapshot");
         }
         // The jobs on the shared database run on one server at a time
         // (under a lease that expires); this server's own CRL is its own.

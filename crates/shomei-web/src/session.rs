@@ -147,12 +147,14 @@ impl Sessions {
     /// A new session at login (a fresh id: no fixation). A user's oldest
     /// session ends when they open one more than `per_user` (or one more at
     /// the bound of all); when all places are taken by others the login is
-    /// refused, never someone else's session ended.
+    /// refused, never someone else's session ended. A returning
+    /// customer's (`returning`) takes SQLite's next writer turn.
     pub(crate) async fn create(
         &self,
         user: UserId,
         now: OffsetDateTime,
         cert_serial: Option<Serial>,
+        returning: bool,
     ) -> Result<(String, SessionData), CreateError> {
         let id = random_token();
         let row = SessionRow {
@@ -164,11 +166,16 @@ impl Sessions {
             pending: None,
             done: None,
         };
-        match self
-            .store
-            .create_session(&row, self.per_user, self.max)
-            .await
-        {
+        let created = if returning {
+            self.store
+                .create_session_first(&row, self.per_user, self.max)
+                .await
+        } else {
+            self.store
+                .create_session(&row, self.per_user, self.max)
+                .await
+        };
+        match created {
             Ok(true) => Ok((id, data_of(row))),
             Ok(false) => Err(CreateError::Full),
             Err(e) => Err(CreateError::Store(e)),

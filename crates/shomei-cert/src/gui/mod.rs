@@ -828,13 +828,27 @@ fn stepper(current: Step, reached: bool) -> Element<'static, Message> {
     r.into()
 }
 
+/// Japanese text for a Windows without a Japanese font: a subset of Noto
+/// Sans CJK JP (JIS X 0208's characters, ASCII and half-width katakana;
+/// SIL Open Font License) that scripts/build-windows makes and the setup
+/// installs its licence beside. Text is drawn in a font of the system
+/// when one has the character (Yu Gothic or Meiryo on a Japanese Windows),
+/// in this one otherwise, so no screen shows empty boxes. Linux takes its
+/// fonts from the system (the package recommends fonts-noto-cjk).
+#[cfg(windows)]
+const FALLBACK_FONT: &[u8] = include_bytes!(env!(
+    "SHOMEI_CERT_FALLBACK_FONT",
+    "the Windows app is built by scripts/build-windows, which makes its fallback font"
+));
+
 /// The program as iced runs it, on screen or in the tests' emulator.
+#[cfg_attr(not(windows), allow(clippy::let_and_return))]
 pub fn application(
     bank: Arc<dyn Bank>,
     installed: bool,
     places: install::Places,
 ) -> iced::Application<impl iced::Program<State = App, Message = Message, Theme = Theme>> {
-    iced::application(
+    let app = iced::application(
         move || App::new(bank.clone(), installed, places.clone()),
         App::update,
         App::view,
@@ -850,7 +864,10 @@ pub fn application(
             ..Default::default()
         },
         ..Default::default()
-    })
+    });
+    #[cfg(windows)]
+    let app = app.font(FALLBACK_FONT);
+    app
 }
 
 /// Opens the window; returns when it is closed.

@@ -183,9 +183,10 @@ impl Shomei {
             client,
         };
 
-        // 1. Claim.
+        // 1. Claim. A returning customer's transactions take SQLite's next
+        // writer turn, ahead of a flood's.
         let now = self.now();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.begin_for(as_).await?;
         if !self.address_start(&mut tx, as_, &typed, now).await? {
             self.metrics().login_throttled();
             return Ok((tx, PasswordCheck::Throttled));
@@ -243,7 +244,7 @@ impl Shomei {
         // 3. Settle. The address is locked before the user (the store's
         // order of locks), as in step 1.
         let now = self.now();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.begin_for(as_).await?;
         if let Some(client) = as_.counted_address() {
             tx.lock_address(client).await?;
         }
@@ -277,6 +278,15 @@ impl Shomei {
         Ok(match settled {
             Ok(u) => (tx, PasswordCheck::Passed(u)),
             Err(_) => (tx, PasswordCheck::Refused),
+        })
+    }
+
+    /// A write transaction for this check: a returning customer's first.
+    async fn begin_for(&self, as_: &CheckedAs) -> Result<Tx> {
+        Ok(if as_.returning {
+            self.store.begin_first().await?
+        } else {
+            self.store.begin().await?
         })
     }
 

@@ -257,6 +257,11 @@ impl BusyTally {
     /// Counts one refusal from `addr`; `Some(batch)` when it is time to
     /// write what was counted.
     pub(crate) fn note(&self, addr: &str) -> Option<Vec<(String, u32)>> {
+        self.note_at(addr, std::time::Instant::now())
+    }
+
+    /// As `note`, at the instant `now` (the tests' own clock).
+    fn note_at(&self, addr: &str, now: std::time::Instant) -> Option<Vec<(String, u32)>> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let key = if g.counts.len() >= Self::MAX && !g.counts.contains_key(addr) {
             String::new()
@@ -264,33 +269,75 @@ impl BusyTally {
             addr.to_owned()
         };
         *g.counts.entry(key).or_insert(0) += 1;
-        let due = g.last.is_none_or(|t| t.elapsed() >= Self::EVERY);
+        let due = g
+            .last
+            .is_none_or(|t| now.saturating_duration_since(t) >= Self::EVERY);
         if !due {
             return None;
         }
-        g.last = Some(std::time::Instant::now());
+        g.last = Some(now);
         Some(g.counts.drain().collect())
     }
 }
 
 #[cfg(test)]
 mod busy_tests {
+    use std::time::{Duration, Instant};
+
     use super::BusyTally;
 
+    /// On the tally's own instants (a descheduled test thread cannot make a
+    /// second pass within the loop): memory only until a second after the
+    /// last batch, exactly then the batch with every address's number.
     #[test]
     fn busy_refusals_are_handed_out_at_most_once_a_second_with_their_numbers() {
         let t = BusyTally::default();
-        assert_eq!(t.note("192.0.2.1"), Some(vec![("192.0.2.1".to_owned(), 1)]));
-        for _ in 0..999 {
-            assert_eq!(t.note("192.0.2.1"), None, "within the second: memory only");
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        assert_eq!(
+            t.note_at("192.0.2.1", t0),
+            Some(vec![("192.0.2.1".to_owned(), 1)])
+        );
+        for i in 0..999 {
+            assert_eq!(t.note_at("192.0.2.1", ms(i)), None, "within the second");
         }
-        assert_eq!(t.note("192.0.2.2"), None);
-        std::thread::sleep(std::time::Duration::from_millis(1010));
-        let mut batch = t.note("192.0.2.2").unwrap();
+        assert_eq!(t.note_at("192.0.2.2", ms(999)), None, "1 ms short of it");
+        let mut batch = t.note_at("192.0.2.2", ms(1000)).unwrap();
         batch.sort();
         assert_eq!(
             batch,
             vec![("192.0.2.1".to_owned(), 999), ("192.0.2.2".to_owned(), 2)]
         );
+        // The next second counts from that batch, not from the first.
+        assert_eq!(t.note_at("192.0.2.1", ms(1999)), None);
+        assert_eq!(
+            t.note_at("192.0.2.1", ms(2000)),
+            Some(vec![("192.0.2.1".to_owned(), 2)])
+        );
+    }
+
+    /// Beyond `MAX` addresses, new ones count under the bank-wide row
+    /// (the empty address), so memory stays bounded.
+    #[test]
+    fn beyond_its_bound_of_addresses_the_tally_counts_bank_wide() {
+        let t = BusyTally::default();
+        let t0 = Instant::now();
+        t.note_at("first", t0);
+        for i in 0..BusyTally::MAX {
+            assert_eq!(t.note_at(&format!("198.51.100.{i}"), t0), None);
+        }
+        assert_eq!(t.note_at("198.51.100.0", t0), None, "one already counted");
+        assert_eq!(t.note_at("203.0.113.8", t0), None, "one past the bound");
+        let batch = t
+            .note_at("203.0.113.9", t0 + Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(
+            batch.len(),
+            BusyTally::MAX + 1,
+            "MAX addresses and the bank"
+        );
+        let bank: Vec<_> = batch.iter().filter(|(a, _)| a.is_empty()).collect();
+        assert_eq!(bank, [&(String::new(), 2)], "two past the bound");
+        assert!(batch.contains(&("198.51.100.0".to_owned(), 2)));
     }
 }

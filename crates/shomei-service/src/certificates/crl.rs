@@ -25,9 +25,10 @@ use time::{Duration, OffsetDateTime};
 
 use shomei_core::Operation;
 use shomei_core::{CrlScope, MAX_CRL_PARTITIONS, Serial};
-use shomei_store::{AuditEntry, CertRow};
+use shomei_store::AuditEntry;
 
-pub(crate) use crate::certificates::revset::Listed;
+use crate::certificates::revocation::PendingRevocation;
+use crate::certificates::revset::Listed;
 use crate::certificates::revset::RevocationSet;
 use crate::{Result, Revocation, ServiceError, Shomei};
 
@@ -302,6 +303,59 @@ impl Shomei {
             ms = started.elapsed().as_millis() as u64,
             "revocation set loaded"
         );
+        self.put_set_in_force(set, head, &horizons, in_use, false)
+            .await?;
+        if let Err(e) = self.keep_revocation_snapshot().await {
+            tracing::error!(error = %e, "cannot write the revocation set snapshot");
+        }
+        Ok(())
+    }
+
+    /// At start: the revocation set from its snapshot and the log after it
+    /// when that can be shown current (see `snapshot`), else from the
+    /// database; then every scope's CRLs are published.
+    pub(crate) async fn load_revocations_at_start(&self) -> Result<()> {
+        let started = std::time::Instant::now();
+        let from = match self.revocations_from_snapshot().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "revocation set snapshot unreadable; reading the database");
+                None
+            }
+        };
+        let Some((set, seen)) = from else {
+            return self.reload_revocations().await;
+        };
+        let n = set.len();
+        let now = self.now();
+        let (horizons, in_use) = self.crl_scope_facts(now).await?;
+        // Entries that expired since the snapshot leave here, as a load
+        // from the database leaves them out.
+        self.put_set_in_force(set, seen, &horizons, in_use, true)
+            .await?;
+        tracing::info!(
+            revoked = n,
+            ms = started.elapsed().as_millis() as u64,
+            "revocation set loaded from its snapshot"
+        );
+        Ok(())
+    }
+
+    /// The last revocation log entry this server has put in force.
+    pub(crate) fn log_seen(&self) -> i64 {
+        self.crl.log_seen.load(Ordering::SeqCst)
+    }
+
+    /// Serves `set` (holding every revocation up to log entry `head`) and
+    /// publishes every scope's CRLs from it.
+    async fn put_set_in_force(
+        &self,
+        set: RevocationSet,
+        head: i64,
+        horizons: &HashMap<CrlScope, i64>,
+        in_use: BTreeSet<CrlScope>,
+        prune: bool,
+    ) -> Result<()> {
         if let Ok(mut s) = self.revoked.write() {
             *s = set;
         }
@@ -311,7 +365,7 @@ impl Shomei {
         self.crl.log_seen.fetch_max(head, Ordering::SeqCst);
         self.view.confirm();
         let _guard = self.crl.generating.lock().await;
-        self.rebuild_lists(&horizons, in_use, false)?;
+        self.rebuild_lists(horizons, in_use, prune)?;
         self.publish_all(false).await
     }
 
@@ -430,24 +484,11 @@ impl Shomei {
 
     /// Puts a committed revocation in force in memory: TLS, sessions and
     /// OCSP see it from the next lookup on; its scope's next CRLs list it.
-    pub(crate) fn mark_revoked(&self, cert: &CertRow, at: OffsetDateTime, reason: u8) {
-        self.mark_revoked_with(
-            cert.serial.as_bytes(),
-            Revocation {
-                at,
-                reason: Some(reason),
-                invalidity: None,
-            },
-            Listed {
-                scope: cert.crl_scope,
-                not_after: cert.not_after.unix_timestamp(),
-            },
-        );
-    }
-
-    /// A revocation already in force (the watch read it from the log
-    /// between the commit and this call, or the other way round) changes
-    /// nothing: each serial is listed once.
+    /// A use case's revocations come through `PendingRevocation::commit`;
+    /// other processes' through the revocation log's watch. One already in
+    /// force (the watch read it from the log between the commit and this
+    /// call, or the other way round) changes nothing: each serial is listed
+    /// once.
     pub(crate) fn mark_revoked_with(&self, serial: &[u8], r: Revocation, listed: Listed) {
         if let Ok(mut s) = self.revoked.write() {
             if !s.insert(serial, r, listed) {
@@ -546,7 +587,7 @@ impl Shomei {
 
     /// Puts in force the log entries after the last one seen; `None` when
     /// some were pruned unseen (the whole set must be read again).
-    async fn catch_up_from_log(&self) -> Result<Option<usize>> {
+    pub(crate) async fn catch_up_from_log(&self) -> Result<Option<usize>> {
         let seen = self.crl.log_seen.load(Ordering::SeqCst);
         if self.store.revocation_log_tail().await? > seen + 1 {
             return Ok(None);
@@ -914,6 +955,12 @@ impl Shomei {
     /// moves CRL numbering above them — a restore never un-revokes a
     /// certificate.
     pub(crate) async fn reimport_from_crl_copy(&self) -> Result<()> {
+        let known_number = {
+            let mut tx = self.store.begin().await?;
+            let n = tx.crl_number().await?;
+            tx.commit().await?;
+            n
+        };
         let mut copies = Vec::new();
         for (scope, path) in self.kept_copies() {
             let der = match tokio::fs::read(&path).await {
@@ -926,6 +973,11 @@ impl Shomei {
                     });
                 }
             };
+            // Not newer than the database (every start but one after a
+            // restore): its entries are not read.
+            if shomei_pki::crl::crl_number_of(&der).is_some_and(|n| n <= known_number) {
+                continue;
+            }
             match shomei_pki::crl::read_own(&der, self.ca.issuing_der()) {
                 Ok(c) => copies.push((scope, c)),
                 Err(e) => {
@@ -941,6 +993,7 @@ impl Shomei {
         }
         let now = self.now();
         let (mut known, mut unknown) = (0usize, 0usize);
+        let mut reimported = PendingRevocation::default();
         for (scope, copy) in copies.iter().filter(|(_, c)| c.number > known_number) {
             for (raw, at, reason) in &copy.entries {
                 let Some(serial) = Serial::from_bytes(raw) else {
@@ -949,10 +1002,11 @@ impl Shomei {
                 match tx.cert_by_serial(&serial).await? {
                     Some(c) if c.revoked_at.is_some() => {}
                     Some(c) => {
-                        if tx
-                            .revoke_cert_with(&serial, *at, reason.unwrap_or(0), None)
+                        if let Some(r) = self
+                            .revoke_in(&mut tx, &c, *at, reason.unwrap_or(0), None)
                             .await?
                         {
+                            reimported = reimported.and(r);
                             known += 1;
                             let login = tx
                                 .user(c.user_id)
@@ -977,7 +1031,7 @@ impl Shomei {
             }
         }
         tx.raise_crl_number(newest).await?;
-        tx.commit().await?;
+        reimported.commit(self, tx).await?;
         tracing::warn!(
             crl_number = newest,
             reimported = known,

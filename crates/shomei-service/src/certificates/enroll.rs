@@ -10,6 +10,7 @@ use shomei_pki::csr::{CsrError, check_csr};
 use shomei_store::{AuditEntry, NewCert, Tx, UserRow};
 
 use crate::access::login::{CheckedAs, PasswordCheck};
+use crate::certificates::revocation::PendingRevocation;
 use crate::{Result, ServiceError, Shomei};
 
 /// A certificate just issued.
@@ -285,6 +286,7 @@ impl Shomei {
         );
         let audit = entry(&user, Operation::CertificateRenewal, client, now).detail(&detail);
         let superseded = RevocationReason::Superseded.code();
+        let revoked = PendingRevocation::of_certificate(&old, now, superseded, None);
         if !self
             .store
             .supersede(&signed.row(), presented, now, superseded, &audit)
@@ -301,7 +303,7 @@ impl Shomei {
                 .await?;
             return Err(EnrollError::NotRenewable);
         }
-        self.mark_revoked(&old, now, superseded);
+        revoked.committed(self);
         tracing::info!(old = %presented, new = %issued.serial, login_id = %user.login_id, "certificate renewed");
         Ok(signed.issued)
     }

@@ -5,6 +5,8 @@
 pub(crate) mod crl;
 pub(crate) mod enroll;
 pub(crate) mod ocsp;
+pub(crate) mod revocation;
 pub(crate) mod revoke;
 pub(crate) mod revset;
+pub(crate) mod snapshot;
 pub(crate) mod view;

@@ -293,19 +293,18 @@ impl Shomei {
             tx.commit().await?;
             return Err(problem);
         }
-        let reason = RevocationReason::CessationOfOperation;
-        if !tx.revoke_cert(expected_serial, now, reason.code()).await? {
+        let reason = RevocationReason::CessationOfOperation.code();
+        let revoked = match cert.as_ref().filter(|_| same_cert) {
+            Some(c) => self.revoke_in(&mut tx, c, now, reason, None).await?,
+            None => None,
+        };
+        let Some(revoked) = revoked else {
             return Err(RevokeError::Problem(Problem::AlreadyDone));
-        }
+        };
         let detail = format!("シリアル番号 {expected_serial}");
         tx.audit(&entry().target(&target_login).detail(&detail))
             .await?;
-        tx.commit().await?;
-
-        if let Some(c) = &cert {
-            // `same_cert`: the certificate revoked.
-            self.mark_revoked(c, now, reason.code());
-        }
+        revoked.commit(self, tx).await?;
         tracing::info!(serial = %expected_serial, target = %target_user.login_id, by = %actor.login_id, "certificate revoked");
         Ok(RevocationDone {
             login_id: target_user.login_id,
@@ -434,35 +433,22 @@ impl Shomei {
                 });
             }
         };
-        if !tx
-            .revoke_cert_with(&cert.serial, now, reason.code(), invalidity)
+        let Some(revoked) = self
+            .revoke_in(&mut tx, &cert, now, reason.code(), invalidity)
             .await?
-        {
+        else {
             return Err(OperatorRevokeError::NotInForce {
                 login_id: login_id.to_string(),
                 state: CertState::Revoked.label(),
             });
-        }
+        };
         let detail = format!(
             "電話受付による失効: シリアル番号 {}（理由 {}）{caller}",
             cert.serial,
             reason.code()
         );
         tx.audit(&e.detail(&detail)).await?;
-        tx.commit().await?;
-
-        self.mark_revoked_with(
-            cert.serial.as_bytes(),
-            crate::Revocation {
-                at: now,
-                reason: Some(reason.code()).filter(|c| *c != 0),
-                invalidity,
-            },
-            crate::certificates::crl::Listed {
-                scope: cert.crl_scope,
-                not_after: cert.not_after.unix_timestamp(),
-            },
-        );
+        revoked.commit(self, tx).await?;
         tracing::info!(serial = %cert.serial, target = %login_id, by = %actor, "certificate revoked by the bank operator");
         Ok(OperatorRevocation {
             login_id: login_id.clone(),

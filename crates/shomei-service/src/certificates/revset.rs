@@ -261,6 +261,107 @@ impl RevocationSet {
     }
 }
 
+/// Octets per entry in `encode_into`: key (16 or a length and 20), the
+/// packed revocation and where it is listed.
+const SHORT_ENTRY: usize = 16 + 8 + 8;
+const LONG_ENTRY: usize = 1 + 20 + 8 + 8;
+const DATE_ENTRY: usize = 1 + 20 + 8;
+
+impl RevocationSet {
+    /// The set as octets (the snapshot file's body): three counts, then
+    /// the short entries, the long ones and the invalidity dates, each of a
+    /// fixed size. A plain copy of the maps' words, read back by `decode`.
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
+        out.reserve(
+            24 + self.short.len() * SHORT_ENTRY
+                + self.long.len() * LONG_ENTRY
+                + self.invalid_since.len() * DATE_ENTRY,
+        );
+        for n in [self.short.len(), self.long.len(), self.invalid_since.len()] {
+            out.extend_from_slice(&(n as u64).to_le_bytes());
+        }
+        for (k, v) in &self.short {
+            out.extend_from_slice(&k.to_le_bytes());
+            out.extend_from_slice(&v.packed.0.to_le_bytes());
+            out.extend_from_slice(&v.listed.to_le_bytes());
+        }
+        let padded = |out: &mut Vec<u8>, m: &[u8]| {
+            let m = &m[m.len().saturating_sub(20)..];
+            out.push(m.len() as u8);
+            let mut b = [0u8; 20];
+            b[..m.len()].copy_from_slice(m);
+            out.extend_from_slice(&b);
+        };
+        for (k, v) in &self.long {
+            padded(out, k);
+            out.extend_from_slice(&v.packed.0.to_le_bytes());
+            out.extend_from_slice(&v.listed.to_le_bytes());
+        }
+        for (k, t) in &self.invalid_since {
+            padded(out, k);
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+    }
+
+    /// Reads `encode_into`'s octets back; `None` when they are not exactly
+    /// such a body.
+    pub(crate) fn decode(b: &[u8]) -> Option<Self> {
+        fn word(b: &[u8], at: usize) -> u64 {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[at..at + 8]);
+            u64::from_le_bytes(w)
+        }
+        if b.len() < 24 {
+            return None;
+        }
+        let (short, long, dates) = (
+            usize::try_from(word(b, 0)).ok()?,
+            usize::try_from(word(b, 8)).ok()?,
+            usize::try_from(word(b, 16)).ok()?,
+        );
+        let size = short
+            .checked_mul(SHORT_ENTRY)?
+            .checked_add(long.checked_mul(LONG_ENTRY)?)?
+            .checked_add(dates.checked_mul(DATE_ENTRY)?)?
+            .checked_add(24)?;
+        if b.len() != size {
+            return None;
+        }
+        let mut set = Self {
+            short: HashMap::with_capacity(short),
+            long: HashMap::with_capacity(long),
+            invalid_since: HashMap::with_capacity(dates),
+        };
+        let mut at = 24;
+        for e in b[at..at + short * SHORT_ENTRY].chunks_exact(SHORT_ENTRY) {
+            let mut k = [0u8; 16];
+            k.copy_from_slice(&e[..16]);
+            let value = Value {
+                packed: Packed(word(e, 16) as i64),
+                listed: word(e, 24),
+            };
+            set.short.insert(u128::from_le_bytes(k), value);
+        }
+        at += short * SHORT_ENTRY;
+        let key = |e: &[u8]| -> Option<Vec<u8>> {
+            let n = usize::from(e[0]);
+            (n <= 20).then(|| e[1..1 + n].to_vec())
+        };
+        for e in b[at..at + long * LONG_ENTRY].chunks_exact(LONG_ENTRY) {
+            let value = Value {
+                packed: Packed(word(e, 21) as i64),
+                listed: word(e, 29),
+            };
+            set.long.insert(key(e)?, value);
+        }
+        at += long * LONG_ENTRY;
+        for e in b[at..].chunks_exact(DATE_ENTRY) {
+            set.invalid_since.insert(key(e)?, word(e, 21) as i64);
+        }
+        Some(set)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,6 +451,51 @@ mod tests {
             scope: CrlScope::from_key(scope).unwrap(),
             not_after,
         }
+    }
+
+    #[test]
+    fn the_snapshot_body_reads_back_as_the_same_set() {
+        let mut s = RevocationSet::default();
+        s.insert(
+            &[0x40; 16],
+            rev(1_800_000_000, Some(4)),
+            listed(3, 1_900_000_000),
+        );
+        s.insert(&[0x7f; 20], rev(1_700_000_000, None), listed(-1, i64::MAX));
+        s.insert(&[0, 5], rev(1, Some(1)), listed(1023, 2));
+        s.set_invalidity(
+            &[0x7f; 20],
+            OffsetDateTime::from_unix_timestamp(77).unwrap(),
+        );
+        s.set_invalidity(&[5], OffsetDateTime::from_unix_timestamp(78).unwrap());
+        let mut body = Vec::new();
+        s.encode_into(&mut body);
+        let back = RevocationSet::decode(&body).expect("reads back");
+        let listing = |s: &RevocationSet| {
+            let mut v: Vec<_> = s
+                .copy_out()
+                .iter()
+                .map(|c| {
+                    let r = c.revocation();
+                    (
+                        magnitude(c.serial()).to_vec(),
+                        r.at.unix_timestamp(),
+                        r.reason,
+                        r.invalidity.map(|t| t.unix_timestamp()),
+                        c.listed(),
+                    )
+                })
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        assert_eq!(listing(&back), listing(&s));
+        assert_eq!(back.len(), 3);
+        // A body cut short, or one with a byte too many, is no set.
+        assert!(RevocationSet::decode(&body[..body.len() - 1]).is_none());
+        body.push(0);
+        assert!(RevocationSet::decode(&body).is_none());
+        assert!(RevocationSet::decode(&[]).is_none());
     }
 
     #[test]

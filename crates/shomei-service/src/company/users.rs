@@ -318,18 +318,15 @@ impl Manager<'_> {
                 CertState::Issued | CertState::Renewable
             )
         });
-        let reason = RevocationReason::AffiliationChanged;
+        let reason = RevocationReason::AffiliationChanged.code();
         let mut revoked = None;
-        if in_force
-            && let Some(c) = &cert
-            && tx.revoke_cert(&c.serial, now, reason.code()).await?
-        {
-            revoked = Some(c.clone());
+        if in_force && let Some(c) = &cert {
+            revoked = self.revoke_in(&mut tx, c, now, reason, None).await?;
         }
         tx.delete_user(u.id, now).await?;
-        let detail = match &revoked {
-            Some(c) => format!("証明書失効 シリアル番号 {}", c.serial),
-            None => String::new(),
+        let detail = match (&revoked, &cert) {
+            (Some(_), Some(c)) => format!("証明書失効 シリアル番号 {}", c.serial),
+            _ => String::new(),
         };
         tx.audit(&self.audit_ok(
             actor,
@@ -339,10 +336,7 @@ impl Manager<'_> {
             client,
         ))
         .await?;
-        tx.commit().await?;
-        if let Some(c) = &revoked {
-            self.mark_revoked(c, now, reason.code());
-        }
+        revoked.unwrap_or_default().commit(self, tx).await?;
         Ok(u.login_id)
     }
 }

@@ -24,13 +24,38 @@ pub enum AuditExportError {
     Write(#[from] std::io::Error),
 }
 
-/// One CSV field, quoted when it must be.
-fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
+/// Appends one CSV field to `out`: a value a spreadsheet would read as a
+/// formula (leading `=`, `+`, `-`, `@`, tab or CR) gets a leading `'`, and
+/// the field is quoted when it holds a comma, quote or line break. Every
+/// 操作履歴 CSV (the portal's BSSK011, the console's, the CLI's export) goes
+/// through this one rule.
+pub fn csv_field(out: &mut String, v: &str) {
+    let defused;
+    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        defused = format!("'{v}");
+        defused.as_str()
     } else {
-        v.to_owned()
+        v
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&v.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(v);
     }
+}
+
+/// One CSV line of `fields` (each through [`csv_field`]), without its end.
+pub fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for (i, v) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        csv_field(&mut out, v);
+    }
+    out
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
@@ -72,18 +97,19 @@ pub async fn export_audit(
                 })
                 .to_string()
             } else {
-                [
-                    r.id.to_string(),
-                    rfc3339(r.at),
-                    r.company_id.map(|c| c.0.to_string()).unwrap_or_default(),
-                    csv_field(&r.actor_login_id),
-                    csv_field(&r.operation),
-                    csv_field(&r.target_login_id),
-                    csv_field(&r.result),
-                    csv_field(&r.detail),
-                    csv_field(&r.client_addr),
-                ]
-                .join(",")
+                let (id, at) = (r.id.to_string(), rfc3339(r.at));
+                let company = r.company_id.map(|c| c.0.to_string()).unwrap_or_default();
+                csv_line([
+                    id.as_str(),
+                    &at,
+                    &company,
+                    &r.actor_login_id,
+                    &r.operation,
+                    &r.target_login_id,
+                    &r.result,
+                    &r.detail,
+                    &r.client_addr,
+                ])
             };
             if let Err(e) = writeln!(w, "{line}") {
                 failed = Some(e);
@@ -95,4 +121,38 @@ pub async fn export_audit(
     }
     w.flush()?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        let mut s = String::new();
+        for (i, v) in ["a,b", "say \"hi\"", "証明書失効", "line\nbreak"]
+            .iter()
+            .enumerate()
+        {
+            if i > 0 {
+                s.push('|');
+            }
+            csv_field(&mut s, v);
+        }
+        assert_eq!(s, "\"a,b\"|\"say \"\"hi\"\"\"|証明書失効|\"line\nbreak\"");
+        for lead in ["=", "+", "-", "@", "\t", "\r"] {
+            let v = format!("{lead}HYPERLINK(\"http://x\")");
+            let got = csv_line([v.as_str()]);
+            assert!(
+                got.starts_with("\"'") || got.starts_with('\''),
+                "{lead:?}: {got}"
+            );
+            assert!(
+                got.contains(&format!("'{v}").replace('"', "\"\"")),
+                "{lead:?}: {got}"
+            );
+        }
+        // Only a leading one: inside a value they are plain text.
+        assert_eq!(csv_line(["a=b", "1-2", "x@y"]), "a=b,1-2,x@y");
+    }
 }

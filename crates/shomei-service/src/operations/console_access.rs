@@ -233,3 +233,33 @@ impl Shomei {
         Ok(())
     }
 }
+
+impl Shomei {
+    /// The door of a role's console tasks: `Ok` for an operator holding
+    /// `role`; otherwise `message`, with a 失敗 row of `operation` naming
+    /// the roles they hold (one rule for every role's capability).
+    pub(crate) async fn require_operator_role(
+        &self,
+        op: &ConsoleOperator,
+        role: shomei_core::OperatorRole,
+        operation: Operation,
+        message: &str,
+        client: &str,
+    ) -> std::result::Result<(), ActionError> {
+        if op.operator.roles.has(role) {
+            return Ok(());
+        }
+        let actor = op.operator.name.actor();
+        let ctx = OperatorContext {
+            op: operation,
+            target: "",
+            client,
+        };
+        let detail = format!("権限なし（役割: {}）", op.operator.roles.labels());
+        let mut tx = self.store.begin().await?;
+        tx.audit(&operator_row(self, &actor, ctx, Outcome::Failed, &detail))
+            .await?;
+        tx.commit().await?;
+        Err(ActionError::Refused(message.into()))
+    }
+}

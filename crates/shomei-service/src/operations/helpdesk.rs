@@ -11,12 +11,12 @@
 //! revoke`), which write the change's 操作履歴 row and put a revocation in
 //! force.
 
-use shomei_core::{CertState, LoginId, Operation, OperatorRole, Outcome, RevocationReason, Serial};
+use shomei_core::{CertState, LoginId, Operation, OperatorRole, RevocationReason, Serial};
 use shomei_store::{AuditRow, CertRow, UserHit, UserRow};
 use time::OffsetDateTime;
 
 use crate::certificates::revoke::{OperatorRevocation, OperatorRevokeError, PhoneRequest};
-use crate::operations::console_access::{OperatorContext, operator_row};
+use crate::operations::console_access::OperatorContext;
 use crate::operations::operator::OperatorError;
 use crate::operations::operators::ConsoleOperator;
 use crate::{ActionError, Shomei};
@@ -100,9 +100,9 @@ pub struct LiftDone {
 
 /// The help desk's tasks for one operator (see [`Shomei::helpdesk`]).
 pub struct HelpDeskTasks<'a> {
-    svc: &'a Shomei,
-    op: &'a ConsoleOperator,
-    client: &'a str,
+    pub(crate) svc: &'a Shomei,
+    pub(crate) op: &'a ConsoleOperator,
+    pub(crate) client: &'a str,
 }
 
 /// The serial-number form of a search text: hex digits, ':' and spaces
@@ -124,20 +124,14 @@ impl Shomei {
         op: &'a ConsoleOperator,
         client: &'a str,
     ) -> Result<HelpDeskTasks<'a>, ActionError> {
-        if !op.operator.roles.has(OperatorRole::HelpDesk) {
-            let actor = op.operator.name.actor();
-            let ctx = OperatorContext {
-                op: Operation::HelpDesk,
-                target: "",
-                client,
-            };
-            let detail = format!("権限なし（役割: {}）", op.operator.roles.labels());
-            let mut tx = self.store.begin().await?;
-            tx.audit(&operator_row(self, &actor, ctx, Outcome::Failed, &detail))
-                .await?;
-            tx.commit().await?;
-            return Err(ActionError::Refused(NOT_HELPDESK.into()));
-        }
+        self.require_operator_role(
+            op,
+            OperatorRole::HelpDesk,
+            Operation::HelpDesk,
+            NOT_HELPDESK,
+            client,
+        )
+        .await?;
         Ok(HelpDeskTasks {
             svc: self,
             op,

@@ -3,10 +3,12 @@
 
 pub(crate) mod approvals;
 pub(crate) mod audit_export;
+pub(crate) mod auditor;
 pub(crate) mod backup;
 pub(crate) mod console_access;
 pub(crate) mod demo;
 pub(crate) mod helpdesk;
+pub(crate) mod helpdesk_reset;
 pub(crate) mod metrics;
 pub(crate) mod notices;
 pub(crate) mod operator;

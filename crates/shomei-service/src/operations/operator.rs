@@ -86,7 +86,7 @@ pub(crate) fn company_name(name: &str) -> Result<&str, OperatorError> {
 }
 
 /// 12 letters and digits, both present (the default policy accepts it).
-fn temporary_password() -> String {
+pub(crate) fn temporary_password() -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut rng = rand::rng();

@@ -12,6 +12,7 @@ use shomei_core::{OperatorName, OperatorRoles, Serial};
 use shomei_store::{AuditEntry, NewOperatorCert, OperatorCertRow, OperatorRow};
 use time::OffsetDateTime;
 
+use crate::certificates::revocation::PendingRevocation;
 use crate::certificates::revset::Listed;
 use crate::operations::console_access::{OperatorContext, operator_row};
 use crate::{Revocation, ServiceError, Shomei};
@@ -229,21 +230,9 @@ impl Shomei {
             &detail,
         ))
         .await?;
-        tx.commit().await?;
-        for r in &revoked {
-            self.mark_revoked_with(
-                r.serial.as_bytes(),
-                Revocation {
-                    at: now,
-                    reason: Some(REASON_CESSATION),
-                    invalidity: None,
-                },
-                Listed {
-                    scope: r.crl_scope,
-                    not_after: r.not_after.unix_timestamp(),
-                },
-            );
-        }
+        PendingRevocation::of_operator(&revoked, now, REASON_CESSATION)
+            .commit(self, tx)
+            .await?;
         Ok(revoked.into_iter().map(|r| r.serial).collect())
     }
 

@@ -47,7 +47,9 @@ fn with_cookie(mut res: Response, cookie: String) -> Response {
 /// a POST with the session's token.
 pub(crate) async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
-    if path == "/static/shomei.css" {
+    // The stylesheet, and the icon a browser asks for by itself (sent to
+    // OPR000 it would issue a new login form cookie under the open form).
+    if path == "/static/shomei.css" || path == "/favicon.ico" {
         return next.run(req).await;
     }
     let Some(cert) = req.extensions().get::<ClientCert>().cloned() else {

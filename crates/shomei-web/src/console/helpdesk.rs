@@ -340,6 +340,52 @@ pub(crate) async fn revoke(
     }
 }
 
+#[derive(serde::Deserialize)]
+pub(crate) struct ResetForm {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/opr014.html")]
+struct Opr014 {
+    l: ConsoleLayout,
+    done: shomei_service::PasswordResetDone,
+}
+
+const BAD_KIND: &str = "初期化するパスワードを選択してください。";
+
+/// パスワード初期化 → OPR014 (result, the initial password shown once).
+pub(crate) async fn reset(
+    State(st): State<AppState>,
+    c: Console,
+    Form(f): Form<ResetForm>,
+) -> Response {
+    let hd = match tasks(&st, &c, "利用者詳細", "OPR011").await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let kind = match f.kind.as_str() {
+        "login" => shomei_service::PasswordKind::Login,
+        "confirm" => shomei_service::PasswordKind::Confirm,
+        _ => {
+            return refused_on_detail(&st, &c, &hd, &f.id, ActionError::Refused(BAD_KIND.into()))
+                .await;
+        }
+    };
+    match hd.reset_password(&f.id, kind, &f.password).await {
+        Ok(done) => render(&Opr014 {
+            l: ConsoleLayout::new(&st, &c, "パスワード初期化完了", "OPR014"),
+            done,
+        }),
+        Err(e) => refused_on_detail(&st, &c, &hd, &f.id, e).await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_local;

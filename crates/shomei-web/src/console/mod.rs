@@ -7,6 +7,7 @@
 
 mod access;
 mod approvals;
+mod audit;
 mod helpdesk;
 mod operations;
 
@@ -61,6 +62,10 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/opr051", get(approvals::opr051))
         .route("/opr051/decide", post(approvals::decide))
+        .route("/opr011/reset", post(helpdesk::reset))
+        .route("/opr030", get(audit::opr030))
+        .route("/opr031", get(audit::opr031))
+        .route("/opr032", get(audit::opr032).post(audit::verify))
         .route("/static/shomei.css", get(crate::pages::stylesheet))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -195,7 +200,19 @@ fn tasks_of(op: &Operator) -> Vec<(&'static str, &'static str, &'static str)> {
         t.push((
             "/opr010",
             "利用者検索",
-            "全企業の利用者を検索し、状態・証明書・操作履歴の確認、停止の解除、電話受付による失効を行います。",
+            "全企業の利用者を検索し、状態・証明書・操作履歴の確認、停止の解除、パスワードの初期化、電話受付による失効を行います。",
+        ));
+    }
+    if roles.has(OperatorRole::Auditor) {
+        t.push((
+            "/opr030",
+            "操作履歴照会",
+            "全企業と銀行（オペレーター）の操作履歴を照会し、CSVでダウンロードします（参照のみ）。",
+        ));
+        t.push((
+            "/opr032",
+            "操作履歴検証",
+            "操作履歴のハッシュ連鎖をたどり、改ざんがないことを確かめます。",
         ));
     }
     if roles.has(OperatorRole::BusinessAdmin) {

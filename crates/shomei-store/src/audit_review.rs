@@ -1,0 +1,158 @@
+//! What the bank's 監査 reads: the 操作履歴 of every company and the bank's
+//! own rows (the operators'), narrowed by company, operation, result, date
+//! range and actor, newest first, paged; with each row's company name.
+
+use shomei_core::CompanyId;
+use time::OffsetDateTime;
+
+use crate::audit::row as audit_row;
+use crate::db::{Get, on};
+use crate::{AuditRow, Result, Store};
+
+/// Whose rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuditScope {
+    /// Every company's and the bank's own.
+    #[default]
+    All,
+    /// The bank's own rows (no company): the operators' and attempts that
+    /// named no company.
+    Bank,
+    Company(CompanyId),
+}
+
+/// The 監査's conditions.
+#[derive(Debug, Clone, Default)]
+pub struct ReviewFilter {
+    pub scope: AuditScope,
+    /// The actor as recorded: a login ID, or an operator's `銀行:<name>`
+    /// (given either way).
+    pub actor: Option<String>,
+    pub operation: Option<String>,
+    pub result: Option<String>,
+    /// From this time on (inclusive).
+    pub from: Option<OffsetDateTime>,
+    /// Before this time (exclusive).
+    pub until: Option<OffsetDateTime>,
+}
+
+/// A row with its company's name (`None` for the bank's own).
+#[derive(Debug, Clone)]
+pub struct ReviewRow {
+    pub row: AuditRow,
+    pub company_name: Option<String>,
+}
+
+/// What walking the 操作履歴 chains found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChainCheck {
+    /// Rows whose hashes held, before the first broken one.
+    pub rows: u64,
+    /// Chains walked (the companies' and the bank's own).
+    pub chains: u64,
+    /// The id of the first row that breaks its chain: edited, deleted or
+    /// reordered.
+    pub broken_at: Option<i64>,
+}
+
+enum Value {
+    Int(i64),
+    Text(String),
+}
+
+impl ReviewFilter {
+    /// The WHERE clause naming only the conditions given, and its values.
+    fn clause(&self) -> (String, Vec<Value>) {
+        let mut conds: Vec<&str> = Vec::new();
+        let mut values = Vec::new();
+        match self.scope {
+            AuditScope::All => {}
+            AuditScope::Bank => conds.push("a.company_id IS NULL"),
+            AuditScope::Company(c) => {
+                conds.push("a.company_id = ?");
+                values.push(Value::Int(c.0));
+            }
+        }
+        if let Some(actor) = &self.actor {
+            let bare = actor.strip_prefix("銀行:").unwrap_or(actor);
+            conds.push("a.actor_login_id IN (?, ?)");
+            values.push(Value::Text(bare.to_owned()));
+            values.push(Value::Text(format!("銀行:{bare}")));
+        }
+        if let Some(o) = &self.operation {
+            conds.push("a.operation = ?");
+            values.push(Value::Text(o.clone()));
+        }
+        if let Some(r) = &self.result {
+            conds.push("a.result = ?");
+            values.push(Value::Text(r.clone()));
+        }
+        if let Some(t) = self.from {
+            conds.push("a.at >= ?");
+            values.push(Value::Int(t.unix_timestamp()));
+        }
+        if let Some(t) = self.until {
+            conds.push("a.at < ?");
+            values.push(Value::Int(t.unix_timestamp()));
+        }
+        let sql = if conds.is_empty() {
+            "1 = 1".to_owned()
+        } else {
+            conds.join(" AND ")
+        };
+        (sql, values)
+    }
+}
+
+macro_rules! bound {
+    ($d:ident, $sql:expr, $values:expr) => {{
+        let mut q = sqlx::query($d::sql($sql));
+        for v in $values {
+            q = match v {
+                Value::Int(i) => q.bind(*i),
+                Value::Text(t) => q.bind(t.as_str()),
+            };
+        }
+        q
+    }};
+}
+
+impl Store {
+    /// How many rows match `f`.
+    pub async fn review_count(&self, f: &ReviewFilter) -> Result<i64> {
+        let (clause, values) = f.clause();
+        let sql = format!("SELECT count(*) AS n FROM audit_log a WHERE {clause}");
+        on!(self.reader(), p, d => bound!(d, sql, &values).fetch_one(p).await?.int("n"))
+    }
+
+    /// `limit` rows matching `f` after the newest `offset`, newest first.
+    pub async fn review_page(
+        &self,
+        f: &ReviewFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<ReviewRow>> {
+        let (clause, mut values) = f.clause();
+        values.push(Value::Int(limit));
+        values.push(Value::Int(offset));
+        let sql = format!(
+            "SELECT a.id, a.at, a.company_id, a.actor_login_id, a.operation, a.target_login_id, \
+             a.result, a.detail, a.client_addr, co.name AS company_name \
+             FROM audit_log a LEFT JOIN companies co ON co.id = a.company_id \
+             WHERE {clause} ORDER BY a.id DESC LIMIT ? OFFSET ?"
+        );
+        on!(self.reader(), p, d => {
+            bound!(d, sql, &values)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(ReviewRow {
+                        row: audit_row(r)?,
+                        company_name: r.opt_text("company_name")?,
+                    })
+                })
+                .collect()
+        })
+    }
+}
