@@ -9,11 +9,12 @@
 //! row lock, then re-checks the WHERE after its commit; SQLite: one writer
 //! at a time).
 
-use shomei_core::{CompanyId, CrlScope, Serial, UserId};
+use shomei_core::{CompanyId, UserId};
 use time::OffsetDateTime;
 
-use crate::db::{Pool, on};
-use crate::{Result, Store, StoreError, Tx};
+use crate::certificates::{CERT_COLUMNS, cert};
+use crate::db::{Get, Pool, on};
+use crate::{CertRow, Result, Store, StoreError, Tx};
 
 /// An approval rule as stored (kinds without a row keep their default).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,14 +72,12 @@ pub struct NewApprovalRequest<'a> {
     pub roles: &'a str,
 }
 
-/// A certificate of a company not yet revoked (closing the company).
+/// A certificate of a company not yet revoked (closing the company), and
+/// its user's login ID.
 #[derive(Debug, Clone)]
 pub struct CompanyCert {
-    pub user_id: UserId,
     pub login_id: String,
-    pub serial: Serial,
-    pub not_after: OffsetDateTime,
-    pub crl_scope: CrlScope,
+    pub cert: CertRow,
 }
 
 fn corrupt(table: &'static str, column: &'static str, value: impl ToString) -> StoreError {
@@ -445,35 +444,32 @@ impl Tx {
     }
 
     /// Every certificate of the company's users not yet revoked (expired
-    /// ones too: revoking them changes nothing the CRL would not carry).
+    /// ones too: revoking them changes nothing the CRL would not carry),
+    /// with its user's login ID.
     pub async fn company_unrevoked_certs(
         &mut self,
         company: CompanyId,
     ) -> Result<Vec<CompanyCert>> {
-        let rows: Vec<(i64, String, String, i64, i64)> = on!(self.conn(), c, d => {
-            sqlx::query_as(d::sql(
-                "SELECT u.id, u.login_id, k.serial, k.not_after, coalesce(k.crl_partition, -1) \
-                 FROM certificates k JOIN users u ON u.id = k.user_id \
-                 WHERE u.company_id = ? AND k.revoked_at IS NULL ORDER BY k.id",
-            ))
+        on!(self.conn(), c, d => {
+            let rows = sqlx::query(d::sql(format!(
+                "SELECT {CERT_COLUMNS}, u.login_id AS u_login_id \
+                 FROM certificates c JOIN users u ON u.id = c.user_id \
+                 WHERE u.company_id = ? AND c.revoked_at IS NULL ORDER BY c.id"
+            )))
             .bind(company.0)
             .fetch_all(c)
-            .await?
-        });
-        const T: &str = "certificates";
-        rows.into_iter()
-            .map(|(user, login_id, serial, not_after, scope)| {
-                Ok(CompanyCert {
-                    user_id: UserId(user),
-                    login_id,
-                    serial: Serial::from_hex(&serial)
-                        .ok_or_else(|| corrupt(T, "serial", &serial))?,
-                    not_after: at(not_after, T, "not_after")?,
-                    crl_scope: CrlScope::from_key(scope)
-                        .ok_or_else(|| corrupt(T, "crl_partition", scope))?,
+            .await?;
+            rows.iter()
+                .filter_map(|r| match cert(r) {
+                    Ok(Some(k)) => Some(r.text("u_login_id").map(|login_id| CompanyCert {
+                        login_id,
+                        cert: k,
+                    })),
+                    Ok(None) => None,
+                    Err(e) => Some(Err(e)),
                 })
-            })
-            .collect()
+                .collect::<Result<Vec<_>>>()
+        })
     }
 
     /// Has the bank closed the company?

@@ -27,13 +27,13 @@ use shomei_core::{
 use shomei_store::{ApprovalRequestRow, ApprovalVoteRow, NewApprovalRequest, Tx};
 use time::{Duration, OffsetDateTime};
 
-use crate::certificates::revset::Listed;
+use crate::certificates::revocation::PendingRevocation;
 use crate::operations::console_access::{OperatorContext, operator_row};
 use crate::operations::operator::{
     DraftProblem, MasterDraft, OperatorError, PreparedPasswords, TemporaryPasswords, company_name,
 };
 use crate::operations::operators::ConsoleOperator;
-use crate::{ActionError, Revocation, ServiceError, Shomei};
+use crate::{ActionError, ServiceError, Shomei};
 
 /// How long a request waits for its approvals.
 pub const APPROVAL_LIFETIME: Duration = Duration::hours(24);
@@ -569,9 +569,6 @@ enum Material {
     None,
     Passwords(PreparedPasswords),
 }
-
-/// What happens after the commit (revocations put in force).
-type AfterCommit = Vec<(shomei_core::Serial, Listed)>;
 
 fn draft_problem(p: DraftProblem) -> ApprovalRefusal {
     ApprovalRefusal::Invalid(match p {
@@ -1243,7 +1240,7 @@ impl Shomei {
             }
             return Err(e);
         }
-        let (applied, after) = self
+        let (applied, revoked) = self
             .apply_in(&mut tx, &change, material, &actor, client, now)
             .await?;
         let detail = format!("{}（申請者 {}）", r.summary, r.requester);
@@ -1256,25 +1253,10 @@ impl Shomei {
             &detail,
         ))
         .await?;
-        tx.commit().await?;
-        self.after_commit(after, now);
+        // A closed company's revocations are in force here once this
+        // commits (other servers from the revocation log).
+        revoked.commit(self, tx).await?;
         Ok(Some(Approved::Committed { id, applied }))
-    }
-
-    /// Revocations of a closed company in force here at once (other
-    /// servers from the revocation log).
-    fn after_commit(&self, after: AfterCommit, now: OffsetDateTime) {
-        for (serial, listed) in after {
-            self.mark_revoked_with(
-                serial.as_bytes(),
-                Revocation {
-                    at: now,
-                    reason: Some(REASON_CESSATION),
-                    invalidity: None,
-                },
-                listed,
-            );
-        }
     }
 
     /// The change itself, in the transaction of its last approval (or of a
@@ -1287,7 +1269,7 @@ impl Shomei {
         actor: &str,
         client: &str,
         now: OffsetDateTime,
-    ) -> Result<(Applied, AfterCommit), ApprovalError> {
+    ) -> Result<(Applied, PendingRevocation), ApprovalError> {
         let passwords = |m: Material| match m {
             Material::Passwords(p) => Ok(p),
             Material::None => Err(ServiceError::Invariant(
@@ -1324,7 +1306,7 @@ impl Shomei {
                         login_id: d.login.to_string(),
                         passwords: p.temp,
                     },
-                    Vec::new(),
+                    PendingRevocation::default(),
                 )
             }
             ApprovalChange::RegisterMaster {
@@ -1349,7 +1331,7 @@ impl Shomei {
                         login_id: d.login.to_string(),
                         passwords: p.temp,
                     },
-                    Vec::new(),
+                    PendingRevocation::default(),
                 )
             }
             ApprovalChange::CloseCompany {
@@ -1365,41 +1347,36 @@ impl Shomei {
                         stopped += 1;
                     }
                 }
-                let mut after = Vec::new();
+                let mut revoked = PendingRevocation::default();
+                let mut count = 0;
                 for c in tx.company_unrevoked_certs(id).await? {
-                    if tx
-                        .revoke_cert_with(&c.serial, now, REASON_CESSATION, None)
+                    let Some(r) = self
+                        .revoke_in(tx, &c.cert, now, REASON_CESSATION, None)
                         .await?
-                    {
-                        let detail = format!(
-                            "企業解約による失効: シリアル番号 {}（理由 {REASON_CESSATION}）",
-                            c.serial
-                        );
-                        tx.audit(
-                            &self
-                                .entry(Operation::CertificateRevocation)
-                                .by_name(Some(id), actor)
-                                .target(&c.login_id)
-                                .detail(&detail)
-                                .client(client),
-                        )
-                        .await?;
-                        after.push((
-                            c.serial,
-                            Listed {
-                                scope: c.crl_scope,
-                                not_after: c.not_after.unix_timestamp(),
-                            },
-                        ));
-                    }
+                    else {
+                        continue;
+                    };
+                    revoked = revoked.and(r);
+                    count += 1;
+                    let detail = format!(
+                        "企業解約による失効: シリアル番号 {}（理由 {REASON_CESSATION}）",
+                        c.cert.serial
+                    );
+                    tx.audit(
+                        &self
+                            .entry(Operation::CertificateRevocation)
+                            .by_name(Some(id), actor)
+                            .target(&c.login_id)
+                            .detail(&detail)
+                            .client(client),
+                    )
+                    .await?;
                 }
                 if !tx.close_company(id, actor, now).await? {
                     return Err(ApprovalRefusal::CompanyClosed(*company_id).into());
                 }
-                let detail = format!(
-                    "{company} 利用者 {stopped}名を利用停止、電子証明書 {}件を失効",
-                    after.len()
-                );
+                let detail =
+                    format!("{company} 利用者 {stopped}名を利用停止、電子証明書 {count}件を失効");
                 tx.audit(
                     &self
                         .entry(Operation::CompanyClose)
@@ -1413,9 +1390,9 @@ impl Shomei {
                         company_id: id,
                         company: company.clone(),
                         users_stopped: stopped,
-                        certificates_revoked: after.len(),
+                        certificates_revoked: count,
                     },
-                    after,
+                    revoked,
                 )
             }
             ApprovalChange::ChangeOperatorRoles { operator, roles } => {
@@ -1442,7 +1419,7 @@ impl Shomei {
                         operator: name.to_string(),
                         roles,
                     },
-                    Vec::new(),
+                    PendingRevocation::default(),
                 )
             }
             ApprovalChange::ChangeApprovalRule {
@@ -1477,7 +1454,7 @@ impl Shomei {
                         roles,
                         changed: Some((now, actor.to_owned())),
                     }),
-                    Vec::new(),
+                    PendingRevocation::default(),
                 )
             }
         })
