@@ -67,7 +67,7 @@ async fn company_named(kit: &Kit, name: &str) -> Option<CompanyId> {
 }
 
 /// The request number OPR024 shows.
-fn request_id(body: &str) -> i64 {
+pub(crate) fn request_id(body: &str) -> i64 {
     let at = body
         .find("申請番号</th><td>")
         .expect("OPR024 names the request")

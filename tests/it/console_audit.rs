@@ -651,28 +651,86 @@ async fn the_help_desk_resets_one_password_to_an_initial_one_the_user_must_chang
 }
 
 #[tokio::test]
-async fn a_masters_password_reset_needs_approval_and_the_help_desk_is_refused() {
+async fn a_masters_password_reset_is_approved_by_another_operator_who_alone_sees_the_password() {
     let kit = Kit::start().await;
     let sato = operator(&kit, "sato", "helpdesk").await;
+    let kudo = operator(&kit, "kudo", "helpdesk").await;
     let (b, csrf) = logged_in(&kit, &sato).await;
-    // The screen says so instead of offering the form (jirodt is a マスター;
-    // hanakodt, a 管理者, gets the form: the control).
+    // The screen says a マスター's reset is a request (jirodt is a マスター;
+    // hanakodt, a 管理者, is reset at once: the control).
     let d = get(&kit, &b, "/opr011?id=jirodt").await;
-    assert!(d.body.contains("id=\"reset-master\"") && !d.body.contains("id=\"reset\""));
-    assert!(d.body.contains(MASTER_NEEDS_APPROVAL));
+    assert!(d.body.contains("id=\"reset-master\"") && d.body.contains("id=\"reset-request\""));
+    assert!(d.body.contains(MASTER_NEEDS_APPROVAL) && !d.body.contains("id=\"reset\""));
     assert!(
         get(&kit, &b, "/opr011?id=hanakodt")
             .await
             .body
             .contains("id=\"reset\"")
     );
-    for kind in ["login", "confirm"] {
-        let r = reset(&kit, &b, &csrf, "jirodt", kind, &sato.confirm_password).await;
-        assert_eq!(r.status, 403, "{kind}");
-        assert!(r.body.contains(MASTER_NEEDS_APPROVAL), "{kind}: {}", r.body);
-    }
-    // Nothing changed: the マスター still logs in with their own password.
+    let r = reset(&kit, &b, &csrf, "jirodt", "login", &sato.confirm_password).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("OPR024") && r.body.contains("申請を受け付けました。"));
+    assert!(
+        !r.body.contains("初期ログインパスワード") && !r.body.contains("initial-password"),
+        "the requester holds no credential: {}",
+        r.body
+    );
+    let id = crate::console_approvals::request_id(&r.body);
+    // Nothing changed yet: the マスター still logs in with their own.
     assert_eq!(kit.browser().login("jirodt", LOGIN_PW).await.path(), "/top");
+
+    // The requester cannot approve it; another ヘルプデスク can, and sees
+    // the one-time password once, on OPR052.
+    let version = kit
+        .svc
+        .approval_detail(id)
+        .await
+        .unwrap()
+        .version
+        .to_string();
+    let decide = |csrf: &str, pw: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("id", id.to_string()),
+            ("version", version.clone()),
+            ("decision", "approve".to_owned()),
+            ("password", pw.to_owned()),
+        ]
+    };
+    let f = decide(&csrf, &sato.confirm_password);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = post(&kit, &b, "/opr051/decide", &f).await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains(shomei_service::OWN_REQUEST), "{}", r.body);
+    assert_eq!(kit.browser().login("jirodt", LOGIN_PW).await.path(), "/top");
+    let (k, k_csrf) = logged_in(&kit, &kudo).await;
+    let f = decide(&k_csrf, &kudo.confirm_password);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = post(&kit, &k, "/opr051/decide", &f).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("OPR052") && r.body.contains("一度だけ表示されます"));
+    let label = "初期ログインパスワード</th><td>";
+    let at = r.body.find(label).expect("the password on OPR052") + label.len();
+    let initial = r.body[at..].split('<').next().unwrap().to_owned();
+    assert_eq!(initial.len(), 12);
+    assert!(
+        !r.body.contains("初期確認用パスワード"),
+        "only the login password"
+    );
+    // The request's data never held it.
+    let v = kit.svc.approval_detail(id).await.unwrap();
+    assert!(!format!("{:?}", v.change).contains(&initial));
+
+    // The old password is gone; the new one must be changed first.
+    assert!(
+        kit.browser()
+            .login("jirodt", LOGIN_PW)
+            .await
+            .error()
+            .is_some()
+    );
+    let portal = kit.browser();
+    assert_eq!(portal.login("jirodt", &initial).await.path(), "/brsk002");
     let rows: Vec<String> = kit
         .svc
         .store()
@@ -690,10 +748,36 @@ async fn a_masters_password_reset_needs_approval_and_the_help_desk_is_refused() 
         .collect();
     assert_eq!(
         rows,
-        [
-            "銀行:sato/失敗/jirodt/確認用パスワード（ヘルプデスク）: マスターユーザは承認が必要",
-            "銀行:sato/失敗/jirodt/ログインパスワード（ヘルプデスク）: マスターユーザは承認が必要",
-        ]
+        ["銀行:kudo/成功/jirodt/ログインパスワード（マスター、承認済み）"]
+    );
+
+    // A request for a user who is not a マスター is refused by its message.
+    let op = kit
+        .svc
+        .console_operator(&sato.serial)
+        .await
+        .unwrap()
+        .unwrap();
+    let change = |login: &str| shomei_service::ApprovalChange::ResetMasterPasswords {
+        company_id: 1,
+        company: "株式会社ほくぎん商事".into(),
+        login_id: login.into(),
+        passwords: "confirm".into(),
+    };
+    let e = kit
+        .svc
+        .submit_approval(&op, change("hanakodt"), &sato.confirm_password, "test")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        shomei_service::ActionError::from(e).to_string(),
+        "この利用者はこの企業のマスターではありません。"
+    );
+    assert!(
+        kit.svc
+            .submit_approval(&op, change("jirodt"), &sato.confirm_password, "test")
+            .await
+            .is_ok()
     );
     kit.stop().await;
 }

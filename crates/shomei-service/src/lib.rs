@@ -59,7 +59,9 @@ pub use operations::helpdesk::{
     CALLER_MISSING, HelpDeskTasks, INVALIDITY_IN_FUTURE, LiftDone, NO_SUCH_USER, NOT_HELPDESK,
     QUERY_TOO_LONG, SEARCH_PAGE_SIZE, UserCertView, UserDetail, UserSearchPage, UserSearchRow,
 };
-pub use operations::helpdesk_reset::{MASTER_NEEDS_APPROVAL, PasswordResetDone};
+pub use operations::helpdesk_reset::{
+    MASTER_NEEDS_APPROVAL, MasterPasswords, MasterResetDone, PasswordReset, PasswordResetDone,
+};
 pub use operations::metrics::{ConnRefusal, Listener, Metrics};
 pub use operations::operator::{OperatorError, TemporaryPasswords};
 pub use operations::operators::{

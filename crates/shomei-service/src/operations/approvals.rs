@@ -29,6 +29,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::certificates::revocation::PendingRevocation;
 use crate::operations::console_access::{OperatorContext, operator_row};
+use crate::operations::helpdesk_reset::{MasterPasswords, MasterResetDone};
 use crate::operations::operator::{
     DraftProblem, MasterDraft, OperatorError, PreparedPasswords, TemporaryPasswords, company_name,
 };
@@ -175,6 +176,14 @@ pub enum ApprovalChange {
         name: String,
         email: String,
     },
+    /// A マスター's passwords replaced by one-time passwords (`passwords`:
+    /// login, confirm or both), shown once to the approver who commits it.
+    ResetMasterPasswords {
+        company_id: i64,
+        company: String,
+        login_id: String,
+        passwords: String,
+    },
     ChangeOperatorRoles {
         operator: String,
         roles: String,
@@ -192,6 +201,7 @@ impl ApprovalChange {
             ApprovalChange::OpenCompany { .. } => ApprovalKind::OpenCompany,
             ApprovalChange::CloseCompany { .. } => ApprovalKind::CloseCompany,
             ApprovalChange::RegisterMaster { .. } => ApprovalKind::RegisterMaster,
+            ApprovalChange::ResetMasterPasswords { .. } => ApprovalKind::ResetMasterPasswords,
             ApprovalChange::ChangeOperatorRoles { .. } => ApprovalKind::ChangeOperatorRoles,
             ApprovalChange::ChangeApprovalRule { .. } => ApprovalKind::ChangeApprovalRule,
         }
@@ -210,6 +220,15 @@ impl ApprovalChange {
             ApprovalChange::RegisterMaster {
                 company, login_id, ..
             } => format!("マスター登録: {company}（{login_id}）"),
+            ApprovalChange::ResetMasterPasswords {
+                company,
+                login_id,
+                passwords,
+                ..
+            } => format!(
+                "マスターのパスワード初期化: {company}（{login_id}、{}）",
+                MasterPasswords::from_code(passwords).map_or("?", MasterPasswords::label)
+            ),
             ApprovalChange::ChangeOperatorRoles { operator, roles } => format!(
                 "オペレーター役割変更: {operator}（{}）",
                 OperatorRoles::parse(roles)
@@ -273,6 +292,26 @@ impl ApprovalChange {
                 ("ログインID", login_id.clone()),
                 ("利用者名", name.clone()),
                 ("メールアドレス", email.clone()),
+            ],
+            ApprovalChange::ResetMasterPasswords {
+                company_id,
+                company,
+                login_id,
+                passwords,
+            } => vec![
+                ("企業番号", company_id.to_string()),
+                ("企業名", company.clone()),
+                ("ログインID", login_id.clone()),
+                (
+                    "初期化するパスワード",
+                    MasterPasswords::from_code(passwords)
+                        .map_or("?", MasterPasswords::label)
+                        .to_owned(),
+                ),
+                (
+                    "実行内容",
+                    "初期パスワードの発行（承認したオペレーターの画面に一度だけ表示、次回ログイン時に変更が必要）".to_owned(),
+                ),
             ],
             ApprovalChange::ChangeOperatorRoles { operator, roles } => vec![
                 ("オペレーター", operator.clone()),
@@ -338,6 +377,12 @@ pub enum ApprovalRefusal {
     LoginIdTaken(String),
     #[error("no active operator named {0}")]
     NoSuchOperator(String),
+    #[error("no user with login ID {0}")]
+    NoSuchUser(String),
+    #[error(
+        "user {0} is not a マスター of that company (other users' passwords are reset at once)"
+    )]
+    NotMaster(String),
     #[error("{}", .0.english())]
     Invalid(InvalidField),
 }
@@ -353,6 +398,7 @@ pub enum InvalidField {
     Roles,
     Rule,
     Required { min: u32 },
+    Passwords,
 }
 
 impl InvalidField {
@@ -374,6 +420,7 @@ impl InvalidField {
                     .into()
             }
             InvalidField::Rule => "unknown kind of change".into(),
+            InvalidField::Passwords => "passwords to reset: login, confirm or both".into(),
             InvalidField::Required { min } => {
                 format!("the number of approvals must be {min}-{MAX_REQUIRED}")
             }
@@ -393,6 +440,7 @@ impl InvalidField {
             InvalidField::Email => "メールアドレスの形式が正しくありません。".into(),
             InvalidField::Roles => "役割を1つ以上選択してください。".into(),
             InvalidField::Rule => "対象の変更を選択してください。".into(),
+            InvalidField::Passwords => "初期化するパスワードを選択してください。".into(),
             InvalidField::Required { min } => {
                 format!("必要な承認数は{min}～{MAX_REQUIRED}名で指定してください。")
             }
@@ -435,6 +483,10 @@ impl ApprovalRefusal {
             ApprovalRefusal::MasterLeft(_) => MASTER_LEFT.into(),
             ApprovalRefusal::LoginIdTaken(_) => "このログインIDはすでに使われています。".into(),
             ApprovalRefusal::NoSuchOperator(_) => "指定されたオペレーターは見つかりません。".into(),
+            ApprovalRefusal::NoSuchUser(_) => "指定された利用者は見つかりません。".into(),
+            ApprovalRefusal::NotMaster(_) => {
+                "この利用者はこの企業のマスターではありません。".into()
+            }
             ApprovalRefusal::Invalid(f) => f.japanese(),
         }
     }
@@ -543,6 +595,11 @@ pub enum Applied {
         company: String,
         login_id: String,
         passwords: TemporaryPasswords,
+    },
+    /// A マスター's one-time passwords, for the approver to hand over.
+    MasterPasswordsReset {
+        company: String,
+        done: MasterResetDone,
     },
     RolesChanged {
         operator: String,
@@ -725,6 +782,15 @@ impl Shomei {
                 if tx.login_id_taken(&d.login).await? {
                     return Err(ApprovalRefusal::LoginIdTaken(d.login.to_string()).into());
                 }
+            }
+            ApprovalChange::ResetMasterPasswords {
+                company_id,
+                login_id,
+                passwords,
+                ..
+            } => {
+                self.check_master_reset(tx, *company_id, login_id, passwords)
+                    .await?;
             }
             ApprovalChange::ChangeOperatorRoles { operator, roles } => {
                 OperatorRoles::parse(roles).ok_or(ApprovalRefusal::Invalid(InvalidField::Roles))?;
@@ -1045,9 +1111,12 @@ impl Shomei {
         })?;
         let last = approving && r.approvals + 1 >= r.required;
         let material = match (&change, last) {
-            (ApprovalChange::OpenCompany { .. } | ApprovalChange::RegisterMaster { .. }, true) => {
-                Material::Passwords(self.prepared_passwords().await?)
-            }
+            (
+                ApprovalChange::OpenCompany { .. }
+                | ApprovalChange::RegisterMaster { .. }
+                | ApprovalChange::ResetMasterPasswords { .. },
+                true,
+            ) => Material::Passwords(self.prepared_passwords().await?),
             _ => Material::None,
         };
         Ok(PendingVote {
@@ -1330,6 +1399,24 @@ impl Shomei {
                         company: company.clone(),
                         login_id: d.login.to_string(),
                         passwords: p.temp,
+                    },
+                    PendingRevocation::default(),
+                )
+            }
+            ApprovalChange::ResetMasterPasswords {
+                company,
+                login_id,
+                passwords: which,
+                ..
+            } => {
+                let p = passwords(material)?;
+                let done = self
+                    .reset_master_in(tx, login_id, which, p, actor, client)
+                    .await?;
+                (
+                    Applied::MasterPasswordsReset {
+                        company: company.clone(),
+                        done,
                     },
                     PendingRevocation::default(),
                 )

@@ -6,19 +6,26 @@
 //! password is released with it.
 //!
 //! The operator's own password, the change and its 操作履歴 row commit in
-//! one transaction. A マスター's passwords are refused here: the issue's
-//! four-eyes rule says resetting them needs another operator's approval,
-//! which the help desk cannot ask for yet (see [`MASTER_NEEDS_APPROVAL`]).
+//! one transaction. A マスター's passwords need another operator's approval
+//! (the four-eyes rule): the help desk submits the request
+//! ([`PasswordReset::Submitted`]); the approval that commits it makes the
+//! one-time password, shown once to that approver only
+//! ([`Shomei::reset_master_in`]): the requester never holds a credential
+//! for the account they asked about.
 
-use shomei_core::{LoginId, Operation, OperatorRole, Outcome, Role};
+use shomei_core::{CompanyId, LoginId, Operation, OperatorRole, Role, SecurityCounters};
+use shomei_store::Tx;
 
-use crate::operations::console_access::{OperatorContext, operator_row};
+use crate::operations::approvals::{
+    ApprovalChange, ApprovalError, ApprovalRefusal, InvalidField, Submitted,
+};
+use crate::operations::console_access::OperatorContext;
 use crate::operations::helpdesk::{HelpDeskTasks, NO_SUCH_USER, NOT_HELPDESK};
-use crate::operations::operator::temporary_password;
-use crate::{ActionError, PasswordKind};
+use crate::operations::operator::{PreparedPasswords, temporary_password};
+use crate::{ActionError, PasswordKind, ServiceError, Shomei};
 
-/// The console's message for a マスター's password reset.
-pub const MASTER_NEEDS_APPROVAL: &str = "マスターユーザのパスワード初期化には、他のオペレーターによる承認が必要です。ヘルプデスクの画面からは初期化できません。";
+/// The console's note on a マスター's reset: it goes through approval.
+pub const MASTER_NEEDS_APPROVAL: &str = "マスターユーザのパスワード初期化には、他のオペレーターによる承認が必要です。申請すると、承認したオペレーターの画面に初期パスワードが一度だけ表示されます。";
 
 /// What the reset did: the one-time password, to be read to the user once.
 #[derive(Debug, Clone)]
@@ -31,22 +38,105 @@ pub struct PasswordResetDone {
     pub initial_password: String,
 }
 
+/// A reset done at once, or (a マスター's) submitted for approval.
+#[derive(Debug, Clone)]
+pub enum PasswordReset {
+    Done(PasswordResetDone),
+    Submitted(Submitted),
+}
+
+/// Which of a マスター's passwords a request resets, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MasterPasswords {
+    Login,
+    Confirm,
+    /// Both (the CLI's `shomei user reset-password`).
+    Both,
+}
+
+impl MasterPasswords {
+    pub fn code(self) -> &'static str {
+        match self {
+            MasterPasswords::Login => "login",
+            MasterPasswords::Confirm => "confirm",
+            MasterPasswords::Both => "both",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        [Self::Login, Self::Confirm, Self::Both]
+            .into_iter()
+            .find(|k| k.code() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            MasterPasswords::Login => PasswordKind::Login.label(),
+            MasterPasswords::Confirm => PasswordKind::Confirm.label(),
+            MasterPasswords::Both => "ログインパスワード・確認用パスワード",
+        }
+    }
+
+    fn login(self) -> bool {
+        self != MasterPasswords::Confirm
+    }
+
+    fn confirm(self) -> bool {
+        self != MasterPasswords::Login
+    }
+}
+
+impl From<PasswordKind> for MasterPasswords {
+    fn from(k: PasswordKind) -> Self {
+        match k {
+            PasswordKind::Login => MasterPasswords::Login,
+            PasswordKind::Confirm => MasterPasswords::Confirm,
+        }
+    }
+}
+
+/// The one-time passwords of a committed マスター reset: shown once to the
+/// operator whose approval committed it.
+#[derive(Debug, Clone)]
+pub struct MasterResetDone {
+    pub company_id: CompanyId,
+    pub login_id: String,
+    pub passwords: MasterPasswords,
+    pub login: Option<String>,
+    pub confirm: Option<String>,
+}
+
+/// The locks a reset of these passwords releases.
+fn release(c: &mut SecurityCounters, login: bool, confirm: bool) {
+    if confirm {
+        c.confirm_failures = 0;
+        c.confirm_stopped = false;
+    }
+    if login {
+        c.login_failures = 0;
+        c.login_locked_until = None;
+        c.login_stopped = false;
+    }
+}
+
 impl HelpDeskTasks<'_> {
     /// Resets the user's password of `kind` after the operator's own
     /// `password`: a new initial password, to be changed at the next login.
+    /// A マスター's is submitted for approval instead.
     pub async fn reset_password(
         &self,
         login_id: &str,
         kind: PasswordKind,
         password: &str,
-    ) -> Result<PasswordResetDone, ActionError> {
+    ) -> Result<PasswordReset, ActionError> {
         let d = self.user(login_id).await?;
         let login = d.user.login_id.clone();
         let target = login.as_str();
         let detail = format!("{}（ヘルプデスク）", kind.label());
         if d.user.role == Role::Master {
-            // Four-eyes approval goes here once requests can be submitted.
-            return self.refuse_master(d.user.company_id, target, &detail).await;
+            return self
+                .request_master_reset(&d.user, &d.company, kind, password)
+                .await;
         }
         let initial = temporary_password();
         let hash = self.svc.hasher.hash(&initial).await?;
@@ -64,20 +154,15 @@ impl HelpDeskTasks<'_> {
             return Err(ActionError::Refused(NO_SUCH_USER.into()));
         };
         if u.role == Role::Master {
-            // Made a マスター since the check above.
+            // Made a マスター since the check above: through approval.
             drop(tx);
-            return self.refuse_master(u.company_id, target, &detail).await;
+            return self
+                .request_master_reset(&u, &d.company, kind, password)
+                .await;
         }
         let confirm = kind == PasswordKind::Confirm;
         tx.set_initial_password(u.id, confirm, &hash).await?;
-        if confirm {
-            u.counters.confirm_failures = 0;
-            u.counters.confirm_stopped = false;
-        } else {
-            u.counters.login_failures = 0;
-            u.counters.login_locked_until = None;
-            u.counters.login_stopped = false;
-        }
+        release(&mut u.counters, !confirm, confirm);
         tx.save_counters(u.id, &u.counters).await?;
         let actor = me.operator.name.actor();
         tx.audit(
@@ -91,36 +176,114 @@ impl HelpDeskTasks<'_> {
         )
         .await?;
         tx.commit().await?;
-        Ok(PasswordResetDone {
+        Ok(PasswordReset::Done(PasswordResetDone {
             login_id: login,
             name: d.user.name,
             company: d.company,
             kind,
             initial_password: initial,
-        })
+        }))
     }
 
-    /// A マスター's reset refused, its 失敗 row in the company's chain.
-    async fn refuse_master<T>(
+    /// A マスター's reset: the request submitted (its 承認申請 row), nothing
+    /// reset yet.
+    async fn request_master_reset(
         &self,
-        company: shomei_core::CompanyId,
-        target: &str,
-        detail: &str,
-    ) -> Result<T, ActionError> {
-        let actor = self.op.operator.name.actor();
-        let ctx = OperatorContext {
-            op: Operation::PasswordReset,
-            target,
-            client: self.client,
+        u: &shomei_store::UserRow,
+        company: &str,
+        kind: PasswordKind,
+        password: &str,
+    ) -> Result<PasswordReset, ActionError> {
+        let change = ApprovalChange::ResetMasterPasswords {
+            company_id: u.company_id.0,
+            company: company.to_owned(),
+            login_id: u.login_id.to_string(),
+            passwords: MasterPasswords::from(kind).code().to_owned(),
         };
-        let detail = format!("{detail}: マスターユーザは承認が必要");
-        let mut tx = self.svc.store.begin().await?;
+        Ok(PasswordReset::Submitted(
+            self.svc
+                .submit_approval(self.op, change, password, self.client)
+                .await?,
+        ))
+    }
+}
+
+impl Shomei {
+    /// The checks of a マスター's reset against the data as it is now: the
+    /// user is there, still a マスター of that company.
+    pub(crate) async fn check_master_reset(
+        &self,
+        tx: &mut Tx,
+        company_id: i64,
+        login_id: &str,
+        passwords: &str,
+    ) -> Result<(), ApprovalError> {
+        MasterPasswords::from_code(passwords)
+            .ok_or(ApprovalRefusal::Invalid(InvalidField::Passwords))?;
+        let user = match LoginId::parse(login_id) {
+            Some(l) => tx.user_by_login_id(&l).await?,
+            None => None,
+        };
+        match user {
+            None => Err(ApprovalRefusal::NoSuchUser(login_id.to_owned()).into()),
+            Some(u) if u.company_id.0 != company_id || u.role != Role::Master => {
+                Err(ApprovalRefusal::NotMaster(login_id.to_owned()).into())
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// A マスター's reset in the transaction of its last approval (or a
+    /// break-glass): the passwords replaced by the prepared one-time ones,
+    /// to be changed at the next login, their locks released, the
+    /// パスワード初期化 row by `actor` in the company's chain.
+    pub(crate) async fn reset_master_in(
+        &self,
+        tx: &mut Tx,
+        login_id: &str,
+        passwords: &str,
+        p: PreparedPasswords,
+        actor: &str,
+        client: &str,
+    ) -> Result<MasterResetDone, ServiceError> {
+        let which = MasterPasswords::from_code(passwords).ok_or(ServiceError::Invariant(
+            "a checked reset names no passwords",
+        ))?;
+        let u = match LoginId::parse(login_id) {
+            Some(l) => tx.user_by_login_id(&l).await?,
+            None => None,
+        };
+        let Some(mut u) = u else {
+            return Err(ServiceError::Invariant("a checked マスター is gone"));
+        };
+        match which {
+            MasterPasswords::Both => {
+                tx.reset_passwords(u.id, &p.login_hash, &p.confirm_hash, true)
+                    .await?;
+            }
+            MasterPasswords::Login => tx.set_initial_password(u.id, false, &p.login_hash).await?,
+            MasterPasswords::Confirm => {
+                tx.set_initial_password(u.id, true, &p.confirm_hash).await?
+            }
+        }
+        release(&mut u.counters, which.login(), which.confirm());
+        tx.save_counters(u.id, &u.counters).await?;
+        let detail = format!("{}（マスター、承認済み）", which.label());
         tx.audit(
-            &operator_row(self.svc, &actor, ctx, Outcome::Failed, &detail)
-                .by_name(Some(company), &actor),
+            &self
+                .entry(Operation::PasswordReset)
+                .by_name(Some(u.company_id), actor)
+                .target(u.login_id.as_str())
+                .detail(&detail)
+                .client(client),
         )
         .await?;
-        tx.commit().await?;
-        Err(ActionError::Refused(MASTER_NEEDS_APPROVAL.into()))
+        Ok(MasterResetDone {
+            company_id: u.company_id,
+            login_id: u.login_id.to_string(),
+            passwords: which,
+            login: which.login().then_some(p.temp.login),
+            confirm: which.confirm().then_some(p.temp.confirm),
+        })
     }
 }

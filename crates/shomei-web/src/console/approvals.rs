@@ -15,7 +15,7 @@ use shomei_core::format::jp_datetime;
 use shomei_core::{CompanyId, Service};
 use shomei_service::{
     ActionError, Applied, ApprovalChange, ApprovalError, ApprovalKind, ApprovalView, Approved,
-    BusinessCompany,
+    BusinessCompany, Submitted,
 };
 
 use super::{Console, ConsoleLayout, console_system_error, in_layout_error};
@@ -253,8 +253,13 @@ pub(super) async fn submitted(
         .svc
         .submit_approval(&c.op.0, change, password, &c.client)
         .await?;
+    Ok(submitted_page(st, c, s))
+}
+
+/// OPR024: the request received.
+pub(super) fn submitted_page(st: &AppState, c: &Console, s: Submitted) -> Response {
     let offset = st.svc.settings().display_offset();
-    Ok(render(&super::result_page(
+    render(&super::result_page(
         ConsoleLayout::new(st, c, "申請受付", "OPR024"),
         "申請を受け付けました。ほかのオペレーターの承認を得て実行されます。",
         vec![
@@ -270,7 +275,7 @@ pub(super) async fn submitted(
             (format!("/opr051?id={}", s.id), "申請詳細へ"),
             ("/opr050".into(), "< 承認待ち一覧へ"),
         ],
-    )))
+    ))
 }
 
 /// OPR023 → submit.
@@ -668,6 +673,12 @@ pub(crate) async fn decide(
                     ("利用停止した利用者", format!("{users_stopped}人")),
                     ("失効した電子証明書", format!("{certificates_revoked}件")),
                 ]),
+                Applied::MasterPasswordsReset { company, done: d } => {
+                    done = "承認しました。申請された変更を実行しました。マスターの初期パスワードはこの画面に一度だけ表示されます。お客さまに安全な方法でお知らせください（次回ログイン時に変更が必要です）。";
+                    rows.extend([("企業名", company), ("ログインID", d.login_id)]);
+                    rows.extend(d.login.map(|p| ("初期ログインパスワード", p)));
+                    rows.extend(d.confirm.map(|p| ("初期確認用パスワード", p)));
+                }
                 Applied::RolesChanged { operator, roles } => {
                     rows.extend([("オペレーター", operator), ("役割", roles.labels())]);
                 }

@@ -378,10 +378,14 @@ pub(crate) async fn reset(
         }
     };
     match hd.reset_password(&f.id, kind, &f.password).await {
-        Ok(done) => render(&Opr014 {
+        Ok(shomei_service::PasswordReset::Done(done)) => render(&Opr014 {
             l: ConsoleLayout::new(&st, &c, "パスワード初期化完了", "OPR014"),
             done,
         }),
+        // A マスター's: submitted, the password made on its approval.
+        Ok(shomei_service::PasswordReset::Submitted(s)) => {
+            super::approvals::submitted_page(&st, &c, s)
+        }
         Err(e) => refused_on_detail(&st, &c, &hd, &f.id, e).await,
     }
 }
