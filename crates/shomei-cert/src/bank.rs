@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 
 use crate::enroll::{self, Target};
+use crate::fail::Fail;
 use crate::keep::Keep;
 use crate::store::CertStore;
-use crate::{Fail, est, text};
+use crate::{est, text};
 
 /// The steps the guide's stepper shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

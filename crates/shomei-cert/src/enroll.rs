@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{CertificateParams, DnType, KeyPair, RsaKeySize};
 
-use crate::{Fail, est, text};
+use crate::fail::Fail;
+use crate::{est, text};
 
 #[derive(Clone, Copy, clap::ValueEnum, Debug, PartialEq, Eq)]
 pub enum KeyType {

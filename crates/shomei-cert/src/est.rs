@@ -4,7 +4,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::{Fail, text};
+use crate::fail::Fail;
+use crate::text;
 
 pub struct Est {
     client: reqwest::Client,

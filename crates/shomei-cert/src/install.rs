@@ -6,7 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Fail, store, text};
+use crate::fail::Fail;
+use crate::{store, text};
 
 /// The files that travel with the app (the download's contents).
 const COMPANIONS: [&str; 2] = ["shomei-cert.toml", "root-ca.crt"];
@@ -177,13 +178,13 @@ fn register(_dir: &Path, target: &Path, places: &Places) -> Result<(), Fail> {
     let apps = &places.applications;
     std::fs::create_dir_all(apps).map_err(|e| fail(apps, e))?;
     let entry = apps.join(DESKTOP_FILE);
-    crate::write_atomic(&entry, desktop_entry(target).as_bytes())?;
+    crate::fail::write_atomic(&entry, desktop_entry(target).as_bytes())?;
     let mime = &places.mimeapps;
     if let Some(parent) = mime.parent() {
         std::fs::create_dir_all(parent).map_err(|e| fail(parent, e))?;
     }
     let existing = std::fs::read_to_string(mime).unwrap_or_default();
-    crate::write_atomic(mime, with_handler(&existing).as_bytes())?;
+    crate::fail::write_atomic(mime, with_handler(&existing).as_bytes())?;
     // Desktops that cache the handlers refresh; without the tool, they read
     // the files above on their next start.
     let _ = std::process::Command::new("update-desktop-database")
@@ -204,7 +205,7 @@ fn register(dir: &Path, target: &Path, places: &Places) -> Result<(), Fail> {
         &dir.display().to_string(),
         "電子証明書の発行・更新",
     );
-    crate::write_atomic(&apps.join(crate::winsetup::SHORTCUT), &lnk)?;
+    crate::fail::write_atomic(&apps.join(crate::winsetup::SHORTCUT), &lnk)?;
     let publisher = crate::enroll::target(&crate::enroll::Conn::default())
         .map(|t| t.bank)
         .unwrap_or_default();
@@ -262,10 +263,10 @@ pub fn install(dir: &Path, places: &Places) -> Result<PathBuf, Fail> {
         copy_whole(&exe, &target, 0o755)?;
     }
     #[cfg(windows)]
-    crate::write_atomic(&dir.join(FONT_LICENSE.0), FONT_LICENSE.1)?;
+    crate::fail::write_atomic(&dir.join(FONT_LICENSE.0), FONT_LICENSE.1)?;
     register(dir, &target, places)?;
     // Last: only a complete copy is marked as installed.
-    crate::write_atomic(
+    crate::fail::write_atomic(
         &dir.join(MARKER),
         concat!("shomei-cert ", env!("CARGO_PKG_VERSION"), "\n").as_bytes(),
     )?;

@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 
 use crate::enroll::pem;
-use crate::{Fail, text};
+use crate::fail::Fail;
+use crate::text;
 
 /// A key (PKCS#8) and its certificate.
 pub struct Identity {
@@ -52,7 +53,7 @@ impl Keep {
             ))
         })?;
         let body = pem("PRIVATE KEY", key_pkcs8) + &pem("CERTIFICATE", cert);
-        crate::write_atomic(&file, body.as_bytes())
+        crate::fail::write_atomic(&file, body.as_bytes())
     }
 
     pub fn get(&self, serial_hex: &str) -> Option<Identity> {

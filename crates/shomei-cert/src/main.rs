@@ -5,9 +5,9 @@
 //! leaves the PC; the bank's server is trusted by the root certificate
 //! shipped with the app, never by turning verification off.
 // Unsafe code only where Windows' C interfaces are called (winstore.rs,
-// winsetup.rs); everywhere else, and on every other system, none.
+// winsetup.rs); everywhere else none (denied in Cargo.toml), and on every
+// other system it cannot be allowed at all.
 #![cfg_attr(not(windows), forbid(unsafe_code))]
-#![cfg_attr(windows, deny(unsafe_code))]
 // The window opens without a console window; the command line attaches to
 // the console it was started from (winsetup::attach_console).
 #![cfg_attr(windows, windows_subsystem = "windows")]
@@ -16,6 +16,7 @@ mod bank;
 mod bundle;
 mod enroll;
 mod est;
+mod fail;
 mod gui;
 mod install;
 mod keep;
@@ -39,6 +40,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use enroll::{Conn, KeyType, pem};
+use fail::{Fail, write_atomic};
 use store::CertStore;
 
 const AFTER_HELP: &str = "\
@@ -144,32 +146,6 @@ enum Cmd {
     PackageInfo,
 }
 
-/// A failure, told in one line; the variant decides the exit code.
-#[derive(Debug)]
-pub enum Fail {
-    Usage(String),
-    Refused(String),
-    Network(String),
-    Local(String),
-}
-
-impl Fail {
-    fn code(&self) -> u8 {
-        match self {
-            Fail::Usage(_) => 2,
-            Fail::Refused(_) => 3,
-            Fail::Network(_) => 4,
-            Fail::Local(_) => 5,
-        }
-    }
-
-    pub fn message(&self) -> &str {
-        match self {
-            Fail::Usage(m) | Fail::Refused(m) | Fail::Network(m) | Fail::Local(m) => m,
-        }
-    }
-}
-
 /// A secret from the environment, or asked for without echo.
 fn secret(env: &str, prompt: &str, confirm: bool) -> Result<String, Fail> {
     if let Ok(v) = std::env::var(env) {
@@ -213,32 +189,6 @@ fn ask_login_id() -> Result<String, Fail> {
 
 fn step(s: bank::Step, detail: &str) {
     println!("[{}/4] {} {detail}", s as u8 + 1, s.label());
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder:
-/// either the whole new file is there, or the old state is untouched.
-/// Owner-only (0600).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let res = (|| {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    res.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Fail::Local(text::local_problem(&format!("{}: {e}", path.display())))
-    })
 }
 
 fn chain_path(p12: &Path) -> PathBuf {
@@ -287,7 +237,6 @@ fn save(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn issue(
     conn: Conn,
     login_id: Option<String>,

@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{Fail, text};
+use crate::fail::Fail;
+use crate::text;
 
 /// A user certificate found in a store (one with its key).
 pub struct Stored {
@@ -270,9 +271,9 @@ impl CertStore for Nss {
         let p12 = shomei_pki::pkcs12::write_with(key_pkcs8, cert, chain, nickname, &password, 2048)
             .map_err(|e| Fail::Local(text::local_problem(&e.to_string())))?;
         let file = scratch.0.join("id.p12");
-        crate::write_atomic(&file, &p12)?;
+        crate::fail::write_atomic(&file, &p12)?;
         let root = scratch.0.join("root.pem");
-        crate::write_atomic(&root, root_pem)?;
+        crate::fail::write_atomic(&root, root_pem)?;
         let db = self.db();
         tool(
             "pk12util",

@@ -25,9 +25,10 @@ use std::sync::Arc;
 use windows_sys::Win32::Foundation::GetLastError;
 use windows_sys::Win32::Security::Cryptography::*;
 
+use crate::fail::Fail;
 use crate::keyblob::private_key_blob;
 use crate::store::{CertStore, Signer, Stored};
-use crate::{Fail, text};
+use crate::text;
 
 const ENCODING: u32 = X509_ASN_ENCODING | PKCS_7_ASN_ENCODING;
 

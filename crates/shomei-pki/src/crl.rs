@@ -6,7 +6,7 @@
 use time::OffsetDateTime;
 
 use crate::CaKey;
-use crate::der::{len_of_len, push_len, tlv};
+use crate::der::{integer, len_of_len, magnitude, push_len, tlv};
 
 /// ecdsa-with-SHA256, as a whole AlgorithmIdentifier.
 const ALG_ECDSA_SHA256: &[u8] = &[
@@ -77,19 +77,6 @@ fn push_time(out: &mut Vec<u8>, t: OffsetDateTime) {
     two(out, t.minute() as u32);
     two(out, t.second() as u32);
     out.push(b'Z');
-}
-
-fn integer(magnitude: &[u8]) -> Vec<u8> {
-    let m = match magnitude.iter().position(|b| *b != 0) {
-        Some(i) => &magnitude[i..],
-        None => &[0u8][..],
-    };
-    let mut content = Vec::with_capacity(m.len() + 1);
-    if m[0] & 0x80 != 0 {
-        content.push(0);
-    }
-    content.extend_from_slice(m);
-    tlv(0x02, &content)
 }
 
 fn extension(oid: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
@@ -291,14 +278,6 @@ fn tlv_len(content: usize) -> usize {
     1 + len_of_len(content) + content
 }
 
-/// The serial's magnitude without leading zero octets (at least one octet).
-fn magnitude(serial: &[u8]) -> &[u8] {
-    match serial.iter().position(|b| *b != 0) {
-        Some(i) => &serial[i..],
-        None => &[0u8][..],
-    }
-}
-
 fn time_len(t: OffsetDateTime) -> usize {
     if (1950..2050).contains(&t.to_offset(time::UtcOffset::UTC).year()) {
         15
@@ -407,13 +386,6 @@ mod tests {
         let mut b = Vec::new();
         push_time(&mut b, time::macros::datetime!(2050-01-01 00:00:00 UTC));
         assert_eq!(b, b"\x18\x0f20500101000000Z");
-    }
-
-    #[test]
-    fn integers_are_positive_and_minimal() {
-        assert_eq!(integer(&[0, 0, 5]), vec![2, 1, 5]);
-        assert_eq!(integer(&[0x80]), vec![2, 2, 0, 0x80]);
-        assert_eq!(integer(&0u64.to_be_bytes()), vec![2, 1, 0]);
     }
 }
 

@@ -49,6 +49,26 @@ pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A big-endian magnitude without leading zero octets (at least one octet).
+pub(crate) fn magnitude(octets: &[u8]) -> &[u8] {
+    match octets.iter().position(|b| *b != 0) {
+        Some(i) => &octets[i..],
+        None => &[0u8][..],
+    }
+}
+
+/// An INTEGER of the unsigned big-endian `magnitude`, minimal: leading
+/// zero octets dropped, one added when the top bit is set.
+pub(crate) fn integer(magnitude_octets: &[u8]) -> Vec<u8> {
+    let m = magnitude(magnitude_octets);
+    let mut content = Vec::with_capacity(m.len() + 1);
+    if m[0] & 0x80 != 0 {
+        content.push(0);
+    }
+    content.extend_from_slice(m);
+    tlv(0x02, &content)
+}
+
 /// One DER element read from the front of `input`.
 pub(crate) struct Element<'a> {
     pub tag: u8,
@@ -125,5 +145,15 @@ mod tests {
         assert_eq!(t[..3], [0x04, 0x81, 200]);
         let t = tlv(0x04, &[0; 300]);
         assert_eq!(t[..4], [0x04, 0x82, 0x01, 0x2c]);
+    }
+
+    #[test]
+    fn integers_are_positive_and_minimal() {
+        assert_eq!(integer(&[0, 0, 5]), vec![2, 1, 5]);
+        assert_eq!(integer(&[0x80]), vec![2, 2, 0, 0x80]);
+        assert_eq!(integer(&0u64.to_be_bytes()), vec![2, 1, 0]);
+        assert_eq!(integer(&[0, 0, 0x7f]), [0x02, 0x01, 0x7f]);
+        assert_eq!(integer(&[0, 0x80]), [0x02, 0x02, 0x00, 0x80]);
+        assert_eq!(integer(&[]), [0x02, 0x01, 0x00]);
     }
 }

@@ -16,7 +16,7 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use rcgen::{PublicKeyData, SignatureAlgorithm, SigningKey};
 
-use crate::der::tlv;
+use crate::der::{integer, tlv};
 
 /// Where the issuing CA's key lives in a PKCS#11 token.
 #[derive(Clone)]
@@ -270,21 +270,6 @@ impl HsmKey {
     }
 }
 
-/// A DER INTEGER from a big-endian unsigned magnitude.
-fn integer(magnitude: &[u8]) -> Vec<u8> {
-    let start = magnitude
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(magnitude.len() - 1);
-    let m = &magnitude[start..];
-    let mut v = Vec::with_capacity(m.len() + 1);
-    if m[0] & 0x80 != 0 {
-        v.push(0);
-    }
-    v.extend_from_slice(m);
-    tlv(0x02, &v)
-}
-
 impl PublicKeyData for HsmKey {
     fn der_bytes(&self) -> &[u8] {
         &self.public
@@ -308,13 +293,6 @@ impl SigningKey for HsmKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn integers_are_minimal_and_positive() {
-        assert_eq!(integer(&[0, 0, 0x7f]), [0x02, 0x01, 0x7f]);
-        assert_eq!(integer(&[0, 0x80]), [0x02, 0x02, 0x00, 0x80]);
-        assert_eq!(integer(&[0, 0]), [0x02, 0x01, 0x00]);
-    }
 
     #[test]
     fn the_ec_point_octet_string_is_unwrapped() {

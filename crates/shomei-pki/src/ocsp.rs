@@ -7,7 +7,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use time::OffsetDateTime;
 
-use crate::der::{expect, header_len, push_header, read, tlv};
+use crate::der::{expect, header_len, integer, push_header, read, tlv};
 
 /// id-pkix-ocsp-basic
 const OID_OCSP_BASIC: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01];
@@ -172,17 +172,12 @@ impl IssuerHashes {
     /// A minimal OCSPRequest (SHA-1 CertID, no nonce) for `serial` of this
     /// issuer — what `openssl ocsp` sends; for load tools and tests.
     pub fn request(&self, serial: &[u8]) -> Vec<u8> {
-        let first = serial.iter().position(|b| *b != 0).unwrap_or(serial.len());
-        let mut magnitude = serial[first..].to_vec();
-        if magnitude.first().is_none_or(|b| b & 0x80 != 0) {
-            magnitude.insert(0, 0);
-        }
         let mut cert_id = vec![
             0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00,
         ];
         cert_id.extend(tlv(0x04, &self.sha1.0));
         cert_id.extend(tlv(0x04, &self.sha1.1));
-        cert_id.extend(tlv(0x02, &magnitude));
+        cert_id.extend(integer(serial));
         let request = tlv(0x30, &tlv(0x30, &cert_id));
         tlv(0x30, &tlv(0x30, &tlv(0x30, &request)))
     }

@@ -9,7 +9,7 @@
 //! and an HMAC-SHA1 MAC, both keyed by the PKCS#12 KDF with SHA-1. `read`
 //! takes both.
 
-use crate::der::tlv;
+use crate::der::{self, tlv};
 use aws_lc_rs::cipher::{
     AES_256, DecryptionContext, PaddedBlockDecryptingKey, PaddedBlockEncryptingKey,
     UnboundCipherKey,
@@ -61,13 +61,7 @@ fn seq(parts: &[&[u8]]) -> Vec<u8> {
 }
 
 fn int(v: u32) -> Vec<u8> {
-    let b = v.to_be_bytes();
-    let first = b.iter().position(|x| *x != 0).unwrap_or(3);
-    let mut c = b[first..].to_vec();
-    if c[0] & 0x80 != 0 {
-        c.insert(0, 0);
-    }
-    tlv(0x02, &c)
+    der::integer(&v.to_be_bytes())
 }
 
 fn oid(o: &[u8]) -> Vec<u8> {
@@ -250,7 +244,7 @@ pub fn write_legacy(
     let sha1 = &digest::SHA1_FOR_LEGACY_USE_ONLY;
     let key = pkcs12_kdf_with(sha1, password, &salt, 1, LEGACY_ITERATIONS, 24);
     let iv = pkcs12_kdf_with(sha1, password, &salt, 2, LEGACY_ITERATIONS, 8);
-    let encrypted = tdes_cbc_encrypt(&key, &iv, key_pkcs8);
+    let encrypted = tdes_cbc_encrypt(&key, &iv, key_pkcs8)?;
     let alg = seq(&[
         &oid(OID_PBE_SHA1_3DES),
         &seq(&[&tlv(0x04, &salt), &int(LEGACY_ITERATIONS)]),
@@ -333,39 +327,14 @@ pub struct Contents {
     pub legacy: bool,
 }
 
-/// A minimal DER reader: (tag, content, whole element, rest).
-fn el(input: &[u8]) -> Result<(u8, &[u8], &[u8]), P12Error> {
-    let bad = P12Error::Unsupported("malformed DER");
-    let (&tag, rest) = input
-        .split_first()
-        .ok_or(P12Error::Unsupported("truncated"))?;
-    let (&first, rest) = rest
-        .split_first()
-        .ok_or(P12Error::Unsupported("truncated"))?;
-    let (len, body) = if first < 0x80 {
-        (first as usize, rest)
-    } else {
-        let n = (first & 0x7f) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
-            return Err(bad);
-        }
-        (
-            rest[..n].iter().fold(0usize, |a, b| (a << 8) | *b as usize),
-            &rest[n..],
-        )
-    };
-    if body.len() < len {
-        return Err(bad);
-    }
-    Ok((tag, &body[..len], &body[len..]))
-}
-
+/// The content of the element at the front of `input` and what follows it;
+/// the element must have `tag`.
 fn want(input: &[u8], tag: u8) -> Result<(&[u8], &[u8]), P12Error> {
-    let (t, c, r) = el(input)?;
-    if t != tag {
+    let e = der::read(input).ok_or(P12Error::Unsupported("truncated or malformed DER"))?;
+    if e.tag != tag {
         return Err(P12Error::Unsupported("unexpected structure"));
     }
-    Ok((c, r))
+    Ok((e.content, e.rest))
 }
 
 fn uint(content: &[u8]) -> u32 {
@@ -402,10 +371,7 @@ pub fn read(der: &[u8], password: &str) -> Result<Contents, P12Error> {
     };
     let (mac, _) = want(rest2, 0x04)?;
     let (mac_salt, rest) = want(rest, 0x04)?;
-    let iterations = match el(rest) {
-        Ok((0x02, c, _)) => uint(c),
-        _ => 1,
-    };
+    let iterations = der::expect(rest, 0x02).map_or(1, |e| uint(e.content));
     if iterations == 0 || iterations > 10_000_000 {
         return Err(P12Error::Unsupported("unreasonable MAC iteration count"));
     }
@@ -490,11 +456,11 @@ fn decrypt_key(epki: &[u8], password: &str) -> Result<Vec<u8>, P12Error> {
     let (kdf_params, _) = want(kdf_params, 0x30)?;
     let (salt, rest) = want(kdf_params, 0x04)?;
     let (iter, mut rest) = want(rest, 0x02)?;
-    if let Ok((0x02, _, r)) = el(rest) {
-        rest = r; // keyLength
+    if let Some(key_length) = der::expect(rest, 0x02) {
+        rest = key_length.rest;
     }
-    if let Ok((0x30, prf, _)) = el(rest) {
-        let (prf_oid, _) = want(prf, 0x06)?;
+    if let Some(prf) = der::expect(rest, 0x30) {
+        let (prf_oid, _) = want(prf.content, 0x06)?;
         if prf_oid != OID_HMAC_SHA256 {
             return Err(unsupported);
         }
@@ -552,45 +518,19 @@ fn decrypt_legacy_key(
 }
 
 /// 3DES (EDE, three keys) in CBC mode with PKCS#7 padding.
-fn tdes_cbc_encrypt(key: &[u8], iv: &[u8], plain: &[u8]) -> Vec<u8> {
-    use des::cipher::{BlockEncrypt, KeyInit};
-    let cipher = des::TdesEde3::new_from_slice(key).expect("a 24-byte key");
-    let pad = 8 - plain.len() % 8;
-    let mut data = plain.to_vec();
-    data.extend(std::iter::repeat_n(pad as u8, pad));
-    let mut prev: [u8; 8] = iv.try_into().expect("an 8-byte IV");
-    for block in data.chunks_mut(8) {
-        for (b, p) in block.iter_mut().zip(prev) {
-            *b ^= p;
-        }
-        cipher.encrypt_block(block.into());
-        prev.copy_from_slice(block);
-    }
-    data
+fn tdes_cbc_encrypt(key: &[u8], iv: &[u8], plain: &[u8]) -> Result<Vec<u8>, P12Error> {
+    use cbc::cipher::{BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
+    let cipher = cbc::Encryptor::<des::TdesEde3>::new_from_slices(key, iv)
+        .map_err(|_| P12Error::Crypto("3DES wants a 24-octet key and an 8-octet IV".into()))?;
+    Ok(cipher.encrypt_padded_vec_mut::<Pkcs7>(plain))
 }
 
 /// The inverse of `tdes_cbc_encrypt`; `None` when the padding is wrong
 /// (a wrong password, almost always).
 fn tdes_cbc_decrypt(key: &[u8], iv: &[u8], encrypted: &[u8]) -> Option<Vec<u8>> {
-    use des::cipher::{BlockDecrypt, KeyInit};
-    if encrypted.is_empty() || !encrypted.len().is_multiple_of(8) {
-        return None;
-    }
-    let cipher = des::TdesEde3::new_from_slice(key).ok()?;
-    let mut data = encrypted.to_vec();
-    let mut prev: [u8; 8] = iv.try_into().ok()?;
-    for block in data.chunks_mut(8) {
-        let this: [u8; 8] = (&*block).try_into().ok()?;
-        cipher.decrypt_block(block.into());
-        for (b, p) in block.iter_mut().zip(prev) {
-            *b ^= p;
-        }
-        prev = this;
-    }
-    let pad = *data.last()? as usize;
-    if pad == 0 || pad > 8 || !data[data.len() - pad..].iter().all(|b| *b as usize == pad) {
-        return None;
-    }
-    data.truncate(data.len() - pad);
-    Some(data)
+    use cbc::cipher::{BlockDecryptMut, KeyIvInit, block_padding::Pkcs7};
+    cbc::Decryptor::<des::TdesEde3>::new_from_slices(key, iv)
+        .ok()?
+        .decrypt_padded_vec_mut::<Pkcs7>(encrypted)
+        .ok()
 }

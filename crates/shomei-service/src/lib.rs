@@ -3,7 +3,6 @@
 //! Each use case loads what it needs, asks `shomei-core` what is allowed,
 //! calls the CA, and commits the change together with its 操作履歴 row in one
 //! transaction. Nothing here knows HTTP or HTML.
-#![forbid(unsafe_code)]
 
 mod access;
 mod certificates;

@@ -3,7 +3,6 @@
 //!
 //! A handler reads the request, calls one use case, renders one template.
 //! Decisions are made in `shomei-service` and `shomei-core`, never here.
-#![forbid(unsafe_code)]
 
 mod archive;
 mod certauth;

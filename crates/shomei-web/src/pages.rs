@@ -142,23 +142,15 @@ pub(crate) struct InfoPage {
     pub back: Option<(&'static str, &'static str)>,
 }
 
-/// A plain error page for requests that cannot be tied to a user.
-pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
-    let html = format!(
-        "<!DOCTYPE html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>エラー</title>\
-         <link rel=\"stylesheet\" href=\"/static/shomei.css\"></head><body><main><div class=\"title-row\"><h1>エラー</h1></div>\
-         <div class=\"error\" role=\"alert\">{}</div><p><a class=\"button\" href=\"/login\">ログイン画面へ</a></p></main></body></html>",
-        escape(message)
-    );
-    (status, Html(html)).into_response()
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    message: &'a str,
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+/// A plain error page for requests that cannot be tied to a user.
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
+    (status, render(&ErrorPage { message })).into_response()
 }
 
 /// The managing use cases for the acting user (the service hands them only
@@ -681,4 +673,29 @@ pub(crate) async fn stylesheet() -> Response {
         include_str!("../assets/shomei.css"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plain_error_page_escapes_its_message() {
+        let html = ErrorPage {
+            message: "<script>alert('x')</script> & \"q\"",
+        }
+        .render()
+        .unwrap();
+        assert!(
+            html.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62; &#38; &#34;q&#34;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"));
+        let plain = ErrorPage {
+            message: "ログインできません。",
+        }
+        .render()
+        .unwrap();
+        assert!(plain.contains("<div class=\"error\" role=\"alert\">ログインできません。</div>"));
+    }
 }

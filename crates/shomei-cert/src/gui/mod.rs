@@ -20,7 +20,8 @@ use iced::widget::{Id, button, column, container, row, rule, scrollable, text, t
 use iced::{Border, Color, Element, Font, Length, Task, Theme};
 
 use crate::bank::{Bank, Found, Outcome, Step};
-use crate::{Fail, install, text as t};
+use crate::fail::Fail;
+use crate::{install, text as t};
 pub use keys::Key;
 
 /// Each screen of the app.
