@@ -203,3 +203,165 @@ def test_the_help_desk_revokes_on_a_phone_request_and_the_customers_next_login_i
     ctx.close()
     # The CLI's verification agrees.
     assert "ok" in server.cli("audit", "verify").lower()
+
+
+def result_value(page, label):
+    """The value beside `label` on a result screen (OPR024, OPR052, …)."""
+    return page.locator("#result tr", has=page.locator("th", has_text=label)).locator("td").inner_text()
+
+
+def test_a_company_opened_by_one_operator_and_approved_by_another_whose_master_then_logs_in(
+        server, browser, tmp_path):
+    origin = console_url(server)
+    tanaka = add_operator(server, tmp_path, "tanaka", "business-admin")
+    kato = add_operator(server, tmp_path, "kato", "business-admin")
+
+    # The requester, a 業務管理者: OPR020 → OPR023 → OPR024.
+    ctx, page = console_page(browser, origin, *tanaka[:2])
+    log_in(page, origin, tanaka[2], "tanaka")
+    photograph(page, "opr001-business")
+    page.get_by_role("link", name="企業管理").first.click()
+    expect(page.locator(".screen-id")).to_have_text("OPR020")
+    expect(page.locator("#companies")).to_contain_text("ほっと君WebJr.")
+    photograph(page, "opr020")
+    page.locator("#open").click()
+    expect(page.locator(".screen-id")).to_have_text("OPR023")
+    photograph(page, "opr023")
+    page.locator("#company").fill("株式会社承認商事")
+    page.locator("#service").select_option("business_ib")
+    page.locator("#login_id").fill("shonin01")
+    page.locator("#name").fill("承認 花子")
+    page.locator("#email").fill("shonin@example.jp")
+    # A wrong re-confirmation password: refused on the form, kept filled.
+    page.locator("#password").fill("not-my-password")
+    page.locator("#submit").click()
+    expect(page.get_by_role("alert")).to_contain_text("パスワードが正しくありません。")
+    expect(page.locator("#company")).to_have_value("株式会社承認商事")
+    photograph(page, "opr023-wrong-password")
+    page.locator("#password").fill(tanaka[2])
+    page.locator("#submit").click()
+    expect(page.locator(".screen-id")).to_have_text("OPR024")
+    expect(page.locator("#done")).to_contain_text("申請を受け付けました。")
+    request = result_value(page, "申請番号")
+    photograph(page, "opr024")
+
+    # The requester may not approve their own request.
+    page.get_by_role("link", name="申請詳細へ").click()
+    expect(page.locator(".screen-id")).to_have_text("OPR051")
+    page.locator("#password").fill(tanaka[2])
+    page.locator("#approve").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "ご自身が申請した変更は承認できません。ほかのオペレーターの承認が必要です。")
+    expect(page.locator("#state")).to_have_text("承認待ち")
+    photograph(page, "opr051-own-request")
+
+    # The other screens of the 業務管理者: 解約 (OPR021) and マスター登録
+    # (OPR022) of a demo company, the first of them submitted, to be
+    # rejected below.
+    page.goto(origin + "/opr020")
+    page.locator("[id^=close-]").first.click()
+    expect(page.locator(".screen-id")).to_have_text("OPR021")
+    photograph(page, "opr021")
+    closing = page.locator("input[name=company_id]").get_attribute("value")
+    page.locator("#password").fill(tanaka[2])
+    page.locator("#submit").click()
+    expect(page.locator(".screen-id")).to_have_text("OPR024")
+    close_request = result_value(page, "申請番号")
+    page.goto(origin + f"/opr022?company={closing}")
+    expect(page.locator(".screen-id")).to_have_text("OPR022")
+    photograph(page, "opr022")
+    page.locator("#logout").click()
+    ctx.close()
+
+    # The approver, another 業務管理者: OPR050 → OPR051 → OPR052 with the
+    # new マスター's one-time passwords.
+    ctx, page = console_page(browser, origin, *kato[:2])
+    log_in(page, origin, kato[2], "kato")
+    page.get_by_role("link", name="承認待ち一覧").first.click()
+    expect(page.locator(".screen-id")).to_have_text("OPR050")
+    expect(page.locator("#requests tbody tr")).to_have_count(2)
+    photograph(page, "opr050")
+    page.locator(f"#r-{request}").click()
+    expect(page.locator(".screen-id")).to_have_text("OPR051")
+    expect(page.locator("#change")).to_contain_text("株式会社承認商事")
+    expect(page.locator("#change")).to_contain_text("shonin01")
+    photograph(page, "opr051")
+    page.locator("#password").fill(kato[2])
+    page.locator("#approve").click()
+    expect(page.locator(".screen-id")).to_have_text("OPR052")
+    expect(page.locator("#done")).to_contain_text("初期パスワードはこの画面に一度だけ表示されます")
+    assert result_value(page, "マスターのログインID") == "shonin01"
+    login_pw = result_value(page, "初期ログインパスワード")
+    confirm_pw = result_value(page, "初期確認用パスワード")
+    assert len(login_pw) == 12 and len(confirm_pw) == 12, (login_pw, confirm_pw)
+    photograph(page, "opr052")
+
+    # OPR053: the close request rejected; the company stays open.
+    page.goto(origin + f"/opr051?id={close_request}")
+    page.locator("#password").fill(kato[2])
+    page.locator("#reject").click()
+    expect(page.locator(".screen-id")).to_have_text("OPR053")
+    expect(page.locator("#done")).to_contain_text("申請を否認しました。")
+    photograph(page, "opr053")
+    page.goto(origin + "/opr050?all=1")
+    expect(page.locator("#requests")).to_contain_text("否認")
+    expect(page.locator("#requests")).to_contain_text("承認済み（実行済み）")
+    photograph(page, "opr050-all")
+    page.goto(origin + "/opr020")
+    expect(page.locator(f"#c-{closing}")).to_contain_text("契約中")
+    expect(page.locator("#companies")).to_contain_text("株式会社承認商事")
+
+    # The 業務管理者 is no 運用管理者: OPR040 refuses, by its message.
+    page.goto(origin + "/opr040")
+    expect(page.get_by_role("alert")).to_have_text("この操作は運用管理者の役割を持つオペレーターだけが行えます。")
+    ctx.close()
+
+    # The 運用管理者's screens: OPR040, OPR041 and OPR042.
+    ito = add_operator(server, tmp_path, "ito", "operations-admin")
+    ctx, page = console_page(browser, origin, *ito[:2])
+    log_in(page, origin, ito[2], "ito")
+    photograph(page, "opr001-operations")
+    page.get_by_role("link", name="オペレーター管理").first.click()
+    expect(page.locator(".screen-id")).to_have_text("OPR040")
+    expect(page.locator("#operators")).to_contain_text("tanaka")
+    photograph(page, "opr040")
+    page.goto(origin + "/opr041?name=tanaka")
+    expect(page.locator(".screen-id")).to_have_text("OPR041")
+    photograph(page, "opr041")
+    page.goto(origin + "/opr042")
+    expect(page.locator(".screen-id")).to_have_text("OPR042")
+    expect(page.locator("#rules")).to_contain_text("企業開設（マスター登録を含む）")
+    photograph(page, "opr042")
+    ctx.close()
+
+    # The new マスター logs in to the portal with the one-time password and
+    # must change both passwords before anything else.
+    mctx = browser.new_context(locale="ja-JP", viewport={"width": 1200, "height": 900})
+    mpage = mctx.new_page()
+    mpage.goto(server.url + "/login")
+    mpage.get_by_label("ログインID").fill("shonin01")
+    mpage.get_by_label("ログインパスワード").fill(login_pw)
+    mpage.locator("section.idpw").get_by_role("button", name="ログイン").click()
+    expect(mpage.locator(".screen-id")).to_have_text("BRSK002")
+    photograph(mpage, "master-brsk002-login")
+    mpage.locator("input[name=kind][value=login]").check()
+    mpage.locator("#current").fill(login_pw)
+    mpage.locator("#new").fill("Shonin#Login2")
+    mpage.locator("#again").fill("Shonin#Login2")
+    mpage.locator("#change").click()
+    expect(mpage.locator(".screen-id")).to_have_text("BRSK003")
+    mpage.goto(server.url + "/top")
+    expect(mpage.locator(".screen-id")).to_have_text("BRSK002")
+    expect(mpage.locator("input[name=kind][value=confirm]")).to_be_checked()
+    photograph(mpage, "master-brsk002-confirm")
+    mpage.locator("#current").fill(confirm_pw)
+    mpage.locator("#new").fill("Shonin#Kakunin2")
+    mpage.locator("#again").fill("Shonin#Kakunin2")
+    mpage.locator("#change").click()
+    expect(mpage.locator(".screen-id")).to_have_text("BRSK003")
+    mpage.goto(server.url + "/top")
+    expect(mpage).to_have_url(re.compile(r"/top$"))
+    expect(mpage.locator(".who")).to_contain_text("承認 花子")
+    photograph(mpage, "master-top")
+    mctx.close()
+

@@ -104,6 +104,17 @@ pub(crate) async fn post(
     .await
 }
 
+/// A one-time password on a result screen (OPR052), set apart from the
+/// other rows.
+pub(crate) fn one_time_password(body: &str, label: &str) -> String {
+    let row = &body[body
+        .find(&format!("<th>{label}</th>"))
+        .unwrap_or_else(|| panic!("{label} on the screen: {body}"))..];
+    let at = row.find("<code class=\"secret\"").expect("shown set apart");
+    let value = row[at..].split('>').nth(1).unwrap();
+    value.split('<').next().unwrap().to_owned()
+}
+
 /// Fills in OPR000 with `password`.
 async fn try_login(kit: &Kit, b: &reqwest::Client, password: &str) -> Seen {
     let page = get(kit, b, "/opr000").await;

@@ -13,7 +13,7 @@ use shomei_service::{
     ConsoleOperator, EXPIRED, MASTER_LEFT, NOT_BUSINESS_ADMIN, NewOperator, OWN_REQUEST, Shomei,
 };
 
-use crate::console::{get, logged_in, operator, post};
+use crate::console::{get, logged_in, one_time_password, operator, post};
 use crate::issuance::{assert_refused, cert_login, enrolled, gets_in};
 use crate::testkit::Kit;
 
@@ -180,11 +180,7 @@ async fn a_company_opened_by_one_operator_and_approved_by_another_lets_its_maste
     let r = post(&kit, &b, "/opr051/decide", &f).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("OPR052") && r.body.contains("申請された変更を実行しました。"));
-    let pick = |label: &str| {
-        let at = r.body.find(&format!("{label}</th><td>")).unwrap() + label.len() + 9;
-        r.body[at..].split('<').next().unwrap().to_owned()
-    };
-    let login_pw = pick("初期ログインパスワード");
+    let login_pw = one_time_password(&r.body, "初期ログインパスワード");
     assert_eq!(login_pw.len(), 12);
     let company = company_named(&kit, "株式会社承認テスト")
         .await

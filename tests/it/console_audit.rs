@@ -12,7 +12,7 @@ use shomei_service::{
     OPERATOR_PASSWORD_WRONG,
 };
 
-use crate::console::{Seen, get, logged_in, operator, post};
+use crate::console::{Seen, get, logged_in, one_time_password, operator, post};
 use crate::readiness::sql;
 use crate::testkit::{Kit, LOGIN_PW};
 
@@ -709,9 +709,7 @@ async fn a_masters_password_reset_is_approved_by_another_operator_who_alone_sees
     let r = post(&kit, &k, "/opr051/decide", &f).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("OPR052") && r.body.contains("一度だけ表示されます"));
-    let label = "初期ログインパスワード</th><td>";
-    let at = r.body.find(label).expect("the password on OPR052") + label.len();
-    let initial = r.body[at..].split('<').next().unwrap().to_owned();
+    let initial = one_time_password(&r.body, "初期ログインパスワード");
     assert_eq!(initial.len(), 12);
     assert!(
         !r.body.contains("初期確認用パスワード"),

@@ -272,8 +272,8 @@ pub(super) fn submitted_page(st: &AppState, c: &Console, s: Submitted) -> Respon
             ("承認期限", jp_datetime(s.expires_at, offset)),
         ],
         vec![
-            (format!("/opr051?id={}", s.id), "申請詳細へ"),
             ("/opr050".into(), "< 承認待ち一覧へ"),
+            (format!("/opr051?id={}", s.id), "申請詳細へ >"),
         ],
     ))
 }
@@ -639,6 +639,7 @@ pub(crate) async fn decide(
         )),
         Ok(Some(Approved::Committed { id, applied })) => {
             let mut rows = vec![("申請番号", id.to_string())];
+            let mut secrets = vec![];
             let mut done = "承認しました。申請された変更を実行しました。";
             match applied {
                 Applied::CompanyOpened {
@@ -657,10 +658,12 @@ pub(crate) async fn decide(
                     rows.extend([
                         ("企業番号", company_id.0.to_string()),
                         ("企業名", company),
-                        ("ログインID", login_id),
+                        ("マスターのログインID", login_id),
+                    ]);
+                    secrets = vec![
                         ("初期ログインパスワード", passwords.login),
                         ("初期確認用パスワード", passwords.confirm),
-                    ]);
+                    ];
                 }
                 Applied::CompanyClosed {
                     company_id,
@@ -676,8 +679,8 @@ pub(crate) async fn decide(
                 Applied::MasterPasswordsReset { company, done: d } => {
                     done = "承認しました。申請された変更を実行しました。マスターの初期パスワードはこの画面に一度だけ表示されます。お客さまに安全な方法でお知らせください（次回ログイン時に変更が必要です）。";
                     rows.extend([("企業名", company), ("ログインID", d.login_id)]);
-                    rows.extend(d.login.map(|p| ("初期ログインパスワード", p)));
-                    rows.extend(d.confirm.map(|p| ("初期確認用パスワード", p)));
+                    secrets.extend(d.login.map(|p| ("初期ログインパスワード", p)));
+                    secrets.extend(d.confirm.map(|p| ("初期確認用パスワード", p)));
                 }
                 Applied::RolesChanged { operator, roles } => {
                     rows.extend([("オペレーター", operator), ("役割", roles.labels())]);
@@ -691,12 +694,15 @@ pub(crate) async fn decide(
                 ]),
             }
             rows.push(("実行日時", jp_datetime(st.svc.now(), offset)));
-            render(&super::result_page(
-                ConsoleLayout::new(&st, &c, "承認完了", "OPR052"),
-                done,
-                rows,
-                back,
-            ))
+            render(
+                &super::result_page(
+                    ConsoleLayout::new(&st, &c, "承認完了", "OPR052"),
+                    done,
+                    rows,
+                    back,
+                )
+                .with_secrets(secrets),
+            )
         }
         Err(ApprovalError::Internal(e)) => console_system_error(&st, &e),
         Err(e) => {

@@ -206,7 +206,16 @@ pub(crate) struct ResultPage {
     pub l: ConsoleLayout,
     pub done: &'static str,
     pub rows: Vec<(&'static str, String)>,
+    /// Rows shown once and never again (one-time passwords), set apart.
+    pub secrets: Vec<(&'static str, String)>,
     pub links: Vec<(String, &'static str)>,
+}
+
+impl ResultPage {
+    /// The page with rows shown only this once.
+    pub(crate) fn with_secrets(self, secrets: Vec<(&'static str, String)>) -> Self {
+        Self { secrets, ..self }
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -238,6 +247,7 @@ pub(crate) async fn lift(
                 ("解除前の利用状態", done.before.join("、")),
                 ("解除後の利用状態", "利用可能".into()),
             ],
+            secrets: vec![],
             links: vec![
                 (format!("/opr011?id={}", done.login_id), "< 利用者詳細へ"),
                 ("/opr010".into(), "< 利用者検索へ"),
@@ -331,6 +341,7 @@ pub(crate) async fn revoke(
                 ),
                 ("失効日時", jp_datetime(done.at, offset)),
             ],
+            secrets: vec![],
             links: vec![
                 (format!("/opr011?id={}", done.login_id), "< 利用者詳細へ"),
                 ("/opr010".into(), "< 利用者検索へ"),

@@ -248,6 +248,7 @@ pub(crate) fn result_page(
         l,
         done,
         rows,
+        secrets: vec![],
         links,
     }
 }
@@ -288,6 +289,23 @@ impl ConsoleLayout {
 
     fn in_session(&self) -> bool {
         !self.csrf.is_empty()
+    }
+
+    /// Whether the menu entry `href` leads to this screen's task: its
+    /// screens share the entry's first digits (OPR023 is 企業管理's, OPR051
+    /// 承認待ち一覧's), OPR032–033 are 操作履歴検証's, OPR030–031 照会's.
+    fn active(&self, href: &str) -> bool {
+        let Some(entry) = href.strip_prefix("/opr").filter(|n| n.len() == 3) else {
+            return false;
+        };
+        let Some(here) = self.screen_id.strip_prefix("OPR") else {
+            return false;
+        };
+        match (entry, here) {
+            ("030", h) => matches!(h, "030" | "031"),
+            ("032", h) => matches!(h, "032" | "033"),
+            (e, h) => h.get(..2) == e.get(..2),
+        }
     }
 }
 
