@@ -127,3 +127,89 @@ async fn another_cas_signature_on_a_cached_certificates_very_body_is_never_let_i
     }
     kit.stop().await;
 }
+
+/// One HTTPS request over a fresh connection with `cfg` (whose session
+/// cache carries over between calls, as a browser's does): the answer's
+/// status line and whether the handshake resumed an earlier session.
+fn request_once(
+    cfg: &std::sync::Arc<rustls::ClientConfig>,
+    base: &str,
+    path: &str,
+) -> (String, rustls::HandshakeKind) {
+    use std::io::{Read, Write};
+    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(cfg.clone(), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    // The server may close without close_notify once it has answered.
+    if let Err(e) = tls.read_to_end(&mut answer) {
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+    }
+    let status = String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    (status, tls.conn.handshake_kind().unwrap())
+}
+
+/// README: the certificate listener checks every handshake in full (no TLS
+/// resumption, which would skip the client certificate's verification),
+/// in TLS 1.3 and 1.2. The control: the same client, with the same session
+/// cache, resumes on the portal listener, which allows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certificate_listener_never_resumes_a_session_where_the_portal_does() {
+    use rustls::HandshakeKind::{Full, Resumed};
+    let kit = Kit::start().await;
+    let (cert, key) = enrolled(&kit, "jirodt").await;
+    let mut roots = rustls::RootCertStore::empty();
+    let root = kit.svc.ca().root_pem();
+    use rustls::pki_types::pem::PemObject;
+    let root_der = rustls::pki_types::CertificateDer::from_pem_slice(root.as_bytes()).unwrap();
+    roots.add(root_der).unwrap();
+    let key_der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let (base, cert_base) = (kit.base.clone(), kit.cert_base.clone());
+    tokio::task::spawn_blocking(move || {
+        for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+            let cfg = std::sync::Arc::new(
+                rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                    rustls::crypto::aws_lc_rs::default_provider(),
+                ))
+                .with_protocol_versions(&[version])
+                .unwrap()
+                .with_root_certificates(roots.clone())
+                .with_client_auth_cert(vec![cert.clone().into()], key_der.clone_key())
+                .unwrap(),
+            );
+            let portal: Vec<_> = (0..2)
+                .map(|_| request_once(&cfg, &base, "/login"))
+                .collect();
+            assert_eq!(
+                portal,
+                [
+                    ("HTTP/1.1 200 OK".to_owned(), Full),
+                    ("HTTP/1.1 200 OK".to_owned(), Resumed)
+                ],
+                "{version:?}: the client resumes where the server lets it"
+            );
+            let certs: Vec<_> = (0..3)
+                .map(|_| request_once(&cfg, &cert_base, "/cert-login"))
+                .collect();
+            assert_eq!(
+                certs,
+                vec![("HTTP/1.1 200 OK".to_owned(), Full); 3],
+                "{version:?}: every handshake on the certificate listener is a full one"
+            );
+        }
+    })
+    .await
+    .unwrap();
+    kit.stop().await;
+}

@@ -227,3 +227,41 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// README: `shomei backup` copies a SQLite database and refuses a
+/// PostgreSQL one (with what to do instead), writing nothing. The control:
+/// the same data directory without the URL is backed up and checked.
+#[tokio::test]
+async fn backup_refuses_a_postgresql_database_and_writes_nothing() {
+    let kit = Kit::start().await;
+    let dir = kit.dir.path();
+    let pg = shomei_service::Settings {
+        database_url: Some(
+            shomei_store::DatabaseUrl::parse("postgres://shomei:secret@127.0.0.1:1/shomei")
+                .unwrap(),
+        ),
+        ..kit.svc.settings().clone()
+    };
+    let out = kit.dir.path().join("backup-pg");
+    let refused = shomei_service::backup(&pg, dir, &out).await;
+    assert!(
+        matches!(refused, Err(shomei_service::BackupError::Postgres)),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .unwrap_err()
+            .to_string()
+            .contains("back a PostgreSQL database up with pg_dump"),
+    );
+    assert!(!out.exists(), "nothing written");
+    let sqlite = shomei_service::Settings {
+        database_url: None,
+        ..kit.svc.settings().clone()
+    };
+    let out = kit.dir.path().join("backup-sqlite");
+    let done = shomei_service::backup(&sqlite, dir, &out).await.unwrap();
+    assert!(done.manifest.contains("shomei.db"), "{}", done.manifest);
+    assert!(out.join("shomei.db").is_file() && out.join("ca").is_dir());
+    kit.stop().await;
+}

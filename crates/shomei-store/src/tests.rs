@@ -1362,3 +1362,23 @@ async fn a_renewal_that_read_before_a_revocation_committed_writes_nothing(place:
     assert_eq!(s.revocations_after(0).await.unwrap().len(), 2);
     assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 0);
 }
+
+/// README: the SQLite database is in WAL mode. The mode is kept in the
+/// file, so a connection of its own, opened with no options, finds it.
+#[tokio::test]
+async fn the_sqlite_database_is_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shomei.db");
+    let _s = Store::open(&path).await.unwrap();
+    let mut own = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite:{}",
+        path.display()
+    ))
+    .await
+    .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut own)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
