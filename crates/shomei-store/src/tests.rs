@@ -306,8 +306,23 @@ async fn the_audit_chain_detects_edits_deletions_and_reordering(place: Place) {
     ] {
         tx.audit(&entry(c, op)).await.unwrap();
     }
+    // A row of the bank's own, in its chain (0).
+    tx.audit(
+        &AuditEntry::new(Operation::Login, now)
+            .by_name(None, "operator1")
+            .client("127.0.0.1"),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(s.verify_audit().await.unwrap(), None);
+    // Every row counted, in two chains (the bank's and the company's).
+    let whole = ChainCheck {
+        rows: 5,
+        chains: 2,
+        broken_at: None,
+    };
+    assert_eq!(s.check_audit_chains().await.unwrap(), whole);
 
     let ids: Vec<i64> = s
         .audit_for_company(c, 10, 0)
@@ -327,12 +342,22 @@ async fn the_audit_chain_detects_edits_deletions_and_reordering(place: Place) {
     ))
     .await;
     assert_eq!(s.verify_audit().await.unwrap(), Some(ids[1]), "edit");
+    // The bank's row and the company's first held; the walk stops there.
+    assert_eq!(
+        s.check_audit_chains().await.unwrap(),
+        ChainCheck {
+            rows: 2,
+            chains: 2,
+            broken_at: Some(ids[1]),
+        }
+    );
     set(format!(
         "UPDATE audit_log SET result = '成功' WHERE id = {}",
         ids[1]
     ))
     .await;
     assert_eq!(s.verify_audit().await.unwrap(), None);
+    assert_eq!(s.check_audit_chains().await.unwrap(), whole);
     set(format!(
         "UPDATE audit_log SET id = 1000 WHERE id = {}",
         ids[0]
