@@ -851,3 +851,145 @@ async fn an_operations_admin_changes_roles_and_rules_through_approval() {
     assert_eq!(r.required, 1);
     kit.stop().await;
 }
+
+/// The text of the element with `id` on a screen.
+fn by_id(body: &str, id: &str) -> String {
+    let at = body
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {body}"));
+    let rest = &body[at..];
+    let start = rest.find('>').unwrap() + 1;
+    rest[start..].split('<').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_operator_added_through_approval_opens_the_console_with_the_pkcs12_the_approver_got() {
+    use base64::Engine;
+    let kit = Kit::start().await;
+    let ueda = operator(&kit, "ueda", "operations-admin").await;
+    let noda = operator(&kit, "noda", "operations-admin").await;
+    let (a, a_csrf) = logged_in(&kit, &ueda).await;
+    let form = |name: &'static str| {
+        vec![
+            ("csrf", a_csrf.as_str()),
+            ("name", name),
+            ("role", "helpdesk"),
+            ("role", "audit"),
+            ("email", "fujii@example.jp"),
+            ("password", ueda.confirm_password.as_str()),
+        ]
+    };
+    // A name taken is refused by its message (the control below submits).
+    let r = post(&kit, &a, "/opr043", &form("noda")).await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.body
+            .contains("このオペレーター名はすでに使われています。"),
+        "{}",
+        r.body
+    );
+    let r = post(&kit, &a, "/opr043", &form("fujii")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("OPR024") && r.body.contains("オペレーター登録: fujii"));
+    let id = request_id(&r.body);
+    assert!(
+        kit.svc
+            .store()
+            .operator_by_name(&shomei_core::OperatorName::parse("fujii").unwrap())
+            .await
+            .unwrap()
+            .is_none(),
+        "nobody is added before the approval"
+    );
+
+    // noda's approval commits it: the PKCS#12 and its password on noda's
+    // OPR052, once.
+    let (b, b_csrf) = logged_in(&kit, &noda).await;
+    let v = kit
+        .svc
+        .approval_detail(id)
+        .await
+        .unwrap()
+        .version
+        .to_string();
+    let id_s = id.to_string();
+    let r = post(
+        &kit,
+        &b,
+        "/opr051/decide",
+        &[
+            ("csrf", b_csrf.as_str()),
+            ("id", id_s.as_str()),
+            ("version", v.as_str()),
+            ("decision", "approve"),
+            ("password", noda.confirm_password.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("OPR052") && r.body.contains("一度だけ表示されます"));
+    let href = {
+        let at = r
+            .body
+            .find("href=\"data:application/x-pkcs12;base64,")
+            .unwrap()
+            + "href=\"data:application/x-pkcs12;base64,".len();
+        r.body[at..].split('"').next().unwrap().to_owned()
+    };
+    let p12 = base64::engine::general_purpose::STANDARD
+        .decode(&href)
+        .unwrap();
+    let added = NewOperator {
+        name: shomei_core::OperatorName::parse("fujii").unwrap(),
+        roles: shomei_core::OperatorRoles::parse("helpdesk,audit").unwrap(),
+        serial: shomei_core::Serial::from_hex(&by_id(&r.body, "serial")).unwrap(),
+        not_after: time::OffsetDateTime::now_utc(),
+        p12: p12.clone(),
+        p12_password: by_id(&r.body, "p12-password"),
+        confirm_password: by_id(&r.body, "confirm-password"),
+    };
+    // The request's data never held the key: name, roles, e-mail only.
+    let key = shomei_pki::pkcs12::read(&p12, &added.p12_password)
+        .expect("the PKCS#12 opens with the password shown")
+        .key_pkcs8;
+    let row = kit.svc.store().approval_request(id).await.unwrap().unwrap();
+    let data: serde_json::Value = serde_json::from_str(&row.data).unwrap();
+    let mut keys: Vec<&str> = data
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["email", "kind", "name", "roles"], "{}", row.data);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&key);
+    assert!(!row.data.contains(&b64) && !row.data.contains(&href));
+    assert!(!row.data.contains(&added.p12_password) && !row.data.contains(&added.confirm_password));
+
+    // The new operator's PKCS#12 opens the console (TLS) and their password
+    // its session; their roles are the requested ones.
+    let (f, _) = logged_in(&kit, &added).await;
+    let top = get(&kit, &f, "/opr001").await;
+    assert!(top.body.contains("fujii"), "{}", top.body);
+    let o = kit
+        .svc
+        .console_operator(&added.serial)
+        .await
+        .unwrap()
+        .expect("the new certificate is in force");
+    assert_eq!(o.operator.roles.codes(), "helpdesk,audit");
+    let rows = bank_rows(&kit).await;
+    assert_eq!(
+        count(&rows, "銀行:noda/オペレーター登録/成功/fujii"),
+        1,
+        "{rows:?}"
+    );
+    assert_eq!(
+        count(
+            &rows,
+            &format!("銀行:noda/承認済み変更の実行/成功/申請{id}")
+        ),
+        1
+    );
+    kit.stop().await;
+}

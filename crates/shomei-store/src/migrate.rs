@@ -25,6 +25,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0015_operator_password_failures.sql"),
     include_str!("../migrations/sqlite/0016_user_search.sql"),
     include_str!("../migrations/sqlite/0017_approvals.sql"),
+    include_str!("../migrations/sqlite/0018_operator_mail.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
@@ -45,6 +46,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0015_operator_password_failures.sql"),
     include_str!("../migrations/postgres/0016_user_search.sql"),
     include_str!("../migrations/postgres/0017_approvals.sql"),
+    include_str!("../migrations/postgres/0018_operator_mail.sql"),
 ];
 
 fn check(current: i64, steps: &[&str]) -> Result<()> {

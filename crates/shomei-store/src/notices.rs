@@ -24,8 +24,11 @@ impl Store {
         type Raw = (i64, String, String, String, String, String, i64);
         let rows: Vec<Raw> = on!(self.reader(), p, d => {
             sqlx::query_as(d::sql(
-                "SELECT n.id, u.email, u.login_id, u.name, n.subject, n.body, n.created_at \
-                 FROM notices n JOIN users u ON u.id = n.user_id WHERE n.sent_at IS NULL ORDER BY n.id LIMIT ?",
+                "SELECT n.id, coalesce(u.email, o.email), coalesce(u.login_id, o.name), \
+                 coalesce(u.name, o.name), n.subject, n.body, n.created_at \
+                 FROM notices n LEFT JOIN users u ON u.id = n.user_id \
+                 LEFT JOIN operators o ON o.id = n.operator_id \
+                 WHERE n.sent_at IS NULL ORDER BY n.id LIMIT ?",
             ))
             .bind(limit)
             .fetch_all(p)

@@ -33,7 +33,10 @@ use crate::operations::helpdesk_reset::{MasterPasswords, MasterResetDone};
 use crate::operations::operator::{
     DraftProblem, MasterDraft, OperatorError, PreparedPasswords, TemporaryPasswords, company_name,
 };
-use crate::operations::operators::ConsoleOperator;
+use crate::operations::operator_add::{PreparedOperator, operator_email};
+use crate::operations::operators::{
+    ConsoleOperator, NewOperator, OperatorAdminError, operator_fields,
+};
 use crate::{ActionError, ServiceError, Shomei};
 
 /// How long a request waits for its approvals.
@@ -184,6 +187,13 @@ pub enum ApprovalChange {
         login_id: String,
         passwords: String,
     },
+    /// A new operator (name, role codes, e-mail address); the key and
+    /// certificate are made by the approval that commits it.
+    AddOperator {
+        name: String,
+        roles: String,
+        email: String,
+    },
     ChangeOperatorRoles {
         operator: String,
         roles: String,
@@ -202,6 +212,7 @@ impl ApprovalChange {
             ApprovalChange::CloseCompany { .. } => ApprovalKind::CloseCompany,
             ApprovalChange::RegisterMaster { .. } => ApprovalKind::RegisterMaster,
             ApprovalChange::ResetMasterPasswords { .. } => ApprovalKind::ResetMasterPasswords,
+            ApprovalChange::AddOperator { .. } => ApprovalKind::AddOperator,
             ApprovalChange::ChangeOperatorRoles { .. } => ApprovalKind::ChangeOperatorRoles,
             ApprovalChange::ChangeApprovalRule { .. } => ApprovalKind::ChangeApprovalRule,
         }
@@ -228,6 +239,12 @@ impl ApprovalChange {
             } => format!(
                 "マスターのパスワード初期化: {company}（{login_id}、{}）",
                 MasterPasswords::from_code(passwords).map_or("?", MasterPasswords::label)
+            ),
+            ApprovalChange::AddOperator { name, roles, .. } => format!(
+                "オペレーター登録: {name}（{}）",
+                OperatorRoles::parse(roles)
+                    .map(|r| r.labels())
+                    .unwrap_or_default()
             ),
             ApprovalChange::ChangeOperatorRoles { operator, roles } => format!(
                 "オペレーター役割変更: {operator}（{}）",
@@ -313,6 +330,20 @@ impl ApprovalChange {
                     "初期パスワードの発行（承認したオペレーターの画面に一度だけ表示、次回ログイン時に変更が必要）".to_owned(),
                 ),
             ],
+            ApprovalChange::AddOperator { name, roles, email } => vec![
+                ("オペレーター", name.clone()),
+                (
+                    "役割",
+                    OperatorRoles::parse(roles)
+                        .map(|r| r.labels())
+                        .unwrap_or_default(),
+                ),
+                ("メールアドレス", email.clone()),
+                (
+                    "実行内容",
+                    "オペレーター証明書の発行（PKCS#12ファイルは承認したオペレーターの画面から一度だけダウンロード）".to_owned(),
+                ),
+            ],
             ApprovalChange::ChangeOperatorRoles { operator, roles } => vec![
                 ("オペレーター", operator.clone()),
                 (
@@ -379,6 +410,8 @@ pub enum ApprovalRefusal {
     NoSuchOperator(String),
     #[error("no user with login ID {0}")]
     NoSuchUser(String),
+    #[error("an operator named {0} already exists")]
+    OperatorNameTaken(String),
     #[error(
         "user {0} is not a マスター of that company (other users' passwords are reset at once)"
     )]
@@ -399,6 +432,7 @@ pub enum InvalidField {
     Rule,
     Required { min: u32 },
     Passwords,
+    OperatorName,
 }
 
 impl InvalidField {
@@ -421,6 +455,9 @@ impl InvalidField {
             }
             InvalidField::Rule => "unknown kind of change".into(),
             InvalidField::Passwords => "passwords to reset: login, confirm or both".into(),
+            InvalidField::OperatorName => {
+                "invalid operator name: 1-32 half-width letters, digits, '.', '-' or '_'".into()
+            }
             InvalidField::Required { min } => {
                 format!("the number of approvals must be {min}-{MAX_REQUIRED}")
             }
@@ -441,6 +478,9 @@ impl InvalidField {
             InvalidField::Roles => "役割を1つ以上選択してください。".into(),
             InvalidField::Rule => "対象の変更を選択してください。".into(),
             InvalidField::Passwords => "初期化するパスワードを選択してください。".into(),
+            InvalidField::OperatorName => {
+                "オペレーター名は32文字以内の半角英数字と「.」「-」「_」で入力してください。".into()
+            }
             InvalidField::Required { min } => {
                 format!("必要な承認数は{min}～{MAX_REQUIRED}名で指定してください。")
             }
@@ -484,6 +524,9 @@ impl ApprovalRefusal {
             ApprovalRefusal::LoginIdTaken(_) => "このログインIDはすでに使われています。".into(),
             ApprovalRefusal::NoSuchOperator(_) => "指定されたオペレーターは見つかりません。".into(),
             ApprovalRefusal::NoSuchUser(_) => "指定された利用者は見つかりません。".into(),
+            ApprovalRefusal::OperatorNameTaken(_) => {
+                "このオペレーター名はすでに使われています。".into()
+            }
             ApprovalRefusal::NotMaster(_) => {
                 "この利用者はこの企業のマスターではありません。".into()
             }
@@ -601,6 +644,9 @@ pub enum Applied {
         company: String,
         done: MasterResetDone,
     },
+    /// The new operator's PKCS#12 and passwords, handed to the approver
+    /// whose approval committed it, once.
+    OperatorAdded(NewOperator),
     RolesChanged {
         operator: String,
         roles: OperatorRoles,
@@ -625,6 +671,7 @@ pub enum Approved {
 enum Material {
     None,
     Passwords(PreparedPasswords),
+    Operator(Box<PreparedOperator>),
 }
 
 fn draft_problem(p: DraftProblem) -> ApprovalRefusal {
@@ -791,6 +838,12 @@ impl Shomei {
             } => {
                 self.check_master_reset(tx, *company_id, login_id, passwords)
                     .await?;
+            }
+            ApprovalChange::AddOperator { name, roles, email } => {
+                let (name, _, _) = new_operator(name, roles, email)?;
+                if tx.operator_by_name(&name).await?.is_some() {
+                    return Err(ApprovalRefusal::OperatorNameTaken(name.to_string()).into());
+                }
             }
             ApprovalChange::ChangeOperatorRoles { operator, roles } => {
                 OperatorRoles::parse(roles).ok_or(ApprovalRefusal::Invalid(InvalidField::Roles))?;
@@ -1117,6 +1170,10 @@ impl Shomei {
                 | ApprovalChange::ResetMasterPasswords { .. },
                 true,
             ) => Material::Passwords(self.prepared_passwords().await?),
+            (ApprovalChange::AddOperator { name, roles, email }, true) => {
+                let (name, roles, _) = new_operator(name, roles, email)?;
+                Material::Operator(Box::new(self.prepare_operator(&name, &roles).await?))
+            }
             _ => Material::None,
         };
         Ok(PendingVote {
@@ -1341,7 +1398,7 @@ impl Shomei {
     ) -> Result<(Applied, PendingRevocation), ApprovalError> {
         let passwords = |m: Material| match m {
             Material::Passwords(p) => Ok(p),
-            Material::None => Err(ServiceError::Invariant(
+            _ => Err(ServiceError::Invariant(
                 "a マスター's passwords were not prepared",
             )),
         };
@@ -1482,6 +1539,26 @@ impl Shomei {
                     revoked,
                 )
             }
+            ApprovalChange::AddOperator { email, .. } => {
+                let Material::Operator(p) = material else {
+                    return Err(ServiceError::Invariant("a new operator was not prepared").into());
+                };
+                let email =
+                    operator_email(email).ok_or(ApprovalRefusal::Invalid(InvalidField::Email))?;
+                let added = self
+                    .insert_operator_in(tx, *p, email, actor, client)
+                    .await
+                    .map_err(|e| match e {
+                        OperatorAdminError::NameTaken(n) => {
+                            ApprovalRefusal::OperatorNameTaken(n).into()
+                        }
+                        OperatorAdminError::Internal(e) => ApprovalError::Internal(e),
+                        _ => ApprovalError::Internal(ServiceError::Invariant(
+                            "a checked new operator was refused by its use case",
+                        )),
+                    })?;
+                (Applied::OperatorAdded(added), PendingRevocation::default())
+            }
             ApprovalChange::ChangeOperatorRoles { operator, roles } => {
                 let roles = OperatorRoles::parse(roles)
                     .ok_or(ApprovalRefusal::Invalid(InvalidField::Roles))?;
@@ -1546,6 +1623,22 @@ impl Shomei {
             }
         })
     }
+}
+
+/// A new operator's fields, checked (their refusals as the console shows
+/// them).
+fn new_operator<'a>(
+    name: &str,
+    roles: &str,
+    email: &'a str,
+) -> Result<(OperatorName, OperatorRoles, &'a str), ApprovalRefusal> {
+    operator_fields(name, roles, email).map_err(|e| {
+        ApprovalRefusal::Invalid(match e {
+            OperatorAdminError::BadRoles(_) => InvalidField::Roles,
+            OperatorAdminError::BadEmail(_) => InvalidField::Email,
+            _ => InvalidField::OperatorName,
+        })
+    })
 }
 
 fn password_error(e: ActionError) -> ApprovalError {

@@ -12,4 +12,5 @@ pub(crate) mod helpdesk_reset;
 pub(crate) mod metrics;
 pub(crate) mod notices;
 pub(crate) mod operator;
+pub(crate) mod operator_add;
 pub(crate) mod operators;

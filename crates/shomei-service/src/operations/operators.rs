@@ -9,17 +9,15 @@
 //! in the running server through the log).
 
 use shomei_core::{OperatorName, OperatorRoles, Serial};
-use shomei_store::{AuditEntry, NewOperatorCert, OperatorCertRow, OperatorRow};
+use shomei_store::{AuditEntry, OperatorCertRow, OperatorRow};
 use time::OffsetDateTime;
 
 use crate::certificates::revocation::PendingRevocation;
 use crate::certificates::revset::Listed;
 use crate::operations::console_access::{OperatorContext, operator_row};
+use crate::operations::operator_add::operator_email;
 use crate::{Revocation, ServiceError, Shomei};
 use shomei_core::{Operation, Outcome};
-
-/// How long an operator certificate is valid.
-const OPERATOR_CERT_DAYS: i64 = 365;
 
 /// RFC 5280 CRLReason cessationOfOperation: the operator no longer works
 /// the console.
@@ -34,6 +32,8 @@ pub enum OperatorAdminError {
         "invalid roles {0:?}: one or more of helpdesk, business-admin, audit, operations-admin, separated by ','"
     )]
     BadRoles(String),
+    #[error("invalid e-mail address {0:?}")]
+    BadEmail(String),
     #[error("an operator named {0} already exists")]
     NameTaken(String),
     #[error("no operator named {0}")]
@@ -82,19 +82,18 @@ pub struct ConsoleOperator {
     pub not_after: OffsetDateTime,
 }
 
-/// 16 letters and digits, both present.
-fn generated_password() -> String {
-    use rand::Rng;
-    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    let mut rng = rand::rng();
-    loop {
-        let p: String = (0..16)
-            .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-            .collect();
-        if p.chars().any(|c| c.is_ascii_digit()) && p.chars().any(|c| c.is_ascii_alphabetic()) {
-            return p;
-        }
-    }
+/// A new operator's name, roles and e-mail address, checked.
+pub(crate) fn operator_fields<'a>(
+    name: &str,
+    roles: &str,
+    email: &'a str,
+) -> Result<(OperatorName, OperatorRoles, &'a str), OperatorAdminError> {
+    let name_ok =
+        OperatorName::parse(name).ok_or_else(|| OperatorAdminError::BadName(name.into()))?;
+    let roles_ok =
+        OperatorRoles::parse(roles).ok_or_else(|| OperatorAdminError::BadRoles(roles.into()))?;
+    let email = operator_email(email).ok_or_else(|| OperatorAdminError::BadEmail(email.into()))?;
+    Ok((name_ok, roles_ok, email))
 }
 
 impl Shomei {
@@ -114,75 +113,36 @@ impl Shomei {
     }
 
     /// `shomei operator add`: the operator, their certificate of the
-    /// operator profile and its 操作履歴 row, in one transaction.
+    /// operator profile and its 操作履歴 row, in one transaction, at once
+    /// (the first operator, a break-glass; later ones go through approval).
     pub async fn add_operator(
         &self,
         name: &str,
         roles: &str,
         by: &str,
     ) -> Result<NewOperator, OperatorAdminError> {
-        let name_ok =
-            OperatorName::parse(name).ok_or_else(|| OperatorAdminError::BadName(name.into()))?;
-        let roles_ok = OperatorRoles::parse(roles)
-            .ok_or_else(|| OperatorAdminError::BadRoles(roles.into()))?;
-        let now = self.now();
-        let key = shomei_pki::generate_p256().map_err(ServiceError::from)?;
-        let issued = self
-            .ca
-            .issue_operator(
-                &key,
-                &self.settings.bank_name,
-                name_ok.as_str(),
-                now,
-                now + time::Duration::days(OPERATOR_CERT_DAYS),
-            )
-            .map_err(ServiceError::from)?;
-        let serial = Serial::from_bytes(&issued.serial)
-            .ok_or(ServiceError::Invariant("the CA signed an unusable serial"))?;
-        let p12_password = generated_password();
-        let confirm_password = generated_password();
-        let p12 = shomei_pki::pkcs12::write(
-            &key.serialize_der(),
-            &issued.der,
-            &[self.ca.issuing_der().to_vec(), self.ca.root_der().to_vec()],
-            &format!("Shomei operator {name_ok}"),
-            &p12_password,
-        )
-        .map_err(|e| ServiceError::Pkcs12(e.to_string()))?;
-        let confirm_hash = self.hasher.hash(&confirm_password).await?;
-        let actor = format!("銀行:{by}");
+        self.add_operator_with(name, roles, "", &format!("銀行:{by}"), "operator-cli")
+            .await
+    }
+
+    /// [`Shomei::add_operator`] with the operator's e-mail address, by
+    /// `actor` (as 操作履歴 names them) from `client`.
+    pub async fn add_operator_with(
+        &self,
+        name: &str,
+        roles: &str,
+        email: &str,
+        actor: &str,
+        client: &str,
+    ) -> Result<NewOperator, OperatorAdminError> {
+        let (name_ok, roles_ok, email) = operator_fields(name, roles, email)?;
+        let prepared = self.prepare_operator(&name_ok, &roles_ok).await?;
         let mut tx = self.store.begin().await?;
-        if tx.operator_by_name(&name_ok).await?.is_some() {
-            return Err(OperatorAdminError::NameTaken(name_ok.to_string()));
-        }
-        let id = tx
-            .insert_operator(&name_ok, &roles_ok, &confirm_hash, &actor, now)
-            .await?;
-        tx.insert_operator_cert(
-            &NewOperatorCert {
-                operator_id: id,
-                serial: &serial,
-                not_before: issued.not_before,
-                not_after: issued.not_after,
-                der: &issued.der,
-                crl_scope: issued.crl_scope,
-            },
-            now,
-        )
-        .await?;
-        let detail = format!("役割: {} シリアル番号 {serial}", roles_ok.labels());
-        tx.audit(&self.operator_audit(&actor, Operation::OperatorAdd, name_ok.as_str(), &detail))
+        let added = self
+            .insert_operator_in(&mut tx, prepared, email, actor, client)
             .await?;
         tx.commit().await?;
-        Ok(NewOperator {
-            name: name_ok,
-            roles: roles_ok,
-            serial,
-            not_after: issued.not_after,
-            p12,
-            p12_password,
-            confirm_password,
-        })
+        Ok(added)
     }
 
     /// `shomei operator list`: every operator with their newest certificate.

@@ -637,6 +637,10 @@ pub(crate) async fn decide(
             ],
             back,
         )),
+        Ok(Some(Approved::Committed {
+            id,
+            applied: Applied::OperatorAdded(op),
+        })) => operator_added(&st, &c, id, op),
         Ok(Some(Approved::Committed { id, applied })) => {
             let mut rows = vec![("申請番号", id.to_string())];
             let mut secrets = vec![];
@@ -682,6 +686,7 @@ pub(crate) async fn decide(
                     secrets.extend(d.login.map(|p| ("初期ログインパスワード", p)));
                     secrets.extend(d.confirm.map(|p| ("初期確認用パスワード", p)));
                 }
+                Applied::OperatorAdded(_) => {}
                 Applied::RolesChanged { operator, roles } => {
                     rows.extend([("オペレーター", operator), ("役割", roles.labels())]);
                 }
@@ -713,4 +718,34 @@ pub(crate) async fn decide(
             }
         }
     }
+}
+
+#[derive(Template)]
+#[template(path = "console/opr052_operator.html")]
+struct Opr052Operator {
+    l: ConsoleLayout,
+    id: i64,
+    op: shomei_service::NewOperator,
+    until: String,
+    /// The PKCS#12, base64: it travels only in this answer (nothing keeps
+    /// it on the server), so it is downloaded from this screen once.
+    p12: String,
+}
+
+/// OPR052 of a new operator: their PKCS#12 and passwords, once.
+fn operator_added(
+    st: &AppState,
+    c: &Console,
+    id: i64,
+    op: shomei_service::NewOperator,
+) -> Response {
+    use base64::Engine;
+    let offset = st.svc.settings().display_offset();
+    render(&Opr052Operator {
+        l: ConsoleLayout::new(st, c, "承認完了", "OPR052"),
+        id,
+        until: jp_datetime(op.not_after, offset),
+        p12: base64::engine::general_purpose::STANDARD.encode(&op.p12),
+        op,
+    })
 }

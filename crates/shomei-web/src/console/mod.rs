@@ -60,6 +60,10 @@ pub(crate) fn router(state: AppState) -> Router {
             "/opr042",
             get(operations::opr042).post(operations::opr042_submit),
         )
+        .route(
+            "/opr043",
+            get(operations::opr043).post(operations::opr043_submit),
+        )
         .route("/opr051", get(approvals::opr051))
         .route("/opr051/decide", post(approvals::decide))
         .route("/opr011/reset", post(helpdesk::reset))

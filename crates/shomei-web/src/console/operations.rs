@@ -277,3 +277,70 @@ pub(crate) async fn opr042_submit(State(st): State<AppState>, c: Console, body: 
         Err(e) => rules_page(&st, &c, Some(ActionError::from(e).to_string())).await,
     }
 }
+
+#[derive(Template)]
+#[template(path = "console/opr043.html")]
+struct Opr043 {
+    l: ConsoleLayout,
+    name: String,
+    email: String,
+    roles: Vec<(&'static str, &'static str, bool)>,
+    rule: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+async fn add_form(
+    st: &AppState,
+    c: &Console,
+    f: &std::collections::HashMap<String, String>,
+    chosen: &[String],
+    error: Option<String>,
+) -> Response {
+    let (title, id) = ("オペレーター登録の申請", "OPR043");
+    if let Err(e) = st.svc.operations_operators(&c.op.0, &c.client).await {
+        return failed(st, c, title, id, e);
+    }
+    let status = if error.is_some() {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::OK
+    };
+    let field = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let mut r = render(&Opr043 {
+        name: field("name"),
+        email: field("email"),
+        roles: OperatorRole::ALL
+            .into_iter()
+            .map(|r| (r.code(), r.label(), chosen.iter().any(|x| x == r.code())))
+            .collect(),
+        rule: super::approvals::rule_line(st, ApprovalKind::AddOperator).await,
+        error,
+        notice: None,
+        l: ConsoleLayout::new(st, c, title, id),
+    });
+    *r.status_mut() = status;
+    r
+}
+
+/// OPR043 オペレーター登録の申請 (form).
+pub(crate) async fn opr043(State(st): State<AppState>, c: Console) -> Response {
+    add_form(&st, &c, &Default::default(), &[], None).await
+}
+
+/// OPR043 → submit.
+pub(crate) async fn opr043_submit(State(st): State<AppState>, c: Console, body: Bytes) -> Response {
+    let (roles, f) = fields(&body);
+    let field = |k: &str| f.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let change = ApprovalChange::AddOperator {
+        name: field("name"),
+        roles: roles.join(","),
+        email: field("email"),
+    };
+    let password = f.get("password").map(String::as_str).unwrap_or_default();
+    match submitted(&st, &c, change, password).await {
+        Ok(r) => r,
+        Err(ApprovalError::Internal(e)) => console_system_error(&st, &e),
+        Err(e) => add_form(&st, &c, &f, &roles, Some(ActionError::from(e).to_string())).await,
+    }
+}
