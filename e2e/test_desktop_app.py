@@ -4,7 +4,9 @@ set up with Enter ×4 in a fresh HOME, 証明書発行 for jirodt (未発行), a
 Chromium with that HOME logs in by the certificate; 証明書更新 for tarodt
 (更新可) replaces the old certificate in the store; wrong password, 発行済
 and a server that is down are told on the screen. Every screen is
-photographed into target/screenshots/app-*.png.
+photographed into target/screenshots/app-*.png, and what it says is read
+off the photograph (tesseract's Japanese OCR), beside a message that must
+not be there (the previous refusal's).
 
 Every wait is on an event: the window appearing (xdotool search --sync), a
 line the app logs when a screen opens, a file, the process ending."""
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,11 @@ from test_cert_app import DEMO_P12_PW, chromium_logs_in_by_certificate, download
 
 # A stop for a test that would otherwise hang; no step is timed against it.
 PATIENCE = 120
+
+# The messages the screens show (read off the photographs).
+WRONG = "ログインIDまたはログインパスワードが正しくないか、ログインパスワードがロックされている"
+ISSUED = "このログインIDには、有効な電子証明書が発行済です"
+DOWN = "銀行のサーバーに接続できません"
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +65,7 @@ class Window:
         self.env.update({"HOME": str(home), "DISPLAY": display, "LANG": "C.UTF-8", **(env or {})})
         self.lines = []
         self.mark = 0  # the log's length when the last key was sent
+        self.photographed = None  # the last photograph's pixels and mark
         self.changed = threading.Condition()
         self.proc = subprocess.Popen(argv or [str(exe)], cwd=cwd or home, env=self.env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -109,18 +118,36 @@ class Window:
         self.mark = len(self.lines)
         self.xdotool("type", "--clearmodifiers", "--delay", "30", text)
 
-    def photo(self, name):
+    def photo(self, name, shows=(), hides=()):
         """target/screenshots/app-NAME.png (the prefix is `shots`), once two
-        photographs in a row agree (the window has drawn the screen it logged)."""
+        photographs in a row agree (the window has drawn the screen it
+        logged); fails when the window never settles, and when it shows the
+        same picture as the last photograph taken after a key (a screen that
+        was logged but never drawn). The photograph is then read (OCR):
+        each text of `shows` must be on it, none of `hides`."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{self.shots}-{name}.png"
         last = None
-        for _ in range(20):
-            subprocess.run(["import", "-window", self.id, str(path)], env=self.env, check=True, timeout=PATIENCE)
-            now = path.read_bytes()
-            if now == last:
-                return path
+        deadline = time.monotonic() + PATIENCE
+        while True:
+            now = subprocess.run(["import", "-window", self.id, "-depth", "8", "ppm:-"], env=self.env, check=True,
+                                 capture_output=True, timeout=PATIENCE).stdout
+            # Settled: two photographs in a row agree, and the window has
+            # drawn (one colour all over is a window not painted yet).
+            if now == last and not one_colour(now):
+                break
             last = now
+            assert time.monotonic() < deadline, f"the window never settled for {name}"
+        path.write_bytes(png_of_ppm(now))
+        if self.photographed is not None and self.photographed[1] != self.mark:
+            assert now != self.photographed[0], f"{name}: the window shows what it showed before the last key"
+        self.photographed = (now, self.mark)
+        if shows or hides:
+            text = screen_text(path)
+            for want in shows:
+                assert reads(text, want) >= 0.8, f"{name}: {want!r} is not on the screen, which reads: {text}"
+            for unwanted in hides:
+                assert reads(text, unwanted) < 0.7, f"{name}: {unwanted!r} is on the screen: {text}"
         return path
 
     def authenticate(self, login_id, password):
@@ -131,21 +158,24 @@ class Window:
         self.type(password)
         self.key("Return")
 
-    def setup_with_the_default_folder(self):
+    def setup_with_the_default_folder(self, read=False):
         """The guide's setup by keyboard: Enter ×4 with the default folder,
-        each screen photographed, ending on 証明書取得 with no certificate."""
+        each screen photographed (and, with `read`, its text read off the
+        photograph), ending on 証明書取得 with no certificate."""
         self.wait_for("画面 セットアップ")
-        self.photo("01-setup")
-        for key, screen, photo in (("Return", "インストール先フォルダー", "02-install-folder"),
-                                      ("Return", "インストール確認", "03-install-confirm"),
-                                      ("Return", "完了", "04-setup-done")):
+        said = lambda *texts: texts if read else ()
+        self.photo("01-setup", shows=said("証明書発行アプリセットアップへようこそ"))
+        for key, screen, photo, text in (
+                ("Return", "インストール先フォルダー", "02-install-folder", "次のフォルダーにインストールします"),
+                ("Return", "インストール確認", "03-install-confirm", "次の内容でインストールします"),
+                ("Return", "完了", "04-setup-done", "証明書発行アプリのインストールが完了しました")):
             self.key(key)
             self.screen(screen)
-            self.photo(photo)
+            self.photo(photo, shows=said(text))
         self.key("Return")
         mark = self.screen("証明書取得")
         self.wait_for("証明書 0件", mark)
-        self.photo("05-cert-top")
+        self.photo("05-cert-top", shows=said("このパソコンには、この銀行の電子証明書はありません"))
 
     def exit_code(self):
         return self.proc.wait(PATIENCE)
@@ -154,6 +184,51 @@ class Window:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def one_colour(ppm):
+    """Whether a binary PPM's pixels are all of one colour."""
+    head = re.match(rb"P6\s+(?:#[^\n]*\n\s*)*(\d+)\s+(\d+)\s+255\s", ppm)
+    data = ppm[head.end():]
+    return data == data[:3] * (len(data) // 3)
+
+
+def png_of_ppm(ppm):
+    """A binary PPM (P6, 8 bits: what `import ppm:-` writes; its bytes are
+    the pixels alone, so two photographs compare) as a PNG file's bytes."""
+    import struct
+    import zlib
+    head = re.match(rb"P6\s+(?:#[^\n]*\n\s*)*(\d+)\s+(\d+)\s+255\s", ppm)
+    assert head, ppm[:40]
+    width, height = int(head.group(1)), int(head.group(2))
+    data = ppm[head.end():head.end() + width * height * 3]
+    assert len(data) == width * height * 3, (width, height, len(data))
+    rows = b"".join(b"\0" + data[y * width * 3:(y + 1) * width * 3] for y in range(height))
+    chunk = lambda kind, body: (struct.pack(">I", len(body)) + kind + body
+                                + struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows, 6)) + chunk(b"IEND", b""))
+
+
+def screen_text(png):
+    """The text on a photograph of the window, as tesseract reads it
+    (Japanese, the picture doubled), without white space (it spaces CJK
+    characters at random)."""
+    big = subprocess.run(["convert", str(png), "-resize", "200%", "png:-"], capture_output=True, check=True,
+                         timeout=PATIENCE).stdout
+    out = subprocess.run(["tesseract", "stdin", "stdout", "-l", "jpn", "--psm", "3"], input=big,
+                         capture_output=True, check=True, timeout=PATIENCE).stdout.decode()
+    return re.sub(r"\s+", "", out)
+
+
+def reads(text, phrase):
+    """How well the best stretch of `text` reads as `phrase`, from 0 to 1
+    (OCR mistakes a character here and there: 認証 read as 部証)."""
+    import difflib
+    phrase = re.sub(r"\s+", "", phrase)
+    n = len(phrase)
+    return max((difflib.SequenceMatcher(None, text[i:i + n], phrase).ratio()
+                for i in range(max(1, len(text) - n + 1))), default=0.0)
 
 
 def certutil(home, *args):
@@ -181,7 +256,7 @@ def test_setup_and_issue_with_the_keyboard_then_chromium_logs_in_with_the_certif
     home = fresh_home(tmp_path, "home")
     app = Window(appdir / "shomei-cert", home, display)
     try:
-        app.setup_with_the_default_folder()
+        app.setup_with_the_default_folder(read=True)
 
         installed = home / ".local/share/shomei-cert"
         assert (installed / "shomei-cert").read_bytes() == (appdir / "shomei-cert").read_bytes()
@@ -195,15 +270,15 @@ def test_setup_and_issue_with_the_keyboard_then_chromium_logs_in_with_the_certif
         app.key("Return")
         app.screen("証明書取得認証")
         app.focused("ログインID")
-        app.photo("06-auth")
+        app.photo("06-auth", shows=["ログインIDとログインパスワードを入力して"], hides=[WRONG])
         app.type("jirodt")
         app.key("Tab")
         app.focused("ログインパスワード")
         app.type(LOGIN_PW)
-        app.photo("07-auth-filled")
+        app.photo("07-auth-filled", shows=["ログインIDとログインパスワードを入力して", "jirodt"])
         app.key("Return")
         app.screen("結果")
-        app.photo("09-result")
+        app.photo("09-result", shows=["電子証明書の取得が完了しました", "ログインIDjirodt", "証明書状態発行済"])
         app.key("Return")
         assert app.exit_code() == 0
     finally:
@@ -255,10 +330,10 @@ def test_tarodt_renews_with_the_button_and_the_old_certificate_leaves_the_store(
     try:
         mark = app.wait_for("画面 証明書取得")
         app.wait_for("証明書 1件（更新可 1件）", mark)
-        app.photo("10-cert-top-renewable")
+        app.photo("10-cert-top-renewable", shows=["更新可の電子証明書があります", "tarodt更新可"])
         app.key("Return")
         app.screen("結果")
-        app.photo("11-renewed")
+        app.photo("11-renewed", shows=["電子証明書の取得が完了しました", "ログインIDtarodt"])
         app.key("Return")
         assert app.exit_code() == 0
     finally:
@@ -317,13 +392,13 @@ def test_wrong_password_issued_and_server_down_are_told_on_the_screen(server, br
         app.authenticate("ichirodt", "Wrong#Password9")
         line = app.wait_for("エラー ログインIDまたはログインパスワードが正しくない")
         app.wait_for("画面 証明書取得認証", line)
-        app.photo("20-error-wrong-password")
+        app.photo("20-error-wrong-password", shows=[WRONG], hides=[ISSUED])
         # The ID field has the focus again: select it all and type another.
         app.key("ctrl+a")
         app.authenticate("hanakodt", LOGIN_PW)
         line = app.wait_for("エラー このログインIDには、有効な電子証明書が発行済です", line + 1)
         app.wait_for("画面 証明書取得認証", line)
-        app.photo("21-error-already-issued")
+        app.photo("21-error-already-issued", shows=[ISSUED], hides=[WRONG])
         # Tab ×3 reaches 中断; then Tab to 閉じる and Enter.
         app.key("Tab", "Tab", "Tab", "Return")
         app.screen("証明書取得")
@@ -348,7 +423,7 @@ def test_wrong_password_issued_and_server_down_are_told_on_the_screen(server, br
         mark = app.screen("処理中")
         app.wait_for("処理 証明書取得", mark)
         assert stalling.taken.wait(PATIENCE)
-        app.photo("08-working")
+        app.photo("08-working", shows=["電子証明書を取得しています。このままお待ちください"], hides=[DOWN])
         stalling.let_go()
         line = app.wait_for("エラー 銀行のサーバーに接続できません", mark)
         app.wait_for("画面 証明書取得認証", line)
@@ -357,7 +432,7 @@ def test_wrong_password_issued_and_server_down_are_told_on_the_screen(server, br
         line = app.wait_for("エラー 銀行のサーバーに接続できません", line + 1)
         assert "Connection refused" in app.lines[line], app.lines[line]
         app.wait_for("画面 証明書取得認証", line)
-        app.photo("22-error-server-down")
+        app.photo("22-error-server-down", shows=[DOWN], hides=[ISSUED])
     finally:
         app.stop()
         config.write_text(text)
