@@ -685,20 +685,23 @@ async fn cert_show(common: Common, login_id: &str) -> Result<()> {
     let Some(id) = LoginId::parse(login_id) else {
         bail!("invalid login ID {login_id:?}: half-width letters and digits only")
     };
-    let Some(user) = svc.store().user_by_login_id(&id).await? else {
-        bail!("no user with login ID {login_id}")
+    let (serial, state, not_after, der) = match svc.certificate_of(&id).await? {
+        shomei_service::CertificateOf::NoSuchUser => bail!("no user with login ID {login_id}"),
+        shomei_service::CertificateOf::NoCertificate => {
+            bail!("user {login_id} has no certificate (未発行)")
+        }
+        shomei_service::CertificateOf::Latest {
+            serial,
+            state,
+            not_after,
+            der,
+        } => (serial, state, not_after, der),
     };
-    let Some(cert) = svc.store().latest_cert(user.id).await? else {
-        bail!("user {login_id} has no certificate (未発行)")
-    };
-    let state = svc.cert_state(Some(&cert.record()));
     eprintln!(
-        "login ID {login_id}: serial {} state {} not after {}",
-        cert.serial,
+        "login ID {login_id}: serial {serial} state {} not after {not_after}",
         state.label(),
-        cert.not_after
     );
-    print!("{}", shomei_pki::to_pem("CERTIFICATE", &cert.der));
+    print!("{}", shomei_pki::to_pem("CERTIFICATE", &der));
     Ok(())
 }
 
@@ -759,11 +762,11 @@ async fn open_cli(common: &Common) -> Result<Shomei> {
 
 /// Opens the database of an existing data directory, and nothing else (no
 /// CA, no revocation set): for read-only operator commands.
-async fn open_store(common: &Common) -> Result<shomei_store::Store> {
+async fn open_records(common: &Common) -> Result<shomei_service::Records> {
     let cfg = load(common)?;
     let dir = data_dir(common, &cfg);
     require_data(&dir, &cfg, false)?;
-    let store = cfg.settings.open_store(&dir).await;
+    let store = shomei_service::Records::open(&cfg.settings, &dir).await;
     match &cfg.settings.database_url {
         Some(url) => store.with_context(|| format!("cannot open the database {url}")),
         None => store.with_context(|| format!("cannot open the database in {}", dir.display())),
@@ -776,8 +779,8 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 }
 
 async fn company_list(common: Common, json: bool) -> Result<()> {
-    let store = open_store(&common).await?;
-    let companies = store.companies().await?;
+    let records = open_records(&common).await?;
+    let companies = records.companies().await?;
     if json {
         for c in &companies {
             println!(
@@ -1002,7 +1005,7 @@ async fn audit_export(
     out: Option<PathBuf>,
     json: bool,
 ) -> Result<()> {
-    let store = open_store(&common).await?;
+    let records = open_records(&common).await?;
     let mut w: Box<dyn std::io::Write> = match &out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
@@ -1014,13 +1017,9 @@ async fn audit_export(
     } else {
         shomei_service::AuditExportFormat::Csv
     };
-    let n = shomei_service::export_audit(
-        &store,
-        company_id.map(shomei_core::CompanyId),
-        format,
-        &mut w,
-    )
-    .await?;
+    let n = records
+        .export_audit(company_id.map(shomei_core::CompanyId), format, &mut w)
+        .await?;
     if let Some(p) = out {
         eprintln!("{n} rows written to {}", p.display());
     }
@@ -1045,8 +1044,7 @@ async fn crl_export(common: Common, out: PathBuf) -> Result<()> {
 }
 
 async fn audit_verify(common: Common) -> Result<()> {
-    let store = open_store(&common).await?;
-    let check = shomei_service::verify_audit_chains(&store).await?;
+    let check = open_records(&common).await?.verify_audit_chains().await?;
     match check.broken_at {
         None => {
             println!(

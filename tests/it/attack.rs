@@ -12,7 +12,7 @@ use shomei_service::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
 
-use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW, wait_for};
+use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW, StoreOf, wait_for};
 
 /// A series' value in the metrics text.
 async fn metric(kit: &Kit, series: &str) -> f64 {

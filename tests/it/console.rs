@@ -12,7 +12,7 @@ use shomei_service::{
 
 use crate::handshake::cache_hits;
 use crate::issuance::{assert_refused, cert_login, client, enrolled, gets_in, identity};
-use crate::testkit::{Kit, csrf_of, eventually};
+use crate::testkit::{Kit, StoreOf, csrf_of, eventually};
 
 /// The console's message for a certificate that no longer opens it.
 const NOT_IN_FORCE: &str = "このオペレーター証明書は使用できません。運用管理者に連絡してください。";

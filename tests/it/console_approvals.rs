@@ -15,7 +15,7 @@ use shomei_service::{
 
 use crate::console::{get, logged_in, one_time_password, operator, post};
 use crate::issuance::{assert_refused, cert_login, enrolled, gets_in};
-use crate::testkit::Kit;
+use crate::testkit::{Kit, StoreOf};
 
 /// The operator as the console's service sees them.
 async fn on(svc: &Shomei, op: &NewOperator) -> ConsoleOperator {

@@ -14,7 +14,9 @@ use shomei_service::{
 
 use crate::console::{Seen, get, logged_in, one_time_password, operator, post};
 use crate::readiness::sql;
-use crate::testkit::{Kit, LOGIN_PW};
+use shomei_service::test_support::records;
+
+use crate::testkit::{Kit, LOGIN_PW, StoreOf};
 
 /// A company whose name a spreadsheet would run as a formula.
 const FORMULA: &str = "=HYPERLINK(\"http://evil.example/\",\"株式会社\")";
@@ -261,14 +263,14 @@ async fn the_cli_export_defuses_formulas_as_the_portals_does() {
         .await
         .unwrap();
     let mut out = Vec::new();
-    let n = shomei_service::export_audit(
-        kit.svc.store(),
-        Some(company),
-        shomei_service::AuditExportFormat::Csv,
-        &mut out,
-    )
-    .await
-    .unwrap();
+    let n = records(&kit.svc)
+        .export_audit(
+            Some(company),
+            shomei_service::AuditExportFormat::Csv,
+            &mut out,
+        )
+        .await
+        .unwrap();
     assert_eq!(n, 1);
     let text = String::from_utf8(out).unwrap();
     let line = text.lines().nth(1).unwrap();
@@ -281,14 +283,14 @@ async fn the_cli_export_defuses_formulas_as_the_portals_does() {
     assert!(!line.contains(",\"=") && !line.contains(",="), "{line}");
     // JSON lines stay as recorded: no spreadsheet reads them.
     let mut out = Vec::new();
-    shomei_service::export_audit(
-        kit.svc.store(),
-        Some(company),
-        shomei_service::AuditExportFormat::JsonLines,
-        &mut out,
-    )
-    .await
-    .unwrap();
+    records(&kit.svc)
+        .export_audit(
+            Some(company),
+            shomei_service::AuditExportFormat::JsonLines,
+            &mut out,
+        )
+        .await
+        .unwrap();
     let row: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert!(row["detail"].as_str().unwrap().starts_with('='));
     kit.stop().await;
@@ -338,9 +340,7 @@ async fn the_auditor_checks_the_chains_and_sees_the_row_that_was_edited() {
         broken.body
     );
     // The CLI's `audit verify` walks the same way and says the same row.
-    let cli = shomei_service::verify_audit_chains(kit.svc.store())
-        .await
-        .unwrap();
+    let cli = records(&kit.svc).verify_audit_chains().await.unwrap();
     assert_eq!(cli.broken_at, Some(victim));
     // Both checks are rows of the bank's own.
     let rows = bank_rows(&kit).await;

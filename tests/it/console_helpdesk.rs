@@ -10,7 +10,7 @@ use shomei_service::{CALLER_MISSING, INVALIDITY_IN_FUTURE, NOT_HELPDESK, OPERATO
 
 use crate::console::{Seen, get, logged_in, operator, post};
 use crate::issuance::{assert_refused, cert_login, enrolled, gets_in};
-use crate::testkit::Kit;
+use crate::testkit::{Kit, StoreOf};
 
 /// The login IDs a result page lists, in order.
 fn listed(body: &str) -> Vec<String> {

@@ -8,7 +8,7 @@
 use shomei_service::Settings;
 use tokio::task::JoinSet;
 
-use crate::testkit::{Browser, Kit, LOGIN_PW};
+use crate::testkit::{Browser, Kit, LOGIN_PW, StoreOf};
 
 const THROTTLED: &str = "接続元からのログインの失敗が続いた";
 const LOGIN_FAILED: &str = "ログインできませんでした。ログインIDとログインパスワードをご確認ください。連続して誤るとログインパスワードの利用が停止されます。停止の解除はマスターユーザまたは管理者ユーザにご依頼ください。";

@@ -5,7 +5,7 @@
 use shomei_core::{CompanyId, Operation, Outcome};
 use shomei_store::AuditEntry;
 
-use crate::testkit::{Kit, LOGIN_PW};
+use crate::testkit::{Kit, LOGIN_PW, StoreOf};
 
 /// The seeded rows' operations: ones neither the demo data nor these tests
 /// write otherwise, so that filtering by them finds the seeded rows alone.

@@ -11,7 +11,7 @@ use rcgen::{
 use shomei_core::Serial;
 use x509_parser::prelude::*;
 
-use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW};
+use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW, StoreOf};
 
 /// A key made "on the user's PC" and a CSR for it. The CSR asks for things
 /// we must not grant (CA:TRUE, another name).

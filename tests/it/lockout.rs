@@ -3,7 +3,7 @@
 
 use time::Duration;
 
-use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW};
+use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW, StoreOf};
 
 const LOGIN_FAILED: &str = "ログインできませんでした。";
 

@@ -11,6 +11,7 @@ mod console_approvals;
 mod console_audit;
 mod console_helpdesk;
 mod device;
+mod door;
 mod handshake;
 mod history;
 mod issuance;

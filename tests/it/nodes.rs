@@ -2,7 +2,7 @@
 //! another CA refuses to start and says why; with a copy of the first
 //! server's ca/ folder it starts.
 
-use crate::testkit::Kit;
+use crate::testkit::{Kit, StoreOf};
 
 fn copy_file(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to.parent().unwrap()).unwrap();

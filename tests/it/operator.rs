@@ -5,7 +5,7 @@
 use shomei_core::{CompanyId, LoginId, Service};
 use shomei_service::OperatorError;
 
-use crate::testkit::{Kit, LOGIN_PW};
+use crate::testkit::{Kit, LOGIN_PW, StoreOf};
 
 /// 株式会社テスト商会 and its マスター testmst01, as the bank's operator sato
 /// creates them: the company's id and the temporary passwords.

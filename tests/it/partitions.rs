@@ -14,7 +14,7 @@ use shomei_service::{ManualClock, Settings, Shomei};
 use x509_parser::prelude::*;
 
 use crate::issuance::{assert_refused, cert_login, enrolled, gets_in, key_and_csr};
-use crate::testkit::{Kit, LOGIN_PW};
+use crate::testkit::{Kit, LOGIN_PW, StoreOf};
 
 fn serial_of(der: &[u8]) -> Serial {
     let (_, c) = parse_x509_certificate(der).unwrap();

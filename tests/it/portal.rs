@@ -1,6 +1,6 @@
 //! The portal's screens as the guide shows them.
 
-use crate::testkit::{Kit, LOGIN_PW};
+use crate::testkit::{Kit, LOGIN_PW, StoreOf};
 
 #[tokio::test]
 async fn the_login_page_has_both_columns_of_the_guide() {

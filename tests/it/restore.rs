@@ -9,7 +9,7 @@ use std::sync::Arc;
 use shomei_pki::ocsp::IssuerHashes;
 
 use crate::issuance::{enrolled, identity};
-use crate::testkit::{CONFIRM_PW, Kit};
+use crate::testkit::{CONFIRM_PW, Kit, StoreOf};
 
 fn serial_of(cert: &[u8]) -> Vec<u8> {
     x509_parser::parse_x509_certificate(cert)

@@ -4,7 +4,7 @@ use std::process::Command;
 
 use x509_parser::prelude::*;
 
-use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW};
+use crate::testkit::{CONFIRM_PW, Kit, LOGIN_PW, StoreOf};
 
 /// The full CRL the user's certificate names in its CRL distribution point.
 async fn crl(kit: &Kit, login_id: &str) -> Vec<u8> {

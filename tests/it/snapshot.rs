@@ -9,7 +9,7 @@ use std::sync::Arc;
 use shomei_core::{LoginId, RevocationReason};
 
 use crate::issuance::{enrolled, identity};
-use crate::testkit::Kit;
+use crate::testkit::{Kit, StoreOf};
 
 #[derive(Debug, Clone, Copy)]
 enum Case {

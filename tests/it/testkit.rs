@@ -8,6 +8,19 @@ use shomei_core::LoginId;
 use shomei_service::{ManualClock, Settings, Shomei};
 use shomei_web::{RunningServer, ServerOptions};
 
+/// The store behind a running service, for what a test sets up or checks
+/// that no use case shows: the service's `test-support` feature, which only
+/// the tests' dev-dependency turns on (no build of the server has it).
+pub trait StoreOf {
+    fn store(&self) -> &shomei_store::Store;
+}
+
+impl StoreOf for Shomei {
+    fn store(&self) -> &shomei_store::Store {
+        shomei_service::test_support::store(self)
+    }
+}
+
 pub const LOGIN_PW: &str = "Shomei#Demo1";
 pub const CONFIRM_PW: &str = "Shomei#Kakunin1";
 

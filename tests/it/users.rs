@@ -1,7 +1,7 @@
 //! 利用者情報の管理 (BRSK011 → BRSK012 / BRSK014 / BRSK015 → BRSK013):
 //! create, edit, delete, with every refusal the rules name.
 
-use crate::testkit::{Browser, CONFIRM_PW, Kit, LOGIN_PW};
+use crate::testkit::{Browser, CONFIRM_PW, Kit, LOGIN_PW, StoreOf};
 
 async fn create(b: &Browser, login_id: &str, role: &str, pw: &str) -> crate::testkit::Page {
     b.get("/brsk012").await;

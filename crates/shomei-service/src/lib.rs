@@ -16,11 +16,12 @@ use std::sync::Arc;
 
 use shomei_core::{Actor, CertState, Operation, Refusal};
 use shomei_pki::{Ca, Endpoints};
-use shomei_store::{AuditEntry, CompanyRow};
+use shomei_store::{AuditEntry, CompanyRow, Store};
 use time::OffsetDateTime;
 
 pub use access::login::LoginOutcome;
 pub use access::password_change::{PasswordChangeError, PasswordKind};
+pub use access::sessions::{SessionData, SessionOpenError, Sessions, WaitingRevocation};
 pub use certificates::crl::{CrlFigures, CrlSnapshot, export_crl};
 pub use certificates::enroll::{EnrollError, Issued};
 pub use certificates::revoke::{
@@ -39,13 +40,11 @@ pub use operations::approvals::{
     BusinessCompany, CHANGED, EXPIRED, InvalidField, MASTER_LEFT, MAX_REQUIRED, NOT_BUSINESS_ADMIN,
     NOT_OPERATIONS_ADMIN, OWN_REQUEST, PendingVote, Submitted,
 };
-pub use operations::audit_export::{
-    AuditExportError, AuditExportFormat, csv_field, csv_line, export_audit,
-};
+pub use operations::audit_export::{AuditExportError, AuditExportFormat, csv_field, csv_line};
 pub use operations::auditor::{
     AuditorTasks, BAD_ACTOR, BAD_COMPANY_ID, BAD_DATE, BAD_OPERATION, BAD_PERIOD, BAD_RESULT,
     CsvDownload, CsvEncoding, NOT_AUDITOR, REVIEW_PAGE_SIZE, ReviewForm, ReviewPage, ReviewQuery,
-    csv_bytes, verify_audit_chains,
+    csv_bytes,
 };
 pub use operations::backup::{BackupDone, BackupError, backup};
 pub use operations::console_access::{
@@ -66,10 +65,11 @@ pub use operations::operator::{OperatorError, TemporaryPasswords};
 pub use operations::operators::{
     ConsoleOperator, NewOperator, OperatorAdminError, OperatorListRow,
 };
+pub use operations::records::Records;
 pub use settings::{HelpDesk, Settings};
 pub use shomei_store::{
-    AuditRow, AuditScope, ChainCheck, CompanyContact, DoneRow, OperatorCertRow, OperatorRow,
-    PendingRow, ReviewRow, SessionRow, Store, StoreError, UserRow,
+    AuditRow, AuditScope, ChainCheck, CompanyContact, CompanySummary, OperatorCertRow, OperatorRow,
+    ReviewRow, UserRow,
 };
 
 /// Failures that are ours, not the user's: logged in English, shown as a
@@ -161,6 +161,8 @@ pub struct Shomei {
     crl_copies: PathBuf,
     /// The revocation set's snapshot in the data directory.
     snapshots: certificates::snapshot::Snapshots,
+    /// The portal's logged-in sessions.
+    sessions: access::sessions::Sessions,
 }
 
 /// When and why a certificate was revoked, as the revocation set keeps it.
@@ -187,6 +189,21 @@ pub struct OwnCertificate {
     pub state: CertState,
     /// The latest certificate's end, whatever its state.
     pub not_after: Option<OffsetDateTime>,
+}
+
+/// A user's latest certificate, by login ID (`shomei cert show`).
+#[derive(Debug, Clone)]
+pub enum CertificateOf {
+    /// No user has this login ID.
+    NoSuchUser,
+    /// The user has no certificate (未発行).
+    NoCertificate,
+    Latest {
+        serial: shomei_core::Serial,
+        state: CertState,
+        not_after: OffsetDateTime,
+        der: Vec<u8>,
+    },
 }
 
 /// The acting user with their company, loaded fresh for each request.
@@ -297,6 +314,11 @@ impl Shomei {
         let ocsp = certificates::ocsp::Responder::new(ca.ocsp_signer(now)?, ca.ocsp_issuer()?);
         let crl = certificates::crl::CrlPublisher::new(ca.crl_signer()?);
         Ok(Self {
+            sessions: access::sessions::Sessions::new(
+                store.clone(),
+                settings.max_sessions,
+                settings.max_sessions_per_user,
+            ),
             store,
             ca,
             settings,
@@ -333,10 +355,6 @@ impl Shomei {
         self.clock.now()
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Is this serial revoked? Constant time in the number of revocations.
     pub fn is_revoked(&self, serial: &[u8]) -> bool {
         self.revoked
@@ -352,7 +370,8 @@ impl Shomei {
     }
 
     /// The metrics in Prometheus text format; `sessions` is the number of
-    /// open portal sessions (kept by the web layer).
+    /// open portal sessions (the caller counts them, within its own bound
+    /// of time: [`Sessions::count`]).
     pub fn metrics_text(&self, sessions: Option<usize>) -> String {
         let revoked = self.revoked.read().map(|s| s.len()).unwrap_or(0);
         let h = self.hasher.figures();
@@ -408,6 +427,22 @@ impl Shomei {
         Ok(OwnCertificate {
             state: self.cert_state(latest.as_ref().map(|c| c.record()).as_ref()),
             not_after: latest.map(|c| c.not_after),
+        })
+    }
+
+    /// The latest certificate of the user with `login_id`, with its state now.
+    pub async fn certificate_of(&self, login_id: &shomei_core::LoginId) -> Result<CertificateOf> {
+        let Some(user) = self.store.user_by_login_id(login_id).await? else {
+            return Ok(CertificateOf::NoSuchUser);
+        };
+        let Some(cert) = self.store.latest_cert(user.id).await? else {
+            return Ok(CertificateOf::NoCertificate);
+        };
+        Ok(CertificateOf::Latest {
+            state: self.cert_state(Some(&cert.record())),
+            serial: cert.serial,
+            not_after: cert.not_after,
+            der: cert.der,
         })
     }
 
@@ -501,6 +536,24 @@ impl Shomei {
             .store
             .audit_for_company(actor.company_id, limit, 0)
             .await?)
+    }
+}
+
+/// For the integration tests only (the cargo feature `test-support`, which
+/// only their dev-dependency turns on; no build of the server has it): the
+/// store behind a running service, to set up and check what no use case
+/// shows.
+#[cfg(feature = "test-support")]
+#[doc(hidden)]
+pub mod test_support {
+    /// The store behind `svc`.
+    pub fn store(svc: &crate::Shomei) -> &shomei_store::Store {
+        &svc.store
+    }
+
+    /// The read-only records behind `svc` (as `shomei audit …` opens them).
+    pub fn records(svc: &crate::Shomei) -> crate::Records {
+        crate::Records::of(svc)
     }
 }
 

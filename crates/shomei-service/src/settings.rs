@@ -217,7 +217,7 @@ impl Settings {
 
     /// Opens the database these settings name: PostgreSQL at
     /// `database_url`, else SQLite in `data_dir`.
-    pub async fn open_store(
+    pub(crate) async fn open_store(
         &self,
         data_dir: &std::path::Path,
     ) -> Result<shomei_store::Store, shomei_store::StoreError> {

@@ -62,7 +62,7 @@ pub(crate) async fn csrf(State(st): State<AppState>, req: Request, next: Next) -
     }
     let sid = session_id(&parts.headers);
     let session = match sid {
-        Some(id) => match st.sessions.get(&id).await {
+        Some(id) => match st.svc.sessions().get(&id).await {
             Ok(s) => s,
             Err(e) => return crate::pages::system_error(e),
         },

@@ -48,7 +48,6 @@ impl AppState {
 #[derive(Clone)]
 pub struct AppState {
     pub svc: Arc<Shomei>,
-    pub sessions: Arc<session::Sessions>,
     /// Signs the login forms' tokens (anonymous visitors hold no session).
     pub(crate) form: Arc<session::LoginForm>,
     /// Signs returning customers' device cookies.
@@ -112,10 +111,13 @@ async fn metrics_text(
         st.svc.metrics_text(
             // The one figure read from the database: a scrape during an
             // outage answers at once, without it.
-            tokio::time::timeout(std::time::Duration::from_millis(500), st.sessions.count())
-                .await
-                .ok()
-                .flatten(),
+            tokio::time::timeout(
+                std::time::Duration::from_millis(500),
+                st.svc.sessions().count(),
+            )
+            .await
+            .ok()
+            .flatten(),
         ),
     )
 }

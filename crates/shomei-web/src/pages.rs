@@ -11,10 +11,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use shomei_core::format::jp_datetime;
 use shomei_core::{CertState, Problem, Service};
-use shomei_service::{HelpDesk, LoginOutcome, SessionEnd};
+use shomei_service::{HelpDesk, LoginOutcome, SessionEnd, SessionOpenError};
 
 use crate::AppState;
-use crate::session::{CreateError, Device, clear_cookie, cookie, form_cookie, session_id};
+use crate::session::{Device, clear_cookie, cookie, form_cookie, session_id};
 use time::OffsetDateTime;
 
 /// The global menu, in the guide's order.
@@ -246,7 +246,8 @@ impl FromRequestParts<AppState> for Authed {
         let client = client_of(parts);
         let sid = session_id(&parts.headers).ok_or_else(to_login)?;
         let data = st
-            .sessions
+            .svc
+            .sessions()
             .get(&sid)
             .await
             .map_err(system_error)?
@@ -254,7 +255,7 @@ impl FromRequestParts<AppState> for Authed {
         let user = data.user;
         let now = st.svc.now();
         if now - data.last_seen > st.svc.settings().session_idle() {
-            st.sessions.remove(&sid).await.map_err(system_error)?;
+            st.svc.sessions().remove(&sid).await.map_err(system_error)?;
             let _ = st
                 .svc
                 .session_ended(user, SessionEnd::Timeout, &client)
@@ -264,7 +265,7 @@ impl FromRequestParts<AppState> for Authed {
         if let Some(serial) = &data.cert_serial
             && st.svc.is_revoked(serial.as_bytes())
         {
-            st.sessions.remove(&sid).await.map_err(system_error)?;
+            st.svc.sessions().remove(&sid).await.map_err(system_error)?;
             let _ = st
                 .svc
                 .session_ended(user, SessionEnd::CertificateRevoked(serial), &client)
@@ -274,12 +275,13 @@ impl FromRequestParts<AppState> for Authed {
         let s = match st.svc.session(user).await {
             Ok(Some(s)) => s,
             Ok(None) => {
-                st.sessions.remove(&sid).await.map_err(system_error)?;
+                st.svc.sessions().remove(&sid).await.map_err(system_error)?;
                 return Err(to_login());
             }
             Err(e) => return Err(system_error(e)),
         };
-        st.sessions
+        st.svc
+            .sessions()
             .touch(&sid, data.last_seen, now)
             .await
             .map_err(system_error)?;
@@ -339,7 +341,7 @@ struct LoginPage {
 /// Is the browser logged in already (a live session)?
 async fn logged_in(st: &AppState, headers: &axum::http::HeaderMap) -> bool {
     match session_id(headers) {
-        Some(id) => matches!(st.sessions.get(&id).await, Ok(Some(_))),
+        Some(id) => matches!(st.svc.sessions().get(&id).await, Ok(Some(_))),
         None => false,
     }
 }
@@ -394,21 +396,22 @@ async fn open_session(
     returning: bool,
 ) -> Response {
     if let Some(old) = session_id(headers)
-        && let Err(e) = st.sessions.remove(&old).await
+        && let Err(e) = st.svc.sessions().remove(&old).await
     {
         return system_error(e);
     }
     let id = match st
-        .sessions
+        .svc
+        .sessions()
         .create(user, st.svc.now(), cert_serial, returning)
         .await
     {
         Ok((id, _)) => id,
-        Err(CreateError::Full) => {
+        Err(SessionOpenError::Full) => {
             tracing::warn!("every logged-in session place is taken: login refused as busy");
             return busy_page();
         }
-        Err(CreateError::Store(e)) => return system_error(e),
+        Err(SessionOpenError::Internal(e)) => return system_error(e),
     };
     let mut r = Redirect::to("/top").into_response();
     if let Ok(v) = cookie(&id).parse() {
@@ -486,7 +489,7 @@ pub(crate) async fn login_submit(
 }
 
 pub(crate) async fn logout(State(st): State<AppState>, a: Authed) -> Response {
-    if let Err(e) = st.sessions.remove(&a.sid).await {
+    if let Err(e) = st.svc.sessions().remove(&a.sid).await {
         return system_error(e);
     }
     if let Err(e) = st.svc.logout(&a.s.actor, &a.client).await {

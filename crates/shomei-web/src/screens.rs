@@ -8,11 +8,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use shomei_core::format::jp_datetime;
 use shomei_core::{Problem, UserId};
-use shomei_service::{RevocationTarget, RevokeError, SortKey};
+use shomei_service::{RevocationTarget, RevokeError, SortKey, WaitingRevocation};
 
 use crate::AppState;
 use crate::pages::{Authed, Fields, Layout, render, system_error, user_error};
-use crate::session::{Pending, random_token};
+use crate::session::random_token;
 
 const ADMIN: &str = "管理業務";
 
@@ -392,8 +392,9 @@ pub(crate) async fn brsk018_submit(State(st): State<AppState>, a: Authed, f: Fie
         Ok(target) => {
             let token = random_token();
             if let Err(e) = st
-                .sessions
-                .set_pending(&a.sid, Some(&Pending { token, target }))
+                .svc
+                .sessions()
+                .set_pending(&a.sid, Some(&WaitingRevocation { token, target }))
                 .await
             {
                 return system_error(e);
@@ -441,7 +442,12 @@ struct Brsk019 {
     expiry: String,
 }
 
-fn confirm_page(st: &AppState, a: &Authed, p: &Pending, error: Option<String>) -> Response {
+fn confirm_page(
+    st: &AppState,
+    a: &Authed,
+    p: &WaitingRevocation,
+    error: Option<String>,
+) -> Response {
     let t: &RevocationTarget = &p.target;
     let offset = st.svc.settings().display_offset();
     let status = if error.is_some() {
@@ -471,7 +477,7 @@ pub(crate) async fn brsk019(State(st): State<AppState>, a: Authed) -> Response {
     if let Err(r) = crate::pages::manager(&st, &a) {
         return r;
     }
-    let pending = match st.sessions.get(&a.sid).await {
+    let pending = match st.svc.sessions().get(&a.sid).await {
         Ok(d) => d.and_then(|d| d.pending),
         Err(e) => return system_error(e),
     };
@@ -484,14 +490,14 @@ pub(crate) async fn brsk019(State(st): State<AppState>, a: Authed) -> Response {
 /// 「< 戻る」 or 「実行 >」 on BRSK019.
 pub(crate) async fn brsk019_submit(State(st): State<AppState>, a: Authed, f: Fields) -> Response {
     if f.get("action") == "back" {
-        if let Err(e) = st.sessions.set_pending(&a.sid, None).await {
+        if let Err(e) = st.svc.sessions().set_pending(&a.sid, None).await {
             return system_error(e);
         }
         return Redirect::to("/brsk018").into_response();
     }
     // Taking the pending operation makes a second submit of this form find
     // nothing: a double click or the back button revokes once.
-    let taken = match st.sessions.take_pending(&a.sid, f.get("token")).await {
+    let taken = match st.svc.sessions().take_pending(&a.sid, f.get("token")).await {
         Ok(p) => p,
         Err(e) => return system_error(e),
     };
@@ -514,7 +520,7 @@ pub(crate) async fn brsk019_submit(State(st): State<AppState>, a: Authed, f: Fie
         .await
     {
         Ok(done) => {
-            if let Err(e) = st.sessions.set_done(&a.sid, &done).await {
+            if let Err(e) = st.svc.sessions().set_done(&a.sid, &done).await {
                 return system_error(e);
             }
             Redirect::to("/brsk020").into_response()
@@ -523,7 +529,7 @@ pub(crate) async fn brsk019_submit(State(st): State<AppState>, a: Authed, f: Fie
             pr @ (Problem::ConfirmPasswordWrong | Problem::ConfirmPasswordStopped),
         )) => {
             // Same confirmation again, with the error; the operation stays pending.
-            if let Err(e) = st.sessions.set_pending(&a.sid, Some(&p)).await {
+            if let Err(e) = st.svc.sessions().set_pending(&a.sid, Some(&p)).await {
                 return system_error(e);
             }
             confirm_page(&st, &a, &p, Some(pr.message_ja().into()))
@@ -557,7 +563,7 @@ pub(crate) async fn brsk020(State(st): State<AppState>, a: Authed) -> Response {
     if let Err(r) = crate::pages::manager(&st, &a) {
         return r;
     }
-    let done = match st.sessions.get(&a.sid).await {
+    let done = match st.svc.sessions().get(&a.sid).await {
         Ok(d) => d.and_then(|d| d.done),
         Err(e) => return system_error(e),
     };

@@ -16,7 +16,6 @@ use tower::ServiceExt;
 
 use crate::limits::{self, Gate, Limits, Watched};
 use crate::pages::ClientAddr;
-use crate::session::Sessions;
 use crate::{AppState, metrics_router, router};
 
 /// How to run the portal.
@@ -43,7 +42,6 @@ pub struct RunningServer {
     pub metrics_addr: Option<SocketAddr>,
     /// The operator console, when started.
     pub operator_addr: Option<SocketAddr>,
-    pub sessions: Arc<Sessions>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -216,19 +214,10 @@ pub async fn start_all(
         }
         None => None,
     };
-    let sessions = Arc::new(Sessions::new(
-        svc.store().clone(),
-        svc.settings().max_sessions,
-        svc.settings().max_sessions_per_user,
-    ));
-    let form_secret = {
-        let mut fresh = [0u8; 32];
-        rand::Rng::fill(&mut rand::rng(), &mut fresh[..]);
-        svc.store()
-            .shared_secret("login-form-key", &fresh)
-            .await
-            .map_err(|e| StartError::Tls(format!("login form key: {e}")))?
-    };
+    let form_secret = svc
+        .login_form_secret()
+        .await
+        .map_err(|e| StartError::Tls(format!("login form key: {e}")))?;
     let form = Arc::new(crate::session::LoginForm::new(
         &form_secret,
         time::Duration::minutes(svc.settings().login_form_minutes),
@@ -244,7 +233,6 @@ pub async fn start_all(
     });
     let state = AppState {
         svc: svc.clone(),
-        sessions: sessions.clone(),
         form,
         devices,
         cert_base,
@@ -342,7 +330,6 @@ pub async fn start_all(
         pki_addr,
         metrics_addr,
         operator_addr,
-        sessions,
         stop,
         task,
     })
@@ -518,7 +505,8 @@ async fn upkeep(st: AppState, mut stopped: watch::Receiver<bool>) {
             continue;
         }
         let ended = st
-            .sessions
+            .svc
+            .sessions()
             .expire_idle(st.svc.now(), st.svc.settings().session_idle())
             .await
             .unwrap_or_else(|e| {

@@ -64,7 +64,7 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 }
 
 /// Writes the rows to `w` and flushes it; returns how many were written.
-pub async fn export_audit(
+pub(crate) async fn export_audit(
     store: &Store,
     company: Option<CompanyId>,
     format: AuditExportFormat,

@@ -197,14 +197,6 @@ impl Shomei {
     }
 }
 
-/// Walks every 操作履歴 chain (`shomei audit verify` and the console's
-/// 操作履歴検証).
-pub async fn verify_audit_chains(
-    store: &shomei_store::Store,
-) -> Result<ChainCheck, shomei_store::StoreError> {
-    store.check_audit_chains().await
-}
-
 impl AuditorTasks<'_> {
     fn filter(&self, q: &ReviewQuery) -> ReviewFilter {
         let offset = self.svc.settings.display_offset();
@@ -300,7 +292,7 @@ impl AuditorTasks<'_> {
     /// Every chain walked as `shomei audit verify` does; recorded as one
     /// row (成功 when every chain holds, 失敗 with the row that breaks one).
     pub async fn verify(&self) -> Result<ChainCheck, ActionError> {
-        let check = verify_audit_chains(&self.svc.store).await?;
+        let check = self.svc.store.check_audit_chains().await?;
         let (outcome, detail) = match check.broken_at {
             None => (
                 Outcome::Succeeded,

@@ -14,3 +14,4 @@ pub(crate) mod notices;
 pub(crate) mod operator;
 pub(crate) mod operator_add;
 pub(crate) mod operators;
+pub(crate) mod records;
