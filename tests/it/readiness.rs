@@ -1,15 +1,15 @@
 //! /healthz and /readyz for load balancers, and failing closed: a server
 //! that cannot read its revocation log (here: the table taken away under
 //! it) stops vouching for certificates within the bound — /readyz 503,
-//! OCSP tryLater, certificate-method login refused — and serves again by
-//! itself once the log is back.
+//! OCSP tryLater, certificate-method login and renewal refused — and serves
+//! again by itself once the log is back.
 
 use std::time::Duration as StdDuration;
 
 use shomei_pki::ocsp::IssuerHashes;
 use shomei_service::Settings;
 
-use crate::issuance::{client, enrolled, identity};
+use crate::issuance::{client, enrolled, identity, key_and_csr};
 use crate::testkit::{Kit, LOGIN_PW};
 
 async fn get(kit: &Kit, url: String) -> (u16, String) {
@@ -147,6 +147,32 @@ async fn a_server_that_cannot_read_its_revocation_log_fails_closed_and_recovers(
         refused.contains("電子証明書の失効情報を確認できない"),
         "{refused}"
     );
+    // Renewal (EST simplereenroll with the certificate) too: 503 with
+    // Retry-After as RFC 7030 says, nothing issued, the old certificate
+    // not superseded.
+    let (_, csr) = key_and_csr(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let renew = async || {
+        let r = client(&kit, Some(identity(&cert, &key)))
+            .post(format!("{}/.well-known/est/simplereenroll", kit.cert_base))
+            .header("content-type", "application/pkcs10")
+            .header("content-transfer-encoding", "base64")
+            .body(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                &csr,
+            ))
+            .send()
+            .await
+            .unwrap();
+        let retry = r.headers().get("retry-after").cloned();
+        (r.status().as_u16(), retry, r.text().await.unwrap())
+    };
+    let (status, retry, body) = renew().await;
+    assert_eq!(
+        (status, body.as_str()),
+        (503, "server busy; please try again later\n")
+    );
+    assert_eq!(retry.unwrap(), "5");
+    assert!(!kit.svc.is_revoked(&serial), "the old certificate stays");
     // The password method does not depend on the revocation view.
     assert_eq!(kit.browser().login("tarodt", LOGIN_PW).await.path(), "/top");
 
@@ -163,5 +189,9 @@ async fn a_server_that_cannot_read_its_revocation_log_fails_closed_and_recovers(
     .await;
     assert_eq!(ocsp_status(&kit, &serial).await, 0);
     assert_eq!(cert_login_error(&kit, &cert, &key).await, None);
+    // The control: the same renewal goes through now, superseding the old.
+    let (status, _, body) = renew().await;
+    assert_eq!(status, 200, "{body}");
+    assert!(kit.svc.is_revoked(&serial), "superseded by the renewal");
     kit.stop().await;
 }
