@@ -375,7 +375,8 @@ impl Shomei {
     pub fn metrics_text(&self, sessions: Option<usize>) -> String {
         let revoked = self.revoked.read().map(|s| s.len()).unwrap_or(0);
         let h = self.hasher.figures();
-        let mut text = self.metrics.render(&operations::metrics::Gauges {
+        let (writer_waiting, writer_turns_ahead) = self.store.writer_turns();
+        self.metrics.render(&operations::metrics::Gauges {
             hashing: (h.workers, h.capacity, h.in_use, h.done),
             hashing_reserved: (h.reserved, h.reserved_in_use),
             revoked,
@@ -385,21 +386,10 @@ impl Shomei {
             started_unix: self.started_unix,
             issuing_ca_not_after: self.ca.issuing_not_after().unix_timestamp(),
             crls: self.crl_figures(),
-        });
-        let (waiting, ahead) = self.store.writer_turns();
-        let from_snapshot = u8::from(self.started_from_revocation_snapshot());
-        text.push_str(&format!(
-            "# HELP shomei_db_writer_waiting Write transactions waiting for SQLite's one writer.\n\
-             # TYPE shomei_db_writer_waiting gauge\n\
-             shomei_db_writer_waiting {waiting}\n\
-             # HELP shomei_db_writer_turns_ahead_total Writer turns a returning customer's login took ahead of others waiting.\n\
-             # TYPE shomei_db_writer_turns_ahead_total counter\n\
-             shomei_db_writer_turns_ahead_total {ahead}\n\
-             # HELP shomei_revocation_set_from_snapshot 1 when this server started from its revocation set snapshot.\n\
-             # TYPE shomei_revocation_set_from_snapshot gauge\n\
-             shomei_revocation_set_from_snapshot {from_snapshot}\n"
-        ));
-        text
+            writer_waiting,
+            writer_turns_ahead,
+            from_snapshot: self.started_from_revocation_snapshot(),
+        })
     }
 
     /// Loads the user behind a session. `None` when the user no longer exists

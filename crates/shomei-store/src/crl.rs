@@ -8,13 +8,37 @@ use shomei_core::{CrlScope, Serial};
 use sqlx::postgres::PgPoolOptions;
 use time::OffsetDateTime;
 
-use crate::db::{self, Conn, Db, Pool, on};
+use crate::db::{self, Conn, Db, Pool, Sql, on};
 use crate::rows::ts;
 use crate::{Backend, Result, Store, StoreError, Tx};
 
 /// Rows of the revocation set read per query: bounds the size of one
 /// aggregated chunk (about 50 bytes a row).
 pub(crate) const REVOKED_CHUNK: i64 = 100_000;
+
+/// One chunk of the revocation set after `?1` up to `?2`, `?3` rows at
+/// most, aggregated into one text value (SQLite's group_concat is
+/// Postgres's string_agg).
+const REVOKED_CHUNK_SQL: Sql = {
+    macro_rules! chunk {
+        ($aggregate:literal) => {
+            concat!(
+                "SELECT count(*), max(serial), ",
+                $aggregate,
+                "(serial || ',' || revoked_at || ',' || coalesce(revocation_reason, 0) \
+                  || ',' || not_after || ',' || coalesce(crl_partition, -1), ';') \
+                 FROM (SELECT serial, revoked_at, revocation_reason, not_after, crl_partition \
+                       FROM certificates \
+                       WHERE revoked_at IS NOT NULL AND serial > ?1 AND serial <= ?2 \
+                       ORDER BY serial LIMIT ?3) AS chunk"
+            )
+        };
+    }
+    Sql {
+        sqlite: chunk!("group_concat"),
+        postgres: chunk!("string_agg"),
+    }
+};
 
 /// One chunk of the revocation set after the serial `after`: its size, its
 /// highest serial, and the rows aggregated by SQLite into one text value
@@ -26,21 +50,12 @@ pub(crate) async fn revoked_chunk(
     upto: &str,
 ) -> Result<(i64, Option<String>, Option<String>)> {
     Ok(on!(pool, p, d => {
-        // SQLite's group_concat is Postgres's string_agg.
-        let concat = if d::PG { "string_agg" } else { "group_concat" };
-        sqlx::query_as(d::sql(format!(
-            "SELECT count(*), max(serial), \
-                    {concat}(serial || ',' || revoked_at || ',' || coalesce(revocation_reason, 0) \
-                             || ',' || not_after || ',' || coalesce(crl_partition, -1), ';') \
-             FROM (SELECT serial, revoked_at, revocation_reason, not_after, crl_partition FROM certificates \
-                   WHERE revoked_at IS NOT NULL AND serial > ?1 AND serial <= ?2 \
-                   ORDER BY serial LIMIT ?3) AS chunk",
-        )))
-        .bind(after)
-        .bind(upto)
-        .bind(REVOKED_CHUNK)
-        .fetch_one(p)
-        .await?
+        sqlx::query_as(d::of(&REVOKED_CHUNK_SQL))
+            .bind(after)
+            .bind(upto)
+            .bind(REVOKED_CHUNK)
+            .fetch_one(p)
+            .await?
     }))
 }
 
@@ -274,6 +289,44 @@ pub(crate) async fn log_revocation(c: Conn<'_>, serial: &Serial, node: &str) -> 
     Ok(())
 }
 
+/// The revocation log's entries after `?`, 10,000 at most, each with what
+/// its certificate (a customer's or an operator's) or its re-imported row
+/// says. The few newest entries, each looked up by its serial: on
+/// Postgres, the bounded range and the fenced lateral lookups keep that
+/// plan without statistics (a fresh database) and as a generic plan, where
+/// a hash join would read every certificate.
+const REVOCATIONS_AFTER_SQL: Sql = {
+    macro_rules! logged_from {
+        ($from:literal) => {
+            concat!(
+                "SELECT l.id, l.serial, coalesce(c.revoked_at, o.revoked_at, r.revoked_at), \
+                 coalesce(c.revocation_reason, o.revocation_reason, r.reason), c.invalidity_date, \
+                 coalesce(c.not_after, o.not_after), \
+                 coalesce(c.crl_partition, o.crl_partition, r.crl_partition, -1) FROM ",
+                $from,
+                " ORDER BY l.id"
+            )
+        };
+    }
+    Sql {
+        sqlite: logged_from!(
+            "(SELECT id, serial FROM revocation_log WHERE id > ? ORDER BY id LIMIT 10000) l \
+             LEFT JOIN certificates c ON c.serial = l.serial \
+             LEFT JOIN reimported_revocations r ON r.serial = l.serial \
+             LEFT JOIN operator_certificates o ON o.serial = l.serial"
+        ),
+        postgres: logged_from!(
+            "(SELECT id, serial FROM revocation_log WHERE id > ? \
+               AND id <= (SELECT max(id) FROM revocation_log) ORDER BY id LIMIT 10000) l \
+             LEFT JOIN LATERAL (SELECT * FROM certificates c WHERE c.serial = l.serial OFFSET 0) c ON true \
+             LEFT JOIN LATERAL (SELECT * FROM reimported_revocations r WHERE r.serial = l.serial OFFSET 0) r \
+             ON true \
+             LEFT JOIN LATERAL (SELECT * FROM operator_certificates o WHERE o.serial = l.serial OFFSET 0) o \
+             ON true"
+        ),
+    }
+};
+
 pub(crate) async fn revocations_after(pool: Pool<'_>, after: i64) -> Result<Vec<LoggedRevocation>> {
     /// log id, serial, revoked_at, reason, invalidity_date, not_after, scope
     type Logged = (
@@ -286,33 +339,10 @@ pub(crate) async fn revocations_after(pool: Pool<'_>, after: i64) -> Result<Vec<
         i64,
     );
     let rows: Vec<Logged> = on!(pool, p, d => {
-        // The few newest entries, each looked up by its serial: on
-        // Postgres, the bounded range and the fenced lateral lookups keep
-        // that plan without statistics (a fresh database) and as a generic
-        // plan, where a hash join would read every certificate.
-        let from = if d::PG {
-            "(SELECT id, serial FROM revocation_log WHERE id > ? \
-               AND id <= (SELECT max(id) FROM revocation_log) ORDER BY id LIMIT 10000) l \
-             LEFT JOIN LATERAL (SELECT * FROM certificates c WHERE c.serial = l.serial OFFSET 0) c ON true \
-             LEFT JOIN LATERAL (SELECT * FROM reimported_revocations r WHERE r.serial = l.serial OFFSET 0) r \
-             ON true \
-             LEFT JOIN LATERAL (SELECT * FROM operator_certificates o WHERE o.serial = l.serial OFFSET 0) o \
-             ON true"
-        } else {
-            "(SELECT id, serial FROM revocation_log WHERE id > ? ORDER BY id LIMIT 10000) l \
-             LEFT JOIN certificates c ON c.serial = l.serial \
-             LEFT JOIN reimported_revocations r ON r.serial = l.serial \
-             LEFT JOIN operator_certificates o ON o.serial = l.serial"
-        };
-        sqlx::query_as(d::sql(format!(
-            "SELECT l.id, l.serial, coalesce(c.revoked_at, o.revoked_at, r.revoked_at), \
-             coalesce(c.revocation_reason, o.revocation_reason, r.reason), c.invalidity_date, \
-             coalesce(c.not_after, o.not_after), \
-             coalesce(c.crl_partition, o.crl_partition, r.crl_partition, -1) FROM {from} ORDER BY l.id",
-        )))
-        .bind(after)
-        .fetch_all(p)
-        .await?
+        sqlx::query_as(d::of(&REVOCATIONS_AFTER_SQL))
+            .bind(after)
+            .fetch_all(p)
+            .await?
     });
     let mut out = Vec::with_capacity(rows.len());
     for (log_id, serial, at, reason, invalidity, not_after, scope) in rows {
@@ -506,6 +536,41 @@ impl Store {
     }
 }
 
+/// A CRL publication's upsert (see `Tx::publish_crls`): on Postgres one
+/// statement for every scope (`unnest` of the numbers and the scopes), on
+/// SQLite one per scope.
+const PUBLISH_CRLS_SQL: Sql = {
+    // ?1 number, ?2 horizon, ?3 scope, ?4 seen.
+    macro_rules! upsert {
+        ($rows:literal, $scope:literal, $number:literal, $greatest:literal) => {
+            concat!(
+                "INSERT INTO crl_scopes (scope, published, horizon) SELECT ",
+                $scope, ", ", $number, ", ?2 ", $rows,
+                " WHERE NOT EXISTS ( \
+                   SELECT 1 FROM revocation_log l \
+                   WHERE l.id > ?4 AND l.id <= (SELECT max(id) FROM revocation_log) \
+                   AND coalesce( \
+                     (SELECT c.crl_partition FROM certificates c WHERE c.serial = l.serial), \
+                     (SELECT r.crl_partition FROM reimported_revocations r \
+                      WHERE r.serial = l.serial), \
+                     -1) = ", $scope, ") \
+                 ON CONFLICT (scope) DO UPDATE SET published = excluded.published, \
+                   horizon = ", $greatest, "(crl_scopes.horizon, excluded.horizon) \
+                 WHERE crl_scopes.published < excluded.published RETURNING scope"
+            )
+        };
+    }
+    Sql {
+        sqlite: upsert!("", "?3", "?1", "max"),
+        postgres: upsert!(
+            "FROM unnest(?1::bigint[], ?3::bigint[]) AS t(n, s)",
+            "t.s",
+            "t.n",
+            "greatest"
+        ),
+    }
+};
+
 impl Tx {
     /// The CRL number last taken.
     pub async fn crl_number(&mut self) -> Result<u64> {
@@ -600,55 +665,29 @@ impl Tx {
     ) -> Result<Vec<bool>> {
         let number = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let horizon = scheduled.map_or(0, |t| t.unix_timestamp());
-        // ?1 number, ?2 horizon, ?3 scope, ?4 seen.
-        macro_rules! upsert {
-            ($rows:literal, $scope:literal, $number:literal, $greatest:literal) => {
-                concat!(
-                    "INSERT INTO crl_scopes (scope, published, horizon) SELECT ",
-                    $scope, ", ", $number, ", ?2 ", $rows,
-                    " WHERE NOT EXISTS ( \
-                       SELECT 1 FROM revocation_log l \
-                       WHERE l.id > ?4 AND l.id <= (SELECT max(id) FROM revocation_log) \
-                       AND coalesce( \
-                         (SELECT c.crl_partition FROM certificates c WHERE c.serial = l.serial), \
-                         (SELECT r.crl_partition FROM reimported_revocations r \
-                          WHERE r.serial = l.serial), \
-                         -1) = ", $scope, ") \
-                     ON CONFLICT (scope) DO UPDATE SET published = excluded.published, \
-                       horizon = ", $greatest, "(crl_scopes.horizon, excluded.horizon) \
-                     WHERE crl_scopes.published < excluded.published RETURNING scope"
-                )
-            };
-        }
         self.last_ok = false;
         let won: Vec<i64> = match &mut self.tx {
             Db::Pg(t) => {
                 let scopes: Vec<i64> = crls.iter().map(|(s, _)| s.key()).collect();
                 let numbers: Vec<i64> = crls.iter().map(|(_, n)| number(*n)).collect();
-                sqlx::query_scalar(db::pg::sql(upsert!(
-                    "FROM unnest(?1::bigint[], ?3::bigint[]) AS t(n, s)",
-                    "t.s",
-                    "t.n",
-                    "greatest"
-                )))
-                .bind(numbers)
-                .bind(horizon)
-                .bind(scopes)
-                .bind(seen)
-                .fetch_all(&mut **t)
-                .await?
+                sqlx::query_scalar(db::pg::of(&PUBLISH_CRLS_SQL))
+                    .bind(numbers)
+                    .bind(horizon)
+                    .bind(scopes)
+                    .bind(seen)
+                    .fetch_all(&mut **t)
+                    .await?
             }
             Db::Sqlite(t) => {
                 let mut won = Vec::new();
                 for (scope, n) in crls {
-                    let r: Option<i64> =
-                        sqlx::query_scalar(db::sqlite::sql(upsert!("", "?3", "?1", "max")))
-                            .bind(number(*n))
-                            .bind(horizon)
-                            .bind(scope.key())
-                            .bind(seen)
-                            .fetch_optional(&mut **t)
-                            .await?;
+                    let r: Option<i64> = sqlx::query_scalar(db::sqlite::of(&PUBLISH_CRLS_SQL))
+                        .bind(number(*n))
+                        .bind(horizon)
+                        .bind(scope.key())
+                        .bind(seen)
+                        .fetch_optional(&mut **t)
+                        .await?;
                     won.extend(r);
                 }
                 won

@@ -7,8 +7,16 @@
 //! `query_as` tuples need no `Any` driver and lose no types). Inside the
 //! body, a dialect module ([`sqlite`] or [`pg`]) gives the SQL text:
 //! `d::sql("… WHERE id = ?")` is the text as written for SQLite and with
-//! `?` numbered `$1, $2, …` for Postgres; `d::PG` says which one runs, for
-//! the few places where the two differ (row locks, `string_agg`).
+//! `?` numbered `$1, $2, …` for Postgres, numbered once per statement (the
+//! numbered text is kept, see [`numbered_once`]).
+//!
+//! The few statements whose text differs per backend (row locks,
+//! `string_agg`, a plan Postgres needs) are an [`Sql`] constant each, in
+//! their aggregate's file, both texts side by side; `d::of(&STATEMENT)`
+//! takes the one for the backend that runs. Where the backends differ in
+//! more than the text (one statement on Postgres, several on SQLite: the
+//! renewal, a revocation, a CRL publication, the 操作履歴 append), the
+//! function matches on [`Db`] and each arm holds its backend's statements.
 //!
 //! Adding a query: write it as a function taking a [`Conn`] (inside a
 //! transaction, or a connection from the read pool) or a [`Pool`] (a read
@@ -18,6 +26,8 @@
 //! `count(*) FILTER (WHERE …)` rather than `sum(condition)`).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{LazyLock, RwLock};
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
@@ -90,16 +100,35 @@ macro_rules! on {
 }
 pub(crate) use on;
 
+/// A statement whose text differs per backend: both texts, side by side.
+pub(crate) struct Sql {
+    pub(crate) sqlite: &'static str,
+    pub(crate) postgres: &'static str,
+}
+
+impl Sql {
+    /// A statement both backends run as written.
+    pub(crate) const fn both(text: &'static str) -> Sql {
+        Sql {
+            sqlite: text,
+            postgres: text,
+        }
+    }
+}
+
 /// SQL text as written.
 pub(crate) mod sqlite {
     use super::*;
-
-    pub(crate) const PG: bool = false;
 
     pub(crate) fn sql(
         text: impl Into<Cow<'static, str>>,
     ) -> sqlx::AssertSqlSafe<Cow<'static, str>> {
         sqlx::AssertSqlSafe(text.into())
+    }
+
+    /// The SQLite text of `statement`.
+    pub(crate) fn of(statement: &Sql) -> sqlx::AssertSqlSafe<Cow<'static, str>> {
+        sql(statement.sqlite)
     }
 }
 
@@ -107,12 +136,69 @@ pub(crate) mod sqlite {
 pub(crate) mod pg {
     use super::*;
 
-    pub(crate) const PG: bool = true;
-
     pub(crate) fn sql(
         text: impl Into<Cow<'static, str>>,
     ) -> sqlx::AssertSqlSafe<Cow<'static, str>> {
-        sqlx::AssertSqlSafe(Cow::Owned(numbered(&text.into())))
+        sqlx::AssertSqlSafe(numbered_once(text.into()))
+    }
+
+    /// The Postgres text of `statement`.
+    pub(crate) fn of(statement: &Sql) -> sqlx::AssertSqlSafe<Cow<'static, str>> {
+        sql(statement.postgres)
+    }
+}
+
+/// Statement texts built at run time that `numbered_once` keeps, at most:
+/// they are built from a few optional filters (a handful of shapes each),
+/// never from values, so the bound is not reached; past it, a text is
+/// numbered on each use rather than kept.
+const KEPT_BUILT: usize = 1024;
+
+/// Numbered Postgres texts, by the text as written: each statement is
+/// numbered once, at its first use, and kept for the life of the process.
+static NUMBERED: LazyLock<RwLock<Numbered>> = LazyLock::new(Default::default);
+
+#[derive(Default)]
+struct Numbered {
+    /// Statements written in the source.
+    written: HashMap<&'static str, &'static str>,
+    /// Statements built at run time (`format!`), of which `KEPT_BUILT`.
+    built: HashMap<Box<str>, &'static str>,
+}
+
+/// `numbered(text)`, computed once per statement text.
+pub(crate) fn numbered_once(text: Cow<'static, str>) -> Cow<'static, str> {
+    let kept = {
+        let n = NUMBERED.read().unwrap_or_else(|e| e.into_inner());
+        match &text {
+            Cow::Borrowed(t) => n.written.get(t).copied(),
+            Cow::Owned(t) => n.built.get(t.as_str()).copied(),
+        }
+    };
+    if let Some(kept) = kept {
+        return Cow::Borrowed(kept);
+    }
+    let mut n = NUMBERED.write().unwrap_or_else(|e| e.into_inner());
+    match text {
+        Cow::Borrowed(t) => {
+            let kept = *n
+                .written
+                .entry(t)
+                .or_insert_with(|| Box::leak(numbered(t).into_boxed_str()));
+            Cow::Borrowed(kept)
+        }
+        Cow::Owned(t) => {
+            if let Some(kept) = n.built.get(t.as_str()) {
+                return Cow::Borrowed(kept);
+            }
+            let pg = numbered(&t);
+            if n.built.len() >= KEPT_BUILT {
+                return Cow::Owned(pg);
+            }
+            let kept: &'static str = Box::leak(pg.into_boxed_str());
+            n.built.insert(t.into_boxed_str(), kept);
+            Cow::Borrowed(kept)
+        }
     }
 }
 
@@ -189,7 +275,7 @@ impl_get!(PgRow);
 
 #[cfg(test)]
 mod tests {
-    use super::numbered;
+    use super::*;
 
     #[test]
     fn parameters_are_numbered_outside_quotes() {
@@ -201,5 +287,24 @@ mod tests {
             numbered("WHERE id > ?1 AND (?2 IS NULL OR c = ?2) LIMIT ?3"),
             "WHERE id > $1 AND ($2 IS NULL OR c = $2) LIMIT $3"
         );
+    }
+
+    #[test]
+    fn a_statement_is_numbered_once_and_kept() {
+        let written: &'static str = "SELECT a FROM once_t WHERE b = ? AND c = ?";
+        let first = numbered_once(Cow::Borrowed(written));
+        assert_eq!(first, "SELECT a FROM once_t WHERE b = $1 AND c = $2");
+        let again = numbered_once(Cow::Borrowed(written));
+        assert!(
+            std::ptr::eq(first.as_ref(), again.as_ref()),
+            "the kept text is reused"
+        );
+
+        let built = format!("SELECT a FROM {} WHERE b = ?", "once_u");
+        let first = numbered_once(Cow::Owned(built.clone()));
+        assert!(matches!(first, Cow::Borrowed(_)));
+        let again = numbered_once(Cow::Owned(built));
+        assert!(std::ptr::eq(first.as_ref(), again.as_ref()));
+        assert_eq!(again, "SELECT a FROM once_u WHERE b = $1");
     }
 }

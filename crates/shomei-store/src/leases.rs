@@ -3,8 +3,15 @@
 
 use time::OffsetDateTime;
 
-use crate::db::on;
+use crate::db::{Sql, on};
 use crate::{Result, Store, attempts};
+
+/// The lease's row, locked on Postgres until the transaction ends (SQLite's
+/// write transaction holds the database already).
+const LEASE_FOR_UPDATE: Sql = Sql {
+    sqlite: "SELECT holder, epoch, expires_at FROM leases WHERE name = ?",
+    postgres: "SELECT holder, epoch, expires_at FROM leases WHERE name = ? FOR UPDATE",
+};
 
 impl Store {
     /// Takes or renews the lease `name` for `holder` until `now + ttl`: its
@@ -28,10 +35,7 @@ impl Store {
             .bind(name)
             .execute(&mut *c)
             .await?;
-            let lock = if d::PG { " FOR UPDATE" } else { "" };
-            sqlx::query_as(d::sql(format!(
-                "SELECT holder, epoch, expires_at FROM leases WHERE name = ?{lock}"
-            )))
+            sqlx::query_as(d::of(&LEASE_FOR_UPDATE))
             .bind(name)
             .fetch_one(&mut *c)
             .await?

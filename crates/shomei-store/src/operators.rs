@@ -7,7 +7,7 @@ use shomei_core::{CrlScope, OperatorName, OperatorRoles, Serial};
 use time::OffsetDateTime;
 
 use crate::crl::partition_column;
-use crate::db::{Pool, on};
+use crate::db::{Pool, Sql, on};
 use crate::{Result, Store, StoreError, Tx};
 
 /// One operator.
@@ -57,8 +57,40 @@ pub struct RevokedOperatorCert {
 }
 
 type OperatorTuple = (i64, String, String, String, String, i64, i64, String);
-const OPERATOR_COLUMNS: &str =
-    "id, name, roles, state, confirm_hash, password_failures, created_at, created_by";
+macro_rules! operator_columns {
+    () => {
+        "id, name, roles, state, confirm_hash, password_failures, created_at, created_by"
+    };
+}
+const OPERATOR_COLUMNS: &str = operator_columns!();
+
+/// An operator by name, the row locked on Postgres until the transaction ends.
+const OPERATOR_BY_NAME_FOR_UPDATE: Sql = Sql {
+    sqlite: concat!(
+        "SELECT ",
+        operator_columns!(),
+        " FROM operators WHERE name = ?"
+    ),
+    postgres: concat!(
+        "SELECT ",
+        operator_columns!(),
+        " FROM operators WHERE name = ? FOR UPDATE"
+    ),
+};
+
+/// An operator by id, the row locked on Postgres until the transaction ends.
+const OPERATOR_BY_ID_FOR_UPDATE: Sql = Sql {
+    sqlite: concat!(
+        "SELECT ",
+        operator_columns!(),
+        " FROM operators WHERE id = ?"
+    ),
+    postgres: concat!(
+        "SELECT ",
+        operator_columns!(),
+        " FROM operators WHERE id = ? FOR UPDATE"
+    ),
+};
 
 type CertTuple = (i64, String, i64, i64, Option<i64>, i64);
 /// A `CertTuple` and the revocation reason.
@@ -200,10 +232,7 @@ impl Store {
 impl Tx {
     pub async fn operator_by_name(&mut self, name: &OperatorName) -> Result<Option<OperatorRow>> {
         let row: Option<OperatorTuple> = on!(self.conn(), c, d => {
-            sqlx::query_as(d::sql(format!(
-                "SELECT {OPERATOR_COLUMNS} FROM operators WHERE name = ?{}",
-                if d::PG { " FOR UPDATE" } else { "" }
-            )))
+            sqlx::query_as(d::of(&OPERATOR_BY_NAME_FOR_UPDATE))
             .bind(name.as_str())
             .fetch_optional(c)
             .await?
@@ -215,10 +244,7 @@ impl Tx {
     /// ends: two checks of one operator's password settle in turn.
     pub async fn operator_for_update(&mut self, id: i64) -> Result<Option<OperatorRow>> {
         let row: Option<OperatorTuple> = on!(self.conn(), c, d => {
-            sqlx::query_as(d::sql(format!(
-                "SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = ?{}",
-                if d::PG { " FOR UPDATE" } else { "" }
-            )))
+            sqlx::query_as(d::of(&OPERATOR_BY_ID_FOR_UPDATE))
             .bind(id)
             .fetch_optional(c)
             .await?

@@ -35,13 +35,3 @@ pub(crate) enum Lock {
     None,
     ForUpdate,
 }
-
-impl Lock {
-    /// The clause that locks the users row `alias` read, on Postgres only.
-    pub(crate) fn user_clause(self, pg: bool) -> &'static str {
-        match (self, pg) {
-            (Lock::ForUpdate, true) => " FOR UPDATE OF u",
-            _ => "",
-        }
-    }
-}

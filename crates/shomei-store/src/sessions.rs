@@ -6,7 +6,7 @@ use shomei_core::UserId;
 use time::OffsetDateTime;
 
 use crate::Store;
-use crate::db::{Conn, Get, Pool, on};
+use crate::db::{Conn, Get, Pool, Sql, on};
 use crate::users::lock_user;
 use crate::{Result, StoreError};
 
@@ -51,9 +51,25 @@ fn at(secs: i64) -> Result<OffsetDateTime> {
     })
 }
 
-const COLUMNS: &str = "id_hash, user_id, csrf, cert_serial, last_seen, pending_token, \
-     pending_user_id, pending_login_id, pending_name, pending_state, pending_expiry, \
-     pending_serial, done_login_id, done_name, done_state, done_serial";
+macro_rules! columns {
+    () => {
+        "id_hash, user_id, csrf, cert_serial, last_seen, pending_token, \
+         pending_user_id, pending_login_id, pending_name, pending_state, pending_expiry, \
+         pending_serial, done_login_id, done_name, done_state, done_serial"
+    };
+}
+const COLUMNS: &str = columns!();
+
+/// A session by its id's hash, the row locked on Postgres until the
+/// transaction ends.
+const SESSION_FOR_UPDATE: Sql = Sql {
+    sqlite: concat!("SELECT ", columns!(), " FROM sessions WHERE id_hash = ?"),
+    postgres: concat!(
+        "SELECT ",
+        columns!(),
+        " FROM sessions WHERE id_hash = ? FOR UPDATE"
+    ),
+};
 
 fn opt_text(r: &impl Get, col: &str) -> Result<Option<String>> {
     r.opt_text(col)
@@ -103,9 +119,10 @@ pub(crate) async fn get(pool: Pool<'_>, id_hash: &str) -> Result<Option<SessionR
 /// As `get`, inside a transaction, locking the row (Postgres) until it ends.
 pub(crate) async fn get_for_update(c: Conn<'_>, id_hash: &str) -> Result<Option<SessionRow>> {
     on!(c, c, d => {
-        let lock = if d::PG { " FOR UPDATE" } else { "" };
-        let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id_hash = ?{lock}");
-        let r = sqlx::query(d::sql(sql)).bind(id_hash).fetch_optional(c).await?;
+        let r = sqlx::query(d::of(&SESSION_FOR_UPDATE))
+            .bind(id_hash)
+            .fetch_optional(c)
+            .await?;
         r.as_ref().map(row_of).transpose()
     })
 }

@@ -5,7 +5,7 @@ use shomei_core::{CertRecord, CompanyId, LoginId, Role, SecurityCounters, Serial
 use time::OffsetDateTime;
 
 use crate::certificates::{CERT_COLUMNS, cert};
-use crate::db::{Conn, Db, Get, Pool, on};
+use crate::db::{Conn, Db, Get, Pool, Sql, on};
 use crate::rows::{Lock, opt_ts, ts};
 use crate::{CertRow, Result, Store, StoreError, Tx};
 
@@ -36,9 +36,38 @@ pub struct NewUser<'a> {
     pub confirm_hash: &'a str,
 }
 
-pub(crate) const USER_COLUMNS: &str = "u.id, u.company_id, u.login_id, u.name, u.role, u.email, u.login_hash, u.confirm_hash, \
-     u.login_failures, u.login_locked_until, u.login_stopped, u.confirm_failures, u.confirm_stopped, \
-     u.admin_stopped, u.last_login_at, u.must_change";
+macro_rules! user_columns {
+    () => {
+        "u.id, u.company_id, u.login_id, u.name, u.role, u.email, u.login_hash, u.confirm_hash, \
+         u.login_failures, u.login_locked_until, u.login_stopped, u.confirm_failures, u.confirm_stopped, \
+         u.admin_stopped, u.last_login_at, u.must_change"
+    };
+}
+pub(crate) const USER_COLUMNS: &str = user_columns!();
+
+/// A user (not deleted) where `$cond`: read as it is, or (`locked`) its row
+/// locked on Postgres until the transaction ends (`Lock::ForUpdate`).
+macro_rules! user_where {
+    ($cond:literal) => {
+        concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE ",
+            $cond,
+            " AND u.deleted_at IS NULL"
+        )
+    };
+    ($cond:literal, locked) => {
+        Sql {
+            sqlite: user_where!($cond),
+            postgres: concat!(user_where!($cond), " FOR UPDATE OF u"),
+        }
+    };
+}
+const USER_BY_LOGIN_ID: Sql = Sql::both(user_where!("u.login_id = ?"));
+const USER_BY_LOGIN_ID_FOR_UPDATE: Sql = user_where!("u.login_id = ?", locked);
+const USER_BY_ID: Sql = Sql::both(user_where!("u.id = ?"));
+const USER_BY_ID_FOR_UPDATE: Sql = user_where!("u.id = ?", locked);
 
 pub(crate) fn user(r: &impl Get) -> Result<UserRow> {
     let login_id = r.text("login_id")?;
@@ -97,12 +126,12 @@ pub(crate) async fn user_by_login_id(
     login_id: &LoginId,
     lock: Lock,
 ) -> Result<Option<UserRow>> {
+    let sql = match lock {
+        Lock::None => &USER_BY_LOGIN_ID,
+        Lock::ForUpdate => &USER_BY_LOGIN_ID_FOR_UPDATE,
+    };
     on!(c, c, d => {
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.login_id = ? AND u.deleted_at IS NULL{}",
-            lock.user_clause(d::PG)
-        );
-        let row = sqlx::query(d::sql(sql))
+        let row = sqlx::query(d::of(sql))
             .bind(login_id.as_str())
             .fetch_optional(c)
             .await?;
@@ -111,12 +140,12 @@ pub(crate) async fn user_by_login_id(
 }
 
 pub(crate) async fn user_by_id(c: Conn<'_>, id: UserId, lock: Lock) -> Result<Option<UserRow>> {
+    let sql = match lock {
+        Lock::None => &USER_BY_ID,
+        Lock::ForUpdate => &USER_BY_ID_FOR_UPDATE,
+    };
     on!(c, c, d => {
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ? AND u.deleted_at IS NULL{}",
-            lock.user_clause(d::PG)
-        );
-        let row = sqlx::query(d::sql(sql))
+        let row = sqlx::query(d::of(sql))
             .bind(id.0)
             .fetch_optional(c)
             .await?;

@@ -3,10 +3,14 @@
 //! request latency per listener. Plain atomics: recording one costs a few
 //! nanoseconds and never takes a lock.
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 use shomei_pki::ocsp::CertStatus;
 
 /// How many listeners there are.
@@ -261,471 +265,486 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every counter, with
-    /// the gauges the caller knows (revocation set size, sessions, memory).
+    /// the gauges the caller knows (revocation set size, sessions, memory),
+    /// encoded by prometheus-client from the families read here.
+    /// The Prometheus text exposition (format 0.0.4) of every counter, with
+    /// the gauges the caller knows (revocation set size, sessions, memory),
+    /// encoded by prometheus-client from the families read here.
     pub fn render(&self, gauges: &Gauges) -> String {
-        let mut o = String::with_capacity(8 * 1024);
-        let get = |a: &AtomicU64| a.load(Relaxed);
+        let mut families = self.access();
+        families.extend(self.certificates(gauges));
+        families.extend(self.crls(gauges));
+        families.extend(self.connections());
+        families.extend(self.passwords(gauges));
+        families.extend(process(gauges));
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Exposition(families)));
+        let mut text = String::with_capacity(8 * 1024);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &registry);
+        text
+    }
 
-        head(
-            &mut o,
-            "shomei_tls_handshakes_total",
-            "counter",
-            "TLS handshakes by listener and result.",
-        );
-        for l in [Listener::Portal, Listener::Cert, Listener::Operator] {
-            let i = l as usize;
-            let _ = writeln!(
-                o,
-                "shomei_tls_handshakes_total{{listener=\"{}\",result=\"ok\"}} {}",
-                l.label(),
-                get(&self.handshakes_ok[i])
-            );
-            let _ = writeln!(
-                o,
-                "shomei_tls_handshakes_total{{listener=\"{}\",result=\"failed\"}} {}",
-                l.label(),
-                get(&self.handshakes_failed[i])
-            );
-        }
-        head(
-            &mut o,
-            "shomei_revoked_certificates_refused_total",
-            "counter",
-            "Client certificates refused in the handshake because they are revoked.",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_revoked_certificates_refused_total {}",
-            get(&self.revoked_refused)
-        );
-
-        head(
-            &mut o,
-            "shomei_logins_total",
-            "counter",
-            "Login attempts by method and result.",
-        );
-        for (i, (method, result)) in [
+    /// The handshakes, logins and what refused them.
+    fn access(&self) -> Vec<Family> {
+        let handshakes = [Listener::Portal, Listener::Cert, Listener::Operator]
+            .iter()
+            .flat_map(|l| {
+                let i = *l as usize;
+                [
+                    ("ok", &self.handshakes_ok[i]),
+                    ("failed", &self.handshakes_failed[i]),
+                ]
+                .map(|(result, n)| {
+                    Sample::of(
+                        [("listener", l.label().into()), ("result", result.into())],
+                        get(n),
+                    )
+                })
+            })
+            .collect();
+        let logins = [
             ("password", "ok"),
             ("password", "refused"),
             ("certificate", "ok"),
             ("certificate", "refused"),
         ]
         .iter()
-        .enumerate()
-        {
-            let _ = writeln!(
-                o,
-                "shomei_logins_total{{method=\"{method}\",result=\"{result}\"}} {}",
-                get(&self.logins[i])
-            );
-        }
-        head(
-            &mut o,
-            "shomei_address_throttled_total",
-            "counter",
-            "Login and enrollment attempts refused because their address failed too often lately.",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_address_throttled_total {}",
-            get(&self.logins_throttled)
-        );
-        head(
-            &mut o,
-            "shomei_device_cookies_total",
-            "counter",
-            "Device cookies brought with a login: accepted (valid for the login ID typed: a reserved hashing place, no address count) or refused (forged, expired or another user's: nothing earned).",
-        );
-        for (i, r) in ["accepted", "refused"].iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "shomei_device_cookies_total{{result=\"{r}\"}} {}",
-                get(&self.device_cookies[i])
-            );
-        }
+        .zip(&self.logins)
+        .map(|((method, result), n)| {
+            Sample::of(
+                [("method", (*method).into()), ("result", (*result).into())],
+                get(n),
+            )
+        })
+        .collect();
+        vec![
+            Family::counter(
+                "shomei_tls_handshakes",
+                "TLS handshakes by listener and result.",
+                handshakes,
+            ),
+            Family::counter(
+                "shomei_revoked_certificates_refused",
+                "Client certificates refused in the handshake because they are revoked.",
+                Sample::one(get(&self.revoked_refused)),
+            ),
+            Family::counter(
+                "shomei_logins",
+                "Login attempts by method and result.",
+                logins,
+            ),
+            Family::counter(
+                "shomei_address_throttled",
+                "Login and enrollment attempts refused because their address failed too often lately.",
+                Sample::one(get(&self.logins_throttled)),
+            ),
+            Family::counter(
+                "shomei_device_cookies",
+                "Device cookies brought with a login: accepted (valid for the login ID typed: a reserved hashing place, no address count) or refused (forged, expired or another user's: nothing earned).",
+                ["accepted", "refused"]
+                    .iter()
+                    .zip(&self.device_cookies)
+                    .map(|(r, n)| Sample::of([("result", (*r).into())], get(n)))
+                    .collect(),
+            ),
+        ]
+    }
 
-        head(
-            &mut o,
-            "shomei_certificates_issued_total",
-            "counter",
-            "Certificates issued, by EST operation.",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_certificates_issued_total{{operation=\"simpleenroll\"}} {}",
-            get(&self.issued_enroll)
-        );
-        let _ = writeln!(
-            o,
-            "shomei_certificates_issued_total{{operation=\"simplereenroll\"}} {}",
-            get(&self.issued_renew)
-        );
-        head(
-            &mut o,
-            "shomei_issuance_refused_total",
-            "counter",
-            "Issuance requests refused (authentication, state or CSR).",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_issuance_refused_total {}",
-            get(&self.issuance_refused)
-        );
+    /// Issuance, revocation and OCSP.
+    fn certificates(&self, gauges: &Gauges) -> Vec<Family> {
+        vec![
+            Family::counter(
+                "shomei_certificates_issued",
+                "Certificates issued, by EST operation.",
+                vec![
+                    Sample::of(
+                        [("operation", "simpleenroll".into())],
+                        get(&self.issued_enroll),
+                    ),
+                    Sample::of(
+                        [("operation", "simplereenroll".into())],
+                        get(&self.issued_renew),
+                    ),
+                ],
+            ),
+            Family::counter(
+                "shomei_issuance_refused",
+                "Issuance requests refused (authentication, state or CSR).",
+                Sample::one(get(&self.issuance_refused)),
+            ),
+            Family::counter(
+                "shomei_revocations",
+                "Revocations put in force in this server (its own and other processes').",
+                Sample::one(get(&self.revocations)),
+            ),
+            Family::gauge(
+                "shomei_revoked_certificates",
+                "Serials in the in-memory revocation set.",
+                Sample::one(Value::U64(gauges.revoked as u64)),
+            ),
+            Family::gauge(
+                "shomei_ocsp_presigned_responses",
+                "Pre-signed OCSP answers kept, one per certificate in force that was issued or asked about.",
+                Sample::one(Value::U64(gauges.ocsp_presigned as u64)),
+            ),
+            Family::counter(
+                "shomei_ocsp_responses",
+                "OCSP responses by the status of the first certificate asked about.",
+                ["good", "revoked", "unknown", "error"]
+                    .iter()
+                    .zip(&self.ocsp)
+                    .map(|(status, n)| Sample::of([("status", (*status).into())], get(n)))
+                    .collect(),
+            ),
+            Family::counter(
+                "shomei_ocsp_cache_hits",
+                "OCSP responses served from the response cache.",
+                Sample::one(get(&self.ocsp_cache_hits)),
+            ),
+            Family::counter(
+                "shomei_tls_chain_cache_hits",
+                "Client certificates whose chain validation came from the certificate listener's cache (revocation and validity still checked on every handshake).",
+                Sample::one(get(&self.chain_cache_hits)),
+            ),
+        ]
+    }
 
-        head(
-            &mut o,
-            "shomei_revocations_total",
-            "counter",
-            "Revocations put in force in this server (its own and other processes').",
-        );
-        let _ = writeln!(o, "shomei_revocations_total {}", get(&self.revocations));
-        head(
-            &mut o,
-            "shomei_revoked_certificates",
-            "gauge",
-            "Serials in the in-memory revocation set.",
-        );
-        let _ = writeln!(o, "shomei_revoked_certificates {}", gauges.revoked);
-        head(
-            &mut o,
-            "shomei_ocsp_presigned_responses",
-            "gauge",
-            "Pre-signed OCSP answers kept, one per certificate in force that was issued or asked about.",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_ocsp_presigned_responses {}",
-            gauges.ocsp_presigned
-        );
-
-        head(
-            &mut o,
-            "shomei_ocsp_responses_total",
-            "counter",
-            "OCSP responses by the status of the first certificate asked about.",
-        );
-        for (i, status) in ["good", "revoked", "unknown", "error"].iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "shomei_ocsp_responses_total{{status=\"{status}\"}} {}",
-                get(&self.ocsp[i])
-            );
-        }
-        head(
-            &mut o,
-            "shomei_ocsp_cache_hits_total",
-            "counter",
-            "OCSP responses served from the response cache.",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_ocsp_cache_hits_total {}",
-            get(&self.ocsp_cache_hits)
-        );
-        head(
-            &mut o,
-            "shomei_tls_chain_cache_hits_total",
-            "counter",
-            "Client certificates whose chain validation came from the certificate listener's cache (revocation and validity still checked on every handshake).",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_tls_chain_cache_hits_total {}",
-            get(&self.chain_cache_hits)
-        );
-
-        head(
-            &mut o,
-            "shomei_crl_generations_total",
-            "counter",
-            "CRLs (each a full CRL with its delta, of one partition) generated and published.",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_crl_generations_total {}",
-            get(&self.crl_generations)
-        );
-        head(
-            &mut o,
-            "shomei_crl_generation_seconds_total",
-            "counter",
-            "Time spent signing CRLs, all partitions together.",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_crl_generation_seconds_total {}",
-            get(&self.crl_generation_micros) as f64 / 1e6
-        );
-        head(
-            &mut o,
-            "shomei_crl_partitions",
-            "gauge",
-            "CRLs published: the partitions, and the undivided CRL while certificates name it.",
-        );
-        let _ = writeln!(o, "shomei_crl_partitions {}", gauges.crls.len());
-        type Figure = fn(&crate::certificates::crl::CrlFigures) -> String;
-        let per_partition: [(&str, &str, Figure); 6] = [
-            (
+    /// The CRLs generated and published, per partition.
+    fn crls(&self, gauges: &Gauges) -> Vec<Family> {
+        vec![
+            Family::counter(
+                "shomei_crl_generations",
+                "CRLs (each a full CRL with its delta, of one partition) generated and published.",
+                Sample::one(get(&self.crl_generations)),
+            ),
+            Family::counter(
+                "shomei_crl_generation_seconds",
+                "Time spent signing CRLs, all partitions together.",
+                Sample::one(Value::F64(
+                    self.crl_generation_micros.load(Relaxed) as f64 / 1e6,
+                )),
+            ),
+            Family::gauge(
+                "shomei_crl_partitions",
+                "CRLs published: the partitions, and the undivided CRL while certificates name it.",
+                Sample::one(Value::U64(gauges.crls.len() as u64)),
+            ),
+            Family::gauge(
                 "shomei_crl_number",
                 "CRL number of the published full CRL, per partition.",
-                |f| f.number.to_string(),
+                per_partition(gauges, |f| Value::U64(f.number)),
             ),
-            (
+            Family::gauge(
                 "shomei_crl_entries",
                 "Entries in the published full CRL, per partition.",
-                |f| f.entries.to_string(),
+                per_partition(gauges, |f| Value::U64(f.entries as u64)),
             ),
-            (
+            Family::gauge(
                 "shomei_crl_bytes",
                 "Size of the published full CRL in bytes, per partition.",
-                |f| f.bytes.to_string(),
+                per_partition(gauges, |f| Value::U64(f.bytes as u64)),
             ),
-            (
+            Family::gauge(
                 "shomei_delta_crl_entries",
                 "Entries in the published delta CRL, per partition.",
-                |f| f.delta_entries.to_string(),
+                per_partition(gauges, |f| Value::U64(f.delta_entries as u64)),
             ),
-            (
+            Family::gauge(
                 "shomei_delta_crl_bytes",
                 "Size of the published delta CRL in bytes, per partition.",
-                |f| f.delta_bytes.to_string(),
+                per_partition(gauges, |f| Value::U64(f.delta_bytes as u64)),
             ),
-            (
+            Family::gauge(
                 "shomei_crl_generation_seconds",
                 "How long the last generation of the partition's CRL and delta took.",
-                |f| f.generation_seconds.to_string(),
+                per_partition(gauges, |f| Value::F64(f.generation_seconds)),
             ),
-        ];
-        for (name, help, value) in per_partition {
-            head(&mut o, name, "gauge", help);
-            for f in &gauges.crls {
-                let _ = writeln!(
-                    o,
-                    "{name}{{partition=\"{}\"}} {}",
-                    f.scope.label(),
-                    value(f)
-                );
-            }
-        }
+        ]
+    }
 
-        head(
-            &mut o,
-            "shomei_http_request_duration_seconds",
-            "histogram",
-            "Time to the response head, by listener.",
-        );
-        for l in Listener::ALL {
-            let h = &self.requests[l as usize];
-            let mut cumulative = 0;
-            for (i, b) in BUCKETS.iter().enumerate() {
-                cumulative += get(&h.slots[i]);
-                let _ = writeln!(
-                    o,
-                    "shomei_http_request_duration_seconds_bucket{{listener=\"{}\",le=\"{b}\"}} {cumulative}",
-                    l.label()
-                );
-            }
-            cumulative += get(&h.slots[BUCKETS.len()]);
-            let _ = writeln!(
-                o,
-                "shomei_http_request_duration_seconds_bucket{{listener=\"{}\",le=\"+Inf\"}} {cumulative}",
-                l.label()
-            );
-            let _ = writeln!(
-                o,
-                "shomei_http_request_duration_seconds_sum{{listener=\"{}\"}} {}",
-                l.label(),
-                get(&h.sum_micros) as f64 / 1e6
-            );
-            let _ = writeln!(
-                o,
-                "shomei_http_request_duration_seconds_count{{listener=\"{}\"}} {cumulative}",
-                l.label()
-            );
-        }
+    /// Requests and connections, by listener.
+    fn connections(&self) -> Vec<Family> {
+        let requests = Listener::ALL
+            .iter()
+            .map(|l| {
+                let h = &self.requests[*l as usize];
+                let slots: Vec<u64> = h.slots.iter().map(|s| s.load(Relaxed)).collect();
+                Sample::of(
+                    [("listener", l.label().into())],
+                    Value::Histogram {
+                        sum: h.sum_micros.load(Relaxed) as f64 / 1e6,
+                        count: slots.iter().sum(),
+                        buckets: BUCKETS.iter().copied().zip(slots).collect(),
+                    },
+                )
+            })
+            .collect();
+        let refused = Listener::ALL
+            .iter()
+            .flat_map(|l| {
+                ConnRefusal::ALL.map(|r| {
+                    Sample::of(
+                        [("listener", l.label().into()), ("reason", r.label().into())],
+                        get(&self.connections_refused[*l as usize][r as usize]),
+                    )
+                })
+            })
+            .collect();
+        vec![
+            Family {
+                name: "shomei_http_request_duration_seconds",
+                help: "Time to the response head, by listener.",
+                kind: MetricType::Histogram,
+                samples: requests,
+            },
+            Family::gauge(
+                "shomei_connections_open",
+                "Connections open now, by listener.",
+                by_listener(|i| get(&self.connections_open[i])),
+            ),
+            Family::counter(
+                "shomei_connections_refused",
+                "Connections closed before being served: listener or address cap reached, TLS handshake too slow.",
+                refused,
+            ),
+            Family::counter(
+                "shomei_accept_errors",
+                "Failed accepts (such as too many open files); each backs the listener off briefly.",
+                by_listener(|i| get(&self.accept_errors[i])),
+            ),
+        ]
+    }
 
-        head(
-            &mut o,
-            "shomei_connections_open",
-            "gauge",
-            "Connections open now, by listener.",
-        );
-        for l in Listener::ALL {
-            let _ = writeln!(
-                o,
-                "shomei_connections_open{{listener=\"{}\"}} {}",
-                l.label(),
-                get(&self.connections_open[l as usize])
-            );
-        }
-        head(
-            &mut o,
-            "shomei_connections_refused_total",
-            "counter",
-            "Connections closed before being served: listener or address cap reached, TLS handshake too slow.",
-        );
-        for l in Listener::ALL {
-            for r in ConnRefusal::ALL {
-                let _ = writeln!(
-                    o,
-                    "shomei_connections_refused_total{{listener=\"{}\",reason=\"{}\"}} {}",
-                    l.label(),
-                    r.label(),
-                    get(&self.connections_refused[l as usize][r as usize])
-                );
-            }
-        }
-        head(
-            &mut o,
-            "shomei_accept_errors_total",
-            "counter",
-            "Failed accepts (such as too many open files); each backs the listener off briefly.",
-        );
-        for l in Listener::ALL {
-            let _ = writeln!(
-                o,
-                "shomei_accept_errors_total{{listener=\"{}\"}} {}",
-                l.label(),
-                get(&self.accept_errors[l as usize])
-            );
-        }
-        head(
-            &mut o,
-            "shomei_password_hashing_workers",
-            "gauge",
-            "Password-hashing workers (each with its own Argon2 memory).",
-        );
-        let _ = writeln!(o, "shomei_password_hashing_workers {}", gauges.hashing.0);
-        head(
-            &mut o,
-            "shomei_password_hashing_places",
-            "gauge",
-            "Places for password checks: workers plus queue.",
-        );
-        let _ = writeln!(o, "shomei_password_hashing_places {}", gauges.hashing.1);
-        head(
-            &mut o,
-            "shomei_password_hashing_places_in_use",
-            "gauge",
-            "Password checks running or queued now.",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_password_hashing_places_in_use {}",
-            gauges.hashing.2
-        );
-        head(
-            &mut o,
-            "shomei_password_hashing_reserved_places",
-            "gauge",
-            "More places, only for logins with a valid device cookie (returning customers).",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_password_hashing_reserved_places {}",
-            gauges.hashing_reserved.0
-        );
-        head(
-            &mut o,
-            "shomei_password_hashing_reserved_places_in_use",
-            "gauge",
-            "Reserved places taken now.",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_password_hashing_reserved_places_in_use {}",
-            gauges.hashing_reserved.1
-        );
-        head(
-            &mut o,
-            "shomei_password_hashes_total",
-            "counter",
-            "Argon2 computations made (password checks, unknown-ID dummies, new hashes).",
-        );
-        let _ = writeln!(o, "shomei_password_hashes_total {}", gauges.hashing.3);
-        head(
-            &mut o,
-            "shomei_password_dummy_hashes_total",
-            "counter",
-            "Of those, logins that checked no user's password (unknown ID, locked or stopped password, too many checks in flight) spending the dummy hash so that they cost what a check costs.",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_password_dummy_hashes_total {}",
-            get(&self.password_dummy)
-        );
-        head(
-            &mut o,
-            "shomei_revocation_notices_total",
-            "counter",
-            "Revocation notices (PostgreSQL LISTEN/NOTIFY) that woke the revocation watch.",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_revocation_notices_total {}",
-            get(&self.revocation_notices)
-        );
-        head(
-            &mut o,
-            "shomei_password_checks_busy_total",
-            "counter",
-            "Password checks refused at once (503) because every hashing place was taken.",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_password_checks_busy_total {}",
-            get(&self.password_busy)
-        );
-        head(
-            &mut o,
-            "shomei_password_checks_refused_at_once_total",
-            "counter",
-            "Password checks refused without checking the password: as many were in flight for that user as the lockout still allows.",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_password_checks_refused_at_once_total {}",
-            get(&self.password_claim_refused)
-        );
+    /// Password hashing and the checks it refused.
+    fn passwords(&self, gauges: &Gauges) -> Vec<Family> {
+        vec![
+            Family::gauge(
+                "shomei_password_hashing_workers",
+                "Password-hashing workers (each with its own Argon2 memory).",
+                Sample::one(Value::U64(gauges.hashing.0 as u64)),
+            ),
+            Family::gauge(
+                "shomei_password_hashing_places",
+                "Places for password checks: workers plus queue.",
+                Sample::one(Value::U64(gauges.hashing.1 as u64)),
+            ),
+            Family::gauge(
+                "shomei_password_hashing_places_in_use",
+                "Password checks running or queued now.",
+                Sample::one(Value::U64(gauges.hashing.2 as u64)),
+            ),
+            Family::gauge(
+                "shomei_password_hashing_reserved_places",
+                "More places, only for logins with a valid device cookie (returning customers).",
+                Sample::one(Value::U64(gauges.hashing_reserved.0 as u64)),
+            ),
+            Family::gauge(
+                "shomei_password_hashing_reserved_places_in_use",
+                "Reserved places taken now.",
+                Sample::one(Value::U64(gauges.hashing_reserved.1 as u64)),
+            ),
+            Family::counter(
+                "shomei_password_hashes",
+                "Argon2 computations made (password checks, unknown-ID dummies, new hashes).",
+                Sample::one(Value::U64(gauges.hashing.3)),
+            ),
+            Family::counter(
+                "shomei_password_dummy_hashes",
+                "Of those, logins that checked no user's password (unknown ID, locked or stopped password, too many checks in flight) spending the dummy hash so that they cost what a check costs.",
+                Sample::one(get(&self.password_dummy)),
+            ),
+            Family::counter(
+                "shomei_revocation_notices",
+                "Revocation notices (PostgreSQL LISTEN/NOTIFY) that woke the revocation watch.",
+                Sample::one(get(&self.revocation_notices)),
+            ),
+            Family::counter(
+                "shomei_password_checks_busy",
+                "Password checks refused at once (503) because every hashing place was taken.",
+                Sample::one(get(&self.password_busy)),
+            ),
+            Family::counter(
+                "shomei_password_checks_refused_at_once",
+                "Password checks refused without checking the password: as many were in flight for that user as the lockout still allows.",
+                Sample::one(get(&self.password_claim_refused)),
+            ),
+        ]
+    }
+}
 
-        head(
-            &mut o,
-            "shomei_sessions",
-            "gauge",
-            "Open portal sessions (absent while the database does not answer).",
-        );
-        if let Some(n) = gauges.sessions {
-            let _ = writeln!(o, "shomei_sessions {n}");
-        }
-        if let Some(rss) = gauges.resident_bytes {
-            head(
-                &mut o,
-                "process_resident_memory_bytes",
-                "gauge",
-                "Resident memory size in bytes.",
-            );
-            let _ = writeln!(o, "process_resident_memory_bytes {rss}");
-        }
-        head(
-            &mut o,
+/// The sessions, the process, the issuing CA and the database's writer.
+fn process(gauges: &Gauges) -> Vec<Family> {
+    // shomei_sessions: without a sample while the database does not answer.
+    let mut families = vec![Family::gauge(
+        "shomei_sessions",
+        "Open portal sessions (absent while the database does not answer).",
+        gauges
+            .sessions
+            .map(|n| Sample::one(Value::U64(n as u64)))
+            .unwrap_or_default(),
+    )];
+    if let Some(rss) = gauges.resident_bytes {
+        families.push(Family::gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            Sample::one(Value::U64(rss)),
+        ));
+    }
+    families.extend([
+        Family::gauge(
             "shomei_issuing_ca_not_after_seconds",
-            "gauge",
             "When the issuing CA certificate expires (Unix time); certificates never outlive it.",
-        );
-        let _ = writeln!(
-            o,
-            "shomei_issuing_ca_not_after_seconds {}",
-            gauges.issuing_ca_not_after
-        );
-        head(
-            &mut o,
+            Sample::one(Value::I64(gauges.issuing_ca_not_after)),
+        ),
+        Family::gauge(
             "process_start_time_seconds",
-            "gauge",
             "Start time of the process since the Unix epoch in seconds.",
-        );
-        let _ = writeln!(o, "process_start_time_seconds {}", gauges.started_unix);
-        o
+            Sample::one(Value::I64(gauges.started_unix)),
+        ),
+        Family::gauge(
+            "shomei_db_writer_waiting",
+            "Write transactions waiting for SQLite's one writer.",
+            Sample::one(Value::U64(gauges.writer_waiting as u64)),
+        ),
+        Family::counter(
+            "shomei_db_writer_turns_ahead",
+            "Writer turns a returning customer's login took ahead of others waiting.",
+            Sample::one(Value::U64(gauges.writer_turns_ahead)),
+        ),
+        Family::gauge(
+            "shomei_revocation_set_from_snapshot",
+            "1 when this server started from its revocation set snapshot.",
+            Sample::one(Value::U64(u64::from(gauges.from_snapshot))),
+        ),
+    ]);
+    families
+}
+
+/// A counter's value now.
+fn get(a: &AtomicU64) -> Value {
+    Value::U64(a.load(Relaxed))
+}
+
+/// One sample per listener, of `of(listener index)`.
+fn by_listener(of: impl Fn(usize) -> Value) -> Vec<Sample> {
+    Listener::ALL
+        .iter()
+        .map(|l| Sample::of([("listener", l.label().into())], of(*l as usize)))
+        .collect()
+}
+
+/// One sample per published CRL partition.
+fn per_partition(
+    gauges: &Gauges,
+    of: fn(&crate::certificates::crl::CrlFigures) -> Value,
+) -> Vec<Sample> {
+    gauges
+        .crls
+        .iter()
+        .map(|f| Sample::of([("partition", f.scope.label().into())], of(f)))
+        .collect()
+}
+
+/// A sample's value.
+#[derive(Debug)]
+enum Value {
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    /// Per-bucket counts (not cumulative: the encoder sums them), the +Inf
+    /// bucket being `count` less their sum.
+    Histogram {
+        sum: f64,
+        count: u64,
+        buckets: Vec<(f64, u64)>,
+    },
+}
+
+/// One sample of a family: its labels and its value.
+#[derive(Debug)]
+struct Sample {
+    labels: Vec<(&'static str, Cow<'static, str>)>,
+    value: Value,
+}
+
+impl Sample {
+    fn of<const N: usize>(labels: [(&'static str, Cow<'static, str>); N], value: Value) -> Self {
+        Sample {
+            labels: labels.into(),
+            value,
+        }
+    }
+
+    /// The family's one sample, without labels.
+    fn one(value: Value) -> Vec<Sample> {
+        vec![Sample::of([], value)]
+    }
+}
+
+/// A metric family as read at render time: its name (a counter's without
+/// the `_total` the encoder adds), help, type and samples.
+#[derive(Debug)]
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: MetricType,
+    samples: Vec<Sample>,
+}
+
+impl Family {
+    fn counter(name: &'static str, help: &'static str, samples: Vec<Sample>) -> Self {
+        Family {
+            name,
+            help,
+            kind: MetricType::Counter,
+            samples,
+        }
+    }
+
+    fn gauge(name: &'static str, help: &'static str, samples: Vec<Sample>) -> Self {
+        Family {
+            name,
+            help,
+            kind: MetricType::Gauge,
+            samples,
+        }
+    }
+}
+
+/// The families of one render, handed to prometheus-client's encoder (the
+/// counters stay plain atomics: recording never goes through the crate).
+#[derive(Debug)]
+struct Exposition(Vec<Family>);
+
+impl Collector for Exposition {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for f in &self.0 {
+            let mut family = encoder.encode_descriptor(f.name, f.help, None, f.kind)?;
+            for s in &f.samples {
+                let mut m = family.encode_family(&s.labels)?;
+                match (&s.value, f.kind) {
+                    (Value::U64(v), MetricType::Counter) => {
+                        m.encode_counter::<NoLabelSet, _, u64>(v, None)?
+                    }
+                    (Value::F64(v), MetricType::Counter) => {
+                        m.encode_counter::<NoLabelSet, _, f64>(v, None)?
+                    }
+                    (Value::U64(v), _) => m.encode_gauge(v)?,
+                    (Value::I64(v), _) => m.encode_gauge(v)?,
+                    (Value::F64(v), _) => m.encode_gauge(v)?,
+                    (
+                        Value::Histogram {
+                            sum,
+                            count,
+                            buckets,
+                        },
+                        _,
+                    ) => m.encode_histogram::<NoLabelSet>(*sum, *count, buckets, None)?,
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -746,11 +765,12 @@ pub struct Gauges {
     pub issuing_ca_not_after: i64,
     /// The published CRLs, per partition.
     pub crls: Vec<crate::certificates::crl::CrlFigures>,
-}
-
-fn head(o: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(o, "# HELP {name} {help}");
-    let _ = writeln!(o, "# TYPE {name} {kind}");
+    /// Write transactions waiting for SQLite's one writer.
+    pub writer_waiting: usize,
+    /// Writer turns a returning customer's login took ahead of others.
+    pub writer_turns_ahead: u64,
+    /// Started from the revocation set snapshot.
+    pub from_snapshot: bool,
 }
 
 /// This process's resident memory (Linux: /proc/self/statm), if known.
@@ -794,8 +814,160 @@ mod tests {
                     generation_seconds: 0.002,
                 },
             ],
+            writer_waiting: 0,
+            writer_turns_ahead: 4,
+            from_snapshot: true,
         }
     }
+
+    /// What a Prometheus server sees of the exposition: each sample's name,
+    /// its family's type and its label names, and each family's help.
+    fn shape(text: &str) -> std::collections::BTreeSet<String> {
+        let mut types = std::collections::HashMap::new();
+        let mut out = std::collections::BTreeSet::new();
+        for l in text.lines() {
+            if let Some(rest) = l.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                types.insert(name.to_owned(), kind.to_owned());
+            } else if l.starts_with("# HELP ") {
+                out.insert(l.to_owned());
+            }
+        }
+        for l in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let name = l.split(['{', ' ']).next().unwrap();
+            let family = [
+                name,
+                name.trim_end_matches("_bucket"),
+                name.trim_end_matches("_sum"),
+                name.trim_end_matches("_count"),
+            ]
+            .into_iter()
+            .find(|n| types.contains_key(*n))
+            .unwrap_or_else(|| panic!("{name} has no TYPE line"));
+            let labels: Vec<&str> = match l.split_once('{') {
+                Some((_, rest)) => rest
+                    .split_once('}')
+                    .unwrap()
+                    .0
+                    .split(',')
+                    .map(|kv| kv.split_once('=').unwrap().0)
+                    .collect(),
+                None => Vec::new(),
+            };
+            out.insert(format!("{name} {} {{{}}}", types[family], labels.join(",")));
+        }
+        out
+    }
+
+    /// Every metric keeps its name, type, labels and help (the list is the
+    /// exposition as it was written by hand, before prometheus-client).
+    #[test]
+    fn every_metric_keeps_its_name_type_labels_and_help() {
+        let text = Metrics::default().render(&gauges());
+        let got = shape(&text);
+        let want: std::collections::BTreeSet<String> = SHAPE.lines().map(str::to_owned).collect();
+        if got != want {
+            panic!(
+                "missing: {:#?}\nnew: {:#?}\n{}",
+                want.difference(&got).collect::<Vec<_>>(),
+                got.difference(&want).collect::<Vec<_>>(),
+                got.iter().cloned().collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+
+    const SHAPE: &str = "\
+# HELP process_resident_memory_bytes Resident memory size in bytes.
+# HELP process_start_time_seconds Start time of the process since the Unix epoch in seconds.
+# HELP shomei_accept_errors_total Failed accepts (such as too many open files); each backs the listener off briefly.
+# HELP shomei_address_throttled_total Login and enrollment attempts refused because their address failed too often lately.
+# HELP shomei_certificates_issued_total Certificates issued, by EST operation.
+# HELP shomei_connections_open Connections open now, by listener.
+# HELP shomei_connections_refused_total Connections closed before being served: listener or address cap reached, TLS handshake too slow.
+# HELP shomei_crl_bytes Size of the published full CRL in bytes, per partition.
+# HELP shomei_crl_entries Entries in the published full CRL, per partition.
+# HELP shomei_crl_generation_seconds How long the last generation of the partition's CRL and delta took.
+# HELP shomei_crl_generation_seconds_total Time spent signing CRLs, all partitions together.
+# HELP shomei_crl_generations_total CRLs (each a full CRL with its delta, of one partition) generated and published.
+# HELP shomei_crl_number CRL number of the published full CRL, per partition.
+# HELP shomei_crl_partitions CRLs published: the partitions, and the undivided CRL while certificates name it.
+# HELP shomei_delta_crl_bytes Size of the published delta CRL in bytes, per partition.
+# HELP shomei_delta_crl_entries Entries in the published delta CRL, per partition.
+# HELP shomei_device_cookies_total Device cookies brought with a login: accepted (valid for the login ID typed: a reserved hashing place, no address count) or refused (forged, expired or another user's: nothing earned).
+# HELP shomei_http_request_duration_seconds Time to the response head, by listener.
+# HELP shomei_issuance_refused_total Issuance requests refused (authentication, state or CSR).
+# HELP shomei_issuing_ca_not_after_seconds When the issuing CA certificate expires (Unix time); certificates never outlive it.
+# HELP shomei_logins_total Login attempts by method and result.
+# HELP shomei_ocsp_cache_hits_total OCSP responses served from the response cache.
+# HELP shomei_ocsp_presigned_responses Pre-signed OCSP answers kept, one per certificate in force that was issued or asked about.
+# HELP shomei_ocsp_responses_total OCSP responses by the status of the first certificate asked about.
+# HELP shomei_password_checks_busy_total Password checks refused at once (503) because every hashing place was taken.
+# HELP shomei_password_checks_refused_at_once_total Password checks refused without checking the password: as many were in flight for that user as the lockout still allows.
+# HELP shomei_password_dummy_hashes_total Of those, logins that checked no user's password (unknown ID, locked or stopped password, too many checks in flight) spending the dummy hash so that they cost what a check costs.
+# HELP shomei_password_hashes_total Argon2 computations made (password checks, unknown-ID dummies, new hashes).
+# HELP shomei_password_hashing_places Places for password checks: workers plus queue.
+# HELP shomei_password_hashing_places_in_use Password checks running or queued now.
+# HELP shomei_password_hashing_reserved_places More places, only for logins with a valid device cookie (returning customers).
+# HELP shomei_password_hashing_reserved_places_in_use Reserved places taken now.
+# HELP shomei_password_hashing_workers Password-hashing workers (each with its own Argon2 memory).
+# HELP shomei_revocation_notices_total Revocation notices (PostgreSQL LISTEN/NOTIFY) that woke the revocation watch.
+# HELP shomei_revocations_total Revocations put in force in this server (its own and other processes').
+# HELP shomei_revoked_certificates Serials in the in-memory revocation set.
+# HELP shomei_revoked_certificates_refused_total Client certificates refused in the handshake because they are revoked.
+# HELP shomei_sessions Open portal sessions (absent while the database does not answer).
+# HELP shomei_tls_chain_cache_hits_total Client certificates whose chain validation came from the certificate listener's cache (revocation and validity still checked on every handshake).
+# HELP shomei_tls_handshakes_total TLS handshakes by listener and result.
+process_resident_memory_bytes gauge {}
+process_start_time_seconds gauge {}
+shomei_accept_errors_total counter {listener}
+shomei_address_throttled_total counter {}
+shomei_certificates_issued_total counter {operation}
+shomei_connections_open gauge {listener}
+shomei_connections_refused_total counter {listener,reason}
+shomei_crl_bytes gauge {partition}
+shomei_crl_entries gauge {partition}
+shomei_crl_generation_seconds gauge {partition}
+shomei_crl_generation_seconds_total counter {}
+shomei_crl_generations_total counter {}
+shomei_crl_number gauge {partition}
+shomei_crl_partitions gauge {}
+shomei_delta_crl_bytes gauge {partition}
+shomei_delta_crl_entries gauge {partition}
+shomei_device_cookies_total counter {result}
+shomei_http_request_duration_seconds_bucket histogram {listener,le}
+shomei_http_request_duration_seconds_count histogram {listener}
+shomei_http_request_duration_seconds_sum histogram {listener}
+shomei_issuance_refused_total counter {}
+shomei_issuing_ca_not_after_seconds gauge {}
+shomei_logins_total counter {method,result}
+shomei_ocsp_cache_hits_total counter {}
+shomei_ocsp_presigned_responses gauge {}
+shomei_ocsp_responses_total counter {status}
+shomei_password_checks_busy_total counter {}
+shomei_password_checks_refused_at_once_total counter {}
+shomei_password_dummy_hashes_total counter {}
+shomei_password_hashes_total counter {}
+shomei_password_hashing_places gauge {}
+shomei_password_hashing_places_in_use gauge {}
+shomei_password_hashing_reserved_places gauge {}
+shomei_password_hashing_reserved_places_in_use gauge {}
+shomei_password_hashing_workers gauge {}
+shomei_revocation_notices_total counter {}
+shomei_revocations_total counter {}
+shomei_revoked_certificates gauge {}
+shomei_revoked_certificates_refused_total counter {}
+shomei_sessions gauge {}
+shomei_tls_chain_cache_hits_total counter {}
+shomei_tls_handshakes_total counter {listener,result}
+# HELP shomei_db_writer_waiting Write transactions waiting for SQLite's one writer.
+# HELP shomei_db_writer_turns_ahead_total Writer turns a returning customer's login took ahead of others waiting.
+# HELP shomei_revocation_set_from_snapshot 1 when this server started from its revocation set snapshot.
+shomei_db_writer_waiting gauge {}
+shomei_db_writer_turns_ahead_total counter {}
+shomei_revocation_set_from_snapshot gauge {}";
 
     #[test]
     fn renders_counters_and_a_cumulative_histogram() {
