@@ -2,11 +2,18 @@
 //! directory and the revocation log after it, never a stale set: a
 //! certificate revoked while the server was down is refused on the first
 //! handshake after the start, whether the snapshot was taken or (pruned
-//! log, a changed file) the whole set was read from the database.
+//! log, a changed file) the whole set was read from the database. The
+//! CRLs of the scopes nothing was revoked into are served again from the
+//! copies kept at the stop (the same octets, nothing signed); the revoked
+//! certificate's scope, and one whose kept copy was changed, are signed
+//! anew.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use shomei_core::{LoginId, RevocationReason};
+use shomei_core::{CrlScope, LoginId, RevocationReason, Serial};
+use shomei_service::Shomei;
+use x509_parser::prelude::*;
 
 use crate::issuance::{enrolled, identity};
 use crate::testkit::{Kit, StoreOf};
@@ -21,6 +28,42 @@ enum Case {
     FileChanged,
     /// No snapshot in the data directory.
     NoFile,
+    /// The snapshot as written, but one octet of a kept CRL copy (of a
+    /// scope nothing was revoked into) changed.
+    CrlCopyChanged,
+}
+
+/// Every published scope's full and delta CRL.
+fn crls(svc: &Shomei) -> BTreeMap<CrlScope, (u64, Vec<u8>, Vec<u8>)> {
+    svc.crl_scopes()
+        .into_iter()
+        .map(|s| {
+            let full = svc.crl_of(s).unwrap();
+            let delta = svc.delta_crl_of(s).unwrap();
+            (s, (full.number, full.der.to_vec(), delta.der.to_vec()))
+        })
+        .collect()
+}
+
+fn serial_of(der: &[u8]) -> Serial {
+    let (_, c) = parse_x509_certificate(der).unwrap();
+    Serial::from_bytes(c.raw_serial()).unwrap()
+}
+
+fn listed(crl: &[u8]) -> Vec<Serial> {
+    let (_, c) = parse_x509_crl(crl).unwrap();
+    c.iter_revoked_certificates()
+        .map(|r| Serial::from_bytes(r.raw_serial()).unwrap())
+        .collect()
+}
+
+/// The scope whose CRL names `serial`'s certificate.
+async fn scope_of(svc: &Shomei, serial: &Serial) -> CrlScope {
+    let naming = svc.crl_naming(serial).await.unwrap().unwrap();
+    svc.crl_scopes()
+        .into_iter()
+        .find(|s| svc.crl_of(*s).unwrap().etag == naming.etag)
+        .unwrap()
 }
 
 fn client(svc: &shomei_service::Shomei, cert: &[u8], key: &rcgen::KeyPair) -> reqwest::Client {
@@ -36,9 +79,17 @@ async fn restart_after_a_revocation_while_down(case: Case) {
     let kit = Kit::start().await;
     let (x, x_key) = enrolled(&kit, "jirodt").await;
     let (y, y_key) = enrolled(&kit, "sachikodt").await;
-    let _ = enrolled(&kit, "ichirodt").await;
+    let (z, _) = enrolled(&kit, "ichirodt").await;
     kit.crl_caught_up().await;
     let svc = kit.svc.clone();
+    let x_scope = scope_of(&svc, &serial_of(&x)).await;
+    let z_scope = scope_of(&svc, &serial_of(&z)).await;
+    let before = crls(&svc);
+    // A scope nothing is revoked into, for the changed copy.
+    let other = *before
+        .keys()
+        .find(|s| **s != x_scope && **s != z_scope)
+        .expect("more than two CRL scopes");
     let dir = kit.dir.path().to_owned();
     let file = dir.join("revocation-set.snapshot");
     let base = kit.base.clone();
@@ -79,7 +130,7 @@ async fn restart_after_a_revocation_while_down(case: Case) {
         Case::LogPruned => {
             let gone = op
                 .store()
-                .prune_revocation_log(op.now() + time::Duration::hours(2))
+                .prune_revocation_log(op.now() + ::time::Duration::hours(2))
                 .await
                 .unwrap();
             assert!(gone > 0, "entries after the snapshot were pruned");
@@ -91,6 +142,16 @@ async fn restart_after_a_revocation_while_down(case: Case) {
             std::fs::write(&file, b).unwrap();
         }
         Case::NoFile => std::fs::remove_file(&file).unwrap(),
+        Case::CrlCopyChanged => {
+            let copy = dir
+                .join("newest-crls")
+                .join(format!("{}.der", other.label()));
+            let mut b = std::fs::read(&copy).unwrap();
+            assert_eq!(b, before[&other].1, "the stop kept the served CRL");
+            let at = b.len() / 2;
+            b[at] ^= 0x01;
+            std::fs::write(&copy, b).unwrap();
+        }
     }
     drop(op);
     drop(svc);
@@ -111,9 +172,47 @@ async fn restart_after_a_revocation_while_down(case: Case) {
     );
     assert_eq!(
         svc.started_from_revocation_snapshot(),
-        matches!(case, Case::Fresh),
+        matches!(case, Case::Fresh | Case::CrlCopyChanged),
         "{case:?}: where the set came from"
     );
+    // The revoked certificates' scopes are signed anew and list them; the
+    // changed copy's scope is signed anew; every other scope's CRLs are
+    // the kept copies, octet for octet.
+    let after = crls(&svc);
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>()
+    );
+    let mut resigned = vec![x_scope];
+    if matches!(case, Case::LogPruned) {
+        resigned.push(z_scope);
+    }
+    if matches!(case, Case::CrlCopyChanged) {
+        resigned.push(other);
+    }
+    for (scope, (number, full, delta)) in &after {
+        let (was, was_full, was_delta) = &before[scope];
+        if resigned.contains(scope) {
+            assert!(number > was, "{case:?}: {scope} signed anew");
+            assert_ne!(full, was_full, "{case:?}: {scope}");
+        } else {
+            assert_eq!(
+                (number, full, delta),
+                (was, was_full, was_delta),
+                "{case:?}: {scope} served from its kept copies"
+            );
+        }
+    }
+    assert!(
+        listed(&after[&x_scope].1).contains(&serial_of(&x)),
+        "{case:?}"
+    );
+    if matches!(case, Case::LogPruned) {
+        assert!(
+            listed(&after[&z_scope].1).contains(&serial_of(&z)),
+            "{case:?}"
+        );
+    }
     let cert = shomei_web::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -174,4 +273,9 @@ async fn a_changed_snapshot_is_not_used_and_the_revocation_is_refused() {
 #[tokio::test]
 async fn without_a_snapshot_the_set_comes_from_the_database() {
     restart_after_a_revocation_while_down(Case::NoFile).await;
+}
+
+#[tokio::test]
+async fn a_changed_crl_copy_is_signed_anew_and_the_others_are_served_as_kept() {
+    restart_after_a_revocation_while_down(Case::CrlCopyChanged).await;
 }

@@ -252,6 +252,14 @@ impl CrlList {
         write_entry(&mut self.buf, e);
     }
 
+    /// A list of entries already encoded (a kept CRL's, see
+    /// [`KeptCrl::entries_at`]), with room for `more` octets to come.
+    pub fn from_encoded(entries: &[u8], more: usize) -> Self {
+        let mut l = Self::with_capacity(entries.len() + more);
+        l.buf.extend_from_slice(entries);
+        l
+    }
+
     /// Appends the entries of `other` (already encoded: one copy).
     pub fn append(&mut self, other: &CrlList) {
         self.buf.extend_from_slice(&other.buf[ROOM..]);
@@ -457,4 +465,192 @@ pub fn read_own(der: &[u8], issuing_ca_der: &[u8]) -> Result<ReadCrl, String> {
         entries.push((r.raw_serial().to_vec(), at, reason));
     }
     Ok(ReadCrl { number, entries })
+}
+
+/// A kept copy of one of our own CRLs, read so that a start can serve it
+/// again instead of signing a new one: what it says besides its entries,
+/// where its entries are, and how many. Its signature by the issuing CA is
+/// checked; its entries are walked, not decoded (see [`KeptCrl::serials`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptCrl {
+    pub number: u64,
+    /// `Some(base)` for a delta CRL.
+    pub delta_base: Option<u64>,
+    pub this_update: OffsetDateTime,
+    pub next_update: OffsetDateTime,
+    /// The URI of its Issuing Distribution Point, if it has one.
+    pub scope_url: Option<String>,
+    /// How many revokedCertificates entries it has.
+    pub entries: usize,
+    /// Where the content of its revokedCertificates SEQUENCE is in the DER
+    /// (empty when it lists nothing).
+    list: std::ops::Range<usize>,
+}
+
+/// RFC 5280 Time (UTCTime or GeneralizedTime, in UTC, to the second).
+fn read_time(e: &crate::der::Element<'_>) -> Option<OffsetDateTime> {
+    let s = std::str::from_utf8(e.content).ok()?;
+    let (year, rest) = match (e.tag, s.len()) {
+        (0x17, 13) => {
+            let yy: i32 = s.get(..2)?.parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &s[2..])
+        }
+        (0x18, 15) => (s.get(..4)?.parse().ok()?, &s[4..]),
+        _ => return None,
+    };
+    let rest = rest.strip_suffix('Z')?;
+    if !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let two = |i: usize| rest[i..i + 2].parse::<u8>().ok();
+    let date =
+        time::Date::from_calendar_date(year, time::Month::try_from(two(0)?).ok()?, two(2)?).ok()?;
+    let t = time::Time::from_hms(two(4)?, two(6)?, two(8)?).ok()?;
+    Some(time::PrimitiveDateTime::new(date, t).assume_utc())
+}
+
+/// The value of an INTEGER of at most 8 octets, not negative.
+fn read_u64(content: &[u8]) -> Option<u64> {
+    if content.first().is_none_or(|b| *b & 0x80 != 0) {
+        return None;
+    }
+    let digits = content.strip_prefix(&[0]).unwrap_or(content);
+    (digits.len() <= 8).then(|| digits.iter().fold(0u64, |n, b| n << 8 | u64::from(*b)))
+}
+
+/// Reads a kept copy of one of our CRLs (see [`KeptCrl`]): signed with
+/// ECDSA P-256 SHA-256 by the issuing CA whose certificate is
+/// `issuing_ca_der`, issued by its name, nothing after it.
+pub fn read_kept(der: &[u8], issuing_ca_der: &[u8]) -> Result<KeptCrl, String> {
+    use crate::der::{expect, read};
+    let (_, ca) = x509_parser::parse_x509_certificate(issuing_ca_der).map_err(|e| e.to_string())?;
+    let bad = |what: &str| format!("not a CRL of ours: {what}");
+    let outer = expect(der, 0x30).ok_or_else(|| bad("no outer SEQUENCE"))?;
+    if !outer.rest.is_empty() {
+        return Err(bad("octets after it"));
+    }
+    let tbs = expect(outer.content, 0x30).ok_or_else(|| bad("no TBSCertList"))?;
+    let alg = read(tbs.rest).ok_or_else(|| bad("no signature algorithm"))?;
+    if alg.raw != ALG_ECDSA_SHA256 {
+        return Err(bad("not signed with ecdsa-with-SHA256"));
+    }
+    let bits = expect(alg.rest, 0x03).ok_or_else(|| bad("no signature"))?;
+    let sig = bits
+        .content
+        .strip_prefix(&[0])
+        .ok_or_else(|| bad("signature with unused bits"))?;
+    if !bits.rest.is_empty() {
+        return Err(bad("octets after the signature"));
+    }
+    aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
+        ca.public_key().subject_public_key.data.as_ref(),
+    )
+    .verify(tbs.raw, sig)
+    .map_err(|_| "CRL not signed by the issuing CA".to_string())?;
+
+    let version = expect(tbs.content, 0x02).ok_or_else(|| bad("no version"))?;
+    if version.content != [1] {
+        return Err(bad("not a v2 CRL"));
+    }
+    let inner_alg = read(version.rest).ok_or_else(|| bad("no signature field"))?;
+    if inner_alg.raw != ALG_ECDSA_SHA256 {
+        return Err(bad("its signature field is not ecdsa-with-SHA256"));
+    }
+    let issuer = expect(inner_alg.rest, 0x30).ok_or_else(|| bad("no issuer"))?;
+    if issuer.raw != ca.subject().as_raw() {
+        return Err(bad("another issuer"));
+    }
+    let this = read(issuer.rest).ok_or_else(|| bad("no thisUpdate"))?;
+    let next = read(this.rest).ok_or_else(|| bad("no nextUpdate"))?;
+    let this_update = read_time(&this).ok_or_else(|| bad("thisUpdate unreadable"))?;
+    let next_update = read_time(&next).ok_or_else(|| bad("nextUpdate unreadable"))?;
+    let mut rest = next.rest;
+    let mut list = 0..0;
+    let mut entries = 0usize;
+    if let Some(l) = expect(rest, 0x30) {
+        let start = l.content.as_ptr() as usize - der.as_ptr() as usize;
+        list = start..start + l.content.len();
+        let mut e = l.content;
+        while !e.is_empty() {
+            let entry = expect(e, 0x30).ok_or_else(|| bad("an entry is not a SEQUENCE"))?;
+            expect(entry.content, 0x02).ok_or_else(|| bad("an entry has no serial"))?;
+            entries += 1;
+            e = entry.rest;
+        }
+        rest = l.rest;
+    }
+    let (mut number, mut delta_base, mut scope_url) = (None, None, None);
+    let exts = expect(rest, 0xa0).ok_or_else(|| bad("no extensions"))?;
+    if !exts.rest.is_empty() {
+        return Err(bad("octets after its extensions"));
+    }
+    let mut all = expect(exts.content, 0x30)
+        .ok_or_else(|| bad("extensions unreadable"))?
+        .content;
+    while !all.is_empty() {
+        let ext = expect(all, 0x30).ok_or_else(|| bad("an extension unreadable"))?;
+        all = ext.rest;
+        let oid = expect(ext.content, 0x06).ok_or_else(|| bad("an extension without OID"))?;
+        let mut after = oid.rest;
+        if let Some(b) = expect(after, 0x01) {
+            after = b.rest;
+        }
+        let value = expect(after, 0x04)
+            .ok_or_else(|| bad("an extension without value"))?
+            .content;
+        match oid.content {
+            [0x55, 0x1d, 0x14] => {
+                number = expect(value, 0x02).and_then(|i| read_u64(i.content));
+            }
+            [0x55, 0x1d, 0x1b] => {
+                delta_base = Some(
+                    expect(value, 0x02)
+                        .and_then(|i| read_u64(i.content))
+                        .ok_or_else(|| bad("delta CRL indicator unreadable"))?,
+                );
+            }
+            [0x55, 0x1d, 0x1c] => {
+                // IssuingDistributionPoint { [0] { [0] fullName { [6] URI } } }
+                let uri = expect(value, 0x30)
+                    .and_then(|idp| expect(idp.content, 0xa0))
+                    .and_then(|dp| expect(dp.content, 0xa0))
+                    .and_then(|full| expect(full.content, 0x86))
+                    .and_then(|u| std::str::from_utf8(u.content).ok())
+                    .ok_or_else(|| bad("issuing distribution point unreadable"))?;
+                scope_url = Some(uri.to_string());
+            }
+            _ => {}
+        }
+    }
+    Ok(KeptCrl {
+        number: number.ok_or_else(|| bad("no CRL number"))?,
+        delta_base,
+        this_update,
+        next_update,
+        scope_url,
+        entries,
+        list,
+    })
+}
+
+impl KeptCrl {
+    /// Every entry's serial (the INTEGER's content octets, as written:
+    /// a leading zero octet when the top bit is set), in the CRL's order.
+    /// `der` is the copy this was read from.
+    pub fn serials<'a>(&self, der: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let mut e = der.get(self.list.clone()).unwrap_or_default();
+        std::iter::from_fn(move || {
+            let entry = crate::der::expect(e, 0x30)?;
+            e = entry.rest;
+            crate::der::expect(entry.content, 0x02).map(|s| s.content)
+        })
+    }
+
+    /// Where its entries' octets are in `der`: with
+    /// [`CrlList::from_encoded`], the list the next CRL of its scope is
+    /// signed over.
+    pub fn entries_at(&self) -> std::ops::Range<usize> {
+        self.list.clone()
+    }
 }

@@ -443,3 +443,84 @@ fn partitioned_certificates_name_their_partition_and_its_delta() {
     }
     assert!(partitions.len() > 5, "serials spread: {partitions:?}");
 }
+
+#[test]
+fn a_kept_crl_reads_back_with_its_entries_where_they_are() {
+    use crate::crl::{CrlEntry, CrlKind, CrlList, read_kept};
+    let tmp = tempfile::tempdir().unwrap();
+    let a = ca(tmp.path());
+    let now = datetime!(2026-01-02 03:04:05 UTC);
+    let url = "http://localhost:8480/pki/crl/7.crl";
+    let serials = [vec![0x41, 0x02, 0x03], vec![0x7f; 16], vec![0xc0; 16]];
+    let entries = || {
+        serials.iter().enumerate().map(|(i, s)| CrlEntry {
+            serial: s,
+            revoked_at: now,
+            reason: [Some(5), None, Some(4)][i],
+            invalidity: None,
+        })
+    };
+    let signer = a.crl_signer().unwrap();
+    let der = signer
+        .sign(entries(), &header(300, CrlKind::Full, now, Some(url)))
+        .unwrap();
+    let k = read_kept(&der, a.issuing_der()).unwrap();
+    assert_eq!(
+        (k.number, k.delta_base, k.this_update, k.next_update),
+        (300, None, now, now + Duration::days(1))
+    );
+    assert_eq!(k.scope_url.as_deref(), Some(url));
+    assert_eq!(k.entries, 3);
+    let got: Vec<Vec<u8>> = k.serials(&der).map(|s| s.to_vec()).collect();
+    assert_eq!(
+        got,
+        vec![
+            vec![0x41, 0x02, 0x03],
+            vec![0x7f; 16],
+            [vec![0], vec![0xc0; 16]].concat()
+        ]
+    );
+    // The next CRL signed over the kept entries and one more lists all four.
+    let mut list = CrlList::from_encoded(&der[k.entries_at()], 0);
+    list.push(&CrlEntry {
+        serial: &[0x55; 16],
+        revoked_at: now,
+        reason: None,
+        invalidity: None,
+    });
+    let next = signer
+        .sign_list(list, &header(301, CrlKind::Full, now, Some(url)))
+        .unwrap();
+    let (_, c) = parse_x509_crl(&next).unwrap();
+    assert_eq!(c.iter_revoked_certificates().count(), 4);
+    let (_, issuing) = parse_x509_certificate(a.issuing_der()).unwrap();
+    c.verify_signature(issuing.public_key()).unwrap();
+    assert_eq!(read_kept(&next, a.issuing_der()).unwrap().entries, 4);
+
+    let delta = signer
+        .sign(
+            std::iter::empty(),
+            &header(302, CrlKind::Delta { base: 300 }, now, Some(url)),
+        )
+        .unwrap();
+    let d = read_kept(&delta, a.issuing_der()).unwrap();
+    assert_eq!((d.number, d.delta_base, d.entries), (302, Some(300), 0));
+    assert_eq!(d.serials(&delta).count(), 0);
+
+    // Refused: any octet changed, cut short, one more, another CA's.
+    for at in [der.len() / 2, 20, der.len() - 3] {
+        let mut changed = der.clone();
+        changed[at] ^= 0x01;
+        assert!(read_kept(&changed, a.issuing_der()).is_err(), "octet {at}");
+    }
+    assert!(read_kept(&der[..der.len() - 1], a.issuing_der()).is_err());
+    let mut longer = der.clone();
+    longer.push(0);
+    assert!(read_kept(&longer, a.issuing_der()).is_err());
+    let other = tempfile::tempdir().unwrap();
+    let b = ca(other.path());
+    assert_eq!(
+        read_kept(&der, b.issuing_der()).err().as_deref(),
+        Some("CRL not signed by the issuing CA")
+    );
+}

@@ -14,6 +14,7 @@ mod audit_review;
 mod certificates;
 mod companies;
 mod crl;
+mod crl_published;
 mod db;
 mod helpdesk;
 mod leases;

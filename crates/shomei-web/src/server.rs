@@ -314,7 +314,9 @@ pub async fn start_all(
         for l in loops {
             let _ = l.await;
         }
-        // A restart then reads the set from it, not from the database.
+        // A restart then reads the set from it, not from the database, and
+        // serves these CRLs again instead of signing them.
+        keeper.keep_current_crl_copies().await;
         if let Err(e) = keeper.keep_revocation_snapshot_if_behind(true).await {
             tracing::error!(error = %e, "cannot write the revocation set snapshot");
         }

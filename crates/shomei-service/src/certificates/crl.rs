@@ -29,7 +29,7 @@ use shomei_store::AuditEntry;
 
 use crate::certificates::revocation::PendingRevocation;
 use crate::certificates::revset::Listed;
-use crate::certificates::revset::RevocationSet;
+use crate::certificates::revset::{Loading, RevocationSet};
 use crate::{Result, Revocation, ServiceError, Shomei};
 
 /// The revoked serials of the issuing CA.
@@ -74,6 +74,23 @@ struct Next {
     /// While the lists are rebuilt from a copy of the set: what was
     /// revoked after the copy.
     pending: Option<(CrlList, usize)>,
+    /// Served from a kept copy at start: the entries `list` comes after,
+    /// still in that copy's octets (where in them), until the scope's
+    /// next publication copies them in front of `list`.
+    seed: Option<(bytes::Bytes, std::ops::Range<usize>)>,
+}
+
+impl Next {
+    /// The full CRL's entries, every one in `list` (the kept copy's put in
+    /// front of those added since, once).
+    fn whole_list(&mut self) -> &CrlList {
+        if let Some((der, at)) = self.seed.take() {
+            let mut l = CrlList::from_encoded(&der[at], self.list.len());
+            l.append(&self.list);
+            self.list = l;
+        }
+        &self.list
+    }
 }
 
 /// One CRL scope: a partition, or the undivided CRL.
@@ -86,6 +103,8 @@ struct ScopeCrls {
     next: Mutex<Next>,
     /// Microseconds the last generation of its CRLs took.
     generation_micros: AtomicU64,
+    /// The number of the full CRL whose copy is kept in the data directory.
+    kept_full: AtomicU64,
 }
 
 impl ScopeCrls {
@@ -101,8 +120,10 @@ impl ScopeCrls {
                 base: None,
                 since: Vec::new(),
                 pending: None,
+                seed: None,
             }),
             generation_micros: AtomicU64::new(0),
+            kept_full: AtomicU64::new(0),
         }
     }
 
@@ -160,6 +181,10 @@ pub(crate) struct CrlPublisher {
     /// The last revocation log entry this process has put in force.
     log_seen: std::sync::atomic::AtomicI64,
     bundle: tokio::sync::Mutex<Option<Bundle>>,
+    /// The kept CRL copies read at start (to see whether the database is
+    /// behind them), by file name, for `serve_kept_copies` not to read
+    /// them again.
+    read_at_start: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 /// How long the publisher waits after a revocation for others to join the
@@ -185,6 +210,7 @@ impl CrlPublisher {
             notified: tokio::sync::Notify::new(),
             log_seen: std::sync::atomic::AtomicI64::new(0),
             bundle: tokio::sync::Mutex::new(None),
+            read_at_start: Mutex::default(),
         }
     }
 
@@ -238,6 +264,11 @@ fn gone(horizons: &HashMap<CrlScope, i64>, r: Revocation, l: Listed) -> bool {
     l.not_after < h && r.at.unix_timestamp() < h
 }
 
+/// No entry whose certificate expired at or after this may leave (`gone`).
+fn newest_horizon(horizons: &HashMap<CrlScope, i64>) -> i64 {
+    horizons.values().copied().max().unwrap_or(0)
+}
+
 /// One scope's CRLs as signed, waiting for the compare-and-set.
 struct Signed {
     scope: Arc<ScopeCrls>,
@@ -256,13 +287,20 @@ impl Shomei {
     /// Rebuilds the revocation set from the database and publishes every
     /// scope's full CRL, each a new base of its delta CRLs.
     pub(crate) async fn reload_revocations(&self) -> Result<()> {
+        self.load_revocations_from_database(false).await
+    }
+
+    /// `reload_revocations`; `at_start`: the kept CRL copies that are
+    /// current are served again instead of signed anew (see
+    /// `serve_kept_copies`).
+    async fn load_revocations_from_database(&self, at_start: bool) -> Result<()> {
         let started = std::time::Instant::now();
         // The log head first: a revocation committed while the set loads is
         // then picked up (again, harmlessly) by the watch.
         let head = self.store.revocation_log_head().await?;
         let now = self.now();
         let (horizons, in_use) = self.crl_scope_facts(now).await?;
-        let mut set = RevocationSet::with_capacity(self.store.revoked_count().await?);
+        let mut loading = Loading::with_capacity(self.store.revoked_count().await?);
         let mut left = 0usize;
         let n = self
             .store
@@ -271,10 +309,11 @@ impl Shomei {
                 if e.not_after < h && e.at < h {
                     left += 1;
                 } else {
-                    set.insert_raw(serial, e);
+                    loading.insert_raw(serial, e);
                 }
             })
             .await?;
+        let mut set = loading.done();
         for (serial, at) in self.store.invalidity_dates().await? {
             if set.contains(serial.as_bytes()) {
                 set.set_invalidity(serial.as_bytes(), at);
@@ -303,7 +342,7 @@ impl Shomei {
             ms = started.elapsed().as_millis() as u64,
             "revocation set loaded"
         );
-        self.put_set_in_force(set, head, &horizons, in_use, false)
+        self.put_set_in_force(set, head, &horizons, in_use, false, at_start)
             .await?;
         if let Err(e) = self.keep_revocation_snapshot().await {
             tracing::error!(error = %e, "cannot write the revocation set snapshot");
@@ -324,14 +363,14 @@ impl Shomei {
             }
         };
         let Some((set, seen)) = from else {
-            return self.reload_revocations().await;
+            return self.load_revocations_from_database(true).await;
         };
         let n = set.len();
         let now = self.now();
         let (horizons, in_use) = self.crl_scope_facts(now).await?;
         // Entries that expired since the snapshot leave here, as a load
         // from the database leaves them out.
-        self.put_set_in_force(set, seen, &horizons, in_use, true)
+        self.put_set_in_force(set, seen, &horizons, in_use, true, true)
             .await?;
         tracing::info!(
             revoked = n,
@@ -347,7 +386,8 @@ impl Shomei {
     }
 
     /// Serves `set` (holding every revocation up to log entry `head`) and
-    /// publishes every scope's CRLs from it.
+    /// publishes every scope's CRLs from it; `at_start`, the scopes whose
+    /// kept copies are current are served from them (nothing signed).
     async fn put_set_in_force(
         &self,
         set: RevocationSet,
@@ -355,6 +395,7 @@ impl Shomei {
         horizons: &HashMap<CrlScope, i64>,
         in_use: BTreeSet<CrlScope>,
         prune: bool,
+        at_start: bool,
     ) -> Result<()> {
         if let Ok(mut s) = self.revoked.write() {
             *s = set;
@@ -365,8 +406,198 @@ impl Shomei {
         self.crl.log_seen.fetch_max(head, Ordering::SeqCst);
         self.view.confirm();
         let _guard = self.crl.generating.lock().await;
-        self.rebuild_lists(horizons, in_use, prune)?;
-        self.publish_all(false).await
+        if !at_start {
+            self.rebuild_lists(horizons, in_use, prune, None)?;
+            return self.publish_all(false).await;
+        }
+        let upto = self.crl.requested.load(Ordering::SeqCst);
+        let (served, all) = self.serve_kept_copies(horizons, &in_use, prune).await?;
+        if !all {
+            self.rebuild_lists(horizons, in_use, false, Some(&served))?;
+        }
+        let todo: Vec<_> = self
+            .crl
+            .all()
+            .into_iter()
+            .filter(|s| !served.contains(&s.scope))
+            .collect();
+        self.publish_these(todo, upto, false).await
+    }
+
+    /// At start, before anything is served: every scope whose kept copies
+    /// (full and delta CRL) are its newest publication (no server
+    /// published a higher number of it), still valid, and list exactly the
+    /// serials the set holds for it, is served from them as they are, its
+    /// next CRL's entries taken from the copy (nothing signed, nothing
+    /// encoded). Returns those scopes, and whether they are all the scopes
+    /// (in use or listing an entry); every other scope is signed anew by
+    /// the caller. With `prune`, the entries that may leave (see `gone`)
+    /// leave the set first. The caller holds `generating`.
+    async fn serve_kept_copies(
+        &self,
+        horizons: &HashMap<CrlScope, i64>,
+        in_use: &BTreeSet<CrlScope>,
+        prune: bool,
+    ) -> Result<(BTreeSet<CrlScope>, bool)> {
+        let started = std::time::Instant::now();
+        let poisoned = || ServiceError::Crl("revocation set lock poisoned".into());
+        let published: HashMap<CrlScope, u64> = {
+            let mut tx = self.store.begin().await?;
+            let p = tx.crl_published().await?;
+            tx.commit().await?;
+            p.into_iter().collect()
+        };
+        let (digests, len) = {
+            let mut set = self.revoked.write().map_err(|_| poisoned())?;
+            if prune {
+                let left = set.remove_where(newest_horizon(horizons), |r, l| gone(horizons, r, l));
+                if left > 0 {
+                    tracing::info!(
+                        left,
+                        "expired revoked certificates listed on a scheduled CRL after their notAfter left the CRLs"
+                    );
+                }
+            }
+            (set.scope_digests(), set.len())
+        };
+        let mut wanted: BTreeSet<CrlScope> = in_use.clone();
+        wanted.extend(digests.keys().copied());
+        let dir = self.crl_copies.clone();
+        let ca = self.ca.issuing_der().to_vec();
+        let now = self.now();
+        let mut already = self
+            .crl
+            .read_at_start
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        let scopes_wanted = wanted.len();
+        let wanted: Vec<_> = wanted
+            .into_iter()
+            .filter_map(|scope| {
+                let number = *published.get(&scope)?;
+                let listed = digests.get(&scope).copied().unwrap_or_default();
+                Some((scope, self.ca.endpoints().crl_url(scope), number, listed))
+            })
+            .collect();
+        let kept = tokio::task::spawn_blocking(move || {
+            wanted
+                .into_iter()
+                .filter_map(|(scope, url, number, listed)| {
+                    let label = scope.label();
+                    let mut read = |name: String| {
+                        let der = match already.remove(&name) {
+                            Some(d) => d,
+                            None => std::fs::read(dir.join(&name)).ok()?,
+                        };
+                        match shomei_pki::crl::read_kept(&der, &ca) {
+                            Ok(k) => Some((der, k)),
+                            Err(e) => {
+                                tracing::warn!(error = %e, file = name, "a kept CRL copy is unreadable; signing its scope anew");
+                                None
+                            }
+                        }
+                    };
+                    let (full_der, full) = read(format!("{label}.der"))?;
+                    let (delta_der, delta) = read(format!("{label}-delta.der"))?;
+                    let current = full.number == number
+                        && delta.number == number
+                        && full.delta_base.is_none()
+                        && delta.delta_base.is_some()
+                        && full.scope_url.as_deref() == Some(url.as_str())
+                        && delta.scope_url.as_deref() == Some(url.as_str())
+                        && now < full.next_update
+                        && now < delta.next_update;
+                    if !current {
+                        return None;
+                    }
+                    let mut copy = crate::certificates::revset::ScopeDigest::default();
+                    for serial in full.serials(&full_der) {
+                        copy.add(serial);
+                    }
+                    if copy != listed {
+                        tracing::info!(%scope, crl_number = number, "the kept CRL copy does not list what the revocation set holds; signing its scope anew");
+                        return None;
+                    }
+                    Some((scope, full_der, full, delta_der, delta))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        // Nothing was revoked into the set meanwhile (a revocation would
+        // have grown it; nothing else removes entries while `generating`
+        // is held), so the digests above are still the set's.
+        let set = self.revoked.read().map_err(|_| poisoned())?;
+        if set.len() != len {
+            return Ok((BTreeSet::new(), false));
+        }
+        let mut scopes = self.crl.scopes.write().map_err(|_| poisoned())?;
+        let mut served = BTreeSet::new();
+        for (scope, full_der, full, delta_der, delta) in kept {
+            let full_der = bytes::Bytes::from(full_der);
+            let s = scopes
+                .entry(scope)
+                .or_insert_with(|| self.new_scope(scope))
+                .clone();
+            let label = scope.label();
+            {
+                let mut n = s.next.lock().map_err(|_| poisoned())?;
+                n.list = CrlList::default();
+                n.seed = Some((full_der.clone(), full.entries_at()));
+                n.entries = full.entries;
+                // The next publication is a new delta base, as after a
+                // start that signs.
+                n.base = None;
+                n.since.clear();
+                n.pending = None;
+            }
+            if let Ok(mut c) = s.current.write() {
+                *c = Arc::new(CrlSnapshot {
+                    der: full_der,
+                    number: full.number,
+                    this_update: full.this_update,
+                    next_update: full.next_update,
+                    etag: format!("\"crl-{label}-{}\"", full.number),
+                    entries: full.entries,
+                });
+            }
+            if let Ok(mut d) = s.delta.write() {
+                *d = snapshot(
+                    delta_der,
+                    delta.number,
+                    delta.this_update,
+                    delta.next_update,
+                    format!("delta-{label}"),
+                    delta.entries,
+                );
+            }
+            s.kept_full.store(full.number, Ordering::SeqCst);
+            served.insert(scope);
+        }
+        drop(scopes);
+        drop(set);
+        tracing::info!(
+            served = served.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "kept CRL copies served again"
+        );
+        let all = served.len() == scopes_wanted;
+        Ok((served, all))
+    }
+
+    /// Keeps a copy of every scope's current full CRL that is not kept yet
+    /// (published since its last delta base), so that the next start can
+    /// serve it again: at a graceful stop.
+    pub async fn keep_current_crl_copies(&self) {
+        for s in self.crl.all() {
+            let c = s.current();
+            if c.number == 0 || s.kept_full.load(Ordering::SeqCst) == c.number {
+                continue;
+            }
+            self.keep_crl_copy(&format!("{}.der", s.scope.label()), &c.der, c.number)
+                .await;
+            s.kept_full.store(c.number, Ordering::SeqCst);
+        }
     }
 
     /// The scopes' expiry horizons, and which scopes certificates not yet
@@ -400,24 +631,31 @@ impl Shomei {
     /// `in_use` and every scope the set has entries for. With `prune`, the
     /// entries that may leave (see `gone`) leave the set first; scopes left
     /// with no entry and no certificate stop being published. The caller
-    /// holds `generating`.
+    /// holds `generating`. `except`: scopes whose lists are already made
+    /// (served from their kept copies) and stay as they are.
     fn rebuild_lists(
         &self,
         horizons: &HashMap<CrlScope, i64>,
         in_use: BTreeSet<CrlScope>,
         prune: bool,
+        except: Option<&BTreeSet<CrlScope>>,
     ) -> Result<()> {
+        let except = except.cloned().unwrap_or_default();
         let poisoned = || ServiceError::Crl("revocation set lock poisoned".into());
         let (copied, left) = {
             // Revocations wait for this (a few milliseconds at a million);
             // from the copy on, they go to the pending lists as well.
             let mut set = self.revoked.write().map_err(|_| poisoned())?;
             let left = if prune {
-                set.remove_where(|r, l| gone(horizons, r, l))
+                set.remove_where(newest_horizon(horizons), |r, l| gone(horizons, r, l))
             } else {
                 0
             };
-            let copied = set.copy_out();
+            let copied = if except.is_empty() {
+                set.copy_out()
+            } else {
+                set.copy_out_where(|l| !except.contains(&l.scope))
+            };
             let mut scopes = self.crl.scopes.write().map_err(|_| poisoned())?;
             for s in &in_use {
                 scopes.entry(*s).or_insert_with(|| self.new_scope(*s));
@@ -426,7 +664,7 @@ impl Shomei {
                 let s = c.listed().scope;
                 scopes.entry(s).or_insert_with(|| self.new_scope(s));
             }
-            for s in scopes.values() {
+            for s in scopes.values().filter(|s| !except.contains(&s.scope)) {
                 if let Ok(mut n) = s.next.lock() {
                     n.pending = Some((CrlList::default(), 0));
                 }
@@ -447,7 +685,7 @@ impl Shomei {
         }
         let mut scopes = self.crl.scopes.write().map_err(|_| poisoned())?;
         let mut retired = Vec::new();
-        for (scope, s) in scopes.iter() {
+        for (scope, s) in scopes.iter().filter(|(s, _)| !except.contains(s)) {
             let Ok(mut n) = s.next.lock() else {
                 return Err(poisoned());
             };
@@ -463,6 +701,7 @@ impl Shomei {
                 retired.push(*scope);
             }
             n.list = list;
+            n.seed = None;
             n.entries = count;
             n.base = None;
             n.since.clear();
@@ -716,9 +955,19 @@ impl Shomei {
     /// true for the regularly scheduled CRLs, which move the scopes' expiry
     /// horizons. The caller holds `generating`.
     async fn publish_all(&self, scheduled: bool) -> Result<()> {
-        let this_update = self.now();
         let upto = self.crl.requested.load(Ordering::SeqCst);
-        let mut todo = self.crl.all();
+        self.publish_these(self.crl.all(), upto, scheduled).await
+    }
+
+    /// Publishes these scopes, every revocation up to `upto` being in their
+    /// lists. The caller holds `generating`.
+    async fn publish_these(
+        &self,
+        mut todo: Vec<Arc<ScopeCrls>>,
+        upto: u64,
+        scheduled: bool,
+    ) -> Result<()> {
+        let this_update = self.now();
         for _ in 0..5 {
             let lost = self
                 .publish_scopes(todo, scheduled.then_some(this_update))
@@ -762,7 +1011,7 @@ impl Shomei {
         // of its encoded entries).
         let mut work = Vec::with_capacity(scopes.len());
         for (i, s) in scopes.into_iter().enumerate() {
-            let n = s
+            let mut n = s
                 .next
                 .lock()
                 .map_err(|_| ServiceError::Crl("CRL list lock poisoned".into()))?;
@@ -771,7 +1020,7 @@ impl Shomei {
                 // This full CRL becomes the base: what it lists is not new.
                 None => (first + i as u64, Vec::new(), Some(n.since.len())),
             };
-            let list = n.list.clone_with_room(0);
+            let list = n.whole_list().clone_with_room(0);
             let entries = n.entries;
             drop(n);
             work.push((s, first + i as u64, list, entries, base, since, new_base));
@@ -855,6 +1104,7 @@ impl Shomei {
         if s.new_base.is_some() {
             self.keep_crl_copy(&format!("{label}.der"), &s.full, s.number)
                 .await;
+            crls.kept_full.store(s.number, Ordering::SeqCst);
         }
         self.keep_crl_copy(&format!("{label}-delta.der"), &s.delta, s.number)
             .await;
@@ -974,8 +1224,14 @@ impl Shomei {
                 }
             };
             // Not newer than the database (every start but one after a
-            // restore): its entries are not read.
+            // restore): its entries are not read here.
             if shomei_pki::crl::crl_number_of(&der).is_some_and(|n| n <= known_number) {
+                if path.parent() == Some(self.crl_copies.as_path())
+                    && let Some(name) = path.file_name().and_then(|n| n.to_str())
+                    && let Ok(mut read) = self.crl.read_at_start.lock()
+                {
+                    read.insert(name.to_string(), der);
+                }
                 continue;
             }
             match shomei_pki::crl::read_own(&der, self.ca.issuing_der()) {
@@ -1064,7 +1320,7 @@ impl Shomei {
         let _guard = self.crl.generating.lock().await;
         self.catch_up_from_log().await?;
         let (horizons, in_use) = self.crl_scope_facts(self.now()).await?;
-        self.rebuild_lists(&horizons, in_use, true)?;
+        self.rebuild_lists(&horizons, in_use, true, None)?;
         self.publish_all(true).await
     }
 

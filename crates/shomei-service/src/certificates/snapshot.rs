@@ -22,7 +22,7 @@ use crate::{Result, Revocation, ServiceError, Shomei};
 
 /// The snapshot's file in the data directory.
 pub(crate) const FILE: &str = "revocation-set.snapshot";
-const MAGIC: &[u8; 24] = b"shomei revocation set 1\n";
+const MAGIC: &[u8; 24] = b"shomei revocation set 2\n";
 /// While revocations come, a snapshot is written again at most this often
 /// (the log keeps entries for an hour; a restart reads what came since).
 const EVERY: std::time::Duration = std::time::Duration::from_secs(300);
@@ -65,7 +65,8 @@ fn sha256(b: &[u8]) -> [u8; 32] {
 }
 
 /// The file's contents, or why they are not a snapshot of this CA's set.
-fn parse(b: &[u8], ca: &[u8; 32]) -> std::result::Result<Read, &'static str> {
+/// The set keeps the file's octets as its sorted records.
+fn parse(b: Vec<u8>, ca: &[u8; 32]) -> std::result::Result<Read, &'static str> {
     if b.len() < HEADER + DIGEST || &b[..24] != MAGIC {
         return Err("not a revocation set snapshot of this version");
     }
@@ -86,7 +87,8 @@ fn parse(b: &[u8], ca: &[u8; 32]) -> std::result::Result<Read, &'static str> {
     let serial = std::str::from_utf8(&body[73..73 + len.min(40)])
         .map_err(|_| "its serial is not text")?
         .to_string();
-    let set = RevocationSet::decode(&body[HEADER..]).ok_or("its entries do not read back")?;
+    let end = body.len();
+    let set = RevocationSet::decode(b, HEADER, end).ok_or("its entries do not read back")?;
     Ok(Read {
         position,
         revoked,
@@ -113,7 +115,7 @@ impl Shomei {
         let path = self.snapshots.path.clone();
         let ca = self.ca_digest();
         let read = tokio::task::spawn_blocking(move || match std::fs::read(&path) {
-            Ok(b) => Ok(Some(parse(&b, &ca))),
+            Ok(b) => Ok(Some(parse(b, &ca))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(ServiceError::DataDir { path, source }),
         })
@@ -291,25 +293,25 @@ mod tests {
         set.encode_into(&mut b);
         let digest = sha256(&b);
         b.extend_from_slice(&digest);
-        let r = parse(&b, &ca).expect("as written");
+        let r = parse(b.clone(), &ca).expect("as written");
         assert_eq!((r.position, r.revoked, r.serial.as_str()), (9, 5, "0a0b0c"));
         assert!(r.set.contains(&[1, 2, 3]));
         assert_eq!(
-            parse(&b, &[8u8; 32]).err(),
+            parse(b.clone(), &[8u8; 32]).err(),
             Some("written for another issuing CA")
         );
         let mut changed = b.clone();
         changed[HEADER + 30] ^= 1;
         assert_eq!(
-            parse(&changed, &ca).err(),
+            parse(changed, &ca).err(),
             Some("its digest does not match (cut short or changed)")
         );
         assert_eq!(
-            parse(&b[..b.len() - 1], &ca).err(),
+            parse(b[..b.len() - 1].to_vec(), &ca).err(),
             Some("its digest does not match (cut short or changed)")
         );
         assert_eq!(
-            parse(b"short", &ca).err(),
+            parse(b"short".to_vec(), &ca).err(),
             Some("not a revocation set snapshot of this version")
         );
     }
