@@ -365,3 +365,41 @@ def test_a_company_opened_by_one_operator_and_approved_by_another_whose_master_t
     photograph(mpage, "master-top")
     mctx.close()
 
+
+def test_a_business_admin_changes_a_companys_service_and_its_user_limit(server, browser, tmp_path):
+    origin = console_url(server)
+    mori = add_operator(server, tmp_path, "mori", "business-admin")
+    ctx, page = console_page(browser, origin, *mori[:2])
+    log_in(page, origin, mori[2], "mori")
+    page.get_by_role("link", name="企業管理").first.click()
+    row = page.locator("#companies tbody tr", has_text="有限会社ほっと物産")
+    expect(row).to_contain_text("ほっと君WebJr.")
+    row.get_by_role("link", name="サービス変更").click()
+    expect(page.locator(".screen-id")).to_have_text("OPR025")
+    expect(page.locator("#current")).to_have_text("ほっと君WebJr.")
+    expect(page.locator("#users")).to_contain_text("（上限 10人）")
+    photograph(page, "opr025")
+    # The service it has already: refused by its message.
+    page.locator("#s-hottokun_webjr").check()
+    page.locator("#password").fill(mori[2])
+    page.locator("#change").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "現在と同じ契約サービスです。変更後の契約サービスを選択してください。")
+    photograph(page, "opr025-same-service")
+    page.locator("#s-business_ib").check()
+    page.locator("#password").fill(mori[2])
+    page.locator("#change").click()
+    expect(page.locator(".screen-id")).to_have_text("OPR026")
+    expect(page.locator("#done")).to_have_text(
+        "契約サービスを変更しました。利用者数の上限は、次の操作から新しい契約サービスのものになります。")
+    assert result_value(page, "変更後の契約サービス") == "ビジネスIB（利用者数の上限 100人）"
+    photograph(page, "opr026")
+    page.get_by_role("link", name="< 企業一覧へ").click()
+    expect(page.locator("#companies tbody tr", has_text="有限会社ほっと物産")).to_contain_text("ビジネスIB")
+    ctx.close()
+    # The CLI sees the change and its 操作履歴 row.
+    shown = json.loads(server.cli("company", "show", "--id", "2", "--json"))
+    assert shown["service"] == "business_ib", shown
+    rows = [json.loads(line) for line in server.cli("audit", "export", "--company-id", "2", "--json").splitlines()]
+    changes = [(r["actor"], r["result"], r["detail"]) for r in rows if r["operation"] == "契約サービス変更"]
+    assert changes == [("銀行:mori", "成功", "契約サービス: ほっと君WebJr. → ビジネスIB（利用者数上限 100人）")], changes

@@ -10,6 +10,7 @@ mod console;
 mod console_approvals;
 mod console_audit;
 mod console_helpdesk;
+mod console_services;
 mod device;
 mod door;
 mod handshake;

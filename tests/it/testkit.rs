@@ -251,10 +251,32 @@ impl Kit {
 
     /// 操作履歴 rows of the demo company, newest first, as "operation/result/target".
     pub async fn history(&self) -> Vec<String> {
+        self.history_of(1).await
+    }
+
+    /// The bank's own 操作履歴 rows (no company: the operators' and the
+    /// approvals'), oldest first.
+    pub async fn bank_rows(&self) -> Vec<shomei_service::AuditRow> {
+        let mut rows = vec![];
+        self.svc
+            .store()
+            .audit_for_each(None, |r| {
+                if r.company_id.is_none() {
+                    rows.push(r.clone());
+                }
+            })
+            .await
+            .unwrap();
+        rows
+    }
+
+    /// 操作履歴 rows of a company, newest first, as
+    /// "actor/operation/result/target".
+    pub async fn history_of(&self, company: i64) -> Vec<String> {
         let rows = self
             .svc
             .store()
-            .audit_for_company(shomei_core::CompanyId(1), 1000, 0)
+            .audit_for_company(shomei_core::CompanyId(company), 1000, 0)
             .await
             .unwrap();
         rows.iter()

@@ -47,6 +47,10 @@ pub use operations::auditor::{
     csv_bytes,
 };
 pub use operations::backup::{BackupDone, BackupError, backup};
+pub use operations::company_service::{
+    CHOOSE_SERVICE, COMPANY_CLOSED, CompanyServices, NO_SUCH_COMPANY, SAME_SERVICE, ServiceChanged,
+    ServiceLimits,
+};
 pub use operations::console_access::{
     OPERATOR_NOT_IN_FORCE, OPERATOR_PASSWORD_STOPPED, OPERATOR_PASSWORD_WRONG,
 };

@@ -5,6 +5,7 @@ pub(crate) mod approvals;
 pub(crate) mod audit_export;
 pub(crate) mod auditor;
 pub(crate) mod backup;
+pub(crate) mod company_service;
 pub(crate) mod console_access;
 pub(crate) mod demo;
 pub(crate) mod helpdesk;

@@ -6,6 +6,7 @@ use shomei_core::Operation;
 use shomei_core::{CompanyId, LoginId, Role, Service};
 use shomei_store::{AuditEntry, CompanySummary, NewUser};
 
+use crate::operations::company_service::ServiceRefusal;
 use crate::{ServiceError, Shomei};
 
 /// Why the operator's command did nothing (English: CLI and logs).
@@ -154,7 +155,8 @@ impl Shomei {
         Ok(id)
     }
 
-    /// `shomei company set-service`.
+    /// `shomei company set-service` (the checks and the row:
+    /// [`Shomei::set_service_in`], as the console's OPR025).
     pub async fn operator_set_service(
         &self,
         company: CompanyId,
@@ -163,20 +165,17 @@ impl Shomei {
     ) -> Result<(), OperatorError> {
         let actor = format!("銀行:{operator}");
         let mut tx = self.store.begin().await?;
-        if !tx.set_company_service(company, service).await? {
-            return Err(OperatorError::NoSuchCompany(company.0));
+        match self
+            .set_service_in(&mut tx, company, service, &actor, "operator-cli")
+            .await?
+        {
+            Ok(_) => {
+                tx.commit().await?;
+                Ok(())
+            }
+            Err(ServiceRefusal::NoSuchCompany) => Err(OperatorError::NoSuchCompany(company.0)),
+            Err(r) => Err(OperatorError::Invalid(r.english(company))),
         }
-        let detail = format!("契約サービス: {}", service.label());
-        tx.audit(&self.operator_entry(
-            &actor,
-            company,
-            Operation::CompanyServiceChange,
-            "",
-            &detail,
-        ))
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// `shomei company show`: the company and its users.

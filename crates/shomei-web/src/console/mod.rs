@@ -8,6 +8,7 @@
 mod access;
 mod approvals;
 mod audit;
+mod company_service;
 mod helpdesk;
 mod operations;
 
@@ -49,6 +50,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/opr023",
             get(approvals::opr023).post(approvals::opr023_submit),
+        )
+        .route(
+            "/opr025",
+            get(company_service::opr025).post(company_service::opr025_submit),
         )
         .route("/opr050", get(approvals::opr050))
         .route("/opr040", get(operations::opr040))
@@ -223,7 +228,7 @@ fn tasks_of(op: &Operator) -> Vec<(&'static str, &'static str, &'static str)> {
         t.push((
             "/opr020",
             "企業管理",
-            "企業の開設（最初のマスターを含む）・解約、マスターがいない企業へのマスター登録を申請します。",
+            "企業の開設（最初のマスターを含む）・解約、マスターがいない企業へのマスター登録を申請し、契約サービスを変更します。",
         ));
     }
     if roles.has(OperatorRole::OperationsAdmin) {
