@@ -26,6 +26,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0016_user_search.sql"),
     include_str!("../migrations/sqlite/0017_approvals.sql"),
     include_str!("../migrations/sqlite/0018_operator_mail.sql"),
+    include_str!("../migrations/sqlite/0019_shell_requests.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
@@ -47,6 +48,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0016_user_search.sql"),
     include_str!("../migrations/postgres/0017_approvals.sql"),
     include_str!("../migrations/postgres/0018_operator_mail.sql"),
+    include_str!("../migrations/postgres/0019_shell_requests.sql"),
 ];
 
 fn check(current: i64, steps: &[&str]) -> Result<()> {
