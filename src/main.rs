@@ -1,6 +1,7 @@
 //! `shomei`: the bank's server and its operator CLI.
 #![forbid(unsafe_code)]
 
+mod approval_cli;
 mod operator_cli;
 
 use std::net::SocketAddr;
@@ -11,15 +12,16 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use shomei_core::LoginId;
 use shomei_service::{
-    DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD, DemoUser, Settings, Shomei,
-    SystemClock,
+    Applied, ApprovalChange, DEMO_CONFIRM_PASSWORD, DEMO_LOGIN_PASSWORD, DEMO_P12_PASSWORD,
+    DemoUser, Settings, Shomei, SystemClock,
 };
 
 #[derive(Parser)]
 #[command(
     name = "shomei",
     version,
-    about = "Shomei: business internet-banking portal with client-certificate login"
+    about = "Shomei: business internet-banking portal with client-certificate login",
+    after_help = "The dangerous changes (opening or closing a company, registering a マスター, resetting a マスター's passwords, adding an operator or changing their roles, changing the approval rules) are submitted for four-eyes approval: operators approve them in the operator console, never on this shell (whoever holds the shell could pose as any operator). --break-glass --reason \"…\" commits one at once, with a prominent 操作履歴 row and a mail to every 運用管理者.\n\nExit status: 0 done or submitted; 1 refused or failed (nothing changed); 2 usage error."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -69,6 +71,12 @@ enum Command {
     Operator {
         #[command(subcommand)]
         command: operator_cli::OperatorCommand,
+    },
+    /// Four-eyes approval requests: list and show the queue, change a rule
+    /// (approving and rejecting are done in the operator console only).
+    Approval {
+        #[command(subcommand)]
+        command: approval_cli::ApprovalCommand,
     },
     /// 操作履歴 tasks.
     Audit {
@@ -204,7 +212,9 @@ enum CompanyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Register a company contracted to a service.
+    /// Open a company contracted to a service, with its first マスター:
+    /// submitted for approval in the operator console (or --break-glass,
+    /// which prints the マスター's temporary passwords).
     Create {
         #[command(flatten)]
         common: Common,
@@ -213,10 +223,33 @@ enum CompanyCommand {
         /// business-ib (ビジネスIB) or hottokun-webjr (ほっと君WebJr.).
         #[arg(long)]
         service: String,
+        /// The first マスター's login ID.
+        #[arg(long)]
+        master_login_id: String,
+        /// The first マスター's name.
+        #[arg(long)]
+        master_name: String,
+        #[arg(long, default_value = "")]
+        master_email: String,
         #[command(flatten)]
         op: Operator,
+        #[command(flatten)]
+        approval: approval_cli::Approval,
         #[arg(long)]
         json: bool,
+    },
+    /// Close a company (解約): all its users stopped, all its certificates
+    /// revoked; submitted for approval in the operator console (or
+    /// --break-glass).
+    Close {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        id: i64,
+        #[command(flatten)]
+        op: Operator,
+        #[command(flatten)]
+        approval: approval_cli::Approval,
     },
     /// A company and its users.
     Show {
@@ -242,8 +275,9 @@ enum CompanyCommand {
 
 #[derive(Subcommand)]
 enum UserCommand {
-    /// Register a company's マスター user; prints temporary passwords that
-    /// must be changed at the first login.
+    /// Register a マスター user for a company that has none left: submitted
+    /// for approval in the operator console (the approver gets the temporary
+    /// passwords), or --break-glass, which prints them.
     CreateMaster {
         #[command(flatten)]
         common: Common,
@@ -257,6 +291,8 @@ enum UserCommand {
         email: String,
         #[command(flatten)]
         op: Operator,
+        #[command(flatten)]
+        approval: approval_cli::Approval,
         #[arg(long)]
         json: bool,
     },
@@ -270,7 +306,8 @@ enum UserCommand {
         op: Operator,
     },
     /// New temporary login and confirmation passwords, to be changed at the
-    /// next login.
+    /// next login. A マスター's are submitted for approval in the operator
+    /// console (the approver gets them), or --break-glass.
     ResetPassword {
         #[command(flatten)]
         common: Common,
@@ -278,6 +315,8 @@ enum UserCommand {
         login_id: String,
         #[command(flatten)]
         op: Operator,
+        #[command(flatten)]
+        approval: approval_cli::Approval,
         #[arg(long)]
         json: bool,
     },
@@ -433,6 +472,7 @@ async fn main() {
         Command::Company { command } => company_task(command).await,
         Command::User { command } => user_task(command).await,
         Command::Operator { command } => operator_cli::operator_task(command).await,
+        Command::Approval { command } => approval_cli::approval_task(command).await,
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");
@@ -837,27 +877,64 @@ async fn company_task(command: CompanyCommand) -> Result<()> {
             common,
             name,
             service,
+            master_login_id,
+            master_name,
+            master_email,
             op,
+            approval,
             json,
         } => {
             let service = service_of(&service)?;
             let svc = open_cli(&common).await?;
-            let id = svc
-                .operator_create_company(&name, service, &op.name())
-                .await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "id": id.0, "name": name.trim(), "service": service.code() })
-                );
-            } else {
-                println!(
-                    "company {} created: {} ({})",
-                    id.0,
-                    name.trim(),
-                    service.label()
-                );
-            }
+            let change = ApprovalChange::OpenCompany {
+                company: name.trim().to_owned(),
+                service: service.code().to_owned(),
+                login_id: master_login_id,
+                name: master_name,
+                email: master_email,
+            };
+            approval.run(&svc, change, &op).await?.print(|a| {
+                if let Applied::CompanyOpened {
+                    company_id,
+                    company,
+                    login_id,
+                    passwords,
+                } = a
+                {
+                    println!(
+                        "company {} opened: {company} ({})",
+                        company_id.0,
+                        service.label()
+                    );
+                    print_passwords(login_id, passwords, json);
+                }
+            });
+            Ok(())
+        }
+        CompanyCommand::Close {
+            common,
+            id,
+            op,
+            approval,
+        } => {
+            let svc = open_cli(&common).await?;
+            let (c, _) = svc.operator_company(shomei_core::CompanyId(id)).await?;
+            let change = ApprovalChange::CloseCompany {
+                company_id: id,
+                company: c.name,
+            };
+            approval.run(&svc, change, &op).await?.print(|a| {
+                if let Applied::CompanyClosed {
+                    users_stopped,
+                    certificates_revoked,
+                    ..
+                } = a
+                {
+                    println!(
+                        "company {id} closed: {users_stopped} user(s) stopped, {certificates_revoked} certificate(s) revoked"
+                    );
+                }
+            });
             Ok(())
         }
         CompanyCommand::Show { common, id, json } => {
@@ -958,19 +1035,30 @@ async fn user_task(command: UserCommand) -> Result<()> {
             name,
             email,
             op,
+            approval,
             json,
         } => {
             let svc = open_cli(&common).await?;
-            let t = svc
-                .operator_create_master(
-                    shomei_core::CompanyId(company_id),
-                    &login_id,
-                    &name,
-                    &email,
-                    &op.name(),
-                )
+            let (c, _) = svc
+                .operator_company(shomei_core::CompanyId(company_id))
                 .await?;
-            print_passwords(&login_id, &t, json);
+            let change = ApprovalChange::RegisterMaster {
+                company_id,
+                company: c.name,
+                login_id,
+                name,
+                email,
+            };
+            approval.run(&svc, change, &op).await?.print(|a| {
+                if let Applied::MasterRegistered {
+                    login_id,
+                    passwords,
+                    ..
+                } = a
+                {
+                    print_passwords(login_id, passwords, json);
+                }
+            });
             Ok(())
         }
         UserCommand::Unlock {
@@ -988,10 +1076,28 @@ async fn user_task(command: UserCommand) -> Result<()> {
             common,
             login_id,
             op,
+            approval,
             json,
         } => {
             let id = login_id_of(&login_id)?;
             let svc = open_cli(&common).await?;
+            if let Some(change) = svc.master_reset_change(&id).await? {
+                approval.run(&svc, change, &op).await?.print(|a| {
+                    if let Applied::MasterPasswordsReset { done, .. } = a {
+                        let t = shomei_service::TemporaryPasswords {
+                            login: done.login.clone().unwrap_or_default(),
+                            confirm: done.confirm.clone().unwrap_or_default(),
+                        };
+                        print_passwords(&done.login_id, &t, json);
+                    }
+                });
+                return Ok(());
+            }
+            if approval.break_glass || approval.reason.is_some() {
+                bail!(
+                    "{login_id} is not a マスター: their passwords are reset at once, without --break-glass"
+                );
+            }
             let t = svc.operator_reset_passwords(&id, &op.name()).await?;
             print_passwords(&login_id, &t, json);
             Ok(())

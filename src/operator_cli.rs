@@ -1,18 +1,27 @@
 //! `shomei operator …`: the bank's operators of the operator console, on
-//! the server's shell (the first operator is made here).
+//! the server's shell. The first operator (a 運用管理者) is made here at
+//! once, while the database has none; later ones and role changes are
+//! submitted for approval in the console (or --break-glass).
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
+use crate::approval_cli::{Approval, Done};
 use crate::{Common, Operator, open_cli, pad, rfc3339};
+use shomei_service::{Applied, ApprovalChange, NewOperator};
 
 #[derive(clap::Subcommand)]
 pub(crate) enum OperatorCommand {
-    /// Add an operator: writes their PKCS#12 (key and operator certificate)
-    /// to --out and prints its password and the operator's confirmation
-    /// password, each shown this once.
+    /// Add an operator. With NO operator in the database yet this is the
+    /// bootstrap: the first operator, who must hold operations-admin, is
+    /// created at once, their PKCS#12 (key and operator certificate) written
+    /// to --out and its password and the operator's own password printed,
+    /// each shown this once. Afterwards the new operator is submitted for
+    /// approval in the operator console, where the approving operator
+    /// receives the PKCS#12; --break-glass adds them at once and writes
+    /// --out.
     Add {
         #[command(flatten)]
         common: Common,
@@ -24,13 +33,35 @@ pub(crate) enum OperatorCommand {
         /// separate by ',' for several.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
-        /// Where to write the PKCS#12 file (must not exist yet).
+        /// The operator's e-mail address (every 運用管理者 is mailed when a
+        /// change is made with --break-glass).
+        #[arg(long, default_value = "")]
+        email: String,
+        /// Where to write the PKCS#12 file (must not exist yet): the first
+        /// operator and --break-glass.
         #[arg(long)]
-        out: PathBuf,
+        out: Option<PathBuf>,
         #[command(flatten)]
         op: Operator,
+        #[command(flatten)]
+        approval: Approval,
         #[arg(long)]
         json: bool,
+    },
+    /// Change an operator's roles: submitted for approval in the operator
+    /// console, or --break-glass.
+    Role {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        name: String,
+        /// The roles they will hold; repeat or separate by ','.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        #[command(flatten)]
+        op: Operator,
+        #[command(flatten)]
+        approval: Approval,
     },
     /// The operators, their roles, state and newest certificate.
     List {
@@ -63,10 +94,37 @@ pub(crate) async fn operator_task(command: OperatorCommand) -> Result<()> {
             common,
             name,
             roles,
+            email,
             out,
             op,
+            approval,
             json,
         } => {
+            let svc = open_cli(&common).await?;
+            let roles = roles.join(",");
+            let first = svc.operator_count().await? == 0;
+            if first && (approval.break_glass || approval.reason.is_some()) {
+                bail!(
+                    "there is no operator yet: the first one is added at once, without --break-glass"
+                );
+            }
+            let change = ApprovalChange::AddOperator {
+                name: name.clone(),
+                roles: roles.clone(),
+                email: email.clone(),
+            };
+            if !first && !approval.break_glass {
+                if out.is_some() {
+                    bail!(
+                        "--out is for the first operator and --break-glass: a submitted operator's PKCS#12 is handed to the approving operator in the operator console"
+                    );
+                }
+                approval.run(&svc, change, &op).await?.print(|_| {});
+                return Ok(());
+            }
+            let Some(out) = out else {
+                bail!("--out FILE is needed: the new operator's PKCS#12 is written there");
+            };
             // Refuse before anything is made: the file is never overwritten.
             let mut file = {
                 let mut opts = std::fs::OpenOptions::new();
@@ -74,13 +132,33 @@ pub(crate) async fn operator_task(command: OperatorCommand) -> Result<()> {
                 opts.open(&out)
                     .with_context(|| format!("cannot create {}", out.display()))?
             };
-            let svc = open_cli(&common).await?;
-            let added = match svc.add_operator(&name, &roles.join(","), &op.name()).await {
+            let added: Result<NewOperator> = if first {
+                svc.add_first_operator(&name, &roles, &email, &op.name())
+                    .await
+                    .map_err(Into::into)
+            } else {
+                match approval.run(&svc, change, &op).await {
+                    Ok(done) => {
+                        done.print(|_| {});
+                        match done {
+                            Done::BrokeGlass(d) => match d.applied {
+                                Applied::OperatorAdded(n) => Ok(n),
+                                _ => Err(anyhow::anyhow!("the break-glass added no operator")),
+                            },
+                            Done::Submitted(_) => {
+                                Err(anyhow::anyhow!("submitted instead of committed"))
+                            }
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            let added = match added {
                 Ok(a) => a,
                 Err(e) => {
                     drop(file);
                     let _ = std::fs::remove_file(&out);
-                    return Err(e.into());
+                    return Err(e);
                 }
             };
             file.write_all(&added.p12)
@@ -112,6 +190,24 @@ pub(crate) async fn operator_task(command: OperatorCommand) -> Result<()> {
                 println!("confirmation password: {}", added.confirm_password);
                 println!("Both passwords are shown only now: hand them to the operator.");
             }
+            Ok(())
+        }
+        OperatorCommand::Role {
+            common,
+            name,
+            roles,
+            op,
+            approval,
+        } => {
+            let svc = open_cli(&common).await?;
+            let roles = roles.join(",");
+            let change = ApprovalChange::ChangeOperatorRoles {
+                operator: name.clone(),
+                roles: roles.clone(),
+            };
+            approval.run(&svc, change, &op).await?.print(|_| {
+                println!("operator {name} now holds the role(s) {roles}");
+            });
             Ok(())
         }
         OperatorCommand::List { common, json } => {

@@ -30,6 +30,7 @@ mod readiness;
 mod restore;
 mod revocation;
 mod sessions;
+mod shell;
 mod snapshot;
 mod stop;
 mod users;

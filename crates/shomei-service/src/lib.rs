@@ -70,6 +70,7 @@ pub use operations::operators::{
     ConsoleOperator, NewOperator, OperatorAdminError, OperatorListRow,
 };
 pub use operations::records::Records;
+pub use operations::shell_approvals::{BreakGlassDone, FirstOperatorError, shell_actor};
 pub use settings::{HelpDesk, Settings};
 pub use shomei_store::{
     AuditRow, AuditScope, ChainCheck, CompanyContact, CompanySummary, OperatorCertRow, OperatorRow,

@@ -35,8 +35,9 @@ pub struct ApprovalRequestRow {
     pub summary: String,
     /// The change, serialized (JSON).
     pub data: String,
-    pub requested_by: i64,
-    /// The requester's operator name.
+    /// The requesting operator; `None` for a request from the shell.
+    pub requested_by: Option<i64>,
+    /// The requester's operator name, or `cli:<user>` from the shell.
     pub requester: String,
     pub requested_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
@@ -65,7 +66,10 @@ pub struct NewApprovalRequest<'a> {
     pub kind: &'a str,
     pub summary: &'a str,
     pub data: &'a str,
-    pub requested_by: i64,
+    /// The requesting operator, or (`None`) the shell user in
+    /// `requested_via`.
+    pub requested_by: Option<i64>,
+    pub requested_via: Option<&'a str>,
     pub requested_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub required: u32,
@@ -101,7 +105,7 @@ type RequestTuple = (
     String,
     String,
     String,
-    i64,
+    Option<i64>,
     String,
     i64,
     i64,
@@ -113,10 +117,11 @@ type RequestTuple = (
     Option<i64>,
     Option<String>,
 );
-const REQUEST_COLUMNS: &str = "r.id, r.kind, r.summary, r.data, r.requested_by, o.name, \
+const REQUEST_COLUMNS: &str = "r.id, r.kind, r.summary, r.data, r.requested_by, \
+     coalesce(o.name, r.requested_via), \
      r.requested_at, r.expires_at, r.required, r.roles, r.approvals, r.state, r.version, \
      r.decided_at, r.decided_by";
-const REQUEST_FROM: &str = "approval_requests r JOIN operators o ON o.id = r.requested_by";
+const REQUEST_FROM: &str = "approval_requests r LEFT JOIN operators o ON o.id = r.requested_by";
 
 fn request_row(t: RequestTuple) -> Result<ApprovalRequestRow> {
     const T: &str = "approval_requests";
@@ -325,13 +330,14 @@ impl Tx {
         Ok(on!(self.conn(), c, d => {
             sqlx::query_scalar(d::sql(
                 "INSERT INTO approval_requests \
-                 (kind, summary, data, requested_by, requested_at, expires_at, required, roles) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                 (kind, summary, data, requested_by, requested_via, requested_at, expires_at, \
+                 required, roles) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             ))
             .bind(r.kind)
             .bind(r.summary)
             .bind(r.data)
             .bind(r.requested_by)
+            .bind(r.requested_via)
             .bind(r.requested_at.unix_timestamp())
             .bind(r.expires_at.unix_timestamp())
             .bind(i64::from(r.required))

@@ -27,6 +27,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0017_approvals.sql"),
     include_str!("../migrations/sqlite/0018_operator_mail.sql"),
     include_str!("../migrations/sqlite/0019_crl_scopes_in_use.sql"),
+    include_str!("../migrations/sqlite/0020_shell_requests.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
@@ -49,6 +50,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0017_approvals.sql"),
     include_str!("../migrations/postgres/0018_operator_mail.sql"),
     include_str!("../migrations/postgres/0019_crl_scopes_in_use.sql"),
+    include_str!("../migrations/postgres/0020_shell_requests.sql"),
 ];
 
 fn check(current: i64, steps: &[&str]) -> Result<()> {

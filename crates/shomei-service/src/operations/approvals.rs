@@ -413,6 +413,10 @@ pub enum ApprovalRefusal {
     #[error("an operator named {0} already exists")]
     OperatorNameTaken(String),
     #[error(
+        "a break-glass change needs --reason \"…\" (1-200 characters): why it cannot wait for another operator's approval"
+    )]
+    ReasonMissing,
+    #[error(
         "user {0} is not a マスター of that company (other users' passwords are reset at once)"
     )]
     NotMaster(String),
@@ -524,6 +528,9 @@ impl ApprovalRefusal {
             ApprovalRefusal::LoginIdTaken(_) => "このログインIDはすでに使われています。".into(),
             ApprovalRefusal::NoSuchOperator(_) => "指定されたオペレーターは見つかりません。".into(),
             ApprovalRefusal::NoSuchUser(_) => "指定された利用者は見つかりません。".into(),
+            ApprovalRefusal::ReasonMissing => {
+                "承認を省略する理由を200文字以内で入力してください。".into()
+            }
             ApprovalRefusal::OperatorNameTaken(_) => {
                 "このオペレーター名はすでに使われています。".into()
             }
@@ -591,6 +598,8 @@ pub struct ApprovalView {
     pub roles: OperatorRoles,
     pub approvals: u32,
     pub state: &'static str,
+    /// pending, committed, rejected or expired (the CLI's words).
+    pub state_code: &'static str,
     pub pending: bool,
     pub version: i64,
     pub decided_at: Option<OffsetDateTime>,
@@ -668,7 +677,7 @@ pub enum Approved {
 }
 
 /// What is made outside the transaction for a commit (slow hashing).
-enum Material {
+pub(crate) enum Material {
     None,
     Passwords(PreparedPasswords),
     Operator(Box<PreparedOperator>),
@@ -698,6 +707,13 @@ fn view(r: ApprovalRequestRow, votes: Vec<ApprovalVoteRow>) -> Result<ApprovalVi
         approvals: r.approvals,
         pending: r.state == "pending",
         state: state_label(&r.state),
+        state_code: match r.state.as_str() {
+            "pending" => "pending",
+            "committed" => "committed",
+            "rejected" => "rejected",
+            "expired" => "expired",
+            _ => "unknown",
+        },
         version: r.version,
         decided_at: r.decided_at,
         decided_by: r.decided_by,
@@ -706,7 +722,7 @@ fn view(r: ApprovalRequestRow, votes: Vec<ApprovalVoteRow>) -> Result<ApprovalVi
 }
 
 impl Shomei {
-    fn approval_row<'a>(
+    pub(crate) fn approval_row<'a>(
         &self,
         actor: &'a str,
         op: Operation,
@@ -720,7 +736,7 @@ impl Shomei {
     }
 
     /// A refusal's row alone, committed.
-    async fn record_refusal(
+    pub(crate) async fn record_refusal(
         &self,
         actor: &str,
         op: Operation,
@@ -759,7 +775,7 @@ impl Shomei {
             .collect())
     }
 
-    async fn rule_in(
+    pub(crate) async fn rule_in(
         &self,
         tx: &mut Tx,
         kind: ApprovalKind,
@@ -773,7 +789,7 @@ impl Shomei {
 
     /// The change's own checks against the data as it is now (at submit,
     /// and again in the committing transaction).
-    async fn check_change(
+    pub(crate) async fn check_change(
         &self,
         tx: &mut Tx,
         change: &ApprovalChange,
@@ -925,7 +941,8 @@ impl Shomei {
                 kind: kind.code(),
                 summary: &summary,
                 data: &data,
-                requested_by: me.operator.id,
+                requested_by: Some(me.operator.id),
+                requested_via: None,
                 requested_at: now,
                 expires_at,
                 required,
@@ -1049,11 +1066,12 @@ impl Shomei {
         approving: bool,
     ) -> Result<(), ApprovalRefusal> {
         let roles = OperatorRoles::parse(&r.roles).unwrap_or_default();
-        if approving && r.requested_by == op.operator.id {
+        let own = r.requested_by == Some(op.operator.id);
+        if approving && own {
             return Err(ApprovalRefusal::OwnRequest);
         }
         // The requester may withdraw their own request.
-        if r.requested_by != op.operator.id && !roles.iter().any(|x| op.operator.roles.has(x)) {
+        if !own && !roles.iter().any(|x| op.operator.roles.has(x)) {
             return Err(ApprovalRefusal::MayNotApprove(roles));
         }
         Ok(())
@@ -1163,18 +1181,10 @@ impl Shomei {
             ServiceError::Invariant("an approval request's data does not read back")
         })?;
         let last = approving && r.approvals + 1 >= r.required;
-        let material = match (&change, last) {
-            (
-                ApprovalChange::OpenCompany { .. }
-                | ApprovalChange::RegisterMaster { .. }
-                | ApprovalChange::ResetMasterPasswords { .. },
-                true,
-            ) => Material::Passwords(self.prepared_passwords().await?),
-            (ApprovalChange::AddOperator { name, roles, email }, true) => {
-                let (name, roles, _) = new_operator(name, roles, email)?;
-                Material::Operator(Box::new(self.prepare_operator(&name, &roles).await?))
-            }
-            _ => Material::None,
+        let material = if last {
+            self.material_for(&change).await?
+        } else {
+            Material::None
         };
         Ok(PendingVote {
             svc: self,
@@ -1330,7 +1340,7 @@ impl Shomei {
                 .await?;
             return Err(refusal.into());
         }
-        let detail = if !approving && r.requested_by == me.operator.id {
+        let detail = if !approving && r.requested_by == Some(me.operator.id) {
             format!("{}（申請者による取り下げ）", r.summary)
         } else {
             format!("{}（承認 {approvals}/{}名）", r.summary, r.required)
@@ -1387,7 +1397,7 @@ impl Shomei {
 
     /// The change itself, in the transaction of its last approval (or of a
     /// break-glass); the change's own 操作履歴 rows written.
-    async fn apply_in(
+    pub(crate) async fn apply_in(
         &self,
         tx: &mut Tx,
         change: &ApprovalChange,
@@ -1625,6 +1635,28 @@ impl Shomei {
     }
 }
 
+impl Shomei {
+    /// What committing `change` needs made outside a transaction: new
+    /// passwords hashed, a new operator's key and certificate.
+    pub(crate) async fn material_for(
+        &self,
+        change: &ApprovalChange,
+    ) -> Result<Material, ApprovalError> {
+        Ok(match change {
+            ApprovalChange::OpenCompany { .. }
+            | ApprovalChange::RegisterMaster { .. }
+            | ApprovalChange::ResetMasterPasswords { .. } => {
+                Material::Passwords(self.prepared_passwords().await?)
+            }
+            ApprovalChange::AddOperator { name, roles, email } => {
+                let (name, roles, _) = new_operator(name, roles, email)?;
+                Material::Operator(Box::new(self.prepare_operator(&name, &roles).await?))
+            }
+            _ => Material::None,
+        })
+    }
+}
+
 /// A new operator's fields, checked (their refusals as the console shows
 /// them).
 fn new_operator<'a>(
@@ -1653,7 +1685,9 @@ fn operator_error(e: OperatorError) -> ApprovalError {
         OperatorError::LoginIdTaken(l) => ApprovalRefusal::LoginIdTaken(l).into(),
         OperatorError::NoSuchCompany(c) => ApprovalRefusal::NoSuchCompany(c).into(),
         OperatorError::Internal(e) => ApprovalError::Internal(e),
-        OperatorError::NoSuchUser(_) | OperatorError::Invalid(_) => {
+        OperatorError::NoSuchUser(_)
+        | OperatorError::Invalid(_)
+        | OperatorError::MasterNeedsApproval(_) => {
             ApprovalError::Internal(ServiceError::Invariant(
                 "a change checked before its commit was refused by its use case",
             ))

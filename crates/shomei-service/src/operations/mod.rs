@@ -16,3 +16,4 @@ pub(crate) mod operator;
 pub(crate) mod operator_add;
 pub(crate) mod operators;
 pub(crate) mod records;
+pub(crate) mod shell_approvals;

@@ -20,6 +20,10 @@ pub enum OperatorError {
     LoginIdTaken(String),
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "user {0} is a マスター: resetting a マスター's passwords needs another operator's approval (the command submits it; --break-glass commits at once)"
+    )]
+    MasterNeedsApproval(String),
     #[error(transparent)]
     Internal(#[from] ServiceError),
 }
@@ -367,6 +371,9 @@ impl Shomei {
         let Some(mut u) = tx.user_by_login_id(login_id).await? else {
             return Err(OperatorError::NoSuchUser(login_id.to_string()));
         };
+        if u.role == Role::Master {
+            return Err(OperatorError::MasterNeedsApproval(login_id.to_string()));
+        }
         tx.reset_passwords(u.id, &login_hash, &confirm_hash, true)
             .await?;
         u.counters.login_failures = 0;

@@ -1,0 +1,298 @@
+//! The dangerous changes on the server's shell go through the console's
+//! approvals: `shomei company close` submits a request (by cli:<user>) that
+//! an operator's approval in the console commits; `--break-glass --reason`
+//! commits at once with its 緊急実行（承認省略） row and a mail queued for
+//! every 運用管理者 with an address (the one without is listed as not
+//! notified); a break-glass without its reason is refused by its message;
+//! the first operator is made directly, the next one is a request. The
+//! `shomei` binary itself runs, against the kit's data directory and
+//! database, on both backends.
+
+use shomei_service::{Applied, Approved};
+
+use crate::console::operator;
+use crate::testkit::{Kit, StoreOf};
+
+/// What a `shomei` command did.
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `shomei ARGS --data-dir <kit> [--database-url …] --operator tanaka`.
+async fn shomei(kit: &Kit, args: &[&str]) -> Ran {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shomei"));
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(kit.dir.path())
+        .env_remove("SHOMEI_CONFIG")
+        .env_remove("SHOMEI_DATABASE_URL");
+    if let Some(url) = &kit.svc.settings().database_url {
+        cmd.arg("--database-url").arg(url.with_password());
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The bank's own 操作履歴 rows as actor/operation/result/target/detail.
+async fn bank_rows(kit: &Kit) -> Vec<String> {
+    let mut rows = vec![];
+    kit.svc
+        .store()
+        .audit_for_each(None, |r| {
+            if r.company_id.is_none() {
+                rows.push(format!(
+                    "{}/{}/{}/{}/{}",
+                    r.actor_login_id, r.operation, r.result, r.target_login_id, r.detail
+                ));
+            }
+        })
+        .await
+        .unwrap();
+    rows
+}
+
+#[tokio::test]
+async fn a_company_closed_from_the_shell_waits_for_an_operators_approval_in_the_console() {
+    let kit = Kit::start().await;
+    let kato = operator(&kit, "kato", "business-admin").await;
+    let r = shomei(
+        &kit,
+        &["company", "close", "--id", "1", "--operator", "tanaka"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let id: i64 = r
+        .stdout
+        .strip_prefix("request ")
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(r.stdout.contains("operator console"), "{}", r.stdout);
+    // Nothing closed yet: the users still work.
+    assert!(!kit.counters("tarodt").await.admin_stopped);
+    let rows = bank_rows(&kit).await;
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with(&format!("cli:tanaka/承認申請/成功/申請{id}/"))),
+        "{rows:?}"
+    );
+    // The queue, in English, from the shell.
+    let l = shomei(&kit, &["approval", "list"]).await;
+    assert_eq!(l.code, 0, "{}", l.stderr);
+    assert!(
+        l.stdout.contains("pending")
+            && l.stdout.contains("close-company")
+            && l.stdout.contains("cli:tanaka"),
+        "{}",
+        l.stdout
+    );
+    let s = shomei(&kit, &["approval", "show", "--id", &id.to_string()]).await;
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    assert!(s.stdout.contains("\"company_id\":1"), "{}", s.stdout);
+    let n = shomei(&kit, &["approval", "show", "--id", "999"]).await;
+    assert_eq!(n.code, 1);
+    assert!(
+        n.stderr.contains("no approval request number 999"),
+        "{}",
+        n.stderr
+    );
+
+    // A 業務管理者's approval in the console commits it (any operator may:
+    // the shell user is no operator).
+    let op = kit
+        .svc
+        .console_operator(&kato.serial)
+        .await
+        .unwrap()
+        .unwrap();
+    let v = kit.svc.approval_detail(id).await.unwrap().version;
+    let done = kit
+        .svc
+        .approve_request(&op, id, v, &kato.confirm_password, "test")
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            done,
+            Approved::Committed {
+                applied: Applied::CompanyClosed { .. },
+                ..
+            }
+        ),
+        "{done:?}"
+    );
+    assert!(kit.counters("tarodt").await.admin_stopped);
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn a_break_glass_commits_at_once_with_its_row_and_a_mail_to_every_operations_admin() {
+    let kit = Kit::start().await;
+    kit.svc
+        .add_operator_with(
+            "ueda",
+            "operations-admin",
+            "ueda@example.jp",
+            "銀行:root",
+            "test",
+        )
+        .await
+        .unwrap();
+    operator(&kit, "noda", "operations-admin").await;
+    let sato = operator(&kit, "sato", "helpdesk").await;
+    let roles = async || {
+        kit.svc
+            .console_operator(&sato.serial)
+            .await
+            .unwrap()
+            .unwrap()
+            .operator
+            .roles
+            .codes()
+    };
+
+    // Without its reason: refused by its message, nothing changed.
+    let args = [
+        "operator",
+        "role",
+        "--name",
+        "sato",
+        "--role",
+        "helpdesk,audit",
+    ];
+    let mut without = args.to_vec();
+    without.extend(["--break-glass", "--operator", "tanaka"]);
+    let r = shomei(&kit, &without).await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("a break-glass change needs --reason"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(roles().await, "helpdesk");
+    assert!(
+        kit.svc
+            .store()
+            .pending_notices(10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // With it: committed at once, its row with the reason, a mail for ueda,
+    // noda listed as not notified.
+    let mut with = args.to_vec();
+    with.extend([
+        "--break-glass",
+        "--reason",
+        "監査対応のため本日中に必要",
+        "--operator",
+        "tanaka",
+    ]);
+    let r = shomei(&kit, &with).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("BREAK-GLASS"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("notified 運用管理者 ueda <ueda@example.jp>"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("NOT notified 運用管理者 noda: no e-mail address"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(roles().await, "helpdesk,audit");
+    let rows = bank_rows(&kit).await;
+    let glass: Vec<_> = rows
+        .iter()
+        .filter(|r| r.starts_with("cli:tanaka/緊急実行（承認省略）/"))
+        .collect();
+    assert_eq!(glass.len(), 2, "the refusal and the commit: {rows:?}");
+    assert!(
+        glass[0].contains("/失敗/") && glass[1].contains("/成功/"),
+        "{glass:?}"
+    );
+    assert!(
+        glass[1].contains("理由: 監査対応のため本日中に必要") && glass[1].contains("noda"),
+        "{glass:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("cli:tanaka/オペレーター役割変更/成功/sato/")),
+        "{rows:?}"
+    );
+    let mails = kit.svc.store().pending_notices(10).await.unwrap();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(
+        (mails[0].email.as_str(), mails[0].name.as_str()),
+        ("ueda@example.jp", "ueda")
+    );
+    assert!(mails[0].subject.contains("緊急実行（承認省略）"));
+    assert!(mails[0].body.contains("監査対応のため本日中に必要"));
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn the_first_operator_is_made_on_the_shell_and_the_next_one_is_a_request() {
+    let kit = Kit::start().await;
+    let out = kit.dir.path().join("first.p12");
+    let out = out.to_str().unwrap();
+    let r = shomei(
+        &kit,
+        &[
+            "operator",
+            "add",
+            "--name",
+            "root1",
+            "--role",
+            "operations-admin",
+            "--out",
+            out,
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("operator root1 added"), "{}", r.stdout);
+    assert!(std::fs::metadata(out).unwrap().len() > 0);
+    // The next one waits for approval; no file is written.
+    let next = kit.dir.path().join("next.p12");
+    let r = shomei(
+        &kit,
+        &[
+            "operator",
+            "add",
+            "--name",
+            "second",
+            "--role",
+            "helpdesk",
+            "--email",
+            "s@example.jp",
+            "--operator",
+            "tanaka",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.starts_with("request "), "{}", r.stdout);
+    assert!(!next.exists());
+    let p = kit.svc.approval_list(false, 1).await.unwrap();
+    assert_eq!(p.requests.len(), 1);
+    assert_eq!(p.requests[0].requester, "cli:tanaka");
+    assert!(
+        r.stdout.contains("オペレーター登録: second"),
+        "{}",
+        r.stdout
+    );
+    kit.stop().await;
+}
