@@ -18,7 +18,7 @@ python3 "$ROOT/bench/seed_users.py" "$D/shomei.db" "$COMPANIES" "$PER" >"$BENCH_
 start_shomei "$D" 0
 CONSOLE=$(grep -o 'Operator console[^:]*: https://localhost:[0-9]*' "$D.log" | head -1 | grep -o 'https://localhost:[0-9]*')
 [ -n "$CONSOLE" ] || { cat "$D.log"; echo "no operator console" >&2; exit 1; }
-"$SHOMEI" operator add --data-dir "$D" --name bench --role helpdesk --out "$BENCH_TMP/bench.p12" --json >"$BENCH_TMP/op.json"
+"$SHOMEI" operator add --data-dir "$D" --name bench --role helpdesk,operations-admin --out "$BENCH_TMP/bench.p12" --json >"$BENCH_TMP/op.json"
 P12_PW=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["p12_password"])' "$BENCH_TMP/op.json")
 OP_PW=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["confirm_password"])' "$BENCH_TMP/op.json")
 openssl pkcs12 -in "$BENCH_TMP/bench.p12" -passin "pass:$P12_PW" -nokeys -out "$BENCH_TMP/bench.crt" 2>/dev/null

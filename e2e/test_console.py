@@ -41,7 +41,14 @@ def add_operator(server, tmp_path, name, role):
     """`shomei operator add` on the server's shell: the operator's PEM files
     and their confirmation password."""
     p12 = tmp_path / f"{name}.p12"
-    added = json.loads(server.cli("operator", "add", "--name", name, "--role", role, "--out", str(p12), "--json"))
+    if not json.loads(server.cli("operator", "list", "--json")):
+        # The first operator is the bank's 運用管理者, added directly; the
+        # shell adds the others as break-glass (they would otherwise wait
+        # for a second 運用管理者's approval in the console).
+        root = tmp_path / "root.p12"
+        server.cli("operator", "add", "--name", "root", "--role", "operations-admin", "--out", str(root), "--json")
+    added = json.loads(server.cli("operator", "add", "--name", name, "--role", role, "--out", str(p12), "--json",
+                                  "--break-glass", "--reason", "試験環境の準備"))
     cert, key = pem_of(p12, added["p12_password"], tmp_path / name)
     return cert, key, added["confirm_password"]
 

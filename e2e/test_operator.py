@@ -93,12 +93,17 @@ def test_the_operators_revocation_takes_effect_in_the_running_server():
         assert table == as_json, (table, as_json)
         assert "ok" in server.cli("audit", "verify").lower()
 
-        # A new company and its マスター, whose temporary passwords must be
-        # changed before anything else.
+        # A new company and its first マスター, whose temporary passwords must be
+        # changed before anything else. On the shell it is a request for the
+        # console's approval; break-glass commits it at once, with its reason.
+        submitted = server.cli("company", "create", "--name", "株式会社申請商会", "--service", "business-ib",
+                               "--master-login-id", "askmst01", "--master-name", "申請 花子", "--operator", "yamada")
+        assert "submitted" in submitted and "operator console" in submitted, submitted
         company = json.loads(server.cli("company", "create", "--name", "株式会社テスト商会",
-                                        "--service", "business-ib", "--operator", "yamada", "--json"))
-        temp = json.loads(server.cli("user", "create-master", "--company-id", str(company["id"]),
-                                     "--login-id", "testmst01", "--name", "試験 太郎", "--json"))
+                                        "--service", "business-ib", "--master-login-id", "testmst01",
+                                        "--master-name", "試験 太郎", "--operator", "yamada", "--json",
+                                        "--break-glass", "--reason", "窓口の障害で承認者が不在"))
+        temp = company
         shown = json.loads(server.cli("company", "show", "--id", str(company["id"]), "--json"))
         assert [u["login_id"] for u in shown["users"]] == ["testmst01"], shown
         jar = str(work / "jar")

@@ -61,23 +61,25 @@ impl Approval {
 }
 
 impl Done {
-    /// Prints what was done; `committed` says what a break-glass changed.
+    /// Prints what was done; `committed` says what a break-glass changed
+    /// (on standard output, so `--json` stays one JSON value), and the
+    /// break-glass warning and whom it notified on standard error.
     pub(crate) fn print(&self, committed: impl FnOnce(&shomei_service::Applied)) {
         match self {
             Done::Submitted(s) => print_submitted(s),
             Done::BrokeGlass(d) => {
                 committed(&d.applied);
-                println!(
+                eprintln!(
                     "BREAK-GLASS: committed without approval; 操作履歴 has its 緊急実行（承認省略） row with the reason"
                 );
                 for (name, email) in &d.notified {
-                    println!("notified 運用管理者 {name} <{email}>");
+                    eprintln!("notified 運用管理者 {name} <{email}>");
                 }
                 for name in &d.not_notified {
-                    println!("NOT notified 運用管理者 {name}: no e-mail address");
+                    eprintln!("NOT notified 運用管理者 {name}: no e-mail address");
                 }
                 if d.notified.is_empty() && d.not_notified.is_empty() {
-                    println!("NOT notified: there is no active 運用管理者");
+                    eprintln!("NOT notified: there is no active 運用管理者");
                 }
             }
         }

@@ -901,12 +901,26 @@ async fn company_task(command: CompanyCommand) -> Result<()> {
                     passwords,
                 } = a
                 {
-                    println!(
-                        "company {} opened: {company} ({})",
-                        company_id.0,
-                        service.label()
-                    );
-                    print_passwords(login_id, passwords, json);
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({
+                                "id": company_id.0,
+                                "name": company,
+                                "service": service.code(),
+                                "login_id": login_id,
+                                "login_password": passwords.login,
+                                "confirm_password": passwords.confirm,
+                            })
+                        );
+                    } else {
+                        println!(
+                            "company {} opened: {company} ({})",
+                            company_id.0,
+                            service.label()
+                        );
+                        print_passwords(login_id, passwords, false);
+                    }
                 }
             });
             Ok(())

@@ -199,18 +199,18 @@ async fn a_break_glass_commits_at_once_with_its_row_and_a_mail_to_every_operatio
     ]);
     let r = shomei(&kit, &with).await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("BREAK-GLASS"), "{}", r.stdout);
+    assert!(r.stderr.contains("BREAK-GLASS"), "{}", r.stderr);
     assert!(
-        r.stdout
+        r.stderr
             .contains("notified 運用管理者 ueda <ueda@example.jp>"),
         "{}",
-        r.stdout
+        r.stderr
     );
     assert!(
-        r.stdout
+        r.stderr
             .contains("NOT notified 運用管理者 noda: no e-mail address"),
         "{}",
-        r.stdout
+        r.stderr
     );
     assert_eq!(roles().await, "helpdesk,audit");
     let rows = bank_rows(&kit).await;
