@@ -70,7 +70,9 @@ class Window:
         self.proc = subprocess.Popen(argv or [str(exe)], cwd=cwd or home, env=self.env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         threading.Thread(target=self._pump, daemon=True).start()
-        found = self.xdotool("search", "--sync", *(find or ["--pid", str(self.proc.pid)])).split()
+        # --onlyvisible: the window must be mapped before it can take the
+        # focus (X_SetInputFocus on one not yet viewable fails with BadMatch).
+        found = self.xdotool("search", "--sync", "--onlyvisible", *(find or ["--pid", str(self.proc.pid)])).split()
         assert found, "no window"
         self.id = found[-1]
         self.xdotool("windowfocus", "--sync", self.id)
