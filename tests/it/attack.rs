@@ -757,3 +757,118 @@ async fn one_address_holding_its_cap_of_connections_leaves_others_served() {
     assert_eq!(kit.browser().get("/login").await.status, 200);
     kit.stop().await;
 }
+
+/// An EST simpleenroll from `local` (another loopback address): status and body.
+async fn enroll_from(
+    kit: &Kit,
+    local: IpAddr,
+    login_id: &str,
+    password: &str,
+    csr: &[u8],
+) -> (u16, String) {
+    let root = reqwest::Certificate::from_pem(kit.svc.ca().root_pem().as_bytes()).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([root])
+        .local_address(local)
+        .build()
+        .unwrap();
+    let r = client
+        .post(format!("{}/.well-known/est/simpleenroll", kit.base))
+        .basic_auth(login_id, Some(password))
+        .header("content-type", "application/pkcs10")
+        .body(base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            csr,
+        ))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+const EST_REFUSED: &str = "login ID or login password is wrong, or the login password is locked\n";
+const THROTTLED: &str = "接続元からのログインの失敗が続いた";
+
+/// The README: "failed logins or enrollments from one client address"
+/// share one limit. Logins fill an address's limit and an enrollment from it
+/// with a right password is refused unchecked (no hash, no certificate,
+/// counted as throttled), while the same enrollment from another address is
+/// issued; enrollments fill another address and a login from it with a
+/// right password gets the address's message, while a fourth address logs in.
+#[tokio::test]
+async fn enrollments_and_logins_count_toward_one_address_limit() {
+    let kit = Kit::start_with(Settings {
+        address_failure_limit: 3,
+        ..Default::default()
+    })
+    .await;
+    let (_, csr) = crate::issuance::key_and_csr(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let (a, b, c, d): (IpAddr, IpAddr, IpAddr, IpAddr) = (
+        "127.0.0.1".parse().unwrap(),
+        "127.0.0.2".parse().unwrap(),
+        "127.0.0.3".parse().unwrap(),
+        "127.0.0.4".parse().unwrap(),
+    );
+    // Three failed logins from a.
+    for i in 0..3 {
+        let p = browser_from(&kit, a)
+            .login(&format!("spray{i:03}"), "Spray#2026")
+            .await;
+        assert!(
+            p.error()
+                .is_some_and(|e| e.contains("ログインできませんでした")),
+            "login {i}: {:?}",
+            p.error()
+        );
+    }
+    let throttled = async || metric(&kit, "shomei_address_throttled_total").await;
+    let (hashes, refused) = (
+        metric(&kit, "shomei_password_hashes_total").await,
+        throttled().await,
+    );
+    // jirodt (未発行) enrolls from a with the right password: refused unchecked.
+    assert_eq!(
+        enroll_from(&kit, a, "jirodt", LOGIN_PW, &csr).await,
+        (401, EST_REFUSED.to_string())
+    );
+    assert_eq!(
+        throttled().await,
+        refused + 1.0,
+        "refused by the address limit"
+    );
+    assert_eq!(
+        metric(&kit, "shomei_password_hashes_total").await,
+        hashes,
+        "no password checked"
+    );
+    let jirodt = shomei_core::UserId(kit.user_id("jirodt").await);
+    assert!(kit.svc.store().latest_cert(jirodt).await.unwrap().is_none());
+    // The control: the same enrollment from b is issued.
+    let (status, body) = enroll_from(&kit, b, "jirodt", LOGIN_PW, &csr).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(kit.svc.store().latest_cert(jirodt).await.unwrap().is_some());
+
+    // Three failed enrollments from c, then a right login from there.
+    for i in 0..3 {
+        assert_eq!(
+            enroll_from(&kit, c, &format!("spray{i:03}"), "Spray#2026", &csr).await,
+            (401, EST_REFUSED.to_string()),
+            "enrollment {i}"
+        );
+    }
+    let refused = throttled().await;
+    let p = browser_from(&kit, c).login("tarodt", LOGIN_PW).await;
+    assert_eq!(p.path(), "/login");
+    assert!(
+        p.error().is_some_and(|e| e.contains(THROTTLED)),
+        "{:?}",
+        p.error()
+    );
+    assert_eq!(throttled().await, refused + 1.0);
+    // The control: d logs in.
+    assert_eq!(
+        browser_from(&kit, d).login("tarodt", LOGIN_PW).await.path(),
+        "/top"
+    );
+    kit.stop().await;
+}
