@@ -32,6 +32,10 @@ pub struct Kit {
     pub metrics_base: String,
     /// The operator console (operator certificates required).
     pub operator_base: String,
+    /// The plain-HTTP PKI listener (CRLs, OCSP), when started with one
+    /// (`start_with_pki`): then the URLs in certificates name it, as a
+    /// production server's do; else they name the portal.
+    pub pki_base: Option<String>,
     pub svc: Arc<Shomei>,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
@@ -55,8 +59,25 @@ impl Kit {
         .await
     }
 
+    /// As `start`, with the plain-HTTP PKI listener, whose URLs the
+    /// certificates name (CRL distribution points, OCSP).
+    pub async fn start_with_pki() -> Kit {
+        Self::start_inner(
+            Settings {
+                upkeep_interval_seconds: 3600,
+                ..Settings::default()
+            },
+            true,
+        )
+        .await
+    }
+
     /// As `start_with`, the upkeep loop running as configured.
-    pub async fn start_with_upkeep(mut settings: Settings) -> Kit {
+    pub async fn start_with_upkeep(settings: Settings) -> Kit {
+        Self::start_inner(settings, false).await
+    }
+
+    async fn start_inner(mut settings: Settings, pki: bool) -> Kit {
         log_to_test_output();
         settings.database_url = fresh_database().await;
         let dir = tempfile::tempdir().unwrap();
@@ -66,10 +87,28 @@ impl Kit {
         let addr = listener.local_addr().unwrap();
         let base = format!("https://localhost:{}", addr.port());
         let clock = Arc::new(ManualClock::default());
+        let pki_listener = if pki {
+            Some(
+                shomei_web::bind("127.0.0.1:0".parse().unwrap())
+                    .await
+                    .unwrap(),
+            )
+        } else {
+            None
+        };
+        let pki_base = pki_listener
+            .as_ref()
+            .map(|l| format!("http://localhost:{}", l.local_addr().unwrap().port()));
         let svc = Arc::new(
-            Shomei::open(dir.path(), &base, settings, clock.clone())
-                .await
-                .unwrap(),
+            Shomei::open_with_pki(
+                dir.path(),
+                &base,
+                pki_base.as_deref().unwrap_or(&base),
+                settings,
+                clock.clone(),
+            )
+            .await
+            .unwrap(),
         );
         svc.seed_demo().await.unwrap();
         let cert_listener = shomei_web::bind("127.0.0.1:0".parse().unwrap())
@@ -100,9 +139,9 @@ impl Kit {
             listener,
             shomei_web::Listeners {
                 cert: Some(cert_listener),
+                pki: pki_listener,
                 metrics: Some(metrics_listener),
                 operator: Some(operator_listener),
-                ..Default::default()
             },
             opts,
         )
@@ -113,6 +152,7 @@ impl Kit {
             cert_base,
             metrics_base,
             operator_base,
+            pki_base,
             svc,
             clock,
             dir,
