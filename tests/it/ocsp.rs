@@ -2,7 +2,7 @@
 //! with `openssl ocsp` as a relying party would: good, then revoked after
 //! 実行 in the portal, unknown for serials we never issued; on a server with
 //! its PKI listener, the AIA is plain HTTP there and answers are signed by
-//! the delegated signer.
+//! the delegated signer, and the CA certificates are served there.
 
 use std::process::Command;
 
@@ -521,5 +521,59 @@ async fn the_aia_names_plain_http_and_answers_are_signed_by_the_delegated_signer
         .unwrap_or_else(|| panic!("{text}"));
     assert_eq!(responder, key_hash("signer.pem"), "{text}");
     assert_ne!(responder, key_hash("issuing.pem"));
+    kit.stop().await;
+}
+
+/// The README's `/pki/root-ca.crt` and `/pki/issuing-ca.crt`: on the PKI
+/// listener (plain HTTP) and the portal, the CA certificates as the data
+/// directory holds them (PEM): the root self-signed, the issuing CA issued
+/// and signed by it. A path the listener does not serve is a 404 that says
+/// what it serves (the control: the answers are the routes', not a
+/// catch-all's).
+#[tokio::test]
+async fn the_ca_certificates_are_served_as_the_data_directory_holds_them() {
+    let kit = Kit::start_with_pki().await;
+    let pki = kit.pki_base.clone().unwrap();
+    let portal = kit.browser().client;
+    let get = async |url: String| {
+        let r = if url.starts_with("https://") {
+            portal.get(&url).send().await.unwrap()
+        } else {
+            reqwest::get(&url).await.unwrap()
+        };
+        let status = r.status().as_u16();
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        (status, ct, r.text().await.unwrap())
+    };
+    for base in [pki.clone(), kit.base.clone()] {
+        let mut certs = Vec::new();
+        for name in ["root-ca.crt", "issuing-ca.crt"] {
+            let (status, ct, pem) = get(format!("{base}/pki/{name}")).await;
+            assert_eq!(
+                (status, ct.as_str()),
+                (200, "application/x-pem-file"),
+                "{base} {name}"
+            );
+            let file = std::fs::read(kit.dir.path().join("ca").join(name)).unwrap();
+            let (_, file) = x509_parser::pem::parse_x509_pem(&file).unwrap();
+            let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+            assert_eq!(p.contents, file.contents, "{base} {name}");
+            certs.push(p.contents);
+        }
+        let (_, root) = x509_parser::parse_x509_certificate(&certs[0]).unwrap();
+        let (_, issuing) = x509_parser::parse_x509_certificate(&certs[1]).unwrap();
+        assert_eq!(root.issuer(), root.subject());
+        assert!(root.verify_signature(None).is_ok(), "self-signed");
+        assert_eq!(issuing.issuer(), root.subject());
+        assert!(issuing.verify_signature(Some(root.public_key())).is_ok());
+        assert_eq!(
+            certs[1].as_slice(),
+            kit.svc.ca().issuing_der().as_ref(),
+            "the CA the server signs with"
+        );
+    }
+    let (status, _, body) = get(format!("{pki}/pki/ca.crt")).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("/pki/ocsp and the CA certificates"), "{body}");
     kit.stop().await;
 }
