@@ -1,14 +1,16 @@
 //! The server as its binary runs: `shomei serve` started as a process, for
-//! what only the process shows: the listeners' default addresses and the
-//! open-files limit it raises at start.
+//! what only the process shows: the listeners' default addresses, the
+//! open-files limit it raises at start, and how it rides out running out of
+//! file descriptors.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 
-use crate::testkit::EVENTUALLY;
+use crate::testkit::{EVENTUALLY, wait_for};
 
 /// A running `shomei serve --demo` and what it has printed so far.
 struct Server {
@@ -220,4 +222,76 @@ async fn metrics_default_to_loopback_9464_and_the_open_files_limit_is_raised() {
             && l.contains(&format!("hard={hard}"))),
         "{logged:#?}"
     );
+}
+
+/// The README: "accept errors (too many open files) back off instead of
+/// spinning". A server whose hard open-files limit is small is flooded with
+/// idle connections on its metrics listener until accept fails (it says it
+/// backs off); the failures are counted, and few (a spinning loop makes
+/// thousands a second); once the connections go, it serves again: the
+/// metrics listener and the portal.
+#[tokio::test]
+async fn out_of_file_descriptors_the_server_backs_off_and_serves_once_they_are_free() {
+    let mut server = Server::start("ulimit -n 96", &["--listen", "127.0.0.1:0"]);
+    let line = server.printed("Metrics (Prometheus): ").await;
+    let metrics = line
+        .strip_prefix("Metrics (Prometheus): http://")
+        .and_then(|a| a.strip_suffix("/metrics"))
+        .unwrap()
+        .to_owned();
+    let login = server.printed("Shomei is running: ").await;
+    let portal = login
+        .strip_prefix("Shomei is running: ")
+        .and_then(|u| u.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let accept_errors = async || {
+        let text = reqwest::get(format!("http://{metrics}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("shomei_accept_errors_total{listener=\"metrics\"} ")?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("{text}"))
+    };
+    assert_eq!(accept_errors().await, 0.0);
+    assert_eq!(server.open_files_limit(), (96, 96));
+
+    // More idle connections than the process has descriptors.
+    let mut held = Vec::new();
+    for _ in 0..150 {
+        let mut s = tokio::net::TcpStream::connect(&metrics).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\n").await.unwrap();
+        held.push(s);
+    }
+    let backing_off = || {
+        server
+            .errors()
+            .iter()
+            .any(|l| l.contains("accept failing: backing off") && l.contains("listener=metrics"))
+    };
+    wait_for("the server says it backs off", async || backing_off()).await;
+    let since = std::time::Instant::now();
+    drop(held);
+    let served = accept_errors().await;
+    let elapsed = since.elapsed();
+    assert!(served >= 1.0, "the failed accepts are counted");
+    // The pause doubles from 5 ms to a second: a handful of failures in the
+    // second or so it took to say so, at most one per 5 ms after that.
+    let ceiling = 20.0 + elapsed.as_secs_f64() / 0.005;
+    assert!(served <= ceiling, "{served} failed accepts: it spun");
+    let root = std::fs::read(server.dir().join("ca/root-ca.crt")).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&root).unwrap()])
+        .build()
+        .unwrap();
+    let r = client.get(&portal).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the portal serves");
+    assert!(server.child.try_wait().unwrap().is_none(), "still running");
 }
