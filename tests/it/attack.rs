@@ -872,3 +872,72 @@ async fn enrollments_and_logins_count_toward_one_address_limit() {
     );
     kit.stop().await;
 }
+
+/// The README: every listener has "a cap on connections per listener …
+/// (closed at once, counted in shomei_connections_refused_total)". Three
+/// connections from three addresses fill a portal capped at three; a fourth,
+/// from a fourth address (under its own per-address cap), is closed unserved
+/// and counted, while the metrics listener (its own cap) answers; once one
+/// goes, the portal serves again.
+#[tokio::test]
+async fn a_listener_at_its_cap_closes_the_next_connection_and_serves_once_one_goes() {
+    let kit = Kit::start_with(Settings {
+        max_connections: 3,
+        // The held connections never start TLS: they must outlast the test.
+        tls_handshake_timeout_seconds: 600,
+        ..Default::default()
+    })
+    .await;
+    let portal = addr_of(&kit.base);
+    let mut held = Vec::new();
+    for i in 1..=3 {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind(format!("127.0.0.{i}:0").parse().unwrap()).unwrap();
+        held.push(s.connect(portal.parse().unwrap()).await.unwrap());
+    }
+    let open = async || metric(&kit, "shomei_connections_open{listener=\"portal\"}").await;
+    wait_for("the server counts all three as open", async || {
+        open().await >= 3.0
+    })
+    .await;
+    let full = async || {
+        metric(
+            &kit,
+            "shomei_connections_refused_total{listener=\"portal\",reason=\"listener_full\"}",
+        )
+        .await
+    };
+    assert_eq!(full().await, 0.0);
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.4:0".parse().unwrap()).unwrap();
+    let mut fourth = s.connect(portal.parse().unwrap()).await.unwrap();
+    fourth.write_all(b"\x16\x03\x01").await.unwrap_or(());
+    assert!(
+        until_closed(&mut fourth).await.is_empty(),
+        "closed unserved"
+    );
+    assert_eq!(full().await, 1.0, "counted as the listener's cap");
+    assert_eq!(
+        metric(
+            &kit,
+            "shomei_connections_refused_total{listener=\"portal\",reason=\"address_full\"}"
+        )
+        .await,
+        0.0,
+        "not the address's cap"
+    );
+    // One goes; the portal serves again.
+    held.pop();
+    wait_for("the dropped connection is counted closed", async || {
+        open().await < 3.0
+    })
+    .await;
+    assert_eq!(
+        browser_from(&kit, "127.0.0.5".parse().unwrap())
+            .get("/login")
+            .await
+            .status,
+        200
+    );
+    kit.stop().await;
+}
