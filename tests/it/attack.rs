@@ -941,3 +941,85 @@ async fn a_listener_at_its_cap_closes_the_next_connection_and_serves_once_one_go
     );
     kit.stop().await;
 }
+
+/// Sends a request on a kept-alive plain-HTTP connection and reads its
+/// whole answer (a small one: /healthz).
+async fn healthz_on(s: &mut tokio::net::TcpStream) -> String {
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = async {
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before answering: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")?
+                            .parse()
+                            .ok()
+                    })
+                    .expect("a content-length");
+                if body.len() >= len {
+                    return text.into_owned();
+                }
+            }
+        }
+    };
+    tokio::time::timeout(StdDuration::from_secs(60), read)
+        .await
+        .expect("no answer")
+}
+
+/// The README: every listener has "an idle timeout". A kept-alive
+/// connection that says nothing after its answer is closed once the timeout
+/// has passed (not sooner), while one that keeps asking meanwhile is still
+/// served after it (the control), and a new connection too.
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_idle_timeout_and_a_busy_one_is_served() {
+    let kit = Kit::start_with(Settings {
+        idle_timeout_seconds: 3,
+        // Not the header timeout: it is far longer.
+        header_timeout_seconds: 600,
+        ..Default::default()
+    })
+    .await;
+    let metrics = addr_of(&kit.metrics_base);
+    let mut idle = tokio::net::TcpStream::connect(&metrics).await.unwrap();
+    let mut busy = tokio::net::TcpStream::connect(&metrics).await.unwrap();
+    assert!(healthz_on(&mut idle).await.starts_with("HTTP/1.1 200"));
+    let since = std::time::Instant::now();
+    let closed = async {
+        let rest = until_closed(&mut idle).await;
+        (since.elapsed(), rest)
+    };
+    let keep_asking = async {
+        let mut answers = 0;
+        loop {
+            assert!(healthz_on(&mut busy).await.starts_with("HTTP/1.1 200"));
+            answers += 1;
+            tokio::time::sleep(StdDuration::from_millis(250)).await;
+            if since.elapsed() > StdDuration::from_secs(4) {
+                return answers;
+            }
+        }
+    };
+    let ((after, rest), answers) = tokio::join!(closed, keep_asking);
+    assert!(rest.is_empty(), "nothing more was sent on the idle one");
+    assert!(
+        after >= StdDuration::from_secs(3),
+        "closed after {after:?}, before the idle timeout"
+    );
+    assert!(answers >= 2, "the busy connection was served meanwhile");
+    // The busy one outlived the idle one's timeout and is still served.
+    assert!(healthz_on(&mut busy).await.starts_with("HTTP/1.1 200"));
+    let mut fresh = tokio::net::TcpStream::connect(&metrics).await.unwrap();
+    assert!(healthz_on(&mut fresh).await.starts_with("HTTP/1.1 200"));
+    kit.stop().await;
+}
