@@ -296,3 +296,74 @@ async fn the_first_operator_is_made_on_the_shell_and_the_next_one_is_a_request()
     );
     kit.stop().await;
 }
+
+/// Runs `shomei ARGS` with these SHOMEI_* variables only (the test
+/// environment's own are removed), and no option added.
+async fn shomei_env(args: &[&str], env: &[(&str, &str)]) -> Ran {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shomei"));
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SHOMEI_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The README: the database is chosen by `--database-url`, the config
+/// file's `database_url` "or the environment variable SHOMEI_DATABASE_URL".
+/// With the variable naming a PostgreSQL server that is not there,
+/// `company list` on a data directory that has the SQLite database is
+/// refused, naming that server (the password hidden); without it, the same
+/// command lists the SQLite database's companies (the control). On
+/// PostgreSQL, the variable naming the kit's database lists its companies
+/// from an empty data directory.
+#[tokio::test]
+async fn shomei_database_url_selects_the_database() {
+    let kit = Kit::start().await;
+    let dir = kit.dir.path().to_str().unwrap().to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nowhere = format!("postgres://shomei:s3cret@127.0.0.1:{port}/shomei");
+    let list = ["company", "list", "--data-dir", &dir];
+    let r = shomei_env(&list, &[("SHOMEI_DATABASE_URL", &nowhere)]).await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "cannot reach the database at postgres://shomei:***@127.0.0.1:{port}/shomei"
+        )) && !r.stderr.contains("s3cret"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    match &kit.svc.settings().database_url {
+        None => {
+            let r = shomei_env(&list, &[]).await;
+            assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+            assert!(r.stdout.contains("株式会社ほくぎん商事"), "{}", r.stdout);
+        }
+        Some(url) => {
+            let empty = tempfile::tempdir().unwrap();
+            let empty = empty.path().to_str().unwrap();
+            let r = shomei_env(
+                &["company", "list", "--data-dir", empty],
+                &[("SHOMEI_DATABASE_URL", url.with_password())],
+            )
+            .await;
+            assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+            assert!(r.stdout.contains("株式会社ほくぎん商事"), "{}", r.stdout);
+        }
+    }
+    kit.stop().await;
+}
