@@ -367,3 +367,83 @@ async fn shomei_database_url_selects_the_database() {
     }
     kit.stop().await;
 }
+
+/// `shomei company set-service` (README, Command line): the change and its
+/// 契約サービス変更 row by 銀行:<operator>; a company with more users than
+/// the new service allows is refused by its message, unchanged and with no
+/// row, beside the control.
+#[tokio::test]
+async fn company_set_service_changes_the_service_and_refuses_one_over_its_user_limit() {
+    let kit = Kit::start().await;
+    let config = kit.dir.path().join("small.toml");
+    std::fs::write(&config, "[settings]\nhottokun_webjr_max_users = 3\n").unwrap();
+    let config = config.to_str().unwrap();
+    let service_of = async |id: i64| {
+        let r = shomei(&kit, &["company", "list", "--json"]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+            .lines()
+            .find(|l| l.contains(&format!("\"id\":{id},")))
+            .and_then(|l| l.split("\"service\":\"").nth(1))
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_else(|| panic!("{}", r.stdout))
+            .to_owned()
+    };
+    let rows = async |company: i64| {
+        kit.history_of(company)
+            .await
+            .into_iter()
+            .filter(|r| r.contains("/契約サービス変更/"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(service_of(1).await, "business_ib");
+    // Company 1 has five users: over the three allowed.
+    let r = shomei(
+        &kit,
+        &[
+            "company",
+            "set-service",
+            "--id",
+            "1",
+            "--service",
+            "hottokun-webjr",
+            "--operator",
+            "tanaka",
+            "--config",
+            config,
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("company 1 has 5 users; hottokun_webjr allows at most 3"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(service_of(1).await, "business_ib", "unchanged");
+    assert_eq!(rows(1).await, Vec::<String>::new(), "no row");
+    // The control: company 2 (two users) moves to ビジネスIB.
+    assert_eq!(service_of(2).await, "hottokun_webjr");
+    let r = shomei(
+        &kit,
+        &[
+            "company",
+            "set-service",
+            "--id",
+            "2",
+            "--service",
+            "business-ib",
+            "--operator",
+            "tanaka",
+            "--config",
+            config,
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, "company 2 now contracts ビジネスIB\n");
+    assert_eq!(service_of(2).await, "business_ib");
+    assert_eq!(rows(2).await, ["銀行:tanaka/契約サービス変更/成功/"]);
+    kit.stop().await;
+}
