@@ -195,3 +195,58 @@ async fn a_login_form_got_on_one_server_is_accepted_by_another_on_the_database()
     b.shutdown().await;
     kit.stop().await;
 }
+
+/// Backends connected to this kit's PostgreSQL database, this query's own
+/// left out.
+async fn backends(url: &shomei_store::DatabaseUrl) -> i64 {
+    use sqlx::Connection as _;
+    let mut c = sqlx::PgConnection::connect(url.with_password())
+        .await
+        .unwrap();
+    let n = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+    n
+}
+
+/// The README: "a node uses at most `database_pool_size` connections
+/// (default twice its CPU cores, at least 4) plus one for its revocation
+/// listener". With the default, the pool's size is that; that many
+/// transactions open side by side, each on a backend of its own, which
+/// with the listener is every connection the node holds; a set size is
+/// taken as it is. On SQLite there is no such pool ("SQLite: not used").
+#[tokio::test]
+async fn a_node_holds_at_most_its_pool_size_and_the_default_is_twice_the_cores() {
+    let kit = Kit::start().await;
+    let Some(url) = kit.svc.settings().database_url.clone() else {
+        assert_eq!(kit.svc.store().pool_size(), None);
+        kit.stop().await;
+        return;
+    };
+    let cores = std::thread::available_parallelism().unwrap().get() as u32;
+    let default = (2 * cores).max(4);
+    assert_eq!(kit.svc.store().pool_size(), Some(default));
+    let mut open = Vec::new();
+    for _ in 0..default {
+        open.push(kit.svc.store().begin().await.unwrap());
+    }
+    assert_eq!(
+        backends(&url).await,
+        i64::from(default) + 1,
+        "the pool's connections and the listener's"
+    );
+    drop(open);
+    kit.stop().await;
+    let set = Kit::start_with(shomei_service::Settings {
+        database_pool_size: 6,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(set.svc.store().pool_size(), Some(6));
+    set.stop().await;
+}
