@@ -683,6 +683,46 @@ async fn a_master_is_registered_only_for_a_company_that_has_none_left() {
 }
 
 #[tokio::test]
+async fn opr020_offers_master_registration_only_for_a_company_without_a_master() {
+    let kit = Kit::start().await;
+    let kato = operator(&kit, "kato", "business-admin").await;
+    let (b, _) = logged_in(&kit, &kato).await;
+    let empty = kit
+        .svc
+        .operator_create_company("株式会社マスター不在", Service::BusinessIb, "root")
+        .await
+        .unwrap();
+    let page = get(&kit, &b, "/opr020").await;
+    assert_eq!(page.status, 200);
+    let row = |id: i64| {
+        let at = page
+            .body
+            .find(&format!("<tr id=\"c-{id}\">"))
+            .unwrap_or_else(|| panic!("no company {id} in {}", page.body));
+        let rest = &page.body[at..];
+        rest[..rest.find("</tr>").unwrap()].to_owned()
+    };
+    // The company without a マスター: offered (the control).
+    let e = row(empty.0);
+    assert!(e.contains("株式会社マスター不在"), "{e}");
+    assert!(
+        e.contains(&format!("href=\"/opr022?company={}\"", empty.0)),
+        "{e}"
+    );
+    // The demo company has its マスター: its other tasks, no マスター登録.
+    let one = row(1);
+    assert!(
+        one.contains("/opr025?company=1") && one.contains("/opr021?company=1"),
+        "{one}"
+    );
+    assert!(
+        !one.contains("/opr022") && !one.contains("マスター登録"),
+        "{one}"
+    );
+    kit.stop().await;
+}
+
+#[tokio::test]
 async fn two_nodes_approving_one_request_at_the_same_moment_commit_it_once() {
     let kit = Kit::start().await;
     let kato = operator(&kit, "kato", "business-admin").await;

@@ -1737,6 +1737,8 @@ pub struct BusinessCompany {
     pub name: String,
     pub service: Service,
     pub users: i64,
+    /// Its マスター users: a new one is registered only when none is left.
+    pub masters: i64,
     pub created_at: OffsetDateTime,
     pub closed_at: Option<OffsetDateTime>,
 }
@@ -1775,6 +1777,7 @@ impl Shomei {
                 name: c.name,
                 service: c.service,
                 users: c.users,
+                masters: c.masters,
                 created_at: c.created_at,
             })
             .collect())
