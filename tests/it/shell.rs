@@ -4,14 +4,16 @@
 //! commits at once with its 緊急実行（承認省略） row and a mail queued for
 //! every 運用管理者 with an address (the one without is listed as not
 //! notified); a break-glass without its reason is refused by its message;
-//! the first operator is made directly, the next one is a request. The
+//! the first operator is made directly, the next one is a request, and two
+//! first-operator bootstraps at once on two nodes add one. The
 //! `shomei` binary itself runs, against the kit's data directory and
 //! database, on both backends.
 
-use shomei_service::{Applied, Approved};
+use shomei_core::Operation;
+use shomei_service::{Applied, Approved, FirstOperatorError};
 
 use crate::console::operator;
-use crate::testkit::{Kit, StoreOf};
+use crate::testkit::{Kit, StoreOf, side_by_side};
 
 /// What a `shomei` command did.
 struct Ran {
@@ -445,5 +447,44 @@ async fn company_set_service_changes_the_service_and_refuses_one_over_its_user_l
     assert_eq!(r.stdout, "company 2 now contracts ビジネスIB\n");
     assert_eq!(service_of(2).await, "business_ib");
     assert_eq!(rows(2).await, ["銀行:tanaka/契約サービス変更/成功/"]);
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn two_first_operator_bootstraps_at_once_add_exactly_one_operator() {
+    let kit = Kit::start().await;
+    let node_b = kit.another_server().await;
+    assert_eq!(kit.svc.operator_count().await.unwrap(), 0);
+    // Node a's bootstrap counts no operator in its transaction and stays
+    // open until node b's has begun: on PostgreSQL b's waits for a's lock on
+    // the operators (without it b would count none too), on SQLite for the
+    // write lock at its BEGIN.
+    side_by_side(&kit, &kit.svc, &node_b, Operation::OperatorAdd);
+    let (a, b) = tokio::join!(
+        kit.svc
+            .add_first_operator("first-a", "operations-admin", "", "tanaka"),
+        node_b.add_first_operator("first-b", "operations-admin", "", "suzuki")
+    );
+    let added = a.expect("node a's bootstrap adds the first operator");
+    assert_eq!(added.name.as_str(), "first-a");
+    // Node b is told an operator exists and to use the console.
+    let e = match b {
+        Ok(n) => panic!("node b's bootstrap added {} too", n.name),
+        Err(e) => e,
+    };
+    assert!(matches!(e, FirstOperatorError::NotFirst), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "an operator exists already (the first one is made only while there is none): use the operator console, where a new operator is submitted and approved (or --break-glass)"
+    );
+    assert_eq!(kit.svc.operator_count().await.unwrap(), 1);
+    let rows: Vec<String> = kit
+        .bank_rows()
+        .await
+        .iter()
+        .filter(|r| r.operation == "オペレーター登録")
+        .map(|r| format!("{}/{}/{}", r.actor_login_id, r.result, r.target_login_id))
+        .collect();
+    assert_eq!(rows, ["cli:tanaka/成功/first-a"]);
     kit.stop().await;
 }
