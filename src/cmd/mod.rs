@@ -95,7 +95,7 @@ pub(crate) fn load(common: &Common) -> Result<ConfigFile> {
         .as_deref()
         .or(cfg.database_url.as_deref())
     {
-        cfg.settings.database_url = Some(shomei_store::DatabaseUrl::parse(url)?);
+        cfg.settings.use_database_url(url)?;
     }
     Ok(cfg)
 }
