@@ -1,7 +1,10 @@
-//! The window's work with the bank and the PC's stores: what certificates
-//! are here and in what state (証明書取得), issuing or renewing into every
+//! The app's work with the bank and the PC's stores: what certificates are
+//! here and in what state (証明書取得), issuing or renewing into every
 //! store, and clearing this bank's older certificates afterwards. The window
-//! sees it through the `Bank` trait, so its tests can put any answer there.
+//! sees it through the `Bank` trait, so its tests can put any answer there;
+//! the command line calls the same `RealBank::issue_as` and
+//! `RealBank::renew_with`, its PKCS#12 file one more store, so whatever
+//! either face issued the other finds, names and renews alike.
 
 use std::collections::BTreeMap;
 
@@ -82,6 +85,19 @@ pub struct RealBank {
     pub keep: Keep,
 }
 
+/// A certificate issued or renewed and put in every store: the 結果 screen's
+/// outcome and what the certificate says (the command line prints it).
+pub struct Done {
+    pub outcome: Outcome,
+    pub info: enroll::CertInfo,
+}
+
+/// The name a certificate gets in every store: one per certificate, since
+/// NSS files one subject's certificates under one nickname.
+pub fn nickname(info: &enroll::CertInfo) -> String {
+    format!("Shomei {} {}", info.cn, info.serial_hex)
+}
+
 /// One of this bank's certificates in one store.
 struct Here {
     store: usize,
@@ -91,6 +107,15 @@ struct Here {
 }
 
 impl RealBank {
+    /// This user's stores and keeping, for the bank of `target`.
+    pub fn of_user(target: Target) -> Self {
+        RealBank {
+            stores: crate::store::stores(&target.bank),
+            target,
+            keep: Keep::of_user(),
+        }
+    }
+
     fn ca_subjects(&self) -> Result<Vec<Vec<u8>>, Fail> {
         let est = est::Est::new(&self.target.root_pem, None)?;
         let cas = enroll::block_on(est.cacerts(&self.target.server))?;
@@ -148,7 +173,7 @@ impl RealBank {
         chain: &[Vec<u8>],
         info: &enroll::CertInfo,
     ) -> Result<Vec<String>, Fail> {
-        let nickname = format!("Shomei {} {}", info.cn, info.serial_hex);
+        let nickname = nickname(info);
         // A store that signs with its own key needs no copy of it kept.
         let keep = self.stores.iter().any(|s| !s.signs());
         if keep {
@@ -219,11 +244,7 @@ impl RealBank {
         removed
     }
 
-    fn finish(
-        &self,
-        got: enroll::Obtained,
-        progress: &mut dyn FnMut(Step),
-    ) -> Result<Outcome, Fail> {
+    fn finish(&self, got: enroll::Obtained, progress: &mut dyn FnMut(Step)) -> Result<Done, Fail> {
         progress(Step::Process);
         let mut removed = self.clear_old(&got.info, true);
         let stored_in = self.save(&got.key.serialize_der(), &got.cert, &got.chain, &got.info)?;
@@ -235,13 +256,56 @@ impl RealBank {
             .map(|s| s.label)
             .unwrap_or_else(|| "発行済".into());
         progress(Step::Done);
-        Ok(Outcome {
-            login_id: got.info.cn.clone(),
-            state,
-            not_after: got.info.not_after_ja.clone(),
-            stored_in,
-            removed,
+        Ok(Done {
+            outcome: Outcome {
+                login_id: got.info.cn.clone(),
+                state,
+                not_after: got.info.not_after_ja.clone(),
+                stored_in,
+                removed,
+            },
+            info: got.info,
         })
+    }
+
+    /// 証明書発行 with login ID and password: a new key of `kind` made
+    /// here, the certificate put in every store under its `nickname` and
+    /// its key kept for renewal.
+    pub fn issue_as(
+        &self,
+        login_id: &str,
+        password: &str,
+        kind: enroll::KeyType,
+        progress: &mut dyn FnMut(Step),
+    ) -> Result<Done, Fail> {
+        progress(Step::Auth);
+        enroll::check_login_id(login_id)?;
+        if password.is_empty() {
+            return Err(Fail::Usage(text::EMPTY_PASSWORD.into()));
+        }
+        self.prepare()?;
+        progress(Step::Obtain);
+        let got = enroll::block_on(enroll::obtain(&self.target, login_id, password, kind))?;
+        self.finish(got, progress)
+    }
+
+    /// 証明書更新 authenticated by `cert` and its key: the new certificate
+    /// in every store, the old one cleared from them and its kept key
+    /// forgotten (the bank supersedes it).
+    pub fn renew_with(
+        &self,
+        current: enroll::CurrentKey<'_>,
+        cert: &[u8],
+        progress: &mut dyn FnMut(Step),
+    ) -> Result<Done, Fail> {
+        progress(Step::Auth);
+        let old = enroll::info(cert)?;
+        self.prepare()?;
+        progress(Step::Obtain);
+        let got = enroll::block_on(enroll::reobtain(&self.target, current, cert))?;
+        let done = self.finish(got, progress)?;
+        self.keep.forget(&old.serial_hex);
+        Ok(done)
     }
 }
 
@@ -275,50 +339,29 @@ impl Bank for RealBank {
         password: &str,
         progress: &mut dyn FnMut(Step),
     ) -> Result<Outcome, Fail> {
-        progress(Step::Auth);
-        enroll::check_login_id(login_id)?;
-        if password.is_empty() {
-            return Err(Fail::Usage(text::EMPTY_PASSWORD.into()));
-        }
-        self.prepare()?;
-        progress(Step::Obtain);
-        let got = enroll::block_on(enroll::obtain(
-            &self.target,
-            login_id,
-            password,
-            crate::store::KEY_TYPE,
-        ))?;
-        self.finish(got, progress)
+        self.issue_as(login_id, password, crate::store::KEY_TYPE, progress)
+            .map(|d| d.outcome)
     }
 
+    /// The certificate as a store has it, with the key that store signs
+    /// with, else the key kept beside it.
     fn renew(&self, serial_hex: &str, progress: &mut dyn FnMut(Step)) -> Result<Outcome, Fail> {
-        progress(Step::Auth);
-        self.prepare()?;
         let cas = self.ca_subjects()?;
         let here = self.here(&cas)?;
         let Some(h) = here.iter().find(|h| h.info.serial_hex == serial_hex) else {
             return Err(Fail::Usage(text::NO_RENEWABLE.into()));
         };
         if let Some(signer) = self.stores[h.store].signer(&h.der) {
-            let signer = signer?;
-            progress(Step::Obtain);
-            let got = enroll::block_on(enroll::reobtain(
-                &self.target,
-                enroll::CurrentKey::InStore(signer),
-                &h.der,
-            ))?;
-            return self.finish(got, progress);
+            let current = enroll::CurrentKey::InStore(signer?);
+            return self
+                .renew_with(current, &h.der, progress)
+                .map(|d| d.outcome);
         }
         let id = self
             .keep
             .get(serial_hex)
             .ok_or(Fail::Usage(text::NOT_KEPT.into()))?;
-        progress(Step::Obtain);
-        let got = enroll::block_on(enroll::reobtain(
-            &self.target,
-            enroll::CurrentKey::Pkcs8(&id.key_pkcs8),
-            &id.cert,
-        ))?;
-        self.finish(got, progress)
+        self.renew_with(enroll::CurrentKey::Pkcs8(&id.key_pkcs8), &id.cert, progress)
+            .map(|d| d.outcome)
     }
 }

@@ -39,8 +39,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use enroll::{Conn, KeyType, pem};
-use fail::{Fail, write_atomic};
+use enroll::{Conn, KeyType};
+use fail::Fail;
 use store::CertStore;
 
 const AFTER_HELP: &str = "\
@@ -78,7 +78,9 @@ enum Cmd {
         /// Windows before 10 version 1709 and Windows Server 2016 need.
         #[arg(long)]
         legacy_p12: bool,
-        /// Import into the NSS database Chromium and Firefox read (~/.pki/nssdb).
+        /// Also put it where the window does (Chromium's NSS database
+        /// ~/.pki/nssdb and each Firefox profile's; on Windows the user's
+        /// store), named and kept as the window's, so the window renews it.
         #[arg(long)]
         import_nss: bool,
         /// Overwrite an existing output file.
@@ -92,6 +94,8 @@ enum Cmd {
         /// The current PKCS#12 file; replaced by the new one on success.
         #[arg(long)]
         p12: PathBuf,
+        /// Also put the new one where the window does (see issue), the old
+        /// one taken out there.
         #[arg(long)]
         import_nss: bool,
     },
@@ -191,53 +195,62 @@ fn step(s: bank::Step, detail: &str) {
     println!("[{}/4] {} {detail}", s as u8 + 1, s.label());
 }
 
-fn chain_path(p12: &Path) -> PathBuf {
-    let mut s = p12.as_os_str().to_owned();
-    s.push(".chain.pem");
-    PathBuf::from(s)
+/// Prints the steps after 個人認証 (which the command prints itself, before
+/// it asks for anything), each with its detail.
+fn steps(details: [&str; 3]) -> impl FnMut(bank::Step) {
+    move |s| {
+        if s != bank::Step::Auth {
+            step(s, details[s as usize - 1]);
+        }
+    }
 }
 
-/// Writes the PKCS#12 file and its chain; imports into NSS if asked.
-fn save(
-    out: &Path,
-    got: &enroll::Obtained,
-    legacy: bool,
-    import_nss: bool,
-    root_pem: &[u8],
-) -> Result<(), Fail> {
-    let password = secret(
+/// Where `issue` and `renew` put the certificate: the window's stores when
+/// asked (`--import-nss`), then the PKCS#12 file, last, so that a file
+/// that cannot be written takes the certificate out of the others again.
+fn cli_stores(
+    file: store::P12File,
+    window_stores: Option<Vec<Box<dyn CertStore>>>,
+) -> Vec<Box<dyn CertStore>> {
+    let mut stores = window_stores.unwrap_or_default();
+    stores.push(Box::new(file));
+    stores
+}
+
+/// The bank of `conn` with the stores of `cli_stores` and this user's
+/// keeping, as the window has them.
+fn cli_bank(conn: &Conn, file: store::P12File, import_nss: bool) -> Result<bank::RealBank, Fail> {
+    let target = enroll::target(conn)?;
+    let window_stores = import_nss.then(|| store::stores(&target.bank));
+    Ok(bank::RealBank {
+        stores: cli_stores(file, window_stores),
+        target,
+        keep: keep::Keep::of_user(),
+    })
+}
+
+/// What the command line says of a certificate it stored.
+fn print_stored(done: &bank::Done, file: &store::P12File) {
+    for place in &done.outcome.stored_in {
+        if *place != file.place() {
+            println!("      保存先:   {place}");
+        }
+    }
+    for r in &done.outcome.removed {
+        println!("      削除:     {r}");
+    }
+}
+
+/// The PKCS#12 file's password, asked (twice) before the bank is.
+fn p12_password() -> Result<String, Fail> {
+    secret(
         "SHOMEI_P12_PASSWORD",
         "PKCS#12 ファイルのパスワード: ",
         true,
-    )?;
-    let name = format!("Shomei {}", got.info.cn);
-    let write = if legacy {
-        shomei_pki::pkcs12::write_legacy
-    } else {
-        shomei_pki::pkcs12::write
-    };
-    let key = got.key.serialize_der();
-    let p12 = write(&key, &got.cert, &got.chain, &name, &password)
-        .map_err(|e| Fail::Local(text::local_problem(&e.to_string())))?;
-    let chain_pem: String = std::iter::once(got.cert.as_slice())
-        .chain(got.chain.iter().map(Vec::as_slice))
-        .map(|c| pem("CERTIFICATE", c))
-        .collect();
-    if import_nss {
-        let nss = store::Nss::new(
-            store::home().join(".pki").join("nssdb"),
-            "Chromium / Google Chrome",
-        );
-        nss.prepare()?;
-        nss.add(&key, &got.cert, &got.chain, &name, root_pem)?;
-        println!("      保存先:   {}", nss.place());
-    }
-    write_atomic(&chain_path(out), chain_pem.as_bytes())?;
-    write_atomic(out, &p12)?;
-    Ok(())
+    )
 }
 
-async fn issue(
+fn issue(
     conn: Conn,
     login_id: Option<String>,
     key_type: KeyType,
@@ -246,7 +259,7 @@ async fn issue(
     import_nss: bool,
     force: bool,
 ) -> Result<(), Fail> {
-    let t = enroll::target(&conn)?;
+    enroll::target(&conn)?;
     step(bank::Step::Auth, "（ログインIDとログインパスワード）");
     let login_id = match login_id {
         Some(l) => l,
@@ -254,31 +267,48 @@ async fn issue(
     };
     enroll::check_login_id(&login_id)?;
     let out = out.unwrap_or_else(|| PathBuf::from(format!("{login_id}.p12")));
-    if !force && (out.exists() || chain_path(&out).exists()) {
+    if !force && (out.exists() || store::chain_path(&out).exists()) {
         return Err(Fail::Local(format!(
             "{} は既にあります。置き換えるには --force を付けてください。",
             out.display()
         )));
     }
     let password = secret("SHOMEI_LOGIN_PASSWORD", "ログインパスワード: ", false)?;
-    step(
-        bank::Step::Obtain,
-        "（このパソコンで鍵を作り、証明書を申し込みます）",
-    );
-    let got = enroll::obtain(&t, &login_id, &password, key_type).await?;
-    step(bank::Step::Process, "（確認して保存します）");
-    save(&out, &got, legacy, import_nss, &t.root_pem)?;
-    step(bank::Step::Done, "");
-    println!("      subject:  {}", got.info.subject);
-    println!("      serial:   {}", got.info.serial_hex);
+    let file = store::P12File::new(out, p12_password()?, legacy);
+    let bank = cli_bank(&conn, file.clone(), import_nss)?;
+    issue_into(&bank, &login_id, &password, key_type, &file)
+}
+
+/// `issue` once everything is asked: the window's issuance into `bank`'s
+/// stores (among them `file`), with the command line's words.
+fn issue_into(
+    bank: &bank::RealBank,
+    login_id: &str,
+    password: &str,
+    key_type: KeyType,
+    file: &store::P12File,
+) -> Result<(), Fail> {
+    let done = bank.issue_as(
+        login_id,
+        password,
+        key_type,
+        &mut steps([
+            "（このパソコンで鍵を作り、証明書を申し込みます）",
+            "（確認して保存します）",
+            "",
+        ]),
+    )?;
+    print_stored(&done, file);
+    println!("      subject:  {}", done.info.subject);
+    println!("      serial:   {}", done.info.serial_hex);
     println!(
         "      valid:    {} – {}",
-        got.info.not_before, got.info.not_after
+        done.info.not_before, done.info.not_after
     );
     println!(
         "      saved:    {} (and {})",
-        out.display(),
-        chain_path(&out).display()
+        file.place(),
+        file.chain_path().display()
     );
     Ok(())
 }
@@ -295,29 +325,41 @@ fn load_p12(path: &Path) -> Result<shomei_pki::pkcs12::Contents, Fail> {
         .map_err(|e| Fail::Local(text::local_problem(&format!("{}: {e}", path.display()))))
 }
 
-async fn renew(conn: Conn, path: PathBuf, import_nss: bool) -> Result<(), Fail> {
-    let t = enroll::target(&conn)?;
+fn renew(conn: Conn, path: PathBuf, import_nss: bool) -> Result<(), Fail> {
+    enroll::target(&conn)?;
     step(bank::Step::Auth, "（いまの電子証明書）");
     let current = load_p12(&path)?;
+    // The renewed file keeps the form of the one it replaces.
+    let file = store::P12File::new(path, p12_password()?, current.legacy);
+    let bank = cli_bank(&conn, file.clone(), import_nss)?;
+    renew_into(&bank, &current, &file)
+}
+
+/// `renew` once everything is asked: the window's renewal with the key and
+/// certificate of the file, into `bank`'s stores (among them `file`).
+fn renew_into(
+    bank: &bank::RealBank,
+    current: &shomei_pki::pkcs12::Contents,
+    file: &store::P12File,
+) -> Result<(), Fail> {
     let old = enroll::info(&current.cert)?;
-    step(bank::Step::Obtain, "（このパソコンで新しい鍵を作ります）");
-    let got = enroll::reobtain(
-        &t,
+    let done = bank.renew_with(
         enroll::CurrentKey::Pkcs8(&current.key_pkcs8),
         &current.cert,
-    )
-    .await?;
-    step(bank::Step::Process, "（確認して保存します）");
-    // The renewed file keeps the form of the one it replaces.
-    save(&path, &got, current.legacy, import_nss, &t.root_pem)?;
-    step(bank::Step::Done, "（前の証明書は銀行が失効させます）");
+        &mut steps([
+            "（このパソコンで新しい鍵を作ります）",
+            "（確認して保存します）",
+            "（前の証明書は銀行が失効させます）",
+        ]),
+    )?;
+    print_stored(&done, file);
     println!(
         "      serial:   {} (was {})",
-        got.info.serial_hex, old.serial_hex
+        done.info.serial_hex, old.serial_hex
     );
     println!(
         "      valid:    {} – {}",
-        got.info.not_before, got.info.not_after
+        done.info.not_before, done.info.not_after
     );
     Ok(())
 }
@@ -345,12 +387,7 @@ async fn show(conn: Conn, path: PathBuf) -> Result<(), Fail> {
 }
 
 fn import(conn: Conn, path: &Path) -> Result<(), Fail> {
-    let target = enroll::target(&conn)?;
-    let bank = bank::RealBank {
-        stores: store::stores(&target.bank),
-        target,
-        keep: keep::Keep::of_user(),
-    };
+    let bank = bank::RealBank::of_user(enroll::target(&conn)?);
     let c = load_p12(path)?;
     let i = enroll::info(&c.cert)?;
     for s in &bank.stores {
@@ -395,11 +432,7 @@ fn check_link(url: &str) -> Result<(), Fail> {
 /// The window, with the bank of the configuration beside the app.
 fn window() -> Result<(), Fail> {
     let bank: Arc<dyn bank::Bank> = match enroll::target(&Conn::default()) {
-        Ok(target) => Arc::new(bank::RealBank {
-            stores: store::stores(&target.bank),
-            target,
-            keep: keep::Keep::of_user(),
-        }),
+        Ok(target) => Arc::new(bank::RealBank::of_user(target)),
         Err(e) => Arc::new(gui::NoBank(e.message().to_owned())),
     };
     gui::run(bank, install::is_installed(), install::Places::of_user())
@@ -418,14 +451,12 @@ fn run(cmd: Option<Cmd>) -> Result<(), Fail> {
             legacy_p12,
             import_nss,
             force,
-        } => enroll::block_on(issue(
-            conn, login_id, key_type, out, legacy_p12, import_nss, force,
-        )),
+        } => issue(conn, login_id, key_type, out, legacy_p12, import_nss, force),
         Cmd::Renew {
             conn,
             p12,
             import_nss,
-        } => enroll::block_on(renew(conn, p12, import_nss)),
+        } => renew(conn, p12, import_nss),
         Cmd::Show { conn, p12 } => enroll::block_on(show(conn, p12)),
         Cmd::Import { conn, p12 } => import(conn, &p12),
         Cmd::Install { dir } => {

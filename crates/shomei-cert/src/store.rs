@@ -73,7 +73,12 @@ pub fn stores(bank: &str) -> Vec<Box<dyn CertStore>> {
 /// Firefox profile's.
 #[cfg(not(windows))]
 pub fn stores(_bank: &str) -> Vec<Box<dyn CertStore>> {
-    let home = home();
+    stores_under(&home())
+}
+
+/// Those of `home`: Chromium's NSS database and each Firefox profile's.
+#[cfg(not(windows))]
+pub fn stores_under(home: &Path) -> Vec<Box<dyn CertStore>> {
     let mut out: Vec<Box<dyn CertStore>> = vec![Box::new(Nss::new(
         home.join(".pki").join("nssdb"),
         "Chromium / Google Chrome",
@@ -99,6 +104,107 @@ pub fn home() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default()
+}
+
+/// The chain beside a PKCS#12 file: `NAME.p12.chain.pem`.
+pub fn chain_path(p12: &Path) -> PathBuf {
+    let mut s = p12.as_os_str().to_owned();
+    s.push(".chain.pem");
+    PathBuf::from(s)
+}
+
+/// A password-protected PKCS#12 file (and its chain, PEM, beside it) that
+/// the command line writes: one more store of the same issuance and
+/// renewal, so a certificate issued into it is named and kept as the
+/// window's are. Its certificate is not listed: the file is replaced whole
+/// by the new one (`write_atomic`), never cleared before it.
+#[derive(Clone)]
+pub struct P12File {
+    path: PathBuf,
+    password: String,
+    /// The older form (PBE-SHA1-3DES, SHA-1 MAC) for old Windows.
+    legacy: bool,
+}
+
+impl P12File {
+    pub fn new(path: PathBuf, password: String, legacy: bool) -> Self {
+        Self {
+            path,
+            password,
+            legacy,
+        }
+    }
+
+    /// The chain beside the file.
+    pub fn chain_path(&self) -> PathBuf {
+        chain_path(&self.path)
+    }
+
+    fn folder(&self) -> &Path {
+        self.path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+    }
+}
+
+impl CertStore for P12File {
+    fn place(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// The folder must take a file before the bank is asked.
+    fn prepare(&self) -> Result<(), Fail> {
+        let probe = self
+            .folder()
+            .join(format!(".shomei-cert-probe-{}", std::process::id()));
+        std::fs::write(&probe, b"probe")
+            .map_err(|e| Fail::Local(text::store_not_writable(&self.place(), &e.to_string())))?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<Stored>, Fail> {
+        Ok(Vec::new())
+    }
+
+    fn add(
+        &self,
+        key_pkcs8: &[u8],
+        cert: &[u8],
+        chain: &[Vec<u8>],
+        nickname: &str,
+        _root_pem: &[u8],
+    ) -> Result<(), Fail> {
+        let write = if self.legacy {
+            shomei_pki::pkcs12::write_legacy
+        } else {
+            shomei_pki::pkcs12::write
+        };
+        let p12 = write(key_pkcs8, cert, chain, nickname, &self.password)
+            .map_err(|e| Fail::Local(text::local_problem(&e.to_string())))?;
+        let chain_pem: String = std::iter::once(cert)
+            .chain(chain.iter().map(Vec::as_slice))
+            .map(|c| crate::enroll::pem("CERTIFICATE", c))
+            .collect();
+        crate::fail::write_atomic(&self.chain_path(), chain_pem.as_bytes())?;
+        crate::fail::write_atomic(&self.path, &p12)
+    }
+
+    fn remove(&self, _nickname: &str) -> Result<(), Fail> {
+        for f in [self.path.clone(), self.chain_path()] {
+            match std::fs::remove_file(&f) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Fail::Local(text::store_not_writable(
+                        &self.place(),
+                        &e.to_string(),
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An NSS database (`cert9.db`, `key4.db`) with an empty password.

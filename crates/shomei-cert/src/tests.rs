@@ -1,10 +1,13 @@
 //! The app's file formats checked with the real tools: OpenSSL reads our
-//! PKCS#12 files, and every key type makes a request OpenSSL verifies.
+//! PKCS#12 files, and every key type makes a request OpenSSL verifies; and
+//! the command line and the window against the real server, one path.
 
 use std::process::Command;
 
 use super::*;
-use crate::enroll::{csr, generate};
+use crate::bank::Bank;
+use crate::enroll::{csr, generate, pem};
+use crate::fail::write_atomic;
 use rcgen::{CertificateParams, DnType, KeyPair};
 
 fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
@@ -274,4 +277,185 @@ fn a_link_opens_the_window_and_nothing_else() {
         assert!(matches!(check_link(bad), Err(Fail::Usage(_))), "{bad}");
     }
     assert!(check_link(&format!("shomei-cert:{}", "a".repeat(5000))).is_err());
+}
+
+/// The real portal in this process, on free loopback ports, with the demo
+/// users and a clock the test moves; the app reaches it as the bank of
+/// `target`, trusting the root certificate it made.
+struct Server {
+    clock: Arc<shomei_service::ManualClock>,
+    target: enroll::Target,
+    demo: Vec<shomei_service::DemoUser>,
+    running: Option<shomei_web::RunningServer>,
+    // Its tasks run here while the app blocks on runtimes of its own.
+    rt: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(shomei_service::ManualClock::default());
+        let (running, target, demo) = rt.block_on(async {
+            let bind = || shomei_web::bind("127.0.0.1:0".parse().unwrap());
+            let (portal, cert) = (bind().await.unwrap(), bind().await.unwrap());
+            let addr = portal.local_addr().unwrap();
+            let server = format!("https://localhost:{}", addr.port());
+            let cert_server = format!("https://localhost:{}", cert.local_addr().unwrap().port());
+            let settings = shomei_service::Settings::default();
+            let svc = shomei_service::Shomei::open(dir.path(), &server, settings, clock.clone())
+                .await
+                .unwrap();
+            let demo = svc.seed_demo().await.unwrap();
+            let root_pem = std::fs::read(svc.ca().root_cert_path()).unwrap();
+            let running = shomei_web::start_all(
+                Arc::new(svc),
+                portal,
+                shomei_web::Listeners {
+                    cert: Some(cert),
+                    ..Default::default()
+                },
+                shomei_web::ServerOptions {
+                    listen: addr,
+                    extra_names: vec![],
+                    cert_public_url: Some(cert_server.clone()),
+                },
+            )
+            .await
+            .unwrap();
+            let target = enroll::Target {
+                bank: "Shomei".into(),
+                server,
+                cert_server,
+                root_pem,
+            };
+            (running, target, demo)
+        });
+        Server {
+            clock,
+            target,
+            demo,
+            running: Some(running),
+            rt,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            self.rt.block_on(r.shutdown());
+        }
+    }
+}
+
+/// Issue 23's bug: `issue` wrote only Chromium's database, under another
+/// name, and kept no key, so the window could not renew what the command
+/// line issued. Now both go one way (`RealBank`): a certificate issued by
+/// `issue --import-nss` is in the window's stores under the window's name,
+/// its key kept, and the window renews it once it is 更新可. The control:
+/// a certificate put in NSS the old way (no key kept) is refused by the
+/// window with what to do, the specific message.
+#[test]
+fn a_certificate_issued_on_the_command_line_is_renewed_by_the_window() {
+    let server = Server::start();
+    let home = tempfile::tempdir().unwrap();
+    let keep = || keep::Keep::new(home.path().join("renewal"));
+    let nss = store::Nss::new(home.path().join(".pki/nssdb"), "Chromium");
+    let nicknames = || -> Vec<String> {
+        nss.list()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.nickname)
+            .collect()
+    };
+    let file = store::P12File::new(
+        home.path().join("jirodt.p12"),
+        "Pkcs12#Secret".into(),
+        false,
+    );
+    // What `issue --import-nss` makes of its flags, for this HOME.
+    let cli = bank::RealBank {
+        stores: cli_stores(file.clone(), Some(store::stores_under(home.path()))),
+        target: server.target.clone(),
+        keep: keep(),
+    };
+    issue_into(&cli, "jirodt", "Shomei#Demo1", KeyType::P256, &file).unwrap();
+    let p12 = std::fs::read(home.path().join("jirodt.p12")).unwrap();
+    let p12 = shomei_pki::pkcs12::read(&p12, "Pkcs12#Secret").unwrap();
+    let issued = enroll::info(&p12.cert).unwrap();
+    assert_eq!(issued.cn, "jirodt");
+    assert_eq!(nicknames(), [bank::nickname(&issued)]);
+    let kept = keep()
+        .get(&issued.serial_hex)
+        .expect("the key is kept for renewal");
+    assert_eq!((kept.key_pkcs8, kept.cert), (p12.key_pkcs8, p12.cert));
+
+    // The old way, beside it: the demo's tarodt (更新可) in NSS, no key kept.
+    let (key, cert) = server
+        .demo
+        .iter()
+        .find(|u| u.login_id == "tarodt")
+        .and_then(|u| u.key_and_cert.clone())
+        .unwrap();
+    nss.add(&key, &cert, &[], "Shomei tarodt", &server.target.root_pem)
+        .unwrap();
+    let tarodt = enroll::info(&cert).unwrap();
+
+    // The window: this user's stores and keeping, nothing of the command line's.
+    let window = bank::RealBank {
+        stores: store::stores_under(home.path()),
+        target: server.target.clone(),
+        keep: keep(),
+    };
+    let e = window.renew(&tarodt.serial_hex, &mut |_| {}).unwrap_err();
+    assert_eq!(e.message(), text::NOT_KEPT);
+
+    server.clock.advance(time::Duration::days(330));
+    let found = window.survey().unwrap();
+    let jirodt = found.iter().find(|f| f.login_id == "jirodt").unwrap();
+    assert_eq!(
+        (
+            jirodt.serial_hex.as_str(),
+            jirodt.state.as_str(),
+            jirodt.renewable
+        ),
+        (issued.serial_hex.as_str(), "更新可", true),
+        "the window offers 証明書更新"
+    );
+    let mut steps = Vec::new();
+    let outcome = window
+        .renew(&issued.serial_hex, &mut |s| steps.push(s))
+        .unwrap();
+    assert_eq!(steps, bank::Step::ALL);
+    assert_eq!(
+        (outcome.login_id.as_str(), outcome.state.as_str()),
+        ("jirodt", "発行済")
+    );
+    assert!(
+        outcome
+            .removed
+            .iter()
+            .any(|r| r.contains("旧証明書") && r.contains(&issued.serial_hex)),
+        "{:?}",
+        outcome.removed
+    );
+    let renewed: Vec<_> = nss
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| enroll::info(&c.der).ok().map(|i| (c.nickname, i)))
+        .filter(|(_, i)| i.cn == "jirodt")
+        .collect();
+    assert_eq!(renewed.len(), 1, "only the new certificate stays");
+    let (name, new) = &renewed[0];
+    assert_ne!(new.serial_hex, issued.serial_hex);
+    assert_eq!(*name, bank::nickname(new));
+    assert!(keep().get(&new.serial_hex).is_some(), "the new key is kept");
+    assert!(
+        keep().get(&issued.serial_hex).is_none(),
+        "the old one forgotten"
+    );
 }

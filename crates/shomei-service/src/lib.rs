@@ -73,17 +73,29 @@ pub use operations::operators::{
 pub use operations::records::Records;
 pub use operations::shell_approvals::{BreakGlassDone, FirstOperatorError, shell_actor};
 pub use settings::{HelpDesk, Settings};
-pub use shomei_store::{
-    AuditRow, AuditScope, ChainCheck, CompanyContact, CompanySummary, OperatorCertRow, OperatorRow,
-    ReviewRow, UserRow,
-};
+// The store's rows that the web and the binary name (the others they only
+// read the fields of, as the use cases return them).
+pub use shomei_store::{ChainCheck, CompanyContact, UserRow};
+
+/// The database failed (unreachable, a constraint, a value it cannot hold,
+/// a schema newer than this program): shown and logged with the store's
+/// own message; which store and which error is the service's business.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct DatabaseError(shomei_store::StoreError);
+
+impl From<shomei_store::StoreError> for DatabaseError {
+    fn from(e: shomei_store::StoreError) -> Self {
+        Self(e)
+    }
+}
 
 /// Failures that are ours, not the user's: logged in English, shown as a
 /// generic Japanese system-error page.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error(transparent)]
-    Store(#[from] shomei_store::StoreError),
+    Database(#[from] DatabaseError),
     #[error(transparent)]
     Pki(#[from] shomei_pki::PkiError),
     #[error("data directory {path}: {source}")]
@@ -119,6 +131,12 @@ pub enum ServiceError {
 }
 
 pub type Result<T> = std::result::Result<T, ServiceError>;
+
+impl From<shomei_store::StoreError> for ServiceError {
+    fn from(e: shomei_store::StoreError) -> Self {
+        Self::Database(DatabaseError(e))
+    }
+}
 
 /// How a change asked for on a screen ends when it does not happen: refused
 /// with a message for the screen (Japanese), or our own trouble.
@@ -530,7 +548,11 @@ impl Shomei {
     }
 
     /// 操作履歴 of the actor's company, newest first.
-    pub async fn audit_log(&self, actor: &Actor, limit: i64) -> Result<Vec<AuditRow>> {
+    pub async fn audit_log(
+        &self,
+        actor: &Actor,
+        limit: i64,
+    ) -> Result<Vec<shomei_store::AuditRow>> {
         Ok(self
             .store
             .audit_for_company(actor.company_id, limit, 0)

@@ -215,6 +215,14 @@ impl Settings {
         Duration::days(self.cert_validity_days)
     }
 
+    /// Points these settings at the PostgreSQL database of `url`
+    /// (`postgres://USER:PASSWORD@HOST:PORT/DB`, its form checked, the
+    /// server not asked): what `--database-url` sets.
+    pub fn use_database_url(&mut self, url: &str) -> Result<(), crate::DatabaseError> {
+        self.database_url = Some(shomei_store::DatabaseUrl::parse(url)?);
+        Ok(())
+    }
+
     /// Opens the database these settings name: PostgreSQL at
     /// `database_url`, else SQLite in `data_dir`.
     pub(crate) async fn open_store(
@@ -442,6 +450,25 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::Settings;
+
+    /// The binary's --database-url: a PostgreSQL URL is taken; anything
+    /// else is refused by the store's message, which never shows the
+    /// password, and the settings keep SQLite.
+    #[test]
+    fn a_database_url_is_checked_when_it_is_set() {
+        let mut s = Settings::default();
+        let e = s
+            .use_database_url("mysql://shomei:Secret1@db/shomei")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must start with postgres://"), "{e}");
+        assert!(!e.contains("Secret1"), "{e}");
+        assert!(s.database_url.is_none());
+        s.use_database_url("postgres://shomei:Secret1@db:5432/shomei")
+            .unwrap();
+        let url = s.database_url.as_ref().map(|u| u.to_string());
+        assert_eq!(url.as_deref(), Some("postgres://shomei:***@db:5432/shomei"));
+    }
 
     #[test]
     fn the_database_pool_size_is_bounded() {

@@ -19,9 +19,15 @@ pub enum AuditExportFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum AuditExportError {
     #[error(transparent)]
-    Store(#[from] shomei_store::StoreError),
+    Database(#[from] crate::DatabaseError),
     #[error("cannot write the export: {0}")]
     Write(#[from] std::io::Error),
+}
+
+impl From<shomei_store::StoreError> for AuditExportError {
+    fn from(e: shomei_store::StoreError) -> Self {
+        Self::Database(e.into())
+    }
 }
 
 /// Appends one CSV field to `out`: a value a spreadsheet would read as a

@@ -25,9 +25,9 @@ pub enum BackupError {
         source: std::io::Error,
     },
     #[error("{what}: {source}")]
-    Store {
+    Database {
         what: &'static str,
-        source: shomei_store::StoreError,
+        source: crate::DatabaseError,
     },
     #[error("the copy fails SQLite's integrity check: {0}")]
     Integrity(String),
@@ -52,7 +52,10 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
 }
 
 fn store(what: &'static str) -> impl FnOnce(shomei_store::StoreError) -> BackupError {
-    move |source| BackupError::Store { what, source }
+    move |source| BackupError::Database {
+        what,
+        source: source.into(),
+    }
 }
 
 /// Backs the SQLite database and the CA's files of `dir` up into `out`

@@ -12,7 +12,7 @@ use shomei_service::{
     ApprovalChange, ApprovalKind, ApprovalView, BreakGlassDone, Shomei, Submitted,
 };
 
-use crate::{Common, Operator, open_cli, pad, rfc3339};
+use super::{Common, Operator, open_cli, pad, rfc3339};
 
 /// Submit for approval (the default), or break-glass.
 #[derive(clap::Args)]

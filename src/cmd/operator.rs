@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use crate::approval_cli::{Approval, Done};
-use crate::{Common, Operator, open_cli, pad, rfc3339};
+use super::approval::{Approval, Done};
+use super::{Common, Operator, open_cli, pad, rfc3339};
 use shomei_service::{Applied, ApprovalChange, NewOperator};
 
 #[derive(clap::Subcommand)]
