@@ -3,9 +3,9 @@ generated in the token on the first start and never written to disk (the
 token says it is sensitive, never extractable, for signing only); client
 certificates, the OCSP signer and the CRLs are signed by the token and
 verify with openssl; a restart finds the key again; the operator's CLI uses
-it too; the PIN from the environment or pkcs11_pin_file; a wrong PIN, a
-missing token configuration or another CA's key in the token stops the start
-with a clear message."""
+it too; a backup says the key is not in it; the PIN from the environment or
+pkcs11_pin_file; a wrong PIN, a missing token configuration or another CA's
+key in the token stops the start with a clear message."""
 
 import os
 import re
@@ -135,6 +135,18 @@ def test_the_issuing_ca_key_lives_in_the_token(token):
         got = run("openssl", "crl", "-inform", "DER", "-in", "export.crl", "-CAfile", "chain.pem", "-noout",
                   cwd=work)
         assert "verify OK" in got.stderr + got.stdout
+
+        # A backup has the CA's certificates but not the key, and its
+        # manifest says where the key is (test_backup's, of a key file,
+        # does not).
+        backup = tmp / "backup"
+        said = server.cli("backup", "--out", str(backup))
+        manifest = (backup / "MANIFEST.txt").read_text()
+        assert manifest in said
+        assert ("the issuing CA's key is in a PKCS#11 token, not in this backup: back the token up with the HSM's "
+                "own tools") in manifest, manifest
+        assert (backup / "ca" / "issuing-ca.crt").read_bytes() == (ca / "issuing-ca.crt").read_bytes()
+        assert not (backup / "ca" / "issuing-ca.key").exists()
 
         # A restart finds the key in the token; issuing still works.
         stop(server)
