@@ -2,7 +2,8 @@
 with the keyboard only (xdotool): downloaded from 証明書取得認証, unpacked,
 set up with Enter ×4 in a fresh HOME, 証明書発行 for jirodt (未発行), and
 Chromium with that HOME logs in by the certificate; 証明書更新 for tarodt
-(更新可) replaces the old certificate in the store; wrong password, 発行済
+(更新可) replaces the old certificate in the stores (Chromium's and a Firefox
+profile's), a revoked one leaving with it; wrong password, 発行済
 and a server that is down are told on the screen. Every screen is
 photographed into target/screenshots/app-*.png, and what it says is read
 off the photograph (tesseract's Japanese OCR), beside a message that must
@@ -234,7 +235,12 @@ def reads(text, phrase):
 
 
 def certutil(home, *args):
-    return subprocess.run(["certutil", *args, "-d", f"sql:{home}/.pki/nssdb"], capture_output=True, text=True,
+    return nss(home / ".pki/nssdb", *args)
+
+
+def nss(db, *args):
+    """certutil on the NSS database in the folder `db`."""
+    return subprocess.run(["certutil", *args, "-d", f"sql:{db}"], capture_output=True, text=True,
                           timeout=PATIENCE)
 
 
@@ -316,22 +322,38 @@ def installed_copy(server, browser, shot, tmp_path, home):
 
 def test_tarodt_renews_with_the_button_and_the_old_certificate_leaves_the_store(
         server, browser, shot, tmp_path, display):
+    """The README: the certificate goes into ~/.pki/nssdb "and every Firefox
+    profile's database", and afterwards the app removes this bank's older
+    certificates ("the same user's superseded ones, and expired or revoked
+    ones") from those stores. A Firefox profile is there before; the store
+    holds tarodt's certificate of a year ago and hottojr02's, revoked since
+    (each with its key, in both databases)."""
     home = fresh_home(tmp_path, "home")
     (tmp_path / "download").mkdir()
+    firefox = home / ".mozilla/firefox/a1b2c3d4.default-release"
+    firefox.mkdir(parents=True)
+    made = subprocess.run(["certutil", "-N", "-d", f"sql:{firefox}", "--empty-password"], capture_output=True,
+                          text=True, timeout=PATIENCE)
+    assert made.returncode == 0, made
     installed, env = installed_copy(server, browser, shot, tmp_path, home)
-    # The certificate issued on this PC a year ago, as the app keeps it.
-    got = subprocess.run([str(installed / "shomei-cert"), "import", "--p12",
-                          str(server.data_dir / "demo-certs" / "tarodt.p12")],
-                         env={**env, "SHOMEI_P12_PASSWORD": DEMO_P12_PW}, capture_output=True, text=True,
-                         timeout=PATIENCE)
-    assert got.returncode == 0, got
-    old = re.search(r"シリアル ([0-9a-f]+)", got.stdout).group(1)
-    assert f"Shomei tarodt {old}" in certutil(home, "-L").stdout
+    server.cli("cert", "revoke", "--login-id", "hottojr02", "--reason", "key-compromise")
+    serials = {}
+    for who in ("tarodt", "hottojr02"):
+        got = subprocess.run([str(installed / "shomei-cert"), "import", "--p12",
+                              str(server.data_dir / "demo-certs" / f"{who}.p12")],
+                             env={**env, "SHOMEI_P12_PASSWORD": DEMO_P12_PW}, capture_output=True, text=True,
+                             timeout=PATIENCE)
+        assert got.returncode == 0, got
+        serials[who] = re.search(r"シリアル ([0-9a-f]+)", got.stdout).group(1)
+    old = serials["tarodt"]
+    for db in (home / ".pki/nssdb", firefox):
+        listing = nss(db, "-L").stdout
+        assert all(f"Shomei {who} {serials[who]}" in listing for who in serials), listing
 
     app = Window(installed / "shomei-cert", home, display)
     try:
         mark = app.wait_for("画面 証明書取得")
-        app.wait_for("証明書 1件（更新可 1件）", mark)
+        app.wait_for("証明書 2件（更新可 1件）", mark)
         app.photo("10-cert-top-renewable", shows=["更新可の電子証明書があります", "tarodt更新可"])
         app.key("Return")
         app.screen("結果")
@@ -340,12 +362,20 @@ def test_tarodt_renews_with_the_button_and_the_old_certificate_leaves_the_store(
         assert app.exit_code() == 0
     finally:
         app.stop()
-    listing = certutil(home, "-L").stdout
-    tarodt = re.findall(r"^Shomei tarodt ([0-9a-f]+)\s+u,u,u$", listing, re.M)
-    assert len(tarodt) == 1 and tarodt[0] != old, listing
-    assert certutil(home, "-L", "-n", f"Shomei tarodt {old}").returncode != 0
-    assert f"{old}" not in certutil(home, "-K").stdout
-    state = server.curl(f"{server.url}/pki/cert-status?serial={tarodt[0]}").stdout.decode()
+    # In both stores: the new certificate with its key, and nothing else of
+    # the bank's: the superseded and the revoked one are gone, keys and all.
+    new = None
+    for db in (home / ".pki/nssdb", firefox):
+        listing = nss(db, "-L").stdout
+        tarodt = re.findall(r"^Shomei tarodt ([0-9a-f]+)\s+u,u,u$", listing, re.M)
+        assert len(tarodt) == 1 and tarodt[0] != old, (db, listing)
+        assert new in (None, tarodt[0]), "the same certificate in both"
+        new = tarodt[0]
+        assert not re.search(r"^Shomei hottojr02 ", listing, re.M), (db, listing)
+        assert nss(db, "-L", "-n", f"Shomei tarodt {old}").returncode != 0, db
+        keys = nss(db, "-K").stdout
+        assert all(serials[who] not in keys for who in serials) and new in keys, (db, keys)
+    state = server.curl(f"{server.url}/pki/cert-status?serial={new}").stdout.decode()
     assert '"code":"issued"' in state.replace(" ", ""), state
 
 
