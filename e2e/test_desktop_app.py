@@ -317,6 +317,43 @@ def test_setup_and_issue_with_the_keyboard_then_chromium_logs_in_with_the_certif
     chromium_logs_in_by_certificate(pw, server, home, "jirodt", shot, "app")
 
 
+def expired_p12(server, out, login_id):
+    """A certificate of this bank's for `login_id` that expired a month ago,
+    with its key, as a PKCS#12 file (password DEMO_P12_PW): signed with the
+    issuing CA's key file, as the CA signed its certificates then."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ca = server.data_dir / "ca"
+    issuing = x509.load_pem_x509_certificate((ca / "issuing-ca.crt").read_bytes())
+    root = x509.load_pem_x509_certificate((ca / "root-ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((ca / "issuing-ca.key").read_bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, login_id)]))
+            .issuer_name(issuing.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=400))
+            .not_valid_after(now - timedelta(days=35))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256()))
+    pem = out.with_suffix(".pem")
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+                    + b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (cert, issuing, root)))
+    # The certificates unencrypted, the key under PBES2 (what the app reads).
+    made = subprocess.run(["openssl", "pkcs12", "-export", "-in", str(pem), "-out", str(out), "-certpbe", "NONE",
+                           "-keypbe", "AES-256-CBC", "-macalg", "sha256", "-passout", f"pass:{DEMO_P12_PW}"],
+                          capture_output=True, text=True, timeout=PATIENCE)
+    assert made.returncode == 0, made
+    pem.unlink()
+
+
 def installed_copy(server, browser, shot, tmp_path, home):
     """The download, set up with `shomei-cert install` (the window's setup
     is the test above)."""
@@ -335,8 +372,9 @@ def test_tarodt_renews_with_the_button_and_the_old_certificate_leaves_the_store(
     profile's database", and afterwards the app removes this bank's older
     certificates ("the same user's superseded ones, and expired or revoked
     ones") from those stores. A Firefox profile is there before; the store
-    holds tarodt's certificate of a year ago and hottojr02's, revoked since
-    (each with its key, in both databases)."""
+    holds tarodt's certificate of a year ago, hottojr02's, revoked since,
+    and one of ichirodt's that expired a month ago (each with its key, in
+    both databases)."""
     home = fresh_home(tmp_path, "home")
     (tmp_path / "download").mkdir()
     firefox = home / ".mozilla/firefox/a1b2c3d4.default-release"
@@ -346,10 +384,12 @@ def test_tarodt_renews_with_the_button_and_the_old_certificate_leaves_the_store(
     assert made.returncode == 0, made
     installed, env = installed_copy(server, browser, shot, tmp_path, home)
     server.cli("cert", "revoke", "--login-id", "hottojr02", "--reason", "key-compromise")
+    expired_p12(server, tmp_path / "ichirodt.p12", "ichirodt")
     serials = {}
-    for who in ("tarodt", "hottojr02"):
-        got = subprocess.run([str(installed / "shomei-cert"), "import", "--p12",
-                              str(server.data_dir / "demo-certs" / f"{who}.p12")],
+    for who, p12 in [("tarodt", server.data_dir / "demo-certs" / "tarodt.p12"),
+                     ("hottojr02", server.data_dir / "demo-certs" / "hottojr02.p12"),
+                     ("ichirodt", tmp_path / "ichirodt.p12")]:
+        got = subprocess.run([str(installed / "shomei-cert"), "import", "--p12", str(p12)],
                              env={**env, "SHOMEI_P12_PASSWORD": DEMO_P12_PW}, capture_output=True, text=True,
                              timeout=PATIENCE)
         assert got.returncode == 0, got
@@ -362,7 +402,7 @@ def test_tarodt_renews_with_the_button_and_the_old_certificate_leaves_the_store(
     app = Window(installed / "shomei-cert", home, display)
     try:
         mark = app.wait_for("画面 証明書取得")
-        app.wait_for("証明書 2件（更新可 1件）", mark)
+        app.wait_for("証明書 3件（更新可 1件）", mark)
         app.photo("10-cert-top-renewable", shows=["更新可の電子証明書があります", "tarodt更新可"])
         app.key("Return")
         app.screen("結果")
@@ -374,7 +414,8 @@ def test_tarodt_renews_with_the_button_and_the_old_certificate_leaves_the_store(
     finally:
         app.stop()
     # In both stores: the new certificate with its key, and nothing else of
-    # the bank's: the superseded and the revoked one are gone, keys and all.
+    # the bank's: the superseded, the revoked and the expired one are gone,
+    # keys and all.
     new = None
     for db in (home / ".pki/nssdb", firefox):
         listing = nss(db, "-L").stdout
@@ -382,7 +423,7 @@ def test_tarodt_renews_with_the_button_and_the_old_certificate_leaves_the_store(
         assert len(tarodt) == 1 and tarodt[0] != old, (db, listing)
         assert new in (None, tarodt[0]), "the same certificate in both"
         new = tarodt[0]
-        assert not re.search(r"^Shomei hottojr02 ", listing, re.M), (db, listing)
+        assert not re.search(r"^Shomei (hottojr02|ichirodt) ", listing, re.M), (db, listing)
         assert nss(db, "-L", "-n", f"Shomei tarodt {old}").returncode != 0, db
         keys = nss(db, "-K").stdout
         assert all(serials[who] not in keys for who in serials) and new in keys, (db, keys)
