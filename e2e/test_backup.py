@@ -89,6 +89,9 @@ def test_a_backup_taken_under_load_restores(tmp_path):
 
         copy = restored_tmp / "data"
         assert (copy / "MANIFEST.txt").read_text() in out
+        # The key is a file here: in the copy, and the manifest says nothing
+        # of a token (test_hsm's does).
+        assert (copy / "ca" / "issuing-ca.key").exists() and "PKCS#11" not in out, out
         # The copy is one moment of that load: some logins in, the later ones
         # not, and for each user the 前回ログイン日時 is its newest ログイン row.
         db = sqlite3.connect(f"file:{copy / 'shomei.db'}?mode=ro", uri=True)

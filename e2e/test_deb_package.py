@@ -229,3 +229,38 @@ def test_without_an_app_to_package_the_deb_is_not_offered(tmp_path):
     finally:
         s.proc.terminate()
         s.proc.wait(10)
+
+
+def test_the_deb_is_built_again_when_the_app_beside_the_server_changes(tmp_path):
+    """The README: "the package is rebuilt when the binary changes". The
+    .deb packages the shomei-cert beside the server; once that file is
+    replaced by another build (here the same program with a byte appended,
+    which changes its size and time as a new build does), the next download,
+    from the same running server, packages the new one and not the old."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shutil.copy2(BINARY, bin_dir / "shomei")
+    app = bin_dir / "shomei-cert"
+    shutil.copy2(BINARY.parent / "shomei-cert", app)
+    s = start_server(tmp_path, binary=bin_dir / "shomei")
+
+    def packaged(name):
+        deb = tmp_path / f"{name}.deb"
+        out = run("curl", "-s", "--cacert", s.root_ca, "-A", LINUX_CHROME, "-o", deb, "-w", "%{http_code}",
+                  s.url + "/cert-issue/app.deb")
+        assert out == "200", out
+        root = tmp_path / name
+        run("dpkg-deb", "-x", deb, root)
+        return (root / "usr/bin/shomei-cert").read_bytes()
+
+    try:
+        first = app.read_bytes()
+        assert packaged("first") == first
+        changed = bin_dir / "shomei-cert.new"
+        changed.write_bytes(first + b"\0")
+        changed.chmod(0o755)
+        os.replace(changed, app)
+        assert packaged("second") == first + b"\0"
+    finally:
+        s.proc.terminate()
+        s.proc.wait(10)

@@ -2,7 +2,8 @@
 with the keyboard only (xdotool): downloaded from 証明書取得認証, unpacked,
 set up with Enter ×4 in a fresh HOME, 証明書発行 for jirodt (未発行), and
 Chromium with that HOME logs in by the certificate; 証明書更新 for tarodt
-(更新可) replaces the old certificate in the store; wrong password, 発行済
+(更新可) replaces the old certificate in the stores (Chromium's and a Firefox
+profile's), a revoked one leaving with it; wrong password, 発行済
 and a server that is down are told on the screen. Every screen is
 photographed into target/screenshots/app-*.png, and what it says is read
 off the photograph (tesseract's Japanese OCR), beside a message that must
@@ -126,31 +127,40 @@ class Window:
         logged); fails when the window never settles, and when it shows the
         same picture as the last photograph taken after a key (a screen that
         was logged but never drawn). The photograph is then read (OCR):
-        each text of `shows` must be on it, none of `hides`."""
+        each text of `shows` must be on it, none of `hides`. A settled
+        picture without the texts of `shows` may still be the screen before
+        (logged at once, drawn a frame later: 処理中 stays still while the
+        result is logged), so it is taken again until they are there, or it
+        fails with what the screen says."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{self.shots}-{name}.png"
-        last = None
         deadline = time.monotonic() + PATIENCE
         while True:
-            now = subprocess.run(["import", "-window", self.id, "-depth", "8", "ppm:-"], env=self.env, check=True,
-                                 capture_output=True, timeout=PATIENCE).stdout
-            # Settled: two photographs in a row agree, and the window has
-            # drawn (one colour all over is a window not painted yet).
-            if now == last and not one_colour(now):
+            now = self.settled(name, deadline)
+            path.write_bytes(png_of_ppm(now))
+            text = screen_text(path) if shows or hides else ""
+            missing = [want for want in shows if reads(text, want) < 0.8]
+            if not missing:
                 break
-            last = now
-            assert time.monotonic() < deadline, f"the window never settled for {name}"
-        path.write_bytes(png_of_ppm(now))
+            assert time.monotonic() < deadline, f"{name}: {missing[0]!r} is not on the screen, which reads: {text}"
         if self.photographed is not None and self.photographed[1] != self.mark:
             assert now != self.photographed[0], f"{name}: the window shows what it showed before the last key"
         self.photographed = (now, self.mark)
-        if shows or hides:
-            text = screen_text(path)
-            for want in shows:
-                assert reads(text, want) >= 0.8, f"{name}: {want!r} is not on the screen, which reads: {text}"
-            for unwanted in hides:
-                assert reads(text, unwanted) < 0.7, f"{name}: {unwanted!r} is on the screen: {text}"
+        for unwanted in hides:
+            assert reads(text, unwanted) < 0.7, f"{name}: {unwanted!r} is on the screen: {text}"
         return path
+
+    def settled(self, name, deadline):
+        """A photograph of the window once two in a row agree and it has
+        drawn (one colour all over is a window not painted yet)."""
+        last = None
+        while True:
+            now = subprocess.run(["import", "-window", self.id, "-depth", "8", "ppm:-"], env=self.env, check=True,
+                                 capture_output=True, timeout=PATIENCE).stdout
+            if now == last and not one_colour(now):
+                return now
+            last = now
+            assert time.monotonic() < deadline, f"the window never settled for {name}"
 
     def authenticate(self, login_id, password):
         """証明書取得認証 with the keys: the ID, Tab, the password, Enter."""
@@ -234,7 +244,12 @@ def reads(text, phrase):
 
 
 def certutil(home, *args):
-    return subprocess.run(["certutil", *args, "-d", f"sql:{home}/.pki/nssdb"], capture_output=True, text=True,
+    return nss(home / ".pki/nssdb", *args)
+
+
+def nss(db, *args):
+    """certutil on the NSS database in the folder `db`."""
+    return subprocess.run(["certutil", *args, "-d", f"sql:{db}"], capture_output=True, text=True,
                           timeout=PATIENCE)
 
 
@@ -302,6 +317,43 @@ def test_setup_and_issue_with_the_keyboard_then_chromium_logs_in_with_the_certif
     chromium_logs_in_by_certificate(pw, server, home, "jirodt", shot, "app")
 
 
+def expired_p12(server, out, login_id):
+    """A certificate of this bank's for `login_id` that expired a month ago,
+    with its key, as a PKCS#12 file (password DEMO_P12_PW): signed with the
+    issuing CA's key file, as the CA signed its certificates then."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ca = server.data_dir / "ca"
+    issuing = x509.load_pem_x509_certificate((ca / "issuing-ca.crt").read_bytes())
+    root = x509.load_pem_x509_certificate((ca / "root-ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((ca / "issuing-ca.key").read_bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, login_id)]))
+            .issuer_name(issuing.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=400))
+            .not_valid_after(now - timedelta(days=35))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256()))
+    pem = out.with_suffix(".pem")
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+                    + b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (cert, issuing, root)))
+    # The certificates unencrypted, the key under PBES2 (what the app reads).
+    made = subprocess.run(["openssl", "pkcs12", "-export", "-in", str(pem), "-out", str(out), "-certpbe", "NONE",
+                           "-keypbe", "AES-256-CBC", "-macalg", "sha256", "-passout", f"pass:{DEMO_P12_PW}"],
+                          capture_output=True, text=True, timeout=PATIENCE)
+    assert made.returncode == 0, made
+    pem.unlink()
+
+
 def installed_copy(server, browser, shot, tmp_path, home):
     """The download, set up with `shomei-cert install` (the window's setup
     is the test above)."""
@@ -316,36 +368,66 @@ def installed_copy(server, browser, shot, tmp_path, home):
 
 def test_tarodt_renews_with_the_button_and_the_old_certificate_leaves_the_store(
         server, browser, shot, tmp_path, display):
+    """The README: the certificate goes into ~/.pki/nssdb "and every Firefox
+    profile's database", and afterwards the app removes this bank's older
+    certificates ("the same user's superseded ones, and expired or revoked
+    ones") from those stores. A Firefox profile is there before; the store
+    holds tarodt's certificate of a year ago, hottojr02's, revoked since,
+    and one of ichirodt's that expired a month ago (each with its key, in
+    both databases)."""
     home = fresh_home(tmp_path, "home")
     (tmp_path / "download").mkdir()
+    firefox = home / ".mozilla/firefox/a1b2c3d4.default-release"
+    firefox.mkdir(parents=True)
+    made = subprocess.run(["certutil", "-N", "-d", f"sql:{firefox}", "--empty-password"], capture_output=True,
+                          text=True, timeout=PATIENCE)
+    assert made.returncode == 0, made
     installed, env = installed_copy(server, browser, shot, tmp_path, home)
-    # The certificate issued on this PC a year ago, as the app keeps it.
-    got = subprocess.run([str(installed / "shomei-cert"), "import", "--p12",
-                          str(server.data_dir / "demo-certs" / "tarodt.p12")],
-                         env={**env, "SHOMEI_P12_PASSWORD": DEMO_P12_PW}, capture_output=True, text=True,
-                         timeout=PATIENCE)
-    assert got.returncode == 0, got
-    old = re.search(r"シリアル ([0-9a-f]+)", got.stdout).group(1)
-    assert f"Shomei tarodt {old}" in certutil(home, "-L").stdout
+    server.cli("cert", "revoke", "--login-id", "hottojr02", "--reason", "key-compromise")
+    expired_p12(server, tmp_path / "ichirodt.p12", "ichirodt")
+    serials = {}
+    for who, p12 in [("tarodt", server.data_dir / "demo-certs" / "tarodt.p12"),
+                     ("hottojr02", server.data_dir / "demo-certs" / "hottojr02.p12"),
+                     ("ichirodt", tmp_path / "ichirodt.p12")]:
+        got = subprocess.run([str(installed / "shomei-cert"), "import", "--p12", str(p12)],
+                             env={**env, "SHOMEI_P12_PASSWORD": DEMO_P12_PW}, capture_output=True, text=True,
+                             timeout=PATIENCE)
+        assert got.returncode == 0, got
+        serials[who] = re.search(r"シリアル ([0-9a-f]+)", got.stdout).group(1)
+    old = serials["tarodt"]
+    for db in (home / ".pki/nssdb", firefox):
+        listing = nss(db, "-L").stdout
+        assert all(f"Shomei {who} {serials[who]}" in listing for who in serials), listing
 
     app = Window(installed / "shomei-cert", home, display)
     try:
         mark = app.wait_for("画面 証明書取得")
-        app.wait_for("証明書 1件（更新可 1件）", mark)
+        app.wait_for("証明書 3件（更新可 1件）", mark)
         app.photo("10-cert-top-renewable", shows=["更新可の電子証明書があります", "tarodt更新可"])
         app.key("Return")
         app.screen("結果")
-        app.photo("11-renewed", shows=["電子証明書の取得が完了しました", "ログインIDtarodt"])
+        # The result lists what left the stores (the table reads by columns
+        # once that list is long).
+        app.photo("11-renewed", shows=["電子証明書の取得が完了しました", "旧証明書", "失効済"])
         app.key("Return")
         assert app.exit_code() == 0
     finally:
         app.stop()
-    listing = certutil(home, "-L").stdout
-    tarodt = re.findall(r"^Shomei tarodt ([0-9a-f]+)\s+u,u,u$", listing, re.M)
-    assert len(tarodt) == 1 and tarodt[0] != old, listing
-    assert certutil(home, "-L", "-n", f"Shomei tarodt {old}").returncode != 0
-    assert f"{old}" not in certutil(home, "-K").stdout
-    state = server.curl(f"{server.url}/pki/cert-status?serial={tarodt[0]}").stdout.decode()
+    # In both stores: the new certificate with its key, and nothing else of
+    # the bank's: the superseded, the revoked and the expired one are gone,
+    # keys and all.
+    new = None
+    for db in (home / ".pki/nssdb", firefox):
+        listing = nss(db, "-L").stdout
+        tarodt = re.findall(r"^Shomei tarodt ([0-9a-f]+)\s+u,u,u$", listing, re.M)
+        assert len(tarodt) == 1 and tarodt[0] != old, (db, listing)
+        assert new in (None, tarodt[0]), "the same certificate in both"
+        new = tarodt[0]
+        assert not re.search(r"^Shomei (hottojr02|ichirodt) ", listing, re.M), (db, listing)
+        assert nss(db, "-L", "-n", f"Shomei tarodt {old}").returncode != 0, db
+        keys = nss(db, "-K").stdout
+        assert all(serials[who] not in keys for who in serials) and new in keys, (db, keys)
+    state = server.curl(f"{server.url}/pki/cert-status?serial={new}").stdout.decode()
     assert '"code":"issued"' in state.replace(" ", ""), state
 
 

@@ -1,12 +1,14 @@
 """The issuing CA's key in a PKCS#11 token (SoftHSM, a real PKCS#11 module):
-generated in the token on the first start and never written to disk; client
+generated in the token on the first start and never written to disk (the
+token says it is sensitive, never extractable, for signing only); client
 certificates, the OCSP signer and the CRLs are signed by the token and
 verify with openssl; a restart finds the key again; the operator's CLI uses
-it too; the PIN from the environment or pkcs11_pin_file; a wrong PIN, a
-missing token configuration or another CA's key in the token stops the start
-with a clear message."""
+it too; a backup says the key is not in it; the PIN from the environment or
+pkcs11_pin_file; a wrong PIN, a missing token configuration or another CA's
+key in the token stops the start with a clear message."""
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -77,6 +79,28 @@ def test_the_issuing_ca_key_lives_in_the_token(token):
         assert printed(server, said), "".join(server.output)
         ca = server.data_dir / "ca"
         assert not (ca / "issuing-ca.key").exists(), "the issuing key is not on disk"
+        # What the token itself says of the key, read by a PKCS#11 tool of its
+        # own (OpenSC's pkcs11-tool), not by Shomei: the private key signs and
+        # does nothing else, sensitive and never extractable; its public key
+        # verifies only, and is the issuing CA certificate's.
+        listed = subprocess.run(["pkcs11-tool", "--module", str(MODULE), "--token-label", "shomei-e2e", "--login",
+                                 "--pin", PIN, "--list-objects"], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, **env})
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        objects = {b.split(";")[0]: b for b in re.split(r"\n(?=\S)", listed.stdout.strip())}
+        private, public = objects["Private Key Object"], objects["Public Key Object"]
+        for block in (private, public):
+            assert re.search(r"^\s*label:\s+shomei-issuing-ca$", block, re.M), listed.stdout
+        assert re.search(r"^\s*Usage:\s+sign$", private, re.M), private
+        assert re.search(r"^\s*Access:\s+sensitive, always sensitive, never extractable, local$", private,
+                         re.M), private
+        assert re.search(r"^\s*Usage:\s+verify$", public, re.M), public
+        point = re.search(r"^\s*EC_POINT:\s+0441([0-9a-f]{130})$", public, re.M).group(1)
+        spki = subprocess.run(["openssl", "x509", "-in", str(ca / "issuing-ca.crt"), "-noout", "-pubkey"],
+                              capture_output=True, timeout=60, check=True).stdout
+        der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=spki,
+                             capture_output=True, timeout=60, check=True).stdout
+        assert der[-65:].hex() == point, "the token's key is the issuing CA's"
         (work / "chain.pem").write_text((ca / "root-ca.crt").read_text() + (ca / "issuing-ca.crt").read_text())
 
         # Certificates the token signed verify under the root.
@@ -111,6 +135,18 @@ def test_the_issuing_ca_key_lives_in_the_token(token):
         got = run("openssl", "crl", "-inform", "DER", "-in", "export.crl", "-CAfile", "chain.pem", "-noout",
                   cwd=work)
         assert "verify OK" in got.stderr + got.stdout
+
+        # A backup has the CA's certificates but not the key, and its
+        # manifest says where the key is (test_backup's, of a key file,
+        # does not).
+        backup = tmp / "backup"
+        said = server.cli("backup", "--out", str(backup))
+        manifest = (backup / "MANIFEST.txt").read_text()
+        assert manifest in said
+        assert ("the issuing CA's key is in a PKCS#11 token, not in this backup: back the token up with the HSM's "
+                "own tools") in manifest, manifest
+        assert (backup / "ca" / "issuing-ca.crt").read_bytes() == (ca / "issuing-ca.crt").read_bytes()
+        assert not (backup / "ca" / "issuing-ca.key").exists()
 
         # A restart finds the key in the token; issuing still works.
         stop(server)

@@ -892,3 +892,70 @@ async fn one_pass_of_the_watch_catches_up_on_more_than_one_read_of_the_log() {
     assert!(stalled.is_revoked(first.as_bytes()) && stalled.is_revoked(last.as_bytes()));
     kit.stop().await;
 }
+
+/// The serials listed in a PEM file of CRLs.
+fn bundle_serials(pem: &[u8]) -> Vec<shomei_core::Serial> {
+    x509_parser::pem::Pem::iter_from_buffer(pem)
+        .flat_map(|p| {
+            let der = p.unwrap().contents;
+            let (_, crl) = parse_x509_crl(&der).unwrap();
+            crl.iter_revoked_certificates()
+                .filter_map(|r| shomei_core::Serial::from_bytes(r.raw_serial()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The README: /pki/crls.pem is "made again at most once a second". Asked,
+/// then a revocation published: asked again within the same second (by the
+/// server's clock, which the test holds still) it is the same file with the
+/// same ETag, over HTTP too; a second on it is made again and lists the
+/// revocation (the control).
+#[tokio::test]
+async fn the_crl_bundle_is_made_again_at_most_once_a_second() {
+    let kit = Kit::start().await;
+    let serial = kit.serial_of("tarodt").await;
+    let (first, etag) = kit.svc.crl_bundle().await;
+    assert!(!bundle_serials(&first).contains(&serial));
+    kit.svc
+        .revoke_by_operator(
+            &shomei_core::LoginId::parse("tarodt").unwrap(),
+            shomei_core::RevocationReason::KeyCompromise,
+            None,
+            "yamada",
+        )
+        .await
+        .unwrap();
+    kit.crl_caught_up().await;
+    let listed = |kit: &Kit| {
+        kit.svc
+            .crl_figures()
+            .iter()
+            .map(|f| f.entries)
+            .sum::<usize>()
+    };
+    assert!(listed(&kit) >= 1, "the partition's CRL lists it");
+    let (again, same) = kit.svc.crl_bundle().await;
+    assert_eq!((&again, &same), (&first, &etag), "not made again yet");
+    let c = kit.browser().client;
+    let r = c
+        .get(format!("{}/pki/crls.pem", kit.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
+    kit.clock.advance(::time::Duration::seconds(1));
+    let (new, new_etag) = kit.svc.crl_bundle().await;
+    assert_ne!(new_etag, etag);
+    assert!(
+        bundle_serials(&new).contains(&serial),
+        "made again: it lists the revocation"
+    );
+    let r = c
+        .get(format!("{}/pki/crls.pem", kit.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["etag"].to_str().unwrap(), new_etag);
+    kit.stop().await;
+}

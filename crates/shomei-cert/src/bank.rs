@@ -365,3 +365,74 @@ impl Bank for RealBank {
             .map(|d| d.outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+    use crate::store::Nss;
+
+    /// A bank at a loopback port that only counts who connects, and this
+    /// user's store in `nssdb`.
+    fn bank_at(
+        listener: &TcpListener,
+        nssdb: std::path::PathBuf,
+        keep: &std::path::Path,
+    ) -> RealBank {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let root = rcgen::CertificateParams::new(vec![])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let url = format!(
+            "https://127.0.0.1:{}",
+            listener.local_addr().unwrap().port()
+        );
+        RealBank {
+            target: Target {
+                bank: "test".into(),
+                server: url.clone(),
+                cert_server: url,
+                root_pem: root.pem().into_bytes(),
+            },
+            stores: vec![Box::new(Nss::new(nssdb, "Chromium"))],
+            keep: Keep::new(keep.to_owned()),
+        }
+    }
+
+    /// The README: "a store that cannot be written, checked before the bank
+    /// is asked". Issuing into a store that cannot be made is refused with
+    /// its message and nothing reaches the bank; into one that can, the same
+    /// call goes to the bank (the control: it connects, and fails when the
+    /// bank hangs up).
+    #[test]
+    fn a_store_that_cannot_be_written_is_refused_before_the_bank_is_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), b"x").unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let bank = bank_at(&listener, dir.path().join("file/nssdb"), dir.path());
+        let e = bank
+            .issue("jirodt", "Shomei#Demo1", &mut |_| {})
+            .unwrap_err();
+        assert!(
+            matches!(e, Fail::Local(_)) && e.message().starts_with("電子証明書の保存先（"),
+            "{}",
+            e.message()
+        );
+        assert_eq!(
+            listener.accept().map(|_| ()).unwrap_err().kind(),
+            std::io::ErrorKind::WouldBlock,
+            "nothing reached the bank"
+        );
+
+        let bank = bank_at(&listener, dir.path().join("nssdb"), dir.path());
+        let asked = std::thread::spawn(move || bank.issue("jirodt", "Shomei#Demo1", &mut |_| {}));
+        listener.set_nonblocking(false).unwrap();
+        let (conn, _) = listener.accept().expect("the bank is asked");
+        drop(conn);
+        let e = asked.join().unwrap().unwrap_err();
+        assert!(matches!(e, Fail::Network(_)), "{}", e.message());
+    }
+}

@@ -169,12 +169,19 @@ impl HsmKey {
             ));
         }
         let id = label.clone();
+        // Every usage said, not left to the token's defaults: SoftHSM's
+        // make an EC private key decrypt and unwrap too, and its public key
+        // encrypt and wrap.
         let public_template = [
             Attribute::Token(true),
             Attribute::Private(false),
             Attribute::KeyType(KeyType::EC),
             Attribute::EcParams(P256_PARAMS.to_vec()),
             Attribute::Verify(true),
+            Attribute::VerifyRecover(false),
+            Attribute::Encrypt(false),
+            Attribute::Wrap(false),
+            Attribute::Derive(false),
             Attribute::Label(label.clone()),
             Attribute::Id(id.clone()),
         ];
@@ -184,6 +191,10 @@ impl HsmKey {
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
             Attribute::Sign(true),
+            Attribute::SignRecover(false),
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
             Attribute::Label(label),
             Attribute::Id(id),
         ];

@@ -159,7 +159,8 @@ impl ScopeCrls {
 struct Bundle {
     /// The CRL numbers it holds, scope by scope.
     numbers: Vec<(CrlScope, u64)>,
-    made: std::time::Instant,
+    /// By the service's clock.
+    made: OffsetDateTime,
     pem: bytes::Bytes,
     etag: String,
 }
@@ -195,7 +196,7 @@ const COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
 /// which every running server reads it.
 const LOG_KEPT: time::Duration = time::Duration::hours(1);
 /// The PEM bundle of every CRL is made again at most this often.
-const BUNDLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const BUNDLE_EVERY: Duration = Duration::seconds(1);
 
 impl CrlPublisher {
     pub(crate) fn new(signer: CrlSigner) -> Self {
@@ -1362,7 +1363,8 @@ impl Shomei {
 
     /// Every published full CRL in one PEM file (for relying parties that
     /// take one file, such as nginx's `ssl_crl`), with its ETag. Made again
-    /// at most once a second, however often it is asked for.
+    /// at most once a second by the service's clock, however often it is
+    /// asked for.
     pub async fn crl_bundle(&self) -> (bytes::Bytes, String) {
         // One look at the scopes: what is in the bundle and its numbers.
         let crls: Vec<(CrlScope, Arc<CrlSnapshot>)> = self
@@ -1373,8 +1375,10 @@ impl Shomei {
             .collect();
         let numbers: Vec<(CrlScope, u64)> = crls.iter().map(|(s, c)| (*s, c.number)).collect();
         let mut b = self.crl.bundle.lock().await;
+        let now = self.now();
+        // (A clock set back makes it again at once rather than never.)
         if let Some(have) = b.as_ref()
-            && (have.numbers == numbers || have.made.elapsed() < BUNDLE_EVERY)
+            && (have.numbers == numbers || (have.made <= now && now - have.made < BUNDLE_EVERY))
         {
             return (have.pem.clone(), have.etag.clone());
         }
@@ -1396,7 +1400,7 @@ impl Shomei {
         .unwrap_or_default();
         *b = Some(Bundle {
             numbers,
-            made: std::time::Instant::now(),
+            made: now,
             pem: pem.clone(),
             etag: etag.clone(),
         });
