@@ -28,12 +28,14 @@
 
 use serde::{Deserialize, Serialize};
 use shomei_core::{
-    CompanyId, Operation, OperatorName, OperatorRole, OperatorRoles, Outcome, Service,
+    CertState, CompanyId, LoginId, Operation, OperatorName, OperatorRole, OperatorRoles, Outcome,
+    RevocationReason, Service,
 };
 use shomei_store::{ApprovalRequestRow, ApprovalVoteRow, NewApprovalRequest, Tx};
 use time::{Duration, OffsetDateTime};
 
 use crate::certificates::revocation::PendingRevocation;
+use crate::certificates::revoke::PhoneRequest;
 use crate::operations::console_access::{OperatorContext, operator_row};
 use crate::operations::helpdesk_reset::{MasterPasswords, MasterResetDone};
 use crate::operations::operator::{
@@ -209,6 +211,20 @@ pub enum ApprovalChange {
         required: u32,
         roles: String,
     },
+    /// A certificate revoked on a company's behalf (a phone request), when
+    /// the bank's rule for it asks for approval: the certificate in force
+    /// at the submit (`serial`), the CRL reason code, the invalidity date
+    /// (Unix seconds; as the screens show it beside) and who called.
+    RevokeCertificate {
+        company_id: i64,
+        company: String,
+        login_id: String,
+        serial: String,
+        reason: u8,
+        invalidity: Option<i64>,
+        invalidity_shown: String,
+        caller: String,
+    },
 }
 
 impl ApprovalChange {
@@ -221,6 +237,7 @@ impl ApprovalChange {
             ApprovalChange::AddOperator { .. } => ApprovalKind::AddOperator,
             ApprovalChange::ChangeOperatorRoles { .. } => ApprovalKind::ChangeOperatorRoles,
             ApprovalChange::ChangeApprovalRule { .. } => ApprovalKind::ChangeApprovalRule,
+            ApprovalChange::RevokeCertificate { .. } => ApprovalKind::RevokeForCompany,
         }
     }
 
@@ -269,6 +286,12 @@ impl ApprovalChange {
                     .map(|r| r.labels())
                     .unwrap_or_default()
             ),
+            ApprovalChange::RevokeCertificate {
+                company,
+                login_id,
+                serial,
+                ..
+            } => format!("企業に代わる証明書失効: {company}（{login_id}、シリアル番号 {serial}）"),
         }
     }
 
@@ -378,6 +401,35 @@ impl ApprovalChange {
                         .unwrap_or_default(),
                 ),
             ],
+            ApprovalChange::RevokeCertificate {
+                company_id,
+                company,
+                login_id,
+                serial,
+                reason,
+                invalidity,
+                invalidity_shown,
+                caller,
+            } => vec![
+                ("企業番号", company_id.to_string()),
+                ("企業名", company.clone()),
+                ("ログインID", login_id.clone()),
+                ("シリアル番号", serial.clone()),
+                (
+                    "失効理由",
+                    RevocationReason::from_code(*reason)
+                        .map_or_else(|| reason.to_string(), |r| r.label().to_owned()),
+                ),
+                (
+                    "無効日時",
+                    if invalidity.is_some() {
+                        invalidity_shown.clone()
+                    } else {
+                        "－".to_owned()
+                    },
+                ),
+                ("依頼者", if caller.is_empty() { "－".to_owned() } else { caller.clone() }),
+            ],
         }
     }
 }
@@ -430,6 +482,10 @@ pub enum ApprovalRefusal {
         "user {0} is not a マスター of that company (other users' passwords are reset at once)"
     )]
     NotMaster(String),
+    #[error(
+        "user {0} has no certificate in force with that serial any more (revoked or renewed meanwhile)"
+    )]
+    CertNotInForce(String),
     #[error("{}", .0.english())]
     Invalid(InvalidField),
 }
@@ -447,6 +503,7 @@ pub enum InvalidField {
     Required { min: u32 },
     Passwords,
     OperatorName,
+    Reason,
 }
 
 impl InvalidField {
@@ -469,6 +526,7 @@ impl InvalidField {
             }
             InvalidField::Rule => "unknown kind of change".into(),
             InvalidField::Passwords => "passwords to reset: login, confirm or both".into(),
+            InvalidField::Reason => "unknown revocation reason".into(),
             InvalidField::OperatorName => {
                 "invalid operator name: 1-32 half-width letters, digits, '.', '-' or '_'".into()
             }
@@ -492,6 +550,7 @@ impl InvalidField {
             InvalidField::Roles => "役割を1つ以上選択してください。".into(),
             InvalidField::Rule => "対象の変更を選択してください。".into(),
             InvalidField::Passwords => "初期化するパスワードを選択してください。".into(),
+            InvalidField::Reason => "失効理由を選択してください。".into(),
             InvalidField::OperatorName => {
                 "オペレーター名は32文字以内の半角英数字と「.」「-」「_」で入力してください。".into()
             }
@@ -557,6 +616,9 @@ impl ApprovalRefusal {
             }
             ApprovalRefusal::NotMaster(_) => {
                 "この利用者はこの企業のマスターではありません。".into()
+            }
+            ApprovalRefusal::CertNotInForce(_) => {
+                "この利用者の電子証明書は、すでに失効または更新されています。".into()
             }
             ApprovalRefusal::Invalid(f) => f.japanese(),
         }
@@ -689,6 +751,12 @@ pub enum Applied {
         roles: OperatorRoles,
     },
     RuleChanged(ApprovalRule),
+    /// A certificate revoked on a company's behalf, in force once committed.
+    CertificateRevoked {
+        company: String,
+        login_id: String,
+        serial: String,
+    },
 }
 
 /// What an approval did.
@@ -914,8 +982,41 @@ impl Shomei {
                 }
                 OperatorRoles::parse(roles).ok_or(ApprovalRefusal::Invalid(InvalidField::Roles))?;
             }
+            ApprovalChange::RevokeCertificate {
+                login_id, serial, ..
+            } => {
+                self.revocable_in(tx, login_id, serial).await?;
+            }
         }
         Ok(())
+    }
+
+    /// The user and their certificate a revocation request names, still in
+    /// force (発行済 or 更新可) and still their newest.
+    async fn revocable_in(
+        &self,
+        tx: &mut Tx,
+        login_id: &str,
+        serial: &str,
+    ) -> Result<(shomei_store::UserRow, shomei_store::CertRow), ApprovalError> {
+        let no_user = || ApprovalRefusal::NoSuchUser(login_id.to_owned());
+        let login = LoginId::parse(login_id).ok_or_else(no_user)?;
+        let user = tx.user_by_login_id(&login).await?.ok_or_else(no_user)?;
+        let cert = tx.latest_cert(user.id).await?;
+        let state = CertState::derive(
+            cert.as_ref().map(|c| c.record()).as_ref(),
+            self.now(),
+            self.settings.renewal_window(),
+        );
+        match cert {
+            Some(c)
+                if c.serial.to_string() == serial
+                    && matches!(state, CertState::Issued | CertState::Renewable) =>
+            {
+                Ok((user, c))
+            }
+            _ => Err(ApprovalRefusal::CertNotInForce(login_id.to_owned()).into()),
+        }
     }
 
     /// Submits `change` for approval: the operator holds the kind's
@@ -1661,6 +1762,37 @@ impl Shomei {
                         changed: Some((now, actor.to_owned())),
                     }),
                     PendingRevocation::default(),
+                )
+            }
+            ApprovalChange::RevokeCertificate {
+                company,
+                login_id,
+                serial,
+                reason,
+                invalidity,
+                caller,
+                ..
+            } => {
+                let (user, cert) = self.revocable_in(tx, login_id, serial).await?;
+                let reason = RevocationReason::from_code(*reason)
+                    .ok_or(ApprovalRefusal::Invalid(InvalidField::Reason))?;
+                let request = PhoneRequest {
+                    reason,
+                    invalidity: invalidity
+                        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+                    caller,
+                };
+                let revoked = self
+                    .phone_revoke_in(tx, &user, &cert, &request, actor, client, now)
+                    .await?
+                    .ok_or_else(|| ApprovalRefusal::CertNotInForce(login_id.clone()))?;
+                (
+                    Applied::CertificateRevoked {
+                        company: company.clone(),
+                        login_id: login_id.clone(),
+                        serial: serial.clone(),
+                    },
+                    revoked,
                 )
             }
         })

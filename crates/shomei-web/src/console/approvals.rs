@@ -702,6 +702,18 @@ pub(crate) async fn decide(
                 Applied::RolesChanged { operator, roles } => {
                     rows.extend([("オペレーター", operator), ("役割", roles.labels())]);
                 }
+                Applied::CertificateRevoked {
+                    company,
+                    login_id,
+                    serial,
+                } => {
+                    done = "承認しました。電子証明書を失効しました。この証明書によるログインは、ただちに受け付けられなくなります。";
+                    rows.extend([
+                        ("企業名", company),
+                        ("ログインID", login_id),
+                        ("シリアル番号", serial),
+                    ]);
+                }
                 Applied::RuleChanged(r) => rows.extend([
                     ("対象の変更", r.kind.label().to_owned()),
                     (

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use shomei_core::RevocationReason;
 use shomei_core::format::jp_datetime;
-use shomei_service::{ActionError, HelpDeskTasks, UserDetail, UserSearchPage};
+use shomei_service::{ActionError, HelpDeskTasks, PhoneRevocationDone, UserDetail, UserSearchPage};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::{Console, ConsoleLayout, console_system_error, in_layout_error};
@@ -324,7 +324,8 @@ pub(crate) async fn revoke(
         .revoke(&f.id, reason, invalidity, &f.caller, &f.password)
         .await
     {
-        Ok(done) => render(&ResultPage {
+        Ok(PhoneRevocationDone::Submitted(s)) => super::approvals::submitted_page(&st, &c, s),
+        Ok(PhoneRevocationDone::Revoked(done)) => render(&ResultPage {
             l: ConsoleLayout::new(&st, &c, "証明書失効完了", "OPR013"),
             done: "電子証明書を失効しました。この証明書によるログインは、ただちに受け付けられなくなります。",
             rows: vec![
