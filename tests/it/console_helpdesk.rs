@@ -10,9 +10,9 @@ use shomei_service::{
     ApprovalChange, CALLER_MISSING, INVALIDITY_IN_FUTURE, NOT_HELPDESK, OPERATOR_PASSWORD_WRONG,
 };
 
-use crate::console::{Seen, get, logged_in, operator, post};
+use crate::console::{Seen, get, logged_in, post};
 use crate::issuance::{assert_refused, cert_login, enrolled, gets_in};
-use crate::testkit::{Kit, StoreOf};
+use crate::testkit::{Kit, StoreOf, on, operator};
 
 /// The login IDs a result page lists, in order.
 fn listed(body: &str) -> Vec<String> {
@@ -303,12 +303,7 @@ async fn once_the_bank_raised_the_revocation_rule_opr013_submits_the_revocation_
     let p = kit.svc.approval_list(false, 1).await.unwrap();
     let v = &p.requests[0];
     assert_eq!(v.requester, "sato");
-    let me = kit
-        .svc
-        .console_operator(&ito.serial)
-        .await
-        .unwrap()
-        .unwrap();
+    let me = on(&kit.svc, &ito).await;
     kit.svc
         .approve_request(&me, v.id, v.version, &ito.confirm_password, "test")
         .await

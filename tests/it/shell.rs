@@ -12,8 +12,7 @@
 use shomei_core::Operation;
 use shomei_service::{Applied, ApprovalChange, Approved, FirstOperatorError, OperatorRevokeError};
 
-use crate::console::operator;
-use crate::testkit::{Kit, StoreOf, side_by_side};
+use crate::testkit::{Kit, StoreOf, on, operator, side_by_side};
 
 /// What a `shomei` command did.
 struct Ran {
@@ -109,12 +108,7 @@ async fn a_company_closed_from_the_shell_waits_for_an_operators_approval_in_the_
 
     // A 業務管理者's approval in the console commits it (any operator may:
     // the shell user is no operator).
-    let op = kit
-        .svc
-        .console_operator(&kato.serial)
-        .await
-        .unwrap()
-        .unwrap();
+    let op = on(&kit.svc, &kato).await;
     let v = kit.svc.approval_detail(id).await.unwrap().version;
     let done = kit
         .svc
@@ -439,12 +433,7 @@ async fn a_phone_revocation_from_the_shell_goes_through_the_approval_rule_once_t
     assert_eq!(p.requests.len(), 1);
     let v = &p.requests[0];
     assert_eq!(v.requester, "cli:tanaka");
-    let me = kit
-        .svc
-        .console_operator(&ito.serial)
-        .await
-        .unwrap()
-        .unwrap();
+    let me = on(&kit.svc, &ito).await;
     let done = kit
         .svc
         .approve_request(&me, v.id, v.version, &ito.confirm_password, "test")

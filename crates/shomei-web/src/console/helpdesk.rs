@@ -14,7 +14,7 @@ use shomei_core::format::jp_datetime;
 use shomei_service::{ActionError, HelpDeskTasks, PhoneRevocationDone, UserDetail, UserSearchPage};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use super::{Console, ConsoleLayout, console_system_error, in_layout_error};
+use super::{Console, ConsoleLayout, console_system_error, failed, in_layout_error};
 use crate::AppState;
 use crate::pages::render;
 
@@ -30,20 +30,6 @@ async fn tasks<'a>(
         .helpdesk(&c.op.0, &c.client)
         .await
         .map_err(|e| failed(st, c, title, id, e))
-}
-
-/// A refusal in the screen's layout (403), or our own trouble.
-fn failed(
-    st: &AppState,
-    c: &Console,
-    title: &'static str,
-    id: &'static str,
-    e: ActionError,
-) -> Response {
-    match e {
-        ActionError::Refused(m) => in_layout_error(st, c, title, id, StatusCode::FORBIDDEN, &m),
-        ActionError::Internal(e) => console_system_error(st, &e),
-    }
 }
 
 #[derive(Template)]
