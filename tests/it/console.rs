@@ -12,15 +12,10 @@ use shomei_service::{
 
 use crate::handshake::cache_hits;
 use crate::issuance::{assert_refused, cert_login, client, enrolled, gets_in, identity};
-use crate::testkit::{Kit, StoreOf, csrf_of, eventually};
+use crate::testkit::{Kit, csrf_of, eventually, operator};
 
 /// The console's message for a certificate that no longer opens it.
 const NOT_IN_FORCE: &str = "このオペレーター証明書は使用できません。運用管理者に連絡してください。";
-
-/// A new operator, added by root on the server's shell.
-pub(crate) async fn operator(kit: &Kit, name: &str, roles: &str) -> NewOperator {
-    kit.svc.add_operator(name, roles, "root").await.unwrap()
-}
 
 /// The operator's key and certificate from their PKCS#12, as a client
 /// identity (what the operator imports into their browser).
@@ -146,24 +141,6 @@ pub(crate) async fn logged_in(kit: &Kit, op: &NewOperator) -> (reqwest::Client, 
     (b, csrf)
 }
 
-/// The bank's own 操作履歴 rows (no company), as actor/operation/result/target.
-async fn bank_history(kit: &Kit) -> Vec<String> {
-    let mut rows = vec![];
-    kit.svc
-        .store()
-        .audit_for_each(None, |r| {
-            if r.company_id.is_none() {
-                rows.push(format!(
-                    "{}/{}/{}/{}",
-                    r.actor_login_id, r.operation, r.result, r.target_login_id
-                ));
-            }
-        })
-        .await
-        .unwrap();
-    rows
-}
-
 #[tokio::test]
 async fn an_operator_certificate_opens_the_console_and_a_customer_certificate_does_not() {
     let kit = Kit::start().await;
@@ -211,7 +188,7 @@ async fn an_operator_certificate_opens_the_console_and_a_customer_certificate_do
     assert!(cert_login(&kit, Some((&cert, &key))).await.is_ok());
 
     assert_eq!(
-        bank_history(&kit).await,
+        kit.bank_history().await,
         ["銀行:root/オペレーター登録/成功/sato"]
     );
     kit.stop().await;
@@ -336,7 +313,7 @@ async fn a_revoked_operator_is_refused_on_an_open_connection_and_from_the_next_h
             .is_revoked(other.serial.as_bytes())
     );
     assert_eq!(
-        bank_history(&kit).await,
+        kit.bank_history().await,
         [
             "銀行:root/オペレーター登録/成功/kimura",
             "銀行:root/オペレーター登録/成功/tanaka",
@@ -442,7 +419,7 @@ async fn a_console_session_opens_with_the_operators_password_is_bound_to_the_cer
     assert_eq!((r.status, r.location.as_str()), (303, "/opr000?e=expired"));
 
     assert_eq!(
-        bank_history(&kit).await[2..],
+        kit.bank_history().await[2..],
         [
             "銀行:sato/コンソールログイン/失敗/sato",
             "銀行:sato/コンソールログイン/成功/sato",
@@ -479,7 +456,7 @@ async fn wrong_operator_passwords_in_a_row_stop_the_password_until_unlocked() {
         .unwrap();
     let r = try_login(&kit, &b, &op.confirm_password).await;
     assert_eq!((r.status, r.location.as_str()), (303, "/opr001"));
-    let rows = bank_history(&kit).await;
+    let rows = kit.bank_history().await;
     assert_eq!(
         rows[rows.len() - 4..],
         [

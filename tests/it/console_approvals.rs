@@ -9,19 +9,13 @@
 
 use shomei_core::{CompanyId, Operation, Service};
 use shomei_service::{
-    ALREADY_VOTED, Applied, ApprovalChange, ApprovalError, ApprovalRefusal, Approved,
-    ConsoleOperator, EXPIRED, MASTER_LEFT, NOT_BUSINESS_ADMIN, NewOperator, OWN_REQUEST, Shomei,
-    already_committed,
+    ALREADY_VOTED, Applied, ApprovalChange, ApprovalError, ApprovalRefusal, Approved, EXPIRED,
+    MASTER_LEFT, NOT_BUSINESS_ADMIN, NewOperator, OWN_REQUEST, already_committed,
 };
 
-use crate::console::{get, logged_in, one_time_password, operator, post};
+use crate::console::{get, logged_in, one_time_password, post};
 use crate::issuance::{assert_refused, cert_login, enrolled, gets_in};
-use crate::testkit::{Kit, StoreOf, side_by_side};
-
-/// The operator as the console's service sees them.
-async fn on(svc: &Shomei, op: &NewOperator) -> ConsoleOperator {
-    svc.console_operator(&op.serial).await.unwrap().unwrap()
-}
+use crate::testkit::{Kit, StoreOf, on, operator, side_by_side};
 
 fn open_company(company: &str, login_id: &str) -> ApprovalChange {
     ApprovalChange::OpenCompany {
@@ -31,25 +25,6 @@ fn open_company(company: &str, login_id: &str) -> ApprovalChange {
         name: "開設 太郎".into(),
         email: "kaisetsu@example.jp".into(),
     }
-}
-
-/// The bank's own 操作履歴 rows (no company), oldest first, as
-/// actor/operation/result/target.
-async fn bank_rows(kit: &Kit) -> Vec<String> {
-    let mut rows = vec![];
-    kit.svc
-        .store()
-        .audit_for_each(None, |r| {
-            if r.company_id.is_none() {
-                rows.push(format!(
-                    "{}/{}/{}/{}",
-                    r.actor_login_id, r.operation, r.result, r.target_login_id
-                ));
-            }
-        })
-        .await
-        .unwrap();
-    rows
 }
 
 fn count(rows: &[String], s: &str) -> usize {
@@ -200,7 +175,7 @@ async fn a_company_opened_by_one_operator_and_approved_by_another_lets_its_maste
 
     // One row per step, on the bank's chain; the change's own rows on the
     // company's.
-    let rows = bank_rows(&kit).await;
+    let rows = kit.bank_history().await;
     let t = format!("申請{id}");
     assert_eq!(count(&rows, &format!("銀行:kato/承認申請/成功/{t}")), 1);
     assert_eq!(count(&rows, &format!("銀行:kato/承認/失敗/{t}")), 1);
@@ -533,7 +508,7 @@ async fn a_rejection_ends_a_request_and_an_unapproved_one_expires_after_24_hours
         "期限切れ"
     );
     assert_eq!(company_named(&kit, "株式会社期限切れ").await, None);
-    let rows = bank_rows(&kit).await;
+    let rows = kit.bank_history().await;
     assert_eq!(
         count(
             &rows,
@@ -782,7 +757,7 @@ async fn two_nodes_approving_one_request_at_the_same_moment_commit_it_once() {
         (v.approvals, v.votes.len(), v.state_code),
         (1, 1, "committed")
     );
-    let rows = bank_rows(&kit).await;
+    let rows = kit.bank_history().await;
     let t = format!("申請{}", s.id);
     assert_eq!(
         count(&rows, &format!("銀行:{winner}/承認済み変更の実行/成功/{t}")),
@@ -1026,14 +1001,9 @@ async fn an_operator_added_through_approval_opens_the_console_with_the_pkcs12_th
     let (f, _) = logged_in(&kit, &added).await;
     let top = get(&kit, &f, "/opr001").await;
     assert!(top.body.contains("fujii"), "{}", top.body);
-    let o = kit
-        .svc
-        .console_operator(&added.serial)
-        .await
-        .unwrap()
-        .expect("the new certificate is in force");
+    let o = on(&kit.svc, &added).await;
     assert_eq!(o.operator.roles.codes(), "helpdesk,audit");
-    let rows = bank_rows(&kit).await;
+    let rows = kit.bank_history().await;
     assert_eq!(
         count(&rows, "銀行:noda/オペレーター登録/成功/fujii"),
         1,

@@ -12,11 +12,11 @@ use shomei_service::{
     OPERATOR_PASSWORD_WRONG,
 };
 
-use crate::console::{Seen, get, logged_in, one_time_password, operator, post};
+use crate::console::{Seen, get, logged_in, one_time_password, post};
 use crate::readiness::sql;
 use shomei_service::test_support::records;
 
-use crate::testkit::{Kit, LOGIN_PW, StoreOf};
+use crate::testkit::{Kit, LOGIN_PW, StoreOf, on, operator};
 
 /// A company whose name a spreadsheet would run as a formula.
 const FORMULA: &str = "=HYPERLINK(\"http://evil.example/\",\"株式会社\")";
@@ -72,24 +72,6 @@ async fn download(kit: &Kit, b: &reqwest::Client, path: &str) -> (u16, String, V
         .unwrap_or_default()
         .to_owned();
     (status, ct, r.bytes().await.unwrap().to_vec())
-}
-
-/// The bank's own rows (no company), as actor/operation/result/detail.
-async fn bank_rows(kit: &Kit) -> Vec<String> {
-    let mut rows = vec![];
-    kit.svc
-        .store()
-        .audit_for_each(None, |r| {
-            if r.company_id.is_none() {
-                rows.push(format!(
-                    "{}/{}/{}/{}",
-                    r.actor_login_id, r.operation, r.result, r.detail
-                ));
-            }
-        })
-        .await
-        .unwrap();
-    rows
 }
 
 #[tokio::test]
@@ -235,7 +217,7 @@ async fn the_auditors_csv_defuses_formulas_in_utf8_and_in_shift_jis() {
     assert!(!bad);
     assert_eq!(decoded, text);
     // Each download is a row of the bank's own, with its conditions.
-    let rows = bank_rows(&kit).await;
+    let rows = kit.bank_details().await;
     let n = company.0;
     assert!(
         rows.contains(&format!(
@@ -343,7 +325,7 @@ async fn the_auditor_checks_the_chains_and_sees_the_row_that_was_edited() {
     let cli = records(&kit.svc).verify_audit_chains().await.unwrap();
     assert_eq!(cli.broken_at, Some(victim));
     // Both checks are rows of the bank's own.
-    let rows = bank_rows(&kit).await;
+    let rows = kit.bank_details().await;
     let checks: Vec<_> = rows
         .iter()
         .filter(|r| r.contains("/操作履歴検証/"))
@@ -464,7 +446,7 @@ async fn only_the_audit_role_reads_the_history_and_it_changes_nothing() {
         "the password not reset"
     );
     // Each refusal is one row of the bank's own.
-    let rows = bank_rows(&kit).await;
+    let rows = kit.bank_details().await;
     let refused = rows
         .iter()
         .filter(|r| r.contains("/監査業務/失敗/権限なし"))
@@ -750,12 +732,7 @@ async fn a_masters_password_reset_is_approved_by_another_operator_who_alone_sees
     );
 
     // A request for a user who is not a マスター is refused by its message.
-    let op = kit
-        .svc
-        .console_operator(&sato.serial)
-        .await
-        .unwrap()
-        .unwrap();
+    let op = on(&kit.svc, &sato).await;
     let change = |login: &str| shomei_service::ApprovalChange::ResetMasterPasswords {
         company_id: 1,
         company: "株式会社ほくぎん商事".into(),

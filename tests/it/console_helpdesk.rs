@@ -6,11 +6,13 @@
 //! desk's success.
 
 use shomei_core::{CompanyId, LoginId, Service};
-use shomei_service::{CALLER_MISSING, INVALIDITY_IN_FUTURE, NOT_HELPDESK, OPERATOR_PASSWORD_WRONG};
+use shomei_service::{
+    ApprovalChange, CALLER_MISSING, INVALIDITY_IN_FUTURE, NOT_HELPDESK, OPERATOR_PASSWORD_WRONG,
+};
 
-use crate::console::{Seen, get, logged_in, operator, post};
+use crate::console::{Seen, get, logged_in, post};
 use crate::issuance::{assert_refused, cert_login, enrolled, gets_in};
-use crate::testkit::{Kit, StoreOf};
+use crate::testkit::{Kit, StoreOf, on, operator};
 
 /// The login IDs a result page lists, in order.
 fn listed(body: &str) -> Vec<String> {
@@ -250,6 +252,69 @@ async fn a_phone_revocation_refuses_the_customers_next_certificate_login() {
     );
     // The detail shows it among the user's 操作履歴.
     assert!(d.body.contains("依頼者: 経理部 山田様"));
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn once_the_bank_raised_the_revocation_rule_opr013_submits_the_revocation_for_approval() {
+    let kit = Kit::start().await;
+    let sato = operator(&kit, "sato", "helpdesk").await;
+    let ito = operator(&kit, "ito", "helpdesk").await;
+    kit.svc
+        .break_glass(
+            ApprovalChange::ChangeApprovalRule {
+                rule: "revoke-for-company".into(),
+                required: 1,
+                roles: "helpdesk".into(),
+            },
+            "root",
+            "承認ルールの設定",
+        )
+        .await
+        .unwrap();
+    let (b, csrf) = logged_in(&kit, &sato).await;
+    let r = revoke(
+        &kit,
+        &b,
+        &csrf,
+        "hottojr02",
+        "総務部 北陸様",
+        &sato.confirm_password,
+    )
+    .await;
+    // Not revoked: a request (OPR024), with the rule's message beside the
+    // control above, where the same form revokes at once (OPR013).
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("OPR024")
+            && r.body
+                .contains("企業に代わる証明書失効: 有限会社ほっと物産（hottojr02"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("電子証明書を失効しました。"));
+    assert!(!kit.revoked("hottojr02").await);
+    let rows = company_rows(&kit, 2).await;
+    assert!(
+        rows[0].starts_with("銀行:sato/証明書失効/失敗/hottojr02/電話受付による失効: 承認が必要です（必要な承認 1名）"),
+        "{rows:?}"
+    );
+    // Another ヘルプデスク's approval revokes it.
+    let p = kit.svc.approval_list(false, 1).await.unwrap();
+    let v = &p.requests[0];
+    assert_eq!(v.requester, "sato");
+    let me = on(&kit.svc, &ito).await;
+    kit.svc
+        .approve_request(&me, v.id, v.version, &ito.confirm_password, "test")
+        .await
+        .unwrap();
+    assert!(kit.revoked("hottojr02").await);
+    let rows = company_rows(&kit, 2).await;
+    assert!(
+        rows[0].starts_with("銀行:ito/証明書失効/成功/hottojr02/電話受付による失効: シリアル番号")
+            && rows[0].ends_with("依頼者: 総務部 北陸様"),
+        "{rows:?}"
+    );
     kit.stop().await;
 }
 

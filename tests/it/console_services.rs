@@ -8,8 +8,8 @@
 use shomei_core::{CompanyId, Service};
 use shomei_service::{NOT_BUSINESS_ADMIN, OPERATOR_PASSWORD_WRONG, SAME_SERVICE, Settings};
 
-use crate::console::{Seen, get, logged_in, operator, post};
-use crate::testkit::Kit;
+use crate::console::{Seen, get, logged_in, post};
+use crate::testkit::{Kit, operator};
 
 /// The demo companies: 株式会社ほくぎん商事 (ビジネスIB, five users) and
 /// 有限会社ほっと物産 (ほっと君WebJr., two users).

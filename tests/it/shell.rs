@@ -10,10 +10,9 @@
 //! database, on both backends.
 
 use shomei_core::Operation;
-use shomei_service::{Applied, Approved, FirstOperatorError};
+use shomei_service::{Applied, ApprovalChange, Approved, FirstOperatorError, OperatorRevokeError};
 
-use crate::console::operator;
-use crate::testkit::{Kit, StoreOf, side_by_side};
+use crate::testkit::{Kit, StoreOf, on, operator, side_by_side};
 
 /// What a `shomei` command did.
 struct Ran {
@@ -109,12 +108,7 @@ async fn a_company_closed_from_the_shell_waits_for_an_operators_approval_in_the_
 
     // A 業務管理者's approval in the console commits it (any operator may:
     // the shell user is no operator).
-    let op = kit
-        .svc
-        .console_operator(&kato.serial)
-        .await
-        .unwrap()
-        .unwrap();
+    let op = on(&kit.svc, &kato).await;
     let v = kit.svc.approval_detail(id).await.unwrap().version;
     let done = kit
         .svc
@@ -486,5 +480,151 @@ async fn two_first_operator_bootstraps_at_once_add_exactly_one_operator() {
         .map(|r| format!("{}/{}/{}", r.actor_login_id, r.result, r.target_login_id))
         .collect();
     assert_eq!(rows, ["cli:tanaka/成功/first-a"]);
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn a_phone_revocation_from_the_shell_goes_through_the_approval_rule_once_the_bank_raised_it()
+{
+    let kit = Kit::start().await;
+    let ito = operator(&kit, "ito", "helpdesk").await;
+    let revoke = |login_id: &'static str, extra: &'static [&'static str]| {
+        let mut args = vec![
+            "cert",
+            "revoke",
+            "--login-id",
+            login_id,
+            "--reason",
+            "key-compromise",
+            "--operator",
+            "tanaka",
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    // The control: under the default rule (no approval) it is revoked at
+    // once, and break-glass is refused as needless.
+    let r = shomei(&kit, &revoke("hanakodt", &[])).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.starts_with("revoked: hanakodt"), "{}", r.stdout);
+    assert!(kit.revoked("hanakodt").await);
+    let r = shomei(
+        &kit,
+        &revoke("tarodt", &["--break-glass", "--break-glass-reason", "盗難"]),
+    )
+    .await;
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr
+            .contains("this bank's rule (revoke-for-company) asks for none"),
+        "{}",
+        r.stderr
+    );
+    assert!(!kit.revoked("tarodt").await);
+
+    // The bank raises the rule to one approval.
+    kit.svc
+        .break_glass(
+            ApprovalChange::ChangeApprovalRule {
+                rule: "revoke-for-company".into(),
+                required: 1,
+                roles: "helpdesk".into(),
+            },
+            "root",
+            "承認ルールの設定",
+        )
+        .await
+        .unwrap();
+    // The direct revocation is refused with its message (and its row)…
+    let login = shomei_core::LoginId::parse("hottojr02").unwrap();
+    let e = kit
+        .svc
+        .revoke_by_operator(
+            &login,
+            shomei_core::RevocationReason::KeyCompromise,
+            None,
+            "tanaka",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, OperatorRevokeError::NeedsApproval { required: 1 }),
+        "{e:?}"
+    );
+    assert_eq!(
+        shomei_service::needs_approval_ja(1),
+        "企業に代わる証明書失効には、銀行の承認ルールにより1名の承認が必要です。申請として受け付け、ほかのオペレーターの承認後に失効します。"
+    );
+    let rows = kit.history_of(2).await;
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.as_str() == "銀行:tanaka/証明書失効/失敗/hottojr02")
+            .count(),
+        1,
+        "{rows:?}"
+    );
+    // …so the shell submits it for approval: not revoked yet.
+    let r = shomei(&kit, &revoke("hottojr02", &[])).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(
+            "not revoked at once: this bank's rule (revoke-for-company) asks 1 other operator(s) to approve"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.starts_with("request ") && r.stdout.contains("企業に代わる証明書失効: "),
+        "{}",
+        r.stdout
+    );
+    assert!(!kit.revoked("hottojr02").await);
+    // A ヘルプデスク's approval in the console revokes it.
+    let p = kit.svc.approval_list(false, 1).await.unwrap();
+    assert_eq!(p.requests.len(), 1);
+    let v = &p.requests[0];
+    assert_eq!(v.requester, "cli:tanaka");
+    let me = on(&kit.svc, &ito).await;
+    let done = kit
+        .svc
+        .approve_request(&me, v.id, v.version, &ito.confirm_password, "test")
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            done,
+            Approved::Committed {
+                applied: Applied::CertificateRevoked { .. },
+                ..
+            }
+        ),
+        "{done:?}"
+    );
+    assert!(kit.revoked("hottojr02").await);
+    assert!(
+        kit.history_of(2)
+            .await
+            .contains(&"銀行:ito/証明書失効/成功/hottojr02".to_owned())
+    );
+    // Or, in an emergency, break-glass: at once, with its row.
+    let r = shomei(
+        &kit,
+        &revoke(
+            "tarodt",
+            &["--break-glass", "--break-glass-reason", "PC盗難の緊急対応"],
+        ),
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.starts_with("revoked: tarodt"), "{}", r.stdout);
+    assert!(r.stderr.contains("BREAK-GLASS"), "{}", r.stderr);
+    assert!(kit.revoked("tarodt").await);
+    let bank = bank_rows(&kit).await;
+    assert!(
+        bank.iter().any(|r| r
+            .starts_with("cli:tanaka/緊急実行（承認省略）/成功/revoke-for-company/")
+            && r.contains("PC盗難の緊急対応")),
+        "{bank:?}"
+    );
     kit.stop().await;
 }

@@ -310,6 +310,36 @@ impl Kit {
         rows
     }
 
+    /// The bank's own 操作履歴 rows, oldest first, as
+    /// "actor/operation/result/target".
+    pub async fn bank_history(&self) -> Vec<String> {
+        self.bank_rows()
+            .await
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}/{}/{}/{}",
+                    r.actor_login_id, r.operation, r.result, r.target_login_id
+                )
+            })
+            .collect()
+    }
+
+    /// The bank's own 操作履歴 rows, oldest first, as
+    /// "actor/operation/result/detail".
+    pub async fn bank_details(&self) -> Vec<String> {
+        self.bank_rows()
+            .await
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}/{}/{}/{}",
+                    r.actor_login_id, r.operation, r.result, r.detail
+                )
+            })
+            .collect()
+    }
+
     /// 操作履歴 rows of a company, newest first, as
     /// "actor/operation/result/target".
     pub async fn history_of(&self, company: i64) -> Vec<String> {
@@ -328,6 +358,20 @@ impl Kit {
             })
             .collect()
     }
+}
+
+/// A new operator of the console, added by root on the server's shell.
+pub async fn operator(kit: &Kit, name: &str, roles: &str) -> shomei_service::NewOperator {
+    kit.svc.add_operator(name, roles, "root").await.unwrap()
+}
+
+/// The operator as the console's service sees them (their certificate in
+/// force).
+pub async fn on(svc: &Shomei, op: &shomei_service::NewOperator) -> shomei_service::ConsoleOperator {
+    svc.console_operator(&op.serial)
+        .await
+        .unwrap()
+        .expect("the operator's certificate is in force")
 }
 
 /// An HTTPS client that keeps cookies and the last page's CSRF token.

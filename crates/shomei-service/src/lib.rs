@@ -27,7 +27,7 @@ pub use certificates::crl::{CrlFigures, CrlSnapshot, export_crl};
 pub use certificates::enroll::{EnrollError, Issued};
 pub use certificates::revoke::{
     OperatorRevocation, OperatorRevokeError, PhoneRequest, RevocationDone, RevocationTarget,
-    RevokeError, SortKey, UserListRow,
+    RevokeError, SortKey, UserListRow, needs_approval_ja,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use company::capability::{Manager, Master};
@@ -60,7 +60,8 @@ pub use operations::demo::{
 };
 pub use operations::helpdesk::{
     CALLER_MISSING, HelpDeskTasks, INVALIDITY_IN_FUTURE, LiftDone, NO_SUCH_USER, NOT_HELPDESK,
-    QUERY_TOO_LONG, SEARCH_PAGE_SIZE, UserCertView, UserDetail, UserSearchPage, UserSearchRow,
+    PhoneRevocationDone, QUERY_TOO_LONG, SEARCH_PAGE_SIZE, UserCertView, UserDetail,
+    UserSearchPage, UserSearchRow,
 };
 pub use operations::helpdesk_reset::{
     MASTER_NEEDS_APPROVAL, MasterPasswords, MasterResetDone, PasswordReset, PasswordResetDone,

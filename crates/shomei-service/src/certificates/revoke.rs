@@ -11,6 +11,8 @@ use shomei_store::{AuditEntry, UserRow};
 use time::OffsetDateTime;
 
 use crate::access::check::{Confirmed, Context};
+use crate::certificates::revocation::PendingRevocation;
+use crate::operations::approvals::{ApprovalChange, ApprovalKind};
 use crate::{Manager, ServiceError, Shomei};
 
 /// A row of 利用者一覧 (BRSK018).
@@ -327,8 +329,22 @@ pub enum OperatorRevokeError {
     },
     #[error("the invalidity date must not be after the revocation time")]
     InvalidityInFuture,
+    /// The bank's approval rule for a revocation on a company's behalf asks
+    /// for approvals: the revocation is submitted as a request instead.
+    #[error(
+        "a revocation on a company's behalf needs {required} other operator(s)' approval under this bank's rule (revoke-for-company): it is submitted for approval in the operator console, or committed at once with --break-glass --break-glass-reason"
+    )]
+    NeedsApproval { required: u32 },
     #[error(transparent)]
     Internal(#[from] ServiceError),
+}
+
+/// The console's message when the bank's rule sends a phone revocation to
+/// approval.
+pub fn needs_approval_ja(required: u32) -> String {
+    format!(
+        "企業に代わる証明書失効には、銀行の承認ルールにより{required}名の承認が必要です。申請として受け付け、ほかのオペレーターの承認後に失効します。"
+    )
 }
 
 impl From<shomei_store::StoreError> for OperatorRevokeError {
@@ -389,9 +405,7 @@ impl Shomei {
         client: &str,
     ) -> Result<OperatorRevocation, OperatorRevokeError> {
         let PhoneRequest {
-            reason,
-            invalidity,
-            caller,
+            invalidity, caller, ..
         } = *request;
         let caller = if caller.is_empty() {
             String::new()
@@ -433,8 +447,18 @@ impl Shomei {
                 });
             }
         };
+        let (required, _) = self
+            .rule_in(&mut tx, ApprovalKind::RevokeForCompany)
+            .await?;
+        if required > 0 {
+            let detail =
+                format!("電話受付による失効: 承認が必要です（必要な承認 {required}名）{caller}");
+            tx.audit(&e.failed().detail(&detail)).await?;
+            tx.commit().await?;
+            return Err(OperatorRevokeError::NeedsApproval { required });
+        }
         let Some(revoked) = self
-            .revoke_in(&mut tx, &cert, now, reason.code(), invalidity)
+            .phone_revoke_in(&mut tx, &user, &cert, request, &actor, client, now)
             .await?
         else {
             return Err(OperatorRevokeError::NotInForce {
@@ -442,12 +466,6 @@ impl Shomei {
                 state: CertState::Revoked.label(),
             });
         };
-        let detail = format!(
-            "電話受付による失効: シリアル番号 {}（理由 {}）{caller}",
-            cert.serial,
-            reason.code()
-        );
-        tx.audit(&e.detail(&detail)).await?;
         revoked.commit(self, tx).await?;
         tracing::info!(serial = %cert.serial, target = %login_id, by = %actor, "certificate revoked by the bank operator");
         Ok(OperatorRevocation {
@@ -455,6 +473,94 @@ impl Shomei {
             company: company.map(|c| c.name).unwrap_or_default(),
             serial: cert.serial,
             at: now,
+        })
+    }
+}
+
+impl Shomei {
+    /// The phone revocation itself in `tx`: the certificate revoked with
+    /// the reason and invalidity date, and its 証明書失効 row by `actor`
+    /// (naming who called); `None` when it was revoked already. The
+    /// caller commits it (putting it in force).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn phone_revoke_in(
+        &self,
+        tx: &mut shomei_store::Tx,
+        user: &UserRow,
+        cert: &shomei_store::CertRow,
+        request: &PhoneRequest<'_>,
+        actor: &str,
+        client: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingRevocation>, ServiceError> {
+        let Some(revoked) = self
+            .revoke_in(tx, cert, now, request.reason.code(), request.invalidity)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let caller = if request.caller.is_empty() {
+            String::new()
+        } else {
+            format!(" 依頼者: {}", request.caller)
+        };
+        let detail = format!(
+            "電話受付による失効: シリアル番号 {}（理由 {}）{caller}",
+            cert.serial,
+            request.reason.code()
+        );
+        tx.audit(
+            &AuditEntry::new(Operation::CertificateRevocation, now)
+                .by_name(Some(user.company_id), actor)
+                .target(user.login_id.as_str())
+                .client(client)
+                .detail(&detail),
+        )
+        .await?;
+        Ok(Some(revoked))
+    }
+
+    /// The request that revokes `login_id`'s certificate in force on a
+    /// phone request, for the approval the bank's rule asks
+    /// ([`OperatorRevokeError::NeedsApproval`]).
+    pub async fn phone_revocation_change(
+        &self,
+        login_id: &LoginId,
+        request: &PhoneRequest<'_>,
+    ) -> Result<ApprovalChange, OperatorRevokeError> {
+        let Some((user, company)) = self.store.user_with_company(login_id).await? else {
+            return Err(OperatorRevokeError::NoSuchUser(login_id.to_string()));
+        };
+        let now = self.now();
+        let cert = self.store.latest_cert(user.id).await?;
+        let state = CertState::derive(
+            cert.as_ref().map(|c| c.record()).as_ref(),
+            now,
+            self.settings.renewal_window(),
+        );
+        let cert = match cert {
+            Some(c) if matches!(state, CertState::Issued | CertState::Renewable) => c,
+            _ => {
+                return Err(OperatorRevokeError::NotInForce {
+                    login_id: login_id.to_string(),
+                    state: state.label(),
+                });
+            }
+        };
+        if request.invalidity.is_some_and(|t| t > now) {
+            return Err(OperatorRevokeError::InvalidityInFuture);
+        }
+        Ok(ApprovalChange::RevokeCertificate {
+            company_id: user.company_id.0,
+            company,
+            login_id: login_id.to_string(),
+            serial: cert.serial.to_string(),
+            reason: request.reason.code(),
+            invalidity: request.invalidity.map(OffsetDateTime::unix_timestamp),
+            invalidity_shown: request.invalidity.map_or_else(String::new, |t| {
+                shomei_core::format::jp_datetime(t, self.settings.display_offset())
+            }),
+            caller: request.caller.to_owned(),
         })
     }
 }

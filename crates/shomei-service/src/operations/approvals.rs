@@ -28,12 +28,14 @@
 
 use serde::{Deserialize, Serialize};
 use shomei_core::{
-    CompanyId, Operation, OperatorName, OperatorRole, OperatorRoles, Outcome, Service,
+    CertState, CompanyId, LoginId, Operation, OperatorName, OperatorRole, OperatorRoles, Outcome,
+    RevocationReason, Service,
 };
 use shomei_store::{ApprovalRequestRow, ApprovalVoteRow, NewApprovalRequest, Tx};
 use time::{Duration, OffsetDateTime};
 
 use crate::certificates::revocation::PendingRevocation;
+use crate::certificates::revoke::PhoneRequest;
 use crate::operations::console_access::{OperatorContext, operator_row};
 use crate::operations::helpdesk_reset::{MasterPasswords, MasterResetDone};
 use crate::operations::operator::{
@@ -209,6 +211,20 @@ pub enum ApprovalChange {
         required: u32,
         roles: String,
     },
+    /// A certificate revoked on a company's behalf (a phone request), when
+    /// the bank's rule for it asks for approval: the certificate in force
+    /// at the submit (`serial`), the CRL reason code, the invalidity date
+    /// (Unix seconds; as the screens show it beside) and who called.
+    RevokeCertificate {
+        company_id: i64,
+        company: String,
+        login_id: String,
+        serial: String,
+        reason: u8,
+        invalidity: Option<i64>,
+        invalidity_shown: String,
+        caller: String,
+    },
 }
 
 impl ApprovalChange {
@@ -221,6 +237,7 @@ impl ApprovalChange {
             ApprovalChange::AddOperator { .. } => ApprovalKind::AddOperator,
             ApprovalChange::ChangeOperatorRoles { .. } => ApprovalKind::ChangeOperatorRoles,
             ApprovalChange::ChangeApprovalRule { .. } => ApprovalKind::ChangeApprovalRule,
+            ApprovalChange::RevokeCertificate { .. } => ApprovalKind::RevokeForCompany,
         }
     }
 
@@ -269,6 +286,12 @@ impl ApprovalChange {
                     .map(|r| r.labels())
                     .unwrap_or_default()
             ),
+            ApprovalChange::RevokeCertificate {
+                company,
+                login_id,
+                serial,
+                ..
+            } => format!("企業に代わる証明書失効: {company}（{login_id}、シリアル番号 {serial}）"),
         }
     }
 
@@ -378,6 +401,35 @@ impl ApprovalChange {
                         .unwrap_or_default(),
                 ),
             ],
+            ApprovalChange::RevokeCertificate {
+                company_id,
+                company,
+                login_id,
+                serial,
+                reason,
+                invalidity,
+                invalidity_shown,
+                caller,
+            } => vec![
+                ("企業番号", company_id.to_string()),
+                ("企業名", company.clone()),
+                ("ログインID", login_id.clone()),
+                ("シリアル番号", serial.clone()),
+                (
+                    "失効理由",
+                    RevocationReason::from_code(*reason)
+                        .map_or_else(|| reason.to_string(), |r| r.label().to_owned()),
+                ),
+                (
+                    "無効日時",
+                    if invalidity.is_some() {
+                        invalidity_shown.clone()
+                    } else {
+                        "－".to_owned()
+                    },
+                ),
+                ("依頼者", if caller.is_empty() { "－".to_owned() } else { caller.clone() }),
+            ],
         }
     }
 }
@@ -430,6 +482,10 @@ pub enum ApprovalRefusal {
         "user {0} is not a マスター of that company (other users' passwords are reset at once)"
     )]
     NotMaster(String),
+    #[error(
+        "user {0} has no certificate in force with that serial any more (revoked or renewed meanwhile)"
+    )]
+    CertNotInForce(String),
     #[error("{}", .0.english())]
     Invalid(InvalidField),
 }
@@ -447,6 +503,7 @@ pub enum InvalidField {
     Required { min: u32 },
     Passwords,
     OperatorName,
+    Reason,
 }
 
 impl InvalidField {
@@ -469,6 +526,7 @@ impl InvalidField {
             }
             InvalidField::Rule => "unknown kind of change".into(),
             InvalidField::Passwords => "passwords to reset: login, confirm or both".into(),
+            InvalidField::Reason => "unknown revocation reason".into(),
             InvalidField::OperatorName => {
                 "invalid operator name: 1-32 half-width letters, digits, '.', '-' or '_'".into()
             }
@@ -492,6 +550,7 @@ impl InvalidField {
             InvalidField::Roles => "役割を1つ以上選択してください。".into(),
             InvalidField::Rule => "対象の変更を選択してください。".into(),
             InvalidField::Passwords => "初期化するパスワードを選択してください。".into(),
+            InvalidField::Reason => "失効理由を選択してください。".into(),
             InvalidField::OperatorName => {
                 "オペレーター名は32文字以内の半角英数字と「.」「-」「_」で入力してください。".into()
             }
@@ -557,6 +616,9 @@ impl ApprovalRefusal {
             }
             ApprovalRefusal::NotMaster(_) => {
                 "この利用者はこの企業のマスターではありません。".into()
+            }
+            ApprovalRefusal::CertNotInForce(_) => {
+                "この利用者の電子証明書は、すでに失効または更新されています。".into()
             }
             ApprovalRefusal::Invalid(f) => f.japanese(),
         }
@@ -644,6 +706,14 @@ pub struct ApprovalPage {
     pub pages: i64,
 }
 
+/// Who submits a request: an operator in the console, or the shell user
+/// (`cli:<user>`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Requester<'a> {
+    Operator(i64),
+    Shell(&'a str),
+}
+
 /// What a submit did.
 #[derive(Debug, Clone)]
 pub struct Submitted {
@@ -689,6 +759,12 @@ pub enum Applied {
         roles: OperatorRoles,
     },
     RuleChanged(ApprovalRule),
+    /// A certificate revoked on a company's behalf, in force once committed.
+    CertificateRevoked {
+        company: String,
+        login_id: String,
+        serial: String,
+    },
 }
 
 /// What an approval did.
@@ -834,21 +910,10 @@ impl Shomei {
                     .map_err(|_| ApprovalRefusal::Invalid(InvalidField::CompanyName))?;
                 Service::from_code(service)
                     .ok_or(ApprovalRefusal::Invalid(InvalidField::Service))?;
-                let d = self
-                    .master_draft(login_id, name, email)
-                    .map_err(draft_problem)?;
-                if tx.login_id_taken(&d.login).await? {
-                    return Err(ApprovalRefusal::LoginIdTaken(d.login.to_string()).into());
-                }
+                self.free_master_in(tx, login_id, name, email).await?;
             }
             ApprovalChange::CloseCompany { company_id, .. } => {
-                let id = CompanyId(*company_id);
-                if tx.company(id).await?.is_none() {
-                    return Err(ApprovalRefusal::NoSuchCompany(*company_id).into());
-                }
-                if tx.company_closed(id).await? {
-                    return Err(ApprovalRefusal::CompanyClosed(*company_id).into());
-                }
+                company_open_in(tx, *company_id).await?;
             }
             ApprovalChange::RegisterMaster {
                 company_id,
@@ -857,22 +922,11 @@ impl Shomei {
                 email,
                 ..
             } => {
-                let id = CompanyId(*company_id);
-                if tx.company(id).await?.is_none() {
-                    return Err(ApprovalRefusal::NoSuchCompany(*company_id).into());
-                }
-                if tx.company_closed(id).await? {
-                    return Err(ApprovalRefusal::CompanyClosed(*company_id).into());
-                }
+                let id = company_open_in(tx, *company_id).await?;
                 if tx.user_counts(id).await?.1 > 0 {
                     return Err(ApprovalRefusal::MasterLeft(*company_id).into());
                 }
-                let d = self
-                    .master_draft(login_id, name, email)
-                    .map_err(draft_problem)?;
-                if tx.login_id_taken(&d.login).await? {
-                    return Err(ApprovalRefusal::LoginIdTaken(d.login.to_string()).into());
-                }
+                self.free_master_in(tx, login_id, name, email).await?;
             }
             ApprovalChange::ResetMasterPasswords {
                 company_id,
@@ -890,7 +944,7 @@ impl Shomei {
                 }
             }
             ApprovalChange::ChangeOperatorRoles { operator, roles } => {
-                OperatorRoles::parse(roles).ok_or(ApprovalRefusal::Invalid(InvalidField::Roles))?;
+                roles_of(roles)?;
                 let found = match OperatorName::parse(operator) {
                     Some(n) => tx.operator_by_name(&n).await?,
                     None => None,
@@ -912,10 +966,79 @@ impl Shomei {
                     })
                     .into());
                 }
-                OperatorRoles::parse(roles).ok_or(ApprovalRefusal::Invalid(InvalidField::Roles))?;
+                roles_of(roles)?;
+            }
+            ApprovalChange::RevokeCertificate {
+                login_id, serial, ..
+            } => {
+                self.revocable_in(tx, login_id, serial).await?;
             }
         }
         Ok(())
+    }
+
+    /// A new マスター's fields, checked, their login ID not taken.
+    async fn free_master_in(
+        &self,
+        tx: &mut Tx,
+        login_id: &str,
+        name: &str,
+        email: &str,
+    ) -> Result<(), ApprovalError> {
+        let d = self
+            .master_draft(login_id, name, email)
+            .map_err(draft_problem)?;
+        if tx.login_id_taken(&d.login).await? {
+            return Err(ApprovalRefusal::LoginIdTaken(d.login.to_string()).into());
+        }
+        Ok(())
+    }
+
+    /// The user and their certificate a revocation request names, still in
+    /// force (発行済 or 更新可) and still their newest.
+    async fn revocable_in(
+        &self,
+        tx: &mut Tx,
+        login_id: &str,
+        serial: &str,
+    ) -> Result<(shomei_store::UserRow, shomei_store::CertRow), ApprovalError> {
+        let no_user = || ApprovalRefusal::NoSuchUser(login_id.to_owned());
+        let login = LoginId::parse(login_id).ok_or_else(no_user)?;
+        let user = tx.user_by_login_id(&login).await?.ok_or_else(no_user)?;
+        let cert = tx.latest_cert(user.id).await?;
+        let state = CertState::derive(
+            cert.as_ref().map(|c| c.record()).as_ref(),
+            self.now(),
+            self.settings.renewal_window(),
+        );
+        match cert {
+            Some(c)
+                if c.serial.to_string() == serial
+                    && matches!(state, CertState::Issued | CertState::Renewable) =>
+            {
+                Ok((user, c))
+            }
+            _ => Err(ApprovalRefusal::CertNotInForce(login_id.to_owned()).into()),
+        }
+    }
+
+    /// The change's checks against the data as it is now, before anything
+    /// slow is made for it; a refusal's row (of `op`) committed.
+    pub(crate) async fn check_change_now(
+        &self,
+        change: &ApprovalChange,
+        actor: &str,
+        op: Operation,
+        target: &str,
+        client: &str,
+    ) -> Result<(), ApprovalError> {
+        let mut tx = self.store.begin().await?;
+        let checked = self.check_change(&mut tx, change).await;
+        drop(tx);
+        if let Err(ApprovalError::Refused(r)) = &checked {
+            self.record_refusal(actor, op, target, client, r).await?;
+        }
+        checked
     }
 
     /// Submits `change` for approval: the operator holds the kind's
@@ -930,23 +1053,14 @@ impl Shomei {
     ) -> Result<Submitted, ApprovalError> {
         let kind = change.kind();
         let actor = op.operator.name.actor();
-        let summary = change.summary();
         if !op.operator.roles.has(kind.requester_role()) {
             let r = ApprovalRefusal::NotRequesterRole(kind.requester_role());
             self.record_refusal(&actor, Operation::ApprovalSubmit, "", client, &r)
                 .await?;
             return Err(r.into());
         }
-        {
-            let mut tx = self.store.begin().await?;
-            let checked = self.check_change(&mut tx, &change).await;
-            drop(tx);
-            if let Err(ApprovalError::Refused(r)) = &checked {
-                self.record_refusal(&actor, Operation::ApprovalSubmit, "", client, r)
-                    .await?;
-            }
-            checked?;
-        }
+        self.check_change_now(&change, &actor, Operation::ApprovalSubmit, "", client)
+            .await?;
         let ctx = OperatorContext {
             op: Operation::ApprovalSubmit,
             target: "",
@@ -959,36 +1073,67 @@ impl Shomei {
         if !me.operator.roles.has(kind.requester_role()) {
             return Err(ApprovalRefusal::NotRequesterRole(kind.requester_role()).into());
         }
-        let (required, roles) = self.rule_in(&mut tx, kind).await?;
+        let submitted = self
+            .insert_request_in(
+                &mut tx,
+                &change,
+                Requester::Operator(me.operator.id),
+                &actor,
+                client,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(submitted)
+    }
+
+    /// The request for `change` and its 承認申請 row by `actor` in `tx`,
+    /// under the rule of its kind as `tx` reads it.
+    pub(crate) async fn insert_request_in(
+        &self,
+        tx: &mut Tx,
+        change: &ApprovalChange,
+        by: Requester<'_>,
+        actor: &str,
+        client: &str,
+    ) -> Result<Submitted, ApprovalError> {
+        let kind = change.kind();
+        let summary = change.summary();
+        let (required, roles) = self.rule_in(tx, kind).await?;
         let now = self.now();
         let expires_at = now + APPROVAL_LIFETIME;
-        let data = serde_json::to_string(&change)
+        let data = serde_json::to_string(change)
             .map_err(|_| ServiceError::Invariant("an approval request does not serialize"))?;
+        let (requested_by, requested_via, from) = match by {
+            Requester::Operator(id) => (Some(id), None, ""),
+            Requester::Shell(via) => (None, Some(via), " サーバーのシェルから"),
+        };
         let id = tx
             .insert_approval_request(&NewApprovalRequest {
                 kind: kind.code(),
                 summary: &summary,
                 data: &data,
-                requested_by: Some(me.operator.id),
-                requested_via: None,
+                requested_by,
+                requested_via,
                 requested_at: now,
                 expires_at,
                 required,
                 roles: &roles.codes(),
             })
             .await?;
+        let detail = format!(
+            "{summary} 必要な承認: {required}名（{}）{from}",
+            roles.labels()
+        );
         let target = format!("申請{id}");
-        let detail = format!("{summary} 必要な承認: {required}名（{}）", roles.labels());
-        tx.audit(&self.approval_row(
-            &actor,
+        self.step_row_in(
+            tx,
+            actor,
             Operation::ApprovalSubmit,
             &target,
             client,
-            Outcome::Succeeded,
             &detail,
-        ))
+        )
         .await?;
-        tx.commit().await?;
         Ok(Submitted {
             id,
             summary,
@@ -996,6 +1141,21 @@ impl Shomei {
             roles,
             expires_at,
         })
+    }
+
+    /// A step's row of the bank's own 操作履歴 (succeeded) in `tx`.
+    pub(crate) async fn step_row_in(
+        &self,
+        tx: &mut Tx,
+        actor: &str,
+        op: Operation,
+        target: &str,
+        client: &str,
+        detail: &str,
+    ) -> Result<(), ServiceError> {
+        tx.audit(&self.approval_row(actor, op, target, client, Outcome::Succeeded, detail))
+            .await?;
+        Ok(())
     }
 
     /// Expires every pending request whose time ran out by the service
@@ -1039,14 +1199,14 @@ impl Shomei {
             r.required,
             shomei_core::format::jp_datetime(r.expires_at, self.settings.display_offset())
         );
-        tx.audit(&self.approval_row(
+        self.step_row_in(
+            tx,
             "システム",
             Operation::ApprovalExpire,
             &target,
             "",
-            Outcome::Succeeded,
             &detail,
-        ))
+        )
         .await?;
         Ok(true)
     }
@@ -1377,15 +1537,8 @@ impl Shomei {
         } else {
             format!("{}（承認 {approvals}/{}名）", r.summary, r.required)
         };
-        tx.audit(&self.approval_row(
-            &actor,
-            operation,
-            &target,
-            client,
-            Outcome::Succeeded,
-            &detail,
-        ))
-        .await?;
+        self.step_row_in(&mut tx, &actor, operation, &target, client, &detail)
+            .await?;
         if !approving {
             tx.commit().await?;
             return Ok(None);
@@ -1412,14 +1565,14 @@ impl Shomei {
             .apply_in(&mut tx, &change, material, &actor, client, now)
             .await?;
         let detail = format!("{}（申請者 {}）", r.summary, r.requester);
-        tx.audit(&self.approval_row(
+        self.step_row_in(
+            &mut tx,
             &actor,
             Operation::ApprovalCommit,
             &target,
             client,
-            Outcome::Succeeded,
             &detail,
-        ))
+        )
         .await?;
         // A closed company's revocations are in force here once this
         // commits (other servers from the revocation log).
@@ -1444,7 +1597,9 @@ impl Shomei {
                 "a マスター's passwords were not prepared",
             )),
         };
-        Ok(match change {
+        // Only closing a company and a revocation revoke anything.
+        let mut revoked = PendingRevocation::default();
+        let applied = match change {
             ApprovalChange::OpenCompany {
                 company,
                 service,
@@ -1452,7 +1607,6 @@ impl Shomei {
                 name,
                 email,
             } => {
-                let p = passwords(material)?;
                 let service = Service::from_code(service)
                     .ok_or(ApprovalRefusal::Invalid(InvalidField::Service))?;
                 let d = self
@@ -1464,18 +1618,15 @@ impl Shomei {
                     .create_company_in(tx, name, service, actor, client)
                     .await
                     .map_err(operator_error)?;
-                self.create_master_in(tx, id, &d, &p, actor, client)
-                    .await
-                    .map_err(operator_error)?;
-                (
-                    Applied::CompanyOpened {
-                        company_id: id,
-                        company: name.to_owned(),
-                        login_id: d.login.to_string(),
-                        passwords: p.temp,
-                    },
-                    PendingRevocation::default(),
-                )
+                let (login_id, passwords) = self
+                    .master_in(tx, id, &d, passwords(material)?, actor, client)
+                    .await?;
+                Applied::CompanyOpened {
+                    company_id: id,
+                    company: name.to_owned(),
+                    login_id,
+                    passwords,
+                }
             }
             ApprovalChange::RegisterMaster {
                 company_id,
@@ -1484,23 +1635,19 @@ impl Shomei {
                 name,
                 email,
             } => {
-                let p = passwords(material)?;
                 let d: MasterDraft = self
                     .master_draft(login_id, name, email)
                     .map_err(draft_problem)?;
                 let id = CompanyId(*company_id);
-                self.create_master_in(tx, id, &d, &p, actor, client)
-                    .await
-                    .map_err(operator_error)?;
-                (
-                    Applied::MasterRegistered {
-                        company_id: id,
-                        company: company.clone(),
-                        login_id: d.login.to_string(),
-                        passwords: p.temp,
-                    },
-                    PendingRevocation::default(),
-                )
+                let (login_id, passwords) = self
+                    .master_in(tx, id, &d, passwords(material)?, actor, client)
+                    .await?;
+                Applied::MasterRegistered {
+                    company_id: id,
+                    company: company.clone(),
+                    login_id,
+                    passwords,
+                }
             }
             ApprovalChange::ResetMasterPasswords {
                 company,
@@ -1512,13 +1659,10 @@ impl Shomei {
                 let done = self
                     .reset_master_in(tx, login_id, which, p, actor, client)
                     .await?;
-                (
-                    Applied::MasterPasswordsReset {
-                        company: company.clone(),
-                        done,
-                    },
-                    PendingRevocation::default(),
-                )
+                Applied::MasterPasswordsReset {
+                    company: company.clone(),
+                    done,
+                }
             }
             ApprovalChange::CloseCompany {
                 company_id,
@@ -1533,7 +1677,6 @@ impl Shomei {
                         stopped += 1;
                     }
                 }
-                let mut revoked = PendingRevocation::default();
                 let mut count = 0;
                 for c in tx.company_unrevoked_certs(id).await? {
                     let Some(r) = self
@@ -1571,15 +1714,12 @@ impl Shomei {
                         .client(client),
                 )
                 .await?;
-                (
-                    Applied::CompanyClosed {
-                        company_id: id,
-                        company: company.clone(),
-                        users_stopped: stopped,
-                        certificates_revoked: count,
-                    },
-                    revoked,
-                )
+                Applied::CompanyClosed {
+                    company_id: id,
+                    company: company.clone(),
+                    users_stopped: stopped,
+                    certificates_revoked: count,
+                }
             }
             ApprovalChange::AddOperator { email, .. } => {
                 let Material::Operator(p) = material else {
@@ -1599,11 +1739,10 @@ impl Shomei {
                             "a checked new operator was refused by its use case",
                         )),
                     })?;
-                (Applied::OperatorAdded(added), PendingRevocation::default())
+                Applied::OperatorAdded(added)
             }
             ApprovalChange::ChangeOperatorRoles { operator, roles } => {
-                let roles = OperatorRoles::parse(roles)
-                    .ok_or(ApprovalRefusal::Invalid(InvalidField::Roles))?;
+                let roles = roles_of(roles)?;
                 let name = OperatorName::parse(operator)
                     .ok_or_else(|| ApprovalRefusal::NoSuchOperator(operator.clone()))?;
                 let Some(o) = tx.operator_by_name(&name).await? else {
@@ -1611,22 +1750,19 @@ impl Shomei {
                 };
                 tx.set_operator_roles(o.id, &roles).await?;
                 let detail = format!("役割: {} → {}", o.roles.labels(), roles.labels());
-                tx.audit(&self.approval_row(
+                self.step_row_in(
+                    tx,
                     actor,
                     Operation::OperatorRoleChange,
                     name.as_str(),
                     client,
-                    Outcome::Succeeded,
                     &detail,
-                ))
-                .await?;
-                (
-                    Applied::RolesChanged {
-                        operator: name.to_string(),
-                        roles,
-                    },
-                    PendingRevocation::default(),
                 )
+                .await?;
+                Applied::RolesChanged {
+                    operator: name.to_string(),
+                    roles,
+                }
             }
             ApprovalChange::ChangeApprovalRule {
                 rule,
@@ -1635,8 +1771,7 @@ impl Shomei {
             } => {
                 let kind = ApprovalKind::from_code(rule)
                     .ok_or(ApprovalRefusal::Invalid(InvalidField::Rule))?;
-                let roles = OperatorRoles::parse(roles)
-                    .ok_or(ApprovalRefusal::Invalid(InvalidField::Roles))?;
+                let roles = roles_of(roles)?;
                 tx.set_approval_rule(kind.code(), *required, &roles.codes(), actor, now)
                     .await?;
                 let detail = format!(
@@ -1644,26 +1779,69 @@ impl Shomei {
                     kind.label(),
                     roles.labels()
                 );
-                tx.audit(&self.approval_row(
+                self.step_row_in(
+                    tx,
                     actor,
                     Operation::ApprovalRuleChange,
                     kind.code(),
                     client,
-                    Outcome::Succeeded,
                     &detail,
-                ))
-                .await?;
-                (
-                    Applied::RuleChanged(ApprovalRule {
-                        kind,
-                        required: *required,
-                        roles,
-                        changed: Some((now, actor.to_owned())),
-                    }),
-                    PendingRevocation::default(),
                 )
+                .await?;
+                Applied::RuleChanged(ApprovalRule {
+                    kind,
+                    required: *required,
+                    roles,
+                    changed: Some((now, actor.to_owned())),
+                })
             }
-        })
+            ApprovalChange::RevokeCertificate {
+                company,
+                login_id,
+                serial,
+                reason,
+                invalidity,
+                caller,
+                ..
+            } => {
+                let (user, cert) = self.revocable_in(tx, login_id, serial).await?;
+                let reason = RevocationReason::from_code(*reason)
+                    .ok_or(ApprovalRefusal::Invalid(InvalidField::Reason))?;
+                let request = PhoneRequest {
+                    reason,
+                    invalidity: invalidity
+                        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+                    caller,
+                };
+                revoked = self
+                    .phone_revoke_in(tx, &user, &cert, &request, actor, client, now)
+                    .await?
+                    .ok_or_else(|| ApprovalRefusal::CertNotInForce(login_id.clone()))?;
+                Applied::CertificateRevoked {
+                    company: company.clone(),
+                    login_id: login_id.clone(),
+                    serial: serial.clone(),
+                }
+            }
+        };
+        Ok((applied, revoked))
+    }
+
+    /// A company's new マスター with the prepared passwords, its rows
+    /// written: their login ID and the one-time passwords to hand over.
+    async fn master_in(
+        &self,
+        tx: &mut Tx,
+        company: CompanyId,
+        d: &MasterDraft,
+        p: PreparedPasswords,
+        actor: &str,
+        client: &str,
+    ) -> Result<(String, TemporaryPasswords), ApprovalError> {
+        self.create_master_in(tx, company, d, &p, actor, client)
+            .await
+            .map_err(operator_error)?;
+        Ok((d.login.to_string(), p.temp))
     }
 }
 
@@ -1687,6 +1865,23 @@ impl Shomei {
             _ => Material::None,
         })
     }
+}
+
+/// The company a change names, there and not closed.
+async fn company_open_in(tx: &mut Tx, company_id: i64) -> Result<CompanyId, ApprovalError> {
+    let id = CompanyId(company_id);
+    if tx.company(id).await?.is_none() {
+        return Err(ApprovalRefusal::NoSuchCompany(company_id).into());
+    }
+    if tx.company_closed(id).await? {
+        return Err(ApprovalRefusal::CompanyClosed(company_id).into());
+    }
+    Ok(id)
+}
+
+/// Role codes a change names, read back.
+fn roles_of(codes: &str) -> Result<OperatorRoles, ApprovalRefusal> {
+    OperatorRoles::parse(codes).ok_or(ApprovalRefusal::Invalid(InvalidField::Roles))
 }
 
 /// A new operator's fields, checked (their refusals as the console shows
@@ -1751,20 +1946,14 @@ impl Shomei {
         op: &ConsoleOperator,
         client: &str,
     ) -> Result<Vec<BusinessCompany>, ActionError> {
-        if !op.operator.roles.has(OperatorRole::BusinessAdmin) {
-            let actor = op.operator.name.actor();
-            let detail = format!("権限なし（役割: {}）", op.operator.roles.labels());
-            self.record(&self.approval_row(
-                &actor,
-                Operation::ApprovalSubmit,
-                "",
-                client,
-                Outcome::Failed,
-                &detail,
-            ))
-            .await?;
-            return Err(ActionError::Refused(NOT_BUSINESS_ADMIN.into()));
-        }
+        self.require_operator_role(
+            op,
+            OperatorRole::BusinessAdmin,
+            Operation::ApprovalSubmit,
+            NOT_BUSINESS_ADMIN,
+            client,
+        )
+        .await?;
         let closed = self.store.company_closures().await?;
         Ok(self
             .store
@@ -1796,20 +1985,14 @@ impl Shomei {
         op: &ConsoleOperator,
         client: &str,
     ) -> Result<Vec<crate::OperatorListRow>, ActionError> {
-        if !op.operator.roles.has(OperatorRole::OperationsAdmin) {
-            let actor = op.operator.name.actor();
-            let detail = format!("権限なし（役割: {}）", op.operator.roles.labels());
-            self.record(&self.approval_row(
-                &actor,
-                Operation::ApprovalSubmit,
-                "",
-                client,
-                Outcome::Failed,
-                &detail,
-            ))
-            .await?;
-            return Err(ActionError::Refused(NOT_OPERATIONS_ADMIN.into()));
-        }
+        self.require_operator_role(
+            op,
+            OperatorRole::OperationsAdmin,
+            Operation::ApprovalSubmit,
+            NOT_OPERATIONS_ADMIN,
+            client,
+        )
+        .await?;
         self.operator_list().await.map_err(|e| match e {
             crate::OperatorAdminError::Internal(e) => ActionError::Internal(e),
             _ => ActionError::Internal(ServiceError::Invariant(

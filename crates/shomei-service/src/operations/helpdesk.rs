@@ -37,6 +37,15 @@ pub const CALLER_MISSING: &str = "依頼者（お電話の相手）を40文字�
 /// The console's message for an invalidity date after now.
 pub const INVALIDITY_IN_FUTURE: &str = "無効日時に現在より後の日時は指定できません。";
 
+/// What a phone revocation in the console did.
+#[derive(Debug, Clone)]
+pub enum PhoneRevocationDone {
+    /// Revoked, in force at once.
+    Revoked(OperatorRevocation),
+    /// The bank's rule asks for approvals: submitted as a request.
+    Submitted(crate::Submitted),
+}
+
 /// One page of users found.
 #[derive(Debug, Clone)]
 pub struct UserSearchPage {
@@ -283,7 +292,9 @@ impl HelpDeskTasks<'_> {
     }
 
     /// 証明書失効 on a phone request (the CLI's `shomei cert revoke`):
-    /// the user's certificate in force revoked, in force at once.
+    /// the user's certificate in force revoked, in force at once; or, when
+    /// the bank's approval rule for a revocation on a company's behalf asks
+    /// for approvals, submitted as a request for them.
     pub async fn revoke(
         &self,
         login_id: &str,
@@ -291,7 +302,7 @@ impl HelpDeskTasks<'_> {
         invalidity: Option<OffsetDateTime>,
         caller: &str,
         password: &str,
-    ) -> Result<OperatorRevocation, ActionError> {
+    ) -> Result<PhoneRevocationDone, ActionError> {
         let caller = caller.trim();
         if caller.is_empty() || caller.chars().count() > 40 || caller.chars().any(char::is_control)
         {
@@ -311,19 +322,39 @@ impl HelpDeskTasks<'_> {
             invalidity,
             caller,
         };
-        self.svc
+        let refusal = |e: OperatorRevokeError| match e {
+            OperatorRevokeError::NoSuchUser(_) => ActionError::Refused(NO_SUCH_USER.into()),
+            OperatorRevokeError::NotInForce { state, .. } => ActionError::Refused(format!(
+                "有効な電子証明書がないため失効できません（証明書状態: {state}）。"
+            )),
+            OperatorRevokeError::InvalidityInFuture => {
+                ActionError::Refused(INVALIDITY_IN_FUTURE.into())
+            }
+            OperatorRevokeError::NeedsApproval { required } => {
+                ActionError::Refused(crate::needs_approval_ja(required))
+            }
+            OperatorRevokeError::Internal(e) => ActionError::Internal(e),
+        };
+        match self
+            .svc
             .revoke_on_phone_request(&login, &request, &name, self.client)
             .await
-            .map_err(|e| match e {
-                OperatorRevokeError::NoSuchUser(_) => ActionError::Refused(NO_SUCH_USER.into()),
-                OperatorRevokeError::NotInForce { state, .. } => ActionError::Refused(format!(
-                    "有効な電子証明書がないため失効できません（証明書状態: {state}）。"
-                )),
-                OperatorRevokeError::InvalidityInFuture => {
-                    ActionError::Refused(INVALIDITY_IN_FUTURE.into())
-                }
-                OperatorRevokeError::Internal(e) => ActionError::Internal(e),
-            })
+        {
+            Ok(done) => Ok(PhoneRevocationDone::Revoked(done)),
+            Err(OperatorRevokeError::NeedsApproval { .. }) => {
+                let change = self
+                    .svc
+                    .phone_revocation_change(&login, &request)
+                    .await
+                    .map_err(refusal)?;
+                let submitted = self
+                    .svc
+                    .submit_approval(self.op, change, password, self.client)
+                    .await?;
+                Ok(PhoneRevocationDone::Submitted(submitted))
+            }
+            Err(e) => Err(refusal(e)),
+        }
     }
 }
 

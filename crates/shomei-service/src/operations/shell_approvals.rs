@@ -12,11 +12,10 @@
 //! shell is trusted as far as it was before approvals (it could commit
 //! every change directly); break-glass keeps that power, loudly.
 
-use shomei_core::{Operation, OperatorRole, Outcome};
-use shomei_store::NewApprovalRequest;
+use shomei_core::{Operation, OperatorRole};
 
 use crate::operations::approvals::{
-    APPROVAL_LIFETIME, Applied, ApprovalChange, ApprovalError, ApprovalRefusal, Submitted,
+    Applied, ApprovalChange, ApprovalError, ApprovalRefusal, Requester, Submitted,
 };
 use crate::operations::helpdesk_reset::MasterPasswords;
 use crate::operations::operators::{NewOperator, OperatorAdminError, operator_fields};
@@ -61,8 +60,6 @@ impl Shomei {
         user: &str,
     ) -> Result<Submitted, ApprovalError> {
         let actor = shell_actor(user);
-        let kind = change.kind();
-        let summary = change.summary();
         let mut tx = self.store.begin().await?;
         if let Err(e) = self.check_change(&mut tx, &change).await {
             drop(tx);
@@ -72,46 +69,11 @@ impl Shomei {
             }
             return Err(e);
         }
-        let (required, roles) = self.rule_in(&mut tx, kind).await?;
-        let now = self.now();
-        let expires_at = now + APPROVAL_LIFETIME;
-        let data = serde_json::to_string(&change)
-            .map_err(|_| ServiceError::Invariant("an approval request does not serialize"))?;
-        let id = tx
-            .insert_approval_request(&NewApprovalRequest {
-                kind: kind.code(),
-                summary: &summary,
-                data: &data,
-                requested_by: None,
-                requested_via: Some(&actor),
-                requested_at: now,
-                expires_at,
-                required,
-                roles: &roles.codes(),
-            })
+        let submitted = self
+            .insert_request_in(&mut tx, &change, Requester::Shell(&actor), &actor, SHELL)
             .await?;
-        let target = format!("申請{id}");
-        let detail = format!(
-            "{summary} 必要な承認: {required}名（{}） サーバーのシェルから",
-            roles.labels()
-        );
-        tx.audit(&self.approval_row(
-            &actor,
-            Operation::ApprovalSubmit,
-            &target,
-            SHELL,
-            Outcome::Succeeded,
-            &detail,
-        ))
-        .await?;
         tx.commit().await?;
-        Ok(Submitted {
-            id,
-            summary,
-            required,
-            roles,
-            expires_at,
-        })
+        Ok(submitted)
     }
 
     /// Commits `change` at once without approval, for `reason`: the change
@@ -136,16 +98,8 @@ impl Shomei {
                 .await?;
             return Err(r.into());
         }
-        {
-            let mut tx = self.store.begin().await?;
-            let checked = self.check_change(&mut tx, &change).await;
-            drop(tx);
-            if let Err(ApprovalError::Refused(r)) = &checked {
-                self.record_refusal(&actor, Operation::BreakGlass, target, SHELL, r)
-                    .await?;
-            }
-            checked?;
-        }
+        self.check_change_now(&change, &actor, Operation::BreakGlass, target, SHELL)
+            .await?;
         let material = self.material_for(&change).await?;
         let now = self.now();
         let summary = change.summary();
@@ -200,14 +154,14 @@ impl Shomei {
                 not_notified.join("、")
             }
         );
-        tx.audit(&self.approval_row(
+        self.step_row_in(
+            &mut tx,
             &actor,
             Operation::BreakGlass,
             target,
             SHELL,
-            Outcome::Succeeded,
             &detail,
-        ))
+        )
         .await?;
         revoked.commit(self, tx).await?;
         Ok(BreakGlassDone {

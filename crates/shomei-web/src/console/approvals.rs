@@ -18,22 +18,9 @@ use shomei_service::{
     BusinessCompany, Submitted,
 };
 
-use super::{Console, ConsoleLayout, console_system_error, in_layout_error};
+use super::{Console, ConsoleLayout, console_system_error, failed, in_layout_error};
 use crate::AppState;
 use crate::pages::render;
-
-fn failed(
-    st: &AppState,
-    c: &Console,
-    title: &'static str,
-    id: &'static str,
-    e: ActionError,
-) -> Response {
-    match e {
-        ActionError::Refused(m) => in_layout_error(st, c, title, id, StatusCode::FORBIDDEN, &m),
-        ActionError::Internal(e) => console_system_error(st, &e),
-    }
-}
 
 async fn companies(
     st: &AppState,
@@ -701,6 +688,18 @@ pub(crate) async fn decide(
                 Applied::OperatorAdded(_) => {}
                 Applied::RolesChanged { operator, roles } => {
                     rows.extend([("オペレーター", operator), ("役割", roles.labels())]);
+                }
+                Applied::CertificateRevoked {
+                    company,
+                    login_id,
+                    serial,
+                } => {
+                    done = "承認しました。電子証明書を失効しました。この証明書によるログインは、ただちに受け付けられなくなります。";
+                    rows.extend([
+                        ("企業名", company),
+                        ("ログインID", login_id),
+                        ("シリアル番号", serial),
+                    ]);
                 }
                 Applied::RuleChanged(r) => rows.extend([
                     ("対象の変更", r.kind.label().to_owned()),

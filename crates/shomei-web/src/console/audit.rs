@@ -10,9 +10,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use shomei_core::Operation;
 use shomei_core::format::jp_datetime;
-use shomei_service::{ActionError, AuditorTasks, ChainCheck, CsvEncoding, ReviewForm, ReviewPage};
+use shomei_service::{AuditorTasks, ChainCheck, CsvEncoding, ReviewForm, ReviewPage};
 
-use super::{Console, ConsoleLayout, console_system_error, in_layout_error};
+use super::{Console, ConsoleLayout, failed, in_layout_error};
 use crate::AppState;
 use crate::pages::render;
 
@@ -28,19 +28,6 @@ async fn tasks<'a>(
         .auditor(&c.op.0, &c.client)
         .await
         .map_err(|e| failed(st, c, title, id, e))
-}
-
-fn failed(
-    st: &AppState,
-    c: &Console,
-    title: &'static str,
-    id: &'static str,
-    e: ActionError,
-) -> Response {
-    match e {
-        ActionError::Refused(m) => in_layout_error(st, c, title, id, StatusCode::FORBIDDEN, &m),
-        ActionError::Internal(e) => console_system_error(st, &e),
-    }
 }
 
 /// The conditions as the query string gives them.

@@ -12,7 +12,7 @@ use shomei_core::CompanyId;
 use shomei_core::format::jp_datetime;
 use shomei_service::{ActionError, CompanyServices, NO_SUCH_COMPANY, NOT_BUSINESS_ADMIN};
 
-use super::{Console, ConsoleLayout, console_system_error, in_layout_error};
+use super::{Console, ConsoleLayout, console_system_error, failed, in_layout_error};
 use crate::AppState;
 use crate::pages::render;
 
@@ -28,13 +28,6 @@ struct Opr025 {
     chosen: String,
     error: Option<String>,
     notice: Option<String>,
-}
-
-fn failed(st: &AppState, c: &Console, e: ActionError) -> Response {
-    match e {
-        ActionError::Refused(m) => in_layout_error(st, c, TITLE, SCREEN, StatusCode::FORBIDDEN, &m),
-        ActionError::Internal(e) => console_system_error(st, &e),
-    }
 }
 
 fn company_id(s: &str) -> Option<CompanyId> {
@@ -54,7 +47,7 @@ async fn form(
     };
     let services = match st.svc.company_services(&c.op.0, company, &c.client).await {
         Ok(s) => s,
-        Err(e) => return failed(st, c, e),
+        Err(e) => return failed(st, c, TITLE, SCREEN, e),
     };
     let status = if error.is_some() {
         StatusCode::FORBIDDEN

@@ -11,10 +11,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use shomei_core::RevocationReason;
 use shomei_core::format::jp_datetime;
-use shomei_service::{ActionError, HelpDeskTasks, UserDetail, UserSearchPage};
+use shomei_service::{ActionError, HelpDeskTasks, PhoneRevocationDone, UserDetail, UserSearchPage};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use super::{Console, ConsoleLayout, console_system_error, in_layout_error};
+use super::{Console, ConsoleLayout, console_system_error, failed, in_layout_error};
 use crate::AppState;
 use crate::pages::render;
 
@@ -30,20 +30,6 @@ async fn tasks<'a>(
         .helpdesk(&c.op.0, &c.client)
         .await
         .map_err(|e| failed(st, c, title, id, e))
-}
-
-/// A refusal in the screen's layout (403), or our own trouble.
-fn failed(
-    st: &AppState,
-    c: &Console,
-    title: &'static str,
-    id: &'static str,
-    e: ActionError,
-) -> Response {
-    match e {
-        ActionError::Refused(m) => in_layout_error(st, c, title, id, StatusCode::FORBIDDEN, &m),
-        ActionError::Internal(e) => console_system_error(st, &e),
-    }
 }
 
 #[derive(Template)]
@@ -324,7 +310,8 @@ pub(crate) async fn revoke(
         .revoke(&f.id, reason, invalidity, &f.caller, &f.password)
         .await
     {
-        Ok(done) => render(&ResultPage {
+        Ok(PhoneRevocationDone::Submitted(s)) => super::approvals::submitted_page(&st, &c, s),
+        Ok(PhoneRevocationDone::Revoked(done)) => render(&ResultPage {
             l: ConsoleLayout::new(&st, &c, "証明書失効完了", "OPR013"),
             done: "電子証明書を失効しました。この証明書によるログインは、ただちに受け付けられなくなります。",
             rows: vec![

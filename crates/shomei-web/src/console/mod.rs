@@ -199,6 +199,21 @@ pub(crate) fn in_layout_error(
     r
 }
 
+/// A use case's refusal in the screen's layout (403, its message), or our
+/// own trouble (the system error screen): every console handler's `Err`.
+pub(crate) fn failed(
+    st: &AppState,
+    c: &Console,
+    title: &'static str,
+    id: &'static str,
+    e: ActionError,
+) -> Response {
+    match e {
+        ActionError::Refused(m) => in_layout_error(st, c, title, id, StatusCode::FORBIDDEN, &m),
+        ActionError::Internal(e) => console_system_error(st, &e),
+    }
+}
+
 /// The console's screens an operator's roles open, for the menu and
 /// OPR001: (href, label, what it does).
 fn tasks_of(op: &Operator) -> Vec<(&'static str, &'static str, &'static str)> {

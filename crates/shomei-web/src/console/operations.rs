@@ -13,22 +13,9 @@ use shomei_core::format::jp_datetime;
 use shomei_service::{ActionError, ApprovalChange, ApprovalError, ApprovalKind, MAX_REQUIRED};
 
 use super::approvals::submitted;
-use super::{Console, ConsoleLayout, console_system_error, in_layout_error};
+use super::{Console, ConsoleLayout, console_system_error, failed, in_layout_error};
 use crate::AppState;
 use crate::pages::render;
-
-fn failed(
-    st: &AppState,
-    c: &Console,
-    title: &'static str,
-    id: &'static str,
-    e: ActionError,
-) -> Response {
-    match e {
-        ActionError::Refused(m) => in_layout_error(st, c, title, id, StatusCode::FORBIDDEN, &m),
-        ActionError::Internal(e) => console_system_error(st, &e),
-    }
-}
 
 #[derive(Template)]
 #[template(path = "console/opr040.html")]
