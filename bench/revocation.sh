@@ -20,12 +20,16 @@
 #     the one undivided CRL (shomei crl export) beside them.
 # The records are bulk-inserted (bench/seed_revoked.py); everything lives in
 # a temporary directory removed at the end. Loopback only, bounded loops.
-# Usage: [ROUNDS=3] bench/revocation.sh [seconds per load run] [s_time clients] [largest count]
+# SECTIONS (default "1 2 3 4 5 6"): the sections measured and shown (the
+# levels are seeded whatever it says), e.g. SECTIONS=5 for the renewals alone.
+# Usage: [ROUNDS=3] [SECTIONS=…] bench/revocation.sh [seconds per load run] [s_time clients] [largest count]
 source "$(dirname "$0")/lib.sh"
 SECS=${1:-10}
 CLIENTS=${2:-4}
 MAX=${3:-1000000}
 ROUNDS=${ROUNDS:-3}
+SECTIONS=" ${SECTIONS:-1 2 3 4 5 6} "
+want() { [[ "$SECTIONS" == *" $1 "* ]]; }
 need nginx:nginx-light openssl:openssl curl:curl python3:python3 /usr/bin/time:time
 build_shomei
 build_shomei -p shomei-bench
@@ -109,6 +113,7 @@ RESULTS="$BENCH_TMP/handshakes.txt"
 have=0
 for n in 0 10000 100000 1000000; do
     [ "$n" -le "$MAX" ] || continue
+    want 1 || [ "$n" -gt "$have" ] || continue
     if [ "$n" -gt "$have" ]; then
         stop_shomei
         # Revoked records, plus one unrevoked per ten for OCSP's "good" answers.
@@ -123,6 +128,7 @@ for n in 0 10000 100000 1000000; do
         startup="-"
     fi
     loaded=$(grep -o 'revocation set loaded.*' "$D.log" | tail -1 | grep -o 'ms=[0-9]*' | grep -o '[0-9]*$' || echo "?")
+    want 1 || continue
     # nginx gets the same entries as a CRL (ours; openssl ca's is slower to make).
     "$SHOMEI" crl export --data-dir "$D" --out "$NG/crl.der" >/dev/null 2>&1
     openssl crl -inform DER -in "$NG/crl.der" -out "$NG/crl.pem"
@@ -149,6 +155,7 @@ done
 # every level at once: ROUNDS rounds, the levels' order reversed every
 # other round; each server is on core 0 and idle while another is measured.
 declare -A L_PID L_CERT L_METRICS L_CHAINS
+want 5 || LEVELS=()
 # start_shomei sets these: the main server's are kept for sections 2-4 and 6.
 MAIN=("$SHOMEI_PID" "$PORTAL" "$CERT" "$PKI")
 for n in "${LEVELS[@]}"; do
@@ -163,6 +170,7 @@ for n in "${LEVELS[@]}"; do
 done
 generation_seconds() { curl -s "$1/metrics" | awk '/^shomei_crl_generation_seconds_total / {print $2}'; }
 for r in $(seq 1 "$ROUNDS"); do
+    want 5 || break
     order=("${LEVELS[@]}")
     if [ $((r % 2)) = 0 ]; then
         order=()
@@ -186,9 +194,11 @@ for n in "${LEVELS[@]}"; do
 done
 SHOMEI_PID=${MAIN[0]} PORTAL=${MAIN[1]} CERT=${MAIN[2]} PKI=${MAIN[3]}
 
+if want 2; then
 # 2. Revocation → enforced latency, with everything above revoked.
 python3 "$HERE/revocation_latency.py" "$PORTAL" "$CERT" "$PKI" "$D/ca" "$BENCH_TMP/lat" 30 >"$BENCH_TMP/latency.txt"
-
+fi
+if want 3; then
 # 3. CRL generation: the same revoked entries, both tools, time and peak RSS.
 OCA="$BENCH_TMP/openssl-ca"
 mkdir -p "$OCA"
@@ -215,7 +225,8 @@ s_entries=$(openssl crl -inform DER -in "$BENCH_TMP/shomei-crl.der" -noout -text
 o_entries=$(openssl crl -in "$BENCH_TMP/openssl-crl.pem" -noout -text | grep -c 'Serial Number' || true)
 read -r gs_t gs_kb <"$BENCH_TMP/gen.shomei"
 read -r go_t go_kb <"$BENCH_TMP/gen.openssl"
-
+fi
+if want 4; then
 # 4. OCSP: the same serials (revoked and not), random picks; Shomei's PKI
 # listener beside openssl ocsp's responder on the same index.
 shuf -n 20000 "$SERIALS" >"$BENCH_TMP/ocsp-serials.txt"
@@ -249,7 +260,8 @@ ocspd_pids() { echo "$OCSPD" $(pgrep -P "$OCSPD" || true); }
 read -r so_n so_cpu so_rate so_ref < <(ocsp_run "127.0.0.1:${PKI##*:}/pki/ocsp" new "$SHOMEI_PID")
 read -r sk_n sk_cpu sk_rate sk_ref < <(ocsp_run "127.0.0.1:${PKI##*:}/pki/ocsp" keep "$SHOMEI_PID")
 read -r oo_n oo_cpu oo_rate oo_ref < <(ocsp_run "127.0.0.1:$OPORT/" new $(ocspd_pids))
-
+fi
+if want 1; then
 echo
 echo "1. Certificate-method TLS 1.3 full handshakes (P-256 client certificate), ${SECS}s, $CLIENTS s_time clients on core 1, server on core 0"
 printf '%10s | %14s %10s %10s %10s %9s | %14s %10s %9s\n' "revoked" "Shomei CPU/hs" "hs/s" "start ms" "set ms" "RSS MB" "nginx CPU/hs" "hs/s" "RSS MB"
@@ -264,9 +276,13 @@ while read -r n s_cpu s_rate n_cpu n_rate startup loaded rss nrss; do
 done <"$RESULTS"
 awk -v a="$last" -v b="$base" -v c="$nginx0" -v n="$last_n" 'BEGIN {
     printf "Shomei at %s / Shomei at 0: %.2f (target <= 1.10); Shomei at %s / nginx at 0: %.2f (target <= 0.50)\n", n, a / b, n, a / c }'
+fi
+if want 2; then
 echo
 echo "2. Revocation → enforced, with $have revoked (from portal 実行 returned)"
 cat "$BENCH_TMP/latency.txt"
+fi
+if want 3; then
 echo
 echo "3. CRL generation, $have entries"
 printf '%-36s %10s %12s %10s\n' "tool" "seconds" "peak RSS MB" "entries"
@@ -274,13 +290,16 @@ printf '%-36s %10s %12d %10s\n' "shomei crl export" "$gs_t" $((gs_kb / 1024)) "$
 printf '%-36s %10s %12d %10s\n' "openssl ca -gencrl" "$go_t" $((go_kb / 1024)) "$o_entries"
 awk -v st="$gs_t" -v ot="$go_t" -v sm="$gs_kb" -v om="$go_kb" 'BEGIN {
     printf "openssl / Shomei time: %.1f x (target >= 5); Shomei / openssl memory: %.2f (target <= 0.25)\n", ot / st, sm / om }'
+fi
+if want 4; then
 echo
 echo "4. OCSP, random picks among 20,000 issued serials (revoked and good), 32 connections, ${SECS}s; servers and load share both cores"
 printf '%-46s %10s %12s %16s %9s\n' "responder" "responses" "responses/s" "server CPU/resp" "refused"
 printf '%-46s %10s %12s %13s us %9s\n' "Shomei PKI listener, new connection each" "$so_n" "$so_rate" "$so_cpu" "$so_ref"
 printf '%-46s %10s %12s %13s us %9s\n' "Shomei PKI listener, keep-alive" "$sk_n" "$sk_rate" "$sk_cpu" "$sk_ref"
 printf '%-46s %10s %12s %13s us %9s\n' "openssl ocsp -multi 2, new connection each" "$oo_n" "$oo_rate" "$oo_cpu" "$oo_ref"
-
+fi
+if want 5; then
 echo
 echo "5. EST renewals (each one revokes the superseded certificate and re-signs its CRL partition), ${SECS}s, ${#chains[@]} chains from core 1, server on core 0, $ROUNDS rounds (levels side by side, order alternating)"
 printf '%10s | %10s %12s %18s %22s\n' "revoked" "renewals" "renewals/s" "server CPU/renewal" "CRL signing/renewal"
@@ -298,7 +317,8 @@ awk -v top="$top" -v hz="$TICK" '
         for (r = 1; (r in rounds); r++) { q = cpu[r, top] / cpu[r, 0]; line = line sprintf(" %.2f", q); if (q > worst) worst = q }
         printf "CPU per renewal at %s / at 0: %.2f over all rounds; each round:%s; worst %.2f (target <= 1.20 in every round)\n",
             top, (tt / to) / (zt / zo), line, worst }' "$RENEWALS"
-
+fi
+if want 6; then
 echo
 echo "6. CRL sizes with $have revoked, $(curl -s "$METRICS/metrics" | awk '/^shomei_crl_partitions / {print $2}') CRLs published"
 curl -s "$METRICS/metrics" | awk '
@@ -308,3 +328,4 @@ curl -s "$METRICS/metrics" | awk '
 bundle=$(curl -s "$PKI/pki/crls.pem" | wc -c)
 printf 'the PEM bundle of all of them (/pki/crls.pem): %.1f MB\n' "$(awk -v b="$bundle" 'BEGIN { print b / 1e6 }')"
 printf 'one undivided CRL of the same entries (shomei crl export): %.1f MB\n' "$(awk -v b="$(wc -c <"$BENCH_TMP/shomei-crl.der")" 'BEGIN { print b / 1e6 }')"
+fi

@@ -6,17 +6,21 @@ renews with the app; the old certificate is in the CRL as superseded."""
 import io
 import json
 import os
+import pty
 import re
+import select
 import shutil
 import subprocess
 import tarfile
 import tempfile
+import termios
+import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from conftest import LOGIN_PW, crl_text_listing, crl_url_of, launch
+from conftest import EVENTUALLY, LOGIN_PW, crl_text_listing, crl_url_of, launch, start_server
 from test_issuance import run
 
 P12_PW = "Pkcs12#Secret"
@@ -180,3 +184,97 @@ def test_tarodt_renews_with_the_app_and_the_old_certificate_is_superseded(server
         assert "銀行のサーバーに接続できません" in stale.stderr, stale.stderr
     finally:
         shutil.rmtree(appdir, ignore_errors=True)
+
+
+class Terminal:
+    """A program on a terminal of its own (a pty, its controlling terminal),
+    typed at as a person types: after its prompt shows."""
+
+    def __init__(self, argv, cwd, env):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            try:
+                os.chdir(cwd)
+                os.execve(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        self.seen = b""
+
+    def text(self):
+        return self.seen.decode("utf-8", "replace")
+
+    def read_some(self, deadline):
+        ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            return False
+        try:
+            chunk = os.read(self.fd, 4096)
+        except OSError:  # EIO: the program ended and closed its terminal
+            chunk = b""
+        self.seen += chunk
+        return bool(chunk)
+
+    def wait_for(self, prompt):
+        deadline = time.monotonic() + EVENTUALLY
+        while prompt not in self.text():
+            assert self.read_some(deadline), f"no {prompt!r} on the terminal:\n{self.text()}"
+
+    def echoes(self):
+        return bool(termios.tcgetattr(self.fd)[3] & termios.ECHO)
+
+    def wait_until_echo_is(self, on):
+        deadline = time.monotonic() + EVENTUALLY
+        while self.echoes() != on:
+            assert time.monotonic() < deadline, f"echo never turned {'on' if on else 'off'}:\n{self.text()}"
+            time.sleep(0.01)
+
+    def type(self, line):
+        os.write(self.fd, line.encode() + b"\n")
+
+    def finish(self):
+        deadline = time.monotonic() + 120
+        while self.read_some(deadline):
+            pass
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+
+def test_the_app_asks_for_passwords_without_echo(tmp_path):
+    """The README: shomei-cert "asks for the login password without echo"
+    (and the PKCS#12 password). On a terminal, the login ID typed is echoed
+    (the control: this terminal echoes); while each password prompt waits,
+    echo is off, and the passwords typed are not on the screen; echo is on
+    again at the end; and they were read as typed: the certificate is issued
+    and its file opens with the PKCS#12 password typed."""
+    srv = start_server(tmp_path / "srv")
+    try:
+        appdir = tmp_path / "app"
+        appdir.mkdir()
+        shutil.copy(srv.binary_dir / "shomei-cert", appdir / "shomei-cert")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHOMEI_")}
+        env["HOME"] = str(tmp_path)
+        term = Terminal([str(appdir / "shomei-cert"), "issue", "--server", srv.url, "--cert-server", srv.cert_url,
+                         "--root-ca", str(srv.root_ca)], appdir, env)
+        term.wait_for("ログインID: ")
+        assert term.echoes()
+        term.type("jirodt")
+        for prompt, secret in [("ログインパスワード: ", LOGIN_PW), ("PKCS#12 ファイルのパスワード: ", P12_PW),
+                               ("もう一度入力してください: ", P12_PW)]:
+            term.wait_for(prompt)
+            term.wait_until_echo_is(False)
+            term.type(secret)
+        code = term.finish()
+        screen = term.text()
+        assert code == 0, screen
+        assert "ログインID: jirodt" in screen, screen
+        assert LOGIN_PW not in screen and P12_PW not in screen, screen
+        assert "[4/4] 取得完了" in screen, screen
+        assert term.echoes(), "echo is on again"
+        opened = run("openssl", "pkcs12", "-in", "jirodt.p12", "-nokeys", "-passin", f"pass:{P12_PW}", cwd=appdir)
+        assert "CN=jirodt" in opened.stdout.replace(" = ", "="), opened.stdout
+    finally:
+        srv.proc.terminate()
+        try:
+            srv.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            srv.proc.kill()

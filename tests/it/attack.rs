@@ -757,3 +757,269 @@ async fn one_address_holding_its_cap_of_connections_leaves_others_served() {
     assert_eq!(kit.browser().get("/login").await.status, 200);
     kit.stop().await;
 }
+
+/// An EST simpleenroll from `local` (another loopback address): status and body.
+async fn enroll_from(
+    kit: &Kit,
+    local: IpAddr,
+    login_id: &str,
+    password: &str,
+    csr: &[u8],
+) -> (u16, String) {
+    let root = reqwest::Certificate::from_pem(kit.svc.ca().root_pem().as_bytes()).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([root])
+        .local_address(local)
+        .build()
+        .unwrap();
+    let r = client
+        .post(format!("{}/.well-known/est/simpleenroll", kit.base))
+        .basic_auth(login_id, Some(password))
+        .header("content-type", "application/pkcs10")
+        .body(base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            csr,
+        ))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+const EST_REFUSED: &str = "login ID or login password is wrong, or the login password is locked\n";
+const THROTTLED: &str = "接続元からのログインの失敗が続いた";
+
+/// The README: "failed logins or enrollments from one client address"
+/// share one limit. Logins fill an address's limit and an enrollment from it
+/// with a right password is refused unchecked (no hash, no certificate,
+/// counted as throttled), while the same enrollment from another address is
+/// issued; enrollments fill another address and a login from it with a
+/// right password gets the address's message, while a fourth address logs in.
+#[tokio::test]
+async fn enrollments_and_logins_count_toward_one_address_limit() {
+    let kit = Kit::start_with(Settings {
+        address_failure_limit: 3,
+        ..Default::default()
+    })
+    .await;
+    let (_, csr) = crate::issuance::key_and_csr(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let (a, b, c, d): (IpAddr, IpAddr, IpAddr, IpAddr) = (
+        "127.0.0.1".parse().unwrap(),
+        "127.0.0.2".parse().unwrap(),
+        "127.0.0.3".parse().unwrap(),
+        "127.0.0.4".parse().unwrap(),
+    );
+    // Three failed logins from a.
+    for i in 0..3 {
+        let p = browser_from(&kit, a)
+            .login(&format!("spray{i:03}"), "Spray#2026")
+            .await;
+        assert!(
+            p.error()
+                .is_some_and(|e| e.contains("ログインできませんでした")),
+            "login {i}: {:?}",
+            p.error()
+        );
+    }
+    let throttled = async || metric(&kit, "shomei_address_throttled_total").await;
+    let (hashes, refused) = (
+        metric(&kit, "shomei_password_hashes_total").await,
+        throttled().await,
+    );
+    // jirodt (未発行) enrolls from a with the right password: refused unchecked.
+    assert_eq!(
+        enroll_from(&kit, a, "jirodt", LOGIN_PW, &csr).await,
+        (401, EST_REFUSED.to_string())
+    );
+    assert_eq!(
+        throttled().await,
+        refused + 1.0,
+        "refused by the address limit"
+    );
+    assert_eq!(
+        metric(&kit, "shomei_password_hashes_total").await,
+        hashes,
+        "no password checked"
+    );
+    let jirodt = shomei_core::UserId(kit.user_id("jirodt").await);
+    assert!(kit.svc.store().latest_cert(jirodt).await.unwrap().is_none());
+    // The control: the same enrollment from b is issued.
+    let (status, body) = enroll_from(&kit, b, "jirodt", LOGIN_PW, &csr).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(kit.svc.store().latest_cert(jirodt).await.unwrap().is_some());
+
+    // Three failed enrollments from c, then a right login from there.
+    for i in 0..3 {
+        assert_eq!(
+            enroll_from(&kit, c, &format!("spray{i:03}"), "Spray#2026", &csr).await,
+            (401, EST_REFUSED.to_string()),
+            "enrollment {i}"
+        );
+    }
+    let refused = throttled().await;
+    let p = browser_from(&kit, c).login("tarodt", LOGIN_PW).await;
+    assert_eq!(p.path(), "/login");
+    assert!(
+        p.error().is_some_and(|e| e.contains(THROTTLED)),
+        "{:?}",
+        p.error()
+    );
+    assert_eq!(throttled().await, refused + 1.0);
+    // The control: d logs in.
+    assert_eq!(
+        browser_from(&kit, d).login("tarodt", LOGIN_PW).await.path(),
+        "/top"
+    );
+    kit.stop().await;
+}
+
+/// The README: every listener has "a cap on connections per listener …
+/// (closed at once, counted in shomei_connections_refused_total)". Three
+/// connections from three addresses fill a portal capped at three; a fourth,
+/// from a fourth address (under its own per-address cap), is closed unserved
+/// and counted, while the metrics listener (its own cap) answers; once one
+/// goes, the portal serves again.
+#[tokio::test]
+async fn a_listener_at_its_cap_closes_the_next_connection_and_serves_once_one_goes() {
+    let kit = Kit::start_with(Settings {
+        max_connections: 3,
+        // The held connections never start TLS: they must outlast the test.
+        tls_handshake_timeout_seconds: 600,
+        ..Default::default()
+    })
+    .await;
+    let portal = addr_of(&kit.base);
+    let mut held = Vec::new();
+    for i in 1..=3 {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind(format!("127.0.0.{i}:0").parse().unwrap()).unwrap();
+        held.push(s.connect(portal.parse().unwrap()).await.unwrap());
+    }
+    let open = async || metric(&kit, "shomei_connections_open{listener=\"portal\"}").await;
+    wait_for("the server counts all three as open", async || {
+        open().await >= 3.0
+    })
+    .await;
+    let full = async || {
+        metric(
+            &kit,
+            "shomei_connections_refused_total{listener=\"portal\",reason=\"listener_full\"}",
+        )
+        .await
+    };
+    assert_eq!(full().await, 0.0);
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.4:0".parse().unwrap()).unwrap();
+    let mut fourth = s.connect(portal.parse().unwrap()).await.unwrap();
+    fourth.write_all(b"\x16\x03\x01").await.unwrap_or(());
+    assert!(
+        until_closed(&mut fourth).await.is_empty(),
+        "closed unserved"
+    );
+    assert_eq!(full().await, 1.0, "counted as the listener's cap");
+    assert_eq!(
+        metric(
+            &kit,
+            "shomei_connections_refused_total{listener=\"portal\",reason=\"address_full\"}"
+        )
+        .await,
+        0.0,
+        "not the address's cap"
+    );
+    // One goes; the portal serves again.
+    held.pop();
+    wait_for("the dropped connection is counted closed", async || {
+        open().await < 3.0
+    })
+    .await;
+    assert_eq!(
+        browser_from(&kit, "127.0.0.5".parse().unwrap())
+            .get("/login")
+            .await
+            .status,
+        200
+    );
+    kit.stop().await;
+}
+
+/// Sends a request on a kept-alive plain-HTTP connection and reads its
+/// whole answer (a small one: /healthz).
+async fn healthz_on(s: &mut tokio::net::TcpStream) -> String {
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = async {
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before answering: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")?
+                            .parse()
+                            .ok()
+                    })
+                    .expect("a content-length");
+                if body.len() >= len {
+                    return text.into_owned();
+                }
+            }
+        }
+    };
+    tokio::time::timeout(StdDuration::from_secs(60), read)
+        .await
+        .expect("no answer")
+}
+
+/// The README: every listener has "an idle timeout". A kept-alive
+/// connection that says nothing after its answer is closed once the timeout
+/// has passed (not sooner), while one that keeps asking meanwhile is still
+/// served after it (the control), and a new connection too.
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_idle_timeout_and_a_busy_one_is_served() {
+    let kit = Kit::start_with(Settings {
+        idle_timeout_seconds: 3,
+        // Not the header timeout: it is far longer.
+        header_timeout_seconds: 600,
+        ..Default::default()
+    })
+    .await;
+    let metrics = addr_of(&kit.metrics_base);
+    let mut idle = tokio::net::TcpStream::connect(&metrics).await.unwrap();
+    let mut busy = tokio::net::TcpStream::connect(&metrics).await.unwrap();
+    assert!(healthz_on(&mut idle).await.starts_with("HTTP/1.1 200"));
+    let since = std::time::Instant::now();
+    let closed = async {
+        let rest = until_closed(&mut idle).await;
+        (since.elapsed(), rest)
+    };
+    let keep_asking = async {
+        let mut answers = 0;
+        loop {
+            assert!(healthz_on(&mut busy).await.starts_with("HTTP/1.1 200"));
+            answers += 1;
+            tokio::time::sleep(StdDuration::from_millis(250)).await;
+            if since.elapsed() > StdDuration::from_secs(4) {
+                return answers;
+            }
+        }
+    };
+    let ((after, rest), answers) = tokio::join!(closed, keep_asking);
+    assert!(rest.is_empty(), "nothing more was sent on the idle one");
+    assert!(
+        after >= StdDuration::from_secs(3),
+        "closed after {after:?}, before the idle timeout"
+    );
+    assert!(answers >= 2, "the busy connection was served meanwhile");
+    // The busy one outlived the idle one's timeout and is still served.
+    assert!(healthz_on(&mut busy).await.starts_with("HTTP/1.1 200"));
+    let mut fresh = tokio::net::TcpStream::connect(&metrics).await.unwrap();
+    assert!(healthz_on(&mut fresh).await.starts_with("HTTP/1.1 200"));
+    kit.stop().await;
+}

@@ -7,15 +7,16 @@
 //! rules changed through their own approval; and two nodes approving the
 //! same request at the same moment committing it once.
 
-use shomei_core::{CompanyId, Service};
+use shomei_core::{CompanyId, Operation, Service};
 use shomei_service::{
-    ALREADY_VOTED, Applied, ApprovalChange, ApprovalError, ApprovalRefusal, Approved, CHANGED,
+    ALREADY_VOTED, Applied, ApprovalChange, ApprovalError, ApprovalRefusal, Approved,
     ConsoleOperator, EXPIRED, MASTER_LEFT, NOT_BUSINESS_ADMIN, NewOperator, OWN_REQUEST, Shomei,
+    already_committed,
 };
 
 use crate::console::{get, logged_in, one_time_password, operator, post};
 use crate::issuance::{assert_refused, cert_login, enrolled, gets_in};
-use crate::testkit::{Kit, StoreOf};
+use crate::testkit::{Kit, StoreOf, side_by_side};
 
 /// The operator as the console's service sees them.
 async fn on(svc: &Shomei, op: &NewOperator) -> ConsoleOperator {
@@ -189,10 +190,7 @@ async fn a_company_opened_by_one_operator_and_approved_by_another_lets_its_maste
     // Again: refused, it is done; the company was opened once.
     let r = post(&kit, &b, "/opr051/decide", &f).await;
     assert_eq!(r.status, 403);
-    assert!(
-        r.body
-            .contains("この申請はすでに「承認済み（実行済み）」のため、操作できません。")
-    );
+    assert!(r.body.contains(&already_committed("mori")), "{}", r.body);
 
     // The マスター logs in with the temporary password (and must change it).
     let portal = kit.browser();
@@ -685,6 +683,46 @@ async fn a_master_is_registered_only_for_a_company_that_has_none_left() {
 }
 
 #[tokio::test]
+async fn opr020_offers_master_registration_only_for_a_company_without_a_master() {
+    let kit = Kit::start().await;
+    let kato = operator(&kit, "kato", "business-admin").await;
+    let (b, _) = logged_in(&kit, &kato).await;
+    let empty = kit
+        .svc
+        .operator_create_company("株式会社マスター不在", Service::BusinessIb, "root")
+        .await
+        .unwrap();
+    let page = get(&kit, &b, "/opr020").await;
+    assert_eq!(page.status, 200);
+    let row = |id: i64| {
+        let at = page
+            .body
+            .find(&format!("<tr id=\"c-{id}\">"))
+            .unwrap_or_else(|| panic!("no company {id} in {}", page.body));
+        let rest = &page.body[at..];
+        rest[..rest.find("</tr>").unwrap()].to_owned()
+    };
+    // The company without a マスター: offered (the control).
+    let e = row(empty.0);
+    assert!(e.contains("株式会社マスター不在"), "{e}");
+    assert!(
+        e.contains(&format!("href=\"/opr022?company={}\"", empty.0)),
+        "{e}"
+    );
+    // The demo company has its マスター: its other tasks, no マスター登録.
+    let one = row(1);
+    assert!(
+        one.contains("/opr025?company=1") && one.contains("/opr021?company=1"),
+        "{one}"
+    );
+    assert!(
+        !one.contains("/opr022") && !one.contains("マスター登録"),
+        "{one}"
+    );
+    kit.stop().await;
+}
+
+#[tokio::test]
 async fn two_nodes_approving_one_request_at_the_same_moment_commit_it_once() {
     let kit = Kit::start().await;
     let kato = operator(&kit, "kato", "business-admin").await;
@@ -701,39 +739,33 @@ async fn two_nodes_approving_one_request_at_the_same_moment_commit_it_once() {
         )
         .await
         .unwrap();
-    // Both approvers' nodes read the request pending at one version and
-    // prepare their votes before either casts (the overlap); then both
-    // cast at once.
-    let seen_a = node_a.approval_detail(s.id).await.unwrap().version;
-    let seen_b = node_b.approval_detail(s.id).await.unwrap().version;
-    assert_eq!(seen_a, seen_b);
+    let seen = node_a.approval_detail(s.id).await.unwrap().version;
+    assert_eq!(node_b.approval_detail(s.id).await.unwrap().version, seen);
+    // Node a's transaction reads the request pending and stays open until
+    // node b's has begun too: on PostgreSQL b's reads it pending as well
+    // before either writes; on SQLite b waits at its BEGIN for the write
+    // lock a holds.
+    side_by_side(&kit, node_a, &node_b, Operation::ApprovalApprove);
     let (m, h) = (on(node_a, &mori).await, on(&node_b, &hara).await);
-    let va = node_a
-        .prepare_vote(&m, s.id, seen_a, "node-a", true)
-        .await
-        .expect("node a sees it pending");
-    let vb = node_b
-        .prepare_vote(&h, s.id, seen_b, "node-b", true)
-        .await
-        .expect("node b sees it pending too, before either commits");
     let (ra, rb) = tokio::join!(
-        va.cast(&mori.confirm_password),
-        vb.cast(&hara.confirm_password)
+        node_a.approve_request(&m, s.id, seen, &mori.confirm_password, "node-a"),
+        node_b.approve_request(&h, s.id, seen, &hara.confirm_password, "node-b")
     );
-    let results = [ra, rb];
-    let committed = results
-        .iter()
-        .filter(|r| matches!(r, Ok(Some(Approved::Committed { .. }))))
-        .count();
-    assert_eq!(committed, 1, "{results:?}");
-    let loser = results
-        .into_iter()
-        .find_map(|r| r.err())
-        .expect("one is refused");
-    let r = refused(loser);
-    assert_eq!(r, ApprovalRefusal::Changed);
-    assert_eq!(r.message_ja(), CHANGED);
-    // Once: one company, one マスター, one commit row; one approval counted.
+    // Exactly one commits (on SQLite node a's, which held the write lock;
+    // on PostgreSQL whichever UPDATE of the request came first); the other
+    // is told the request was carried out, by whom.
+    let (winner, loser, refusal) = match (ra, rb) {
+        (Ok(Approved::Committed { .. }), Err(e)) => ("mori", "hara", refused(e)),
+        (Err(e), Ok(Approved::Committed { .. })) => ("hara", "mori", refused(e)),
+        other => panic!("not one commit and one refusal: {other:?}"),
+    };
+    if kit.svc.settings().database_url.is_none() {
+        assert_eq!(winner, "mori", "SQLite: the write lock's holder commits");
+    }
+    assert_eq!(refusal, ApprovalRefusal::AlreadyCommitted(winner.into()));
+    assert_eq!(refusal.message_ja(), already_committed(winner));
+    // Once: one company, one マスター, one commit row; one approval counted,
+    // and node b's refusal on the chain.
     let n = kit
         .svc
         .store()
@@ -744,16 +776,39 @@ async fn two_nodes_approving_one_request_at_the_same_moment_commit_it_once() {
         .filter(|c| c.name == "株式会社同時承認")
         .count();
     assert_eq!(n, 1);
+    assert!(kit.has_user("doji0001").await);
     let v = kit.svc.approval_detail(s.id).await.unwrap();
-    assert_eq!((v.approvals, v.votes.len()), (1, 1));
+    assert_eq!(
+        (v.approvals, v.votes.len(), v.state_code),
+        (1, 1, "committed")
+    );
     let rows = bank_rows(&kit).await;
-    let commits = rows
-        .iter()
-        .filter(|r| {
-            r.contains("/承認済み変更の実行/成功/") && r.ends_with(&format!("申請{}", s.id))
-        })
-        .count();
-    assert_eq!(commits, 1, "{rows:?}");
+    let t = format!("申請{}", s.id);
+    assert_eq!(
+        count(&rows, &format!("銀行:{winner}/承認済み変更の実行/成功/{t}")),
+        1,
+        "{rows:?}"
+    );
+    assert_eq!(count(&rows, &format!("銀行:{winner}/承認/成功/{t}")), 1);
+    assert_eq!(count(&rows, &format!("銀行:{loser}/承認/失敗/{t}")), 1);
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.contains("/承認済み変更の実行/"))
+            .count(),
+        1,
+        "{rows:?}"
+    );
+    let company = company_named(&kit, "株式会社同時承認").await.unwrap();
+    let c_rows = kit.history_of(company.0).await;
+    assert_eq!(
+        c_rows.iter().filter(|r| r.contains("/企業登録/")).count(),
+        1,
+        "{c_rows:?}"
+    );
+    assert!(
+        c_rows.contains(&format!("銀行:{winner}/企業登録/成功/")),
+        "{c_rows:?}"
+    );
     kit.stop().await;
 }
 

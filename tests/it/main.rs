@@ -25,6 +25,7 @@ mod operator;
 mod partitions;
 mod password;
 mod portal;
+mod process;
 mod profile;
 mod readiness;
 mod restore;

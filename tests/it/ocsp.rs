@@ -1,6 +1,8 @@
 //! The OCSP responder at the address in every certificate's AIA, checked
 //! with `openssl ocsp` as a relying party would: good, then revoked after
-//! 実行 in the portal, unknown for serials we never issued.
+//! 実行 in the portal, unknown for serials we never issued; on a server with
+//! its PKI listener, the AIA is plain HTTP there and answers are signed by
+//! the delegated signer, and the CA certificates are served there.
 
 use std::process::Command;
 
@@ -391,5 +393,187 @@ async fn a_request_with_a_nonce_is_signed_afresh_and_a_presigned_answer_verifies
         hits + 1.0,
         "nonce requests are not served pre-signed"
     );
+    kit.stop().await;
+}
+
+/// The README: OCSP (and the CRLs) are served over plain HTTP on the PKI
+/// listener, and those URLs are the ones written into every certificate;
+/// answers are signed by a delegated OCSP signing certificate. The AIA's
+/// OCSP URL is http:// on the PKI listener (not the portal's https://) and
+/// `openssl ocsp` asks it there (the control: the listener answers); the
+/// answer carries the signer's certificate (ca/ocsp-signer.crt), not the
+/// issuing CA's, and names it as the responder; that certificate has
+/// id-kp-OCSPSigning, is issued and signed by the issuing CA, and its key is
+/// not the CA's.
+// openssl blocks: the server needs threads of its own meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aia_names_plain_http_and_answers_are_signed_by_the_delegated_signer() {
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
+    let kit = Kit::start_with_pki().await;
+    let pki_base = kit.pki_base.clone().unwrap();
+    assert!(pki_base.starts_with("http://"), "{pki_base}");
+    let (cert, dir) = jirodt_enrolled(&kit).await;
+    let d = dir.path();
+    let (_, parsed) = x509_parser::parse_x509_certificate(&cert).unwrap();
+    let uris = |want_aia: bool| -> Vec<String> {
+        parsed
+            .iter_extensions()
+            .flat_map(|e| match e.parsed_extension() {
+                ParsedExtension::AuthorityInfoAccess(a) if want_aia => a
+                    .accessdescs
+                    .iter()
+                    .map(|d| d.access_location.clone())
+                    .collect(),
+                ParsedExtension::CRLDistributionPoints(p) if !want_aia => p
+                    .points
+                    .iter()
+                    .flat_map(|p| match &p.distribution_point {
+                        Some(x509_parser::extensions::DistributionPointName::FullName(n)) => {
+                            n.clone()
+                        }
+                        _ => vec![],
+                    })
+                    .collect(),
+                _ => vec![],
+            })
+            .filter_map(|n| match n {
+                GeneralName::URI(u) => Some(u.to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    let aia = uris(true);
+    assert_eq!(aia, vec![format!("{pki_base}/pki/ocsp")]);
+    let url = &aia[0];
+    let crl = uris(false);
+    assert!(
+        crl.len() == 1 && crl[0].starts_with(&format!("{pki_base}/pki/crl/")),
+        "{crl:?}"
+    );
+    let fetched = reqwest::get(&crl[0]).await.unwrap();
+    assert_eq!(fetched.status(), 200, "the CRL over plain HTTP");
+    assert!(
+        x509_parser::parse_x509_crl(&fetched.bytes().await.unwrap()).is_ok(),
+        "a CRL"
+    );
+
+    let text = openssl_ocsp(
+        d,
+        url,
+        &["-cert", "cert.pem", "-no_nonce", "-respout", "resp.der"],
+    );
+    assert!(
+        text.contains("Response verify OK") && text.contains("cert.pem: good"),
+        "{text}"
+    );
+    let resp = std::fs::read(d.join("resp.der")).unwrap();
+    let contains = |der: &[u8]| resp.windows(der.len()).any(|w| w == der);
+    let signer_pem = std::fs::read(kit.dir.path().join("ca/ocsp-signer.crt")).unwrap();
+    let (_, signer_pem) = x509_parser::pem::parse_x509_pem(&signer_pem).unwrap();
+    let signer_der = signer_pem.contents.clone();
+    let ca = kit.svc.ca();
+    assert!(
+        contains(&signer_der),
+        "the signer's certificate is in the answer"
+    );
+    assert!(!contains(ca.issuing_der()), "the issuing CA's is not");
+    let (_, signer) = x509_parser::parse_x509_certificate(&signer_der).unwrap();
+    let (_, issuing) = x509_parser::parse_x509_certificate(ca.issuing_der()).unwrap();
+    let eku = signer.extended_key_usage().unwrap().unwrap().value;
+    assert!(eku.ocsp_signing, "id-kp-OCSPSigning");
+    assert!(!eku.client_auth && !eku.server_auth, "{eku:?}");
+    assert_eq!(signer.issuer(), issuing.subject());
+    assert!(
+        signer.verify_signature(Some(issuing.public_key())).is_ok(),
+        "signed by the issuing CA"
+    );
+    assert_ne!(
+        signer.public_key().raw,
+        issuing.public_key().raw,
+        "the signer has a key of its own"
+    );
+    // The responder named in the answer is the signer (by the SHA-1 of its
+    // key, as openssl computes it for a CertID naming it), not the CA.
+    std::fs::write(
+        d.join("signer.pem"),
+        shomei_pki::to_pem("CERTIFICATE", &signer_der),
+    )
+    .unwrap();
+    let key_hash = |issuer: &str| {
+        let out = Command::new("openssl")
+            .args(["ocsp", "-issuer", issuer, "-serial", "0x01", "-no_nonce"])
+            .args(["-req_text", "-reqout", "/dev/null"])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("Issuer Key Hash: ")
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| panic!("{text}"))
+    };
+    let responder = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Responder Id: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(responder, key_hash("signer.pem"), "{text}");
+    assert_ne!(responder, key_hash("issuing.pem"));
+    kit.stop().await;
+}
+
+/// The README's `/pki/root-ca.crt` and `/pki/issuing-ca.crt`: on the PKI
+/// listener (plain HTTP) and the portal, the CA certificates as the data
+/// directory holds them (PEM): the root self-signed, the issuing CA issued
+/// and signed by it. A path the listener does not serve is a 404 that says
+/// what it serves (the control: the answers are the routes', not a
+/// catch-all's).
+#[tokio::test]
+async fn the_ca_certificates_are_served_as_the_data_directory_holds_them() {
+    let kit = Kit::start_with_pki().await;
+    let pki = kit.pki_base.clone().unwrap();
+    let portal = kit.browser().client;
+    let get = async |url: String| {
+        let r = if url.starts_with("https://") {
+            portal.get(&url).send().await.unwrap()
+        } else {
+            reqwest::get(&url).await.unwrap()
+        };
+        let status = r.status().as_u16();
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        (status, ct, r.text().await.unwrap())
+    };
+    for base in [pki.clone(), kit.base.clone()] {
+        let mut certs = Vec::new();
+        for name in ["root-ca.crt", "issuing-ca.crt"] {
+            let (status, ct, pem) = get(format!("{base}/pki/{name}")).await;
+            assert_eq!(
+                (status, ct.as_str()),
+                (200, "application/x-pem-file"),
+                "{base} {name}"
+            );
+            let file = std::fs::read(kit.dir.path().join("ca").join(name)).unwrap();
+            let (_, file) = x509_parser::pem::parse_x509_pem(&file).unwrap();
+            let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+            assert_eq!(p.contents, file.contents, "{base} {name}");
+            certs.push(p.contents);
+        }
+        let (_, root) = x509_parser::parse_x509_certificate(&certs[0]).unwrap();
+        let (_, issuing) = x509_parser::parse_x509_certificate(&certs[1]).unwrap();
+        assert_eq!(root.issuer(), root.subject());
+        assert!(root.verify_signature(None).is_ok(), "self-signed");
+        assert_eq!(issuing.issuer(), root.subject());
+        assert!(issuing.verify_signature(Some(root.public_key())).is_ok());
+        assert_eq!(
+            certs[1].as_slice(),
+            kit.svc.ca().issuing_der().as_ref(),
+            "the CA the server signs with"
+        );
+    }
+    let (status, _, body) = get(format!("{pki}/pki/ca.crt")).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("/pki/ocsp and the CA certificates"), "{body}");
     kit.stop().await;
 }

@@ -4,14 +4,16 @@
 //! commits at once with its 緊急実行（承認省略） row and a mail queued for
 //! every 運用管理者 with an address (the one without is listed as not
 //! notified); a break-glass without its reason is refused by its message;
-//! the first operator is made directly, the next one is a request. The
+//! the first operator is made directly, the next one is a request, and two
+//! first-operator bootstraps at once on two nodes add one. The
 //! `shomei` binary itself runs, against the kit's data directory and
 //! database, on both backends.
 
-use shomei_service::{Applied, Approved};
+use shomei_core::Operation;
+use shomei_service::{Applied, Approved, FirstOperatorError};
 
 use crate::console::operator;
-use crate::testkit::{Kit, StoreOf};
+use crate::testkit::{Kit, StoreOf, side_by_side};
 
 /// What a `shomei` command did.
 struct Ran {
@@ -294,5 +296,195 @@ async fn the_first_operator_is_made_on_the_shell_and_the_next_one_is_a_request()
         "{}",
         r.stdout
     );
+    kit.stop().await;
+}
+
+/// Runs `shomei ARGS` with these SHOMEI_* variables only (the test
+/// environment's own are removed), and no option added.
+async fn shomei_env(args: &[&str], env: &[(&str, &str)]) -> Ran {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shomei"));
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SHOMEI_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The README: the database is chosen by `--database-url`, the config
+/// file's `database_url` "or the environment variable SHOMEI_DATABASE_URL".
+/// With the variable naming a PostgreSQL server that is not there,
+/// `company list` on a data directory that has the SQLite database is
+/// refused, naming that server (the password hidden); without it, the same
+/// command lists the SQLite database's companies (the control). On
+/// PostgreSQL, the variable naming the kit's database lists its companies
+/// from an empty data directory.
+#[tokio::test]
+async fn shomei_database_url_selects_the_database() {
+    let kit = Kit::start().await;
+    let dir = kit.dir.path().to_str().unwrap().to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nowhere = format!("postgres://shomei:s3cret@127.0.0.1:{port}/shomei");
+    let list = ["company", "list", "--data-dir", &dir];
+    let r = shomei_env(&list, &[("SHOMEI_DATABASE_URL", &nowhere)]).await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "cannot reach the database at postgres://shomei:***@127.0.0.1:{port}/shomei"
+        )) && !r.stderr.contains("s3cret"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    match &kit.svc.settings().database_url {
+        None => {
+            let r = shomei_env(&list, &[]).await;
+            assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+            assert!(r.stdout.contains("株式会社ほくぎん商事"), "{}", r.stdout);
+        }
+        Some(url) => {
+            let empty = tempfile::tempdir().unwrap();
+            let empty = empty.path().to_str().unwrap();
+            let r = shomei_env(
+                &["company", "list", "--data-dir", empty],
+                &[("SHOMEI_DATABASE_URL", url.with_password())],
+            )
+            .await;
+            assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+            assert!(r.stdout.contains("株式会社ほくぎん商事"), "{}", r.stdout);
+        }
+    }
+    kit.stop().await;
+}
+
+/// `shomei company set-service` (README, Command line): the change and its
+/// 契約サービス変更 row by 銀行:<operator>; a company with more users than
+/// the new service allows is refused by its message, unchanged and with no
+/// row, beside the control.
+#[tokio::test]
+async fn company_set_service_changes_the_service_and_refuses_one_over_its_user_limit() {
+    let kit = Kit::start().await;
+    let config = kit.dir.path().join("small.toml");
+    std::fs::write(&config, "[settings]\nhottokun_webjr_max_users = 3\n").unwrap();
+    let config = config.to_str().unwrap();
+    let service_of = async |id: i64| {
+        let r = shomei(&kit, &["company", "list", "--json"]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+            .lines()
+            .find(|l| l.contains(&format!("\"id\":{id},")))
+            .and_then(|l| l.split("\"service\":\"").nth(1))
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_else(|| panic!("{}", r.stdout))
+            .to_owned()
+    };
+    let rows = async |company: i64| {
+        kit.history_of(company)
+            .await
+            .into_iter()
+            .filter(|r| r.contains("/契約サービス変更/"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(service_of(1).await, "business_ib");
+    // Company 1 has five users: over the three allowed.
+    let r = shomei(
+        &kit,
+        &[
+            "company",
+            "set-service",
+            "--id",
+            "1",
+            "--service",
+            "hottokun-webjr",
+            "--operator",
+            "tanaka",
+            "--config",
+            config,
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("company 1 has 5 users; hottokun_webjr allows at most 3"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(service_of(1).await, "business_ib", "unchanged");
+    assert_eq!(rows(1).await, Vec::<String>::new(), "no row");
+    // The control: company 2 (two users) moves to ビジネスIB.
+    assert_eq!(service_of(2).await, "hottokun_webjr");
+    let r = shomei(
+        &kit,
+        &[
+            "company",
+            "set-service",
+            "--id",
+            "2",
+            "--service",
+            "business-ib",
+            "--operator",
+            "tanaka",
+            "--config",
+            config,
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, "company 2 now contracts ビジネスIB\n");
+    assert_eq!(service_of(2).await, "business_ib");
+    assert_eq!(rows(2).await, ["銀行:tanaka/契約サービス変更/成功/"]);
+    kit.stop().await;
+}
+
+#[tokio::test]
+async fn two_first_operator_bootstraps_at_once_add_exactly_one_operator() {
+    let kit = Kit::start().await;
+    let node_b = kit.another_server().await;
+    assert_eq!(kit.svc.operator_count().await.unwrap(), 0);
+    // Node a's bootstrap counts no operator in its transaction and stays
+    // open until node b's has begun: on PostgreSQL b's waits for a's lock on
+    // the operators (without it b would count none too), on SQLite for the
+    // write lock at its BEGIN.
+    side_by_side(&kit, &kit.svc, &node_b, Operation::OperatorAdd);
+    let (a, b) = tokio::join!(
+        kit.svc
+            .add_first_operator("first-a", "operations-admin", "", "tanaka"),
+        node_b.add_first_operator("first-b", "operations-admin", "", "suzuki")
+    );
+    let added = a.expect("node a's bootstrap adds the first operator");
+    assert_eq!(added.name.as_str(), "first-a");
+    // Node b is told an operator exists and to use the console.
+    let e = match b {
+        Ok(n) => panic!("node b's bootstrap added {} too", n.name),
+        Err(e) => e,
+    };
+    assert!(matches!(e, FirstOperatorError::NotFirst), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "an operator exists already (the first one is made only while there is none): use the operator console, where a new operator is submitted and approved (or --break-glass)"
+    );
+    assert_eq!(kit.svc.operator_count().await.unwrap(), 1);
+    let rows: Vec<String> = kit
+        .bank_rows()
+        .await
+        .iter()
+        .filter(|r| r.operation == "オペレーター登録")
+        .map(|r| format!("{}/{}/{}", r.actor_login_id, r.result, r.target_login_id))
+        .collect();
+    assert_eq!(rows, ["cli:tanaka/成功/first-a"]);
     kit.stop().await;
 }

@@ -32,6 +32,10 @@ pub struct Kit {
     pub metrics_base: String,
     /// The operator console (operator certificates required).
     pub operator_base: String,
+    /// The plain-HTTP PKI listener (CRLs, OCSP), when started with one
+    /// (`start_with_pki`): then the URLs in certificates name it, as a
+    /// production server's do; else they name the portal.
+    pub pki_base: Option<String>,
     pub svc: Arc<Shomei>,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
@@ -55,8 +59,25 @@ impl Kit {
         .await
     }
 
+    /// As `start`, with the plain-HTTP PKI listener, whose URLs the
+    /// certificates name (CRL distribution points, OCSP).
+    pub async fn start_with_pki() -> Kit {
+        Self::start_inner(
+            Settings {
+                upkeep_interval_seconds: 3600,
+                ..Settings::default()
+            },
+            true,
+        )
+        .await
+    }
+
     /// As `start_with`, the upkeep loop running as configured.
-    pub async fn start_with_upkeep(mut settings: Settings) -> Kit {
+    pub async fn start_with_upkeep(settings: Settings) -> Kit {
+        Self::start_inner(settings, false).await
+    }
+
+    async fn start_inner(mut settings: Settings, pki: bool) -> Kit {
         log_to_test_output();
         settings.database_url = fresh_database().await;
         let dir = tempfile::tempdir().unwrap();
@@ -66,10 +87,28 @@ impl Kit {
         let addr = listener.local_addr().unwrap();
         let base = format!("https://localhost:{}", addr.port());
         let clock = Arc::new(ManualClock::default());
+        let pki_listener = if pki {
+            Some(
+                shomei_web::bind("127.0.0.1:0".parse().unwrap())
+                    .await
+                    .unwrap(),
+            )
+        } else {
+            None
+        };
+        let pki_base = pki_listener
+            .as_ref()
+            .map(|l| format!("http://localhost:{}", l.local_addr().unwrap().port()));
         let svc = Arc::new(
-            Shomei::open(dir.path(), &base, settings, clock.clone())
-                .await
-                .unwrap(),
+            Shomei::open_with_pki(
+                dir.path(),
+                &base,
+                pki_base.as_deref().unwrap_or(&base),
+                settings,
+                clock.clone(),
+            )
+            .await
+            .unwrap(),
         );
         svc.seed_demo().await.unwrap();
         let cert_listener = shomei_web::bind("127.0.0.1:0".parse().unwrap())
@@ -100,9 +139,9 @@ impl Kit {
             listener,
             shomei_web::Listeners {
                 cert: Some(cert_listener),
+                pki: pki_listener,
                 metrics: Some(metrics_listener),
                 operator: Some(operator_listener),
-                ..Default::default()
             },
             opts,
         )
@@ -113,6 +152,7 @@ impl Kit {
             cert_base,
             metrics_base,
             operator_base,
+            pki_base,
             svc,
             clock,
             dir,
@@ -501,4 +541,93 @@ fn log_to_test_output() {
         .with_max_level(tracing::Level::INFO)
         .with_ansi(false)
         .try_init();
+}
+
+/// Holds two nodes' transactions of `op` side by side, through the
+/// service's pause points (each once): node `a`'s transaction opens and
+/// reads what it decides on (an approval: the request; the first
+/// operator: the count of operators), then waits there, open, until node
+/// `b`'s transaction has begun too; `b` begins only once `a`'s is open.
+/// `a` goes on when `b` has reached the same point (both read before
+/// either wrote) or is waiting for a lock `a` holds: on PostgreSQL a row
+/// or table lock, seen in `pg_stat_activity`; on SQLite the write lock,
+/// which a write transaction takes at its BEGIN (`b` is let go into its
+/// BEGIN, where it waits for `a`'s commit).
+pub fn side_by_side(kit: &Kit, a: &Shomei, b: &Shomei, op: shomei_core::Operation) {
+    use shomei_service::test_support::{PausePoint, set_pause_hook};
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use tokio::sync::Notify;
+    let a_open = Arc::new(Notify::new());
+    let b_there = Arc::new(Notify::new());
+    let (open, there) = (a_open.clone(), b_there.clone());
+    let held = Arc::new(AtomicBool::new(false));
+    assert!(set_pause_hook(
+        a,
+        Arc::new(move |p| {
+            let (open, there, held) = (open.clone(), there.clone(), held.clone());
+            Box::pin(async move {
+                if p == PausePoint::InTransaction(op) && !held.swap(true, SeqCst) {
+                    open.notify_one();
+                    there.notified().await;
+                }
+            })
+        })
+    ));
+    let pg = kit.svc.settings().database_url.clone();
+    let began = Arc::new(AtomicBool::new(false));
+    let inside = Arc::new(AtomicBool::new(false));
+    assert!(set_pause_hook(
+        b,
+        Arc::new(move |p| {
+            let (open, there, pg) = (a_open.clone(), b_there.clone(), pg.clone());
+            let (began, inside) = (began.clone(), inside.clone());
+            Box::pin(async move {
+                if p == PausePoint::Begin(op) && !began.swap(true, SeqCst) {
+                    open.notified().await;
+                    match pg {
+                        // Let go into BEGIN, where it waits for the lock.
+                        None => there.notify_one(),
+                        Some(url) => {
+                            tokio::spawn(lock_waited(url, there, inside));
+                        }
+                    }
+                } else if p == PausePoint::InTransaction(op) && !inside.swap(true, SeqCst) {
+                    there.notify_one();
+                }
+            })
+        })
+    ));
+}
+
+/// Notifies `there` once a session of the kit's PostgreSQL database waits
+/// for a lock; stops without when `inside` (the other node reached its
+/// point instead).
+async fn lock_waited(
+    url: shomei_store::DatabaseUrl,
+    there: Arc<tokio::sync::Notify>,
+    inside: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use sqlx::Connection as _;
+    let mut c = sqlx::PgConnection::connect(url.with_password())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    while !inside.load(std::sync::atomic::Ordering::SeqCst) {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            there.notify_one();
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no transaction waited for a lock within {EVENTUALLY:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }

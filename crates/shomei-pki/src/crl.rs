@@ -138,6 +138,18 @@ impl CrlSigner {
     /// [`CrlList`]): the headers go into the room kept in front of the
     /// entries, so the entries are never copied.
     pub fn sign_list(&self, list: CrlList, header: &CrlHeader<'_>) -> Result<Vec<u8>, String> {
+        self.sign_in_place(list, header).map(SignedCrl::into_vec)
+    }
+
+    /// [`sign_list`](Self::sign_list), the CRL left where it was written:
+    /// in front of and after the entries in `list`'s own buffer, so that
+    /// not one octet of the entries moves (at a million revoked a
+    /// partition's entries are most of a megabyte; only its hash is paid).
+    pub fn sign_in_place(
+        &self,
+        list: CrlList,
+        header: &CrlHeader<'_>,
+    ) -> Result<SignedCrl, String> {
         let CrlHeader {
             number,
             kind,
@@ -225,13 +237,45 @@ impl CrlSigner {
         push_len(&mut header, body_len);
         let start = tbs_start - header.len();
         out[start..tbs_start].copy_from_slice(&header);
-        out.drain(..start);
-        Ok(out)
+        Ok(SignedCrl { buf: out, start })
+    }
+}
+
+/// A signed CRL in the buffer its entries were written into: its DER is
+/// the buffer from `start` on (what is before is the unused part of the
+/// room kept for the headers).
+#[derive(Debug)]
+pub struct SignedCrl {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl SignedCrl {
+    /// The CRL's DER.
+    pub fn der(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// The buffer and where the CRL starts in it (for a shared buffer that
+    /// serves a slice of it, without a copy).
+    pub fn into_parts(self) -> (Vec<u8>, usize) {
+        (self.buf, self.start)
+    }
+
+    /// The CRL's DER alone (the entries moved to the front: one copy).
+    pub fn into_vec(self) -> Vec<u8> {
+        let mut v = self.buf;
+        v.drain(..self.start);
+        v
     }
 }
 
 /// Room kept in front of the entries for the CRL's headers and fields.
 const ROOM: usize = 1024;
+/// Capacity kept after the entries for the extensions and the signature
+/// (about 200 octets with a distribution point URL of 40), so that signing
+/// never grows the buffer (a grown buffer is a copy of every entry).
+const TAIL_ROOM: usize = 512;
 
 /// The revokedCertificates of a CRL being written, entry by entry, into the
 /// buffer that becomes the CRL: a million entries stream from the database
@@ -251,7 +295,7 @@ impl Default for CrlList {
 impl CrlList {
     /// `bytes`: the expected size of the entries (more is fine).
     pub fn with_capacity(bytes: usize) -> Self {
-        let mut buf = Vec::with_capacity(ROOM + bytes + 256);
+        let mut buf = Vec::with_capacity(ROOM + bytes + TAIL_ROOM);
         buf.resize(ROOM, 0);
         Self { buf }
     }
@@ -276,7 +320,7 @@ impl CrlList {
 
     /// A copy with room for `more` bytes of entries to come.
     pub fn clone_with_room(&self, more: usize) -> Self {
-        let mut buf = Vec::with_capacity(self.buf.len() + more + 256);
+        let mut buf = Vec::with_capacity(self.buf.len() + more + TAIL_ROOM);
         buf.extend_from_slice(&self.buf);
         Self { buf }
     }

@@ -9,6 +9,7 @@ mod certificates;
 mod clock;
 mod company;
 mod operations;
+mod pause;
 mod settings;
 
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ pub use operations::approvals::{
     ALREADY_VOTED, APPROVAL_LIFETIME, APPROVAL_PAGE_SIZE, Applied, ApprovalChange, ApprovalError,
     ApprovalKind, ApprovalPage, ApprovalRefusal, ApprovalRule, ApprovalView, Approved,
     BusinessCompany, CHANGED, EXPIRED, InvalidField, MASTER_LEFT, MAX_REQUIRED, NOT_BUSINESS_ADMIN,
-    NOT_OPERATIONS_ADMIN, OWN_REQUEST, PendingVote, Submitted,
+    NOT_OPERATIONS_ADMIN, OWN_REQUEST, PendingVote, Submitted, already_committed,
 };
 pub use operations::audit_export::{AuditExportError, AuditExportFormat, csv_field, csv_line};
 pub use operations::auditor::{
@@ -186,6 +187,8 @@ pub struct Shomei {
     snapshots: certificates::snapshot::Snapshots,
     /// The portal's logged-in sessions.
     sessions: access::sessions::Sessions,
+    /// Where a test holds a racing use case (none in a server).
+    pauses: pause::Pauses,
 }
 
 /// When and why a certificate was revoked, as the revocation set keeps it.
@@ -363,6 +366,7 @@ impl Shomei {
                 hex::encode(b)
             },
             outbox: data_dir.join("outbox"),
+            pauses: pause::Pauses::default(),
         })
     }
 
@@ -571,6 +575,14 @@ pub mod test_support {
     /// The read-only records behind `svc` (as `shomei audit …` opens them).
     pub fn records(svc: &crate::Shomei) -> crate::Records {
         crate::Records::of(svc)
+    }
+
+    pub use crate::pause::{PauseHook, PausePoint};
+
+    /// Calls `hook` at every pause point of `svc` (once per service: `false`
+    /// when one was set already).
+    pub fn set_pause_hook(svc: &crate::Shomei, hook: PauseHook) -> bool {
+        svc.pauses.0.set(hook).is_ok()
     }
 }
 

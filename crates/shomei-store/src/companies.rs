@@ -42,21 +42,26 @@ pub struct CompanySummary {
     pub name: String,
     pub service: Service,
     pub users: i64,
+    /// How many of them are マスター (a new one is registered only when
+    /// none is left).
+    pub masters: i64,
     pub created_at: OffsetDateTime,
 }
 
 pub(crate) async fn companies(pool: Pool<'_>) -> Result<Vec<CompanySummary>> {
-    let rows: Vec<(i64, String, String, i64, i64)> = on!(pool, p, d => {
+    let rows: Vec<(i64, String, String, i64, i64, i64)> = on!(pool, p, d => {
         sqlx::query_as(d::sql(
             "SELECT c.id, c.name, c.service, c.created_at, \
-                    (SELECT count(*) FROM users u WHERE u.company_id = c.id AND u.deleted_at IS NULL) \
+                    (SELECT count(*) FROM users u WHERE u.company_id = c.id AND u.deleted_at IS NULL), \
+                    (SELECT count(*) FROM users u WHERE u.company_id = c.id AND u.deleted_at IS NULL \
+                       AND u.role = 'master') \
              FROM companies c ORDER BY c.id",
         ))
         .fetch_all(p)
         .await?
     });
     rows.into_iter()
-        .map(|(id, name, service, created_at, users)| {
+        .map(|(id, name, service, created_at, users, masters)| {
             Ok(CompanySummary {
                 id: CompanyId(id),
                 name,
@@ -66,6 +71,7 @@ pub(crate) async fn companies(pool: Pool<'_>) -> Result<Vec<CompanySummary>> {
                     value: service.clone(),
                 })?,
                 users,
+                masters,
                 created_at: ts(created_at, "companies", "created_at")?,
             })
         })

@@ -373,6 +373,16 @@ impl Store {
         })
     }
 
+    /// The most connections the PostgreSQL pool opens for the node's work
+    /// (`pool_size`, or `auto_pool_size` for 0); `None` on SQLite, which
+    /// has no such pool. What an operator sizes `max_connections` by.
+    pub fn pool_size(&self) -> Option<u32> {
+        match &self.backend {
+            Backend::Sqlite { .. } => None,
+            Backend::Pg(p) => Some(p.options().get_max_connections()),
+        }
+    }
+
     /// "SQLite" or "PostgreSQL", for messages.
     pub fn backend_name(&self) -> &'static str {
         match self.backend {

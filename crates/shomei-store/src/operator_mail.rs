@@ -5,7 +5,7 @@
 use shomei_core::{OperatorName, OperatorRole, OperatorRoles};
 use time::OffsetDateTime;
 
-use crate::db::on;
+use crate::db::{Conn, on};
 use crate::{Result, Store, StoreError, Tx};
 
 /// An active operator holding a role, with their address ('' when none).
@@ -79,6 +79,21 @@ impl Tx {
                 .fetch_one(c)
                 .await?
         }))
+    }
+
+    /// How many operators there are, every other writer of operators kept
+    /// out until this transaction ends: two first-operator bootstraps at
+    /// once add one. PostgreSQL: the table locked SHARE ROW EXCLUSIVE (it
+    /// conflicts with itself and with every INSERT, not with reads);
+    /// SQLite: the write transaction holds the database's one write lock
+    /// from its BEGIN.
+    pub async fn operator_count_locked(&mut self) -> Result<i64> {
+        if let Conn::Pg(c) = self.conn() {
+            sqlx::query("LOCK TABLE operators IN SHARE ROW EXCLUSIVE MODE")
+                .execute(c)
+                .await?;
+        }
+        self.operator_count().await
     }
 
     /// Sets an operator's e-mail address.

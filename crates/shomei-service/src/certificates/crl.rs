@@ -239,7 +239,7 @@ pub struct CrlFigures {
 }
 
 fn snapshot(
-    der: Vec<u8>,
+    der: bytes::Bytes,
     number: u64,
     this_update: OffsetDateTime,
     next_update: OffsetDateTime,
@@ -247,7 +247,7 @@ fn snapshot(
     entries: usize,
 ) -> Arc<CrlSnapshot> {
     Arc::new(CrlSnapshot {
-        der: der.into(),
+        der,
         number,
         this_update,
         next_update,
@@ -273,7 +273,9 @@ fn newest_horizon(horizons: &HashMap<CrlScope, i64>) -> i64 {
 struct Signed {
     scope: Arc<ScopeCrls>,
     number: u64,
-    full: Vec<u8>,
+    /// In the buffer its entries were written into (served as a slice of
+    /// it: the entries are not moved).
+    full: bytes::Bytes,
     entries: usize,
     delta: Vec<u8>,
     delta_entries: usize,
@@ -563,7 +565,7 @@ impl Shomei {
             }
             if let Ok(mut d) = s.delta.write() {
                 *d = snapshot(
-                    delta_der,
+                    delta_der.into(),
                     delta.number,
                     delta.this_update,
                     delta.next_update,
@@ -1037,7 +1039,10 @@ impl Shomei {
                         next_update,
                         scope_url: Some(&s.url),
                     };
-                    let full = signer.sign_list(list, &header(CrlKind::Full))?;
+                    let (buf, start) = signer
+                        .sign_in_place(list, &header(CrlKind::Full))?
+                        .into_parts();
+                    let full = bytes::Bytes::from(buf).slice(start..);
                     let delta = signer.sign(
                         since.iter().map(|(serial, r)| CrlEntry {
                             serial,
@@ -1121,7 +1126,7 @@ impl Shomei {
         }
         if let Ok(mut d) = crls.delta.write() {
             *d = snapshot(
-                s.delta,
+                s.delta.into(),
                 s.number,
                 this_update,
                 next_update,

@@ -15,10 +15,16 @@
 //! step is one 操作履歴 row of the bank's own chain, in the transaction of
 //! the step; the change writes its own rows (企業登録, 利用者登録, …) beside.
 //!
-//! Every step is a compare-and-set on the request's `(state, version)`: an
+//! Every step is a compare-and-set on the request's `(state, version)`
+//! inside the step's transaction, checked by the rows it changed: an
 //! approver acts on the version they saw, so of two nodes approving the same
-//! request at the same moment one commits and the other is refused with
-//! [`ApprovalRefusal::Changed`], its vote rolled back.
+//! request at the same moment one commits, and the other's vote is rolled
+//! back and it is told what became of the request
+//! ([`ApprovalRefusal::AlreadyCommitted`] when the other's approval carried
+//! it out). PostgreSQL: both transactions may have read the request pending;
+//! the second UPDATE waits for the first's row lock and then finds the row
+//! moved. SQLite: the second transaction waits for the write lock at its
+//! BEGIN, then reads the request carried out.
 
 use serde::{Deserialize, Serialize};
 use shomei_core::{
@@ -394,6 +400,10 @@ pub enum ApprovalRefusal {
     NotPending(&'static str),
     #[error("the request changed meanwhile (another operator acted on it); look at it again")]
     Changed,
+    /// Approved and carried out already (by the operator named): the
+    /// change is not made again.
+    #[error("the request was approved and carried out already (by {0}); nothing more to do")]
+    AlreadyCommitted(String),
     #[error("the request expired before it was approved")]
     Expired,
     #[error("no company number {0}")]
@@ -492,6 +502,16 @@ impl InvalidField {
     }
 }
 
+/// Why a step on `r` does nothing once another step moved it: carried out
+/// already, rejected or expired, or (still pending) changed.
+fn moved_on(r: &ApprovalRequestRow) -> ApprovalRefusal {
+    match r.state.as_str() {
+        "pending" => ApprovalRefusal::Changed,
+        "committed" => ApprovalRefusal::AlreadyCommitted(r.decided_by.clone().unwrap_or_default()),
+        s => ApprovalRefusal::NotPending(state_label(s)),
+    }
+}
+
 fn state_label(state: &str) -> &'static str {
     match state {
         "pending" => "承認待ち",
@@ -521,6 +541,7 @@ impl ApprovalRefusal {
                 format!("この申請はすでに「{s}」のため、操作できません。")
             }
             ApprovalRefusal::Changed => CHANGED.into(),
+            ApprovalRefusal::AlreadyCommitted(by) => already_committed(by),
             ApprovalRefusal::Expired => EXPIRED.into(),
             ApprovalRefusal::NoSuchCompany(_) => "指定された企業は見つかりません。".into(),
             ApprovalRefusal::CompanyClosed(_) => "この企業はすでに解約されています。".into(),
@@ -550,6 +571,13 @@ pub const ALREADY_VOTED: &str =
     "この申請はすでに承認または否認しています。同じオペレーターは一度だけ数えます。";
 /// The console's message when another step came first.
 pub const CHANGED: &str = "この申請は他のオペレーターの操作により更新されました。申請内容を確認して、もう一度操作してください。";
+/// The console's message for a step on a request carried out already:
+/// `by` is the operator whose approval committed it.
+pub fn already_committed(by: &str) -> String {
+    format!(
+        "この申請は{by}さんの承認により、すでに実行されています。変更をもう一度行う必要はありません。"
+    )
+}
 /// The console's message for an expired request.
 pub const EXPIRED: &str =
     "この申請は承認期限を過ぎたため無効になりました。必要であれば、もう一度申請してください。";
@@ -1086,7 +1114,7 @@ impl Shomei {
         now: OffsetDateTime,
     ) -> Result<(), ApprovalRefusal> {
         if r.state != "pending" {
-            return Err(ApprovalRefusal::NotPending(state_label(&r.state)));
+            return Err(moved_on(r));
         }
         if r.expires_at <= now {
             return Err(ApprovalRefusal::Expired);
@@ -1276,6 +1304,9 @@ impl Shomei {
         let Some(r) = tx.approval_request(id).await? else {
             return Err(ApprovalRefusal::NoSuchRequest(id).into());
         };
+        self.pauses
+            .at(crate::pause::PausePoint::InTransaction(operation))
+            .await;
         let current = ConsoleOperator {
             operator: me.operator.clone(),
             serial: op.serial.clone(),
@@ -1287,12 +1318,7 @@ impl Shomei {
                 .await?;
             return Err(refusal.into());
         }
-        let moved = if r.version != seen_version {
-            Err(ApprovalRefusal::Changed)
-        } else {
-            self.votable(&r, seen_version, now)
-        };
-        match moved {
+        match self.votable(&r, seen_version, now) {
             Ok(()) => {}
             Err(ApprovalRefusal::Expired) => {
                 // Expired meanwhile: the expiry is this transaction's step.
@@ -1333,9 +1359,15 @@ impl Shomei {
             )
             .await?
         {
-            // Another node's step came first: this vote is rolled back.
+            // Another node's step came first (PostgreSQL: this UPDATE
+            // waited for its row lock, then found the request moved): this
+            // vote is rolled back, and the operator told what became of
+            // the request, as this statement's snapshot shows it.
+            let refusal = match tx.approval_request(id).await? {
+                Some(now_) => moved_on(&now_),
+                None => ApprovalRefusal::NoSuchRequest(id),
+            };
             drop(tx);
-            let refusal = ApprovalRefusal::Changed;
             self.record_refusal(&actor, operation, &target, client, &refusal)
                 .await?;
             return Err(refusal.into());
@@ -1705,6 +1737,8 @@ pub struct BusinessCompany {
     pub name: String,
     pub service: Service,
     pub users: i64,
+    /// Its マスター users: a new one is registered only when none is left.
+    pub masters: i64,
     pub created_at: OffsetDateTime,
     pub closed_at: Option<OffsetDateTime>,
 }
@@ -1743,6 +1777,7 @@ impl Shomei {
                 name: c.name,
                 service: c.service,
                 users: c.users,
+                masters: c.masters,
                 created_at: c.created_at,
             })
             .collect())

@@ -160,6 +160,9 @@ impl Shomei {
         ctx: OperatorContext<'_>,
     ) -> std::result::Result<(Tx, OperatorConfirmed), ActionError> {
         let check = self.check_operator_password(op, password).await?;
+        self.pauses
+            .at(crate::pause::PausePoint::Begin(ctx.op))
+            .await;
         let mut tx = self.store.begin().await?;
         match self.settle_operator_password(&mut tx, &check, ctx).await? {
             Ok(c) => Ok((tx, c)),

@@ -20,6 +20,7 @@ use crate::operations::approvals::{
 };
 use crate::operations::helpdesk_reset::MasterPasswords;
 use crate::operations::operators::{NewOperator, OperatorAdminError, operator_fields};
+use crate::pause::PausePoint;
 use crate::{ServiceError, Shomei};
 
 /// The client column of the shell's 操作履歴 rows.
@@ -221,7 +222,7 @@ impl Shomei {
 #[derive(Debug, thiserror::Error)]
 pub enum FirstOperatorError {
     #[error(
-        "operators exist already: a new one is submitted for approval in the operator console (or --break-glass)"
+        "an operator exists already (the first one is made only while there is none): use the operator console, where a new operator is submitted and approved (or --break-glass)"
     )]
     NotFirst,
     #[error(
@@ -240,7 +241,8 @@ impl Shomei {
 
     /// The bootstrap on the server's shell: the first operator, a
     /// 運用管理者, added at once, only while the database has none (checked
-    /// in the transaction that adds them).
+    /// in the transaction that adds them, which keeps every other writer
+    /// of operators out until it commits).
     pub async fn add_first_operator(
         &self,
         name: &str,
@@ -256,13 +258,20 @@ impl Shomei {
             .prepare_operator(&name, &roles)
             .await
             .map_err(OperatorAdminError::from)?;
+        self.pauses
+            .at(PausePoint::Begin(Operation::OperatorAdd))
+            .await;
         let mut tx = self.store.begin().await.map_err(OperatorAdminError::from)?;
-        if tx
-            .operator_count()
+        // Counted with every other writer of operators kept out until this
+        // commits: of two bootstraps at once, the second counts the first.
+        let count = tx
+            .operator_count_locked()
             .await
-            .map_err(OperatorAdminError::from)?
-            > 0
-        {
+            .map_err(OperatorAdminError::from)?;
+        self.pauses
+            .at(PausePoint::InTransaction(Operation::OperatorAdd))
+            .await;
+        if count > 0 {
             return Err(FirstOperatorError::NotFirst);
         }
         let actor = shell_actor(user);

@@ -51,10 +51,23 @@ async fn companies(
 #[template(path = "console/opr020.html")]
 struct Opr020 {
     l: ConsoleLayout,
-    /// id, name, service, users, created, state, open.
-    companies: Vec<(i64, String, &'static str, i64, String, String, bool)>,
+    companies: Vec<CompanyLine>,
     error: Option<String>,
     notice: Option<String>,
+}
+
+/// A row of OPR020's list.
+struct CompanyLine {
+    id: i64,
+    name: String,
+    service: &'static str,
+    users: i64,
+    created: String,
+    state: String,
+    /// Not closed: its tasks are offered.
+    open: bool,
+    /// No マスター left: マスター登録 is offered.
+    no_master: bool,
 }
 
 /// OPR020 企業一覧 (業務管理者).
@@ -68,19 +81,18 @@ pub(crate) async fn opr020(State(st): State<AppState>, c: Console) -> Response {
     render(&Opr020 {
         companies: list
             .into_iter()
-            .map(|x| {
-                (
-                    x.id.0,
-                    x.name,
-                    x.service.label(),
-                    x.users,
-                    jp_datetime(x.created_at, offset),
-                    x.closed_at.map_or_else(
-                        || "契約中".to_owned(),
-                        |t| format!("解約済み（{}）", jp_datetime(t, offset)),
-                    ),
-                    x.closed_at.is_none(),
-                )
+            .map(|x| CompanyLine {
+                id: x.id.0,
+                name: x.name,
+                service: x.service.label(),
+                users: x.users,
+                created: jp_datetime(x.created_at, offset),
+                state: x.closed_at.map_or_else(
+                    || "契約中".to_owned(),
+                    |t| format!("解約済み（{}）", jp_datetime(t, offset)),
+                ),
+                open: x.closed_at.is_none(),
+                no_master: x.masters == 0,
             })
             .collect(),
         error: None,
