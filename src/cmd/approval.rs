@@ -101,46 +101,58 @@ pub(crate) enum ApprovalCommand {
     /// The requests waiting for approval (every request with --all), newest
     /// first. Approving or rejecting is done in the operator console only:
     /// on the shell anyone could pose as an operator.
-    List {
-        #[command(flatten)]
-        common: Common,
-        #[arg(long)]
-        all: bool,
-        #[arg(long, default_value_t = 1)]
-        page: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListArgs),
     /// One request: its data, its rule and its votes.
-    Show {
-        #[command(flatten)]
-        common: Common,
-        #[arg(long)]
-        id: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    Show(ShowArgs),
     /// Change the approval rule of a kind of change (how many operators
     /// other than the requester approve, and which roles may): submitted for
     /// approval in the operator console, or --break-glass.
-    Rule {
-        #[command(flatten)]
-        common: Common,
-        /// open-company, close-company, register-master,
-        /// reset-master-passwords, add-operator, change-operator-roles,
-        /// change-approval-rule or revoke-for-company.
-        #[arg(long)]
-        kind: String,
-        #[arg(long)]
-        required: u32,
-        /// Roles whose holders may approve; repeat or separate by ','.
-        #[arg(long = "role", required = true)]
-        roles: Vec<String>,
-        #[command(flatten)]
-        op: Operator,
-        #[command(flatten)]
-        approval: Approval,
-    },
+    Rule(RuleArgs),
+}
+
+// The options of `List` (its help is the variant's).
+#[derive(clap::Args)]
+pub(crate) struct ListArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long)]
+    all: bool,
+    #[arg(long, default_value_t = 1)]
+    page: i64,
+    #[arg(long)]
+    json: bool,
+}
+
+// The options of `Show` (its help is the variant's).
+#[derive(clap::Args)]
+pub(crate) struct ShowArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long)]
+    id: i64,
+    #[arg(long)]
+    json: bool,
+}
+
+// The options of `Rule` (its help is the variant's).
+#[derive(clap::Args)]
+pub(crate) struct RuleArgs {
+    #[command(flatten)]
+    common: Common,
+    /// open-company, close-company, register-master,
+    /// reset-master-passwords, add-operator, change-operator-roles,
+    /// change-approval-rule or revoke-for-company.
+    #[arg(long)]
+    kind: String,
+    #[arg(long)]
+    required: u32,
+    /// Roles whose holders may approve; repeat or separate by ','.
+    #[arg(long = "role", required = true)]
+    roles: Vec<String>,
+    #[command(flatten)]
+    op: Operator,
+    #[command(flatten)]
+    approval: Approval,
 }
 
 fn state_of(v: &ApprovalView) -> &'static str {
@@ -170,112 +182,121 @@ fn json_of(v: &ApprovalView) -> serde_json::Value {
 
 pub(crate) async fn approval_task(command: ApprovalCommand) -> Result<()> {
     match command {
-        ApprovalCommand::List {
-            common,
-            all,
-            page,
-            json,
-        } => {
-            let svc = open_cli(&common).await?;
-            let p = svc.approval_list(all, page).await?;
-            if json {
-                let list: Vec<_> = p.requests.iter().map(json_of).collect();
-                println!("{}", serde_json::Value::Array(list));
-                return Ok(());
-            }
-            println!(
-                "{}{}{}{}{}{}summary",
-                pad("id", 6),
-                pad("state", 11),
-                pad("kind", 24),
-                pad("requester", 16),
-                pad("approvals", 11),
-                pad("expires", 27),
-            );
-            for v in &p.requests {
-                println!(
-                    "{}{}{}{}{}{}{}",
-                    pad(&v.id.to_string(), 6),
-                    pad(state_of(v), 11),
-                    pad(v.kind.code(), 24),
-                    pad(&v.requester, 16),
-                    pad(&format!("{}/{}", v.approvals, v.required), 11),
-                    pad(&rfc3339(v.expires_at), 27),
-                    v.summary
-                );
-            }
-            println!(
-                "page {} of {} ({} request(s)); approve or reject in the operator console",
-                p.page, p.pages, p.total
-            );
-            Ok(())
-        }
-        ApprovalCommand::Show { common, id, json } => {
-            let svc = open_cli(&common).await?;
-            let v = svc.approval_detail(id).await?;
-            if json {
-                println!("{}", json_of(&v));
-                return Ok(());
-            }
-            println!("request {}: {} ({})", v.id, v.kind.code(), state_of(&v));
-            println!("summary:      {}", v.summary);
-            println!(
-                "requester:    {} at {}",
-                v.requester,
-                rfc3339(v.requested_at)
-            );
-            println!("expires:      {}", rfc3339(v.expires_at));
-            println!(
-                "rule:         {} approval(s) by {}; {} so far",
-                v.required,
-                v.roles.codes(),
-                v.approvals
-            );
-            if let Some(at) = v.decided_at {
-                println!(
-                    "decided:      {} by {}",
-                    rfc3339(at),
-                    v.decided_by.as_deref().unwrap_or("")
-                );
-            }
-            println!(
-                "change:       {}",
-                serde_json::to_string(&v.change).unwrap_or_default()
-            );
-            for x in &v.votes {
-                println!(
-                    "vote:         {} {} at {}",
-                    x.operator,
-                    x.vote,
-                    rfc3339(x.at)
-                );
-            }
-            Ok(())
-        }
-        ApprovalCommand::Rule {
-            common,
-            kind,
-            required,
-            roles,
-            op,
-            approval,
-        } => {
-            let Some(k) = ApprovalKind::from_code(&kind) else {
-                bail!("unknown kind of change {kind:?}");
-            };
-            let svc = open_cli(&common).await?;
-            let change = ApprovalChange::ChangeApprovalRule {
-                rule: k.code().to_owned(),
-                required,
-                roles: roles.join(","),
-            };
-            approval.run(&svc, change, &op).await?.print(|_| {
-                println!(
-                    "approval rule of {kind} changed: {required} approval(s) by {}",
-                    roles.join(",")
-                );
-            });
-            Ok(())
-        }
+        ApprovalCommand::List(args) => list(args).await,
+        ApprovalCommand::Show(args) => show(args).await,
+        ApprovalCommand::Rule(args) => rule(args).await,
     }
+}
+
+async fn list(args: ListArgs) -> Result<()> {
+    let ListArgs {
+        common,
+        all,
+        page,
+        json,
+    } = args;
+    let svc = open_cli(&common).await?;
+    let p = svc.approval_list(all, page).await?;
+    if json {
+        let list: Vec<_> = p.requests.iter().map(json_of).collect();
+        println!("{}", serde_json::Value::Array(list));
+        return Ok(());
+    }
+    println!(
+        "{}{}{}{}{}{}summary",
+        pad("id", 6),
+        pad("state", 11),
+        pad("kind", 24),
+        pad("requester", 16),
+        pad("approvals", 11),
+        pad("expires", 27),
+    );
+    for v in &p.requests {
+        println!(
+            "{}{}{}{}{}{}{}",
+            pad(&v.id.to_string(), 6),
+            pad(state_of(v), 11),
+            pad(v.kind.code(), 24),
+            pad(&v.requester, 16),
+            pad(&format!("{}/{}", v.approvals, v.required), 11),
+            pad(&rfc3339(v.expires_at), 27),
+            v.summary
+        );
+    }
+    println!(
+        "page {} of {} ({} request(s)); approve or reject in the operator console",
+        p.page, p.pages, p.total
+    );
+    Ok(())
+}
+
+async fn show(args: ShowArgs) -> Result<()> {
+    let ShowArgs { common, id, json } = args;
+    let svc = open_cli(&common).await?;
+    let v = svc.approval_detail(id).await?;
+    if json {
+        println!("{}", json_of(&v));
+        return Ok(());
+    }
+    println!("request {}: {} ({})", v.id, v.kind.code(), state_of(&v));
+    println!("summary:      {}", v.summary);
+    println!(
+        "requester:    {} at {}",
+        v.requester,
+        rfc3339(v.requested_at)
+    );
+    println!("expires:      {}", rfc3339(v.expires_at));
+    println!(
+        "rule:         {} approval(s) by {}; {} so far",
+        v.required,
+        v.roles.codes(),
+        v.approvals
+    );
+    if let Some(at) = v.decided_at {
+        println!(
+            "decided:      {} by {}",
+            rfc3339(at),
+            v.decided_by.as_deref().unwrap_or("")
+        );
+    }
+    println!(
+        "change:       {}",
+        serde_json::to_string(&v.change).unwrap_or_default()
+    );
+    for x in &v.votes {
+        println!(
+            "vote:         {} {} at {}",
+            x.operator,
+            x.vote,
+            rfc3339(x.at)
+        );
+    }
+    Ok(())
+}
+
+async fn rule(args: RuleArgs) -> Result<()> {
+    let RuleArgs {
+        common,
+        kind,
+        required,
+        roles,
+        op,
+        approval,
+    } = args;
+    let Some(k) = ApprovalKind::from_code(&kind) else {
+        bail!("unknown kind of change {kind:?}");
+    };
+    let svc = open_cli(&common).await?;
+    let change = ApprovalChange::ChangeApprovalRule {
+        rule: k.code().to_owned(),
+        required,
+        roles: roles.join(","),
+    };
+    approval.run(&svc, change, &op).await?.print(|_| {
+        println!(
+            "approval rule of {kind} changed: {required} approval(s) by {}",
+            roles.join(",")
+        );
+    });
+    Ok(())
 }

@@ -12,227 +12,264 @@ use super::{Common, Operator, open_cli, open_records, pad, rfc3339};
 #[derive(Subcommand)]
 pub(crate) enum CompanyCommand {
     /// The companies, with their service and number of users.
-    List {
-        #[command(flatten)]
-        common: Common,
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListArgs),
     /// Open a company contracted to a service, with its first マスター:
     /// submitted for approval in the operator console (or --break-glass,
     /// which prints the マスター's temporary passwords).
-    Create {
-        #[command(flatten)]
-        common: Common,
-        #[arg(long)]
-        name: String,
-        /// business-ib (ビジネスIB) or hottokun-webjr (ほっと君WebJr.).
-        #[arg(long)]
-        service: String,
-        /// The first マスター's login ID.
-        #[arg(long)]
-        master_login_id: String,
-        /// The first マスター's name.
-        #[arg(long)]
-        master_name: String,
-        #[arg(long, default_value = "")]
-        master_email: String,
-        #[command(flatten)]
-        op: Operator,
-        #[command(flatten)]
-        approval: Approval,
-        #[arg(long)]
-        json: bool,
-    },
+    Create(CreateArgs),
     /// Close a company (解約): all its users stopped, all its certificates
     /// revoked; submitted for approval in the operator console (or
     /// --break-glass).
-    Close {
-        #[command(flatten)]
-        common: Common,
-        #[arg(long)]
-        id: i64,
-        #[command(flatten)]
-        op: Operator,
-        #[command(flatten)]
-        approval: Approval,
-    },
+    Close(CloseArgs),
     /// A company and its users.
-    Show {
-        #[command(flatten)]
-        common: Common,
-        #[arg(long)]
-        id: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    Show(ShowArgs),
     /// Change a company's contracted service.
-    SetService {
-        #[command(flatten)]
-        common: Common,
-        #[arg(long)]
-        id: i64,
-        #[arg(long)]
-        service: String,
-        #[command(flatten)]
-        op: Operator,
-    },
+    SetService(SetServiceArgs),
+}
+
+// The options of `List` (its help is the variant's).
+#[derive(clap::Args)]
+pub(crate) struct ListArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long)]
+    json: bool,
+}
+
+// The options of `Create` (its help is the variant's).
+#[derive(clap::Args)]
+pub(crate) struct CreateArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long)]
+    name: String,
+    /// business-ib (ビジネスIB) or hottokun-webjr (ほっと君WebJr.).
+    #[arg(long)]
+    service: String,
+    /// The first マスター's login ID.
+    #[arg(long)]
+    master_login_id: String,
+    /// The first マスター's name.
+    #[arg(long)]
+    master_name: String,
+    #[arg(long, default_value = "")]
+    master_email: String,
+    #[command(flatten)]
+    op: Operator,
+    #[command(flatten)]
+    approval: Approval,
+    #[arg(long)]
+    json: bool,
+}
+
+// The options of `Close` (its help is the variant's).
+#[derive(clap::Args)]
+pub(crate) struct CloseArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long)]
+    id: i64,
+    #[command(flatten)]
+    op: Operator,
+    #[command(flatten)]
+    approval: Approval,
+}
+
+// The options of `Show` (its help is the variant's).
+#[derive(clap::Args)]
+pub(crate) struct ShowArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long)]
+    id: i64,
+    #[arg(long)]
+    json: bool,
+}
+
+// The options of `SetService` (its help is the variant's).
+#[derive(clap::Args)]
+pub(crate) struct SetServiceArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long)]
+    id: i64,
+    #[arg(long)]
+    service: String,
+    #[command(flatten)]
+    op: Operator,
 }
 
 /// Runs one `shomei company` command.
 pub(crate) async fn run(command: CompanyCommand) -> Result<()> {
     match command {
-        CompanyCommand::List { common, json } => company_list(common, json).await,
-        CompanyCommand::Create {
-            common,
-            name,
-            service,
-            master_login_id,
-            master_name,
-            master_email,
-            op,
-            approval,
-            json,
-        } => {
-            let service = service_of(&service)?;
-            let svc = open_cli(&common).await?;
-            let change = ApprovalChange::OpenCompany {
-                company: name.trim().to_owned(),
-                service: service.code().to_owned(),
-                login_id: master_login_id,
-                name: master_name,
-                email: master_email,
-            };
-            approval.run(&svc, change, &op).await?.print(|a| {
-                if let Applied::CompanyOpened {
-                    company_id,
-                    company,
-                    login_id,
-                    passwords,
-                } = a
-                {
-                    if json {
-                        println!(
-                            "{}",
-                            serde_json::json!({
-                                "id": company_id.0,
-                                "name": company,
-                                "service": service.code(),
-                                "login_id": login_id,
-                                "login_password": passwords.login,
-                                "confirm_password": passwords.confirm,
-                            })
-                        );
-                    } else {
-                        println!(
-                            "company {} opened: {company} ({})",
-                            company_id.0,
-                            service.label()
-                        );
-                        print_passwords(login_id, passwords, false);
-                    }
-                }
-            });
-            Ok(())
-        }
-        CompanyCommand::Close {
-            common,
-            id,
-            op,
-            approval,
-        } => {
-            let svc = open_cli(&common).await?;
-            let (c, _) = svc.operator_company(shomei_core::CompanyId(id)).await?;
-            let change = ApprovalChange::CloseCompany {
-                company_id: id,
-                company: c.name,
-            };
-            approval.run(&svc, change, &op).await?.print(|a| {
-                if let Applied::CompanyClosed {
-                    users_stopped,
-                    certificates_revoked,
-                    ..
-                } = a
-                {
-                    println!(
-                        "company {id} closed: {users_stopped} user(s) stopped, {certificates_revoked} certificate(s) revoked"
-                    );
-                }
-            });
-            Ok(())
-        }
-        CompanyCommand::Show { common, id, json } => {
-            let svc = open_cli(&common).await?;
-            let (c, users) = svc.operator_company(shomei_core::CompanyId(id)).await?;
-            let now = svc.now();
-            let state = |u: &shomei_service::UserRow| {
-                u.counters
-                    .service_states(now)
-                    .iter()
-                    .map(|s| s.label())
-                    .collect::<Vec<_>>()
-                    .join("、")
-            };
+        CompanyCommand::List(args) => list(args).await,
+        CompanyCommand::Create(args) => create(args).await,
+        CompanyCommand::Close(args) => close(args).await,
+        CompanyCommand::Show(args) => show(args).await,
+        CompanyCommand::SetService(args) => set_service(args).await,
+    }
+}
+
+async fn list(args: ListArgs) -> Result<()> {
+    let ListArgs { common, json } = args;
+    company_list(common, json).await
+}
+
+async fn create(args: CreateArgs) -> Result<()> {
+    let CreateArgs {
+        common,
+        name,
+        service,
+        master_login_id,
+        master_name,
+        master_email,
+        op,
+        approval,
+        json,
+    } = args;
+    let service = service_of(&service)?;
+    let svc = open_cli(&common).await?;
+    let change = ApprovalChange::OpenCompany {
+        company: name.trim().to_owned(),
+        service: service.code().to_owned(),
+        login_id: master_login_id,
+        name: master_name,
+        email: master_email,
+    };
+    approval.run(&svc, change, &op).await?.print(|a| {
+        if let Applied::CompanyOpened {
+            company_id,
+            company,
+            login_id,
+            passwords,
+        } = a
+        {
             if json {
-                let users: Vec<_> = users
-                    .iter()
-                    .map(|u| {
-                        serde_json::json!({
-                            "login_id": u.login_id.as_str(),
-                            "name": u.name,
-                            "role": u.role.code(),
-                            "email": u.email,
-                            "state": state(u),
-                        })
-                    })
-                    .collect();
                 println!(
                     "{}",
                     serde_json::json!({
-                        "id": c.id.0, "name": c.name, "service": c.service.code(),
-                        "created_at": rfc3339(c.created_at), "users": users,
+                        "id": company_id.0,
+                        "name": company,
+                        "service": service.code(),
+                        "login_id": login_id,
+                        "login_password": passwords.login,
+                        "confirm_password": passwords.confirm,
                     })
                 );
-                return Ok(());
-            }
-            println!(
-                "company {}: {} ({}), created {}",
-                c.id.0,
-                c.name,
-                c.service.label(),
-                rfc3339(c.created_at)
-            );
-            println!(
-                "  {}{}{}state",
-                pad("login ID", 14),
-                pad("name", 16),
-                pad("role", 16)
-            );
-            for u in &users {
+            } else {
                 println!(
-                    "  {}{}{}{}",
-                    pad(u.login_id.as_str(), 14),
-                    pad(&u.name, 16),
-                    pad(u.role.label(), 16),
-                    state(u)
+                    "company {} opened: {company} ({})",
+                    company_id.0,
+                    service.label()
                 );
+                print_passwords(login_id, passwords, false);
             }
-            Ok(())
         }
-        CompanyCommand::SetService {
-            common,
-            id,
-            service,
-            op,
-        } => {
-            let service = service_of(&service)?;
-            let svc = open_cli(&common).await?;
-            svc.operator_set_service(shomei_core::CompanyId(id), service, &op.name())
-                .await?;
-            println!("company {id} now contracts {}", service.label());
-            Ok(())
+    });
+    Ok(())
+}
+
+async fn close(args: CloseArgs) -> Result<()> {
+    let CloseArgs {
+        common,
+        id,
+        op,
+        approval,
+    } = args;
+    let svc = open_cli(&common).await?;
+    let (c, _) = svc.operator_company(shomei_core::CompanyId(id)).await?;
+    let change = ApprovalChange::CloseCompany {
+        company_id: id,
+        company: c.name,
+    };
+    approval.run(&svc, change, &op).await?.print(|a| {
+        if let Applied::CompanyClosed {
+            users_stopped,
+            certificates_revoked,
+            ..
+        } = a
+        {
+            println!(
+                "company {id} closed: {users_stopped} user(s) stopped, {certificates_revoked} certificate(s) revoked"
+            );
         }
+    });
+    Ok(())
+}
+
+async fn show(args: ShowArgs) -> Result<()> {
+    let ShowArgs { common, id, json } = args;
+    let svc = open_cli(&common).await?;
+    let (c, users) = svc.operator_company(shomei_core::CompanyId(id)).await?;
+    let now = svc.now();
+    let state = |u: &shomei_service::UserRow| {
+        u.counters
+            .service_states(now)
+            .iter()
+            .map(|s| s.label())
+            .collect::<Vec<_>>()
+            .join("、")
+    };
+    if json {
+        let users: Vec<_> = users
+            .iter()
+            .map(|u| {
+                serde_json::json!({
+                    "login_id": u.login_id.as_str(),
+                    "name": u.name,
+                    "role": u.role.code(),
+                    "email": u.email,
+                    "state": state(u),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "id": c.id.0, "name": c.name, "service": c.service.code(),
+                "created_at": rfc3339(c.created_at), "users": users,
+            })
+        );
+        return Ok(());
     }
+    println!(
+        "company {}: {} ({}), created {}",
+        c.id.0,
+        c.name,
+        c.service.label(),
+        rfc3339(c.created_at)
+    );
+    println!(
+        "  {}{}{}state",
+        pad("login ID", 14),
+        pad("name", 16),
+        pad("role", 16)
+    );
+    for u in &users {
+        println!(
+            "  {}{}{}{}",
+            pad(u.login_id.as_str(), 14),
+            pad(&u.name, 16),
+            pad(u.role.label(), 16),
+            state(u)
+        );
+    }
+    Ok(())
+}
+
+async fn set_service(args: SetServiceArgs) -> Result<()> {
+    let SetServiceArgs {
+        common,
+        id,
+        service,
+        op,
+    } = args;
+    let service = service_of(&service)?;
+    let svc = open_cli(&common).await?;
+    svc.operator_set_service(shomei_core::CompanyId(id), service, &op.name())
+        .await?;
+    println!("company {id} now contracts {}", service.label());
+    Ok(())
 }
 
 async fn company_list(common: Common, json: bool) -> Result<()> {

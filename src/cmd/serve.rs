@@ -68,6 +68,36 @@ fn beside(portal: SocketAddr, port: u16) -> SocketAddr {
     SocketAddr::new(portal.ip(), if portal.port() == 0 { 0 } else { port })
 }
 
+/// The host of the default public URL: `localhost` for a loopback or
+/// unspecified address, else the address itself.
+fn host_of(addr: SocketAddr) -> String {
+    if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        addr.ip().to_string()
+    }
+}
+
+/// The host named by the public URL (what the server certificate must
+/// cover); refused unless it is an https:// URL with a host.
+fn public_host(public_url: &str) -> Result<String> {
+    let host = public_url
+        .strip_prefix("https://")
+        .map(|r| r.split(['/', ':']).next().unwrap_or("").to_string())
+        .filter(|h| !h.is_empty());
+    let Some(host) = host else {
+        bail!("--public-url must start with https:// and name a host, got {public_url}")
+    };
+    Ok(host)
+}
+
+/// A listener on `addr` and the address it got (the port picked for 0).
+async fn bound(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = shomei_web::bind(addr).await?;
+    let at = listener.local_addr()?;
+    Ok((listener, at))
+}
+
 pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
     let ServeArgs {
         common,
@@ -87,49 +117,33 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         Some(l) => l,
         None => DEFAULT_LISTEN.parse()?,
     };
-    let listener = shomei_web::bind(listen).await?;
-    let addr = listener.local_addr()?;
+    let (listener, addr) = bound(listen).await?;
     let cert_listen = cert_listen
         .or(cfg.cert_listen)
         .unwrap_or_else(|| beside(listen, DEFAULT_CERT_PORT));
-    let cert_listener = shomei_web::bind(cert_listen).await?;
-    let cert_addr = cert_listener.local_addr()?;
+    let (cert_listener, cert_addr) = bound(cert_listen).await?;
     let pki_listen = pki_listen
         .or(cfg.pki_listen)
         .unwrap_or_else(|| beside(listen, DEFAULT_PKI_PORT));
-    let pki_listener = shomei_web::bind(pki_listen).await?;
-    let pki_addr = pki_listener.local_addr()?;
+    let (pki_listener, pki_addr) = bound(pki_listen).await?;
     let metrics_listen = metrics_listen.or(cfg.metrics_listen).unwrap_or_else(|| {
         beside(
             SocketAddr::from(([127, 0, 0, 1], listen.port())),
             DEFAULT_METRICS_PORT,
         )
     });
-    let metrics_listener = shomei_web::bind(metrics_listen).await?;
-    let metrics_addr = metrics_listener.local_addr()?;
+    let (metrics_listener, metrics_addr) = bound(metrics_listen).await?;
     let operator_listen = operator_listen.or(cfg.operator_listen).unwrap_or_else(|| {
         beside(
             SocketAddr::from(([127, 0, 0, 1], listen.port())),
             DEFAULT_OPERATOR_PORT,
         )
     });
-    let operator_listener = shomei_web::bind(operator_listen).await?;
-    let operator_addr = operator_listener.local_addr()?;
-    let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
-        "localhost".to_string()
-    } else {
-        addr.ip().to_string()
-    };
+    let (operator_listener, operator_addr) = bound(operator_listen).await?;
     let public_url = public_url
         .or(cfg.public_url.clone())
-        .unwrap_or_else(|| format!("https://{host}:{}", addr.port()));
-    let public_host = public_url
-        .strip_prefix("https://")
-        .map(|r| r.split(['/', ':']).next().unwrap_or("").to_string())
-        .filter(|h| !h.is_empty());
-    let Some(public_host) = public_host else {
-        bail!("--public-url must start with https:// and name a host, got {public_url}")
-    };
+        .unwrap_or_else(|| format!("https://{}:{}", host_of(addr), addr.port()));
+    let public_host = public_host(&public_url)?;
 
     let pki_public_url = pki_public_url
         .or(cfg.pki_public_url.clone())
@@ -169,6 +183,28 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
     println!(
         "Certificate login and EST renewal: {cert_public_url}/cert-login  (listening on {cert_addr})"
     );
+    print_pki_and_console(&svc, &pki_public_url, pki_addr, metrics_addr, operator_addr);
+    if let Some(users) = demo_users {
+        print_demo_users(&users, &data_dir(&common, &cfg));
+    }
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate() => {}
+    }
+    println!("Shutting down.");
+    server.shutdown().await;
+    Ok(())
+}
+
+/// What the start prints after the portal's lines: where CRLs, OCSP, the
+/// metrics and the operator console are, and the CA's key and root.
+fn print_pki_and_console(
+    svc: &Shomei,
+    pki_public_url: &str,
+    pki_addr: SocketAddr,
+    metrics_addr: SocketAddr,
+    operator_addr: SocketAddr,
+) {
     let partitions = svc.ca().endpoints().crl_partitions();
     let crls = if partitions == 0 {
         format!("{pki_public_url}/pki/crl")
@@ -189,39 +225,35 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         "Trust this root certificate in your browser or client: {}",
         svc.ca().root_cert_path().display()
     );
-    if let Some(users) = demo_users {
+}
+
+/// The demo users' table, with their passwords and where their
+/// certificates are (`dir` is the data directory).
+fn print_demo_users(users: &[DemoUser], dir: &Path) {
+    println!(
+        "Demo users (login password {DEMO_LOGIN_PASSWORD}, confirmation password {DEMO_CONFIRM_PASSWORD}):"
+    );
+    println!(
+        "Their certificates with keys (PKCS#12, password {DEMO_P12_PASSWORD}): {}",
+        dir.join("demo-certs").display()
+    );
+    println!(
+        "  {}{}{}{}company",
+        pad("login ID", 12),
+        pad("name", 14),
+        pad("role", 16),
+        pad("cert", 14)
+    );
+    for u in users {
         println!(
-            "Demo users (login password {DEMO_LOGIN_PASSWORD}, confirmation password {DEMO_CONFIRM_PASSWORD}):"
+            "  {}{}{}{}{}",
+            pad(u.login_id, 12),
+            pad(u.name, 14),
+            pad(u.role.label(), 16),
+            pad(u.cert, 14),
+            u.company
         );
-        println!(
-            "Their certificates with keys (PKCS#12, password {DEMO_P12_PASSWORD}): {}",
-            data_dir(&common, &cfg).join("demo-certs").display()
-        );
-        println!(
-            "  {}{}{}{}company",
-            pad("login ID", 12),
-            pad("name", 14),
-            pad("role", 16),
-            pad("cert", 14)
-        );
-        for u in users {
-            println!(
-                "  {}{}{}{}{}",
-                pad(u.login_id, 12),
-                pad(u.name, 14),
-                pad(u.role.label(), 16),
-                pad(u.cert, 14),
-                u.company
-            );
-        }
     }
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate() => {}
-    }
-    println!("Shutting down.");
-    server.shutdown().await;
-    Ok(())
 }
 
 /// The demo users' certificates with their keys, as PKCS#12 files a

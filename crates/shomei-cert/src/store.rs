@@ -208,6 +208,8 @@ impl CertStore for P12File {
 }
 
 /// An NSS database (`cert9.db`, `key4.db`) with an empty password.
+// Windows keeps certificates in its own store (winstore.rs): no NSS there.
+#[cfg_attr(windows, allow(dead_code))]
 pub struct Nss {
     dir: PathBuf,
     browser: &'static str,
@@ -218,8 +220,10 @@ pub struct Nss {
 
 /// A private scratch folder (mode 0700) that is removed when dropped: the
 /// PKCS#12 hand-over files live only there and only for a moment.
+#[cfg_attr(windows, allow(dead_code))]
 struct Scratch(PathBuf);
 
+#[cfg_attr(windows, allow(dead_code))]
 impl Scratch {
     fn new(root: &Path) -> Result<Self, Fail> {
         let dir = root.join(format!("shomei-cert-{}", random_hex(8)?));
@@ -250,6 +254,7 @@ pub fn random_hex(n: usize) -> Result<String, Fail> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
+#[cfg_attr(windows, allow(dead_code))]
 fn tool(name: &str, args: &[&str]) -> Result<String, Fail> {
     let out = Command::new(name).args(args).output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -271,6 +276,7 @@ fn tool(name: &str, args: &[&str]) -> Result<String, Fail> {
 }
 
 /// The rows of `certutil -L`: nickname and trust flags, after the header.
+#[cfg_attr(windows, allow(dead_code))]
 pub fn parse_listing(out: &str) -> Vec<(String, String)> {
     out.lines()
         .skip_while(|l| !l.contains("SSL,S/MIME"))
@@ -284,6 +290,7 @@ pub fn parse_listing(out: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+#[cfg_attr(windows, allow(dead_code))]
 impl Nss {
     pub fn new(dir: PathBuf, browser: &'static str) -> Self {
         Self {

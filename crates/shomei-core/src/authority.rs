@@ -5,18 +5,26 @@ use crate::{CertState, CompanyId, LoginId, Role, UserId};
 /// The user acting, as loaded from the database for this request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
+    /// Their database id: what ownership checks compare.
     pub user_id: UserId,
+    /// Their company: the only company they may act in.
     pub company_id: CompanyId,
+    /// Their login ID, as 操作履歴 names the actor.
     pub login_id: LoginId,
+    /// Their name (利用者名), for the screens.
     pub name: String,
+    /// Their 利用者区分: what they may do.
     pub role: Role,
 }
 
 /// The user acted upon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target {
+    /// Their database id.
     pub user_id: UserId,
+    /// Their company: another company's user is refused as if absent.
     pub company_id: CompanyId,
+    /// Their 利用者区分 (a マスター is protected from a 管理者).
     pub role: Role,
 }
 
@@ -42,6 +50,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The screen's message for this refusal.
     pub fn message_ja(self) -> &'static str {
         match self {
             Refusal::NoAuthority => {

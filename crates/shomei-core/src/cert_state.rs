@@ -8,10 +8,16 @@ use crate::Serial;
 /// RFC 5280 §5.3.1 reason codes we use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevocationReason {
+    /// 0: no reason given.
     Unspecified,
+    /// 1: the key was (or may have been) disclosed, e.g. the PC was stolen.
     KeyCompromise,
+    /// 3: the user left or changed role (利用者削除 revokes with it).
     AffiliationChanged,
+    /// 4: replaced by a renewal.
     Superseded,
+    /// 5: the certificate is no longer used (the portal's 証明書失効, a
+    /// company's 解約, an operator who leaves).
     CessationOfOperation,
 }
 
@@ -36,6 +42,8 @@ impl RevocationReason {
         }
     }
 
+    /// The CRLReason code (RFC 5280 §5.3.1), as CRLs, OCSP and the
+    /// database carry it.
     pub fn code(self) -> u8 {
         match self {
             RevocationReason::Unspecified => 0,
@@ -46,6 +54,7 @@ impl RevocationReason {
         }
     }
 
+    /// The reason of a CRLReason code; `None` for one we never use.
     pub fn from_code(c: u8) -> Option<Self> {
         Some(match c {
             0 => RevocationReason::Unspecified,
@@ -61,9 +70,13 @@ impl RevocationReason {
 /// What the state derivation needs from a certificate record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertRecord {
+    /// Its serial.
     pub serial: Serial,
+    /// Start of validity.
     pub not_before: OffsetDateTime,
+    /// End of validity: past it the state is 有効期限切れ.
     pub not_after: OffsetDateTime,
+    /// When it was revoked, if it was: then the state is 失効済.
     pub revoked_at: Option<OffsetDateTime>,
 }
 
@@ -103,6 +116,7 @@ impl CertState {
         }
     }
 
+    /// The state as the 証明書状態 column writes it.
     pub fn label(self) -> &'static str {
         match self {
             CertState::Unissued => "未発行",

@@ -12,6 +12,7 @@ use std::fmt;
 pub const MAX_CRL_PARTITIONS: u16 = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The CRL a certificate names in its distribution point.
 pub enum CrlScope {
     /// The one CRL of the certificates issued before partitions.
     Undivided,

@@ -11,18 +11,27 @@ pub enum Problem {
     #[error("too many failed logins from this address")]
     AddressThrottled,
     #[error("the confirmation password is wrong")]
+    /// The 確認用パスワード given was wrong (the failure is counted).
     ConfirmPasswordWrong,
     #[error("the confirmation password is stopped")]
+    /// The 確認用パスワード is stopped: nothing that needs it can be done.
     ConfirmPasswordStopped,
     #[error("no user selected")]
+    /// A list screen was submitted without choosing a user.
     NothingSelected,
     #[error("the operation was already carried out")]
+    /// The change was already made (a second submit of the same form).
     AlreadyDone,
     #[error("the session expired")]
+    /// The session ended (idle timeout, logout, revocation) before the
+    /// request.
     SessionExpired,
     #[error("the form is stale or forged")]
+    /// The CSRF token or the confirmation step does not match.
     BadForm,
     #[error("the certificate changed since it was shown")]
+    /// The certificate shown on the confirmation screen is no longer the
+    /// user's newest: nothing is done to a certificate nobody confirmed.
     Changed,
     /// As many checks of this password are in flight as the lockout still
     /// allows: refused without checking.
@@ -40,6 +49,7 @@ pub enum Problem {
 pub const BUSY_MESSAGE: &str = "ただいま混雑しています。しばらくしてから再度お試しください。";
 
 impl Problem {
+    /// The screen's message for this problem.
     pub fn message_ja(self) -> &'static str {
         match self {
             Problem::LoginFailed => {

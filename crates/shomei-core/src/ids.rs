@@ -20,6 +20,7 @@ impl LoginId {
     /// The bank's policy for new login IDs by default (a setting); IDs
     /// already issued are read whatever the policy is now.
     pub const MIN_LEN: usize = 6;
+    /// The longest new login ID by default (a setting).
     pub const MAX_LEN: usize = 12;
     /// What any login ID may be at most, whatever the policy.
     pub const LIMIT: usize = 32;
@@ -37,6 +38,7 @@ impl LoginId {
         (min..=max).contains(&self.0.len())
     }
 
+    /// The ID as given (ASCII letters and digits).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -51,8 +53,12 @@ impl fmt::Display for LoginId {
 /// 利用者区分: the three kinds of company user in the guide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
+    /// マスターユーザ: manages the company's information and every user; a
+    /// company keeps at least one.
     Master,
+    /// 管理者ユーザ: manages the company's users, but not a マスター.
     Admin,
+    /// 一般ユーザ: uses the portal, manages nobody.
     General,
 }
 
@@ -75,6 +81,7 @@ impl Role {
         }
     }
 
+    /// The role of a stored `code`; `None` for anything else.
     pub fn from_code(s: &str) -> Option<Self> {
         match s {
             "master" => Some(Role::Master),
@@ -93,11 +100,14 @@ impl Role {
 /// The contracted internet-banking service of a company.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Service {
+    /// ビジネスIB.
     BusinessIb,
+    /// ほっと君WebJr.
     HottokunWebJr,
 }
 
 impl Service {
+    /// The service's name on screens.
     pub fn label(self) -> &'static str {
         match self {
             Service::BusinessIb => "ビジネスIB",
@@ -105,6 +115,7 @@ impl Service {
         }
     }
 
+    /// The stable name stored in the database.
     pub fn code(self) -> &'static str {
         match self {
             Service::BusinessIb => "business_ib",
@@ -112,6 +123,7 @@ impl Service {
         }
     }
 
+    /// The service of a stored `code`; `None` for anything else.
     pub fn from_code(s: &str) -> Option<Self> {
         match s {
             "business_ib" => Some(Service::BusinessIb),
@@ -135,6 +147,8 @@ impl Serial {
         (trimmed.len() <= 20).then(|| Self(trimmed.to_vec()))
     }
 
+    /// From hex digits (either case, no colons); `None` for an odd length,
+    /// a non-hex digit, zero or more than 20 octets.
     pub fn from_hex(s: &str) -> Option<Self> {
         if !s.len().is_multiple_of(2) || s.is_empty() {
             return None;
@@ -146,6 +160,8 @@ impl Serial {
         Self::from_bytes(&bytes?)
     }
 
+    /// The minimal big-endian octets, as the certificate's DER holds them
+    /// (without a sign octet).
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

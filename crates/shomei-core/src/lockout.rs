@@ -31,10 +31,17 @@ impl Default for LockoutPolicy {
 /// 操作履歴 row.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecurityCounters {
+    /// Login-password failures in a row (reset by a successful login).
     pub login_failures: u32,
+    /// Until when the login password is temporarily stopped; past it the
+    /// login gate opens again by itself.
     pub login_locked_until: Option<OffsetDateTime>,
+    /// ログインパスワード利用停止: closed until the bank or an administrator
+    /// releases it.
     pub login_stopped: bool,
+    /// 確認用パスワード failures in a row (reset by a correct one).
     pub confirm_failures: u32,
+    /// 確認用パスワード利用停止: closed until released.
     pub confirm_stopped: bool,
     /// 利用停止 set by an administrator in 利用者停止・解除.
     pub admin_stopped: bool,
@@ -43,31 +50,53 @@ pub struct SecurityCounters {
 /// Why a login attempt is refused before the password is even looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginGate {
+    /// The password may be checked.
     Open,
+    /// 利用停止 by an administrator.
     AdminStopped,
+    /// ログインパスワード利用停止 after too many failures.
     PasswordStopped,
-    TemporarilyLocked { until: OffsetDateTime },
+    /// Temporarily stopped after failures, until `until`.
+    TemporarilyLocked {
+        /// When the lock ends.
+        until: OffsetDateTime,
+    },
 }
 
 /// What a failure did to the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureOutcome {
-    Counted { failures: u32 },
-    TemporarilyLocked { until: OffsetDateTime },
+    /// One more failure, no lock yet; `failures` in a row so far.
+    Counted {
+        /// Failures in a row, this one included.
+        failures: u32,
+    },
+    /// This failure closed the temporary lock, until `until`.
+    TemporarilyLocked {
+        /// When the lock ends.
+        until: OffsetDateTime,
+    },
+    /// This failure stopped the password until it is released.
     Stopped,
 }
 
 /// The service states shown by 利用者停止・解除.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceState {
+    /// 利用可能: nothing is closed.
     Available,
+    /// 利用停止 by an administrator.
     AdminStopped,
+    /// ログインパスワード利用一時停止, until its time passes.
     LoginTemporarilyLocked,
+    /// ログインパスワード利用停止, until released.
     LoginStopped,
+    /// 確認用パスワード利用停止, until released.
     ConfirmStopped,
 }
 
 impl ServiceState {
+    /// The state's name on 利用者停止・解除 and in the user lists.
     pub fn label(self) -> &'static str {
         match self {
             ServiceState::Available => "利用可能",
@@ -102,6 +131,9 @@ impl SecurityCounters {
         self.admin_stopped = false;
     }
 
+    /// Whether a login password may be checked at `now`, and if not, why:
+    /// the administrator's stop first, then the password's stop, then a
+    /// temporary lock still running.
     pub fn login_gate(&self, now: OffsetDateTime) -> LoginGate {
         if self.admin_stopped {
             LoginGate::AdminStopped
@@ -114,6 +146,9 @@ impl SecurityCounters {
         }
     }
 
+    /// Counts a wrong login password: at `login_temp_lock_after` failures in
+    /// a row the temporary lock closes, at `login_stop_after` the password is
+    /// stopped.
     pub fn on_login_failure(&mut self, now: OffsetDateTime, p: &LockoutPolicy) -> FailureOutcome {
         self.login_failures = self.login_failures.saturating_add(1);
         if self.login_failures >= p.login_stop_after {
@@ -131,6 +166,8 @@ impl SecurityCounters {
         }
     }
 
+    /// A correct login password: the failures in a row start again from 0
+    /// and a temporary lock ends (a stop does not: it is checked before).
     pub fn on_login_success(&mut self) {
         self.login_failures = 0;
         self.login_locked_until = None;
@@ -165,6 +202,8 @@ impl SecurityCounters {
         !self.confirm_stopped
     }
 
+    /// Counts a wrong 確認用パスワード: at `confirm_stop_after` failures in a
+    /// row it is stopped.
     pub fn on_confirm_failure(&mut self, p: &LockoutPolicy) -> FailureOutcome {
         self.confirm_failures = self.confirm_failures.saturating_add(1);
         if self.confirm_failures >= p.confirm_stop_after {
@@ -177,6 +216,7 @@ impl SecurityCounters {
         }
     }
 
+    /// A correct 確認用パスワード: its failures start again from 0.
     pub fn on_confirm_success(&mut self) {
         self.confirm_failures = 0;
     }

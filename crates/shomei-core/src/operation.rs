@@ -9,7 +9,12 @@ macro_rules! operations {
         /// An operation recorded in 操作履歴.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Operation {
-            $( $(#[$doc])* $variant, )*
+            $(
+                #[doc = concat!("「", $label, "」 in 操作履歴.")]
+                #[doc = ""]
+                $(#[$doc])*
+                $variant,
+            )*
         }
 
         impl Operation {
@@ -123,7 +128,9 @@ impl Operation {
 /// How an operation ended, as 操作履歴 writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
+    /// 成功.
     Succeeded,
+    /// 失敗: refused or failed; the row's detail says why.
     Failed,
 }
 

@@ -44,6 +44,7 @@ impl OperatorRole {
         }
     }
 
+    /// The role of a stored or typed `code`; `None` for anything else.
     pub fn from_code(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.code() == s)
     }
@@ -68,15 +69,18 @@ impl OperatorRoles {
         (!roles.is_empty()).then_some(Self(roles))
     }
 
+    /// The set of `roles`; `None` when it is empty.
     pub fn from_roles(roles: impl IntoIterator<Item = OperatorRole>) -> Option<Self> {
         let codes: Vec<&str> = roles.into_iter().map(OperatorRole::code).collect();
         Self::parse(&codes.join(","))
     }
 
+    /// Whether the operator holds role `r`.
     pub fn has(&self, r: OperatorRole) -> bool {
         self.0.contains(&r)
     }
 
+    /// The roles, in their fixed order.
     pub fn iter(&self) -> impl Iterator<Item = OperatorRole> + '_ {
         self.0.iter().copied()
     }
@@ -106,6 +110,7 @@ impl OperatorRoles {
 pub struct OperatorName(String);
 
 impl OperatorName {
+    /// Checks the form; `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
         let ok = (1..=32).contains(&s.len())
             && s.bytes()
@@ -113,6 +118,7 @@ impl OperatorName {
         ok.then(|| Self(s.to_owned()))
     }
 
+    /// The name as given.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -5,7 +5,9 @@
 /// Lengths allowed for login and confirmation passwords.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PasswordPolicy {
+    /// Fewest characters (a setting; 8 by default).
     pub min_len: usize,
+    /// Most characters (a setting; 32 by default).
     pub max_len: usize,
 }
 
@@ -21,19 +23,25 @@ impl Default for PasswordPolicy {
 /// Why a new password is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyViolation {
+    /// No password given.
     Empty,
+    /// Shorter or longer than the policy allows.
     Length {
+        /// The policy's fewest characters.
         min: usize,
+        /// The policy's most characters.
         max: usize,
     },
     /// Only half-width letters, digits and symbols (ASCII 0x21–0x7E).
     Characters,
     /// Letters and digits must both be present.
     Classes,
+    /// The same as the user's login ID.
     SameAsLoginId,
 }
 
 impl PolicyViolation {
+    /// The screen's message, with the policy's numbers where it has them.
     pub fn message_ja(self) -> String {
         match self {
             PolicyViolation::Empty => "新しいパスワードを入力してください。".into(),

@@ -18,6 +18,7 @@ const ALG_ECDSA_SHA256: &[u8] = &[
 pub struct CrlEntry<'a> {
     /// Serial, big-endian magnitude (leading zero octets are dropped).
     pub serial: &'a [u8],
+    /// When it was revoked: the entry's revocationDate.
     pub revoked_at: OffsetDateTime,
     /// RFC 5280 CRLReason; `None` or 0 writes no reason extension.
     pub reason: Option<u8>,
@@ -28,9 +29,11 @@ pub struct CrlEntry<'a> {
 /// What kind of CRL to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CrlKind {
+    /// A complete CRL of its scope (not a delta).
     Full,
     /// A delta CRL on top of the full CRL with this CRL number.
     Delta {
+        /// The full CRL's number (the Delta CRL Indicator).
         base: u64,
     },
 }
@@ -38,9 +41,14 @@ pub enum CrlKind {
 /// What a CRL says besides its entries.
 #[derive(Debug, Clone, Copy)]
 pub struct CrlHeader<'a> {
+    /// The CRL number: grows with every CRL of its scope (RFC 5280 §5.2.3).
     pub number: u64,
+    /// Full or delta.
     pub kind: CrlKind,
+    /// When it was made.
     pub this_update: OffsetDateTime,
+    /// When the next one is due at the latest: until then a relying party may
+    /// keep using this one.
     pub next_update: OffsetDateTime,
     /// The distribution point this CRL covers (its Issuing Distribution
     /// Point): the URL in the CRL distribution point of the certificates
@@ -292,6 +300,7 @@ impl CrlList {
         Self { buf }
     }
 
+    /// Appends one entry, encoded at once into the CRL's buffer.
     pub fn push(&mut self, e: &CrlEntry<'_>) {
         write_entry(&mut self.buf, e);
     }
@@ -316,10 +325,12 @@ impl CrlList {
         Self { buf }
     }
 
+    /// The encoded size of the entries so far, in octets.
     pub fn len(&self) -> usize {
         self.buf.len() - ROOM
     }
 
+    /// Whether no entry has been added.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -445,6 +456,7 @@ mod tests {
 /// CRL, to re-import revocations a restored database is missing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadCrl {
+    /// Its CRL number.
     pub number: u64,
     /// Serial (DER content octets), revocation time, reason code.
     pub entries: Vec<(Vec<u8>, OffsetDateTime, Option<u8>)>,
@@ -517,10 +529,13 @@ pub fn read_own(der: &[u8], issuing_ca_der: &[u8]) -> Result<ReadCrl, String> {
 /// checked; its entries are walked, not decoded (see [`KeptCrl::serials`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeptCrl {
+    /// Its CRL number.
     pub number: u64,
     /// `Some(base)` for a delta CRL.
     pub delta_base: Option<u64>,
+    /// When it was made.
     pub this_update: OffsetDateTime,
+    /// When it stops being current: a copy past it is never served again.
     pub next_update: OffsetDateTime,
     /// The URI of its Issuing Distribution Point, if it has one.
     pub scope_url: Option<String>,

@@ -12,12 +12,16 @@ use x509_parser::public_key::PublicKey;
 /// The key kinds we certify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
+    /// ECDSA on curve P-256.
     P256,
+    /// ECDSA on curve P-384.
     P384,
+    /// RSA with this many bits (2048 to 4096).
     Rsa(usize),
 }
 
 impl KeyKind {
+    /// How the key is named on screens and in 操作履歴 (`ECDSA P-256`, `RSA 2048`).
     pub fn label(self) -> String {
         match self {
             KeyKind::P256 => "ECDSA P-256".into(),
@@ -31,10 +35,13 @@ impl KeyKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CsrError {
     #[error("the request is not a DER-encoded PKCS#10 certificate signing request")]
+    /// Not a DER PKCS#10 request, or bytes after it.
     Malformed,
     #[error("the signature of the certificate signing request does not verify")]
+    /// The requester does not hold the key: its signature does not verify.
     BadSignature,
     #[error("unsupported key ({0}): use ECDSA P-256 or P-384, or RSA with 2048 to 4096 bits")]
+    /// A key kind or size we do not certify (named in the message).
     UnsupportedKey(String),
 }
 
@@ -43,6 +50,7 @@ pub enum CsrError {
 pub struct CheckedCsr {
     /// SubjectPublicKeyInfo, DER.
     pub spki: Vec<u8>,
+    /// The key's kind, checked to be one we certify.
     pub kind: KeyKind,
 }
 

@@ -33,17 +33,31 @@ pub use shomei_core::CrlScope;
 /// Errors of the CA. Messages are for operators' logs, in English.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
+    /// A file of the CA's folder could not be read or written.
     #[error("CA file {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// A file of the CA's folder is there but not what it must be (not
+    /// PEM, another key, a certificate that does not match).
     #[error("CA file {path} is not valid: {reason}")]
-    BadFile { path: PathBuf, reason: String },
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// rcgen could not build or sign a certificate.
     #[error("certificate generation failed: {0}")]
     Rcgen(#[from] rcgen::Error),
+    /// The system gave no random numbers (for a serial or a key).
     #[error("system random generator failed")]
     Random,
+    /// The PKCS#11 token (HSM) failed or refused; the message says which
+    /// step.
     #[error("{0}")]
     Hsm(String),
 }
@@ -88,6 +102,8 @@ impl Endpoints {
         self
     }
 
+    /// How many CRL partitions new certificates are spread over (0: one
+    /// undivided CRL).
     pub fn crl_partitions(&self) -> u16 {
         self.crl_partitions
     }
@@ -132,7 +148,9 @@ impl Endpoints {
 /// The subject of a client certificate: the login ID, and the company as O.
 #[derive(Debug, Clone)]
 pub struct ClientSubject<'a> {
+    /// The login ID, written as the CN (what the certificate login reads).
     pub login_id: &'a str,
+    /// The company's name, written as O.
     pub company_name: &'a str,
 }
 
@@ -143,8 +161,11 @@ pub struct IssuedCert {
     pub serial: Vec<u8>,
     /// The CRL its distribution point names.
     pub crl_scope: CrlScope,
+    /// The whole certificate, DER, as the client gets it.
     pub der: Vec<u8>,
+    /// Start of validity, as the caller gave it (to the whole second).
     pub not_before: OffsetDateTime,
+    /// End of validity, as the caller gave it (to the whole second).
     pub not_after: OffsetDateTime,
 }
 
@@ -262,22 +283,28 @@ impl Ca {
         self.dir.join(ROOT_CERT)
     }
 
+    /// The root certificate, DER: the trust anchor of every chain we send.
     pub fn root_der(&self) -> &CertificateDer<'static> {
         &self.root_der
     }
 
+    /// The issuing CA's certificate, DER: what signs client certificates,
+    /// CRLs and the OCSP signer's certificate.
     pub fn issuing_der(&self) -> &CertificateDer<'static> {
         &self.issuing_der
     }
 
+    /// The root certificate as PEM, for browsers and `shomei-cert.toml`.
     pub fn root_pem(&self) -> String {
         files::pem("CERTIFICATE", &self.root_der)
     }
 
+    /// The issuing CA's certificate as PEM (the chain clients send).
     pub fn issuing_pem(&self) -> String {
         files::pem("CERTIFICATE", &self.issuing_der)
     }
 
+    /// The CRL and OCSP URLs this CA writes into every certificate.
     pub fn endpoints(&self) -> &Endpoints {
         &self.endpoints
     }
@@ -506,7 +533,9 @@ impl Ca {
 /// key in a PKCS#11 token. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum CaKey {
+    /// A key in a PEM file beside its certificate (mode 0600).
     File(Arc<KeyPair>),
+    /// A key in a PKCS#11 token, which signs there and never leaves it.
     Hsm(Arc<HsmKey>),
 }
 

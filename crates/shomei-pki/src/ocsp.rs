@@ -25,7 +25,9 @@ const ALG_ECDSA_SHA256: &[u8] = &[
 /// OCSPResponseStatus values we send without a body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OcspError {
+    /// The request cannot be read (RFC 6960 malformedRequest).
     MalformedRequest = 1,
+    /// We cannot answer: something of ours failed.
     InternalError = 2,
     /// RFC 6960 §2.3: the responder cannot answer now (our revocation view
     /// is not known to be current); try again later.
@@ -35,15 +37,20 @@ pub enum OcspError {
 /// The hash a CertID was made with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertIdHash {
+    /// SHA-1, what most clients (OpenSSL's default, browsers) still send.
     Sha1,
+    /// SHA-256.
     Sha256,
 }
 
 /// One CertID of a request.
 #[derive(Debug, Clone)]
 pub struct CertId {
+    /// The hash the issuer's name and key were hashed with.
     pub hash: CertIdHash,
+    /// The hash of the issuer's subject name, as encoded.
     pub issuer_name_hash: Vec<u8>,
+    /// The hash of the issuer's public key (the BIT STRING's content).
     pub issuer_key_hash: Vec<u8>,
     /// The serial's INTEGER content octets as sent.
     pub serial: Vec<u8>,
@@ -54,6 +61,8 @@ pub struct CertId {
 /// A parsed OCSPRequest.
 #[derive(Debug, Clone)]
 pub struct OcspRequest {
+    /// The certificates asked about, in the request's order (the answer
+    /// keeps it).
     pub ids: Vec<CertId>,
     /// The nonce extension's extnValue content, echoed when present.
     pub nonce: Option<Vec<u8>>,
@@ -154,6 +163,7 @@ pub struct IssuerHashes {
 }
 
 impl IssuerHashes {
+    /// The hashes of `issuing_ca_der`; `None` if it is not a certificate.
     pub fn of(issuing_ca_der: &[u8]) -> Option<Self> {
         let (_, cert) = x509_parser::parse_x509_certificate(issuing_ca_der).ok()?;
         let name = cert.subject().as_raw();
@@ -182,6 +192,8 @@ impl IssuerHashes {
         tlv(0x30, &tlv(0x30, &tlv(0x30, &request)))
     }
 
+    /// Whether `id` names our issuing CA: otherwise the answer is unknown,
+    /// whatever the serial.
     pub fn matches(&self, id: &CertId) -> bool {
         let (n, k) = match id.hash {
             CertIdHash::Sha1 => &self.sha1,
@@ -194,19 +206,29 @@ impl IssuerHashes {
 /// A certificate's status as we answer it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertStatus {
+    /// Issued by us and not revoked.
     Good,
+    /// Revoked (also when superseded by a renewal).
     Revoked {
+        /// When it was revoked.
         at: OffsetDateTime,
+        /// The CRLReason code, when one was given.
         reason: Option<u8>,
     },
+    /// Not a certificate of ours (another issuer, or a serial we never
+    /// issued).
     Unknown,
 }
 
 /// One answer of a response.
 pub struct SingleResponse<'a> {
+    /// The certificate asked about, echoed back as it was asked.
     pub id: &'a CertId,
+    /// Its status.
     pub status: CertStatus,
+    /// When the status was known to be right.
     pub this_update: OffsetDateTime,
+    /// Until when a client may cache the answer; `None`: no promise.
     pub next_update: Option<OffsetDateTime>,
 }
 
@@ -253,6 +275,8 @@ impl OcspSigner {
         })
     }
 
+    /// The signer's delegated certificate, DER, sent inside each response so
+    /// clients can check the signature.
     pub fn cert_der(&self) -> &[u8] {
         &self.cert_der
     }

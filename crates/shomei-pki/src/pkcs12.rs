@@ -47,12 +47,15 @@ const LEGACY_ITERATIONS: u32 = 2048;
 #[derive(Debug, thiserror::Error)]
 pub enum P12Error {
     #[error("the PKCS#12 password is wrong, or the file is damaged")]
+    /// The MAC does not check: a wrong password (or a changed file).
     WrongPassword,
     #[error(
         "the file is not a PKCS#12 file written by shomei-cert (PBES2/AES-256, HMAC-SHA256): {0}"
     )]
+    /// A form our reader does not take (named in the message).
     Unsupported(&'static str),
     #[error("cryptographic failure: {0}")]
+    /// The cryptographic library failed.
     Crypto(String),
 }
 
@@ -319,9 +322,11 @@ fn assemble(
 
 /// What `read` finds in a PKCS#12 file.
 pub struct Contents {
+    /// The private key, PKCS#8 DER, decrypted.
     pub key_pkcs8: Vec<u8>,
     /// The certificate the key belongs to, then the others.
     pub cert: Vec<u8>,
+    /// The other certificates of the file: the CAs of the chain.
     pub chain: Vec<Vec<u8>>,
     /// The key was in the legacy form (PBE-SHA1-3DES).
     pub legacy: bool,

@@ -20,6 +20,8 @@ use crate::pages::ClientAddr;
 /// listener (absent on the portal listener).
 #[derive(Debug, Clone)]
 pub struct ClientCert {
+    /// Its serial: what the revocation set and the session are checked by
+    /// on every request.
     pub serial: Serial,
     /// The subject CN (our certificates put the login ID there).
     pub login_id: String,

@@ -47,6 +47,7 @@ impl AppState {
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
+    /// The service every handler asks: the only way to the use cases.
     pub svc: Arc<Shomei>,
     /// Signs the login forms' tokens (anonymous visitors hold no session).
     pub(crate) form: Arc<session::LoginForm>,
@@ -56,8 +57,6 @@ pub struct AppState {
     pub cert_base: Option<String>,
 }
 
-/// The portal's routes. Every POST passes the CSRF guard; every page gets the
-/// security headers.
 /// The revocation endpoints alone, for the plain-HTTP PKI listener: CRLs,
 /// OCSP and the CA certificates (RFC 5280 §4.2.1.13 and RFC 6960 expect
 /// them over HTTP, so that checking a certificate never needs TLS first).
@@ -138,6 +137,8 @@ fn pki_routes() -> Router<AppState> {
         .route("/pki/issuing-ca.crt", get(pki::issuing_cert))
 }
 
+/// The portal's routes. Every POST passes the CSRF guard; every page gets the
+/// security headers.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::root))

@@ -33,6 +33,7 @@ pub struct ServerOptions {
 
 /// A started server. Dropping it does not stop it; call `shutdown`.
 pub struct RunningServer {
+    /// Where the portal listens (the port picked when 0 was asked for).
     pub addr: SocketAddr,
     /// The certificate listener, when started.
     pub cert_addr: Option<SocketAddr>,
@@ -47,6 +48,10 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
+    /// A graceful stop: the listeners stop accepting, then the current CRLs
+    /// and the revocation set's snapshot are kept (a restart serves them
+    /// again instead of signing and loading anew), then the background
+    /// tasks end. Returns when all of that is done.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
@@ -58,13 +63,18 @@ impl RunningServer {
     }
 }
 
+/// Why the server did not start (English, for the log and the shell).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// An address could not be bound (in use, or not this machine's).
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// The server certificate or the TLS configuration could not be made.
     #[error("TLS set-up failed: {0}")]
     Tls(String),
 }

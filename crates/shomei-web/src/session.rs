@@ -10,6 +10,8 @@
 use shomei_core::LoginId;
 use time::OffsetDateTime;
 
+/// The cookie that carries a logged-in session's id (`__Host-`: Secure,
+/// path /, no Domain, so no other host can set or read it).
 pub const SESSION_COOKIE: &str = "__Host-shomei";
 
 /// The cookie that carries a login form's signed token.
