@@ -393,3 +393,86 @@ async fn a_request_with_a_nonce_is_signed_afresh_and_a_presigned_answer_verifies
     );
     kit.stop().await;
 }
+
+/// `ocsp_presigned_max` bounds the pre-signed answers kept: at the cap, a
+/// certificate issued is not kept (counted as refused), its questions are
+/// signed for each request and still answer good, and its revocation is
+/// answered revoked on the very next question; the one kept below the cap
+/// is served pre-signed beside it (the control).
+#[tokio::test]
+async fn the_presigned_answers_stop_at_their_cap_and_answers_stay_right() {
+    let kit = Kit::start_with(shomei_service::Settings {
+        ocsp_presigned_max: 1,
+        ..Default::default()
+    })
+    .await;
+    let sample = |kit: &Kit, name| crate::metrics::sample(&kit.svc.metrics_text(None), name);
+    let issuer = shomei_pki::ocsp::IssuerHashes::of(kit.svc.ca().issuing_der()).unwrap();
+    let request_for = |cert: &[u8]| {
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert).unwrap();
+        let serial = shomei_core::Serial::from_bytes(parsed.raw_serial()).unwrap();
+        issuer.request(serial.as_bytes())
+    };
+    assert_eq!(sample(&kit, "shomei_ocsp_presigned_responses"), 0.0);
+    let refused = sample(&kit, "shomei_ocsp_presigned_refused_total");
+
+    // Below the cap: kept.
+    let (_, csr) = key_and_csr(&PKCS_ECDSA_P256_SHA256);
+    let jirodt = simpleenroll(&kit, "jirodt", LOGIN_PW, &csr)
+        .await
+        .certs()
+        .remove(0);
+    assert_eq!(sample(&kit, "shomei_ocsp_presigned_responses"), 1.0);
+    // At the cap: not kept, counted.
+    let (_, csr) = key_and_csr(&PKCS_ECDSA_P256_SHA256);
+    let sachikodt = simpleenroll(&kit, "sachikodt", LOGIN_PW, &csr)
+        .await
+        .certs()
+        .remove(0);
+    assert_eq!(sample(&kit, "shomei_ocsp_presigned_responses"), 1.0);
+    assert_eq!(
+        sample(&kit, "shomei_ocsp_presigned_refused_total"),
+        refused + 1.0,
+        "the second certificate's answer is not kept"
+    );
+
+    let kept = request_for(&jirodt);
+    let beyond = request_for(&sachikodt);
+    let hits = ocsp_hits(&kit);
+    for _ in 0..2 {
+        let good = kit.svc.ocsp(&beyond).await;
+        assert!(good.windows(2).any(|w| w == [0x80, 0x00]), "good");
+    }
+    assert_eq!(ocsp_hits(&kit), hits, "signed for each request");
+    let good = kit.svc.ocsp(&kept).await;
+    assert!(good.windows(2).any(|w| w == [0x80, 0x00]), "good");
+    assert_eq!(
+        ocsp_hits(&kit),
+        hits + 1.0,
+        "the kept one served pre-signed"
+    );
+    assert_eq!(sample(&kit, "shomei_ocsp_presigned_responses"), 1.0);
+
+    kit.svc
+        .revoke_by_operator(
+            &shomei_core::LoginId::parse("sachikodt").unwrap(),
+            shomei_core::RevocationReason::KeyCompromise,
+            None,
+            "yamada",
+        )
+        .await
+        .unwrap();
+    let revoked = kit.svc.ocsp(&beyond).await;
+    assert!(
+        revoked
+            .windows(4)
+            .any(|w| w[0] == 0xa1 && w[2..] == [0x18, 0x0f]),
+        "revoked on the very next question"
+    );
+    assert!(
+        !revoked.windows(4).any(|w| w == [0x80, 0x00, 0x18, 0x0f]),
+        "no longer good"
+    );
+    assert_eq!(sample(&kit, "shomei_ocsp_presigned_responses"), 1.0);
+    kit.stop().await;
+}

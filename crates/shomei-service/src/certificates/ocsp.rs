@@ -38,9 +38,6 @@ const MAX_CACHED: usize = 200_000;
 /// least half its validity).
 const PRESIGNED_REFRESH_AFTER: Duration = Duration::minutes(20);
 const PRESIGNED_SERVE_FOR: Duration = Duration::minutes(30);
-/// Pre-signed answers kept at most (about 300 octets each with the map);
-/// beyond it, answers are signed on demand as for other spellings.
-const MAX_PRESIGNED: usize = 2_000_000;
 /// A signed response, the CertID it answers as the client sent it (the
 /// response echoes it, so a client asking with another hash algorithm or
 /// another encoding needs its own), and until when it may be served again.
@@ -73,6 +70,11 @@ pub(crate) struct Responder {
     cache: Mutex<HashMap<Vec<u8>, Vec<Cached>>>,
     /// By the serial's magnitude (all of ours fit 16 octets).
     presigned: RwLock<HashMap<u128, Presigned>>,
+    /// Pre-signed answers kept at most (`ocsp_presigned_max`); beyond it,
+    /// answers about more certificates are signed for each request.
+    max: usize,
+    /// Answers not kept because `max` were kept already.
+    refused: std::sync::atomic::AtomicU64,
 }
 
 /// The serial's magnitude as one number, if it fits 16 octets.
@@ -87,12 +89,14 @@ fn short_key(serial: &[u8]) -> Option<u128> {
 }
 
 impl Responder {
-    pub(crate) fn new(signer: OcspSigner, issuer: IssuerHashes) -> Self {
+    pub(crate) fn new(signer: OcspSigner, issuer: IssuerHashes, max: usize) -> Self {
         Self {
             signer,
             issuer,
             cache: Mutex::new(HashMap::new()),
             presigned: RwLock::new(HashMap::new()),
+            max,
+            refused: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -162,7 +166,9 @@ impl Responder {
             }
             return;
         }
-        if p.len() >= MAX_PRESIGNED && !p.contains_key(&key) {
+        if p.len() >= self.max && !p.contains_key(&key) {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return;
         }
         p.insert(key, entry);
@@ -171,6 +177,11 @@ impl Responder {
     /// Pre-signed answers kept now.
     pub(crate) fn presigned_count(&self) -> usize {
         self.presigned.read().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Answers not kept because the cap was reached.
+    pub(crate) fn presigned_refused(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn cached(
