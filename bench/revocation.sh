@@ -24,6 +24,8 @@
 # a temporary directory removed at the end. Loopback only, bounded loops.
 # SECTIONS (default "1 2 3 4 5 6"): the sections measured and shown (the
 # levels are seeded whatever it says), e.g. SECTIONS=5 for the renewals alone.
+# CONFIG: a shomei.toml every server starts with (e.g. crl_partitions = 256,
+# with SEED_CRL_PARTITIONS=256 for the seeded rows).
 # Usage: [ROUNDS=3] [SECTIONS=…] bench/revocation.sh [seconds per load run] [s_time clients] [largest count]
 source "$(dirname "$0")/lib.sh"
 SECS=${1:-10}
@@ -44,7 +46,7 @@ SERIALS="$BENCH_TMP/serials.txt"
 : >"$INDEX"
 echo "unique_subject = no" >"$INDEX.attr"
 : >"$SERIALS"
-start_shomei "$D" 0
+start_shomei "$D" 0 ${CONFIG:+--config "$CONFIG"}
 METRICS=$(grep -o 'Metrics (Prometheus): http://[0-9.:]*' "$D.log" | tail -1 | sed 's#.*: ##')
 enroll "$D" sachikodt "$BENCH_TMP/client"
 # Renewal chains (section 5): jirodt enrolled now, four users from the demo
@@ -107,7 +109,7 @@ copy_level() {
 }
 stop_shomei
 copy_level 0
-start_shomei "$D" 0
+start_shomei "$D" 0 ${CONFIG:+--config "$CONFIG"}
 METRICS=$(grep -o 'Metrics (Prometheus): http://[0-9.:]*' "$D.log" | tail -1 | sed 's#.*: ##')
 
 RESULTS="$BENCH_TMP/handshakes.txt"
@@ -123,7 +125,7 @@ for n in 0 10000 100000 1000000; do
         have=$n
         copy_level "$n"
         t0=$(date +%s%N)
-        start_shomei "$D" 0
+        start_shomei "$D" 0 ${CONFIG:+--config "$CONFIG"}
         startup=$(elapsed_ms "$t0")
         METRICS=$(grep -o 'Metrics (Prometheus): http://[0-9.:]*' "$D.log" | tail -1 | sed 's#.*: ##')
     else
@@ -161,7 +163,7 @@ want 5 || LEVELS=()
 # start_shomei sets these: the main server's are kept for sections 2-4 and 6.
 MAIN=("$SHOMEI_PID" "$PORTAL" "$CERT" "$PKI")
 for n in "${LEVELS[@]}"; do
-    start_shomei "$BENCH_TMP/level-$n" 0
+    start_shomei "$BENCH_TMP/level-$n" 0 ${CONFIG:+--config "$CONFIG"}
     L_PID[$n]=$SHOMEI_PID
     L_CERT[$n]=$CERT
     L_METRICS[$n]=$(grep -o 'Metrics (Prometheus): http://[0-9.:]*' "$BENCH_TMP/level-$n.log" | tail -1 | sed 's#.*: ##')

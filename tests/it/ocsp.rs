@@ -296,6 +296,21 @@ fn generalized(t: ::time::OffsetDateTime) -> String {
     )
 }
 
+/// The signature value `openssl ocsp -resp_text` prints of a response.
+fn signature_of(text: &str) -> String {
+    let at = text
+        .find("Signature Value:")
+        .unwrap_or_else(|| panic!("no signature in {text}"));
+    let hex: String = text[at..]
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .take_while(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_hexdigit() || c == ':'))
+        .collect();
+    assert!(hex.len() > 100, "a signature in {text}");
+    hex
+}
+
 fn ocsp_hits(kit: &Kit) -> f64 {
     crate::metrics::sample(&kit.svc.metrics_text(None), "shomei_ocsp_cache_hits_total")
 }
@@ -380,12 +395,21 @@ async fn a_request_with_a_nonce_is_signed_afresh_and_a_presigned_answer_verifies
     assert!(plain.contains("cert.pem: good"), "{plain}");
     assert_eq!(ocsp_hits(&kit), hits + 1.0, "served pre-signed");
     // With a nonce: echoed, so signed for this request, twice over.
+    // (openssl fails when the nonce it sent is not the one echoed.)
+    let mut signatures = Vec::new();
     for _ in 0..2 {
         let nonced = openssl_ocsp(d, &url, &["-cert", "cert.pem"]);
         assert!(nonced.contains("Response verify OK"), "{nonced}");
         assert!(nonced.contains("OCSP Nonce"), "{nonced}");
         assert!(nonced.contains("cert.pem: good"), "{nonced}");
+        signatures.push(signature_of(&nonced));
     }
+    assert_ne!(signatures[0], signatures[1], "each signed for its request");
+    assert_ne!(
+        signatures[0],
+        signature_of(&plain),
+        "not the pre-signed one"
+    );
     assert_eq!(
         ocsp_hits(&kit),
         hits + 1.0,
