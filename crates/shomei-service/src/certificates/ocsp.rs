@@ -16,12 +16,12 @@
 //! with a nonce is always signed afresh.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Mutex, RwLock};
 
 use shomei_core::Serial;
 use shomei_pki::ocsp::{
-    CertId, CertIdHash, CertStatus, IssuerHashes, OcspError, OcspSigner, SingleResponse,
-    error_response, parse_request,
+    CertId, CertStatus, IssuerHashes, OcspError, OcspSigner, SingleResponse, error_response,
+    parse_request,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -43,7 +43,7 @@ const PRESIGNED_SERVE_FOR: Duration = Duration::minutes(30);
 /// another encoding needs its own), and until when it may be served again.
 struct Cached {
     cert_id: Vec<u8>,
-    response: Arc<Vec<u8>>,
+    response: bytes::Bytes,
     status: CertStatus,
     until: OffsetDateTime,
 }
@@ -115,10 +115,7 @@ impl Responder {
 
     /// Is `id` the spelling pre-signed answers are made for?
     fn is_canonical(&self, id: &CertId) -> bool {
-        id.hash == CertIdHash::Sha1
-            && self
-                .canonical_id(&id.serial)
-                .is_some_and(|c| c.raw == id.raw)
+        self.issuer.is_canonical(id)
     }
 
     /// The pre-signed answer about `key`, assembled, while fresh enough.
@@ -189,7 +186,7 @@ impl Responder {
         serial: &[u8],
         cert_id: &[u8],
         now: OffsetDateTime,
-    ) -> Option<(Arc<Vec<u8>>, CertStatus)> {
+    ) -> Option<(bytes::Bytes, CertStatus)> {
         let c = self.cache.lock().ok()?;
         c.get(serial)?
             .iter()
@@ -201,7 +198,7 @@ impl Responder {
         &self,
         serial: &[u8],
         cert_id: &[u8],
-        (response, status): (Arc<Vec<u8>>, CertStatus),
+        (response, status): (bytes::Bytes, CertStatus),
         now: OffsetDateTime,
     ) {
         if let Ok(mut c) = self.cache.lock() {
@@ -226,18 +223,18 @@ impl Responder {
 impl Shomei {
     /// Answers a DER OCSPRequest with a DER OCSPResponse. Never fails: a
     /// malformed request gets `malformedRequest`, our own trouble `internalError`.
-    pub async fn ocsp(&self, request: &[u8]) -> Arc<Vec<u8>> {
+    pub async fn ocsp(&self, request: &[u8]) -> bytes::Bytes {
         if self.revocation_view_problem().is_some() {
             // Fail closed: no answer at all rather than a stale `good`.
             self.metrics().ocsp_answer(None);
-            return Arc::new(error_response(OcspError::TryLater));
+            return error_response(OcspError::TryLater).into();
         }
         let now = self.now();
         let req = match parse_request(request) {
             Ok(r) => r,
             Err(e) => {
                 self.metrics().ocsp_answer(None);
-                return Arc::new(error_response(e));
+                return error_response(e).into();
             }
         };
         // Only a single request without a nonce, about a certificate of ours.
@@ -260,7 +257,7 @@ impl Shomei {
             } else {
                 CertStatus::Good
             }));
-            return Arc::new(r);
+            return r.into();
         }
         let cert_id = &req.ids[0].raw;
         if cacheable && let Some((r, status)) = self.ocsp.cached(&key, cert_id, now) {
@@ -275,7 +272,7 @@ impl Shomei {
         }
         let Ok(statuses) = statuses.into_iter().collect::<Result<Vec<_>, _>>() else {
             self.metrics().ocsp_answer(None);
-            return Arc::new(error_response(OcspError::InternalError));
+            return error_response(OcspError::InternalError).into();
         };
         self.metrics().ocsp_answer(statuses.first());
         let answers: Vec<SingleResponse<'_>> = req
@@ -291,9 +288,9 @@ impl Shomei {
             .collect();
         let signed = match self.ocsp.signer.sign(&answers, req.nonce.as_deref(), now) {
             Ok(r) => r,
-            Err(e) => return Arc::new(error_response(e)),
+            Err(e) => return error_response(e).into(),
         };
-        let response = Arc::new(self.ocsp.signer.assemble(&signed));
+        let response = bytes::Bytes::from(self.ocsp.signer.assemble(&signed));
         // Keep only answers that a revocation cannot have raced: the
         // status was read after any revocation already in the set. A good
         // answer about a certificate in force is kept as its pre-signed one
