@@ -9,7 +9,9 @@
 #  3. CRL generation with 1M entries: `shomei crl export` beside
 #     `openssl ca -gencrl` on the same entries, time and peak RSS;
 #  4. OCSP responses/s for random issued serials, beside
-#     `openssl ocsp -index … -multi 2` on the same data;
+#     `openssl ocsp -index … -multi 2` on the same data and the same core,
+#     in alternating rounds; then every good certificate asked about once:
+#     the memory of its pre-signed answer (bytes per certificate in force);
 #  5. EST renewals (each revokes the superseded certificate, so each one
 #     re-signs its CRL partition) per second and server CPU per renewal at
 #     0, 10k, 100k and 1M revoked: each level's data directory is copied as
@@ -22,6 +24,8 @@
 # a temporary directory removed at the end. Loopback only, bounded loops.
 # SECTIONS (default "1 2 3 4 5 6"): the sections measured and shown (the
 # levels are seeded whatever it says), e.g. SECTIONS=5 for the renewals alone.
+# CONFIG: a shomei.toml every server starts with (e.g. crl_partitions = 256,
+# with SEED_CRL_PARTITIONS=256 for the seeded rows).
 # Usage: [ROUNDS=3] [SECTIONS=…] bench/revocation.sh [seconds per load run] [s_time clients] [largest count]
 source "$(dirname "$0")/lib.sh"
 SECS=${1:-10}
@@ -42,7 +46,7 @@ SERIALS="$BENCH_TMP/serials.txt"
 : >"$INDEX"
 echo "unique_subject = no" >"$INDEX.attr"
 : >"$SERIALS"
-start_shomei "$D" 0
+start_shomei "$D" 0 ${CONFIG:+--config "$CONFIG"}
 METRICS=$(grep -o 'Metrics (Prometheus): http://[0-9.:]*' "$D.log" | tail -1 | sed 's#.*: ##')
 enroll "$D" sachikodt "$BENCH_TMP/client"
 # Renewal chains (section 5): jirodt enrolled now, four users from the demo
@@ -105,7 +109,7 @@ copy_level() {
 }
 stop_shomei
 copy_level 0
-start_shomei "$D" 0
+start_shomei "$D" 0 ${CONFIG:+--config "$CONFIG"}
 METRICS=$(grep -o 'Metrics (Prometheus): http://[0-9.:]*' "$D.log" | tail -1 | sed 's#.*: ##')
 
 RESULTS="$BENCH_TMP/handshakes.txt"
@@ -121,7 +125,7 @@ for n in 0 10000 100000 1000000; do
         have=$n
         copy_level "$n"
         t0=$(date +%s%N)
-        start_shomei "$D" 0
+        start_shomei "$D" 0 ${CONFIG:+--config "$CONFIG"}
         startup=$(elapsed_ms "$t0")
         METRICS=$(grep -o 'Metrics (Prometheus): http://[0-9.:]*' "$D.log" | tail -1 | sed 's#.*: ##')
     else
@@ -159,7 +163,7 @@ want 5 || LEVELS=()
 # start_shomei sets these: the main server's are kept for sections 2-4 and 6.
 MAIN=("$SHOMEI_PID" "$PORTAL" "$CERT" "$PKI")
 for n in "${LEVELS[@]}"; do
-    start_shomei "$BENCH_TMP/level-$n" 0
+    start_shomei "$BENCH_TMP/level-$n" 0 ${CONFIG:+--config "$CONFIG"}
     L_PID[$n]=$SHOMEI_PID
     L_CERT[$n]=$CERT
     L_METRICS[$n]=$(grep -o 'Metrics (Prometheus): http://[0-9.:]*' "$BENCH_TMP/level-$n.log" | tail -1 | sed 's#.*: ##')
@@ -228,14 +232,17 @@ read -r go_t go_kb <"$BENCH_TMP/gen.openssl"
 fi
 if want 4; then
 # 4. OCSP: the same serials (revoked and not), random picks; Shomei's PKI
-# listener beside openssl ocsp's responder on the same index.
+# listener beside openssl ocsp's responder on the same index, both on core 0
+# (the same core for both), the load on core 1, in ROUNDS rounds whose
+# order alternates. Then every good certificate is asked about once, for
+# the memory its pre-signed answer takes.
 shuf -n 20000 "$SERIALS" >"$BENCH_TMP/ocsp-serials.txt"
 OPORT=$((20000 + RANDOM % 20000))
 # openssl ocsp -multi stops accepting once its standard input is at EOF:
 # give it a FIFO this shell holds open.
 mkfifo "$BENCH_TMP/ocspd.in"
 exec 9<>"$BENCH_TMP/ocspd.in"
-openssl ocsp -index "$INDEX" -port "$OPORT" -rsigner "$D/ca/ocsp-signer.crt" -rkey "$D/ca/ocsp-signer.key" \
+taskset -c 0 openssl ocsp -index "$INDEX" -port "$OPORT" -rsigner "$D/ca/ocsp-signer.crt" -rkey "$D/ca/ocsp-signer.key" \
     -CA "$D/ca/issuing-ca.crt" -multi 2 -nmin 60 <"$BENCH_TMP/ocspd.in" >"$BENCH_TMP/ocspd.log" 2>&1 &
 OCSPD=$!
 # With -multi it leads its own process group (and fails if it already leads
@@ -246,20 +253,41 @@ for _ in $(seq 1 100); do
     if ss -ltn | grep -q ":$OPORT "; then break; fi
     sleep 0.2
 done
-ocsp_run() { # TARGET new|keep PIDS… ; prints "responses cpu_us_per_response rate refused"
-    local target=$1 how=$2
-    shift 2
-    local before=0 after=0 p
+ocsp_run() { # TARGET new|keep|each SERIALS PIDS… ; prints "responses cpu_ticks seconds refused"
+    local target=$1 how=$2 list=$3
+    shift 3
+    local before=0 after=0 p secs=$SECS
+    [ "$how" != each ] || secs=600
     for p in "$@"; do before=$((before + $(cpu_ticks "$p"))); done
-    read -r ops secs refused < <("$LOAD" ocsp "$target" "$SECS" 32 "$D/ca/issuing-ca.crt" "$BENCH_TMP/ocsp-serials.txt" "$how")
+    read -r ops took refused < <(taskset -c 1 "$LOAD" ocsp "$target" "$secs" 32 "$D/ca/issuing-ca.crt" "$list" "$how")
     for p in "$@"; do after=$((after + $(cpu_ticks "$p" 2>/dev/null || echo 0))); done
-    awk -v n="$ops" -v s="$secs" -v t=$((after - before)) -v hz="$TICK" -v r="$refused" \
-        'BEGIN { printf "%d %.1f %.0f %d\n", n, (n ? t * 1e6 / hz / n : 0), n / s, r }'
+    echo "$ops $((after - before)) $took $refused"
 }
 ocspd_pids() { echo "$OCSPD" $(pgrep -P "$OCSPD" || true); }
-read -r so_n so_cpu so_rate so_ref < <(ocsp_run "127.0.0.1:${PKI##*:}/pki/ocsp" new "$SHOMEI_PID")
-read -r sk_n sk_cpu sk_rate sk_ref < <(ocsp_run "127.0.0.1:${PKI##*:}/pki/ocsp" keep "$SHOMEI_PID")
-read -r oo_n oo_cpu oo_rate oo_ref < <(ocsp_run "127.0.0.1:$OPORT/" new $(ocspd_pids))
+SHOMEI_OCSP="127.0.0.1:${PKI##*:}/pki/ocsp"
+OCSP_ROWS="$BENCH_TMP/ocsp.txt"
+: >"$OCSP_ROWS"
+for r in $(seq 1 "$ROUNDS"); do
+    order=(shomei openssl)
+    [ $((r % 2)) = 1 ] || order=(openssl shomei)
+    for who in "${order[@]}"; do
+        if [ "$who" = shomei ]; then
+            for how in new keep; do
+                echo "$r shomei-$how $(ocsp_run "$SHOMEI_OCSP" "$how" "$BENCH_TMP/ocsp-serials.txt" "$SHOMEI_PID")" >>"$OCSP_ROWS"
+            done
+        else
+            echo "$r openssl-new $(ocsp_run "127.0.0.1:$OPORT/" new "$BENCH_TMP/ocsp-serials.txt" $(ocspd_pids))" >>"$OCSP_ROWS"
+        fi
+    done
+done
+# Memory: every good (unrevoked) certificate asked about once.
+grep '^V' "$INDEX" | cut -f4 >"$BENCH_TMP/good-serials.txt" || true
+presigned() { curl -s "$METRICS/metrics" | awk '/^shomei_ocsp_presigned_responses / {print $2}'; }
+m_rss0=$(awk '/VmRSS/ {print $2}' "/proc/$SHOMEI_PID/status")
+m_kept0=$(presigned)
+read -r m_ops _ m_secs _ < <(ocsp_run "$SHOMEI_OCSP" each "$BENCH_TMP/good-serials.txt" "$SHOMEI_PID")
+m_rss1=$(awk '/VmRSS/ {print $2}' "/proc/$SHOMEI_PID/status")
+m_kept1=$(presigned)
 fi
 if want 1; then
 echo
@@ -293,11 +321,28 @@ awk -v st="$gs_t" -v ot="$go_t" -v sm="$gs_kb" -v om="$go_kb" 'BEGIN {
 fi
 if want 4; then
 echo
-echo "4. OCSP, random picks among 20,000 issued serials (revoked and good), 32 connections, ${SECS}s; servers and load share both cores"
+echo "4. OCSP, random picks among 20,000 issued serials (revoked and good), 32 connections from core 1, ${SECS}s a run, $ROUNDS rounds (order alternating); both responders on core 0"
 printf '%-46s %10s %12s %16s %9s\n' "responder" "responses" "responses/s" "server CPU/resp" "refused"
-printf '%-46s %10s %12s %13s us %9s\n' "Shomei PKI listener, new connection each" "$so_n" "$so_rate" "$so_cpu" "$so_ref"
-printf '%-46s %10s %12s %13s us %9s\n' "Shomei PKI listener, keep-alive" "$sk_n" "$sk_rate" "$sk_cpu" "$sk_ref"
-printf '%-46s %10s %12s %13s us %9s\n' "openssl ocsp -multi 2, new connection each" "$oo_n" "$oo_rate" "$oo_cpu" "$oo_ref"
+for row in "shomei-new:Shomei PKI listener, new connection each" "shomei-keep:Shomei PKI listener, keep-alive" "openssl-new:openssl ocsp -multi 2, new connection each"; do
+    awk -v w="${row%%:*}" -v label="${row#*:}" -v hz="$TICK" '$2 == w { n += $3; t += $4; s += $5; f += $6 }
+        END { printf "%-46s %10d %12.0f %13.1f us %9d\n", label, n, n / s, (n ? t * 1e6 / hz / n : 0), f }' "$OCSP_ROWS"
+done
+awk -v hz="$TICK" '
+    { rate[$1, $2] = $3 / $5; cpu[$1, $2] = $4 / hz / $3; rounds[$1] = 1 }
+    END {
+        for (r = 1; (r in rounds); r++) {
+            n = n sprintf(" %.1f", rate[r, "shomei-new"] / rate[r, "openssl-new"])
+            k = k sprintf(" %.1f", rate[r, "shomei-keep"] / rate[r, "openssl-new"])
+            c = c sprintf(" %.1f", cpu[r, "openssl-new"] / cpu[r, "shomei-new"])
+            ck = ck sprintf(" %.1f", cpu[r, "openssl-new"] / cpu[r, "shomei-keep"])
+        }
+        printf "responses/s, Shomei / openssl: new connections each round:%s; Shomei keep-alive each round:%s (target >= 5)\n", n, k
+        printf "server CPU per response (what one core answers), openssl / Shomei: new connections each round:%s; Shomei keep-alive each round:%s\n", c, ck
+        printf "(the load tool on core 1 sets responses/s when a responder is not busy: see the CPU per response)\n"
+    }' "$OCSP_ROWS"
+awk -v a="$m_rss0" -v b="$m_rss1" -v k0="$m_kept0" -v k1="$m_kept1" -v n="$m_ops" -v s="$m_secs" 'BEGIN {
+    printf "every good certificate asked once (%d, %.0f/s): pre-signed answers %d -> %d, RSS %.1f -> %.1f MB: %.0f bytes per certificate in force\n",
+        n, n / s, k0, k1, a / 1024, b / 1024, (k1 > k0 ? (b - a) * 1024 / (k1 - k0) : 0) }'
 fi
 if want 5; then
 echo

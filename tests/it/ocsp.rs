@@ -298,6 +298,21 @@ fn generalized(t: ::time::OffsetDateTime) -> String {
     )
 }
 
+/// The signature value `openssl ocsp -resp_text` prints of a response.
+fn signature_of(text: &str) -> String {
+    let at = text
+        .find("Signature Value:")
+        .unwrap_or_else(|| panic!("no signature in {text}"));
+    let hex: String = text[at..]
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .take_while(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_hexdigit() || c == ':'))
+        .collect();
+    assert!(hex.len() > 100, "a signature in {text}");
+    hex
+}
+
 fn ocsp_hits(kit: &Kit) -> f64 {
     crate::metrics::sample(&kit.svc.metrics_text(None), "shomei_ocsp_cache_hits_total")
 }
@@ -382,12 +397,21 @@ async fn a_request_with_a_nonce_is_signed_afresh_and_a_presigned_answer_verifies
     assert!(plain.contains("cert.pem: good"), "{plain}");
     assert_eq!(ocsp_hits(&kit), hits + 1.0, "served pre-signed");
     // With a nonce: echoed, so signed for this request, twice over.
+    // (openssl fails when the nonce it sent is not the one echoed.)
+    let mut signatures = Vec::new();
     for _ in 0..2 {
         let nonced = openssl_ocsp(d, &url, &["-cert", "cert.pem"]);
         assert!(nonced.contains("Response verify OK"), "{nonced}");
         assert!(nonced.contains("OCSP Nonce"), "{nonced}");
         assert!(nonced.contains("cert.pem: good"), "{nonced}");
+        signatures.push(signature_of(&nonced));
     }
+    assert_ne!(signatures[0], signatures[1], "each signed for its request");
+    assert_ne!(
+        signatures[0],
+        signature_of(&plain),
+        "not the pre-signed one"
+    );
     assert_eq!(
         ocsp_hits(&kit),
         hits + 1.0,
@@ -575,5 +599,88 @@ async fn the_ca_certificates_are_served_as_the_data_directory_holds_them() {
     let (status, _, body) = get(format!("{pki}/pki/ca.crt")).await;
     assert_eq!(status, 404);
     assert!(body.contains("/pki/ocsp and the CA certificates"), "{body}");
+    kit.stop().await;
+}
+
+/// `ocsp_presigned_max` bounds the pre-signed answers kept: at the cap, a
+/// certificate issued is not kept (counted as refused), its questions are
+/// signed for each request and still answer good, and its revocation is
+/// answered revoked on the very next question; the one kept below the cap
+/// is served pre-signed beside it (the control).
+#[tokio::test]
+async fn the_presigned_answers_stop_at_their_cap_and_answers_stay_right() {
+    let kit = Kit::start_with(shomei_service::Settings {
+        ocsp_presigned_max: 1,
+        ..Default::default()
+    })
+    .await;
+    let sample = |kit: &Kit, name| crate::metrics::sample(&kit.svc.metrics_text(None), name);
+    let issuer = shomei_pki::ocsp::IssuerHashes::of(kit.svc.ca().issuing_der()).unwrap();
+    let request_for = |cert: &[u8]| {
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert).unwrap();
+        let serial = shomei_core::Serial::from_bytes(parsed.raw_serial()).unwrap();
+        issuer.request(serial.as_bytes())
+    };
+    assert_eq!(sample(&kit, "shomei_ocsp_presigned_responses"), 0.0);
+    let refused = sample(&kit, "shomei_ocsp_presigned_refused_total");
+
+    // Below the cap: kept.
+    let (_, csr) = key_and_csr(&PKCS_ECDSA_P256_SHA256);
+    let jirodt = simpleenroll(&kit, "jirodt", LOGIN_PW, &csr)
+        .await
+        .certs()
+        .remove(0);
+    assert_eq!(sample(&kit, "shomei_ocsp_presigned_responses"), 1.0);
+    // At the cap: not kept, counted.
+    let (_, csr) = key_and_csr(&PKCS_ECDSA_P256_SHA256);
+    let sachikodt = simpleenroll(&kit, "sachikodt", LOGIN_PW, &csr)
+        .await
+        .certs()
+        .remove(0);
+    assert_eq!(sample(&kit, "shomei_ocsp_presigned_responses"), 1.0);
+    assert_eq!(
+        sample(&kit, "shomei_ocsp_presigned_refused_total"),
+        refused + 1.0,
+        "the second certificate's answer is not kept"
+    );
+
+    let kept = request_for(&jirodt);
+    let beyond = request_for(&sachikodt);
+    let hits = ocsp_hits(&kit);
+    for _ in 0..2 {
+        let good = kit.svc.ocsp(&beyond).await;
+        assert!(good.windows(2).any(|w| w == [0x80, 0x00]), "good");
+    }
+    assert_eq!(ocsp_hits(&kit), hits, "signed for each request");
+    let good = kit.svc.ocsp(&kept).await;
+    assert!(good.windows(2).any(|w| w == [0x80, 0x00]), "good");
+    assert_eq!(
+        ocsp_hits(&kit),
+        hits + 1.0,
+        "the kept one served pre-signed"
+    );
+    assert_eq!(sample(&kit, "shomei_ocsp_presigned_responses"), 1.0);
+
+    kit.svc
+        .revoke_by_operator(
+            &shomei_core::LoginId::parse("sachikodt").unwrap(),
+            shomei_core::RevocationReason::KeyCompromise,
+            None,
+            "yamada",
+        )
+        .await
+        .unwrap();
+    let revoked = kit.svc.ocsp(&beyond).await;
+    assert!(
+        revoked
+            .windows(4)
+            .any(|w| w[0] == 0xa1 && w[2..] == [0x18, 0x0f]),
+        "revoked on the very next question"
+    );
+    assert!(
+        !revoked.windows(4).any(|w| w == [0x80, 0x00, 0x18, 0x0f]),
+        "no longer good"
+    );
+    assert_eq!(sample(&kit, "shomei_ocsp_presigned_responses"), 1.0);
     kit.stop().await;
 }

@@ -159,21 +159,47 @@ fn next_random(state: &mut u64) -> u64 {
     state.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
+/// How an OCSP client picks its requests.
+#[derive(Clone, Copy)]
+enum Picks {
+    /// At random, until the time is up.
+    Random { seed: u64 },
+    /// Every `step`th request from `first` on, each once (a sweep of all of
+    /// them by `step` clients), then done.
+    Each { first: usize, step: usize },
+}
+
 /// One OCSP client: `requests` are complete HTTP requests, one per serial.
 async fn ocsp_conn(
     addr: String,
     requests: Arc<Vec<Vec<u8>>>,
     keep_alive: bool,
-    seed: u64,
+    picks: Picks,
     until: Instant,
     done: Arc<AtomicU64>,
     refused: Arc<AtomicU64>,
 ) -> Result<(), Err> {
-    let mut rng = seed | 1;
+    let mut rng = match picks {
+        Picks::Random { seed } => seed | 1,
+        Picks::Each { .. } => 0,
+    };
+    let mut next = match picks {
+        Picks::Each { first, .. } => first,
+        Picks::Random { .. } => 0,
+    };
     let mut buf = Vec::new();
     let mut conn: Option<TcpStream> = None;
     while Instant::now() < until {
-        let req = &requests[(next_random(&mut rng) % requests.len() as u64) as usize];
+        let req = match picks {
+            Picks::Random { .. } => {
+                &requests[(next_random(&mut rng) % requests.len() as u64) as usize]
+            }
+            Picks::Each { step, .. } => {
+                let Some(r) = requests.get(next) else { break };
+                next += step;
+                r
+            }
+        };
         let mut s = match conn.take() {
             Some(s) => s,
             None => match TcpStream::connect(&addr).await {
@@ -266,12 +292,14 @@ async fn run(args: Vec<String>) -> Result<(), Err> {
         }
         "ocsp" => {
             let [_, _, target, secs, conns, issuer, serials, how] = args.as_slice() else {
-                return Err("usage: shomei-bench ocsp HOST:PORT/PATH SECONDS CONNECTIONS ISSUER_PEM SERIALS new|keep".into());
+                return Err("usage: shomei-bench ocsp HOST:PORT/PATH SECONDS CONNECTIONS ISSUER_PEM SERIALS new|keep|each".into());
             };
-            let keep_alive = match how.as_str() {
-                "new" => false,
-                "keep" => true,
-                _ => return Err("the last argument is new or keep".into()),
+            // each: keep-alive, every serial asked about once (within SECONDS).
+            let (keep_alive, each) = match how.as_str() {
+                "new" => (false, false),
+                "keep" => (true, false),
+                "each" => (true, true),
+                _ => return Err("the last argument is new, keep or each".into()),
             };
             let (addr, path) = match target.split_once('/') {
                 Some((a, p)) => (a.to_string(), format!("/{p}")),
@@ -306,12 +334,23 @@ async fn run(args: Vec<String>) -> Result<(), Err> {
             }
             let requests = Arc::new(requests);
             let until = start + Duration::from_secs(secs.parse()?);
-            for i in 0..conns.parse::<u64>()? {
+            let conns = conns.parse::<u64>()?;
+            for i in 0..conns {
+                let picks = if each {
+                    Picks::Each {
+                        first: i as usize,
+                        step: conns as usize,
+                    }
+                } else {
+                    Picks::Random {
+                        seed: 0x9e37_79b9_7f4a_7c15 ^ (i + 1),
+                    }
+                };
                 tasks.push(tokio::spawn(ocsp_conn(
                     addr.clone(),
                     requests.clone(),
                     keep_alive,
-                    0x9e37_79b9_7f4a_7c15 ^ (i + 1),
+                    picks,
                     until,
                     done.clone(),
                     refused.clone(),

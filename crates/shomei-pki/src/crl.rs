@@ -318,6 +318,20 @@ impl CrlList {
         self.buf.extend_from_slice(&other.buf[ROOM..]);
     }
 
+    /// A copy written into `buf`, whose allocation is kept when it is large
+    /// enough (what it held is dropped): the buffer of a CRL no longer served
+    /// takes the next one, without a fresh allocation to fault in.
+    pub fn copy_into(&self, mut buf: Vec<u8>) -> Self {
+        let needed = self.buf.len() + TAIL_ROOM;
+        buf.clear();
+        if buf.capacity() < needed {
+            // Fresh (nothing to move), with room to grow for a while.
+            buf = Vec::with_capacity(needed + needed / 8);
+        }
+        buf.extend_from_slice(&self.buf);
+        Self { buf }
+    }
+
     /// A copy with room for `more` bytes of entries to come.
     pub fn clone_with_room(&self, more: usize) -> Self {
         let mut buf = Vec::with_capacity(self.buf.len() + more + TAIL_ROOM);

@@ -192,6 +192,37 @@ impl IssuerHashes {
         tlv(0x30, &tlv(0x30, &tlv(0x30, &request)))
     }
 
+    /// Is `id` exactly the CertID `request` writes for its serial (SHA-1
+    /// with NULL parameters, this issuer, the serial's minimal INTEGER)?
+    /// Compared in place, without writing one.
+    pub fn is_canonical(&self, id: &CertId) -> bool {
+        const ALG: [u8; 11] = [
+            0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00,
+        ];
+        let serial = integer(&id.serial);
+        let (name, key) = &self.sha1;
+        let content = ALG.len() + 2 + name.len() + 2 + key.len() + serial.len();
+        let Some(rest) = id.raw.strip_prefix(&[0x30, content as u8][..]) else {
+            return false;
+        };
+        id.hash == CertIdHash::Sha1
+            && content < 0x80
+            && name.len() < 0x80
+            && key.len() < 0x80
+            && rest.len() == content
+            && [
+                &ALG[..],
+                &[0x04, name.len() as u8],
+                name,
+                &[0x04, key.len() as u8],
+                key,
+                &serial,
+            ]
+            .iter()
+            .try_fold(rest, |r, part| r.strip_prefix(*part))
+            .is_some_and(<[u8]>::is_empty)
+    }
+
     /// Whether `id` names our issuing CA: otherwise the answer is unknown,
     /// whatever the serial.
     pub fn matches(&self, id: &CertId) -> bool {

@@ -673,3 +673,58 @@ fn a_crl_made_incrementally_is_the_crl_made_from_scratch() {
         }
     }
 }
+
+/// The CertID a pre-signed OCSP answer is for is recognised in place: the
+/// CertID of `IssuerHashes::request` for any serial (leading zeros, top
+/// bit set), and nothing else: without NULL parameters, a serial with a
+/// superfluous zero octet, another issuer's hashes, SHA-256.
+#[test]
+fn the_canonical_cert_id_is_recognised_and_no_other_spelling() {
+    use crate::der::{integer, tlv};
+    use crate::ocsp::{CertId, CertIdHash, IssuerHashes, parse_request};
+    use rand::{Rng, SeedableRng};
+    let tmp = tempfile::tempdir().unwrap();
+    let a = ca(tmp.path());
+    let issuer = IssuerHashes::of(a.issuing_der()).unwrap();
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = IssuerHashes::of(ca(other_dir.path()).issuing_der()).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6960);
+    for _ in 0..200 {
+        let len = rng.random_range(1..=20);
+        let mut serial: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        if rng.random_bool(0.2) {
+            serial[0] = 0;
+        }
+        let id = parse_request(&issuer.request(&serial))
+            .unwrap()
+            .ids
+            .remove(0);
+        assert!(issuer.is_canonical(&id), "{serial:02x?}");
+        assert!(!other.is_canonical(&id), "another issuer's");
+        // The same CertID spelt otherwise.
+        let content = &crate::der::expect(&id.raw, 0x30).unwrap().content;
+        let hashes = &content[11..11 + 44];
+        let spelt = |alg: &[u8], int: &[u8]| CertId {
+            raw: tlv(0x30, &[alg, hashes, int].concat()),
+            ..id.clone()
+        };
+        let null = [
+            0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00,
+        ];
+        let bare = [0x30, 0x07, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a];
+        let minimal = integer(&serial);
+        assert!(issuer.is_canonical(&spelt(&null, &minimal)), "control");
+        assert!(!issuer.is_canonical(&spelt(&bare, &minimal)), "no NULL");
+        let mut padded = vec![0x02, minimal[1] + 1, 0x00];
+        padded.extend_from_slice(&minimal[2..]);
+        assert!(
+            !issuer.is_canonical(&spelt(&null, &padded)),
+            "a zero octet more"
+        );
+        let sha256 = CertId {
+            hash: CertIdHash::Sha256,
+            ..id.clone()
+        };
+        assert!(!issuer.is_canonical(&sha256), "SHA-256");
+    }
+}

@@ -338,7 +338,11 @@ impl Shomei {
             settings.hash_reserved_places,
         );
         let dummy_hash = hasher.hash("shomei-timing-equaliser").await?;
-        let ocsp = certificates::ocsp::Responder::new(ca.ocsp_signer(now)?, ca.ocsp_issuer()?);
+        let ocsp = certificates::ocsp::Responder::new(
+            ca.ocsp_signer(now)?,
+            ca.ocsp_issuer()?,
+            settings.ocsp_presigned_max,
+        );
         let crl = certificates::crl::CrlPublisher::new(ca.crl_signer()?);
         Ok(Self {
             sessions: access::sessions::Sessions::new(
@@ -409,6 +413,7 @@ impl Shomei {
             hashing_reserved: (h.reserved, h.reserved_in_use),
             revoked,
             ocsp_presigned: self.ocsp.presigned_count(),
+            ocsp_presigned_refused: self.ocsp.presigned_refused(),
             sessions,
             resident_bytes: operations::metrics::resident_bytes(),
             started_unix: self.started_unix,

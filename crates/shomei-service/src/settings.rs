@@ -76,6 +76,11 @@ pub struct Settings {
     /// partition's CRL). 0: none, one undivided CRL for every certificate.
     /// At 64, a million revoked make CRLs of about 800 kB each.
     pub crl_partitions: u16,
+    /// Pre-signed OCSP answers kept at most (one per certificate in force
+    /// that was issued or asked about, about 400 octets each with their
+    /// index); beyond it, answers about other certificates are signed for
+    /// each request. 0: none kept.
+    pub ocsp_presigned_max: usize,
     /// "full" (default): every commit is flushed to disk before the answer;
     /// "normal": written to the WAL, safe against a process crash but not a
     /// power loss.
@@ -160,6 +165,7 @@ impl Default for Settings {
             operator_session_idle_minutes: 5,
             crl_next_update_hours: 24,
             crl_partitions: 64,
+            ocsp_presigned_max: 1_000_000,
             durability: "full".into(),
             database_pool_size: 0,
             display_utc_offset_hours: 9,
@@ -367,6 +373,10 @@ impl Settings {
             (
                 self.crl_partitions <= shomei_core::MAX_CRL_PARTITIONS,
                 "crl_partitions must be at most 1024",
+            ),
+            (
+                self.ocsp_presigned_max <= 100_000_000,
+                "ocsp_presigned_max must be at most 100000000",
             ),
             (
                 self.hash_workers <= 256 && self.hash_queue <= 100_000,

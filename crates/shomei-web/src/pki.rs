@@ -187,13 +187,13 @@ pub(crate) async fn issuing_cert(State(st): State<AppState>) -> Response {
         .into_response()
 }
 
-fn ocsp_response(body: std::sync::Arc<Vec<u8>>) -> Response {
+fn ocsp_response(body: axum::body::Bytes) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/ocsp-response"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        body.as_ref().clone(),
+        body,
     )
         .into_response()
 }

@@ -103,6 +103,13 @@ struct ScopeCrls {
     next: Mutex<Next>,
     /// Microseconds the last generation of its CRLs took.
     generation_micros: AtomicU64,
+    /// When its CRLs were last published by this server.
+    published_at: Mutex<Option<std::time::Instant>>,
+    /// The buffers of the full CRL served now and of the one before it:
+    /// the one before takes the next CRL once no response holds it any
+    /// more (a partition's CRL is most of a megabyte at a million revoked:
+    /// a fresh buffer for each would be faulted in every time).
+    buffers: Mutex<(Option<Buffer>, Option<Buffer>)>,
     /// The number of the full CRL whose copy is kept in the data directory.
     kept_full: AtomicU64,
 }
@@ -123,12 +130,36 @@ impl ScopeCrls {
                 seed: None,
             }),
             generation_micros: AtomicU64::new(0),
+            published_at: Mutex::new(None),
+            buffers: Mutex::default(),
             kept_full: AtomicU64::new(0),
         }
     }
 
     fn current(&self) -> Arc<CrlSnapshot> {
         self.current.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// When the publisher task signs its CRLs again at the soonest: its
+    /// last publication plus `SPACING_FACTOR` times what that signing took
+    /// (at most `MAX_SPACING`). `None`: now (or within `COALESCE`: scopes
+    /// due close together are signed in one generation).
+    fn due_at(&self, now: std::time::Instant) -> Option<std::time::Instant> {
+        let took = std::time::Duration::from_micros(self.generation_micros.load(Ordering::Relaxed));
+        let spacing = took.saturating_mul(SPACING_FACTOR).min(MAX_SPACING);
+        let at = self.published_at.lock().ok().and_then(|p| *p)? + spacing;
+        (at > now + COALESCE).then_some(at)
+    }
+
+    /// The buffer of the full CRL before the current one, if no response
+    /// holds it any more; else an empty one.
+    fn spare_buffer(&self) -> Vec<u8> {
+        self.buffers
+            .lock()
+            .ok()
+            .and_then(|mut b| b.1.take())
+            .and_then(|spare| Arc::try_unwrap(spare).ok())
+            .unwrap_or_default()
     }
 
     fn delta(&self) -> Arc<CrlSnapshot> {
@@ -192,6 +223,17 @@ pub(crate) struct CrlPublisher {
 /// same generation. Together with generation itself this stays well under
 /// the one second in which a revocation must be in its partition's CRL.
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
+/// A scope's CRLs are signed again by the publisher task no sooner than
+/// this many times what their last signing took after it (at a million
+/// revoked, about 0.55 ms for a partition's 0.8 MB, so `MAX_SPACING`):
+/// however fast revocations come, re-signing a partition then takes a
+/// small, bounded share of a core (every hash is over all its entries:
+/// the CRL's header, which changes, comes before them). At most
+/// `MAX_SPACING`, so that a revocation is still in its CRL within a
+/// second; small scopes (tens of thousands of entries and fewer) are not
+/// held back beyond `COALESCE`.
+const SPACING_FACTOR: u32 = 1500;
+const MAX_SPACING: std::time::Duration = std::time::Duration::from_millis(800);
 /// How long the revocation log keeps an entry: far beyond the 250 ms in
 /// which every running server reads it.
 const LOG_KEPT: time::Duration = time::Duration::hours(1);
@@ -270,13 +312,26 @@ fn newest_horizon(horizons: &HashMap<CrlScope, i64>) -> i64 {
     horizons.values().copied().max().unwrap_or(0)
 }
 
+/// The buffer a full CRL was signed in.
+type Buffer = Arc<Vec<u8>>;
+
+/// A full CRL served from the buffer it was signed in (from `start` on).
+struct Served(Buffer, usize);
+
+impl AsRef<[u8]> for Served {
+    fn as_ref(&self) -> &[u8] {
+        &self.0[self.1..]
+    }
+}
+
 /// One scope's CRLs as signed, waiting for the compare-and-set.
 struct Signed {
     scope: Arc<ScopeCrls>,
     number: u64,
     /// In the buffer its entries were written into (served as a slice of
-    /// it: the entries are not moved).
+    /// it: the entries are not moved), and that buffer.
     full: bytes::Bytes,
+    buffer: Arc<Vec<u8>>,
     entries: usize,
     delta: Vec<u8>,
     delta_entries: usize,
@@ -891,10 +946,19 @@ impl Shomei {
         loop {
             self.crl.wake.notified().await;
             tokio::time::sleep(COALESCE).await;
-            if let Err(e) = self.publish_crl().await {
-                tracing::error!(error = %e, "CRL publication failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                self.crl.wake.notify_one();
+            loop {
+                match self.publish_dirty(true).await {
+                    Ok(None) => break,
+                    // Scopes signed a moment ago (see `SPACING_FACTOR`):
+                    // when the first of them is due.
+                    Ok(Some(at)) => tokio::time::sleep_until(at.into()).await,
+                    Err(e) => {
+                        tracing::error!(error = %e, "CRL publication failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        self.crl.wake.notify_one();
+                        break;
+                    }
+                }
             }
         }
     }
@@ -909,10 +973,17 @@ impl Shomei {
     /// A caller that finds its revocation already published by a
     /// generation that started after it returns at once.
     pub async fn publish_crl(&self) -> Result<()> {
+        self.publish_dirty(false).await.map(|_| ())
+    }
+
+    /// `publish_crl`; with `spaced`, the scopes not yet due again (see
+    /// `ScopeCrls::due_at`) stay dirty for later, and the soonest of them
+    /// is returned.
+    async fn publish_dirty(&self, spaced: bool) -> Result<Option<std::time::Instant>> {
         let wanted = self.crl.requested.load(Ordering::SeqCst);
         let _guard = self.crl.generating.lock().await;
         if self.crl.published.load(Ordering::SeqCst) >= wanted {
-            return Ok(());
+            return Ok(None);
         }
         // What other servers committed is in the log: read it first, so
         // each CRL lists every revocation committed before it.
@@ -920,12 +991,10 @@ impl Shomei {
             tracing::warn!("revocation log pruned past this server; the next watch pass reloads");
         }
         let upto = self.crl.requested.load(Ordering::SeqCst);
-        let mut todo: BTreeSet<CrlScope> = self
-            .crl
-            .dirty
-            .lock()
-            .map(|mut d| std::mem::take(&mut *d))
-            .unwrap_or_default();
+        // The dirty scopes to sign now; those held back stay dirty (a
+        // forced `publish_crl` meanwhile takes them too).
+        let mut later: Option<std::time::Instant> = None;
+        let mut todo = self.take_dirty(spaced, &mut later);
         for _ in 0..5 {
             let scopes: Vec<_> = todo.iter().filter_map(|s| self.crl.scope(*s)).collect();
             let lost = self.publish_scopes(scopes, None).await.inspect_err(|_| {
@@ -935,16 +1004,16 @@ impl Shomei {
                 }
             })?;
             if lost.is_empty() {
-                self.crl.published.fetch_max(upto, Ordering::SeqCst);
-                return Ok(());
+                if later.is_none() {
+                    self.crl.published.fetch_max(upto, Ordering::SeqCst);
+                }
+                return Ok(later);
             }
             // Another server published these scopes meanwhile: make them
             // again with what it committed.
             self.catch_up_from_log().await?;
             todo = lost.into_iter().collect();
-            if let Ok(mut d) = self.crl.dirty.lock() {
-                todo.extend(std::mem::take(&mut *d));
-            }
+            todo.extend(self.take_dirty(spaced, &mut later));
         }
         if let Ok(mut d) = self.crl.dirty.lock() {
             d.extend(todo);
@@ -952,6 +1021,35 @@ impl Shomei {
         Err(ServiceError::Crl(
             "other servers kept publishing higher CRL numbers; will retry".into(),
         ))
+    }
+
+    /// Takes the dirty scopes; with `spaced`, only those due (see
+    /// `ScopeCrls::due_at`): the others stay dirty, and `later` gets the
+    /// soonest of their times.
+    fn take_dirty(
+        &self,
+        spaced: bool,
+        later: &mut Option<std::time::Instant>,
+    ) -> BTreeSet<CrlScope> {
+        let Ok(mut d) = self.crl.dirty.lock() else {
+            return BTreeSet::new();
+        };
+        if !spaced {
+            return std::mem::take(&mut *d);
+        }
+        let mut due = BTreeSet::new();
+        let now = std::time::Instant::now();
+        d.retain(|s| match self.crl.scope(*s).and_then(|c| c.due_at(now)) {
+            Some(at) => {
+                *later = Some(later.map_or(at, |l| l.min(at)));
+                true
+            }
+            None => {
+                due.insert(*s);
+                false
+            }
+        });
+        due
     }
 
     /// Publishes every scope (at start, and on schedule): `scheduled` is
@@ -1023,7 +1121,7 @@ impl Shomei {
                 // This full CRL becomes the base: what it lists is not new.
                 None => (first + i as u64, Vec::new(), Some(n.since.len())),
             };
-            let list = n.whole_list().clone_with_room(0);
+            let list = n.whole_list().copy_into(s.spare_buffer());
             let entries = n.entries;
             drop(n);
             work.push((s, first + i as u64, list, entries, base, since, new_base));
@@ -1043,7 +1141,8 @@ impl Shomei {
                     let (buf, start) = signer
                         .sign_in_place(list, &header(CrlKind::Full))?
                         .into_parts();
-                    let full = bytes::Bytes::from(buf).slice(start..);
+                    let buffer = Arc::new(buf);
+                    let full = bytes::Bytes::from_owner(Served(buffer.clone(), start));
                     let delta = signer.sign(
                         since.iter().map(|(serial, r)| CrlEntry {
                             serial,
@@ -1056,6 +1155,7 @@ impl Shomei {
                     Ok::<_, String>(Signed {
                         number,
                         full,
+                        buffer,
                         entries,
                         delta,
                         delta_entries: since.len(),
@@ -1139,6 +1239,13 @@ impl Shomei {
             s.took.as_micros().min(u128::from(u64::MAX)) as u64,
             Ordering::Relaxed,
         );
+        if let Ok(mut p) = crls.published_at.lock() {
+            *p = Some(std::time::Instant::now());
+        }
+        if let Ok(mut b) = crls.buffers.lock() {
+            let before = b.0.replace(s.buffer);
+            b.1 = before;
+        }
         self.metrics().crl_published(s.took);
         tracing::debug!(
             crl_number = s.number,
@@ -1485,4 +1592,35 @@ pub async fn export_crl(
         )
         .map_err(ServiceError::Crl)?;
     Ok((number, der))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scope whose last signing took long (a large partition) is held
+    /// back after its publication, by what that signing took times
+    /// `SPACING_FACTOR` and never more than `MAX_SPACING`; one whose
+    /// signing was quick (a small partition) is due at once; nothing is
+    /// held back before a first publication or once its time has passed.
+    #[test]
+    fn a_large_partition_is_signed_again_only_after_its_spacing() {
+        let s = ScopeCrls::new(CrlScope::Partition(3), "http://localhost/pki/crl/3".into());
+        let now = std::time::Instant::now();
+        assert_eq!(s.due_at(now), None, "never published");
+        *s.published_at.lock().unwrap() = Some(now);
+        s.generation_micros.store(20, Ordering::Relaxed);
+        assert_eq!(s.due_at(now), None, "20 µs: due within the coalescing");
+        s.generation_micros.store(300, Ordering::Relaxed);
+        let at = now + std::time::Duration::from_micros(300) * SPACING_FACTOR;
+        assert_eq!(s.due_at(now), Some(at), "300 µs: held back");
+        s.generation_micros.store(2_000, Ordering::Relaxed);
+        assert_eq!(
+            s.due_at(now),
+            Some(now + MAX_SPACING),
+            "2 ms: at most MAX_SPACING"
+        );
+        assert!(MAX_SPACING + COALESCE < std::time::Duration::from_secs(1));
+        assert_eq!(s.due_at(now + MAX_SPACING), None, "its time has come");
+    }
 }

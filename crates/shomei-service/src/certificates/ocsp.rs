@@ -16,12 +16,12 @@
 //! with a nonce is always signed afresh.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Mutex, RwLock};
 
 use shomei_core::Serial;
 use shomei_pki::ocsp::{
-    CertId, CertIdHash, CertStatus, IssuerHashes, OcspError, OcspSigner, SingleResponse,
-    error_response, parse_request,
+    CertId, CertStatus, IssuerHashes, OcspError, OcspSigner, SingleResponse, error_response,
+    parse_request,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -38,15 +38,12 @@ const MAX_CACHED: usize = 200_000;
 /// least half its validity).
 const PRESIGNED_REFRESH_AFTER: Duration = Duration::minutes(20);
 const PRESIGNED_SERVE_FOR: Duration = Duration::minutes(30);
-/// Pre-signed answers kept at most (about 300 octets each with the map);
-/// beyond it, answers are signed on demand as for other spellings.
-const MAX_PRESIGNED: usize = 2_000_000;
 /// A signed response, the CertID it answers as the client sent it (the
 /// response echoes it, so a client asking with another hash algorithm or
 /// another encoding needs its own), and until when it may be served again.
 struct Cached {
     cert_id: Vec<u8>,
-    response: Arc<Vec<u8>>,
+    response: bytes::Bytes,
     status: CertStatus,
     until: OffsetDateTime,
 }
@@ -73,6 +70,11 @@ pub(crate) struct Responder {
     cache: Mutex<HashMap<Vec<u8>, Vec<Cached>>>,
     /// By the serial's magnitude (all of ours fit 16 octets).
     presigned: RwLock<HashMap<u128, Presigned>>,
+    /// Pre-signed answers kept at most (`ocsp_presigned_max`); beyond it,
+    /// answers about more certificates are signed for each request.
+    max: usize,
+    /// Answers not kept because `max` were kept already.
+    refused: std::sync::atomic::AtomicU64,
 }
 
 /// The serial's magnitude as one number, if it fits 16 octets.
@@ -87,12 +89,14 @@ fn short_key(serial: &[u8]) -> Option<u128> {
 }
 
 impl Responder {
-    pub(crate) fn new(signer: OcspSigner, issuer: IssuerHashes) -> Self {
+    pub(crate) fn new(signer: OcspSigner, issuer: IssuerHashes, max: usize) -> Self {
         Self {
             signer,
             issuer,
             cache: Mutex::new(HashMap::new()),
             presigned: RwLock::new(HashMap::new()),
+            max,
+            refused: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -111,10 +115,7 @@ impl Responder {
 
     /// Is `id` the spelling pre-signed answers are made for?
     fn is_canonical(&self, id: &CertId) -> bool {
-        id.hash == CertIdHash::Sha1
-            && self
-                .canonical_id(&id.serial)
-                .is_some_and(|c| c.raw == id.raw)
+        self.issuer.is_canonical(id)
     }
 
     /// The pre-signed answer about `key`, assembled, while fresh enough.
@@ -162,7 +163,9 @@ impl Responder {
             }
             return;
         }
-        if p.len() >= MAX_PRESIGNED && !p.contains_key(&key) {
+        if p.len() >= self.max && !p.contains_key(&key) {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return;
         }
         p.insert(key, entry);
@@ -173,12 +176,17 @@ impl Responder {
         self.presigned.read().map(|p| p.len()).unwrap_or(0)
     }
 
+    /// Answers not kept because the cap was reached.
+    pub(crate) fn presigned_refused(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn cached(
         &self,
         serial: &[u8],
         cert_id: &[u8],
         now: OffsetDateTime,
-    ) -> Option<(Arc<Vec<u8>>, CertStatus)> {
+    ) -> Option<(bytes::Bytes, CertStatus)> {
         let c = self.cache.lock().ok()?;
         c.get(serial)?
             .iter()
@@ -190,7 +198,7 @@ impl Responder {
         &self,
         serial: &[u8],
         cert_id: &[u8],
-        (response, status): (Arc<Vec<u8>>, CertStatus),
+        (response, status): (bytes::Bytes, CertStatus),
         now: OffsetDateTime,
     ) {
         if let Ok(mut c) = self.cache.lock() {
@@ -215,18 +223,18 @@ impl Responder {
 impl Shomei {
     /// Answers a DER OCSPRequest with a DER OCSPResponse. Never fails: a
     /// malformed request gets `malformedRequest`, our own trouble `internalError`.
-    pub async fn ocsp(&self, request: &[u8]) -> Arc<Vec<u8>> {
+    pub async fn ocsp(&self, request: &[u8]) -> bytes::Bytes {
         if self.revocation_view_problem().is_some() {
             // Fail closed: no answer at all rather than a stale `good`.
             self.metrics().ocsp_answer(None);
-            return Arc::new(error_response(OcspError::TryLater));
+            return error_response(OcspError::TryLater).into();
         }
         let now = self.now();
         let req = match parse_request(request) {
             Ok(r) => r,
             Err(e) => {
                 self.metrics().ocsp_answer(None);
-                return Arc::new(error_response(e));
+                return error_response(e).into();
             }
         };
         // Only a single request without a nonce, about a certificate of ours.
@@ -249,7 +257,7 @@ impl Shomei {
             } else {
                 CertStatus::Good
             }));
-            return Arc::new(r);
+            return r.into();
         }
         let cert_id = &req.ids[0].raw;
         if cacheable && let Some((r, status)) = self.ocsp.cached(&key, cert_id, now) {
@@ -264,7 +272,7 @@ impl Shomei {
         }
         let Ok(statuses) = statuses.into_iter().collect::<Result<Vec<_>, _>>() else {
             self.metrics().ocsp_answer(None);
-            return Arc::new(error_response(OcspError::InternalError));
+            return error_response(OcspError::InternalError).into();
         };
         self.metrics().ocsp_answer(statuses.first());
         let answers: Vec<SingleResponse<'_>> = req
@@ -280,9 +288,9 @@ impl Shomei {
             .collect();
         let signed = match self.ocsp.signer.sign(&answers, req.nonce.as_deref(), now) {
             Ok(r) => r,
-            Err(e) => return Arc::new(error_response(e)),
+            Err(e) => return error_response(e).into(),
         };
-        let response = Arc::new(self.ocsp.signer.assemble(&signed));
+        let response = bytes::Bytes::from(self.ocsp.signer.assemble(&signed));
         // Keep only answers that a revocation cannot have raced: the
         // status was read after any revocation already in the set. A good
         // answer about a certificate in force is kept as its pre-signed one

@@ -389,6 +389,11 @@ impl Metrics {
                 Sample::one(Value::U64(gauges.ocsp_presigned as u64)),
             ),
             Family::counter(
+                "shomei_ocsp_presigned_refused",
+                "Pre-signed OCSP answers not kept because ocsp_presigned_max were kept already (those certificates' answers are signed for each request).",
+                Sample::one(Value::U64(gauges.ocsp_presigned_refused)),
+            ),
+            Family::counter(
                 "shomei_ocsp_responses",
                 "OCSP responses by the status of the first certificate asked about.",
                 ["good", "revoked", "unknown", "error"]
@@ -757,6 +762,8 @@ pub struct Gauges {
     pub revoked: usize,
     /// Pre-signed OCSP answers kept.
     pub ocsp_presigned: usize,
+    /// Pre-signed answers not kept because the cap was reached.
+    pub ocsp_presigned_refused: u64,
     /// `None` when the database did not answer in time: the sample is left
     /// out rather than guessed.
     pub sessions: Option<usize>,
@@ -790,6 +797,7 @@ mod tests {
             hashing_reserved: (8, 0),
             revoked: 7,
             ocsp_presigned: 3,
+            ocsp_presigned_refused: 4,
             sessions: Some(2),
             resident_bytes: Some(4096),
             started_unix: 1_700_000_000,
@@ -902,6 +910,7 @@ mod tests {
 # HELP shomei_issuing_ca_not_after_seconds When the issuing CA certificate expires (Unix time); certificates never outlive it.
 # HELP shomei_logins_total Login attempts by method and result.
 # HELP shomei_ocsp_cache_hits_total OCSP responses served from the response cache.
+# HELP shomei_ocsp_presigned_refused_total Pre-signed OCSP answers not kept because ocsp_presigned_max were kept already (those certificates' answers are signed for each request).
 # HELP shomei_ocsp_presigned_responses Pre-signed OCSP answers kept, one per certificate in force that was issued or asked about.
 # HELP shomei_ocsp_responses_total OCSP responses by the status of the first certificate asked about.
 # HELP shomei_password_checks_busy_total Password checks refused at once (503) because every hashing place was taken.
@@ -944,6 +953,7 @@ shomei_issuance_refused_total counter {}
 shomei_issuing_ca_not_after_seconds gauge {}
 shomei_logins_total counter {method,result}
 shomei_ocsp_cache_hits_total counter {}
+shomei_ocsp_presigned_refused_total counter {}
 shomei_ocsp_presigned_responses gauge {}
 shomei_ocsp_responses_total counter {status}
 shomei_password_checks_busy_total counter {}
@@ -1005,6 +1015,7 @@ shomei_revocation_set_from_snapshot gauge {}";
             "shomei_crl_generations_total 1",
             "shomei_revoked_certificates 7",
             "shomei_ocsp_presigned_responses 3",
+            "shomei_ocsp_presigned_refused_total 4",
             "shomei_sessions 2",
             "shomei_issuing_ca_not_after_seconds 2000000000",
         ] {
