@@ -19,19 +19,29 @@ use crate::{CertRow, Result, Store, StoreError, Tx};
 /// An approval rule as stored (kinds without a row keep their default).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalRuleRow {
+    /// The kind of change the rule governs, by its stable code
+    /// (`open-company`, `close-company`, `revoke-for-company`, …).
     pub kind: String,
+    /// How many operators other than the requester must approve before the
+    /// change is made (each kind has its minimum, checked by the service).
     pub required: u32,
-    /// Role codes joined by ','.
+    /// Operator role codes whose holders may approve (`business-admin`,
+    /// `operations-admin`, …), joined by ','.
     pub roles: String,
+    /// When the rule was last changed.
     pub updated_at: OffsetDateTime,
+    /// Who changed it (`銀行:<operator>`), as the 操作履歴 names actors.
     pub updated_by: String,
 }
 
 /// A request for approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalRequestRow {
+    /// The request's number (申請 N on the console and in the 操作履歴).
     pub id: i64,
+    /// The kind of change, by its code (see [`ApprovalRuleRow::kind`]).
     pub kind: String,
+    /// One line for the console's lists, in Japanese (e.g. which company).
     pub summary: String,
     /// The change, serialized (JSON).
     pub data: String,
@@ -39,40 +49,61 @@ pub struct ApprovalRequestRow {
     pub requested_by: Option<i64>,
     /// The requester's operator name, or `cli:<user>` from the shell.
     pub requester: String,
+    /// When it was submitted.
     pub requested_at: OffsetDateTime,
+    /// When a request still pending expires (closed as `expired`).
     pub expires_at: OffsetDateTime,
+    /// Approvals needed, copied from the rule at submission: a later rule
+    /// change does not move a request already waiting.
     pub required: u32,
+    /// Role codes that may approve, copied from the rule at submission.
     pub roles: String,
+    /// Approvals given so far.
     pub approvals: u32,
     /// pending, committed, rejected or expired.
     pub state: String,
+    /// The compare-and-set counter: moved by every step (see the module).
     pub version: i64,
+    /// When it left `pending`; `None` while pending.
     pub decided_at: Option<OffsetDateTime>,
+    /// The operator whose vote closed it, or `システム` for an expiry;
+    /// `None` while pending.
     pub decided_by: Option<String>,
 }
 
 /// One operator's say on a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalVoteRow {
+    /// The voting operator's name.
     pub operator: String,
     /// approve or reject.
     pub vote: String,
+    /// When the vote was cast.
     pub at: OffsetDateTime,
 }
 
 /// A new request.
 #[derive(Debug, Clone)]
 pub struct NewApprovalRequest<'a> {
+    /// The kind of change, by its code.
     pub kind: &'a str,
+    /// One line for the console's lists.
     pub summary: &'a str,
+    /// The change, serialized (JSON), applied as it is when approved.
     pub data: &'a str,
     /// The requesting operator, or (`None`) the shell user in
     /// `requested_via`.
     pub requested_by: Option<i64>,
+    /// The shell user (`cli:<user>`) when `requested_by` is `None`; exactly
+    /// one of the two is set (the table's CHECK refuses otherwise).
     pub requested_via: Option<&'a str>,
+    /// When it is submitted.
     pub requested_at: OffsetDateTime,
+    /// When it expires if still pending.
     pub expires_at: OffsetDateTime,
+    /// Approvals needed, from the rule in force.
     pub required: u32,
+    /// Role codes that may approve, from the rule in force.
     pub roles: &'a str,
 }
 
@@ -80,7 +111,9 @@ pub struct NewApprovalRequest<'a> {
 /// its user's login ID.
 #[derive(Debug, Clone)]
 pub struct CompanyCert {
+    /// The certificate holder's login ID (for the closure's 操作履歴).
     pub login_id: String,
+    /// The certificate to revoke.
     pub cert: CertRow,
 }
 
@@ -234,6 +267,8 @@ impl Store {
         ))
     }
 
+    /// The request with this number, whatever its state; `None` if there
+    /// is none.
     pub async fn approval_request(&self, id: i64) -> Result<Option<ApprovalRequestRow>> {
         request(self.reader(), id).await
     }
@@ -326,6 +361,8 @@ impl Tx {
         Ok(())
     }
 
+    /// Submits the request (pending, no approvals, version 0); returns its
+    /// number.
     pub async fn insert_approval_request(&mut self, r: &NewApprovalRequest<'_>) -> Result<i64> {
         Ok(on!(self.conn(), c, d => {
             sqlx::query_scalar(d::sql(

@@ -13,7 +13,9 @@ use crate::{Store, Tx};
 /// Which password a claim is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimKind {
+    /// The login password (ログインパスワード).
     Login,
+    /// The confirmation password (確認用パスワード).
     Confirm,
 }
 
@@ -29,12 +31,17 @@ impl ClaimKind {
 /// One client address's attempts in its current window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressAttempts {
+    /// When the address's current counting window began.
     pub window_start: OffsetDateTime,
     /// Attempts started in the window, less the successes.
     pub attempts: u32,
+    /// Until when the address's logins and enrollments are refused
+    /// outright; `None`: not blocked.
     pub blocked_until: Option<OffsetDateTime>,
     /// Refusals not yet written to 操作履歴.
     pub refused_unrecorded: u32,
+    /// When the last 操作履歴 row about this address's refusals was
+    /// written (at most one a minute); `None`: none yet.
     pub last_row_at: Option<OffsetDateTime>,
 }
 
@@ -287,6 +294,9 @@ impl Tx {
         live_claims(self.conn(), user, kind, now).await
     }
 
+    /// Claims one check of `kind`'s password for `user`, before hashing;
+    /// returns the claim's id for `delete_claim`. A claim a crashed server
+    /// leaves lapses at `expires_at`.
     pub async fn insert_claim(
         &mut self,
         user: UserId,
@@ -296,6 +306,8 @@ impl Tx {
         insert_claim(self.conn(), user, kind, expires_at).await
     }
 
+    /// Gives the claim back, in the transaction that records the check's
+    /// result.
     pub async fn delete_claim(&mut self, id: i64) -> Result<()> {
         delete_claim(self.conn(), id).await
     }
@@ -313,6 +325,7 @@ impl Tx {
         lock_address(self.conn(), addr).await
     }
 
+    /// Writes the address's attempts (inserting the row if new).
     pub async fn save_address_attempts(&mut self, addr: &str, a: &AddressAttempts) -> Result<()> {
         save_address(self.conn(), addr, a).await
     }

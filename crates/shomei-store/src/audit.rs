@@ -15,14 +15,25 @@ use crate::{Backend, Store, Tx};
 /// (`Operation`) and fills its fields the same way.
 #[derive(Debug, Clone)]
 pub struct AuditEntry<'a> {
+    /// When the operation happened (whole seconds are stored).
     pub at: OffsetDateTime,
+    /// Whose chain the row joins and whose 操作履歴照会 shows it; `None`:
+    /// the bank's own chain (operators, the shell, unknown login IDs).
     pub company_id: Option<CompanyId>,
+    /// The acting user, when a company user acted (their own rows filter).
     pub actor_user_id: Option<UserId>,
+    /// Who acted as shown: a login ID, `銀行:<name>`, or the login ID typed
+    /// at a refused login.
     pub actor_login_id: &'a str,
+    /// What was done; stored as its Japanese label.
     pub operation: Operation,
+    /// Whom it was done to (a login ID); the actor's own by default.
     pub target_login_id: &'a str,
+    /// 成功 or 失敗.
     pub result: Outcome,
+    /// Free text shown with the row (a serial, a reason, what changed).
     pub detail: &'a str,
+    /// The client's IP address, or the tool's name for the shell.
     pub client_addr: &'a str,
 }
 
@@ -76,6 +87,7 @@ impl<'a> AuditEntry<'a> {
         self
     }
 
+    /// With this detail text.
     pub fn detail(mut self, detail: &'a str) -> Self {
         self.detail = detail;
         self
@@ -86,6 +98,7 @@ impl<'a> AuditEntry<'a> {
         self.outcome(Outcome::Failed)
     }
 
+    /// With this outcome (`failed` is the usual spelling of a failure).
     pub fn outcome(mut self, result: Outcome) -> Self {
         self.result = result;
         self
@@ -101,14 +114,23 @@ impl<'a> AuditEntry<'a> {
 /// A stored row.
 #[derive(Debug, Clone)]
 pub struct AuditRow {
+    /// The row's id; rows are listed in its order (the order written).
     pub id: i64,
+    /// When the operation happened.
     pub at: OffsetDateTime,
+    /// The company whose chain holds it; `None`: the bank's chain.
     pub company_id: Option<CompanyId>,
+    /// Who acted, as recorded (see [`AuditEntry::actor_login_id`]).
     pub actor_login_id: String,
+    /// The operation's Japanese label as it was when written.
     pub operation: String,
+    /// Whom it was done to.
     pub target_login_id: String,
+    /// 成功 or 失敗.
     pub result: String,
+    /// The detail text.
     pub detail: String,
+    /// The client's address or the tool's name.
     pub client_addr: String,
 }
 
@@ -325,8 +347,11 @@ const LOCK_CHAIN: &str = "INSERT INTO audit_counts (chain, n) VALUES (?, 1) \
 pub struct AuditFilter {
     /// Only rows this user did (a 一般 user sees only their own).
     pub actor_user_id: Option<UserId>,
+    /// Only rows whose actor is recorded as exactly this.
     pub actor_login_id: Option<String>,
+    /// Only this operation, by its label (exact match).
     pub operation: Option<String>,
+    /// Only 成功 or only 失敗.
     pub result: Option<String>,
     /// From this time on (inclusive).
     pub from: Option<OffsetDateTime>,

@@ -18,17 +18,21 @@ pub enum AuditScope {
     /// The bank's own rows (no company): the operators' and attempts that
     /// named no company.
     Bank,
+    /// One company's rows only.
     Company(CompanyId),
 }
 
 /// The 監査's conditions.
 #[derive(Debug, Clone, Default)]
 pub struct ReviewFilter {
+    /// Whose rows (every chain by default).
     pub scope: AuditScope,
     /// The actor as recorded: a login ID, or an operator's `銀行:<name>`
     /// (given either way).
     pub actor: Option<String>,
+    /// Only this operation, by its Japanese label (exact match).
     pub operation: Option<String>,
+    /// Only 成功 or only 失敗.
     pub result: Option<String>,
     /// From this time on (inclusive).
     pub from: Option<OffsetDateTime>,
@@ -39,7 +43,9 @@ pub struct ReviewFilter {
 /// A row with its company's name (`None` for the bank's own).
 #[derive(Debug, Clone)]
 pub struct ReviewRow {
+    /// The 操作履歴 row.
     pub row: AuditRow,
+    /// Its company's current name; `None` for the bank's own rows.
     pub company_name: Option<String>,
 }
 

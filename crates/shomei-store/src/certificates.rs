@@ -13,15 +13,27 @@ use crate::rows::{Lock, opt_ts, ts};
 use crate::users::{USER_COLUMNS, lock_user, user};
 use crate::{AuditEntry, Backend, Result, Store, StoreError, Tx, UserRow, audit};
 
+/// One row of `certificates`: a client certificate the bank's CA issued to
+/// a user, kept whole (DER) with its validity and revocation.
 #[derive(Debug, Clone)]
 pub struct CertRow {
+    /// The row's id; a user's newest certificate has the highest.
     pub id: i64,
+    /// Whom it was issued to.
     pub user_id: UserId,
+    /// The serial number, unique across every certificate the CA issued.
     pub serial: Serial,
+    /// Start of validity, as written in the certificate (whole seconds).
     pub not_before: OffsetDateTime,
+    /// End of validity, as written in the certificate (whole seconds).
     pub not_after: OffsetDateTime,
+    /// When it was revoked; `None` while it has not been. A revoked
+    /// certificate is listed in the CRL until it expires.
     pub revoked_at: Option<OffsetDateTime>,
+    /// The CRL reason code (RFC 5280 `CRLReason`, e.g. 1 keyCompromise,
+    /// 4 superseded, 0 unspecified); `None` while not revoked.
     pub reason: Option<u8>,
+    /// The certificate as issued, DER.
     pub der: Vec<u8>,
     /// The CRL its distribution point names.
     pub crl_scope: CrlScope,
@@ -39,12 +51,20 @@ impl CertRow {
     }
 }
 
+/// A certificate just signed, to be recorded; its fields must be those
+/// written in `der`.
 pub struct NewCert<'a> {
+    /// Whom it was issued to.
     pub user_id: UserId,
+    /// Its serial; one already recorded fails on the unique index.
     pub serial: &'a Serial,
+    /// Start of validity, as in the certificate.
     pub not_before: OffsetDateTime,
+    /// End of validity, as in the certificate.
     pub not_after: OffsetDateTime,
+    /// The signed certificate, DER.
     pub der: &'a [u8],
+    /// When the portal recorded the issuance.
     pub issued_at: OffsetDateTime,
     /// The CRL its distribution point names.
     pub crl_scope: CrlScope,
@@ -131,9 +151,14 @@ pub(crate) async fn cert_by_serial(
 /// company's name.
 #[derive(Debug, Clone)]
 pub struct Renewal {
+    /// The certificate being renewed.
     pub cert: CertRow,
+    /// Its user (a deleted user gives no `Renewal`).
     pub user: UserRow,
+    /// Whether it is the user's newest certificate; only the newest may be
+    /// renewed, an older one has already been superseded.
     pub is_latest: bool,
+    /// The user's company's name, for the new certificate's subject.
     pub company_name: String,
 }
 
@@ -224,8 +249,11 @@ macro_rules! pg_revoke {
 /// A user whose certificate in force expires soon (for notices).
 #[derive(Debug, Clone)]
 pub struct ExpiringCert {
+    /// The user to notify.
     pub user_id: UserId,
+    /// The certificate's serial in hex, as the database keeps it.
     pub serial: String,
+    /// When it expires.
     pub not_after: OffsetDateTime,
 }
 
@@ -307,6 +335,8 @@ impl Store {
         Ok(true)
     }
 
+    /// The user's newest certificate (highest id, whatever its state), or
+    /// `None` if none was issued.
     pub async fn latest_cert(&self, user: UserId) -> Result<Option<CertRow>> {
         latest_cert(self.reader().acquire().await?.conn(), user, Lock::None).await
     }
@@ -359,6 +389,7 @@ impl Tx {
         cert_by_serial(self.conn(), serial, Lock::ForUpdate).await
     }
 
+    /// Records a newly issued certificate; returns its row id.
     pub async fn insert_cert(&mut self, c: &NewCert<'_>) -> Result<i64> {
         insert_cert(self.conn(), c).await
     }

@@ -7,10 +7,16 @@ use crate::db::{Conn, Pool, on};
 use crate::rows::ts;
 use crate::{Result, Store, StoreError, Tx};
 
+/// One client company of the bank.
 #[derive(Debug, Clone)]
 pub struct CompanyRow {
+    /// The row's id; users and the company's 操作履歴 chain refer to it.
     pub id: CompanyId,
+    /// The company's name as registered (not unique); it goes into its
+    /// users' certificates.
     pub name: String,
+    /// The internet-banking service it contracted (ビジネスIB or
+    /// ほっと君WebJr.).
     pub service: Service,
 }
 
@@ -38,13 +44,18 @@ pub(crate) async fn company(c: Conn<'_>, id: CompanyId) -> Result<Option<Company
 /// A company with how many users it has (the operator's `company list`).
 #[derive(Debug, Clone)]
 pub struct CompanySummary {
+    /// The company's id.
     pub id: CompanyId,
+    /// Its name.
     pub name: String,
+    /// Its contracted service.
     pub service: Service,
+    /// How many users it has (deleted ones not counted).
     pub users: i64,
     /// How many of them are マスター (a new one is registered only when
     /// none is left).
     pub masters: i64,
+    /// When the bank registered it.
     pub created_at: OffsetDateTime,
 }
 
@@ -100,23 +111,28 @@ pub(crate) async fn insert_company(
 /// A company's contact person (企業管理).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompanyContact {
+    /// The contact person's name; empty when not given.
     pub name: String,
+    /// Their telephone number as entered; empty when not given.
     pub phone: String,
+    /// Their e-mail address; empty when not given.
     pub email: String,
 }
 
 impl Store {
+    /// The company with this id, or `None`.
     pub async fn company(&self, id: CompanyId) -> Result<Option<CompanyRow>> {
         company(self.reader().acquire().await?.conn(), id).await
     }
 
+    /// How many companies are registered (closed ones included).
     pub async fn company_count(&self) -> Result<i64> {
         Ok(on!(self.reader(), p, d => {
             sqlx::query_scalar(d::sql("SELECT COUNT(*) FROM companies")).fetch_one(p).await?
         }))
     }
 
-    /// A company's contact (企業管理).
+    /// A company's contact (企業管理); all empty for an unknown company.
     pub async fn company_contact(&self, company: CompanyId) -> Result<CompanyContact> {
         let (name, phone, email): (String, String, String) = on!(self.reader(), p, d => {
             sqlx::query_as(d::sql(
@@ -137,10 +153,12 @@ impl Store {
 }
 
 impl Tx {
+    /// The company with this id, or `None`, read in the transaction.
     pub async fn company(&mut self, id: CompanyId) -> Result<Option<CompanyRow>> {
         company(self.conn(), id).await
     }
 
+    /// Registers a company (no contact yet) and returns its id.
     pub async fn insert_company(
         &mut self,
         name: &str,

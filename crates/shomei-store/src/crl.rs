@@ -128,6 +128,7 @@ pub struct RevokedEntry {
     pub reason: u8,
     /// The certificate's notAfter, Unix seconds (`i64::MAX` when unknown).
     pub not_after: i64,
+    /// The CRL that lists it (a partition, or the undivided CRL).
     pub scope: CrlScope,
 }
 
@@ -212,14 +213,23 @@ pub(crate) async fn revoked_range(
 /// A revocation as the log gives it to other processes.
 #[derive(Debug, Clone)]
 pub struct LoggedRevocation {
+    /// Its id in `revocation_log`, increasing: a process asks for the
+    /// revocations after the last id it has applied.
     pub log_id: i64,
+    /// The revoked certificate's serial (a customer's or an operator's).
     pub serial: Serial,
+    /// When it was revoked.
     pub revoked_at: OffsetDateTime,
+    /// The CRLReason code; `None` when none was given.
     pub reason: Option<u8>,
+    /// The CRL entry's invalidity date (when the key is known or suspected
+    /// to have been compromised, earlier than the revocation); `None`
+    /// for most revocations.
     pub invalidity: Option<OffsetDateTime>,
     /// The certificate's notAfter (`None`: a re-imported revocation of a
     /// certificate this database does not know).
     pub not_after: Option<OffsetDateTime>,
+    /// The CRL that must list it.
     pub scope: CrlScope,
 }
 

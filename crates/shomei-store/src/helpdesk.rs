@@ -16,8 +16,11 @@ const AUDIT_COLUMNS: &str =
 /// One user found, with their company's name and newest certificate.
 #[derive(Debug, Clone)]
 pub struct UserHit {
+    /// The user found (not deleted).
     pub user: UserRow,
+    /// Their company's name, for the help desk to confirm with the caller.
     pub company: String,
+    /// Their newest certificate, whatever its state; `None`: none issued.
     pub cert: Option<CertRow>,
 }
 

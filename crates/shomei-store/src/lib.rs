@@ -62,22 +62,43 @@ pub use users::{NewUser, UserRow, UserSummary};
 /// Storage errors: for logs, never shown to customers as-is.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database refused or failed a statement (connection lost, a
+    /// constraint such as a duplicate login ID, a busy timeout). The
+    /// change was not made; the caller reports a server error.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// A row holds a value this program cannot read (a hand edit, or a
+    /// bug): the data must be looked at, retrying will not help. (Also a
+    /// backup path that is not UTF-8, with table and column `-`.)
     #[error("database holds an invalid value in {table}.{column}: {value}")]
     Corrupt {
+        /// The table read.
         table: &'static str,
+        /// The column whose value is invalid.
         column: &'static str,
+        /// The value found (or why it was refused).
         value: String,
     },
+    /// The database was migrated by a newer version of Shomei: this one
+    /// refuses to open it rather than misread it.
     #[error("database schema version {found} is newer than this program ({supported})")]
-    TooNew { found: i64, supported: i64 },
+    TooNew {
+        /// The schema version recorded in the database.
+        found: i64,
+        /// The newest version this program's migrations reach.
+        supported: i64,
+    },
+    /// The PostgreSQL URL is malformed or the server cannot be reached;
+    /// the message names the URL without its password.
     #[error("{0}")]
     BadUrl(String),
+    /// The operation exists for one backend only (backup and the integrity
+    /// check are SQLite's); the message says what to use instead.
     #[error("{0}")]
     Unsupported(&'static str),
 }
 
+/// The store's result: every operation can fail with a [`StoreError`].
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Handle to the database.
@@ -161,7 +182,9 @@ enum Backend {
 /// default), or a PostgreSQL server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreLocation<'a> {
+    /// The SQLite database file (created, owner-only, if missing).
     Sqlite(&'a Path),
+    /// The PostgreSQL server and database.
     Postgres(&'a DatabaseUrl),
 }
 

@@ -9,12 +9,20 @@ use crate::{Result, Store, Tx};
 /// A notice waiting to be sent, with its addressee.
 #[derive(Debug, Clone)]
 pub struct PendingNotice {
+    /// The notice's id, to mark it sent.
     pub id: i64,
+    /// The addressee's current address (the user's or operator's), read
+    /// when the notice is taken, not when it was queued.
     pub email: String,
+    /// The user's login ID, or the operator's name.
     pub login_id: String,
+    /// The user's or operator's name, for the greeting.
     pub name: String,
+    /// The mail's subject (Japanese).
     pub subject: String,
+    /// The mail's text.
     pub body: String,
+    /// When it was queued.
     pub created_at: OffsetDateTime,
 }
 

@@ -11,8 +11,11 @@ use crate::{Result, Store, StoreError, Tx};
 /// An active operator holding a role, with their address ('' when none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorAddress {
+    /// The operator's id (a notice to them names it).
     pub id: i64,
+    /// The operator's name.
     pub name: OperatorName,
+    /// Their e-mail address; '' when none is set (no notice can be sent).
     pub email: String,
 }
 

@@ -13,14 +13,22 @@ use crate::{Result, Store, StoreError, Tx};
 /// One operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorRow {
+    /// The row's id; certificates, votes and requests refer to it.
     pub id: i64,
+    /// The operator's name, unique; what the console and the 操作履歴 show.
     pub name: OperatorName,
+    /// What the operator may do (ヘルプデスク, 業務管理者, 監査, 運用管理者).
     pub roles: OperatorRoles,
     /// `false` once revoked: no certificate of theirs opens the console.
     pub active: bool,
+    /// The Argon2id hash of the operator's password, asked at the console's
+    /// login and again before every change.
     pub confirm_hash: String,
-    /// Wrong passwords in a row since the last right one.
+    /// Wrong passwords in a row since the last right one; at the customers'
+    /// `confirm_stop_after` the password is stopped until
+    /// `shomei operator unlock`.
     pub password_failures: u32,
+    /// When the operator was added.
     pub created_at: OffsetDateTime,
     /// Who added them (`銀行:<name>` of the CLI user or operator).
     pub created_by: String,
@@ -29,30 +37,45 @@ pub struct OperatorRow {
 /// One certificate of an operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorCertRow {
+    /// Whose certificate it is.
     pub operator_id: i64,
+    /// Its serial, unique among operator certificates.
     pub serial: Serial,
+    /// Start of validity, as in the certificate.
     pub not_before: OffsetDateTime,
+    /// End of validity, as in the certificate.
     pub not_after: OffsetDateTime,
+    /// When it was revoked; `None` while in force.
     pub revoked_at: Option<OffsetDateTime>,
+    /// The CRL its distribution point names.
     pub crl_scope: CrlScope,
 }
 
 /// A new operator certificate, as the CA signed it.
 #[derive(Debug, Clone)]
 pub struct NewOperatorCert<'a> {
+    /// Whom it was issued to.
     pub operator_id: i64,
+    /// Its serial; one already recorded fails on the unique index.
     pub serial: &'a Serial,
+    /// Start of validity, as in the certificate.
     pub not_before: OffsetDateTime,
+    /// End of validity, as in the certificate.
     pub not_after: OffsetDateTime,
+    /// The signed certificate, DER.
     pub der: &'a [u8],
+    /// The CRL its distribution point names.
     pub crl_scope: CrlScope,
 }
 
 /// An operator certificate this transaction revoked.
 #[derive(Debug, Clone)]
 pub struct RevokedOperatorCert {
+    /// Its serial, now in `revocation_log`.
     pub serial: Serial,
+    /// Its end of validity: the CRL lists it until then.
     pub not_after: OffsetDateTime,
+    /// The CRL that must list it.
     pub crl_scope: CrlScope,
 }
 
@@ -163,6 +186,7 @@ impl Store {
         rows.into_iter().map(operator_row).collect()
     }
 
+    /// The operator with this name (active or revoked), or `None`.
     pub async fn operator_by_name(&self, name: &OperatorName) -> Result<Option<OperatorRow>> {
         operator_by_name(self.reader(), name).await
     }
@@ -230,6 +254,8 @@ impl Store {
 }
 
 impl Tx {
+    /// The operator with this name, locked until the transaction ends
+    /// (Postgres; see `Lock`), or `None`.
     pub async fn operator_by_name(&mut self, name: &OperatorName) -> Result<Option<OperatorRow>> {
         let row: Option<OperatorTuple> = on!(self.conn(), c, d => {
             sqlx::query_as(d::of(&OPERATOR_BY_NAME_FOR_UPDATE))
@@ -290,6 +316,7 @@ impl Tx {
         }))
     }
 
+    /// Records an operator certificate just signed (issued at `now`).
     pub async fn insert_operator_cert(
         &mut self,
         n: &NewOperatorCert<'_>,

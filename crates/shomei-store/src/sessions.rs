@@ -13,33 +13,55 @@ use crate::{Result, StoreError};
 /// A pending BRSK019: what it shows and the token its 実行 must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingRow {
+    /// The one-time token the 実行 form must send back; a resubmitted or
+    /// stale form does not match it.
     pub token: String,
+    /// The user whose certificate is to be revoked.
     pub user_id: i64,
+    /// That user's login ID, as shown.
     pub login_id: String,
+    /// That user's name, as shown.
     pub name: String,
+    /// The certificate's state label as shown (発行済, 更新可, …).
     pub state: String,
+    /// The certificate's end of validity, Unix seconds; `None` when there
+    /// is none to show.
     pub expiry: Option<i64>,
+    /// The certificate's serial, hex.
     pub serial: String,
 }
 
 /// What BRSK020 shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DoneRow {
+    /// The revoked certificate's holder's login ID.
     pub login_id: String,
+    /// The holder's name.
     pub name: String,
+    /// The certificate's state label after the revocation (失効済).
     pub state: String,
+    /// The revoked certificate's serial, hex.
     pub serial: String,
 }
 
 /// One session as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRow {
+    /// SHA-256 (hex) of the session id in the cookie; the id itself is
+    /// never stored, so a copy of the database opens no session.
     pub id_hash: String,
+    /// The logged-in user.
     pub user_id: UserId,
+    /// The CSRF token every form of the session must carry.
     pub csrf: String,
+    /// For a 電子証明書方式 login, the serial (hex) of the certificate it
+    /// was opened with: revoking that certificate ends the session.
     pub cert_serial: Option<String>,
+    /// The last request's time: the idle timeout counts from it.
     pub last_seen: OffsetDateTime,
+    /// BRSK019 waiting for 実行.
     pub pending: Option<PendingRow>,
+    /// BRSK020's content after a revocation.
     pub done: Option<DoneRow>,
 }
 
@@ -310,6 +332,7 @@ impl Store {
         Ok(true)
     }
 
+    /// Ends the session (logout, timeout); `false` if it was already gone.
     pub async fn delete_session(&self, id_hash: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
         let gone = delete(tx.conn(), id_hash).await?;
@@ -354,6 +377,7 @@ impl Store {
         Ok(Some(p))
     }
 
+    /// Sets (or clears) BRSK020's content.
     pub async fn set_session_done(&self, id_hash: &str, d: Option<&DoneRow>) -> Result<()> {
         let mut tx = self.begin().await?;
         set_done(tx.conn(), id_hash, d).await?;

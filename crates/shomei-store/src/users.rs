@@ -9,30 +9,59 @@ use crate::db::{Conn, Db, Get, Pool, Sql, on};
 use crate::rows::{Lock, opt_ts, ts};
 use crate::{CertRow, Result, Store, StoreError, Tx};
 
+/// One row of `users`: a person of a client company who logs in to the
+/// portal, with both password hashes and the lock counters — what login,
+/// password changes and the company administrator's screens need.
 #[derive(Debug, Clone)]
 pub struct UserRow {
+    /// The row's id; certificates, sessions and 操作履歴 rows refer to it.
     pub id: UserId,
+    /// The client company the user belongs to; never changes.
     pub company_id: CompanyId,
+    /// The login ID typed on the login screen, unique across all companies.
     pub login_id: LoginId,
+    /// The person's name as the company administrator entered it (shown on
+    /// screens, not put in certificates).
     pub name: String,
+    /// マスター / 管理者 / 一般: what the user may do for their company.
     pub role: Role,
+    /// Where e-mail notices go (the certificate soon to expire; for
+    /// administrators, a user of theirs locked out); empty: none is sent.
     pub email: String,
+    /// The login password's Argon2id hash (PHC string), never the password.
     pub login_hash: String,
+    /// The confirmation password's (確認用パスワード) hash, asked before
+    /// issuing, renewing or revoking.
     pub confirm_hash: String,
+    /// Failure counts, time locks and stops for both passwords and the
+    /// administrator's stop.
     pub counters: SecurityCounters,
+    /// When the user last logged in; `None` until the first login.
     pub last_login_at: Option<OffsetDateTime>,
     /// Set by the bank (new user, reset): change at the next login.
     pub must_change_login: bool,
+    /// The same for the confirmation password.
     pub must_change_confirm: bool,
 }
 
+/// What is needed to insert a user; the password hashes are made by the
+/// caller. The row starts with clean counters and no change demanded
+/// (`must_change` is set afterwards, by a reset).
 pub struct NewUser<'a> {
+    /// The company the user is added to.
     pub company_id: CompanyId,
+    /// Must be unused in every company; a duplicate fails on the unique
+    /// index (a `StoreError::Db` the caller should have prevented).
     pub login_id: &'a LoginId,
+    /// The person's name.
     pub name: &'a str,
+    /// The user's role in the company.
     pub role: Role,
+    /// Address for notices; may be empty.
     pub email: &'a str,
+    /// Argon2id hash of the initial login password.
     pub login_hash: &'a str,
+    /// Argon2id hash of the initial confirmation password.
     pub confirm_hash: &'a str,
 }
 
@@ -158,10 +187,16 @@ pub(crate) async fn user_by_id(c: Conn<'_>, id: UserId, lock: Lock) -> Result<Op
 /// company of ten thousand users lists quickly.
 #[derive(Debug, Clone)]
 pub struct UserSummary {
+    /// The user's row id.
     pub id: UserId,
+    /// The user's login ID.
     pub login_id: LoginId,
+    /// The person's name.
     pub name: String,
+    /// The user's role in the company.
     pub role: Role,
+    /// The newest certificate issued to the user (whatever its state), or
+    /// `None` if none was ever issued.
     pub cert: Option<CertRecord>,
 }
 
@@ -274,10 +309,13 @@ pub(crate) async fn save_counters(c: Conn<'_>, user: UserId, s: &SecurityCounter
 }
 
 impl Store {
+    /// The user with this login ID (any company), or `None`; not locked.
     pub async fn user_by_login_id(&self, login_id: &LoginId) -> Result<Option<UserRow>> {
         user_by_login_id(self.reader().acquire().await?.conn(), login_id, Lock::None).await
     }
 
+    /// The user with this id, or `None` (deleted or never existed); not
+    /// locked.
     pub async fn user(&self, id: UserId) -> Result<Option<UserRow>> {
         user_by_id(self.reader().acquire().await?.conn(), id, Lock::None).await
     }
@@ -307,10 +345,14 @@ impl Tx {
         user_by_login_id(self.conn(), login_id, Lock::ForUpdate).await
     }
 
+    /// Adds the user and returns its new id. A login ID already in use
+    /// fails on the unique index.
     pub async fn insert_user(&mut self, u: &NewUser<'_>, now: OffsetDateTime) -> Result<UserId> {
         insert_user(self.conn(), u, now).await
     }
 
+    /// Writes the user's failure counts, locks and stops as they are after a
+    /// login or confirmation attempt (or an unlock).
     pub async fn save_counters(&mut self, user: UserId, c: &SecurityCounters) -> Result<()> {
         save_counters(self.conn(), user, c).await
     }
@@ -442,6 +484,7 @@ impl Tx {
         Ok(ids.into_iter().map(UserId).collect())
     }
 
+    /// Records a successful login's time (shown to the user at the next one).
     pub async fn set_last_login(&mut self, user: UserId, at: OffsetDateTime) -> Result<()> {
         on!(self.conn(), c, d => {
             sqlx::query(d::sql("UPDATE users SET last_login_at = ? WHERE id = ?"))
