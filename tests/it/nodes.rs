@@ -198,7 +198,7 @@ async fn a_login_form_got_on_one_server_is_accepted_by_another_on_the_database()
 
 /// Backends connected to this kit's PostgreSQL database, this query's own
 /// left out.
-async fn backends(url: &shomei_store::DatabaseUrl) -> i64 {
+async fn backends(url: &shomei_service::DatabaseUrl) -> i64 {
     use sqlx::Connection as _;
     let mut c = sqlx::PgConnection::connect(url.with_password())
         .await

@@ -171,7 +171,7 @@ async fn an_expired_revoked_certificate_leaves_after_one_scheduled_crl_and_stays
 /// A server on a data directory, with `partitions` CRL partitions.
 async fn open(
     dir: &std::path::Path,
-    db: &Option<shomei_store::DatabaseUrl>,
+    db: &Option<shomei_service::DatabaseUrl>,
     clock: &Arc<ManualClock>,
     partitions: u16,
 ) -> Shomei {

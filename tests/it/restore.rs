@@ -96,7 +96,7 @@ async fn a_database_restored_from_an_older_backup_keeps_every_revocation() {
                 .unwrap()
                 .subsec_nanos();
             let name = format!("restored_{}_{nanos}", std::process::id());
-            let fresh = u.create_database(&name).await.unwrap();
+            let fresh = crate::testkit::create_database(u, &name).await;
             let out = std::process::Command::new("psql")
                 .args(["-q", "-v", "ON_ERROR_STOP=1", "-f"])
                 .arg(kept_dir.join("backup.db"))
@@ -237,7 +237,7 @@ async fn backup_refuses_a_postgresql_database_and_writes_nothing() {
     let dir = kit.dir.path();
     let pg = shomei_service::Settings {
         database_url: Some(
-            shomei_store::DatabaseUrl::parse("postgres://shomei:secret@127.0.0.1:1/shomei")
+            shomei_service::DatabaseUrl::parse("postgres://shomei:secret@127.0.0.1:1/shomei")
                 .unwrap(),
         ),
         ..kit.svc.settings().clone()

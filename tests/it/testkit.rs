@@ -550,7 +550,7 @@ pub async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
 /// With SHOMEI_IT_DATABASE=postgres, a new empty PostgreSQL database for
 /// one kit on the server SHOMEI_TEST_DATABASE_URL names (scripts/postgres
 /// starts one); else none: SQLite in the kit's data directory.
-pub async fn fresh_database() -> Option<shomei_store::DatabaseUrl> {
+pub async fn fresh_database() -> Option<shomei_service::DatabaseUrl> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     if std::env::var("SHOMEI_IT_DATABASE").as_deref() != Ok("postgres") {
@@ -567,12 +567,22 @@ pub async fn fresh_database() -> Option<shomei_store::DatabaseUrl> {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
-    let url = shomei_store::DatabaseUrl::parse(&server)
+    let server = shomei_service::DatabaseUrl::parse(&server).unwrap();
+    Some(create_database(&server, &name).await)
+}
+
+/// Creates the empty database `name` on the server of `url` (its user must
+/// be allowed to) and returns its URL.
+pub async fn create_database(
+    url: &shomei_service::DatabaseUrl,
+    name: &str,
+) -> shomei_service::DatabaseUrl {
+    let created = shomei_store::DatabaseUrl::parse(url.with_password())
         .unwrap()
-        .create_database(&name)
+        .create_database(name)
         .await
         .unwrap();
-    Some(url)
+    shomei_service::DatabaseUrl::parse(created.with_password()).unwrap()
 }
 
 /// The servers' log (info and up) into the test's captured output, which
@@ -647,7 +657,7 @@ pub fn side_by_side(kit: &Kit, a: &Shomei, b: &Shomei, op: shomei_core::Operatio
 /// for a lock; stops without when `inside` (the other node reached its
 /// point instead).
 async fn lock_waited(
-    url: shomei_store::DatabaseUrl,
+    url: shomei_service::DatabaseUrl,
     there: Arc<tokio::sync::Notify>,
     inside: Arc<std::sync::atomic::AtomicBool>,
 ) {

@@ -73,7 +73,7 @@ pub use operations::operators::{
 };
 pub use operations::records::Records;
 pub use operations::shell_approvals::{BreakGlassDone, FirstOperatorError, shell_actor};
-pub use settings::{HelpDesk, Settings};
+pub use settings::{DatabaseUrl, HelpDesk, Settings};
 // The store's rows that the web and the binary name (the others they only
 // read the fields of, as the use cases return them).
 pub use shomei_store::{ChainCheck, CompanyContact, UserRow};

@@ -132,7 +132,32 @@ pub struct Settings {
     /// none: SQLite, `shomei.db` in the data directory. Not read from
     /// `[settings]`: the binary sets it.
     #[serde(skip)]
-    pub database_url: Option<shomei_store::DatabaseUrl>,
+    pub database_url: Option<DatabaseUrl>,
+}
+
+/// A PostgreSQL URL, `postgres://USER:PASSWORD@HOST:PORT/DB`, its form
+/// checked (the server not asked). Shown (`Debug`, `Display`) without its
+/// password; which store reads it is the service's business.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseUrl(shomei_store::DatabaseUrl);
+
+impl DatabaseUrl {
+    /// Checks `url`'s form; the message of a refusal never shows the password.
+    pub fn parse(url: &str) -> Result<Self, crate::DatabaseError> {
+        Ok(Self(shomei_store::DatabaseUrl::parse(url)?))
+    }
+
+    /// The URL itself, password included: for tools that connect on their
+    /// own (tests, `pg_dump`); never for logs or screens.
+    pub fn with_password(&self) -> &str {
+        self.0.with_password()
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 impl Default for Settings {
@@ -225,7 +250,7 @@ impl Settings {
     /// (`postgres://USER:PASSWORD@HOST:PORT/DB`, its form checked, the
     /// server not asked): what `--database-url` sets.
     pub fn use_database_url(&mut self, url: &str) -> Result<(), crate::DatabaseError> {
-        self.database_url = Some(shomei_store::DatabaseUrl::parse(url)?);
+        self.database_url = Some(DatabaseUrl::parse(url)?);
         Ok(())
     }
 
@@ -237,7 +262,7 @@ impl Settings {
     ) -> Result<shomei_store::Store, shomei_store::StoreError> {
         let db_file = data_dir.join("shomei.db");
         let at = match &self.database_url {
-            Some(url) => shomei_store::StoreLocation::Postgres(url),
+            Some(url) => shomei_store::StoreLocation::Postgres(&url.0),
             None => shomei_store::StoreLocation::Sqlite(&db_file),
         };
         shomei_store::Store::open_at(at, self.durability(), self.database_pool_size).await
