@@ -85,9 +85,17 @@ pub use shomei_store::{ChainCheck, CompanyContact, UserRow};
 #[error(transparent)]
 pub struct DatabaseError(shomei_store::StoreError);
 
-impl From<shomei_store::StoreError> for DatabaseError {
-    fn from(e: shomei_store::StoreError) -> Self {
-        Self(e)
+/// The store's results with the service's error: `.db()?` in a use case,
+/// whose own error converts from [`DatabaseError`]. Crate-private, so that
+/// no public type of the service converts from (or names) the store's error.
+pub(crate) trait Db<T> {
+    /// This result, its store error wrapped as a [`DatabaseError`].
+    fn db(self) -> std::result::Result<T, DatabaseError>;
+}
+
+impl<T> Db<T> for std::result::Result<T, shomei_store::StoreError> {
+    fn db(self) -> std::result::Result<T, DatabaseError> {
+        self.map_err(DatabaseError)
     }
 }
 
@@ -133,12 +141,6 @@ pub enum ServiceError {
 
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
-impl From<shomei_store::StoreError> for ServiceError {
-    fn from(e: shomei_store::StoreError) -> Self {
-        Self::Database(DatabaseError(e))
-    }
-}
-
 /// How a change asked for on a screen ends when it does not happen: refused
 /// with a message for the screen (Japanese), or our own trouble.
 #[derive(Debug, thiserror::Error)]
@@ -149,8 +151,8 @@ pub enum ActionError {
     Internal(#[from] ServiceError),
 }
 
-impl From<shomei_store::StoreError> for ActionError {
-    fn from(e: shomei_store::StoreError) -> Self {
+impl From<DatabaseError> for ActionError {
+    fn from(e: DatabaseError) -> Self {
         Self::Internal(e.into())
     }
 }
@@ -301,7 +303,7 @@ impl Shomei {
                     source,
                 })?;
         }
-        let store = settings.open_store(data_dir).await?;
+        let store = settings.open_store(data_dir).await.db()?;
         let now = clock.now();
         let hsm = settings.pkcs11().map_err(ServiceError::Settings)?;
         let ca = Ca::load_or_create_with(
@@ -319,7 +321,7 @@ impl Shomei {
             ("ca:root-certificate", ca.root_der().as_ref()),
             ("ca:issuing-certificate", ca.issuing_der().as_ref()),
         ] {
-            if store.shared_secret(name, der).await? != der {
+            if store.shared_secret(name, der).await.db()? != der {
                 return Err(ServiceError::CaMismatch {
                     dir: data_dir.join("ca"),
                     which: name.trim_start_matches("ca:").replace('-', " "),
@@ -428,13 +430,13 @@ impl Shomei {
     /// Loads the user behind a session. `None` when the user no longer exists
     /// or was stopped by an administrator: the session must end.
     pub async fn session(&self, user_id: shomei_core::UserId) -> Result<Option<Session>> {
-        let Some(user) = self.store.user(user_id).await? else {
+        let Some(user) = self.store.user(user_id).await.db()? else {
             return Ok(None);
         };
         if user.counters.admin_stopped {
             return Ok(None);
         }
-        let Some(company) = self.store.company(user.company_id).await? else {
+        let Some(company) = self.store.company(user.company_id).await.db()? else {
             return Ok(None);
         };
         Ok(Some(Session {
@@ -446,7 +448,7 @@ impl Shomei {
 
     /// The session user's own certificate now (トップページ, BRSK005).
     pub async fn own_certificate(&self, s: &Session) -> Result<OwnCertificate> {
-        let latest = self.store.latest_cert(s.user.id).await?;
+        let latest = self.store.latest_cert(s.user.id).await.db()?;
         Ok(OwnCertificate {
             state: self.cert_state(latest.as_ref().map(|c| c.record()).as_ref()),
             not_after: latest.map(|c| c.not_after),
@@ -455,10 +457,10 @@ impl Shomei {
 
     /// The latest certificate of the user with `login_id`, with its state now.
     pub async fn certificate_of(&self, login_id: &shomei_core::LoginId) -> Result<CertificateOf> {
-        let Some(user) = self.store.user_by_login_id(login_id).await? else {
+        let Some(user) = self.store.user_by_login_id(login_id).await.db()? else {
             return Ok(CertificateOf::NoSuchUser);
         };
-        let Some(cert) = self.store.latest_cert(user.id).await? else {
+        let Some(cert) = self.store.latest_cert(user.id).await.db()? else {
             return Ok(CertificateOf::NoCertificate);
         };
         Ok(CertificateOf::Latest {
@@ -482,9 +484,9 @@ impl Shomei {
     /// Records an operation that changed nothing (logout, timeout, a
     /// refusal): the row alone, committed.
     pub(crate) async fn record(&self, e: &AuditEntry<'_>) -> Result<()> {
-        let mut tx = self.store.begin().await?;
-        tx.audit(e).await?;
-        tx.commit().await?;
+        let mut tx = self.store.begin().await.db()?;
+        tx.audit(e).await.db()?;
+        tx.commit().await.db()?;
         Ok(())
     }
 
@@ -562,7 +564,8 @@ impl Shomei {
         Ok(self
             .store
             .audit_for_company(actor.company_id, limit, 0)
-            .await?)
+            .await
+            .db()?)
     }
 }
 

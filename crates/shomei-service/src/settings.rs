@@ -1,6 +1,7 @@
 //! Settings of the product: policy numbers and the help desks. Every default
 //! is the one PRODUCT.md gives; `shomei.example.toml` documents them.
 
+use crate::Db as _;
 use serde::Deserialize;
 use shomei_core::{LockoutPolicy, Service};
 use time::{Duration, UtcOffset};
@@ -144,7 +145,7 @@ pub struct DatabaseUrl(shomei_store::DatabaseUrl);
 impl DatabaseUrl {
     /// Checks `url`'s form; the message of a refusal never shows the password.
     pub fn parse(url: &str) -> Result<Self, crate::DatabaseError> {
-        Ok(Self(shomei_store::DatabaseUrl::parse(url)?))
+        Ok(Self(shomei_store::DatabaseUrl::parse(url).db()?))
     }
 
     /// The URL itself, password included: for tools that connect on their
@@ -268,7 +269,7 @@ impl Settings {
         shomei_store::Store::open_at(at, self.durability(), self.database_pool_size).await
     }
 
-    pub fn durability(&self) -> shomei_store::Durability {
+    pub(crate) fn durability(&self) -> shomei_store::Durability {
         if self.durability == "normal" {
             shomei_store::Durability::Normal
         } else {

@@ -14,6 +14,7 @@
 //! failures closed. The confirmation step (確認用パスワード) returns a
 //! [`Confirmed`] that only it can make; a change needs one to commit.
 
+use crate::Db as _;
 use shomei_core::{Actor, FailureOutcome, LoginGate, Problem, ServiceState, UserId};
 use shomei_core::{Operation, Outcome};
 use shomei_store::{AuditEntry, ClaimKind, Tx, UserRow};
@@ -137,7 +138,7 @@ impl Shomei {
         let left = checks_left(self, kind, user, now);
         let refusal = if left == 0 {
             Some((OwnRefusal::Closed, closed_detail(kind, user, now)))
-        } else if tx.live_claims(user.id, kind.claim_kind(), now).await? >= left {
+        } else if tx.live_claims(user.id, kind.claim_kind(), now).await.db()? >= left {
             self.metrics().password_claim_refused();
             Some((
                 OwnRefusal::TooManyAtOnce,
@@ -156,11 +157,15 @@ impl Shomei {
                 detail,
                 ctx.client,
             ))
-            .await?;
+            .await
+            .db()?;
             return Ok(Err((r, place)));
         }
         let expires = now + time::Duration::seconds(self.settings.password_claim_seconds);
-        let id = tx.insert_claim(user.id, kind.claim_kind(), expires).await?;
+        let id = tx
+            .insert_claim(user.id, kind.claim_kind(), expires)
+            .await
+            .db()?;
         let stored = match kind {
             PasswordKind::Login => user.login_hash.clone(),
             PasswordKind::Confirm => user.confirm_hash.clone(),
@@ -187,8 +192,8 @@ impl Shomei {
         now: OffsetDateTime,
     ) -> Result<std::result::Result<UserRow, OwnRefusal>> {
         let kind = claim.kind;
-        tx.delete_claim(claim.id).await?;
-        let Some(mut me) = tx.user(claim.user).await? else {
+        tx.delete_claim(claim.id).await.db()?;
+        let Some(mut me) = tx.user(claim.user).await.db()? else {
             return Ok(Err(OwnRefusal::Closed));
         };
         let open = match kind {
@@ -208,7 +213,8 @@ impl Shomei {
                 detail,
                 ctx.client,
             ))
-            .await?;
+            .await
+            .db()?;
             return Ok(Err(OwnRefusal::Closed));
         }
         if ok {
@@ -222,7 +228,7 @@ impl Shomei {
                     PasswordKind::Login => c.on_login_success(),
                     PasswordKind::Confirm => c.on_confirm_success(),
                 }
-                tx.save_counters(me.id, &me.counters).await?;
+                tx.save_counters(me.id, &me.counters).await.db()?;
             }
             return Ok(Ok(me));
         }
@@ -231,7 +237,7 @@ impl Shomei {
             PasswordKind::Login => me.counters.on_login_failure(now, &policy),
             PasswordKind::Confirm => me.counters.on_confirm_failure(&policy),
         };
-        tx.save_counters(me.id, &me.counters).await?;
+        tx.save_counters(me.id, &me.counters).await.db()?;
         let detail = match kind {
             PasswordKind::Login => "ログインパスワード誤り",
             PasswordKind::Confirm => "確認用パスワード誤り",
@@ -245,7 +251,8 @@ impl Shomei {
             detail,
             ctx.client,
         ))
-        .await?;
+        .await
+        .db()?;
         let lock = match (kind, outcome) {
             (_, FailureOutcome::Counted { .. }) => None,
             (PasswordKind::Login, FailureOutcome::TemporarilyLocked { .. }) => {
@@ -272,7 +279,8 @@ impl Shomei {
                 why,
                 ctx.client,
             ))
-            .await?;
+            .await
+            .db()?;
             if kind == PasswordKind::Login {
                 self.queue_lock_notices(tx, me.company_id, &me.login_id, me.id, label, now)
                     .await?;
@@ -293,12 +301,12 @@ impl Shomei {
     ) -> Result<std::result::Result<Claim, OwnRefusal>> {
         let place = self.place()?;
         let now = self.now();
-        let mut tx = self.store.begin().await?;
-        let Some(me) = tx.user(actor.user_id).await? else {
+        let mut tx = self.store.begin().await.db()?;
+        let Some(me) = tx.user(actor.user_id).await.db()? else {
             return Ok(Err(OwnRefusal::Closed));
         };
         let claim = self.claim_in(&mut tx, place, &me, kind, ctx, now).await?;
-        tx.commit().await?;
+        tx.commit().await.db()?;
         Ok(claim.map_err(|(r, _)| r))
     }
 
@@ -320,13 +328,13 @@ impl Shomei {
         ctx: Context<'_>,
     ) -> Result<std::result::Result<(Tx, Confirmed), OwnRefusal>> {
         let now = self.now();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin().await.db()?;
         let settled = self.settle_in(&mut tx, &claim, ok, ctx, now).await?;
         drop(claim.place);
         match settled {
             Ok(me) => Ok(Ok((tx, Confirmed { me }))),
             Err(r) => {
-                tx.commit().await?;
+                tx.commit().await.db()?;
                 Ok(Err(r))
             }
         }

@@ -2,6 +2,7 @@
 //! enrollment (simpleenroll) and the certificate method share with it: one
 //! counter, one lockout, one refusal that never tells whether the ID exists.
 
+use crate::Db as _;
 use shomei_core::Operation;
 use shomei_core::{LoginId, Problem, UserId};
 use shomei_store::{AuditEntry, Tx, UserRow};
@@ -123,21 +124,21 @@ impl Shomei {
         let user = match check {
             PasswordCheck::Passed(u) => u,
             PasswordCheck::Refused => {
-                tx.commit().await?;
+                tx.commit().await.db()?;
                 return Ok(LoginOutcome::Refused(Problem::LoginFailed));
             }
             PasswordCheck::Throttled => {
-                tx.commit().await?;
+                tx.commit().await.db()?;
                 return Ok(LoginOutcome::Refused(Problem::AddressThrottled));
             }
         };
         let now = self.now();
-        tx.set_last_login(user.id, now).await?;
+        tx.set_last_login(user.id, now).await.db()?;
         let actor = actor_of(&user);
         let login = actor.login_id.as_str();
         let e = self.entry(Operation::Login).by_actor(&actor).target(login);
-        tx.audit(&e.detail(&detail).client(client)).await?;
-        tx.commit().await?;
+        tx.audit(&e.detail(&detail).client(client)).await.db()?;
+        tx.commit().await.db()?;
         Ok(LoginOutcome::LoggedIn(user.id))
     }
 
@@ -192,7 +193,7 @@ impl Shomei {
             return Ok((tx, PasswordCheck::Throttled));
         }
         let user = match LoginId::parse(login_id) {
-            Some(id) => tx.user_by_login_id(&id).await?,
+            Some(id) => tx.user_by_login_id(&id).await.db()?,
             None => None,
         }
         .filter(|u| only.is_none_or(|o| o == u.id));
@@ -227,7 +228,7 @@ impl Shomei {
             }
             (Some(_), None) => return Err(ServiceError::Invariant("no place for the check")),
         };
-        tx.commit().await?;
+        tx.commit().await.db()?;
 
         // 2. Hash (an unknown ID, or a password refused unchecked, against
         // the dummy, for the same work).
@@ -246,7 +247,7 @@ impl Shomei {
         let now = self.now();
         let mut tx = self.begin_for(as_).await?;
         if let Some(client) = as_.counted_address() {
-            tx.lock_address(client).await?;
+            tx.lock_address(client).await.db()?;
         }
         let Some(claim) = claim else {
             // A refusal unchecked has its row from the claim's step.
@@ -284,9 +285,9 @@ impl Shomei {
     /// A write transaction for this check: a returning customer's first.
     async fn begin_for(&self, as_: &CheckedAs) -> Result<Tx> {
         Ok(if as_.returning {
-            self.store.begin_first().await?
+            self.store.begin_first().await.db()?
         } else {
-            self.store.begin().await?
+            self.store.begin().await.db()?
         })
     }
 
@@ -310,18 +311,18 @@ impl Shomei {
         let Some(client) = as_.counted_address() else {
             return Ok(true);
         };
-        let row = tx.address_attempts(client).await?;
+        let row = tx.address_attempts(client).await.db()?;
         let (start, row) = self.address_limit().start(row, now);
         if start == Start::Refused {
             let (due, row) = self.address_limit().refuse(Some(row), now);
-            tx.save_address_attempts(client, &row).await?;
+            tx.save_address_attempts(client, &row).await.db()?;
             if let Some(due) = due {
                 let detail = refusal_detail("接続元からの失敗が多いため受け付け停止中", due);
                 bank_wide_failure(tx, as_, typed, &detail, now).await?;
             }
             return Ok(false);
         }
-        tx.save_address_attempts(client, &row).await?;
+        tx.save_address_attempts(client, &row).await.db()?;
         Ok(true)
     }
 
@@ -337,9 +338,9 @@ impl Shomei {
         let Some(client) = as_.counted_address() else {
             return Ok(());
         };
-        let row = tx.address_attempts(client).await?;
+        let row = tx.address_attempts(client).await.db()?;
         let (blocked, row) = self.address_limit().finish(row, ok, now);
-        tx.save_address_attempts(client, &row).await?;
+        tx.save_address_attempts(client, &row).await.db()?;
         if blocked {
             let minutes = self.settings.address_window_minutes;
             tracing::warn!(
@@ -367,7 +368,7 @@ impl Shomei {
             return Ok(());
         };
         let now = self.now();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin().await.db()?;
         for (client, n) in batch {
             let as_client = CheckedAs {
                 op: as_.op,
@@ -378,7 +379,7 @@ impl Shomei {
             let due = if client.is_empty() {
                 Some(throttle::RefusalRow { refused: n })
             } else {
-                let mut row = tx.address_attempts(&client).await?;
+                let mut row = tx.address_attempts(&client).await.db()?;
                 let mut due = None;
                 for _ in 0..n {
                     let (d, r) = self.address_limit().refuse(row, now);
@@ -388,7 +389,7 @@ impl Shomei {
                     due = due.or(d);
                 }
                 if let Some(r) = &row {
-                    tx.save_address_attempts(&client, r).await?;
+                    tx.save_address_attempts(&client, r).await.db()?;
                 }
                 due
             };
@@ -397,7 +398,7 @@ impl Shomei {
                     .await?;
             }
         }
-        tx.commit().await?;
+        tx.commit().await.db()?;
         Ok(())
     }
 
@@ -405,10 +406,11 @@ impl Shomei {
     /// last such row is a minute old (the upkeep).
     pub async fn record_address_refusals(&self) -> Result<usize> {
         let now = self.now();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin().await.db()?;
         let due = tx
             .addresses_with_unrecorded(now - throttle::REFUSAL_ROW_EVERY, 1000)
-            .await?;
+            .await
+            .db()?;
         let as_ = |client: &str| CheckedAs {
             op: Operation::Login,
             client: client.to_owned(),
@@ -423,11 +425,11 @@ impl Shomei {
                 );
                 bank_wide_failure(&mut tx, &as_(&addr), "", &detail, now).await?;
             }
-            tx.save_address_attempts(&addr, &row).await?;
+            tx.save_address_attempts(&addr, &row).await.db()?;
         }
         let window = time::Duration::minutes(self.settings.address_window_minutes);
-        tx.commit().await?;
-        self.store.prune_attempts(now - window, now).await?;
+        tx.commit().await.db()?;
+        self.store.prune_attempts(now - window, now).await.db()?;
         Ok(n)
     }
 }
@@ -452,6 +454,7 @@ async fn bank_wide_failure(
 ) -> Result<()> {
     let e = AuditEntry::new(as_.op, now).by_name(None, typed_login_id);
     tx.audit(&e.failed().detail(detail).client(&as_.client))
-        .await?;
+        .await
+        .db()?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! current password counts toward that password's lockout, like any other
 //! failure; the change and its 操作履歴 row commit together.
 
+use crate::Db as _;
 use shomei_core::Operation;
 use shomei_core::{Actor, Problem};
 use shomei_store::AuditEntry;
@@ -42,7 +43,7 @@ impl Shomei {
     ) -> Result<(), PasswordChangeError> {
         let now = self.now();
         let confirm = kind == PasswordKind::Confirm;
-        let Some(me) = self.store.user(actor.user_id).await? else {
+        let Some(me) = self.store.user(actor.user_id).await.db()? else {
             return Err(PasswordChangeError::Refused(
                 "利用者情報が見つかりません。".into(),
             ));
@@ -72,10 +73,10 @@ impl Shomei {
             None
         };
         if let Some(p) = problem {
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.store.begin().await.db()?;
             let detail = format!("{}: {p}", kind.label());
-            tx.audit(&row.failed().detail(&detail)).await?;
-            tx.commit().await?;
+            tx.audit(&row.failed().detail(&detail)).await.db()?;
+            tx.commit().await.db()?;
             return Err(PasswordChangeError::Refused(p));
         }
 
@@ -119,19 +120,19 @@ impl Shomei {
         let outcome = match (problem, new_hash) {
             (Some(p), _) => {
                 let detail = format!("{}: {p}", kind.label());
-                tx.audit(&row.failed().detail(&detail)).await?;
+                tx.audit(&row.failed().detail(&detail)).await.db()?;
                 Err(PasswordChangeError::Refused(p))
             }
             (None, Some(hash)) => {
-                tx.set_password_hash(me.id, confirm, &hash).await?;
-                tx.audit(&row.detail(kind.label())).await?;
+                tx.set_password_hash(me.id, confirm, &hash).await.db()?;
+                tx.audit(&row.detail(kind.label())).await.db()?;
                 Ok(())
             }
             (None, None) => {
                 return Err(ServiceError::Invariant("password change without a hash").into());
             }
         };
-        tx.commit().await?;
+        tx.commit().await.db()?;
         outcome
     }
 }

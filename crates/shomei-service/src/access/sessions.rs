@@ -8,6 +8,7 @@
 //! login is refused as busy, and nobody else's session ends for it. The
 //! cookie that carries the id is the web's.
 
+use crate::Db as _;
 use shomei_core::{CertState, LoginId, Serial, UserId};
 use shomei_store::{DoneRow, PendingRow, SessionRow, Store};
 use time::OffsetDateTime;
@@ -165,13 +166,13 @@ impl Sessions {
         match created {
             Ok(true) => Ok((id, data_of(row))),
             Ok(false) => Err(SessionOpenError::Full),
-            Err(e) => Err(SessionOpenError::Internal(e.into())),
+            Err(e) => Err(SessionOpenError::Internal(crate::DatabaseError(e).into())),
         }
     }
 
     /// The session with this id, if it is open.
     pub async fn get(&self, id: &str) -> Result<Option<SessionData>> {
-        Ok(self.store.session(&key(id)).await?.map(data_of))
+        Ok(self.store.session(&key(id)).await.db()?.map(data_of))
     }
 
     /// Moves the idle clock of a session last seen at `seen` to `now`.
@@ -179,12 +180,12 @@ impl Sessions {
         if now - seen < TOUCH_EVERY {
             return Ok(());
         }
-        Ok(self.store.touch_session(&key(id), now).await?)
+        Ok(self.store.touch_session(&key(id), now).await.db()?)
     }
 
     /// Ends the session (ログアウト, a new login from the same browser).
     pub async fn remove(&self, id: &str) -> Result<()> {
-        self.store.delete_session(&key(id)).await?;
+        self.store.delete_session(&key(id)).await.db()?;
         Ok(())
     }
 
@@ -194,7 +195,8 @@ impl Sessions {
         Ok(self
             .store
             .set_session_pending(&key(id), row.as_ref())
-            .await?)
+            .await
+            .db()?)
     }
 
     /// Takes the pending revocation if `token` matches it: a second submit
@@ -207,7 +209,8 @@ impl Sessions {
         Ok(self
             .store
             .take_session_pending(&key(id), same)
-            .await?
+            .await
+            .db()?
             .and_then(pending_of))
     }
 
@@ -219,7 +222,11 @@ impl Sessions {
             state: d.state.label().to_owned(),
             serial: d.serial.to_hex(),
         };
-        Ok(self.store.set_session_done(&key(id), Some(&row)).await?)
+        Ok(self
+            .store
+            .set_session_done(&key(id), Some(&row))
+            .await
+            .db()?)
     }
 
     /// Ends sessions idle longer than `idle`; the users whose sessions
@@ -229,7 +236,7 @@ impl Sessions {
         now: OffsetDateTime,
         idle: time::Duration,
     ) -> Result<Vec<UserId>> {
-        Ok(self.store.expire_sessions(now - idle).await?)
+        Ok(self.store.expire_sessions(now - idle).await.db()?)
     }
 
     /// Number of live sessions; `None` when the database does not answer.
@@ -254,7 +261,11 @@ impl crate::Shomei {
     pub async fn login_form_secret(&self) -> Result<Vec<u8>> {
         let mut fresh = [0u8; 32];
         rand::Rng::fill(&mut rand::rng(), &mut fresh[..]);
-        Ok(self.store.shared_secret("login-form-key", &fresh).await?)
+        Ok(self
+            .store
+            .shared_secret("login-form-key", &fresh)
+            .await
+            .db()?)
     }
 }
 

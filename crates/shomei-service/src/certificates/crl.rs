@@ -15,6 +15,7 @@
 //! is dropped from the set and from the CRLs at the next scheduled CRL
 //! (RFC 5280 §3.3). OCSP still answers `revoked` for it from the database.
 
+use crate::Db as _;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -355,10 +356,10 @@ impl Shomei {
         let started = std::time::Instant::now();
         // The log head first: a revocation committed while the set loads is
         // then picked up (again, harmlessly) by the watch.
-        let head = self.store.revocation_log_head().await?;
+        let head = self.store.revocation_log_head().await.db()?;
         let now = self.now();
         let (horizons, in_use) = self.crl_scope_facts(now).await?;
-        let mut loading = Loading::with_capacity(self.store.revoked_count().await?);
+        let mut loading = Loading::with_capacity(self.store.revoked_count().await.db()?);
         let mut left = 0usize;
         let n = self
             .store
@@ -370,9 +371,10 @@ impl Shomei {
                     loading.insert_raw(serial, e);
                 }
             })
-            .await?;
+            .await
+            .db()?;
         let mut set = loading.done();
-        for (serial, at) in self.store.invalidity_dates().await? {
+        for (serial, at) in self.store.invalidity_dates().await.db()? {
             if set.contains(serial.as_bytes()) {
                 set.set_invalidity(serial.as_bytes(), at);
             }
@@ -380,7 +382,7 @@ impl Shomei {
         for (serial, r, listed) in self.revoked_operator_certificates().await? {
             set.insert(serial.as_bytes(), r, listed);
         }
-        for (serial, at, reason, scope) in self.store.reimported_revocations().await? {
+        for (serial, at, reason, scope) in self.store.reimported_revocations().await.db()? {
             set.insert(
                 serial.as_bytes(),
                 Revocation {
@@ -500,9 +502,9 @@ impl Shomei {
         let started = std::time::Instant::now();
         let poisoned = || ServiceError::Crl("revocation set lock poisoned".into());
         let published: HashMap<CrlScope, u64> = {
-            let mut tx = self.store.begin().await?;
-            let p = tx.crl_published().await?;
-            tx.commit().await?;
+            let mut tx = self.store.begin().await.db()?;
+            let p = tx.crl_published().await.db()?;
+            tx.commit().await.db()?;
             p.into_iter().collect()
         };
         let (digests, len) = {
@@ -666,10 +668,10 @@ impl Shomei {
         &self,
         now: OffsetDateTime,
     ) -> Result<(HashMap<CrlScope, i64>, BTreeSet<CrlScope>)> {
-        let mut tx = self.store.begin().await?;
-        let horizons: HashMap<CrlScope, i64> = tx.crl_horizons().await?.into_iter().collect();
-        let (highest, undivided) = tx.crl_scopes_in_use(now).await?;
-        tx.commit().await?;
+        let mut tx = self.store.begin().await.db()?;
+        let horizons: HashMap<CrlScope, i64> = tx.crl_horizons().await.db()?.into_iter().collect();
+        let (highest, undivided) = tx.crl_scopes_in_use(now).await.db()?;
+        tx.commit().await.db()?;
         let k = self.ca.endpoints().crl_partitions();
         let count = highest.map_or(k, |h| k.max(h.saturating_add(1)));
         let mut in_use: BTreeSet<CrlScope> = (0..count.min(MAX_CRL_PARTITIONS))
@@ -886,7 +888,7 @@ impl Shomei {
     /// some were pruned unseen (the whole set must be read again).
     pub(crate) async fn catch_up_from_log(&self) -> Result<Option<usize>> {
         let seen = self.crl.log_seen.load(Ordering::SeqCst);
-        if self.store.revocation_log_tail().await? > seen + 1 {
+        if self.store.revocation_log_tail().await.db()? > seen + 1 {
             return Ok(None);
         }
         let mut applied = 0;
@@ -894,7 +896,7 @@ impl Shomei {
         // none after them, rather than leave the rest for the next pass.
         let mut after = seen;
         loop {
-            let logged = self.store.revocations_after(after).await?;
+            let logged = self.store.revocations_after(after).await.db()?;
             let Some(last) = logged.last().map(|r| r.log_id) else {
                 break;
             };
@@ -936,7 +938,8 @@ impl Shomei {
         Ok(self
             .store
             .prune_revocation_log(self.now() - LOG_KEPT)
-            .await?)
+            .await
+            .db()?)
     }
 
     /// Publishes the CRLs after revocations, coalescing those that come
@@ -1100,9 +1103,9 @@ impl Shomei {
         // Every revocation up to this log entry is in the lists read below.
         let seen = self.crl.log_seen.load(Ordering::SeqCst);
         let last = {
-            let mut tx = self.store.begin().await?;
-            let n = tx.next_crl_numbers(scopes.len() as u64).await?;
-            tx.commit().await?;
+            let mut tx = self.store.begin().await.db()?;
+            let n = tx.next_crl_numbers(scopes.len() as u64).await.db()?;
+            tx.commit().await.db()?;
             n
         };
         let first = last + 1 - scopes.len() as u64;
@@ -1170,9 +1173,9 @@ impl Shomei {
         .map_err(ServiceError::Crl)?;
         let won = {
             let crls: Vec<_> = signed.iter().map(|s| (s.scope.scope, s.number)).collect();
-            let mut tx = self.store.begin().await?;
-            let won = tx.publish_crls(&crls, seen, scheduled).await?;
-            tx.commit().await?;
+            let mut tx = self.store.begin().await.db()?;
+            let won = tx.publish_crls(&crls, seen, scheduled).await.db()?;
+            tx.commit().await.db()?;
             won
         };
         let mut lost = Vec::new();
@@ -1319,9 +1322,9 @@ impl Shomei {
     /// certificate.
     pub(crate) async fn reimport_from_crl_copy(&self) -> Result<()> {
         let known_number = {
-            let mut tx = self.store.begin().await?;
-            let n = tx.crl_number().await?;
-            tx.commit().await?;
+            let mut tx = self.store.begin().await.db()?;
+            let n = tx.crl_number().await.db()?;
+            tx.commit().await.db()?;
             n
         };
         let mut copies = Vec::new();
@@ -1354,8 +1357,8 @@ impl Shomei {
                 }
             }
         }
-        let mut tx = self.store.begin().await?;
-        let known_number = tx.crl_number().await?;
+        let mut tx = self.store.begin().await.db()?;
+        let known_number = tx.crl_number().await.db()?;
         let newest = copies.iter().map(|(_, c)| c.number).max().unwrap_or(0);
         if known_number >= newest {
             return Ok(());
@@ -1368,7 +1371,7 @@ impl Shomei {
                 let Some(serial) = Serial::from_bytes(raw) else {
                     continue;
                 };
-                match tx.cert_by_serial(&serial).await? {
+                match tx.cert_by_serial(&serial).await.db()? {
                     Some(c) if c.revoked_at.is_some() => {}
                     Some(c) => {
                         if let Some(r) = self
@@ -1379,7 +1382,8 @@ impl Shomei {
                             known += 1;
                             let login = tx
                                 .user(c.user_id)
-                                .await?
+                                .await
+                                .db()?
                                 .map(|u| (u.company_id, u.login_id.to_string()));
                             let detail = format!(
                                 "復元したデータベースに無い失効をCRL番号 {} から再取り込み シリアル番号 {serial}",
@@ -1388,18 +1392,22 @@ impl Shomei {
                             let e = AuditEntry::new(Operation::CertificateRevocation, now)
                                 .by_name(login.as_ref().map(|l| l.0), "銀行:system")
                                 .target(login.as_ref().map_or("", |l| l.1.as_str()));
-                            tx.audit(&e.detail(&detail)).await?;
+                            tx.audit(&e.detail(&detail)).await.db()?;
                         }
                     }
                     None => {
-                        if tx.insert_reimported(&serial, *at, *reason, *scope).await? {
+                        if tx
+                            .insert_reimported(&serial, *at, *reason, *scope)
+                            .await
+                            .db()?
+                        {
                             unknown += 1;
                         }
                     }
                 }
             }
         }
-        tx.raise_crl_number(newest).await?;
+        tx.raise_crl_number(newest).await.db()?;
         reimported.commit(self, tx).await?;
         tracing::warn!(
             crl_number = newest,
@@ -1449,7 +1457,8 @@ impl Shomei {
         Ok(self
             .store
             .cert_by_serial(serial)
-            .await?
+            .await
+            .db()?
             .and_then(|c| self.crl_of(c.crl_scope)))
     }
 
@@ -1552,10 +1561,10 @@ pub async fn export_crl(
     settings: &crate::Settings,
     now: OffsetDateTime,
 ) -> Result<(u64, Vec<u8>)> {
-    let store = settings.open_store(data_dir).await?;
+    let store = settings.open_store(data_dir).await.db()?;
     let hsm = settings.pkcs11().map_err(ServiceError::Settings)?;
     let signer = shomei_pki::Ca::crl_signer_in(&data_dir.join("ca"), hsm.as_ref())?;
-    let expected = store.revoked_count().await?;
+    let expected = store.revoked_count().await.db()?;
     let mut list = CrlList::with_capacity(expected * 52);
     let mut bad = None;
     store
@@ -1570,15 +1579,16 @@ pub async fn export_crl(
                 Err(_) => bad = Some(e.at),
             },
         )
-        .await?;
+        .await
+        .db()?;
     if let Some(at) = bad {
         return Err(ServiceError::Crl(format!(
             "a revocation time in the database is out of range: {at}"
         )));
     }
-    let mut tx = store.begin().await?;
-    let number = tx.next_crl_number().await?;
-    tx.commit().await?;
+    let mut tx = store.begin().await.db()?;
+    let number = tx.next_crl_number().await.db()?;
+    tx.commit().await.db()?;
     let der = signer
         .sign_list(
             list,

@@ -3,6 +3,7 @@
 //! The CSR only contributes its public key; everything else in the
 //! certificate is our profile.
 
+use crate::Db as _;
 use shomei_core::Operation;
 use shomei_core::{CertState, CrlScope, RevocationReason, Serial, UserId};
 use shomei_pki::ClientSubject;
@@ -75,8 +76,8 @@ pub enum EnrollError {
     Internal(#[from] ServiceError),
 }
 
-impl From<shomei_store::StoreError> for EnrollError {
-    fn from(e: shomei_store::StoreError) -> Self {
+impl From<crate::DatabaseError> for EnrollError {
+    fn from(e: crate::DatabaseError) -> Self {
         EnrollError::Internal(e.into())
     }
 }
@@ -132,11 +133,11 @@ impl Shomei {
         let user = match check {
             PasswordCheck::Passed(u) => u,
             PasswordCheck::Refused => {
-                tx.commit().await?;
+                tx.commit().await.db()?;
                 return Err(EnrollError::Unauthorized);
             }
             PasswordCheck::Throttled => {
-                tx.commit().await?;
+                tx.commit().await.db()?;
                 return Err(EnrollError::Unauthorized);
             }
         };
@@ -148,8 +149,9 @@ impl Shomei {
                     .failed()
                     .detail(detail),
             )
-            .await?;
-            tx.commit().await?;
+            .await
+            .db()?;
+            tx.commit().await.db()?;
             return Err(EnrollError::PasswordChangePending);
         }
         let csr = match check_csr(csr_der) {
@@ -161,12 +163,13 @@ impl Shomei {
                         .failed()
                         .detail(&detail),
                 )
-                .await?;
-                tx.commit().await?;
+                .await
+                .db()?;
+                tx.commit().await.db()?;
                 return Err(e.into());
             }
         };
-        let latest = tx.latest_cert(user.id).await?;
+        let latest = tx.latest_cert(user.id).await.db()?;
         let state = CertState::derive(
             latest.as_ref().map(|c| c.record()).as_ref(),
             now,
@@ -184,13 +187,15 @@ impl Shomei {
                     .failed()
                     .detail(&detail),
             )
-            .await?;
-            tx.commit().await?;
+            .await
+            .db()?;
+            tx.commit().await.db()?;
             return Err(r);
         }
         let company = tx
             .company(user.company_id)
-            .await?
+            .await
+            .db()?
             .map(|c| c.name)
             .unwrap_or_default();
         let issued = self
@@ -198,8 +203,9 @@ impl Shomei {
             .await?;
         let detail = format!("シリアル番号 {} ({})", issued.serial, csr.kind.label());
         tx.audit(&entry(&user, Operation::CertificateIssue, client, now).detail(&detail))
-            .await?;
-        tx.commit().await?;
+            .await
+            .db()?;
+        tx.commit().await.db()?;
         tracing::info!(serial = %issued.serial, login_id = %user.login_id, key = %csr.kind.label(), "certificate issued");
         Ok(issued)
     }
@@ -241,7 +247,7 @@ impl Shomei {
         // One read: the certificate, its user, whether it is the newest, the
         // company's name. Nothing is locked: the write revokes only a
         // certificate still unrevoked, which decides (see `Store::supersede`).
-        let Some(r) = self.store.renewal(presented).await? else {
+        let Some(r) = self.store.renewal(presented).await.db()? else {
             return Err(EnrollError::NotRenewable);
         };
         let (old, user, current) = (r.cert, r.user, r.is_latest);
@@ -259,7 +265,8 @@ impl Shomei {
                         .failed()
                         .detail(&detail),
                 )
-                .await?;
+                .await
+                .db()?;
             return Err(EnrollError::NotRenewable);
         }
         let csr = match check_csr(csr_der) {
@@ -272,7 +279,8 @@ impl Shomei {
                             .failed()
                             .detail(&detail),
                     )
-                    .await?;
+                    .await
+                    .db()?;
                 return Err(e.into());
             }
         };
@@ -290,7 +298,8 @@ impl Shomei {
         if !self
             .store
             .supersede(&signed.row(), presented, now, superseded, &audit)
-            .await?
+            .await
+            .db()?
         {
             // Revoked by a transaction that committed after the read.
             let detail = refused(CertState::Revoked);
@@ -300,7 +309,8 @@ impl Shomei {
                         .failed()
                         .detail(&detail),
                 )
-                .await?;
+                .await
+                .db()?;
             return Err(EnrollError::NotRenewable);
         }
         revoked.committed(self);
@@ -317,7 +327,7 @@ impl Shomei {
         now: time::OffsetDateTime,
     ) -> std::result::Result<Issued, EnrollError> {
         let signed = self.sign(user, company, spki, now)?;
-        tx.insert_cert(&signed.row()).await?;
+        tx.insert_cert(&signed.row()).await.db()?;
         Ok(signed.issued)
     }
 
@@ -358,7 +368,7 @@ impl Shomei {
     /// The state of the certificate with this serial, as `shomei-cert show`
     /// reports it; None if we never issued it.
     pub async fn cert_state_of(&self, serial: &Serial) -> Result<Option<CertState>> {
-        let Some(c) = self.store.cert_by_serial(serial).await? else {
+        let Some(c) = self.store.cert_by_serial(serial).await.db()? else {
             return Ok(None);
         };
         Ok(Some(CertState::derive(
@@ -374,7 +384,7 @@ impl Shomei {
         if self.is_revoked(serial.as_bytes()) {
             return Ok(None);
         }
-        let Some(c) = self.store.cert_by_serial(serial).await? else {
+        let Some(c) = self.store.cert_by_serial(serial).await.db()? else {
             return Ok(None);
         };
         if c.revoked_at.is_some() {
@@ -383,7 +393,8 @@ impl Shomei {
         Ok(self
             .store
             .user(c.user_id)
-            .await?
+            .await
+            .db()?
             .filter(|u| !u.counters.admin_stopped))
     }
 

@@ -15,6 +15,7 @@
 //! CertID for a while, and dropped when the serial is revoked. A request
 //! with a nonce is always signed afresh.
 
+use crate::Db as _;
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 
@@ -485,7 +486,7 @@ impl Shomei {
         let row = if revoked.is_some() {
             None
         } else {
-            self.store.cert_by_serial(&serial).await?
+            self.store.cert_by_serial(&serial).await.db()?
         };
         if let Some(r) = revoked {
             return Ok(CertStatus::Revoked {

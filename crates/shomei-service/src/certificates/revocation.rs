@@ -5,6 +5,7 @@
 //! within the second) as soon as the commit succeeds. A revocation that
 //! never commits is never in force; one that commits is never left out.
 
+use crate::Db as _;
 use shomei_core::Serial;
 use shomei_store::{CertRow, RevokedOperatorCert, Tx};
 use time::OffsetDateTime;
@@ -91,7 +92,7 @@ impl PendingRevocation {
     /// Commits `tx`, in which these revocations and their 操作履歴 rows were
     /// written, then puts them in force here before returning.
     pub(crate) async fn commit(self, svc: &Shomei, tx: Tx) -> Result<()> {
-        tx.commit().await?;
+        tx.commit().await.db()?;
         self.committed(svc);
         Ok(())
     }
@@ -116,7 +117,8 @@ impl Shomei {
     ) -> Result<Option<PendingRevocation>> {
         if !tx
             .revoke_cert_with(&cert.serial, at, reason, invalidity)
-            .await?
+            .await
+            .db()?
         {
             return Ok(None);
         }

@@ -1,5 +1,6 @@
 //! 証明書失効: the guide's BRSK018 → BRSK019 → BRSK020.
 
+use crate::Db as _;
 use std::cmp::Ordering;
 
 use shomei_core::Operation;
@@ -120,8 +121,8 @@ pub enum RevokeError {
     Internal(#[from] ServiceError),
 }
 
-impl From<shomei_store::StoreError> for RevokeError {
-    fn from(e: shomei_store::StoreError) -> Self {
+impl From<crate::DatabaseError> for RevokeError {
+    fn from(e: crate::DatabaseError) -> Self {
         RevokeError::Internal(e.into())
     }
 }
@@ -146,7 +147,8 @@ impl Manager<'_> {
         let mut rows: Vec<UserListRow> = self
             .store
             .user_summaries(actor.company_id)
-            .await?
+            .await
+            .db()?
             .into_iter()
             .map(|u| {
                 let state = CertState::derive(u.cert.as_ref(), now, self.settings.renewal_window());
@@ -177,7 +179,7 @@ impl Manager<'_> {
         let Some(selected) = selected else {
             return Err(RevokeError::Problem(Problem::NothingSelected));
         };
-        let user = self.store.user(UserId(selected)).await?;
+        let user = self.store.user(UserId(selected)).await.db()?;
         let Some(user) = user.filter(|u| u.company_id == actor.company_id) else {
             return Err(RevokeError::Refused(
                 self.refuse(
@@ -190,7 +192,7 @@ impl Manager<'_> {
                 .await?,
             ));
         };
-        let cert = self.store.latest_cert(user.id).await?;
+        let cert = self.store.latest_cert(user.id).await.db()?;
         let state = self.cert_state(cert.as_ref().map(|c| c.record()).as_ref());
         if let Err(r) = authority::may_revoke(actor, &target_of(&user), state) {
             return Err(RevokeError::Refused(
@@ -235,7 +237,8 @@ impl Shomei {
         let target_login = self
             .store
             .user(target)
-            .await?
+            .await
+            .db()?
             .filter(|u| u.company_id == actor.company_id)
             .map(|u| u.login_id.to_string())
             .unwrap_or_default();
@@ -250,7 +253,8 @@ impl Shomei {
             .map_err(|r| RevokeError::Problem(r.confirm_problem()))?;
         let target_user = tx
             .user(target)
-            .await?
+            .await
+            .db()?
             .filter(|u| u.company_id == actor.company_id);
         let entry = || {
             AuditEntry::new(Operation::CertificateRevocation, now)
@@ -262,11 +266,12 @@ impl Shomei {
         let me_actor = crate::actor_of(&me);
         let Some(target_user) = target_user else {
             tx.audit(&entry().failed().detail(Refusal::NoSuchUser.message_ja()))
-                .await?;
-            tx.commit().await?;
+                .await
+                .db()?;
+            tx.commit().await.db()?;
             return Err(RevokeError::Refused(Refusal::NoSuchUser));
         };
-        let cert = tx.latest_cert(target_user.id).await?;
+        let cert = tx.latest_cert(target_user.id).await.db()?;
         let state = CertState::derive(
             cert.as_ref().map(|c| c.record()).as_ref(),
             now,
@@ -291,8 +296,9 @@ impl Shomei {
                 RevokeError::Internal(_) => "",
             };
             tx.audit(&entry().target(&target_login).failed().detail(detail))
-                .await?;
-            tx.commit().await?;
+                .await
+                .db()?;
+            tx.commit().await.db()?;
             return Err(problem);
         }
         let reason = RevocationReason::CessationOfOperation.code();
@@ -305,7 +311,8 @@ impl Shomei {
         };
         let detail = format!("シリアル番号 {expected_serial}");
         tx.audit(&entry().target(&target_login).detail(&detail))
-            .await?;
+            .await
+            .db()?;
         revoked.commit(self, tx).await?;
         tracing::info!(serial = %expected_serial, target = %target_user.login_id, by = %actor.login_id, "certificate revoked");
         Ok(RevocationDone {
@@ -347,8 +354,8 @@ pub fn needs_approval_ja(required: u32) -> String {
     )
 }
 
-impl From<shomei_store::StoreError> for OperatorRevokeError {
-    fn from(e: shomei_store::StoreError) -> Self {
+impl From<crate::DatabaseError> for OperatorRevokeError {
+    fn from(e: crate::DatabaseError) -> Self {
         Self::Internal(e.into())
     }
 }
@@ -417,12 +424,12 @@ impl Shomei {
             return Err(OperatorRevokeError::InvalidityInFuture);
         }
         let actor = format!("銀行:{operator}");
-        let mut tx = self.store.begin().await?;
-        let Some(user) = tx.user_by_login_id(login_id).await? else {
+        let mut tx = self.store.begin().await.db()?;
+        let Some(user) = tx.user_by_login_id(login_id).await.db()? else {
             return Err(OperatorRevokeError::NoSuchUser(login_id.to_string()));
         };
-        let company = tx.company(user.company_id).await?;
-        let cert = tx.latest_cert(user.id).await?;
+        let company = tx.company(user.company_id).await.db()?;
+        let cert = tx.latest_cert(user.id).await.db()?;
         let state = CertState::derive(
             cert.as_ref().map(|c| c.record()).as_ref(),
             now,
@@ -439,8 +446,8 @@ impl Shomei {
                     "電話受付による失効: 証明書が有効ではありません（{}）{caller}",
                     state.label()
                 );
-                tx.audit(&e.clone().failed().detail(&detail)).await?;
-                tx.commit().await?;
+                tx.audit(&e.clone().failed().detail(&detail)).await.db()?;
+                tx.commit().await.db()?;
                 return Err(OperatorRevokeError::NotInForce {
                     login_id: login_id.to_string(),
                     state: state.label(),
@@ -453,8 +460,8 @@ impl Shomei {
         if required > 0 {
             let detail =
                 format!("電話受付による失効: 承認が必要です（必要な承認 {required}名）{caller}");
-            tx.audit(&e.failed().detail(&detail)).await?;
-            tx.commit().await?;
+            tx.audit(&e.failed().detail(&detail)).await.db()?;
+            tx.commit().await.db()?;
             return Err(OperatorRevokeError::NeedsApproval { required });
         }
         let Some(revoked) = self
@@ -516,7 +523,8 @@ impl Shomei {
                 .client(client)
                 .detail(&detail),
         )
-        .await?;
+        .await
+        .db()?;
         Ok(Some(revoked))
     }
 
@@ -528,11 +536,11 @@ impl Shomei {
         login_id: &LoginId,
         request: &PhoneRequest<'_>,
     ) -> Result<ApprovalChange, OperatorRevokeError> {
-        let Some((user, company)) = self.store.user_with_company(login_id).await? else {
+        let Some((user, company)) = self.store.user_with_company(login_id).await.db()? else {
             return Err(OperatorRevokeError::NoSuchUser(login_id.to_string()));
         };
         let now = self.now();
-        let cert = self.store.latest_cert(user.id).await?;
+        let cert = self.store.latest_cert(user.id).await.db()?;
         let state = CertState::derive(
             cert.as_ref().map(|c| c.record()).as_ref(),
             now,

@@ -13,6 +13,7 @@
 //! else, or a file that is not exactly as written, reads the whole set from
 //! the database as before: the node is never ready with a stale set.
 
+use crate::Db as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -136,7 +137,8 @@ impl Shomei {
         let at = self
             .store
             .revocation_log_position(Some(read.position))
-            .await?;
+            .await
+            .db()?;
         let logged = at.entry.as_ref().map(|(_, s)| s.as_str());
         if read.position > 0 && logged != Some(read.serial.as_str()) {
             return refuse(
@@ -155,7 +157,7 @@ impl Shomei {
         let mut after = read.position;
         let mut topped = 0usize;
         loop {
-            let logged = self.store.revocations_after(after).await?;
+            let logged = self.store.revocations_after(after).await.db()?;
             let Some(last) = logged.last().map(|r| r.log_id) else {
                 break;
             };
@@ -193,7 +195,7 @@ impl Shomei {
     /// first; the set is brought up to it). Written beside and renamed
     /// over, so a crash leaves the old file or the new one.
     pub async fn keep_revocation_snapshot(&self) -> Result<()> {
-        let at = self.store.revocation_log_position(None).await?;
+        let at = self.store.revocation_log_position(None).await.db()?;
         if self.log_seen() < at.head {
             self.catch_up_from_log().await?;
         }

@@ -2,6 +2,7 @@
 //! マスター user keeps the contact up to date, confirmed with the
 //! 確認用パスワード. The change and its 操作履歴 row commit together.
 
+use crate::Db as _;
 use shomei_core::{CompanyId, Operation};
 use shomei_store::{AuditEntry, CompanyContact};
 
@@ -48,8 +49,8 @@ impl crate::Shomei {
     /// 企業管理 (BSSK002): the company's contact and its number of users.
     pub async fn company_overview(&self, company: CompanyId) -> crate::Result<CompanyOverview> {
         Ok(CompanyOverview {
-            contact: self.store.company_contact(company).await?,
-            users: self.store.users_with_latest_cert(company).await?.len(),
+            contact: self.store.company_contact(company).await.db()?,
+            users: self.store.users_with_latest_cert(company).await.db()?.len(),
         })
     }
 }
@@ -57,7 +58,11 @@ impl crate::Shomei {
 impl Master<'_> {
     /// The contact as BSSK003 offers it for editing.
     pub async fn company_contact(&self) -> crate::Result<CompanyContact> {
-        Ok(self.store.company_contact(self.actor().company_id).await?)
+        Ok(self
+            .store
+            .company_contact(self.actor().company_id)
+            .await
+            .db()?)
     }
 
     /// 実行 on BSSK003: the マスター user replaces the company's contact.
@@ -84,10 +89,12 @@ impl Master<'_> {
             .confirm(actor, confirm_password, ctx)
             .await?
             .map_err(|r| CompanyError::Refused(r.confirm_problem().message_ja().into()))?;
-        tx.set_company_contact(actor.company_id, &contact).await?;
+        tx.set_company_contact(actor.company_id, &contact)
+            .await
+            .db()?;
         let e = AuditEntry::new(Operation::CompanyContact, now).by_actor(actor);
-        tx.audit(&e.detail("連絡先").client(client)).await?;
-        tx.commit().await?;
+        tx.audit(&e.detail("連絡先").client(client)).await.db()?;
+        tx.commit().await.db()?;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! first, and the same rows as CSV. マスター and 管理者 see the company's
 //! rows; a 一般 user only the rows of their own operations.
 
+use crate::Db as _;
 use shomei_core::Operation;
 use shomei_core::authority;
 use shomei_store::{AuditFilter, AuditRow};
@@ -61,7 +62,7 @@ impl Shomei {
     /// shows the last one.
     pub async fn history(&self, s: &Session, q: &HistoryQuery) -> Result<HistoryPage> {
         let f = self.history_filter(s, q);
-        let total = self.store.audit_count(s.company.id, &f).await?;
+        let total = self.store.audit_count(s.company.id, &f).await.db()?;
         let pages = ((total + HISTORY_PAGE_SIZE - 1) / HISTORY_PAGE_SIZE).max(1);
         let page = q.page.clamp(1, pages);
         let rows = self
@@ -73,7 +74,8 @@ impl Shomei {
                 (page - 1) * HISTORY_PAGE_SIZE,
                 total,
             )
-            .await?;
+            .await
+            .db()?;
         Ok(HistoryPage {
             rows,
             total,
@@ -89,10 +91,11 @@ impl Shomei {
     /// Every row of the conditions (the newest `HISTORY_CSV_MAX`), for CSV.
     pub async fn history_rows(&self, s: &Session, q: &HistoryQuery) -> Result<Vec<AuditRow>> {
         let f = self.history_filter(s, q);
-        let total = self.store.audit_count(s.company.id, &f).await?;
+        let total = self.store.audit_count(s.company.id, &f).await.db()?;
         Ok(self
             .store
             .audit_page(s.company.id, &f, HISTORY_CSV_MAX.min(total), 0, total)
-            .await?)
+            .await
+            .db()?)
     }
 }

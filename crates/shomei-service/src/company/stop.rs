@@ -6,6 +6,7 @@
 //! マスター user's password locks are released by the bank; nobody changes
 //! their own state here.
 
+use crate::Db as _;
 use shomei_core::Operation;
 use shomei_core::authority::{self, Target};
 use shomei_core::{Actor, LoginId, Role, ServiceState, UserId};
@@ -92,7 +93,11 @@ impl Manager<'_> {
     pub async fn service_state_list(&self) -> Result<Vec<ServiceStateRow>, StopError> {
         let actor = self.actor();
         let now = self.now();
-        let users = self.store.users_with_latest_cert(actor.company_id).await?;
+        let users = self
+            .store
+            .users_with_latest_cert(actor.company_id)
+            .await
+            .db()?;
         Ok(users
             .into_iter()
             .map(|(u, _)| ServiceStateRow {
@@ -128,7 +133,8 @@ impl Manager<'_> {
             let Some(u) = self
                 .store
                 .user(*id)
-                .await?
+                .await
+                .db()?
                 .filter(|u| u.company_id == actor.company_id)
             else {
                 return Err(StopError::Refused(
@@ -180,7 +186,8 @@ impl Manager<'_> {
             for id in targets {
                 let Some(mut u) = tx
                     .user(*id)
-                    .await?
+                    .await
+                    .db()?
                     .filter(|u| u.company_id == actor.company_id)
                 else {
                     problem = Some(authority::Refusal::NoSuchUser.message_ja().to_owned());
@@ -194,7 +201,7 @@ impl Manager<'_> {
                     ServiceChange::Stopped => u.counters.admin_stopped = true,
                     ServiceChange::Available => u.counters.release_all(),
                 }
-                tx.save_counters(u.id, &u.counters).await?;
+                tx.save_counters(u.id, &u.counters).await.db()?;
                 rows.push((
                     u.login_id.to_string(),
                     format!("変更後のサービス状態: {}", change.label()),
@@ -213,9 +220,11 @@ impl Manager<'_> {
             }
         };
         for (target, detail) in &rows {
-            tx.audit(&entry().target(target).detail(detail)).await?;
+            tx.audit(&entry().target(target).detail(detail))
+                .await
+                .db()?;
         }
-        tx.commit().await?;
+        tx.commit().await.db()?;
         outcome.map_err(StopError::Refused)?;
         Ok(changed)
     }

@@ -8,6 +8,7 @@
 //! Every change and its 操作履歴 row commit together, confirmed with the
 //! administrator's 確認用パスワード.
 
+use crate::Db as _;
 use shomei_core::Operation;
 use shomei_core::authority::{self, Target};
 use shomei_core::{Actor, CertState, LoginId, RevocationReason, Role, UserId};
@@ -67,7 +68,8 @@ impl Manager<'_> {
         Ok(self
             .store
             .users_with_latest_cert(actor.company_id)
-            .await?
+            .await
+            .db()?
             .into_iter()
             .map(|(u, c)| {
                 let state = self.cert_state(c.as_ref().map(|c| c.record()).as_ref());
@@ -82,7 +84,8 @@ impl Manager<'_> {
         let Some(u) = self
             .store
             .user(target)
-            .await?
+            .await
+            .db()?
             .filter(|u| u.company_id == actor.company_id)
         else {
             return Err(refused(authority::Refusal::NoSuchUser.message_ja()));
@@ -114,7 +117,8 @@ impl Manager<'_> {
             .map_err(|r| refused(r.confirm_problem().message_ja()))?;
         let Some(u) = tx
             .user(target)
-            .await?
+            .await
+            .db()?
             .filter(|u| u.company_id == actor.company_id)
         else {
             return Err(refused(authority::Refusal::NoSuchUser.message_ja()));
@@ -179,12 +183,12 @@ impl Manager<'_> {
             .confirm(actor, actor_confirm_password, ctx)
             .await?
             .map_err(|r| refused(r.confirm_problem().message_ja()))?;
-        let Some(company) = tx.company(actor.company_id).await? else {
+        let Some(company) = tx.company(actor.company_id).await.db()? else {
             return Err(refused(authority::Refusal::NoAuthority.message_ja()));
         };
-        let (users, _) = tx.user_counts(actor.company_id).await?;
+        let (users, _) = tx.user_counts(actor.company_id).await.db()?;
         let max = self.settings.max_users(company.service);
-        let problem = if tx.login_id_taken(&login_id).await? {
+        let problem = if tx.login_id_taken(&login_id).await.db()? {
             Some(
                 "このログインIDは既に使用されています。別のログインIDを入力してください。"
                     .to_string(),
@@ -201,8 +205,8 @@ impl Manager<'_> {
             let e = self
                 .audit_ok(actor, Operation::UserCreate, login_id.as_str(), &p, client)
                 .failed();
-            tx.audit(&e).await?;
-            tx.commit().await?;
+            tx.audit(&e).await.db()?;
+            tx.commit().await.db()?;
             return Err(refused(p));
         }
         let email = f.email.trim();
@@ -219,9 +223,11 @@ impl Manager<'_> {
                 },
                 self.now(),
             )
-            .await?;
+            .await
+            .db()?;
         tx.reset_passwords(id, &login_hash, &confirm_hash, true)
-            .await?;
+            .await
+            .db()?;
         tx.audit(&self.audit_ok(
             actor,
             Operation::UserCreate,
@@ -229,8 +235,9 @@ impl Manager<'_> {
             role.label(),
             client,
         ))
-        .await?;
-        tx.commit().await?;
+        .await
+        .db()?;
+        tx.commit().await.db()?;
         Ok(login_id)
     }
 
@@ -262,7 +269,8 @@ impl Manager<'_> {
             )
             .await?;
         tx.update_user(u.id, f.name.trim(), role, f.email.trim())
-            .await?;
+            .await
+            .db()?;
         let detail = format!("利用者名・利用者区分（{}）・メールアドレス", role.label());
         tx.audit(&self.audit_ok(
             actor,
@@ -271,8 +279,9 @@ impl Manager<'_> {
             &detail,
             client,
         ))
-        .await?;
-        tx.commit().await?;
+        .await
+        .db()?;
+        tx.commit().await.db()?;
         Ok(u.login_id)
     }
 
@@ -300,18 +309,18 @@ impl Manager<'_> {
             )
             .await?;
         if u.role == Role::Master {
-            let (_, masters) = tx.user_counts(actor.company_id).await?;
+            let (_, masters) = tx.user_counts(actor.company_id).await.db()?;
             if masters <= 1 {
                 let p = "マスターユーザは削除できません（企業に1人必要です）。";
                 let e = self
                     .audit_ok(actor, Operation::UserDelete, u.login_id.as_str(), p, client)
                     .failed();
-                tx.audit(&e).await?;
-                tx.commit().await?;
+                tx.audit(&e).await.db()?;
+                tx.commit().await.db()?;
                 return Err(refused(p));
             }
         }
-        let cert = tx.latest_cert(u.id).await?;
+        let cert = tx.latest_cert(u.id).await.db()?;
         let in_force = cert.as_ref().is_some_and(|c| {
             matches!(
                 CertState::derive(Some(&c.record()), now, self.settings.renewal_window()),
@@ -323,7 +332,7 @@ impl Manager<'_> {
         if in_force && let Some(c) = &cert {
             revoked = self.revoke_in(&mut tx, c, now, reason, None).await?;
         }
-        tx.delete_user(u.id, now).await?;
+        tx.delete_user(u.id, now).await.db()?;
         let detail = match (&revoked, &cert) {
             (Some(_), Some(c)) => format!("証明書失効 シリアル番号 {}", c.serial),
             _ => String::new(),
@@ -335,7 +344,8 @@ impl Manager<'_> {
             &detail,
             client,
         ))
-        .await?;
+        .await
+        .db()?;
         revoked.unwrap_or_default().commit(self, tx).await?;
         Ok(u.login_id)
     }

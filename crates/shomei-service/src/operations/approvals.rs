@@ -26,6 +26,7 @@
 //! moved. SQLite: the second transaction waits for the write lock at its
 //! BEGIN, then reads the request carried out.
 
+use crate::Db as _;
 use serde::{Deserialize, Serialize};
 use shomei_core::{
     CertState, CompanyId, LoginId, Operation, OperatorName, OperatorRole, OperatorRoles, Outcome,
@@ -658,8 +659,8 @@ pub enum ApprovalError {
     Internal(#[from] ServiceError),
 }
 
-impl From<shomei_store::StoreError> for ApprovalError {
-    fn from(e: shomei_store::StoreError) -> Self {
+impl From<crate::DatabaseError> for ApprovalError {
+    fn from(e: crate::DatabaseError) -> Self {
         Self::Internal(e.into())
     }
 }
@@ -856,7 +857,7 @@ impl Shomei {
 
     /// The rule of every kind in force, in the table's order.
     pub async fn approval_rules(&self) -> Result<Vec<ApprovalRule>, ServiceError> {
-        let stored = self.store.approval_rules().await?;
+        let stored = self.store.approval_rules().await.db()?;
         Ok(ApprovalKind::ALL
             .into_iter()
             .map(|kind| {
@@ -885,7 +886,7 @@ impl Shomei {
         kind: ApprovalKind,
     ) -> Result<(u32, OperatorRoles), ServiceError> {
         let (required, roles) = kind.default_rule();
-        Ok(match tx.approval_rule(kind.code()).await? {
+        Ok(match tx.approval_rule(kind.code()).await.db()? {
             Some((n, r)) => (n, OperatorRoles::parse(&r).unwrap_or(roles)),
             None => (required, roles),
         })
@@ -923,7 +924,7 @@ impl Shomei {
                 ..
             } => {
                 let id = company_open_in(tx, *company_id).await?;
-                if tx.user_counts(id).await?.1 > 0 {
+                if tx.user_counts(id).await.db()?.1 > 0 {
                     return Err(ApprovalRefusal::MasterLeft(*company_id).into());
                 }
                 self.free_master_in(tx, login_id, name, email).await?;
@@ -939,14 +940,14 @@ impl Shomei {
             }
             ApprovalChange::AddOperator { name, roles, email } => {
                 let (name, _, _) = new_operator(name, roles, email)?;
-                if tx.operator_by_name(&name).await?.is_some() {
+                if tx.operator_by_name(&name).await.db()?.is_some() {
                     return Err(ApprovalRefusal::OperatorNameTaken(name.to_string()).into());
                 }
             }
             ApprovalChange::ChangeOperatorRoles { operator, roles } => {
                 roles_of(roles)?;
                 let found = match OperatorName::parse(operator) {
-                    Some(n) => tx.operator_by_name(&n).await?,
+                    Some(n) => tx.operator_by_name(&n).await.db()?,
                     None => None,
                 };
                 if !found.is_some_and(|o| o.active) {
@@ -988,7 +989,7 @@ impl Shomei {
         let d = self
             .master_draft(login_id, name, email)
             .map_err(draft_problem)?;
-        if tx.login_id_taken(&d.login).await? {
+        if tx.login_id_taken(&d.login).await.db()? {
             return Err(ApprovalRefusal::LoginIdTaken(d.login.to_string()).into());
         }
         Ok(())
@@ -1004,8 +1005,12 @@ impl Shomei {
     ) -> Result<(shomei_store::UserRow, shomei_store::CertRow), ApprovalError> {
         let no_user = || ApprovalRefusal::NoSuchUser(login_id.to_owned());
         let login = LoginId::parse(login_id).ok_or_else(no_user)?;
-        let user = tx.user_by_login_id(&login).await?.ok_or_else(no_user)?;
-        let cert = tx.latest_cert(user.id).await?;
+        let user = tx
+            .user_by_login_id(&login)
+            .await
+            .db()?
+            .ok_or_else(no_user)?;
+        let cert = tx.latest_cert(user.id).await.db()?;
         let state = CertState::derive(
             cert.as_ref().map(|c| c.record()).as_ref(),
             self.now(),
@@ -1032,7 +1037,7 @@ impl Shomei {
         target: &str,
         client: &str,
     ) -> Result<(), ApprovalError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin().await.db()?;
         let checked = self.check_change(&mut tx, change).await;
         drop(tx);
         if let Err(ApprovalError::Refused(r)) = &checked {
@@ -1082,7 +1087,7 @@ impl Shomei {
                 client,
             )
             .await?;
-        tx.commit().await?;
+        tx.commit().await.db()?;
         Ok(submitted)
     }
 
@@ -1119,7 +1124,8 @@ impl Shomei {
                 required,
                 roles: &roles.codes(),
             })
-            .await?;
+            .await
+            .db()?;
         let detail = format!(
             "{summary} 必要な承認: {required}名（{}）{from}",
             roles.labels()
@@ -1154,7 +1160,8 @@ impl Shomei {
         detail: &str,
     ) -> Result<(), ServiceError> {
         tx.audit(&self.approval_row(actor, op, target, client, Outcome::Succeeded, detail))
-            .await?;
+            .await
+            .db()?;
         Ok(())
     }
 
@@ -1163,10 +1170,10 @@ impl Shomei {
     pub async fn expire_approvals(&self) -> Result<usize, ServiceError> {
         let now = self.now();
         let mut n = 0;
-        for (id, version) in self.store.approvals_due(now).await? {
-            let mut tx = self.store.begin().await?;
+        for (id, version) in self.store.approvals_due(now).await.db()? {
+            let mut tx = self.store.begin().await.db()?;
             if self.expire_in(&mut tx, id, version, now).await? {
-                tx.commit().await?;
+                tx.commit().await.db()?;
                 n += 1;
             }
         }
@@ -1182,12 +1189,13 @@ impl Shomei {
         version: i64,
         now: OffsetDateTime,
     ) -> Result<bool, ServiceError> {
-        let Some(r) = tx.approval_request(id).await? else {
+        let Some(r) = tx.approval_request(id).await.db()? else {
             return Ok(false);
         };
         if !tx
             .advance_approval(id, version, r.approvals, "expired", "システム", now)
-            .await?
+            .await
+            .db()?
         {
             return Ok(false);
         }
@@ -1222,7 +1230,8 @@ impl Shomei {
                 APPROVAL_PAGE_SIZE,
                 (page - 1).saturating_mul(APPROVAL_PAGE_SIZE),
             )
-            .await?;
+            .await
+            .db()?;
         let requests = rows
             .into_iter()
             .map(|r| view(r, Vec::new()))
@@ -1238,10 +1247,10 @@ impl Shomei {
     /// One request with its votes.
     pub async fn approval_detail(&self, id: i64) -> Result<ApprovalView, ApprovalError> {
         self.expire_approvals().await?;
-        let Some(r) = self.store.approval_request(id).await? else {
+        let Some(r) = self.store.approval_request(id).await.db()? else {
             return Err(ApprovalRefusal::NoSuchRequest(id).into());
         };
-        let votes = self.store.approval_votes(id).await?;
+        let votes = self.store.approval_votes(id).await.db()?;
         Ok(view(r, votes)?)
     }
 
@@ -1354,7 +1363,7 @@ impl Shomei {
         let actor = op.operator.name.actor();
         let target = format!("申請{id}");
         self.expire_approvals().await?;
-        let Some(r) = self.store.approval_request(id).await? else {
+        let Some(r) = self.store.approval_request(id).await.db()? else {
             return Err(ApprovalRefusal::NoSuchRequest(id).into());
         };
         let early = self
@@ -1461,7 +1470,7 @@ impl Shomei {
             .map_err(password_error)?;
         let now = self.now();
         // As the transaction sees it now.
-        let Some(r) = tx.approval_request(id).await? else {
+        let Some(r) = tx.approval_request(id).await.db()? else {
             return Err(ApprovalRefusal::NoSuchRequest(id).into());
         };
         self.pauses
@@ -1483,7 +1492,7 @@ impl Shomei {
             Err(ApprovalRefusal::Expired) => {
                 // Expired meanwhile: the expiry is this transaction's step.
                 self.expire_in(&mut tx, id, r.version, now).await?;
-                tx.commit().await?;
+                tx.commit().await.db()?;
                 return Err(ApprovalRefusal::Expired.into());
             }
             Err(refusal) => {
@@ -1494,7 +1503,11 @@ impl Shomei {
             }
         }
         let vote = if approving { "approve" } else { "reject" };
-        if !tx.add_approval_vote(id, me.operator.id, vote, now).await? {
+        if !tx
+            .add_approval_vote(id, me.operator.id, vote, now)
+            .await
+            .db()?
+        {
             drop(tx);
             let refusal = ApprovalRefusal::AlreadyVoted;
             self.record_refusal(&actor, operation, &target, client, &refusal)
@@ -1517,13 +1530,14 @@ impl Shomei {
                 me.operator.name.as_str(),
                 now,
             )
-            .await?
+            .await
+            .db()?
         {
             // Another node's step came first (PostgreSQL: this UPDATE
             // waited for its row lock, then found the request moved): this
             // vote is rolled back, and the operator told what became of
             // the request, as this statement's snapshot shows it.
-            let refusal = match tx.approval_request(id).await? {
+            let refusal = match tx.approval_request(id).await.db()? {
                 Some(now_) => moved_on(&now_),
                 None => ApprovalRefusal::NoSuchRequest(id),
             };
@@ -1540,11 +1554,11 @@ impl Shomei {
         self.step_row_in(&mut tx, &actor, operation, &target, client, &detail)
             .await?;
         if !approving {
-            tx.commit().await?;
+            tx.commit().await.db()?;
             return Ok(None);
         }
         if !commits {
-            tx.commit().await?;
+            tx.commit().await.db()?;
             return Ok(Some(Approved::Waiting {
                 id,
                 approvals,
@@ -1670,15 +1684,15 @@ impl Shomei {
             } => {
                 let id = CompanyId(*company_id);
                 let mut stopped = 0;
-                for uid in tx.company_user_ids(id).await? {
-                    if let Some(mut u) = tx.user(uid).await? {
+                for uid in tx.company_user_ids(id).await.db()? {
+                    if let Some(mut u) = tx.user(uid).await.db()? {
                         u.counters.admin_stopped = true;
-                        tx.save_counters(u.id, &u.counters).await?;
+                        tx.save_counters(u.id, &u.counters).await.db()?;
                         stopped += 1;
                     }
                 }
                 let mut count = 0;
-                for c in tx.company_unrevoked_certs(id).await? {
+                for c in tx.company_unrevoked_certs(id).await.db()? {
                     let Some(r) = self
                         .revoke_in(tx, &c.cert, now, REASON_CESSATION, None)
                         .await?
@@ -1699,9 +1713,10 @@ impl Shomei {
                             .detail(&detail)
                             .client(client),
                     )
-                    .await?;
+                    .await
+                    .db()?;
                 }
-                if !tx.close_company(id, actor, now).await? {
+                if !tx.close_company(id, actor, now).await.db()? {
                     return Err(ApprovalRefusal::CompanyClosed(*company_id).into());
                 }
                 let detail =
@@ -1713,7 +1728,8 @@ impl Shomei {
                         .detail(&detail)
                         .client(client),
                 )
-                .await?;
+                .await
+                .db()?;
                 Applied::CompanyClosed {
                     company_id: id,
                     company: company.clone(),
@@ -1745,10 +1761,10 @@ impl Shomei {
                 let roles = roles_of(roles)?;
                 let name = OperatorName::parse(operator)
                     .ok_or_else(|| ApprovalRefusal::NoSuchOperator(operator.clone()))?;
-                let Some(o) = tx.operator_by_name(&name).await? else {
+                let Some(o) = tx.operator_by_name(&name).await.db()? else {
                     return Err(ApprovalRefusal::NoSuchOperator(operator.clone()).into());
                 };
-                tx.set_operator_roles(o.id, &roles).await?;
+                tx.set_operator_roles(o.id, &roles).await.db()?;
                 let detail = format!("役割: {} → {}", o.roles.labels(), roles.labels());
                 self.step_row_in(
                     tx,
@@ -1773,7 +1789,8 @@ impl Shomei {
                     .ok_or(ApprovalRefusal::Invalid(InvalidField::Rule))?;
                 let roles = roles_of(roles)?;
                 tx.set_approval_rule(kind.code(), *required, &roles.codes(), actor, now)
-                    .await?;
+                    .await
+                    .db()?;
                 let detail = format!(
                     "{}: 必要な承認 {required}名（{}）",
                     kind.label(),
@@ -1870,10 +1887,10 @@ impl Shomei {
 /// The company a change names, there and not closed.
 async fn company_open_in(tx: &mut Tx, company_id: i64) -> Result<CompanyId, ApprovalError> {
     let id = CompanyId(company_id);
-    if tx.company(id).await?.is_none() {
+    if tx.company(id).await.db()?.is_none() {
         return Err(ApprovalRefusal::NoSuchCompany(company_id).into());
     }
-    if tx.company_closed(id).await? {
+    if tx.company_closed(id).await.db()? {
         return Err(ApprovalRefusal::CompanyClosed(company_id).into());
     }
     Ok(id)
@@ -1954,11 +1971,12 @@ impl Shomei {
             client,
         )
         .await?;
-        let closed = self.store.company_closures().await?;
+        let closed = self.store.company_closures().await.db()?;
         Ok(self
             .store
             .companies()
-            .await?
+            .await
+            .db()?
             .into_iter()
             .map(|c| BusinessCompany {
                 closed_at: closed.iter().find(|(id, _)| *id == c.id).map(|(_, t)| *t),

@@ -1,6 +1,7 @@
 //! `shomei audit export`: every 操作履歴 row of one company (or all), oldest
 //! first, as CSV or as one JSON object a line, for the bank's own tools.
 
+use crate::Db as _;
 use std::io::Write;
 
 use shomei_core::CompanyId;
@@ -22,12 +23,6 @@ pub enum AuditExportError {
     Database(#[from] crate::DatabaseError),
     #[error("cannot write the export: {0}")]
     Write(#[from] std::io::Error),
-}
-
-impl From<shomei_store::StoreError> for AuditExportError {
-    fn from(e: shomei_store::StoreError) -> Self {
-        Self::Database(e.into())
-    }
 }
 
 /// Appends one CSV field to `out`: a value a spreadsheet would read as a
@@ -121,7 +116,8 @@ pub(crate) async fn export_audit(
                 failed = Some(e);
             }
         })
-        .await?;
+        .await
+        .db()?;
     if let Some(e) = failed {
         return Err(e.into());
     }

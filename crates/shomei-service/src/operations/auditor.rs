@@ -9,6 +9,7 @@
 //! data; a download and a chain check are each recorded as one row of the
 //! bank's own, since who read what is itself for the auditors to see.
 
+use crate::Db as _;
 use shomei_core::format::jp_datetime;
 use shomei_core::{CompanyId, Operation, OperatorRole, Outcome};
 use shomei_store::{AuditScope, ChainCheck, ReviewFilter, ReviewRow};
@@ -216,12 +217,13 @@ impl AuditorTasks<'_> {
     pub async fn history(&self, q: &ReviewQuery, page: i64) -> Result<ReviewPage, ActionError> {
         let f = self.filter(q);
         let store = &self.svc.store;
-        let total = store.review_count(&f).await?;
+        let total = store.review_count(&f).await.db()?;
         let pages = ((total + REVIEW_PAGE_SIZE - 1) / REVIEW_PAGE_SIZE).max(1);
         let page = page.clamp(1, pages);
         let rows = store
             .review_page(&f, REVIEW_PAGE_SIZE, (page - 1) * REVIEW_PAGE_SIZE)
-            .await?;
+            .await
+            .db()?;
         Ok(ReviewPage {
             rows,
             total,
@@ -239,7 +241,12 @@ impl AuditorTasks<'_> {
         enc: CsvEncoding,
     ) -> Result<CsvDownload, ActionError> {
         let f = self.filter(q);
-        let rows = self.svc.store.review_page(&f, HISTORY_CSV_MAX, 0).await?;
+        let rows = self
+            .svc
+            .store
+            .review_page(&f, HISTORY_CSV_MAX, 0)
+            .await
+            .db()?;
         let offset = self.svc.settings.display_offset();
         let mut text = csv_line([
             "日時",
@@ -292,7 +299,7 @@ impl AuditorTasks<'_> {
     /// Every chain walked as `shomei audit verify` does; recorded as one
     /// row (成功 when every chain holds, 失敗 with the row that breaks one).
     pub async fn verify(&self) -> Result<ChainCheck, ActionError> {
-        let check = self.svc.store.check_audit_chains().await?;
+        let check = self.svc.store.check_audit_chains().await.db()?;
         let (outcome, detail) = match check.broken_at {
             None => (
                 Outcome::Succeeded,
@@ -317,10 +324,11 @@ impl AuditorTasks<'_> {
             target: "",
             client: self.client,
         };
-        let mut tx = self.svc.store.begin().await?;
+        let mut tx = self.svc.store.begin().await.db()?;
         tx.audit(&operator_row(self.svc, &actor, ctx, outcome, detail))
-            .await?;
-        tx.commit().await?;
+            .await
+            .db()?;
+        tx.commit().await.db()?;
         Ok(())
     }
 }

@@ -54,7 +54,7 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
 fn store(what: &'static str) -> impl FnOnce(shomei_store::StoreError) -> BackupError {
     move |source| BackupError::Database {
         what,
-        source: source.into(),
+        source: crate::DatabaseError(source),
     }
 }
 

@@ -9,6 +9,7 @@
 //! operator's own password first; the change is not under approval (no
 //! rule names it).
 
+use crate::Db as _;
 use shomei_core::{CompanyId, Operation, OperatorRole, Outcome, Service};
 use shomei_store::Tx;
 use time::OffsetDateTime;
@@ -135,18 +136,18 @@ impl Shomei {
         actor: &str,
         client: &str,
     ) -> Result<Result<ServiceBefore, ServiceRefusal>, ServiceError> {
-        let (users, _) = tx.user_counts(company).await?;
-        let Some(row) = tx.company(company).await? else {
+        let (users, _) = tx.user_counts(company).await.db()?;
+        let Some(row) = tx.company(company).await.db()? else {
             return Ok(Err(ServiceRefusal::NoSuchCompany));
         };
-        if tx.company_closed(company).await? {
+        if tx.company_closed(company).await.db()? {
             return Ok(Err(ServiceRefusal::Closed));
         }
         let limit = self.service_limits(service);
         if users > limit.max_users {
             return Ok(Err(ServiceRefusal::OverLimit { users, limit }));
         }
-        if !tx.set_company_service(company, service).await? {
+        if !tx.set_company_service(company, service).await.db()? {
             return Ok(Err(ServiceRefusal::NoSuchCompany));
         }
         let detail = format!(
@@ -162,7 +163,8 @@ impl Shomei {
                 .detail(&detail)
                 .client(client),
         )
-        .await?;
+        .await
+        .db()?;
         Ok(Ok(ServiceBefore {
             name: row.name,
             service: row.service,
@@ -196,14 +198,15 @@ impl Shomei {
         client: &str,
     ) -> Result<CompanyServices, ActionError> {
         self.require_business_admin(op, client).await?;
-        let found = self.store.companies().await?;
+        let found = self.store.companies().await.db()?;
         let Some(c) = found.into_iter().find(|c| c.id == company) else {
             return Err(ActionError::Refused(NO_SUCH_COMPANY.into()));
         };
         if self
             .store
             .company_closures()
-            .await?
+            .await
+            .db()?
             .iter()
             .any(|(id, _)| *id == company)
         {
@@ -241,10 +244,10 @@ impl Shomei {
         };
         let (mut tx, me) = self.confirm_operator(op, password, ctx).await?;
         let actor = me.operator.name.actor();
-        if let Some(row) = tx.company(company).await?
+        if let Some(row) = tx.company(company).await.db()?
             && row.service == service
         {
-            tx.commit().await?;
+            tx.commit().await.db()?;
             return Err(ActionError::Refused(SAME_SERVICE.into()));
         }
         match self
@@ -252,7 +255,7 @@ impl Shomei {
             .await?
         {
             Ok(before) => {
-                tx.commit().await?;
+                tx.commit().await.db()?;
                 Ok(ServiceChanged {
                     id: company,
                     name: before.name,
@@ -274,8 +277,9 @@ impl Shomei {
                         .detail(&message)
                         .client(client),
                 )
-                .await?;
-                tx.commit().await?;
+                .await
+                .db()?;
+                tx.commit().await.db()?;
                 Err(ActionError::Refused(message))
             }
         }

@@ -11,6 +11,7 @@
 //! customers' `confirm_stop_after`) or resets the count, and alone makes the
 //! [`OperatorConfirmed`] a change needs.
 
+use crate::Db as _;
 use shomei_store::{AuditEntry, OperatorRow, Tx};
 
 use crate::operations::operators::ConsoleOperator;
@@ -109,7 +110,7 @@ impl Shomei {
         check: &OperatorCheck,
         ctx: OperatorContext<'_>,
     ) -> Result<std::result::Result<OperatorConfirmed, &'static str>> {
-        let Some(me) = tx.operator_for_update(check.operator_id).await? else {
+        let Some(me) = tx.operator_for_update(check.operator_id).await.db()? else {
             return Ok(Err(OPERATOR_NOT_IN_FORCE));
         };
         let actor = me.name.actor();
@@ -125,12 +126,13 @@ impl Shomei {
                 Outcome::Failed,
                 "パスワード利用停止中",
             ))
-            .await?;
+            .await
+            .db()?;
             return Ok(Err(OPERATOR_PASSWORD_STOPPED));
         }
         if check.right != Some(true) {
             let failures = me.password_failures + 1;
-            tx.set_operator_failures(me.id, failures).await?;
+            tx.set_operator_failures(me.id, failures).await.db()?;
             let stopped = failures >= limit;
             let detail = if stopped {
                 "パスワード誤り（利用停止）"
@@ -138,7 +140,8 @@ impl Shomei {
                 "パスワード誤り"
             };
             tx.audit(&operator_row(self, &actor, ctx, Outcome::Failed, detail))
-                .await?;
+                .await
+                .db()?;
             return Ok(Err(if stopped {
                 OPERATOR_PASSWORD_STOPPED
             } else {
@@ -146,7 +149,7 @@ impl Shomei {
             }));
         }
         if me.password_failures > 0 {
-            tx.set_operator_failures(me.id, 0).await?;
+            tx.set_operator_failures(me.id, 0).await.db()?;
         }
         Ok(Ok(OperatorConfirmed { operator: me }))
     }
@@ -163,11 +166,11 @@ impl Shomei {
         self.pauses
             .at(crate::pause::PausePoint::Begin(ctx.op))
             .await;
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin().await.db()?;
         match self.settle_operator_password(&mut tx, &check, ctx).await? {
             Ok(c) => Ok((tx, c)),
             Err(message) => {
-                tx.commit().await?;
+                tx.commit().await.db()?;
                 Err(ActionError::Refused(message.into()))
             }
         }
@@ -197,8 +200,9 @@ impl Shomei {
             Outcome::Succeeded,
             &detail,
         ))
-        .await?;
-        tx.commit().await?;
+        .await
+        .db()?;
+        tx.commit().await.db()?;
         Ok(())
     }
 
@@ -213,11 +217,11 @@ impl Shomei {
         let name_ok = shomei_core::OperatorName::parse(name)
             .ok_or_else(|| OperatorAdminError::BadName(name.into()))?;
         let actor = format!("銀行:{by}");
-        let mut tx = self.store.begin().await?;
-        let Some(op) = tx.operator_by_name(&name_ok).await? else {
+        let mut tx = self.store.begin().await.db()?;
+        let Some(op) = tx.operator_by_name(&name_ok).await.db()? else {
             return Err(OperatorAdminError::NoSuchOperator(name_ok.to_string()));
         };
-        tx.set_operator_failures(op.id, 0).await?;
+        tx.set_operator_failures(op.id, 0).await.db()?;
         let detail = format!("誤り回数 {}", op.password_failures);
         let ctx = OperatorContext {
             op: Operation::OperatorUnlock,
@@ -231,8 +235,9 @@ impl Shomei {
             Outcome::Succeeded,
             &detail,
         ))
-        .await?;
-        tx.commit().await?;
+        .await
+        .db()?;
+        tx.commit().await.db()?;
         Ok(())
     }
 }
@@ -259,10 +264,11 @@ impl Shomei {
             client,
         };
         let detail = format!("権限なし（役割: {}）", op.operator.roles.labels());
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin().await.db()?;
         tx.audit(&operator_row(self, &actor, ctx, Outcome::Failed, &detail))
-            .await?;
-        tx.commit().await?;
+            .await
+            .db()?;
+        tx.commit().await.db()?;
         Err(ActionError::Refused(message.into()))
     }
 }

@@ -1,5 +1,6 @@
 //! The guide's demo company and users, created on the first `serve --demo`.
 
+use crate::Db as _;
 use shomei_core::Operation;
 use shomei_core::{LoginId, RevocationReason, Role, Serial, Service};
 use shomei_pki::ClientSubject;
@@ -100,7 +101,7 @@ impl Shomei {
     pub async fn seed_demo(&self) -> Result<Vec<DemoUser>> {
         let plan = plan();
         let mut users: Vec<DemoUser> = plan.iter().map(|(u, _)| u.clone()).collect();
-        if self.store.company_count().await? > 0 {
+        if self.store.company_count().await.db()? > 0 {
             return Ok(users);
         }
         let now = self.now();
@@ -112,13 +113,15 @@ impl Shomei {
                 self.hasher.hash(DEMO_CONFIRM_PASSWORD).await?,
             ));
         }
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin().await.db()?;
         let a = tx
             .insert_company(COMPANY_A, Service::BusinessIb, now)
-            .await?;
+            .await
+            .db()?;
         let b = tx
             .insert_company(COMPANY_B, Service::HottokunWebJr, now)
-            .await?;
+            .await
+            .db()?;
         for (((u, cert), (lh, ch)), out) in plan.iter().zip(&hashed).zip(users.iter_mut()) {
             let company_id = if u.company == COMPANY_A { a } else { b };
             let login_id = LoginId::parse(u.login_id).expect("demo login IDs are valid");
@@ -136,7 +139,8 @@ impl Shomei {
                     },
                     now,
                 )
-                .await?;
+                .await
+                .db()?;
             let (not_before, revoked) = match cert {
                 DemoCert::None => continue,
                 DemoCert::IssuedDaysAgo(d) => (now - Duration::days(*d), None),
@@ -167,7 +171,8 @@ impl Shomei {
                 issued_at: not_before,
                 crl_scope: issued.crl_scope,
             })
-            .await?;
+            .await
+            .db()?;
             if matches!(
                 cert,
                 DemoCert::IssuedDaysAgo(_) | DemoCert::ExpiresInDays(_)
@@ -176,14 +181,15 @@ impl Shomei {
             }
             if let Some(at) = revoked {
                 tx.revoke_cert(&serial, at, RevocationReason::CessationOfOperation.code())
-                    .await?;
+                    .await
+                    .db()?;
             }
         }
         for company in [a, b] {
             let e = AuditEntry::new(Operation::DemoData, now).by_name(Some(company), "(銀行)");
-            tx.audit(&e.detail("serve --demo")).await?;
+            tx.audit(&e.detail("serve --demo")).await.db()?;
         }
-        tx.commit().await?;
+        tx.commit().await.db()?;
         self.reload_revocations().await?;
         Ok(users)
     }

@@ -11,6 +11,7 @@
 //! revoke`), which write the change's 操作履歴 row and put a revocation in
 //! force.
 
+use crate::Db as _;
 use shomei_core::{CertState, LoginId, Operation, OperatorRole, RevocationReason, Serial};
 use shomei_store::{AuditRow, CertRow, UserHit, UserRow};
 use time::OffsetDateTime;
@@ -177,7 +178,8 @@ impl HelpDeskTasks<'_> {
                 SEARCH_PAGE_SIZE,
                 (page - 1).saturating_mul(SEARCH_PAGE_SIZE),
             )
-            .await?;
+            .await
+            .db()?;
         let hits = hits
             .into_iter()
             .map(
@@ -211,15 +213,16 @@ impl HelpDeskTasks<'_> {
         let Some(login) = LoginId::parse(login_id) else {
             return Err(ActionError::Refused(NO_SUCH_USER.into()));
         };
-        let Some((user, company)) = self.svc.store.user_with_company(&login).await? else {
+        let Some((user, company)) = self.svc.store.user_with_company(&login).await.db()? else {
             return Err(ActionError::Refused(NO_SUCH_USER.into()));
         };
-        let certs = self.svc.store.user_certificates(user.id).await?;
+        let certs = self.svc.store.user_certificates(user.id).await.db()?;
         let history = self
             .svc
             .store
             .audit_about_user(user.company_id, &login, USER_HISTORY_ROWS)
-            .await?;
+            .await
+            .db()?;
         let certificates: Vec<UserCertView> = certs
             .iter()
             .map(|c| UserCertView {
@@ -265,7 +268,7 @@ impl HelpDeskTasks<'_> {
             // The role was taken away since this request began.
             return Err(ActionError::Refused(NOT_HELPDESK.into()));
         }
-        tx.commit().await?;
+        tx.commit().await.db()?;
         Ok(me.operator.name.to_string())
     }
 

@@ -13,6 +13,7 @@
 //! ([`Shomei::reset_master_in`]): the requester never holds a credential
 //! for the account they asked about.
 
+use crate::Db as _;
 use shomei_core::{CompanyId, LoginId, Operation, OperatorRole, Role, SecurityCounters};
 use shomei_store::Tx;
 
@@ -150,7 +151,7 @@ impl HelpDeskTasks<'_> {
             // The role was taken away since this request began.
             return Err(ActionError::Refused(NOT_HELPDESK.into()));
         }
-        let Some(mut u) = tx.user_by_login_id(&login).await? else {
+        let Some(mut u) = tx.user_by_login_id(&login).await.db()? else {
             return Err(ActionError::Refused(NO_SUCH_USER.into()));
         };
         if u.role == Role::Master {
@@ -161,9 +162,9 @@ impl HelpDeskTasks<'_> {
                 .await;
         }
         let confirm = kind == PasswordKind::Confirm;
-        tx.set_initial_password(u.id, confirm, &hash).await?;
+        tx.set_initial_password(u.id, confirm, &hash).await.db()?;
         release(&mut u.counters, !confirm, confirm);
-        tx.save_counters(u.id, &u.counters).await?;
+        tx.save_counters(u.id, &u.counters).await.db()?;
         let actor = me.operator.name.actor();
         tx.audit(
             &self
@@ -174,8 +175,9 @@ impl HelpDeskTasks<'_> {
                 .detail(&detail)
                 .client(self.client),
         )
-        .await?;
-        tx.commit().await?;
+        .await
+        .db()?;
+        tx.commit().await.db()?;
         Ok(PasswordReset::Done(PasswordResetDone {
             login_id: login,
             name: d.user.name,
@@ -221,7 +223,7 @@ impl Shomei {
         MasterPasswords::from_code(passwords)
             .ok_or(ApprovalRefusal::Invalid(InvalidField::Passwords))?;
         let user = match LoginId::parse(login_id) {
-            Some(l) => tx.user_by_login_id(&l).await?,
+            Some(l) => tx.user_by_login_id(&l).await.db()?,
             None => None,
         };
         match user {
@@ -250,7 +252,7 @@ impl Shomei {
             "a checked reset names no passwords",
         ))?;
         let u = match LoginId::parse(login_id) {
-            Some(l) => tx.user_by_login_id(&l).await?,
+            Some(l) => tx.user_by_login_id(&l).await.db()?,
             None => None,
         };
         let Some(mut u) = u else {
@@ -259,15 +261,20 @@ impl Shomei {
         match which {
             MasterPasswords::Both => {
                 tx.reset_passwords(u.id, &p.login_hash, &p.confirm_hash, true)
-                    .await?;
+                    .await
+                    .db()?;
             }
-            MasterPasswords::Login => tx.set_initial_password(u.id, false, &p.login_hash).await?,
-            MasterPasswords::Confirm => {
-                tx.set_initial_password(u.id, true, &p.confirm_hash).await?
-            }
+            MasterPasswords::Login => tx
+                .set_initial_password(u.id, false, &p.login_hash)
+                .await
+                .db()?,
+            MasterPasswords::Confirm => tx
+                .set_initial_password(u.id, true, &p.confirm_hash)
+                .await
+                .db()?,
         }
         release(&mut u.counters, which.login(), which.confirm());
-        tx.save_counters(u.id, &u.counters).await?;
+        tx.save_counters(u.id, &u.counters).await.db()?;
         let detail = format!("{}（マスター、承認済み）", which.label());
         tx.audit(
             &self
@@ -277,7 +284,8 @@ impl Shomei {
                 .detail(&detail)
                 .client(client),
         )
-        .await?;
+        .await
+        .db()?;
         Ok(MasterResetDone {
             company_id: u.company_id,
             login_id: u.login_id.to_string(),

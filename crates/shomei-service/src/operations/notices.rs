@@ -7,6 +7,7 @@
 //! folder of the data directory. A notice whose sending fails is released
 //! and tried again at the next round.
 
+use crate::Db as _;
 use std::path::Path;
 
 use base64::Engine;
@@ -61,11 +62,11 @@ impl Shomei {
         let now = self.now();
         let window = self.settings.renewal_window();
         let offset = self.settings.display_offset();
-        let due = self.store.expiring_certs(now, now + window).await?;
-        let mut tx = self.store.begin().await?;
+        let due = self.store.expiring_certs(now, now + window).await.db()?;
+        let mut tx = self.store.begin().await.db()?;
         let mut added = 0;
         for c in due {
-            let Some(u) = tx.user(c.user_id).await? else {
+            let Some(u) = tx.user(c.user_id).await.db()? else {
                 continue;
             };
             let ten = c.not_after - now <= Duration::days(10);
@@ -83,12 +84,13 @@ impl Shomei {
             );
             if tx
                 .add_notice(u.id, kind, &c.serial, &subject, &body, now)
-                .await?
+                .await
+                .db()?
             {
                 added += 1;
             }
         }
-        tx.commit().await?;
+        tx.commit().await.db()?;
         Ok(added)
     }
 
@@ -112,10 +114,11 @@ impl Shomei {
             self.settings.bank_name
         );
         let key = format!("{login_id}:{}", now.unix_timestamp());
-        for admin in tx.company_admins(company).await? {
+        for admin in tx.company_admins(company).await.db()? {
             if admin != locked {
                 tx.add_notice(admin, KIND_LOCK, &key, &subject, &body, now)
-                    .await?;
+                    .await
+                    .db()?;
             }
         }
         Ok(())
@@ -130,8 +133,8 @@ impl Shomei {
             Some(smtp_transport(&self.settings)?)
         };
         let mut sent = 0;
-        for n in self.store.pending_notices(500).await? {
-            if !self.store.claim_notice(n.id, now).await? {
+        for n in self.store.pending_notices(500).await.db()? {
+            if !self.store.claim_notice(n.id, now).await.db()? {
                 continue;
             }
             match &smtp {
@@ -148,7 +151,7 @@ impl Shomei {
                     };
                     if let Err(e) = result {
                         // Released: the next round tries again.
-                        self.store.release_notice(n.id).await?;
+                        self.store.release_notice(n.id).await.db()?;
                         tracing::error!(to = %n.login_id, error = %e, "notice not sent over SMTP; will retry");
                         continue;
                     }

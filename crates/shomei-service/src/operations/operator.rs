@@ -2,6 +2,7 @@
 //! their マスター users, unlocking and resetting passwords. Each writes its
 //! 操作履歴 row, by 銀行:<operator>, in the same transaction as the change.
 
+use crate::Db as _;
 use shomei_core::Operation;
 use shomei_core::{CompanyId, LoginId, Role, Service};
 use shomei_store::{AuditEntry, CompanySummary, NewUser};
@@ -28,8 +29,8 @@ pub enum OperatorError {
     Internal(#[from] ServiceError),
 }
 
-impl From<shomei_store::StoreError> for OperatorError {
-    fn from(e: shomei_store::StoreError) -> Self {
+impl From<crate::DatabaseError> for OperatorError {
+    fn from(e: crate::DatabaseError) -> Self {
         Self::Internal(e.into())
     }
 }
@@ -130,11 +131,11 @@ impl Shomei {
     ) -> Result<CompanyId, OperatorError> {
         let name = company_name(name)?;
         let actor = format!("銀行:{operator}");
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin().await.db()?;
         let id = self
             .create_company_in(&mut tx, name, service, &actor, "operator-cli")
             .await?;
-        tx.commit().await?;
+        tx.commit().await.db()?;
         Ok(id)
     }
 
@@ -148,14 +149,15 @@ impl Shomei {
         actor: &str,
         client: &str,
     ) -> Result<CompanyId, OperatorError> {
-        let id = tx.insert_company(name, service, self.now()).await?;
+        let id = tx.insert_company(name, service, self.now()).await.db()?;
         let detail = format!("{name}（{}）", service.label());
         tx.audit(
             &self
                 .operator_entry(actor, id, Operation::CompanyCreate, "", &detail)
                 .client(client),
         )
-        .await?;
+        .await
+        .db()?;
         Ok(id)
     }
 
@@ -168,13 +170,13 @@ impl Shomei {
         operator: &str,
     ) -> Result<(), OperatorError> {
         let actor = format!("銀行:{operator}");
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin().await.db()?;
         match self
             .set_service_in(&mut tx, company, service, &actor, "operator-cli")
             .await?
         {
             Ok(_) => {
-                tx.commit().await?;
+                tx.commit().await.db()?;
                 Ok(())
             }
             Err(ServiceRefusal::NoSuchCompany) => Err(OperatorError::NoSuchCompany(company.0)),
@@ -190,7 +192,8 @@ impl Shomei {
         let Some(c) = self
             .store
             .companies()
-            .await?
+            .await
+            .db()?
             .into_iter()
             .find(|c| c.id == company)
         else {
@@ -199,7 +202,8 @@ impl Shomei {
         let users = self
             .store
             .users_with_latest_cert(company)
-            .await?
+            .await
+            .db()?
             .into_iter()
             .map(|(u, _)| u)
             .collect();
@@ -220,13 +224,13 @@ impl Shomei {
             .map_err(|p| OperatorError::Invalid(p.english(login_id, email)))?;
         let passwords = self.prepared_passwords().await?;
         let actor = format!("銀行:{operator}");
-        let mut tx = self.store.begin().await?;
-        if tx.company(company).await?.is_none() {
+        let mut tx = self.store.begin().await.db()?;
+        if tx.company(company).await.db()?.is_none() {
             return Err(OperatorError::NoSuchCompany(company.0));
         }
         self.create_master_in(&mut tx, company, &draft, &passwords, &actor, "operator-cli")
             .await?;
-        tx.commit().await?;
+        tx.commit().await.db()?;
         Ok(passwords.temp)
     }
 
@@ -286,7 +290,7 @@ impl Shomei {
         actor: &str,
         client: &str,
     ) -> Result<(), OperatorError> {
-        if tx.user_by_login_id(&m.login).await?.is_some() {
+        if tx.user_by_login_id(&m.login).await.db()?.is_some() {
             return Err(OperatorError::LoginIdTaken(m.login.to_string()));
         }
         let id = tx
@@ -302,9 +306,11 @@ impl Shomei {
                 },
                 self.now(),
             )
-            .await?;
+            .await
+            .db()?;
         tx.reset_passwords(id, &p.login_hash, &p.confirm_hash, true)
-            .await?;
+            .await
+            .db()?;
         tx.audit(
             &self
                 .operator_entry(
@@ -316,7 +322,8 @@ impl Shomei {
                 )
                 .client(client),
         )
-        .await?;
+        .await
+        .db()?;
         Ok(())
     }
 
@@ -328,8 +335,8 @@ impl Shomei {
         operator: &str,
     ) -> Result<(), OperatorError> {
         let actor = format!("銀行:{operator}");
-        let mut tx = self.store.begin().await?;
-        let Some(mut u) = tx.user_by_login_id(login_id).await? else {
+        let mut tx = self.store.begin().await.db()?;
+        let Some(mut u) = tx.user_by_login_id(login_id).await.db()? else {
             return Err(OperatorError::NoSuchUser(login_id.to_string()));
         };
         let before: Vec<&str> = u
@@ -339,7 +346,7 @@ impl Shomei {
             .map(|s| s.label())
             .collect();
         u.counters.release_all();
-        tx.save_counters(u.id, &u.counters).await?;
+        tx.save_counters(u.id, &u.counters).await.db()?;
         let detail = format!("解除前: {}", before.join("、"));
         tx.audit(&self.operator_entry(
             &actor,
@@ -348,8 +355,9 @@ impl Shomei {
             login_id.as_str(),
             &detail,
         ))
-        .await?;
-        tx.commit().await?;
+        .await
+        .db()?;
+        tx.commit().await.db()?;
         Ok(())
     }
 
@@ -367,21 +375,22 @@ impl Shomei {
         let login_hash = self.hasher.hash(&temp.login).await?;
         let confirm_hash = self.hasher.hash(&temp.confirm).await?;
         let actor = format!("銀行:{operator}");
-        let mut tx = self.store.begin().await?;
-        let Some(mut u) = tx.user_by_login_id(login_id).await? else {
+        let mut tx = self.store.begin().await.db()?;
+        let Some(mut u) = tx.user_by_login_id(login_id).await.db()? else {
             return Err(OperatorError::NoSuchUser(login_id.to_string()));
         };
         if u.role == Role::Master {
             return Err(OperatorError::MasterNeedsApproval(login_id.to_string()));
         }
         tx.reset_passwords(u.id, &login_hash, &confirm_hash, true)
-            .await?;
+            .await
+            .db()?;
         u.counters.login_failures = 0;
         u.counters.login_locked_until = None;
         u.counters.login_stopped = false;
         u.counters.confirm_failures = 0;
         u.counters.confirm_stopped = false;
-        tx.save_counters(u.id, &u.counters).await?;
+        tx.save_counters(u.id, &u.counters).await.db()?;
         tx.audit(&self.operator_entry(
             &actor,
             u.company_id,
@@ -389,8 +398,9 @@ impl Shomei {
             login_id.as_str(),
             "ログインパスワード・確認用パスワード",
         ))
-        .await?;
-        tx.commit().await?;
+        .await
+        .db()?;
+        tx.commit().await.db()?;
         Ok(temp)
     }
 }

@@ -7,6 +7,7 @@
 //! オペレーター登録 request. The key exists only in the PKCS#12 handed to
 //! whoever committed the change; the request's data never holds it.
 
+use crate::Db as _;
 use shomei_core::{Operation, OperatorName, OperatorRoles, Serial};
 use shomei_store::{NewOperatorCert, Tx};
 
@@ -110,15 +111,16 @@ impl Shomei {
         client: &str,
     ) -> Result<NewOperator, OperatorAdminError> {
         let n = p.new;
-        if tx.operator_by_name(&n.name).await?.is_some() {
+        if tx.operator_by_name(&n.name).await.db()?.is_some() {
             return Err(OperatorAdminError::NameTaken(n.name.to_string()));
         }
         let now = self.now();
         let id = tx
             .insert_operator(&n.name, &n.roles, &p.confirm_hash, actor, now)
-            .await?;
+            .await
+            .db()?;
         if !email.is_empty() {
-            tx.set_operator_email(id, email).await?;
+            tx.set_operator_email(id, email).await.db()?;
         }
         tx.insert_operator_cert(
             &NewOperatorCert {
@@ -131,7 +133,8 @@ impl Shomei {
             },
             now,
         )
-        .await?;
+        .await
+        .db()?;
         let detail = format!(
             "役割: {} シリアル番号 {} メールアドレス: {}",
             n.roles.labels(),
@@ -144,7 +147,8 @@ impl Shomei {
             client,
         };
         tx.audit(&operator_row(self, actor, ctx, Outcome::Succeeded, &detail))
-            .await?;
+            .await
+            .db()?;
         Ok(n)
     }
 }

@@ -8,6 +8,7 @@
 //! 操作履歴 row commit together, then the revocation set takes it (here, or
 //! in the running server through the log).
 
+use crate::Db as _;
 use shomei_core::{OperatorName, OperatorRoles, Serial};
 use shomei_store::{AuditEntry, OperatorCertRow, OperatorRow};
 use time::OffsetDateTime;
@@ -44,8 +45,8 @@ pub enum OperatorAdminError {
     Internal(#[from] ServiceError),
 }
 
-impl From<shomei_store::StoreError> for OperatorAdminError {
-    fn from(e: shomei_store::StoreError) -> Self {
+impl From<crate::DatabaseError> for OperatorAdminError {
+    fn from(e: crate::DatabaseError) -> Self {
         Self::Internal(e.into())
     }
 }
@@ -137,22 +138,23 @@ impl Shomei {
     ) -> Result<NewOperator, OperatorAdminError> {
         let (name_ok, roles_ok, email) = operator_fields(name, roles, email)?;
         let prepared = self.prepare_operator(&name_ok, &roles_ok).await?;
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin().await.db()?;
         let added = self
             .insert_operator_in(&mut tx, prepared, email, actor, client)
             .await?;
-        tx.commit().await?;
+        tx.commit().await.db()?;
         Ok(added)
     }
 
     /// `shomei operator list`: every operator with their newest certificate.
     pub async fn operator_list(&self) -> Result<Vec<OperatorListRow>, OperatorAdminError> {
         let mut out = Vec::new();
-        for operator in self.store.operators().await? {
+        for operator in self.store.operators().await.db()? {
             let newest = self
                 .store
                 .operator_certificates(operator.id)
-                .await?
+                .await
+                .db()?
                 .into_iter()
                 .next();
             out.push(OperatorListRow { operator, newest });
@@ -173,14 +175,17 @@ impl Shomei {
             OperatorName::parse(name).ok_or_else(|| OperatorAdminError::BadName(name.into()))?;
         let now = self.now();
         let actor = format!("銀行:{by}");
-        let mut tx = self.store.begin().await?;
-        let Some(op) = tx.operator_by_name(&name_ok).await? else {
+        let mut tx = self.store.begin().await.db()?;
+        let Some(op) = tx.operator_by_name(&name_ok).await.db()? else {
             return Err(OperatorAdminError::NoSuchOperator(name_ok.to_string()));
         };
         if !op.active {
             return Err(OperatorAdminError::AlreadyRevoked(name_ok.to_string()));
         }
-        let revoked = tx.revoke_operator(op.id, now, REASON_CESSATION).await?;
+        let revoked = tx
+            .revoke_operator(op.id, now, REASON_CESSATION)
+            .await
+            .db()?;
         let serials: Vec<String> = revoked.iter().map(|r| r.serial.to_string()).collect();
         let detail = format!("シリアル番号 {}", serials.join("、"));
         tx.audit(&self.operator_audit(
@@ -189,7 +194,8 @@ impl Shomei {
             name_ok.as_str(),
             &detail,
         ))
-        .await?;
+        .await
+        .db()?;
         PendingRevocation::of_operator(&revoked, now, REASON_CESSATION)
             .commit(self, tx)
             .await?;
@@ -206,7 +212,7 @@ impl Shomei {
         if self.is_revoked(serial.as_bytes()) {
             return Ok(None);
         }
-        let Some((operator, cert)) = self.store.operator_by_certificate(serial).await? else {
+        let Some((operator, cert)) = self.store.operator_by_certificate(serial).await.db()? else {
             return Ok(None);
         };
         let now = self.now();
@@ -229,7 +235,8 @@ impl Shomei {
         Ok(self
             .store
             .revoked_operator_certificates()
-            .await?
+            .await
+            .db()?
             .into_iter()
             .filter_map(|(c, reason)| {
                 Some((

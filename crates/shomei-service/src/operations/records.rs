@@ -3,6 +3,7 @@
 //! database of an existing data directory and nothing else — no CA, no
 //! revocation set, nothing written.
 
+use crate::Db as _;
 use std::io::Write;
 use std::path::Path;
 
@@ -21,7 +22,7 @@ impl Records {
     /// or the PostgreSQL database of `database_url`).
     pub async fn open(settings: &Settings, data_dir: &Path) -> Result<Self> {
         Ok(Self {
-            store: settings.open_store(data_dir).await?,
+            store: settings.open_store(data_dir).await.db()?,
         })
     }
 
@@ -35,7 +36,7 @@ impl Records {
 
     /// Every company with its number of users (`shomei company list`).
     pub async fn companies(&self) -> Result<Vec<CompanySummary>> {
-        Ok(self.store.companies().await?)
+        Ok(self.store.companies().await.db()?)
     }
 
     /// `shomei audit export`: every 操作履歴 row of one company (or all),
@@ -52,6 +53,6 @@ impl Records {
     /// Walks every 操作履歴 chain (`shomei audit verify`; the console's
     /// 操作履歴検証 walks the same).
     pub async fn verify_audit_chains(&self) -> Result<ChainCheck> {
-        Ok(self.store.check_audit_chains().await?)
+        Ok(self.store.check_audit_chains().await.db()?)
     }
 }

@@ -12,6 +12,7 @@
 //! shell is trusted as far as it was before approvals (it could commit
 //! every change directly); break-glass keeps that power, loudly.
 
+use crate::Db as _;
 use shomei_core::{Operation, OperatorRole};
 
 use crate::operations::approvals::{
@@ -60,7 +61,7 @@ impl Shomei {
         user: &str,
     ) -> Result<Submitted, ApprovalError> {
         let actor = shell_actor(user);
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin().await.db()?;
         if let Err(e) = self.check_change(&mut tx, &change).await {
             drop(tx);
             if let ApprovalError::Refused(r) = &e {
@@ -72,7 +73,7 @@ impl Shomei {
         let submitted = self
             .insert_request_in(&mut tx, &change, Requester::Shell(&actor), &actor, SHELL)
             .await?;
-        tx.commit().await?;
+        tx.commit().await.db()?;
         Ok(submitted)
     }
 
@@ -103,7 +104,7 @@ impl Shomei {
         let material = self.material_for(&change).await?;
         let now = self.now();
         let summary = change.summary();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin().await.db()?;
         // Checked again where it commits (the data may have moved).
         self.check_change(&mut tx, &change).await?;
         let (applied, revoked) = self
@@ -111,7 +112,8 @@ impl Shomei {
             .await?;
         let admins = tx
             .operators_with_role(OperatorRole::OperationsAdmin)
-            .await?;
+            .await
+            .db()?;
         let (with, without): (Vec<_>, Vec<_>) =
             admins.into_iter().partition(|a| !a.email.is_empty());
         let offset = self.settings.display_offset();
@@ -130,7 +132,8 @@ impl Shomei {
         let key = format!("{}:{actor}", now.unix_timestamp_nanos());
         for a in &with {
             tx.add_operator_notice(a.id, KIND_BREAK_GLASS, &key, &subject, &body, now)
-                .await?;
+                .await
+                .db()?;
         }
         let notified: Vec<(String, String)> = with
             .into_iter()
@@ -190,7 +193,7 @@ pub enum FirstOperatorError {
 impl Shomei {
     /// How many operators there are (revoked ones too).
     pub async fn operator_count(&self) -> Result<i64, ServiceError> {
-        Ok(self.store.operator_count().await?)
+        Ok(self.store.operator_count().await.db()?)
     }
 
     /// The bootstrap on the server's shell: the first operator, a
@@ -215,12 +218,18 @@ impl Shomei {
         self.pauses
             .at(PausePoint::Begin(Operation::OperatorAdd))
             .await;
-        let mut tx = self.store.begin().await.map_err(OperatorAdminError::from)?;
+        let mut tx = self
+            .store
+            .begin()
+            .await
+            .db()
+            .map_err(OperatorAdminError::from)?;
         // Counted with every other writer of operators kept out until this
         // commits: of two bootstraps at once, the second counts the first.
         let count = tx
             .operator_count_locked()
             .await
+            .db()
             .map_err(OperatorAdminError::from)?;
         self.pauses
             .at(PausePoint::InTransaction(Operation::OperatorAdd))
@@ -232,7 +241,7 @@ impl Shomei {
         let added = self
             .insert_operator_in(&mut tx, prepared, email, &actor, SHELL)
             .await?;
-        tx.commit().await.map_err(OperatorAdminError::from)?;
+        tx.commit().await.db().map_err(OperatorAdminError::from)?;
         Ok(added)
     }
 
@@ -243,7 +252,7 @@ impl Shomei {
         &self,
         login_id: &shomei_core::LoginId,
     ) -> Result<Option<ApprovalChange>, ServiceError> {
-        let Some((u, company)) = self.store.user_with_company(login_id).await? else {
+        let Some((u, company)) = self.store.user_with_company(login_id).await.db()? else {
             return Ok(None);
         };
         Ok(
