@@ -102,6 +102,7 @@ conformance!(
     revoking_twice_revokes_once_and_login_ids_are_unique,
     the_revocation_set_loads_every_row_across_chunks_and_halves,
     crl_numbers_increase,
+    raising_the_crl_number_moves_it_up_and_never_down,
     the_audit_chain_detects_edits_deletions_and_reordering,
     every_way_of_writing_a_history_row_chains_it_as_verify_does,
     a_database_newer_than_the_program_is_refused,
@@ -288,6 +289,39 @@ async fn crl_numbers_increase(place: Place) {
     let b = tx.next_crl_number().await.unwrap();
     tx.commit().await.unwrap();
     assert!(b > a);
+}
+
+/// What a restore's CRL check relies on: the number last taken reads back,
+/// and raising it above a CRL found published moves it there, never down.
+async fn raising_the_crl_number_moves_it_up_and_never_down(place: Place) {
+    let s = place.open().await.unwrap();
+    let mut tx = s.begin().await.unwrap();
+    assert_eq!(tx.crl_number().await.unwrap(), 0, "none taken yet");
+    assert_eq!(tx.next_crl_numbers(2).await.unwrap(), 2);
+    assert_eq!(tx.crl_number().await.unwrap(), 2, "the last taken");
+    tx.raise_crl_number(40).await.unwrap();
+    assert_eq!(tx.crl_number().await.unwrap(), 40, "raised");
+    tx.raise_crl_number(7).await.unwrap();
+    assert_eq!(tx.crl_number().await.unwrap(), 40, "never lowered");
+    tx.raise_crl_number(40).await.unwrap();
+    assert_eq!(tx.crl_number().await.unwrap(), 40);
+    tx.commit().await.unwrap();
+    let mut tx = s.begin().await.unwrap();
+    assert_eq!(tx.crl_number().await.unwrap(), 40, "committed");
+    assert_eq!(
+        tx.next_crl_number().await.unwrap(),
+        41,
+        "numbering goes on above the raised number"
+    );
+    tx.raise_crl_number(41).await.unwrap();
+    assert_eq!(tx.next_crl_number().await.unwrap(), 42);
+    drop(tx);
+    let mut tx = s.begin().await.unwrap();
+    assert_eq!(
+        tx.crl_number().await.unwrap(),
+        40,
+        "a rolled-back raise is gone"
+    );
 }
 
 async fn the_audit_chain_detects_edits_deletions_and_reordering(place: Place) {
