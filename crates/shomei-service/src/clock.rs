@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use time::{Duration, OffsetDateTime};
 
+/// Where the service reads the time: the system's, or a test's.
 pub trait Clock: Send + Sync + 'static {
+    /// The current time (UTC).
     fn now(&self) -> OffsetDateTime;
 }
 
@@ -25,6 +27,7 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// Moves this clock's time forward by `by`.
     pub fn advance(&self, by: Duration) {
         if let Ok(mut o) = self.offset.lock() {
             *o += by;

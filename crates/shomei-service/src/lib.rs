@@ -103,29 +103,45 @@ impl<T> Db<T> for std::result::Result<T, shomei_store::StoreError> {
 /// generic Japanese system-error page.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    /// The database failed.
     #[error(transparent)]
     Database(#[from] DatabaseError),
+    /// The CA failed (a key, a signature, a file of ca/).
     #[error(transparent)]
     Pki(#[from] shomei_pki::PkiError),
+    /// The data directory cannot be read or written.
     #[error("data directory {path}: {source}")]
     DataDir {
+        /// Which file or folder.
         path: PathBuf,
+        /// The system's error.
         source: std::io::Error,
     },
+    /// Hashing a password failed.
     #[error("password hashing failed: {0}")]
     Password(String),
+    /// Making or signing a CRL failed.
     #[error("CRL generation failed: {0}")]
     Crl(String),
+    /// Making a PKCS#12 file failed.
     #[error("PKCS#12: {0}")]
     Pkcs12(String),
+    /// A notice could not be sent.
     #[error("mail: {0}")]
     Mail(String),
+    /// The settings cannot be used (the message says which).
     #[error("settings: {0}")]
     Settings(String),
+    /// This server's CA is not the database's (another node's or an old one).
     #[error(
         "the CA in {dir} is not the one in the database (its {which} differs): this server must use the CA of the first server on this database — copy that server's ca/ folder into this data directory, or use the same PKCS#11 token"
     )]
-    CaMismatch { dir: PathBuf, which: String },
+    CaMismatch {
+        /// The data directory whose ca/ differs.
+        dir: PathBuf,
+        /// What differs: the root or the issuing CA's certificate.
+        which: String,
+    },
     /// Every password-hashing place is taken: try again shortly (HTTP 503).
     #[error("server busy: every password-hashing place is taken")]
     Busy,
@@ -133,20 +149,25 @@ pub enum ServiceError {
     /// depends on it (HTTP 503).
     #[error("revocation view not current: {0}")]
     ViewStale(String),
+    /// A rule of the code itself was broken: a bug, never the user's doing.
     #[error("internal invariant broken: {0}")]
     Invariant(&'static str),
+    /// A task on another thread panicked or was cancelled.
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
 
+/// A result whose failure is our own ([`ServiceError`]).
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
 /// How a change asked for on a screen ends when it does not happen: refused
 /// with a message for the screen (Japanese), or our own trouble.
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
+    /// Refused: the message for the screen (Japanese).
     #[error("{0}")]
     Refused(String),
+    /// Our own trouble, shown as the system-error page.
     #[error(transparent)]
     Internal(#[from] ServiceError),
 }
@@ -215,6 +236,7 @@ pub enum SessionEnd<'a> {
 /// A user's latest certificate as their own screens show it.
 #[derive(Debug, Clone, Copy)]
 pub struct OwnCertificate {
+    /// 証明書状態 of the user's latest certificate (未発行 when none).
     pub state: CertState,
     /// The latest certificate's end, whatever its state.
     pub not_after: Option<OffsetDateTime>,
@@ -227,10 +249,15 @@ pub enum CertificateOf {
     NoSuchUser,
     /// The user has no certificate (未発行).
     NoCertificate,
+    /// The user's latest certificate.
     Latest {
+        /// Its serial number.
         serial: shomei_core::Serial,
+        /// Its state now.
         state: CertState,
+        /// End of its validity.
         not_after: OffsetDateTime,
+        /// The certificate itself (DER).
         der: Vec<u8>,
     },
 }
@@ -238,8 +265,11 @@ pub enum CertificateOf {
 /// The acting user with their company, loaded fresh for each request.
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// Who acts, with their role.
     pub actor: Actor,
+    /// Their company.
     pub company: CompanyRow,
+    /// Their user record.
     pub user: UserRow,
 }
 
@@ -377,14 +407,17 @@ impl Shomei {
         })
     }
 
+    /// The settings this service runs with.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
 
+    /// The CA that issues and signs here.
     pub fn ca(&self) -> &Ca {
         &self.ca
     }
 
+    /// The time now, by the service's clock.
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }

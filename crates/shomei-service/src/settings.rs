@@ -10,32 +10,45 @@ use time::{Duration, UtcOffset};
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HelpDesk {
+    /// The desk's name.
     pub name: String,
+    /// Its telephone number.
     pub phone: String,
+    /// Its opening hours.
     pub hours: String,
+    /// Its e-mail address.
     pub email: String,
 }
 
+/// The product's settings (the config file's `[settings]`): policy numbers, limits and help desks.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Shown in CA names and page headers.
     pub bank_name: String,
+    /// Days a client certificate is valid.
     pub cert_validity_days: i64,
+    /// Days before expiry from which a certificate is 更新可.
     pub renewal_window_days: i64,
+    /// Login-password failures in a row after which the login is 一時停止.
     pub login_temp_lock_after: u32,
+    /// Minutes a 一時停止 lasts.
     pub login_temp_lock_minutes: i64,
+    /// Login-password failures in a row after which the user is 利用停止.
     pub login_stop_after: u32,
+    /// 確認用パスワード failures in a row after which it is stopped.
     pub confirm_stop_after: u32,
     /// Failed logins (and enrollments) from one client address within
     /// `address_window_minutes` after which that address is refused for the
     /// rest of the window; 0 turns this off. Against password spraying.
     pub address_failure_limit: u32,
+    /// Minutes over which an address's failures are counted.
     pub address_window_minutes: i64,
     /// Password-hashing workers (Argon2id, 19 MiB each, reused); 0: one per
     /// core. With `hash_queue`, the most password checks under way at once;
     /// beyond that a login is answered 「ただいま混雑しています」 (503).
     pub hash_workers: usize,
+    /// Password checks waiting for a worker at most.
     pub hash_queue: usize,
     /// More places, only for returning customers: a login that brings the
     /// device cookie its browser got at a successful login of the same login
@@ -51,6 +64,7 @@ pub struct Settings {
     /// Logged-in portal sessions at most, and per user; a user's oldest
     /// session ends when they open one more. Anonymous visitors hold none.
     pub max_sessions: usize,
+    /// Logged-in sessions one user holds at most.
     pub max_sessions_per_user: usize,
     /// Minutes the login form stays valid (its CSRF token is signed, so the
     /// login page keeps no state per visitor).
@@ -59,18 +73,24 @@ pub struct Settings {
     /// timeouts (seconds); connections at most per listener and per client
     /// address.
     pub tls_handshake_timeout_seconds: u64,
+    /// Seconds a request's header may take to arrive.
     pub header_timeout_seconds: u64,
+    /// Seconds a keep-alive connection may stay idle.
     pub idle_timeout_seconds: u64,
+    /// Connections one listener holds at most.
     pub max_connections: usize,
+    /// Connections one client address holds at most per listener.
     pub max_connections_per_address: usize,
     /// A server that cannot confirm its revocation view is current within
     /// this many seconds refuses certificate-method logins and renewals,
     /// answers OCSP tryLater and fails /readyz, until it can again.
     pub revocation_view_max_lag_seconds: u64,
+    /// Idle minutes after which a portal session ends (ログアウト).
     pub session_idle_minutes: i64,
     /// Idle minutes after which an operator console session ends (the
     /// operator's password opens a new one).
     pub operator_session_idle_minutes: i64,
+    /// Hours until a CRL's nextUpdate (each is re-signed at half this time).
     pub crl_next_update_hours: i64,
     /// How many CRL partitions new certificates are spread over (each names
     /// one in its CRL distribution point; a revocation re-signs only its
@@ -94,19 +114,25 @@ pub struct Settings {
     pub display_utc_offset_hours: i8,
     /// Lengths allowed for new login IDs (half-width letters and digits).
     pub login_id_min_length: usize,
+    /// The longest new login ID.
     pub login_id_max_length: usize,
     /// Lengths allowed for new login and confirmation passwords.
     pub password_min_length: usize,
+    /// The longest new password.
     pub password_max_length: usize,
     /// Users a company may have, by contracted service.
     pub business_ib_max_users: i64,
+    /// Users a ほっと君WebJr. company may have.
     pub hottokun_webjr_max_users: i64,
     /// Sender of notices (From:).
     pub mail_from: String,
     /// SMTP server for notices; empty: notices are written to outbox/.
     pub smtp_host: String,
+    /// The SMTP server's port.
     pub smtp_port: u16,
+    /// The SMTP login; empty: none.
     pub smtp_username: String,
+    /// The SMTP password.
     pub smtp_password: String,
     /// An extra root certificate (PEM file) to trust for the SMTP server's
     /// TLS, besides the public ones.
@@ -126,7 +152,9 @@ pub struct Settings {
     /// A file holding the token's user PIN; empty: the environment variable
     /// SHOMEI_PKCS11_PIN.
     pub pkcs11_pin_file: String,
+    /// The ビジネスIB help desk.
     pub business_ib: HelpDesk,
+    /// The ほっと君WebJr. help desk.
     pub hottokun_webjr: HelpDesk,
     /// The PostgreSQL database shared by every node (`--database-url`,
     /// `database_url` at the top of the config file, `SHOMEI_DATABASE_URL`);
@@ -230,6 +258,7 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The lockout rules, as the core applies them.
     pub fn lockout(&self) -> LockoutPolicy {
         LockoutPolicy {
             login_temp_lock_after: self.login_temp_lock_after,
@@ -239,10 +268,12 @@ impl Settings {
         }
     }
 
+    /// The window before expiry in which a certificate is 更新可.
     pub fn renewal_window(&self) -> Duration {
         Duration::days(self.renewal_window_days)
     }
 
+    /// How long a new certificate is valid.
     pub fn cert_validity(&self) -> Duration {
         Duration::days(self.cert_validity_days)
     }
@@ -285,6 +316,7 @@ impl Settings {
         )
     }
 
+    /// The lengths allowed for new passwords.
     pub fn password_policy(&self) -> shomei_core::PasswordPolicy {
         shomei_core::PasswordPolicy {
             min_len: self.password_min_length,
@@ -300,18 +332,22 @@ impl Settings {
         }
     }
 
+    /// Idle time after which a portal session ends.
     pub fn session_idle(&self) -> Duration {
         Duration::minutes(self.session_idle_minutes)
     }
 
+    /// Idle time after which an operator console session ends.
     pub fn operator_session_idle(&self) -> Duration {
         Duration::minutes(self.operator_session_idle_minutes)
     }
 
+    /// The offset in which screens show times.
     pub fn display_offset(&self) -> UtcOffset {
         UtcOffset::from_hms(self.display_utc_offset_hours, 0, 0).unwrap_or(UtcOffset::UTC)
     }
 
+    /// The help desk of service `s`.
     pub fn help_desk(&self, s: Service) -> &HelpDesk {
         match s {
             Service::BusinessIb => &self.business_ib,

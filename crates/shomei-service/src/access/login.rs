@@ -14,6 +14,7 @@ use crate::{PasswordKind, Result, ServiceError, Shomei, actor_of};
 /// The result of a login attempt.
 #[derive(Debug)]
 pub enum LoginOutcome {
+    /// The password was right: the session is opened for this user.
     LoggedIn(UserId),
     /// One outcome for every failure, so the screen cannot reveal whether the
     /// login ID exists or why it failed.

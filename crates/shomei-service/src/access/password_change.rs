@@ -14,11 +14,14 @@ use crate::{ServiceError, Shomei};
 /// Which password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordKind {
+    /// ログインパスワード, asked at every login.
     Login,
+    /// 確認用パスワード, asked before a change is carried out.
     Confirm,
 }
 
 impl PasswordKind {
+    /// The password's name as the screens write it.
     pub fn label(self) -> &'static str {
         match self {
             PasswordKind::Login => "ログインパスワード",

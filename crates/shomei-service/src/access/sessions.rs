@@ -18,15 +18,20 @@ use crate::{Result, RevocationDone, RevocationTarget, ServiceError};
 /// BRSK019 waiting for 実行: the target and the token its form carries.
 #[derive(Debug, Clone)]
 pub struct WaitingRevocation {
+    /// The one-time token the 実行 form must bring back.
     pub token: String,
+    /// The certificate to be revoked, and its user.
     pub target: RevocationTarget,
 }
 
 /// A logged-in session as a request finds it.
 #[derive(Debug, Clone)]
 pub struct SessionData {
+    /// The token every form of this session carries (CSRF).
     pub csrf: String,
+    /// The logged-in user.
     pub user: UserId,
+    /// The last request, from which the idle timeout counts.
     pub last_seen: OffsetDateTime,
     /// BRSK019 waiting for 実行.
     pub pending: Option<WaitingRevocation>,
@@ -43,6 +48,7 @@ pub enum SessionOpenError {
     /// Every logged-in session place is taken (`max_sessions`).
     #[error("every logged-in session place is taken")]
     Full,
+    /// Our own trouble (the database), not the user's.
     #[error(transparent)]
     Internal(#[from] ServiceError),
 }

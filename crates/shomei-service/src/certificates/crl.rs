@@ -41,11 +41,15 @@ pub(crate) type RevokedSet = Arc<RwLock<RevocationSet>>;
 pub struct CrlSnapshot {
     /// Shared with every response that sends it: no copy per request.
     pub der: bytes::Bytes,
+    /// The CRL's number (cRLNumber), one higher at each publication.
     pub number: u64,
+    /// When it was signed (thisUpdate).
     pub this_update: OffsetDateTime,
+    /// When the next one is due at the latest (nextUpdate).
     pub next_update: OffsetDateTime,
     /// Strong validator for HTTP caches: the scope and the CRL number.
     pub etag: String,
+    /// Revoked certificates it lists.
     pub entries: usize,
 }
 
@@ -273,12 +277,19 @@ impl CrlPublisher {
 /// Per-scope figures for the metrics.
 #[derive(Debug, Clone)]
 pub struct CrlFigures {
+    /// The CRL partition (or the undivided CRL) these figures are of.
     pub scope: CrlScope,
+    /// Its current CRL number.
     pub number: u64,
+    /// Revoked certificates its full CRL lists.
     pub entries: usize,
+    /// Size of its full CRL (DER octets).
     pub bytes: usize,
+    /// Revoked certificates its delta CRL lists.
     pub delta_entries: usize,
+    /// Size of its delta CRL (DER octets).
     pub delta_bytes: usize,
+    /// How long its last CRL took to make and sign.
     pub generation_seconds: f64,
 }
 

@@ -17,10 +17,15 @@ use crate::{Result, ServiceError, Shomei};
 /// A certificate just issued.
 #[derive(Debug, Clone)]
 pub struct Issued {
+    /// The user it was issued to.
     pub user_id: UserId,
+    /// That user's ログインID.
     pub login_id: String,
+    /// The certificate's serial number.
     pub serial: Serial,
+    /// The certificate itself (DER).
     pub der: Vec<u8>,
+    /// The end of its validity.
     pub not_after: time::OffsetDateTime,
 }
 
@@ -52,14 +57,17 @@ pub enum EnrollError {
     /// Wrong ID or password, locked or stopped: one answer for all.
     #[error("login ID or login password is wrong, or the login password is locked")]
     Unauthorized,
+    /// The user already has a certificate in force that is not yet renewable.
     #[error(
         "a valid certificate has already been issued for this login ID: ask a master or administrator user to revoke it first (証明書失効), then issue again"
     )]
     AlreadyIssued,
+    /// The certificate in force is 更新可: a renewal, not a new enrollment.
     #[error(
         "the current certificate is in its renewal period (更新可): renew it with the certificate instead (shomei-cert renew)"
     )]
     UseRenewal,
+    /// The certificate presented for renewal may not be renewed.
     #[error(
         "the client certificate is not valid for renewal: it is revoked, expired, unknown or not the user's current one"
     )]
@@ -70,8 +78,10 @@ pub enum EnrollError {
         "the temporary passwords must be changed first: log in to the portal and change them (パスワード変更)"
     )]
     PasswordChangePending,
+    /// The CSR cannot be read or asks for what we do not issue.
     #[error("{0}")]
     BadCsr(#[from] CsrError),
+    /// Our own trouble, not the user's.
     #[error(transparent)]
     Internal(#[from] ServiceError),
 }

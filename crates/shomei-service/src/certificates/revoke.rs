@@ -19,10 +19,15 @@ use crate::{Manager, ServiceError, Shomei};
 /// A row of 利用者一覧 (BRSK018).
 #[derive(Debug, Clone)]
 pub struct UserListRow {
+    /// The user's id.
     pub user_id: UserId,
+    /// ログインID.
     pub login_id: LoginId,
+    /// 利用者名.
     pub name: String,
+    /// 利用者区分.
     pub role: Role,
+    /// 証明書状態 of the user's latest certificate.
     pub state: CertState,
     /// Shown only while the certificate is valid.
     pub expiry: Option<OffsetDateTime>,
@@ -31,15 +36,21 @@ pub struct UserListRow {
 /// 並び順 of BRSK018.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortKey {
+    /// By ログインID (the default).
     #[default]
     LoginId,
+    /// By 利用者名.
     Name,
+    /// By 利用者区分.
     Role,
+    /// By 証明書状態.
     State,
+    /// By 証明書有効期限 (rows without one last).
     Expiry,
 }
 
 impl SortKey {
+    /// Every key, in the order the screen offers them.
     pub const ALL: [SortKey; 5] = [
         SortKey::LoginId,
         SortKey::Name,
@@ -48,6 +59,7 @@ impl SortKey {
         SortKey::Expiry,
     ];
 
+    /// The key's name on the screen.
     pub fn label(self) -> &'static str {
         match self {
             SortKey::LoginId => "ログインID",
@@ -58,6 +70,7 @@ impl SortKey {
         }
     }
 
+    /// The value a form sends for this key.
     pub fn code(self) -> &'static str {
         match self {
             SortKey::LoginId => "login_id",
@@ -68,6 +81,7 @@ impl SortKey {
         }
     }
 
+    /// The key a form's value names, if any.
     pub fn from_code(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.code() == s)
     }
@@ -93,10 +107,15 @@ impl SortKey {
 /// The user whose certificate BRSK019 is about to revoke.
 #[derive(Debug, Clone)]
 pub struct RevocationTarget {
+    /// The user's id.
     pub user_id: UserId,
+    /// ログインID.
     pub login_id: LoginId,
+    /// 利用者名.
     pub name: String,
+    /// 証明書状態 of the certificate shown.
     pub state: CertState,
+    /// 証明書有効期限, shown only while the certificate is valid.
     pub expiry: Option<OffsetDateTime>,
     /// The certificate shown, so that 実行 revokes exactly it.
     pub serial: Serial,
@@ -105,18 +124,26 @@ pub struct RevocationTarget {
 /// What BRSK020 shows.
 #[derive(Debug, Clone)]
 pub struct RevocationDone {
+    /// ログインID of the user whose certificate was revoked.
     pub login_id: LoginId,
+    /// 利用者名.
     pub name: String,
+    /// 証明書状態 after the revocation.
     pub state: CertState,
+    /// The revoked certificate's serial number.
     pub serial: Serial,
 }
 
+/// Why a portal revocation (BRSK019) did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum RevokeError {
+    /// Not allowed: who may revoke whose certificate (its message for the screen).
     #[error(transparent)]
     Refused(Refusal),
+    /// A problem the user is told about (a wrong 確認用パスワード, no certificate in force, …).
     #[error(transparent)]
     Problem(Problem),
+    /// Our own trouble, not the user's.
     #[error(transparent)]
     Internal(#[from] ServiceError),
 }
@@ -327,13 +354,18 @@ impl Shomei {
 /// Why the bank operator's revocation was refused (English: CLI and logs).
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorRevokeError {
+    /// No user has this login ID.
     #[error("no user with login ID {0}")]
     NoSuchUser(String),
+    /// The user has no certificate in force to revoke.
     #[error("{login_id} has no certificate in force (state {state})")]
     NotInForce {
+        /// The user's login ID.
         login_id: String,
+        /// The state of their latest certificate.
         state: &'static str,
     },
+    /// The invalidity date given is later than the revocation.
     #[error("the invalidity date must not be after the revocation time")]
     InvalidityInFuture,
     /// The bank's approval rule for a revocation on a company's behalf asks
@@ -341,7 +373,11 @@ pub enum OperatorRevokeError {
     #[error(
         "a revocation on a company's behalf needs {required} other operator(s)' approval under this bank's rule (revoke-for-company): it is submitted for approval in the operator console, or committed at once with --break-glass --break-glass-reason"
     )]
-    NeedsApproval { required: u32 },
+    NeedsApproval {
+        /// Approvals the bank's rule asks for.
+        required: u32,
+    },
+    /// Our own trouble, not the operator's.
     #[error(transparent)]
     Internal(#[from] ServiceError),
 }
@@ -364,17 +400,24 @@ impl From<crate::DatabaseError> for OperatorRevokeError {
 /// be trusted (a compromised key), and who called.
 #[derive(Debug, Clone, Copy)]
 pub struct PhoneRequest<'a> {
+    /// The reason recorded in the CRL and OCSP.
     pub reason: RevocationReason,
+    /// Since when the key is not to be trusted (invalidityDate), if given.
     pub invalidity: Option<OffsetDateTime>,
+    /// Who called (written in the 操作履歴 row).
     pub caller: &'a str,
 }
 
 /// What the operator's revocation did.
 #[derive(Debug, Clone)]
 pub struct OperatorRevocation {
+    /// ログインID of the certificate's user.
     pub login_id: LoginId,
+    /// Their company's name.
     pub company: String,
+    /// The revoked certificate's serial number.
     pub serial: Serial,
+    /// When it was revoked.
     pub at: OffsetDateTime,
 }
 

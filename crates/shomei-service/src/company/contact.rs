@@ -40,6 +40,7 @@ pub fn check_contact(c: &CompanyContact) -> Result<(), String> {
 /// What 企業管理 (BSSK002) shows beside the company's name and service.
 #[derive(Debug, Clone)]
 pub struct CompanyOverview {
+    /// The company's name, service and contact details.
     pub contact: CompanyContact,
     /// Users of the company (not deleted).
     pub users: usize,

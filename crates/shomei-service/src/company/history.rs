@@ -24,6 +24,7 @@ pub struct HistoryQuery {
     pub to: Option<Date>,
     /// ログインID of the acting user.
     pub actor: Option<String>,
+    /// The operation's 操作履歴 label (one of [`HistoryPage::operations`]).
     pub operation: Option<String>,
     /// 成功 or 失敗.
     pub result: Option<String>,
@@ -34,9 +35,13 @@ pub struct HistoryQuery {
 /// One page of 操作履歴照会.
 #[derive(Debug, Clone)]
 pub struct HistoryPage {
+    /// The rows of this page, newest first.
     pub rows: Vec<AuditRow>,
+    /// Rows matching the conditions, on every page.
     pub total: i64,
+    /// This page's number (1-based, within `1..=pages`).
     pub page: i64,
+    /// Pages in all (at least 1).
     pub pages: i64,
     /// The operations recorded for the company (the filter's choices).
     pub operations: Vec<String>,

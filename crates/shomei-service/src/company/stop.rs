@@ -25,6 +25,7 @@ pub enum ServiceChange {
 }
 
 impl ServiceChange {
+    /// The state's name as the screens write it.
     pub fn label(self) -> &'static str {
         match self {
             ServiceChange::Available => ServiceState::Available.label(),
@@ -32,6 +33,7 @@ impl ServiceChange {
         }
     }
 
+    /// The value a form sends for this change.
     pub fn code(self) -> &'static str {
         match self {
             ServiceChange::Available => "available",
@@ -39,6 +41,7 @@ impl ServiceChange {
         }
     }
 
+    /// The change a form's value names, if any.
     pub fn from_code(s: &str) -> Option<Self> {
         match s {
             "available" => Some(ServiceChange::Available),
@@ -51,10 +54,15 @@ impl ServiceChange {
 /// A row of the service-state list.
 #[derive(Debug, Clone)]
 pub struct ServiceStateRow {
+    /// The user's id.
     pub user_id: UserId,
+    /// The user's ログインID.
     pub login_id: LoginId,
+    /// The user's name.
     pub name: String,
+    /// The user's role in the company.
     pub role: Role,
+    /// The user's service states (利用可能, 利用停止, locks).
     pub states: Vec<ServiceState>,
     /// Whether the acting user may change this user.
     pub changeable: bool,

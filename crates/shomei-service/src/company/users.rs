@@ -27,13 +27,17 @@ fn refused(m: impl Into<String>) -> UserAdminError {
 /// What the administrator enters for a user.
 #[derive(Debug, Clone, Default)]
 pub struct UserForm {
+    /// ログインID as typed.
     pub login_id: String,
+    /// 利用者名 as typed.
     pub name: String,
     /// "admin" or "general" (the portal never makes a マスター).
     pub role: String,
+    /// The user's e-mail address, where notices go.
     pub email: String,
     /// Initial passwords (登録 only).
     pub login_password: String,
+    /// Initial 確認用パスワード (登録 only).
     pub confirm_password: String,
 }
 

@@ -61,13 +61,19 @@ const REASON_CESSATION: u8 = 5;
 /// A kind of change under four-eyes approval (the rule table's rows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ApprovalKind {
+    /// Opening a company with its first マスター.
     OpenCompany,
+    /// Closing a company (解約).
     CloseCompany,
+    /// Registering a マスター for a company that has none left.
     RegisterMaster,
     /// Resetting a マスター's passwords (the help desk's reset asks the rule).
     ResetMasterPasswords,
+    /// Adding an operator.
     AddOperator,
+    /// Changing an operator's roles.
     ChangeOperatorRoles,
+    /// Changing a rule of this table.
     ChangeApprovalRule,
     /// A revocation on a company's behalf: no approval unless the bank adds
     /// it (required 0 by default).
@@ -75,6 +81,7 @@ pub enum ApprovalKind {
 }
 
 impl ApprovalKind {
+    /// Every kind, in the order the rule table lists them.
     pub const ALL: [ApprovalKind; 8] = [
         ApprovalKind::OpenCompany,
         ApprovalKind::CloseCompany,
@@ -100,6 +107,7 @@ impl ApprovalKind {
         }
     }
 
+    /// The kind a stored or given code names, if any.
     pub fn from_code(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.code() == s)
     }
@@ -154,6 +162,7 @@ impl ApprovalKind {
 /// The rule of a kind in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalRule {
+    /// The kind of change the rule is for.
     pub kind: ApprovalKind,
     /// Approvals by operators other than the requester.
     pub required: u32,
@@ -169,47 +178,73 @@ pub struct ApprovalRule {
 pub enum ApprovalChange {
     /// A company with its first マスター.
     OpenCompany {
+        /// The new company's name.
         company: String,
+        /// Its contracted service (code).
         service: String,
+        /// The first マスター's ログインID.
         login_id: String,
+        /// The マスター's name.
         name: String,
+        /// The マスター's e-mail address.
         email: String,
     },
     /// 解約: its users stopped, its certificates revoked.
     CloseCompany {
+        /// The company's id.
         company_id: i64,
+        /// The company's name (as shown when submitted).
         company: String,
     },
     /// A new マスター of a company that has none left.
     RegisterMaster {
+        /// The company's id.
         company_id: i64,
+        /// The company's name (as shown when submitted).
         company: String,
+        /// The new マスター's ログインID.
         login_id: String,
+        /// The マスター's name.
         name: String,
+        /// The マスター's e-mail address.
         email: String,
     },
     /// A マスター's passwords replaced by one-time passwords (`passwords`:
     /// login, confirm or both), shown once to the approver who commits it.
     ResetMasterPasswords {
+        /// The company's id.
         company_id: i64,
+        /// The company's name (as shown when submitted).
         company: String,
+        /// The マスター's ログインID.
         login_id: String,
+        /// Which passwords (`login`, `confirm` or `both`).
         passwords: String,
     },
     /// A new operator (name, role codes, e-mail address); the key and
     /// certificate are made by the approval that commits it.
     AddOperator {
+        /// The operator's name.
         name: String,
+        /// Their role codes, separated by `,`.
         roles: String,
+        /// Their e-mail address.
         email: String,
     },
+    /// An operator's roles replaced.
     ChangeOperatorRoles {
+        /// The operator's name.
         operator: String,
+        /// The new role codes, separated by `,`.
         roles: String,
     },
+    /// A rule of the approval table changed.
     ChangeApprovalRule {
+        /// The kind's code.
         rule: String,
+        /// Approvals it will require.
         required: u32,
+        /// Role codes whose holders may approve, separated by `,`.
         roles: String,
     },
     /// A certificate revoked on a company's behalf (a phone request), when
@@ -217,18 +252,27 @@ pub enum ApprovalChange {
     /// at the submit (`serial`), the CRL reason code, the invalidity date
     /// (Unix seconds; as the screens show it beside) and who called.
     RevokeCertificate {
+        /// The company's id.
         company_id: i64,
+        /// The company's name (as shown when submitted).
         company: String,
+        /// The certificate's user's ログインID.
         login_id: String,
+        /// The certificate in force at the submit (hex serial).
         serial: String,
+        /// The CRL reason code.
         reason: u8,
+        /// The invalidity date, Unix seconds.
         invalidity: Option<i64>,
+        /// The invalidity date as the screens show it.
         invalidity_shown: String,
+        /// Who called.
         caller: String,
     },
 }
 
 impl ApprovalChange {
+    /// The kind of this change (whose rule applies).
     pub fn kind(&self) -> ApprovalKind {
         match self {
             ApprovalChange::OpenCompany { .. } => ApprovalKind::OpenCompany,
@@ -439,54 +483,73 @@ impl ApprovalChange {
 /// Japanese for the console by [`ApprovalRefusal::message_ja`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApprovalRefusal {
+    /// The operator lacks the role that submits this kind.
     #[error("submitting this change needs the {} role", .0.code())]
     NotRequesterRole(OperatorRole),
+    /// The requester may not approve their own request.
     #[error("you submitted this request; another operator must approve it")]
     OwnRequest,
+    /// The operator has voted on this request already.
     #[error("you have already approved or rejected this request; nobody counts twice")]
     AlreadyVoted,
+    /// The operator holds none of the roles that may approve.
     #[error("only operators with the role(s) {} may approve this request", .0.codes())]
     MayNotApprove(OperatorRoles),
+    /// No request has this number.
     #[error("no approval request number {0}")]
     NoSuchRequest(i64),
+    /// The request was decided already (its state).
     #[error("the request is {0} already")]
     NotPending(&'static str),
+    /// The request's version is not the one the operator saw.
     #[error("the request changed meanwhile (another operator acted on it); look at it again")]
     Changed,
     /// Approved and carried out already (by the operator named): the
     /// change is not made again.
     #[error("the request was approved and carried out already (by {0}); nothing more to do")]
     AlreadyCommitted(String),
+    /// The request's time ran out.
     #[error("the request expired before it was approved")]
     Expired,
+    /// No company has this number.
     #[error("no company number {0}")]
     NoSuchCompany(i64),
+    /// The company was closed already.
     #[error("company {0} is closed already")]
     CompanyClosed(i64),
+    /// The company still has a マスター.
     #[error(
         "company {0} still has a マスター user; a new one is registered only when none is left"
     )]
     MasterLeft(i64),
+    /// Another user has this login ID.
     #[error("login ID {0} is already taken (login IDs are unique across the bank)")]
     LoginIdTaken(String),
+    /// No active operator has this name.
     #[error("no active operator named {0}")]
     NoSuchOperator(String),
+    /// No user has this login ID.
     #[error("no user with login ID {0}")]
     NoSuchUser(String),
+    /// Another operator has this name.
     #[error("an operator named {0} already exists")]
     OperatorNameTaken(String),
+    /// A break-glass change came without its reason.
     #[error(
         "a break-glass change needs --reason \"…\" (1-200 characters): why it cannot wait for another operator's approval"
     )]
     ReasonMissing,
+    /// The user is not a マスター of the company.
     #[error(
         "user {0} is not a マスター of that company (other users' passwords are reset at once)"
     )]
     NotMaster(String),
+    /// The certificate of the request is not in force any more.
     #[error(
         "user {0} has no certificate in force with that serial any more (revoked or renewed meanwhile)"
     )]
     CertNotInForce(String),
+    /// A field does not pass its check.
     #[error("{}", .0.english())]
     Invalid(InvalidField),
 }
@@ -494,16 +557,35 @@ pub enum ApprovalRefusal {
 /// A field of a change that does not pass its check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InvalidField {
+    /// The company's name.
     CompanyName,
+    /// The service code.
     Service,
-    LoginId { min: usize, max: usize },
+    /// A login ID, outside the policy's lengths.
+    LoginId {
+        /// The shortest allowed.
+        min: usize,
+        /// The longest allowed.
+        max: usize,
+    },
+    /// A user's name.
     UserName,
+    /// An e-mail address.
     Email,
+    /// Role codes.
     Roles,
+    /// A rule's kind code.
     Rule,
-    Required { min: u32 },
+    /// The approvals a rule requires, below the least allowed.
+    Required {
+        /// The least allowed.
+        min: u32,
+    },
+    /// Which passwords to reset.
     Passwords,
+    /// An operator's name.
     OperatorName,
+    /// A revocation reason or a break-glass reason.
     Reason,
 }
 
@@ -650,11 +732,13 @@ pub const MASTER_LEFT: &str = "この企業にはマスターが登録されて�
 /// Why a step did nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
+    /// A refusal of the step, for the screen or the CLI.
     #[error(transparent)]
     Refused(#[from] ApprovalRefusal),
     /// The operator's password (its Japanese message).
     #[error("{0}")]
     Password(String),
+    /// Our own trouble, not the operator's.
     #[error(transparent)]
     Internal(#[from] ServiceError),
 }
@@ -678,32 +762,52 @@ impl From<ApprovalError> for ActionError {
 /// A request as the list and detail screens show it.
 #[derive(Debug, Clone)]
 pub struct ApprovalView {
+    /// The request's number.
     pub id: i64,
+    /// Its kind.
     pub kind: ApprovalKind,
+    /// The change asked for.
     pub change: ApprovalChange,
+    /// The change in one line.
     pub summary: String,
+    /// Who submitted it.
     pub requester: String,
+    /// When it was submitted.
     pub requested_at: OffsetDateTime,
+    /// When it expires unless approved.
     pub expires_at: OffsetDateTime,
+    /// Approvals it needs.
     pub required: u32,
+    /// Roles whose holders may approve it.
     pub roles: OperatorRoles,
+    /// Approvals it has.
     pub approvals: u32,
+    /// Its state as the console writes it.
     pub state: &'static str,
     /// pending, committed, rejected or expired (the CLI's words).
     pub state_code: &'static str,
+    /// Whether it still waits for a decision.
     pub pending: bool,
+    /// Its version, which a vote must name (another's vote changes it).
     pub version: i64,
+    /// When it was committed, rejected or expired.
     pub decided_at: Option<OffsetDateTime>,
+    /// Who decided it.
     pub decided_by: Option<String>,
+    /// The votes on it, in order.
     pub votes: Vec<ApprovalVoteRow>,
 }
 
 /// A page of requests.
 #[derive(Debug, Clone)]
 pub struct ApprovalPage {
+    /// The requests of this page.
     pub requests: Vec<ApprovalView>,
+    /// Requests in all, on every page.
     pub total: i64,
+    /// This page's number (1-based).
     pub page: i64,
+    /// Pages in all (at least 1).
     pub pages: i64,
 }
 
@@ -718,10 +822,15 @@ pub(crate) enum Requester<'a> {
 /// What a submit did.
 #[derive(Debug, Clone)]
 pub struct Submitted {
+    /// The request's number.
     pub id: i64,
+    /// The change in one line.
     pub summary: String,
+    /// Approvals it needs.
     pub required: u32,
+    /// Roles whose holders may approve it.
     pub roles: OperatorRoles,
+    /// When it expires unless approved.
     pub expires_at: OffsetDateTime,
 }
 
@@ -729,41 +838,65 @@ pub struct Submitted {
 /// operator whose approval committed it (they hand them to the customer).
 #[derive(Debug, Clone)]
 pub enum Applied {
+    /// The company and its first マスター.
     CompanyOpened {
+        /// The new company's id.
         company_id: CompanyId,
+        /// Its name.
         company: String,
+        /// The マスター's ログインID.
         login_id: String,
+        /// The マスター's temporary passwords.
         passwords: TemporaryPasswords,
     },
+    /// The company closed.
     CompanyClosed {
+        /// The company's id.
         company_id: CompanyId,
+        /// Its name.
         company: String,
+        /// Users stopped.
         users_stopped: usize,
+        /// Certificates revoked.
         certificates_revoked: usize,
     },
+    /// The new マスター.
     MasterRegistered {
+        /// The company's id.
         company_id: CompanyId,
+        /// Its name.
         company: String,
+        /// The マスター's ログインID.
         login_id: String,
+        /// The マスター's temporary passwords.
         passwords: TemporaryPasswords,
     },
     /// A マスター's one-time passwords, for the approver to hand over.
     MasterPasswordsReset {
+        /// The company's name.
         company: String,
+        /// The passwords and whose they are.
         done: MasterResetDone,
     },
     /// The new operator's PKCS#12 and passwords, handed to the approver
     /// whose approval committed it, once.
     OperatorAdded(NewOperator),
+    /// An operator's new roles.
     RolesChanged {
+        /// The operator's name.
         operator: String,
+        /// The roles they hold now.
         roles: OperatorRoles,
     },
+    /// The rule as it is now.
     RuleChanged(ApprovalRule),
     /// A certificate revoked on a company's behalf, in force once committed.
     CertificateRevoked {
+        /// The company's name.
         company: String,
+        /// The certificate's user's ログインID.
         login_id: String,
+        /// The revoked certificate's serial (hex).
         serial: String,
     },
 }
@@ -773,12 +906,20 @@ pub enum Applied {
 pub enum Approved {
     /// Counted; more approvals needed.
     Waiting {
+        /// The request's number.
         id: i64,
+        /// Approvals it has.
         approvals: u32,
+        /// Approvals it needs.
         required: u32,
     },
     /// The last approval: the change committed with it.
-    Committed { id: i64, applied: Applied },
+    Committed {
+        /// The request's number.
+        id: i64,
+        /// What the change did.
+        applied: Applied,
+    },
 }
 
 /// What is made outside the transaction for a commit (slow hashing).
@@ -1945,13 +2086,19 @@ pub const NOT_BUSINESS_ADMIN: &str = "この操作は業務管理者の役割を
 /// A company as the 業務管理者 sees it.
 #[derive(Debug, Clone)]
 pub struct BusinessCompany {
+    /// The company's id.
     pub id: CompanyId,
+    /// Its name.
     pub name: String,
+    /// Its contracted service.
     pub service: Service,
+    /// Its users (not deleted).
     pub users: i64,
     /// Its マスター users: a new one is registered only when none is left.
     pub masters: i64,
+    /// When it was opened.
     pub created_at: OffsetDateTime,
+    /// When the bank closed it, if it did.
     pub closed_at: Option<OffsetDateTime>,
 }
 

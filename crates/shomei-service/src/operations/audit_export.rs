@@ -19,8 +19,10 @@ pub enum AuditExportFormat {
 /// Why an export stopped (English: CLI and logs).
 #[derive(Debug, thiserror::Error)]
 pub enum AuditExportError {
+    /// The 操作履歴 could not be read.
     #[error(transparent)]
     Database(#[from] crate::DatabaseError),
+    /// The export could not be written.
     #[error("cannot write the export: {0}")]
     Write(#[from] std::io::Error),
 }

@@ -44,23 +44,34 @@ pub const BAD_RESULT: &str = "結果は「成功」または「失敗」を選�
 pub struct ReviewForm {
     /// `all`, `bank` or `company` (with `company_id`).
     pub scope: String,
+    /// The company's id, with scope `company`.
     pub company_id: String,
+    /// An operation's 操作履歴 label; empty: every operation.
     pub operation: String,
+    /// 成功 or 失敗; empty: both.
     pub result: String,
     /// `YYYY-MM-DD`, inclusive, in the screens' time zone.
     pub from: String,
+    /// `YYYY-MM-DD`, inclusive: the last day.
     pub to: String,
+    /// Who acted (login ID or operator name); empty: anyone.
     pub actor: String,
 }
 
 /// The conditions, read.
 #[derive(Debug, Clone, Default)]
 pub struct ReviewQuery {
+    /// Whose rows: the bank's, a company's, or all.
     pub scope: AuditScope,
+    /// First day (inclusive), in the screens' time zone.
     pub from: Option<Date>,
+    /// Last day (inclusive).
     pub to: Option<Date>,
+    /// Who acted.
     pub actor: Option<String>,
+    /// The operation's 操作履歴 label.
     pub operation: Option<String>,
+    /// 成功 or 失敗.
     pub result: Option<String>,
 }
 
@@ -125,20 +136,26 @@ impl ReviewForm {
 /// One page of the 監査's 操作履歴照会.
 #[derive(Debug, Clone)]
 pub struct ReviewPage {
+    /// The rows of this page.
     pub rows: Vec<ReviewRow>,
+    /// Rows matching the conditions, on every page.
     pub total: i64,
     /// 1-based.
     pub page: i64,
+    /// Pages in all (at least 1).
     pub pages: i64,
 }
 
 /// A CSV download: its bytes and what to call it.
 #[derive(Debug, Clone)]
 pub struct CsvDownload {
+    /// The file's bytes, in `charset`.
     pub body: Vec<u8>,
     /// `UTF-8` or `Shift_JIS`.
     pub charset: &'static str,
+    /// The name the browser saves it under.
     pub file_name: &'static str,
+    /// 操作履歴 rows in it.
     pub rows: usize,
 }
 

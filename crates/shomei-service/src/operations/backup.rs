@@ -10,27 +10,38 @@ use crate::Settings;
 /// Why a backup was not taken (English: CLI and logs).
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
+    /// The database is PostgreSQL, which this command does not copy.
     #[error(
         "`shomei backup` copies the SQLite database of a data directory; back a PostgreSQL \
          database up with pg_dump or the server's point-in-time recovery (see the README), \
          and copy the data directory's ca/ folder"
     )]
     Postgres,
+    /// The backup folder given already holds something.
     #[error("{0} is not empty: a backup never overwrites anything")]
     NotEmpty(PathBuf),
+    /// A file or folder could not be read or written.
     #[error("{what} {path}: {source}")]
     Io {
+        /// What was being done.
         what: &'static str,
+        /// To which file or folder.
         path: PathBuf,
+        /// The system's error.
         source: std::io::Error,
     },
+    /// The database (or its copy) failed.
     #[error("{what}: {source}")]
     Database {
+        /// What was being done.
         what: &'static str,
+        /// The database's error.
         source: crate::DatabaseError,
     },
+    /// The copy is not a sound SQLite database (SQLite's own message).
     #[error("the copy fails SQLite's integrity check: {0}")]
     Integrity(String),
+    /// The copy's 操作履歴 does not verify from this row on.
     #[error("the copy's 操作履歴 hash chain is broken at row {0}")]
     Chain(i64),
 }
@@ -40,6 +51,7 @@ pub enum BackupError {
 pub struct BackupDone {
     /// What MANIFEST.txt says (also for the operator's screen).
     pub manifest: String,
+    /// How long the backup and its check took.
     pub seconds: f64,
 }
 

@@ -32,6 +32,7 @@ pub const CHOOSE_SERVICE: &str = "変更後の契約サービスを選択して�
 /// A service and the limit that comes with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceLimits {
+    /// The contracted service.
     pub service: Service,
     /// Users the company may register under this service.
     pub max_users: i64,
@@ -40,8 +41,11 @@ pub struct ServiceLimits {
 /// A company's service and limits as the 業務管理者 sees them (OPR025).
 #[derive(Debug, Clone)]
 pub struct CompanyServices {
+    /// The company's id.
     pub id: CompanyId,
+    /// The company's name.
     pub name: String,
+    /// Its service now, with its limit.
     pub current: ServiceLimits,
     /// Users registered now.
     pub users: i64,
@@ -52,11 +56,17 @@ pub struct CompanyServices {
 /// What a change did (OPR026).
 #[derive(Debug, Clone)]
 pub struct ServiceChanged {
+    /// The company's id.
     pub id: CompanyId,
+    /// The company's name.
     pub name: String,
+    /// The service it had.
     pub before: ServiceLimits,
+    /// The service it has now.
     pub after: ServiceLimits,
+    /// Users registered at the change.
     pub users: i64,
+    /// When it was changed.
     pub at: OffsetDateTime,
 }
 

@@ -9,7 +9,9 @@ use time::Duration;
 
 use crate::{Result, Shomei};
 
+/// Login password of every demo user.
 pub const DEMO_LOGIN_PASSWORD: &str = "Shomei#Demo1";
+/// 確認用パスワード of every demo user.
 pub const DEMO_CONFIRM_PASSWORD: &str = "Shomei#Kakunin1";
 /// Password of the demo users' PKCS#12 files (`demo-certs/` in the data directory).
 pub const DEMO_P12_PASSWORD: &str = "Shomei#P12demo";
@@ -17,10 +19,15 @@ pub const DEMO_P12_PASSWORD: &str = "Shomei#P12demo";
 /// A demo user as printed at start-up.
 #[derive(Debug, Clone)]
 pub struct DemoUser {
+    /// The user's company.
     pub company: &'static str,
+    /// The user's ログインID.
     pub login_id: &'static str,
+    /// The user's name.
     pub name: &'static str,
+    /// The user's role in the company.
     pub role: Role,
+    /// What the start did about the user's certificate (as printed).
     pub cert: &'static str,
     /// For a valid demo certificate created by this start: its key (PKCS#8)
     /// and certificate, so the demo user's "PC" can be set up with it.

@@ -50,38 +50,56 @@ pub enum PhoneRevocationDone {
 /// One page of users found.
 #[derive(Debug, Clone)]
 pub struct UserSearchPage {
+    /// The users of this page.
     pub hits: Vec<UserSearchRow>,
+    /// Users found, on every page.
     pub total: i64,
     /// 1-based.
     pub page: i64,
+    /// Pages in all (at least 1).
     pub pages: i64,
 }
 
+/// A user found by the help desk's search.
 #[derive(Debug, Clone)]
 pub struct UserSearchRow {
+    /// ログインID.
     pub login_id: LoginId,
+    /// 利用者名.
     pub name: String,
+    /// The user's company.
     pub company: String,
+    /// 利用者区分, as the screens write it.
     pub role: &'static str,
+    /// The service states (利用可能, 利用停止, …).
     pub states: Vec<&'static str>,
+    /// The state of the user's newest certificate.
     pub cert_state: CertState,
+    /// The newest certificate's serial number, if there is one.
     pub serial: Option<Serial>,
 }
 
 /// A certificate of the user, as the help desk sees it.
 #[derive(Debug, Clone)]
 pub struct UserCertView {
+    /// The certificate's serial number.
     pub serial: Serial,
+    /// Start of its validity.
     pub not_before: OffsetDateTime,
+    /// End of its validity.
     pub not_after: OffsetDateTime,
+    /// When it was revoked, if it was.
     pub revoked_at: Option<OffsetDateTime>,
+    /// Its state now.
     pub state: CertState,
 }
 
 /// A user in full for the help desk.
 #[derive(Debug, Clone)]
 pub struct UserDetail {
+    /// The user's record.
     pub user: UserRow,
+    /// The user's company.
     pub company: String,
     /// The service states (利用可能, 利用停止, …).
     pub states: Vec<&'static str>,
@@ -89,11 +107,14 @@ pub struct UserDetail {
     pub stopped: bool,
     /// The newest certificate's state; revocable when 発行済 or 更新可.
     pub cert_state: CertState,
+    /// The user's certificates, newest first.
     pub certificates: Vec<UserCertView>,
+    /// The user's latest 操作履歴 rows.
     pub history: Vec<AuditRow>,
 }
 
 impl UserDetail {
+    /// Whether the help desk may revoke the newest certificate (発行済 or 更新可).
     pub fn revocable(&self) -> bool {
         matches!(self.cert_state, CertState::Issued | CertState::Renewable)
     }
@@ -102,9 +123,13 @@ impl UserDetail {
 /// What lifting did.
 #[derive(Debug, Clone)]
 pub struct LiftDone {
+    /// ログインID of the user released.
     pub login_id: LoginId,
+    /// 利用者名.
     pub name: String,
+    /// The user's company.
     pub company: String,
+    /// The states before the release (利用停止, locks).
     pub before: Vec<&'static str>,
 }
 

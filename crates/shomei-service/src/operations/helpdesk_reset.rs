@@ -31,9 +31,13 @@ pub const MASTER_NEEDS_APPROVAL: &str = "マスターユーザのパスワード
 /// What the reset did: the one-time password, to be read to the user once.
 #[derive(Debug, Clone)]
 pub struct PasswordResetDone {
+    /// ログインID of the user.
     pub login_id: LoginId,
+    /// 利用者名.
     pub name: String,
+    /// The user's company.
     pub company: String,
+    /// Which password was reset.
     pub kind: PasswordKind,
     /// Shown once on the result screen; never stored nor logged.
     pub initial_password: String,
@@ -42,20 +46,25 @@ pub struct PasswordResetDone {
 /// A reset done at once, or (a マスター's) submitted for approval.
 #[derive(Debug, Clone)]
 pub enum PasswordReset {
+    /// Reset now: the new password, shown once.
     Done(PasswordResetDone),
+    /// A マスター's: submitted for another operator's approval.
     Submitted(Submitted),
 }
 
 /// Which of a マスター's passwords a request resets, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MasterPasswords {
+    /// The ログインパスワード.
     Login,
+    /// The 確認用パスワード.
     Confirm,
     /// Both (the CLI's `shomei user reset-password`).
     Both,
 }
 
 impl MasterPasswords {
+    /// The value stored in the request (and sent by forms).
     pub fn code(self) -> &'static str {
         match self {
             MasterPasswords::Login => "login",
@@ -64,12 +73,14 @@ impl MasterPasswords {
         }
     }
 
+    /// The passwords a stored value names, if any.
     pub fn from_code(s: &str) -> Option<Self> {
         [Self::Login, Self::Confirm, Self::Both]
             .into_iter()
             .find(|k| k.code() == s)
     }
 
+    /// The passwords' names as the screens write them.
     pub fn label(self) -> &'static str {
         match self {
             MasterPasswords::Login => PasswordKind::Login.label(),
@@ -100,10 +111,15 @@ impl From<PasswordKind> for MasterPasswords {
 /// operator whose approval committed it.
 #[derive(Debug, Clone)]
 pub struct MasterResetDone {
+    /// The マスター's company.
     pub company_id: CompanyId,
+    /// The マスター's ログインID.
     pub login_id: String,
+    /// Which passwords were reset.
     pub passwords: MasterPasswords,
+    /// The new ログインパスワード, when it was reset.
     pub login: Option<String>,
+    /// The new 確認用パスワード, when it was reset.
     pub confirm: Option<String>,
 }
 

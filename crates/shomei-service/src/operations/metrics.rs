@@ -19,9 +19,13 @@ const LISTENERS: usize = 5;
 /// The server's listeners, as metric labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
+    /// The portal (login and password method).
     Portal,
+    /// The certificate-method listener (client certificates asked for).
     Cert,
+    /// The CRL, OCSP and CA certificates, over plain HTTP.
     Pki,
+    /// This /metrics listener.
     Metrics,
     /// The operator console (operator certificates required).
     Operator,
@@ -36,6 +40,7 @@ impl Listener {
         Listener::Operator,
     ];
 
+    /// The listener's `listener` label value.
     pub fn label(self) -> &'static str {
         match self {
             Listener::Portal => "portal",
@@ -107,6 +112,7 @@ pub enum LoginMethod {
     Certificate,
 }
 
+/// The server's counters and histograms, rendered by `/metrics`.
 #[derive(Default)]
 pub struct Metrics {
     handshakes_ok: [AtomicU64; LISTENERS],
@@ -139,6 +145,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// A TLS handshake finished on `l`, successfully or not.
     pub fn handshake(&self, l: Listener, ok: bool) {
         let i = l as usize;
         if ok {
@@ -176,6 +183,7 @@ impl Metrics {
         }
     }
 
+    /// A connection refused on `l` before TLS, and why.
     pub fn connection_refused(&self, l: Listener, why: ConnRefusal) {
         self.connections_refused[l as usize][why as usize].fetch_add(1, Relaxed);
     }

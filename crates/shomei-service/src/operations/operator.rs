@@ -1,6 +1,6 @@
 //! The bank operator's tasks (the `shomei` CLI on the server): companies,
 //! their マスター users, unlocking and resetting passwords. Each writes its
-//! 操作履歴 row, by 銀行:<operator>, in the same transaction as the change.
+//! 操作履歴 row, by `銀行:<operator>`, in the same transaction as the change.
 
 use crate::Db as _;
 use shomei_core::Operation;
@@ -13,18 +13,24 @@ use crate::{ServiceError, Shomei};
 /// Why the operator's command did nothing (English: CLI and logs).
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
+    /// No user has this login ID.
     #[error("no user with login ID {0}")]
     NoSuchUser(String),
+    /// No company has this id.
     #[error("no company with id {0}")]
     NoSuchCompany(i64),
+    /// Another user (of any company) has this login ID.
     #[error("login ID {0} is already taken (login IDs are unique across the bank)")]
     LoginIdTaken(String),
+    /// A field does not fit the rules (the message says which).
     #[error("{0}")]
     Invalid(String),
+    /// The user is a マスター: the reset needs approval.
     #[error(
         "user {0} is a マスター: resetting a マスター's passwords needs another operator's approval (the command submits it; --break-glass commits at once)"
     )]
     MasterNeedsApproval(String),
+    /// Our own trouble, not the operator's.
     #[error(transparent)]
     Internal(#[from] ServiceError),
 }
@@ -39,7 +45,9 @@ impl From<crate::DatabaseError> for OperatorError {
 /// at the first login.
 #[derive(Debug, Clone)]
 pub struct TemporaryPasswords {
+    /// The temporary ログインパスワード.
     pub login: String,
+    /// The temporary 確認用パスワード.
     pub confirm: String,
 }
 
@@ -162,7 +170,7 @@ impl Shomei {
     }
 
     /// `shomei company set-service` (the checks and the row:
-    /// [`Shomei::set_service_in`], as the console's OPR025).
+    /// `Shomei::set_service_in`, as the console's OPR025).
     pub async fn operator_set_service(
         &self,
         company: CompanyId,

@@ -27,20 +27,27 @@ const REASON_CESSATION: u8 = 5;
 /// Why an operator command did nothing (English: the CLI and logs).
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorAdminError {
+    /// The name does not fit the rule.
     #[error("invalid operator name {0:?}: 1-32 half-width letters, digits, '.', '-' or '_'")]
     BadName(String),
+    /// The roles given are not known (or none).
     #[error(
         "invalid roles {0:?}: one or more of helpdesk, business-admin, audit, operations-admin, separated by ','"
     )]
     BadRoles(String),
+    /// The e-mail address is not one.
     #[error("invalid e-mail address {0:?}")]
     BadEmail(String),
+    /// The name is another operator's.
     #[error("an operator named {0} already exists")]
     NameTaken(String),
+    /// No operator has this name.
     #[error("no operator named {0}")]
     NoSuchOperator(String),
+    /// The operator is revoked already.
     #[error("operator {0} is already revoked")]
     AlreadyRevoked(String),
+    /// Our own trouble, not the operator's.
     #[error(transparent)]
     Internal(#[from] ServiceError),
 }
@@ -55,13 +62,18 @@ impl From<crate::DatabaseError> for OperatorAdminError {
 /// once and kept nowhere but as a hash.
 #[derive(Debug, Clone)]
 pub struct NewOperator {
+    /// The operator's name (their login).
     pub name: OperatorName,
+    /// The console roles the operator holds.
     pub roles: OperatorRoles,
+    /// The serial number of the operator's certificate.
     pub serial: Serial,
+    /// End of the certificate's validity.
     pub not_after: OffsetDateTime,
     /// The key and certificate (with the CA chain), encrypted with
     /// `p12_password`.
     pub p12: Vec<u8>,
+    /// The PKCS#12 file's password.
     pub p12_password: String,
     /// The operator's own password, asked again on every change in the
     /// console.
@@ -71,15 +83,20 @@ pub struct NewOperator {
 /// An operator with their newest certificate (`shomei operator list`).
 #[derive(Debug, Clone)]
 pub struct OperatorListRow {
+    /// The operator.
     pub operator: OperatorRow,
+    /// Their newest certificate, if any.
     pub newest: Option<OperatorCertRow>,
 }
 
 /// The operator behind a certificate that opened the console.
 #[derive(Debug, Clone)]
 pub struct ConsoleOperator {
+    /// The operator.
     pub operator: OperatorRow,
+    /// The serial number of the certificate presented.
     pub serial: Serial,
+    /// End of that certificate's validity.
     pub not_after: OffsetDateTime,
 }
 

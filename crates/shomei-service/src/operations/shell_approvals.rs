@@ -33,6 +33,7 @@ const REASON_MAX: usize = 200;
 /// What a break-glass did: the change, and who was told.
 #[derive(Debug, Clone)]
 pub struct BreakGlassDone {
+    /// The change as committed.
     pub applied: Applied,
     /// 運用管理者 a mail was queued for: (name, address).
     pub notified: Vec<(String, String)>,
@@ -178,14 +179,17 @@ impl Shomei {
 /// Why the first operator was not added (English: the CLI).
 #[derive(Debug, thiserror::Error)]
 pub enum FirstOperatorError {
+    /// There is an operator already.
     #[error(
         "an operator exists already (the first one is made only while there is none): use the operator console, where a new operator is submitted and approved (or --break-glass)"
     )]
     NotFirst,
+    /// The first operator would not be a 運用管理者.
     #[error(
         "the first operator must hold the operations-admin role: they and a second 運用管理者 add the others through approval"
     )]
     NotOperationsAdmin,
+    /// The operator's fields, or our own trouble.
     #[error(transparent)]
     Refused(#[from] OperatorAdminError),
 }
