@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The help desk's user search (OPR010) across 10,000 companies and 100,000
 # users, each with a certificate: p50/p99 per kind of search as one operator
-# sees it over HTTPS on loopback (target p99 < 50 ms), and the server's RSS
-# (the console runs in it) after the load. Server on core 0, client on core 1.
+# sees it over HTTPS on loopback (target p99 < 50 ms), deep pages reached by
+# following the screen's 次へ/前へ keys, and the server's RSS (the console runs
+# in it) after the load. Server on core 0, client on core 1.
 # Usage: bench/user_search.sh [rounds per kind] [companies] [users per company]
 source "$(dirname "$0")/lib.sh"
 ROUNDS=${1:-200}
@@ -27,5 +28,5 @@ awk '/VmRSS/ {printf "server RSS before the load: %d MB\n", $2 / 1024}' "/proc/$
 echo
 echo "$COMPANIES companies, $((COMPANIES * PER)) users with a certificate each, $ROUNDS requests a kind, one keep-alive client on core 1"
 taskset -c 1 python3 "$ROOT/bench/user_search_load.py" "$CONSOLE" "$D/ca/root-ca.crt" "$BENCH_TMP/bench.crt" \
-    "$BENCH_TMP/bench.key" "$OP_PW" "$ROUNDS" "$COMPANIES" "$BENCH_TMP/samples.json"
+    "$BENCH_TMP/bench.key" "$OP_PW" "$ROUNDS" "$COMPANIES" "$BENCH_TMP/samples.json" "$PER"
 awk '/VmRSS/ {printf "server RSS after the load: %d MB\n", $2 / 1024} /VmHWM/ {printf "server peak RSS: %d MB\n", $2 / 1024}' "/proc/$SHOMEI_PID/status"

@@ -8,6 +8,7 @@
 use shomei_core::{CompanyId, LoginId, Service};
 use shomei_service::{
     ApprovalChange, CALLER_MISSING, INVALIDITY_IN_FUTURE, NOT_HELPDESK, OPERATOR_PASSWORD_WRONG,
+    SEARCH_PAGE_INVALID, Settings,
 };
 
 use crate::console::{Seen, get, logged_in, post};
@@ -21,6 +22,45 @@ fn listed(body: &str) -> Vec<String> {
         .filter_map(|s| s.split('"').next())
         .map(str::to_owned)
         .collect()
+}
+
+/// Where the page's 次へ (`next`) or 前へ (`prev`) link goes, if it has one.
+fn link(body: &str, id: &str) -> Option<String> {
+    let at = body.find(&format!("\" id=\"{id}\""))?;
+    let start = body[..at].rfind("href=\"")? + "href=\"".len();
+    Some(body[start..at].replace("&amp;", "&"))
+}
+
+/// Every page of a search from `first`: by 次へ to the end, then by 前へ
+/// back to the start; each walk's login IDs in the order listed (the way
+/// back's pages put in order again) and each page's pager text.
+async fn walk(
+    kit: &Kit,
+    b: &reqwest::Client,
+    first: &str,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut forward = Vec::new();
+    let mut pagers = Vec::new();
+    let mut path = first.to_owned();
+    let last = loop {
+        let r = get(kit, b, &path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        forward.extend(listed(&r.body));
+        let pager = r.body.split("id=\"pager\">").nth(1).unwrap_or_default();
+        pagers.push(pager.split('\n').next().unwrap_or_default().to_owned());
+        match link(&r.body, "next") {
+            Some(next) => path = next,
+            None => break r,
+        }
+    };
+    let mut back: Vec<Vec<String>> = vec![listed(&last.body)];
+    let mut page = last;
+    while let Some(prev) = link(&page.body, "prev") {
+        page = get(kit, b, &prev).await;
+        back.push(listed(&page.body));
+    }
+    let backward = back.into_iter().rev().flatten().collect();
+    (forward, backward, pagers)
 }
 
 /// The company's 操作履歴 rows, newest first, as actor/operation/result/target/detail.
@@ -96,8 +136,11 @@ async fn the_help_desk_finds_users_across_companies_by_prefix_a_page_at_a_time()
     assert_eq!(listed(&p1.body)[0], "pguser01");
     assert!(p1.body.contains("22人中 1 / 2ページ"));
     assert!(p1.body.contains("id=\"next\""));
-    let p2 = get(&kit, &b, "/opr010?q=pgus&page=2").await;
+    let next = link(&p1.body, "next").unwrap();
+    assert_eq!(next, "/opr010?q=pgus&after=pguser20&page=2");
+    let p2 = get(&kit, &b, &next).await;
     assert_eq!(listed(&p2.body), ["pguser21", "pguser22"]);
+    assert!(p2.body.contains("22人中 2 / 2ページ"));
     assert!(p2.body.contains("id=\"prev\"") && !p2.body.contains("id=\"next\""));
     // A LIKE wildcard is a plain character: nobody's name starts with it.
     let r = get(&kit, &b, "/opr010?q=%25").await;
@@ -468,5 +511,98 @@ async fn only_the_help_desk_role_opens_the_help_desk_screens() {
         .await
         .unwrap();
     assert_eq!(refused, 15);
+    kit.stop().await;
+}
+
+/// The count stops at `helpdesk_search_count_max`: beyond it the screen
+/// says 「N件以上」 and pages by login ID; 次へ to the end and 前へ back list
+/// every user found exactly once, in login-ID order, over the cap and under
+/// it, with users of both companies as they are; a page key that is no
+/// login ID is refused with its message beside the same page by a good key.
+#[tokio::test]
+async fn the_search_counts_up_to_its_cap_and_pages_by_login_id() {
+    let kit = Kit::start_with(Settings {
+        helpdesk_search_count_max: 21,
+        ..Settings::default()
+    })
+    .await;
+    let sato = operator(&kit, "sato", "helpdesk").await;
+    let (b, _) = logged_in(&kit, &sato).await;
+    // 22 users "kyuser01".. in two companies: 21 named 鍵 (the cap), one 錠.
+    let other = kit
+        .svc
+        .operator_create_company("株式会社キー", Service::BusinessIb, "root")
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    for i in 1..=22 {
+        let company = if i % 2 == 0 { CompanyId(1) } else { other };
+        let name = if i == 22 { "錠 次郎" } else { "鍵 一郎" };
+        let login = format!("kyuser{i:02}");
+        kit.svc
+            .operator_create_master(company, &login, name, "", "root")
+            .await
+            .unwrap();
+        all.push(login);
+    }
+
+    // Over the cap (22 > 21): not counted further, pages by login ID.
+    let p1 = get(&kit, &b, "/opr010?q=kyus").await;
+    assert!(p1.body.contains("21件以上 1ページ目"), "{}", p1.body);
+    assert!(!p1.body.contains("人中"));
+    // Both companies' users, each with their own company.
+    for s in ["株式会社キー", "株式会社ほくぎん商事"] {
+        assert!(p1.body.contains(s), "{s}");
+    }
+    let (forward, backward, pagers) = walk(&kit, &b, "/opr010?q=kyus").await;
+    assert_eq!(forward, all);
+    assert_eq!(backward, all);
+    assert_eq!(pagers, ["21件以上 1ページ目", "21件以上 2ページ目"]);
+
+    // At the cap (21): counted, the same paging by key.
+    let (forward, backward, pagers) = walk(&kit, &b, "/opr010?q=%E9%8D%B5").await; // 鍵
+    assert_eq!(forward, all[..21]);
+    assert_eq!(backward, all[..21]);
+    assert_eq!(pagers, ["21人中 1 / 2ページ", "21人中 2 / 2ページ"]);
+
+    // Everyone (the demo's users too), over the cap: each once, in order.
+    let (forward, backward, _) = walk(&kit, &b, "/opr010?q=").await;
+    let mut everyone: Vec<String> = kit
+        .svc
+        .store()
+        .search_users("", None, 1000, 1000, shomei_store::SearchFrom::First)
+        .await
+        .unwrap()
+        .hits
+        .into_iter()
+        .map(|h| h.user.login_id.as_str().to_owned())
+        .collect();
+    assert!(everyone.len() > 21 + 5, "{everyone:?}");
+    assert_eq!(forward, everyone);
+    assert_eq!(backward, everyone);
+    everyone.sort();
+    everyone.dedup();
+    assert_eq!(forward, everyone);
+
+    // A key the links never make: its message, no list; the same page by
+    // a good key lists its users.
+    let good = get(&kit, &b, "/opr010?q=kyus&after=kyuser20&page=2").await;
+    assert_eq!(listed(&good.body), ["kyuser21", "kyuser22"]);
+    assert!(!good.body.contains(SEARCH_PAGE_INVALID));
+    for bad in [
+        "after=kyuser20%27%20OR%201%3D1",
+        "after=",
+        "before=%E9%8D%B5",
+        &format!("after={}", "a".repeat(65)),
+        "after=kyuser05&before=kyuser10",
+        "after=kyuser20&page=two",
+        "after=kyuser20&page=0",
+        "after=kyuser20&page=-1",
+    ] {
+        let r = get(&kit, &b, &format!("/opr010?q=kyus&{bad}")).await;
+        assert_eq!(r.status, 200, "{bad}");
+        assert!(r.body.contains(SEARCH_PAGE_INVALID), "{bad}: {}", r.body);
+        assert!(listed(&r.body).is_empty(), "{bad}");
+    }
     kit.stop().await;
 }

@@ -1,4 +1,4 @@
-//! How the guide writes dates and times on screens.
+//! How the guide writes dates, times and counts on screens.
 
 use time::{OffsetDateTime, UtcOffset};
 
@@ -30,9 +30,37 @@ pub fn short_datetime(t: OffsetDateTime, offset: UtcOffset) -> String {
     )
 }
 
+/// `1,000`: a count with its thousands grouped by commas.
+pub fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        for (n, s) in [
+            (0, "0"),
+            (7, "7"),
+            (999, "999"),
+            (1000, "1,000"),
+            (123_456, "123,456"),
+            (1_000_000, "1,000,000"),
+            (-4321, "-4,321"),
+        ] {
+            assert_eq!(grouped(n), s);
+        }
+    }
     use time::macros::{datetime, offset};
 
     #[test]

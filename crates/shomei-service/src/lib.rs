@@ -60,8 +60,8 @@ pub use operations::demo::{
 };
 pub use operations::helpdesk::{
     CALLER_MISSING, HelpDeskTasks, INVALIDITY_IN_FUTURE, LiftDone, NO_SUCH_USER, NOT_HELPDESK,
-    PhoneRevocationDone, QUERY_TOO_LONG, SEARCH_PAGE_SIZE, UserCertView, UserDetail,
-    UserSearchPage, UserSearchRow,
+    PhoneRevocationDone, QUERY_TOO_LONG, SEARCH_PAGE_INVALID, SEARCH_PAGE_SIZE, SearchPageKey,
+    UserCertView, UserDetail, UserSearchPage, UserSearchRow,
 };
 pub use operations::helpdesk_reset::{
     MASTER_NEEDS_APPROVAL, MasterPasswords, MasterResetDone, PasswordReset, PasswordResetDone,

@@ -90,6 +90,11 @@ pub struct Settings {
     /// Idle minutes after which an operator console session ends (the
     /// operator's password opens a new one).
     pub operator_session_idle_minutes: i64,
+    /// The help desk's user search (OPR010) counts the users found up to
+    /// this many; beyond it the screen says 「1,000件以上」 (with this
+    /// number) and pages in login-ID order, so a search that finds everyone
+    /// costs one page, not a count of everyone.
+    pub helpdesk_search_count_max: i64,
     /// Hours until a CRL's nextUpdate (each is re-signed at half this time).
     pub crl_next_update_hours: i64,
     /// How many CRL partitions new certificates are spread over (each names
@@ -217,6 +222,7 @@ impl Default for Settings {
             revocation_view_max_lag_seconds: 5,
             session_idle_minutes: 10,
             operator_session_idle_minutes: 5,
+            helpdesk_search_count_max: 1000,
             crl_next_update_hours: 24,
             crl_partitions: 64,
             ocsp_presigned_max: 1_000_000,
@@ -427,6 +433,10 @@ impl Settings {
             (
                 self.database_pool_size <= 1000,
                 "database_pool_size must be at most 1000",
+            ),
+            (
+                (1..=1_000_000).contains(&self.helpdesk_search_count_max),
+                "helpdesk_search_count_max must be between 1 and 1000000",
             ),
             (
                 self.crl_next_update_hours >= 1,

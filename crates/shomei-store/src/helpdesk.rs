@@ -24,6 +24,53 @@ pub struct UserHit {
     pub cert: Option<CertRow>,
 }
 
+/// Where a page of the search starts, by login ID (the order of the list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchFrom<'a> {
+    /// The first page.
+    First,
+    /// The users after this login ID: the page after one that ends there.
+    After(&'a str),
+    /// The users before this login ID: the page before one that starts
+    /// there.
+    Before(&'a str),
+}
+
+/// One page of users found, by login ID.
+#[derive(Debug, Clone)]
+pub struct UserHits {
+    /// The page's users, by login ID.
+    pub hits: Vec<UserHit>,
+    /// How many match in all; `None`: more than the count's cap (counting
+    /// stops there).
+    pub total: Option<i64>,
+    /// Someone matching comes before the page's first user.
+    pub more_before: bool,
+    /// Someone matching comes after the page's last user.
+    pub more_after: bool,
+}
+
+/// A value bound to a `?` of a statement built here, in order.
+enum Value {
+    Int(i64),
+    Text(String),
+}
+
+/// `sqlx::query(sql)` with `values` bound in order, for either backend
+/// (inside `on!`, where `$d` is the dialect).
+macro_rules! query_with {
+    ($d:ident, $sql:expr, $values:expr) => {{
+        let mut q = sqlx::query($d::sql($sql));
+        for v in $values {
+            q = match v {
+                Value::Int(i) => q.bind(*i),
+                Value::Text(t) => q.bind(t.as_str()),
+            };
+        }
+        q
+    }};
+}
+
 /// The least string greater than every string that starts with `p`, in
 /// code-point order (SQLite's BINARY and PostgreSQL's "C" collation): `p`
 /// with its last character stepped up; `None` when nothing is greater.
@@ -42,91 +89,215 @@ fn prefix_end(p: &str) -> Option<String> {
     None
 }
 
-/// The search as SQL: which users match, as a set of ids (`WITH m(id)`),
-/// each branch a range over one index (migration 0016), and its values.
-/// `None`: everyone (an empty text).
-fn matching(pg: bool, prefix: &str, serial_prefix: Option<&str>) -> Option<(String, Vec<String>)> {
-    if prefix.is_empty() && serial_prefix.is_none() {
-        return None;
-    }
-    // As the index has it: lower() on SQLite folds ASCII letters only, on
-    // PostgreSQL every letter; and the byte order of "C" on PostgreSQL.
-    let (key, collate) = if pg {
-        (prefix.to_lowercase(), " COLLATE \"C\"")
-    } else {
-        (prefix.to_ascii_lowercase(), "")
-    };
-    let mut branches = Vec::new();
-    let mut values = Vec::new();
-    let mut range = |from: &str, expr: &str, p: &str, values: &mut Vec<String>| {
-        let end = prefix_end(p);
-        let mut cond = format!("{expr}{collate} >= ?");
-        values.push(p.to_owned());
-        if let Some(end) = end {
-            cond.push_str(&format!(" AND {expr}{collate} < ?"));
-            values.push(end);
+/// One way of matching: `expr` (of a user `u`) starts with `start`.
+struct Range {
+    way: Way,
+    start: String,
+    end: Option<String>,
+}
+
+#[derive(Clone, Copy)]
+enum Way {
+    LoginId,
+    Name,
+    Company,
+    Serial,
+}
+
+/// The search's ways of matching (none: everyone, an empty text), each a
+/// range over one index (migration 0016).
+struct Search {
+    pg: bool,
+    ranges: Vec<Range>,
+}
+
+impl Search {
+    fn new(pg: bool, prefix: &str, serial_prefix: Option<&str>) -> Search {
+        let mut ranges = Vec::new();
+        if !prefix.is_empty() || serial_prefix.is_some() {
+            // As the index has it: lower() on SQLite folds ASCII letters
+            // only, on PostgreSQL every letter.
+            let key = if pg {
+                prefix.to_lowercase()
+            } else {
+                prefix.to_ascii_lowercase()
+            };
+            for way in [Way::LoginId, Way::Name, Way::Company] {
+                ranges.push(Range {
+                    way,
+                    end: prefix_end(&key),
+                    start: key.clone(),
+                });
+            }
+            if let Some(s) = serial_prefix {
+                ranges.push(Range {
+                    way: Way::Serial,
+                    start: s.to_owned(),
+                    end: prefix_end(s),
+                });
+            }
         }
-        branches.push(format!("{from} WHERE {cond}"));
-    };
-    range("SELECT id FROM users", "lower(login_id)", &key, &mut values);
-    range("SELECT id FROM users", "lower(name)", &key, &mut values);
-    range(
-        "SELECT u.id FROM companies co JOIN users u ON u.company_id = co.id",
-        "lower(co.name)",
-        &key,
-        &mut values,
-    );
-    if let Some(s) = serial_prefix {
-        range("SELECT user_id FROM certificates", "serial", s, &mut values);
+        Search { pg, ranges }
     }
-    Some((
-        format!("WITH m(id) AS ({}) ", branches.join(" UNION ")),
-        values,
-    ))
+
+    /// `expr` within the range, its values pushed.
+    fn cond(&self, expr: &str, r: &Range, values: &mut Vec<Value>) -> String {
+        // The byte order of "C" on PostgreSQL, as the index has it.
+        let collate = if self.pg { " COLLATE \"C\"" } else { "" };
+        values.push(Value::Text(r.start.clone()));
+        let mut cond = format!("{expr}{collate} >= ?");
+        if let Some(end) = &r.end {
+            cond.push_str(&format!(" AND {expr}{collate} < ?"));
+            values.push(Value::Text(end.clone()));
+        }
+        cond
+    }
+
+    /// The ids of the users matching (not deleted) as one set, each way
+    /// read at most `each` from its index: exact while no way has more
+    /// than `each - 1`, which holds whenever the set has fewer than `each`.
+    fn capped_ids(&self, each: i64, values: &mut Vec<Value>) -> String {
+        let branches: Vec<String> = self
+            .ranges
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let inner = match r.way {
+                    Way::LoginId => format!(
+                        "SELECT id FROM users WHERE {} AND deleted_at IS NULL",
+                        self.cond("lower(login_id)", r, values)
+                    ),
+                    Way::Name => format!(
+                        "SELECT id FROM users WHERE {} AND deleted_at IS NULL",
+                        self.cond("lower(name)", r, values)
+                    ),
+                    Way::Company => format!(
+                        "SELECT u.id FROM companies co JOIN users u ON u.company_id = co.id \
+                         WHERE {} AND u.deleted_at IS NULL",
+                        self.cond("lower(co.name)", r, values)
+                    ),
+                    // DISTINCT: a user with several certificates in the
+                    // range counts once toward `each`.
+                    Way::Serial => format!(
+                        "SELECT DISTINCT c.user_id AS id FROM certificates c \
+                         JOIN users u ON u.id = c.user_id WHERE {} AND u.deleted_at IS NULL",
+                        self.cond("c.serial", r, values)
+                    ),
+                };
+                values.push(Value::Int(each));
+                format!("SELECT id FROM ({inner} LIMIT ?) AS w{i}")
+            })
+            .collect();
+        branches.join(" UNION ")
+    }
+
+    /// Whether the user `u` matches, tested on that one row: for reading
+    /// the users in login-ID order and keeping those that match.
+    fn row_matches(&self, values: &mut Vec<Value>) -> String {
+        let tests: Vec<String> = self
+            .ranges
+            .iter()
+            .map(|r| match r.way {
+                Way::LoginId => format!("({})", self.cond("lower(u.login_id)", r, values)),
+                Way::Name => format!("({})", self.cond("lower(u.name)", r, values)),
+                Way::Company => format!(
+                    "EXISTS (SELECT 1 FROM companies co WHERE co.id = u.company_id AND {})",
+                    self.cond("lower(co.name)", r, values)
+                ),
+                Way::Serial => format!(
+                    "EXISTS (SELECT 1 FROM certificates c WHERE c.user_id = u.id AND {})",
+                    self.cond("c.serial", r, values)
+                ),
+            })
+            .collect();
+        if tests.is_empty() {
+            String::new()
+        } else {
+            format!(" AND ({})", tests.join(" OR "))
+        }
+    }
 }
 
 impl Store {
     /// Users whose login ID, name or company name starts with `prefix`
     /// (letter case aside), or one of whose certificate serials (hex)
-    /// starts with `serial_prefix`; by login ID, `limit` from `offset`,
-    /// with how many match in all. Each way of matching is a range over
-    /// its own index, so the cost follows the users found, not the users
-    /// there are; the page's ids are picked first, and only their
-    /// company and newest certificate are read.
+    /// starts with `serial_prefix`; by login ID, `limit` from `from`, with
+    /// how many match in all counted up to `count_max`.
+    ///
+    /// The cost follows the page and the cap, not the users there are: the
+    /// count reads each way of matching from its own index, at most
+    /// `count_max + 1` each. Up to the cap that set is exact and the page
+    /// is picked from it; beyond it the users are read in login-ID order
+    /// (its UNIQUE index) from the key on, each tested on its row, until
+    /// the page is full. Only the page's users get their company and
+    /// newest certificate read.
     pub async fn search_users(
         &self,
         prefix: &str,
         serial_prefix: Option<&str>,
+        count_max: i64,
         limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<UserHit>, i64)> {
-        let pg = matches!(self.reader(), crate::db::Db::Pg(_));
-        let (with, filter, values) = match matching(pg, prefix, serial_prefix) {
-            Some((with, values)) => (with, " AND u.id IN (SELECT id FROM m)", values),
-            None => (String::new(), "", Vec::new()),
+        from: SearchFrom<'_>,
+    ) -> Result<UserHits> {
+        let search = Search::new(
+            matches!(self.reader(), crate::db::Db::Pg(_)),
+            prefix,
+            serial_prefix,
+        );
+        let each = count_max.saturating_add(1);
+        let mut values = Vec::new();
+        let counted = if search.ranges.is_empty() {
+            values.push(Value::Int(each));
+            "SELECT count(*) FROM (SELECT 1 FROM users WHERE deleted_at IS NULL LIMIT ?) AS m"
+                .to_owned()
+        } else {
+            format!(
+                "SELECT count(*) FROM ({}) AS m",
+                search.capped_ids(each, &mut values)
+            )
         };
-        let total: i64 = on!(self.reader(), c, d => {
-            let mut q = sqlx::query_scalar(d::sql(format!(
-                "{with}SELECT count(*) FROM users u WHERE u.deleted_at IS NULL{filter}"
-            )));
-            for v in &values {
-                q = q.bind(v);
-            }
-            q.fetch_one(c).await?
+        let n: i64 = on!(self.reader(), c, d => {
+            let row = query_with!(d, counted, &values).fetch_one(c).await?;
+            sqlx::Row::try_get(&row, 0)?
         });
-        let hits = on!(self.reader(), c, d => {
-            let mut q = sqlx::query(d::sql(format!(
-                "{with}SELECT {USER_COLUMNS}, co.name AS company_name, {CERT_COLUMNS} FROM users u \
-                 JOIN companies co ON co.id = u.company_id \
-                 LEFT JOIN certificates c ON c.id = (SELECT MAX(id) FROM certificates WHERE user_id = u.id) \
-                 WHERE u.id IN (SELECT u.id FROM users u WHERE u.deleted_at IS NULL{filter} \
-                 ORDER BY u.login_id LIMIT ? OFFSET ?) ORDER BY u.login_id"
-            )));
-            for v in &values {
-                q = q.bind(v);
+        let total = (n <= count_max).then_some(n);
+
+        // The page's ids, one more than `limit` to know if more follow.
+        let mut values = Vec::new();
+        let picked = if total.is_some() && !search.ranges.is_empty() {
+            format!(
+                "SELECT u.id FROM users u WHERE u.id IN ({})",
+                search.capped_ids(each, &mut values)
+            )
+        } else {
+            format!(
+                "SELECT u.id FROM users u WHERE u.deleted_at IS NULL{}",
+                search.row_matches(&mut values)
+            )
+        };
+        let (key, order) = match from {
+            SearchFrom::First => ("", "ASC"),
+            SearchFrom::After(k) => {
+                values.push(Value::Text(k.to_owned()));
+                (" AND u.login_id > ?", "ASC")
             }
-            let rows = q.bind(limit).bind(offset).fetch_all(c).await?;
-            rows.iter()
+            SearchFrom::Before(k) => {
+                values.push(Value::Text(k.to_owned()));
+                (" AND u.login_id < ?", "DESC")
+            }
+        };
+        values.push(Value::Int(limit.saturating_add(1)));
+        let page = format!(
+            "SELECT {USER_COLUMNS}, co.name AS company_name, {CERT_COLUMNS} FROM users u \
+             JOIN companies co ON co.id = u.company_id \
+             LEFT JOIN certificates c ON c.id = (SELECT MAX(id) FROM certificates WHERE user_id = u.id) \
+             WHERE u.id IN ({picked}{key} ORDER BY u.login_id {order} LIMIT ?) ORDER BY u.login_id"
+        );
+        let mut hits = on!(self.reader(), c, d => {
+            query_with!(d, page, &values)
+                .fetch_all(c)
+                .await?
+                .iter()
                 .map(|r| {
                     Ok(UserHit {
                         user: user(r)?,
@@ -136,7 +307,28 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>>>()?
         });
-        Ok((hits, total))
+        let over = usize::try_from(limit).is_ok_and(|l| hits.len() > l);
+        let (more_before, more_after) = match from {
+            SearchFrom::First => (false, over),
+            SearchFrom::After(_) => (true, over),
+            SearchFrom::Before(_) => (over, true),
+        };
+        if over {
+            match from {
+                SearchFrom::Before(_) => {
+                    hits.remove(0);
+                }
+                _ => {
+                    hits.pop();
+                }
+            }
+        }
+        Ok(UserHits {
+            hits,
+            total,
+            more_before,
+            more_after,
+        })
     }
 
     /// The user with this login ID and their company's name.

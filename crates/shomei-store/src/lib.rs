@@ -51,7 +51,7 @@ pub use audit_review::{AuditScope, ChainCheck, ReviewFilter, ReviewRow};
 pub use certificates::{CertRow, ExpiringCert, NewCert, Renewal};
 pub use companies::{CompanyContact, CompanyRow, CompanySummary};
 pub use crl::{LoggedRevocation, RevocationListener, RevokedEntry};
-pub use helpdesk::UserHit;
+pub use helpdesk::{SearchFrom, UserHit, UserHits};
 pub use notices::PendingNotice;
 pub use operator_mail::OperatorAddress;
 pub use operators::{NewOperatorCert, OperatorCertRow, OperatorRow, RevokedOperatorCert};

@@ -13,7 +13,7 @@
 
 use crate::Db as _;
 use shomei_core::{CertState, LoginId, Operation, OperatorRole, RevocationReason, Serial};
-use shomei_store::{AuditRow, CertRow, UserHit, UserRow};
+use shomei_store::{AuditRow, CertRow, SearchFrom, UserHit, UserRow};
 use time::OffsetDateTime;
 
 use crate::certificates::revoke::{OperatorRevocation, OperatorRevokeError, PhoneRequest};
@@ -33,6 +33,10 @@ pub const NOT_HELPDESK: &str = "この操作はヘルプデスクの役割を持
 pub const NO_SUCH_USER: &str = "指定された利用者は見つかりません。";
 /// The console's message for a search text too long.
 pub const QUERY_TOO_LONG: &str = "検索条件は64文字以内で入力してください。";
+/// The console's message for a page of the search that the URL names
+/// wrongly (a key that is no login ID, both directions, a bad number).
+pub const SEARCH_PAGE_INVALID: &str =
+    "検索結果のページの指定が正しくありません。もう一度検索してください。";
 /// The console's message for a phone revocation without its caller.
 pub const CALLER_MISSING: &str = "依頼者（お電話の相手）を40文字以内で入力してください。";
 /// The console's message for an invalidity date after now.
@@ -47,17 +51,37 @@ pub enum PhoneRevocationDone {
     Submitted(crate::Submitted),
 }
 
-/// One page of users found.
+/// One page of users found, by login ID.
 #[derive(Debug, Clone)]
 pub struct UserSearchPage {
     /// The users of this page.
     pub hits: Vec<UserSearchRow>,
-    /// Users found, on every page.
-    pub total: i64,
-    /// 1-based.
+    /// How many match; `None`: more than `count_max` (not counted further).
+    pub total: Option<i64>,
+    /// The count's cap (`helpdesk_search_count_max`).
+    pub count_max: i64,
+    /// 1-based, as the pages were followed.
     pub page: i64,
-    /// Pages in all (at least 1).
-    pub pages: i64,
+    /// `None` when not counted (more than `count_max`).
+    pub pages: Option<i64>,
+    /// The key of the page before (its users come before this login ID).
+    pub prev: Option<LoginId>,
+    /// The key of the page after (its users come after this login ID).
+    pub next: Option<LoginId>,
+}
+
+/// Which page of a search the URL asks for: the users after a login ID
+/// (the next page of one that ends there) or before one (the page before),
+/// and the page's number as the pages were followed. All empty: the first
+/// page.
+#[derive(Debug, Clone, Default)]
+pub struct SearchPageKey<'a> {
+    /// The login ID the page's users come after (`after` in the URL).
+    pub after: Option<&'a str>,
+    /// The login ID the page's users come before.
+    pub before: Option<&'a str>,
+    /// The page's number as the links carried it (a label only).
+    pub page: Option<&'a str>,
 }
 
 /// A user found by the help desk's search.
@@ -185,27 +209,75 @@ fn states_of(svc: &Shomei, u: &UserRow) -> Vec<&'static str> {
 
 impl HelpDeskTasks<'_> {
     /// Users whose login ID, name or company name starts with `query` (or
-    /// a certificate serial, in hex), page `page` (1-based) of
-    /// [`SEARCH_PAGE_SIZE`]; an empty query lists everyone.
-    pub async fn search(&self, query: &str, page: i64) -> Result<UserSearchPage, ActionError> {
+    /// a certificate serial, in hex), [`SEARCH_PAGE_SIZE`] a page by login
+    /// ID from `key`; an empty query lists everyone. Counted up to
+    /// `helpdesk_search_count_max`. A key that is no login ID, or both
+    /// directions at once, or a page number that is no number: refused
+    /// with [`SEARCH_PAGE_INVALID`].
+    pub async fn search(
+        &self,
+        query: &str,
+        key: &SearchPageKey<'_>,
+    ) -> Result<UserSearchPage, ActionError> {
         let q = query.trim();
         if q.chars().count() > 64 {
             return Err(ActionError::Refused(QUERY_TOO_LONG.into()));
         }
-        let page = page.max(1);
+        let invalid = || ActionError::Refused(SEARCH_PAGE_INVALID.into());
+        let login = |k: &str| LoginId::parse(k).ok_or_else(invalid);
+        let (after, before) = match (key.after, key.before) {
+            (Some(_), Some(_)) => return Err(invalid()),
+            (a, b) => (a.map(login).transpose()?, b.map(login).transpose()?),
+        };
+        let from = match (&after, &before) {
+            (Some(a), _) => SearchFrom::After(a.as_str()),
+            (_, Some(b)) => SearchFrom::Before(b.as_str()),
+            _ => SearchFrom::First,
+        };
+        let asked = match key.page {
+            None => 1,
+            Some(p) => p
+                .parse::<i64>()
+                .ok()
+                .filter(|p| (1..=i64::from(u32::MAX)).contains(p))
+                .ok_or_else(invalid)?,
+        };
         let serial = serial_prefix(q);
-        let (hits, total) = self
-            .svc
-            .store
-            .search_users(
-                q,
-                serial.as_deref(),
-                SEARCH_PAGE_SIZE,
-                (page - 1).saturating_mul(SEARCH_PAGE_SIZE),
-            )
-            .await
-            .db()?;
-        let hits = hits
+        let count_max = self.svc.settings().helpdesk_search_count_max;
+        let search = |from| {
+            self.svc
+                .store
+                .search_users(q, serial.as_deref(), count_max, SEARCH_PAGE_SIZE, from)
+        };
+        let mut found = search(from).await.db()?;
+        // Back at the start with a short page (users added or removed
+        // since): the first page, full.
+        if !found.more_before
+            && from != SearchFrom::First
+            && usize::try_from(SEARCH_PAGE_SIZE).is_ok_and(|n| found.hits.len() < n)
+        {
+            found = search(SearchFrom::First).await.db()?;
+        }
+        let pages = found
+            .total
+            .map(|t| ((t + SEARCH_PAGE_SIZE - 1) / SEARCH_PAGE_SIZE).max(1));
+        // The number is the one the links carried: a label only, kept
+        // within what the page's place allows.
+        let page = if found.more_before {
+            asked.max(2).min(pages.unwrap_or(i64::MAX))
+        } else {
+            1
+        };
+        let prev = found
+            .more_before
+            .then(|| found.hits.first().map(|h| h.user.login_id.clone()))
+            .flatten();
+        let next = found
+            .more_after
+            .then(|| found.hits.last().map(|h| h.user.login_id.clone()))
+            .flatten();
+        let hits = found
+            .hits
             .into_iter()
             .map(
                 |UserHit {
@@ -227,9 +299,12 @@ impl HelpDeskTasks<'_> {
             .collect();
         Ok(UserSearchPage {
             hits,
-            total,
+            total: found.total,
+            count_max,
             page,
-            pages: ((total + SEARCH_PAGE_SIZE - 1) / SEARCH_PAGE_SIZE).max(1),
+            pages,
+            prev,
+            next,
         })
     }
 

@@ -10,8 +10,10 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use shomei_core::RevocationReason;
-use shomei_core::format::jp_datetime;
-use shomei_service::{ActionError, HelpDeskTasks, PhoneRevocationDone, UserDetail, UserSearchPage};
+use shomei_core::format::{grouped, jp_datetime};
+use shomei_service::{
+    ActionError, HelpDeskTasks, PhoneRevocationDone, SearchPageKey, UserDetail, UserSearchPage,
+};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::{Console, ConsoleLayout, console_system_error, failed, in_layout_error};
@@ -39,14 +41,20 @@ struct Opr010 {
     q: String,
     q_url: String,
     found: Option<UserSearchPage>,
+    /// The count's cap as the screen writes it (「1,000」件以上).
+    count_max: String,
     error: Option<String>,
     notice: Option<String>,
 }
 
+/// OPR010's URL: the text, and which page (the users after or before a
+/// login ID, and the page's number as the links carried it).
 #[derive(serde::Deserialize)]
 pub(crate) struct SearchQuery {
     q: Option<String>,
-    page: Option<i64>,
+    after: Option<String>,
+    before: Option<String>,
+    page: Option<String>,
 }
 
 /// OPR010 利用者検索: across companies, prefix match, paged.
@@ -63,7 +71,17 @@ pub(crate) async fn opr010(
     let text = q.q.clone().unwrap_or_default();
     let (found, error) = match &q.q {
         None => (None, None),
-        Some(text) => match hd.search(text, q.page.unwrap_or(1)).await {
+        Some(text) => match hd
+            .search(
+                text,
+                &SearchPageKey {
+                    after: q.after.as_deref(),
+                    before: q.before.as_deref(),
+                    page: q.page.as_deref(),
+                },
+            )
+            .await
+        {
             Ok(p) => (Some(p), None),
             Err(ActionError::Refused(m)) => (None, Some(m)),
             Err(ActionError::Internal(e)) => return console_system_error(&st, &e),
@@ -73,6 +91,7 @@ pub(crate) async fn opr010(
         q_url: form_urlencoded::byte_serialize(text.as_bytes()).collect(),
         q: text,
         found,
+        count_max: grouped(st.svc.settings().helpdesk_search_count_max),
         error,
         notice: None,
         l: ConsoleLayout::new(&st, &c, title, id),
