@@ -175,12 +175,6 @@ pub async fn start_all(
     others: Listeners,
     opts: ServerOptions,
 ) -> Result<RunningServer, StartError> {
-    let Listeners {
-        cert,
-        pki,
-        metrics,
-        operator,
-    } = others;
     let local = |l: &TcpListener| {
         l.local_addr().map_err(|source| StartError::Bind {
             addr: opts.listen,
@@ -188,42 +182,98 @@ pub async fn start_all(
         })
     };
     let addr = local(&portal)?;
-    let cert_addr = cert.as_ref().map(local).transpose()?;
-    let pki_addr = pki.as_ref().map(local).transpose()?;
-    let metrics_addr = metrics.as_ref().map(local).transpose()?;
-    let operator_addr = operator.as_ref().map(local).transpose()?;
-    let identity = server_identity(&svc, &opts.extra_names)?;
-    let portal_acceptor = TlsAcceptor::from(Arc::new(tls_config((
-        identity.0.clone(),
-        identity.1.clone_key(),
-    ))?));
-    let operator_acceptor = match operator_addr {
-        Some(_) => {
-            let (cfg, cache) = crate::certauth::client_tls_config(
-                svc.clone(),
-                identity.0.clone(),
-                identity.1.clone_key(),
+    let cert_addr = others.cert.as_ref().map(local).transpose()?;
+    let pki_addr = others.pki.as_ref().map(local).transpose()?;
+    let metrics_addr = others.metrics.as_ref().map(local).transpose()?;
+    let operator_addr = others.operator.as_ref().map(local).transpose()?;
+    let acceptors = Acceptors::new(&svc, &opts, operator_addr.is_some(), cert_addr.is_some())?;
+    let state = app_state(&svc, &opts, cert_addr).await?;
+    let (stop, stopped) = watch::channel(false);
+    let background = spawn_background(&svc, state.clone(), &stop);
+    let loops = spawn_listeners(&svc, state, portal, others, acceptors, stopped);
+    let task = tokio::spawn(wind_down(loops, svc, background));
+    Ok(RunningServer {
+        addr,
+        cert_addr,
+        pki_addr,
+        metrics_addr,
+        operator_addr,
+        stop,
+        task,
+    })
+}
+
+/// A TLS listener's acceptor that asks for client certificates, with the
+/// cache of the chains it verified.
+type ClientAuth = (TlsAcceptor, Arc<crate::certauth::ChainCache>);
+
+/// The TLS acceptors: the portal's, and the operator console's and the
+/// certificate listener's (client certificates asked for) when they run.
+struct Acceptors {
+    portal: TlsAcceptor,
+    operator: Option<ClientAuth>,
+    cert: Option<ClientAuth>,
+}
+
+impl Acceptors {
+    /// Every acceptor with the server's certificate; `operator` and `cert`:
+    /// whether those listeners run.
+    fn new(
+        svc: &Arc<Shomei>,
+        opts: &ServerOptions,
+        operator: bool,
+        cert: bool,
+    ) -> Result<Self, StartError> {
+        let identity = server_identity(svc, &opts.extra_names)?;
+        let portal = TlsAcceptor::from(Arc::new(tls_config((
+            identity.0.clone(),
+            identity.1.clone_key(),
+        ))?));
+        let operator = if operator {
+            Some(client_auth(
+                svc,
+                (identity.0.clone(), identity.1.clone_key()),
                 shomei_pki::operator::Profile::Operator,
-            )
-            .map_err(StartError::Tls)?;
-            Some((TlsAcceptor::from(Arc::new(cfg)), cache))
-        }
-        None => None,
-    };
-    let cert_acceptor = match cert_addr {
-        Some(_) => {
-            let (chain, key) = identity;
-            let (cfg, cache) = crate::certauth::client_tls_config(
-                svc.clone(),
-                chain,
-                key,
+            )?)
+        } else {
+            None
+        };
+        let cert = if cert {
+            Some(client_auth(
+                svc,
+                identity,
                 shomei_pki::operator::Profile::Customer,
-            )
-            .map_err(StartError::Tls)?;
-            Some((TlsAcceptor::from(Arc::new(cfg)), cache))
-        }
-        None => None,
-    };
+            )?)
+        } else {
+            None
+        };
+        Ok(Self {
+            portal,
+            operator,
+            cert,
+        })
+    }
+}
+
+/// An acceptor that asks for client certificates of `profile` (customers'
+/// or operators').
+fn client_auth(
+    svc: &Arc<Shomei>,
+    (chain, key): Identity,
+    profile: shomei_pki::operator::Profile,
+) -> Result<ClientAuth, StartError> {
+    let (cfg, cache) = crate::certauth::client_tls_config(svc.clone(), chain, key, profile)
+        .map_err(StartError::Tls)?;
+    Ok((TlsAcceptor::from(Arc::new(cfg)), cache))
+}
+
+/// What every handler shares: the service, the login form's signing key,
+/// the device cookies and the certificate listener's public URL.
+async fn app_state(
+    svc: &Arc<Shomei>,
+    opts: &ServerOptions,
+    cert_addr: Option<SocketAddr>,
+) -> Result<AppState, StartError> {
     let form_secret = svc
         .login_form_secret()
         .await
@@ -241,18 +291,21 @@ pub async fn start_all(
             .clone()
             .unwrap_or_else(|| format!("https://localhost:{}", a.port()))
     });
-    let state = AppState {
+    Ok(AppState {
         svc: svc.clone(),
         form,
         devices,
         cert_base,
-    };
-    let app = router(state.clone());
-    let pki_app = crate::pki_router(state.clone());
-    let metrics_app = metrics_router(state.clone());
-    let console_app = crate::console::router(state.clone());
-    let (stop, stopped) = watch::channel(false);
+    })
+}
 
+/// Starts the background tasks: the upkeep rounds, the CRL publisher, the
+/// revocation watch and listener, and the OCSP refresh; handles to end them.
+fn spawn_background(
+    svc: &Arc<Shomei>,
+    state: AppState,
+    stop: &watch::Sender<bool>,
+) -> Vec<tokio::task::AbortHandle> {
     let upkeep = tokio::spawn(upkeep(state, stop.subscribe()));
     let publisher = {
         let svc = svc.clone();
@@ -270,17 +323,36 @@ pub async fn start_all(
         let svc = svc.clone();
         tokio::spawn(async move { svc.run_ocsp_refresh().await })
     };
-    let keeper = svc.clone();
+    [upkeep, publisher, watch, listen, ocsp_refresh]
+        .iter()
+        .map(|t| t.abort_handle())
+        .collect()
+}
+
+/// Starts an accept loop on the portal and on each other listener given,
+/// each until `stopped`.
+fn spawn_listeners(
+    svc: &Arc<Shomei>,
+    state: AppState,
+    portal: TcpListener,
+    others: Listeners,
+    acceptors: Acceptors,
+    stopped: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let app = router(state.clone());
+    let pki_app = crate::pki_router(state.clone());
+    let metrics_app = metrics_router(state.clone());
+    let console_app = crate::console::router(state);
     let mut loops = vec![tokio::spawn(accept_loop(
         portal,
-        portal_acceptor,
+        acceptors.portal,
         None,
         app.clone(),
         svc.clone(),
         Listener::Portal,
         stopped.clone(),
     ))];
-    if let Some(listener) = pki {
+    if let Some(listener) = others.pki {
         loops.push(tokio::spawn(plain_accept_loop(
             listener,
             pki_app,
@@ -289,7 +361,7 @@ pub async fn start_all(
             stopped.clone(),
         )));
     }
-    if let Some(listener) = metrics {
+    if let Some(listener) = others.metrics {
         loops.push(tokio::spawn(plain_accept_loop(
             listener,
             metrics_app,
@@ -298,7 +370,7 @@ pub async fn start_all(
             stopped.clone(),
         )));
     }
-    if let (Some(listener), Some((acceptor, cache))) = (operator, operator_acceptor) {
+    if let (Some(listener), Some((acceptor, cache))) = (others.operator, acceptors.operator) {
         loops.push(tokio::spawn(accept_loop(
             listener,
             acceptor,
@@ -309,42 +381,39 @@ pub async fn start_all(
             stopped.clone(),
         )));
     }
-    if let (Some(listener), Some((acceptor, cache))) = (cert, cert_acceptor) {
+    if let (Some(listener), Some((acceptor, cache))) = (others.cert, acceptors.cert) {
         loops.push(tokio::spawn(accept_loop(
             listener,
             acceptor,
             Some(cache),
             app,
-            svc,
+            svc.clone(),
             Listener::Cert,
             stopped,
         )));
     }
-    let task = tokio::spawn(async move {
-        for l in loops {
-            let _ = l.await;
-        }
-        // A restart then reads the set from it, not from the database, and
-        // serves these CRLs again instead of signing them.
-        keeper.keep_current_crl_copies().await;
-        if let Err(e) = keeper.keep_revocation_snapshot_if_behind(true).await {
-            tracing::error!(error = %e, "cannot write the revocation set snapshot");
-        }
-        upkeep.abort();
-        publisher.abort();
-        watch.abort();
-        listen.abort();
-        ocsp_refresh.abort();
-    });
-    Ok(RunningServer {
-        addr,
-        cert_addr,
-        pki_addr,
-        metrics_addr,
-        operator_addr,
-        stop,
-        task,
-    })
+    loops
+}
+
+/// Waits until every listener has stopped, then keeps the current CRLs and
+/// the revocation set's snapshot (a restart then reads the set from it, not
+/// from the database, and serves these CRLs again instead of signing them),
+/// then ends the background tasks.
+async fn wind_down(
+    loops: Vec<tokio::task::JoinHandle<()>>,
+    keeper: Arc<Shomei>,
+    background: Vec<tokio::task::AbortHandle>,
+) {
+    for l in loops {
+        let _ = l.await;
+    }
+    keeper.keep_current_crl_copies().await;
+    if let Err(e) = keeper.keep_revocation_snapshot_if_behind(true).await {
+        tracing::error!(error = %e, "cannot write the revocation set snapshot");
+    }
+    for task in background {
+        task.abort();
+    }
 }
 
 /// Accepts TLS connections until stopped, within the listener's limits

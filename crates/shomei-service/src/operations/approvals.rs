@@ -1746,14 +1746,7 @@ impl Shomei {
         client: &str,
         now: OffsetDateTime,
     ) -> Result<(Applied, PendingRevocation), ApprovalError> {
-        let passwords = |m: Material| match m {
-            Material::Passwords(p) => Ok(p),
-            _ => Err(ServiceError::Invariant(
-                "a マスター's passwords were not prepared",
-            )),
-        };
-        // Only closing a company and a revocation revoke anything.
-        let mut revoked = PendingRevocation::default();
+        let by = By { actor, client, now };
         let applied = match change {
             ApprovalChange::OpenCompany {
                 company,
@@ -1767,21 +1760,8 @@ impl Shomei {
                 let d = self
                     .master_draft(login_id, name, email)
                     .map_err(draft_problem)?;
-                let name = company_name(company)
-                    .map_err(|_| ApprovalRefusal::Invalid(InvalidField::CompanyName))?;
-                let id = self
-                    .create_company_in(tx, name, service, actor, client)
-                    .await
-                    .map_err(operator_error)?;
-                let (login_id, passwords) = self
-                    .master_in(tx, id, &d, passwords(material)?, actor, client)
-                    .await?;
-                Applied::CompanyOpened {
-                    company_id: id,
-                    company: name.to_owned(),
-                    login_id,
-                    passwords,
-                }
+                self.open_company_in(tx, company, service, &d, material, by)
+                    .await?
             }
             ApprovalChange::RegisterMaster {
                 company_id,
@@ -1794,15 +1774,8 @@ impl Shomei {
                     .master_draft(login_id, name, email)
                     .map_err(draft_problem)?;
                 let id = CompanyId(*company_id);
-                let (login_id, passwords) = self
-                    .master_in(tx, id, &d, passwords(material)?, actor, client)
-                    .await?;
-                Applied::MasterRegistered {
-                    company_id: id,
-                    company: company.clone(),
-                    login_id,
-                    passwords,
-                }
+                self.register_master_in(tx, id, company, &d, material, by)
+                    .await?
             }
             ApprovalChange::ResetMasterPasswords {
                 company,
@@ -1810,149 +1783,28 @@ impl Shomei {
                 passwords: which,
                 ..
             } => {
-                let p = passwords(material)?;
+                let p = passwords_of(material)?;
                 let done = self
                     .reset_master_in(tx, login_id, which, p, actor, client)
                     .await?;
-                Applied::MasterPasswordsReset {
-                    company: company.clone(),
-                    done,
-                }
+                let company = company.clone();
+                Applied::MasterPasswordsReset { company, done }
             }
             ApprovalChange::CloseCompany {
                 company_id,
                 company,
-            } => {
-                let id = CompanyId(*company_id);
-                let mut stopped = 0;
-                for uid in tx.company_user_ids(id).await.db()? {
-                    if let Some(mut u) = tx.user(uid).await.db()? {
-                        u.counters.admin_stopped = true;
-                        tx.save_counters(u.id, &u.counters).await.db()?;
-                        stopped += 1;
-                    }
-                }
-                let mut count = 0;
-                for c in tx.company_unrevoked_certs(id).await.db()? {
-                    let Some(r) = self
-                        .revoke_in(tx, &c.cert, now, REASON_CESSATION, None)
-                        .await?
-                    else {
-                        continue;
-                    };
-                    revoked = revoked.and(r);
-                    count += 1;
-                    let detail = format!(
-                        "企業解約による失効: シリアル番号 {}（理由 {REASON_CESSATION}）",
-                        c.cert.serial
-                    );
-                    tx.audit(
-                        &self
-                            .entry(Operation::CertificateRevocation)
-                            .by_name(Some(id), actor)
-                            .target(&c.login_id)
-                            .detail(&detail)
-                            .client(client),
-                    )
-                    .await
-                    .db()?;
-                }
-                if !tx.close_company(id, actor, now).await.db()? {
-                    return Err(ApprovalRefusal::CompanyClosed(*company_id).into());
-                }
-                let detail =
-                    format!("{company} 利用者 {stopped}名を利用停止、電子証明書 {count}件を失効");
-                tx.audit(
-                    &self
-                        .entry(Operation::CompanyClose)
-                        .by_name(Some(id), actor)
-                        .detail(&detail)
-                        .client(client),
-                )
-                .await
-                .db()?;
-                Applied::CompanyClosed {
-                    company_id: id,
-                    company: company.clone(),
-                    users_stopped: stopped,
-                    certificates_revoked: count,
-                }
-            }
+            } => return self.close_in(tx, *company_id, company, by).await,
             ApprovalChange::AddOperator { email, .. } => {
-                let Material::Operator(p) = material else {
-                    return Err(ServiceError::Invariant("a new operator was not prepared").into());
-                };
-                let email =
-                    operator_email(email).ok_or(ApprovalRefusal::Invalid(InvalidField::Email))?;
-                let added = self
-                    .insert_operator_in(tx, *p, email, actor, client)
-                    .await
-                    .map_err(|e| match e {
-                        OperatorAdminError::NameTaken(n) => {
-                            ApprovalRefusal::OperatorNameTaken(n).into()
-                        }
-                        OperatorAdminError::Internal(e) => ApprovalError::Internal(e),
-                        _ => ApprovalError::Internal(ServiceError::Invariant(
-                            "a checked new operator was refused by its use case",
-                        )),
-                    })?;
-                Applied::OperatorAdded(added)
+                self.add_operator_in(tx, email, material, by).await?
             }
             ApprovalChange::ChangeOperatorRoles { operator, roles } => {
-                let roles = roles_of(roles)?;
-                let name = OperatorName::parse(operator)
-                    .ok_or_else(|| ApprovalRefusal::NoSuchOperator(operator.clone()))?;
-                let Some(o) = tx.operator_by_name(&name).await.db()? else {
-                    return Err(ApprovalRefusal::NoSuchOperator(operator.clone()).into());
-                };
-                tx.set_operator_roles(o.id, &roles).await.db()?;
-                let detail = format!("役割: {} → {}", o.roles.labels(), roles.labels());
-                self.step_row_in(
-                    tx,
-                    actor,
-                    Operation::OperatorRoleChange,
-                    name.as_str(),
-                    client,
-                    &detail,
-                )
-                .await?;
-                Applied::RolesChanged {
-                    operator: name.to_string(),
-                    roles,
-                }
+                self.change_roles_in(tx, operator, roles, by).await?
             }
             ApprovalChange::ChangeApprovalRule {
                 rule,
                 required,
                 roles,
-            } => {
-                let kind = ApprovalKind::from_code(rule)
-                    .ok_or(ApprovalRefusal::Invalid(InvalidField::Rule))?;
-                let roles = roles_of(roles)?;
-                tx.set_approval_rule(kind.code(), *required, &roles.codes(), actor, now)
-                    .await
-                    .db()?;
-                let detail = format!(
-                    "{}: 必要な承認 {required}名（{}）",
-                    kind.label(),
-                    roles.labels()
-                );
-                self.step_row_in(
-                    tx,
-                    actor,
-                    Operation::ApprovalRuleChange,
-                    kind.code(),
-                    client,
-                    &detail,
-                )
-                .await?;
-                Applied::RuleChanged(ApprovalRule {
-                    kind,
-                    required: *required,
-                    roles,
-                    changed: Some((now, actor.to_owned())),
-                })
-            }
+            } => self.change_rule_in(tx, rule, *required, roles, by).await?,
             ApprovalChange::RevokeCertificate {
                 company,
                 login_id,
@@ -1963,26 +1815,237 @@ impl Shomei {
                 ..
             } => {
                 let (user, cert) = self.revocable_in(tx, login_id, serial).await?;
-                let reason = RevocationReason::from_code(*reason)
-                    .ok_or(ApprovalRefusal::Invalid(InvalidField::Reason))?;
-                let request = PhoneRequest {
-                    reason,
-                    invalidity: invalidity
-                        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
-                    caller,
-                };
-                revoked = self
+                let request = phone_request(*reason, *invalidity, caller)?;
+                let revoked = self
                     .phone_revoke_in(tx, &user, &cert, &request, actor, client, now)
                     .await?
                     .ok_or_else(|| ApprovalRefusal::CertNotInForce(login_id.clone()))?;
-                Applied::CertificateRevoked {
+                let applied = Applied::CertificateRevoked {
                     company: company.clone(),
                     login_id: login_id.clone(),
                     serial: serial.clone(),
-                }
+                };
+                return Ok((applied, revoked));
             }
         };
+        // Only closing a company and a revocation revoke anything.
+        Ok((applied, PendingRevocation::default()))
+    }
+
+    /// A new company with its first マスター (the service and the マスター's
+    /// fields checked already): the company's name checked, both created.
+    async fn open_company_in(
+        &self,
+        tx: &mut Tx,
+        company: &str,
+        service: Service,
+        d: &MasterDraft,
+        material: Material,
+        by: By<'_>,
+    ) -> Result<Applied, ApprovalError> {
+        let name = company_name(company)
+            .map_err(|_| ApprovalRefusal::Invalid(InvalidField::CompanyName))?;
+        let id = self
+            .create_company_in(tx, name, service, by.actor, by.client)
+            .await
+            .map_err(operator_error)?;
+        let (login_id, passwords) = self
+            .master_in(tx, id, d, passwords_of(material)?, by.actor, by.client)
+            .await?;
+        Ok(Applied::CompanyOpened {
+            company_id: id,
+            company: name.to_owned(),
+            login_id,
+            passwords,
+        })
+    }
+
+    /// A new マスター for a company that has none left (the fields checked
+    /// already), with the prepared passwords.
+    async fn register_master_in(
+        &self,
+        tx: &mut Tx,
+        id: CompanyId,
+        company: &str,
+        d: &MasterDraft,
+        material: Material,
+        by: By<'_>,
+    ) -> Result<Applied, ApprovalError> {
+        let (login_id, passwords) = self
+            .master_in(tx, id, d, passwords_of(material)?, by.actor, by.client)
+            .await?;
+        Ok(Applied::MasterRegistered {
+            company_id: id,
+            company: company.to_owned(),
+            login_id,
+            passwords,
+        })
+    }
+
+    /// 解約: the company's users stopped, its certificates revoked (each
+    /// with its row), the company closed and its row written.
+    async fn close_in(
+        &self,
+        tx: &mut Tx,
+        company_id: i64,
+        company: &str,
+        by: By<'_>,
+    ) -> Result<(Applied, PendingRevocation), ApprovalError> {
+        let id = CompanyId(company_id);
+        let stopped = stop_users_in(tx, id).await?;
+        let (count, revoked) = self.revoke_company_certs_in(tx, id, by).await?;
+        if !tx.close_company(id, by.actor, by.now).await.db()? {
+            return Err(ApprovalRefusal::CompanyClosed(company_id).into());
+        }
+        let detail = format!("{company} 利用者 {stopped}名を利用停止、電子証明書 {count}件を失効");
+        tx.audit(
+            &self
+                .entry(Operation::CompanyClose)
+                .by_name(Some(id), by.actor)
+                .detail(&detail)
+                .client(by.client),
+        )
+        .await
+        .db()?;
+        let applied = Applied::CompanyClosed {
+            company_id: id,
+            company: company.to_owned(),
+            users_stopped: stopped,
+            certificates_revoked: count,
+        };
         Ok((applied, revoked))
+    }
+
+    /// Every certificate in force of a closing company revoked
+    /// (cessationOfOperation), each with its 操作履歴 row: how many, and
+    /// the revocations to put in force at the commit.
+    async fn revoke_company_certs_in(
+        &self,
+        tx: &mut Tx,
+        id: CompanyId,
+        by: By<'_>,
+    ) -> Result<(usize, PendingRevocation), ApprovalError> {
+        let mut revoked = PendingRevocation::default();
+        let mut count = 0;
+        for c in tx.company_unrevoked_certs(id).await.db()? {
+            let Some(r) = self
+                .revoke_in(tx, &c.cert, by.now, REASON_CESSATION, None)
+                .await?
+            else {
+                continue;
+            };
+            revoked = revoked.and(r);
+            count += 1;
+            let detail = format!(
+                "企業解約による失効: シリアル番号 {}（理由 {REASON_CESSATION}）",
+                c.cert.serial
+            );
+            tx.audit(
+                &self
+                    .entry(Operation::CertificateRevocation)
+                    .by_name(Some(id), by.actor)
+                    .target(&c.login_id)
+                    .detail(&detail)
+                    .client(by.client),
+            )
+            .await
+            .db()?;
+        }
+        Ok((count, revoked))
+    }
+
+    /// The operator prepared for the request added (its e-mail address
+    /// checked), its rows written.
+    async fn add_operator_in(
+        &self,
+        tx: &mut Tx,
+        email: &str,
+        material: Material,
+        by: By<'_>,
+    ) -> Result<Applied, ApprovalError> {
+        let Material::Operator(p) = material else {
+            return Err(ServiceError::Invariant("a new operator was not prepared").into());
+        };
+        let email = operator_email(email).ok_or(ApprovalRefusal::Invalid(InvalidField::Email))?;
+        let added = self
+            .insert_operator_in(tx, *p, email, by.actor, by.client)
+            .await
+            .map_err(|e| match e {
+                OperatorAdminError::NameTaken(n) => ApprovalRefusal::OperatorNameTaken(n).into(),
+                OperatorAdminError::Internal(e) => ApprovalError::Internal(e),
+                _ => ApprovalError::Internal(ServiceError::Invariant(
+                    "a checked new operator was refused by its use case",
+                )),
+            })?;
+        Ok(Applied::OperatorAdded(added))
+    }
+
+    /// An operator's roles replaced by `roles` (codes), with the row.
+    async fn change_roles_in(
+        &self,
+        tx: &mut Tx,
+        operator: &str,
+        roles: &str,
+        by: By<'_>,
+    ) -> Result<Applied, ApprovalError> {
+        let roles = roles_of(roles)?;
+        let name = OperatorName::parse(operator)
+            .ok_or_else(|| ApprovalRefusal::NoSuchOperator(operator.to_owned()))?;
+        let Some(o) = tx.operator_by_name(&name).await.db()? else {
+            return Err(ApprovalRefusal::NoSuchOperator(operator.to_owned()).into());
+        };
+        tx.set_operator_roles(o.id, &roles).await.db()?;
+        let detail = format!("役割: {} → {}", o.roles.labels(), roles.labels());
+        self.step_row_in(
+            tx,
+            by.actor,
+            Operation::OperatorRoleChange,
+            name.as_str(),
+            by.client,
+            &detail,
+        )
+        .await?;
+        Ok(Applied::RolesChanged {
+            operator: name.to_string(),
+            roles,
+        })
+    }
+
+    /// A rule of the approval table set, with the row.
+    async fn change_rule_in(
+        &self,
+        tx: &mut Tx,
+        rule: &str,
+        required: u32,
+        roles: &str,
+        by: By<'_>,
+    ) -> Result<Applied, ApprovalError> {
+        let kind =
+            ApprovalKind::from_code(rule).ok_or(ApprovalRefusal::Invalid(InvalidField::Rule))?;
+        let roles = roles_of(roles)?;
+        tx.set_approval_rule(kind.code(), required, &roles.codes(), by.actor, by.now)
+            .await
+            .db()?;
+        let detail = format!(
+            "{}: 必要な承認 {required}名（{}）",
+            kind.label(),
+            roles.labels()
+        );
+        self.step_row_in(
+            tx,
+            by.actor,
+            Operation::ApprovalRuleChange,
+            kind.code(),
+            by.client,
+            &detail,
+        )
+        .await?;
+        Ok(Applied::RuleChanged(ApprovalRule {
+            kind,
+            required,
+            roles,
+            changed: Some((by.now, by.actor.to_owned())),
+        }))
     }
 
     /// A company's new マスター with the prepared passwords, its rows
@@ -2035,6 +2098,53 @@ async fn company_open_in(tx: &mut Tx, company_id: i64) -> Result<CompanyId, Appr
         return Err(ApprovalRefusal::CompanyClosed(company_id).into());
     }
     Ok(id)
+}
+
+/// Who commits a change, from where, and when: what its rows carry.
+#[derive(Clone, Copy)]
+struct By<'a> {
+    actor: &'a str,
+    client: &'a str,
+    now: OffsetDateTime,
+}
+
+/// The passwords prepared for a change that makes or resets a マスター.
+fn passwords_of(m: Material) -> Result<PreparedPasswords, ServiceError> {
+    match m {
+        Material::Passwords(p) => Ok(p),
+        _ => Err(ServiceError::Invariant(
+            "a マスター's passwords were not prepared",
+        )),
+    }
+}
+
+/// The phone request a stored revocation names: its CRL reason code read
+/// back, its invalidity date (Unix seconds) as a time.
+fn phone_request(
+    reason: u8,
+    invalidity: Option<i64>,
+    caller: &str,
+) -> Result<PhoneRequest<'_>, ApprovalRefusal> {
+    let reason = RevocationReason::from_code(reason)
+        .ok_or(ApprovalRefusal::Invalid(InvalidField::Reason))?;
+    Ok(PhoneRequest {
+        reason,
+        invalidity: invalidity.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+        caller,
+    })
+}
+
+/// A closing company's users stopped (利用停止): how many.
+async fn stop_users_in(tx: &mut Tx, id: CompanyId) -> Result<usize, ApprovalError> {
+    let mut stopped = 0;
+    for uid in tx.company_user_ids(id).await.db()? {
+        if let Some(mut u) = tx.user(uid).await.db()? {
+            u.counters.admin_stopped = true;
+            tx.save_counters(u.id, &u.counters).await.db()?;
+            stopped += 1;
+        }
+    }
+    Ok(stopped)
 }
 
 /// Role codes a change names, read back.
