@@ -191,8 +191,9 @@ impl Search {
         branches.join(" UNION ")
     }
 
-    /// Whether the user `u` matches, tested on that one row: for reading
-    /// the users in login-ID order and keeping those that match.
+    /// Whether the user `u` (of the company `co`) matches, tested on that
+    /// one row: for reading the users in login-ID order and keeping those
+    /// that match.
     fn row_matches(&self, values: &mut Vec<Value>) -> String {
         let tests: Vec<String> = self
             .ranges
@@ -200,10 +201,10 @@ impl Search {
             .map(|r| match r.way {
                 Way::LoginId => format!("({})", self.cond("lower(u.login_id)", r, values)),
                 Way::Name => format!("({})", self.cond("lower(u.name)", r, values)),
-                Way::Company => format!(
-                    "EXISTS (SELECT 1 FROM companies co WHERE co.id = u.company_id AND {})",
-                    self.cond("lower(co.name)", r, values)
-                ),
+                // The user's company is joined (`co`): a test of that one
+                // row, where PostgreSQL would read every company into a hash
+                // for an EXISTS.
+                Way::Company => format!("({})", self.cond("lower(co.name)", r, values)),
                 Way::Serial => format!(
                     "EXISTS (SELECT 1 FROM certificates c WHERE c.user_id = u.id AND {})",
                     self.cond("c.serial", r, values)
@@ -271,7 +272,8 @@ impl Store {
             )
         } else {
             format!(
-                "SELECT u.id FROM users u WHERE u.deleted_at IS NULL{}",
+                "SELECT u.id FROM users u JOIN companies co ON co.id = u.company_id \
+                 WHERE u.deleted_at IS NULL{}",
                 search.row_matches(&mut values)
             )
         };
