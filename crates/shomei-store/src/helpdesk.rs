@@ -50,6 +50,12 @@ pub struct UserHits {
     pub more_after: bool,
 }
 
+/// The page's side of its key: the users after (`>`) or before (`<`) it.
+struct Key<'a> {
+    login: &'a str,
+    cmp: &'static str,
+}
+
 /// A value bound to a `?` of a statement built here, in order.
 enum Value {
     Int(i64),
@@ -156,7 +162,7 @@ impl Search {
     /// The ids of the users matching (not deleted) as one set, each way
     /// read at most `each` from its index: exact while no way has more
     /// than `each - 1`, which holds whenever the set has fewer than `each`.
-    fn capped_ids(&self, each: i64, values: &mut Vec<Value>) -> String {
+    fn capped_ids(&self, each: i64, key: Option<&Key<'_>>, values: &mut Vec<Value>) -> String {
         let branches: Vec<String> = self
             .ranges
             .iter()
@@ -184,8 +190,16 @@ impl Search {
                         self.cond("c.serial", r, values)
                     ),
                 };
+                let login = match r.way {
+                    Way::LoginId | Way::Name => "login_id",
+                    Way::Company | Way::Serial => "u.login_id",
+                };
+                let keyed = key.map_or(String::new(), |k| {
+                    values.push(Value::Text(k.login.to_owned()));
+                    format!(" AND {login} {} ?", k.cmp)
+                });
                 values.push(Value::Int(each));
-                format!("SELECT id FROM ({inner} LIMIT ?) AS w{i}")
+                format!("SELECT id FROM ({inner}{keyed} LIMIT ?) AS w{i}")
             })
             .collect();
         branches.join(" UNION ")
@@ -229,9 +243,11 @@ impl Store {
     /// count reads each way of matching from its own index, at most
     /// `count_max + 1` each. Up to the cap that set is exact and the page
     /// is picked from it; beyond it the users are read in login-ID order
-    /// (its UNIQUE index) from the key on, each tested on its row, until
-    /// the page is full. Only the page's users get their company and
-    /// newest certificate read.
+    /// (its UNIQUE index) from the key on, each tested on its row, at most
+    /// `count_max` rows; a page not full by then is picked from those
+    /// matching beyond the key, counted the same way (the whole walk only
+    /// when they too are more than the cap). Only the page's users get
+    /// their company and newest certificate read.
     pub async fn search_users(
         &self,
         prefix: &str,
@@ -254,7 +270,7 @@ impl Store {
         } else {
             format!(
                 "SELECT count(*) FROM ({}) AS m",
-                search.capped_ids(each, &mut values)
+                search.capped_ids(each, None, &mut values)
             )
         };
         let n: i64 = on!(self.reader(), c, d => {
@@ -264,51 +280,94 @@ impl Store {
         let total = (n <= count_max).then_some(n);
 
         // The page's ids, one more than `limit` to know if more follow.
-        let mut values = Vec::new();
-        let picked = if total.is_some() && !search.ranges.is_empty() {
-            format!(
-                "SELECT u.id FROM users u WHERE u.id IN ({})",
-                search.capped_ids(each, &mut values)
-            )
-        } else {
-            format!(
-                "SELECT u.id FROM users u JOIN companies co ON co.id = u.company_id \
-                 WHERE u.deleted_at IS NULL{}",
-                search.row_matches(&mut values)
-            )
-        };
         let (key, order) = match from {
-            SearchFrom::First => ("", "ASC"),
-            SearchFrom::After(k) => {
-                values.push(Value::Text(k.to_owned()));
-                (" AND u.login_id > ?", "ASC")
-            }
-            SearchFrom::Before(k) => {
-                values.push(Value::Text(k.to_owned()));
-                (" AND u.login_id < ?", "DESC")
+            SearchFrom::First => (None, "ASC"),
+            SearchFrom::After(login) => (Some(Key { login, cmp: ">" }), "ASC"),
+            SearchFrom::Before(login) => (Some(Key { login, cmp: "<" }), "DESC"),
+        };
+        let want = limit.saturating_add(1);
+        let keyed = |values: &mut Vec<Value>| {
+            key.as_ref().map_or(String::new(), |k| {
+                values.push(Value::Text(k.login.to_owned()));
+                format!(" AND u.login_id {} ?", k.cmp)
+            })
+        };
+        // From the exact set of those matching (beyond the key, when
+        // `beyond`): fewer than `each` of them.
+        let exact = |beyond: bool| {
+            let mut values = Vec::new();
+            let ids = search.capped_ids(each, key.as_ref().filter(|_| beyond), &mut values);
+            let k = keyed(&mut values);
+            values.push(Value::Int(want));
+            (
+                format!(
+                    "SELECT u.id FROM users u WHERE u.id IN ({ids}){k} \
+                     ORDER BY u.login_id {order} LIMIT ?"
+                ),
+                values,
+            )
+        };
+        // In login-ID order from the key, each row tested; at most `budget`
+        // rows read when given.
+        let walk = |budget: Option<i64>| {
+            let mut values = Vec::new();
+            let sql = match budget {
+                Some(budget) => {
+                    let k = keyed(&mut values);
+                    values.push(Value::Int(budget));
+                    let tests = search.row_matches(&mut values);
+                    format!(
+                        "SELECT u.id FROM (SELECT u.id, u.login_id, u.name, u.company_id \
+                         FROM users u WHERE u.deleted_at IS NULL{k} \
+                         ORDER BY u.login_id {order} LIMIT ?) AS u \
+                         JOIN companies co ON co.id = u.company_id WHERE 1 = 1{tests} \
+                         ORDER BY u.login_id {order} LIMIT ?"
+                    )
+                }
+                None => {
+                    let tests = search.row_matches(&mut values);
+                    let k = keyed(&mut values);
+                    format!(
+                        "SELECT u.id FROM users u JOIN companies co ON co.id = u.company_id \
+                         WHERE u.deleted_at IS NULL{tests}{k} ORDER BY u.login_id {order} LIMIT ?"
+                    )
+                }
+            };
+            values.push(Value::Int(want));
+            (sql, values)
+        };
+        let full = |hits: &Vec<UserHit>| usize::try_from(want).is_ok_and(|w| hits.len() >= w);
+        let mut hits = if search.ranges.is_empty() {
+            // Everyone: every row read is on the page.
+            self.search_page(walk(None)).await?
+        } else if total.is_some() {
+            self.search_page(exact(false)).await?
+        } else {
+            // Over the cap: the login-ID index from the key, at most as many
+            // rows as the cap; a page not full by then is read from the set
+            // of those matching beyond the key when that is under the cap
+            // (e.g. the page after a search's last user, whose users all
+            // come early in login-ID order), else by the whole walk.
+            let first = self.search_page(walk(Some(count_max))).await?;
+            if full(&first) {
+                first
+            } else {
+                let mut values = Vec::new();
+                let counted = format!(
+                    "SELECT count(*) FROM ({}) AS m",
+                    search.capped_ids(each, key.as_ref(), &mut values)
+                );
+                let beyond: i64 = on!(self.reader(), c, d => {
+                    let row = query_with!(d, counted, &values).fetch_one(c).await?;
+                    sqlx::Row::try_get(&row, 0)?
+                });
+                if beyond <= count_max {
+                    self.search_page(exact(true)).await?
+                } else {
+                    self.search_page(walk(None)).await?
+                }
             }
         };
-        values.push(Value::Int(limit.saturating_add(1)));
-        let page = format!(
-            "SELECT {USER_COLUMNS}, co.name AS company_name, {CERT_COLUMNS} FROM users u \
-             JOIN companies co ON co.id = u.company_id \
-             LEFT JOIN certificates c ON c.id = (SELECT MAX(id) FROM certificates WHERE user_id = u.id) \
-             WHERE u.id IN ({picked}{key} ORDER BY u.login_id {order} LIMIT ?) ORDER BY u.login_id"
-        );
-        let mut hits = on!(self.reader(), c, d => {
-            query_with!(d, page, &values)
-                .fetch_all(c)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok(UserHit {
-                        user: user(r)?,
-                        company: r.text("company_name")?,
-                        cert: cert(r)?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?
-        });
         let over = usize::try_from(limit).is_ok_and(|l| hits.len() > l);
         let (more_before, more_after) = match from {
             SearchFrom::First => (false, over),
@@ -330,6 +389,31 @@ impl Store {
             total,
             more_before,
             more_after,
+        })
+    }
+
+    /// The users `picked` (their ids, by a statement and its values), by
+    /// login ID, each with their company's name and newest certificate.
+    async fn search_page(&self, (picked, values): (String, Vec<Value>)) -> Result<Vec<UserHit>> {
+        let page = format!(
+            "SELECT {USER_COLUMNS}, co.name AS company_name, {CERT_COLUMNS} FROM users u \
+             JOIN companies co ON co.id = u.company_id \
+             LEFT JOIN certificates c ON c.id = (SELECT MAX(id) FROM certificates WHERE user_id = u.id) \
+             WHERE u.id IN ({picked}) ORDER BY u.login_id"
+        );
+        on!(self.reader(), c, d => {
+            query_with!(d, page, &values)
+                .fetch_all(c)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(UserHit {
+                        user: user(r)?,
+                        company: r.text("company_name")?,
+                        cert: cert(r)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
         })
     }
 
