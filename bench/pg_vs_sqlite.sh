@@ -18,7 +18,10 @@
 # an fsync per commit; normal: as issuance.sh). Loopback only, bounded.
 # Each figure sums ROUNDS rounds (default 3), the two nodes measured in
 # alternating order, and shows each round's ratio to show the noise.
-# Usage: [DURABILITY=normal] [ROUNDS=3] bench/pg_vs_sqlite.sh [seconds] [logins] [revoked]
+# SECTIONS (default "1 2 3") chooses the figures measured, e.g. SECTIONS=1
+# for issuance alone. SHOMEI_PG (default SHOMEI) is the binary of the PG
+# node, to set two builds side by side on PostgreSQL in one run.
+# Usage: [DURABILITY=normal] [ROUNDS=3] [SECTIONS=…] bench/pg_vs_sqlite.sh [seconds] [logins] [revoked]
 #        (the issue's figures: 10 200 1000000)
 if [ -z "${SHOMEI_TEST_DATABASE_URL:-}" ]; then
     exec "$(dirname "$0")/../scripts/postgres" "$0" "$@"
@@ -29,6 +32,8 @@ LOGINS=${2:-200}
 REVOKED=${3:-1000000}
 ROUNDS=${ROUNDS:-3}
 DURABILITY=${DURABILITY:-full}
+SECTIONS=" ${SECTIONS:-1 2 3} "
+want() { [[ "$SECTIONS" == *" $1 "* ]]; }
 need openssl:openssl curl:curl python3:python3
 build_shomei
 build_shomei -p shomei-bench
@@ -54,7 +59,7 @@ start_node() {
         start_shomei "$BENCH_TMP/s" 0 --config "$BENCH_TMP/sqlite.toml"
         S_PID=$SHOMEI_PID S_PORTAL=$PORTAL S_CERT=$CERT
     else
-        start_shomei "$BENCH_TMP/p" 0 --database-url "$URL"
+        SHOMEI="${SHOMEI_PG:-$SHOMEI}" start_shomei "$BENCH_TMP/p" 0 --database-url "$URL"
         P_PID=$SHOMEI_PID P_PORTAL=$PORTAL P_CERT=$CERT
     fi
 }
@@ -120,7 +125,7 @@ handshake() { # 4 openssl s_time -new clients with ichirodt's certificate
 rounds() {
     local kind=$1 r n pid url port with_pg ops t pg
     declare -gA TOTAL=([s_n]=0 [s_t]=0 [p_n]=0 [p_t]=0 [p_pg]=0)
-    PER_ROUND=""
+    PER_ROUND="" PER_ROUND_PG=""
     for r in $(seq 1 "$ROUNDS"); do
         local order=(s p) rs rp
         [ $((r % 2)) = 0 ] && order=(p s)
@@ -131,48 +136,56 @@ rounds() {
             TOTAL[${n}_n]=$((TOTAL[${n}_n] + ops))
             TOTAL[${n}_t]=$((TOTAL[${n}_t] + t))
             [ "$n" = p ] && TOTAL[p_pg]=$((TOTAL[p_pg] + pg))
-            if [ "$n" = s ]; then rs="$ops $t"; else rp="$ops $t"; fi
+            if [ "$n" = s ]; then rs="$ops $t"; else rp="$ops $t $pg"; fi
         done
         PER_ROUND+=$(awk -v s="$rs" -v p="$rp" 'BEGIN { split(s, a); split(p, b); printf " %.2f", (b[2] / b[1]) / (a[2] / a[1]) }')
+        PER_ROUND_PG+=$(awk -v s="$rs" -v p="$rp" 'BEGIN { split(s, a); split(p, b); printf " %.2f", ((b[2] + b[3]) / b[1]) / (a[2] / a[1]) }')
     done
 }
 row() { # WHAT TARGET (from TOTAL and PER_ROUND)
     awk -v w="$1" -v sn="${TOTAL[s_n]}" -v st="${TOTAL[s_t]}" -v pn="${TOTAL[p_n]}" -v pt="${TOTAL[p_t]}" \
-        -v pg="${TOTAL[p_pg]}" -v tg="$2" -v hz="$TICK" -v pr="$PER_ROUND" 'BEGIN {
+        -v pg="${TOTAL[p_pg]}" -v tg="$2" -v hz="$TICK" -v pr="$PER_ROUND" -v prg="$PER_ROUND_PG" 'BEGIN {
         s = st * 1000 / hz / sn; p = pt * 1000 / hz / pn; a = (pt + pg) * 1000 / hz / pn
-        printf "  %-36s %6d/%-6d %9.3f ms %9.3f ms %11.3f ms   %.2f× shomei only (rounds:%s), %.2f× with postgres (≤ %s)\n",
-            w, sn, pn, s, p, a, p / s, pr, a / s, tg }' >>"$BENCH_TMP/rows"
+        printf "  %-36s %6d/%-6d %9.3f ms %9.3f ms %11.3f ms   %.2f× shomei only (rounds:%s), %.2f× with postgres (rounds:%s; ≤ %s)\n",
+            w, sn, pn, s, p, a, p / s, pr, a / s, prg, tg }' >>"$BENCH_TMP/rows"
 }
 : >"$BENCH_TMP/rows"
-rounds issue
-row "certificate issuance (EST renewal)" 1.5
-rounds login
-row "password login" 1.5
+if want 1; then
+    rounds issue
+    row "certificate issuance (EST renewal)" 1.2
+fi
+if want 2; then
+    rounds login
+    row "password login" 1.5
+fi
+IDLE="not measured"
 
 # Handshakes with REVOKED revoked: both nodes stopped, seeded, started again.
-stop_node "$S_PID"
-stop_node "$P_PID"
-python3 "$ROOT/bench/seed_revoked.py" "$BENCH_TMP/s/shomei.db" "$REVOKED"
-python3 "$ROOT/bench/seed_revoked_pg.py" "$URL" "$REVOKED"
-start_node sqlite
-start_node pg
-for n in s p; do
-    c=$([ $n = s ] && echo "$S_CERT" || echo "$P_CERT")
-    curl -sS --fail -o /dev/null --cacert "$BENCH_TMP/$n/ca/root-ca.crt" --cert "$BENCH_TMP/$n.ichirodt.crt" \
-        --key "$BENCH_TMP/$n.ichirodt.key" "$c/cert-login"
-done
-# What each node spends with nothing to do (its revocation watch, upkeep),
-# which the per-operation figures include pro rata.
-s0=$(cpu_ticks "$S_PID") p0=$(cpu_ticks "$P_PID") g0=$(pg_ticks)
-sleep "$SECS"
-IDLE=$(awk -v s=$(($(cpu_ticks "$S_PID") - s0)) -v p=$(($(cpu_ticks "$P_PID") - p0)) -v g=$(($(pg_ticks) - g0)) \
-    -v hz="$TICK" -v secs="$SECS" 'BEGIN { printf "SQLite node %.1f ms/s, PG node %.1f ms/s, postgres %.1f ms/s",
-        s * 1000 / hz / secs, p * 1000 / hz / secs, g * 1000 / hz / secs }')
-rounds handshake
-row "TLS handshake, $REVOKED revoked" 1.1
+if want 3; then
+    stop_node "$S_PID"
+    stop_node "$P_PID"
+    python3 "$ROOT/bench/seed_revoked.py" "$BENCH_TMP/s/shomei.db" "$REVOKED"
+    python3 "$ROOT/bench/seed_revoked_pg.py" "$URL" "$REVOKED"
+    start_node sqlite
+    start_node pg
+    for n in s p; do
+        c=$([ $n = s ] && echo "$S_CERT" || echo "$P_CERT")
+        curl -sS --fail -o /dev/null --cacert "$BENCH_TMP/$n/ca/root-ca.crt" --cert "$BENCH_TMP/$n.ichirodt.crt" \
+            --key "$BENCH_TMP/$n.ichirodt.key" "$c/cert-login"
+    done
+    # What each node spends with nothing to do (its revocation watch, upkeep),
+    # which the per-operation figures include pro rata.
+    s0=$(cpu_ticks "$S_PID") p0=$(cpu_ticks "$P_PID") g0=$(pg_ticks)
+    sleep "$SECS"
+    IDLE=$(awk -v s=$(($(cpu_ticks "$S_PID") - s0)) -v p=$(($(cpu_ticks "$P_PID") - p0)) -v g=$(($(pg_ticks) - g0)) \
+        -v hz="$TICK" -v secs="$SECS" 'BEGIN { printf "SQLite node %.1f ms/s, PG node %.1f ms/s, postgres %.1f ms/s",
+            s * 1000 / hz / secs, p * 1000 / hz / secs, g * 1000 / hz / secs }')
+    rounds handshake
+    row "TLS handshake, $REVOKED revoked" 1.1
+fi
 
 printf '\nServer CPU, PostgreSQL node beside SQLite node (durability %s), one run, %s rounds alternating; servers on core 0, load on core 1\n' "$DURABILITY" "$ROUNDS"
 printf '  %-36s %13s %12s %12s %14s   %s\n' "per operation (ms CPU)" "ops SQLite/PG" "SQLite node" "PG: shomei" "PG: shomei+pg" "PG / SQLite (target)"
 cat "$BENCH_TMP/rows"
 echo "  idle, ${SECS}s before the handshakes, $REVOKED revoked: $IDLE"
-echo "  (CPU in clock ticks of 1/$TICK s; per-round ratios are shomei only)"
+echo "  (CPU in clock ticks of 1/$TICK s; per-round ratios: shomei only, then shomei + postgres)"

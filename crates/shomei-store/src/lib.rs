@@ -137,6 +137,10 @@ pub fn auto_pool_size() -> u32 {
     u32::try_from(cores * 2).unwrap_or(u32::MAX).max(4)
 }
 
+/// How long a PostgreSQL connection may have sat in the pool and still be
+/// used without a ping first (see `open_postgres_with`).
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// How long the notice of a renewal's revocation waits for others to share
 /// it: renewals come hundreds a second, and each notice wakes every
 /// node's listener (the sender's own too). A few milliseconds on a
@@ -382,6 +386,21 @@ impl Store {
                 pool_size
             })
             .acquire_timeout(Duration::from_secs(30))
+            // A connection used a moment ago is not pinged again before
+            // its next use: the pool already pings every connection given
+            // back, so that one more round trip per statement only found
+            // what the statement itself finds. One idle longer (the
+            // server or the network may have dropped it meanwhile) still
+            // is, and one that fails is replaced.
+            .test_before_acquire(false)
+            .before_acquire(|c, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        sqlx::Connection::ping(c).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(opts)
             .await?;
         migrate::postgres(&pool).await?;
