@@ -31,26 +31,24 @@ pub use certificates::revoke::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use company::capability::{Manager, Master};
-pub use company::contact::{CompanyError, CompanyOverview, check_contact};
-pub use company::history::{HISTORY_CSV_MAX, HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
+pub use company::contact::{CompanyError, CompanyOverview};
+pub use company::history::{HISTORY_PAGE_SIZE, HistoryPage, HistoryQuery};
 pub use company::stop::{ServiceChange, ServiceStateRow, StopError};
 pub use company::users::{UserAdminError, UserForm};
 pub use operations::approvals::{
-    ALREADY_VOTED, APPROVAL_LIFETIME, APPROVAL_PAGE_SIZE, Applied, ApprovalChange, ApprovalError,
-    ApprovalKind, ApprovalPage, ApprovalRefusal, ApprovalRule, ApprovalView, Approved,
-    BusinessCompany, CHANGED, EXPIRED, InvalidField, MASTER_LEFT, MAX_REQUIRED, NOT_BUSINESS_ADMIN,
-    NOT_OPERATIONS_ADMIN, OWN_REQUEST, PendingVote, Submitted, already_committed,
+    ALREADY_VOTED, Applied, ApprovalChange, ApprovalError, ApprovalKind, ApprovalPage,
+    ApprovalRefusal, ApprovalRule, ApprovalView, Approved, BusinessCompany, EXPIRED, InvalidField,
+    MASTER_LEFT, MAX_REQUIRED, NOT_BUSINESS_ADMIN, NOT_OPERATIONS_ADMIN, OWN_REQUEST, PendingVote,
+    Submitted, already_committed,
 };
-pub use operations::audit_export::{AuditExportError, AuditExportFormat, csv_field, csv_line};
+pub use operations::audit_export::{AuditExportError, AuditExportFormat, csv_line};
 pub use operations::auditor::{
-    AuditorTasks, BAD_ACTOR, BAD_COMPANY_ID, BAD_DATE, BAD_OPERATION, BAD_PERIOD, BAD_RESULT,
-    CsvDownload, CsvEncoding, NOT_AUDITOR, REVIEW_PAGE_SIZE, ReviewForm, ReviewPage, ReviewQuery,
-    csv_bytes,
+    AuditorTasks, BAD_COMPANY_ID, BAD_PERIOD, CsvDownload, CsvEncoding, NOT_AUDITOR,
+    REVIEW_PAGE_SIZE, ReviewForm, ReviewPage, ReviewQuery, csv_bytes,
 };
 pub use operations::backup::{BackupDone, BackupError, backup};
 pub use operations::company_service::{
-    CHOOSE_SERVICE, COMPANY_CLOSED, CompanyServices, NO_SUCH_COMPANY, SAME_SERVICE, ServiceChanged,
-    ServiceLimits,
+    CompanyServices, NO_SUCH_COMPANY, SAME_SERVICE, ServiceChanged, ServiceLimits,
 };
 pub use operations::console_access::{
     OPERATOR_NOT_IN_FORCE, OPERATOR_PASSWORD_STOPPED, OPERATOR_PASSWORD_WRONG,
@@ -60,8 +58,8 @@ pub use operations::demo::{
 };
 pub use operations::helpdesk::{
     CALLER_MISSING, HelpDeskTasks, INVALIDITY_IN_FUTURE, LiftDone, NO_SUCH_USER, NOT_HELPDESK,
-    PhoneRevocationDone, QUERY_TOO_LONG, SEARCH_PAGE_INVALID, SEARCH_PAGE_SIZE, SearchPageKey,
-    UserCertView, UserDetail, UserSearchPage, UserSearchRow,
+    PhoneRevocationDone, QUERY_TOO_LONG, SEARCH_PAGE_INVALID, SearchPageKey, UserCertView,
+    UserDetail, UserSearchPage, UserSearchRow,
 };
 pub use operations::helpdesk_reset::{
     MASTER_NEEDS_APPROVAL, MasterPasswords, MasterResetDone, PasswordReset, PasswordResetDone,
@@ -72,7 +70,7 @@ pub use operations::operators::{
     ConsoleOperator, NewOperator, OperatorAdminError, OperatorListRow,
 };
 pub use operations::records::Records;
-pub use operations::shell_approvals::{BreakGlassDone, FirstOperatorError, shell_actor};
+pub use operations::shell_approvals::{BreakGlassDone, FirstOperatorError};
 pub use settings::{DatabaseUrl, HelpDesk, Settings};
 // The store's rows that the web and the binary name (the others they only
 // read the fields of, as the use cases return them).

@@ -275,7 +275,7 @@ impl Settings {
     }
 
     /// The window before expiry in which a certificate is 更新可.
-    pub fn renewal_window(&self) -> Duration {
+    pub(crate) fn renewal_window(&self) -> Duration {
         Duration::days(self.renewal_window_days)
     }
 
@@ -315,7 +315,7 @@ impl Settings {
     }
 
     /// The message for a login ID that does not fit the policy.
-    pub fn login_id_rule_ja(&self) -> String {
+    pub(crate) fn login_id_rule_ja(&self) -> String {
         format!(
             "ログインIDは{}文字以上{}文字以内の半角英数字で入力してください。",
             self.login_id_min_length, self.login_id_max_length
@@ -364,7 +364,7 @@ impl Settings {
     /// Where the issuing CA's key is when it is in a PKCS#11 token, with
     /// the PIN read from `pkcs11_pin_file` or SHOMEI_PKCS11_PIN; `None`
     /// when the key is a file.
-    pub fn pkcs11(&self) -> Result<Option<shomei_pki::Pkcs11Config>, String> {
+    pub(crate) fn pkcs11(&self) -> Result<Option<shomei_pki::Pkcs11Config>, String> {
         if self.pkcs11_module.is_empty() {
             return Ok(None);
         }

@@ -390,7 +390,7 @@ impl Shomei {
 
     /// The user a verified client certificate belongs to, if the certificate
     /// is still good (not revoked, and the user not stopped).
-    pub async fn user_of_cert(&self, serial: &Serial) -> Result<Option<UserRow>> {
+    pub(crate) async fn user_of_cert(&self, serial: &Serial) -> Result<Option<UserRow>> {
         if self.is_revoked(serial.as_bytes()) {
             return Ok(None);
         }

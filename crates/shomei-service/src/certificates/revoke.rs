@@ -447,7 +447,7 @@ impl Shomei {
     /// As [`Shomei::revoke_by_operator`], with who called (written in the
     /// 操作履歴 row when given) and where the operator works from (the
     /// console's client address, or `operator-cli`).
-    pub async fn revoke_on_phone_request(
+    pub(crate) async fn revoke_on_phone_request(
         &self,
         login_id: &LoginId,
         request: &PhoneRequest<'_>,

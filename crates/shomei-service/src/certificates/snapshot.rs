@@ -194,7 +194,7 @@ impl Shomei {
     /// Writes the snapshot: the set as it stands, at the log's head (read
     /// first; the set is brought up to it). Written beside and renamed
     /// over, so a crash leaves the old file or the new one.
-    pub async fn keep_revocation_snapshot(&self) -> Result<()> {
+    pub(crate) async fn keep_revocation_snapshot(&self) -> Result<()> {
         let at = self.store.revocation_log_position(None).await.db()?;
         if self.log_seen() < at.head {
             self.catch_up_from_log().await?;

@@ -75,7 +75,7 @@ impl Shomei {
 
     /// `None` when the revocation view is current, else why not (English,
     /// for `/readyz` and the logs).
-    pub fn revocation_view_problem(&self) -> Option<String> {
+    pub(crate) fn revocation_view_problem(&self) -> Option<String> {
         self.view.problem(self.view_bound())
     }
 

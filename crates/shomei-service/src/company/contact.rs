@@ -13,7 +13,7 @@ use crate::access::check::Context;
 pub type CompanyError = crate::ActionError;
 
 /// Checks the contact's fields; the message names the first bad one.
-pub fn check_contact(c: &CompanyContact) -> Result<(), String> {
+pub(crate) fn check_contact(c: &CompanyContact) -> Result<(), String> {
     let plain = |s: &str| !s.chars().any(char::is_control);
     if c.name.trim().is_empty() || c.name.chars().count() > 40 || !plain(&c.name) {
         return Err("担当者名は1文字以上40文字以内で入力してください。".into());

@@ -13,7 +13,7 @@ use crate::{Result, Session, Shomei};
 /// Rows a page.
 pub const HISTORY_PAGE_SIZE: i64 = 50;
 /// Rows a CSV download at the most (the newest).
-pub const HISTORY_CSV_MAX: i64 = 100_000;
+pub(crate) const HISTORY_CSV_MAX: i64 = 100_000;
 
 /// The conditions of 操作履歴照会, as the screen gives them.
 #[derive(Debug, Clone, Default)]

@@ -49,11 +49,11 @@ use crate::operations::operators::{
 use crate::{ActionError, ServiceError, Shomei};
 
 /// How long a request waits for its approvals.
-pub const APPROVAL_LIFETIME: Duration = Duration::hours(24);
+pub(crate) const APPROVAL_LIFETIME: Duration = Duration::hours(24);
 /// The most approvals a rule may ask for.
 pub const MAX_REQUIRED: u32 = 5;
 /// Requests on one page of the list.
-pub const APPROVAL_PAGE_SIZE: i64 = 20;
+pub(crate) const APPROVAL_PAGE_SIZE: i64 = 20;
 
 /// RFC 5280 CRLReason cessationOfOperation: the company's contract ended.
 const REASON_CESSATION: u8 = 5;
@@ -127,7 +127,7 @@ impl ApprovalKind {
     }
 
     /// The role that submits this kind of change.
-    pub fn requester_role(self) -> OperatorRole {
+    pub(crate) fn requester_role(self) -> OperatorRole {
         match self {
             ApprovalKind::OpenCompany
             | ApprovalKind::CloseCompany
@@ -144,7 +144,7 @@ impl ApprovalKind {
     /// The fewest approvals a rule may ask: four eyes on every kind the
     /// bank must not do alone; a revocation on a company's behalf only
     /// when the bank adds it.
-    pub fn min_required(self) -> u32 {
+    pub(crate) fn min_required(self) -> u32 {
         match self {
             ApprovalKind::RevokeForCompany => 0,
             _ => 1,
@@ -152,7 +152,7 @@ impl ApprovalKind {
     }
 
     /// The rule when the bank has set none.
-    pub fn default_rule(self) -> (u32, OperatorRoles) {
+    pub(crate) fn default_rule(self) -> (u32, OperatorRoles) {
         let roles =
             OperatorRoles::from_roles([self.requester_role()]).expect("one role is a set of roles");
         (self.min_required(), roles)
@@ -715,7 +715,7 @@ pub const OWN_REQUEST: &str =
 pub const ALREADY_VOTED: &str =
     "この申請はすでに承認または否認しています。同じオペレーターは一度だけ数えます。";
 /// The console's message when another step came first.
-pub const CHANGED: &str = "この申請は他のオペレーターの操作により更新されました。申請内容を確認して、もう一度操作してください。";
+pub(crate) const CHANGED: &str = "この申請は他のオペレーターの操作により更新されました。申請内容を確認して、もう一度操作してください。";
 /// The console's message for a step on a request carried out already:
 /// `by` is the operator whose approval committed it.
 pub fn already_committed(by: &str) -> String {
@@ -1308,7 +1308,7 @@ impl Shomei {
 
     /// Expires every pending request whose time ran out by the service
     /// clock, each with its 承認期限切れ row. Returns how many.
-    pub async fn expire_approvals(&self) -> Result<usize, ServiceError> {
+    pub(crate) async fn expire_approvals(&self) -> Result<usize, ServiceError> {
         let now = self.now();
         let mut n = 0;
         for (id, version) in self.store.approvals_due(now).await.db()? {
@@ -1488,7 +1488,7 @@ impl Shomei {
     /// outside a transaction. [`PendingVote::cast`] is the second half.
     /// Two nodes that both prepared a vote on one version have both seen
     /// the request pending: of their casts, one moves it.
-    pub async fn prepare_vote<'a>(
+    pub(crate) async fn prepare_vote<'a>(
         &'a self,
         op: &'a ConsoleOperator,
         id: i64,
@@ -1540,7 +1540,7 @@ impl Shomei {
     }
 }
 
-/// A vote prepared by [`Shomei::prepare_vote`], cast with the operator's
+/// A vote prepared by `Shomei::prepare_vote`, cast with the operator's
 /// password.
 pub struct PendingVote<'a> {
     svc: &'a Shomei,
@@ -1560,7 +1560,7 @@ impl PendingVote<'_> {
     /// The second half: the operator's password, then in one transaction
     /// the request read again, the vote, the compare-and-set on its
     /// version, the step's row and, for the last approval, the change.
-    pub async fn cast(self, password: &str) -> Result<Option<Approved>, ApprovalError> {
+    pub(crate) async fn cast(self, password: &str) -> Result<Option<Approved>, ApprovalError> {
         let PendingVote {
             svc,
             op,

@@ -32,7 +32,7 @@ pub enum AuditExportError {
 /// the field is quoted when it holds a comma, quote or line break. Every
 /// 操作履歴 CSV (the portal's BSSK011, the console's, the CLI's export) goes
 /// through this one rule.
-pub fn csv_field(out: &mut String, v: &str) {
+pub(crate) fn csv_field(out: &mut String, v: &str) {
     let defused;
     let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         defused = format!("'{v}");
@@ -49,7 +49,7 @@ pub fn csv_field(out: &mut String, v: &str) {
     }
 }
 
-/// One CSV line of `fields` (each through [`csv_field`]), without its end.
+/// One CSV line of `fields` (each through `csv_field`), without its end.
 pub fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::new();
     for (i, v) in fields.into_iter().enumerate() {

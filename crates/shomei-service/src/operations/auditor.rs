@@ -15,10 +15,11 @@ use shomei_core::{CompanyId, Operation, OperatorRole, Outcome};
 use shomei_store::{AuditScope, ChainCheck, ReviewFilter, ReviewRow};
 use time::{Date, Duration, OffsetDateTime, Time};
 
+use crate::company::history::HISTORY_CSV_MAX;
 use crate::operations::audit_export::csv_line;
 use crate::operations::console_access::{OperatorContext, operator_row};
 use crate::operations::operators::ConsoleOperator;
-use crate::{ActionError, HISTORY_CSV_MAX, Shomei};
+use crate::{ActionError, Shomei};
 
 /// Rows on one page of the 監査's 操作履歴照会.
 pub const REVIEW_PAGE_SIZE: i64 = 50;
@@ -28,16 +29,16 @@ pub const NOT_AUDITOR: &str = "この操作は監査の役割を持つオペレ�
 /// The console's message for a company ID that is not a number.
 pub const BAD_COMPANY_ID: &str = "企業IDは半角数字で入力してください。";
 /// The console's message for a date that is not one.
-pub const BAD_DATE: &str = "期間は「2026-11-25」の形式で入力してください。";
+pub(crate) const BAD_DATE: &str = "期間は「2026-11-25」の形式で入力してください。";
 /// The console's message for a period that ends before it starts.
 pub const BAD_PERIOD: &str = "期間の開始日は終了日以前の日付を入力してください。";
 /// The console's message for an actor too long or with odd characters.
-pub const BAD_ACTOR: &str =
+pub(crate) const BAD_ACTOR: &str =
     "操作者は40文字以内で入力してください（オペレーターは「銀行:名前」または名前）。";
 /// The console's message for an operation not in the list.
-pub const BAD_OPERATION: &str = "操作の指定が正しくありません。";
+pub(crate) const BAD_OPERATION: &str = "操作の指定が正しくありません。";
 /// The console's message for a result other than 成功/失敗.
-pub const BAD_RESULT: &str = "結果は「成功」または「失敗」を選択してください。";
+pub(crate) const BAD_RESULT: &str = "結果は「成功」または「失敗」を選択してください。";
 
 /// The conditions as the screen gives them (text, not yet read).
 #[derive(Debug, Clone, Default)]
@@ -249,7 +250,7 @@ impl AuditorTasks<'_> {
         })
     }
 
-    /// The rows matching `q` (the newest [`HISTORY_CSV_MAX`]) as CSV in
+    /// The rows matching `q` (the newest `HISTORY_CSV_MAX`) as CSV in
     /// `enc`; the download recorded as one row with its conditions.
     pub async fn csv(
         &self,

@@ -22,12 +22,12 @@ use crate::{ActionError, ServiceError, Shomei};
 /// The console's message when the company chosen is not there.
 pub const NO_SUCH_COMPANY: &str = "指定された企業は見つかりません。";
 /// The console's message for a company the bank closed.
-pub const COMPANY_CLOSED: &str = "この企業はすでに解約されています。";
+pub(crate) const COMPANY_CLOSED: &str = "この企業はすでに解約されています。";
 /// The console's message for the service the company has already.
 pub const SAME_SERVICE: &str =
     "現在と同じ契約サービスです。変更後の契約サービスを選択してください。";
 /// The console's message for no service (or an unknown one) chosen.
-pub const CHOOSE_SERVICE: &str = "変更後の契約サービスを選択してください。";
+pub(crate) const CHOOSE_SERVICE: &str = "変更後の契約サービスを選択してください。";
 
 /// A service and the limit that comes with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +119,7 @@ pub(crate) struct ServiceBefore {
 
 impl Shomei {
     /// A service with the limits this bank set for it.
-    pub fn service_limits(&self, service: Service) -> ServiceLimits {
+    pub(crate) fn service_limits(&self, service: Service) -> ServiceLimits {
         ServiceLimits {
             service,
             max_users: self.settings.max_users(service),

@@ -23,9 +23,9 @@ use crate::operations::operators::ConsoleOperator;
 use crate::{ActionError, Shomei};
 
 /// Users on one page of the search.
-pub const SEARCH_PAGE_SIZE: i64 = 20;
+pub(crate) const SEARCH_PAGE_SIZE: i64 = 20;
 /// 操作履歴 rows shown with a user.
-pub const USER_HISTORY_ROWS: i64 = 50;
+pub(crate) const USER_HISTORY_ROWS: i64 = 50;
 
 /// The console's message for an operator without the role.
 pub const NOT_HELPDESK: &str = "この操作はヘルプデスクの役割を持つオペレーターだけが行えます。";
@@ -209,7 +209,7 @@ fn states_of(svc: &Shomei, u: &UserRow) -> Vec<&'static str> {
 
 impl HelpDeskTasks<'_> {
     /// Users whose login ID, name or company name starts with `query` (or
-    /// a certificate serial, in hex), [`SEARCH_PAGE_SIZE`] a page by login
+    /// a certificate serial, in hex), `SEARCH_PAGE_SIZE` (20) a page by login
     /// ID from `key`; an empty query lists everyone. Counted up to
     /// `helpdesk_search_count_max`. A key that is no login ID, or both
     /// directions at once, or a page number that is no number: refused

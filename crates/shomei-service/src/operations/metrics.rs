@@ -789,7 +789,7 @@ pub struct Gauges {
 }
 
 /// This process's resident memory (Linux: /proc/self/statm), if known.
-pub fn resident_bytes() -> Option<u64> {
+pub(crate) fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)

@@ -42,7 +42,7 @@ pub struct BreakGlassDone {
 }
 
 /// The shell user as 操作履歴 names them: `cli:<user>`.
-pub fn shell_actor(user: &str) -> String {
+pub(crate) fn shell_actor(user: &str) -> String {
     let u: String = user
         .trim()
         .chars()
