@@ -1291,7 +1291,9 @@ mod tests {
             }
         }
         for len in [17, 20] {
-            let base: Vec<u8> = (0..len).map(|i| 0x81 ^ (i as u8).wrapping_mul(37)).collect();
+            let base: Vec<u8> = (0..len)
+                .map(|i| 0x81 ^ (i as u8).wrapping_mul(37))
+                .collect();
             for bit in 0..len * 8 {
                 let mut m = base.clone();
                 m[bit / 8] ^= 1 << (bit % 8);
