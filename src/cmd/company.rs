@@ -202,7 +202,7 @@ async fn show(args: ShowArgs) -> Result<()> {
     let svc = open_cli(&common).await?;
     let (c, users) = svc.operator_company(shomei_core::CompanyId(id)).await?;
     let now = svc.now();
-    let state = |u: &shomei_service::UserRow| {
+    let state = |u: &shomei_service::User| {
         u.counters
             .service_states(now)
             .iter()

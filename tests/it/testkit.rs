@@ -296,7 +296,7 @@ impl Kit {
 
     /// The bank's own 操作履歴 rows (no company: the operators' and the
     /// approvals'), oldest first.
-    pub async fn bank_rows(&self) -> Vec<shomei_store::AuditRow> {
+    pub async fn bank_rows(&self) -> Vec<shomei_core::records::AuditRow> {
         let mut rows = vec![];
         self.svc
             .store()

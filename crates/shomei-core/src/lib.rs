@@ -14,6 +14,7 @@ pub mod lockout;
 pub mod operation;
 pub mod operator;
 pub mod password_policy;
+pub mod records;
 
 pub use authority::{Actor, Refusal};
 pub use cert_state::{CertRecord, CertState, RevocationReason};
@@ -24,3 +25,7 @@ pub use lockout::{FailureOutcome, LockoutPolicy, LoginGate, SecurityCounters, Se
 pub use operation::{Operation, Outcome};
 pub use operator::{OperatorName, OperatorRole, OperatorRoles};
 pub use password_policy::{PasswordPolicy, PolicyViolation};
+pub use records::{
+    ApprovalVoteRow, AuditRow, AuditScope, ChainCheck, CompanyContact, CompanyRow, CompanySummary,
+    OperatorCertRow, ReviewRow,
+};

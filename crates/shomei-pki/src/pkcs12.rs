@@ -8,6 +8,14 @@
 //! Windows Server 2016 need: the key under pbeWithSHAAnd3-KeyTripleDES-CBC
 //! and an HMAC-SHA1 MAC, both keyed by the PKCS#12 KDF with SHA-1. `read`
 //! takes both.
+//!
+//! Written here, not with a kept crate: `p12-keystore` 0.4, the one that
+//! writes both forms, names the certificate's bag by the certificate's
+//! subject and drops the name it is given, and NSS (pk12util, Chromium,
+//! Firefox) files an imported certificate under that bag's name, while
+//! shomei-cert finds, renews and removes its certificates by its own name
+//! (`Shomei <login ID> <serial>`); it also rests on pre-release crates
+//! (`cms` 0.3.0-pre, `pkcs12` 0.2.0-pre) and a second cryptographic stack.
 
 use crate::der::{self, tlv};
 use aws_lc_rs::cipher::{

@@ -10,14 +10,16 @@ mod clock;
 mod company;
 mod operations;
 mod pause;
+mod people;
 mod settings;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use shomei_core::records::CompanyRow;
 use shomei_core::{Actor, CertState, Operation, Refusal};
 use shomei_pki::{Ca, Endpoints};
-use shomei_store::{AuditEntry, CompanyRow, Store};
+use shomei_store::{AuditEntry, Store};
 use time::OffsetDateTime;
 
 pub use access::login::LoginOutcome;
@@ -71,10 +73,9 @@ pub use operations::operators::{
 };
 pub use operations::records::Records;
 pub use operations::shell_approvals::{BreakGlassDone, FirstOperatorError};
+pub use people::{Operator, User};
 pub use settings::{DatabaseUrl, HelpDesk, Settings};
-// The store's rows that the web and the binary name (the others they only
-// read the fields of, as the use cases return them).
-pub use shomei_store::{ChainCheck, CompanyContact, UserRow};
+pub use shomei_core::records::{ChainCheck, CompanyContact};
 
 /// The database failed (unreachable, a constraint, a value it cannot hold,
 /// a schema newer than this program): shown and logged with the store's
@@ -268,7 +269,7 @@ pub struct Session {
     /// Their company.
     pub company: CompanyRow,
     /// Their user record.
-    pub user: UserRow,
+    pub user: User,
 }
 
 impl Shomei {
@@ -473,7 +474,7 @@ impl Shomei {
         Ok(Some(Session {
             actor: actor_of(&user),
             company,
-            user,
+            user: user.into(),
         }))
     }
 
@@ -591,7 +592,7 @@ impl Shomei {
         &self,
         actor: &Actor,
         limit: i64,
-    ) -> Result<Vec<shomei_store::AuditRow>> {
+    ) -> Result<Vec<shomei_core::records::AuditRow>> {
         Ok(self
             .store
             .audit_for_company(actor.company_id, limit, 0)
@@ -626,7 +627,7 @@ pub mod test_support {
     }
 }
 
-pub(crate) fn actor_of(u: &UserRow) -> Actor {
+pub(crate) fn actor_of(u: &shomei_store::UserRow) -> Actor {
     Actor {
         user_id: u.id,
         company_id: u.company_id,

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::certificates::{CERT_COLUMNS, cert};
 use crate::db::{Get, Pool, on};
-use crate::{CertRow, Result, Store, StoreError, Tx};
+use crate::{ApprovalVoteRow, CertRow, Result, Store, StoreError, Tx};
 
 /// An approval rule as stored (kinds without a row keep their default).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,17 +69,6 @@ pub struct ApprovalRequestRow {
     /// The operator whose vote closed it, or `システム` for an expiry;
     /// `None` while pending.
     pub decided_by: Option<String>,
-}
-
-/// One operator's say on a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApprovalVoteRow {
-    /// The voting operator's name.
-    pub operator: String,
-    /// approve or reject.
-    pub vote: String,
-    /// When the vote was cast.
-    pub at: OffsetDateTime,
 }
 
 /// A new request.

@@ -7,8 +7,8 @@ use shomei_core::{Actor, CompanyId, Operation, Outcome, UserId};
 use time::OffsetDateTime;
 
 use crate::Result;
-use crate::db::{Conn, Db, Get, Pool, on};
-use crate::{Backend, Store, Tx};
+use crate::db::{Conn, Db, Get, Pool, Value, on, query_with};
+use crate::{AuditRow, Backend, Store, Tx};
 
 /// What a use case records. Built with `AuditEntry::new` and the
 /// methods below, so that every row names its operation from one table
@@ -109,29 +109,6 @@ impl<'a> AuditEntry<'a> {
         self.client_addr = client;
         self
     }
-}
-
-/// A stored row.
-#[derive(Debug, Clone)]
-pub struct AuditRow {
-    /// The row's id; rows are listed in its order (the order written).
-    pub id: i64,
-    /// When the operation happened.
-    pub at: OffsetDateTime,
-    /// The company whose chain holds it; `None`: the bank's chain.
-    pub company_id: Option<CompanyId>,
-    /// Who acted, as recorded (see [`AuditEntry::actor_login_id`]).
-    pub actor_login_id: String,
-    /// The operation's Japanese label as it was when written.
-    pub operation: String,
-    /// Whom it was done to.
-    pub target_login_id: String,
-    /// 成功 or 失敗.
-    pub result: String,
-    /// The detail text.
-    pub detail: String,
-    /// The client's address or the tool's name.
-    pub client_addr: String,
 }
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -399,26 +376,6 @@ impl AuditFilter {
         }
         (sql, values)
     }
-}
-
-enum Value {
-    Int(i64),
-    Text(String),
-}
-
-/// `sqlx::query(sql)` with `values` bound in order, for either backend
-/// (inside `on!`, where `$d` is the dialect).
-macro_rules! query_with {
-    ($d:ident, $sql:expr, $values:expr) => {{
-        let mut q = sqlx::query($d::sql($sql));
-        for v in $values {
-            q = match v {
-                Value::Int(i) => q.bind(*i),
-                Value::Text(t) => q.bind(t.as_str()),
-            };
-        }
-        q
-    }};
 }
 
 /// How many of a company's 操作履歴 rows match: from the per-company count

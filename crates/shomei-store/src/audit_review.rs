@@ -2,25 +2,11 @@
 //! own rows (the operators'), narrowed by company, operation, result, date
 //! range and actor, newest first, paged; with each row's company name.
 
-use shomei_core::CompanyId;
 use time::OffsetDateTime;
 
 use crate::audit::row as audit_row;
-use crate::db::{Get, on};
-use crate::{AuditRow, Result, Store};
-
-/// Whose rows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum AuditScope {
-    /// Every company's and the bank's own.
-    #[default]
-    All,
-    /// The bank's own rows (no company): the operators' and attempts that
-    /// named no company.
-    Bank,
-    /// One company's rows only.
-    Company(CompanyId),
-}
+use crate::db::{Get, Value, on, query_with};
+use crate::{AuditScope, Result, ReviewRow, Store};
 
 /// The 監査's conditions.
 #[derive(Debug, Clone, Default)]
@@ -38,32 +24,6 @@ pub struct ReviewFilter {
     pub from: Option<OffsetDateTime>,
     /// Before this time (exclusive).
     pub until: Option<OffsetDateTime>,
-}
-
-/// A row with its company's name (`None` for the bank's own).
-#[derive(Debug, Clone)]
-pub struct ReviewRow {
-    /// The 操作履歴 row.
-    pub row: AuditRow,
-    /// Its company's current name; `None` for the bank's own rows.
-    pub company_name: Option<String>,
-}
-
-/// What walking the 操作履歴 chains found.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ChainCheck {
-    /// Rows whose hashes held, before the first broken one.
-    pub rows: u64,
-    /// Chains walked (the companies' and the bank's own).
-    pub chains: u64,
-    /// The id of the first row that breaks its chain: edited, deleted or
-    /// reordered.
-    pub broken_at: Option<i64>,
-}
-
-enum Value {
-    Int(i64),
-    Text(String),
 }
 
 impl ReviewFilter {
@@ -110,25 +70,12 @@ impl ReviewFilter {
     }
 }
 
-macro_rules! bound {
-    ($d:ident, $sql:expr, $values:expr) => {{
-        let mut q = sqlx::query($d::sql($sql));
-        for v in $values {
-            q = match v {
-                Value::Int(i) => q.bind(*i),
-                Value::Text(t) => q.bind(t.as_str()),
-            };
-        }
-        q
-    }};
-}
-
 impl Store {
     /// How many rows match `f`.
     pub async fn review_count(&self, f: &ReviewFilter) -> Result<i64> {
         let (clause, values) = f.clause();
         let sql = format!("SELECT count(*) AS n FROM audit_log a WHERE {clause}");
-        on!(self.reader(), p, d => bound!(d, sql, &values).fetch_one(p).await?.int("n"))
+        on!(self.reader(), p, d => query_with!(d, sql, &values).fetch_one(p).await?.int("n"))
     }
 
     /// `limit` rows matching `f` after the newest `offset`, newest first.
@@ -148,7 +95,7 @@ impl Store {
              WHERE {clause} ORDER BY a.id DESC LIMIT ? OFFSET ?"
         );
         on!(self.reader(), p, d => {
-            bound!(d, sql, &values)
+            query_with!(d, sql, &values)
                 .fetch_all(p)
                 .await?
                 .iter()

@@ -5,20 +5,7 @@ use time::OffsetDateTime;
 
 use crate::db::{Conn, Pool, on};
 use crate::rows::ts;
-use crate::{Result, Store, StoreError, Tx};
-
-/// One client company of the bank.
-#[derive(Debug, Clone)]
-pub struct CompanyRow {
-    /// The row's id; users and the company's 操作履歴 chain refer to it.
-    pub id: CompanyId,
-    /// The company's name as registered (not unique); it goes into its
-    /// users' certificates.
-    pub name: String,
-    /// The internet-banking service it contracted (ビジネスIB or
-    /// ほっと君WebJr.).
-    pub service: Service,
-}
+use crate::{CompanyContact, CompanyRow, CompanySummary, Result, Store, StoreError, Tx};
 
 pub(crate) async fn company(c: Conn<'_>, id: CompanyId) -> Result<Option<CompanyRow>> {
     let row: Option<(i64, String, String)> = on!(c, c, d => {
@@ -39,24 +26,6 @@ pub(crate) async fn company(c: Conn<'_>, id: CompanyId) -> Result<Option<Company
         })
     })
     .transpose()
-}
-
-/// A company with how many users it has (the operator's `company list`).
-#[derive(Debug, Clone)]
-pub struct CompanySummary {
-    /// The company's id.
-    pub id: CompanyId,
-    /// Its name.
-    pub name: String,
-    /// Its contracted service.
-    pub service: Service,
-    /// How many users it has (deleted ones not counted).
-    pub users: i64,
-    /// How many of them are マスター (a new one is registered only when
-    /// none is left).
-    pub masters: i64,
-    /// When the bank registered it.
-    pub created_at: OffsetDateTime,
 }
 
 pub(crate) async fn companies(pool: Pool<'_>) -> Result<Vec<CompanySummary>> {
@@ -106,17 +75,6 @@ pub(crate) async fn insert_company(
         .await?
     });
     Ok(CompanyId(id))
-}
-
-/// A company's contact person (企業管理).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CompanyContact {
-    /// The contact person's name; empty when not given.
-    pub name: String,
-    /// Their telephone number as entered; empty when not given.
-    pub phone: String,
-    /// Their e-mail address; empty when not given.
-    pub email: String,
 }
 
 impl Store {

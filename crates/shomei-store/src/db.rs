@@ -100,6 +100,30 @@ macro_rules! on {
 }
 pub(crate) use on;
 
+/// A value bound to a `?` of a statement built at run time, in order.
+pub(crate) enum Value {
+    /// An integer.
+    Int(i64),
+    /// A text.
+    Text(String),
+}
+
+/// `sqlx::query(sql)` with `values` (a `&[Value]`) bound in order, for
+/// either backend (inside `on!`, where `$d` is the dialect).
+macro_rules! query_with {
+    ($d:ident, $sql:expr, $values:expr) => {{
+        let mut q = sqlx::query($d::sql($sql));
+        for v in $values {
+            q = match v {
+                $crate::db::Value::Int(i) => q.bind(*i),
+                $crate::db::Value::Text(t) => q.bind(t.as_str()),
+            };
+        }
+        q
+    }};
+}
+pub(crate) use query_with;
+
 /// A statement whose text differs per backend: both texts, side by side.
 pub(crate) struct Sql {
     pub(crate) sqlite: &'static str,

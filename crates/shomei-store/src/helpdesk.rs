@@ -6,7 +6,7 @@ use shomei_core::{CompanyId, LoginId, UserId};
 
 use crate::audit::row as audit_row;
 use crate::certificates::{CERT_COLUMNS, cert};
-use crate::db::{Get, on};
+use crate::db::{Get, Value, on, query_with};
 use crate::users::{USER_COLUMNS, user};
 use crate::{AuditRow, CertRow, Result, Store, UserRow};
 
@@ -54,27 +54,6 @@ pub struct UserHits {
 struct Key<'a> {
     login: &'a str,
     cmp: &'static str,
-}
-
-/// A value bound to a `?` of a statement built here, in order.
-enum Value {
-    Int(i64),
-    Text(String),
-}
-
-/// `sqlx::query(sql)` with `values` bound in order, for either backend
-/// (inside `on!`, where `$d` is the dialect).
-macro_rules! query_with {
-    ($d:ident, $sql:expr, $values:expr) => {{
-        let mut q = sqlx::query($d::sql($sql));
-        for v in $values {
-            q = match v {
-                Value::Int(i) => q.bind(*i),
-                Value::Text(t) => q.bind(t.as_str()),
-            };
-        }
-        q
-    }};
 }
 
 /// The least string greater than every string that starts with `p`, in

@@ -42,20 +42,21 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 use db::{Conn, Db, Pool, on};
 
-pub use approvals::{
-    ApprovalRequestRow, ApprovalRuleRow, ApprovalVoteRow, CompanyCert, NewApprovalRequest,
-};
+pub use approvals::{ApprovalRequestRow, ApprovalRuleRow, CompanyCert, NewApprovalRequest};
 pub use attempts::{AddressAttempts, ClaimKind};
-pub use audit::{AuditEntry, AuditFilter, AuditRow};
-pub use audit_review::{AuditScope, ChainCheck, ReviewFilter, ReviewRow};
+pub use audit::{AuditEntry, AuditFilter};
+pub use audit_review::ReviewFilter;
 pub use certificates::{CertRow, ExpiringCert, NewCert, Renewal};
-pub use companies::{CompanyContact, CompanyRow, CompanySummary};
 pub use crl::{LoggedRevocation, RevocationListener, RevokedEntry};
 pub use helpdesk::{SearchFrom, UserHit, UserHits};
 pub use notices::PendingNotice;
 pub use operator_mail::OperatorAddress;
-pub use operators::{NewOperatorCert, OperatorCertRow, OperatorRow, RevokedOperatorCert};
+pub use operators::{NewOperatorCert, OperatorRow, RevokedOperatorCert};
 pub use sessions::{DoneRow, PendingRow, SessionRow};
+pub(crate) use shomei_core::records::{
+    ApprovalVoteRow, AuditRow, AuditScope, ChainCheck, CompanyContact, CompanyRow, CompanySummary,
+    OperatorCertRow, ReviewRow,
+};
 pub use snapshot::LogPosition;
 pub use users::{NewUser, UserRow, UserSummary};
 

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::crl::partition_column;
 use crate::db::{Pool, Sql, on};
-use crate::{Result, Store, StoreError, Tx};
+use crate::{OperatorCertRow, Result, Store, StoreError, Tx};
 
 /// One operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,23 +32,6 @@ pub struct OperatorRow {
     pub created_at: OffsetDateTime,
     /// Who added them (`銀行:<name>` of the CLI user or operator).
     pub created_by: String,
-}
-
-/// One certificate of an operator.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OperatorCertRow {
-    /// Whose certificate it is.
-    pub operator_id: i64,
-    /// Its serial, unique among operator certificates.
-    pub serial: Serial,
-    /// Start of validity, as in the certificate.
-    pub not_before: OffsetDateTime,
-    /// End of validity, as in the certificate.
-    pub not_after: OffsetDateTime,
-    /// When it was revoked; `None` while in force.
-    pub revoked_at: Option<OffsetDateTime>,
-    /// The CRL its distribution point names.
-    pub crl_scope: CrlScope,
 }
 
 /// A new operator certificate, as the CA signed it.

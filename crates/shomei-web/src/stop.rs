@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use shomei_core::{Operation, UserId};
-use shomei_service::UserRow;
+use shomei_service::User;
 use shomei_service::{ServiceChange, StopError};
 
 use crate::AppState;
@@ -109,7 +109,7 @@ async fn selection_and_change(
     }
 }
 
-fn states_of(st: &AppState, u: &UserRow) -> String {
+fn states_of(st: &AppState, u: &User) -> String {
     u.counters
         .service_states(st.svc.now())
         .iter()
@@ -118,7 +118,7 @@ fn states_of(st: &AppState, u: &UserRow) -> String {
         .join("、")
 }
 
-fn line(st: &AppState, u: &UserRow) -> UserLine {
+fn line(st: &AppState, u: &User) -> UserLine {
     UserLine {
         id: u.id.0,
         login_id: u.login_id.to_string(),
@@ -205,7 +205,7 @@ pub(crate) async fn brsk021_submit(
 fn confirm(
     st: &AppState,
     a: &Authed,
-    users: &[UserRow],
+    users: &[User],
     change: ServiceChange,
     error: Option<String>,
 ) -> Response {

@@ -200,7 +200,7 @@ async fn administered(
     st: &AppState,
     a: &Authed,
     q: &HashMap<String, String>,
-) -> Result<shomei_service::UserRow, Response> {
+) -> Result<shomei_service::User, Response> {
     let Some(target) = q.get("user").and_then(|u| u.parse().ok()).map(UserId) else {
         return Err(user_error(
             st,
@@ -273,7 +273,7 @@ pub(crate) async fn brsk014_submit(State(st): State<AppState>, a: Authed, f: Fie
 fn delete_page(
     st: &AppState,
     a: &Authed,
-    u: &shomei_service::UserRow,
+    u: &shomei_service::User,
     error: Option<String>,
 ) -> Response {
     render(&Brsk015 {

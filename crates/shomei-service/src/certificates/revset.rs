@@ -715,25 +715,7 @@ mod tests {
             RevocationSet::decode(file, 7, end)
         };
         let back = decode(&body).expect("reads back");
-        let listing = |s: &RevocationSet| {
-            let mut v: Vec<_> = s
-                .copy_out()
-                .iter()
-                .map(|c| {
-                    let r = c.revocation();
-                    (
-                        magnitude(c.serial()).to_vec(),
-                        r.at.unix_timestamp(),
-                        r.reason,
-                        r.invalidity.map(|t| t.unix_timestamp()),
-                        c.listed(),
-                    )
-                })
-                .collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            v
-        };
-        assert_eq!(listing(&back), listing(&s));
+        assert_eq!(entries(&back), entries(&s));
         assert_eq!(back.len(), 3);
         // A body cut short, or one with a byte too many, is no set.
         assert!(decode(&body[..body.len() - 1]).is_none());
@@ -763,7 +745,7 @@ mod tests {
         let mut again = Vec::new();
         back.encode_into(&mut again);
         let again = decode(&again).expect("merged in order");
-        assert_eq!(listing(&again), listing(&back));
+        assert_eq!(entries(&again), entries(&back));
         assert!(again.contains(&[0x3f; 16]) && again.contains(&[5]));
         assert!(!again.contains(&[0x42; 16]));
     }

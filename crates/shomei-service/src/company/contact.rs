@@ -3,8 +3,9 @@
 //! 確認用パスワード. The change and its 操作履歴 row commit together.
 
 use crate::Db as _;
+use shomei_core::records::CompanyContact;
 use shomei_core::{CompanyId, Operation};
-use shomei_store::{AuditEntry, CompanyContact};
+use shomei_store::AuditEntry;
 
 use crate::Master;
 use crate::access::check::Context;

@@ -5,7 +5,8 @@
 use crate::Db as _;
 use shomei_core::Operation;
 use shomei_core::authority;
-use shomei_store::{AuditFilter, AuditRow};
+use shomei_core::records::AuditRow;
+use shomei_store::AuditFilter;
 use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::{Result, Session, Shomei};

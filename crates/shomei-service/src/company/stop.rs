@@ -131,7 +131,7 @@ impl Manager<'_> {
         &self,
         targets: &[UserId],
         change: ServiceChange,
-    ) -> Result<Vec<UserRow>, StopError> {
+    ) -> Result<Vec<crate::User>, StopError> {
         let actor = self.actor();
         if targets.is_empty() {
             return Err(StopError::Refused("利用者を選択してください。".into()));
@@ -152,7 +152,7 @@ impl Manager<'_> {
             if let Some(r) = refusal(actor, &u, change) {
                 return Err(StopError::Refused(r));
             }
-            users.push(u);
+            users.push(u.into());
         }
         Ok(users)
     }
@@ -164,7 +164,7 @@ impl Manager<'_> {
         change: ServiceChange,
         confirm_password: &str,
         client: &str,
-    ) -> Result<Vec<UserRow>, StopError> {
+    ) -> Result<Vec<crate::User>, StopError> {
         let actor = self.actor();
         let now = self.now();
         let entry = || {
@@ -214,7 +214,7 @@ impl Manager<'_> {
                     u.login_id.to_string(),
                     format!("変更後のサービス状態: {}", change.label()),
                 ));
-                changed.push(u);
+                changed.push(u.into());
             }
             match problem {
                 Some(p) => {

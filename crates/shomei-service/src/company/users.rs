@@ -67,7 +67,7 @@ fn check_fields(f: &UserForm, current_role: Option<Role>) -> Result<Role, String
 
 impl Manager<'_> {
     /// The company's users for 利用者情報の管理, with their certificate state.
-    pub async fn user_admin_list(&self) -> Result<Vec<(UserRow, CertState)>, UserAdminError> {
+    pub async fn user_admin_list(&self) -> Result<Vec<(crate::User, CertState)>, UserAdminError> {
         let actor = self.actor();
         Ok(self
             .store
@@ -77,13 +77,13 @@ impl Manager<'_> {
             .into_iter()
             .map(|(u, c)| {
                 let state = self.cert_state(c.as_ref().map(|c| c.record()).as_ref());
-                (u, state)
+                (u.into(), state)
             })
             .collect())
     }
 
     /// A user of the actor's company whom the actor may administer.
-    pub async fn user_to_administer(&self, target: UserId) -> Result<UserRow, UserAdminError> {
+    pub async fn user_to_administer(&self, target: UserId) -> Result<crate::User, UserAdminError> {
         let actor = self.actor();
         let Some(u) = self
             .store
@@ -95,7 +95,7 @@ impl Manager<'_> {
             return Err(refused(authority::Refusal::NoSuchUser.message_ja()));
         };
         authority::may_administer(actor, &target_of(&u)).map_err(|r| refused(r.message_ja()))?;
-        Ok(u)
+        Ok(u.into())
     }
 
     /// Begins the transaction of a change to `target`: the 確認用パスワード
@@ -107,7 +107,7 @@ impl Manager<'_> {
         target: UserId,
         confirm_password: &str,
         operation: Operation,
-        current: &UserRow,
+        current: &crate::User,
         client: &str,
     ) -> Result<(Tx, UserRow), UserAdminError> {
         let ctx = Context {

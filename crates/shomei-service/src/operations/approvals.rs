@@ -28,11 +28,12 @@
 
 use crate::Db as _;
 use serde::{Deserialize, Serialize};
+use shomei_core::records::ApprovalVoteRow;
 use shomei_core::{
     CertState, CompanyId, LoginId, Operation, OperatorName, OperatorRole, OperatorRoles, Outcome,
     RevocationReason, Service,
 };
-use shomei_store::{ApprovalRequestRow, ApprovalVoteRow, NewApprovalRequest, Tx};
+use shomei_store::{ApprovalRequestRow, NewApprovalRequest, Tx};
 use time::{Duration, OffsetDateTime};
 
 use crate::certificates::revocation::PendingRevocation;
@@ -1618,7 +1619,8 @@ impl Shomei {
             .at(crate::pause::PausePoint::InTransaction(operation))
             .await;
         let current = ConsoleOperator {
-            operator: me.operator.clone(),
+            confirm_hash: me.operator.confirm_hash.clone(),
+            operator: me.operator.clone().into(),
             serial: op.serial.clone(),
             not_after: op.not_after,
         };

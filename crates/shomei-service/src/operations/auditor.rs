@@ -11,8 +11,10 @@
 
 use crate::Db as _;
 use shomei_core::format::jp_datetime;
+use shomei_core::records::ChainCheck;
+use shomei_core::records::{AuditScope, ReviewRow};
 use shomei_core::{CompanyId, Operation, OperatorRole, Outcome};
-use shomei_store::{AuditScope, ChainCheck, ReviewFilter, ReviewRow};
+use shomei_store::ReviewFilter;
 use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::company::history::HISTORY_CSV_MAX;

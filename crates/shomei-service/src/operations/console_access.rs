@@ -92,7 +92,7 @@ impl Shomei {
         let place = self.hasher.place()?;
         let right = self
             .hasher
-            .verify(&place, &op.operator.confirm_hash, password)
+            .verify(&place, &op.confirm_hash, password)
             .await?;
         Ok(OperatorCheck {
             operator_id,

@@ -12,8 +12,9 @@
 //! force.
 
 use crate::Db as _;
+use shomei_core::records::AuditRow;
 use shomei_core::{CertState, LoginId, Operation, OperatorRole, RevocationReason, Serial};
-use shomei_store::{AuditRow, CertRow, SearchFrom, UserHit, UserRow};
+use shomei_store::{CertRow, SearchFrom, UserHit, UserRow};
 use time::OffsetDateTime;
 
 use crate::certificates::revoke::{OperatorRevocation, OperatorRevokeError, PhoneRequest};
@@ -122,7 +123,7 @@ pub struct UserCertView {
 #[derive(Debug, Clone)]
 pub struct UserDetail {
     /// The user's record.
-    pub user: UserRow,
+    pub user: crate::User,
     /// The user's company.
     pub company: String,
     /// The service states (利用可能, 利用停止, …).
@@ -347,7 +348,7 @@ impl HelpDeskTasks<'_> {
             certificates,
             history,
             company,
-            user,
+            user: user.into(),
         })
     }
 

@@ -152,7 +152,13 @@ impl HelpDeskTasks<'_> {
         let detail = format!("{}（ヘルプデスク）", kind.label());
         if d.user.role == Role::Master {
             return self
-                .request_master_reset(&d.user, &d.company, kind, password)
+                .request_master_reset(
+                    d.user.company_id,
+                    &d.user.login_id,
+                    &d.company,
+                    kind,
+                    password,
+                )
                 .await;
         }
         let initial = temporary_password();
@@ -174,7 +180,7 @@ impl HelpDeskTasks<'_> {
             // Made a マスター since the check above: through approval.
             drop(tx);
             return self
-                .request_master_reset(&u, &d.company, kind, password)
+                .request_master_reset(u.company_id, &u.login_id, &d.company, kind, password)
                 .await;
         }
         let confirm = kind == PasswordKind::Confirm;
@@ -207,15 +213,16 @@ impl HelpDeskTasks<'_> {
     /// reset yet.
     async fn request_master_reset(
         &self,
-        u: &shomei_store::UserRow,
+        company_id: shomei_core::CompanyId,
+        login_id: &shomei_core::LoginId,
         company: &str,
         kind: PasswordKind,
         password: &str,
     ) -> Result<PasswordReset, ActionError> {
         let change = ApprovalChange::ResetMasterPasswords {
-            company_id: u.company_id.0,
+            company_id: company_id.0,
             company: company.to_owned(),
-            login_id: u.login_id.to_string(),
+            login_id: login_id.to_string(),
             passwords: MasterPasswords::from(kind).code().to_owned(),
         };
         Ok(PasswordReset::Submitted(

@@ -4,8 +4,9 @@
 
 use crate::Db as _;
 use shomei_core::Operation;
+use shomei_core::records::CompanySummary;
 use shomei_core::{CompanyId, LoginId, Role, Service};
-use shomei_store::{AuditEntry, CompanySummary, NewUser};
+use shomei_store::{AuditEntry, NewUser};
 
 use crate::operations::company_service::ServiceRefusal;
 use crate::{ServiceError, Shomei};
@@ -196,7 +197,7 @@ impl Shomei {
     pub async fn operator_company(
         &self,
         company: CompanyId,
-    ) -> Result<(CompanySummary, Vec<shomei_store::UserRow>), OperatorError> {
+    ) -> Result<(CompanySummary, Vec<crate::User>), OperatorError> {
         let Some(c) = self
             .store
             .companies()
@@ -213,7 +214,7 @@ impl Shomei {
             .await
             .db()?
             .into_iter()
-            .map(|(u, _)| u)
+            .map(|(u, _)| u.into())
             .collect();
         Ok((c, users))
     }

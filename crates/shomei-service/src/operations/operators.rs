@@ -9,8 +9,9 @@
 //! in the running server through the log).
 
 use crate::Db as _;
+use shomei_core::records::OperatorCertRow;
 use shomei_core::{OperatorName, OperatorRoles, Serial};
-use shomei_store::{AuditEntry, OperatorCertRow, OperatorRow};
+use shomei_store::AuditEntry;
 use time::OffsetDateTime;
 
 use crate::certificates::revocation::PendingRevocation;
@@ -84,7 +85,7 @@ pub struct NewOperator {
 #[derive(Debug, Clone)]
 pub struct OperatorListRow {
     /// The operator.
-    pub operator: OperatorRow,
+    pub operator: crate::Operator,
     /// Their newest certificate, if any.
     pub newest: Option<OperatorCertRow>,
 }
@@ -93,7 +94,10 @@ pub struct OperatorListRow {
 #[derive(Debug, Clone)]
 pub struct ConsoleOperator {
     /// The operator.
-    pub operator: OperatorRow,
+    pub operator: crate::Operator,
+    /// Their password's hash, compared at the console's login and before
+    /// every change; never handed out.
+    pub(crate) confirm_hash: String,
     /// The serial number of the certificate presented.
     pub serial: Serial,
     /// End of that certificate's validity.
@@ -174,7 +178,10 @@ impl Shomei {
                 .db()?
                 .into_iter()
                 .next();
-            out.push(OperatorListRow { operator, newest });
+            out.push(OperatorListRow {
+                operator: operator.into(),
+                newest,
+            });
         }
         Ok(out)
     }
@@ -238,7 +245,8 @@ impl Shomei {
             && cert.not_before <= now
             && now < cert.not_after;
         Ok(in_force.then_some(ConsoleOperator {
-            operator,
+            confirm_hash: operator.confirm_hash.clone(),
+            operator: operator.into(),
             not_after: cert.not_after,
             serial: cert.serial,
         }))

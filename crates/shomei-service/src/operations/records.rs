@@ -8,7 +8,9 @@ use std::io::Write;
 use std::path::Path;
 
 use shomei_core::CompanyId;
-use shomei_store::{ChainCheck, CompanySummary, Store};
+use shomei_core::records::ChainCheck;
+use shomei_core::records::CompanySummary;
+use shomei_store::Store;
 
 use crate::{AuditExportError, AuditExportFormat, Result, Settings};
 
