@@ -415,7 +415,7 @@ async def returning_customer(flooders=500, addresses=100, series=20):
     row("  without the cookie: p50 / p99 of those logged in (ms)",
         f"{pct(without, .5) * 1e3:.0f} / {pct(without, .99) * 1e3:.0f}" if without else "-",
         f"series took {secs_without:.1f} s (with the cookie {secs:.1f} s)")
-    row("RSS before / peak during the flood (MB)", f"{rss0} / {hwm}", "bounded (workers x 19 MiB)")
+    row("RSS before / peak during the flood (MB)", f"{rss0} / {hwm}", "bounded ((workers + 1) x 19 MiB)")
 
 
 async def series_alone(who, n, device):
