@@ -367,6 +367,7 @@ impl Shomei {
             settings.hash_workers,
             settings.hash_queue,
             settings.hash_reserved_places,
+            settings.hash_workers_nice,
         );
         let dummy_hash = hasher.hash("shomei-timing-equaliser").await?;
         let ocsp = certificates::ocsp::Responder::new(

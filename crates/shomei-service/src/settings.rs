@@ -56,6 +56,12 @@ pub struct Settings {
     /// not counted against their address (`address_failure_limit`), so a
     /// flood of logins from anywhere does not keep them out.
     pub hash_reserved_places: usize,
+    /// How many steps of scheduling priority (nice) the password-hashing
+    /// workers run below the server's other threads, except the one worker
+    /// of returning customers (there when `hash_reserved_places` is not 0):
+    /// under a flood of logins, the pages and their checks go first. 0: the
+    /// same priority.
+    pub hash_workers_nice: i32,
     /// Days a device cookie stays valid (renewed at each successful login).
     pub device_cookie_days: i64,
     /// How long a claimed password check holds its place in the lockout
@@ -209,6 +215,7 @@ impl Default for Settings {
             hash_workers: 0,
             hash_queue: 64,
             hash_reserved_places: 8,
+            hash_workers_nice: 10,
             device_cookie_days: 180,
             password_claim_seconds: 120,
             max_sessions: 100_000,
@@ -457,6 +464,10 @@ impl Settings {
             (
                 self.hash_reserved_places <= 10_000,
                 "hash_reserved_places must be at most 10000",
+            ),
+            (
+                (0..=19).contains(&self.hash_workers_nice),
+                "hash_workers_nice must be between 0 and 19",
             ),
             (
                 (1..=400).contains(&self.device_cookie_days),

@@ -11,8 +11,11 @@
 //! A few places are reserved for returning customers (a login that brings a
 //! valid device cookie for its login ID, see `access::device`): a flood of
 //! other logins cannot take them, and their checks are hashed before any
-//! other waiting check, so such a login waits for at most the checks already
-//! being hashed.
+//! other waiting check. They also have a worker of their own, and the other
+//! workers run at a lower scheduling priority (`hash_workers_nice`), so a
+//! returning customer's check neither waits for the checks already being
+//! hashed nor shares the CPU evenly with them: a flood of other logins costs
+//! it little more than the requests the server answers meanwhile.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,8 +32,20 @@ use crate::{Result, ServiceError};
 const MAX_BLOCKS: usize = 64 * 1024;
 
 enum Work {
-    Verify { stored: String, password: String },
-    Hash { password: String },
+    Verify {
+        stored: String,
+        password: String,
+    },
+    Hash {
+        password: String,
+    },
+    /// Keeps the worker, once it says so, until released (the tests' way to
+    /// hold one).
+    #[cfg(test)]
+    Hold {
+        started: std::sync::mpsc::Sender<()>,
+        release: std::sync::mpsc::Receiver<()>,
+    },
 }
 
 enum Answer {
@@ -54,7 +69,19 @@ struct Waiting {
 #[derive(Default)]
 struct Queue {
     waiting: Mutex<Waiting>,
+    /// A job came (for the general workers).
     ready: Condvar,
+    /// A returning customer's job came (for their worker).
+    first_ready: Condvar,
+}
+
+/// Which jobs a worker takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Takes {
+    /// Returning customers' first, then the rest.
+    Any,
+    /// Returning customers' only.
+    FirstOnly,
 }
 
 impl Queue {
@@ -69,21 +96,32 @@ impl Queue {
             w.rest.push_back(job);
         }
         drop(w);
+        if first {
+            self.first_ready.notify_one();
+        }
         self.ready.notify_one();
         Ok(())
     }
 
-    /// The next job, or `None` once the pool is closed.
-    fn pop(&self) -> Option<Job> {
+    /// The next job this worker takes, or `None` once the pool is closed.
+    fn pop(&self, takes: Takes) -> Option<Job> {
         let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            if let Some(j) = w.first.pop_front().or_else(|| w.rest.pop_front()) {
+            let next = match takes {
+                Takes::Any => w.first.pop_front().or_else(|| w.rest.pop_front()),
+                Takes::FirstOnly => w.first.pop_front(),
+            };
+            if let Some(j) = next {
                 return Some(j);
             }
             if w.closed {
                 return None;
             }
-            w = self.ready.wait(w).unwrap_or_else(|p| p.into_inner());
+            let ready = match takes {
+                Takes::Any => &self.ready,
+                Takes::FirstOnly => &self.first_ready,
+            };
+            w = ready.wait(w).unwrap_or_else(|p| p.into_inner());
         }
     }
 
@@ -93,6 +131,7 @@ impl Queue {
             .unwrap_or_else(|p| p.into_inner())
             .closed = true;
         self.ready.notify_all();
+        self.first_ready.notify_all();
     }
 }
 
@@ -129,9 +168,11 @@ pub(crate) struct Place {
 }
 
 impl Hasher {
-    /// `workers` threads (0: one per core), `queue` waiting places, and
-    /// `reserved` more places for returning customers.
-    pub(crate) fn new(workers: usize, queue: usize, reserved: usize) -> Self {
+    /// `workers` threads (0: one per core) running `nice` steps below the
+    /// process's priority, `queue` waiting places, and `reserved` more places
+    /// for returning customers, with a worker of their own (at the
+    /// process's priority) when there are any.
+    pub(crate) fn new(workers: usize, queue: usize, reserved: usize, nice: i32) -> Self {
         let workers = if workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
@@ -139,12 +180,15 @@ impl Hasher {
         };
         let jobs = Arc::new(Queue::default());
         let done = Arc::new(AtomicU64::new(0));
-        for i in 0..workers {
+        let returning = (reserved > 0).then_some((Takes::FirstOnly, 0, "argon2-first".to_owned()));
+        let general = (0..workers).map(|i| (Takes::Any, nice, format!("argon2-{i}")));
+        for (takes, nice, name) in general.chain(returning) {
             let jobs = jobs.clone();
             let done = done.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("argon2-{i}"))
-                .spawn(move || worker(&jobs, &done));
+            let spawned = std::thread::Builder::new().name(name).spawn(move || {
+                lower_priority(nice);
+                worker(&jobs, &done, takes)
+            });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a password-hashing worker");
             }
@@ -252,11 +296,35 @@ pub(crate) struct HasherFigures {
     pub done: u64,
 }
 
-fn worker(jobs: &Queue, done: &AtomicU64) {
+/// Lowers the calling thread's scheduling priority by `steps` (Linux
+/// keeps a nice value per thread; an unprivileged thread may lower its own
+/// priority, never raise it again).
+fn lower_priority(steps: i32) {
+    if steps <= 0 {
+        return;
+    }
+    let me = rustix::thread::gettid();
+    let now = rustix::process::getpriority_process(Some(me)).unwrap_or(0);
+    if let Err(e) = rustix::process::setpriority_process(Some(me), (now + steps).min(19)) {
+        tracing::warn!(error = %e, "cannot lower a password-hashing worker's priority");
+    }
+}
+
+fn worker(jobs: &Queue, done: &AtomicU64, takes: Takes) {
     // This worker's Argon2 memory, reused by every check it makes.
     let mut blocks: Vec<Block> = Vec::new();
-    while let Some(job) = jobs.pop() {
+    if takes == Takes::FirstOnly {
+        // Taken now, not at the first returning customer's check.
+        let _ = memory(&mut blocks, &Params::default());
+    }
+    while let Some(job) = jobs.pop(takes) {
         let answer = match job.work {
+            #[cfg(test)]
+            Work::Hold { started, release } => {
+                let _ = started.send(());
+                let _ = release.recv();
+                Ok(Answer::Verified(false))
+            }
             Work::Verify { stored, password } => Ok(Answer::Verified(verify_with(
                 &mut blocks,
                 &stored,
@@ -343,13 +411,13 @@ fn hash_with(blocks: &mut Vec<Block>, password: &[u8]) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Hasher, Job, Queue, Work};
+    use super::{Hasher, Job, Queue, Takes, Work};
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
     use tokio::sync::oneshot;
 
     #[tokio::test]
     async fn hashes_are_argon2id_salted_and_verify() {
-        let h = Hasher::new(2, 2, 0);
+        let h = Hasher::new(2, 2, 0, 0);
         let a = h.hash("Shomei#Demo1").await.unwrap();
         let b = h.hash("Shomei#Demo1").await.unwrap();
         assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
@@ -383,7 +451,7 @@ mod tests {
 
     #[tokio::test]
     async fn beyond_its_workers_and_queue_the_pool_is_busy_at_once() {
-        let h = Hasher::new(1, 1, 0);
+        let h = Hasher::new(1, 1, 0, 10);
         let a = h.place().unwrap();
         let b = h.place().unwrap();
         assert!(matches!(h.place(), Err(crate::ServiceError::Busy)));
@@ -396,7 +464,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_returning_customer_gets_a_reserved_place_while_the_rest_is_full() {
-        let h = Hasher::new(1, 2, 1);
+        let h = Hasher::new(1, 2, 1, 0);
         // The rest is full: one check being hashed, two waiting.
         let rest: Vec<_> = (0..3).map(|_| h.place().unwrap()).collect();
         assert!(matches!(h.place(), Err(crate::ServiceError::Busy)));
@@ -434,17 +502,56 @@ mod tests {
         };
         let name = |j: Job| match j.work {
             Work::Hash { password } => password,
-            Work::Verify { .. } => unreachable!(),
+            _ => unreachable!(),
         };
         for p in ["rest1", "rest2"] {
             assert!(q.push(job(p), false).is_ok());
         }
         assert!(q.push(job("returning"), true).is_ok());
         assert!(q.push(job("rest3"), false).is_ok());
-        let order: Vec<String> = (0..4).filter_map(|_| q.pop()).map(name).collect();
+        let order: Vec<String> = (0..4).filter_map(|_| q.pop(Takes::Any)).map(name).collect();
         assert_eq!(order, ["returning", "rest1", "rest2", "rest3"]);
         q.close();
-        assert!(q.pop().is_none(), "closed: the workers end");
+        assert!(q.pop(Takes::Any).is_none(), "closed: the workers end");
+        assert!(q.pop(Takes::FirstOnly).is_none());
         assert!(q.push(job("late"), false).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_returning_customers_check_does_not_wait_for_a_held_worker() {
+        let h = Hasher::new(1, 2, 1, 10);
+        // The one general worker is held.
+        let (started, has_started) = std::sync::mpsc::channel();
+        let (release, held) = std::sync::mpsc::channel();
+        let (reply, holding) = oneshot::channel();
+        let hold = Job {
+            work: Work::Hold {
+                started,
+                release: held,
+            },
+            reply,
+        };
+        assert!(h.jobs.push(hold, false).is_ok());
+        has_started.recv().unwrap();
+        // A returning customer's check is answered meanwhile, by its own
+        // worker.
+        let mine = h.returning_place().unwrap();
+        let answered = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            h.verify(&mine, "garbage", "x"),
+        );
+        let answered = answered.await.expect("answered while the worker is held");
+        assert!(!answered.unwrap());
+        // The control: another check waits for the held worker.
+        let theirs = h.place().unwrap();
+        let waiting = {
+            let h = h.clone();
+            tokio::spawn(async move { h.verify(&theirs, "garbage", "x").await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "behind the held worker");
+        release.send(()).unwrap();
+        assert!(!waiting.await.unwrap().unwrap());
+        assert!(holding.await.is_ok());
     }
 }
