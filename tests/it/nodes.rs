@@ -199,14 +199,19 @@ async fn a_login_form_got_on_one_server_is_accepted_by_another_on_the_database()
 /// Backends connected to this kit's PostgreSQL database, this query's own
 /// left out.
 async fn backends(url: &shomei_service::DatabaseUrl) -> i64 {
+    backends_where(url, "true").await
+}
+
+/// As `backends`, those that also match the SQL condition `cond`.
+async fn backends_where(url: &shomei_service::DatabaseUrl, cond: &str) -> i64 {
     use sqlx::Connection as _;
     let mut c = sqlx::PgConnection::connect(url.with_password())
         .await
         .unwrap();
-    let n = sqlx::query_scalar(
+    let n = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND ({cond})"
+    )))
     .fetch_one(&mut c)
     .await
     .unwrap();
@@ -231,6 +236,12 @@ async fn a_node_holds_at_most_its_pool_size_and_the_default_is_twice_the_cores()
     let cores = std::thread::available_parallelism().unwrap().get() as u32;
     let default = (2 * cores).max(4);
     assert_eq!(kit.svc.store().pool_size(), Some(default));
+    // The revocation listener connects in the background after the start,
+    // on a connection of its own: counted before it has, it is missing.
+    crate::testkit::wait_for("the revocation listener's connection", async || {
+        backends_where(&url, "query LIKE 'LISTEN%'").await == 1
+    })
+    .await;
     let mut open = Vec::new();
     for _ in 0..default {
         open.push(kit.svc.store().begin().await.unwrap());
