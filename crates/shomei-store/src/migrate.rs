@@ -28,6 +28,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0018_operator_mail.sql"),
     include_str!("../migrations/sqlite/0019_crl_scopes_in_use.sql"),
     include_str!("../migrations/sqlite/0020_shell_requests.sql"),
+    include_str!("../migrations/sqlite/0021_one_serial_index.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
@@ -51,6 +52,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0018_operator_mail.sql"),
     include_str!("../migrations/postgres/0019_crl_scopes_in_use.sql"),
     include_str!("../migrations/postgres/0020_shell_requests.sql"),
+    include_str!("../migrations/postgres/0021_one_serial_index.sql"),
 ];
 
 fn check(current: i64, steps: &[&str]) -> Result<()> {
