@@ -14,6 +14,18 @@ fn session_cookie(p: &crate::testkit::Page) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The login page's form cookie, as its Set-Cookie header gives it.
+fn form_cookie(login_page: &crate::testkit::Page) -> String {
+    login_page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-shomei-form="))
+        .expect("the login page sets its form cookie")
+        .to_owned()
+}
+
 fn cookie_id(set_cookie: &str) -> String {
     set_cookie
         .split(';')
@@ -31,14 +43,7 @@ async fn the_session_cookie_is_secure_httponly_strict_and_renewed_at_login() {
     // The login page keeps no session: its CSRF token is bound to a signed
     // form cookie instead, so anonymous visitors hold no server state.
     assert_eq!(session_cookie(&login_page), None);
-    let form = login_page
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("__Host-shomei-form="))
-        .expect("the login page sets its form cookie")
-        .to_owned();
+    let form = form_cookie(&login_page);
     for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(form.contains(attr), "{attr} in {form}");
     }
@@ -46,13 +51,7 @@ async fn the_session_cookie_is_secure_httponly_strict_and_renewed_at_login() {
     let planted = format!("__Host-shomei={}", "ab".repeat(32));
     let before = planted.clone();
     // Log in without following the redirect, to see the new cookie.
-    let client = reqwest::Client::builder()
-        .tls_certs_only([
-            reqwest::Certificate::from_pem(kit.svc.ca().root_pem().as_bytes()).unwrap(),
-        ])
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = no_redirects(&kit);
     let csrf = {
         let i = login_page.body.find("name=\"csrf\" value=\"").unwrap() + 19;
         login_page.body[i..i + 64].to_string()
@@ -427,17 +426,7 @@ async fn a_login_form_signed_on_another_database_is_refused() {
     let a = Kit::start().await;
     let b = Kit::start().await;
     let page = a.browser().get("/login").await;
-    let form = page
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("__Host-shomei-form="))
-        .expect("the login page sets its form cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let form = form_cookie(&page).split(';').next().unwrap().to_owned();
     let csrf = crate::testkit::csrf_of(&page.body).unwrap();
     for (kit, expected) in [(&b, "/login?e=form"), (&a, "/top")] {
         let r = no_redirects(kit)
