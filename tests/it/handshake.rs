@@ -213,3 +213,80 @@ async fn the_certificate_listener_never_resumes_a_session_where_the_portal_does(
     .unwrap();
     kit.stop().await;
 }
+
+/// A client certificate resolver that records the CAs the server's
+/// CertificateRequest names, and answers with one certificate.
+#[derive(Debug)]
+struct RecordsHints {
+    key: std::sync::Arc<rustls::sign::CertifiedKey>,
+    hints: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl rustls::client::ResolvesClientCert for RecordsHints {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        *self.hints.lock().unwrap() = root_hint_subjects.iter().map(|h| h.to_vec()).collect();
+        Some(self.key.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// The certificate listener's CertificateRequest names our issuing and root
+/// CAs, so a browser offers the user only certificates of ours (the user
+/// sees no list of unrelated certificates to choose from). The control:
+/// with these hints the handshake goes through and the page is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certificate_request_names_our_cas_so_the_client_picks_our_certificate() {
+    use rustls::pki_types::pem::PemObject;
+    let kit = Kit::start().await;
+    let (cert, key) = enrolled(&kit, "jirodt").await;
+    let root_der =
+        rustls::pki_types::CertificateDer::from_pem_slice(kit.svc.ca().root_pem().as_bytes())
+            .unwrap();
+    let issuing_der =
+        rustls::pki_types::CertificateDer::from_pem_slice(kit.svc.ca().issuing_pem().as_bytes())
+            .unwrap();
+    let mut expected: Vec<Vec<u8>> = [&root_der, &issuing_der]
+        .iter()
+        .map(|d| {
+            let (_, c) = parse_x509_certificate(d).unwrap();
+            c.subject().as_raw().to_vec()
+        })
+        .collect();
+    expected.sort();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root_der).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let key_der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let certified = rustls::sign::CertifiedKey::new(
+        vec![cert.clone().into()],
+        provider.key_provider.load_private_key(key_der).unwrap(),
+    );
+    let resolver = std::sync::Arc::new(RecordsHints {
+        key: std::sync::Arc::new(certified),
+        hints: std::sync::Mutex::new(Vec::new()),
+    });
+    let cfg = std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_cert_resolver(resolver.clone()),
+    );
+    let cert_base = kit.cert_base.clone();
+    let (status, _) =
+        tokio::task::spawn_blocking(move || request_once(&cfg, &cert_base, "/cert-login"))
+            .await
+            .unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let mut hints = resolver.hints.lock().unwrap().clone();
+    hints.sort();
+    assert_eq!(hints, expected, "the CertificateRequest names our two CAs");
+    kit.stop().await;
+}

@@ -399,7 +399,10 @@ async fn the_certificate_method_logs_in_and_revocation_shuts_it_out_at_once() {
         .unwrap();
     assert!(r.url().as_str().starts_with(&kit.cert_base), "{}", r.url());
     let page = r.text().await.unwrap();
-    assert!(page.contains("jirodt"), "the certificate names the user");
+    assert!(
+        page.contains(r#"<td id="cert-login-id">jirodt</td>"#),
+        "the certificate names the user"
+    );
     let csrf = crate::testkit::csrf_of(&page).unwrap();
     // Two factors: a wrong password is refused even with the certificate.
     let r = user

@@ -14,6 +14,18 @@ fn session_cookie(p: &crate::testkit::Page) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The login page's form cookie, as its Set-Cookie header gives it.
+fn form_cookie(login_page: &crate::testkit::Page) -> String {
+    login_page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-shomei-form="))
+        .expect("the login page sets its form cookie")
+        .to_owned()
+}
+
 fn cookie_id(set_cookie: &str) -> String {
     set_cookie
         .split(';')
@@ -31,14 +43,7 @@ async fn the_session_cookie_is_secure_httponly_strict_and_renewed_at_login() {
     // The login page keeps no session: its CSRF token is bound to a signed
     // form cookie instead, so anonymous visitors hold no server state.
     assert_eq!(session_cookie(&login_page), None);
-    let form = login_page
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("__Host-shomei-form="))
-        .expect("the login page sets its form cookie")
-        .to_owned();
+    let form = form_cookie(&login_page);
     for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(form.contains(attr), "{attr} in {form}");
     }
@@ -46,13 +51,7 @@ async fn the_session_cookie_is_secure_httponly_strict_and_renewed_at_login() {
     let planted = format!("__Host-shomei={}", "ab".repeat(32));
     let before = planted.clone();
     // Log in without following the redirect, to see the new cookie.
-    let client = reqwest::Client::builder()
-        .tls_certs_only([
-            reqwest::Certificate::from_pem(kit.svc.ca().root_pem().as_bytes()).unwrap(),
-        ])
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = no_redirects(&kit);
     let csrf = {
         let i = login_page.body.find("name=\"csrf\" value=\"").unwrap() + 19;
         login_page.body[i..i + 64].to_string()
@@ -396,5 +395,153 @@ async fn any_server_on_the_database_serves_any_session() {
     browser.base = kit.base.clone();
     assert_eq!(browser.get("/top").await.path(), "/login");
     b.shutdown().await;
+    kit.stop().await;
+}
+
+/// A client of this kit's portal that shows redirects instead of following
+/// them.
+fn no_redirects(kit: &Kit) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_certs_only([
+            reqwest::Certificate::from_pem(kit.svc.ca().root_pem().as_bytes()).unwrap(),
+        ])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The login form's token is signed with a key of the database's own: a
+/// form (cookie and token) made by the servers of another database does not
+/// log in here. The control: on its own database the same form logs in.
+#[tokio::test]
+async fn a_login_form_signed_on_another_database_is_refused() {
+    let a = Kit::start().await;
+    let b = Kit::start().await;
+    let page = a.browser().get("/login").await;
+    let form = form_cookie(&page).split(';').next().unwrap().to_owned();
+    let csrf = crate::testkit::csrf_of(&page.body).unwrap();
+    for (kit, expected) in [(&b, "/login?e=form"), (&a, "/top")] {
+        let r = no_redirects(kit)
+            .post(format!("{}/login", kit.base))
+            .header("cookie", &form)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("login_id", "hanakodt"),
+                ("password", LOGIN_PW),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303);
+        assert_eq!(
+            location(&r),
+            expected,
+            "the form of database A on {}",
+            kit.base
+        );
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The `shomei_sessions` gauge follows the logged-in sessions up and down.
+#[tokio::test]
+async fn the_sessions_gauge_counts_the_open_sessions() {
+    use crate::metrics::{sample, scrape};
+    let kit = Kit::start().await;
+    let gauge = async || sample(&scrape(&kit).await, "shomei_sessions");
+    assert_eq!(gauge().await, 0.0);
+    let hanako = kit.browser();
+    assert_eq!(hanako.login("hanakodt", LOGIN_PW).await.path(), "/top");
+    assert_eq!(gauge().await, 1.0);
+    let taro = kit.browser();
+    assert_eq!(taro.login("tarodt", LOGIN_PW).await.path(), "/top");
+    assert_eq!(gauge().await, 2.0);
+    assert_eq!(hanako.post("/logout", &[]).await.path(), "/login");
+    assert_eq!(gauge().await, 1.0);
+    kit.stop().await;
+}
+
+/// The idle clock is written when a request comes 15 seconds or more after
+/// the last write, not on every request.
+#[tokio::test]
+async fn the_idle_clock_is_written_at_most_every_15_seconds() {
+    let kit = Kit::start().await;
+    let user = shomei_core::UserId(kit.user_id("hanakodt").await);
+    let sessions = kit.svc.sessions();
+    let t0 = kit.svc.now();
+    let (id, data) = sessions.create(user, t0, None, false).await.unwrap();
+    let seen = async || {
+        sessions
+            .get(&id)
+            .await
+            .unwrap()
+            .expect("the session is open")
+            .last_seen
+            .unix_timestamp()
+    };
+    assert_eq!(seen().await, t0.unix_timestamp());
+    sessions
+        .touch(&id, data.last_seen, t0 + Duration::seconds(14))
+        .await
+        .unwrap();
+    assert_eq!(seen().await, t0.unix_timestamp(), "14 s later: not written");
+    let t15 = t0 + Duration::seconds(15);
+    sessions.touch(&id, data.last_seen, t15).await.unwrap();
+    assert_eq!(seen().await, t15.unix_timestamp(), "15 s later: written");
+    kit.stop().await;
+}
+
+/// The upkeep loop ends the sessions idle past the setting, records a
+/// セッションタイムアウト for each, and leaves the sessions in use alone.
+#[tokio::test]
+async fn the_upkeep_ends_idle_sessions_records_each_and_leaves_the_rest() {
+    let kit = Kit::start_with_upkeep(shomei_service::Settings {
+        upkeep_interval_seconds: 1,
+        session_idle_minutes: 2,
+        ..Default::default()
+    })
+    .await;
+    let hanako = kit.browser();
+    assert_eq!(hanako.login("hanakodt", LOGIN_PW).await.path(), "/top");
+    let taro = kit.browser();
+    assert_eq!(taro.login("tarodt", LOGIN_PW).await.path(), "/top");
+    kit.clock.advance(Duration::seconds(110));
+    assert_eq!(taro.get("/top").await.path(), "/top", "taro is at work");
+    kit.clock.advance(Duration::seconds(20));
+    // hanako is 130 s idle of 2 min, taro 20 s: the next rounds end hanako's.
+    let timeout = |who: &str| format!("{who}/セッションタイムアウト/成功");
+    let mut rounds = 0;
+    while !kit
+        .history()
+        .await
+        .iter()
+        .any(|h| h.starts_with(&timeout("hanakodt")))
+    {
+        rounds += 1;
+        assert!(
+            rounds < 600,
+            "no timeout recorded: {:?}",
+            kit.history().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(kit.sessions().await, 1, "taro's session is left");
+    assert_eq!(taro.get("/top").await.path(), "/top");
+    let history = kit.history().await;
+    assert!(
+        !history.iter().any(|h| h.starts_with(&timeout("tarodt"))),
+        "{history:?}"
+    );
+    let p = hanako.get("/top").await;
+    assert_eq!(p.path(), "/login");
     kit.stop().await;
 }

@@ -330,3 +330,78 @@ fn client_tls_config_with(
 pub(crate) fn login_id_hint(_st: &crate::AppState, cert: &crate::ClientCert) -> String {
     cert.login_id.clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validated(login_id: &str, not_before: i64, not_after: i64) -> Validated {
+        Validated {
+            cert: crate::ClientCert {
+                serial: Serial::from_bytes(&[0x2a]).unwrap(),
+                login_id: login_id.to_owned(),
+            },
+            profile: None,
+            not_before,
+            not_after,
+        }
+    }
+
+    fn key(n: u8) -> CertHash {
+        [n; 32]
+    }
+
+    #[test]
+    fn a_kept_validation_stands_only_where_the_certificate_and_its_ca_both_do() {
+        let cache = ChainCache::new(10, (1000, 2000));
+        // The certificate outlives its CA at both ends: the CA's window holds.
+        cache.put(key(1), validated("taro", 500, 3000));
+        assert_eq!(
+            cache.get(&key(1), 1000).map(|v| v.cert.login_id).as_deref(),
+            Some("taro")
+        );
+        assert!(cache.get(&key(1), 2000).is_some());
+        assert!(
+            cache.get(&key(1), 2001).is_none(),
+            "after the CA's notAfter"
+        );
+        cache.put(key(1), validated("taro", 500, 3000));
+        assert!(
+            cache.get(&key(1), 999).is_none(),
+            "before the CA's notBefore"
+        );
+
+        // Inside the CA's window, the certificate's own window holds.
+        cache.put(key(2), validated("hanako", 1200, 1800));
+        assert!(cache.get(&key(2), 1200).is_some());
+        assert!(cache.get(&key(2), 1800).is_some());
+        assert!(cache.get(&key(2), 1801).is_none(), "after its notAfter");
+        cache.put(key(2), validated("hanako", 1200, 1800));
+        assert!(cache.get(&key(2), 1199).is_none(), "before its notBefore");
+        // A miss outside the window drops the entry: it is gone at any time.
+        assert!(cache.get(&key(2), 1500).is_none());
+    }
+
+    #[test]
+    fn a_full_cache_makes_room_for_a_new_certificate_only() {
+        let cache = ChainCache::new(16, (0, 10_000));
+        for n in 0..16 {
+            cache.put(key(n), validated("taro", 0, 10_000));
+        }
+        // Kept again when full: nothing is pushed out for a certificate it holds.
+        for n in 0..16 {
+            cache.put(key(n), validated("taro", 0, 10_000));
+        }
+        assert_eq!(
+            (0..16).filter(|n| cache.get(&key(*n), 1).is_some()).count(),
+            16
+        );
+        // A seventeenth certificate pushes out exactly one of the others.
+        cache.put(key(16), validated("jiro", 0, 10_000));
+        assert!(cache.get(&key(16), 1).is_some());
+        assert_eq!(
+            (0..16).filter(|n| cache.get(&key(*n), 1).is_some()).count(),
+            15
+        );
+    }
+}
