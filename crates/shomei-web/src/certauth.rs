@@ -382,6 +382,28 @@ mod tests {
         assert!(cache.get(&key(2), 1500).is_none());
     }
 
+    /// The serial and CN of a verified certificate come from the kept
+    /// validation when there is one, and from the certificate itself when
+    /// there is none (an entry pushed out since the handshake).
+    #[test]
+    fn the_verified_certificate_is_read_from_the_cache_or_else_from_itself() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "jirodt");
+        params.serial_number = Some(rcgen::SerialNumber::from(vec![0x01, 0x7f]));
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        let cache = ChainCache::new(10, (0, i64::MAX));
+        let parsed = cache.client_cert(&der).expect("read from the certificate");
+        assert_eq!(parsed.login_id, "jirodt");
+        assert_eq!(parsed.serial.as_bytes(), &[0x01, 0x7f]);
+        cache.put(cert_hash(&der), validated("kept", 0, i64::MAX));
+        let kept = cache.client_cert(&der).expect("read from the cache");
+        assert_eq!(kept.login_id, "kept");
+        assert_eq!(kept.serial.as_bytes(), &[0x2a]);
+    }
+
     #[test]
     fn a_full_cache_makes_room_for_a_new_certificate_only() {
         let cache = ChainCache::new(16, (0, 10_000));
