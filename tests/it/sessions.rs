@@ -519,21 +519,16 @@ async fn the_upkeep_ends_idle_sessions_records_each_and_leaves_the_rest() {
     kit.clock.advance(Duration::seconds(20));
     // hanako is 130 s idle of 2 min, taro 20 s: the next rounds end hanako's.
     let timeout = |who: &str| format!("{who}/セッションタイムアウト/成功");
-    let mut rounds = 0;
-    while !kit
-        .history()
-        .await
-        .iter()
-        .any(|h| h.starts_with(&timeout("hanakodt")))
-    {
-        rounds += 1;
-        assert!(
-            rounds < 600,
-            "no timeout recorded: {:?}",
-            kit.history().await
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    crate::testkit::wait_for(
+        "hanakodt's セッションタイムアウト recorded",
+        async || {
+            kit.history()
+                .await
+                .iter()
+                .any(|h| h.starts_with(&timeout("hanakodt")))
+        },
+    )
+    .await;
     assert_eq!(kit.sessions().await, 1, "taro's session is left");
     assert_eq!(taro.get("/top").await.path(), "/top");
     let history = kit.history().await;
