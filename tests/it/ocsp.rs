@@ -684,3 +684,146 @@ async fn the_presigned_answers_stop_at_their_cap_and_answers_stay_right() {
     assert_eq!(sample(&kit, "shomei_ocsp_presigned_responses"), 1.0);
     kit.stop().await;
 }
+
+/// `bytes` sent to the listener at `base` (http://host:port) in one write,
+/// and everything it answers until it closes the connection.
+async fn exchange(base: &str, bytes: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://").replace("localhost", "127.0.0.1");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    out
+}
+
+fn ocsp_post(request: &[u8], connection: &str) -> Vec<u8> {
+    let mut r = format!(
+        "POST /pki/ocsp HTTP/1.1\r\nHost: pki\r\nContent-Type: application/ocsp-request\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+        request.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(request);
+    r
+}
+
+/// The answers in `bytes`, one after the other: each one's status line,
+/// its headers (names lowercased, sorted, without `date` and `connection`)
+/// and its body.
+fn answers(mut bytes: &[u8]) -> Vec<(String, Vec<String>, Vec<u8>)> {
+    let mut all = Vec::new();
+    while !bytes.is_empty() {
+        let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a whole head");
+        let head = String::from_utf8(bytes[..end].to_vec()).unwrap();
+        let mut lines = head.split("\r\n");
+        let status = lines.next().unwrap().to_owned();
+        let mut headers: Vec<String> = lines
+            .map(|l| {
+                let (k, v) = l.split_once(':').unwrap();
+                format!("{}: {}", k.to_ascii_lowercase(), v.trim())
+            })
+            .filter(|h| !h.starts_with("date: ") && !h.starts_with("connection: "))
+            .collect();
+        headers.sort();
+        let len: usize = headers
+            .iter()
+            .find_map(|h| h.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        all.push((status, headers, bytes[end + 4..end + 4 + len].to_vec()));
+        bytes = &bytes[end + 4 + len..];
+    }
+    all
+}
+
+#[tokio::test]
+async fn a_one_shot_post_is_answered_in_the_accept_loop_as_the_http_server_answers_it() {
+    let kit = Kit::start_with_pki().await;
+    let pki = kit.pki_base.clone().unwrap();
+    let (cert, _dir) = jirodt_enrolled(&kit).await;
+    let (_, parsed) = x509_parser::parse_x509_certificate(&cert).unwrap();
+    let serial = shomei_core::Serial::from_bytes(parsed.raw_serial()).unwrap();
+    let issuer = shomei_pki::ocsp::IssuerHashes::of(kit.svc.ca().issuing_der()).unwrap();
+    let request = issuer.request(serial.as_bytes());
+    let quick = |kit: &Kit| {
+        crate::metrics::sample(&kit.svc.metrics_text(None), "shomei_pki_quick_answers_total")
+    };
+
+    // Connect, POST, close: answered by the accept loop.
+    let q0 = quick(&kit);
+    let one = exchange(&pki, &ocsp_post(&request, "close")).await;
+    assert_eq!(quick(&kit), q0 + 1.0, "a quick answer");
+    assert!(
+        String::from_utf8_lossy(&one).contains("\r\nconnection: close\r\n"),
+        "{}",
+        String::from_utf8_lossy(&one)
+    );
+    let one = answers(&one);
+    assert_eq!(one.len(), 1);
+    let (status, headers, good) = &one[0];
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(good.windows(2).any(|w| w == [0x80, 0x00]), "good");
+    assert_eq!(good, &kit.svc.ocsp(&request).await.to_vec(), "the pre-signed answer");
+
+    // The control: two requests on one connection (keep-alive, then close)
+    // go to the HTTP server, which gives both the same answer, headers and
+    // all.
+    let both = [ocsp_post(&request, "keep-alive"), ocsp_post(&request, "close")].concat();
+    let served = answers(&exchange(&pki, &both).await);
+    assert_eq!(quick(&kit), q0 + 1.0, "the HTTP server answered these");
+    assert_eq!(served.len(), 2);
+    for (s, h, b) in &served {
+        assert_eq!((s, h, b), (status, headers, good));
+    }
+
+    // A request whose body comes after its head (two segments): answered
+    // the same, whichever way.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = pki.trim_start_matches("http://").replace("localhost", "127.0.0.1");
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        let whole = ocsp_post(&request, "close");
+        let (head, body) = whole.split_at(whole.len() - request.len());
+        s.write_all(head).await.unwrap();
+        s.flush().await.unwrap();
+        tokio::task::yield_now().await;
+        s.write_all(body).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        assert_eq!(answers(&out), one);
+    }
+
+    // A revocation: the very next quick answer says revoked.
+    kit.svc
+        .revoke_by_operator(
+            &shomei_core::LoginId::parse("jirodt").unwrap(),
+            shomei_core::RevocationReason::KeyCompromise,
+            None,
+            "yamada",
+        )
+        .await
+        .unwrap();
+    let q1 = quick(&kit);
+    let after = answers(&exchange(&pki, &ocsp_post(&request, "close")).await);
+    assert_eq!(quick(&kit), q1 + 1.0, "a quick answer");
+    let revoked = &after[0].2;
+    assert!(
+        revoked
+            .windows(4)
+            .any(|w| w[0] == 0xa1 && w[2..] == [0x18, 0x0f]),
+        "revoked"
+    );
+    assert!(!revoked.windows(2).any(|w| w == [0x80, 0x00]), "no longer good");
+
+    // Junk where a request should be: the HTTP server's 400, no quick answer.
+    let junk = exchange(&pki, b"\x16\x03\x01\x00\xa5junk\r\n\r\n").await;
+    assert!(
+        String::from_utf8_lossy(&junk).starts_with("HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&junk)
+    );
+    assert_eq!(quick(&kit), q1 + 1.0);
+    kit.stop().await;
+}

@@ -16,6 +16,7 @@ mod issue_page;
 mod limits;
 mod pages;
 mod pki;
+mod quick;
 mod screens;
 mod server;
 mod session;

@@ -170,6 +170,20 @@ pub(crate) async fn next_admitted(
     backoff: &mut Duration,
     stopped: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Option<(TcpStream, SocketAddr, Admitted)> {
+    let (tcp, peer, admitted) = next_admitted_from(listener, gate, backoff, stopped).await?;
+    // Small answers go out at once (no Nagle delay behind delayed ACKs).
+    let _ = tcp.set_nodelay(true);
+    Some((tcp, peer, admitted))
+}
+
+/// [`next_admitted`], the connection as it was accepted (Nagle's algorithm
+/// on).
+pub(crate) async fn next_admitted_from(
+    listener: &TcpListener,
+    gate: &Arc<Gate>,
+    backoff: &mut Duration,
+    stopped: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<(TcpStream, SocketAddr, Admitted)> {
     loop {
         let accepted = tokio::select! {
             _ = stopped.changed() => return None,
@@ -181,8 +195,6 @@ pub(crate) async fn next_admitted(
         let Ok(admitted) = gate.admit(peer) else {
             continue;
         };
-        // Small answers go out at once (no Nagle delay behind delayed ACKs).
-        let _ = tcp.set_nodelay(true);
         return Some((tcp, peer, admitted));
     }
 }

@@ -353,11 +353,10 @@ fn spawn_listeners(
         stopped.clone(),
     ))];
     if let Some(listener) = others.pki {
-        loops.push(tokio::spawn(plain_accept_loop(
+        loops.push(tokio::spawn(pki_accept_loop(
             listener,
             pki_app,
             svc.clone(),
-            Listener::Pki,
             stopped.clone(),
         )));
     }
@@ -562,6 +561,122 @@ async fn plain_accept_loop(
             limits::until_idle(conn, &idle, limits.idle).await;
         });
     }
+}
+
+/// The PKI listener's accept loop: what [`plain_accept_loop`] does, except
+/// that a close-delimited OCSP POST whose answer is in memory, whole in the
+/// connection's first read, is answered here (`quick`) when it is there at
+/// once, and by the connection's task as soon as it comes otherwise; every
+/// other request goes to the HTTP server with what was read.
+async fn pki_accept_loop(
+    listener: TcpListener,
+    app: axum::Router,
+    svc: Arc<Shomei>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let gate = Gate::new(
+        Listener::Pki,
+        Limits::from_settings(svc.settings()),
+        svc.clone(),
+    );
+    let mut backoff = Duration::ZERO;
+    let mut quick = crate::quick::Quick::new();
+    while let Some((tcp, peer, admitted)) =
+        limits::next_admitted_from(&listener, &gate, &mut backoff, &mut stopped).await
+    {
+        let started = std::time::Instant::now();
+        let first = quick.first_read(tcp, |body| svc.ocsp_from_memory(body));
+        if let Some(first) = quick_answered(first, &svc, started) {
+            let (app, svc, limits) = (app.clone(), svc.clone(), gate.limits());
+            tokio::spawn(async move {
+                let _admitted = admitted;
+                pki_connection(first, peer, app, svc, limits).await;
+            });
+        }
+    }
+}
+
+/// `None` if `first` was answered (counted in the metrics) or is gone; else
+/// what is left to do.
+fn quick_answered(
+    first: crate::quick::First,
+    svc: &Shomei,
+    started: std::time::Instant,
+) -> Option<crate::quick::First> {
+    use crate::quick::First;
+    let answered = || {
+        svc.metrics().request(Listener::Pki, started.elapsed());
+        svc.metrics().pki_quick_answer();
+    };
+    match first {
+        First::Gone => None,
+        First::Answered => {
+            answered();
+            None
+        }
+        First::Finish(..) => {
+            answered();
+            Some(first)
+        }
+        other => Some(other),
+    }
+}
+
+/// The rest of a PKI listener connection that the accept loop did not
+/// answer: the rest of a quick answer; or, once the first request has come,
+/// a quick answer after all; or else the HTTP server.
+async fn pki_connection(
+    first: crate::quick::First,
+    peer: SocketAddr,
+    app: axum::Router,
+    svc: Arc<Shomei>,
+    limits: Limits,
+) {
+    use crate::quick::First;
+    let mut first = first;
+    if let First::Waiting(tcp) = first {
+        if !matches!(
+            tokio::time::timeout(limits.header, crate::quick::request_come(&tcp)).await,
+            Ok(Ok(()))
+        ) {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let again = crate::quick::Quick::new().first_read(tcp, |body| svc.ocsp_from_memory(body));
+        let Some(left) = quick_answered(again, &svc, started) else {
+            return;
+        };
+        first = left;
+    }
+    let (tcp, read) = match first {
+        First::Finish(mut tcp, rest) => {
+            use tokio::io::AsyncWriteExt;
+            let _ = tokio::time::timeout(limits.idle, async {
+                tcp.write_all(&rest).await?;
+                tcp.shutdown().await
+            })
+            .await;
+            return;
+        }
+        First::Serve(tcp, read) => (tcp, read),
+        First::Waiting(tcp) => (tcp, Vec::new()),
+        First::Answered | First::Gone => return,
+    };
+    let _ = tcp.set_nodelay(true);
+    let (tcp, idle) = Watched::new(crate::quick::Prefixed::new(read, tcp));
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ClientAddr(peer));
+        let app = app.clone();
+        let svc = svc.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let r = app.oneshot(req).await;
+            svc.metrics().request(Listener::Pki, started.elapsed());
+            r
+        }
+    });
+    let conn = http1(limits).serve_connection(TokioIo::new(tcp), service);
+    limits::until_idle(conn, &idle, limits.idle).await;
 }
 
 /// Every 30 s: refresh this server's CRL before it goes stale; then, on the

@@ -221,21 +221,60 @@ impl Responder {
     }
 }
 
+/// What the in-memory part of the responder made of a request.
+enum Answer {
+    /// The response, from memory (or an error response).
+    Ready(bytes::Bytes),
+    /// A valid request whose answer must be signed now.
+    Sign(Asked, OffsetDateTime),
+}
+
+/// A parsed request, with what the in-memory part found out about it.
+struct Asked {
+    req: shomei_pki::ocsp::OcspRequest,
+    /// The first serial, as the revocation set keys it.
+    key: Vec<u8>,
+    /// Its pre-signed answer's key, if it may have one.
+    short: Option<u128>,
+    /// A single request without a nonce, about a certificate of ours.
+    cacheable: bool,
+}
+
 impl Shomei {
     /// Answers a DER OCSPRequest with a DER OCSPResponse. Never fails: a
     /// malformed request gets `malformedRequest`, our own trouble `internalError`.
     pub async fn ocsp(&self, request: &[u8]) -> bytes::Bytes {
+        match self.ocsp_answer_in_memory(request) {
+            Answer::Ready(r) => r,
+            Answer::Sign(req, now) => self.ocsp_signed(req, now).await,
+        }
+    }
+
+    /// The answer to a DER OCSPRequest when it needs no signing and no
+    /// database: the pre-signed or cached answer, or the error response
+    /// (malformed, or `tryLater` while the revocation view is not
+    /// current). `None`: only [`Shomei::ocsp`] can answer it (a nonce, a
+    /// certificate not in memory). The PKI listener answers with it in the
+    /// accept loop itself.
+    pub fn ocsp_from_memory(&self, request: &[u8]) -> Option<bytes::Bytes> {
+        match self.ocsp_answer_in_memory(request) {
+            Answer::Ready(r) => Some(r),
+            Answer::Sign(..) => None,
+        }
+    }
+
+    fn ocsp_answer_in_memory(&self, request: &[u8]) -> Answer {
         if self.revocation_view_problem().is_some() {
             // Fail closed: no answer at all rather than a stale `good`.
             self.metrics().ocsp_answer(None);
-            return error_response(OcspError::TryLater).into();
+            return Answer::Ready(error_response(OcspError::TryLater).into());
         }
         let now = self.now();
         let req = match parse_request(request) {
             Ok(r) => r,
             Err(e) => {
                 self.metrics().ocsp_answer(None);
-                return error_response(e).into();
+                return Answer::Ready(error_response(e).into());
             }
         };
         // Only a single request without a nonce, about a certificate of ours.
@@ -258,14 +297,35 @@ impl Shomei {
             } else {
                 CertStatus::Good
             }));
-            return r.into();
+            return Answer::Ready(r.into());
         }
         let cert_id = &req.ids[0].raw;
         if cacheable && let Some((r, status)) = self.ocsp.cached(&key, cert_id, now) {
             self.metrics().ocsp_cache_hit();
             self.metrics().ocsp_answer(Some(&status));
-            return r;
+            return Answer::Ready(r);
         }
+        Answer::Sign(
+            Asked {
+                req,
+                key,
+                short,
+                cacheable,
+            },
+            now,
+        )
+    }
+
+    /// Signs the answer to a request that [`Shomei::ocsp_answer_in_memory`]
+    /// could not answer, and keeps or caches it.
+    async fn ocsp_signed(&self, asked: Asked, now: OffsetDateTime) -> bytes::Bytes {
+        let Asked {
+            req,
+            key,
+            short,
+            cacheable,
+        } = asked;
+        let cert_id = &req.ids[0].raw;
         let mut statuses = Vec::with_capacity(req.ids.len());
         let mut not_after = None;
         for id in &req.ids {

@@ -139,6 +139,7 @@ pub struct Metrics {
     /// [good, revoked, unknown, malformed or failed]
     ocsp: [AtomicU64; 4],
     ocsp_cache_hits: AtomicU64,
+    pki_quick_answers: AtomicU64,
     chain_cache_hits: AtomicU64,
     crl_generations: AtomicU64,
     crl_generation_micros: AtomicU64,
@@ -253,6 +254,12 @@ impl Metrics {
 
     pub(crate) fn ocsp_cache_hit(&self) {
         self.ocsp_cache_hits.fetch_add(1, Relaxed);
+    }
+
+    /// A request the PKI listener answered in its accept loop, without an
+    /// HTTP connection of its own.
+    pub fn pki_quick_answer(&self) {
+        self.pki_quick_answers.fetch_add(1, Relaxed);
     }
 
     /// A client certificate whose chain validation was taken from the
@@ -414,6 +421,11 @@ impl Metrics {
                 "shomei_ocsp_cache_hits",
                 "OCSP responses served from the response cache.",
                 Sample::one(get(&self.ocsp_cache_hits)),
+            ),
+            Family::counter(
+                "shomei_pki_quick_answers",
+                "Requests the PKI listener answered in its accept loop (a whole OCSP POST in the connection's first read, its answer in memory, the connection to close after it).",
+                Sample::one(get(&self.pki_quick_answers)),
             ),
             Family::counter(
                 "shomei_tls_chain_cache_hits",
@@ -921,6 +933,7 @@ mod tests {
 # HELP shomei_ocsp_presigned_refused_total Pre-signed OCSP answers not kept because ocsp_presigned_max were kept already (those certificates' answers are signed for each request).
 # HELP shomei_ocsp_presigned_responses Pre-signed OCSP answers kept, one per certificate in force that was issued or asked about.
 # HELP shomei_ocsp_responses_total OCSP responses by the status of the first certificate asked about.
+# HELP shomei_pki_quick_answers_total Requests the PKI listener answered in its accept loop (a whole OCSP POST in the connection's first read, its answer in memory, the connection to close after it).
 # HELP shomei_password_checks_busy_total Password checks refused at once (503) because every hashing place was taken.
 # HELP shomei_password_checks_refused_at_once_total Password checks refused without checking the password: as many were in flight for that user as the lockout still allows.
 # HELP shomei_password_dummy_hashes_total Of those, logins that checked no user's password (unknown ID, locked or stopped password, too many checks in flight) spending the dummy hash so that they cost what a check costs.
@@ -964,6 +977,7 @@ shomei_ocsp_cache_hits_total counter {}
 shomei_ocsp_presigned_refused_total counter {}
 shomei_ocsp_presigned_responses gauge {}
 shomei_ocsp_responses_total counter {status}
+shomei_pki_quick_answers_total counter {}
 shomei_password_checks_busy_total counter {}
 shomei_password_checks_refused_at_once_total counter {}
 shomei_password_dummy_hashes_total counter {}
