@@ -689,7 +689,9 @@ async fn the_presigned_answers_stop_at_their_cap_and_answers_stay_right() {
 /// and everything it answers until it closes the connection.
 async fn exchange(base: &str, bytes: &[u8]) -> Vec<u8> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = base.trim_start_matches("http://").replace("localhost", "127.0.0.1");
+    let addr = base
+        .trim_start_matches("http://")
+        .replace("localhost", "127.0.0.1");
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(bytes).await.unwrap();
     let mut out = Vec::new();
@@ -713,7 +715,10 @@ fn ocsp_post(request: &[u8], connection: &str) -> Vec<u8> {
 fn answers(mut bytes: &[u8]) -> Vec<(String, Vec<String>, Vec<u8>)> {
     let mut all = Vec::new();
     while !bytes.is_empty() {
-        let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a whole head");
+        let end = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a whole head");
         let head = String::from_utf8(bytes[..end].to_vec()).unwrap();
         let mut lines = head.split("\r\n");
         let status = lines.next().unwrap().to_owned();
@@ -747,7 +752,10 @@ async fn a_one_shot_post_is_answered_in_the_accept_loop_as_the_http_server_answe
     let issuer = shomei_pki::ocsp::IssuerHashes::of(kit.svc.ca().issuing_der()).unwrap();
     let request = issuer.request(serial.as_bytes());
     let quick = |kit: &Kit| {
-        crate::metrics::sample(&kit.svc.metrics_text(None), "shomei_pki_quick_answers_total")
+        crate::metrics::sample(
+            &kit.svc.metrics_text(None),
+            "shomei_pki_quick_answers_total",
+        )
     };
 
     // Connect, POST, close: answered by the accept loop.
@@ -764,12 +772,20 @@ async fn a_one_shot_post_is_answered_in_the_accept_loop_as_the_http_server_answe
     let (status, headers, good) = &one[0];
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(good.windows(2).any(|w| w == [0x80, 0x00]), "good");
-    assert_eq!(good, &kit.svc.ocsp(&request).await.to_vec(), "the pre-signed answer");
+    assert_eq!(
+        good,
+        &kit.svc.ocsp(&request).await.to_vec(),
+        "the pre-signed answer"
+    );
 
     // The control: two requests on one connection (keep-alive, then close)
     // go to the HTTP server, which gives both the same answer, headers and
     // all.
-    let both = [ocsp_post(&request, "keep-alive"), ocsp_post(&request, "close")].concat();
+    let both = [
+        ocsp_post(&request, "keep-alive"),
+        ocsp_post(&request, "close"),
+    ]
+    .concat();
     let served = answers(&exchange(&pki, &both).await);
     assert_eq!(quick(&kit), q0 + 1.0, "the HTTP server answered these");
     assert_eq!(served.len(), 2);
@@ -781,7 +797,9 @@ async fn a_one_shot_post_is_answered_in_the_accept_loop_as_the_http_server_answe
     // the same, whichever way.
     {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let addr = pki.trim_start_matches("http://").replace("localhost", "127.0.0.1");
+        let addr = pki
+            .trim_start_matches("http://")
+            .replace("localhost", "127.0.0.1");
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         s.set_nodelay(true).unwrap();
         let whole = ocsp_post(&request, "close");
@@ -793,6 +811,22 @@ async fn a_one_shot_post_is_answered_in_the_accept_loop_as_the_http_server_answe
         let mut out = Vec::new();
         s.read_to_end(&mut out).await.unwrap();
         assert_eq!(answers(&out), one);
+    }
+
+    // A request that comes a while after its connection (it waits in the
+    // accept thread, or goes to the HTTP server's task after 50 ms): still
+    // a quick answer, the same one.
+    for wait in [0, 120] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = pki.trim_start_matches("http://").replace("localhost", "127.0.0.1");
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        let q = quick(&kit);
+        s.write_all(&ocsp_post(&request, "close")).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        assert_eq!(answers(&out), one, "after {wait} ms");
+        assert_eq!(quick(&kit), q + 1.0, "after {wait} ms: a quick answer");
     }
 
     // A revocation: the very next quick answer says revoked.
@@ -815,7 +849,10 @@ async fn a_one_shot_post_is_answered_in_the_accept_loop_as_the_http_server_answe
             .any(|w| w[0] == 0xa1 && w[2..] == [0x18, 0x0f]),
         "revoked"
     );
-    assert!(!revoked.windows(2).any(|w| w == [0x80, 0x00]), "no longer good");
+    assert!(
+        !revoked.windows(2).any(|w| w == [0x80, 0x00]),
+        "no longer good"
+    );
 
     // Junk where a request should be: the HTTP server's 400, no quick answer.
     let junk = exchange(&pki, b"\x16\x03\x01\x00\xa5junk\r\n\r\n").await;

@@ -110,6 +110,17 @@ impl Gate {
         }
     }
 
+    /// Counts a failed accept and says how long to pause before the next:
+    /// `backoff`, doubled, from 5 ms up to a second.
+    pub(crate) fn accept_failed(&self, e: &std::io::Error, backoff: &mut Duration) -> Duration {
+        self.metrics(|m| m.accept_error(self.kind));
+        *backoff = (*backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+        if *backoff == Duration::from_secs(1) {
+            tracing::warn!(error = %e, listener = self.kind.label(), "accept failing: backing off");
+        }
+        *backoff
+    }
+
     /// A handshake that did not finish in time.
     pub(crate) fn handshake_timed_out(&self) {
         self.metrics(|m| m.connection_refused(self.kind, ConnRefusal::HandshakeTimeout));
@@ -150,12 +161,7 @@ async fn accept(
             Some(c)
         }
         Err(e) => {
-            gate.metrics(|m| m.accept_error(gate.kind));
-            *backoff = (*backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
-            if *backoff == Duration::from_secs(1) {
-                tracing::warn!(error = %e, listener = gate.kind.label(), "accept failing: backing off");
-            }
-            tokio::time::sleep(*backoff).await;
+            tokio::time::sleep(gate.accept_failed(&e, backoff)).await;
             None
         }
     }
@@ -165,20 +171,6 @@ async fn accept(
 /// (`None`). Connections over a cap are closed at once, unserved: the cap is
 /// what keeps the rest served.
 pub(crate) async fn next_admitted(
-    listener: &TcpListener,
-    gate: &Arc<Gate>,
-    backoff: &mut Duration,
-    stopped: &mut tokio::sync::watch::Receiver<bool>,
-) -> Option<(TcpStream, SocketAddr, Admitted)> {
-    let (tcp, peer, admitted) = next_admitted_from(listener, gate, backoff, stopped).await?;
-    // Small answers go out at once (no Nagle delay behind delayed ACKs).
-    let _ = tcp.set_nodelay(true);
-    Some((tcp, peer, admitted))
-}
-
-/// [`next_admitted`], the connection as it was accepted (Nagle's algorithm
-/// on).
-pub(crate) async fn next_admitted_from(
     listener: &TcpListener,
     gate: &Arc<Gate>,
     backoff: &mut Duration,
@@ -195,6 +187,8 @@ pub(crate) async fn next_admitted_from(
         let Ok(admitted) = gate.admit(peer) else {
             continue;
         };
+        // Small answers go out at once (no Nagle delay behind delayed ACKs).
+        let _ = tcp.set_nodelay(true);
         return Some((tcp, peer, admitted));
     }
 }

@@ -28,18 +28,33 @@ use tokio::net::TcpStream;
 const FIRST_READ: usize = 4096;
 
 /// What became of a connection's first read.
-pub(crate) enum First {
+pub(crate) enum First<S> {
     /// Answered and closed.
     Answered,
     /// The client had gone, or the socket failed: closed.
     Gone,
     /// Nothing to read yet.
-    Waiting(TcpStream),
+    Waiting(S),
     /// For the HTTP server, with the bytes read so far.
-    Serve(TcpStream, Vec<u8>),
+    Serve(S, Vec<u8>),
     /// The answer went out in part only (a full send buffer): the rest is
     /// to be written before the connection is shut down.
-    Finish(TcpStream, Vec<u8>),
+    Finish(S, Vec<u8>),
+}
+
+impl First<std::net::TcpStream> {
+    /// The same, its socket (non-blocking) registered with the current
+    /// runtime's reactor; `None` if that failed (closed).
+    pub(crate) fn into_tokio(self) -> Option<First<TcpStream>> {
+        let tokio = |s: std::net::TcpStream| TcpStream::from_std(s).ok();
+        Some(match self {
+            First::Answered => First::Answered,
+            First::Gone => First::Gone,
+            First::Waiting(s) => First::Waiting(tokio(s)?),
+            First::Serve(s, read) => First::Serve(tokio(s)?, read),
+            First::Finish(s, rest) => First::Finish(tokio(s)?, rest),
+        })
+    }
 }
 
 /// The accept loop's state for quick answers: a read buffer and the
@@ -61,14 +76,15 @@ impl Quick {
 
     /// Reads what `tcp` holds already and answers it if it is a
     /// close-delimited OCSP POST whose answer `answer` finds in memory.
-    /// Reads the socket itself, whatever the reactor knows of it.
-    pub(crate) fn first_read(
+    /// Never blocks, and reads the socket itself, whatever a reactor knows
+    /// of it.
+    pub(crate) fn first_read<S: std::os::fd::AsFd>(
         &mut self,
-        tcp: TcpStream,
+        tcp: S,
         answer: impl FnOnce(&[u8]) -> Option<axum::body::Bytes>,
-    ) -> First {
+    ) -> First<S> {
         use rustix::io::Errno;
-        let n = match rustix::net::recv(&tcp, &mut self.buf[..], rustix::net::RecvFlags::empty()) {
+        let n = match rustix::net::recv(&tcp, &mut self.buf[..], rustix::net::RecvFlags::DONTWAIT) {
             Ok((_, 0)) => return First::Gone,
             Ok((_, n)) => n,
             Err(Errno::AGAIN | Errno::INTR) => return First::Waiting(tcp),
@@ -84,18 +100,18 @@ impl Quick {
         self.out.clear();
         write_head(&mut self.out, response.len(), date(&mut self.date));
         self.out.extend_from_slice(&response);
-        // MSG_MORE holds the segment back until the shutdown, which sends
-        // the FIN in it: one segment, not two.
+        // MSG_MORE holds the segment back until the close, which sends the
+        // FIN in it: one segment, not two. (Nothing is left unread, so the
+        // close is a graceful one, not a reset.)
         let sent = rustix::net::send(
             &tcp,
             &self.out,
-            rustix::net::SendFlags::MORE | rustix::net::SendFlags::NOSIGNAL,
+            rustix::net::SendFlags::MORE
+                | rustix::net::SendFlags::NOSIGNAL
+                | rustix::net::SendFlags::DONTWAIT,
         );
         match sent {
-            Ok(n) if n == self.out.len() => {
-                let _ = rustix::net::shutdown(&tcp, rustix::net::Shutdown::Write);
-                First::Answered
-            }
+            Ok(n) if n == self.out.len() => First::Answered,
             Ok(n) => First::Finish(tcp, self.out[n..].to_vec()),
             Err(Errno::AGAIN | Errno::INTR) => First::Finish(tcp, self.out.clone()),
             Err(_) => First::Gone,

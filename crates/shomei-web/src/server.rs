@@ -565,44 +565,252 @@ async fn plain_accept_loop(
 
 /// The PKI listener's accept loop: what [`plain_accept_loop`] does, except
 /// that a close-delimited OCSP POST whose answer is in memory, whole in the
-/// connection's first read, is answered here (`quick`) when it is there at
-/// once, and by the connection's task as soon as it comes otherwise; every
-/// other request goes to the HTTP server with what was read.
+/// connection's first read, is answered in the loop itself (`quick`);
+/// every other request goes to the HTTP server with what was read.
+///
+/// The loop runs on a thread of its own, waiting in `poll` on the listening
+/// socket and on the connections accepted whose request has not come yet
+/// (at most [`PENDING_MAX`], each for at most [`PENDING_FOR`]; then they go
+/// to the HTTP server, with its header timeout). A connection answered
+/// there never meets the reactor (no registration, no task, no wake-up of
+/// a worker), which is most of what it costs beyond the kernel's TCP. The
+/// task returned ends once the thread has stopped (after `stopped`).
 async fn pki_accept_loop(
     listener: TcpListener,
     app: axum::Router,
     svc: Arc<Shomei>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let gate = Gate::new(
-        Listener::Pki,
-        Limits::from_settings(svc.settings()),
-        svc.clone(),
-    );
-    let mut backoff = Duration::ZERO;
-    let mut quick = crate::quick::Quick::new();
-    while let Some((tcp, peer, admitted)) =
-        limits::next_admitted_from(&listener, &gate, &mut backoff, &mut stopped).await
-    {
-        let started = std::time::Instant::now();
-        let first = quick.first_read(tcp, |body| svc.ocsp_from_memory(body));
-        if let Some(first) = quick_answered(first, &svc, started) {
-            let (app, svc, limits) = (app.clone(), svc.clone(), gate.limits());
-            tokio::spawn(async move {
-                let _admitted = admitted;
-                pki_connection(first, peer, app, svc, limits).await;
-            });
+    let std_listener = listener.into_std().and_then(|l| {
+        let waker = l.try_clone()?;
+        Ok((l, waker))
+    });
+    let (listener, waker) = match std_listener {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot set up the PKI listener");
+            return;
         }
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (done, ended) = tokio::sync::oneshot::channel::<()>();
+    let runtime = tokio::runtime::Handle::current();
+    let thread = {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("pki-accept".into())
+            .spawn(move || {
+                PkiAccept::new(&app, &svc, &runtime).run(&listener, &stop);
+                let _ = done.send(());
+            })
+    };
+    if let Err(e) = thread {
+        tracing::error!(error = %e, "cannot start the PKI listener's thread");
+        return;
+    }
+    // Also when this task is dropped with its runtime.
+    let stopper = StopThread { stop, waker };
+    let _ = stopped.changed().await;
+    drop(stopper);
+    let _ = ended.await;
+}
+
+/// Stops [`PkiAccept`]'s thread when dropped.
+struct StopThread {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    waker: std::net::TcpListener,
+}
+
+impl Drop for StopThread {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // The listening socket shut down wakes the poll, and accepts fail.
+        let _ = rustix::net::shutdown(&self.waker, rustix::net::Shutdown::Both);
+    }
+}
+
+/// How many accepted PKI connections wait for their request in the accept
+/// thread at most (the rest go to the HTTP server at once), and for how
+/// long (then they go to the HTTP server, whose header timeout applies).
+const PENDING_MAX: usize = 256;
+const PENDING_FOR: Duration = Duration::from_millis(50);
+/// Connections accepted in a row before the pending ones are looked at.
+const ACCEPT_BATCH: usize = 64;
+
+/// An accepted PKI connection whose request has not come yet.
+struct Pending {
+    tcp: std::net::TcpStream,
+    peer: SocketAddr,
+    admitted: limits::Admitted,
+    until: std::time::Instant,
+}
+
+/// The state of the PKI listener's accept thread.
+struct PkiAccept<'a> {
+    app: &'a axum::Router,
+    svc: &'a Arc<Shomei>,
+    runtime: &'a tokio::runtime::Handle,
+    gate: Arc<Gate>,
+    quick: crate::quick::Quick,
+    pending: Vec<Pending>,
+}
+
+impl<'a> PkiAccept<'a> {
+    fn new(
+        app: &'a axum::Router,
+        svc: &'a Arc<Shomei>,
+        runtime: &'a tokio::runtime::Handle,
+    ) -> Self {
+        Self {
+            app,
+            svc,
+            runtime,
+            gate: Gate::new(
+                Listener::Pki,
+                Limits::from_settings(svc.settings()),
+                svc.clone(),
+            ),
+            quick: crate::quick::Quick::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Accepts and answers until `stop`.
+    fn run(&mut self, listener: &std::net::TcpListener, stop: &std::sync::atomic::AtomicBool) {
+        use rustix::event::{PollFd, PollFlags};
+        let mut backoff = Duration::ZERO;
+        let mut ready = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let now = std::time::Instant::now();
+            let timeout = self.pending.iter().map(|p| p.until).min().map(|t| {
+                let d = t.saturating_duration_since(now);
+                rustix::event::Timespec {
+                    tv_sec: d.as_secs() as i64,
+                    tv_nsec: i64::from(d.subsec_nanos()),
+                }
+            });
+            let listening = {
+                let mut fds = Vec::with_capacity(1 + self.pending.len());
+                fds.push(PollFd::new(listener, PollFlags::IN));
+                fds.extend(
+                    self.pending
+                        .iter()
+                        .map(|p| PollFd::new(&p.tcp, PollFlags::IN)),
+                );
+                match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                    Ok(_) => {}
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(e) => {
+                        std::thread::sleep(self.gate.accept_failed(&e.into(), &mut backoff));
+                        continue;
+                    }
+                }
+                ready.clear();
+                ready.extend(fds[1..].iter().map(|f| !f.revents().is_empty()));
+                !fds[0].revents().is_empty()
+            };
+            // The pending connections whose request came, or whose wait is
+            // over.
+            let now = std::time::Instant::now();
+            for (p, came) in std::mem::take(&mut self.pending).into_iter().zip(&ready) {
+                if *came {
+                    self.first_read(p.tcp, p.peer, p.admitted, false);
+                } else if now >= p.until {
+                    self.hand_over(crate::quick::First::Waiting(p.tcp), p.peer, p.admitted);
+                } else {
+                    self.pending.push(p);
+                }
+            }
+            if !listening {
+                continue;
+            }
+            for _ in 0..ACCEPT_BATCH {
+                let accepted = rustix::net::acceptfrom_with(
+                    listener,
+                    rustix::net::SocketFlags::NONBLOCK | rustix::net::SocketFlags::CLOEXEC,
+                );
+                let (tcp, peer) = match accepted {
+                    Ok((fd, Some(addr))) => match SocketAddr::try_from(addr) {
+                        Ok(peer) => (std::net::TcpStream::from(fd), peer),
+                        Err(_) => continue,
+                    },
+                    Ok((_, None)) | Err(rustix::io::Errno::INTR) => continue,
+                    Err(rustix::io::Errno::AGAIN) => break,
+                    Err(_) if stop.load(std::sync::atomic::Ordering::SeqCst) => return,
+                    Err(e) => {
+                        std::thread::sleep(self.gate.accept_failed(&e.into(), &mut backoff));
+                        break;
+                    }
+                };
+                backoff = Duration::ZERO;
+                let Ok(admitted) = self.gate.admit(peer) else {
+                    continue;
+                };
+                self.first_read(tcp, peer, admitted, true);
+            }
+        }
+    }
+
+    /// Reads the request of a connection and answers it here if it can;
+    /// else the connection waits here for its request (`may_wait`, room
+    /// permitting) or goes to the runtime.
+    fn first_read(
+        &mut self,
+        tcp: std::net::TcpStream,
+        peer: SocketAddr,
+        admitted: limits::Admitted,
+        may_wait: bool,
+    ) {
+        let started = std::time::Instant::now();
+        let first = self
+            .quick
+            .first_read(tcp, |body| self.svc.ocsp_from_memory(body));
+        match quick_answered(first, self.svc, started) {
+            None => {}
+            Some(crate::quick::First::Waiting(tcp))
+                if may_wait && self.pending.len() < PENDING_MAX =>
+            {
+                self.pending.push(Pending {
+                    tcp,
+                    peer,
+                    admitted,
+                    until: started + PENDING_FOR,
+                });
+            }
+            Some(left) => self.hand_over(left, peer, admitted),
+        }
+    }
+
+    /// The rest of a connection, for the runtime: registered with its
+    /// reactor (the socket is non-blocking already) and served by a task.
+    fn hand_over(
+        &self,
+        first: crate::quick::First<std::net::TcpStream>,
+        peer: SocketAddr,
+        admitted: limits::Admitted,
+    ) {
+        let registered = {
+            let _in = self.runtime.enter();
+            first.into_tokio()
+        };
+        let Some(first) = registered else {
+            return;
+        };
+        let (app, svc, limits) = (self.app.clone(), self.svc.clone(), self.gate.limits());
+        self.runtime.spawn(async move {
+            let _admitted = admitted;
+            pki_connection(first, peer, app, svc, limits).await;
+        });
     }
 }
 
 /// `None` if `first` was answered (counted in the metrics) or is gone; else
 /// what is left to do.
-fn quick_answered(
-    first: crate::quick::First,
+fn quick_answered<S>(
+    first: crate::quick::First<S>,
     svc: &Shomei,
     started: std::time::Instant,
-) -> Option<crate::quick::First> {
+) -> Option<crate::quick::First<S>> {
     use crate::quick::First;
     let answered = || {
         svc.metrics().request(Listener::Pki, started.elapsed());
@@ -626,7 +834,7 @@ fn quick_answered(
 /// answer: the rest of a quick answer; or, once the first request has come,
 /// a quick answer after all; or else the HTTP server.
 async fn pki_connection(
-    first: crate::quick::First,
+    first: crate::quick::First<tokio::net::TcpStream>,
     peer: SocketAddr,
     app: axum::Router,
     svc: Arc<Shomei>,
