@@ -818,7 +818,9 @@ async fn a_one_shot_post_is_answered_in_the_accept_loop_as_the_http_server_answe
     // a quick answer, the same one.
     for wait in [0, 120] {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let addr = pki.trim_start_matches("http://").replace("localhost", "127.0.0.1");
+        let addr = pki
+            .trim_start_matches("http://")
+            .replace("localhost", "127.0.0.1");
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
         let q = quick(&kit);

@@ -110,6 +110,12 @@ struct ScopeCrls {
     generation_micros: AtomicU64,
     /// When its CRLs were last published by this server.
     published_at: Mutex<Option<std::time::Instant>>,
+    /// Revocations added for any reason but superseded (a renewal's), and
+    /// how many of them its published CRLs list: while the two differ, it
+    /// is held back at most `MAX_SPACING`, else at most
+    /// `SUPERSEDED_SPACING`.
+    urgent_added: AtomicU64,
+    urgent_listed: AtomicU64,
     /// The buffers of the full CRL served now and of the one before it:
     /// the one before takes the next CRL once no response holds it any
     /// more (a partition's CRL is most of a megabyte at a million revoked:
@@ -136,6 +142,8 @@ impl ScopeCrls {
             }),
             generation_micros: AtomicU64::new(0),
             published_at: Mutex::new(None),
+            urgent_added: AtomicU64::new(0),
+            urgent_listed: AtomicU64::new(0),
             buffers: Mutex::default(),
             kept_full: AtomicU64::new(0),
         }
@@ -147,11 +155,20 @@ impl ScopeCrls {
 
     /// When the publisher task signs its CRLs again at the soonest: its
     /// last publication plus `SPACING_FACTOR` times what that signing took
-    /// (at most `MAX_SPACING`). `None`: now (or within `COALESCE`: scopes
-    /// due close together are signed in one generation).
+    /// (at most `MAX_SPACING`); when all it has to add are renewals'
+    /// supersessions, `SUPERSEDED_FACTOR` times (at most
+    /// `SUPERSEDED_SPACING`). `None`: now (or within `COALESCE`: scopes due
+    /// close together are signed in one generation).
     fn due_at(&self, now: std::time::Instant) -> Option<std::time::Instant> {
         let took = std::time::Duration::from_micros(self.generation_micros.load(Ordering::Relaxed));
-        let spacing = took.saturating_mul(SPACING_FACTOR).min(MAX_SPACING);
+        let urgent =
+            self.urgent_added.load(Ordering::SeqCst) != self.urgent_listed.load(Ordering::SeqCst);
+        let spacing = if urgent {
+            took.saturating_mul(SPACING_FACTOR).min(MAX_SPACING)
+        } else {
+            took.saturating_mul(SUPERSEDED_FACTOR)
+                .min(SUPERSEDED_SPACING)
+        };
         let at = self.published_at.lock().ok().and_then(|p| *p)? + spacing;
         (at > now + COALESCE).then_some(at)
     }
@@ -180,6 +197,11 @@ impl ScopeCrls {
             invalidity: r.invalidity,
         };
         if let Ok(mut n) = self.next.lock() {
+            // Counted under the lock that the generation copies the list
+            // under: what it counts as listed is in its list.
+            if r.reason != Some(shomei_core::RevocationReason::Superseded.code()) {
+                self.urgent_added.fetch_add(1, Ordering::SeqCst);
+            }
             n.list.push(&e);
             n.entries += 1;
             if let Some((p, count)) = &mut n.pending {
@@ -239,6 +261,15 @@ const COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
 /// held back beyond `COALESCE`.
 const SPACING_FACTOR: u32 = 1500;
 const MAX_SPACING: std::time::Duration = std::time::Duration::from_millis(800);
+/// The same when everything a scope has to add is a renewal's supersession
+/// (the holder's own new certificate replaced it; the old one is refused by
+/// TLS and OCSP at once, like every revocation): renewals, the steady
+/// stream of revocations, then share a generation about five times as
+/// often, and a superseded certificate is listed within 4.8 s at most. A
+/// revocation for any other reason brings its scope's CRLs back under
+/// `MAX_SPACING`.
+const SUPERSEDED_FACTOR: u32 = 7500;
+const SUPERSEDED_SPACING: std::time::Duration = std::time::Duration::from_millis(4000);
 /// How long the revocation log keeps an entry: far beyond the 250 ms in
 /// which every running server reads it.
 const LOG_KEPT: time::Duration = time::Duration::hours(1);
@@ -351,6 +382,8 @@ struct Signed {
     /// it already lists).
     new_base: Option<usize>,
     took: std::time::Duration,
+    /// The scope's `urgent_added` when its list was copied.
+    urgent: u64,
 }
 
 impl Shomei {
@@ -964,8 +997,15 @@ impl Shomei {
                 match self.publish_dirty(true).await {
                     Ok(None) => break,
                     // Scopes signed a moment ago (see `SPACING_FACTOR`):
-                    // when the first of them is due.
-                    Ok(Some(at)) => tokio::time::sleep_until(at.into()).await,
+                    // when the first of them is due, or sooner if a
+                    // revocation meanwhile brings its scope's time forward
+                    // (one for another reason than supersession).
+                    Ok(Some(at)) => {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(at.into()) => {}
+                            _ = self.crl.wake.notified() => tokio::time::sleep(COALESCE).await,
+                        }
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "CRL publication failed; retrying");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -1137,47 +1177,62 @@ impl Shomei {
             };
             let list = n.whole_list().copy_into(s.spare_buffer());
             let entries = n.entries;
+            // Every revocation added so far is in `list` (added under this
+            // lock).
+            let urgent = s.urgent_added.load(Ordering::SeqCst);
             drop(n);
-            work.push((s, first + i as u64, list, entries, base, since, new_base));
+            work.push((
+                s,
+                first + i as u64,
+                list,
+                entries,
+                base,
+                since,
+                new_base,
+                urgent,
+            ));
         }
         let signer = self.crl.signer.clone();
         let signed = tokio::task::spawn_blocking(move || {
             work.into_iter()
-                .map(|(s, number, list, entries, base, since, new_base)| {
-                    let started = std::time::Instant::now();
-                    let header = |kind| CrlHeader {
-                        number,
-                        kind,
-                        this_update,
-                        next_update,
-                        scope_url: Some(&s.url),
-                    };
-                    let (buf, start) = signer
-                        .sign_in_place(list, &header(CrlKind::Full))?
-                        .into_parts();
-                    let buffer = Arc::new(buf);
-                    let full = bytes::Bytes::from_owner(Served(buffer.clone(), start));
-                    let delta = signer.sign(
-                        since.iter().map(|(serial, r)| CrlEntry {
-                            serial,
-                            revoked_at: r.at,
-                            reason: r.reason,
-                            invalidity: r.invalidity,
-                        }),
-                        &header(CrlKind::Delta { base }),
-                    )?;
-                    Ok::<_, String>(Signed {
-                        number,
-                        full,
-                        buffer,
-                        entries,
-                        delta,
-                        delta_entries: since.len(),
-                        new_base,
-                        took: started.elapsed(),
-                        scope: s,
-                    })
-                })
+                .map(
+                    |(s, number, list, entries, base, since, new_base, urgent)| {
+                        let started = std::time::Instant::now();
+                        let header = |kind| CrlHeader {
+                            number,
+                            kind,
+                            this_update,
+                            next_update,
+                            scope_url: Some(&s.url),
+                        };
+                        let (buf, start) = signer
+                            .sign_in_place(list, &header(CrlKind::Full))?
+                            .into_parts();
+                        let buffer = Arc::new(buf);
+                        let full = bytes::Bytes::from_owner(Served(buffer.clone(), start));
+                        let delta = signer.sign(
+                            since.iter().map(|(serial, r)| CrlEntry {
+                                serial,
+                                revoked_at: r.at,
+                                reason: r.reason,
+                                invalidity: r.invalidity,
+                            }),
+                            &header(CrlKind::Delta { base }),
+                        )?;
+                        Ok::<_, String>(Signed {
+                            number,
+                            full,
+                            buffer,
+                            entries,
+                            delta,
+                            delta_entries: since.len(),
+                            new_base,
+                            took: started.elapsed(),
+                            urgent,
+                            scope: s,
+                        })
+                    },
+                )
                 .collect::<std::result::Result<Vec<_>, String>>()
         })
         .await?
@@ -1256,6 +1311,7 @@ impl Shomei {
         if let Ok(mut p) = crls.published_at.lock() {
             *p = Some(std::time::Instant::now());
         }
+        crls.urgent_listed.fetch_max(s.urgent, Ordering::SeqCst);
         if let Ok(mut b) = crls.buffers.lock() {
             let before = b.0.replace(s.buffer);
             b.1 = before;
@@ -1628,6 +1684,14 @@ mod tests {
     fn a_large_partition_is_signed_again_only_after_its_spacing() {
         let s = ScopeCrls::new(CrlScope::Partition(3), "http://localhost/pki/crl/3".into());
         let now = std::time::Instant::now();
+        s.add(
+            &[1],
+            Revocation {
+                at: time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+                reason: Some(shomei_core::RevocationReason::KeyCompromise.code()),
+                invalidity: None,
+            },
+        );
         assert_eq!(s.due_at(now), None, "never published");
         *s.published_at.lock().unwrap() = Some(now);
         s.generation_micros.store(20, Ordering::Relaxed);
@@ -1643,5 +1707,48 @@ mod tests {
         );
         assert!(MAX_SPACING + COALESCE < std::time::Duration::from_secs(1));
         assert_eq!(s.due_at(now + MAX_SPACING), None, "its time has come");
+    }
+
+    /// Renewals' supersessions alone hold a large partition back longer
+    /// (`SUPERSEDED_SPACING`); a revocation for another reason brings it
+    /// back under `MAX_SPACING` until a CRL lists it; a small partition is
+    /// due at once either way.
+    #[test]
+    fn supersessions_alone_wait_longer_and_any_other_revocation_does_not() {
+        let s = ScopeCrls::new(CrlScope::Partition(3), "http://localhost/pki/crl/3".into());
+        let now = std::time::Instant::now();
+        *s.published_at.lock().unwrap() = Some(now);
+        let revoked = |reason| Revocation {
+            at: time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+            reason: Some(shomei_core::RevocationReason::code(reason)),
+            invalidity: None,
+        };
+        s.generation_micros.store(10, Ordering::Relaxed);
+        s.add(&[1], revoked(shomei_core::RevocationReason::Superseded));
+        assert_eq!(s.due_at(now), None, "10 µs: due within the coalescing");
+        s.generation_micros.store(300, Ordering::Relaxed);
+        let at = now + std::time::Duration::from_micros(300) * SUPERSEDED_FACTOR;
+        assert_eq!(s.due_at(now), Some(at), "300 µs: held back longer");
+        s.generation_micros.store(2_000, Ordering::Relaxed);
+        assert_eq!(
+            s.due_at(now),
+            Some(now + SUPERSEDED_SPACING),
+            "at most SUPERSEDED_SPACING"
+        );
+        assert!(SUPERSEDED_SPACING + COALESCE < std::time::Duration::from_secs(5));
+        s.add(&[2], revoked(shomei_core::RevocationReason::KeyCompromise));
+        assert_eq!(
+            s.due_at(now),
+            Some(now + MAX_SPACING),
+            "a key compromise: MAX_SPACING"
+        );
+        // Listed by a CRL whose list was copied before it: still urgent.
+        s.urgent_listed.fetch_max(0, Ordering::SeqCst);
+        assert_eq!(s.due_at(now), Some(now + MAX_SPACING));
+        // Listed: supersessions alone again.
+        s.urgent_listed
+            .fetch_max(s.urgent_added.load(Ordering::SeqCst), Ordering::SeqCst);
+        s.add(&[3], revoked(shomei_core::RevocationReason::Superseded));
+        assert_eq!(s.due_at(now), Some(now + SUPERSEDED_SPACING));
     }
 }
