@@ -213,11 +213,10 @@ pub(crate) fn pg_append(p: usize, from: &str) -> String {
              || ${payload}::bytea), 'hex')"
         )
     };
-    // The last hash; as on SQLite, the chain's newest row if it was not kept.
-    let last = format!(
-        "coalesce(audit_counts.last_hash, (SELECT hash FROM audit_log WHERE chain = ${p} \
-         ORDER BY id DESC LIMIT 1), '{GENESIS}')"
-    );
+    // The last hash, always kept on PostgreSQL (NOT NULL since 0022): no
+    // fallback to the chain's newest row, whose subqueries every append
+    // would set up for nothing.
+    let last = "audit_counts.last_hash";
     format!(
         "k AS (INSERT INTO audit_counts (chain, n, prev_hash, last_hash) \
            SELECT ${p}, 1, '{GENESIS}', {first}{from} \
@@ -238,7 +237,7 @@ pub(crate) fn pg_append(p: usize, from: &str) -> String {
         p + 8,
         p + 9,
         first = hash(&format!("'{GENESIS}'")),
-        next = hash(&last),
+        next = hash(last),
     )
 }
 

@@ -29,6 +29,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0019_crl_scopes_in_use.sql"),
     include_str!("../migrations/sqlite/0020_shell_requests.sql"),
     include_str!("../migrations/sqlite/0021_one_serial_index.sql"),
+    include_str!("../migrations/sqlite/0022_audit_last_hash_kept.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
@@ -53,6 +54,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0019_crl_scopes_in_use.sql"),
     include_str!("../migrations/postgres/0020_shell_requests.sql"),
     include_str!("../migrations/postgres/0021_one_serial_index.sql"),
+    include_str!("../migrations/postgres/0022_audit_last_hash_kept.sql"),
 ];
 
 fn check(current: i64, steps: &[&str]) -> Result<()> {

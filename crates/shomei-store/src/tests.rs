@@ -429,8 +429,24 @@ async fn every_way_of_writing_a_history_row_chains_it_as_verify_does(place: Plac
     tx.audit(&entry(c, Operation::Logout)).await.unwrap();
     tx.commit().await.unwrap();
     // A chain whose last hash was not kept (rows written before it was):
-    // the next row follows the chain's newest row.
-    raw_both(&s, "UPDATE audit_counts SET last_hash = NULL").await;
+    // on SQLite the next row follows the chain's newest row; PostgreSQL's
+    // migration 0022 fills it from there, and requires it from then on.
+    raw(
+        &s,
+        "UPDATE audit_counts SET last_hash = NULL",
+        concat!(
+            "ALTER TABLE audit_counts ALTER COLUMN last_hash DROP NOT NULL; \
+             UPDATE audit_counts SET last_hash = NULL;\n",
+            include_str!("../migrations/postgres/0022_audit_last_hash_kept.sql")
+        ),
+    )
+    .await;
+    if let Backend::Pg(p) = &s.backend {
+        let refused = sqlx::query("UPDATE audit_counts SET last_hash = NULL")
+            .execute(p)
+            .await;
+        assert!(refused.is_err(), "PostgreSQL requires the last hash");
+    }
     s.audit(&entry(c, Operation::Login)).await.unwrap();
     s.audit(&bank).await.unwrap();
     assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 3);
