@@ -313,10 +313,15 @@ pub(crate) async fn append(c: Conn<'_>, e: &AuditEntry<'_>) -> Result<()> {
 /// The condition selecting one company's rows (`None`: the bank's own,
 /// of no company) in a query on `audit_log` (columns prefixed `t`), and its
 /// value: by the chain (see `chain_of`), whose index holds them in id
-/// order, unless `by_index`: the query also filters on an operation or an
-/// actor, whose indexes lead with `company_id` (naming both would leave
-/// the planner guessing how many rows match both and pick neither).
-pub(crate) fn rows_of(t: &str, company: Option<CompanyId>, by_index: bool) -> (String, Option<Value>) {
+/// order, unless `by_index`: the query also filters on what an index
+/// leading with `company_id` holds (an operation or an actor; for a count,
+/// a result). Naming both would leave the planner guessing how many rows
+/// match both, and picking neither index.
+pub(crate) fn rows_of(
+    t: &str,
+    company: Option<CompanyId>,
+    by_index: bool,
+) -> (String, Option<Value>) {
     match (company, by_index) {
         (Some(c), false) => (format!("{t}chain = ?"), Some(Value::Int(c.0))),
         (Some(c), true) => (format!("{t}company_id = ?"), Some(Value::Int(c.0))),

@@ -32,9 +32,8 @@ impl ReviewFilter {
     fn clause(&self, ordered: bool) -> (String, Vec<Value>) {
         let mut conds: Vec<String> = Vec::new();
         let mut values = Vec::new();
-        let by_index = self.actor.is_some()
-            || self.operation.is_some()
-            || (self.result.is_some() && !ordered);
+        let by_index =
+            self.actor.is_some() || self.operation.is_some() || (self.result.is_some() && !ordered);
         let rows = match self.scope {
             AuditScope::All => None,
             AuditScope::Bank => Some(rows_of("a.", None, by_index)),
