@@ -213,11 +213,10 @@ pub(crate) fn pg_append(p: usize, from: &str) -> String {
              || ${payload}::bytea), 'hex')"
         )
     };
-    // The last hash; as on SQLite, the chain's newest row if it was not kept.
-    let last = format!(
-        "coalesce(audit_counts.last_hash, (SELECT hash FROM audit_log WHERE chain = ${p} \
-         ORDER BY id DESC LIMIT 1), '{GENESIS}')"
-    );
+    // The last hash, always kept on PostgreSQL (NOT NULL since 0022): no
+    // fallback to the chain's newest row, whose subqueries every append
+    // would set up for nothing.
+    let last = "audit_counts.last_hash";
     format!(
         "k AS (INSERT INTO audit_counts (chain, n, prev_hash, last_hash) \
            SELECT ${p}, 1, '{GENESIS}', {first}{from} \
@@ -238,7 +237,7 @@ pub(crate) fn pg_append(p: usize, from: &str) -> String {
         p + 8,
         p + 9,
         first = hash(&format!("'{GENESIS}'")),
-        next = hash(&last),
+        next = hash(last),
     )
 }
 
@@ -311,6 +310,29 @@ pub(crate) async fn append(c: Conn<'_>, e: &AuditEntry<'_>) -> Result<()> {
 }
 
 /// The chain a row belongs to: its company's, 0 for the bank's own.
+/// The condition selecting one company's rows (`None`: the bank's own,
+/// of no company) in a query on `audit_log` (columns prefixed `t`), and its
+/// value: by the chain (see `chain_of`), whose index holds them in id
+/// order, unless `by_index`: the query also filters on what an index
+/// leading with `company_id` holds (an operation or an actor; for a count,
+/// a result). Naming both would leave the planner guessing how many rows
+/// match both, and picking neither index.
+pub(crate) fn rows_of(
+    t: &str,
+    company: Option<CompanyId>,
+    by_index: bool,
+) -> (String, Option<Value>) {
+    match (company, by_index) {
+        (Some(c), false) => (format!("{t}chain = ?"), Some(Value::Int(c.0))),
+        (Some(c), true) => (format!("{t}company_id = ?"), Some(Value::Int(c.0))),
+        (None, false) => (format!("{t}chain = 0"), None),
+        (None, true) => (format!("{t}company_id IS NULL"), None),
+    }
+}
+
+/// A company's rows are its chain, the rows of no company chain 0 (ids
+/// start at 1): `chain = c` selects company `c`'s rows, by the chain's
+/// index (there is no index on `company_id` alone: it was the same one).
 fn chain_of(e: &AuditEntry<'_>) -> i64 {
     e.company_id.map(|c| c.0).unwrap_or(0)
 }
@@ -347,10 +369,16 @@ impl AuditFilter {
     }
 
     /// The WHERE clause naming only the conditions given (so that SQLite
-    /// picks the index that fits them), and its values in order.
-    fn clause(&self, company: CompanyId) -> (String, Vec<Value>) {
-        let mut sql = String::from("company_id = ?");
-        let mut values = vec![Value::Int(company.0)];
+    /// picks the index that fits them), and its values in order. For a
+    /// count (not `ordered`), a result alone is also counted from the
+    /// operation's index, which holds it, rather than from the rows.
+    fn clause(&self, company: CompanyId, ordered: bool) -> (String, Vec<Value>) {
+        let by_index = self.actor_user_id.is_some()
+            || self.actor_login_id.is_some()
+            || self.operation.is_some()
+            || (self.result.is_some() && !ordered);
+        let (mut sql, value) = rows_of("", Some(company), by_index);
+        let mut values: Vec<Value> = value.into_iter().collect();
         let mut add = |cond: &str, v: Value| {
             sql.push_str(" AND ");
             sql.push_str(cond);
@@ -390,7 +418,7 @@ pub(crate) async fn count(pool: Pool<'_>, company: CompanyId, f: &AuditFilter) -
         });
         return Ok(n.unwrap_or(0));
     }
-    let (clause, values) = f.clause(company);
+    let (clause, values) = f.clause(company, false);
     let sql = format!("SELECT count(*) AS n FROM audit_log WHERE {clause}");
     on!(pool, p, d => query_with!(d, sql, &values).fetch_one(p).await?.int("n"))
 }
@@ -406,7 +434,7 @@ pub(crate) async fn page(
     offset: i64,
     total: i64,
 ) -> Result<Vec<AuditRow>> {
-    let (clause, mut values) = f.clause(company);
+    let (clause, mut values) = f.clause(company, true);
     let columns = "id, at, company_id, actor_login_id, operation, target_login_id, result, detail, client_addr";
     let from_oldest = offset > total / 2;
     let (order, limit, offset) = if from_oldest {
@@ -446,7 +474,7 @@ pub(crate) async fn for_each(
         let rows = on!(pool, p, d => {
             sqlx::query(d::sql(
                 "SELECT id, at, company_id, actor_login_id, operation, target_login_id, result, detail, client_addr \
-                 FROM audit_log WHERE id > ?1 AND (?2 IS NULL OR company_id = ?2) ORDER BY id LIMIT 10000",
+                 FROM audit_log WHERE id > ?1 AND (?2 IS NULL OR chain = ?2) ORDER BY id LIMIT 10000",
             ))
             .bind(after)
             .bind(company.map(|c| c.0))
@@ -490,7 +518,7 @@ pub(crate) async fn for_company(
     on!(pool, p, d => {
         sqlx::query(d::sql(
             "SELECT id, at, company_id, actor_login_id, operation, target_login_id, result, detail, client_addr \
-             FROM audit_log WHERE company_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+             FROM audit_log WHERE chain = ? ORDER BY id DESC LIMIT ? OFFSET ?",
         ))
         .bind(company.0)
         .bind(limit)

@@ -4,7 +4,7 @@
 
 use time::OffsetDateTime;
 
-use crate::audit::row as audit_row;
+use crate::audit::{row as audit_row, rows_of};
 use crate::db::{Get, Value, on, query_with};
 use crate::{AuditScope, Result, ReviewRow, Store};
 
@@ -27,38 +27,42 @@ pub struct ReviewFilter {
 }
 
 impl ReviewFilter {
-    /// The WHERE clause naming only the conditions given, and its values.
-    fn clause(&self) -> (String, Vec<Value>) {
-        let mut conds: Vec<&str> = Vec::new();
+    /// The WHERE clause naming only the conditions given, and its values;
+    /// for a count (not `ordered`), as `AuditFilter`'s.
+    fn clause(&self, ordered: bool) -> (String, Vec<Value>) {
+        let mut conds: Vec<String> = Vec::new();
         let mut values = Vec::new();
-        match self.scope {
-            AuditScope::All => {}
-            AuditScope::Bank => conds.push("a.company_id IS NULL"),
-            AuditScope::Company(c) => {
-                conds.push("a.company_id = ?");
-                values.push(Value::Int(c.0));
-            }
+        let by_index =
+            self.actor.is_some() || self.operation.is_some() || (self.result.is_some() && !ordered);
+        let rows = match self.scope {
+            AuditScope::All => None,
+            AuditScope::Bank => Some(rows_of("a.", None, by_index)),
+            AuditScope::Company(c) => Some(rows_of("a.", Some(c), by_index)),
+        };
+        if let Some((cond, value)) = rows {
+            conds.push(cond);
+            values.extend(value);
         }
         if let Some(actor) = &self.actor {
             let bare = actor.strip_prefix("銀行:").unwrap_or(actor);
-            conds.push("a.actor_login_id IN (?, ?)");
+            conds.push("a.actor_login_id IN (?, ?)".to_owned());
             values.push(Value::Text(bare.to_owned()));
             values.push(Value::Text(format!("銀行:{bare}")));
         }
         if let Some(o) = &self.operation {
-            conds.push("a.operation = ?");
+            conds.push("a.operation = ?".to_owned());
             values.push(Value::Text(o.clone()));
         }
         if let Some(r) = &self.result {
-            conds.push("a.result = ?");
+            conds.push("a.result = ?".to_owned());
             values.push(Value::Text(r.clone()));
         }
         if let Some(t) = self.from {
-            conds.push("a.at >= ?");
+            conds.push("a.at >= ?".to_owned());
             values.push(Value::Int(t.unix_timestamp()));
         }
         if let Some(t) = self.until {
-            conds.push("a.at < ?");
+            conds.push("a.at < ?".to_owned());
             values.push(Value::Int(t.unix_timestamp()));
         }
         let sql = if conds.is_empty() {
@@ -73,7 +77,7 @@ impl ReviewFilter {
 impl Store {
     /// How many rows match `f`.
     pub async fn review_count(&self, f: &ReviewFilter) -> Result<i64> {
-        let (clause, values) = f.clause();
+        let (clause, values) = f.clause(false);
         let sql = format!("SELECT count(*) AS n FROM audit_log a WHERE {clause}");
         on!(self.reader(), p, d => query_with!(d, sql, &values).fetch_one(p).await?.int("n"))
     }
@@ -85,7 +89,7 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<ReviewRow>> {
-        let (clause, mut values) = f.clause();
+        let (clause, mut values) = f.clause(true);
         values.push(Value::Int(limit));
         values.push(Value::Int(offset));
         let sql = format!(

@@ -230,16 +230,24 @@ pub(crate) async fn insert_cert(c: Conn<'_>, n: &NewCert<'_>) -> Result<i64> {
 /// (`$1` revoked_at, `$2` reason, `$3` invalidity date, `$4` serial): the
 /// UPDATE (its WHERE clause extended by `$cond`), and only if it changed
 /// the row, the log entry `l` under the head's lock (see
-/// `crate::crl::log_revocation`).
+/// `crate::crl::log_revocation`). With `$between`, more expressions
+/// between the two, and the head's lock waits for the expression `$gate`
+/// to give a row (by default `u`, the UPDATE): what runs before the lock
+/// is not done while every other revocation waits for it.
 macro_rules! pg_revoke {
     ($cond:literal) => {
+        pg_revoke!($cond, "", "u")
+    };
+    ($cond:literal, $between:literal, $gate:literal) => {
         concat!(
             "u AS (UPDATE certificates SET revoked_at = $1, revocation_reason = $2, \
            invalidity_date = $3 WHERE serial = $4 AND revoked_at IS NULL",
             $cond,
-            " RETURNING serial), \
-         h AS (UPDATE revocation_head SET seq = seq + 1 WHERE EXISTS (SELECT 1 FROM u) \
-           RETURNING seq), \
+            " RETURNING serial), ",
+            $between,
+            "h AS (UPDATE revocation_head SET seq = seq + 1 WHERE EXISTS (SELECT 1 FROM ",
+            $gate,
+            ") RETURNING seq), \
          l AS (INSERT INTO revocation_log (id, serial) SELECT h.seq, u.serial FROM h, u \
            RETURNING id)"
         )
@@ -277,9 +285,11 @@ impl Store {
     /// On Postgres one statement, committed alone: it locks the user, then
     /// the certificate, the revocation log's head and the 操作履歴 chain
     /// (the order every revoking transaction takes them in), and no lock is
-    /// held across a round trip. Its notice to the other nodes goes after
-    /// the commit, shared with the renewals of the next few milliseconds
-    /// (see `send_notices`).
+    /// held across a round trip. The new certificate is inserted before the
+    /// head is locked: every renewal and revocation of every node waits for
+    /// that lock, so the less done under it, the less they wait (and wake).
+    /// Its notice to the other nodes goes after the commit, shared with the
+    /// renewals of the next few milliseconds (see `send_notices`).
     pub async fn supersede(
         &self,
         new: &NewCert<'_>,
@@ -302,11 +312,15 @@ impl Store {
             format!(
                 concat!(
                     "WITH lk AS (SELECT id FROM users WHERE id = $5 FOR UPDATE), ",
-                    pg_revoke!(" AND user_id = $5 AND EXISTS (SELECT 1 FROM lk)"),
-                    ", nc AS (INSERT INTO certificates (user_id, serial, not_before, not_after, \
-                       der, issued_at, crl_partition) \
-                     SELECT $5, $6, $7, $8, $9, $10, $11 WHERE EXISTS (SELECT 1 FROM u)), {} \
-                     SELECT count(*) FROM l"
+                    pg_revoke!(
+                        " AND user_id = $5 AND EXISTS (SELECT 1 FROM lk)",
+                        "nc AS (INSERT INTO certificates (user_id, serial, not_before, not_after, \
+                           der, issued_at, crl_partition) \
+                         SELECT $5, $6, $7, $8, $9, $10, $11 WHERE EXISTS (SELECT 1 FROM u) \
+                         RETURNING 1), ",
+                        "nc"
+                    ),
+                    ", {} SELECT count(*) FROM l"
                 ),
                 audit::pg_append(12, " FROM l")
             )

@@ -442,7 +442,7 @@ impl Store {
     ) -> Result<Vec<AuditRow>> {
         on!(self.reader(), c, d => {
             sqlx::query(d::sql(format!(
-                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE company_id = ? \
+                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE chain = ? \
                  AND (target_login_id = ? OR actor_login_id = ?) ORDER BY id DESC LIMIT ?"
             )))
             .bind(company.0)

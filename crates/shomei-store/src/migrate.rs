@@ -29,6 +29,8 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0019_crl_scopes_in_use.sql"),
     include_str!("../migrations/sqlite/0020_shell_requests.sql"),
     include_str!("../migrations/sqlite/0021_one_serial_index.sql"),
+    include_str!("../migrations/sqlite/0022_audit_last_hash_kept.sql"),
+    include_str!("../migrations/sqlite/0023_audit_chain_index.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
@@ -53,6 +55,8 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0019_crl_scopes_in_use.sql"),
     include_str!("../migrations/postgres/0020_shell_requests.sql"),
     include_str!("../migrations/postgres/0021_one_serial_index.sql"),
+    include_str!("../migrations/postgres/0022_audit_last_hash_kept.sql"),
+    include_str!("../migrations/postgres/0023_audit_chain_index.sql"),
 ];
 
 fn check(current: i64, steps: &[&str]) -> Result<()> {

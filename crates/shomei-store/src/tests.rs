@@ -105,6 +105,7 @@ conformance!(
     raising_the_crl_number_moves_it_up_and_never_down,
     the_audit_chain_detects_edits_deletions_and_reordering,
     every_way_of_writing_a_history_row_chains_it_as_verify_does,
+    every_history_filter_reads_its_own_rows_only,
     a_database_newer_than_the_program_is_refused,
     two_servers_opening_an_empty_database_migrate_it_once,
     counters_changed_by_two_transactions_at_once_lose_no_change,
@@ -429,8 +430,24 @@ async fn every_way_of_writing_a_history_row_chains_it_as_verify_does(place: Plac
     tx.audit(&entry(c, Operation::Logout)).await.unwrap();
     tx.commit().await.unwrap();
     // A chain whose last hash was not kept (rows written before it was):
-    // the next row follows the chain's newest row.
-    raw_both(&s, "UPDATE audit_counts SET last_hash = NULL").await;
+    // on SQLite the next row follows the chain's newest row; PostgreSQL's
+    // migration 0022 fills it from there, and requires it from then on.
+    raw(
+        &s,
+        "UPDATE audit_counts SET last_hash = NULL",
+        concat!(
+            "ALTER TABLE audit_counts ALTER COLUMN last_hash DROP NOT NULL; \
+             UPDATE audit_counts SET last_hash = NULL;\n",
+            include_str!("../migrations/postgres/0022_audit_last_hash_kept.sql")
+        ),
+    )
+    .await;
+    if let Backend::Pg(p) = &s.backend {
+        let refused = sqlx::query("UPDATE audit_counts SET last_hash = NULL")
+            .execute(p)
+            .await;
+        assert!(refused.is_err(), "PostgreSQL requires the last hash");
+    }
     s.audit(&entry(c, Operation::Login)).await.unwrap();
     s.audit(&bank).await.unwrap();
     assert_eq!(s.audit_count(c, &AuditFilter::default()).await.unwrap(), 3);
@@ -442,6 +459,125 @@ async fn every_way_of_writing_a_history_row_chains_it_as_verify_does(place: Plac
     )
     .await;
     assert!(s.verify_audit().await.unwrap().is_some());
+}
+
+/// 操作履歴照会 and 監査, however narrowed, count and page the rows of the
+/// company (or the bank) asked for and no other's: the queries name it by
+/// its chain or by `company_id`, whichever index the filter reads (see
+/// `audit::rows_of`).
+async fn every_history_filter_reads_its_own_rows_only(place: Place) {
+    let s = place.open().await.unwrap();
+    let (c, u) = company_and_hanako(&s).await;
+    let mut tx = s.begin().await.unwrap();
+    let other = tx
+        .insert_company(
+            "株式会社ほか",
+            Service::BusinessIb,
+            datetime!(2026-01-01 00:00 UTC),
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // Each of the three: two logins (one failed) and a logout; the other
+    // company and the bank one row more, so that no count fits another's.
+    let extra = [(Some(other), 1), (None, 2), (Some(c), 0)];
+    for (company, more) in extra {
+        let rows = [
+            (Operation::Login, Outcome::Succeeded),
+            (Operation::Login, Outcome::Failed),
+            (Operation::Logout, Outcome::Succeeded),
+        ];
+        let logouts = std::iter::repeat_n((Operation::Logout, Outcome::Succeeded), more);
+        for (op, result) in rows.into_iter().chain(logouts) {
+            let e = AuditEntry {
+                company_id: company,
+                actor_user_id: Some(u),
+                result,
+                ..entry(c, op)
+            };
+            s.audit(&e).await.unwrap();
+        }
+    }
+    let login = Operation::Login.label().to_owned();
+    let failed = Outcome::Failed.label().to_owned();
+    let filters: [(AuditFilter, i64); 6] = [
+        (AuditFilter::default(), 3),
+        (
+            AuditFilter {
+                result: Some(failed.clone()),
+                ..AuditFilter::default()
+            },
+            1,
+        ),
+        (
+            AuditFilter {
+                operation: Some(login.clone()),
+                ..AuditFilter::default()
+            },
+            2,
+        ),
+        (
+            AuditFilter {
+                actor_login_id: Some("hanakodt".into()),
+                ..AuditFilter::default()
+            },
+            3,
+        ),
+        (
+            AuditFilter {
+                actor_user_id: Some(u),
+                ..AuditFilter::default()
+            },
+            3,
+        ),
+        (
+            AuditFilter {
+                from: Some(datetime!(2025-12-31 00:00 UTC)),
+                until: Some(datetime!(2026-01-02 00:00 UTC)),
+                ..AuditFilter::default()
+            },
+            3,
+        ),
+    ];
+    for (f, n) in &filters {
+        assert_eq!(s.audit_count(c, f).await.unwrap(), *n, "{f:?}");
+        let page = s.audit_page(c, f, 10, 0, *n).await.unwrap();
+        assert_eq!(page.len() as i64, *n, "{f:?}");
+        assert!(page.iter().all(|r| r.company_id == Some(c)), "{f:?}");
+        let others = s.audit_page(other, f, 10, 0, 10).await.unwrap();
+        assert!(others.iter().all(|r| r.company_id == Some(other)), "{f:?}");
+    }
+    assert_eq!(s.audit_for_company(other, 10, 0).await.unwrap().len(), 4);
+    let review = |scope, operation: Option<&str>, result: Option<&str>| ReviewFilter {
+        scope,
+        operation: operation.map(str::to_owned),
+        result: result.map(str::to_owned),
+        ..ReviewFilter::default()
+    };
+    let cases = [
+        (review(AuditScope::Bank, None, None), 5),
+        (review(AuditScope::Bank, None, Some(&failed)), 1),
+        (review(AuditScope::Bank, Some(&login), None), 2),
+        (review(AuditScope::Company(other), None, None), 4),
+        (
+            review(AuditScope::Company(other), Some(&login), Some(&failed)),
+            1,
+        ),
+        (review(AuditScope::All, None, None), 12),
+    ];
+    for (f, n) in &cases {
+        assert_eq!(s.review_count(f).await.unwrap(), *n, "{f:?}");
+        let page = s.review_page(f, 20, 0).await.unwrap();
+        assert_eq!(page.len() as i64, *n, "{f:?}");
+        let want = match f.scope {
+            AuditScope::Bank => Some(None),
+            AuditScope::Company(c) => Some(Some(c)),
+            AuditScope::All => None,
+        };
+        if let Some(want) = want {
+            assert!(page.iter().all(|r| r.row.company_id == want), "{f:?}");
+        }
+    }
 }
 
 async fn company_and_hanako(s: &Store) -> (CompanyId, UserId) {
