@@ -313,6 +313,19 @@ fn signature_of(text: &str) -> String {
     hex
 }
 
+/// The user's certificate revoked by the bank (key compromise).
+async fn revoke(kit: &Kit, login_id: &str) {
+    kit.svc
+        .revoke_by_operator(
+            &shomei_core::LoginId::parse(login_id).unwrap(),
+            shomei_core::RevocationReason::KeyCompromise,
+            None,
+            "yamada",
+        )
+        .await
+        .unwrap();
+}
+
 fn ocsp_hits(kit: &Kit) -> f64 {
     crate::metrics::sample(&kit.svc.metrics_text(None), "shomei_ocsp_cache_hits_total")
 }
@@ -358,15 +371,7 @@ async fn answers_are_presigned_at_issuance_replaced_at_revocation_and_never_serv
 
     // A revocation replaces it before the revoking call returns: the very
     // next question is answered revoked, from the pre-signed answer.
-    kit.svc
-        .revoke_by_operator(
-            &shomei_core::LoginId::parse("jirodt").unwrap(),
-            shomei_core::RevocationReason::KeyCompromise,
-            None,
-            "yamada",
-        )
-        .await
-        .unwrap();
+    revoke(&kit, "jirodt").await;
     let hits = ocsp_hits(&kit);
     let revoked = kit.svc.ocsp(&request).await;
     assert_eq!(ocsp_hits(&kit), hits + 1.0, "served pre-signed");
@@ -661,15 +666,7 @@ async fn the_presigned_answers_stop_at_their_cap_and_answers_stay_right() {
     );
     assert_eq!(sample(&kit, "shomei_ocsp_presigned_responses"), 1.0);
 
-    kit.svc
-        .revoke_by_operator(
-            &shomei_core::LoginId::parse("sachikodt").unwrap(),
-            shomei_core::RevocationReason::KeyCompromise,
-            None,
-            "yamada",
-        )
-        .await
-        .unwrap();
+    revoke(&kit, "sachikodt").await;
     let revoked = kit.svc.ocsp(&beyond).await;
     assert!(
         revoked
@@ -832,15 +829,7 @@ async fn a_one_shot_post_is_answered_in_the_accept_loop_as_the_http_server_answe
     }
 
     // A revocation: the very next quick answer says revoked.
-    kit.svc
-        .revoke_by_operator(
-            &shomei_core::LoginId::parse("jirodt").unwrap(),
-            shomei_core::RevocationReason::KeyCompromise,
-            None,
-            "yamada",
-        )
-        .await
-        .unwrap();
+    revoke(&kit, "jirodt").await;
     let q1 = quick(&kit);
     let after = answers(&exchange(&pki, &ocsp_post(&request, "close")).await);
     assert_eq!(quick(&kit), q1 + 1.0, "a quick answer");

@@ -545,22 +545,37 @@ async fn plain_accept_loop(
         let limits = gate.limits();
         tokio::spawn(async move {
             let _admitted = admitted;
-            let (tcp, idle) = Watched::new(tcp);
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(ClientAddr(peer));
-                let app = app.clone();
-                let svc = svc.clone();
-                async move {
-                    let started = std::time::Instant::now();
-                    let r = app.oneshot(req).await;
-                    svc.metrics().request(kind, started.elapsed());
-                    r
-                }
-            });
-            let conn = http1(limits).serve_connection(TokioIo::new(tcp), service);
-            limits::until_idle(conn, &idle, limits.idle).await;
+            serve_plain(tcp, peer, app, svc, kind, limits).await;
         });
     }
+}
+
+/// Serves plain HTTP/1.1 on `io` (from `peer`) until it ends or idles out;
+/// requests are timed for the metrics of `kind`.
+async fn serve_plain<T>(
+    io: T,
+    peer: SocketAddr,
+    app: axum::Router,
+    svc: Arc<Shomei>,
+    kind: Listener,
+    limits: Limits,
+) where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (io, idle) = Watched::new(io);
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ClientAddr(peer));
+        let app = app.clone();
+        let svc = svc.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let r = app.oneshot(req).await;
+            svc.metrics().request(kind, started.elapsed());
+            r
+        }
+    });
+    let conn = http1(limits).serve_connection(TokioIo::new(io), service);
+    limits::until_idle(conn, &idle, limits.idle).await;
 }
 
 /// The PKI listener's accept loop: what [`plain_accept_loop`] does, except
@@ -871,20 +886,8 @@ async fn pki_connection(
         First::Answered | First::Gone => return,
     };
     let _ = tcp.set_nodelay(true);
-    let (tcp, idle) = Watched::new(crate::quick::Prefixed::new(read, tcp));
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(ClientAddr(peer));
-        let app = app.clone();
-        let svc = svc.clone();
-        async move {
-            let started = std::time::Instant::now();
-            let r = app.oneshot(req).await;
-            svc.metrics().request(Listener::Pki, started.elapsed());
-            r
-        }
-    });
-    let conn = http1(limits).serve_connection(TokioIo::new(tcp), service);
-    limits::until_idle(conn, &idle, limits.idle).await;
+    let tcp = crate::quick::Prefixed::new(read, tcp);
+    serve_plain(tcp, peer, app, svc, Listener::Pki, limits).await;
 }
 
 /// Every 30 s: refresh this server's CRL before it goes stale; then, on the
