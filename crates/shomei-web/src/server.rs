@@ -779,8 +779,8 @@ impl<'a> PkiAccept<'a> {
         let started = std::time::Instant::now();
         let first = self
             .quick
-            .first_read(tcp, |body| self.svc.ocsp_from_memory(body));
-        match quick_answered(first, self.svc, started) {
+            .first_read(tcp, answer_quickly(self.svc, started));
+        match left_to_do(first) {
             None => {}
             Some(crate::quick::First::Waiting(tcp))
                 if may_wait && self.pending.len() < PENDING_MAX =>
@@ -819,28 +819,26 @@ impl<'a> PkiAccept<'a> {
     }
 }
 
-/// `None` if `first` was answered (counted in the metrics) or is gone; else
-/// what is left to do.
-fn quick_answered<S>(
-    first: crate::quick::First<S>,
+/// The answer to a quick request's body, if it is in memory; counted in
+/// the metrics before it is sent, so that a client that has read it finds
+/// it counted.
+fn answer_quickly(
     svc: &Shomei,
     started: std::time::Instant,
-) -> Option<crate::quick::First<S>> {
-    use crate::quick::First;
-    let answered = || {
+) -> impl FnOnce(&[u8]) -> Option<axum::body::Bytes> + '_ {
+    move |body| {
+        let answer = svc.ocsp_from_memory(body)?;
         svc.metrics().request(Listener::Pki, started.elapsed());
         svc.metrics().pki_quick_answer();
-    };
+        Some(answer)
+    }
+}
+
+/// `None` if `first` was answered or is gone; else what is left to do.
+fn left_to_do<S>(first: crate::quick::First<S>) -> Option<crate::quick::First<S>> {
+    use crate::quick::First;
     match first {
-        First::Gone => None,
-        First::Answered => {
-            answered();
-            None
-        }
-        First::Finish(..) => {
-            answered();
-            Some(first)
-        }
+        First::Answered | First::Gone => None,
         other => Some(other),
     }
 }
@@ -865,8 +863,8 @@ async fn pki_connection(
             return;
         }
         let started = std::time::Instant::now();
-        let again = crate::quick::Quick::new().first_read(tcp, |body| svc.ocsp_from_memory(body));
-        let Some(left) = quick_answered(again, &svc, started) else {
+        let again = crate::quick::Quick::new().first_read(tcp, answer_quickly(&svc, started));
+        let Some(left) = left_to_do(again) else {
             return;
         };
         first = left;
