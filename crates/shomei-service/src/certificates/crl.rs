@@ -264,10 +264,10 @@ const MAX_SPACING: std::time::Duration = std::time::Duration::from_millis(800);
 /// The same when everything a scope has to add is a renewal's supersession
 /// (the holder's own new certificate replaced it; the old one is refused by
 /// TLS and OCSP at once, like every revocation): renewals, the steady
-/// stream of revocations, then share a generation about five times as
-/// often, and a superseded certificate is listed within 4.8 s at most. A
-/// revocation for any other reason brings its scope's CRLs back under
-/// `MAX_SPACING`.
+/// stream of revocations, then share a generation five times as many at a
+/// time, and a superseded certificate is listed within about 4.1 s (the
+/// wait, the coalescing, the signing). A revocation for any other reason
+/// brings its scope's CRLs back under `MAX_SPACING`.
 const SUPERSEDED_FACTOR: u32 = 7500;
 const SUPERSEDED_SPACING: std::time::Duration = std::time::Duration::from_millis(4000);
 /// How long the revocation log keeps an entry: far beyond the 250 ms in
