@@ -172,13 +172,11 @@ pub(crate) fn ocsp_post(bytes: &[u8]) -> Option<&[u8]> {
     if req.method != Some("POST") || req.path != Some("/pki/ocsp") {
         return None;
     }
-    // HTTP/1.0 closes unless asked not to; HTTP/1.1 stays open unless asked.
-    let mut close = match req.version? {
-        0 => true,
-        1 => false,
-        _ => return None,
-    };
-    let mut length = None;
+    let version = req.version?;
+    if version > 1 {
+        return None;
+    }
+    let (mut close, mut keep_alive, mut length) = (false, false, None);
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
             let v = std::str::from_utf8(h.value).ok()?.trim_matches([' ', '\t']);
@@ -190,12 +188,7 @@ pub(crate) fn ocsp_post(bytes: &[u8]) -> Option<&[u8]> {
             for token in std::str::from_utf8(h.value).ok()?.split(',') {
                 match token.trim_matches([' ', '\t']) {
                     t if t.eq_ignore_ascii_case("close") => close = true,
-                    t if t.eq_ignore_ascii_case("keep-alive") => {
-                        if req.version == Some(1) {
-                            return None;
-                        }
-                        close = false;
-                    }
+                    t if t.eq_ignore_ascii_case("keep-alive") => keep_alive = true,
                     _ => return None,
                 }
             }
@@ -206,6 +199,9 @@ pub(crate) fn ocsp_post(bytes: &[u8]) -> Option<&[u8]> {
             return None;
         }
     }
+    // `close` ends the connection in either version; HTTP/1.0 also closes
+    // when not asked to keep it alive.
+    let close = close || (version == 0 && !keep_alive);
     let body = bytes.get(head..)?;
     (close && length? == body.len() && !body.is_empty()).then_some(body)
 }
@@ -301,6 +297,8 @@ mod tests {
             request("1.1", "Connection: close\r\n", BODY),
             request("1.0", "", BODY),
             request("1.0", "Connection: close\r\n", BODY),
+            request("1.1", "Connection: keep-alive, close\r\n", BODY),
+            request("1.0", "Connection: Keep-Alive, Close\r\n", BODY),
         ] {
             assert_eq!(ocsp_post(&r), Some(BODY), "{}", String::from_utf8_lossy(&r));
         }
@@ -478,6 +476,7 @@ mod tests {
             request("1.0", "", BODY),
             request("1.1", "X-A: 1\r\nConnection:close\r\n", BODY),
             request("1.0", "connection: CLOSE\r\n", &[0x30; 40]),
+            request("1.1", "Connection: keep-alive, close\r\n", BODY),
         ];
         let mut rng = 0x5eed_0c5b_u64;
         let (mut taken, mut left) = (0, 0);
