@@ -819,15 +819,21 @@ async fn a_one_shot_post_is_answered_in_the_accept_loop_as_the_http_server_answe
         assert_eq!(answers(&out), one);
     }
 
-    // A request that comes a while after its connection (it waits in the
-    // accept thread, or goes to the HTTP server's task after 50 ms): still
-    // a quick answer, the same one.
+    // A request that comes a while after its connection: the kernel holds
+    // the connection back from the accept thread until it comes
+    // (TCP_DEFER_ACCEPT), so it is still a quick answer, the same one.
+    let addr = pki
+        .trim_start_matches("http://")
+        .replace("localhost", "127.0.0.1");
+    let open = |kit: &Kit| {
+        crate::metrics::sample(
+            &kit.svc.metrics_text(None),
+            "shomei_connections_open{listener=\"pki\"}",
+        )
+    };
     for wait in [0, 120] {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let addr = pki
-            .trim_start_matches("http://")
-            .replace("localhost", "127.0.0.1");
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
         let q = quick(&kit);
         s.write_all(&ocsp_post(&request, "close")).await.unwrap();
@@ -835,6 +841,24 @@ async fn a_one_shot_post_is_answered_in_the_accept_loop_as_the_http_server_answe
         s.read_to_end(&mut out).await.unwrap();
         assert_eq!(answers(&out), one, "after {wait} ms");
         assert_eq!(quick(&kit), q + 1.0, "after {wait} ms: a quick answer");
+    }
+    // A client silent past the deferral (a second): handed over all the
+    // same, to the HTTP server's task, which still gives the quick answer
+    // once the request comes.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        assert_eq!(open(&kit), 0.0, "held back while the client is silent");
+        assert!(
+            crate::testkit::eventually(|| open(&kit) == 1.0).await,
+            "the silent connection handed over"
+        );
+        let q = quick(&kit);
+        s.write_all(&ocsp_post(&request, "close")).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        assert_eq!(answers(&out), one, "after the deferral");
+        assert_eq!(quick(&kit), q + 1.0, "after the deferral: a quick answer");
     }
 
     // A revocation: the very next quick answer says revoked.

@@ -20,6 +20,7 @@ mod quick;
 mod screens;
 mod server;
 mod session;
+mod sockopt;
 mod stop;
 mod users;
 

@@ -583,13 +583,15 @@ async fn serve_plain<T>(
 /// connection's first read, is answered in the loop itself (`quick`);
 /// every other request goes to the HTTP server with what was read.
 ///
-/// The loop runs on a thread of its own, waiting in `poll` on the listening
-/// socket and on the connections accepted whose request has not come yet
-/// (at most [`PENDING_MAX`], each for at most [`PENDING_FOR`]; then they go
-/// to the HTTP server, with its header timeout). A connection answered
-/// there never meets the reactor (no registration, no task, no wake-up of
-/// a worker), which is most of what it costs beyond the kernel's TCP. The
-/// task returned ends once the thread has stopped (after `stopped`).
+/// The loop runs on a thread of its own, blocked in `accept` on a listening
+/// socket that hands over a connection only once its first data has come
+/// (`TCP_DEFER_ACCEPT`, [`DEFER_ACCEPT_SECONDS`]): the request is there to
+/// be read at once. A connection answered there never meets the reactor
+/// (no registration, no task, no wake-up of a worker), which is most of
+/// what it costs beyond the kernel's TCP. One whose request has not come
+/// (a silent client, once the deferral is over) goes to the HTTP server at
+/// once, whose header timeout applies. The task returned ends once the
+/// thread has stopped (after `stopped`).
 async fn pki_accept_loop(
     listener: TcpListener,
     app: axum::Router,
@@ -597,6 +599,8 @@ async fn pki_accept_loop(
     mut stopped: watch::Receiver<bool>,
 ) {
     let std_listener = listener.into_std().and_then(|l| {
+        // Blocking: the thread sleeps in `accept`.
+        l.set_nonblocking(false)?;
         let waker = l.try_clone()?;
         Ok((l, waker))
     });
@@ -639,26 +643,17 @@ struct StopThread {
 impl Drop for StopThread {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        // The listening socket shut down wakes the poll, and accepts fail.
+        // The listening socket shut down wakes the blocked accept, which
+        // fails.
         let _ = rustix::net::shutdown(&self.waker, rustix::net::Shutdown::Both);
     }
 }
 
-/// How many accepted PKI connections wait for their request in the accept
-/// thread at most (the rest go to the HTTP server at once), and for how
-/// long (then they go to the HTTP server, whose header timeout applies).
-const PENDING_MAX: usize = 256;
-const PENDING_FOR: Duration = Duration::from_millis(50);
-/// Connections accepted in a row before the pending ones are looked at.
-const ACCEPT_BATCH: usize = 64;
-
-/// An accepted PKI connection whose request has not come yet.
-struct Pending {
-    tcp: std::net::TcpStream,
-    peer: SocketAddr,
-    admitted: limits::Admitted,
-    until: std::time::Instant,
-}
+/// How long the kernel holds a PKI connection whose client has sent
+/// nothing before handing it to `accept` all the same (`TCP_DEFER_ACCEPT`:
+/// the SYN-ACK is resent once; a silent client then meets the HTTP
+/// server's header timeout, as on every listener).
+const DEFER_ACCEPT_SECONDS: u32 = 1;
 
 /// The state of the PKI listener's accept thread.
 struct PkiAccept<'a> {
@@ -667,7 +662,6 @@ struct PkiAccept<'a> {
     runtime: &'a tokio::runtime::Handle,
     gate: Arc<Gate>,
     quick: crate::quick::Quick,
-    pending: Vec<Pending>,
 }
 
 impl<'a> PkiAccept<'a> {
@@ -686,113 +680,45 @@ impl<'a> PkiAccept<'a> {
                 svc.clone(),
             ),
             quick: crate::quick::Quick::new(),
-            pending: Vec::new(),
         }
     }
 
-    /// Accepts and answers until `stop`.
+    /// Accepts and answers until `stop`; `listener` is blocking.
     fn run(&mut self, listener: &std::net::TcpListener, stop: &std::sync::atomic::AtomicBool) {
-        use rustix::event::{PollFd, PollFlags};
-        let mut backoff = Duration::ZERO;
-        let mut ready = Vec::new();
-        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-            let now = std::time::Instant::now();
-            let timeout = self.pending.iter().map(|p| p.until).min().map(|t| {
-                let d = t.saturating_duration_since(now);
-                rustix::event::Timespec {
-                    tv_sec: d.as_secs() as i64,
-                    tv_nsec: i64::from(d.subsec_nanos()),
-                }
-            });
-            let listening = {
-                let mut fds = Vec::with_capacity(1 + self.pending.len());
-                fds.push(PollFd::new(listener, PollFlags::IN));
-                fds.extend(
-                    self.pending
-                        .iter()
-                        .map(|p| PollFd::new(&p.tcp, PollFlags::IN)),
-                );
-                match rustix::event::poll(&mut fds, timeout.as_ref()) {
-                    Ok(_) => {}
-                    Err(rustix::io::Errno::INTR) => continue,
-                    Err(e) => {
-                        std::thread::sleep(self.gate.accept_failed(&e.into(), &mut backoff));
-                        continue;
-                    }
-                }
-                ready.clear();
-                ready.extend(fds[1..].iter().map(|f| !f.revents().is_empty()));
-                !fds[0].revents().is_empty()
-            };
-            // The pending connections whose request came, or whose wait is
-            // over.
-            let now = std::time::Instant::now();
-            for (p, came) in std::mem::take(&mut self.pending).into_iter().zip(&ready) {
-                if *came {
-                    self.first_read(p.tcp, p.peer, p.admitted, false);
-                } else if now >= p.until {
-                    self.hand_over(crate::quick::First::Waiting(p.tcp), p.peer, p.admitted);
-                } else {
-                    self.pending.push(p);
-                }
-            }
-            if !listening {
-                continue;
-            }
-            for _ in 0..ACCEPT_BATCH {
-                let accepted = rustix::net::acceptfrom_with(
-                    listener,
-                    rustix::net::SocketFlags::NONBLOCK | rustix::net::SocketFlags::CLOEXEC,
-                );
-                let (tcp, peer) = match accepted {
-                    Ok((fd, Some(addr))) => match SocketAddr::try_from(addr) {
-                        Ok(peer) => (std::net::TcpStream::from(fd), peer),
-                        Err(_) => continue,
-                    },
-                    Ok((_, None)) | Err(rustix::io::Errno::INTR) => continue,
-                    Err(rustix::io::Errno::AGAIN) => break,
-                    Err(_) if stop.load(std::sync::atomic::Ordering::SeqCst) => return,
-                    Err(e) => {
-                        std::thread::sleep(self.gate.accept_failed(&e.into(), &mut backoff));
-                        break;
-                    }
-                };
-                backoff = Duration::ZERO;
-                let Ok(admitted) = self.gate.admit(peer) else {
-                    continue;
-                };
-                self.first_read(tcp, peer, admitted, true);
-            }
+        if let Err(e) = crate::sockopt::defer_accept(listener, DEFER_ACCEPT_SECONDS) {
+            // Still served, each request through the HTTP server's task
+            // when it comes after its connection.
+            tracing::warn!(error = %e, "the PKI listener cannot defer accepting connections");
         }
-    }
-
-    /// Reads the request of a connection and answers it here if it can;
-    /// else the connection waits here for its request (`may_wait`, room
-    /// permitting) or goes to the runtime.
-    fn first_read(
-        &mut self,
-        tcp: std::net::TcpStream,
-        peer: SocketAddr,
-        admitted: limits::Admitted,
-        may_wait: bool,
-    ) {
-        let started = std::time::Instant::now();
-        let first = self
-            .quick
-            .first_read(tcp, answer_quickly(self.svc, started));
-        match left_to_do(first) {
-            None => {}
-            Some(crate::quick::First::Waiting(tcp))
-                if may_wait && self.pending.len() < PENDING_MAX =>
-            {
-                self.pending.push(Pending {
-                    tcp,
-                    peer,
-                    admitted,
-                    until: started + PENDING_FOR,
-                });
+        let mut backoff = Duration::ZERO;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let accepted = rustix::net::acceptfrom_with(
+                listener,
+                rustix::net::SocketFlags::NONBLOCK | rustix::net::SocketFlags::CLOEXEC,
+            );
+            let (tcp, peer) = match accepted {
+                Ok((fd, Some(addr))) => match SocketAddr::try_from(addr) {
+                    Ok(peer) => (std::net::TcpStream::from(fd), peer),
+                    Err(_) => continue,
+                },
+                Ok((_, None)) | Err(rustix::io::Errno::INTR) => continue,
+                Err(_) if stop.load(std::sync::atomic::Ordering::SeqCst) => return,
+                Err(e) => {
+                    std::thread::sleep(self.gate.accept_failed(&e.into(), &mut backoff));
+                    continue;
+                }
+            };
+            backoff = Duration::ZERO;
+            let Ok(admitted) = self.gate.admit(peer) else {
+                continue;
+            };
+            let started = std::time::Instant::now();
+            let first = self
+                .quick
+                .first_read(tcp, answer_quickly(self.svc, started));
+            if let Some(left) = left_to_do(first) {
+                self.hand_over(left, peer, admitted);
             }
-            Some(left) => self.hand_over(left, peer, admitted),
         }
     }
 
