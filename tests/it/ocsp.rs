@@ -691,11 +691,16 @@ async fn the_presigned_answers_stop_at_their_cap_and_answers_stay_right() {
 /// `bytes` sent to the listener at `base` (http://host:port) in one write,
 /// and everything it answers until it closes the connection.
 async fn exchange(base: &str, bytes: &[u8]) -> Vec<u8> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = base
         .trim_start_matches("http://")
         .replace("localhost", "127.0.0.1");
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    send_and_read(tokio::net::TcpStream::connect(addr).await.unwrap(), bytes).await
+}
+
+/// `bytes` sent on `s` in one write, and everything answered until the
+/// listener closes the connection.
+async fn send_and_read(mut s: tokio::net::TcpStream, bytes: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     s.write_all(bytes).await.unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).await.unwrap();
@@ -832,13 +837,10 @@ async fn a_one_shot_post_is_answered_in_the_accept_loop_as_the_http_server_answe
         )
     };
     for wait in [0, 120] {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let s = tokio::net::TcpStream::connect(&addr).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
         let q = quick(&kit);
-        s.write_all(&ocsp_post(&request, "close")).await.unwrap();
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).await.unwrap();
+        let out = send_and_read(s, &ocsp_post(&request, "close")).await;
         assert_eq!(answers(&out), one, "after {wait} ms");
         assert_eq!(quick(&kit), q + 1.0, "after {wait} ms: a quick answer");
     }
@@ -846,17 +848,14 @@ async fn a_one_shot_post_is_answered_in_the_accept_loop_as_the_http_server_answe
     // same, to the HTTP server's task, which still gives the quick answer
     // once the request comes.
     {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let s = tokio::net::TcpStream::connect(&addr).await.unwrap();
         assert_eq!(open(&kit), 0.0, "held back while the client is silent");
         assert!(
             crate::testkit::eventually(|| open(&kit) == 1.0).await,
             "the silent connection handed over"
         );
         let q = quick(&kit);
-        s.write_all(&ocsp_post(&request, "close")).await.unwrap();
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).await.unwrap();
+        let out = send_and_read(s, &ocsp_post(&request, "close")).await;
         assert_eq!(answers(&out), one, "after the deferral");
         assert_eq!(quick(&kit), q + 1.0, "after the deferral: a quick answer");
     }

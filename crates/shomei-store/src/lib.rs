@@ -337,6 +337,41 @@ pub enum Durability {
     Normal,
 }
 
+/// How long a SQLite connection waits for another's lock.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A pool on `opts`, its first connection made. Two processes opening a new
+/// database at the same moment both switch it to WAL, and SQLite refuses one
+/// of them at once with SQLITE_BUSY, without waiting (both hold a shared
+/// lock and want the exclusive one: waiting could deadlock). That one is
+/// tried again, within the busy timeout: by then the database is in WAL.
+async fn connect_sqlite(
+    pool: SqlitePoolOptions,
+    opts: &SqliteConnectOptions,
+) -> Result<SqlitePool> {
+    let until = std::time::Instant::now() + SQLITE_BUSY_TIMEOUT;
+    loop {
+        match pool.clone().connect_with(opts.clone()).await {
+            Err(sqlx::Error::Database(e))
+                if is_busy(e.code().as_deref()) && std::time::Instant::now() < until =>
+            {
+                tracing::debug!(
+                    "database busy while connecting (another process opening it): trying again"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            connected => return Ok(connected?),
+        }
+    }
+}
+
+/// SQLITE_BUSY, or one of its extended codes (the low octet is the primary
+/// code).
+fn is_busy(code: Option<&str>) -> bool {
+    code.and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == 5)
+}
+
 impl Store {
     /// Opens (creating if needed) the database file and brings its schema up
     /// to date, with every commit flushed to disk (fsync) before it returns.
@@ -477,16 +512,14 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(sync)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts.clone())
-            .await?;
+            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        let write = connect_sqlite(SqlitePoolOptions::new().max_connections(1), &opts).await?;
         migrate::sqlite(&write).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts.read_only(true))
-            .await?;
+        let read = connect_sqlite(
+            SqlitePoolOptions::new().max_connections(4),
+            &opts.read_only(true),
+        )
+        .await?;
         Ok(Self {
             backend: Backend::Sqlite { read, write },
             node: node_tag(),

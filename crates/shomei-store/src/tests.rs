@@ -711,6 +711,16 @@ fn migrate_steps() -> i64 {
         .count() as i64
 }
 
+#[test]
+fn busy_is_told_by_its_primary_code() {
+    assert!(crate::is_busy(Some("5")));
+    assert!(crate::is_busy(Some("261")), "SQLITE_BUSY_RECOVERY");
+    assert!(crate::is_busy(Some("517")), "SQLITE_BUSY_SNAPSHOT");
+    assert!(!crate::is_busy(Some("6")), "SQLITE_LOCKED");
+    assert!(!crate::is_busy(Some("2067")), "SQLITE_CONSTRAINT_UNIQUE");
+    assert!(!crate::is_busy(None));
+}
+
 async fn two_servers_opening_an_empty_database_migrate_it_once(place: Place) {
     let (a, b) = tokio::join!(place.open(), place.open());
     let (a, b) = (a.unwrap(), b.unwrap());
