@@ -19,9 +19,10 @@
 #     re-signs its CRL partition) per second and server CPU per renewal at
 #     0, 10k, 100k and 1M revoked: each level's data directory is copied as
 #     it is seeded, and the copies run side by side, measured in ROUNDS
-#     rounds (default 3) whose order alternates, so that machine noise hits
-#     every level alike, after a warm-up run of WARMUP seconds (default 5)
-#     per level that is not counted; each round's ratio (largest / 0) is shown;
+#     rounds (default 3), 0 and the largest back to back in an order that
+#     alternates, so that machine noise hits them alike, after a warm-up
+#     run of WARMUP seconds (default 5) per level that is not counted; each
+#     round's ratio (largest / 0) is shown;
 #  6. CRL sizes at 1M revoked: per partition, all of them, the bundle, and
 #     the one undivided CRL (shomei crl export) beside them.
 # The records are bulk-inserted (bench/seed_revoked.py); everything lives in
@@ -160,8 +161,11 @@ for n in 0 10000 100000 1000000; do
 done
 
 # 5. Renewals (each revokes the superseded certificate), on the copies of
-# every level at once: ROUNDS rounds, the levels' order reversed every
-# other round; each server is on core 0 and idle while another is measured.
+# every level at once: ROUNDS rounds; each server is on core 0 and idle
+# while another is measured. The two levels a round's ratio compares (0
+# and the largest) run back to back, first in the round, the other levels
+# after them, and every other round in the reverse order (largest first):
+# what the machine's noise does over a round hits the two alike.
 declare -A L_PID L_CERT L_METRICS L_CHAINS
 want 5 || LEVELS=()
 # start_shomei sets these: the main server's are kept for sections 2-4 and 6.
@@ -189,10 +193,16 @@ if want 5 && [ "${WARMUP:-5}" -gt 0 ]; then
 fi
 for r in $(seq 1 "$ROUNDS"); do
     want 5 || break
-    order=("${LEVELS[@]}")
-    if [ $((r % 2)) = 0 ]; then
-        order=()
-        for ((i = ${#LEVELS[@]} - 1; i >= 0; i--)); do order+=("${LEVELS[$i]}"); done
+    # 0, the largest, then the levels between (and reversed: the largest,
+    # 0, then the levels between from the top down).
+    last=$((${#LEVELS[@]} - 1))
+    if [ "$last" = 0 ]; then
+        order=("${LEVELS[0]}")
+    elif [ $((r % 2)) = 1 ]; then
+        order=("${LEVELS[0]}" "${LEVELS[$last]}" "${LEVELS[@]:1:$((last - 1))}")
+    else
+        order=("${LEVELS[$last]}" "${LEVELS[0]}")
+        for ((i = last - 1; i >= 1; i--)); do order+=("${LEVELS[$i]}"); done
     fi
     for n in "${order[@]}"; do
         gen_before=$(generation_seconds "${L_METRICS[$n]}")
@@ -366,7 +376,7 @@ awk -v a="$m_rss0" -v b="$m_rss1" -v k0="$m_kept0" -v k1="$m_kept1" -v n="$m_ops
 fi
 if want 5; then
 echo
-echo "5. EST renewals (each one revokes the superseded certificate and re-signs its CRL partition), ${SECS}s, ${#chains[@]} chains from core 1, server on core 0, $ROUNDS rounds (levels side by side, order alternating)"
+echo "5. EST renewals (each one revokes the superseded certificate and re-signs its CRL partition), ${SECS}s, ${#chains[@]} chains from core 1, server on core 0, $ROUNDS rounds (levels side by side; 0 and the largest back to back, order alternating)"
 printf '%10s | %10s %12s %18s %22s\n' "revoked" "renewals" "renewals/s" "server CPU/renewal" "CRL signing/renewal"
 # Per level, all rounds summed.
 for n in "${LEVELS[@]}"; do
