@@ -54,7 +54,8 @@ mod tests {
     }
 
     fn read_back(l: &std::net::TcpListener) -> libc::c_int {
-        let mut value: libc::c_int = -1;
+        // Neither 0 nor 1: a read that wrote nothing is told apart.
+        let mut value: libc::c_int = 0x5a5a;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
         // SAFETY: an open socket; `value` and `len` are live and sized as
         // the kernel writes them.
